@@ -1,1 +1,84 @@
-fn main() {}
+//! `omnihub-bench SUITE`: omnihub's benchmarks. Each suite measures something omnihub does
+//! against a baseline measured in the same process and the same run (so a slow or busy machine
+//! slows both), and prints one JSON object per line on stdout:
+//! `{"bench","value","unit","baseline","ratio","target","ok"}`, where `ratio` is
+//! `value / baseline` and `ok` says whether it meets `target` (at least or at most it, depending
+//! on the figure; `BENCHMARKS.md` says which). Progress and details go to stderr. Exit status:
+//! 0 when every figure is ok, 1 when one is not or the suite failed, 2 for a usage error.
+//!
+//! Suites: `api` (an authenticated API GET through the whole application, against a bare
+//! actix-web handler). `omnihub-bench list` names them. Benchmarks belong here, never as timed
+//! assertions in tests; run them in release: `cargo run --release -p omnihub-bench -- api`.
+
+mod api;
+mod cpu;
+mod load;
+mod report;
+
+use std::process::ExitCode;
+
+/// Every suite: its name and what it measures.
+const SUITES: &[(&str, &str)] = &[(
+    "api",
+    "authenticated GET /api/v1/auth/me through omnihub vs a bare actix-web handler: \
+     throughput and p99 latency ratios",
+)];
+
+fn usage() -> String {
+    let mut text = String::from(
+        "usage: omnihub-bench SUITE [OPTIONS]\n       omnihub-bench list\n\nsuites:\n",
+    );
+    for (name, about) in SUITES {
+        text.push_str(&format!("  {name:<6} {about}\n"));
+    }
+    text.push_str("\noptions of `api`:\n");
+    text.push_str(api::OPTIONS_HELP);
+    text
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("list") if args.len() == 1 => {
+            for (name, about) in SUITES {
+                println!("{name}\t{about}");
+            }
+            ExitCode::SUCCESS
+        }
+        Some("-h" | "--help" | "help") => {
+            print!("{}", usage());
+            ExitCode::SUCCESS
+        }
+        Some("api") => match api::Options::parse(&args[1..]) {
+            Ok(options) => finish(api::run(&options)),
+            Err(problem) => usage_error(&problem),
+        },
+        Some(other) => usage_error(&format!("unknown suite or command `{other}`")),
+        None => usage_error("no suite given"),
+    }
+}
+
+fn usage_error(problem: &str) -> ExitCode {
+    eprintln!("omnihub-bench: {problem}\n\n{}", usage());
+    ExitCode::from(2)
+}
+
+/// Prints the figures, one JSON object per line, and turns them into the exit status.
+fn finish(result: anyhow::Result<Vec<report::Figure>>) -> ExitCode {
+    match result {
+        Ok(figures) => {
+            for figure in &figures {
+                println!("{}", figure.to_json());
+            }
+            if figures.iter().all(|f| f.ok) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("omnihub-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,6 @@
-//! placeholder
+//! Local fake provider servers for tests and `omnihub demo`. Each module speaks one provider's
+//! real wire contract closely enough that the production connector, pointed at it, cannot tell
+//! the difference, and records what it received so a test can look at it. Nothing here depends
+//! on omnihub's store or HTTP layer: the sandbox is something omnihub talks to, not part of it.
+
+pub mod smtp;

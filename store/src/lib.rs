@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use omnihub_core::model::*;
 use omnihub_core::*;
 
+mod codec;
 mod postgres;
 pub mod secrets;
 mod sqlite;
@@ -267,8 +268,12 @@ pub trait Store: Send + Sync + 'static {
     // --- API tokens ----------------------------------------------------------------------
     async fn create_api_token(&self, token: &NewApiToken) -> Result<ApiToken>;
     async fn list_api_tokens(&self, client: ClientId) -> Result<Vec<ApiToken>>;
-    async fn revoke_api_token(&self, client: ClientId, id: ApiTokenId, now: DateTime<Utc>)
-    -> Result<ApiToken>;
+    async fn revoke_api_token(
+        &self,
+        client: ClientId,
+        id: ApiTokenId,
+        now: DateTime<Utc>,
+    ) -> Result<ApiToken>;
     /// A usable (not revoked, not expired) token by the hash of its secret; marks it used.
     async fn use_api_token(&self, token_hash: &[u8], now: DateTime<Utc>) -> Result<ApiToken>;
 
@@ -351,8 +356,7 @@ pub trait Store: Send + Sync + 'static {
     /// Records an inbound message, creating the contact and conversation on first contact.
     /// A second event with the same `(channel, provider_event_id)` is `Duplicate`, atomically.
     async fn ingest_inbound(&self, msg: &NewInboundMessage) -> Result<Ingested>;
-    async fn get_conversation(&self, client: ClientId, id: ConversationId)
-    -> Result<Conversation>;
+    async fn get_conversation(&self, client: ClientId, id: ConversationId) -> Result<Conversation>;
     async fn list_messages(&self, client: ClientId, id: ConversationId) -> Result<Vec<Message>>;
 
     // --- audit ---------------------------------------------------------------------------

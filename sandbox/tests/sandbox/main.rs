@@ -1,0 +1,5 @@
+//! The sandbox's servers driven by real clients: omnihub's own connectors where one exists, and
+//! raw sockets for the corners of each wire protocol that a well-behaved client never reaches.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod smtp;

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole check, as CI runs it: formatting, lints, then every test. With
+# OMNIHUB_TEST_POSTGRES_URL set, the store conformance suite runs on PostgreSQL as well as SQLite.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/steps.sh
+source scripts/steps.sh
+
+export OMNIHUB_TEST_POSTGRES_URL="${OMNIHUB_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo nextest"
+cargo nextest run --workspace

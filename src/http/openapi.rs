@@ -1,0 +1,51 @@
+//! The OpenAPI document: every route module contributes its own `Api`, merged here.
+
+use actix_web::web;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+use crate::http::routes::*;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "omnihub API", description = "One inbox for every messenger, e-mail and website chat."),
+    paths(system::healthz, system::readyz, system::metrics, serve),
+    components(schemas(crate::http::error::ErrorBody))
+)]
+struct Root;
+
+/// Builds the document once per call; it is small and served rarely.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = Root::openapi();
+    for part in [
+        account::Api::openapi(),
+        platform::Api::openapi(),
+        employees::Api::openapi(),
+        groups::Api::openapi(),
+        channels::Api::openapi(),
+        invites::Api::openapi(),
+        tokens::Api::openapi(),
+        audit::Api::openapi(),
+    ] {
+        doc.merge(part);
+    }
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "session",
+        SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+            "__Host-omnihub_session",
+            "Session cookie from /api/v1/auth/login; unsafe methods also need X-CSRF-Token.",
+        ))),
+    );
+    components.add_security_scheme(
+        "token",
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("omh_…").build()),
+    );
+    doc
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "system", responses((status = 200, description = "OpenAPI 3.1 document")))]
+pub async fn serve() -> web::Json<utoipa::openapi::OpenApi> {
+    web::Json(document())
+}

@@ -1,0 +1,155 @@
+//! The shared state every request handler sees: configuration, the store, outgoing mail, and
+//! the small in-memory helpers of authentication. Cheap to clone (one `Arc`).
+
+use std::net::IpAddr;
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use omnihub_connectors::email::{SmtpMailer, SmtpSecurity, SmtpSettings};
+use omnihub_core::{GlobalRights, Principal, Role, UserId};
+use omnihub_store::{DynStore, NewAuditEntry, StoreError};
+
+use crate::auth::cache::AuthCache;
+use crate::auth::throttle::LoginThrottle;
+use crate::auth::totp::ReplayGuard;
+use crate::config::{self, Config};
+use crate::http::error::{ApiError, ApiResult};
+
+/// How long a resolved caller is trusted without asking the store again.
+const AUTH_CACHE_TTL: Duration = Duration::from_secs(5);
+const AUTH_CACHE_MAX: usize = 100_000;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub config: Arc<Config>,
+    pub store: DynStore,
+    /// `None` when `[smtp] host` is empty.
+    pub mailer: Option<SmtpMailer>,
+    pub auth_cache: AuthCache,
+    pub login_throttle: LoginThrottle,
+    pub totp_guard: ReplayGuard,
+    pub metrics: PrometheusHandle,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// The Prometheus recorder is process-wide by the `metrics` crate's design, so it is installed
+/// once and every state shares its handle.
+fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    if let Some(h) = HANDLE.get() {
+        return Ok(h.clone());
+    }
+    let recorder = PrometheusBuilder::new()
+        .set_buckets(&[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])?
+        .build_recorder();
+    let handle = recorder.handle();
+    if metrics::set_global_recorder(recorder).is_err() {
+        // Another state won the race; use whatever it installed.
+        return HANDLE.get().cloned().ok_or_else(|| anyhow::anyhow!("metrics recorder lost"));
+    }
+    Ok(HANDLE.get_or_init(|| handle).clone())
+}
+
+impl AppState {
+    pub async fn build(config: Arc<Config>, store: DynStore) -> anyhow::Result<AppState> {
+        let mailer = if config.smtp.host.is_empty() {
+            None
+        } else {
+            let smtp = &config.smtp;
+            let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+            Some(SmtpMailer::new(&SmtpSettings {
+                host: smtp.host.clone(),
+                port: smtp.port,
+                security: match smtp.security {
+                    config::SmtpSecurity::None => SmtpSecurity::None,
+                    config::SmtpSecurity::Starttls => SmtpSecurity::StartTls,
+                    config::SmtpSecurity::Tls => SmtpSecurity::Tls,
+                },
+                username: non_empty(&smtp.username),
+                password: non_empty(smtp.password.expose()),
+                from: smtp.from.clone(),
+            })?)
+        };
+        let login_throttle = LoginThrottle::per_minute(config.security.login_attempts_per_minute);
+        Ok(AppState(Arc::new(Inner {
+            mailer,
+            auth_cache: AuthCache::new(AUTH_CACHE_TTL, AUTH_CACHE_MAX),
+            login_throttle,
+            totp_guard: ReplayGuard::default(),
+            metrics: metrics_handle()?,
+            config,
+            store,
+        })))
+    }
+
+    /// Resolves a user into the principal that rights are decided on; `None` when the user
+    /// is disabled or gone (their credentials then stop working at once).
+    pub async fn load_principal(&self, user_id: UserId) -> ApiResult<Option<Principal>> {
+        let user = match self.store.get_user(user_id).await {
+            Ok(u) => u,
+            Err(StoreError::NotFound) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        if user.disabled {
+            return Ok(None);
+        }
+        let (client_active, channels) = match user.client_id {
+            Some(client_id) => {
+                let client = self.store.get_client(client_id).await?;
+                let grants = if user.role == Role::Employee {
+                    self.store.channel_grants(client_id, user.id).await?
+                } else {
+                    Vec::new()
+                };
+                (
+                    client.status == omnihub_core::model::ClientStatus::Active,
+                    grants.into_iter().map(|g| (g.channel_id, g.rights)).collect(),
+                )
+            }
+            None => (false, Default::default()),
+        };
+        Ok(Some(Principal {
+            user_id: user.id,
+            role: user.role,
+            client_id: user.client_id,
+            client_active,
+            global: if user.role == Role::ClientOwner { GlobalRights::all() } else { user.global_rights },
+            channels,
+        }))
+    }
+
+    /// Records an action in the audit log. A failure here fails the request: an action that
+    /// cannot be audited must not pass silently.
+    pub async fn audit(&self, entry: NewAuditEntry) -> ApiResult<()> {
+        self.store.append_audit(&entry).await.map(drop).map_err(ApiError::from)
+    }
+
+    /// Sends a plain-text e-mail in the background, logging the outcome; the caller's answer
+    /// must not depend on (or reveal) whether delivery worked.
+    pub fn send_mail_later(&self, to: String, subject: String, body: String) -> ApiResult<()> {
+        let mailer = self.mailer.clone().ok_or(ApiError::EmailNotConfigured)?;
+        tokio::spawn(async move {
+            if let Err(e) = mailer.send_text(&to, &subject, &body).await {
+                tracing::warn!(error = %e, "could not send e-mail");
+            }
+        });
+        Ok(())
+    }
+
+    pub fn check_login_rate(&self, ip: Option<IpAddr>) -> ApiResult<()> {
+        match ip {
+            Some(ip) => self.login_throttle.check(ip).map_err(ApiError::RateLimited),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! HTTP integration tests of omnihub: the whole application (`create_app`) in process on a fresh
+//! SQLite database per test, plus the real binary for what only a process can show (HTTPS,
+//! the redirect listener, the CLI).
+//!
+//! - `rights_matrix`: every route of the OpenAPI document × every role × own / other client.
+//! - `bad_input`: malformed, oversized and forged input answers 4xx with a code and changes
+//!   nothing.
+//! - `auth_flows`: sign-in, lockout, throttling, second factor, session revocation, password
+//!   reset by e-mail, invitations, blocked clients, and the audit trail of all of it.
+//! - `process`: `omnihub demo` over HTTPS, its redirect listener, `omnihub config …`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth_flows;
+mod bad_input;
+mod process;
+mod rights_matrix;
+mod support;
