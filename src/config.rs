@@ -866,11 +866,8 @@ impl Config {
             }
         }
 
-        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
-            p.push(format!(
-                "log.level: `{}` is not a log filter: {e}",
-                self.log.level
-            ));
+        if let Err(e) = check_log_filter(&self.log.level) {
+            p.push(format!("log.level: `{}` {e}", self.log.level));
         }
         p
     }

@@ -382,4 +382,55 @@ mod tests {
         }
         std::fs::remove_dir_all(dir).unwrap();
     }
+
+    #[tokio::test]
+    async fn seeding_happens_once_and_grants_what_the_logins_say() {
+        let dir = std::env::temp_dir().join(format!("omnihub-demo-{}", uuid::Uuid::new_v4()));
+        let config = demo_config(&dir, "127.0.0.1:0", "").unwrap();
+        let store = server::open_store(&config).await.unwrap();
+
+        let first = seed(&store, &dir).await.unwrap();
+        let again = seed(&store, &dir).await.unwrap();
+        assert_eq!(first, again, "a second start must reuse the logins");
+        assert_eq!(first.len(), PEOPLE.len());
+
+        for login in &first {
+            let creds = store.credentials_by_email(&login.email).await.unwrap();
+            assert!(crate::auth::password::verify(
+                &login.password,
+                &creds.password_hash
+            ));
+        }
+        let anna = store
+            .credentials_by_email("anna@romashka.test")
+            .await
+            .unwrap()
+            .user;
+        let boris = store
+            .credentials_by_email("boris@romashka.test")
+            .await
+            .unwrap()
+            .user;
+        let client = anna.client_id.unwrap();
+        assert_eq!(store.list_channels(client).await.unwrap().len(), 2);
+        let anna_grants = store.channel_grants(client, anna.id).await.unwrap();
+        assert_eq!(anna_grants.len(), 1);
+        assert_eq!(anna_grants[0].rights, ChannelRights::full());
+        let boris_grants = store.channel_grants(client, boris.id).await.unwrap();
+        assert_eq!(
+            boris_grants[0].rights,
+            ChannelRights::READ | ChannelRights::REPLY
+        );
+        let groups = store.list_groups(client).await.unwrap();
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].member_ids.len(), 2);
+        let owner = store
+            .credentials_by_email(PEOPLE[0].email)
+            .await
+            .unwrap()
+            .user;
+        assert_eq!(owner.role, Role::PlatformOwner);
+        drop(store);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

@@ -172,8 +172,11 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         } => {
             let config = load_valid(config.config.as_deref())?;
             init_tracing(&config.log)?;
+            let email = validate::email(&email)?;
+            let name = validate::text("name", &name, 100)?;
             let password = read_password()?;
-            runtime()?.block_on(create_owner(&config, &email, &name, &password))?;
+            validate::password(&password)?;
+            runtime()?.block_on(create_owner(&config, email, name, &password))?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -223,7 +226,8 @@ fn init_tracing(log: &config::LogConfig) -> anyhow::Result<()> {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let installed = match log.format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -253,16 +257,13 @@ fn read_password() -> anyhow::Result<String> {
     Ok(password)
 }
 
+/// Creates the platform owner from already validated input.
 async fn create_owner(
     config: &Config,
-    email: &str,
-    name: &str,
+    email: String,
+    name: String,
     password: &str,
 ) -> anyhow::Result<()> {
-    let email = validate::email(email)?;
-    let name = validate::text("name", name, 100)?;
-    validate::password(password)?;
-
     let store = server::open_store(config).await?;
     match store.credentials_by_email(&email).await {
         Ok(_) => bail!("a user with the e-mail {email} already exists"),

@@ -32,12 +32,12 @@ const THROUGHPUT_TARGET: f64 = 0.5;
 /// omnihub's p99 latency must be at most this multiple of the bare handler's.
 const P99_TARGET: f64 = 3.0;
 
-pub const OPTIONS_HELP: &str = "\
-  --connections N   keep-alive connections of the load generator (default 32)
-  --warmup SECS     warm-up of each load run, not measured (default 1)
-  --seconds SECS    measured window of each load run (default 3)
-  --rounds N        rounds, each loading both servers; figures are medians (default 3)
-";
+pub const OPTIONS_HELP: &str = concat!(
+    "  --connections N   keep-alive connections of the load generator (default 32)\n",
+    "  --warmup SECS     warm-up of each load run, not measured (default 1)\n",
+    "  --seconds SECS    measured window of each load run (default 3)\n",
+    "  --rounds N        rounds, each loading both servers; figures are medians (default 3)\n",
+);
 
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -114,13 +114,14 @@ pub fn run(options: &Options) -> anyhow::Result<Vec<Figure>> {
     result
 }
 
-/// omnihub's own default logging (level `info`, or `OMNIHUB_LOG`, to stderr), so the request
-/// span the middleware opens costs what it costs in production.
+/// omnihub's default logging (level `info` to stderr; `OMNIHUB_LOG` overrides it), so the
+/// request span the middleware opens costs what it costs in production. Only actix-server's
+/// start and stop chatter is quietened.
 fn init_logging() -> anyhow::Result<()> {
     let filter = std::env::var("OMNIHUB_LOG")
         .ok()
         .filter(|f| !f.trim().is_empty())
-        .unwrap_or_else(|| "info".into());
+        .unwrap_or_else(|| "info,actix_server=warn".into());
     let filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .map_err(|e| anyhow::anyhow!("OMNIHUB_LOG: `{filter}` is not a log filter: {e}"))?;
     tracing_subscriber::fmt()
@@ -196,7 +197,7 @@ async fn measure(options: &Options, data_dir: &Path) -> anyhow::Result<Vec<Figur
     let mut rounds: Vec<Round> = Vec::with_capacity(options.rounds);
     for round in 1..=options.rounds {
         // Alternate who goes first, so a trend in the machine's load favours neither.
-        let order = if round % 2 == 1 {
+        let order = if !round.is_multiple_of(2) {
             [Side::Bare, Side::Omnihub]
         } else {
             [Side::Omnihub, Side::Bare]
@@ -317,10 +318,13 @@ fn side_name(side: Side) -> &'static str {
 fn describe(round: usize, side: Side, outcome: &Outcome) {
     let cpu = match &outcome.cpu {
         Some(c) => format!(
-            "; CPU server {:.0}%, generator {:.0}%, other {:.0}%{}",
+            "; CPU server {:.0}%, generator {:.0}%, other {:.0}%, outside {}{}",
             c.server * 100.0,
             c.generator * 100.0,
             c.other * 100.0,
+            c.outside
+                .map(|o| format!("{:.0}%", o * 100.0))
+                .unwrap_or_else(|| "?".into()),
             c.rss_growth_kib
                 .map(|kib| format!("; RSS {kib:+} KiB"))
                 .unwrap_or_default(),
@@ -344,7 +348,7 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     match xs.len() {
         0 => f64::NAN,
-        n if n % 2 == 1 => xs[n / 2],
+        n if !n.is_multiple_of(2) => xs[n / 2],
         n => (xs[n / 2 - 1] + xs[n / 2]) / 2.0,
     }
 }

@@ -22,6 +22,15 @@ pub struct Snapshot {
     process: Duration,
     /// Resident memory of the process, in KiB.
     rss_kib: Option<u64>,
+    machine: Option<MachineTicks>,
+}
+
+/// The whole machine's CPU counters from `/proc/stat`, in clock ticks.
+#[derive(Clone, Copy, Debug)]
+struct MachineTicks {
+    busy: u64,
+    total: u64,
+    cpus: usize,
 }
 
 /// CPU used between two snapshots, as fractions of one core.
@@ -30,6 +39,9 @@ pub struct Usage {
     pub server: f64,
     pub generator: f64,
     pub other: f64,
+    /// Cores kept busy by everything outside this process (other programs on a shared
+    /// machine), by the machine-wide counters.
+    pub outside: Option<f64>,
     /// Change of the process's resident memory, in KiB.
     pub rss_growth_kib: Option<i64>,
 }
@@ -56,6 +68,7 @@ pub fn snapshot() -> Option<Snapshot> {
         generator,
         process,
         rss_kib: rss_kib(),
+        machine: machine_ticks(),
     })
 }
 
@@ -71,8 +84,15 @@ impl Snapshot {
         let server = share(self.workers, later.workers);
         let generator = share(self.generator, later.generator);
         let process = share(self.process, later.process);
+        let outside = self.machine.zip(later.machine).and_then(|(a, b)| {
+            let total = b.total.checked_sub(a.total).filter(|t| *t > 0)?;
+            let busy = b.busy.saturating_sub(a.busy);
+            let cores = busy as f64 / total as f64 * b.cpus as f64;
+            Some((cores - process).max(0.0))
+        });
         Usage {
             server,
+            outside,
             generator,
             other: (process - server - generator).max(0.0),
             rss_growth_kib: match (self.rss_kib, later.rss_kib) {
@@ -100,6 +120,35 @@ fn first_ns(schedstat: &str) -> Option<Duration> {
         .map(Duration::from_nanos)
 }
 
+fn machine_ticks() -> Option<MachineTicks> {
+    parse_proc_stat(&fs::read_to_string("/proc/stat").ok()?)
+}
+
+/// The aggregate `cpu` line: user nice system idle iowait irq softirq steal …; idle and
+/// iowait are not busy, and guest time is already counted in user.
+fn parse_proc_stat(text: &str) -> Option<MachineTicks> {
+    let mut lines = text.lines();
+    let first = lines.next()?;
+    let mut fields = first.split_whitespace();
+    if fields.next()? != "cpu" {
+        return None;
+    }
+    let ticks: Vec<u64> = fields
+        .take(8)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    let total: u64 = ticks.iter().sum();
+    let idle = ticks.get(3)? + ticks.get(4)?;
+    let cpus = lines
+        .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+        .count();
+    Some(MachineTicks {
+        busy: total - idle,
+        total,
+        cpus: cpus.max(1),
+    })
+}
+
 fn rss_kib() -> Option<u64> {
     let status = fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
@@ -118,5 +167,21 @@ mod tests {
         );
         assert_eq!(first_ns(""), None);
         assert_eq!(first_ns("x 1 2"), None);
+    }
+
+    #[test]
+    fn proc_stat_counts_busy_ticks_and_cpus() {
+        let text = "cpu  100 5 50 800 20 3 2 10 0 0\ncpu0 50 2 25 400 10 1 1 5 0 0\n\
+                    cpu1 50 3 25 400 10 2 1 5 0 0\nintr 1 2 3\nctxt 9\n";
+        let m = parse_proc_stat(text);
+        assert!(matches!(
+            m,
+            Some(MachineTicks {
+                busy: 170,
+                total: 990,
+                cpus: 2
+            })
+        ));
+        assert!(parse_proc_stat("intr 1\n").is_none());
     }
 }

@@ -347,7 +347,7 @@ mod tests {
                         }
                         while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                             buf.drain(..end + 4);
-                            let reply: &[u8] = if n % 2 == 0 {
+                            let reply: &[u8] = if n.is_multiple_of(2) {
                                 b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello"
                             } else {
                                 b"HTTP/1.1 503 Busy\r\nContent-Length: 4\r\n\r\nbusy"

@@ -1,6 +1,6 @@
 //! One measured figure and its JSON line: `{"bench","value","unit","baseline","ratio","target","ok"}`.
 
-use serde_json::json;
+use serde::Serialize;
 
 /// Which way a figure's ratio must lie from its target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -11,7 +11,8 @@ pub enum Goal {
     AtMost,
 }
 
-#[derive(Clone, Debug)]
+/// Serialised in this field order, which is the agreed order of the keys.
+#[derive(Clone, Debug, Serialize)]
 pub struct Figure {
     pub bench: &'static str,
     pub value: f64,
@@ -53,16 +54,14 @@ impl Figure {
     }
 
     pub fn to_json(&self) -> String {
-        json!({
-            "bench": self.bench,
-            "value": round(self.value, 3),
-            "unit": self.unit,
-            "baseline": round(self.baseline, 3),
-            "ratio": self.ratio.map(|r| round(r, 3)),
-            "target": self.target,
-            "ok": self.ok,
-        })
-        .to_string()
+        let rounded = Figure {
+            value: round(self.value, 3),
+            baseline: round(self.baseline, 3),
+            ratio: self.ratio.map(|r| round(r, 3)),
+            ..self.clone()
+        };
+        // A struct of plain numbers, strings and booleans always serialises; NaN becomes null.
+        serde_json::to_string(&rounded).unwrap_or_default()
     }
 }
 
@@ -115,5 +114,10 @@ mod tests {
         assert_eq!(v["ratio"], 0.617);
         assert_eq!(v["ok"], true);
         assert!(!line.contains('\n'));
+        assert!(
+            line.starts_with(
+                r#"{"bench":"api_x","value":1234.568,"unit":"req/s","baseline":2000.0,"#
+            )
+        );
     }
 }

@@ -1358,7 +1358,7 @@ impl Store for Backend {
                     None => {
                         // A concurrent first message created it (PostgreSQL waited for that
                         // commit); this contact is not needed after all.
-                        sqlx::query::<Db>("SELECT $1")
+                        sqlx::query::<Db>("DELETE FROM contacts WHERE id = $1")
                             .bind(contact.0)
                             .execute(&mut *tx)
                             .await?;

@@ -53,7 +53,7 @@ impl TestDb {
 
     async fn postgres(admin_url: &str) -> TestDb {
         let name = format!("omnihub_t_{}", Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(admin_url).await.unwrap();
+        let mut admin = admin_connection(admin_url).await;
         sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&mut admin)
             .await
@@ -79,7 +79,7 @@ impl TestDb {
                 let _ = std::fs::remove_dir_all(dir);
             }
             Cleanup::Postgres { admin_url, name } => {
-                let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+                let mut admin = admin_connection(&admin_url).await;
                 sqlx::raw_sql(AssertSqlSafe(format!(
                     "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
                 )))
@@ -89,6 +89,19 @@ impl TestDb {
                 admin.close().await.unwrap();
             }
         }
+    }
+}
+
+/// A connection for creating and dropping test databases: to the database the URL names or,
+/// when that one does not exist, to the server's `postgres` maintenance database.
+async fn admin_connection(admin_url: &str) -> sqlx::PgConnection {
+    match sqlx::PgConnection::connect(admin_url).await {
+        Ok(conn) => conn,
+        Err(first) => sqlx::PgConnection::connect(&with_database(admin_url, "postgres"))
+            .await
+            .unwrap_or_else(|e| {
+                panic!("cannot reach {admin_url} ({first}) nor its postgres database ({e})")
+            }),
     }
 }
 

@@ -174,6 +174,8 @@ pub enum Who<'a> {
     Session(&'a Actor),
     /// A bearer token from an IP.
     Token(&'a str, IpAddr),
+    /// A given session (e.g. an old or a second one) from an IP.
+    Cookie(&'a Sess, IpAddr),
 }
 
 /// One application: config, store, state, the in-process service and an SMTP sandbox.
@@ -253,6 +255,10 @@ impl Harness {
                 let s = actor.session();
                 let req = req.peer_addr(peer(actor.ip)).cookie(Cookie::new(self.cookie_name(), s.cookie));
                 if unsafe_method { req.insert_header(("X-CSRF-Token", s.csrf)) } else { req }
+            }
+            Who::Cookie(s, ip) => {
+                let req = req.peer_addr(peer(ip)).cookie(Cookie::new(self.cookie_name(), s.cookie.clone()));
+                if unsafe_method { req.insert_header(("X-CSRF-Token", s.csrf.clone())) } else { req }
             }
         }
     }
@@ -516,6 +522,14 @@ impl Harness {
 /// The provider secret seeded into a tenant's channel; it must never come out of the API.
 pub fn credential_secret(tag: &str) -> String {
     format!("sk-{tag}-do-not-leak")
+}
+
+/// The code an authenticator app shows `offset_secs` from now (30 s is the next step, which
+/// the server accepts as one step of clock skew).
+pub fn totp_code(secret: &[u8], offset_secs: u64) -> String {
+    let totp = totp_rs::Builder::new().with_secret(secret.to_vec()).build().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    totp.generate(now + offset_secs).to_string()
 }
 
 /// The decoded text body of a captured mail.

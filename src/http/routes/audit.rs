@@ -63,14 +63,26 @@ pub async fn list_audit(
         None | Some("") => None,
         Some(a) => Some(validate::text("action", a, 100)?),
     };
-    let filter = AuditFilter { actor_id: query.actor_id, action_prefix, before: query.before, limit };
+    let filter = AuditFilter {
+        actor_id: query.actor_id,
+        action_prefix,
+        before: query.before,
+        limit,
+    };
     let items = state.store.list_audit(caller.client_id()?, &filter).await?;
-    Ok(web::Json(AuditPage { next_before: next_cursor(&items, limit), items }))
+    Ok(web::Json(AuditPage {
+        next_before: next_cursor(&items, limit),
+        items,
+    }))
 }
 
 /// A full page may have a successor; a short one is the last.
 fn next_cursor(items: &[AuditEntry], limit: u32) -> Option<AuditEntryId> {
-    if items.len() >= limit as usize { items.last().map(|e| e.id) } else { None }
+    if items.len() >= limit as usize {
+        items.last().map(|e| e.id)
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]

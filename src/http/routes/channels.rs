@@ -23,7 +23,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(list_channels, create_channel, get_channel, update_channel, delete_channel))]
+#[openapi(paths(
+    list_channels,
+    create_channel,
+    get_channel,
+    update_channel,
+    delete_channel
+))]
 pub struct Api;
 
 /// A channel as its viewer sees it.
@@ -51,7 +57,9 @@ pub struct ChannelList {
 fn json_object(field: &str, value: Option<Value>) -> ApiResult<Option<Value>> {
     match value {
         None | Some(Value::Object(_)) => Ok(value),
-        Some(_) => Err(ApiError::Validation(format!("`{field}` must be a JSON object"))),
+        Some(_) => Err(ApiError::Validation(format!(
+            "`{field}` must be a JSON object"
+        ))),
     }
 }
 
@@ -144,9 +152,18 @@ pub async fn create_channel(
         (status = 403, body = ErrorBody),
         (status = 404, description = "not the client's, or not delegated to the caller", body = ErrorBody)),
     security(("session" = []), ("token" = [])))]
-pub async fn get_channel(state: web::Data<AppState>, access: ChannelAccess<Read>) -> ApiResult<web::Json<ChannelView>> {
-    let channel = state.store.get_channel(access.caller.client_id()?, access.channel_id).await?;
-    Ok(web::Json(ChannelView::of(channel, &access.caller.principal)))
+pub async fn get_channel(
+    state: web::Data<AppState>,
+    access: ChannelAccess<Read>,
+) -> ApiResult<web::Json<ChannelView>> {
+    let channel = state
+        .store
+        .get_channel(access.caller.client_id()?, access.channel_id)
+        .await?;
+    Ok(web::Json(ChannelView::of(
+        channel,
+        &access.caller.principal,
+    )))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -175,7 +192,11 @@ pub async fn update_channel(
     let client = caller.client_id()?;
     let body = body.into_inner();
     let patch = ChannelPatch {
-        name: body.name.as_deref().map(|n| validate::text("name", n, 200)).transpose()?,
+        name: body
+            .name
+            .as_deref()
+            .map(|n| validate::text("name", n, 200))
+            .transpose()?,
         settings: json_object("settings", body.settings)?,
         credentials: json_object("credentials", body.credentials)?,
     };
@@ -189,11 +210,22 @@ pub async fn update_channel(
     .filter_map(|(f, set)| set.then_some(f))
     .collect();
     if changed.is_empty() {
-        return Err(ApiError::Validation("send at least one of `name`, `settings`, `credentials`".into()));
+        return Err(ApiError::Validation(
+            "send at least one of `name`, `settings`, `credentials`".into(),
+        ));
     }
-    let channel = state.store.update_channel(client, path.into_inner(), &patch).await?;
+    let channel = state
+        .store
+        .update_channel(client, path.into_inner(), &patch)
+        .await?;
     state
-        .audit(caller.audit(Some(client), "channel.update", "channel", channel.id, json!({ "fields": changed })))
+        .audit(caller.audit(
+            Some(client),
+            "channel.update",
+            "channel",
+            channel.id,
+            json!({ "fields": changed }),
+        ))
         .await?;
     Ok(web::Json(ChannelView::of(channel, &caller.principal)))
 }
@@ -214,18 +246,25 @@ pub async fn delete_channel(
     state.store.delete_channel(client, id).await?;
     // Cached callers of this client may still list a grant on the deleted channel.
     state.auth_cache.invalidate_client(client);
-    state.audit(caller.audit(Some(client), "channel.delete", "channel", id, json!({}))).await?;
+    state
+        .audit(caller.audit(Some(client), "channel.delete", "channel", id, json!({})))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn only_objects_pass_as_settings_or_credentials() {
         assert!(json_object("settings", None).unwrap().is_none());
-        assert!(json_object("settings", Some(json!({"a": 1}))).unwrap().is_some());
+        assert!(
+            json_object("settings", Some(json!({"a": 1})))
+                .unwrap()
+                .is_some()
+        );
         for bad in [json!([1]), json!("x"), json!(1), json!(true)] {
             let err = json_object("credentials", Some(bad)).unwrap_err();
             assert_eq!(err.to_string(), "`credentials` must be a JSON object");

@@ -8,7 +8,9 @@ use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use omnihub_core::access::channel_rights;
 use omnihub_core::model::{ChannelGrant, User};
-use omnihub_core::{ChannelId, ChannelRights, ClientId, GlobalRights, GroupId, Principal, Role, UserId, validate};
+use omnihub_core::{
+    ChannelId, ChannelRights, ClientId, GlobalRights, GroupId, Principal, Role, UserId, validate,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -22,11 +24,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/employees/{id}", web::get().to(get_employee))
         .route("/employees/{id}", web::patch().to(update_employee))
         .route("/employees/{id}", web::delete().to(remove_employee))
-        .route("/employees/{id}/channels", web::put().to(set_channel_grants));
+        .route(
+            "/employees/{id}/channels",
+            web::put().to(set_channel_grants),
+        );
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(list_employees, get_employee, update_employee, set_channel_grants, remove_employee))]
+#[openapi(paths(
+    list_employees,
+    get_employee,
+    update_employee,
+    set_channel_grants,
+    remove_employee
+))]
 pub struct Api;
 
 // --- rules on the target (the route's own right is enforced by the extractor) -------------
@@ -70,7 +81,11 @@ pub(super) fn check_global_grant(
     before: GlobalRights,
     after: GlobalRights,
 ) -> ApiResult<()> {
-    if caller.global.contains(after.difference(before)) { Ok(()) } else { Err(ApiError::Forbidden) }
+    if caller.global.contains(after.difference(before)) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
 }
 
 /// Channel rights being added must all be held by the caller on that channel. Taking rights
@@ -80,12 +95,19 @@ pub(super) fn check_channel_grants(
     before: &[ChannelGrant],
     after: &[ChannelGrant],
 ) -> ApiResult<()> {
-    let old: HashMap<ChannelId, ChannelRights> = before.iter().map(|g| (g.channel_id, g.rights)).collect();
+    let old: HashMap<ChannelId, ChannelRights> =
+        before.iter().map(|g| (g.channel_id, g.rights)).collect();
     let exceeds = after.iter().any(|g| {
-        let added = g.rights.difference(old.get(&g.channel_id).copied().unwrap_or_default());
+        let added = g
+            .rights
+            .difference(old.get(&g.channel_id).copied().unwrap_or_default());
         !channel_rights(caller, g.channel_id).contains(added)
     });
-    if exceeds { Err(ApiError::Forbidden) } else { Ok(()) }
+    if exceeds {
+        Err(ApiError::Forbidden)
+    } else {
+        Ok(())
+    }
 }
 
 /// Rejects a channel named twice or a grant of no rights (omit the channel instead).
@@ -93,7 +115,10 @@ pub(super) fn normalize_grants(grants: Vec<ChannelGrant>) -> ApiResult<Vec<Chann
     let mut seen = HashSet::new();
     for g in &grants {
         if !seen.insert(g.channel_id) {
-            return Err(ApiError::Validation(format!("channel {} is listed twice", g.channel_id)));
+            return Err(ApiError::Validation(format!(
+                "channel {} is listed twice",
+                g.channel_id
+            )));
         }
         if g.rights.is_empty() {
             return Err(ApiError::Validation(format!(
@@ -106,25 +131,47 @@ pub(super) fn normalize_grants(grants: Vec<ChannelGrant>) -> ApiResult<Vec<Chann
 }
 
 /// 404 unless every granted channel belongs to the client.
-pub(super) async fn ensure_channels(state: &AppState, client: ClientId, grants: &[ChannelGrant]) -> ApiResult<()> {
+pub(super) async fn ensure_channels(
+    state: &AppState,
+    client: ClientId,
+    grants: &[ChannelGrant],
+) -> ApiResult<()> {
     if grants.is_empty() {
         return Ok(());
     }
-    let own: HashSet<ChannelId> = state.store.list_channels(client).await?.into_iter().map(|c| c.id).collect();
-    if grants.iter().all(|g| own.contains(&g.channel_id)) { Ok(()) } else { Err(ApiError::NotFound) }
+    let own: HashSet<ChannelId> = state
+        .store
+        .list_channels(client)
+        .await?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    if grants.iter().all(|g| own.contains(&g.channel_id)) {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound)
+    }
 }
 
 /// The role and rights a patch leaves: owners always hold every right; an employee keeps their
 /// rights unless new ones are given, and starts from none when demoted from owner.
-fn resolve_access(before: Access, role: Option<Role>, rights: Option<GlobalRights>) -> ApiResult<Access> {
+fn resolve_access(
+    before: Access,
+    role: Option<Role>,
+    rights: Option<GlobalRights>,
+) -> ApiResult<Access> {
     let role = role.unwrap_or(before.role);
     if role == Role::ClientOwner {
         if rights.is_some_and(|r| r != GlobalRights::all()) {
             return Err(ApiError::Validation(
-                "a client owner always holds every right; set `role` to `employee` to limit them".into(),
+                "a client owner always holds every right; set `role` to `employee` to limit them"
+                    .into(),
             ));
         }
-        return Ok(Access { role, rights: GlobalRights::all() });
+        return Ok(Access {
+            role,
+            rights: GlobalRights::all(),
+        });
     }
     let rights = match rights {
         Some(r) => r,
@@ -155,7 +202,11 @@ async fn employee(state: &AppState, client: ClientId, id: UserId) -> ApiResult<E
     let user = state.store.get_client_user(client, id).await?;
     let group_ids = state.store.user_groups(client, id).await?;
     let channel_grants = state.store.channel_grants(client, id).await?;
-    Ok(Employee { user, group_ids, channel_grants })
+    Ok(Employee {
+        user,
+        group_ids,
+        channel_grants,
+    })
 }
 
 /// Owners and employees of the caller's client, oldest first.
@@ -179,7 +230,11 @@ pub async fn list_employees(
     for user in users {
         let channel_grants = state.store.channel_grants(client, user.id).await?;
         let group_ids = groups.remove(&user.id).unwrap_or_default();
-        items.push(Employee { user, group_ids, channel_grants });
+        items.push(Employee {
+            user,
+            group_ids,
+            channel_grants,
+        });
     }
     Ok(web::Json(EmployeeList { items }))
 }
@@ -194,7 +249,9 @@ pub async fn get_employee(
     caller: Auth<ViewOwnClient>,
     path: web::Path<UserId>,
 ) -> ApiResult<web::Json<Employee>> {
-    Ok(web::Json(employee(&state, caller.client_id()?, path.into_inner()).await?))
+    Ok(web::Json(
+        employee(&state, caller.client_id()?, path.into_inner()).await?,
+    ))
 }
 
 /// The roles a client's user can have.
@@ -244,27 +301,41 @@ pub async fn update_employee(
     let client = caller.client_id()?;
     let id = path.into_inner();
     let patch = body.into_inner();
-    let name = patch.display_name.as_deref().map(|n| validate::text("display_name", n, 200)).transpose()?;
-    let touches_access = patch.role.is_some() || patch.global_rights.is_some() || patch.disabled.is_some();
+    let name = patch
+        .display_name
+        .as_deref()
+        .map(|n| validate::text("display_name", n, 200))
+        .transpose()?;
+    let touches_access =
+        patch.role.is_some() || patch.global_rights.is_some() || patch.disabled.is_some();
     if !touches_access && name.is_none() {
         return Err(ApiError::Validation(
             "send at least one of `role`, `global_rights`, `disabled`, `display_name`".into(),
         ));
     }
     let target = state.store.get_client_user(client, id).await?;
-    let before = Access { role: target.role, rights: target.global_rights };
+    let before = Access {
+        role: target.role,
+        rights: target.global_rights,
+    };
     let after = resolve_access(before, patch.role.map(Role::from), patch.global_rights)?;
     check_change(&caller.principal, id, before, after, touches_access)?;
 
     let access_changed = after != before;
     if access_changed {
-        state.store.set_user_rights(client, id, after.role, after.rights).await?;
+        state
+            .store
+            .set_user_rights(client, id, after.role, after.rights)
+            .await?;
     }
     if let Some(disabled) = patch.disabled.filter(|d| *d != target.disabled) {
         state.store.set_user_disabled(id, disabled).await?;
     }
     if let Some(name) = &name {
-        state.store.update_user_profile(id, Some(name), None).await?;
+        state
+            .store
+            .update_user_profile(id, Some(name), None)
+            .await?;
     }
     if access_changed || patch.disabled == Some(true) {
         state.store.revoke_user_sessions(id).await?;
@@ -312,7 +383,10 @@ pub async fn set_channel_grants(
     let id = path.into_inner();
     let grants = normalize_grants(body.into_inner().grants)?;
     let target = state.store.get_client_user(client, id).await?;
-    let access = Access { role: target.role, rights: target.global_rights };
+    let access = Access {
+        role: target.role,
+        rights: target.global_rights,
+    };
     check_change(&caller.principal, id, access, access, true)?;
     let current = state.store.channel_grants(client, id).await?;
     check_channel_grants(&caller.principal, &current, &grants)?;
@@ -320,7 +394,13 @@ pub async fn set_channel_grants(
     state.store.set_channel_grants(client, id, &grants).await?;
     state.auth_cache.invalidate_user(id);
     state
-        .audit(caller.audit(Some(client), "employee.channels_set", "user", id, json!({ "grants": grants })))
+        .audit(caller.audit(
+            Some(client),
+            "employee.channels_set",
+            "user",
+            id,
+            json!({ "grants": grants }),
+        ))
         .await?;
     Ok(web::Json(employee(&state, client, id).await?))
 }
@@ -341,7 +421,10 @@ pub async fn remove_employee(
     let client = caller.client_id()?;
     let id = path.into_inner();
     let target = state.store.get_client_user(client, id).await?;
-    let access = Access { role: target.role, rights: target.global_rights };
+    let access = Access {
+        role: target.role,
+        rights: target.global_rights,
+    };
     check_change(&caller.principal, id, access, access, true)?;
     state.store.set_user_disabled(id, true).await?;
     state.store.revoke_user_sessions(id).await?;
@@ -353,12 +436,19 @@ pub async fn remove_employee(
     }
     state.auth_cache.invalidate_user(id);
     state
-        .audit(caller.audit(Some(client), "employee.remove", "user", id, json!({ "email": target.email })))
+        .audit(caller.audit(
+            Some(client),
+            "employee.remove",
+            "user",
+            id,
+            json!({ "email": target.email }),
+        ))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -368,15 +458,25 @@ mod tests {
             role,
             client_id: Some(ClientId::new()),
             client_active: true,
-            global: if role == Role::ClientOwner { GlobalRights::all() } else { global },
+            global: if role == Role::ClientOwner {
+                GlobalRights::all()
+            } else {
+                global
+            },
             channels: HashMap::new(),
         }
     }
 
-    const EMPLOYEE: Access = Access { role: Role::Employee, rights: GlobalRights::empty() };
+    const EMPLOYEE: Access = Access {
+        role: Role::Employee,
+        rights: GlobalRights::empty(),
+    };
 
     fn owner_access() -> Access {
-        Access { role: Role::ClientOwner, rights: GlobalRights::all() }
+        Access {
+            role: Role::ClientOwner,
+            rights: GlobalRights::all(),
+        }
     }
 
     #[test]
@@ -388,7 +488,13 @@ mod tests {
         assert!(check_change(&owner, owner.user_id, owner_access(), owner_access(), false).is_ok());
         let manager = principal(Role::Employee, GlobalRights::MANAGE_EMPLOYEES);
         assert!(matches!(
-            check_change(&manager, UserId::new(), owner_access(), owner_access(), false),
+            check_change(
+                &manager,
+                UserId::new(),
+                owner_access(),
+                owner_access(),
+                false
+            ),
             Err(ApiError::Forbidden)
         ));
     }
@@ -398,38 +504,72 @@ mod tests {
         let manager = principal(Role::Employee, GlobalRights::all());
         let owner = principal(Role::ClientOwner, GlobalRights::empty());
         let other = UserId::new();
-        assert!(matches!(check_change(&manager, other, owner_access(), EMPLOYEE, true), Err(ApiError::Forbidden)));
-        assert!(matches!(check_change(&manager, other, EMPLOYEE, owner_access(), true), Err(ApiError::Forbidden)));
+        assert!(matches!(
+            check_change(&manager, other, owner_access(), EMPLOYEE, true),
+            Err(ApiError::Forbidden)
+        ));
+        assert!(matches!(
+            check_change(&manager, other, EMPLOYEE, owner_access(), true),
+            Err(ApiError::Forbidden)
+        ));
         assert!(check_change(&owner, other, owner_access(), EMPLOYEE, true).is_ok());
         assert!(check_change(&owner, other, EMPLOYEE, owner_access(), true).is_ok());
     }
 
     #[test]
     fn managers_grant_only_what_they_hold() {
-        let manager = principal(Role::Employee, GlobalRights::MANAGE_EMPLOYEES | GlobalRights::ANALYTICS);
+        let manager = principal(
+            Role::Employee,
+            GlobalRights::MANAGE_EMPLOYEES | GlobalRights::ANALYTICS,
+        );
         let other = UserId::new();
-        let with = |rights| Access { role: Role::Employee, rights };
-        assert!(check_change(&manager, other, EMPLOYEE, with(GlobalRights::ANALYTICS), true).is_ok());
+        let with = |rights| Access {
+            role: Role::Employee,
+            rights,
+        };
+        assert!(
+            check_change(
+                &manager,
+                other,
+                EMPLOYEE,
+                with(GlobalRights::ANALYTICS),
+                true
+            )
+            .is_ok()
+        );
         assert!(matches!(
             check_change(&manager, other, EMPLOYEE, with(GlobalRights::BILLING), true),
             Err(ApiError::Forbidden)
         ));
         // Taking away a right the manager lacks, or keeping it, is fine.
         assert!(check_change(&manager, other, with(GlobalRights::BILLING), EMPLOYEE, true).is_ok());
-        assert!(check_change(&manager, other, with(GlobalRights::BILLING), with(GlobalRights::BILLING), true).is_ok());
+        assert!(
+            check_change(
+                &manager,
+                other,
+                with(GlobalRights::BILLING),
+                with(GlobalRights::BILLING),
+                true
+            )
+            .is_ok()
+        );
     }
 
     #[test]
     fn channel_grants_are_bounded_by_the_callers_own() {
         let mut manager = principal(Role::Employee, GlobalRights::MANAGE_EMPLOYEES);
         let (a, b) = (ChannelId::new(), ChannelId::new());
-        manager.channels.insert(a, ChannelRights::READ | ChannelRights::REPLY);
+        manager
+            .channels
+            .insert(a, ChannelRights::READ | ChannelRights::REPLY);
         let grant = |channel_id, rights| ChannelGrant { channel_id, rights };
         assert!(check_channel_grants(&manager, &[], &[grant(a, ChannelRights::READ)]).is_ok());
         assert!(check_channel_grants(&manager, &[], &[grant(a, ChannelRights::PUBLISH)]).is_err());
         assert!(check_channel_grants(&manager, &[], &[grant(b, ChannelRights::READ)]).is_err());
         let existing = [grant(b, ChannelRights::full())];
-        assert!(check_channel_grants(&manager, &existing, &[grant(b, ChannelRights::READ)]).is_ok());
+        assert!(
+            check_channel_grants(&manager, &existing, &[grant(b, ChannelRights::READ)]).is_ok()
+        );
         let owner = principal(Role::ClientOwner, GlobalRights::empty());
         assert!(check_channel_grants(&owner, &[], &[grant(b, ChannelRights::full())]).is_ok());
     }
@@ -437,7 +577,10 @@ mod tests {
     #[test]
     fn grants_must_be_distinct_and_non_empty() {
         let c = ChannelId::new();
-        let g = |rights| ChannelGrant { channel_id: c, rights };
+        let g = |rights| ChannelGrant {
+            channel_id: c,
+            rights,
+        };
         assert!(normalize_grants(vec![g(ChannelRights::READ)]).is_ok());
         assert!(normalize_grants(vec![g(ChannelRights::READ), g(ChannelRights::REPLY)]).is_err());
         assert!(normalize_grants(vec![g(ChannelRights::empty())]).is_err());
@@ -446,15 +589,27 @@ mod tests {
     #[test]
     fn patches_resolve_to_consistent_access() {
         let a = GlobalRights::ANALYTICS;
-        let emp = Access { role: Role::Employee, rights: a };
+        let emp = Access {
+            role: Role::Employee,
+            rights: a,
+        };
         assert_eq!(resolve_access(emp, None, None).unwrap(), emp);
-        assert_eq!(resolve_access(emp, Some(Role::ClientOwner), None).unwrap(), owner_access());
+        assert_eq!(
+            resolve_access(emp, Some(Role::ClientOwner), None).unwrap(),
+            owner_access()
+        );
         assert!(resolve_access(emp, Some(Role::ClientOwner), Some(a)).is_err());
         assert!(resolve_access(owner_access(), None, Some(a)).is_err());
-        assert_eq!(resolve_access(owner_access(), Some(Role::Employee), None).unwrap(), EMPLOYEE);
+        assert_eq!(
+            resolve_access(owner_access(), Some(Role::Employee), None).unwrap(),
+            EMPLOYEE
+        );
         assert_eq!(
             resolve_access(owner_access(), Some(Role::Employee), Some(a)).unwrap(),
-            Access { role: Role::Employee, rights: a }
+            Access {
+                role: Role::Employee,
+                rights: a
+            }
         );
     }
 }

@@ -24,13 +24,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(list_groups, create_group, get_group, rename_group, delete_group, set_members))]
+#[openapi(paths(
+    list_groups,
+    create_group,
+    get_group,
+    rename_group,
+    delete_group,
+    set_members
+))]
 pub struct Api;
 
 /// A clearer message than the generic one for the only unique value a group has.
 fn name_taken(e: StoreError) -> ApiError {
     match e {
-        StoreError::Conflict(_) => ApiError::Conflict("a group with this name already exists".into()),
+        StoreError::Conflict(_) => {
+            ApiError::Conflict("a group with this name already exists".into())
+        }
         other => other.into(),
     }
 }
@@ -43,7 +52,10 @@ pub struct GroupList {
 #[utoipa::path(get, path = "/api/v1/groups", tag = "groups",
     responses((status = 200, body = GroupList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("session" = []), ("token" = [])))]
-pub async fn list_groups(state: web::Data<AppState>, caller: Auth<ViewOwnClient>) -> ApiResult<web::Json<GroupList>> {
+pub async fn list_groups(
+    state: web::Data<AppState>,
+    caller: Auth<ViewOwnClient>,
+) -> ApiResult<web::Json<GroupList>> {
     let items = state.store.list_groups(caller.client_id()?).await?;
     Ok(web::Json(GroupList { items }))
 }
@@ -66,9 +78,19 @@ pub async fn create_group(
 ) -> ApiResult<HttpResponse> {
     let client = caller.client_id()?;
     let name = validate::text("name", &body.name, 200)?;
-    let group = state.store.create_group(client, &name).await.map_err(name_taken)?;
+    let group = state
+        .store
+        .create_group(client, &name)
+        .await
+        .map_err(name_taken)?;
     state
-        .audit(caller.audit(Some(client), "group.create", "group", group.id, json!({ "name": group.name })))
+        .audit(caller.audit(
+            Some(client),
+            "group.create",
+            "group",
+            group.id,
+            json!({ "name": group.name }),
+        ))
         .await?;
     Ok(HttpResponse::Created().json(group))
 }
@@ -83,7 +105,12 @@ pub async fn get_group(
     caller: Auth<ViewOwnClient>,
     path: web::Path<GroupId>,
 ) -> ApiResult<web::Json<Group>> {
-    Ok(web::Json(state.store.get_group(caller.client_id()?, path.into_inner()).await?))
+    Ok(web::Json(
+        state
+            .store
+            .get_group(caller.client_id()?, path.into_inner())
+            .await?,
+    ))
 }
 
 #[utoipa::path(patch, path = "/api/v1/groups/{id}", tag = "groups", request_body = GroupName,
@@ -100,9 +127,19 @@ pub async fn rename_group(
 ) -> ApiResult<web::Json<Group>> {
     let client = caller.client_id()?;
     let name = validate::text("name", &body.name, 200)?;
-    let group = state.store.rename_group(client, path.into_inner(), &name).await.map_err(name_taken)?;
+    let group = state
+        .store
+        .rename_group(client, path.into_inner(), &name)
+        .await
+        .map_err(name_taken)?;
     state
-        .audit(caller.audit(Some(client), "group.rename", "group", group.id, json!({ "name": group.name })))
+        .audit(caller.audit(
+            Some(client),
+            "group.rename",
+            "group",
+            group.id,
+            json!({ "name": group.name }),
+        ))
         .await?;
     Ok(web::Json(group))
 }
@@ -121,7 +158,9 @@ pub async fn delete_group(
     let client = caller.client_id()?;
     let id = path.into_inner();
     state.store.delete_group(client, id).await?;
-    state.audit(caller.audit(Some(client), "group.delete", "group", id, json!({}))).await?;
+    state
+        .audit(caller.audit(Some(client), "group.delete", "group", id, json!({})))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -147,7 +186,10 @@ pub async fn set_members(
 ) -> ApiResult<web::Json<Group>> {
     let client = caller.client_id()?;
     let members = dedupe(body.into_inner().member_ids);
-    let group = state.store.set_group_members(client, path.into_inner(), &members).await?;
+    let group = state
+        .store
+        .set_group_members(client, path.into_inner(), &members)
+        .await?;
     state
         .audit(caller.audit(
             Some(client),

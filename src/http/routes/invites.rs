@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use omnihub_core::model::{ChannelGrant, Invite};
 use omnihub_core::{ClientId, GlobalRights, GroupId, InviteId, validate};
 use omnihub_store::{NewInvite, StoreError};
@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::employees::{check_channel_grants, check_global_grant, ensure_channels, normalize_grants};
+use super::employees::{
+    check_channel_grants, check_global_grant, ensure_channels, normalize_grants,
+};
 use crate::auth::tokens;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{Auth, ManageEmployees};
@@ -36,9 +38,10 @@ pub(super) fn one_time_link(public_url: &str, page: &str, secret: &str) -> Strin
     format!("{}/{page}#token={secret}", public_url.trim_end_matches('/'))
 }
 
-/// When a link handed out now stops working (`security.invite_ttl_hours`).
+/// When a link handed out now stops working (`security.invite_ttl_hours`), in whole seconds so
+/// the time in the creating response equals the one read back from the store later.
 pub(super) fn link_expiry(state: &AppState, now: DateTime<Utc>) -> DateTime<Utc> {
-    now + chrono::Duration::hours(state.config.security.invite_ttl_hours as i64)
+    now.trunc_subsecs(0) + chrono::Duration::hours(state.config.security.invite_ttl_hours as i64)
 }
 
 /// What a one-time link is for; it picks the wording of the e-mail.
@@ -62,33 +65,48 @@ pub(super) fn link_mail(
     let ru = match purpose {
         LinkPurpose::Invite => (
             "omnihub: приглашение в команду",
-            format!("Вас пригласили в omnihub. Чтобы присоединиться, откройте ссылку (действует до {until}):\n\n{link}"),
+            format!(
+                "Вас пригласили в omnihub. Чтобы присоединиться, откройте ссылку (действует до {until}):\n\n{link}"
+            ),
         ),
         LinkPurpose::AccountSetup => (
             "omnihub: ваша учётная запись",
-            format!("Для вас создана учётная запись omnihub. Чтобы задать пароль, откройте ссылку (действует до {until}):\n\n{link}"),
+            format!(
+                "Для вас создана учётная запись omnihub. Чтобы задать пароль, откройте ссылку (действует до {until}):\n\n{link}"
+            ),
         ),
     };
     let en = match purpose {
         LinkPurpose::Invite => (
             "omnihub: you are invited",
-            format!("You are invited to omnihub. To join, open this link (valid until {until}):\n\n{link}"),
+            format!(
+                "You are invited to omnihub. To join, open this link (valid until {until}):\n\n{link}"
+            ),
         ),
         LinkPurpose::AccountSetup => (
             "omnihub: your account",
-            format!("An omnihub account was created for you. To set your password, open this link (valid until {until}):\n\n{link}"),
+            format!(
+                "An omnihub account was created for you. To set your password, open this link (valid until {until}):\n\n{link}"
+            ),
         ),
     };
     match locale {
         Some("ru") => (ru.0.to_string(), ru.1),
         Some(_) => (en.0.to_string(), en.1),
-        None => (format!("{} / {}", ru.0, en.0), format!("{}\n\n---\n\n{}", ru.1, en.1)),
+        None => (
+            format!("{} / {}", ru.0, en.0),
+            format!("{}\n\n---\n\n{}", ru.1, en.1),
+        ),
     }
 }
 
 /// Queues the e-mail; `false` when this server has no SMTP (the caller then relies on the link
 /// returned in the response).
-pub(super) fn mail_link(state: &AppState, to: &str, (subject, body): (String, String)) -> ApiResult<bool> {
+pub(super) fn mail_link(
+    state: &AppState,
+    to: &str,
+    (subject, body): (String, String),
+) -> ApiResult<bool> {
     match state.send_mail_later(to.to_string(), subject, body) {
         Ok(()) => Ok(true),
         Err(ApiError::EmailNotConfigured) => Ok(false),
@@ -99,7 +117,9 @@ pub(super) fn mail_link(state: &AppState, to: &str, (subject, body): (String, St
 /// 409 when an account already uses the address (checked up front so nothing is half-created).
 pub(super) async fn ensure_email_free(state: &AppState, email: &str) -> ApiResult<()> {
     match state.store.credentials_by_email(email).await {
-        Ok(_) => Err(ApiError::Conflict("a user with this e-mail already exists".into())),
+        Ok(_) => Err(ApiError::Conflict(
+            "a user with this e-mail already exists".into(),
+        )),
         Err(StoreError::NotFound) => Ok(()),
         Err(e) => Err(e.into()),
     }
@@ -190,7 +210,11 @@ pub async fn create_invite(
         })
         .await?;
     let url = one_time_link(&state.config.server.public_url, "invite", &secret);
-    let email_sent = mail_link(&state, &email, link_mail(LinkPurpose::Invite, None, &url, expires_at))?;
+    let email_sent = mail_link(
+        &state,
+        &email,
+        link_mail(LinkPurpose::Invite, None, &url, expires_at),
+    )?;
     state
         .audit(caller.audit(
             Some(client),
@@ -205,7 +229,11 @@ pub async fn create_invite(
             }),
         ))
         .await?;
-    Ok(HttpResponse::Created().json(CreatedInvite { invite, url, email_sent }))
+    Ok(HttpResponse::Created().json(CreatedInvite {
+        invite,
+        url,
+        email_sent,
+    }))
 }
 
 /// Withdraws an invitation; its link stops working.
@@ -222,7 +250,9 @@ pub async fn delete_invite(
     let client = caller.client_id()?;
     let id = path.into_inner();
     state.store.delete_invite(client, id).await?;
-    state.audit(caller.audit(Some(client), "invite.delete", "invite", id, json!({}))).await?;
+    state
+        .audit(caller.audit(Some(client), "invite.delete", "invite", id, json!({})))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -237,18 +267,35 @@ async fn ensure_groups(state: &AppState, client: ClientId, ids: &[GroupId]) -> A
     if ids.is_empty() {
         return Ok(());
     }
-    let own: HashSet<GroupId> = state.store.list_groups(client).await?.into_iter().map(|g| g.id).collect();
-    if ids.iter().all(|id| own.contains(id)) { Ok(()) } else { Err(ApiError::NotFound) }
+    let own: HashSet<GroupId> = state
+        .store
+        .list_groups(client)
+        .await?
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    if ids.iter().all(|id| own.contains(id)) {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound)
+    }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn links_put_the_secret_in_the_fragment() {
-        assert_eq!(one_time_link("https://h.example/", "invite", "s3"), "https://h.example/invite#token=s3");
-        assert_eq!(one_time_link("https://h.example", "reset-password", "x"), "https://h.example/reset-password#token=x");
+        assert_eq!(
+            one_time_link("https://h.example/", "invite", "s3"),
+            "https://h.example/invite#token=s3"
+        );
+        assert_eq!(
+            one_time_link("https://h.example", "reset-password", "x"),
+            "https://h.example/reset-password#token=x"
+        );
     }
 
     #[test]

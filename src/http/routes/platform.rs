@@ -11,7 +11,9 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::audit::page_limit;
-use super::invites::{LinkPurpose, ensure_email_free, link_expiry, link_mail, mail_link, one_time_link};
+use super::invites::{
+    LinkPurpose, ensure_email_free, link_expiry, link_mail, mail_link, one_time_link,
+};
 use crate::auth::{password, tokens};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{Auth, BlockClient, CreateClient, ManageModerators, ViewClients};
@@ -22,10 +24,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/platform/clients", web::post().to(create_client))
         .route("/platform/clients/{id}", web::get().to(get_client))
         .route("/platform/clients/{id}/block", web::post().to(block_client))
-        .route("/platform/clients/{id}/unblock", web::post().to(unblock_client))
+        .route(
+            "/platform/clients/{id}/unblock",
+            web::post().to(unblock_client),
+        )
         .route("/platform/moderators", web::get().to(list_moderators))
         .route("/platform/moderators", web::post().to(create_moderator))
-        .route("/platform/moderators/{id}", web::delete().to(remove_moderator));
+        .route(
+            "/platform/moderators/{id}",
+            web::delete().to(remove_moderator),
+        );
 }
 
 #[derive(utoipa::OpenApi)]
@@ -60,14 +68,35 @@ async fn create_account(state: &AppState, user: NewUser) -> ApiResult<(User, Set
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
-    let user = state.store.create_user(&NewUser { password_hash, ..user }).await?;
+    let user = state
+        .store
+        .create_user(&NewUser {
+            password_hash,
+            ..user
+        })
+        .await?;
     let secret = tokens::random_secret();
     let expires_at = link_expiry(state, Utc::now());
-    state.store.create_password_reset(user.id, &tokens::hash(&secret), expires_at).await?;
+    state
+        .store
+        .create_password_reset(user.id, &tokens::hash(&secret), expires_at)
+        .await?;
     let url = one_time_link(&state.config.server.public_url, "reset-password", &secret);
-    let mail = link_mail(LinkPurpose::AccountSetup, Some(&user.locale), &url, expires_at);
+    let mail = link_mail(
+        LinkPurpose::AccountSetup,
+        Some(&user.locale),
+        &url,
+        expires_at,
+    );
     let email_sent = mail_link(state, &user.email, mail)?;
-    Ok((user, SetupLink { url, expires_at, email_sent }))
+    Ok((
+        user,
+        SetupLink {
+            url,
+            expires_at,
+            email_sent,
+        },
+    ))
 }
 
 fn locale_or_default(raw: Option<&str>) -> ApiResult<String> {
@@ -155,7 +184,11 @@ pub async fn create_client(
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
     let name = validate::text("name", &body.name, 200)?;
-    let plan = body.plan.as_deref().map(|p| validate::text("plan", p, 64)).transpose()?;
+    let plan = body
+        .plan
+        .as_deref()
+        .map(|p| validate::text("plan", p, 64))
+        .transpose()?;
     let email = validate::email(&body.owner_email)?;
     let owner_name = validate::text("owner_name", &body.owner_name, 200)?;
     let locale = locale_or_default(body.locale.as_deref())?;
@@ -235,7 +268,12 @@ pub async fn get_client(
         channels: channels.len(),
         groups,
     };
-    Ok(web::Json(ClientDetails { client, users, channels, counts }))
+    Ok(web::Json(ClientDetails {
+        client,
+        users,
+        channels,
+        counts,
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -259,10 +297,19 @@ pub async fn block_client(
 ) -> ApiResult<web::Json<Client>> {
     let id = path.into_inner();
     let reason = validate::text("reason", &body.reason, 500)?;
-    let client = state.store.set_client_status(id, ClientStatus::Blocked, Some(&reason)).await?;
+    let client = state
+        .store
+        .set_client_status(id, ClientStatus::Blocked, Some(&reason))
+        .await?;
     state.auth_cache.invalidate_client(id);
     state
-        .audit(caller.audit(Some(id), "client.block", "client", id, json!({ "reason": reason })))
+        .audit(caller.audit(
+            Some(id),
+            "client.block",
+            "client",
+            id,
+            json!({ "reason": reason }),
+        ))
         .await?;
     Ok(web::Json(client))
 }
@@ -278,9 +325,14 @@ pub async fn unblock_client(
     path: web::Path<ClientId>,
 ) -> ApiResult<web::Json<Client>> {
     let id = path.into_inner();
-    let client = state.store.set_client_status(id, ClientStatus::Active, None).await?;
+    let client = state
+        .store
+        .set_client_status(id, ClientStatus::Active, None)
+        .await?;
     state.auth_cache.invalidate_client(id);
-    state.audit(caller.audit(Some(id), "client.unblock", "client", id, json!({}))).await?;
+    state
+        .audit(caller.audit(Some(id), "client.unblock", "client", id, json!({})))
+        .await?;
     Ok(web::Json(client))
 }
 
@@ -351,7 +403,13 @@ pub async fn create_moderator(
     )
     .await?;
     state
-        .audit(caller.audit(None, "moderator.create", "user", user.id, json!({ "email": user.email })))
+        .audit(caller.audit(
+            None,
+            "moderator.create",
+            "user",
+            user.id,
+            json!({ "email": user.email }),
+        ))
         .await?;
     Ok(HttpResponse::Created().json(CreatedModerator {
         user,
@@ -381,7 +439,13 @@ pub async fn remove_moderator(
     state.store.revoke_user_sessions(id).await?;
     state.auth_cache.invalidate_user(id);
     state
-        .audit(caller.audit(None, "moderator.remove", "user", id, json!({ "email": user.email })))
+        .audit(caller.audit(
+            None,
+            "moderator.remove",
+            "user",
+            id,
+            json!({ "email": user.email }),
+        ))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -2,7 +2,7 @@
 //! secret is shown once, at creation, and only a hash of it is kept.
 
 use actix_web::{HttpResponse, web};
-use chrono::{Duration, Utc};
+use chrono::{Duration, SubsecRound, Utc};
 use omnihub_core::model::ApiToken;
 use omnihub_core::{ApiTokenId, validate};
 use omnihub_store::NewApiToken;
@@ -44,7 +44,10 @@ pub struct TokenList {
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens",
     responses((status = 200, body = TokenList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("session" = []), ("token" = [])))]
-pub async fn list_tokens(state: web::Data<AppState>, caller: Auth<ManageSettings>) -> ApiResult<web::Json<TokenList>> {
+pub async fn list_tokens(
+    state: web::Data<AppState>,
+    caller: Auth<ManageSettings>,
+) -> ApiResult<web::Json<TokenList>> {
     let items = state.store.list_api_tokens(caller.client_id()?).await?;
     Ok(web::Json(TokenList { items }))
 }
@@ -81,9 +84,14 @@ pub async fn create_token(
     let name = validate::text("name", &body.name, 200)?;
     let expires_at = match body.expires_in_days {
         None => None,
-        Some(days @ 1..=MAX_DAYS) => Some(Utc::now() + Duration::days(i64::from(days))),
+        // Whole seconds, so the creating response and later listings show the same time.
+        Some(days @ 1..=MAX_DAYS) => {
+            Some(Utc::now().trunc_subsecs(0) + Duration::days(i64::from(days)))
+        }
         Some(_) => {
-            return Err(ApiError::Validation(format!("`expires_in_days` must be 1 to {MAX_DAYS}")));
+            return Err(ApiError::Validation(format!(
+                "`expires_in_days` must be 1 to {MAX_DAYS}"
+            )));
         }
     };
     let secret = tokens::new_api_token();
@@ -107,7 +115,10 @@ pub async fn create_token(
             json!({ "name": api_token.name, "prefix": api_token.prefix, "expires_at": api_token.expires_at }),
         ))
         .await?;
-    Ok(HttpResponse::Created().json(CreatedToken { api_token, token: secret }))
+    Ok(HttpResponse::Created().json(CreatedToken {
+        api_token,
+        token: secret,
+    }))
 }
 
 /// Revokes a token; it stops working at once.
@@ -122,12 +133,21 @@ pub async fn revoke_token(
     path: web::Path<ApiTokenId>,
 ) -> ApiResult<HttpResponse> {
     let client = caller.client_id()?;
-    let token = state.store.revoke_api_token(client, path.into_inner(), Utc::now()).await?;
+    let token = state
+        .store
+        .revoke_api_token(client, path.into_inner(), Utc::now())
+        .await?;
     // The cache is keyed by the secret's hash, which is not at hand; dropping the owner's
     // entries is the way to make the revoked token fail on its very next request.
     state.auth_cache.invalidate_user(token.user_id);
     state
-        .audit(caller.audit(Some(client), "token.revoke", "api_token", token.id, json!({ "name": token.name })))
+        .audit(caller.audit(
+            Some(client),
+            "token.revoke",
+            "api_token",
+            token.id,
+            json!({ "name": token.name }),
+        ))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,0 +1,153 @@
+//! The real binary: `omnihub demo` serving HTTPS with its self-signed certificate and HSTS, the
+//! plain-HTTP listener that only redirects, and the configuration commands.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::TempDir;
+
+const BIN: &str = env!("CARGO_BIN_EXE_omnihub");
+
+/// The binary without any `OMNIHUB_*` variable of the environment the tests run in.
+fn omnihub() -> Command {
+    let mut cmd = Command::new(BIN);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("OMNIHUB_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("run omnihub")
+}
+
+/// A port free at the time of asking.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Kills the child when the test ends, however it ends.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Accepts the demo's self-signed certificate and follows no redirect.
+fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn demo_serves_https_with_hsts_and_redirects_plain_http() {
+    let dir = TempDir::new("demo");
+    let (https, http) = (free_port(), free_port());
+    let log = std::fs::File::create(dir.path().join("demo.log")).unwrap();
+    let child = omnihub()
+        .args(["demo", "--listen", &format!("127.0.0.1:{https}"), "--redirect-listen", &format!("127.0.0.1:{http}")])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start omnihub demo");
+    let mut child = KillOnDrop(child);
+    let output = || std::fs::read_to_string(dir.path().join("demo.log")).unwrap_or_default();
+
+    let tls = client();
+    let base = format!("https://127.0.0.1:{https}");
+    let started = Instant::now();
+    let health = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            panic!("omnihub demo exited with {status}:\n{}", output());
+        }
+        match tls.get(format!("{base}/healthz")).send().await {
+            Ok(r) => break r,
+            Err(e) if started.elapsed() > Duration::from_secs(60) => {
+                panic!("no HTTPS answer within 60 s ({e}):\n{}", output())
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    };
+    assert_eq!(health.status(), 200);
+    let hsts = health.headers().get("strict-transport-security").map(|v| v.to_str().unwrap().to_string());
+    assert!(hsts.as_deref().is_some_and(|v| v.contains("max-age=") && !v.contains("max-age=0")), "HSTS: {hsts:?}");
+    assert_eq!(health.headers().get("x-content-type-options").unwrap(), "nosniff");
+    assert!(health.headers().get("content-security-policy").is_some());
+    assert_eq!(health.json::<serde_json::Value>().await.unwrap()["status"], "ok");
+    tls.get(format!("{base}/readyz")).send().await.unwrap().error_for_status().unwrap();
+
+    // The plain listener only redirects, keeping path and query.
+    let plain = client();
+    let r = plain.get(format!("http://127.0.0.1:{http}/api/v1/auth/me?x=1")).send().await.unwrap();
+    assert_eq!(r.status(), 308);
+    assert_eq!(r.headers().get("location").unwrap(), &format!("https://127.0.0.1:{https}/api/v1/auth/me?x=1"));
+    let r = plain.post(format!("http://127.0.0.1:{http}/api/v1/auth/login")).json(&json!({})).send().await.unwrap();
+    assert_eq!(r.status(), 308, "unsafe methods are redirected too, never served in clear");
+
+    // The printed logins work over HTTPS and get a __Host- cookie.
+    let logins = std::fs::read_to_string(dir.path().join("data/logins.txt")).unwrap();
+    let line = logins.lines().find(|l| l.starts_with("platform owner")).expect("platform owner login");
+    let mut parts = line.rsplitn(3, " | ");
+    let (password, email) = (parts.next().unwrap(), parts.next().unwrap());
+    let r = tls.post(format!("{base}/api/v1/auth/login")).json(&json!({ "email": email, "password": password })).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = r.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
+    assert!(cookie.starts_with("__Host-omnihub_session="), "{cookie}");
+    for attr in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(attr), "{attr} missing from {cookie}");
+    }
+    drop(child);
+}
+
+#[test]
+fn config_check_names_an_unknown_key() {
+    let dir = TempDir::new("config-check");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "[server]\nlisten = \"127.0.0.1:9443\"\nlisten_backlog_typo = 5\n").unwrap();
+    let out = run(omnihub().args(["config", "check", "--config"]).arg(&path));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "accepted an unknown key: {stderr}");
+    assert!(stderr.contains("listen_backlog_typo"), "the error does not name the key: {stderr}");
+
+    let path = dir.path().join("unknown-section.toml");
+    std::fs::write(&path, "[serverr]\nlisten = \"127.0.0.1:9443\"\n").unwrap();
+    let out = run(omnihub().args(["config", "check", "--config"]).arg(&path));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("serverr"));
+
+    // A valid file passes and its secret is printed masked.
+    let key = String::from_utf8(run(omnihub().args(["config", "gen-key"])).stdout).unwrap().trim().to_string();
+    let path = dir.path().join("good.toml");
+    std::fs::write(&path, format!("[tls]\nmode = \"self_signed\"\n\n[security]\nsecret_key = \"{key}\"\n")).unwrap();
+    let out = run(omnihub().args(["config", "check", "--config"]).arg(&path));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!stdout.contains(&key) && stdout.contains("***"), "the secret key is printed: {stdout}");
+}
+
+#[test]
+fn config_default_is_the_checked_in_example() {
+    let out = run(omnihub().args(["config", "default"]));
+    assert!(out.status.success());
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/omnihub.example.toml");
+    let expected = std::fs::read_to_string(&example).unwrap();
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(printed == expected, "`omnihub config default` differs from {}; regenerate it", example.display());
+}

@@ -1,0 +1,514 @@
+//! The rights matrix: every operation of the OpenAPI document × every role × own client,
+//! another client and a nonexistent id → the expected status. A route without a row here fails
+//! the test, so a new route cannot ship without deciding who may call it.
+//!
+//! Another client's ids answer exactly as a nonexistent id does: 404 `not_found` for a caller
+//! who may perform the operation on their own client, and otherwise the same refusal the caller
+//! gets for their own ids (the refusal cannot depend on the id, so it tells nothing). No answer
+//! to anyone but platform staff contains the other client's names, addresses or ids, and no
+//! answer to anyone contains a channel's stored credentials.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use actix_web::http::Method;
+use omnihub_core::model::ClientStatus;
+use omnihub_core::{GlobalRights, Role as UserRole};
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Anon,
+    PlatformOwner,
+    Moderator,
+    Owner,
+    /// Employee without any rights.
+    Plain,
+    /// Employee with manage-employees, manage-settings and analytics.
+    Manager,
+    /// API token of an employee with the manager's rights.
+    Token,
+}
+
+const ROLES: [Role; 7] =
+    [Role::Anon, Role::PlatformOwner, Role::Moderator, Role::Owner, Role::Plain, Role::Manager, Role::Token];
+
+impl Role {
+    fn short(self) -> &'static str {
+        match self {
+            Role::Anon => "anon",
+            Role::PlatformOwner => "p.owner",
+            Role::Moderator => "p.mod",
+            Role::Owner => "owner",
+            Role::Plain => "emp",
+            Role::Manager => "emp+R",
+            Role::Token => "token",
+        }
+    }
+
+    fn is_staff(self) -> bool {
+        matches!(self, Role::PlatformOwner | Role::Moderator)
+    }
+}
+
+/// Which ids the path carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scope {
+    /// No tenant ids (or a fixed one, e.g. an invitation link).
+    Fixed,
+    /// Ids of the caller's own client (client `alpha`).
+    Own,
+    /// Ids of the other client (`bravo`).
+    Other,
+    /// A well-formed id nobody has.
+    Missing,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// Public or own-account routes.
+    Open,
+    /// Platform routes: staff see every client, so "other client" is no different from own.
+    Platform,
+    /// Client-scoped routes: another client's ids do not exist for the caller.
+    Client,
+}
+
+struct Row {
+    method: &'static str,
+    path: &'static str,
+    kind: Kind,
+    /// Status for [anon, platform owner, moderator, owner, employee, employee with rights,
+    /// API token] with the caller's own ids.
+    expect: [u16; 7],
+}
+
+const fn row(method: &'static str, path: &'static str, kind: Kind, expect: [u16; 7]) -> Row {
+    Row { method, path, kind, expect }
+}
+
+use Kind::{Client, Open, Platform};
+
+//                 anon  p.own p.mod owner  emp  emp+R token
+const ALL_200: [u16; 7] = [200, 200, 200, 200, 200, 200, 200];
+const SIGNED_IN_200: [u16; 7] = [401, 200, 200, 200, 200, 200, 200];
+const SIGNED_IN_204: [u16; 7] = [401, 204, 204, 204, 204, 204, 204];
+const STAFF_200: [u16; 7] = [401, 200, 200, 403, 403, 403, 403];
+const PLATFORM_OWNER_ONLY: [u16; 7] = [401, 200, 403, 403, 403, 403, 403];
+const MEMBERS_200: [u16; 7] = [401, 403, 403, 200, 200, 200, 200];
+const MANAGERS_200: [u16; 7] = [401, 403, 403, 200, 403, 200, 200];
+const MANAGERS_201: [u16; 7] = [401, 403, 403, 201, 403, 201, 201];
+const MANAGERS_204: [u16; 7] = [401, 403, 403, 204, 403, 204, 204];
+
+const ROWS: &[Row] = &[
+    // system
+    row("GET", "/healthz", Open, ALL_200),
+    row("GET", "/readyz", Open, ALL_200),
+    row("GET", "/metrics", Open, ALL_200),
+    row("GET", "/api/v1/openapi.json", Open, ALL_200),
+    // sign-in and own account (anon signs in with an unknown address; others with their own)
+    row("POST", "/api/v1/auth/login", Open, [401, 200, 200, 200, 200, 200, 200]),
+    row("POST", "/api/v1/auth/logout", Open, SIGNED_IN_204),
+    row("GET", "/api/v1/auth/me", Open, SIGNED_IN_200),
+    row("GET", "/api/v1/auth/profile", Open, SIGNED_IN_200),
+    row("PATCH", "/api/v1/auth/profile", Open, SIGNED_IN_200),
+    row("POST", "/api/v1/auth/password", Open, SIGNED_IN_204),
+    row("POST", "/api/v1/auth/password-reset", Open, [202; 7]),
+    row("POST", "/api/v1/auth/password-reset/confirm", Open, [410; 7]),
+    row("POST", "/api/v1/auth/totp/setup", Open, SIGNED_IN_200),
+    row("POST", "/api/v1/auth/totp/enable", Open, SIGNED_IN_204),
+    row("POST", "/api/v1/auth/totp/disable", Open, SIGNED_IN_204),
+    row("GET", "/api/v1/auth/invites/{token}", Open, ALL_200),
+    row("POST", "/api/v1/auth/invites/accept", Open, [410; 7]),
+    // platform
+    row("GET", "/api/v1/platform/clients", Platform, STAFF_200),
+    row("POST", "/api/v1/platform/clients", Platform, [401, 201, 403, 403, 403, 403, 403]),
+    row("GET", "/api/v1/platform/clients/{id}", Platform, STAFF_200),
+    row("POST", "/api/v1/platform/clients/{id}/block", Platform, STAFF_200),
+    row("POST", "/api/v1/platform/clients/{id}/unblock", Platform, STAFF_200),
+    row("GET", "/api/v1/platform/moderators", Platform, PLATFORM_OWNER_ONLY),
+    row("POST", "/api/v1/platform/moderators", Platform, [401, 201, 403, 403, 403, 403, 403]),
+    row("DELETE", "/api/v1/platform/moderators/{id}", Platform, [401, 204, 403, 403, 403, 403, 403]),
+    // employees
+    row("GET", "/api/v1/employees", Client, MEMBERS_200),
+    row("GET", "/api/v1/employees/{id}", Client, MEMBERS_200),
+    row("PATCH", "/api/v1/employees/{id}", Client, MANAGERS_200),
+    row("DELETE", "/api/v1/employees/{id}", Client, MANAGERS_204),
+    row("PUT", "/api/v1/employees/{id}/channels", Client, MANAGERS_200),
+    // groups
+    row("GET", "/api/v1/groups", Client, MEMBERS_200),
+    row("POST", "/api/v1/groups", Client, MANAGERS_201),
+    row("GET", "/api/v1/groups/{id}", Client, MEMBERS_200),
+    row("PATCH", "/api/v1/groups/{id}", Client, MANAGERS_200),
+    row("DELETE", "/api/v1/groups/{id}", Client, MANAGERS_204),
+    row("PUT", "/api/v1/groups/{id}/members", Client, MANAGERS_200),
+    // channels: the employee without rights has no channel delegated, so a channel of their own
+    // client does not exist for them (404); whoever manages settings sees (and changes) every
+    // channel, as `GET /channels` lists them all to them.
+    row("GET", "/api/v1/channels", Client, MEMBERS_200),
+    row("POST", "/api/v1/channels", Client, MANAGERS_201),
+    row("GET", "/api/v1/channels/{channel_id}", Client, [401, 403, 403, 200, 404, 200, 200]),
+    row("PATCH", "/api/v1/channels/{channel_id}", Client, MANAGERS_200),
+    row("DELETE", "/api/v1/channels/{channel_id}", Client, MANAGERS_204),
+    // invitations, tokens, audit
+    row("GET", "/api/v1/invites", Client, MANAGERS_200),
+    row("POST", "/api/v1/invites", Client, MANAGERS_201),
+    row("DELETE", "/api/v1/invites/{id}", Client, MANAGERS_204),
+    row("GET", "/api/v1/tokens", Client, MANAGERS_200),
+    row("POST", "/api/v1/tokens", Client, MANAGERS_201),
+    row("DELETE", "/api/v1/tokens/{id}", Client, MANAGERS_204),
+    row("GET", "/api/v1/audit", Client, MANAGERS_200),
+];
+
+fn is_2xx(status: u16) -> bool {
+    (200..300).contains(&status)
+}
+
+impl Row {
+    fn key(&self) -> (String, String) {
+        (self.method.to_string(), self.path.to_string())
+    }
+
+    fn has_tenant_id(&self) -> bool {
+        match self.kind {
+            Kind::Open => false,
+            Kind::Platform => self.path.starts_with("/api/v1/platform/clients/{id}"),
+            Kind::Client => self.path.contains('{'),
+        }
+    }
+
+    fn scopes(&self) -> &'static [Scope] {
+        if self.has_tenant_id() {
+            &[Scope::Own, Scope::Other, Scope::Missing]
+        } else if self.path.contains("{id}") {
+            // A throw-away moderator, and a nonexistent one.
+            &[Scope::Fixed, Scope::Missing]
+        } else {
+            &[Scope::Fixed]
+        }
+    }
+
+    fn expected(&self, role: usize, scope: Scope) -> u16 {
+        let own = self.expect[role];
+        match scope {
+            Scope::Fixed | Scope::Own => own,
+            Scope::Other if self.kind == Kind::Client && is_2xx(own) => 404,
+            Scope::Other => own,
+            Scope::Missing if is_2xx(own) => 404,
+            Scope::Missing => own,
+        }
+    }
+
+    /// The error code a refusal must carry.
+    fn expected_code(&self, status: u16) -> Option<&'static str> {
+        match status {
+            401 if self.path == "/api/v1/auth/login" => Some("invalid_credentials"),
+            401 => Some("unauthenticated"),
+            403 => Some("forbidden"),
+            404 => Some("not_found"),
+            410 => Some("invalid_token"),
+            _ => None,
+        }
+    }
+}
+
+fn who<'a>(w: &'a World, role: Role, anon_ip: IpAddr) -> Who<'a> {
+    match role {
+        Role::Anon => Who::Anon(anon_ip),
+        Role::Token => w.a.token_who(),
+        _ => Who::Session(actor(w, role).unwrap()),
+    }
+}
+
+/// The user behind a role (the token's holder for the token).
+fn actor(w: &World, role: Role) -> Option<&Actor> {
+    match role {
+        Role::Anon => None,
+        Role::PlatformOwner => Some(&w.platform_owner),
+        Role::Moderator => Some(&w.moderator),
+        Role::Owner => Some(&w.a.owner),
+        Role::Plain => Some(&w.a.plain),
+        Role::Manager => Some(&w.a.manager),
+        Role::Token => Some(&w.a.integrator),
+    }
+}
+
+/// A request ready to send.
+struct Prepared {
+    uri: String,
+    body: Option<Value>,
+    /// A session made for this request only (sign-out must not end the matrix's session).
+    fresh: Option<Sess>,
+}
+
+/// The id a path needs, creating a throw-away row for destructive requests.
+async fn path_id(w: &World, row: &Row, scope: Scope) -> Option<String> {
+    if scope == Scope::Missing {
+        return Some(uuid::Uuid::now_v7().to_string());
+    }
+    let t = if scope == Scope::Other { &w.b } else { &w.a };
+    let id = match (row.method, row.path) {
+        ("GET", "/api/v1/auth/invites/{token}") => w.a.invite_token.clone(),
+        (_, p) if p.starts_with("/api/v1/platform/clients/{id}") => t.client.id.to_string(),
+        ("DELETE", "/api/v1/platform/moderators/{id}") => {
+            let n = seq();
+            w.create_user(
+                &format!("victim-mod{n}@platform.test"),
+                &format!("Victim Moderator {n}"),
+                UserRole::PlatformModerator,
+                None,
+                GlobalRights::empty(),
+            )
+            .await
+            .id
+            .to_string()
+        }
+        ("DELETE", "/api/v1/employees/{id}") => w.victim_employee(t).await.id.to_string(),
+        (_, p) if p.starts_with("/api/v1/employees/{id}") => t.plain.user.id.to_string(),
+        ("DELETE", "/api/v1/groups/{id}") => w.victim_group(t).await.id.to_string(),
+        (_, p) if p.starts_with("/api/v1/groups/{id}") => t.group.id.to_string(),
+        ("DELETE", "/api/v1/channels/{channel_id}") => w.victim_channel(t).await.id.to_string(),
+        (_, "/api/v1/channels/{channel_id}") => t.channel.id.to_string(),
+        ("DELETE", "/api/v1/invites/{id}") => w.victim_invite(t).await.id.to_string(),
+        ("DELETE", "/api/v1/tokens/{id}") => w.victim_token(t).await.id.to_string(),
+        (_, p) if p.contains('{') => panic!("no id chosen for {} {p}", row.method),
+        _ => return None,
+    };
+    Some(id)
+}
+
+/// A valid request for `row` as `role`: bodies pass validation, so only rights decide.
+async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
+    let uri = match path_id(w, row, scope).await {
+        Some(id) => row.path.replace("{id}", &id).replace("{channel_id}", &id).replace("{token}", &id),
+        None => row.path.to_string(),
+    };
+    let me = actor(w, role);
+    let n = seq();
+    let mut fresh = None;
+    let body = match (row.method, row.path) {
+        ("POST", "/api/v1/auth/login") => Some(match me {
+            Some(a) => json!({ "email": a.email(), "password": PASSWORD }),
+            None => json!({ "email": "nobody@nowhere.test", "password": PASSWORD }),
+        }),
+        ("POST", "/api/v1/auth/logout") => {
+            if let (Some(a), false) = (me, role == Role::Token) {
+                fresh = Some(w.new_session(a).await);
+            }
+            None
+        }
+        ("PATCH", "/api/v1/auth/profile") => Some(json!({ "locale": "en" })),
+        ("POST", "/api/v1/auth/password") => Some(json!({ "current_password": PASSWORD, "new_password": PASSWORD })),
+        ("POST", "/api/v1/auth/password-reset") => Some(json!({ "email": "nobody@nowhere.test" })),
+        ("POST", "/api/v1/auth/password-reset/confirm") => {
+            Some(json!({ "token": "no-such-reset-token", "new_password": PASSWORD }))
+        }
+        ("POST", "/api/v1/auth/totp/setup") => Some(json!({ "password": PASSWORD })),
+        ("POST", "/api/v1/auth/totp/enable") => Some(match me {
+            Some(a) => {
+                // Setup done, not yet enabled; the authenticator shows the current code.
+                let secret = omnihub::auth::totp::new_secret();
+                w.store.set_totp(a.user.id, Some(&secret), false).await.unwrap();
+                json!({ "code": totp_code(&secret, 0) })
+            }
+            None => json!({ "code": "123456" }),
+        }),
+        ("POST", "/api/v1/auth/totp/disable") => Some(match me {
+            Some(a) => {
+                let secret = omnihub::auth::totp::new_secret();
+                w.store.set_totp(a.user.id, Some(&secret), true).await.unwrap();
+                w.state.auth_cache.invalidate_user(a.user.id);
+                // The next step's code: the enable row already used this step for this user.
+                json!({ "password": PASSWORD, "code": totp_code(&secret, 30) })
+            }
+            None => json!({ "password": PASSWORD, "code": "123456" }),
+        }),
+        ("POST", "/api/v1/auth/invites/accept") => {
+            Some(json!({ "token": "no-such-invite", "display_name": "Nobody", "password": PASSWORD }))
+        }
+        ("POST", "/api/v1/platform/clients") => Some(json!({
+            "name": format!("Matrix Client {n}"),
+            "owner_email": format!("matrix-owner{n}@matrix.test"),
+            "owner_name": format!("Matrix Owner {n}"),
+        })),
+        ("POST", "/api/v1/platform/clients/{id}/block") => Some(json!({ "reason": "rights matrix" })),
+        ("POST", "/api/v1/platform/moderators") => Some(json!({
+            "email": format!("matrix-mod{n}@platform.test"),
+            "display_name": format!("Matrix Moderator {n}"),
+        })),
+        ("PATCH", "/api/v1/employees/{id}") => Some(json!({ "display_name": w.a.plain.user.display_name })),
+        ("PUT", "/api/v1/employees/{id}/channels") => Some(json!({ "grants": [] })),
+        ("POST", "/api/v1/groups") => Some(json!({ "name": format!("alpha matrix group {n}") })),
+        ("PATCH", "/api/v1/groups/{id}") => Some(json!({ "name": w.a.group.name })),
+        ("PUT", "/api/v1/groups/{id}/members") => Some(json!({ "member_ids": [w.a.plain.user.id] })),
+        ("POST", "/api/v1/channels") => {
+            Some(json!({ "kind": "messaging", "provider": "api", "name": format!("alpha matrix channel {n}") }))
+        }
+        ("PATCH", "/api/v1/channels/{channel_id}") => Some(json!({ "name": w.a.channel.name })),
+        ("POST", "/api/v1/invites") => Some(json!({ "email": format!("matrix-invite{n}@alpha.test") })),
+        ("POST", "/api/v1/tokens") => Some(json!({ "name": format!("matrix token {n}") })),
+        (m, p) if m != "GET" && m != "DELETE" => panic!("no body chosen for {m} {p}"),
+        _ => None,
+    };
+    Prepared { uri, body, fresh }
+}
+
+/// Puts back what a request changed so the next one starts from the seeded world.
+async fn restore(w: &World, row: &Row, role: Role, scope: Scope) {
+    let me = actor(w, role);
+    match (row.method, row.path) {
+        ("POST", "/api/v1/auth/password") => {
+            // Sessions of the user were revoked (that is the point); sign in again.
+            if let (Some(a), false) = (me, role == Role::Token) {
+                w.sign_in(a).await;
+            }
+        }
+        ("POST", p) if p.starts_with("/api/v1/auth/totp/") => {
+            if let Some(a) = me {
+                w.store.set_totp(a.user.id, None, false).await.unwrap();
+            }
+        }
+        ("POST", "/api/v1/platform/clients/{id}/block") => {
+            let t = if scope == Scope::Other { &w.b } else { &w.a };
+            w.store.set_client_status(t.client.id, ClientStatus::Active, None).await.unwrap();
+            w.state.auth_cache.invalidate_client(t.client.id);
+        }
+        _ => {}
+    }
+}
+
+/// Strings of `b` that must not reach anyone but platform staff, and its ids.
+fn other_client_markers(w: &World) -> (Vec<String>, Vec<String>) {
+    let b = &w.b;
+    let mut ids = vec![b.client.id.to_string(), b.channel.id.to_string(), b.group.id.to_string(), b.invite.id.to_string()];
+    ids.extend(b.actors().iter().map(|a| a.user.id.to_string()));
+    (vec![b.tag.clone()], ids)
+}
+
+struct Outcome {
+    label: String,
+    cells: Vec<String>,
+    bad: bool,
+}
+
+#[actix_web::test]
+async fn every_route_every_role_own_and_other_client() {
+    let w = World::new("matrix").await;
+    let anon_ip = fresh_ip();
+    let mut problems: Vec<String> = Vec::new();
+
+    // 1. The table covers the OpenAPI document exactly.
+    let doc = w.get(Who::Anon(anon_ip), "/api/v1/openapi.json").await;
+    assert_eq!(doc.status, 200);
+    let doc = doc.json();
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in ["get", "post", "put", "patch", "delete", "head", "options", "trace"] {
+            if item.get(method).is_some() {
+                documented.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    let rows: BTreeSet<(String, String)> = ROWS.iter().map(Row::key).collect();
+    assert_eq!(rows.len(), ROWS.len(), "a row is listed twice");
+    for (m, p) in documented.difference(&rows) {
+        problems.push(format!("no matrix row for the documented operation {m} {p}"));
+    }
+    for (m, p) in rows.difference(&documented) {
+        problems.push(format!("matrix row {m} {p} is not in the OpenAPI document"));
+    }
+
+    // 2. Every row × scope × role.
+    let (b_strings, b_ids) = other_client_markers(&w);
+    let secrets = [credential_secret("alpha"), credential_secret("bravo")];
+    let mut outcomes = Vec::new();
+    for row in ROWS {
+        for &scope in row.scopes() {
+            let mut cells = Vec::new();
+            let mut bad = false;
+            for (i, &role) in ROLES.iter().enumerate() {
+                let p = prepare(&w, row, role, scope).await;
+                let method = Method::from_bytes(row.method.as_bytes()).unwrap();
+                let sender = match (&p.fresh, actor(&w, role)) {
+                    (Some(s), Some(a)) => Who::Cookie(s, a.ip),
+                    _ => who(&w, role, anon_ip),
+                };
+                let r = w.call(sender, method, &p.uri, p.body.clone()).await;
+                restore(&w, row, role, scope).await;
+
+                let expected = row.expected(i, scope);
+                let what = format!("{} {} [{scope:?}] as {}", row.method, p.uri, role.short());
+                let mut cell = r.status.to_string();
+                if r.status != expected {
+                    bad = true;
+                    cell = format!("!{}≠{expected}", r.status);
+                    problems.push(format!("{what}: {} (expected {expected}): {}", r.status, r.text()));
+                } else if let Some(code) = row.expected_code(expected) {
+                    if r.code().as_deref() != Some(code) {
+                        bad = true;
+                        cell = format!("!{}:{}", r.status, r.code().unwrap_or_default());
+                        problems.push(format!("{what}: code {:?}, expected {code}: {}", r.code(), r.text()));
+                    }
+                }
+                if r.status >= 400 && r.code().is_none() {
+                    bad = true;
+                    problems.push(format!("{what}: error without a JSON code: {:?}", r.text()));
+                }
+                let body = r.text();
+                for s in &secrets {
+                    if body.contains(s.as_str()) {
+                        bad = true;
+                        cell.push_str("!cred");
+                        problems.push(format!("{what}: the answer contains stored channel credentials"));
+                    }
+                }
+                if !role.is_staff() {
+                    let lower = body.to_lowercase();
+                    let leaked: Vec<&String> = b_strings
+                        .iter()
+                        .filter(|s| lower.contains(s.as_str()))
+                        .chain(b_ids.iter().filter(|id| lower.contains(id.as_str()) && !p.uri.contains(id.as_str())))
+                        .collect();
+                    if !leaked.is_empty() {
+                        bad = true;
+                        cell.push_str("!leak");
+                        problems.push(format!("{what}: leaks the other client's data {leaked:?}: {body}"));
+                    }
+                }
+                cells.push(cell);
+            }
+            outcomes.push(Outcome { label: format!("{:<6} {:<42} {:?}", row.method, row.path, scope), cells, bad });
+        }
+    }
+
+    // 3. The seeded world survived every request.
+    for t in [&w.a, &w.b] {
+        let client = w.store.get_client(t.client.id).await.unwrap();
+        assert_eq!(client.status, ClientStatus::Active, "{} was left blocked", t.tag);
+        for a in t.actors() {
+            assert!(!w.store.get_user(a.user.id).await.unwrap().disabled, "{} was disabled", a.label);
+        }
+        w.store.get_channel(t.client.id, t.channel.id).await.unwrap();
+        w.store.get_group(t.client.id, t.group.id).await.unwrap();
+    }
+
+    if !problems.is_empty() {
+        let mut table = String::new();
+        let _ = write!(table, "  {:<58}", "operation / scope");
+        for r in ROLES {
+            let _ = write!(table, " {:>9}", r.short());
+        }
+        table.push('\n');
+        for o in &outcomes {
+            let _ = write!(table, "{} {:<58}", if o.bad { '✗' } else { ' ' }, o.label);
+            for c in &o.cells {
+                let _ = write!(table, " {c:>9}");
+            }
+            table.push('\n');
+        }
+        panic!("rights matrix: {} problem(s)\n{table}\n{}", problems.len(), problems.join("\n"));
+    }
+}
