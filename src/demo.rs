@@ -104,7 +104,6 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
 
     let store = server::open_store(&config).await?;
     let logins = seed(&store, &data_dir).await?;
-    attach_sandbox(&config, &store).await?;
 
     print_welcome(&config, &data_dir, &logins);
     let state = AppState::build(config.clone(), store).await?;
@@ -264,13 +263,6 @@ async fn seed_accounts(store: &DynStore, logins: &[Login]) -> anyhow::Result<()>
     store
         .create_user(&user(0, Role::PlatformOwner, None, GlobalRights::empty())?)
         .await?;
-    Ok(())
-}
-
-/// Where sandbox provider servers attach to the seeded channels so the demo shows live
-/// traffic without any credentials. The seeded channels use the generic API provider, which
-/// needs no fake server, so there is nothing to start yet.
-async fn attach_sandbox(_config: &Config, _store: &DynStore) -> anyhow::Result<()> {
     Ok(())
 }
 

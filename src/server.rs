@@ -30,7 +30,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<DynStore> {
     let secrets = SecretBox::from_base64(config.security.secret_key.expose().trim())
         .map_err(|e| anyhow::anyhow!("security.secret_key: {e}"))?;
     let url = config.store_url();
-    let store = omnihub_store::open(&url, secrets)
+    let store = omnihub_store::open_with_pool(&url, secrets, config.store.max_connections)
         .await
         .with_context(|| format!("cannot open the {} store", engine_name(&url)))?;
     store
@@ -56,6 +56,11 @@ pub async fn run(config: Arc<Config>, state: AppState) -> anyhow::Result<()> {
             config.server.listen
         )
     })?;
+
+    // The supervised tree runs beside the HTTP servers and stops after them.
+    let hub = omnihub_actors::Hub::start(state.store.clone(), omnihub_actors::HubConfig::default())
+        .await
+        .context("cannot start the actor tree")?;
 
     let app_state = state.clone();
     let mut app = HttpServer::new(move || crate::create_app(app_state.clone()))
@@ -130,9 +135,9 @@ pub async fn run(config: Arc<Config>, state: AppState) -> anyhow::Result<()> {
             handle.stop(true).await;
         }
     });
-    futures_util::future::try_join_all(servers)
-        .await
-        .context("server failed")?;
+    let served = futures_util::future::try_join_all(servers).await;
+    hub.stop().await;
+    served.context("server failed")?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use omnihub_store::DynStore;
 use ractor::concurrency::JoinHandle;
-use ractor::{Actor, ActorRef, ActorStatus};
+use ractor::{ACTIVE_STATES, Actor, ActorRef};
 use tokio::sync::watch;
 
 use crate::health::HubHealth;
@@ -106,8 +106,9 @@ impl Hub {
     pub fn health(&self) -> HubHealth {
         let mut health = self.health.borrow().clone();
         // The root's own liveness comes from ractor, not from the root: a dead root cannot
-        // report its own death.
-        health.root_running = self.root.get_status() == ActorStatus::Running;
+        // report its own death. "Active" rather than `Running`: ractor returns from spawn
+        // before the actor's task has run post_start and flipped it from `Starting`.
+        health.root_running = ACTIVE_STATES.contains(&self.root.get_status());
         health
     }
 }

@@ -115,7 +115,12 @@ mod tests {
 
     #[test]
     fn backoff_is_capped() {
-        let mut p = RestartPolicy::new(ms(100), Duration::from_secs(30), 100, Duration::from_secs(3600));
+        let mut p = RestartPolicy::new(
+            ms(100),
+            Duration::from_secs(30),
+            100,
+            Duration::from_secs(3600),
+        );
         let t = Instant::now();
         let last = (0..40).map(|_| p.on_failure(t)).last();
         assert_eq!(last, Some(Decision::RestartAfter(Duration::from_secs(30))));
@@ -123,7 +128,8 @@ mod tests {
 
     #[test]
     fn failures_outside_the_window_are_forgotten() {
-        let mut p = RestartPolicy::new(ms(100), Duration::from_secs(30), 2, Duration::from_secs(60));
+        let mut p =
+            RestartPolicy::new(ms(100), Duration::from_secs(30), 2, Duration::from_secs(60));
         let t = Instant::now();
         assert_eq!(p.on_failure(t), Decision::RestartAfter(ms(100)));
         assert_eq!(p.on_failure(t + ms(10)), Decision::RestartAfter(ms(200)));

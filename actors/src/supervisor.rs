@@ -11,9 +11,9 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
+use ractor::SupervisionEvent;
 use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, MessagingErr, SpawnErr};
-use ractor::{SupervisionEvent};
 use tokio::sync::watch;
 
 use crate::health::{ChildHealth, ChildStatus, HubHealth};
@@ -189,7 +189,10 @@ impl Actor for Root {
             // like a failure; otherwise a child that quietly returned would vanish for good.
             SupervisionEvent::ActorTerminated(cell, _, reason) => (
                 cell.get_id(),
-                format!("stopped: {}", reason.as_deref().unwrap_or("no reason given")),
+                format!(
+                    "stopped: {}",
+                    reason.as_deref().unwrap_or("no reason given")
+                ),
             ),
             _ => return Ok(()),
         };

@@ -61,7 +61,12 @@ impl Actor for Flaky {
         Ok(())
     }
 
-    async fn handle(&self, _: ActorRef<()>, _: (), start: &mut u32) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _: ActorRef<()>,
+        _: (),
+        start: &mut u32,
+    ) -> Result<(), ActorProcessingErr> {
         if *start <= self.fail_first {
             match self.fault {
                 Fault::Panic => panic!("injected panic"),
@@ -109,17 +114,18 @@ async fn wait_for(hub: &Hub, what: &str, pred: impl Fn(&HubHealth) -> bool) -> H
         if pred(&health) {
             return health;
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}: {health:?}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {health:?}"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
 async fn stop_promptly(hub: Hub) {
-    let started = Instant::now();
     tokio::time::timeout(Duration::from_secs(2), hub.stop())
         .await
         .expect("stop did not return within 2 s");
-    assert!(started.elapsed() < Duration::from_secs(2));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,7 +142,11 @@ async fn panicking_child_is_restarted_and_the_process_survives() {
     assert!(health.is_healthy());
     let child = health.child("flaky").unwrap();
     assert!(
-        child.last_failure.as_deref().unwrap().contains("injected panic"),
+        child
+            .last_failure
+            .as_deref()
+            .unwrap()
+            .contains("injected panic"),
         "{child:?}"
     );
     assert_eq!(counts.starts(), 3);
@@ -181,7 +191,13 @@ async fn gives_up_on_a_crash_loop_without_touching_siblings() {
     .await;
     let doomed = health.child("doomed").unwrap();
     assert_eq!(doomed.restarts, 3);
-    assert!(doomed.last_failure.as_deref().unwrap().contains("injected panic"));
+    assert!(
+        doomed
+            .last_failure
+            .as_deref()
+            .unwrap()
+            .contains("injected panic")
+    );
     let steady = health.child("steady").unwrap();
     assert_eq!(steady.status, ChildStatus::Running);
     assert_eq!(steady.restarts, 0);
@@ -192,7 +208,10 @@ async fn gives_up_on_a_crash_loop_without_touching_siblings() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(doomed_counts.starts(), 4);
     assert_eq!(steady_counts.starts(), 1);
-    assert_eq!(hub.health().child("doomed").unwrap().status, ChildStatus::Failed);
+    assert_eq!(
+        hub.health().child("doomed").unwrap().status,
+        ChildStatus::Failed
+    );
     assert!(hub.health().root_running);
 
     stop_promptly(hub).await;
@@ -210,7 +229,13 @@ async fn a_child_that_cannot_start_goes_through_the_same_policy() {
     .await;
     let child = health.child("unstartable").unwrap();
     assert_eq!(child.restarts, 3);
-    assert!(child.last_failure.as_deref().unwrap().contains("injected start failure"));
+    assert!(
+        child
+            .last_failure
+            .as_deref()
+            .unwrap()
+            .contains("injected start failure")
+    );
     assert_eq!(counts.starts(), 4);
     assert!(health.root_running);
     stop_promptly(hub).await;

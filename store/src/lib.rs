@@ -47,12 +47,21 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Connections per pool when the configuration does not say.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+
 /// Opens the store named by `url` (`sqlite://PATH` or `postgres://…`) without migrating it.
 pub async fn open(url: &str, secrets: SecretBox) -> Result<DynStore> {
+    open_with_pool(url, secrets, DEFAULT_MAX_CONNECTIONS).await
+}
+
+/// Like [`open`], with the pool size from configuration.
+pub async fn open_with_pool(url: &str, secrets: SecretBox, max_connections: u32) -> Result<DynStore> {
+    let max_connections = max_connections.max(1);
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url, secrets).await?))
+        Ok(Arc::new(SqliteStore::connect(url, secrets, max_connections).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Ok(Arc::new(PgStore::connect(url, secrets).await?))
+        Ok(Arc::new(PgStore::connect(url, secrets, max_connections).await?))
     } else {
         Err(StoreError::BadUrl(url.to_string()))
     }

@@ -28,9 +28,9 @@ pub struct PgStore {
 
 impl PgStore {
     /// Connects to the database named by `url` (`postgres://…`).
-    pub async fn connect(url: &str, secrets: SecretBox) -> Result<Self> {
+    pub async fn connect(url: &str, secrets: SecretBox, max_connections: u32) -> Result<Self> {
         let pool = PgPoolOptions::new()
-            .max_connections(10)
+            .max_connections(max_connections)
             .connect(url)
             .await?;
         Ok(Self { pool, secrets })

@@ -33,7 +33,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating it and its directory if missing) the database file named by `url`,
     /// e.g. `sqlite://data/omnihub.db`.
-    pub async fn connect(url: &str, secrets: SecretBox) -> Result<Self> {
+    pub async fn connect(url: &str, secrets: SecretBox, max_connections: u32) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -48,7 +48,7 @@ impl SqliteStore {
                 .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
         }
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(max_connections)
             .connect_with(options)
             .await?;
         Ok(Self { pool, secrets })
