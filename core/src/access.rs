@@ -43,6 +43,9 @@ pub enum Action {
     Billing,
     /// Read the audit log and analytics.
     ViewAnalytics,
+    /// See one channel's or profile's configuration (not its conversations): whoever manages
+    /// settings sees every channel; others only channels delegated to them in any way.
+    ViewChannel(ChannelId),
     /// Act on one channel or profile with the given rights.
     Channel(ChannelId, ChannelRights),
 }
@@ -82,7 +85,8 @@ pub fn decide(who: &Principal, action: Action) -> Decision {
         OwnAccount => Allow,
         ViewClients | BlockClient => platform(&[Role::PlatformOwner, Role::PlatformModerator]),
         CreateClient | ManageModerators => platform(&[Role::PlatformOwner]),
-        ViewOwnClient | ManageEmployees | ManageSettings | Billing | ViewAnalytics | Channel(..) => {
+        ViewOwnClient | ManageEmployees | ManageSettings | Billing | ViewAnalytics
+        | ViewChannel(_) | Channel(..) => {
             if who.client_id.is_none() || who.role.is_platform_staff() {
                 return Deny(Forbidden);
             }
@@ -105,6 +109,14 @@ pub fn decide(who: &Principal, action: Action) -> Decision {
                 ManageSettings => needs_global(GlobalRights::MANAGE_SETTINGS),
                 Billing => needs_global(GlobalRights::BILLING),
                 ViewAnalytics => needs_global(GlobalRights::ANALYTICS),
+                ViewChannel(id) => {
+                    let delegated = who.channels.get(&id).is_some_and(|r| !r.is_empty());
+                    if delegated || who.global.contains(GlobalRights::MANAGE_SETTINGS) {
+                        Allow
+                    } else {
+                        Deny(NotFound)
+                    }
+                }
                 Channel(id, wanted) => match who.channels.get(&id) {
                     // A channel not delegated at all is not even acknowledged to exist.
                     None => Deny(NotFound),
@@ -195,6 +207,23 @@ mod tests {
         );
         assert_eq!(channel_rights(&e, read_only), ChannelRights::READ);
         assert_eq!(channel_rights(&e, other), ChannelRights::empty());
+    }
+
+    #[test]
+    fn channel_configuration_is_visible_to_delegates_and_settings_managers() {
+        let mut e = principal(Role::Employee);
+        let delegated = ChannelId::new();
+        let other = ChannelId::new();
+        e.channels.insert(delegated, ChannelRights::REPLY);
+        assert_eq!(decide(&e, Action::ViewChannel(delegated)), Decision::Allow);
+        assert_eq!(decide(&e, Action::ViewChannel(other)), Decision::Deny(Denial::NotFound));
+        e.global = GlobalRights::MANAGE_SETTINGS;
+        assert_eq!(decide(&e, Action::ViewChannel(other)), Decision::Allow);
+        // Managing settings is not reading conversations.
+        assert_eq!(
+            decide(&e, Action::Channel(other, ChannelRights::READ)),
+            Decision::Deny(Denial::NotFound)
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The typed extractors that authenticate a request and enforce its right. A handler names what
-//! it needs in its signature (`Auth<ManageEmployees>`, `ChannelAccess<Read>`) and never checks
+//! it needs in its signature (`Auth<ManageEmployees>`, `ChannelAccess<View>`) and never checks
 //! rights itself; the decision is `omnihub_core::decide`.
 
 use std::marker::PhantomData;
@@ -11,7 +11,7 @@ use actix_web::http::Method;
 use actix_web::{FromRequest, HttpRequest, web};
 use chrono::Utc;
 use omnihub_core::access::{Action, Decision};
-use omnihub_core::{ChannelId, ChannelRights, ClientId, Principal, decide};
+use omnihub_core::{ChannelId, ClientId, Principal, decide};
 use omnihub_store::{NewAuditEntry, StoreError};
 
 use crate::auth::cache::Credential;
@@ -204,15 +204,17 @@ impl<R: Requirement + 'static> FromRequest for Auth<R> {
     }
 }
 
-/// Channel rights a route requires on the channel named by its `{channel_id}` path segment.
+/// What a route requires on the channel named by its `{channel_id}` path segment.
 pub trait ChannelRequirement {
-    const RIGHTS: ChannelRights;
+    fn action(channel: ChannelId) -> Action;
 }
 
-/// Reading a channel or profile.
-pub struct Read;
-impl ChannelRequirement for Read {
-    const RIGHTS: ChannelRights = ChannelRights::READ;
+/// Seeing the channel's configuration.
+pub struct View;
+impl ChannelRequirement for View {
+    fn action(channel: ChannelId) -> Action {
+        Action::ViewChannel(channel)
+    }
 }
 
 /// An authenticated caller holding `R` on the channel in the path.
@@ -235,7 +237,7 @@ impl<R: ChannelRequirement + 'static> FromRequest for ChannelAccess<R> {
                 .get("channel_id")
                 .and_then(|s| s.parse().ok())
                 .ok_or_else(|| ApiError::InvalidParameter("`channel_id` must be a UUID".into()))?;
-            enforce(&caller, Action::Channel(channel_id, R::RIGHTS))?;
+            enforce(&caller, R::action(channel_id))?;
             Ok(ChannelAccess { caller, channel_id, _rights: PhantomData })
         })
     }

@@ -30,7 +30,11 @@ fn run(cmd: &mut Command) -> Output {
 
 /// A port free at the time of asking.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Kills the child when the test ends, however it ends.
@@ -60,7 +64,13 @@ async fn demo_serves_https_with_hsts_and_redirects_plain_http() {
     let (https, http) = (free_port(), free_port());
     let log = std::fs::File::create(dir.path().join("demo.log")).unwrap();
     let child = omnihub()
-        .args(["demo", "--listen", &format!("127.0.0.1:{https}"), "--redirect-listen", &format!("127.0.0.1:{http}")])
+        .args([
+            "demo",
+            "--listen",
+            &format!("127.0.0.1:{https}"),
+            "--redirect-listen",
+            &format!("127.0.0.1:{http}"),
+        ])
         .arg("--data-dir")
         .arg(dir.path().join("data"))
         .stdout(log.try_clone().unwrap())
@@ -86,29 +96,77 @@ async fn demo_serves_https_with_hsts_and_redirects_plain_http() {
         }
     };
     assert_eq!(health.status(), 200);
-    let hsts = health.headers().get("strict-transport-security").map(|v| v.to_str().unwrap().to_string());
-    assert!(hsts.as_deref().is_some_and(|v| v.contains("max-age=") && !v.contains("max-age=0")), "HSTS: {hsts:?}");
-    assert_eq!(health.headers().get("x-content-type-options").unwrap(), "nosniff");
+    let hsts = health
+        .headers()
+        .get("strict-transport-security")
+        .map(|v| v.to_str().unwrap().to_string());
+    assert!(
+        hsts.as_deref()
+            .is_some_and(|v| v.contains("max-age=") && !v.contains("max-age=0")),
+        "HSTS: {hsts:?}"
+    );
+    assert_eq!(
+        health.headers().get("x-content-type-options").unwrap(),
+        "nosniff"
+    );
     assert!(health.headers().get("content-security-policy").is_some());
-    assert_eq!(health.json::<serde_json::Value>().await.unwrap()["status"], "ok");
-    tls.get(format!("{base}/readyz")).send().await.unwrap().error_for_status().unwrap();
+    assert_eq!(
+        health.json::<serde_json::Value>().await.unwrap()["status"],
+        "ok"
+    );
+    tls.get(format!("{base}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
 
     // The plain listener only redirects, keeping path and query.
     let plain = client();
-    let r = plain.get(format!("http://127.0.0.1:{http}/api/v1/auth/me?x=1")).send().await.unwrap();
+    let r = plain
+        .get(format!("http://127.0.0.1:{http}/api/v1/auth/me?x=1"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 308);
-    assert_eq!(r.headers().get("location").unwrap(), &format!("https://127.0.0.1:{https}/api/v1/auth/me?x=1"));
-    let r = plain.post(format!("http://127.0.0.1:{http}/api/v1/auth/login")).json(&json!({})).send().await.unwrap();
-    assert_eq!(r.status(), 308, "unsafe methods are redirected too, never served in clear");
+    assert_eq!(
+        r.headers().get("location").unwrap(),
+        &format!("https://127.0.0.1:{https}/api/v1/auth/me?x=1")
+    );
+    let r = plain
+        .post(format!("http://127.0.0.1:{http}/api/v1/auth/login"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        308,
+        "unsafe methods are redirected too, never served in clear"
+    );
 
     // The printed logins work over HTTPS and get a __Host- cookie.
     let logins = std::fs::read_to_string(dir.path().join("data/logins.txt")).unwrap();
-    let line = logins.lines().find(|l| l.starts_with("platform owner")).expect("platform owner login");
+    let line = logins
+        .lines()
+        .find(|l| l.starts_with("platform owner"))
+        .expect("platform owner login");
     let mut parts = line.rsplitn(3, " | ");
     let (password, email) = (parts.next().unwrap(), parts.next().unwrap());
-    let r = tls.post(format!("{base}/api/v1/auth/login")).json(&json!({ "email": email, "password": password })).send().await.unwrap();
+    let r = tls
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    let cookie = r.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(cookie.starts_with("__Host-omnihub_session="), "{cookie}");
     for attr in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(cookie.contains(attr), "{attr} missing from {cookie}");
@@ -120,11 +178,18 @@ async fn demo_serves_https_with_hsts_and_redirects_plain_http() {
 fn config_check_names_an_unknown_key() {
     let dir = TempDir::new("config-check");
     let path = dir.path().join("bad.toml");
-    std::fs::write(&path, "[server]\nlisten = \"127.0.0.1:9443\"\nlisten_backlog_typo = 5\n").unwrap();
+    std::fs::write(
+        &path,
+        "[server]\nlisten = \"127.0.0.1:9443\"\nlisten_backlog_typo = 5\n",
+    )
+    .unwrap();
     let out = run(omnihub().args(["config", "check", "--config"]).arg(&path));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "accepted an unknown key: {stderr}");
-    assert!(stderr.contains("listen_backlog_typo"), "the error does not name the key: {stderr}");
+    assert!(
+        stderr.contains("listen_backlog_typo"),
+        "the error does not name the key: {stderr}"
+    );
 
     let path = dir.path().join("unknown-section.toml");
     std::fs::write(&path, "[serverr]\nlisten = \"127.0.0.1:9443\"\n").unwrap();
@@ -133,13 +198,27 @@ fn config_check_names_an_unknown_key() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("serverr"));
 
     // A valid file passes and its secret is printed masked.
-    let key = String::from_utf8(run(omnihub().args(["config", "gen-key"])).stdout).unwrap().trim().to_string();
+    let key = String::from_utf8(run(omnihub().args(["config", "gen-key"])).stdout)
+        .unwrap()
+        .trim()
+        .to_string();
     let path = dir.path().join("good.toml");
-    std::fs::write(&path, format!("[tls]\nmode = \"self_signed\"\n\n[security]\nsecret_key = \"{key}\"\n")).unwrap();
+    std::fs::write(
+        &path,
+        format!("[tls]\nmode = \"self_signed\"\n\n[security]\nsecret_key = \"{key}\"\n"),
+    )
+    .unwrap();
     let out = run(omnihub().args(["config", "check", "--config"]).arg(&path));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(!stdout.contains(&key) && stdout.contains("***"), "the secret key is printed: {stdout}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !stdout.contains(&key) && stdout.contains("***"),
+        "the secret key is printed: {stdout}"
+    );
 }
 
 #[test]
@@ -149,5 +228,9 @@ fn config_default_is_the_checked_in_example() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/omnihub.example.toml");
     let expected = std::fs::read_to_string(&example).unwrap();
     let printed = String::from_utf8(out.stdout).unwrap();
-    assert!(printed == expected, "`omnihub config default` differs from {}; regenerate it", example.display());
+    assert!(
+        printed == expected,
+        "`omnihub config default` differs from {}; regenerate it",
+        example.display()
+    );
 }

@@ -33,8 +33,15 @@ enum Role {
     Token,
 }
 
-const ROLES: [Role; 7] =
-    [Role::Anon, Role::PlatformOwner, Role::Moderator, Role::Owner, Role::Plain, Role::Manager, Role::Token];
+const ROLES: [Role; 7] = [
+    Role::Anon,
+    Role::PlatformOwner,
+    Role::Moderator,
+    Role::Owner,
+    Role::Plain,
+    Role::Manager,
+    Role::Token,
+];
 
 impl Role {
     fn short(self) -> &'static str {
@@ -87,7 +94,12 @@ struct Row {
 }
 
 const fn row(method: &'static str, path: &'static str, kind: Kind, expect: [u16; 7]) -> Row {
-    Row { method, path, kind, expect }
+    Row {
+        method,
+        path,
+        kind,
+        expect,
+    }
 }
 
 use Kind::{Client, Open, Platform};
@@ -110,14 +122,24 @@ const ROWS: &[Row] = &[
     row("GET", "/metrics", Open, ALL_200),
     row("GET", "/api/v1/openapi.json", Open, ALL_200),
     // sign-in and own account (anon signs in with an unknown address; others with their own)
-    row("POST", "/api/v1/auth/login", Open, [401, 200, 200, 200, 200, 200, 200]),
+    row(
+        "POST",
+        "/api/v1/auth/login",
+        Open,
+        [401, 200, 200, 200, 200, 200, 200],
+    ),
     row("POST", "/api/v1/auth/logout", Open, SIGNED_IN_204),
     row("GET", "/api/v1/auth/me", Open, SIGNED_IN_200),
     row("GET", "/api/v1/auth/profile", Open, SIGNED_IN_200),
     row("PATCH", "/api/v1/auth/profile", Open, SIGNED_IN_200),
     row("POST", "/api/v1/auth/password", Open, SIGNED_IN_204),
     row("POST", "/api/v1/auth/password-reset", Open, [202; 7]),
-    row("POST", "/api/v1/auth/password-reset/confirm", Open, [410; 7]),
+    row(
+        "POST",
+        "/api/v1/auth/password-reset/confirm",
+        Open,
+        [410; 7],
+    ),
     row("POST", "/api/v1/auth/totp/setup", Open, SIGNED_IN_200),
     row("POST", "/api/v1/auth/totp/enable", Open, SIGNED_IN_204),
     row("POST", "/api/v1/auth/totp/disable", Open, SIGNED_IN_204),
@@ -125,19 +147,54 @@ const ROWS: &[Row] = &[
     row("POST", "/api/v1/auth/invites/accept", Open, [410; 7]),
     // platform
     row("GET", "/api/v1/platform/clients", Platform, STAFF_200),
-    row("POST", "/api/v1/platform/clients", Platform, [401, 201, 403, 403, 403, 403, 403]),
+    row(
+        "POST",
+        "/api/v1/platform/clients",
+        Platform,
+        [401, 201, 403, 403, 403, 403, 403],
+    ),
     row("GET", "/api/v1/platform/clients/{id}", Platform, STAFF_200),
-    row("POST", "/api/v1/platform/clients/{id}/block", Platform, STAFF_200),
-    row("POST", "/api/v1/platform/clients/{id}/unblock", Platform, STAFF_200),
-    row("GET", "/api/v1/platform/moderators", Platform, PLATFORM_OWNER_ONLY),
-    row("POST", "/api/v1/platform/moderators", Platform, [401, 201, 403, 403, 403, 403, 403]),
-    row("DELETE", "/api/v1/platform/moderators/{id}", Platform, [401, 204, 403, 403, 403, 403, 403]),
+    row(
+        "POST",
+        "/api/v1/platform/clients/{id}/block",
+        Platform,
+        STAFF_200,
+    ),
+    row(
+        "POST",
+        "/api/v1/platform/clients/{id}/unblock",
+        Platform,
+        STAFF_200,
+    ),
+    row(
+        "GET",
+        "/api/v1/platform/moderators",
+        Platform,
+        PLATFORM_OWNER_ONLY,
+    ),
+    row(
+        "POST",
+        "/api/v1/platform/moderators",
+        Platform,
+        [401, 201, 403, 403, 403, 403, 403],
+    ),
+    row(
+        "DELETE",
+        "/api/v1/platform/moderators/{id}",
+        Platform,
+        [401, 204, 403, 403, 403, 403, 403],
+    ),
     // employees
     row("GET", "/api/v1/employees", Client, MEMBERS_200),
     row("GET", "/api/v1/employees/{id}", Client, MEMBERS_200),
     row("PATCH", "/api/v1/employees/{id}", Client, MANAGERS_200),
     row("DELETE", "/api/v1/employees/{id}", Client, MANAGERS_204),
-    row("PUT", "/api/v1/employees/{id}/channels", Client, MANAGERS_200),
+    row(
+        "PUT",
+        "/api/v1/employees/{id}/channels",
+        Client,
+        MANAGERS_200,
+    ),
     // groups
     row("GET", "/api/v1/groups", Client, MEMBERS_200),
     row("POST", "/api/v1/groups", Client, MANAGERS_201),
@@ -150,9 +207,24 @@ const ROWS: &[Row] = &[
     // channel, as `GET /channels` lists them all to them.
     row("GET", "/api/v1/channels", Client, MEMBERS_200),
     row("POST", "/api/v1/channels", Client, MANAGERS_201),
-    row("GET", "/api/v1/channels/{channel_id}", Client, [401, 403, 403, 200, 404, 200, 200]),
-    row("PATCH", "/api/v1/channels/{channel_id}", Client, MANAGERS_200),
-    row("DELETE", "/api/v1/channels/{channel_id}", Client, MANAGERS_204),
+    row(
+        "GET",
+        "/api/v1/channels/{channel_id}",
+        Client,
+        [401, 403, 403, 200, 404, 200, 200],
+    ),
+    row(
+        "PATCH",
+        "/api/v1/channels/{channel_id}",
+        Client,
+        MANAGERS_200,
+    ),
+    row(
+        "DELETE",
+        "/api/v1/channels/{channel_id}",
+        Client,
+        MANAGERS_204,
+    ),
     // invitations, tokens, audit
     row("GET", "/api/v1/invites", Client, MANAGERS_200),
     row("POST", "/api/v1/invites", Client, MANAGERS_201),
@@ -283,7 +355,11 @@ async fn path_id(w: &World, row: &Row, scope: Scope) -> Option<String> {
 /// A valid request for `row` as `role`: bodies pass validation, so only rights decide.
 async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
     let uri = match path_id(w, row, scope).await {
-        Some(id) => row.path.replace("{id}", &id).replace("{channel_id}", &id).replace("{token}", &id),
+        Some(id) => row
+            .path
+            .replace("{id}", &id)
+            .replace("{channel_id}", &id)
+            .replace("{token}", &id),
         None => row.path.to_string(),
     };
     let me = actor(w, role);
@@ -301,7 +377,9 @@ async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
             None
         }
         ("PATCH", "/api/v1/auth/profile") => Some(json!({ "locale": "en" })),
-        ("POST", "/api/v1/auth/password") => Some(json!({ "current_password": PASSWORD, "new_password": PASSWORD })),
+        ("POST", "/api/v1/auth/password") => {
+            Some(json!({ "current_password": PASSWORD, "new_password": PASSWORD }))
+        }
         ("POST", "/api/v1/auth/password-reset") => Some(json!({ "email": "nobody@nowhere.test" })),
         ("POST", "/api/v1/auth/password-reset/confirm") => {
             Some(json!({ "token": "no-such-reset-token", "new_password": PASSWORD }))
@@ -311,7 +389,10 @@ async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
             Some(a) => {
                 // Setup done, not yet enabled; the authenticator shows the current code.
                 let secret = omnihub::auth::totp::new_secret();
-                w.store.set_totp(a.user.id, Some(&secret), false).await.unwrap();
+                w.store
+                    .set_totp(a.user.id, Some(&secret), false)
+                    .await
+                    .unwrap();
                 json!({ "code": totp_code(&secret, 0) })
             }
             None => json!({ "code": "123456" }),
@@ -319,36 +400,48 @@ async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
         ("POST", "/api/v1/auth/totp/disable") => Some(match me {
             Some(a) => {
                 let secret = omnihub::auth::totp::new_secret();
-                w.store.set_totp(a.user.id, Some(&secret), true).await.unwrap();
+                w.store
+                    .set_totp(a.user.id, Some(&secret), true)
+                    .await
+                    .unwrap();
                 w.state.auth_cache.invalidate_user(a.user.id);
                 // The next step's code: the enable row already used this step for this user.
                 json!({ "password": PASSWORD, "code": totp_code(&secret, 30) })
             }
             None => json!({ "password": PASSWORD, "code": "123456" }),
         }),
-        ("POST", "/api/v1/auth/invites/accept") => {
-            Some(json!({ "token": "no-such-invite", "display_name": "Nobody", "password": PASSWORD }))
-        }
+        ("POST", "/api/v1/auth/invites/accept") => Some(
+            json!({ "token": "no-such-invite", "display_name": "Nobody", "password": PASSWORD }),
+        ),
         ("POST", "/api/v1/platform/clients") => Some(json!({
             "name": format!("Matrix Client {n}"),
             "owner_email": format!("matrix-owner{n}@matrix.test"),
             "owner_name": format!("Matrix Owner {n}"),
         })),
-        ("POST", "/api/v1/platform/clients/{id}/block") => Some(json!({ "reason": "rights matrix" })),
+        ("POST", "/api/v1/platform/clients/{id}/block") => {
+            Some(json!({ "reason": "rights matrix" }))
+        }
+        ("POST", "/api/v1/platform/clients/{id}/unblock") => None,
         ("POST", "/api/v1/platform/moderators") => Some(json!({
             "email": format!("matrix-mod{n}@platform.test"),
             "display_name": format!("Matrix Moderator {n}"),
         })),
-        ("PATCH", "/api/v1/employees/{id}") => Some(json!({ "display_name": w.a.plain.user.display_name })),
+        ("PATCH", "/api/v1/employees/{id}") => {
+            Some(json!({ "display_name": w.a.plain.user.display_name }))
+        }
         ("PUT", "/api/v1/employees/{id}/channels") => Some(json!({ "grants": [] })),
         ("POST", "/api/v1/groups") => Some(json!({ "name": format!("alpha matrix group {n}") })),
         ("PATCH", "/api/v1/groups/{id}") => Some(json!({ "name": w.a.group.name })),
-        ("PUT", "/api/v1/groups/{id}/members") => Some(json!({ "member_ids": [w.a.plain.user.id] })),
-        ("POST", "/api/v1/channels") => {
-            Some(json!({ "kind": "messaging", "provider": "api", "name": format!("alpha matrix channel {n}") }))
+        ("PUT", "/api/v1/groups/{id}/members") => {
+            Some(json!({ "member_ids": [w.a.plain.user.id] }))
         }
+        ("POST", "/api/v1/channels") => Some(
+            json!({ "kind": "messaging", "provider": "api", "name": format!("alpha matrix channel {n}") }),
+        ),
         ("PATCH", "/api/v1/channels/{channel_id}") => Some(json!({ "name": w.a.channel.name })),
-        ("POST", "/api/v1/invites") => Some(json!({ "email": format!("matrix-invite{n}@alpha.test") })),
+        ("POST", "/api/v1/invites") => {
+            Some(json!({ "email": format!("matrix-invite{n}@alpha.test") }))
+        }
         ("POST", "/api/v1/tokens") => Some(json!({ "name": format!("matrix token {n}") })),
         (m, p) if m != "GET" && m != "DELETE" => panic!("no body chosen for {m} {p}"),
         _ => None,
@@ -373,7 +466,10 @@ async fn restore(w: &World, row: &Row, role: Role, scope: Scope) {
         }
         ("POST", "/api/v1/platform/clients/{id}/block") => {
             let t = if scope == Scope::Other { &w.b } else { &w.a };
-            w.store.set_client_status(t.client.id, ClientStatus::Active, None).await.unwrap();
+            w.store
+                .set_client_status(t.client.id, ClientStatus::Active, None)
+                .await
+                .unwrap();
             w.state.auth_cache.invalidate_client(t.client.id);
         }
         _ => {}
@@ -383,7 +479,12 @@ async fn restore(w: &World, row: &Row, role: Role, scope: Scope) {
 /// Strings of `b` that must not reach anyone but platform staff, and its ids.
 fn other_client_markers(w: &World) -> (Vec<String>, Vec<String>) {
     let b = &w.b;
-    let mut ids = vec![b.client.id.to_string(), b.channel.id.to_string(), b.group.id.to_string(), b.invite.id.to_string()];
+    let mut ids = vec![
+        b.client.id.to_string(),
+        b.channel.id.to_string(),
+        b.group.id.to_string(),
+        b.invite.id.to_string(),
+    ];
     ids.extend(b.actors().iter().map(|a| a.user.id.to_string()));
     (vec![b.tag.clone()], ids)
 }
@@ -406,7 +507,9 @@ async fn every_route_every_role_own_and_other_client() {
     let doc = doc.json();
     let mut documented = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
-        for method in ["get", "post", "put", "patch", "delete", "head", "options", "trace"] {
+        for method in [
+            "get", "post", "put", "patch", "delete", "head", "options", "trace",
+        ] {
             if item.get(method).is_some() {
                 documented.insert((method.to_uppercase(), path.clone()));
             }
@@ -415,7 +518,9 @@ async fn every_route_every_role_own_and_other_client() {
     let rows: BTreeSet<(String, String)> = ROWS.iter().map(Row::key).collect();
     assert_eq!(rows.len(), ROWS.len(), "a row is listed twice");
     for (m, p) in documented.difference(&rows) {
-        problems.push(format!("no matrix row for the documented operation {m} {p}"));
+        problems.push(format!(
+            "no matrix row for the documented operation {m} {p}"
+        ));
     }
     for (m, p) in rows.difference(&documented) {
         problems.push(format!("matrix row {m} {p} is not in the OpenAPI document"));
@@ -445,13 +550,21 @@ async fn every_route_every_role_own_and_other_client() {
                 if r.status != expected {
                     bad = true;
                     cell = format!("!{}≠{expected}", r.status);
-                    problems.push(format!("{what}: {} (expected {expected}): {}", r.status, r.text()));
-                } else if let Some(code) = row.expected_code(expected) {
-                    if r.code().as_deref() != Some(code) {
-                        bad = true;
-                        cell = format!("!{}:{}", r.status, r.code().unwrap_or_default());
-                        problems.push(format!("{what}: code {:?}, expected {code}: {}", r.code(), r.text()));
-                    }
+                    problems.push(format!(
+                        "{what}: {} (expected {expected}): {}",
+                        r.status,
+                        r.text()
+                    ));
+                } else if let Some(code) = row.expected_code(expected)
+                    && r.code().as_deref() != Some(code)
+                {
+                    bad = true;
+                    cell = format!("!{}:{}", r.status, r.code().unwrap_or_default());
+                    problems.push(format!(
+                        "{what}: code {:?}, expected {code}: {}",
+                        r.code(),
+                        r.text()
+                    ));
                 }
                 if r.status >= 400 && r.code().is_none() {
                     bad = true;
@@ -462,7 +575,9 @@ async fn every_route_every_role_own_and_other_client() {
                     if body.contains(s.as_str()) {
                         bad = true;
                         cell.push_str("!cred");
-                        problems.push(format!("{what}: the answer contains stored channel credentials"));
+                        problems.push(format!(
+                            "{what}: the answer contains stored channel credentials"
+                        ));
                     }
                 }
                 if !role.is_staff() {
@@ -470,28 +585,48 @@ async fn every_route_every_role_own_and_other_client() {
                     let leaked: Vec<&String> = b_strings
                         .iter()
                         .filter(|s| lower.contains(s.as_str()))
-                        .chain(b_ids.iter().filter(|id| lower.contains(id.as_str()) && !p.uri.contains(id.as_str())))
+                        .chain(b_ids.iter().filter(|id| {
+                            lower.contains(id.as_str()) && !p.uri.contains(id.as_str())
+                        }))
                         .collect();
                     if !leaked.is_empty() {
                         bad = true;
                         cell.push_str("!leak");
-                        problems.push(format!("{what}: leaks the other client's data {leaked:?}: {body}"));
+                        problems.push(format!(
+                            "{what}: leaks the other client's data {leaked:?}: {body}"
+                        ));
                     }
                 }
                 cells.push(cell);
             }
-            outcomes.push(Outcome { label: format!("{:<6} {:<42} {:?}", row.method, row.path, scope), cells, bad });
+            outcomes.push(Outcome {
+                label: format!("{:<6} {:<42} {:?}", row.method, row.path, scope),
+                cells,
+                bad,
+            });
         }
     }
 
     // 3. The seeded world survived every request.
     for t in [&w.a, &w.b] {
         let client = w.store.get_client(t.client.id).await.unwrap();
-        assert_eq!(client.status, ClientStatus::Active, "{} was left blocked", t.tag);
+        assert_eq!(
+            client.status,
+            ClientStatus::Active,
+            "{} was left blocked",
+            t.tag
+        );
         for a in t.actors() {
-            assert!(!w.store.get_user(a.user.id).await.unwrap().disabled, "{} was disabled", a.label);
+            assert!(
+                !w.store.get_user(a.user.id).await.unwrap().disabled,
+                "{} was disabled",
+                a.label
+            );
         }
-        w.store.get_channel(t.client.id, t.channel.id).await.unwrap();
+        w.store
+            .get_channel(t.client.id, t.channel.id)
+            .await
+            .unwrap();
         w.store.get_group(t.client.id, t.group.id).await.unwrap();
     }
 
@@ -509,6 +644,45 @@ async fn every_route_every_role_own_and_other_client() {
             }
             table.push('\n');
         }
-        panic!("rights matrix: {} problem(s)\n{table}\n{}", problems.len(), problems.join("\n"));
+        panic!(
+            "rights matrix: {} problem(s)\n{table}\n{}",
+            problems.len(),
+            problems.join("\n")
+        );
+    }
+}
+
+/// Whoever manages settings is shown every channel by `GET /channels` and may rename or delete
+/// any of them (and gets the channel back from `PATCH`), so `GET /channels/{id}` must not deny
+/// that the channel exists.
+#[actix_web::test]
+async fn settings_managers_can_read_the_channels_they_list_and_change() {
+    let w = World::new("manager-channels").await;
+    let channel = w.a.channel.id.to_string();
+    for who in [w.a.manager.who(), w.a.token_who()] {
+        let list = w.get(who, "/api/v1/channels").await;
+        list.assert_status(200);
+        let listed = list.json()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == json!(channel));
+        assert!(listed, "the manager is shown the channel: {}", list.text());
+        let patched = w
+            .patch(
+                who,
+                &format!("/api/v1/channels/{channel}"),
+                json!({ "name": w.a.channel.name }),
+            )
+            .await;
+        patched.assert_status(200);
+        assert_eq!(patched.json()["id"], json!(channel));
+        let r = w.get(who, &format!("/api/v1/channels/{channel}")).await;
+        assert_eq!(
+            r.status,
+            200,
+            "GET of a channel the caller lists and changes: {}",
+            r.text()
+        );
     }
 }

@@ -23,7 +23,9 @@ use omnihub::config::{Config, Secret, SmtpSecurity};
 use omnihub_core::model::{Channel, ChannelKind, Client, Group, Invite, Provider, User};
 use omnihub_core::{ClientId, GlobalRights, Role};
 use omnihub_sandbox::smtp::{CapturedMail, SmtpSandbox};
-use omnihub_store::{AuditFilter, ClientFilter, DynStore, NewApiToken, NewChannel, NewInvite, NewUser, SecretBox};
+use omnihub_store::{
+    AuditFilter, ClientFilter, DynStore, NewApiToken, NewChannel, NewInvite, NewUser, SecretBox,
+};
 use serde_json::{Value, json};
 
 /// Every seeded account has this password; it is hashed once per test binary.
@@ -32,7 +34,8 @@ pub const PASSWORD: &str = "correct horse battery staple";
 /// argon2 is slow by design: one hash serves every seeded user of every test.
 pub fn password_hash() -> String {
     static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| password::hash(PASSWORD).unwrap()).clone()
+    HASH.get_or_init(|| password::hash(PASSWORD).unwrap())
+        .clone()
 }
 
 /// A client IP nobody else in this test binary uses, so the per-IP sign-in throttle of one
@@ -58,7 +61,10 @@ pub struct TempDir(PathBuf);
 
 impl TempDir {
     pub fn new(label: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("omnihub-test-{label}-{}", uuid::Uuid::new_v4().simple()));
+        let dir = std::env::temp_dir().join(format!(
+            "omnihub-test-{label}-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
     }
@@ -98,11 +104,17 @@ impl Resp {
 
     /// The `code` of an error body.
     pub fn code(&self) -> Option<String> {
-        self.json().get("code").and_then(Value::as_str).map(str::to_string)
+        self.json()
+            .get("code")
+            .and_then(Value::as_str)
+            .map(str::to_string)
     }
 
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
     }
 
     pub fn cookie(&self, name: &str) -> Option<&Cookie<'static>> {
@@ -113,7 +125,12 @@ impl Resp {
     /// `request_id`, the last equal to the `X-Request-Id` header.
     #[track_caller]
     pub fn assert_error(&self, status: u16, code: &str) {
-        assert_eq!(self.status, status, "expected {status} {code}, got body {}", self.text());
+        assert_eq!(
+            self.status,
+            status,
+            "expected {status} {code}, got body {}",
+            self.text()
+        );
         self.assert_error_shape();
         assert_eq!(self.code().as_deref(), Some(code), "body {}", self.text());
     }
@@ -122,7 +139,11 @@ impl Resp {
     #[track_caller]
     pub fn assert_error_shape(&self) {
         let ct = self.header("content-type").unwrap_or_default();
-        assert!(ct.starts_with("application/json"), "content-type {ct:?}, body {:?}", self.text());
+        assert!(
+            ct.starts_with("application/json"),
+            "content-type {ct:?}, body {:?}",
+            self.text()
+        );
         let v = self.json();
         let code = v["code"].as_str().unwrap_or_default();
         assert!(!code.is_empty(), "no code in {}", self.text());
@@ -130,7 +151,11 @@ impl Resp {
         assert!(!message.is_empty(), "no message in {}", self.text());
         let rid = v["request_id"].as_str().unwrap_or_default();
         assert!(!rid.is_empty(), "no request_id in {}", self.text());
-        assert_eq!(self.header("x-request-id").as_deref(), Some(rid), "X-Request-Id header vs body");
+        assert_eq!(
+            self.header("x-request-id").as_deref(),
+            Some(rid),
+            "X-Request-Id header vs body"
+        );
     }
 
     #[track_caller]
@@ -200,7 +225,10 @@ impl Harness {
         config.server.public_url = "https://omnihub.test".into();
         config.server.data_dir = dir.path().to_path_buf();
         config.server.max_body_bytes = options.max_body_bytes;
-        config.store.url = format!("sqlite://{}", dir.path().join(format!("{label}.db")).display());
+        config.store.url = format!(
+            "sqlite://{}",
+            dir.path().join(format!("{label}.db")).display()
+        );
         config.security.secret_key = Secret::new(key);
         config.security.cookie_secure = options.cookie_secure;
         config.security.login_max_failures = options.login_max_failures;
@@ -211,7 +239,9 @@ impl Harness {
         config.smtp.from = "omnihub <noreply@omnihub.test>".into();
         let config = Arc::new(config);
         let store = omnihub::server::open_store(&config).await.unwrap();
-        let state = AppState::build(config.clone(), store.clone()).await.unwrap();
+        let state = AppState::build(config.clone(), store.clone())
+            .await
+            .unwrap();
         let svc = Rc::new(test::init_service(omnihub::create_app(state.clone())).await);
         let call: CallFn = Rc::new(move |req: TestRequest| {
             let svc = svc.clone();
@@ -222,20 +252,39 @@ impl Harness {
                         let headers = res.headers().clone();
                         let cookies = res.response().cookies().map(|c| c.into_owned()).collect();
                         let body = test::read_body(res).await;
-                        Resp { status, headers, body, cookies }
+                        Resp {
+                            status,
+                            headers,
+                            body,
+                            cookies,
+                        }
                     }
                     Err(e) => {
                         let res = e.error_response();
                         let status = res.status().as_u16();
                         let headers = res.headers().clone();
                         let cookies = res.cookies().map(|c| c.into_owned()).collect();
-                        let body = actix_web::body::to_bytes(res.into_body()).await.unwrap_or_default();
-                        Resp { status, headers, body, cookies }
+                        let body = actix_web::body::to_bytes(res.into_body())
+                            .await
+                            .unwrap_or_default();
+                        Resp {
+                            status,
+                            headers,
+                            body,
+                            cookies,
+                        }
                     }
                 }
             })
         });
-        Harness { config, store, state, smtp, call, _dir: dir }
+        Harness {
+            config,
+            store,
+            state,
+            smtp,
+            call,
+            _dir: dir,
+        }
     }
 
     pub fn cookie_name(&self) -> &'static str {
@@ -253,12 +302,24 @@ impl Harness {
                 .insert_header((header::AUTHORIZATION, format!("Bearer {token}"))),
             Who::Session(actor) => {
                 let s = actor.session();
-                let req = req.peer_addr(peer(actor.ip)).cookie(Cookie::new(self.cookie_name(), s.cookie));
-                if unsafe_method { req.insert_header(("X-CSRF-Token", s.csrf)) } else { req }
+                let req = req
+                    .peer_addr(peer(actor.ip))
+                    .cookie(Cookie::new(self.cookie_name(), s.cookie));
+                if unsafe_method {
+                    req.insert_header(("X-CSRF-Token", s.csrf))
+                } else {
+                    req
+                }
             }
             Who::Cookie(s, ip) => {
-                let req = req.peer_addr(peer(ip)).cookie(Cookie::new(self.cookie_name(), s.cookie.clone()));
-                if unsafe_method { req.insert_header(("X-CSRF-Token", s.csrf.clone())) } else { req }
+                let req = req
+                    .peer_addr(peer(ip))
+                    .cookie(Cookie::new(self.cookie_name(), s.cookie.clone()));
+                if unsafe_method {
+                    req.insert_header(("X-CSRF-Token", s.csrf.clone()))
+                } else {
+                    req
+                }
             }
         }
     }
@@ -315,7 +376,9 @@ impl Harness {
 
     /// A new session of `actor`, without replacing the one they use.
     pub async fn new_session(&self, actor: &Actor) -> Sess {
-        let r = self.login(&actor.user.email, PASSWORD, actor.ip, None).await;
+        let r = self
+            .login(&actor.user.email, PASSWORD, actor.ip, None)
+            .await;
         assert_eq!(r.status, 200, "sign-in of {}: {}", actor.label, r.text());
         Sess::from_login(&r, self.cookie_name())
     }
@@ -365,20 +428,54 @@ impl Harness {
     /// Every name and address contains `tag`, so a leak of this client's data is one substring.
     pub async fn seed_tenant(&self, tag: &str) -> Tenant {
         let title = format!("{}{}", tag[..1].to_uppercase(), &tag[1..]);
-        let client = self.store.create_client(&format!("{title} Trading"), Some("pro")).await.unwrap();
+        let client = self
+            .store
+            .create_client(&format!("{title} Trading"), Some("pro"))
+            .await
+            .unwrap();
         let cid = Some(client.id);
-        let managing = GlobalRights::MANAGE_EMPLOYEES | GlobalRights::MANAGE_SETTINGS | GlobalRights::ANALYTICS;
+        let managing = GlobalRights::MANAGE_EMPLOYEES
+            | GlobalRights::MANAGE_SETTINGS
+            | GlobalRights::ANALYTICS;
         let owner = self
-            .actor(&format!("{tag} owner"), &format!("owner@{tag}.test"), &format!("{title} Owner"), Role::ClientOwner, cid, GlobalRights::all())
+            .actor(
+                &format!("{tag} owner"),
+                &format!("owner@{tag}.test"),
+                &format!("{title} Owner"),
+                Role::ClientOwner,
+                cid,
+                GlobalRights::all(),
+            )
             .await;
         let plain = self
-            .actor(&format!("{tag} operator"), &format!("operator@{tag}.test"), &format!("{title} Operator"), Role::Employee, cid, GlobalRights::empty())
+            .actor(
+                &format!("{tag} operator"),
+                &format!("operator@{tag}.test"),
+                &format!("{title} Operator"),
+                Role::Employee,
+                cid,
+                GlobalRights::empty(),
+            )
             .await;
         let manager = self
-            .actor(&format!("{tag} manager"), &format!("manager@{tag}.test"), &format!("{title} Manager"), Role::Employee, cid, managing)
+            .actor(
+                &format!("{tag} manager"),
+                &format!("manager@{tag}.test"),
+                &format!("{title} Manager"),
+                Role::Employee,
+                cid,
+                managing,
+            )
             .await;
         let integrator = self
-            .actor(&format!("{tag} integrator"), &format!("integrator@{tag}.test"), &format!("{title} Integrator"), Role::Employee, cid, managing)
+            .actor(
+                &format!("{tag} integrator"),
+                &format!("integrator@{tag}.test"),
+                &format!("{title} Integrator"),
+                Role::Employee,
+                cid,
+                managing,
+            )
             .await;
         let channel = self
             .store
@@ -392,19 +489,58 @@ impl Harness {
             })
             .await
             .unwrap();
-        let group = self.store.create_group(client.id, &format!("{title} Team")).await.unwrap();
-        let group = self.store.set_group_members(client.id, group.id, &[plain.user.id]).await.unwrap();
+        let group = self
+            .store
+            .create_group(client.id, &format!("{title} Team"))
+            .await
+            .unwrap();
+        let group = self
+            .store
+            .set_group_members(client.id, group.id, &[plain.user.id])
+            .await
+            .unwrap();
         let invite_token = tokens::random_secret();
-        let invite = self.store_invite(&client, owner.user.id, &format!("invitee@{tag}.test"), &invite_token).await;
+        let invite = self
+            .store_invite(
+                &client,
+                owner.user.id,
+                &format!("invitee@{tag}.test"),
+                &invite_token,
+            )
+            .await;
 
-        let r = self.post(Who::Session(&integrator), "/api/v1/tokens", json!({ "name": format!("{tag} integration") })).await;
+        let r = self
+            .post(
+                Who::Session(&integrator),
+                "/api/v1/tokens",
+                json!({ "name": format!("{tag} integration") }),
+            )
+            .await;
         assert_eq!(r.status, 201, "token for {tag}: {}", r.text());
         let token = r.json()["token"].as_str().unwrap().to_string();
 
-        Tenant { tag: tag.to_string(), client, owner, plain, manager, integrator, token, channel, group, invite, invite_token }
+        Tenant {
+            tag: tag.to_string(),
+            client,
+            owner,
+            plain,
+            manager,
+            integrator,
+            token,
+            channel,
+            group,
+            invite,
+            invite_token,
+        }
     }
 
-    pub async fn store_invite(&self, client: &Client, by: omnihub_core::UserId, email: &str, secret: &str) -> Invite {
+    pub async fn store_invite(
+        &self,
+        client: &Client,
+        by: omnihub_core::UserId,
+        email: &str,
+        secret: &str,
+    ) -> Invite {
         self.store
             .create_invite(&NewInvite {
                 client_id: client.id,
@@ -435,7 +571,10 @@ impl Harness {
     }
 
     pub async fn victim_group(&self, t: &Tenant) -> Group {
-        self.store.create_group(t.client.id, &format!("{} victim group {}", t.tag, seq())).await.unwrap()
+        self.store
+            .create_group(t.client.id, &format!("{} victim group {}", t.tag, seq()))
+            .await
+            .unwrap()
     }
 
     pub async fn victim_channel(&self, t: &Tenant) -> Channel {
@@ -454,7 +593,8 @@ impl Harness {
 
     pub async fn victim_invite(&self, t: &Tenant) -> Invite {
         let email = format!("victim-invite{}@{}.test", seq(), t.tag);
-        self.store_invite(&t.client, t.owner.user.id, &email, &tokens::random_secret()).await
+        self.store_invite(&t.client, t.owner.user.id, &email, &tokens::random_secret())
+            .await
     }
 
     pub async fn victim_token(&self, t: &Tenant) -> omnihub_core::model::ApiToken {
@@ -477,14 +617,32 @@ impl Harness {
     /// Everything the store holds that a request could change, as JSON, for before/after
     /// comparisons. Token `last_used_at` is left out: using a token is not a change.
     pub async fn snapshot(&self) -> Value {
-        let (clients, total) = self.store.list_clients(&ClientFilter { limit: 1000, ..Default::default() }).await.unwrap();
+        let (clients, total) = self
+            .store
+            .list_clients(&ClientFilter {
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
         let mut per_client = serde_json::Map::new();
         for c in &clients {
-            let mut tokens = serde_json::to_value(self.store.list_api_tokens(c.id).await.unwrap()).unwrap();
+            let mut tokens =
+                serde_json::to_value(self.store.list_api_tokens(c.id).await.unwrap()).unwrap();
             for t in tokens.as_array_mut().unwrap() {
                 t.as_object_mut().unwrap().remove("last_used_at");
             }
-            let audit = self.store.list_audit(c.id, &AuditFilter { limit: 1000, ..Default::default() }).await.unwrap();
+            let audit = self
+                .store
+                .list_audit(
+                    c.id,
+                    &AuditFilter {
+                        limit: 1000,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
             per_client.insert(
                 c.id.to_string(),
                 json!({
@@ -510,7 +668,12 @@ impl Harness {
     pub async fn audit_actions(&self, who: Who<'_>) -> Vec<String> {
         let r = self.get(who, "/api/v1/audit?limit=200").await;
         assert_eq!(r.status, 200, "audit: {}", r.text());
-        r.json()["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_string()).collect()
+        r.json()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap().to_string())
+            .collect()
     }
 
     /// Waits for at least `n` mails in the sandbox (10 s at most) and returns them all.
@@ -527,8 +690,14 @@ pub fn credential_secret(tag: &str) -> String {
 /// The code an authenticator app shows `offset_secs` from now (30 s is the next step, which
 /// the server accepts as one step of clock skew).
 pub fn totp_code(secret: &[u8], offset_secs: u64) -> String {
-    let totp = totp_rs::Builder::new().with_secret(secret.to_vec()).build().unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let totp = totp_rs::Builder::new()
+        .with_secret(secret.to_vec())
+        .build()
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     totp.generate(now + offset_secs).to_string()
 }
 
@@ -564,9 +733,17 @@ pub struct Sess {
 impl Sess {
     #[track_caller]
     pub fn from_login(r: &Resp, cookie_name: &str) -> Sess {
-        let cookie = r.cookie(cookie_name).unwrap_or_else(|| panic!("no {cookie_name} cookie in {:?}", r.cookies));
-        let csrf = r.json()["csrf_token"].as_str().expect("csrf_token").to_string();
-        Sess { cookie: cookie.value().to_string(), csrf }
+        let cookie = r
+            .cookie(cookie_name)
+            .unwrap_or_else(|| panic!("no {cookie_name} cookie in {:?}", r.cookies));
+        let csrf = r.json()["csrf_token"]
+            .as_str()
+            .expect("csrf_token")
+            .to_string();
+        Sess {
+            cookie: cookie.value().to_string(),
+            csrf,
+        }
     }
 }
 
@@ -580,12 +757,20 @@ pub struct Actor {
 
 impl Actor {
     pub fn new(label: &str, user: User) -> Actor {
-        Actor { label: label.to_string(), user, ip: fresh_ip(), session: RefCell::new(None) }
+        Actor {
+            label: label.to_string(),
+            user,
+            ip: fresh_ip(),
+            session: RefCell::new(None),
+        }
     }
 
     #[track_caller]
     pub fn session(&self) -> Sess {
-        self.session.borrow().clone().unwrap_or_else(|| panic!("{} is not signed in", self.label))
+        self.session
+            .borrow()
+            .clone()
+            .unwrap_or_else(|| panic!("{} is not signed in", self.label))
     }
 
     pub fn set_session(&self, s: Sess) {
@@ -656,13 +841,33 @@ impl World {
     pub async fn with(label: &str, options: Options) -> World {
         let h = Harness::start(label, &options).await;
         let platform_owner = h
-            .actor("platform owner", "root@platform.test", "Platform Root", Role::PlatformOwner, None, GlobalRights::empty())
+            .actor(
+                "platform owner",
+                "root@platform.test",
+                "Platform Root",
+                Role::PlatformOwner,
+                None,
+                GlobalRights::empty(),
+            )
             .await;
         let moderator = h
-            .actor("moderator", "moderator@platform.test", "Platform Moderator", Role::PlatformModerator, None, GlobalRights::empty())
+            .actor(
+                "moderator",
+                "moderator@platform.test",
+                "Platform Moderator",
+                Role::PlatformModerator,
+                None,
+                GlobalRights::empty(),
+            )
             .await;
         let a = h.seed_tenant("alpha").await;
         let b = h.seed_tenant("bravo").await;
-        World { h, platform_owner, moderator, a, b }
+        World {
+            h,
+            platform_owner,
+            moderator,
+            a,
+            b,
+        }
     }
 }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
-use crate::http::extract::{Auth, ChannelAccess, ManageSettings, Read, ViewOwnClient};
+use crate::http::extract::{Auth, ChannelAccess, ManageSettings, View, ViewOwnClient};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -73,14 +73,13 @@ pub async fn list_channels(
     caller: Auth<ViewOwnClient>,
 ) -> ApiResult<web::Json<ChannelList>> {
     let who = &caller.principal;
-    let sees_all = decide(who, Action::ManageSettings) == Decision::Allow;
     let items = state
         .store
         .list_channels(caller.client_id()?)
         .await?
         .into_iter()
+        .filter(|c| decide(who, Action::ViewChannel(c.id)) == Decision::Allow)
         .map(|c| ChannelView::of(c, who))
-        .filter(|v| sees_all || !v.my_rights.is_empty())
         .collect();
     Ok(web::Json(ChannelList { items }))
 }
@@ -154,7 +153,7 @@ pub async fn create_channel(
     security(("session" = []), ("token" = [])))]
 pub async fn get_channel(
     state: web::Data<AppState>,
-    access: ChannelAccess<Read>,
+    access: ChannelAccess<View>,
 ) -> ApiResult<web::Json<ChannelView>> {
     let channel = state
         .store
