@@ -50,12 +50,17 @@ fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
         return Ok(h.clone());
     }
     let recorder = PrometheusBuilder::new()
-        .set_buckets(&[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])?
+        .set_buckets(&[
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        ])?
         .build_recorder();
     let handle = recorder.handle();
     if metrics::set_global_recorder(recorder).is_err() {
         // Another state won the race; use whatever it installed.
-        return HANDLE.get().cloned().ok_or_else(|| anyhow::anyhow!("metrics recorder lost"));
+        return HANDLE
+            .get()
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("metrics recorder lost"));
     }
     Ok(HANDLE.get_or_init(|| handle).clone())
 }
@@ -113,7 +118,10 @@ impl AppState {
                 };
                 (
                     client.status == omnihub_core::model::ClientStatus::Active,
-                    grants.into_iter().map(|g| (g.channel_id, g.rights)).collect(),
+                    grants
+                        .into_iter()
+                        .map(|g| (g.channel_id, g.rights))
+                        .collect(),
                 )
             }
             None => (false, Default::default()),
@@ -123,7 +131,11 @@ impl AppState {
             role: user.role,
             client_id: user.client_id,
             client_active,
-            global: if user.role == Role::ClientOwner { GlobalRights::all() } else { user.global_rights },
+            global: if user.role == Role::ClientOwner {
+                GlobalRights::all()
+            } else {
+                user.global_rights
+            },
             channels,
         }))
     }
@@ -131,7 +143,11 @@ impl AppState {
     /// Records an action in the audit log. A failure here fails the request: an action that
     /// cannot be audited must not pass silently.
     pub async fn audit(&self, entry: NewAuditEntry) -> ApiResult<()> {
-        self.store.append_audit(&entry).await.map(drop).map_err(ApiError::from)
+        self.store
+            .append_audit(&entry)
+            .await
+            .map(drop)
+            .map_err(ApiError::from)
     }
 
     /// Sends a plain-text e-mail in the background, logging the outcome; the caller's answer

@@ -180,8 +180,14 @@ mod tests {
         e.global = GlobalRights::MANAGE_SETTINGS | GlobalRights::ANALYTICS;
         assert_eq!(decide(&e, Action::ManageSettings), Decision::Allow);
         assert_eq!(decide(&e, Action::ViewAnalytics), Decision::Allow);
-        assert_eq!(decide(&e, Action::ManageEmployees), Decision::Deny(Denial::Forbidden));
-        assert_eq!(decide(&e, Action::Billing), Decision::Deny(Denial::Forbidden));
+        assert_eq!(
+            decide(&e, Action::ManageEmployees),
+            Decision::Deny(Denial::Forbidden)
+        );
+        assert_eq!(
+            decide(&e, Action::Billing),
+            Decision::Deny(Denial::Forbidden)
+        );
     }
 
     #[test]
@@ -192,13 +198,19 @@ mod tests {
         e.channels.insert(read_only, ChannelRights::READ);
         e.channels.insert(full, ChannelRights::full());
         let other = ChannelId::new();
-        assert_eq!(decide(&e, Action::Channel(read_only, ChannelRights::READ)), Decision::Allow);
+        assert_eq!(
+            decide(&e, Action::Channel(read_only, ChannelRights::READ)),
+            Decision::Allow
+        );
         assert_eq!(
             decide(&e, Action::Channel(read_only, ChannelRights::REPLY)),
             Decision::Deny(Denial::Forbidden)
         );
         assert_eq!(
-            decide(&e, Action::Channel(full, ChannelRights::PUBLISH | ChannelRights::DELETE)),
+            decide(
+                &e,
+                Action::Channel(full, ChannelRights::PUBLISH | ChannelRights::DELETE)
+            ),
             Decision::Allow
         );
         assert_eq!(
@@ -216,7 +228,10 @@ mod tests {
         let other = ChannelId::new();
         e.channels.insert(delegated, ChannelRights::REPLY);
         assert_eq!(decide(&e, Action::ViewChannel(delegated)), Decision::Allow);
-        assert_eq!(decide(&e, Action::ViewChannel(other)), Decision::Deny(Denial::NotFound));
+        assert_eq!(
+            decide(&e, Action::ViewChannel(other)),
+            Decision::Deny(Denial::NotFound)
+        );
         e.global = GlobalRights::MANAGE_SETTINGS;
         assert_eq!(decide(&e, Action::ViewChannel(other)), Decision::Allow);
         // Managing settings is not reading conversations.
@@ -232,7 +247,10 @@ mod tests {
             let mut p = principal(role);
             p.client_active = false;
             p.global = GlobalRights::all();
-            assert_eq!(decide(&p, Action::ViewOwnClient), Decision::Deny(Denial::ClientBlocked));
+            assert_eq!(
+                decide(&p, Action::ViewOwnClient),
+                Decision::Deny(Denial::ClientBlocked)
+            );
             assert_eq!(decide(&p, Action::OwnAccount), Decision::Allow);
             assert_eq!(channel_rights(&p, ChannelId::new()), ChannelRights::empty());
         }

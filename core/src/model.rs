@@ -145,7 +145,9 @@ impl ChannelKind {
     }
 
     pub fn parse(s: &str) -> Option<ChannelKind> {
-        [ChannelKind::Messaging, ChannelKind::Social].into_iter().find(|k| k.as_str() == s)
+        [ChannelKind::Messaging, ChannelKind::Social]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
 

@@ -28,7 +28,9 @@ pub fn email(raw: &str) -> Result<String, Invalid> {
     let (local, domain) = e.split_once('@').ok_or(Invalid::Email { field: "email" })?;
     let domain_ok = !domain.contains('@')
         && domain.contains('.')
-        && domain.split('.').all(|label| !label.is_empty() && label.len() <= 63);
+        && domain
+            .split('.')
+            .all(|label| !label.is_empty() && label.len() <= 63);
     if local.is_empty() || local.len() > 64 || !domain_ok {
         return Err(bad);
     }
@@ -40,7 +42,10 @@ pub fn password(raw: &str) -> Result<(), Invalid> {
     if (PASSWORD_MIN..=PASSWORD_MAX).contains(&n) {
         Ok(())
     } else {
-        Err(Invalid::PasswordLength { min: PASSWORD_MIN, max: PASSWORD_MAX })
+        Err(Invalid::PasswordLength {
+            min: PASSWORD_MIN,
+            max: PASSWORD_MAX,
+        })
     }
 }
 
@@ -69,7 +74,9 @@ mod tests {
     #[test]
     fn emails() {
         assert_eq!(email("  Anna@Example.RU ").unwrap(), "anna@example.ru");
-        for bad in ["", "anna", "anna@", "@x.ru", "a@b", "a@@b.ru", "a b@c.ru", "a@b..ru"] {
+        for bad in [
+            "", "anna", "anna@", "@x.ru", "a@b", "a@@b.ru", "a b@c.ru", "a@b..ru",
+        ] {
             assert!(email(bad).is_err(), "{bad}");
         }
     }

@@ -13,7 +13,10 @@ use omnihub_core::{ClientId, Principal, UserId};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Credential {
     /// A browser session; unsafe methods must echo its CSRF token.
-    Session { token_hash: Vec<u8>, csrf_token: String },
+    Session {
+        token_hash: Vec<u8>,
+        csrf_token: String,
+    },
     /// An API token; no CSRF (it is never sent automatically by a browser).
     ApiToken,
 }
@@ -33,16 +36,25 @@ pub struct AuthCache {
 
 impl AuthCache {
     pub fn new(ttl: Duration, max_entries: usize) -> Self {
-        Self { ttl, max_entries, entries: RwLock::new(HashMap::new()) }
+        Self {
+            ttl,
+            max_entries,
+            entries: RwLock::new(HashMap::new()),
+        }
     }
 
     pub fn get(&self, key: &[u8]) -> Option<CachedCaller> {
         let entries = self.entries.read().ok()?;
-        entries.get(key).filter(|c| c.loaded_at.elapsed() < self.ttl).cloned()
+        entries
+            .get(key)
+            .filter(|c| c.loaded_at.elapsed() < self.ttl)
+            .cloned()
     }
 
     pub fn put(&self, key: Vec<u8>, principal: Arc<Principal>, credential: Credential) {
-        let Ok(mut entries) = self.entries.write() else { return };
+        let Ok(mut entries) = self.entries.write() else {
+            return;
+        };
         if entries.len() >= self.max_entries {
             let ttl = self.ttl;
             entries.retain(|_, c| c.loaded_at.elapsed() < ttl);
@@ -50,7 +62,14 @@ impl AuthCache {
                 entries.clear();
             }
         }
-        entries.insert(key, CachedCaller { principal, credential, loaded_at: Instant::now() });
+        entries.insert(
+            key,
+            CachedCaller {
+                principal,
+                credential,
+                loaded_at: Instant::now(),
+            },
+        );
     }
 
     pub fn remove(&self, key: &[u8]) {
@@ -96,7 +115,11 @@ mod tests {
         let c = ClientId::new();
         let p = principal(c);
         cache.put(b"a".to_vec(), p.clone(), Credential::ApiToken);
-        cache.put(b"b".to_vec(), principal(ClientId::new()), Credential::ApiToken);
+        cache.put(
+            b"b".to_vec(),
+            principal(ClientId::new()),
+            Credential::ApiToken,
+        );
         assert!(cache.get(b"a").is_some());
         cache.invalidate_user(p.user_id);
         assert!(cache.get(b"a").is_none());

@@ -15,14 +15,17 @@ pub struct LoginThrottle {
 impl LoginThrottle {
     pub fn per_minute(attempts: u32) -> Self {
         let n = NonZeroU32::new(attempts.max(1)).unwrap_or(NonZeroU32::MIN);
-        Self { limiter: RateLimiter::keyed(Quota::per_minute(n)), clock: DefaultClock::default() }
+        Self {
+            limiter: RateLimiter::keyed(Quota::per_minute(n)),
+            clock: DefaultClock::default(),
+        }
     }
 
     /// `Err(seconds)` to wait when this IP has used up its attempts.
     pub fn check(&self, ip: IpAddr) -> Result<(), u64> {
-        self.limiter.check_key(&ip).map_err(|not_until| {
-            not_until.wait_time_from(self.clock.now()).as_secs().max(1)
-        })
+        self.limiter
+            .check_key(&ip)
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()).as_secs().max(1))
     }
 
     /// Forgets idle IPs so the table does not grow without bound.

@@ -71,7 +71,10 @@ mod tests {
         let user = UserId::new();
         let code = current_code(&secret).unwrap();
         assert!(guard.verify(user, &secret, &code));
-        assert!(!guard.verify(user, &secret, &code), "replayed code must fail");
+        assert!(
+            !guard.verify(user, &secret, &code),
+            "replayed code must fail"
+        );
         assert!(!guard.verify(UserId::new(), &new_secret(), &code) || code.len() != 6);
         let (b32, url) = enrolment(&secret, "anna@example.ru").unwrap();
         assert!(url.starts_with("otpauth://totp/"));

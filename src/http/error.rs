@@ -144,7 +144,11 @@ impl ResponseError for ApiError {
         {
             res.insert_header((header::RETRY_AFTER, v));
         }
-        res.json(ErrorBody { code: self.code(), message, request_id })
+        res.json(ErrorBody {
+            code: self.code(),
+            message,
+            request_id,
+        })
     }
 }
 
@@ -152,7 +156,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => ApiError::NotFound,
-            StoreError::Conflict(what) => ApiError::Conflict(format!("this {what} is already taken")),
+            StoreError::Conflict(what) => {
+                ApiError::Conflict(format!("this {what} is already taken"))
+            }
             other => ApiError::internal(other),
         }
     }

@@ -26,7 +26,11 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 /// The name of the session cookie: the `__Host-` prefix (which browsers only accept on
 /// Secure, host-only, path-`/` cookies) whenever cookies are Secure.
 pub fn session_cookie_name(state: &AppState) -> &'static str {
-    if state.config.security.cookie_secure { SESSION_COOKIE_SECURE } else { SESSION_COOKIE_PLAIN }
+    if state.config.security.cookie_secure {
+        SESSION_COOKIE_SECURE
+    } else {
+        SESSION_COOKIE_PLAIN
+    }
 }
 
 /// An authenticated caller.
@@ -102,35 +106,65 @@ pub async fn authenticate(req: &HttpRequest) -> ApiResult<Caller> {
         let cached = state.auth_cache.get(&key);
         (key, cached)
     } else {
-        let cookie = req.cookie(session_cookie_name(&state)).ok_or(ApiError::Unauthenticated)?;
+        let cookie = req
+            .cookie(session_cookie_name(&state))
+            .ok_or(ApiError::Unauthenticated)?;
         let key = tokens::hash(cookie.value());
         let cached = state.auth_cache.get(&key);
         (key, cached)
     };
 
     let caller = match cached {
-        Some(c) => Caller { principal: c.principal, credential: c.credential, ip },
+        Some(c) => Caller {
+            principal: c.principal,
+            credential: c.credential,
+            ip,
+        },
         None => {
             let (user_id, credential) = if req.headers().contains_key("authorization") {
-                let token = state.store.use_api_token(&key, now).await.map_err(unauthenticated)?;
+                let token = state
+                    .store
+                    .use_api_token(&key, now)
+                    .await
+                    .map_err(unauthenticated)?;
                 (token.user_id, Credential::ApiToken)
             } else {
-                let session = state.store.touch_session(&key, now).await.map_err(unauthenticated)?;
-                let credential =
-                    Credential::Session { token_hash: key.clone(), csrf_token: session.csrf_token };
+                let session = state
+                    .store
+                    .touch_session(&key, now)
+                    .await
+                    .map_err(unauthenticated)?;
+                let credential = Credential::Session {
+                    token_hash: key.clone(),
+                    csrf_token: session.csrf_token,
+                };
                 (session.user_id, credential)
             };
-            let principal =
-                Arc::new(state.load_principal(user_id).await?.ok_or(ApiError::Unauthenticated)?);
-            state.auth_cache.put(key, principal.clone(), credential.clone());
-            Caller { principal, credential, ip }
+            let principal = Arc::new(
+                state
+                    .load_principal(user_id)
+                    .await?
+                    .ok_or(ApiError::Unauthenticated)?,
+            );
+            state
+                .auth_cache
+                .put(key, principal.clone(), credential.clone());
+            Caller {
+                principal,
+                credential,
+                ip,
+            }
         }
     };
 
     if let Credential::Session { csrf_token, .. } = &caller.credential
         && is_unsafe(req.method())
     {
-        let sent = req.headers().get(CSRF_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
+        let sent = req
+            .headers()
+            .get(CSRF_HEADER)
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
         if !tokens::constant_time_eq(sent, csrf_token.as_bytes()) {
             return Err(ApiError::CsrfFailed);
         }
@@ -238,7 +272,11 @@ impl<R: ChannelRequirement + 'static> FromRequest for ChannelAccess<R> {
                 .and_then(|s| s.parse().ok())
                 .ok_or_else(|| ApiError::InvalidParameter("`channel_id` must be a UUID".into()))?;
             enforce(&caller, R::action(channel_id))?;
-            Ok(ChannelAccess { caller, channel_id, _rights: PhantomData })
+            Ok(ChannelAccess {
+                caller,
+                channel_id,
+                _rights: PhantomData,
+            })
         })
     }
 }

@@ -22,7 +22,8 @@ fn request_id(req: &ServiceRequest) -> String {
         .filter(|v| {
             !v.is_empty()
                 && v.len() <= 64
-                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
@@ -39,9 +40,15 @@ pub async fn observe(
     let started = Instant::now();
     let span = tracing::info_span!("request", request_id = %id, %method, path = %req.path());
     let mut res = REQUEST_ID
-        .scope(id.clone(), tracing::Instrument::instrument(next.call(req), span.clone()))
+        .scope(
+            id.clone(),
+            tracing::Instrument::instrument(next.call(req), span.clone()),
+        )
         .await?;
-    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_string());
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
     let status = res.status().as_u16();
     let elapsed = started.elapsed().as_secs_f64();
     metrics::counter!("omnihub_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.to_string()).increment(1);
@@ -66,7 +73,10 @@ pub async fn security_headers(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let hsts = req.app_data::<web::Data<AppState>>().and_then(|s| {
         s.config.tls_enabled().then(|| {
-            format!("max-age={}; includeSubDomains", s.config.tls.hsts_max_age_secs)
+            format!(
+                "max-age={}; includeSubDomains",
+                s.config.tls.hsts_max_age_secs
+            )
         })
     });
     let mut res = next.call(req).await?;
@@ -80,8 +90,16 @@ pub async fn security_headers(
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(h, header::X_FRAME_OPTIONS, "DENY");
     set(h, header::REFERRER_POLICY, "no-referrer");
-    set(h, HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=()");
-    set(h, HeaderName::from_static("cross-origin-opener-policy"), "same-origin");
+    set(
+        h,
+        HeaderName::from_static("permissions-policy"),
+        "camera=(), microphone=(), geolocation=()",
+    );
+    set(
+        h,
+        HeaderName::from_static("cross-origin-opener-policy"),
+        "same-origin",
+    );
     set(h, header::CACHE_CONTROL, "no-store");
     if let Some(v) = hsts.and_then(|v| HeaderValue::from_str(&v).ok()) {
         h.insert(header::STRICT_TRANSPORT_SECURITY, v);

@@ -19,7 +19,8 @@ use crate::state::AppState;
 
 fn json_error(err: JsonPayloadError, _: &HttpRequest) -> Error {
     match err {
-        JsonPayloadError::Overflow { limit } | JsonPayloadError::OverflowKnownLength { limit, .. } => {
+        JsonPayloadError::Overflow { limit }
+        | JsonPayloadError::OverflowKnownLength { limit, .. } => {
             ApiError::PayloadTooLarge(limit).into()
         }
         JsonPayloadError::ContentType => ApiError::UnsupportedMediaType.into(),
@@ -55,7 +56,11 @@ pub fn create_app(
     let limit = state.config.server.max_body_bytes;
     App::new()
         .app_data(web::Data::new(state))
-        .app_data(web::JsonConfig::default().limit(limit).error_handler(json_error))
+        .app_data(
+            web::JsonConfig::default()
+                .limit(limit)
+                .error_handler(json_error),
+        )
         .app_data(web::PayloadConfig::default().limit(limit))
         .app_data(web::PathConfig::default().error_handler(path_error))
         .app_data(web::QueryConfig::default().error_handler(query_error))

@@ -8,7 +8,10 @@ use crate::http::routes::*;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "omnihub API", description = "One inbox for every messenger, e-mail and website chat."),
+    info(
+        title = "omnihub API",
+        description = "One inbox for every messenger, e-mail and website chat."
+    ),
     paths(system::healthz, system::readyz, system::metrics, serve),
     components(schemas(crate::http::error::ErrorBody))
 )]
@@ -39,7 +42,12 @@ pub fn document() -> utoipa::openapi::OpenApi {
     );
     components.add_security_scheme(
         "token",
-        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("omh_…").build()),
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("omh_…")
+                .build(),
+        ),
     );
     doc
 }

@@ -56,12 +56,20 @@ pub async fn open(url: &str, secrets: SecretBox) -> Result<DynStore> {
 }
 
 /// Like [`open`], with the pool size from configuration.
-pub async fn open_with_pool(url: &str, secrets: SecretBox, max_connections: u32) -> Result<DynStore> {
+pub async fn open_with_pool(
+    url: &str,
+    secrets: SecretBox,
+    max_connections: u32,
+) -> Result<DynStore> {
     let max_connections = max_connections.max(1);
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url, secrets, max_connections).await?))
+        Ok(Arc::new(
+            SqliteStore::connect(url, secrets, max_connections).await?,
+        ))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Ok(Arc::new(PgStore::connect(url, secrets, max_connections).await?))
+        Ok(Arc::new(
+            PgStore::connect(url, secrets, max_connections).await?,
+        ))
     } else {
         Err(StoreError::BadUrl(url.to_string()))
     }

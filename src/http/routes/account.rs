@@ -25,8 +25,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/auth/profile", web::get().to(profile))
         .route("/auth/profile", web::patch().to(update_profile))
         .route("/auth/password", web::post().to(change_password))
-        .route("/auth/password-reset", web::post().to(request_password_reset))
-        .route("/auth/password-reset/confirm", web::post().to(confirm_password_reset))
+        .route(
+            "/auth/password-reset",
+            web::post().to(request_password_reset),
+        )
+        .route(
+            "/auth/password-reset/confirm",
+            web::post().to(confirm_password_reset),
+        )
         .route("/auth/totp/setup", web::post().to(totp_setup))
         .route("/auth/totp/enable", web::post().to(totp_enable))
         .route("/auth/totp/disable", web::post().to(totp_disable))
@@ -61,14 +67,18 @@ async fn hash_password(raw: String) -> ApiResult<String> {
 }
 
 async fn verify_password(raw: String, stored: String) -> ApiResult<bool> {
-    web::block(move || password::verify(&raw, &stored)).await.map_err(ApiError::internal)
+    web::block(move || password::verify(&raw, &stored))
+        .await
+        .map_err(ApiError::internal)
 }
 
 /// A hash verified against when the e-mail is unknown, so timing does not tell which
 /// addresses have accounts.
 fn dummy_hash() -> String {
     static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY.get_or_init(|| password::hash(&tokens::random_secret()).unwrap_or_default()).clone()
+    DUMMY
+        .get_or_init(|| password::hash(&tokens::random_secret()).unwrap_or_default())
+        .clone()
 }
 
 fn session_cookie(state: &AppState, value: String, ttl: Duration) -> Cookie<'static> {
@@ -132,6 +142,7 @@ pub async fn login(
         return Err(ApiError::AccountLocked((until - now).num_seconds().max(1)));
     }
     let security = &state.config.security;
+    let ip = peer_ip(&req).map(|ip| ip.to_string());
     let fail = |state: web::Data<AppState>, error: ApiError| async move {
         let f = state
             .store
@@ -142,10 +153,23 @@ pub async fn login(
                 Duration::minutes(state.config.security.login_lockout_minutes as i64),
             )
             .await?;
-        Err::<HttpResponse, _>(match f.locked_until {
-            Some(until) if until > now => ApiError::AccountLocked((until - now).num_seconds().max(1)),
-            _ => error,
-        })
+        match f.locked_until {
+            Some(until) if until > now => {
+                state
+                    .audit(NewAuditEntry {
+                        client_id: user.client_id,
+                        actor_id: Some(user.id),
+                        action: "auth.lockout".into(),
+                        target_kind: Some("user".into()),
+                        target_id: Some(user.id.to_string()),
+                        details: serde_json::json!({ "failed_logins": f.failed_logins }),
+                        ip: ip.clone(),
+                    })
+                    .await?;
+                Err(ApiError::AccountLocked((until - now).num_seconds().max(1)))
+            }
+            _ => Err::<HttpResponse, _>(error),
+        }
     };
     if !verify_password(body.password, creds.password_hash).await? || user.disabled {
         return fail(state.clone(), ApiError::InvalidCredentials).await;
@@ -190,23 +214,27 @@ pub async fn login(
             ip: session.ip.clone(),
         })
         .await?;
-    Ok(HttpResponse::Ok().cookie(session_cookie(&state, secret, ttl)).json(LoginResponse {
-        user,
-        csrf_token: session.csrf_token,
-        expires_at: session.expires_at,
-    }))
+    Ok(HttpResponse::Ok()
+        .cookie(session_cookie(&state, secret, ttl))
+        .json(LoginResponse {
+            user,
+            csrf_token: session.csrf_token,
+            expires_at: session.expires_at,
+        }))
 }
 
 /// Ends the current session (an API token is revoked through `/tokens` instead).
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
     responses((status = 204), (status = 401, body = ErrorBody)),
-    security(("session" = [])))]
+    security(("session" = []), ("token" = [])))]
 pub async fn logout(state: web::Data<AppState>, auth: Auth<OwnAccount>) -> ApiResult<HttpResponse> {
     if let Credential::Session { token_hash, .. } = &auth.credential {
         state.store.delete_session(token_hash).await?;
         state.auth_cache.remove(token_hash);
     }
-    Ok(HttpResponse::NoContent().cookie(expired_cookie(&state)).finish())
+    Ok(HttpResponse::NoContent()
+        .cookie(expired_cookie(&state))
+        .finish())
 }
 
 #[derive(Serialize, ToSchema)]
@@ -243,7 +271,10 @@ pub async fn me(auth: Auth<OwnAccount>) -> web::Json<Me> {
         channels: p
             .channels
             .iter()
-            .map(|(id, r)| ChannelRightsEntry { channel_id: *id, rights: *r })
+            .map(|(id, r)| ChannelRightsEntry {
+                channel_id: *id,
+                rights: *r,
+            })
             .collect(),
         csrf_token: match &auth.credential {
             Credential::Session { csrf_token, .. } => Some(csrf_token.clone()),
@@ -261,7 +292,10 @@ pub struct Profile {
 #[utoipa::path(get, path = "/api/v1/auth/profile", tag = "auth",
     responses((status = 200, body = Profile), (status = 401, body = ErrorBody)),
     security(("session" = []), ("token" = [])))]
-pub async fn profile(state: web::Data<AppState>, auth: Auth<OwnAccount>) -> ApiResult<web::Json<Profile>> {
+pub async fn profile(
+    state: web::Data<AppState>,
+    auth: Auth<OwnAccount>,
+) -> ApiResult<web::Json<Profile>> {
     let user = state.store.get_user(auth.principal.user_id).await?;
     let client = match user.client_id {
         Some(id) => Some(state.store.get_client(id).await?),
@@ -286,14 +320,24 @@ pub async fn update_profile(
     auth: Auth<OwnAccount>,
     body: web::Json<ProfileUpdate>,
 ) -> ApiResult<web::Json<User>> {
-    let name = body.display_name.as_deref().map(|n| validate::text("display_name", n, 200)).transpose()?;
+    let name = body
+        .display_name
+        .as_deref()
+        .map(|n| validate::text("display_name", n, 200))
+        .transpose()?;
     let locale = body.locale.as_deref().map(validate::locale).transpose()?;
     let user = state
         .store
         .update_user_profile(auth.principal.user_id, name.as_deref(), locale.as_deref())
         .await?;
     state
-        .audit(auth.audit(user.client_id, "account.profile_update", "user", user.id, serde_json::json!({})))
+        .audit(auth.audit(
+            user.client_id,
+            "account.profile_update",
+            "user",
+            user.id,
+            serde_json::json!({}),
+        ))
         .await?;
     Ok(web::Json(user))
 }
@@ -326,9 +370,17 @@ pub async fn change_password(
     state.store.revoke_user_sessions(id).await?;
     state.auth_cache.invalidate_user(id);
     state
-        .audit(auth.audit(creds.user.client_id, "account.password_change", "user", id, serde_json::json!({})))
+        .audit(auth.audit(
+            creds.user.client_id,
+            "account.password_change",
+            "user",
+            id,
+            serde_json::json!({}),
+        ))
         .await?;
-    Ok(HttpResponse::NoContent().cookie(expired_cookie(&state)).finish())
+    Ok(HttpResponse::NoContent()
+        .cookie(expired_cookie(&state))
+        .finish())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -450,7 +502,7 @@ pub struct TotpEnrolment {
 /// Starts second-factor enrolment: a new secret that takes effect after `/auth/totp/enable`.
 #[utoipa::path(post, path = "/api/v1/auth/totp/setup", tag = "auth", request_body = TotpSetupRequest,
     responses((status = 200, body = TotpEnrolment), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)),
-    security(("session" = [])))]
+    security(("session" = []), ("token" = [])))]
 pub async fn totp_setup(
     state: web::Data<AppState>,
     auth: Auth<OwnAccount>,
@@ -458,16 +510,24 @@ pub async fn totp_setup(
 ) -> ApiResult<web::Json<TotpEnrolment>> {
     let creds = state.store.credentials(auth.principal.user_id).await?;
     if creds.user.totp_enabled {
-        return Err(ApiError::Conflict("a second factor is already enabled; disable it first".into()));
+        return Err(ApiError::Conflict(
+            "a second factor is already enabled; disable it first".into(),
+        ));
     }
     if !verify_password(body.into_inner().password, creds.password_hash).await? {
         return Err(ApiError::InvalidCredentials);
     }
     let secret = totp::new_secret();
-    let (secret_b32, otpauth_url) =
-        totp::enrolment(&secret, &creds.user.email).ok_or_else(|| ApiError::internal("totp enrolment"))?;
-    state.store.set_totp(creds.user.id, Some(&secret), false).await?;
-    Ok(web::Json(TotpEnrolment { secret: secret_b32, otpauth_url }))
+    let (secret_b32, otpauth_url) = totp::enrolment(&secret, &creds.user.email)
+        .ok_or_else(|| ApiError::internal("totp enrolment"))?;
+    state
+        .store
+        .set_totp(creds.user.id, Some(&secret), false)
+        .await?;
+    Ok(web::Json(TotpEnrolment {
+        secret: secret_b32,
+        otpauth_url,
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -479,7 +539,7 @@ pub struct TotpCode {
 /// Confirms enrolment with a current code; from now on sign-in asks for one.
 #[utoipa::path(post, path = "/api/v1/auth/totp/enable", tag = "auth", request_body = TotpCode,
     responses((status = 204), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)),
-    security(("session" = [])))]
+    security(("session" = []), ("token" = [])))]
 pub async fn totp_enable(
     state: web::Data<AppState>,
     auth: Auth<OwnAccount>,
@@ -490,14 +550,25 @@ pub async fn totp_enable(
         .totp_secret
         .ok_or_else(|| ApiError::Conflict("start with /auth/totp/setup".into()))?;
     if creds.user.totp_enabled {
-        return Err(ApiError::Conflict("the second factor is already enabled".into()));
+        return Err(ApiError::Conflict(
+            "the second factor is already enabled".into(),
+        ));
     }
     if !state.totp_guard.verify(creds.user.id, &secret, &body.code) {
         return Err(ApiError::InvalidTotp);
     }
-    state.store.set_totp(creds.user.id, Some(&secret), true).await?;
     state
-        .audit(auth.audit(creds.user.client_id, "account.totp_enable", "user", creds.user.id, serde_json::json!({})))
+        .store
+        .set_totp(creds.user.id, Some(&secret), true)
+        .await?;
+    state
+        .audit(auth.audit(
+            creds.user.client_id,
+            "account.totp_enable",
+            "user",
+            creds.user.id,
+            serde_json::json!({}),
+        ))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -512,7 +583,7 @@ pub struct TotpDisable {
 /// Removes the second factor; needs both the password and a current code.
 #[utoipa::path(post, path = "/api/v1/auth/totp/disable", tag = "auth", request_body = TotpDisable,
     responses((status = 204), (status = 401, body = ErrorBody)),
-    security(("session" = [])))]
+    security(("session" = []), ("token" = [])))]
 pub async fn totp_disable(
     state: web::Data<AppState>,
     auth: Auth<OwnAccount>,
@@ -520,7 +591,10 @@ pub async fn totp_disable(
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
     let creds = state.store.credentials(auth.principal.user_id).await?;
-    let secret = creds.totp_secret.filter(|_| creds.user.totp_enabled).ok_or(ApiError::InvalidTotp)?;
+    let secret = creds
+        .totp_secret
+        .filter(|_| creds.user.totp_enabled)
+        .ok_or(ApiError::InvalidTotp)?;
     if !verify_password(body.password, creds.password_hash).await? {
         return Err(ApiError::InvalidCredentials);
     }
@@ -529,7 +603,13 @@ pub async fn totp_disable(
     }
     state.store.set_totp(creds.user.id, None, false).await?;
     state
-        .audit(auth.audit(creds.user.client_id, "account.totp_disable", "user", creds.user.id, serde_json::json!({})))
+        .audit(auth.audit(
+            creds.user.client_id,
+            "account.totp_disable",
+            "user",
+            creds.user.id,
+            serde_json::json!({}),
+        ))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -593,10 +673,17 @@ pub async fn accept_invite(
     let name = validate::text("display_name", &body.display_name, 200)?;
     validate::password(&body.password)?;
     let locale = validate::locale(body.locale.as_deref().unwrap_or("ru"))?;
+    let token_hash = tokens::hash(&body.token);
+    // Refuse a dead link before spending a password hash on it.
+    state
+        .store
+        .pending_invite(&token_hash, Utc::now())
+        .await
+        .map_err(invalid_token)?;
     let hash = hash_password(body.password).await?;
     let user = state
         .store
-        .accept_invite(&tokens::hash(&body.token), Utc::now(), &name, &hash, &locale)
+        .accept_invite(&token_hash, Utc::now(), &name, &hash, &locale)
         .await
         .map_err(invalid_token)?;
     state

@@ -23,15 +23,25 @@ pub struct Health {
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, body = Health)))]
 pub async fn healthz() -> web::Json<Health> {
-    web::Json(Health { status: "ok", store: None })
+    web::Json(Health {
+        status: "ok",
+        store: None,
+    })
 }
 
 /// The store answers; 503 `not_ready` when it does not.
 #[utoipa::path(get, path = "/readyz", tag = "system",
     responses((status = 200, body = Health), (status = 503, body = crate::http::error::ErrorBody)))]
 pub async fn readyz(state: web::Data<AppState>) -> ApiResult<web::Json<Health>> {
-    state.store.ping().await.map_err(|e| ApiError::NotReady(format!("store: {e}")))?;
-    Ok(web::Json(Health { status: "ok", store: Some(state.store.engine()) }))
+    state
+        .store
+        .ping()
+        .await
+        .map_err(|e| ApiError::NotReady(format!("store: {e}")))?;
+    Ok(web::Json(Health {
+        status: "ok",
+        store: Some(state.store.engine()),
+    }))
 }
 
 /// Prometheus metrics in the text exposition format.
