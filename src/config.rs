@@ -462,6 +462,21 @@ config_section! {
 }
 
 config_section! {
+    /// The realtime hub and the operator WebSocket (`GET /api/v1/ws`).
+    HubSection as "hub" {
+        /// How often the server pings each operator WebSocket, in milliseconds.
+        heartbeat_interval_ms: u64 = 15_000,
+        /// A WebSocket from which nothing (not even a pong) arrived for this long is closed
+        /// with code 4001 and its operator session removed, in milliseconds. At least twice
+        /// `heartbeat_interval_ms`, so one lost pong does not cut a live console off.
+        heartbeat_timeout_ms: u64 = 45_000,
+        /// Pushes that may wait for one console socket; a console that lets more pile up is
+        /// too slow and is disconnected with close code 4000 (`slow_consumer`).
+        session_queue: usize = 1024,
+    }
+}
+
+config_section! {
     /// Logging. The environment variable OMNIHUB_LOG, when set, replaces `level`.
     LogConfig as "log" {
         /// Filter: a level (error, warn, info, debug, trace) or per-module directives such as
@@ -481,28 +496,31 @@ pub struct Config {
     pub store: StoreConfig,
     pub security: SecurityConfig,
     pub smtp: SmtpConfig,
+    pub hub: HubSection,
     pub log: LogConfig,
 }
 
 impl Config {
-    fn sections(&self) -> [&dyn Section; 6] {
+    fn sections(&self) -> [&dyn Section; 7] {
         [
             &self.server,
             &self.tls,
             &self.store,
             &self.security,
             &self.smtp,
+            &self.hub,
             &self.log,
         ]
     }
 
-    fn sections_mut(&mut self) -> [&mut dyn Section; 6] {
+    fn sections_mut(&mut self) -> [&mut dyn Section; 7] {
         [
             &mut self.server,
             &mut self.tls,
             &mut self.store,
             &mut self.security,
             &mut self.smtp,
+            &mut self.hub,
             &mut self.log,
         ]
     }
@@ -864,6 +882,35 @@ impl Config {
             if m.username.is_empty() != m.password.is_empty() {
                 p.push("smtp.username and smtp.password must be set together".into());
             }
+        }
+
+        let h = &self.hub;
+        range(
+            &mut p,
+            "hub.heartbeat_interval_ms",
+            h.heartbeat_interval_ms,
+            10,
+            3_600_000,
+        );
+        range(
+            &mut p,
+            "hub.heartbeat_timeout_ms",
+            h.heartbeat_timeout_ms,
+            20,
+            7_200_000,
+        );
+        range(
+            &mut p,
+            "hub.session_queue",
+            h.session_queue as u64,
+            16,
+            1_000_000,
+        );
+        if h.heartbeat_timeout_ms < 2 * h.heartbeat_interval_ms {
+            p.push(format!(
+                "hub.heartbeat_timeout_ms = {} must be at least twice hub.heartbeat_interval_ms = {}",
+                h.heartbeat_timeout_ms, h.heartbeat_interval_ms
+            ));
         }
 
         if let Err(e) = check_log_filter(&self.log.level) {

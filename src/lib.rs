@@ -9,9 +9,11 @@ pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod i18n;
 pub mod server;
 pub mod state;
 pub mod tls;
+pub mod ws;
 
 pub use http::create_app;
 pub use state::AppState;

@@ -57,11 +57,6 @@ pub async fn run(config: Arc<Config>, state: AppState) -> anyhow::Result<()> {
         )
     })?;
 
-    // The supervised tree runs beside the HTTP servers and stops after them.
-    let hub = omnihub_actors::Hub::start(state.store.clone(), omnihub_actors::HubConfig::default())
-        .await
-        .context("cannot start the actor tree")?;
-
     let app_state = state.clone();
     let mut app = HttpServer::new(move || crate::create_app(app_state.clone()))
         .disable_signals()
@@ -136,7 +131,9 @@ pub async fn run(config: Arc<Config>, state: AppState) -> anyhow::Result<()> {
         }
     });
     let served = futures_util::future::try_join_all(servers).await;
-    hub.stop().await;
+    // The state's tree (started by `AppState::build`) stops after the HTTP servers, so
+    // in-flight requests could still reach it; open sockets were closed by the servers' stop.
+    state.hub_tree.stop().await;
     served.context("server failed")?;
     tracing::info!("stopped");
     Ok(())

@@ -1,12 +1,14 @@
-//! The shared state every request handler sees: configuration, the store, outgoing mail, and
-//! the small in-memory helpers of authentication. Cheap to clone (one `Arc`).
+//! The shared state every request handler sees: configuration, the store, the realtime hub,
+//! outgoing mail, and the small in-memory helpers of authentication. Cheap to clone (one `Arc`).
 
 use std::net::IpAddr;
 use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use actix_web::http::header::HeaderValue;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use omnihub_actors::{Hub, HubConfig, HubHandle};
 use omnihub_connectors::email::{SmtpMailer, SmtpSecurity, SmtpSettings};
 use omnihub_core::{GlobalRights, Principal, Role, UserId};
 use omnihub_store::{DynStore, NewAuditEntry, StoreError};
@@ -27,12 +29,19 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub config: Arc<Config>,
     pub store: DynStore,
+    /// The realtime hub: every conversation change and every operator session goes through it.
+    pub hub: HubHandle,
+    /// The supervised tree behind `hub`, kept so `server::run` can stop it after the HTTP
+    /// servers (one tree per process; dropping the last state stops it too).
+    pub hub_tree: Hub,
     /// `None` when `[smtp] host` is empty.
     pub mailer: Option<SmtpMailer>,
     pub auth_cache: AuthCache,
     pub login_throttle: LoginThrottle,
     pub totp_guard: ReplayGuard,
     pub metrics: PrometheusHandle,
+    /// The `Strict-Transport-Security` value, when omnihub itself serves TLS.
+    pub hsts: Option<HeaderValue>,
 }
 
 impl Deref for AppState {
@@ -62,7 +71,19 @@ fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
             .cloned()
             .ok_or_else(|| anyhow::anyhow!("metrics recorder lost"));
     }
-    Ok(HANDLE.get_or_init(|| handle).clone())
+    let handle = HANDLE.get_or_init(|| handle).clone();
+    // Histogram samples queue up until upkeep folds them in; without a scraper calling
+    // `render`, nothing else would, and memory would grow with every request.
+    let upkeep = handle.clone();
+    std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_secs(5));
+                upkeep.run_upkeep();
+            }
+        })?;
+    Ok(handle)
 }
 
 impl AppState {
@@ -86,12 +107,34 @@ impl AppState {
             })?)
         };
         let login_throttle = LoginThrottle::per_minute(config.security.login_attempts_per_minute);
+        // Started here, on the caller's runtime (`main`'s multi-threaded one in production),
+        // never inside a handler: the tree must outlive any one actix worker.
+        let hub_config = HubConfig {
+            session_queue: config.hub.session_queue,
+            ..HubConfig::default()
+        };
+        let hub_tree = Hub::start(store.clone(), hub_config)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot start the actor tree: {e}"))?;
+        let hub = hub_tree.handle();
         Ok(AppState(Arc::new(Inner {
+            hub,
+            hub_tree,
             mailer,
             auth_cache: AuthCache::new(AUTH_CACHE_TTL, AUTH_CACHE_MAX),
             login_throttle,
             totp_guard: ReplayGuard::default(),
             metrics: metrics_handle()?,
+            hsts: config
+                .tls_enabled()
+                .then(|| {
+                    HeaderValue::from_str(&format!(
+                        "max-age={}; includeSubDomains",
+                        config.tls.hsts_max_age_secs
+                    ))
+                    .ok()
+                })
+                .flatten(),
             config,
             store,
         })))
@@ -137,6 +180,10 @@ impl AppState {
                 user.global_rights
             },
             channels,
+            groups: match user.client_id {
+                Some(client_id) => self.store.user_groups(client_id, user.id).await?,
+                None => Vec::new(),
+            },
         }))
     }
 

@@ -1,27 +1,57 @@
-//! [`Hub`]: the handle through which the rest of omnihub starts, inspects and stops the tree.
+//! [`Hub`] starts, inspects and stops the tree; [`HubHandle`] is how the rest of omnihub (the
+//! HTTP and WebSocket layer, the sandbox, the bench) talks to it. Everything here is plain
+//! data and async functions: ractor's types stay inside the crate.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use omnihub_store::DynStore;
+use async_trait::async_trait;
+use omnihub_core::access::{ConversationScope, Principal};
+use omnihub_core::events::HubEvent;
+use omnihub_core::model::{Conversation, DeliveryStatus, Message, MessageKind};
+use omnihub_core::routing::Presence;
+use omnihub_core::{ChannelId, ClientId, ConversationId, MessageId, UserId};
+use omnihub_store::{ConversationPatch, DynStore, InboundEvent, Ingest, OperatorState, StoreError};
 use ractor::concurrency::JoinHandle;
+use ractor::rpc::CallResult;
 use ractor::{ACTIVE_STATES, Actor, ActorRef};
 use tokio::sync::watch;
 
+use crate::client::ClientMsg;
+use crate::conversation::ConversationMsg;
 use crate::health::HubHealth;
 use crate::janitor::{self, Janitor, JanitorArgs};
+use crate::listener::{self, Listener};
+use crate::publisher::PublisherMsg;
 use crate::restart::RestartPolicy;
+use crate::router::RouterMsg;
+use crate::scheduler::{self, Scheduler};
+use crate::session::{SessionArgs, SessionMsg};
+use crate::shared::{CALL_TIMEOUT, Shared};
 use crate::supervisor::{ChildSpec, Root, RootArgs, RootMsg, supervised};
 
 #[derive(Clone, Debug)]
 pub struct HubConfig {
     /// How often the janitor deletes expired sessions, invites and reset tokens.
     pub janitor_interval: Duration,
+    /// This node's name when it claims scheduled tasks; unique per process. Default: random.
+    pub node_id: String,
+    /// Events (and typing/presence pushes) waiting for one console socket; a socket that lets
+    /// more pile up is closed with [`CloseReason::SlowConsumer`].
+    pub session_queue: usize,
+    /// The longest the scheduler sleeps between looks for due tasks (it also wakes at the next
+    /// task's due time, and when a task is scheduled on this node).
+    pub scheduler_tick: Duration,
 }
 
 impl Default for HubConfig {
     fn default() -> Self {
         HubConfig {
             janitor_interval: Duration::from_secs(300),
+            node_id: format!("node-{}", uuid::Uuid::new_v4().simple()),
+            session_queue: 1024,
+            scheduler_tick: Duration::from_secs(1),
         }
     }
 }
@@ -34,6 +64,17 @@ pub enum HubError {
     /// stay inside this crate.
     #[error("the actor tree did not start: {0}")]
     Start(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The client's part of the tree is down (restarting, or given up on after failing too
+    /// often), or an actor died while handling the request. Nothing was acknowledged that
+    /// is not committed: the caller may retry.
+    #[error("the realtime hub is unavailable for this client")]
+    Unavailable,
+    /// The request breaks a conversation rule (a status change operators may not make, a
+    /// snooze time in the past); nothing changed.
+    #[error("invalid request: {0}")]
+    Invalid(String),
 }
 
 /// Handle to the running tree. Dropping it without [`Hub::stop`] still asks the tree to stop,
@@ -41,8 +82,8 @@ pub enum HubError {
 pub struct Hub {
     root: ActorRef<RootMsg>,
     /// Taken by `stop`; still present on drop means nobody waited for the tree.
-    join: Option<JoinHandle<()>>,
-    health: watch::Receiver<HubHealth>,
+    join: tokio::sync::Mutex<Option<JoinHandle<()>>>,
+    shared: Arc<Shared>,
 }
 
 impl Hub {
@@ -53,6 +94,16 @@ impl Hub {
         if config.janitor_interval.is_zero() {
             return Err(HubError::Config("janitor_interval must be above zero"));
         }
+        if config.scheduler_tick.is_zero() {
+            return Err(HubError::Config("scheduler_tick must be above zero"));
+        }
+        if config.session_queue == 0 {
+            return Err(HubError::Config("session_queue must be above zero"));
+        }
+        if config.node_id.trim().is_empty() {
+            return Err(HubError::Config("node_id must not be empty"));
+        }
+        let shared = Arc::new(Shared::new(store.clone(), config.clone()));
         let interval = config.janitor_interval;
         let janitor = supervised(janitor::NAME, move || {
             let args = JanitorArgs {
@@ -61,62 +112,447 @@ impl Hub {
             };
             (Janitor, args)
         });
-        Hub::start_with(vec![janitor], RestartPolicy::default()).await
+        let for_scheduler = shared.clone();
+        let scheduler = supervised(scheduler::NAME, move || (Scheduler, for_scheduler.clone()));
+        let for_listener = shared.clone();
+        let listener = supervised(listener::NAME, move || (Listener, for_listener.clone()));
+        Hub::start_with(
+            vec![janitor, scheduler, listener],
+            RestartPolicy::default(),
+            shared,
+        )
+        .await
     }
 
     /// Starts a root over exactly these children; `start` uses it, and tests use it to put
-    /// misbehaving children under a real root.
+    /// misbehaving children under a real root. Client subtrees get `policy` too.
     pub(crate) async fn start_with(
         children: Vec<Box<dyn ChildSpec>>,
         policy: RestartPolicy,
+        shared: Arc<Shared>,
     ) -> Result<Hub, HubError> {
         let (health_tx, health) = watch::channel(HubHealth {
             root_running: false,
             children: Vec::new(),
+            clients: Vec::new(),
         });
+        shared.set_health(health);
         let args = RootArgs {
             children,
             policy,
             health: health_tx,
+            shared: shared.clone(),
         };
         let (root, join) = Actor::spawn(None, Root, args)
             .await
             .map_err(|err| HubError::Start(err.to_string()))?;
-        tracing::info!("actor tree started");
+        shared.set_root(root.clone());
+        tracing::info!(node = %shared.config.node_id, "actor tree started");
         Ok(Hub {
             root,
-            join: Some(join),
-            health,
+            join: tokio::sync::Mutex::new(Some(join)),
+            shared,
         })
     }
 
+    /// The handle the rest of omnihub calls the hub through; cheap to clone.
+    pub fn handle(&self) -> HubHandle {
+        HubHandle {
+            shared: self.shared.clone(),
+        }
+    }
+
     /// Stops the whole tree and waits until it has stopped: children get a few seconds to
-    /// finish their current message, then whatever is left is killed.
-    pub async fn stop(mut self) {
+    /// finish their current message, then whatever is left is killed. Open console sessions
+    /// are closed with [`CloseReason::Shutdown`]. Calling it again (or concurrently) waits for
+    /// the same stop and does nothing more.
+    pub async fn stop(&self) {
+        let mut join = self.join.lock().await;
+        let Some(handle) = join.take() else {
+            return;
+        };
         self.root.stop(Some("hub stopped".to_string()));
-        if let Some(join) = self.join.take()
-            && let Err(err) = join.await
-        {
+        if let Err(err) = handle.await {
             tracing::warn!(error = %err, "root supervisor task ended abnormally");
         }
         tracing::info!("actor tree stopped");
     }
 
-    /// Which children run, how often each was restarted, and which were given up on.
+    /// Which children run, how often each was restarted, which were given up on, and the same
+    /// for every client subtree started on this node.
     pub fn health(&self) -> HubHealth {
-        let mut health = self.health.borrow().clone();
-        // The root's own liveness comes from ractor, not from the root: a dead root cannot
-        // report its own death. "Active" rather than `Running`: ractor returns from spawn
-        // before the actor's task has run post_start and flipped it from `Starting`.
-        health.root_running = ACTIVE_STATES.contains(&self.root.get_status());
-        health
+        self.shared.health()
     }
 }
 
 impl Drop for Hub {
     fn drop(&mut self) {
-        if self.join.is_some() {
+        if self.join.get_mut().is_some() {
             self.root.stop(Some("hub dropped".to_string()));
         }
+    }
+}
+
+impl Shared {
+    pub(crate) fn health(&self) -> HubHealth {
+        let mut health = self
+            .health_watch()
+            .map(|w| w.borrow().clone())
+            .unwrap_or(HubHealth {
+                root_running: false,
+                children: Vec::new(),
+                clients: Vec::new(),
+            });
+        // The root's own liveness comes from ractor, not from the root: a dead root cannot
+        // report its own death. "Active" rather than `Running`: ractor returns from spawn
+        // before the actor's task has run post_start and flipped it from `Starting`.
+        health.root_running = self
+            .root()
+            .is_some_and(|r| ACTIVE_STATES.contains(&r.get_status()));
+        health.clients = self.entries().iter().map(|e| e.health()).collect();
+        health
+    }
+}
+
+/// A conversation's id with what decides who may see it; typing indicators carry it so that
+/// each session can filter without asking the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConversationScopeWithId {
+    pub conversation_id: ConversationId,
+    pub scope: ConversationScope,
+}
+
+/// One server message to a console socket. Not serialisable on purpose: the HTTP layer owns
+/// the wire format (`docs/ws-protocol.md`).
+#[derive(Clone, Debug)]
+pub enum ServerPush {
+    Event(Arc<HubEvent>),
+    Typing {
+        conversation_id: ConversationId,
+        user_id: UserId,
+    },
+    Presence {
+        user_id: UserId,
+        presence: Presence,
+    },
+}
+
+/// Why the hub closes a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CloseReason {
+    /// The socket did not keep up: its queue of `session_queue` pushes filled up.
+    SlowConsumer,
+    /// The hub (or the client's subtree) is stopping; reconnect and resume.
+    Shutdown,
+    /// The caller's rights or session were revoked.
+    Revoked,
+}
+
+impl CloseReason {
+    /// The stable code for the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::SlowConsumer => "slow_consumer",
+            CloseReason::Shutdown => "shutdown",
+            CloseReason::Revoked => "revoked",
+        }
+    }
+}
+
+/// The socket behind a [`SessionSink`] is gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the session's socket is closed")]
+pub struct SinkClosed;
+
+/// Where a session's pushes go: one console socket. Implemented by the HTTP layer.
+#[async_trait]
+pub trait SessionSink: Send + Sync + 'static {
+    /// Sends one server message. Err means the socket is gone.
+    async fn send(&self, message: ServerPush) -> Result<(), SinkClosed>;
+    async fn close(&self, reason: CloseReason);
+}
+
+/// One open operator session. Dropping it closes the session.
+pub struct SessionHandle {
+    actor: ActorRef<SessionMsg>,
+    last_seq: Arc<AtomicI64>,
+}
+
+impl SessionHandle {
+    /// The caller's rights changed: filter from now on with these.
+    pub fn update_principal(&self, principal: Arc<Principal>) {
+        let _ = self.actor.cast(SessionMsg::UpdatePrincipal(principal));
+    }
+
+    /// Closes the session: the sink is told `reason` and receives nothing more.
+    pub fn close(&self, reason: CloseReason) {
+        let _ = self.actor.cast(SessionMsg::Close(reason));
+    }
+
+    /// The seq of the last event the sink accepted (or the cursor the session started from):
+    /// what a reconnecting console resumes after.
+    pub fn last_seq(&self) -> i64 {
+        self.last_seq.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for SessionHandle {
+    fn drop(&mut self) {
+        let _ = self.actor.cast(SessionMsg::Close(CloseReason::Shutdown));
+    }
+}
+
+/// How the rest of omnihub calls the hub. Cheap to clone; every method may be called from any
+/// tokio runtime (actix workers included): actors are only ever started from inside the tree.
+#[derive(Clone)]
+pub struct HubHandle {
+    shared: Arc<Shared>,
+}
+
+impl HubHandle {
+    /// Commits through `store.ingest` and returns right after the commit (the caller answers
+    /// the provider 2xx then); a `New` is then handed to the client's conversation actor
+    /// (routing, auto-reply) and published.
+    pub async fn ingest(&self, event: InboundEvent) -> Result<Ingest, HubError> {
+        // The subtree first: its publisher must know where it starts before this commit.
+        let (entry, refs) = self.shared.client(event.client_id).await?;
+        let ingest = self.shared.store.ingest(&event).await?;
+        if let Ingest::New {
+            conversation,
+            new_request,
+            returning_customer,
+            ..
+        } = &ingest
+        {
+            entry.wake();
+            // If this is lost (the subtree is restarting), the router's reconciliation at its
+            // start routes every unassigned conversation from the store.
+            let _ = refs.sup.cast(ClientMsg::Conversation(
+                conversation.id,
+                ConversationMsg::Inbound {
+                    conversation: Box::new(conversation.clone()),
+                    new_request: *new_request,
+                    returning_customer: *returning_customer,
+                },
+            ));
+        }
+        Ok(ingest)
+    }
+
+    /// Commits a reply as pending (idempotent per key), publishes it, and has the
+    /// channel-account actor send it with the key; delivery statuses follow as events.
+    pub async fn send_reply(
+        &self,
+        client: ClientId,
+        conversation: ConversationId,
+        author: UserId,
+        text: String,
+        idempotency_key: String,
+    ) -> Result<Message, HubError> {
+        self.outbound(
+            client,
+            conversation,
+            author,
+            text,
+            idempotency_key,
+            MessageKind::Message,
+        )
+        .await
+    }
+
+    /// Commits an internal note (never sent to the customer) and publishes it.
+    pub async fn add_note(
+        &self,
+        client: ClientId,
+        conversation: ConversationId,
+        author: UserId,
+        text: String,
+        idempotency_key: String,
+    ) -> Result<Message, HubError> {
+        self.outbound(
+            client,
+            conversation,
+            author,
+            text,
+            idempotency_key,
+            MessageKind::Note,
+        )
+        .await
+    }
+
+    async fn outbound(
+        &self,
+        client: ClientId,
+        conversation: ConversationId,
+        author: UserId,
+        text: String,
+        idempotency_key: String,
+        kind: MessageKind,
+    ) -> Result<Message, HubError> {
+        self.shared
+            .conversation_call(client, conversation, |reply| ConversationMsg::Outbound {
+                author,
+                text,
+                idempotency_key,
+                kind,
+                reply,
+            })
+            .await
+    }
+
+    /// Status, snooze, assignment, transfer to a user or group; the router reacts (a freed
+    /// slot takes the next queued conversation; a transfer to a group routes within it).
+    pub async fn update_conversation(
+        &self,
+        client: ClientId,
+        id: ConversationId,
+        patch: ConversationPatch,
+    ) -> Result<Conversation, HubError> {
+        self.shared
+            .conversation_call(client, id, |reply| ConversationMsg::Update {
+                patch: Box::new(patch),
+                reply,
+            })
+            .await
+    }
+
+    pub async fn mark_read(
+        &self,
+        client: ClientId,
+        id: ConversationId,
+        user: UserId,
+        up_to: MessageId,
+    ) -> Result<(), HubError> {
+        let (entry, _) = self.shared.client(client).await?;
+        self.shared.store.mark_read(client, id, user, up_to).await?;
+        entry.wake();
+        Ok(())
+    }
+
+    /// Presence / capacity / no-new-chats; the router reacts (an operator coming online takes
+    /// queued conversations).
+    pub async fn set_operator(
+        &self,
+        client: ClientId,
+        user: UserId,
+        capacity: Option<u32>,
+        accepting_new: Option<bool>,
+        presence: Option<Presence>,
+    ) -> Result<OperatorState, HubError> {
+        let (entry, refs) = self.shared.client(client).await?;
+        let state = self
+            .shared
+            .store
+            .set_operator(client, user, capacity, accepting_new, presence)
+            .await?;
+        let _ = refs.router.cast(RouterMsg::ForgetReaders);
+        entry.request_drain();
+        if let Some(presence) = presence {
+            let _ = refs
+                .publisher
+                .cast(PublisherMsg::Push(ServerPush::Presence {
+                    user_id: user,
+                    presence,
+                }));
+        }
+        Ok(state)
+    }
+
+    /// Provider delivery callbacks (by the provider's message id).
+    pub async fn delivery_status(
+        &self,
+        client: ClientId,
+        channel: ChannelId,
+        provider_message_id: String,
+        status: DeliveryStatus,
+        reason: Option<String>,
+    ) -> Result<(), HubError> {
+        let (entry, _) = self.shared.client(client).await?;
+        let store = &self.shared.store;
+        let message = store
+            .message_by_provider_id(client, channel, &provider_message_id)
+            .await?;
+        let (_, event) = store
+            .set_delivery(client, message.id, status, reason.as_deref(), None)
+            .await?;
+        if event.is_some() {
+            entry.wake();
+        }
+        Ok(())
+    }
+
+    /// Ephemeral: typing indicators are published to this node's sessions that may see the
+    /// conversation (not to the typist's own), and not stored.
+    pub fn typing(&self, client: ClientId, conversation: ConversationScopeWithId, user: UserId) {
+        // No subtree on this node means no session here to tell.
+        if let Some(refs) = self.shared.entry(client).and_then(|e| e.refs()) {
+            let _ = refs.publisher.cast(PublisherMsg::Typing {
+                conversation: Arc::new(conversation),
+                user,
+            });
+        }
+    }
+
+    /// Opens an operator-session actor for one console socket: it replays stored events after
+    /// `resume_after` (when given) that `may_see` allows, then forwards live ones, in seq
+    /// order, never repeating one; its queue holds `session_queue` pushes, and a consumer that
+    /// falls behind is closed with [`CloseReason::SlowConsumer`]. The principal must belong to
+    /// a client (platform staff have no console stream): otherwise `Store(NotFound)`.
+    pub async fn open_session(
+        &self,
+        principal: Arc<Principal>,
+        sink: Arc<dyn SessionSink>,
+        resume_after: Option<i64>,
+    ) -> Result<SessionHandle, HubError> {
+        let client = principal
+            .client_id
+            .ok_or(HubError::Store(StoreError::NotFound))?;
+        let (_, refs) = self.shared.client(client).await?;
+        let last_seq = Arc::new(AtomicI64::new(resume_after.unwrap_or(0)));
+        let args = SessionArgs {
+            principal,
+            sink,
+            resume_after,
+            last_seq: last_seq.clone(),
+        };
+        match refs
+            .sup
+            .call(
+                |reply| ClientMsg::OpenSession(Box::new(args), reply),
+                Some(CALL_TIMEOUT),
+            )
+            .await
+        {
+            Ok(CallResult::Success(Ok(actor))) => Ok(SessionHandle { actor, last_seq }),
+            Ok(CallResult::Success(Err(err))) => Err(err),
+            _ => Err(HubError::Unavailable),
+        }
+    }
+
+    pub fn health(&self) -> HubHealth {
+        self.shared.health()
+    }
+
+    /// Test hook: the next inbound message of this client makes its conversation actor panic
+    /// (after the commit, before routing), as a crash mid-work would.
+    #[doc(hidden)]
+    pub fn inject_panic_on_next_inbound(&self, client: ClientId) {
+        self.shared.hooks.arm_inbound_panic(client);
+    }
+
+    /// Test hook: this client's publisher fails at every start from now on (and crashes now if
+    /// it runs), so the client's subtree crash-loops until it is given up on.
+    #[doc(hidden)]
+    pub fn inject_client_crash_loop(&self, client: ClientId) {
+        self.shared.hooks.arm_client_crash(client);
+        if let Some(entry) = self.shared.entry(client) {
+            entry.wake();
+        }
+    }
+
+    /// Test hook: how many injected faults have fired.
+    #[doc(hidden)]
+    pub fn injected_faults(&self) -> usize {
+        self.shared.hooks.fired()
     }
 }

@@ -1,24 +1,50 @@
-//! omnihub-actors: the supervised actor tree that does omnihub's long-running work. Its root
-//! supervisor is meant to own per-client supervisors, which own the channel-account,
-//! conversation and operator-session actors, next to a router and a scheduler. Today it is the
-//! root and its first child, the janitor, which removes expired sessions, invites and reset
-//! tokens.
+//! omnihub-actors: the realtime hub, a supervised actor tree on ractor behind a small API of
+//! its own ([`Hub`], [`HubHandle`] and plain data), so the actor library can change without
+//! touching callers.
+//!
+//! ```text
+//! root supervisor
+//! ├── janitor            (expired sessions, invites, reset tokens)
+//! ├── scheduler          (durable tasks: claim, run, complete or retry)
+//! ├── event listener     (cross-node commits via store.listen_events → publishers)
+//! └── client supervisor  (one per client, started on first use, kept)
+//!     ├── publisher      (store.events_after in seq order → the client's sessions)
+//!     ├── router         (core::routing over store.routing_snapshot; FIFO queue; auto-replies)
+//!     ├── conversation actors    (one per active conversation; stop when idle)
+//!     ├── channel-account actors (one per channel; rate-limited sends with retries)
+//!     └── operator-session actors (one per console socket; bounded queue)
+//! ```
 //!
 //! Children are restarted with exponential back-off after a panic or an error, and given up on
 //! (reported as failed in [`HubHealth`], never taking anything else down) when they keep
-//! failing; see [`RestartPolicy`]. The crate's API is [`Hub`] and plain data: ractor's types
-//! stay inside, so the actor library can change without touching callers. It must not depend
-//! on actix or on connectors' HTTP details; it talks to the outside through the store and,
-//! later, through connector traits.
+//! failing; see [`RestartPolicy`]. A client subtree given up on answers that client's calls
+//! with [`HubError::Unavailable`]; other clients are not affected. Actors cache and serialize;
+//! the store is the truth: whatever an actor was doing when it died is found again in the store
+//! (unrouted conversations, pending messages, due tasks) when it starts again.
+//!
+//! The crate must not depend on actix; it talks to the outside through the store, the
+//! connectors' `OutboundChannel` trait and the [`SessionSink`] the HTTP layer implements.
 
+mod channel;
+mod client;
+mod conversation;
 mod health;
 mod hub;
 mod janitor;
+mod listener;
+mod publisher;
 mod restart;
+mod router;
+mod scheduler;
+mod session;
+mod shared;
 mod supervisor;
 
-pub use health::{ChildHealth, ChildStatus, HubHealth};
-pub use hub::{Hub, HubConfig, HubError};
+pub use health::{ChildHealth, ChildStatus, ClientHealth, HubHealth};
+pub use hub::{
+    CloseReason, ConversationScopeWithId, Hub, HubConfig, HubError, HubHandle, ServerPush,
+    SessionHandle, SessionSink, SinkClosed,
+};
 pub use restart::{Decision, RestartPolicy};
 
 #[cfg(test)]

@@ -2,22 +2,36 @@
 //! root supervisor that starts its children, restarts them after failures under a
 //! [`RestartPolicy`], and publishes what it sees as [`HubHealth`].
 //!
+//! The root's children are the node-wide actors (janitor, scheduler, event listener) plus one
+//! supervisor per client, added on the client's first use and kept; each client subtree is a
+//! child like any other, with its own copy of the policy, so a client that keeps crashing is
+//! given up on alone.
+//!
 //! ractor's own default reaction to a child's exit is to stop the supervisor too; every
 //! supervisor here overrides `handle_supervisor_evt` so that one child's failure stays that
 //! child's problem.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use omnihub_core::ClientId;
 
 use ractor::SupervisionEvent;
 use ractor::concurrency::JoinHandle;
-use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, MessagingErr, SpawnErr};
+use ractor::{
+    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort, SpawnErr,
+};
 use tokio::sync::watch;
 
+use crate::client::ClientSup;
 use crate::health::{ChildHealth, ChildStatus, HubHealth};
+use crate::hub::HubError;
 use crate::restart::{Decision, RestartPolicy};
+use crate::shared::{ClientCtx, ClientEntry, Shared};
 
 /// How long a stopping supervisor lets its children finish their current message and run
 /// their `post_stop` before ractor kills whatever is left.
@@ -83,17 +97,26 @@ pub(crate) struct RootArgs {
     /// The template each child's own policy is cloned from.
     pub policy: RestartPolicy,
     pub health: watch::Sender<HubHealth>,
+    pub shared: Arc<Shared>,
 }
 
-#[derive(Debug)]
 pub(crate) enum RootMsg {
     /// The back-off of the child at this index is over: start it again.
     Restart(usize),
+    /// Start this client's subtree unless it exists; answers once the first start was tried
+    /// (its outcome is in the client's entry), or with `Unavailable` when the store cannot
+    /// say where the client's publishing starts.
+    EnsureClient(ClientId, RpcReplyPort<Result<(), HubError>>),
 }
 
 pub(crate) struct RootState {
     slots: Vec<Slot>,
     health: watch::Sender<HubHealth>,
+    shared: Arc<Shared>,
+    /// Which slot holds which client's subtree.
+    clients: HashMap<ClientId, usize>,
+    /// The template every client subtree's own policy is cloned from.
+    policy: RestartPolicy,
 }
 
 struct Slot {
@@ -104,6 +127,41 @@ struct Slot {
     /// The pending restart timer, aborted when the root stops.
     pending: Option<JoinHandle<Result<(), MessagingErr<RootMsg>>>>,
     health: ChildHealth,
+    /// Set for a client subtree: its status is mirrored there for the hub's callers.
+    client: Option<Arc<ClientEntry>>,
+}
+
+impl Slot {
+    fn new(
+        spec: Box<dyn ChildSpec>,
+        policy: RestartPolicy,
+        client: Option<Arc<ClientEntry>>,
+    ) -> Slot {
+        Slot {
+            health: ChildHealth {
+                name: spec.name().to_string(),
+                status: ChildStatus::Restarting,
+                restarts: 0,
+                last_failure: None,
+            },
+            spec,
+            policy,
+            running: None,
+            pending: None,
+            client,
+        }
+    }
+
+    /// Mirrors the slot's health into the client's entry, if it is a client's.
+    fn sync(&self) {
+        if let Some(entry) = &self.client {
+            entry.record(
+                self.health.status,
+                self.health.restarts,
+                self.health.last_failure.as_deref(),
+            );
+        }
+    }
 }
 
 impl Actor for Root {
@@ -119,22 +177,14 @@ impl Actor for Root {
         let slots = args
             .children
             .into_iter()
-            .map(|spec| Slot {
-                health: ChildHealth {
-                    name: spec.name().to_string(),
-                    status: ChildStatus::Restarting,
-                    restarts: 0,
-                    last_failure: None,
-                },
-                spec,
-                policy: args.policy.clone(),
-                running: None,
-                pending: None,
-            })
+            .map(|spec| Slot::new(spec, args.policy.clone(), None))
             .collect();
         let mut state = RootState {
             slots,
             health: args.health,
+            shared: args.shared,
+            clients: HashMap::new(),
+            policy: args.policy,
         };
         // Children start here rather than in post_start so that `Hub::start` returns with
         // them already up. Linking to a supervisor that is still starting is allowed, and
@@ -170,6 +220,39 @@ impl Actor for Root {
                 );
                 start_child(&myself, state, index).await;
                 publish(state);
+            }
+            RootMsg::EnsureClient(client, reply) => {
+                if !state.clients.contains_key(&client) {
+                    // Where this node starts publishing the client's events: the store's end
+                    // now, before anything of the client's goes through this node (its
+                    // sessions replay anything older themselves). Read here, once, so that
+                    // (re)starting the subtree never needs the database: an outage cannot
+                    // make a client crash-loop into being given up on.
+                    let start = match state.shared.store.last_event_seq().await {
+                        Ok(seq) => seq,
+                        Err(err) => {
+                            tracing::warn!(%client, error = %err, "cannot start client subtree");
+                            let _ = reply.send(Err(HubError::Unavailable));
+                            return Ok(());
+                        }
+                    };
+                    let entry = state.shared.insert_entry(client);
+                    entry.init_published(start);
+                    let ctx = ClientCtx {
+                        shared: state.shared.clone(),
+                        entry: entry.clone(),
+                    };
+                    let spec =
+                        supervised(format!("client {client}"), move || (ClientSup, ctx.clone()));
+                    let index = state.slots.len();
+                    state
+                        .slots
+                        .push(Slot::new(spec, state.policy.clone(), Some(entry)));
+                    state.clients.insert(client, index);
+                    tracing::info!(%client, "starting client subtree");
+                    start_child(&myself, state, index).await;
+                }
+                let _ = reply.send(Ok(()));
             }
         }
         Ok(())
@@ -213,6 +296,10 @@ impl Actor for Root {
             if let Some(timer) = slot.pending.take() {
                 timer.abort();
             }
+            // Callers stop finding the client's actors at once.
+            if let Some(entry) = &slot.client {
+                entry.set_refs(None);
+            }
         }
         // Stop children gracefully so they get their post_stop; ractor kills any that are
         // still running once the root itself is gone.
@@ -233,6 +320,7 @@ async fn start_child(myself: &ActorRef<RootMsg>, state: &mut RootState, index: u
         Ok(cell) => {
             slot.running = Some(cell.get_id());
             slot.health.status = ChildStatus::Running;
+            slot.sync();
         }
         Err(err) => child_down(myself, slot, index, format!("start failed: {err}")),
     }
@@ -262,12 +350,20 @@ fn child_down(myself: &ActorRef<RootMsg>, slot: &mut Slot, index: usize, reason:
         }
     }
     slot.health.last_failure = Some(reason);
+    slot.sync();
 }
 
 fn publish(state: &RootState) {
     // send_replace, not send: it stores the value even when no one is watching.
     state.health.send_replace(HubHealth {
         root_running: true,
-        children: state.slots.iter().map(|s| s.health.clone()).collect(),
+        children: state
+            .slots
+            .iter()
+            .filter(|s| s.client.is_none())
+            .map(|s| s.health.clone())
+            .collect(),
+        // Clients report through their entries (see `Shared::health`).
+        clients: Vec::new(),
     });
 }

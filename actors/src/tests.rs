@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
+use crate::shared::Shared;
 use crate::supervisor::{ChildSpec, supervised};
-use crate::{ChildStatus, Hub, HubHealth, RestartPolicy};
+use crate::{ChildStatus, Hub, HubConfig, HubHealth, RestartPolicy};
 
 #[derive(Clone, Copy)]
 enum Fault {
@@ -122,6 +123,18 @@ async fn wait_for(hub: &Hub, what: &str, pred: impl Fn(&HubHealth) -> bool) -> H
     }
 }
 
+/// A hub over exactly these children. The store is an empty in-memory SQLite database: none
+/// of these children touches it.
+async fn start(children: Vec<Box<dyn ChildSpec>>) -> Hub {
+    let store = omnihub_store::open("sqlite::memory:", omnihub_store::SecretBox::generate().0)
+        .await
+        .unwrap();
+    let shared = Arc::new(Shared::new(store, HubConfig::default()));
+    Hub::start_with(children, quick_policy(), shared)
+        .await
+        .unwrap()
+}
+
 async fn stop_promptly(hub: Hub) {
     tokio::time::timeout(Duration::from_secs(2), hub.stop())
         .await
@@ -131,7 +144,7 @@ async fn stop_promptly(hub: Hub) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn panicking_child_is_restarted_and_the_process_survives() {
     let (spec, counts) = flaky("flaky", Fault::Panic, 2);
-    let hub = Hub::start_with(vec![spec], quick_policy()).await.unwrap();
+    let hub = start(vec![spec]).await;
 
     let health = wait_for(&hub, "two restarts", |h| {
         h.child("flaky")
@@ -159,7 +172,7 @@ async fn panicking_child_is_restarted_and_the_process_survives() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn child_returning_an_error_is_restarted() {
     let (spec, counts) = flaky("erring", Fault::Error, 1);
-    let hub = Hub::start_with(vec![spec], quick_policy()).await.unwrap();
+    let hub = start(vec![spec]).await;
     let health = wait_for(&hub, "one restart", |h| {
         h.child("erring")
             .is_some_and(|c| c.status == ChildStatus::Running && c.restarts == 1)
@@ -180,9 +193,7 @@ async fn child_returning_an_error_is_restarted() {
 async fn gives_up_on_a_crash_loop_without_touching_siblings() {
     let (doomed, doomed_counts) = flaky("doomed", Fault::Panic, u32::MAX);
     let (steady, steady_counts) = flaky("steady", Fault::Panic, 0);
-    let hub = Hub::start_with(vec![doomed, steady], quick_policy())
-        .await
-        .unwrap();
+    let hub = start(vec![doomed, steady]).await;
 
     let health = wait_for(&hub, "doomed to be given up", |h| {
         h.child("doomed")
@@ -221,7 +232,7 @@ async fn gives_up_on_a_crash_loop_without_touching_siblings() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_child_that_cannot_start_goes_through_the_same_policy() {
     let (spec, counts) = flaky("unstartable", Fault::Start, u32::MAX);
-    let hub = Hub::start_with(vec![spec], quick_policy()).await.unwrap();
+    let hub = start(vec![spec]).await;
     let health = wait_for(&hub, "unstartable to be given up", |h| {
         h.child("unstartable")
             .is_some_and(|c| c.status == ChildStatus::Failed)

@@ -1,6 +1,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The hub through its public API, against a real SQLite store: the janitor really removes
-//! expired rows, and the tree starts and stops cleanly.
+//! expired rows, and the tree starts and stops cleanly; the realtime hub (`realtime`) carries
+//! messages from ingest to consoles and replies to a real HTTP receiver.
+
+#[path = "hub/realtime.rs"]
+mod realtime;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -86,6 +90,7 @@ async fn janitor_deletes_expired_sessions_and_nothing_else() {
         store.clone(),
         HubConfig {
             janitor_interval: Duration::from_millis(50),
+            ..HubConfig::default()
         },
     )
     .await
@@ -146,6 +151,7 @@ async fn zero_interval_is_refused() {
         db.store.clone(),
         HubConfig {
             janitor_interval: Duration::ZERO,
+            ..HubConfig::default()
         },
     )
     .await
@@ -161,6 +167,7 @@ async fn dropping_the_hub_stops_the_janitor() {
         db.store.clone(),
         HubConfig {
             janitor_interval: Duration::from_millis(20),
+            ..HubConfig::default()
         },
     )
     .await

@@ -7,36 +7,39 @@
 //! first and each figure is the median over the rounds, so drift and noise on a shared machine
 //! hit both sides alike.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::ServerHandle;
-use actix_web::{App, HttpServer, web};
 use anyhow::{Context as _, bail};
+use omnihub::AppState;
 use omnihub::auth::{password, tokens};
 use omnihub::config::{Config, Secret};
-use omnihub::{AppState, create_app};
 use omnihub_core::{GlobalRights, Role};
 use omnihub_store::{DynStore, NewApiToken, NewUser, SecretBox};
+use serde_json::Value;
 
+use crate::apps::{self, PATH, Variant, WORKERS};
+use crate::inproc;
 use crate::load::{self, Load, Outcome};
 use crate::report::{Figure, Goal};
 
-/// The route measured: answered from the authentication cache, no store round trip.
-const PATH: &str = "/api/v1/auth/me";
-/// Worker threads of each server.
-const WORKERS: usize = 1;
 /// Throughput through omnihub must be at least this share of the bare handler's.
 const THROUGHPUT_TARGET: f64 = 0.5;
 /// omnihub's p99 latency must be at most this multiple of the bare handler's.
 const P99_TARGET: f64 = 3.0;
+/// Cores' worth of CPU used outside this process above which the run is flagged as disturbed.
+const BUSY_OUTSIDE: f64 = 0.3;
 
 pub const OPTIONS_HELP: &str = concat!(
     "  --connections N   keep-alive connections of the load generator (default 32)\n",
     "  --warmup SECS     warm-up of each load run, not measured (default 1)\n",
     "  --seconds SECS    measured window of each load run (default 3)\n",
-    "  --rounds N        rounds, each loading both servers; figures are medians (default 3)\n",
+    "  --rounds N        rounds, each loading every server; figures are medians (default 3)\n",
+    "  --layers          also load the bare handler with each of omnihub's per-request layers\n",
+    "                    added (observe, auth) and both, and print on\n",
+    "                    stderr what each costs; the JSON lines stay the same\n",
 );
 
 #[derive(Clone, Debug)]
@@ -45,6 +48,7 @@ pub struct Options {
     pub warmup: Duration,
     pub measure: Duration,
     pub rounds: usize,
+    pub layers: bool,
 }
 
 impl Default for Options {
@@ -54,6 +58,7 @@ impl Default for Options {
             warmup: Duration::from_secs(1),
             measure: Duration::from_secs(3),
             rounds: 3,
+            layers: false,
         }
     }
 }
@@ -63,6 +68,10 @@ impl Options {
         let mut options = Options::default();
         let mut args = args.iter();
         while let Some(flag) = args.next() {
+            if flag == "--layers" {
+                options.layers = true;
+                continue;
+            }
             let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
             let count = || -> Result<usize, String> {
                 value
@@ -131,18 +140,6 @@ fn init_logging() -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot start logging: {e}"))
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Side {
-    Bare,
-    Omnihub,
-}
-
-struct Running {
-    handle: ServerHandle,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-    load: Load,
-}
-
 async fn measure(options: &Options, data_dir: &Path) -> anyhow::Result<Vec<Figure>> {
     eprintln!(
         "api: seeding a fresh SQLite store in {}",
@@ -167,8 +164,9 @@ async fn measure(options: &Options, data_dir: &Path) -> anyhow::Result<Vec<Figur
     let token = seed(&store).await.context("cannot seed the store")?;
     let state = AppState::build(Arc::new(config), store).await?;
 
-    let omnihub = start_omnihub(state, &token, options)?;
-    let sample = load::fetch(omnihub.load.addr, &omnihub.load.request).await?;
+    // omnihub first: its answer is the body every other server mirrors.
+    let omnihub = apps::start(Variant::Omnihub, &state, &Arc::new(Value::Null))?;
+    let sample = load::fetch(omnihub.addr, &request(omnihub.addr, &token)).await?;
     if sample.status != 200 {
         bail!(
             "GET {PATH} with the seeded API token answered {}: {}",
@@ -176,66 +174,114 @@ async fn measure(options: &Options, data_dir: &Path) -> anyhow::Result<Vec<Figur
             String::from_utf8_lossy(&sample.body)
         );
     }
-    let body: serde_json::Value = serde_json::from_slice(&sample.body)
+    let body: Value = serde_json::from_slice(&sample.body)
         .with_context(|| format!("GET {PATH} did not answer JSON"))?;
-    let bare = start_bare(Arc::new(body), &token, options)?;
-    let bare_sample = load::fetch(bare.load.addr, &bare.load.request).await?;
-    if bare_sample.status != 200 {
-        bail!("the bare handler answered {}", bare_sample.status);
+    let body = Arc::new(body);
+    let mut servers = vec![apps::start(Variant::Bare, &state, &body)?, omnihub];
+    if options.layers {
+        for variant in Variant::LAYERS {
+            servers.push(apps::start(variant, &state, &body)?);
+        }
+    }
+    for server in &servers {
+        let reply = load::fetch(server.addr, &request(server.addr, &token)).await?;
+        if reply.status != 200 || reply.body.len() != sample.body.len() {
+            bail!(
+                "the {} server answered {} with {} bytes, not 200 with {}",
+                server.variant.label(),
+                reply.status,
+                reply.body.len(),
+                sample.body.len()
+            );
+        }
     }
     eprintln!(
-        "api: {} connections; {WORKERS} server worker each, the load generator on its own \
-         thread; {} rounds of {:?} warm-up + {:?} measured; JSON body {} bytes (bare {})",
+        "api: {} connections; {WORKERS} worker per server, the load generator on a thread of \
+         its own; {} rounds of {:?} warm-up + {:?} measured; JSON body {} bytes",
         options.connections,
         options.rounds,
         options.warmup,
         options.measure,
         sample.body.len(),
-        bare_sample.body.len(),
     );
 
-    let mut rounds: Vec<Round> = Vec::with_capacity(options.rounds);
+    let mut outcomes: Vec<Vec<Outcome>> = servers.iter().map(|_| Vec::new()).collect();
     for round in 1..=options.rounds {
-        // Alternate who goes first, so a trend in the machine's load favours neither.
-        let order = if !round.is_multiple_of(2) {
-            [Side::Bare, Side::Omnihub]
-        } else {
-            [Side::Omnihub, Side::Bare]
-        };
-        let mut bare_outcome = None;
-        let mut omnihub_outcome = None;
-        for side in order {
-            let server = if side == Side::Bare { &bare } else { &omnihub };
-            let outcome = load::run(&server.load).await?;
-            describe(round, side, &outcome);
-            match side {
-                Side::Bare => bare_outcome = Some(outcome),
-                Side::Omnihub => omnihub_outcome = Some(outcome),
-            }
+        // Alternate the order, so a trend in the machine's load favours no server.
+        let mut order: Vec<usize> = (0..servers.len()).collect();
+        if round.is_multiple_of(2) {
+            order.reverse();
         }
-        if let (Some(bare), Some(omnihub)) = (bare_outcome, omnihub_outcome) {
-            rounds.push(Round { bare, omnihub });
+        for i in order {
+            let server = &servers[i];
+            let outcome = load::run(&Load {
+                addr: server.addr,
+                request: request(server.addr, &token),
+                connections: options.connections,
+                warmup: options.warmup,
+                measure: options.measure,
+            })
+            .await?;
+            describe(round, server.variant, &outcome);
+            outcomes[i].push(outcome);
         }
     }
-
-    for server in [bare, omnihub] {
-        server.handle.stop(true).await;
-        server
-            .task
-            .await
-            .context("a server task panicked")?
-            .context("a server failed")?;
+    let variants: Vec<Variant> = servers.iter().map(|s| s.variant).collect();
+    for server in servers {
+        server.stop().await?;
     }
-    Ok(figures(&rounds))
+
+    let outside = median(
+        outcomes
+            .iter()
+            .flatten()
+            .filter_map(|o| o.cpu.and_then(|c| c.outside))
+            .collect(),
+    );
+    if outside > BUSY_OUTSIDE {
+        eprintln!(
+            "api: WARNING: other programs kept {:.0}% of a core busy during the runs (median); \
+             server and load generator then share what is left and the figures, above all p99, \
+             are unreliable: run again on a quieter machine",
+            outside * 100.0
+        );
+    }
+
+    let summaries: Vec<Summary> = variants
+        .iter()
+        .zip(&outcomes)
+        .map(|(v, o)| Summary::of(*v, o))
+        .collect();
+    let [bare, omnihub, ..] = summaries.as_slice() else {
+        bail!("the baseline and omnihub were not both measured");
+    };
+    for s in &summaries {
+        s.print(bare);
+    }
+    if options.layers {
+        eprintln!(
+            "api: in-process cost per request (the application alone: no sockets, no HTTP parsing):"
+        );
+        let costs = inproc::measure(&state, &body, &token).await?;
+        let base = costs
+            .iter()
+            .find(|c| c.variant == Variant::Bare)
+            .map_or(0.0, |c| c.ns_per_request);
+        for cost in &costs {
+            eprintln!(
+                "api:   {:<30} {:>6.2} µs ({:+.2} µs vs bare)",
+                cost.label,
+                cost.ns_per_request / 1000.0,
+                (cost.ns_per_request - base) / 1000.0
+            );
+        }
+    }
+    state.hub_tree.stop().await;
+    Ok(figures(omnihub, bare))
 }
 
-struct Round {
-    bare: Outcome,
-    omnihub: Outcome,
-}
-
-/// The request both servers get: the same bytes but for the port in `Host`.
-fn request(addr: std::net::SocketAddr, token: &str) -> Arc<[u8]> {
+/// The request every server gets: the same bytes but for the port in `Host`.
+fn request(addr: SocketAddr, token: &str) -> Arc<[u8]> {
     let text = format!(
         "GET {PATH} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
          Accept: application/json\r\nUser-Agent: omnihub-bench\r\n\r\n"
@@ -243,79 +289,8 @@ fn request(addr: std::net::SocketAddr, token: &str) -> Arc<[u8]> {
     Arc::from(text.into_bytes())
 }
 
-fn load_for(addr: std::net::SocketAddr, token: &str, options: &Options) -> Load {
-    Load {
-        addr,
-        request: request(addr, token),
-        connections: options.connections,
-        warmup: options.warmup,
-        measure: options.measure,
-    }
-}
-
-/// omnihub as `omnihub serve` runs it behind a TLS proxy (`server.plain_http`), one worker.
-fn start_omnihub(state: AppState, token: &str, options: &Options) -> anyhow::Result<Running> {
-    let server = HttpServer::new(move || create_app(state.clone()))
-        .workers(WORKERS)
-        .disable_signals()
-        .shutdown_timeout(1)
-        .bind(("127.0.0.1", 0))
-        .context("cannot bind omnihub's listener")?;
-    let addr = bound(server.addrs())?;
-    let server = server.run();
-    Ok(Running {
-        handle: server.handle(),
-        task: tokio::spawn(server),
-        load: load_for(addr, token, options),
-    })
-}
-
-/// The baseline: actix-web with nothing but one route answering the same JSON value.
-fn start_bare(
-    body: Arc<serde_json::Value>,
-    token: &str,
-    options: &Options,
-) -> anyhow::Result<Running> {
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(web::Data::from(body.clone()))
-            .route(PATH, web::get().to(bare_handler))
-    })
-    .workers(WORKERS)
-    .disable_signals()
-    .shutdown_timeout(1)
-    .bind(("127.0.0.1", 0))
-    .context("cannot bind the bare listener")?;
-    let addr = bound(server.addrs())?;
-    let server = server.run();
-    Ok(Running {
-        handle: server.handle(),
-        task: tokio::spawn(server),
-        load: load_for(addr, token, options),
-    })
-}
-
-/// Serialises a JSON value per request, as `/auth/me` serialises its answer.
-async fn bare_handler(body: web::Data<serde_json::Value>) -> web::Json<serde_json::Value> {
-    web::Json(body.get_ref().clone())
-}
-
-fn bound(addrs: Vec<std::net::SocketAddr>) -> anyhow::Result<std::net::SocketAddr> {
-    addrs
-        .first()
-        .copied()
-        .context("the server bound no address")
-}
-
-fn side_name(side: Side) -> &'static str {
-    match side {
-        Side::Bare => "bare   ",
-        Side::Omnihub => "omnihub",
-    }
-}
-
 /// One progress line per load run, on stderr.
-fn describe(round: usize, side: Side, outcome: &Outcome) {
+fn describe(round: usize, variant: Variant, outcome: &Outcome) {
     let cpu = match &outcome.cpu {
         Some(c) => format!(
             "; CPU server {:.0}%, generator {:.0}%, other {:.0}%, outside {}{}",
@@ -336,8 +311,8 @@ fn describe(round: usize, side: Side, outcome: &Outcome) {
         None => String::new(),
     };
     eprintln!(
-        "api: round {round} {}: {:>9.0} req/s, p50 {:.3} ms, p99 {:.3} ms{cpu}{errors}",
-        side_name(side),
+        "api: round {round} {:<14} {:>7.0} req/s, p50 {:.3} ms, p99 {:.3} ms{cpu}{errors}",
+        variant.label(),
         outcome.requests_per_sec(),
         outcome.latency_ms(0.5),
         outcome.latency_ms(0.99),
@@ -353,44 +328,69 @@ fn median(mut xs: Vec<f64>) -> f64 {
     }
 }
 
-fn figures(rounds: &[Round]) -> Vec<Figure> {
-    let of = |f: &dyn Fn(&Round) -> f64| median(rounds.iter().map(f).collect());
-    let sound = rounds
-        .iter()
-        .all(|r| r.bare.errors == 0 && r.omnihub.errors == 0);
-    let tput = (
-        of(&|r| r.omnihub.requests_per_sec()),
-        of(&|r| r.bare.requests_per_sec()),
-    );
-    let p50 = (
-        of(&|r| r.omnihub.latency_ms(0.5)),
-        of(&|r| r.bare.latency_ms(0.5)),
-    );
-    let p99 = (
-        of(&|r| r.omnihub.latency_ms(0.99)),
-        of(&|r| r.bare.latency_ms(0.99)),
-    );
-    eprintln!(
-        "api: medians: omnihub {:.0} req/s (p50 {:.3} ms, p99 {:.3} ms); bare {:.0} req/s \
-         (p50 {:.3} ms, p99 {:.3} ms){}",
-        tput.0,
-        p50.0,
-        p99.0,
-        tput.1,
-        p50.1,
-        p99.1,
-        if sound {
-            ""
+/// One server's medians over the rounds.
+struct Summary {
+    variant: Variant,
+    requests_per_sec: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    /// The server worker's CPU time per answered request, in microseconds, where measurable.
+    server_us: Option<f64>,
+    errors: u64,
+}
+
+impl Summary {
+    fn of(variant: Variant, outcomes: &[Outcome]) -> Summary {
+        let of = |f: &dyn Fn(&Outcome) -> f64| median(outcomes.iter().map(f).collect());
+        let per_request: Option<Vec<f64>> = outcomes
+            .iter()
+            .map(|o| o.cpu.map(|c| c.server / o.requests_per_sec() * 1e6))
+            .collect();
+        Summary {
+            variant,
+            requests_per_sec: of(&Outcome::requests_per_sec),
+            p50_ms: of(&|o| o.latency_ms(0.5)),
+            p99_ms: of(&|o| o.latency_ms(0.99)),
+            server_us: per_request.map(median).filter(|us| us.is_finite()),
+            errors: outcomes.iter().map(|o| o.errors).sum(),
+        }
+    }
+
+    fn print(&self, bare: &Summary) {
+        let cpu = match (self.server_us, bare.server_us) {
+            (Some(us), Some(base)) => format!(
+                ", server CPU {us:.2} µs/request ({:+.2} vs bare)",
+                us - base
+            ),
+            _ => String::new(),
+        };
+        let errors = if self.errors > 0 {
+            format!(", {} ERRORS", self.errors)
         } else {
-            "; errors occurred, so no figure is ok"
-        },
-    );
+            String::new()
+        };
+        eprintln!(
+            "api: median {:<14} {:>7.0} req/s ({:.3} of bare), p50 {:.3} ms, p99 {:.3} ms{cpu}{errors}",
+            self.variant.label(),
+            self.requests_per_sec,
+            self.requests_per_sec / bare.requests_per_sec,
+            self.p50_ms,
+            self.p99_ms,
+        );
+    }
+}
+
+fn figures(omnihub: &Summary, bare: &Summary) -> Vec<Figure> {
+    let sound = omnihub.errors == 0 && bare.errors == 0;
+    if !sound {
+        eprintln!("api: requests failed, so no figure is ok");
+    }
     vec![
         Figure::new(
             "api_authenticated_get",
             "req/s",
-            tput.0,
-            tput.1,
+            omnihub.requests_per_sec,
+            bare.requests_per_sec,
             Goal::AtLeast,
             THROUGHPUT_TARGET,
             sound,
@@ -398,8 +398,8 @@ fn figures(rounds: &[Round]) -> Vec<Figure> {
         Figure::new(
             "api_authenticated_get_p99",
             "ms",
-            p99.0,
-            p99.1,
+            omnihub.p99_ms,
+            bare.p99_ms,
             Goal::AtMost,
             P99_TARGET,
             sound,

@@ -11,7 +11,9 @@
 //! assertions in tests; run them in release: `cargo run --release -p omnihub-bench -- api`.
 
 mod api;
+mod apps;
 mod cpu;
+mod inproc;
 mod load;
 mod report;
 

@@ -81,4 +81,6 @@ typed_id!(
     MessageId,
     /// One entry of the audit log.
     AuditEntryId,
+    /// A saved reply operators insert with one click.
+    QuickReplyId,
 );

@@ -5,9 +5,12 @@
 //! touches the network, the disk or a clock it was not handed.
 
 pub mod access;
+pub mod conversation;
+pub mod events;
 pub mod ids;
 pub mod model;
 pub mod rights;
+pub mod routing;
 pub mod validate;
 
 pub use access::{Action, Decision, Principal, decide};

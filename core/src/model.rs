@@ -226,6 +226,28 @@ pub struct Contact {
     pub id: ContactId,
     pub client_id: ClientId,
     pub name: String,
+    /// Custom fields the client keeps about the contact (phone, company, notes…).
+    #[schema(value_type = Object)]
+    pub fields: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// How a contact is known on one channel; a contact has one per channel they wrote from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ContactIdentity {
+    pub contact_id: ContactId,
+    pub channel_id: ChannelId,
+    /// The sender's id on the provider's side.
+    pub external_id: String,
+}
+
+/// A saved reply; `{{contact.name}}`-style variables are filled in when inserted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct QuickReply {
+    pub id: QuickReplyId,
+    pub client_id: ClientId,
+    pub title: String,
+    pub text: String,
     pub created_at: DateTime<Utc>,
 }
 
@@ -272,8 +294,13 @@ pub struct Conversation {
     /// The conversation's id on the provider's side (chat id, thread id).
     pub external_id: String,
     pub status: ConversationStatus,
+    /// When a snoozed conversation wakes up by itself.
+    pub snoozed_until: Option<DateTime<Utc>>,
     pub assignee_id: Option<UserId>,
     pub group_id: Option<GroupId>,
+    /// Requests counted so far: a customer message after resolve opens the next one.
+    pub request_no: i64,
+    pub last_message_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -295,17 +322,34 @@ pub enum DeliveryStatus {
     Failed,
 }
 
+/// What a message is, beyond its direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// A message exchanged with the customer.
+    Message,
+    /// An internal note between employees; never sent to the customer.
+    Note,
+    /// An automatic reply (out of hours, greeting).
+    AutoReply,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Message {
     pub id: MessageId,
     pub client_id: ClientId,
     pub conversation_id: ConversationId,
     pub direction: Direction,
+    pub kind: MessageKind,
     /// The provider's id for this event; inbound retries with the same id are duplicates.
     pub provider_event_id: Option<String>,
     pub author_id: Option<UserId>,
     pub text: String,
     pub status: DeliveryStatus,
+    /// Why delivery failed, in the provider's words.
+    pub failure_reason: Option<String>,
+    /// Outbound: the key that makes a retried send the same send.
+    pub idempotency_key: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 

@@ -106,6 +106,7 @@ mod tests {
             client_active: true,
             global: GlobalRights::empty(),
             channels: Default::default(),
+            groups: Vec::new(),
         })
     }
 

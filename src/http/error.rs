@@ -1,5 +1,7 @@
 //! The one table that maps every failure to a stable `code`, an HTTP status and a message.
-//! Clients switch on `code`; messages are for people and may change.
+//! Clients switch on `code`; messages are for people, in their language, and may change.
+
+use std::fmt;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -9,9 +11,18 @@ use omnihub_core::validate::Invalid;
 use omnihub_store::StoreError;
 use serde::Serialize;
 
+use crate::i18n::{Lang, Msg};
+
 tokio::task_local! {
     /// The id of the request being served, so error bodies can quote it.
     pub static REQUEST_ID: String;
+    /// The language negotiated from the request's `Accept-Language`, so error bodies speak it.
+    pub static LANG: Lang;
+}
+
+/// The language of the request being served; the API default outside a request.
+pub fn request_lang() -> Lang {
+    LANG.try_with(|l| *l).unwrap_or(Lang::API_DEFAULT)
 }
 
 /// The JSON body of every error response.
@@ -19,52 +30,43 @@ tokio::task_local! {
 pub struct ErrorBody {
     /// Stable machine-readable code, e.g. `not_found`, `validation_failed`.
     pub code: &'static str,
+    /// For people, in the language negotiated from `Accept-Language` (Russian or English).
     pub message: String,
     /// Quote it when reporting a problem; it is in the server log too.
     pub request_id: String,
 }
 
-#[derive(Debug, thiserror::Error)]
+/// Every failure the API reports. Variants whose wording depends on the case carry a catalog
+/// message (`Msg`), never finished text, so it can be rendered in the request's language.
+#[derive(Debug)]
 pub enum ApiError {
-    #[error("{0}")]
-    Validation(String),
-    #[error("malformed JSON: {0}")]
+    Validation(Msg),
+    /// serde's or actix's own words, quoted verbatim inside the localized sentence.
     InvalidJson(String),
-    #[error("{0}")]
-    InvalidParameter(String),
-    #[error("the request body is larger than the limit of {0} bytes")]
+    InvalidParameter(Msg),
     PayloadTooLarge(usize),
-    #[error("the request body must be application/json")]
     UnsupportedMediaType,
-    #[error("sign in first")]
     Unauthenticated,
-    #[error("wrong e-mail or password")]
     InvalidCredentials,
-    #[error("enter the code from your authenticator app")]
     TotpRequired,
-    #[error("the second-factor code is wrong or expired")]
     InvalidTotp,
-    #[error("too many failed sign-ins: the account is locked for {0} more seconds")]
     AccountLocked(i64),
-    #[error("too many requests: try again in {0} seconds")]
     RateLimited(u64),
-    #[error("missing or wrong CSRF token: send the X-CSRF-Token header you got at sign-in")]
     CsrfFailed,
-    #[error("you do not have the right to do this")]
     Forbidden,
-    #[error("this client is blocked by the platform")]
     ClientBlocked,
-    #[error("not found")]
     NotFound,
-    #[error("{0}")]
-    Conflict(String),
-    #[error("the link is invalid, used or expired")]
+    Conflict(Msg),
     InvalidToken,
-    #[error("outgoing e-mail is not configured on this server")]
+    /// A webhook whose credentials do not match its channel (or whose channel does not exist:
+    /// the two are never told apart).
+    InvalidSignature,
+    /// The method is not served on this path; carries what is (for `Allow`).
+    MethodNotAllowed(&'static str),
     EmailNotConfigured,
-    #[error("not ready: {0}")]
+    /// What is not ready and why, for operators.
     NotReady(String),
-    #[error("internal error")]
+    /// Logged with the request id; the client sees only the id.
     Internal(String),
 }
 
@@ -88,6 +90,8 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::InvalidToken => "invalid_token",
+            ApiError::InvalidSignature => "invalid_signature",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::EmailNotConfigured => "email_not_configured",
             ApiError::NotReady(_) => "not_ready",
             ApiError::Internal(_) => "internal",
@@ -97,7 +101,54 @@ impl ApiError {
     pub fn internal(e: impl std::fmt::Display) -> Self {
         ApiError::Internal(e.to_string())
     }
+
+    /// What the client is told; an internal error's detail stays in the log and only
+    /// `request_id` is quoted.
+    pub fn message(&self, request_id: &str) -> Msg {
+        match self {
+            ApiError::Validation(m) | ApiError::InvalidParameter(m) | ApiError::Conflict(m) => {
+                m.clone()
+            }
+            ApiError::InvalidJson(detail) => Msg::InvalidJson {
+                detail: detail.clone(),
+            },
+            ApiError::PayloadTooLarge(limit) => Msg::PayloadTooLarge { limit: *limit },
+            ApiError::UnsupportedMediaType => Msg::UnsupportedMediaType,
+            ApiError::Unauthenticated => Msg::Unauthenticated,
+            ApiError::InvalidCredentials => Msg::InvalidCredentials,
+            ApiError::TotpRequired => Msg::TotpRequired,
+            ApiError::InvalidTotp => Msg::InvalidTotp,
+            ApiError::AccountLocked(seconds) => Msg::AccountLocked { seconds: *seconds },
+            ApiError::RateLimited(seconds) => Msg::RateLimited { seconds: *seconds },
+            ApiError::CsrfFailed => Msg::CsrfFailed,
+            ApiError::Forbidden => Msg::Forbidden,
+            ApiError::ClientBlocked => Msg::ClientBlocked,
+            ApiError::NotFound => Msg::NotFound,
+            ApiError::InvalidToken => Msg::InvalidToken,
+            ApiError::InvalidSignature => Msg::InvalidSignature,
+            ApiError::MethodNotAllowed(allowed) => Msg::MethodNotAllowed { allowed },
+            ApiError::EmailNotConfigured => Msg::EmailNotConfigured,
+            ApiError::NotReady(detail) => Msg::NotReady {
+                detail: detail.clone(),
+            },
+            ApiError::Internal(_) => Msg::Internal {
+                request_id: request_id.to_string(),
+            },
+        }
+    }
 }
+
+/// English, for logs; responses render `message` in the request's language.
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApiError::Internal(detail) => write!(f, "internal error: {detail}"),
+            other => f.write_str(&other.message("").render(Lang::En)),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
@@ -110,7 +161,9 @@ impl ResponseError for ApiError {
             ApiError::Unauthenticated
             | ApiError::InvalidCredentials
             | ApiError::TotpRequired
-            | ApiError::InvalidTotp => StatusCode::UNAUTHORIZED,
+            | ApiError::InvalidTotp
+            | ApiError::InvalidSignature => StatusCode::UNAUTHORIZED,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::AccountLocked(_) => StatusCode::LOCKED,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::CsrfFailed | ApiError::Forbidden | ApiError::ClientBlocked => {
@@ -126,14 +179,13 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let request_id = REQUEST_ID.try_with(Clone::clone).unwrap_or_default();
-        let message = match self {
-            ApiError::Internal(detail) => {
-                tracing::error!(%request_id, error = %detail, "internal error");
-                format!("internal error; quote request id {request_id} when reporting it")
-            }
-            other => other.to_string(),
-        };
+        if let ApiError::Internal(detail) = self {
+            tracing::error!(%request_id, error = %detail, "internal error");
+        }
+        let lang = request_lang();
+        let message = self.message(&request_id).render(lang);
         let mut res = HttpResponse::build(self.status_code());
+        res.insert_header((header::CONTENT_LANGUAGE, lang.code()));
         let retry_after = match self {
             ApiError::AccountLocked(secs) => Some(u64::try_from(*secs).unwrap_or(1)),
             ApiError::RateLimited(secs) => Some(*secs),
@@ -143,6 +195,9 @@ impl ResponseError for ApiError {
             && let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string())
         {
             res.insert_header((header::RETRY_AFTER, v));
+        }
+        if let ApiError::MethodNotAllowed(allowed) = self {
+            res.insert_header((header::ALLOW, *allowed));
         }
         res.json(ErrorBody {
             code: self.code(),
@@ -156,9 +211,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => ApiError::NotFound,
-            StoreError::Conflict(what) => {
-                ApiError::Conflict(format!("this {what} is already taken"))
-            }
+            StoreError::Conflict(field) => ApiError::Conflict(Msg::ValueTaken { field }),
             other => ApiError::internal(other),
         }
     }
@@ -166,7 +219,7 @@ impl From<StoreError> for ApiError {
 
 impl From<Invalid> for ApiError {
     fn from(e: Invalid) -> Self {
-        ApiError::Validation(e.to_string())
+        ApiError::Validation(e.into())
     }
 }
 

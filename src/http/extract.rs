@@ -17,6 +17,7 @@ use omnihub_store::{NewAuditEntry, StoreError};
 use crate::auth::cache::Credential;
 use crate::auth::tokens::{self, API_TOKEN_PREFIX};
 use crate::http::error::{ApiError, ApiResult};
+use crate::i18n::Msg;
 use crate::state::AppState;
 
 pub const SESSION_COOKIE_SECURE: &str = "__Host-omnihub_session";
@@ -270,7 +271,9 @@ impl<R: ChannelRequirement + 'static> FromRequest for ChannelAccess<R> {
                 .match_info()
                 .get("channel_id")
                 .and_then(|s| s.parse().ok())
-                .ok_or_else(|| ApiError::InvalidParameter("`channel_id` must be a UUID".into()))?;
+                .ok_or(ApiError::InvalidParameter(Msg::NotUuid {
+                    field: "channel_id",
+                }))?;
             enforce(&caller, R::action(channel_id))?;
             Ok(ChannelAccess {
                 caller,

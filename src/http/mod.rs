@@ -15,6 +15,7 @@ pub mod routes;
 
 use error::ApiError;
 
+use crate::i18n::Msg;
 use crate::state::AppState;
 
 fn json_error(err: JsonPayloadError, _: &HttpRequest) -> Error {
@@ -30,11 +31,17 @@ fn json_error(err: JsonPayloadError, _: &HttpRequest) -> Error {
 }
 
 fn path_error(err: PathError, _: &HttpRequest) -> Error {
-    ApiError::InvalidParameter(format!("invalid path parameter: {err}")).into()
+    ApiError::InvalidParameter(Msg::InvalidPathParameter {
+        detail: err.to_string(),
+    })
+    .into()
 }
 
 fn query_error(err: QueryPayloadError, _: &HttpRequest) -> Error {
-    ApiError::InvalidParameter(format!("invalid query parameter: {err}")).into()
+    ApiError::InvalidParameter(Msg::InvalidQueryParameter {
+        detail: err.to_string(),
+    })
+    .into()
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
@@ -66,6 +73,5 @@ pub fn create_app(
         .app_data(web::QueryConfig::default().error_handler(query_error))
         .configure(routes::configure)
         .default_service(web::to(not_found))
-        .wrap(from_fn(middleware::security_headers))
         .wrap(from_fn(middleware::observe))
 }

@@ -29,6 +29,12 @@ pub fn document() -> utoipa::openapi::OpenApi {
         invites::Api::openapi(),
         tokens::Api::openapi(),
         audit::Api::openapi(),
+        conversations::Api::openapi(),
+        contacts::Api::openapi(),
+        quick_replies::Api::openapi(),
+        routing::Api::openapi(),
+        hooks::Api::openapi(),
+        crate::ws::Api::openapi(),
     ] {
         doc.merge(part);
     }
@@ -46,6 +52,17 @@ pub fn document() -> utoipa::openapi::OpenApi {
             HttpBuilder::new()
                 .scheme(HttpAuthScheme::Bearer)
                 .bearer_format("omh_…")
+                .build(),
+        ),
+    );
+    components.add_security_scheme(
+        "channel_token",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some(
+                    "A channel's own inbound secret (the API channel's `credentials.inbound_token`).",
+                ))
                 .build(),
         ),
     );

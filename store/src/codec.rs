@@ -3,9 +3,13 @@
 
 use chrono::{DateTime, Utc};
 use omnihub_core::Role;
+use omnihub_core::events::EventKind;
 use omnihub_core::model::{
-    ChannelKind, ClientStatus, ConversationStatus, DeliveryStatus, Direction, Provider,
+    ChannelKind, ClientStatus, ConversationStatus, DeliveryStatus, Direction, MessageKind, Provider,
 };
+use omnihub_core::routing::{Presence, RoutingMode};
+
+use crate::hub::TaskStatus;
 
 use crate::{Result, StoreError};
 
@@ -140,6 +144,110 @@ pub(crate) fn conversation_status(s: &str) -> Result<ConversationStatus> {
     ConversationStatus::parse(s).ok_or_else(|| corrupt("conversation status", s))
 }
 
+/// Where a delivery status stands: an outbound message only moves to a higher rank. `failed`
+/// ranks above everything, so nothing leaves it.
+pub(crate) fn delivery_rank(d: DeliveryStatus) -> i64 {
+    match d {
+        DeliveryStatus::Received => 0,
+        DeliveryStatus::Pending => 1,
+        DeliveryStatus::Sent => 2,
+        DeliveryStatus::Delivered => 3,
+        DeliveryStatus::Read => 4,
+        DeliveryStatus::Failed => 99,
+    }
+}
+
+/// A message may move to `target` only from a status ranked below the returned value: read,
+/// delivered and sent from anything lower, failed only from pending or sent, and nothing to
+/// pending or received.
+pub(crate) fn delivery_move_below(target: DeliveryStatus) -> i64 {
+    match target {
+        DeliveryStatus::Received | DeliveryStatus::Pending => 0,
+        DeliveryStatus::Failed => delivery_rank(DeliveryStatus::Delivered),
+        other => delivery_rank(other),
+    }
+}
+
+const MESSAGE_KINDS: [(MessageKind, &str); 3] = [
+    (MessageKind::Message, "message"),
+    (MessageKind::Note, "note"),
+    (MessageKind::AutoReply, "auto_reply"),
+];
+
+pub(crate) fn message_kind_str(k: MessageKind) -> &'static str {
+    MESSAGE_KINDS
+        .iter()
+        .find(|(x, _)| *x == k)
+        .map_or("message", |(_, s)| s)
+}
+
+pub(crate) fn message_kind(s: &str) -> Result<MessageKind> {
+    MESSAGE_KINDS
+        .iter()
+        .find(|(_, n)| *n == s)
+        .map(|(k, _)| *k)
+        .ok_or_else(|| corrupt("message kind", s))
+}
+
+pub(crate) fn event_kind(s: &str) -> Result<EventKind> {
+    EventKind::parse(s).ok_or_else(|| corrupt("event kind", s))
+}
+
+pub(crate) fn presence(s: &str) -> Result<Presence> {
+    Presence::parse(s).ok_or_else(|| corrupt("presence", s))
+}
+
+pub(crate) fn routing_mode(s: &str) -> Result<RoutingMode> {
+    RoutingMode::parse(s).ok_or_else(|| corrupt("routing mode", s))
+}
+
+const TASK_STATUSES: [(TaskStatus, &str); 4] = [
+    (TaskStatus::Pending, "pending"),
+    (TaskStatus::Running, "running"),
+    (TaskStatus::Done, "done"),
+    (TaskStatus::Failed, "failed"),
+];
+
+pub(crate) fn task_status(s: &str) -> Result<TaskStatus> {
+    TASK_STATUSES
+        .iter()
+        .find(|(_, n)| *n == s)
+        .map(|(t, _)| t.clone())
+        .ok_or_else(|| corrupt("task status", s))
+}
+
+/// The words of a search query, each with at least one letter or digit (the rest can match
+/// nothing on either engine), or `None` when no word is left.
+pub(crate) fn search_words(query: &str) -> Option<Vec<&str>> {
+    let words: Vec<&str> = query
+        .split_whitespace()
+        .filter(|w| w.chars().any(char::is_alphanumeric))
+        .collect();
+    (!words.is_empty()).then_some(words)
+}
+
+/// An FTS5 query matching messages that contain every word of `query`: each word becomes a
+/// quoted string (inner quotes doubled), so operators, `*`, `NEAR`, `-`, `:` and parentheses in
+/// user input are plain text, never syntax.
+pub(crate) fn fts5_query(query: &str) -> Option<String> {
+    let words = search_words(query)?;
+    let quoted: Vec<String> = words
+        .into_iter()
+        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+        .collect();
+    Some(quoted.join(" "))
+}
+
+/// A 64-bit key for PostgreSQL advisory locks from a UUID, the same on every node.
+pub(crate) fn lock_key(id: uuid::Uuid) -> i64 {
+    let b = id.as_bytes();
+    let mut hi = [0u8; 8];
+    let mut lo = [0u8; 8];
+    hi.copy_from_slice(&b[..8]);
+    lo.copy_from_slice(&b[8..]);
+    i64::from_be_bytes(hi) ^ i64::from_be_bytes(lo)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -157,6 +265,44 @@ mod tests {
             assert_eq!(delivery(delivery_str(d)).unwrap(), d);
         }
         assert!(matches!(client_status("gone"), Err(StoreError::Corrupt(_))));
+        for (k, _) in MESSAGE_KINDS {
+            assert_eq!(message_kind(message_kind_str(k)).unwrap(), k);
+        }
+        for (t, s) in TASK_STATUSES {
+            assert_eq!(task_status(s).unwrap(), t);
+        }
+        assert!(message_kind("letter").is_err());
+    }
+
+    #[test]
+    fn delivery_only_moves_forward() {
+        use DeliveryStatus::*;
+        let may = |from: DeliveryStatus, to: DeliveryStatus| {
+            delivery_rank(from) < delivery_move_below(to)
+        };
+        assert!(may(Pending, Sent) && may(Sent, Delivered) && may(Delivered, Read));
+        assert!(may(Pending, Read) && may(Pending, Failed) && may(Sent, Failed));
+        assert!(!may(Read, Delivered) && !may(Delivered, Sent) && !may(Sent, Pending));
+        assert!(!may(Delivered, Failed) && !may(Read, Failed));
+        assert!(!may(Failed, Sent) && !may(Failed, Read) && !may(Failed, Failed));
+        assert!(!may(Received, Pending) && !may(Pending, Pending));
+    }
+
+    #[test]
+    fn fts5_queries_quote_every_word() {
+        assert_eq!(fts5_query("  Привет  мир ").unwrap(), "\"Привет\" \"мир\"");
+        assert_eq!(
+            fts5_query("a\"b NEAR -x* (y)").unwrap(),
+            "\"a\"\"b\" \"NEAR\" \"-x*\" \"(y)\""
+        );
+        assert_eq!(fts5_query(" * - \" "), None);
+        assert_eq!(fts5_query(""), None);
+    }
+
+    #[test]
+    fn lock_keys_are_stable() {
+        let id = uuid::Uuid::from_u128(0x0102_0304_0506_0708_1112_1314_1516_1718);
+        assert_eq!(lock_key(id), 0x0102_0304_0506_0708 ^ 0x1112_1314_1516_1718);
     }
 
     #[test]

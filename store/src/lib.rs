@@ -1,7 +1,8 @@
 //! omnihub-store: everything omnihub keeps, behind one [`Store`] interface with two concrete
 //! backends — SQLite (the embedded default: one WAL file in the data directory) and PostgreSQL
-//! (scale-out). Both run the same SQL text (`sql.rs`, compiled once per backend), their own
-//! migrations with identical file names, and one conformance suite.
+//! (scale-out). Both run the same SQL text (`sql.rs` and, for the realtime hub, `hub_sql.rs`,
+//! each compiled once per backend), their own migrations with identical file names, and one
+//! conformance suite.
 //!
 //! It owns persistence and encryption at rest of provider credentials. It must not depend on
 //! actix, the actor tree, connectors or anything that speaks HTTP.
@@ -14,10 +15,12 @@ use omnihub_core::model::*;
 use omnihub_core::*;
 
 mod codec;
+mod hub;
 mod postgres;
 pub mod secrets;
 mod sqlite;
 
+pub use hub::*;
 pub use postgres::PgStore;
 pub use secrets::SecretBox;
 pub use sqlite::SqliteStore;
@@ -184,24 +187,6 @@ pub struct ClientFilter {
     pub offset: u32,
 }
 
-#[derive(Clone, Debug)]
-pub struct NewInboundMessage {
-    pub client_id: ClientId,
-    pub channel_id: ChannelId,
-    /// The conversation's id on the provider's side.
-    pub external_conversation_id: String,
-    pub contact_name: String,
-    pub provider_event_id: String,
-    pub text: String,
-}
-
-/// Result of recording an inbound event: either new, or a provider retry of one already kept.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Ingested {
-    New(Message),
-    Duplicate(MessageId),
-}
-
 /// Outcome of a failed sign-in attempt after it was counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LoginFailure {
@@ -211,8 +196,9 @@ pub struct LoginFailure {
 
 /// The interface both backends implement. Every client-scoped call takes the caller's
 /// `ClientId` and touches nothing outside it: another client's id is `NotFound`, never data.
+/// The realtime hub's part ([`HubStore`]) is a supertrait, so a [`DynStore`] has every method.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: HubStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn engine(&self) -> &'static str;
     /// Applies pending migrations.
@@ -360,6 +346,11 @@ pub trait Store: Send + Sync + 'static {
         client: ClientId,
         id: ChannelId,
     ) -> Result<Option<serde_json::Value>>;
+    /// A channel of any client with its decrypted credentials, for the one caller that knows
+    /// a channel only by id: a provider's webhook (`/hooks/{provider}/{channel_id}`), which
+    /// must then authenticate against those credentials before anything else happens.
+    async fn channel_for_hook(&self, id: ChannelId)
+    -> Result<(Channel, Option<serde_json::Value>)>;
     /// Replaces a user's channel grants; every channel must belong to the client.
     async fn set_channel_grants(
         &self,
@@ -369,12 +360,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
     async fn channel_grants(&self, client: ClientId, user: UserId) -> Result<Vec<ChannelGrant>>;
 
-    // --- contacts, conversations, messages -----------------------------------------------
-    /// Records an inbound message, creating the contact and conversation on first contact.
-    /// A second event with the same `(channel, provider_event_id)` is `Duplicate`, atomically.
-    async fn ingest_inbound(&self, msg: &NewInboundMessage) -> Result<Ingested>;
+    // --- conversations (the rest is in HubStore) ------------------------------------------
     async fn get_conversation(&self, client: ClientId, id: ConversationId) -> Result<Conversation>;
-    async fn list_messages(&self, client: ClientId, id: ConversationId) -> Result<Vec<Message>>;
 
     // --- audit ---------------------------------------------------------------------------
     async fn append_audit(&self, entry: &NewAuditEntry) -> Result<AuditEntry>;

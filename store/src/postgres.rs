@@ -1,10 +1,13 @@
-//! The scale-out backend: PostgreSQL. Its SQL is `sql.rs`, shared with SQLite; this module owns
-//! only the connection setup and the few engine differences.
+//! The scale-out backend: PostgreSQL. Its SQL is `sql.rs` and `hub_sql.rs`, shared with SQLite;
+//! this module owns only the connection setup and the few engine differences.
 
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use omnihub_core::ClientId;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgListener, PgPoolOptions};
 
-use crate::{Result, SecretBox};
+use crate::{Result, SecretBox, StoreError, codec};
 
 type Db = sqlx::Postgres;
 type Backend = PgStore;
@@ -12,12 +15,113 @@ const ENGINE: &str = "postgres";
 /// READ COMMITTED is enough: every multi-step write either updates its guarding row first
 /// (which locks it) or relies on a unique index with `ON CONFLICT`.
 const BEGIN_WRITE: &str = "BEGIN";
+/// Several reads that must agree: one snapshot for the whole transaction.
+const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The `LISTEN/NOTIFY` channel events are announced on, as `<client id>:<seq>`.
+const EVENTS_CHANNEL: &str = "omnihub_events";
+
+// Engine-specific fragments of hub_sql.rs, as macros so they fit in `concat!`.
+/// Locks the row a write transaction decides on, like the UPDATE that follows would. Not
+/// `FOR UPDATE`: that also conflicts with the `FOR KEY SHARE` lock every insert referencing the
+/// row takes (a message's foreign key on its conversation), and two ingests that each inserted
+/// a message would then wait for each other.
+macro_rules! for_update {
+    () => {
+        " FOR NO KEY UPDATE"
+    };
+}
+/// Claims rows no other transaction holds, skipping the ones it does (task claiming).
+macro_rules! skip_locked {
+    () => {
+        " FOR UPDATE SKIP LOCKED"
+    };
+}
+
+/// Full-text search: the messages table, matched through its GIN expression index.
+const SEARCH_FROM: &str = "messages m";
+/// The match condition around the bound query; the expression is the index's.
+const SEARCH_MATCH: (&str, &str) = (
+    "to_tsvector('simple', m.text) @@ plainto_tsquery('simple', ",
+    ")",
+);
+
+/// `plainto_tsquery` takes plain text (no syntax), so the input goes as it is; `None` when no
+/// word of it could match, like on SQLite.
+fn search_query(query: &str) -> Option<String> {
+    codec::search_words(query).map(|words| words.join(" "))
+}
+
+/// Taken right before an event is inserted, as the transaction's last statements: events of one
+/// client then get their seq and commit in the same order, so a reader of `events_after` never
+/// sees seq N+1 committed while N is still to come and skips it.
+async fn lock_events(conn: &mut sqlx::PgConnection, client: ClientId) -> Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(codec::lock_key(client.0))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Announces an event to every node; PostgreSQL delivers it at commit, and not at all on
+/// rollback.
+async fn notify_event(conn: &mut sqlx::PgConnection, client: ClientId, seq: i64) -> Result<()> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(EVENTS_CHANNEL)
+        .bind(format!("{client}:{seq}"))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+fn parse_notification(payload: &str) -> Result<(ClientId, i64)> {
+    let bad = || StoreError::Corrupt(format!("event notification `{payload}`"));
+    let (client, seq) = payload.split_once(':').ok_or_else(bad)?;
+    Ok((
+        client.parse().map_err(|_| bad())?,
+        seq.parse().map_err(|_| bad())?,
+    ))
+}
+
+/// Listens on its own one-connection pool, so the store's pool keeps all its connections.
+async fn listen_events(
+    store: &PgStore,
+) -> Result<Option<BoxStream<'static, Result<(ClientId, i64)>>>> {
+    let options = (*store.pool.connect_options()).clone();
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await?;
+    let mut listener = PgListener::connect_with(&pool).await?;
+    listener.listen(EVENTS_CHANNEL).await?;
+    let stream = futures_util::stream::unfold(Some(listener), |listener| async move {
+        let mut listener = listener?;
+        match listener.try_recv().await {
+            Ok(Some(n)) => Some((parse_notification(n.payload()), Some(listener))),
+            // The connection was lost and re-established: whatever was announced meanwhile is
+            // gone. Say so, and go on listening.
+            Ok(None) => Some((
+                Err(StoreError::Database(sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "event listener reconnected; notifications may have been missed",
+                )))),
+                Some(listener),
+            )),
+            Err(e) => Some((Err(e.into()), None)),
+        }
+    });
+    Ok(Some(stream.boxed()))
+}
 
 // The same SQL text is compiled once per backend, each time against that backend's `Db`.
 #[allow(clippy::duplicate_mod)]
 #[path = "sql.rs"]
 mod sql;
+
+#[allow(clippy::duplicate_mod)]
+#[path = "hub_sql.rs"]
+mod hub_sql;
 
 /// The PostgreSQL backend.
 #[derive(Clone, Debug)]

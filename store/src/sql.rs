@@ -19,9 +19,8 @@ use uuid::Uuid;
 use super::{BEGIN_WRITE, Backend, Db, ENGINE, MIGRATOR};
 use crate::codec::{self, ms, now, opt_ts, ts};
 use crate::{
-    AuditFilter, ChannelPatch, ClientFilter, Credentials, Ingested, LoginFailure, NewApiToken,
-    NewAuditEntry, NewChannel, NewInboundMessage, NewInvite, NewUser, Result, Session, Store,
-    StoreError,
+    AuditFilter, ChannelPatch, ClientFilter, Credentials, LoginFailure, NewApiToken, NewAuditEntry,
+    NewChannel, NewInvite, NewUser, Result, Session, Store, StoreError,
 };
 
 type DbRow = <Db as sqlx::Database>::Row;
@@ -66,18 +65,6 @@ macro_rules! channel_cols {
          created_at"
     };
 }
-macro_rules! conversation_cols {
-    () => {
-        "id, client_id, channel_id, contact_id, external_id, status, assignee_id, group_id, \
-         created_at"
-    };
-}
-macro_rules! message_cols {
-    () => {
-        "id, client_id, conversation_id, direction, provider_event_id, author_id, text, status, \
-         created_at"
-    };
-}
 macro_rules! audit_cols {
     () => {
         "id, client_id, actor_id, action, target_kind, target_id, details, ip, created_at"
@@ -95,7 +82,7 @@ macro_rules! client_filter {
 
 /// Maps constraint violations to the store's errors: a taken unique value is `Conflict(field)`;
 /// a reference to a row that does not exist, or not in this client, is `NotFound`.
-fn constraint(field: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+pub(super) fn constraint(field: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |e| match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(field),
         sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::NotFound,
@@ -103,11 +90,11 @@ fn constraint(field: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     }
 }
 
-fn found<T>(row: Option<T>) -> Result<T> {
+pub(super) fn found<T>(row: Option<T>) -> Result<T> {
     row.ok_or(StoreError::NotFound)
 }
 
-fn affected(rows: u64) -> Result<()> {
+pub(super) fn affected(rows: u64) -> Result<()> {
     if rows == 0 {
         Err(StoreError::NotFound)
     } else {
@@ -191,7 +178,7 @@ fn invite_row(r: &DbRow) -> Result<Invite> {
     })
 }
 
-fn group_row(r: &DbRow, member_ids: Vec<UserId>) -> Result<Group> {
+pub(super) fn group_row(r: &DbRow, member_ids: Vec<UserId>) -> Result<Group> {
     Ok(Group {
         id: GroupId(r.try_get("id")?),
         client_id: ClientId(r.try_get("client_id")?),
@@ -214,34 +201,6 @@ fn channel_row(r: &DbRow) -> Result<Channel> {
     })
 }
 
-fn conversation_row(r: &DbRow) -> Result<Conversation> {
-    Ok(Conversation {
-        id: ConversationId(r.try_get("id")?),
-        client_id: ClientId(r.try_get("client_id")?),
-        channel_id: ChannelId(r.try_get("channel_id")?),
-        contact_id: ContactId(r.try_get("contact_id")?),
-        external_id: r.try_get("external_id")?,
-        status: codec::conversation_status(r.try_get::<&str, _>("status")?)?,
-        assignee_id: r.try_get::<Option<Uuid>, _>("assignee_id")?.map(UserId),
-        group_id: r.try_get::<Option<Uuid>, _>("group_id")?.map(GroupId),
-        created_at: ts(r.try_get("created_at")?)?,
-    })
-}
-
-fn message_row(r: &DbRow) -> Result<Message> {
-    Ok(Message {
-        id: MessageId(r.try_get("id")?),
-        client_id: ClientId(r.try_get("client_id")?),
-        conversation_id: ConversationId(r.try_get("conversation_id")?),
-        direction: codec::direction(r.try_get::<&str, _>("direction")?)?,
-        provider_event_id: r.try_get("provider_event_id")?,
-        author_id: r.try_get::<Option<Uuid>, _>("author_id")?.map(UserId),
-        text: r.try_get("text")?,
-        status: codec::delivery(r.try_get::<&str, _>("status")?)?,
-        created_at: ts(r.try_get("created_at")?)?,
-    })
-}
-
 fn audit_row(r: &DbRow) -> Result<AuditEntry> {
     Ok(AuditEntry {
         id: AuditEntryId(r.try_get("id")?),
@@ -258,7 +217,11 @@ fn audit_row(r: &DbRow) -> Result<AuditEntry> {
 
 // --- checks and loads shared by several calls ---------------------------------------------
 
-async fn user_in_client(conn: &mut DbConn, client: ClientId, user: UserId) -> Result<()> {
+pub(super) async fn user_in_client(
+    conn: &mut DbConn,
+    client: ClientId,
+    user: UserId,
+) -> Result<()> {
     let row = sqlx::query::<Db>("SELECT id FROM users WHERE id = $1 AND client_id = $2")
         .bind(user.0)
         .bind(client.0)
@@ -267,7 +230,11 @@ async fn user_in_client(conn: &mut DbConn, client: ClientId, user: UserId) -> Re
     found(row).map(drop)
 }
 
-async fn group_in_client(conn: &mut DbConn, client: ClientId, group: GroupId) -> Result<()> {
+pub(super) async fn group_in_client(
+    conn: &mut DbConn,
+    client: ClientId,
+    group: GroupId,
+) -> Result<()> {
     let row = sqlx::query::<Db>("SELECT id FROM groups WHERE id = $1 AND client_id = $2")
         .bind(group.0)
         .bind(client.0)
@@ -276,7 +243,11 @@ async fn group_in_client(conn: &mut DbConn, client: ClientId, group: GroupId) ->
     found(row).map(drop)
 }
 
-async fn channel_in_client(conn: &mut DbConn, client: ClientId, channel: ChannelId) -> Result<()> {
+pub(super) async fn channel_in_client(
+    conn: &mut DbConn,
+    client: ClientId,
+    channel: ChannelId,
+) -> Result<()> {
     let row = sqlx::query::<Db>("SELECT id FROM channels WHERE id = $1 AND client_id = $2")
         .bind(channel.0)
         .bind(client.0)
@@ -1097,10 +1068,22 @@ impl Store for Backend {
         for user in members {
             user_in_client(&mut tx, client, *user).await?;
         }
-        sqlx::query::<Db>("DELETE FROM group_members WHERE group_id = $1")
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await?;
+        // Members who stay keep their row, and with it their competency in this group.
+        let current =
+            sqlx::query_scalar::<Db, Uuid>("SELECT user_id FROM group_members WHERE group_id = $1")
+                .bind(id.0)
+                .fetch_all(&mut *tx)
+                .await?;
+        for gone in current
+            .iter()
+            .filter(|u| !members.iter().any(|m| m.0 == **u))
+        {
+            sqlx::query::<Db>("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
+                .bind(id.0)
+                .bind(gone)
+                .execute(&mut *tx)
+                .await?;
+        }
         for user in members {
             sqlx::query::<Db>(
                 "INSERT INTO group_members (group_id, user_id, client_id) VALUES ($1, $2, $3) \
@@ -1242,6 +1225,31 @@ impl Store for Backend {
         }
     }
 
+    async fn channel_for_hook(
+        &self,
+        id: ChannelId,
+    ) -> Result<(Channel, Option<serde_json::Value>)> {
+        let row = sqlx::query::<Db>(concat!(
+            "SELECT ",
+            channel_cols!(),
+            ", credentials FROM channels WHERE id = $1"
+        ))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        let row = found(row)?;
+        let channel = channel_row(&row)?;
+        let sealed: Option<Vec<u8>> = row.try_get("credentials")?;
+        let credentials = match self.open_secret(sealed)? {
+            None => None,
+            Some(plain) => Some(
+                serde_json::from_slice(&plain)
+                    .map_err(|e| StoreError::Corrupt(format!("channel credentials: {e}")))?,
+            ),
+        };
+        Ok((channel, credentials))
+    }
+
     async fn set_channel_grants(
         &self,
         client: ClientId,
@@ -1299,151 +1307,11 @@ impl Store for Backend {
             .collect()
     }
 
-    // --- contacts, conversations, messages -----------------------------------------------
-
-    async fn ingest_inbound(&self, msg: &NewInboundMessage) -> Result<Ingested> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
-        // First, so another client's channel cannot even learn of a duplicate.
-        channel_in_client(&mut tx, msg.client_id, msg.channel_id).await?;
-        let existing = sqlx::query_scalar::<Db, Uuid>(
-            "SELECT id FROM messages WHERE channel_id = $1 AND provider_event_id = $2",
-        )
-        .bind(msg.channel_id.0)
-        .bind(&msg.provider_event_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(id) = existing {
-            return Ok(Ingested::Duplicate(MessageId(id)));
-        }
-
-        let created_at = now();
-        // The (channel_id, client_id) key on conversations guarantees a conversation found by
-        // channel belongs to the channel's client.
-        let find_conversation = || {
-            sqlx::query_scalar::<Db, Uuid>(
-                "SELECT id FROM conversations WHERE channel_id = $1 AND external_id = $2",
-            )
-            .bind(msg.channel_id.0)
-            .bind(&msg.external_conversation_id)
-        };
-        let conversation = match find_conversation().fetch_optional(&mut *tx).await? {
-            Some(id) => id,
-            None => {
-                let contact = ContactId::new();
-                sqlx::query::<Db>(
-                    "INSERT INTO contacts (id, client_id, name, created_at) VALUES ($1, $2, $3, $4)",
-                )
-                .bind(contact.0)
-                .bind(msg.client_id.0)
-                .bind(&msg.contact_name)
-                .bind(ms(created_at))
-                .execute(&mut *tx)
-                .await?;
-                let inserted = sqlx::query_scalar::<Db, Uuid>(
-                    "INSERT INTO conversations (id, client_id, channel_id, contact_id, external_id, \
-                     status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                     ON CONFLICT (channel_id, external_id) DO NOTHING RETURNING id",
-                )
-                .bind(ConversationId::new().0)
-                .bind(msg.client_id.0)
-                .bind(msg.channel_id.0)
-                .bind(contact.0)
-                .bind(&msg.external_conversation_id)
-                .bind(ConversationStatus::New.as_str())
-                .bind(ms(created_at))
-                .fetch_optional(&mut *tx)
-                .await?;
-                match inserted {
-                    Some(id) => id,
-                    None => {
-                        // A concurrent first message created it (PostgreSQL waited for that
-                        // commit); this contact is not needed after all.
-                        sqlx::query::<Db>("DELETE FROM contacts WHERE id = $1")
-                            .bind(contact.0)
-                            .execute(&mut *tx)
-                            .await?;
-                        found(find_conversation().fetch_optional(&mut *tx).await?)?
-                    }
-                }
-            }
-        };
-
-        let message = Message {
-            id: MessageId::new(),
-            client_id: msg.client_id,
-            conversation_id: ConversationId(conversation),
-            direction: Direction::Inbound,
-            provider_event_id: Some(msg.provider_event_id.clone()),
-            author_id: None,
-            text: msg.text.clone(),
-            status: DeliveryStatus::Received,
-            created_at,
-        };
-        let inserted = sqlx::query_scalar::<Db, Uuid>(
-            "INSERT INTO messages (id, client_id, conversation_id, channel_id, direction, \
-             provider_event_id, text, status, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (channel_id, provider_event_id) DO NOTHING RETURNING id",
-        )
-        .bind(message.id.0)
-        .bind(message.client_id.0)
-        .bind(message.conversation_id.0)
-        .bind(msg.channel_id.0)
-        .bind(codec::direction_str(message.direction))
-        .bind(&message.provider_event_id)
-        .bind(&message.text)
-        .bind(codec::delivery_str(message.status))
-        .bind(ms(message.created_at))
-        .fetch_optional(&mut *tx)
-        .await?;
-        if inserted.is_none() {
-            // A concurrent retry committed first; drop whatever this attempt created.
-            let id = sqlx::query_scalar::<Db, Uuid>(
-                "SELECT id FROM messages WHERE channel_id = $1 AND provider_event_id = $2",
-            )
-            .bind(msg.channel_id.0)
-            .bind(&msg.provider_event_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            tx.rollback().await?;
-            return Ok(Ingested::Duplicate(MessageId(found(id)?)));
-        }
-        tx.commit().await?;
-        Ok(Ingested::New(message))
-    }
+    // --- conversations -------------------------------------------------------------------
 
     async fn get_conversation(&self, client: ClientId, id: ConversationId) -> Result<Conversation> {
-        let row = sqlx::query::<Db>(concat!(
-            "SELECT ",
-            conversation_cols!(),
-            " FROM conversations WHERE id = $1 AND client_id = $2"
-        ))
-        .bind(id.0)
-        .bind(client.0)
-        .fetch_optional(&self.pool)
-        .await?;
-        conversation_row(&found(row)?)
-    }
-
-    async fn list_messages(&self, client: ClientId, id: ConversationId) -> Result<Vec<Message>> {
         let mut conn = self.pool.acquire().await?;
-        let exists =
-            sqlx::query::<Db>("SELECT id FROM conversations WHERE id = $1 AND client_id = $2")
-                .bind(id.0)
-                .bind(client.0)
-                .fetch_optional(&mut *conn)
-                .await?;
-        found(exists)?;
-        let rows = sqlx::query::<Db>(concat!(
-            "SELECT ",
-            message_cols!(),
-            " FROM messages WHERE conversation_id = $1 AND client_id = $2 ORDER BY created_at, id"
-        ))
-        .bind(id.0)
-        .bind(client.0)
-        .fetch_all(&mut *conn)
-        .await?;
-        rows.iter().map(message_row).collect()
+        super::hub_sql::load_conversation(&mut conn, client, id).await
     }
 
     // --- audit ---------------------------------------------------------------------------

@@ -4,10 +4,12 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use futures_util::stream::BoxStream;
+use omnihub_core::ClientId;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::{Result, SecretBox, StoreError};
+use crate::{Result, SecretBox, StoreError, codec};
 
 type Db = sqlx::Sqlite;
 type Backend = SqliteStore;
@@ -16,12 +18,59 @@ const ENGINE: &str = "sqlite";
 /// writes fails with SQLITE_BUSY at once when another writer got in between, while `BEGIN
 /// IMMEDIATE` waits for the lock under the busy timeout.
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+/// Several reads that must agree: in WAL mode a deferred transaction reads one snapshot.
+const BEGIN_SNAPSHOT: &str = "BEGIN";
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+// Engine-specific fragments of hub_sql.rs, as macros so they fit in `concat!`. SQLite has one
+// writer and every write transaction starts with `BEGIN IMMEDIATE`: a row read in a write
+// transaction cannot change under it, so there is nothing to lock or skip.
+macro_rules! for_update {
+    () => {
+        ""
+    };
+}
+macro_rules! skip_locked {
+    () => {
+        ""
+    };
+}
+
+/// Full-text search: the FTS5 index joined to its content table.
+const SEARCH_FROM: &str = "messages_fts JOIN messages m ON m.rowid = messages_fts.rowid";
+/// The match condition around the bound query.
+const SEARCH_MATCH: (&str, &str) = ("messages_fts MATCH ", "");
+
+/// User input as an FTS5 query (every word quoted), `None` when nothing could match.
+fn search_query(query: &str) -> Option<String> {
+    codec::fts5_query(query)
+}
+
+/// Nothing to do: with one writer, event seq order is commit order.
+async fn lock_events(_: &mut sqlx::SqliteConnection, _: ClientId) -> Result<()> {
+    Ok(())
+}
+
+/// Nothing to do: one process owns the file, and it knows what it committed.
+async fn notify_event(_: &mut sqlx::SqliteConnection, _: ClientId, _: i64) -> Result<()> {
+    Ok(())
+}
+
+/// No cross-node notifications on SQLite.
+async fn listen_events(
+    _: &SqliteStore,
+) -> Result<Option<BoxStream<'static, Result<(ClientId, i64)>>>> {
+    Ok(None)
+}
 
 // The same SQL text is compiled once per backend, each time against that backend's `Db`.
 #[allow(clippy::duplicate_mod)]
 #[path = "sql.rs"]
 mod sql;
+
+#[allow(clippy::duplicate_mod)]
+#[path = "hub_sql.rs"]
+mod hub_sql;
 
 /// The SQLite backend.
 #[derive(Clone, Debug)]

@@ -8,8 +8,10 @@ use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
-use futures_util::FutureExt;
+use futures_util::{FutureExt, StreamExt};
+use omnihub_core::events::{EventKind, HubEvent};
 use omnihub_core::model::*;
+use omnihub_core::routing::{AutoReplies, Presence, RoutingMode, TimeRange, WeeklyHours};
 use omnihub_core::*;
 use omnihub_store::*;
 use sqlx::{AssertSqlSafe, Connection};
@@ -183,6 +185,19 @@ conformance!(store:
     tenant_isolation,
     ingest_creates_conversation_and_dedupes,
     audit_filter_and_keyset_pagination,
+    outbound_is_idempotent_and_notes_stay_inside,
+    delivery_moves_forward_only,
+    conversation_updates_assign_transfer_and_snooze,
+    concurrent_assignment_has_one_winner,
+    list_conversations_filters_unread_and_pages,
+    tags_and_read_marks_append_events,
+    search_finds_words_in_any_script,
+    contacts_merge_and_split,
+    quick_replies_crud,
+    routing_snapshot_settings_and_load,
+    routing_queue_is_fifo_and_idempotent,
+    events_resume_without_gaps,
+    tasks_lease_complete_fail_and_dedupe,
 );
 
 conformance!(raw:
@@ -190,6 +205,9 @@ conformance!(raw:
     totp_secret_is_sealed,
     channel_credentials_are_sealed_and_never_in_channel,
     concurrent_ingest_dedupes,
+    requests_follow_resolve_and_return,
+    events_are_announced_across_nodes,
+    ten_thousand_due_tasks_are_claimed_once,
 );
 
 // --- a look under the store ---------------------------------------------------------------
@@ -216,7 +234,8 @@ impl Raw {
         }
     }
 
-    async fn count(&mut self, sql: &'static str, id: Uuid) -> i64 {
+    async fn count(&mut self, sql: &str, id: Uuid) -> i64 {
+        let sql = AssertSqlSafe(sql.to_string());
         match self {
             Raw::Sqlite(c) => sqlx::query_scalar(sql).bind(id).fetch_one(c).await.unwrap(),
             Raw::Pg(c) => sqlx::query_scalar(sql).bind(id).fetch_one(c).await.unwrap(),
@@ -324,15 +343,113 @@ async fn channel(store: &DynStore, client: ClientId, name: &str) -> Channel {
         .unwrap()
 }
 
-fn inbound(client: ClientId, channel: ChannelId, chat: &str, event: &str) -> NewInboundMessage {
-    NewInboundMessage {
+/// An inbound event on `chat`, from the chat's own user (`user-<chat>`).
+fn inbound(client: ClientId, channel: ChannelId, chat: &str, event: &str) -> InboundEvent {
+    InboundEvent {
         client_id: client,
         channel_id: channel,
         external_conversation_id: chat.to_string(),
+        external_user_id: format!("user-{chat}"),
         contact_name: format!("contact {chat}"),
         provider_event_id: event.to_string(),
         text: format!("text of {event}"),
     }
+}
+
+/// The same event sent by another user id.
+fn sent_by(user: &str, ev: InboundEvent) -> InboundEvent {
+    InboundEvent {
+        external_user_id: user.to_string(),
+        ..ev
+    }
+}
+
+/// The same event with another text.
+fn saying(text: &str, ev: InboundEvent) -> InboundEvent {
+    InboundEvent {
+        text: text.to_string(),
+        ..ev
+    }
+}
+
+/// What `Ingest::New` carries, for tests that expect a new message.
+struct Ingested {
+    message: Message,
+    conversation: Conversation,
+    new_request: bool,
+    returning_customer: bool,
+    event: HubEvent,
+}
+
+fn expect_new(i: Ingest) -> Ingested {
+    match i {
+        Ingest::New {
+            message,
+            conversation,
+            new_request,
+            returning_customer,
+            event,
+        } => Ingested {
+            message,
+            conversation,
+            new_request,
+            returning_customer,
+            event,
+        },
+        Ingest::Duplicate(id) => panic!("expected a new message, got a duplicate of {id}"),
+    }
+}
+
+async fn ingest_new(store: &DynStore, ev: &InboundEvent) -> Ingested {
+    expect_new(store.ingest(ev).await.unwrap())
+}
+
+fn outbound(
+    client: ClientId,
+    conversation: ConversationId,
+    kind: MessageKind,
+    key: &str,
+    author: Option<UserId>,
+) -> NewOutbound {
+    NewOutbound {
+        client_id: client,
+        conversation_id: conversation,
+        author_id: author,
+        kind,
+        text: format!("reply {key}"),
+        idempotency_key: key.to_string(),
+    }
+}
+
+/// A `message_created` payload: the message, with the conversation after it.
+fn message_created(m: &Message, c: &Conversation) -> serde_json::Value {
+    let mut v = json(m);
+    v.as_object_mut()
+        .unwrap()
+        .insert("conversation".into(), json(c));
+    v
+}
+
+fn json<T: serde::Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap()
+}
+
+/// The payload of a `conversation_updated` event: the conversation and its tags.
+fn conversation_payload(c: &Conversation, tags: &[&str]) -> serde_json::Value {
+    let mut v = json(c);
+    v.as_object_mut()
+        .unwrap()
+        .insert("tags".into(), serde_json::json!(tags));
+    v
+}
+
+fn patch() -> ConversationPatch {
+    ConversationPatch::default()
+}
+
+/// Lets the millisecond clock move on, so timestamps of what follows differ.
+async fn tick() {
+    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
 }
 
 fn session(user: UserId, token: &str, expires_at: DateTime<Utc>) -> Session {
@@ -431,8 +548,10 @@ async fn schemas_have_the_same_tables_and_columns() {
 
     let mut conn = sqlx::SqliteConnection::connect(&lite.url).await.unwrap();
     let lite_cols: HashSet<(String, String)> = sqlx::query_as(
+        // The FTS5 index and its shadow tables are SQLite's counterpart of a PostgreSQL index.
         "SELECT m.name, p.name FROM sqlite_schema m, pragma_table_info(m.name) p \
-         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite%' AND m.name NOT LIKE '_sqlx%'",
+         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite%' AND m.name NOT LIKE '_sqlx%' \
+         AND m.name NOT LIKE 'messages_fts%'",
     )
     .fetch_all(&mut conn)
     .await
@@ -1740,18 +1859,34 @@ async fn tenant_isolation(store: DynStore) {
         .create_invite(&invite(&b, "new@b.test", "b-invite"))
         .await
         .unwrap();
-    let Ingested::New(msg_b) = store
-        .ingest_inbound(&inbound(cb, chan_b.id, "chat", "e1"))
-        .await
-        .unwrap()
-    else {
-        panic!("first event must be new")
-    };
+    let b_in = ingest_new(&store, &inbound(cb, chan_b.id, "chat", "e1")).await;
+    let msg_b = b_in.message.clone();
     let conv_b = msg_b.conversation_id;
+    let contact_b = b_in.conversation.contact_id;
+    let (reply_b, _) = store
+        .add_outbound(&outbound(cb, conv_b, MessageKind::Message, "k", None))
+        .await
+        .unwrap();
+    store
+        .set_delivery(cb, reply_b.id, DeliveryStatus::Sent, None, Some("pm-b"))
+        .await
+        .unwrap();
+    let (reply_b, _) = store
+        .set_delivery(cb, reply_b.id, DeliveryStatus::Sent, None, None)
+        .await
+        .unwrap();
+    store.add_tag(cb, conv_b, "vip").await.unwrap();
+    let quick_b = store.create_quick_reply(cb, "hi", "Hello").await.unwrap();
+    store.enqueue(cb, conv_b, Some(group_b.id)).await.unwrap();
     store
         .append_audit(&audit(Some(cb), Some(b.owner.id), "b.secret"))
         .await
         .unwrap();
+    let a_in = ingest_new(&store, &inbound(ca, chan_a.id, "chat", "e1")).await;
+    let conv_a = a_in.conversation.id;
+    let conversation_b = store.get_conversation(cb, conv_b).await.unwrap();
+    let b_events = store.events_after(cb, 0, 0).await.unwrap();
+    let b_snapshot = store.routing_snapshot(cb).await.unwrap();
     let at = now();
 
     // Reads.
@@ -1760,7 +1895,16 @@ async fn tenant_isolation(store: DynStore) {
     not_found(store.get_channel(ca, chan_b.id).await);
     not_found(store.channel_credentials(ca, chan_b.id).await);
     not_found(store.get_conversation(ca, conv_b).await);
-    not_found(store.list_messages(ca, conv_b).await);
+    not_found(store.conversation_messages(ca, conv_b, None, 0).await);
+    not_found(store.conversation_tags(ca, conv_b).await);
+    not_found(store.get_contact(ca, contact_b).await);
+    not_found(store.contact_identities(ca, contact_b).await);
+    not_found(store.message_by_provider_id(ca, chan_b.id, "pm-b").await);
+    not_found(
+        store
+            .list_conversations(ca, b.owner.id, &ConversationFilter::default())
+            .await,
+    );
     not_found(store.user_groups(ca, b.employee.id).await);
     not_found(store.channel_grants(ca, b.employee.id).await);
     assert!(
@@ -1789,6 +1933,65 @@ async fn tenant_isolation(store: DynStore) {
             .unwrap()
             .is_empty()
     );
+    let listed = store
+        .list_conversations(ca, a.owner.id, &ConversationFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|s| s.conversation.id).collect::<Vec<_>>(),
+        vec![conv_a]
+    );
+    // Even naming B's channel in the filter shows nothing of B's.
+    assert!(
+        store
+            .list_conversations(
+                ca,
+                a.owner.id,
+                &ConversationFilter {
+                    channels: Some(vec![chan_b.id]),
+                    ..Default::default()
+                }
+            )
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .search_messages(ca, None, "text", 0)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.client_id)
+            .collect::<Vec<_>>(),
+        vec![ca]
+    );
+    assert!(
+        store
+            .search_messages(ca, Some(&[chan_b.id]), "text", 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.pending_outbound(ca, 0).await.unwrap().is_empty());
+    assert!(store.list_quick_replies(ca).await.unwrap().is_empty());
+    assert!(
+        store
+            .events_after(ca, 0, 0)
+            .await
+            .unwrap()
+            .iter()
+            .all(|e| e.client_id == ca)
+    );
+    let snapshot_a = store.routing_snapshot(ca).await.unwrap();
+    assert!(snapshot_a.groups.iter().all(|(g, _, _)| g.client_id == ca));
+    assert!(
+        snapshot_a
+            .operators
+            .iter()
+            .all(|o| [a.owner.id, a.employee.id].contains(&o.user_id))
+    );
+    assert!(snapshot_a.queue.is_empty());
 
     // Writes.
     not_found(
@@ -1836,17 +2039,105 @@ async fn tenant_isolation(store: DynStore) {
     not_found(store.set_channel_grants(ca, b.employee.id, &[]).await);
     not_found(store.revoke_api_token(ca, token_b.id, at).await);
     not_found(store.delete_invite(ca, invite_b.id).await);
-    not_found(
-        store
-            .ingest_inbound(&inbound(ca, chan_b.id, "chat", "e2"))
-            .await,
-    );
+    not_found(store.ingest(&inbound(ca, chan_b.id, "chat", "e2")).await);
     // Not even a retry of B's event through A's id tells anything.
+    not_found(store.ingest(&inbound(ca, chan_b.id, "chat", "e1")).await);
     not_found(
         store
-            .ingest_inbound(&inbound(ca, chan_b.id, "chat", "e1"))
+            .add_outbound(&outbound(ca, conv_b, MessageKind::Message, "k2", None))
             .await,
     );
+    // Nor a retry of B's reply key.
+    not_found(
+        store
+            .add_outbound(&outbound(ca, conv_b, MessageKind::Message, "k", None))
+            .await,
+    );
+    not_found(
+        store
+            .add_outbound(&outbound(
+                ca,
+                conv_a,
+                MessageKind::Note,
+                "n",
+                Some(b.owner.id),
+            ))
+            .await,
+    );
+    not_found(
+        store
+            .set_delivery(ca, reply_b.id, DeliveryStatus::Read, None, Some("x"))
+            .await,
+    );
+    let take = ConversationPatch {
+        assignee_id: Some(Some(a.employee.id)),
+        status: Some(ConversationStatus::Resolved),
+        ..patch()
+    };
+    not_found(store.update_conversation(ca, conv_b, &take).await);
+    let to_b_user = ConversationPatch {
+        assignee_id: Some(Some(b.employee.id)),
+        ..patch()
+    };
+    not_found(store.update_conversation(ca, conv_a, &to_b_user).await);
+    let to_b_group = ConversationPatch {
+        group_id: Some(Some(group_b.id)),
+        ..patch()
+    };
+    not_found(store.update_conversation(ca, conv_a, &to_b_group).await);
+    not_found(store.add_tag(ca, conv_b, "mine").await);
+    not_found(store.remove_tag(ca, conv_b, "vip").await);
+    not_found(store.mark_read(ca, conv_b, a.owner.id, msg_b.id).await);
+    not_found(
+        store
+            .mark_read(ca, conv_a, b.owner.id, a_in.message.id)
+            .await,
+    );
+    not_found(store.mark_read(ca, conv_a, a.owner.id, msg_b.id).await);
+    not_found(
+        store
+            .update_contact(ca, contact_b, Some("mine"), None)
+            .await,
+    );
+    not_found(
+        store
+            .merge_contacts(ca, a_in.conversation.contact_id, contact_b)
+            .await,
+    );
+    not_found(
+        store
+            .merge_contacts(ca, contact_b, a_in.conversation.contact_id)
+            .await,
+    );
+    let identity_b = store.contact_identities(cb, contact_b).await.unwrap();
+    not_found(store.split_contact(ca, contact_b, &identity_b[0]).await);
+    not_found(store.delete_quick_reply(ca, quick_b.id).await);
+    not_found(
+        store
+            .set_group_routing(
+                ca,
+                group_b.id,
+                &GroupRouting {
+                    mode: RoutingMode::MostSkilled,
+                    hours: WeeklyHours::default(),
+                    auto_replies: AutoReplies::default(),
+                },
+            )
+            .await,
+    );
+    not_found(
+        store
+            .set_competency(ca, group_b.id, b.employee.id, 99)
+            .await,
+    );
+    not_found(
+        store
+            .set_operator(ca, b.employee.id, Some(99), None, None)
+            .await,
+    );
+    not_found(store.enqueue(ca, conv_b, None).await);
+    not_found(store.enqueue(ca, conv_a, Some(group_b.id)).await);
+    not_found(store.dequeue(ca, conv_b).await);
 
     // B's data is as it was.
     assert_eq!(store.get_user(b.employee.id).await.unwrap(), b.employee);
@@ -1873,7 +2164,35 @@ async fn tenant_isolation(store: DynStore) {
     );
     assert_eq!(store.list_api_tokens(cb).await.unwrap(), vec![token_b]);
     assert_eq!(store.list_invites(cb).await.unwrap(), vec![invite_b]);
-    assert_eq!(store.list_messages(cb, conv_b).await.unwrap(), vec![msg_b]);
+    assert_eq!(
+        store
+            .conversation_messages(cb, conv_b, None, 0)
+            .await
+            .unwrap(),
+        vec![msg_b, reply_b.clone()]
+    );
+    assert_eq!(
+        store.get_conversation(cb, conv_b).await.unwrap(),
+        conversation_b
+    );
+    assert_eq!(
+        store.conversation_tags(cb, conv_b).await.unwrap(),
+        vec!["vip"]
+    );
+    assert_eq!(
+        store
+            .message_by_provider_id(cb, chan_b.id, "pm-b")
+            .await
+            .unwrap(),
+        reply_b
+    );
+    assert_eq!(
+        store.contact_identities(cb, contact_b).await.unwrap(),
+        identity_b
+    );
+    assert_eq!(store.list_quick_replies(cb).await.unwrap(), vec![quick_b]);
+    assert_eq!(store.events_after(cb, 0, 0).await.unwrap(), b_events);
+    assert_eq!(store.routing_snapshot(cb).await.unwrap(), b_snapshot);
     assert_eq!(
         store
             .list_audit(cb, &AuditFilter::default())
@@ -1886,107 +2205,267 @@ async fn tenant_isolation(store: DynStore) {
 
 async fn ingest_creates_conversation_and_dedupes(store: DynStore) {
     let a = tenant(&store, "Inbox").await;
-    let tg = channel(&store, a.client.id, "tg").await;
-    let vk = channel(&store, a.client.id, "vk").await;
+    let c = a.client.id;
+    let tg = channel(&store, c, "tg").await;
+    let vk = channel(&store, c, "vk").await;
 
-    let Ingested::New(m1) = store
-        .ingest_inbound(&inbound(a.client.id, tg.id, "chat-1", "ev-1"))
-        .await
-        .unwrap()
-    else {
-        panic!("first event must be new")
-    };
+    let first = ingest_new(&store, &inbound(c, tg.id, "chat-1", "ev-1")).await;
+    let m1 = first.message.clone();
     assert_eq!(m1.direction, Direction::Inbound);
+    assert_eq!(m1.kind, MessageKind::Message);
     assert_eq!(m1.status, DeliveryStatus::Received);
     assert_eq!(m1.provider_event_id.as_deref(), Some("ev-1"));
     assert_eq!((m1.text.as_str(), m1.author_id), ("text of ev-1", None));
-    let conv = store
-        .get_conversation(a.client.id, m1.conversation_id)
-        .await
-        .unwrap();
+    assert_eq!(
+        (m1.failure_reason.as_deref(), m1.idempotency_key.as_deref()),
+        (None, None)
+    );
+    assert!(
+        first.new_request,
+        "the first message opens the first request"
+    );
+    assert!(!first.returning_customer, "nobody knew this sender");
+    let conv = store.get_conversation(c, m1.conversation_id).await.unwrap();
+    assert_eq!(conv, first.conversation);
     assert_eq!(
         (conv.channel_id, conv.external_id.as_str()),
         (tg.id, "chat-1")
     );
     assert_eq!(
-        (conv.status, conv.assignee_id, conv.group_id),
-        (ConversationStatus::New, None, None)
+        (
+            conv.status,
+            conv.assignee_id,
+            conv.group_id,
+            conv.snoozed_until
+        ),
+        (ConversationStatus::New, None, None, None)
     );
-    assert_eq!(conv.client_id, a.client.id);
+    assert_eq!((conv.request_no, conv.last_message_at), (1, m1.created_at));
+    assert_eq!(conv.client_id, c);
+
+    // The message's event, committed with it.
+    let ev = &first.event;
+    assert_eq!(ev.kind, EventKind::MessageCreated);
+    assert_eq!(
+        (ev.client_id, ev.conversation_id, ev.channel_id),
+        (c, Some(conv.id), Some(tg.id))
+    );
+    assert_eq!((ev.assignee_id, ev.group_id), (None, None));
+    assert_eq!(ev.payload, message_created(&m1, &conv));
+    assert_eq!(store.events_after(c, 0, 0).await.unwrap(), vec![ev.clone()]);
+
+    // The contact and how it is known on this channel.
+    let contact = store.get_contact(c, conv.contact_id).await.unwrap();
+    assert_eq!(
+        (contact.name.as_str(), &contact.fields),
+        ("contact chat-1", &serde_json::json!({}))
+    );
+    assert_eq!(
+        store.contact_identities(c, contact.id).await.unwrap(),
+        vec![ContactIdentity {
+            contact_id: contact.id,
+            channel_id: tg.id,
+            external_id: "user-chat-1".into(),
+        }]
+    );
 
     // The same conversation gets the next message; a retry is a duplicate.
-    let Ingested::New(m2) = store
-        .ingest_inbound(&inbound(a.client.id, tg.id, "chat-1", "ev-2"))
-        .await
-        .unwrap()
-    else {
-        panic!("second event must be new")
-    };
+    tick().await;
+    let second = ingest_new(&store, &inbound(c, tg.id, "chat-1", "ev-2")).await;
+    let m2 = second.message.clone();
     assert_eq!(m2.conversation_id, conv.id);
+    assert!(!second.new_request);
+    assert!(second.returning_customer);
+    assert_eq!(second.conversation.status, ConversationStatus::New);
+    assert_eq!(second.conversation.last_message_at, m2.created_at);
+    assert!(second.event.seq > first.event.seq);
     assert_eq!(
         store
-            .ingest_inbound(&inbound(a.client.id, tg.id, "chat-1", "ev-1"))
+            .ingest(&inbound(c, tg.id, "chat-1", "ev-1"))
             .await
             .unwrap(),
-        Ingested::Duplicate(m1.id)
+        Ingest::Duplicate(m1.id)
     );
     assert_eq!(
-        store.list_messages(a.client.id, conv.id).await.unwrap(),
+        store
+            .conversation_messages(c, conv.id, None, 0)
+            .await
+            .unwrap(),
         vec![m1.clone(), m2.clone()]
     );
+    assert_eq!(
+        store.events_after(c, 0, 0).await.unwrap().len(),
+        2,
+        "a duplicate appends no event"
+    );
 
-    // Another chat is another conversation with another contact.
-    let Ingested::New(m3) = store
-        .ingest_inbound(&inbound(a.client.id, tg.id, "chat-2", "ev-3"))
-        .await
-        .unwrap()
-    else {
-        panic!("new chat must be new")
-    };
-    let conv2 = store
-        .get_conversation(a.client.id, m3.conversation_id)
+    // The same sender in another chat of the channel: a new conversation, the same contact.
+    let other_chat = ingest_new(
+        &store,
+        &sent_by("user-chat-1", inbound(c, tg.id, "chat-2", "ev-3")),
+    )
+    .await;
+    assert_ne!(other_chat.conversation.id, conv.id);
+    assert_eq!(other_chat.conversation.contact_id, conv.contact_id);
+    assert!(other_chat.new_request && other_chat.returning_customer);
+
+    // Another sender is another contact.
+    let stranger = ingest_new(&store, &inbound(c, tg.id, "chat-3", "ev-4")).await;
+    assert_ne!(stranger.conversation.contact_id, conv.contact_id);
+    assert!(!stranger.returning_customer);
+
+    // Ids are per channel: the same chat, sender and event ids on another channel are new.
+    let m4 = ingest_new(&store, &inbound(c, vk.id, "chat-1", "ev-1")).await;
+    assert_ne!(m4.conversation.id, conv.id);
+    assert_ne!(m4.conversation.contact_id, conv.contact_id);
+    assert_eq!(m4.conversation.channel_id, vk.id);
+    assert!(!m4.returning_customer);
+
+    // Keyset pages over the messages.
+    let page = store
+        .conversation_messages(c, conv.id, Some(m1.id), 10)
         .await
         .unwrap();
-    assert_ne!(conv2.id, conv.id);
-    assert_ne!(conv2.contact_id, conv.contact_id);
-
-    // Ids are per channel: the same chat and event ids on another channel are new.
-    let Ingested::New(m4) = store
-        .ingest_inbound(&inbound(a.client.id, vk.id, "chat-1", "ev-1"))
-        .await
-        .unwrap()
-    else {
-        panic!("same ids on another channel must be new")
-    };
-    assert_ne!(m4.conversation_id, conv.id);
+    assert_eq!(page, vec![m2.clone()]);
     assert_eq!(
         store
-            .get_conversation(a.client.id, m4.conversation_id)
+            .conversation_messages(c, conv.id, None, 1)
+            .await
+            .unwrap(),
+        vec![m1.clone()]
+    );
+    assert!(
+        store
+            .conversation_messages(c, conv.id, Some(m2.id), 10)
             .await
             .unwrap()
-            .channel_id,
-        vk.id
+            .is_empty()
+    );
+    // A cursor from another conversation is not a cursor here.
+    not_found(
+        store
+            .conversation_messages(c, conv.id, Some(m4.message.id), 10)
+            .await,
     );
 
+    not_found(store.ingest(&inbound(c, ChannelId::new(), "c", "e")).await);
+    not_found(store.get_conversation(c, ConversationId::new()).await);
     not_found(
         store
-            .ingest_inbound(&inbound(a.client.id, ChannelId::new(), "c", "e"))
-            .await,
-    );
-    not_found(
-        store
-            .get_conversation(a.client.id, ConversationId::new())
-            .await,
-    );
-    not_found(
-        store
-            .list_messages(a.client.id, ConversationId::new())
+            .conversation_messages(c, ConversationId::new(), None, 0)
             .await,
     );
 
     // Deleting the channel takes its conversations along.
-    store.delete_channel(a.client.id, tg.id).await.unwrap();
-    not_found(store.get_conversation(a.client.id, conv.id).await);
+    store.delete_channel(c, tg.id).await.unwrap();
+    not_found(store.get_conversation(c, conv.id).await);
+    assert!(
+        store
+            .contact_identities(c, conv.contact_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Requests: one per customer return after resolve, closed by resolving, with status moves
+/// decided by `core::conversation::after_customer_message`.
+async fn requests_follow_resolve_and_return(store: DynStore, url: String) {
+    let a = tenant(&store, "Requests").await;
+    let c = a.client.id;
+    let ch = channel(&store, c, "bot").await;
+    let first = ingest_new(&store, &inbound(c, ch.id, "chat", "e1")).await;
+    let id = first.conversation.id;
+    let mut raw = Raw::connect(&url).await;
+    let requests = "SELECT COUNT(*) FROM requests WHERE conversation_id = $1";
+    let open = "SELECT COUNT(*) FROM requests WHERE conversation_id = $1 AND resolved_at IS NULL";
+    assert_eq!(
+        (raw.count(requests, id.0).await, raw.count(open, id.0).await),
+        (1, 1)
+    );
+
+    let set = |status| ConversationPatch {
+        status: Some(status),
+        ..patch()
+    };
+    let (pending, _) = store
+        .update_conversation(c, id, &set(ConversationStatus::Pending))
+        .await
+        .unwrap();
+    assert_eq!(pending.status, ConversationStatus::Pending);
+    // The customer answers: pending → open, the same request.
+    let answer = ingest_new(&store, &inbound(c, ch.id, "chat", "e2")).await;
+    assert_eq!(answer.conversation.status, ConversationStatus::Open);
+    assert!(!answer.new_request);
+    assert_eq!(answer.conversation.request_no, 1);
+
+    let (resolved, _) = store
+        .update_conversation(c, id, &set(ConversationStatus::Resolved))
+        .await
+        .unwrap();
+    assert_eq!(resolved.status, ConversationStatus::Resolved);
+    assert_eq!(
+        (raw.count(requests, id.0).await, raw.count(open, id.0).await),
+        (1, 0)
+    );
+
+    // A message after resolve opens request 2.
+    let back = ingest_new(&store, &inbound(c, ch.id, "chat", "e3")).await;
+    assert!(back.new_request && back.returning_customer);
+    assert_eq!(back.conversation.status, ConversationStatus::New);
+    assert_eq!(back.conversation.request_no, 2);
+    assert_eq!(
+        store.get_conversation(c, id).await.unwrap(),
+        back.conversation
+    );
+    assert_eq!(
+        (raw.count(requests, id.0).await, raw.count(open, id.0).await),
+        (2, 1)
+    );
+
+    // Snoozed until a time; a customer message wakes it (open) and clears the time.
+    let until = now() + Duration::hours(2);
+    let (snoozed, _) = store
+        .update_conversation(
+            c,
+            id,
+            &ConversationPatch {
+                status: Some(ConversationStatus::Snoozed),
+                snoozed_until: Some(Some(until)),
+                ..patch()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (snoozed.status, snoozed.snoozed_until),
+        (ConversationStatus::Snoozed, Some(until))
+    );
+    let woken = ingest_new(&store, &inbound(c, ch.id, "chat", "e4")).await;
+    assert_eq!(
+        (woken.conversation.status, woken.conversation.snoozed_until),
+        (ConversationStatus::Open, None)
+    );
+    assert!(!woken.new_request);
+
+    // An operator reopening a resolved conversation continues its request.
+    store
+        .update_conversation(c, id, &set(ConversationStatus::Resolved))
+        .await
+        .unwrap();
+    assert_eq!(raw.count(open, id.0).await, 0);
+    let (reopened, _) = store
+        .update_conversation(c, id, &set(ConversationStatus::Open))
+        .await
+        .unwrap();
+    assert_eq!(
+        (reopened.status, reopened.request_no),
+        (ConversationStatus::Open, 2)
+    );
+    assert_eq!(
+        (raw.count(requests, id.0).await, raw.count(open, id.0).await),
+        (2, 1)
+    );
 }
 
 async fn concurrent_ingest_dedupes(store: DynStore, url: String) {
@@ -1998,70 +2477,1922 @@ async fn concurrent_ingest_dedupes(store: DynStore, url: String) {
         .map(|_| {
             let store = store.clone();
             let msg = inbound(a.client.id, ch.id, "chat", "event-1");
-            tokio::spawn(async move { store.ingest_inbound(&msg).await })
+            tokio::spawn(async move { store.ingest(&msg).await })
         })
         .collect();
     let mut new = Vec::new();
     let mut duplicates = Vec::new();
     for task in tasks {
         match task.await.unwrap().unwrap() {
-            Ingested::New(m) => new.push(m),
-            Ingested::Duplicate(id) => duplicates.push(id),
+            i @ Ingest::New { .. } => new.push(expect_new(i).message),
+            Ingest::Duplicate(id) => duplicates.push(id),
         }
     }
     assert_eq!(new.len(), 1, "exactly one delivery is new");
     assert_eq!(duplicates, vec![new[0].id; 4]);
     assert_eq!(
         store
-            .list_messages(a.client.id, new[0].conversation_id)
+            .conversation_messages(a.client.id, new[0].conversation_id, None, 0)
             .await
             .unwrap(),
         new
     );
 
-    // Five different events racing to open one new conversation.
+    // Five different events from one new sender racing to open one new conversation.
     let tasks: Vec<_> = (0..5)
         .map(|i| {
             let store = store.clone();
             let msg = inbound(a.client.id, ch.id, "chat-2", &format!("event-2-{i}"));
-            tokio::spawn(async move { store.ingest_inbound(&msg).await })
+            tokio::spawn(async move { store.ingest(&msg).await })
         })
         .collect();
     let mut conversations = HashSet::new();
+    let mut opened = 0;
     for task in tasks {
-        let Ingested::New(m) = task.await.unwrap().unwrap() else {
-            panic!("distinct events are new")
-        };
-        conversations.insert(m.conversation_id);
+        let i = expect_new(task.await.unwrap().unwrap());
+        conversations.insert(i.conversation.id);
+        opened += usize::from(i.new_request);
     }
     assert_eq!(conversations.len(), 1);
+    assert_eq!(opened, 1, "one of them opened the request");
     let conv = *conversations.iter().next().unwrap();
     assert_eq!(
-        store.list_messages(a.client.id, conv).await.unwrap().len(),
+        store
+            .conversation_messages(a.client.id, conv, None, 0)
+            .await
+            .unwrap()
+            .len(),
         5
     );
+
+    // One new sender opening five chats at once: five conversations, one contact.
+    let tasks: Vec<_> = (0..5)
+        .map(|i| {
+            let store = store.clone();
+            let msg = sent_by(
+                "shared",
+                inbound(
+                    a.client.id,
+                    ch.id,
+                    &format!("chat-3-{i}"),
+                    &format!("e3-{i}"),
+                ),
+            );
+            tokio::spawn(async move { store.ingest(&msg).await })
+        })
+        .collect();
+    let mut contacts = HashSet::new();
+    let mut returning = 0;
+    for task in tasks {
+        let i = expect_new(task.await.unwrap().unwrap());
+        contacts.insert(i.conversation.contact_id);
+        returning += usize::from(i.returning_customer);
+    }
+    assert_eq!(contacts.len(), 1);
+    assert_eq!(returning, 4, "the contact was new to exactly one of them");
 
     // No stray contacts or conversations were left by the losers.
     let mut raw = Raw::connect(&url).await;
     let client = a.client.id.0;
+    let count = |table: &str| format!("SELECT COUNT(*) FROM {table} WHERE client_id = $1");
+    for (table, n) in [
+        ("conversations", 7),
+        ("contacts", 3),
+        ("contact_identities", 3),
+        ("requests", 7),
+        ("messages", 11),
+        ("events", 11),
+    ] {
+        assert_eq!(raw.count(&count(table), client).await, n, "{table}");
+    }
+}
+
+async fn outbound_is_idempotent_and_notes_stay_inside(store: DynStore) {
+    let a = tenant(&store, "Outbound").await;
+    let c = a.client.id;
+    let ch = channel(&store, c, "bot").await;
+    let inbound_msg = ingest_new(&store, &inbound(c, ch.id, "chat", "e1")).await;
+    let conv = inbound_msg.conversation.id;
+    tick().await;
+
+    let (reply, event) = store
+        .add_outbound(&outbound(
+            c,
+            conv,
+            MessageKind::Message,
+            "k1",
+            Some(a.owner.id),
+        ))
+        .await
+        .unwrap();
     assert_eq!(
-        raw.count(
-            "SELECT COUNT(*) FROM conversations WHERE client_id = $1",
-            client
+        (reply.direction, reply.kind, reply.status),
+        (
+            Direction::Outbound,
+            MessageKind::Message,
+            DeliveryStatus::Pending
         )
-        .await,
-        2
     );
     assert_eq!(
-        raw.count("SELECT COUNT(*) FROM contacts WHERE client_id = $1", client)
-            .await,
-        2
+        (
+            reply.author_id,
+            reply.idempotency_key.as_deref(),
+            reply.text.as_str()
+        ),
+        (Some(a.owner.id), Some("k1"), "reply k1")
+    );
+    assert_eq!(reply.provider_event_id, None);
+    let event = event.expect("a new reply has an event");
+    assert_eq!(event.kind, EventKind::MessageCreated);
+    assert_eq!(event.conversation_id, Some(conv));
+    let after_reply = store.get_conversation(c, conv).await.unwrap();
+    assert_eq!(event.payload, message_created(&reply, &after_reply));
+    assert_eq!(after_reply.last_message_at, reply.created_at);
+
+    // The same key again, whatever the text: the first message, and no event.
+    let mut again = outbound(c, conv, MessageKind::Message, "k1", Some(a.owner.id));
+    again.text = "something else".into();
+    assert_eq!(
+        store.add_outbound(&again).await.unwrap(),
+        (reply.clone(), None)
+    );
+
+    // A note: outbound, final at once (`sent`), never delivered, not a conversation message.
+    tick().await;
+    let (note, note_event) = store
+        .add_outbound(&outbound(
+            c,
+            conv,
+            MessageKind::Note,
+            "n1",
+            Some(a.employee.id),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        (note.direction, note.kind, note.status),
+        (Direction::Outbound, MessageKind::Note, DeliveryStatus::Sent)
     );
     assert_eq!(
-        raw.count("SELECT COUNT(*) FROM messages WHERE client_id = $1", client)
-            .await,
-        6
+        note_event.unwrap().payload,
+        message_created(&note, &store.get_conversation(c, conv).await.unwrap())
     );
+    assert_eq!(
+        store
+            .get_conversation(c, conv)
+            .await
+            .unwrap()
+            .last_message_at,
+        reply.created_at,
+        "a note does not move the conversation up"
+    );
+
+    // An automatic reply: outbound, no author, pending delivery.
+    let (auto, _) = store
+        .add_outbound(&outbound(c, conv, MessageKind::AutoReply, "a1", None))
+        .await
+        .unwrap();
+    assert_eq!(
+        (auto.kind, auto.status, auto.author_id),
+        (MessageKind::AutoReply, DeliveryStatus::Pending, None)
+    );
+    assert_eq!(
+        store.pending_outbound(c, 0).await.unwrap(),
+        vec![reply.clone(), auto.clone()]
+    );
+    assert_eq!(
+        store.pending_outbound(c, 1).await.unwrap(),
+        vec![reply.clone()]
+    );
+    assert_eq!(
+        store.conversation_messages(c, conv, None, 0).await.unwrap(),
+        vec![inbound_msg.message.clone(), reply.clone(), note, auto]
+    );
+
+    // Keys are per conversation.
+    let other = ingest_new(&store, &inbound(c, ch.id, "chat-2", "e2")).await;
+    let (elsewhere, ev) = store
+        .add_outbound(&outbound(
+            c,
+            other.conversation.id,
+            MessageKind::Message,
+            "k1",
+            None,
+        ))
+        .await
+        .unwrap();
+    assert_ne!(elsewhere.id, reply.id);
+    assert!(ev.is_some());
+
+    // Concurrent sends with one key: one message, one event.
+    let tasks: Vec<_> = (0..5)
+        .map(|_| {
+            let store = store.clone();
+            let msg = outbound(c, conv, MessageKind::Message, "race", None);
+            tokio::spawn(async move { store.add_outbound(&msg).await })
+        })
+        .collect();
+    let mut ids = HashSet::new();
+    let mut events = 0;
+    for t in tasks {
+        let (m, e) = t.await.unwrap().unwrap();
+        ids.insert(m.id);
+        events += usize::from(e.is_some());
+    }
+    assert_eq!((ids.len(), events), (1, 1));
+
+    not_found(
+        store
+            .add_outbound(&outbound(
+                c,
+                ConversationId::new(),
+                MessageKind::Message,
+                "x",
+                None,
+            ))
+            .await,
+    );
+    not_found(
+        store
+            .add_outbound(&outbound(
+                c,
+                conv,
+                MessageKind::Message,
+                "y",
+                Some(UserId::new()),
+            ))
+            .await,
+    );
+}
+
+async fn delivery_moves_forward_only(store: DynStore) {
+    let a = tenant(&store, "Delivery").await;
+    let c = a.client.id;
+    let ch = channel(&store, c, "bot").await;
+    let first = ingest_new(&store, &inbound(c, ch.id, "chat", "e1")).await;
+    let conv = first.conversation.id;
+    let send = |key: &str| {
+        let store = store.clone();
+        let msg = outbound(c, conv, MessageKind::Message, key, None);
+        async move { store.add_outbound(&msg).await.unwrap().0 }
+    };
+    let deliver = |id: MessageId,
+                   status: DeliveryStatus,
+                   reason: Option<&'static str>,
+                   pid: Option<&'static str>| {
+        let store = store.clone();
+        async move { store.set_delivery(c, id, status, reason, pid).await }
+    };
+
+    let reply = send("r1").await;
+    let (sent, ev) = deliver(reply.id, DeliveryStatus::Sent, None, Some("pm-1"))
+        .await
+        .unwrap();
+    assert_eq!(sent.status, DeliveryStatus::Sent);
+    let ev = ev.expect("a move has an event");
+    assert_eq!(ev.kind, EventKind::MessageStatus);
+    assert_eq!(ev.payload, json(&sent));
+    assert_eq!(
+        (ev.conversation_id, ev.channel_id),
+        (Some(conv), Some(ch.id))
+    );
+    assert_eq!(
+        store
+            .message_by_provider_id(c, ch.id, "pm-1")
+            .await
+            .unwrap(),
+        sent
+    );
+    // Backwards or sideways: unchanged, no event.
+    assert_eq!(
+        deliver(reply.id, DeliveryStatus::Pending, None, None)
+            .await
+            .unwrap(),
+        (sent.clone(), None)
+    );
+    assert_eq!(
+        deliver(reply.id, DeliveryStatus::Sent, None, None)
+            .await
+            .unwrap(),
+        (sent.clone(), None)
+    );
+    let (read, ev) = deliver(reply.id, DeliveryStatus::Read, None, None)
+        .await
+        .unwrap();
+    assert_eq!(read.status, DeliveryStatus::Read);
+    assert!(ev.is_some());
+    assert_eq!(
+        deliver(reply.id, DeliveryStatus::Delivered, None, None)
+            .await
+            .unwrap(),
+        (read.clone(), None)
+    );
+    assert_eq!(
+        deliver(reply.id, DeliveryStatus::Failed, Some("late"), None)
+            .await
+            .unwrap(),
+        (read.clone(), None),
+        "failed only from pending or sent"
+    );
+
+    // Failed is final and says why.
+    let doomed = send("r2").await;
+    let (failed, ev) = deliver(
+        doomed.id,
+        DeliveryStatus::Failed,
+        Some("blocked by user"),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (failed.status, failed.failure_reason.as_deref()),
+        (DeliveryStatus::Failed, Some("blocked by user"))
+    );
+    assert!(ev.is_some());
+    for status in [
+        DeliveryStatus::Sent,
+        DeliveryStatus::Read,
+        DeliveryStatus::Failed,
+    ] {
+        assert_eq!(
+            deliver(doomed.id, status, Some("x"), None).await.unwrap(),
+            (failed.clone(), None)
+        );
+    }
+
+    // A `delivered` overtaking `sent`: the late `sent` moves nothing but records the id.
+    let fast = send("r3").await;
+    let (delivered, _) = deliver(fast.id, DeliveryStatus::Delivered, None, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        deliver(fast.id, DeliveryStatus::Sent, None, Some("pm-3"))
+            .await
+            .unwrap(),
+        (delivered.clone(), None)
+    );
+    assert_eq!(
+        store
+            .message_by_provider_id(c, ch.id, "pm-3")
+            .await
+            .unwrap(),
+        delivered
+    );
+
+    // A provider id belongs to one message of the channel.
+    let dup = send("r4").await;
+    conflict(
+        deliver(dup.id, DeliveryStatus::Sent, None, Some("pm-1")).await,
+        "provider_message_id",
+    );
+    assert_eq!(store.pending_outbound(c, 0).await.unwrap(), vec![dup]);
+
+    // Inbound messages and notes have no delivery to move.
+    let (note, _) = store
+        .add_outbound(&outbound(c, conv, MessageKind::Note, "n", None))
+        .await
+        .unwrap();
+    assert_eq!(
+        deliver(note.id, DeliveryStatus::Delivered, None, None)
+            .await
+            .unwrap(),
+        (note, None)
+    );
+    assert_eq!(
+        deliver(first.message.id, DeliveryStatus::Read, None, None)
+            .await
+            .unwrap(),
+        (first.message.clone(), None)
+    );
+    not_found(deliver(MessageId::new(), DeliveryStatus::Sent, None, None).await);
+    not_found(store.message_by_provider_id(c, ch.id, "pm-9").await);
+    let statuses = store
+        .events_after(c, 0, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == EventKind::MessageStatus)
+        .count();
+    assert_eq!(statuses, 4, "sent, read, failed, delivered");
+}
+
+async fn conversation_updates_assign_transfer_and_snooze(store: DynStore) {
+    let a = tenant(&store, "Updates").await;
+    let c = a.client.id;
+    let ch = channel(&store, c, "bot").await;
+    let group = store.create_group(c, "Sales").await.unwrap();
+    let first = ingest_new(&store, &inbound(c, ch.id, "chat", "e1")).await;
+    let id = first.conversation.id;
+    store.enqueue(c, id, Some(group.id)).await.unwrap();
+
+    let take = |user: UserId| ConversationPatch {
+        assignee_id: Some(Some(user)),
+        only_if_unassigned: true,
+        ..patch()
+    };
+    let before = now();
+    let (taken, event) = store
+        .update_conversation(c, id, &take(a.employee.id))
+        .await
+        .unwrap();
+    assert_eq!(taken.assignee_id, Some(a.employee.id));
+    assert_eq!(event.kind, EventKind::ConversationUpdated);
+    assert_eq!(
+        (event.conversation_id, event.assignee_id, event.channel_id),
+        (Some(id), Some(a.employee.id), Some(ch.id))
+    );
+    assert_eq!(event.payload, conversation_payload(&taken, &[]));
+    assert_eq!(store.get_conversation(c, id).await.unwrap(), taken);
+    let snapshot = store.routing_snapshot(c).await.unwrap();
+    assert!(
+        snapshot.queue.is_empty(),
+        "an assigned conversation waits no longer"
+    );
+    let op = snapshot
+        .operators
+        .iter()
+        .find(|o| o.user_id == a.employee.id)
+        .unwrap();
+    assert!(op.last_assigned_at.unwrap() >= before);
+    assert_eq!(op.active, 1);
+
+    // Someone holds it: taking it conditionally fails and changes nothing; the holder may
+    // take it again.
+    conflict(
+        store.update_conversation(c, id, &take(a.owner.id)).await,
+        "assignee",
+    );
+    assert_eq!(store.get_conversation(c, id).await.unwrap(), taken);
+    store
+        .update_conversation(c, id, &take(a.employee.id))
+        .await
+        .unwrap();
+
+    // A supervisor reassigns unconditionally; then a transfer to a group unassigns.
+    let (owned, _) = store
+        .update_conversation(
+            c,
+            id,
+            &ConversationPatch {
+                assignee_id: Some(Some(a.owner.id)),
+                ..patch()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(owned.assignee_id, Some(a.owner.id));
+    let (transferred, event) = store
+        .update_conversation(
+            c,
+            id,
+            &ConversationPatch {
+                assignee_id: Some(None),
+                group_id: Some(Some(group.id)),
+                ..patch()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (transferred.assignee_id, transferred.group_id),
+        (None, Some(group.id))
+    );
+    assert_eq!((event.assignee_id, event.group_id), (None, Some(group.id)));
+    // A patch without a group change keeps the group.
+    let (opened, _) = store
+        .update_conversation(
+            c,
+            id,
+            &ConversationPatch {
+                status: Some(ConversationStatus::Open),
+                ..patch()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (opened.status, opened.group_id),
+        (ConversationStatus::Open, Some(group.id))
+    );
+
+    // Snooze sets the time; leaving snoozed clears it.
+    let until = now() + Duration::minutes(30);
+    let (snoozed, _) = store
+        .update_conversation(
+            c,
+            id,
+            &ConversationPatch {
+                status: Some(ConversationStatus::Snoozed),
+                snoozed_until: Some(Some(until)),
+                ..patch()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (snoozed.status, snoozed.snoozed_until),
+        (ConversationStatus::Snoozed, Some(until))
+    );
+    let (pending, _) = store
+        .update_conversation(
+            c,
+            id,
+            &ConversationPatch {
+                status: Some(ConversationStatus::Pending),
+                ..patch()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (pending.status, pending.snoozed_until),
+        (ConversationStatus::Pending, None)
+    );
+
+    // Resolving removes it from the queue.
+    store.enqueue(c, id, None).await.unwrap();
+    store
+        .update_conversation(
+            c,
+            id,
+            &ConversationPatch {
+                status: Some(ConversationStatus::Resolved),
+                ..patch()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(store.routing_snapshot(c).await.unwrap().queue.is_empty());
+
+    not_found(
+        store
+            .update_conversation(c, ConversationId::new(), &patch())
+            .await,
+    );
+    not_found(store.update_conversation(c, id, &take(UserId::new())).await);
+    not_found(
+        store
+            .update_conversation(
+                c,
+                id,
+                &ConversationPatch {
+                    group_id: Some(Some(GroupId::new())),
+                    ..patch()
+                },
+            )
+            .await,
+    );
+    let kinds: Vec<EventKind> = store
+        .events_after(c, first.event.seq, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, vec![EventKind::ConversationUpdated; 8]);
+}
+
+/// Ten nodes assign one conversation to ten operators at once: exactly one wins.
+async fn concurrent_assignment_has_one_winner(store: DynStore) {
+    let a = tenant(&store, "Assign race").await;
+    let c = a.client.id;
+    let ch = channel(&store, c, "bot").await;
+    let first = ingest_new(&store, &inbound(c, ch.id, "chat", "e1")).await;
+    let id = first.conversation.id;
+    let mut users = Vec::new();
+    for i in 0..10 {
+        let u = store
+            .create_user(&new_user(
+                &format!("op{i}@race.test"),
+                Role::Employee,
+                Some(c),
+            ))
+            .await
+            .unwrap();
+        users.push(u.id);
+    }
+    let tasks: Vec<_> = users
+        .iter()
+        .map(|&user| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let p = ConversationPatch {
+                    assignee_id: Some(Some(user)),
+                    only_if_unassigned: true,
+                    ..ConversationPatch::default()
+                };
+                (user, store.update_conversation(c, id, &p).await)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    let mut conflicts = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            (user, Ok((conv, _))) => {
+                assert_eq!(conv.assignee_id, Some(user));
+                winners.push(user);
+            }
+            (_, Err(StoreError::Conflict("assignee"))) => conflicts += 1,
+            (_, Err(e)) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!((winners.len(), conflicts), (1, 9));
+    assert_eq!(
+        store.get_conversation(c, id).await.unwrap().assignee_id,
+        Some(winners[0])
+    );
+    let updates = store.events_after(c, first.event.seq, 0).await.unwrap();
+    assert_eq!(updates.len(), 1);
+    assert_eq!(updates[0].assignee_id, Some(winners[0]));
+    let snapshot = store.routing_snapshot(c).await.unwrap();
+    let assigned: Vec<_> = snapshot
+        .operators
+        .iter()
+        .filter(|o| o.last_assigned_at.is_some())
+        .map(|o| o.user_id)
+        .collect();
+    assert_eq!(assigned, winners, "only the winner counts as assigned");
+}
+
+async fn list_conversations_filters_unread_and_pages(store: DynStore) {
+    let a = tenant(&store, "Listing").await;
+    let c = a.client.id;
+    let tg = channel(&store, c, "tg").await;
+    let vk = channel(&store, c, "vk").await;
+    let sales = store.create_group(c, "Sales").await.unwrap();
+    let support = store.create_group(c, "Support").await.unwrap();
+
+    // c1 (tg): two customer messages, a reply and a note; assigned to the employee.
+    let c1 = ingest_new(&store, &inbound(c, tg.id, "one", "1a")).await;
+    let m1b = ingest_new(&store, &inbound(c, tg.id, "one", "1b"))
+        .await
+        .message;
+    let id1 = c1.conversation.id;
+    tick().await;
+    let (reply1, _) = store
+        .add_outbound(&outbound(
+            c,
+            id1,
+            MessageKind::Message,
+            "r",
+            Some(a.employee.id),
+        ))
+        .await
+        .unwrap();
+    tick().await;
+    store
+        .add_outbound(&outbound(
+            c,
+            id1,
+            MessageKind::Note,
+            "note",
+            Some(a.employee.id),
+        ))
+        .await
+        .unwrap();
+    store
+        .update_conversation(
+            c,
+            id1,
+            &ConversationPatch {
+                assignee_id: Some(Some(a.employee.id)),
+                status: Some(ConversationStatus::Open),
+                ..patch()
+            },
+        )
+        .await
+        .unwrap();
+    tick().await;
+    // c2 (vk): in the Sales group, tagged.
+    let c2 = ingest_new(&store, &inbound(c, vk.id, "two", "2a")).await;
+    let id2 = c2.conversation.id;
+    store
+        .update_conversation(
+            c,
+            id2,
+            &ConversationPatch {
+                group_id: Some(Some(sales.id)),
+                ..patch()
+            },
+        )
+        .await
+        .unwrap();
+    store.add_tag(c, id2, "vip").await.unwrap();
+    store.add_tag(c, id2, "b2b").await.unwrap();
+    tick().await;
+    // c3 (tg): unassigned, resolved.
+    let c3 = ingest_new(&store, &inbound(c, tg.id, "three", "3a")).await;
+    let id3 = c3.conversation.id;
+    store
+        .update_conversation(
+            c,
+            id3,
+            &ConversationPatch {
+                status: Some(ConversationStatus::Resolved),
+                ..patch()
+            },
+        )
+        .await
+        .unwrap();
+    tick().await;
+    // c4 (vk): support group, assigned to the owner.
+    let c4 = ingest_new(&store, &inbound(c, vk.id, "four", "4a")).await;
+    let id4 = c4.conversation.id;
+    store
+        .update_conversation(
+            c,
+            id4,
+            &ConversationPatch {
+                group_id: Some(Some(support.id)),
+                assignee_id: Some(Some(a.owner.id)),
+                ..patch()
+            },
+        )
+        .await
+        .unwrap();
+
+    let list = |viewer: UserId, filter: ConversationFilter| {
+        let store = store.clone();
+        async move { store.list_conversations(c, viewer, &filter).await.unwrap() }
+    };
+    let ids =
+        |rows: &[ConversationSummary]| rows.iter().map(|r| r.conversation.id).collect::<Vec<_>>();
+    let all = list(a.owner.id, ConversationFilter::default()).await;
+    assert_eq!(ids(&all), vec![id4, id3, id2, id1], "newest message first");
+    let row1 = &all[3];
+    assert_eq!(
+        row1.conversation,
+        store.get_conversation(c, id1).await.unwrap()
+    );
+    assert_eq!(row1.contact_name, "contact one");
+    assert_eq!(
+        row1.last_message_text.as_deref(),
+        Some(reply1.text.as_str()),
+        "notes are not last messages"
+    );
+    assert_eq!(row1.last_message_at, reply1.created_at);
+    assert_eq!(row1.unread, 2);
+    assert_eq!(all[1].tags, Vec::<String>::new());
+    assert_eq!(all[2].tags, vec!["b2b", "vip"]);
+    assert_eq!(all[2].last_message_text.as_deref(), Some("text of 2a"));
+
+    // Unread counts inbound messages after the viewer's own mark.
+    store
+        .mark_read(c, id1, a.owner.id, c1.message.id)
+        .await
+        .unwrap();
+    let unread = |rows: Vec<ConversationSummary>, id: ConversationId| {
+        rows.into_iter()
+            .find(|r| r.conversation.id == id)
+            .unwrap()
+            .unread
+    };
+    assert_eq!(
+        unread(list(a.owner.id, ConversationFilter::default()).await, id1),
+        1
+    );
+    store
+        .mark_read(c, id1, a.owner.id, reply1.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        unread(list(a.owner.id, ConversationFilter::default()).await, id1),
+        0
+    );
+    // An older mark arriving late does not move it back.
+    store.mark_read(c, id1, a.owner.id, m1b.id).await.unwrap();
+    assert_eq!(
+        unread(list(a.owner.id, ConversationFilter::default()).await, id1),
+        0
+    );
+    assert_eq!(
+        unread(
+            list(a.employee.id, ConversationFilter::default()).await,
+            id1
+        ),
+        2,
+        "marks are per viewer"
+    );
+
+    let f = |filter: ConversationFilter| list(a.owner.id, filter);
+    assert_eq!(
+        ids(&f(ConversationFilter {
+            channels: Some(vec![tg.id]),
+            ..Default::default()
+        })
+        .await),
+        vec![id3, id1]
+    );
+    assert!(
+        f(ConversationFilter {
+            channels: Some(vec![]),
+            ..Default::default()
+        })
+        .await
+        .is_empty()
+    );
+    assert_eq!(
+        ids(&f(ConversationFilter {
+            assignee: Some(a.employee.id),
+            ..Default::default()
+        })
+        .await),
+        vec![id1]
+    );
+    assert_eq!(
+        ids(&f(ConversationFilter {
+            groups: Some(vec![sales.id, support.id]),
+            ..Default::default()
+        })
+        .await),
+        vec![id4, id2]
+    );
+    assert!(
+        f(ConversationFilter {
+            groups: Some(vec![]),
+            ..Default::default()
+        })
+        .await
+        .is_empty()
+    );
+    assert_eq!(
+        ids(&f(ConversationFilter {
+            unassigned: true,
+            ..Default::default()
+        })
+        .await),
+        vec![id3, id2]
+    );
+    // Assignee, groups and unassigned are OR-ed.
+    assert_eq!(
+        ids(&f(ConversationFilter {
+            assignee: Some(a.employee.id),
+            groups: Some(vec![support.id]),
+            ..Default::default()
+        })
+        .await),
+        vec![id4, id1]
+    );
+    assert_eq!(
+        ids(&f(ConversationFilter {
+            assignee: Some(a.employee.id),
+            unassigned: true,
+            ..Default::default()
+        })
+        .await),
+        vec![id3, id2, id1]
+    );
+    // The other fields are AND-ed.
+    assert_eq!(
+        ids(&f(ConversationFilter {
+            unassigned: true,
+            channels: Some(vec![vk.id]),
+            ..Default::default()
+        })
+        .await),
+        vec![id2]
+    );
+    assert_eq!(
+        ids(&f(ConversationFilter {
+            status: Some(ConversationStatus::Resolved),
+            ..Default::default()
+        })
+        .await),
+        vec![id3]
+    );
+    assert_eq!(
+        ids(&f(ConversationFilter {
+            status: Some(ConversationStatus::New),
+            ..Default::default()
+        })
+        .await),
+        vec![id4, id2]
+    );
+    assert_eq!(
+        ids(&f(ConversationFilter {
+            tag: Some("vip".into()),
+            ..Default::default()
+        })
+        .await),
+        vec![id2]
+    );
+    assert!(
+        f(ConversationFilter {
+            tag: Some("VIP".into()),
+            ..Default::default()
+        })
+        .await
+        .is_empty()
+    );
+
+    // Keyset pages walk everything once, in order.
+    let mut walked = Vec::new();
+    let mut before = None;
+    loop {
+        let page = f(ConversationFilter {
+            before,
+            limit: 1,
+            ..Default::default()
+        })
+        .await;
+        assert!(page.len() <= 1);
+        let Some(last) = page.last() else { break };
+        before = Some((last.last_message_at, last.conversation.id));
+        walked.extend(ids(&page));
+    }
+    assert_eq!(walked, ids(&all));
+    assert_eq!(
+        ids(&f(ConversationFilter {
+            before: Some((all[1].last_message_at, all[1].conversation.id)),
+            limit: 10,
+            ..Default::default()
+        })
+        .await),
+        vec![id2, id1]
+    );
+    not_found(
+        store
+            .list_conversations(c, UserId::new(), &ConversationFilter::default())
+            .await,
+    );
+}
+
+async fn tags_and_read_marks_append_events(store: DynStore) {
+    let a = tenant(&store, "Tags").await;
+    let c = a.client.id;
+    let ch = channel(&store, c, "bot").await;
+    let first = ingest_new(&store, &inbound(c, ch.id, "chat", "e1")).await;
+    let id = first.conversation.id;
+
+    let (conv, event) = store.add_tag(c, id, "vip").await.unwrap();
+    assert_eq!(conv, first.conversation);
+    assert_eq!(event.kind, EventKind::ConversationUpdated);
+    assert_eq!(event.payload, conversation_payload(&conv, &["vip"]));
+    let (_, event) = store.add_tag(c, id, "Ёлка").await.unwrap();
+    assert_eq!(event.payload, conversation_payload(&conv, &["vip", "Ёлка"]));
+    // Adding a tag twice keeps one.
+    store.add_tag(c, id, "vip").await.unwrap();
+    assert_eq!(
+        store.conversation_tags(c, id).await.unwrap(),
+        vec!["vip", "Ёлка"]
+    );
+    let (_, event) = store.remove_tag(c, id, "vip").await.unwrap();
+    assert_eq!(event.payload, conversation_payload(&conv, &["Ёлка"]));
+    store.remove_tag(c, id, "never there").await.unwrap();
+    assert_eq!(store.conversation_tags(c, id).await.unwrap(), vec!["Ёлка"]);
+
+    let mark = store
+        .mark_read(c, id, a.employee.id, first.message.id)
+        .await
+        .unwrap();
+    assert_eq!(mark.kind, EventKind::ReadMark);
+    assert_eq!(
+        mark.payload,
+        serde_json::json!({"user_id": a.employee.id, "message_id": first.message.id})
+    );
+    assert_eq!(mark.conversation_id, Some(id));
+
+    let other = ingest_new(&store, &inbound(c, ch.id, "chat-2", "e2")).await;
+    not_found(
+        store
+            .mark_read(c, id, a.employee.id, other.message.id)
+            .await,
+    );
+    not_found(
+        store
+            .mark_read(c, id, UserId::new(), first.message.id)
+            .await,
+    );
+    not_found(store.add_tag(c, ConversationId::new(), "x").await);
+    not_found(store.conversation_tags(c, ConversationId::new()).await);
+
+    let kinds: Vec<EventKind> = store
+        .events_after(c, first.event.seq, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            EventKind::ConversationUpdated,
+            EventKind::ConversationUpdated,
+            EventKind::ConversationUpdated,
+            EventKind::ConversationUpdated,
+            EventKind::ConversationUpdated,
+            EventKind::ReadMark,
+            EventKind::MessageCreated,
+        ]
+    );
+}
+
+async fn search_finds_words_in_any_script(store: DynStore) {
+    let a = tenant(&store, "Search").await;
+    let b = tenant(&store, "Search B").await;
+    let c = a.client.id;
+    let vk = channel(&store, c, "vk").await;
+    let tg = channel(&store, c, "tg").await;
+    let say = |ch: ChannelId, chat: &str, event: &str, text: &str| {
+        saying(text, inbound(c, ch, chat, event))
+    };
+    let hello = ingest_new(&store, &say(vk.id, "v", "v1", "hello world"))
+        .await
+        .message;
+    let syntax = ingest_new(
+        &store,
+        &say(
+            vk.id,
+            "v",
+            "v2",
+            "NEAR the \"quoted\" * star - minus AND OR NOT",
+        ),
+    )
+    .await
+    .message;
+    tick().await;
+    let ru1 = ingest_new(
+        &store,
+        &say(tg.id, "t", "t1", "Здравствуйте! Где мой заказ?"),
+    )
+    .await
+    .message;
+    tick().await;
+    let ru2 = ingest_new(&store, &say(tg.id, "t", "t2", "ЗАКАЗ доставлен, спасибо"))
+        .await
+        .message;
+    let b_ch = channel(&store, b.client.id, "b").await;
+    ingest_new(
+        &store,
+        &saying(
+            "заказ другого клиента",
+            inbound(b.client.id, b_ch.id, "x", "x"),
+        ),
+    )
+    .await;
+
+    let search = |channels: Option<Vec<ChannelId>>, q: &'static str, limit: u32| {
+        let store = store.clone();
+        async move {
+            store
+                .search_messages(c, channels.as_deref(), q, limit)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        search(None, "заказ", 0).await,
+        vec![ru2.clone(), ru1.clone()]
+    );
+    assert_eq!(
+        search(None, "ЗаКаЗ", 0).await,
+        vec![ru2.clone(), ru1.clone()]
+    );
+    assert_eq!(
+        search(None, "где   заказ", 0).await,
+        vec![ru1.clone()],
+        "every word"
+    );
+    assert_eq!(search(None, "заказ", 1).await, vec![ru2.clone()]);
+    assert_eq!(search(None, "HELLO", 0).await, vec![hello.clone()]);
+    assert_eq!(search(Some(vec![vk.id]), "заказ", 0).await, vec![]);
+    assert_eq!(
+        search(Some(vec![tg.id, vk.id]), "спасибо", 0).await,
+        vec![ru2.clone()]
+    );
+    assert_eq!(search(Some(vec![]), "заказ", 0).await, vec![]);
+    assert_eq!(search(None, "посылка", 0).await, vec![]);
+    // Query syntax in user input is text, never an error.
+    for q in [
+        "\"",
+        "\"unterminated",
+        "*",
+        "-",
+        "NEAR",
+        "NEAR(hello world)",
+        "a OR b",
+        "(",
+        ")",
+        "hello*",
+        "-hello",
+        "text:hello",
+        "^hello",
+        "hello + world",
+        "'; DROP TABLE messages; --",
+        "",
+        "   ",
+        "AND",
+        "NOT hello",
+    ] {
+        store
+            .search_messages(c, None, q, 0)
+            .await
+            .unwrap_or_else(|e| panic!("query {q:?}: {e}"));
+    }
+    assert_eq!(search(None, "NEAR", 0).await, vec![syntax.clone()]);
+    assert_eq!(search(None, "\"quoted\"", 0).await, vec![syntax.clone()]);
+    assert_eq!(search(None, "hello*", 0).await, vec![hello.clone()]);
+    assert_eq!(search(None, "-hello", 0).await, vec![hello.clone()]);
+    assert_eq!(search(None, "*", 0).await, vec![]);
+    assert_eq!(search(None, "", 0).await, vec![]);
+
+    // Replies and notes are searchable too.
+    let (reply, _) = store
+        .add_outbound(&NewOutbound {
+            text: "Ваш заказ уже в пути".into(),
+            ..outbound(c, ru1.conversation_id, MessageKind::Message, "r", None)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        search(None, "заказ", 0).await,
+        vec![reply.clone(), ru2.clone(), ru1.clone()]
+    );
+
+    // Deleted messages leave the index (the channel's cascade included), and new messages in
+    // their place are not found by the old words.
+    store.delete_channel(c, tg.id).await.unwrap();
+    assert_eq!(search(None, "заказ", 0).await, vec![]);
+    let later = ingest_new(&store, &say(vk.id, "v", "v3", "совсем другое"))
+        .await
+        .message;
+    let later2 = ingest_new(&store, &say(vk.id, "v", "v4", "и ещё одно"))
+        .await
+        .message;
+    assert_eq!(search(None, "заказ", 0).await, vec![]);
+    assert_eq!(search(None, "другое", 0).await, vec![later]);
+    assert_eq!(search(None, "одно", 0).await, vec![later2]);
+}
+
+async fn contacts_merge_and_split(store: DynStore) {
+    let a = tenant(&store, "Contacts").await;
+    let c = a.client.id;
+    let tg = channel(&store, c, "tg").await;
+    let vk = channel(&store, c, "vk").await;
+    let anna_tg = ingest_new(&store, &sent_by("anna-tg", inbound(c, tg.id, "a1", "e1"))).await;
+    let anna_vk = ingest_new(&store, &sent_by("anna-vk", inbound(c, vk.id, "a2", "e2"))).await;
+    let keep = anna_tg.conversation.contact_id;
+    let other = anna_vk.conversation.contact_id;
+    assert_ne!(keep, other);
+
+    let updated = store
+        .update_contact(
+            c,
+            keep,
+            Some("Anna"),
+            Some(&serde_json::json!({"company": "Acme"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (updated.name.as_str(), &updated.fields),
+        ("Anna", &serde_json::json!({"company": "Acme"}))
+    );
+    assert_eq!(store.get_contact(c, keep).await.unwrap(), updated);
+    // Name only: the fields stay.
+    let renamed = store
+        .update_contact(c, keep, Some("Anna K."), None)
+        .await
+        .unwrap();
+    assert_eq!(renamed.fields, updated.fields);
+    store
+        .update_contact(
+            c,
+            other,
+            None,
+            Some(&serde_json::json!({"company": "Other", "phone": "+7 900"})),
+        )
+        .await
+        .unwrap();
+
+    let merged = store.merge_contacts(c, keep, other).await.unwrap();
+    assert_eq!(merged.id, keep);
+    assert_eq!(merged.name, "Anna K.");
+    assert_eq!(
+        merged.fields,
+        serde_json::json!({"company": "Acme", "phone": "+7 900"}),
+        "the kept card wins, the other fills gaps"
+    );
+    assert_eq!(store.get_contact(c, keep).await.unwrap(), merged);
+    not_found(store.get_contact(c, other).await);
+    let identities = store.contact_identities(c, keep).await.unwrap();
+    assert_eq!(
+        identities
+            .iter()
+            .map(|i| (i.contact_id, i.channel_id, i.external_id.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(keep, tg.id, "anna-tg"), (keep, vk.id, "anna-vk")]
+    );
+    assert_eq!(
+        store
+            .get_conversation(c, anna_vk.conversation.id)
+            .await
+            .unwrap()
+            .contact_id,
+        keep
+    );
+    // Her next chat on vk finds the merged card.
+    let again = ingest_new(&store, &sent_by("anna-vk", inbound(c, vk.id, "a3", "e3"))).await;
+    assert_eq!(again.conversation.contact_id, keep);
+    assert!(again.returning_customer);
+
+    // Split the vk identity back off, with its conversations.
+    let vk_identity = identities[1].clone();
+    let split = store.split_contact(c, keep, &vk_identity).await.unwrap();
+    assert_ne!(split.id, keep);
+    assert_eq!(
+        (split.name.as_str(), &split.fields),
+        ("Anna K.", &serde_json::json!({}))
+    );
+    assert_eq!(store.get_contact(c, split.id).await.unwrap(), split);
+    assert_eq!(
+        store.contact_identities(c, split.id).await.unwrap(),
+        vec![ContactIdentity {
+            contact_id: split.id,
+            ..vk_identity.clone()
+        }]
+    );
+    assert_eq!(
+        store.contact_identities(c, keep).await.unwrap(),
+        vec![identities[0].clone()]
+    );
+    for (conv, owner) in [
+        (anna_tg.conversation.id, keep),
+        (anna_vk.conversation.id, split.id),
+        (again.conversation.id, split.id),
+    ] {
+        assert_eq!(
+            store.get_conversation(c, conv).await.unwrap().contact_id,
+            owner
+        );
+    }
+    // The identity is no longer this contact's: splitting it again is not found.
+    not_found(store.split_contact(c, keep, &vk_identity).await);
+    not_found(
+        store
+            .split_contact(
+                c,
+                keep,
+                &ContactIdentity {
+                    contact_id: keep,
+                    channel_id: tg.id,
+                    external_id: "nobody".into(),
+                },
+            )
+            .await,
+    );
+    // Merging a contact with itself changes nothing.
+    assert_eq!(
+        store.merge_contacts(c, keep, keep).await.unwrap(),
+        store.get_contact(c, keep).await.unwrap()
+    );
+    not_found(store.merge_contacts(c, keep, ContactId::new()).await);
+    not_found(store.merge_contacts(c, ContactId::new(), keep).await);
+    not_found(
+        store
+            .update_contact(c, ContactId::new(), Some("x"), None)
+            .await,
+    );
+    not_found(store.contact_identities(c, ContactId::new()).await);
+}
+
+async fn quick_replies_crud(store: DynStore) {
+    let a = tenant(&store, "Quick").await;
+    let c = a.client.id;
+    let thanks = store
+        .create_quick_reply(c, "Thanks", "Спасибо, {{contact.name}}!")
+        .await
+        .unwrap();
+    let hello = store
+        .create_quick_reply(c, "Hello", "Здравствуйте")
+        .await
+        .unwrap();
+    assert_eq!(thanks.text, "Спасибо, {{contact.name}}!");
+    assert_eq!(
+        store.list_quick_replies(c).await.unwrap(),
+        vec![hello.clone(), thanks.clone()]
+    );
+    store.delete_quick_reply(c, thanks.id).await.unwrap();
+    not_found(store.delete_quick_reply(c, thanks.id).await);
+    assert_eq!(store.list_quick_replies(c).await.unwrap(), vec![hello]);
+}
+
+async fn routing_snapshot_settings_and_load(store: DynStore) {
+    let a = tenant(&store, "Routing").await;
+    let c = a.client.id;
+    let ch = channel(&store, c, "bot").await;
+    let group = store.create_group(c, "Sales").await.unwrap();
+    let group = store
+        .set_group_members(c, group.id, &[a.owner.id, a.employee.id])
+        .await
+        .unwrap();
+
+    // Defaults when nothing was ever set.
+    let snapshot = store.routing_snapshot(c).await.unwrap();
+    let defaults = GroupRouting {
+        mode: RoutingMode::RoundRobin,
+        hours: WeeklyHours::default(),
+        auto_replies: AutoReplies::default(),
+    };
+    let mut members = vec![
+        RoutingMember {
+            user_id: a.owner.id,
+            competency: 50,
+        },
+        RoutingMember {
+            user_id: a.employee.id,
+            competency: 50,
+        },
+    ];
+    members.sort_by_key(|m| m.user_id);
+    assert_eq!(snapshot.groups, vec![(group.clone(), defaults, members)]);
+    let fresh = |user: UserId| OperatorState {
+        user_id: user,
+        presence: Presence::Offline,
+        accepting_new: true,
+        capacity: 5,
+        active: 0,
+        last_assigned_at: None,
+    };
+    assert_eq!(
+        snapshot.operators,
+        vec![fresh(a.owner.id), fresh(a.employee.id)]
+    );
+    assert!(snapshot.queue.is_empty());
+
+    // Settings round-trip.
+    let nine_to_six = TimeRange {
+        start: chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
+        end: chrono::NaiveTime::from_hms_opt(18, 0, 0).unwrap(),
+    };
+    let mut days: [Vec<TimeRange>; 7] = Default::default();
+    days[0] = vec![nine_to_six.clone()];
+    days[4] = vec![nine_to_six];
+    let routing = GroupRouting {
+        mode: RoutingMode::MostSkilled,
+        hours: WeeklyHours {
+            timezone: "Europe/Moscow".into(),
+            always_open: false,
+            days,
+        },
+        auto_replies: AutoReplies {
+            new_in_hours: Some("Здравствуйте!".into()),
+            returning_off_hours: Some("Мы ответим утром".into()),
+            ..AutoReplies::default()
+        },
+    };
+    store
+        .set_group_routing(c, group.id, &routing)
+        .await
+        .unwrap();
+    store
+        .set_competency(c, group.id, a.employee.id, 90)
+        .await
+        .unwrap();
+    store
+        .set_competency(c, group.id, a.owner.id, 0)
+        .await
+        .unwrap();
+    let snapshot = store.routing_snapshot(c).await.unwrap();
+    let (g, r, m) = &snapshot.groups[0];
+    assert_eq!((g, r), (&group, &routing));
+    let level =
+        |m: &[RoutingMember], u: UserId| m.iter().find(|x| x.user_id == u).unwrap().competency;
+    assert_eq!(level(m, a.employee.id), 90);
+    assert_eq!(level(m, a.owner.id), 1, "kept inside 1..=100");
+    not_found(store.set_competency(c, group.id, UserId::new(), 10).await);
+    not_found(store.set_group_routing(c, GroupId::new(), &routing).await);
+
+    // Changing the members keeps the competency of those who stay.
+    let newcomer = store
+        .create_user(&new_user("new@routing.test", Role::Employee, Some(c)))
+        .await
+        .unwrap();
+    store
+        .set_group_members(c, group.id, &[a.employee.id, newcomer.id])
+        .await
+        .unwrap();
+    let snapshot = store.routing_snapshot(c).await.unwrap();
+    let m = &snapshot.groups[0].2;
+    assert_eq!(m.len(), 2);
+    assert_eq!((level(m, a.employee.id), level(m, newcomer.id)), (90, 50));
+
+    // Operator state: partial updates keep what they do not name.
+    let state = store
+        .set_operator(
+            c,
+            a.employee.id,
+            Some(3),
+            Some(false),
+            Some(Presence::Online),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            state.capacity,
+            state.accepting_new,
+            state.presence,
+            state.active
+        ),
+        (3, false, Presence::Online, 0)
+    );
+    let state = store
+        .set_operator(c, a.employee.id, None, None, Some(Presence::Away))
+        .await
+        .unwrap();
+    assert_eq!(
+        (state.capacity, state.accepting_new, state.presence),
+        (3, false, Presence::Away)
+    );
+    let owner = store
+        .set_operator(c, a.owner.id, None, Some(true), None)
+        .await
+        .unwrap();
+    assert_eq!(owner, fresh(a.owner.id));
+    not_found(
+        store
+            .set_operator(c, UserId::new(), Some(1), None, None)
+            .await,
+    );
+
+    // Load: assigned conversations that are new, open or pending.
+    let mut convs = Vec::new();
+    for (i, status) in [
+        ConversationStatus::New,
+        ConversationStatus::Open,
+        ConversationStatus::Pending,
+        ConversationStatus::Snoozed,
+        ConversationStatus::Resolved,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let conv = ingest_new(
+            &store,
+            &inbound(c, ch.id, &format!("chat-{i}"), &format!("e{i}")),
+        )
+        .await;
+        store
+            .update_conversation(
+                c,
+                conv.conversation.id,
+                &ConversationPatch {
+                    assignee_id: Some(Some(a.employee.id)),
+                    status: (status != ConversationStatus::New).then_some(status),
+                    snoozed_until: (status == ConversationStatus::Snoozed)
+                        .then_some(Some(now() + Duration::hours(1))),
+                    ..patch()
+                },
+            )
+            .await
+            .unwrap();
+        convs.push(conv.conversation.id);
+    }
+    let snapshot = store.routing_snapshot(c).await.unwrap();
+    let emp = snapshot
+        .operators
+        .iter()
+        .find(|o| o.user_id == a.employee.id)
+        .unwrap();
+    assert_eq!(emp.active, 3);
+    assert_eq!((emp.capacity, emp.presence), (3, Presence::Away));
+    assert!(emp.last_assigned_at.is_some());
+
+    // Disabled users are not operators.
+    store.set_user_disabled(newcomer.id, true).await.unwrap();
+    let snapshot = store.routing_snapshot(c).await.unwrap();
+    assert_eq!(
+        snapshot
+            .operators
+            .iter()
+            .map(|o| o.user_id)
+            .collect::<Vec<_>>(),
+        vec![a.owner.id, a.employee.id]
+    );
+}
+
+async fn routing_queue_is_fifo_and_idempotent(store: DynStore) {
+    let a = tenant(&store, "Queue").await;
+    let c = a.client.id;
+    let ch = channel(&store, c, "bot").await;
+    let sales = store.create_group(c, "Sales").await.unwrap();
+    let one = ingest_new(&store, &inbound(c, ch.id, "one", "e1"))
+        .await
+        .conversation
+        .id;
+    let two = ingest_new(&store, &inbound(c, ch.id, "two", "e2"))
+        .await
+        .conversation
+        .id;
+    let three = ingest_new(&store, &inbound(c, ch.id, "three", "e3"))
+        .await
+        .conversation
+        .id;
+
+    store.enqueue(c, two, Some(sales.id)).await.unwrap();
+    tick().await;
+    store.enqueue(c, one, None).await.unwrap();
+    tick().await;
+    store.enqueue(c, three, None).await.unwrap();
+    let first = store.routing_snapshot(c).await.unwrap().queue;
+    assert_eq!(
+        first.iter().map(|q| q.conversation_id).collect::<Vec<_>>(),
+        vec![two, one, three]
+    );
+    assert_eq!(first[0].group_id, Some(sales.id));
+    assert!(first[0].enqueued_at <= first[1].enqueued_at);
+
+    // Enqueued again: still once, in its first place; the group follows.
+    tick().await;
+    store.enqueue(c, two, None).await.unwrap();
+    let queue = store.routing_snapshot(c).await.unwrap().queue;
+    assert_eq!(queue.len(), 3);
+    assert_eq!(
+        (
+            queue[0].conversation_id,
+            queue[0].group_id,
+            queue[0].enqueued_at
+        ),
+        (two, None, first[0].enqueued_at)
+    );
+
+    store.dequeue(c, two).await.unwrap();
+    store.dequeue(c, two).await.unwrap();
+    assert_eq!(
+        store
+            .routing_snapshot(c)
+            .await
+            .unwrap()
+            .queue
+            .iter()
+            .map(|q| q.conversation_id)
+            .collect::<Vec<_>>(),
+        vec![one, three]
+    );
+    not_found(store.enqueue(c, ConversationId::new(), None).await);
+    not_found(store.enqueue(c, one, Some(GroupId::new())).await);
+    not_found(store.dequeue(c, ConversationId::new()).await);
+    // A deleted group leaves its waiting conversations in the queue, without a group.
+    store.enqueue(c, one, Some(sales.id)).await.unwrap();
+    store.delete_group(c, sales.id).await.unwrap();
+    assert_eq!(
+        store.routing_snapshot(c).await.unwrap().queue[0].group_id,
+        None
+    );
+}
+
+/// Writers on several conversations of one client commit concurrently while a reader follows
+/// `events_after`: the reader sees every event, in seq order, none skipped.
+async fn events_resume_without_gaps(store: DynStore) {
+    let a = tenant(&store, "Events").await;
+    let b = tenant(&store, "Events B").await;
+    let c = a.client.id;
+    let ch = channel(&store, c, "bot").await;
+    let mut convs = Vec::new();
+    for i in 0..4 {
+        convs.push(
+            ingest_new(
+                &store,
+                &inbound(c, ch.id, &format!("chat-{i}"), &format!("e{i}")),
+            )
+            .await
+            .conversation
+            .id,
+        );
+    }
+    let start = store.last_event_seq().await.unwrap();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let store = store.clone();
+        let done = done.clone();
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let mut cursor = start;
+            loop {
+                let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+                let page = store.events_after(c, cursor, 7).await.unwrap();
+                for e in &page {
+                    assert!(e.seq > cursor);
+                    cursor = e.seq;
+                    seen.push(e.seq);
+                }
+                if page.is_empty() && finished {
+                    return seen;
+                }
+            }
+        })
+    };
+    let writers: Vec<_> = convs
+        .iter()
+        .map(|&id| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 0..25 {
+                    store.add_tag(c, id, &format!("t{i}")).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    // Another client writing meanwhile is not in A's log.
+    let b_ch = channel(&store, b.client.id, "b").await;
+    for i in 0..10 {
+        ingest_new(
+            &store,
+            &inbound(b.client.id, b_ch.id, "b", &format!("b{i}")),
+        )
+        .await;
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let seen = reader.await.unwrap();
+    let all: Vec<i64> = store
+        .events_after(c, start, 1000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(all.len(), 100);
+    assert_eq!(seen, all, "the follower saw every event once, in order");
+    assert!(store.last_event_seq().await.unwrap() >= *all.last().unwrap());
+    assert_eq!(store.events_after(c, start, 10).await.unwrap().len(), 10);
+}
+
+async fn next_announcement(
+    events: &mut futures_util::stream::BoxStream<'static, Result<(ClientId, i64)>>,
+) -> (ClientId, i64) {
+    tokio::time::timeout(std::time::Duration::from_secs(10), events.next())
+        .await
+        .expect("a notification within 10 s")
+        .expect("the stream goes on")
+        .unwrap()
+}
+
+/// PostgreSQL announces committed events to every node; SQLite has no listener.
+async fn events_are_announced_across_nodes(store: DynStore, url: String) {
+    let Some(mut events) = store.listen_events().await.unwrap() else {
+        assert_eq!(store.engine(), "sqlite");
+        return;
+    };
+    assert_eq!(store.engine(), "postgres");
+    // Another node on the same database.
+    let node_b = omnihub_store::open(&url, secrets()).await.unwrap();
+    let a = tenant(&node_b, "Announce").await;
+    let ch = channel(&node_b, a.client.id, "bot").await;
+    let first = ingest_new(&node_b, &inbound(a.client.id, ch.id, "chat", "e1")).await;
+    assert_eq!(
+        next_announcement(&mut events).await,
+        (a.client.id, first.event.seq)
+    );
+    // A duplicate (rolled back) announces nothing: the next one is the next commit.
+    assert!(matches!(
+        node_b
+            .ingest(&inbound(a.client.id, ch.id, "chat", "e1"))
+            .await
+            .unwrap(),
+        Ingest::Duplicate(_)
+    ));
+    let (_, tagged) = node_b
+        .add_tag(a.client.id, first.conversation.id, "x")
+        .await
+        .unwrap();
+    assert_eq!(
+        next_announcement(&mut events).await,
+        (a.client.id, tagged.seq)
+    );
+}
+
+async fn tasks_lease_complete_fail_and_dedupe(store: DynStore) {
+    let a = tenant(&store, "Tasks").await;
+    let t0 = now();
+    let task = |key: &str, due: DateTime<Utc>| NewTask {
+        client_id: Some(a.client.id),
+        kind: "conversation.unsnooze".into(),
+        payload: serde_json::json!({"key": key}),
+        due_at: due,
+        idempotency_key: key.into(),
+    };
+    let soon = store
+        .schedule_task(&task("a", t0 - Duration::seconds(1)))
+        .await
+        .unwrap();
+    assert_eq!(
+        (soon.status.clone(), soon.attempts, soon.last_error.clone()),
+        (TaskStatus::Pending, 0, None)
+    );
+    assert_eq!(soon.payload, serde_json::json!({"key": "a"}));
+    let later = store
+        .schedule_task(&task("b", t0 + Duration::hours(1)))
+        .await
+        .unwrap();
+    let platform = store
+        .schedule_task(&NewTask {
+            client_id: None,
+            ..task("c", t0 - Duration::seconds(2))
+        })
+        .await
+        .unwrap();
+    // The same key again keeps the first task.
+    let again = store
+        .schedule_task(&NewTask {
+            payload: serde_json::json!({"other": true}),
+            ..task("a", t0 + Duration::days(1))
+        })
+        .await
+        .unwrap();
+    assert_eq!(again, soon);
+    assert_eq!(store.next_task_due().await.unwrap(), Some(platform.due_at));
+
+    let lease = t0 + Duration::seconds(30);
+    let claimed = store.claim_due_tasks("n1", t0, lease, 10).await.unwrap();
+    assert_eq!(
+        claimed.iter().map(|t| t.id).collect::<Vec<_>>(),
+        vec![platform.id, soon.id],
+        "due ones, earliest first"
+    );
+    assert!(
+        claimed
+            .iter()
+            .all(|t| t.status == TaskStatus::Running && t.attempts == 1)
+    );
+    assert!(
+        store
+            .claim_due_tasks("n2", t0, lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Only the holder completes or fails a task.
+    not_found(store.complete_task(soon.id, "n2").await);
+    store.complete_task(soon.id, "n1").await.unwrap();
+    not_found(store.complete_task(soon.id, "n1").await);
+    not_found(store.complete_task(uuid::Uuid::now_v7(), "n1").await);
+    not_found(store.fail_task(platform.id, "n2", "no", None).await);
+    let retry = t0 + Duration::seconds(10);
+    store
+        .fail_task(platform.id, "n1", "boom", Some(retry))
+        .await
+        .unwrap();
+    assert_eq!(store.next_task_due().await.unwrap(), Some(retry));
+    assert!(
+        store
+            .claim_due_tasks("n1", t0, lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let retried = store
+        .claim_due_tasks("n2", retry, retry + Duration::seconds(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(retried.len(), 1);
+    assert_eq!(
+        (
+            retried[0].id,
+            retried[0].attempts,
+            retried[0].last_error.as_deref(),
+            retried[0].due_at
+        ),
+        (platform.id, 2, Some("boom"), retry)
+    );
+    store
+        .fail_task(platform.id, "n2", "boom again", None)
+        .await
+        .unwrap();
+    not_found(store.complete_task(platform.id, "n2").await);
+
+    // A lease that runs out (the node died) is claimable again; the old holder lost it.
+    let at = later.due_at;
+    let first = store
+        .claim_due_tasks("n1", at, at + Duration::seconds(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        first.iter().map(|t| t.id).collect::<Vec<_>>(),
+        vec![later.id]
+    );
+    assert_eq!(
+        store.next_task_due().await.unwrap(),
+        Some(at + Duration::seconds(30))
+    );
+    assert!(
+        store
+            .claim_due_tasks(
+                "n2",
+                at + Duration::seconds(29),
+                at + Duration::seconds(60),
+                10
+            )
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let stolen = store
+        .claim_due_tasks(
+            "n2",
+            at + Duration::seconds(31),
+            at + Duration::seconds(90),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (stolen[0].id, stolen[0].attempts, stolen.len()),
+        (later.id, 2, 1)
+    );
+    not_found(store.complete_task(later.id, "n1").await);
+    store.complete_task(later.id, "n2").await.unwrap();
+    assert_eq!(store.next_task_due().await.unwrap(), None);
+    assert!(
+        store
+            .claim_due_tasks("n3", at + Duration::days(7), at + Duration::days(8), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "done and failed tasks stay done"
+    );
+    not_found(
+        store
+            .schedule_task(&NewTask {
+                client_id: Some(ClientId::new()),
+                ..task("z", t0)
+            })
+            .await,
+    );
+}
+
+macro_rules! insert_due_tasks {
+    ($conn:expr, $db:ty, $ids:expr, $due:expr) => {{
+        let mut q = sqlx::QueryBuilder::<$db>::new(
+            "INSERT INTO tasks (id, kind, payload, due_at, status, attempts, idempotency_key, \
+             created_at) ",
+        );
+        q.push_values($ids, |mut row, id: &Uuid| {
+            row.push_bind(*id)
+                .push_bind("bulk")
+                .push_bind(sqlx::types::Json(serde_json::json!({})))
+                .push_bind($due)
+                .push_bind("pending")
+                .push_bind(0_i64)
+                .push_bind(id.to_string())
+                .push_bind($due);
+        });
+        q.build().execute($conn).await.unwrap();
+    }};
+}
+
+/// 10,000 tasks due at once, four nodes claiming batches of 500: each task exactly once.
+async fn ten_thousand_due_tasks_are_claimed_once(store: DynStore, url: String) {
+    const TASKS: usize = 10_000;
+    let due = now() - Duration::seconds(1);
+    let ids: Vec<Uuid> = (0..TASKS).map(|_| Uuid::now_v7()).collect();
+    let mut raw = Raw::connect(&url).await;
+    for chunk in ids.chunks(1000) {
+        match &mut raw {
+            Raw::Sqlite(c) => {
+                insert_due_tasks!(&mut *c, sqlx::Sqlite, chunk, due.timestamp_millis())
+            }
+            Raw::Pg(c) => insert_due_tasks!(&mut *c, sqlx::Postgres, chunk, due.timestamp_millis()),
+        }
+    }
+    let claimers: Vec<_> = (0..4)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let node = format!("node-{n}");
+                let mut mine = Vec::new();
+                loop {
+                    let at = now();
+                    let batch = store
+                        .claim_due_tasks(&node, at, at + Duration::minutes(5), 500)
+                        .await
+                        .unwrap();
+                    if batch.is_empty() {
+                        return mine;
+                    }
+                    assert!(batch.len() <= 500);
+                    mine.extend(batch.into_iter().map(|t| t.id));
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    let mut busy = 0;
+    for c in claimers {
+        let mine = c.await.unwrap();
+        busy += usize::from(!mine.is_empty());
+        all.extend(mine);
+    }
+    let unique: HashSet<Uuid> = all.iter().copied().collect();
+    assert_eq!(all.len(), TASKS, "every task claimed exactly once");
+    assert_eq!(unique, ids.iter().copied().collect());
+    assert!(busy >= 1);
 }
 
 async fn audit_filter_and_keyset_pagination(store: DynStore) {

@@ -716,6 +716,58 @@ async fn validation_errors_are_400_and_change_nothing() {
 }
 
 #[actix_web::test]
+async fn error_messages_speak_the_accept_language() {
+    let w = World::new("accept-language").await;
+    let owner = w.a.owner.who();
+    let profile = "/api/v1/auth/profile";
+    let ask = |lang: Option<&str>, body: serde_json::Value| {
+        let req = w.request(owner, Method::PATCH, profile).set_json(body);
+        match lang {
+            Some(l) => req.insert_header((header::ACCEPT_LANGUAGE, l.to_string())),
+            None => req,
+        }
+    };
+    let cyrillic = |s: &str| s.chars().any(|c| ('\u{0400}'..='\u{04FF}').contains(&c));
+    for (body, code, verbatim) in [
+        (
+            json!({ "display_name": "   " }),
+            "validation_failed",
+            "`display_name`",
+        ),
+        // serde's own words (the unknown field's name) stay as they are inside the sentence.
+        (
+            json!({ "role": "platform_owner" }),
+            "invalid_json",
+            "unknown field `role`",
+        ),
+    ] {
+        let ru = w.send(ask(Some("ru-RU,ru;q=0.9"), body.clone())).await;
+        let en = w.send(ask(Some("en"), body.clone())).await;
+        let default = w.send(ask(None, body)).await;
+        for r in [&ru, &en, &default] {
+            r.assert_error(400, code);
+        }
+        let message = |r: &Resp| r.json()["message"].as_str().unwrap().to_string();
+        let (ru_text, en_text) = (message(&ru), message(&en));
+        assert!(
+            cyrillic(&ru_text) && ru_text.contains(verbatim),
+            "{ru_text}"
+        );
+        assert!(
+            !cyrillic(&en_text) && en_text.contains(verbatim),
+            "{en_text}"
+        );
+        assert_eq!(
+            message(&default),
+            en_text,
+            "English without Accept-Language"
+        );
+        assert_eq!(ru.header("content-language").as_deref(), Some("ru"));
+        assert_eq!(en.header("content-language").as_deref(), Some("en"));
+    }
+}
+
+#[actix_web::test]
 async fn request_ids_are_echoed_only_when_plain() {
     let w = World::new("request-id").await;
     let anon = Who::Anon(fresh_ip());

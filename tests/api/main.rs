@@ -8,11 +8,14 @@
 //! - `auth_flows`: sign-in, lockout, throttling, second factor, session revocation, password
 //!   reset by e-mail, invitations, blocked clients, and the audit trail of all of it.
 //! - `process`: `omnihub demo` over HTTPS, its redirect listener, `omnihub config …`.
+//! - `hub`: the realtime hub over real sockets — webhooks, the operator WebSocket, outbound
+//!   replies to a local receiver — and the REST inbox.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth_flows;
 mod bad_input;
+mod hub;
 mod process;
 mod rights_matrix;
 mod support;

@@ -13,8 +13,9 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use actix_web::http::Method;
-use omnihub_core::model::ClientStatus;
+use omnihub_core::model::{ClientStatus, Conversation, Message};
 use omnihub_core::{GlobalRights, Role as UserRole};
+use omnihub_store::{InboundEvent, Ingest};
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -114,6 +115,11 @@ const MEMBERS_200: [u16; 7] = [401, 403, 403, 200, 200, 200, 200];
 const MANAGERS_200: [u16; 7] = [401, 403, 403, 200, 403, 200, 200];
 const MANAGERS_201: [u16; 7] = [401, 403, 403, 201, 403, 201, 201];
 const MANAGERS_204: [u16; 7] = [401, 403, 403, 204, 403, 204, 204];
+/// Conversation-scoped: only the owner sees the seeded conversation (no employee of the
+/// matrix has its channel delegated), so for everyone else it does not exist.
+const OWNER_SEES_200: [u16; 7] = [401, 403, 403, 200, 404, 404, 404];
+const OWNER_SEES_201: [u16; 7] = [401, 403, 403, 201, 404, 404, 404];
+const OWNER_SEES_204: [u16; 7] = [401, 403, 403, 204, 404, 404, 404];
 
 const ROWS: &[Row] = &[
     // system
@@ -233,6 +239,103 @@ const ROWS: &[Row] = &[
     row("POST", "/api/v1/tokens", Client, MANAGERS_201),
     row("DELETE", "/api/v1/tokens/{id}", Client, MANAGERS_204),
     row("GET", "/api/v1/audit", Client, MANAGERS_200),
+    // the inbox
+    row("GET", "/api/v1/conversations", Client, MEMBERS_200),
+    row("GET", "/api/v1/conversations/{id}", Client, OWNER_SEES_200),
+    row(
+        "PATCH",
+        "/api/v1/conversations/{id}",
+        Client,
+        OWNER_SEES_200,
+    ),
+    row(
+        "GET",
+        "/api/v1/conversations/{id}/messages",
+        Client,
+        OWNER_SEES_200,
+    ),
+    row(
+        "POST",
+        "/api/v1/conversations/{id}/messages",
+        Client,
+        OWNER_SEES_201,
+    ),
+    row(
+        "POST",
+        "/api/v1/conversations/{id}/notes",
+        Client,
+        OWNER_SEES_201,
+    ),
+    row(
+        "PUT",
+        "/api/v1/conversations/{id}/tags/{tag}",
+        Client,
+        OWNER_SEES_200,
+    ),
+    row(
+        "DELETE",
+        "/api/v1/conversations/{id}/tags/{tag}",
+        Client,
+        OWNER_SEES_204,
+    ),
+    row(
+        "POST",
+        "/api/v1/conversations/{id}/read",
+        Client,
+        OWNER_SEES_204,
+    ),
+    row("GET", "/api/v1/search", Client, MEMBERS_200),
+    row("GET", "/api/v1/contacts/{id}", Client, OWNER_SEES_200),
+    row("PATCH", "/api/v1/contacts/{id}", Client, OWNER_SEES_200),
+    row(
+        "GET",
+        "/api/v1/contacts/{id}/identities",
+        Client,
+        OWNER_SEES_200,
+    ),
+    row(
+        "POST",
+        "/api/v1/contacts/{id}/merge",
+        Client,
+        OWNER_SEES_200,
+    ),
+    row(
+        "POST",
+        "/api/v1/contacts/{id}/split",
+        Client,
+        OWNER_SEES_201,
+    ),
+    row("GET", "/api/v1/quick-replies", Client, MEMBERS_200),
+    row("POST", "/api/v1/quick-replies", Client, MANAGERS_201),
+    row("DELETE", "/api/v1/quick-replies/{id}", Client, MANAGERS_204),
+    row(
+        "POST",
+        "/api/v1/quick-replies/{id}/render",
+        Client,
+        OWNER_SEES_200,
+    ),
+    // routing and operators
+    row("GET", "/api/v1/groups/{id}/routing", Client, MEMBERS_200),
+    row("PUT", "/api/v1/groups/{id}/routing", Client, MANAGERS_200),
+    row(
+        "PUT",
+        "/api/v1/groups/{id}/members/{user_id}/competency",
+        Client,
+        MANAGERS_200,
+    ),
+    row("PATCH", "/api/v1/operators/{user_id}", Client, MANAGERS_200),
+    row("PUT", "/api/v1/auth/presence", Client, MEMBERS_200),
+    // the operator WebSocket, asked without an upgrade (cookie callers send our origin): the
+    // caller is authenticated and authorized, then told it is not a WebSocket request
+    row(
+        "GET",
+        "/api/v1/ws",
+        Client,
+        [401, 403, 403, 400, 400, 400, 400],
+    ),
+    // the API channel's webhook: nobody's session or API token is the channel's inbound token
+    row("POST", "/hooks/api/{channel_id}", Open, [401; 7]),
+    row("GET", "/hooks/api/{channel_id}", Open, [405; 7]),
 ];
 
 fn is_2xx(status: u16) -> bool {
@@ -278,9 +381,11 @@ impl Row {
     fn expected_code(&self, status: u16) -> Option<&'static str> {
         match status {
             401 if self.path == "/api/v1/auth/login" => Some("invalid_credentials"),
+            401 if self.path.starts_with("/hooks/") => Some("invalid_signature"),
             401 => Some("unauthenticated"),
             403 => Some("forbidden"),
             404 => Some("not_found"),
+            405 => Some("method_not_allowed"),
             410 => Some("invalid_token"),
             _ => None,
         }
@@ -314,6 +419,41 @@ struct Prepared {
     body: Option<Value>,
     /// A session made for this request only (sign-out must not end the matrix's session).
     fresh: Option<Sess>,
+    /// Headers beyond the caller's credentials.
+    headers: Vec<(&'static str, String)>,
+}
+
+/// The seeded conversation of a tenant (one per tenant, made on first use) and a message in it.
+async fn conversation(w: &World, t: &Tenant) -> (Conversation, Message) {
+    inbound(w, t, "matrix-chat", "matrix-user").await
+}
+
+/// A customer message on the tenant's channel, committed through the hub.
+async fn inbound(w: &World, t: &Tenant, chat: &str, user: &str) -> (Conversation, Message) {
+    let event = InboundEvent {
+        client_id: t.client.id,
+        channel_id: t.channel.id,
+        external_conversation_id: chat.to_string(),
+        external_user_id: user.to_string(),
+        contact_name: "Matrix Customer".into(),
+        provider_event_id: format!("matrix-event-{}", seq()),
+        text: "matrix message".into(),
+    };
+    match w.state.hub.ingest(event).await.unwrap() {
+        Ingest::New {
+            message,
+            conversation,
+            ..
+        } => (conversation, message),
+        Ingest::Duplicate(_) => panic!("fresh event ids are never duplicates"),
+    }
+}
+
+/// A contact of its own (a new customer) with its one identity, to merge away or split.
+async fn victim_contact(w: &World, t: &Tenant) -> (Conversation, String) {
+    let user = format!("victim-user-{}", seq());
+    let (c, _) = inbound(w, t, &format!("victim-chat-{}", seq()), &user).await;
+    (c, user)
 }
 
 /// The id a path needs, creating a throw-away row for destructive requests.
@@ -346,6 +486,22 @@ async fn path_id(w: &World, row: &Row, scope: Scope) -> Option<String> {
         (_, "/api/v1/channels/{channel_id}") => t.channel.id.to_string(),
         ("DELETE", "/api/v1/invites/{id}") => w.victim_invite(t).await.id.to_string(),
         ("DELETE", "/api/v1/tokens/{id}") => w.victim_token(t).await.id.to_string(),
+        (_, p) if p.starts_with("/api/v1/conversations/{id}") => {
+            conversation(w, t).await.0.id.to_string()
+        }
+        (_, p) if p.starts_with("/api/v1/contacts/{id}") => {
+            conversation(w, t).await.0.contact_id.to_string()
+        }
+        ("DELETE", "/api/v1/quick-replies/{id}")
+        | ("POST", "/api/v1/quick-replies/{id}/render") => w
+            .store
+            .create_quick_reply(t.client.id, "matrix reply", "Hello {{contact.name}}")
+            .await
+            .unwrap()
+            .id
+            .to_string(),
+        (_, "/hooks/api/{channel_id}") => w.a.channel.id.to_string(),
+        (_, "/api/v1/operators/{user_id}") => t.plain.user.id.to_string(),
         (_, p) if p.contains('{') => panic!("no id chosen for {} {p}", row.method),
         _ => return None,
     };
@@ -362,6 +518,33 @@ async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
             .replace("{token}", &id),
         None => row.path.to_string(),
     };
+    let t = if scope == Scope::Other { &w.b } else { &w.a };
+    let member = match scope {
+        Scope::Missing => uuid::Uuid::now_v7().to_string(),
+        _ => t.plain.user.id.to_string(),
+    };
+    let mut uri = uri.replace("{user_id}", &member).replace("{tag}", "matrix");
+    if row.path == "/api/v1/operators/{user_id}" {
+        // Its only id is the user's.
+        uri = row.path.replace("{user_id}", &member);
+    }
+    if row.path == "/api/v1/search" {
+        uri.push_str("?q=matrix");
+    }
+    let mut headers = Vec::new();
+    if row.path == "/api/v1/ws" {
+        headers.push(("origin", w.config.server.public_url.clone()));
+    }
+    if row.method == "DELETE"
+        && row.path == "/api/v1/conversations/{id}/tags/{tag}"
+        && scope == Scope::Own
+    {
+        let (c, _) = conversation(w, &w.a).await;
+        w.store
+            .add_tag(w.a.client.id, c.id, "matrix")
+            .await
+            .unwrap();
+    }
     let me = actor(w, role);
     let n = seq();
     let mut fresh = None;
@@ -443,10 +626,64 @@ async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
             Some(json!({ "email": format!("matrix-invite{n}@alpha.test") }))
         }
         ("POST", "/api/v1/tokens") => Some(json!({ "name": format!("matrix token {n}") })),
+        ("PATCH", "/api/v1/conversations/{id}") => Some(json!({ "status": "open" })),
+        ("POST", "/api/v1/conversations/{id}/messages" | "/api/v1/conversations/{id}/notes") => {
+            Some(json!({ "text": "matrix reply", "idempotency_key": format!("matrix-{n}") }))
+        }
+        ("PUT", "/api/v1/conversations/{id}/tags/{tag}") => None,
+        ("POST", "/api/v1/conversations/{id}/read") => {
+            Some(json!({ "message_id": conversation(w, &w.a).await.1.id }))
+        }
+        ("PATCH", "/api/v1/contacts/{id}") => Some(json!({ "name": "Matrix Customer" })),
+        ("POST", "/api/v1/contacts/{id}/merge") => {
+            Some(json!({ "other_id": victim_contact(w, &w.a).await.0.contact_id }))
+        }
+        ("POST", "/api/v1/contacts/{id}/split") => {
+            // A fresh contact of the path's client, so the identity is really on it.
+            let t = if scope == Scope::Other { &w.b } else { &w.a };
+            let (c, user) = victim_contact(w, t).await;
+            let uri_id = c.contact_id.to_string();
+            let body = json!({ "channel_id": t.channel.id, "external_id": user });
+            return Prepared {
+                uri: if scope == Scope::Missing {
+                    uri
+                } else {
+                    row.path.replace("{id}", &uri_id)
+                },
+                body: Some(body),
+                fresh,
+                headers,
+            };
+        }
+        ("POST", "/api/v1/quick-replies") => {
+            Some(json!({ "title": format!("matrix {n}"), "text": "Hi {{contact.name}}" }))
+        }
+        ("POST", "/api/v1/quick-replies/{id}/render") => {
+            Some(json!({ "conversation_id": conversation(w, &w.a).await.0.id }))
+        }
+        ("PUT", "/api/v1/groups/{id}/routing") => Some(json!({
+            "mode": "round_robin",
+            "hours": { "timezone": "Europe/Moscow", "always_open": true, "days": [[], [], [], [], [], [], []] },
+            "auto_replies": { "new_off_hours": "We are closed" },
+        })),
+        ("PUT", "/api/v1/groups/{id}/members/{user_id}/competency") => Some(json!({ "level": 50 })),
+        ("PATCH", "/api/v1/operators/{user_id}") => Some(json!({ "capacity": 5 })),
+        ("PUT", "/api/v1/auth/presence") => Some(json!({ "presence": "away" })),
+        ("POST", "/hooks/api/{channel_id}") => Some(json!({
+            "event_id": format!("matrix-hook-{n}"),
+            "conversation": "matrix-hook-chat",
+            "user": { "id": "matrix-hook-user", "name": "Hook Customer" },
+            "text": "hello",
+        })),
         (m, p) if m != "GET" && m != "DELETE" => panic!("no body chosen for {m} {p}"),
         _ => None,
     };
-    Prepared { uri, body, fresh }
+    Prepared {
+        uri,
+        body,
+        fresh,
+        headers,
+    }
 }
 
 /// Puts back what a request changed so the next one starts from the seeded world.
@@ -541,7 +778,14 @@ async fn every_route_every_role_own_and_other_client() {
                     (Some(s), Some(a)) => Who::Cookie(s, a.ip),
                     _ => who(&w, role, anon_ip),
                 };
-                let r = w.call(sender, method, &p.uri, p.body.clone()).await;
+                let mut req = w.request(sender, method, &p.uri);
+                for (name, value) in &p.headers {
+                    req = req.insert_header((*name, value.clone()));
+                }
+                if let Some(body) = &p.body {
+                    req = req.set_json(body.clone());
+                }
+                let r = w.send(req).await;
                 restore(&w, row, role, scope).await;
 
                 let expected = row.expected(i, scope);

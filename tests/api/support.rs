@@ -176,15 +176,21 @@ pub struct Options {
     pub max_body_bytes: usize,
     pub login_max_failures: u32,
     pub login_attempts_per_minute: u32,
+    /// The operator WebSocket's heartbeat (`[hub]`), in milliseconds.
+    pub heartbeat_interval_ms: u64,
+    pub heartbeat_timeout_ms: u64,
 }
 
 impl Default for Options {
     fn default() -> Self {
+        let hub = omnihub::config::HubSection::default();
         Options {
             cookie_secure: false,
             max_body_bytes: 16 * 1024,
             login_max_failures: 5,
             login_attempts_per_minute: 30,
+            heartbeat_interval_ms: hub.heartbeat_interval_ms,
+            heartbeat_timeout_ms: hub.heartbeat_timeout_ms,
         }
     }
 }
@@ -233,6 +239,8 @@ impl Harness {
         config.security.cookie_secure = options.cookie_secure;
         config.security.login_max_failures = options.login_max_failures;
         config.security.login_attempts_per_minute = options.login_attempts_per_minute;
+        config.hub.heartbeat_interval_ms = options.heartbeat_interval_ms;
+        config.hub.heartbeat_timeout_ms = options.heartbeat_timeout_ms;
         config.smtp.host = "127.0.0.1".into();
         config.smtp.port = smtp.addr().port();
         config.smtp.security = SmtpSecurity::None;

@@ -16,6 +16,7 @@ use crate::auth::cache::Credential;
 use crate::auth::{password, tokens, totp};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{Auth, OwnAccount, peer_ip, session_cookie_name};
+use crate::i18n::{Lang, Mail, Msg};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -415,31 +416,16 @@ pub async fn request_password_reset(
                 "{}/reset-password#token={secret}",
                 state.config.server.public_url.trim_end_matches('/')
             );
-            let (subject, text) = reset_mail(&creds.user.locale, &link, ttl.num_minutes());
+            // Stored locales are validated, so this is the reader's language (an unexpected
+            // one would get both languages).
+            let (subject, text) = Mail::password_reset(&link, ttl.num_minutes())
+                .render(Lang::from_locale(&creds.user.locale));
             state.send_mail_later(email, subject, text)?;
         }
         Ok(_) | Err(StoreError::NotFound) => {}
         Err(e) => return Err(e.into()),
     }
     Ok(HttpResponse::Accepted().finish())
-}
-
-fn reset_mail(locale: &str, link: &str, minutes: i64) -> (String, String) {
-    if locale == "ru" {
-        (
-            "omnihub: сброс пароля".into(),
-            format!(
-                "Чтобы задать новый пароль, откройте ссылку (действует {minutes} мин.):\n\n{link}\n\nЕсли вы не запрашивали сброс, просто проигнорируйте это письмо."
-            ),
-        )
-    } else {
-        (
-            "omnihub: password reset".into(),
-            format!(
-                "To set a new password, open this link (valid for {minutes} minutes):\n\n{link}\n\nIf you did not ask for it, ignore this e-mail."
-            ),
-        )
-    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -510,9 +496,7 @@ pub async fn totp_setup(
 ) -> ApiResult<web::Json<TotpEnrolment>> {
     let creds = state.store.credentials(auth.principal.user_id).await?;
     if creds.user.totp_enabled {
-        return Err(ApiError::Conflict(
-            "a second factor is already enabled; disable it first".into(),
-        ));
+        return Err(ApiError::Conflict(Msg::TotpSetupWhileEnabled));
     }
     if !verify_password(body.into_inner().password, creds.password_hash).await? {
         return Err(ApiError::InvalidCredentials);
@@ -548,11 +532,9 @@ pub async fn totp_enable(
     let creds = state.store.credentials(auth.principal.user_id).await?;
     let secret = creds
         .totp_secret
-        .ok_or_else(|| ApiError::Conflict("start with /auth/totp/setup".into()))?;
+        .ok_or(ApiError::Conflict(Msg::TotpSetupFirst))?;
     if creds.user.totp_enabled {
-        return Err(ApiError::Conflict(
-            "the second factor is already enabled".into(),
-        ));
+        return Err(ApiError::Conflict(Msg::TotpAlreadyEnabled));
     }
     if !state.totp_guard.verify(creds.user.id, &secret, &body.code) {
         return Err(ApiError::InvalidTotp);

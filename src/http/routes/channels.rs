@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{Auth, ChannelAccess, ManageSettings, View, ViewOwnClient};
+use crate::i18n::{Fields, Msg};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -54,12 +55,10 @@ pub struct ChannelList {
 }
 
 /// `settings` and `credentials` are key-value documents; anything else is a client bug.
-fn json_object(field: &str, value: Option<Value>) -> ApiResult<Option<Value>> {
+fn json_object(field: &'static str, value: Option<Value>) -> ApiResult<Option<Value>> {
     match value {
         None | Some(Value::Object(_)) => Ok(value),
-        Some(_) => Err(ApiError::Validation(format!(
-            "`{field}` must be a JSON object"
-        ))),
+        Some(_) => Err(ApiError::Validation(Msg::NotJsonObject { field })),
     }
 }
 
@@ -113,11 +112,10 @@ pub async fn create_channel(
     let body = body.into_inner();
     let name = validate::text("name", &body.name, 200)?;
     if !body.provider.supports(body.kind) {
-        return Err(ApiError::Validation(format!(
-            "provider `{}` has no {} accounts",
-            body.provider.as_str(),
-            body.kind.as_str()
-        )));
+        return Err(ApiError::Validation(Msg::ProviderLacksKind {
+            provider: body.provider.as_str(),
+            kind: body.kind.as_str(),
+        }));
     }
     let settings = json_object("settings", body.settings)?.unwrap_or_else(|| json!({}));
     let credentials = json_object("credentials", body.credentials)?;
@@ -209,9 +207,9 @@ pub async fn update_channel(
     .filter_map(|(f, set)| set.then_some(f))
     .collect();
     if changed.is_empty() {
-        return Err(ApiError::Validation(
-            "send at least one of `name`, `settings`, `credentials`".into(),
-        ));
+        return Err(ApiError::Validation(Msg::NothingToChange {
+            fields: Fields(&["name", "settings", "credentials"]),
+        }));
     }
     let channel = state
         .store

@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{Auth, ManageEmployees, ViewOwnClient};
+use crate::i18n::{Fields, Msg};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -64,9 +65,7 @@ pub(super) fn check_change(
     touches_access: bool,
 ) -> ApiResult<()> {
     if touches_access && target == caller.user_id {
-        return Err(ApiError::Conflict(
-            "you cannot change your own role, rights or channels, nor disable yourself; ask another owner".into(),
-        ));
+        return Err(ApiError::Conflict(Msg::OwnAccessChange));
     }
     let involves_owner = before.role == Role::ClientOwner || after.role == Role::ClientOwner;
     if involves_owner && caller.role != Role::ClientOwner {
@@ -115,16 +114,14 @@ pub(super) fn normalize_grants(grants: Vec<ChannelGrant>) -> ApiResult<Vec<Chann
     let mut seen = HashSet::new();
     for g in &grants {
         if !seen.insert(g.channel_id) {
-            return Err(ApiError::Validation(format!(
-                "channel {} is listed twice",
-                g.channel_id
-            )));
+            return Err(ApiError::Validation(Msg::ChannelListedTwice {
+                channel: g.channel_id,
+            }));
         }
         if g.rights.is_empty() {
-            return Err(ApiError::Validation(format!(
-                "channel {} has no rights: list at least one or leave the channel out",
-                g.channel_id
-            )));
+            return Err(ApiError::Validation(Msg::ChannelWithoutRights {
+                channel: g.channel_id,
+            }));
         }
     }
     Ok(grants)
@@ -163,10 +160,7 @@ fn resolve_access(
     let role = role.unwrap_or(before.role);
     if role == Role::ClientOwner {
         if rights.is_some_and(|r| r != GlobalRights::all()) {
-            return Err(ApiError::Validation(
-                "a client owner always holds every right; set `role` to `employee` to limit them"
-                    .into(),
-            ));
+            return Err(ApiError::Validation(Msg::OwnerHoldsEveryRight));
         }
         return Ok(Access {
             role,
@@ -309,9 +303,9 @@ pub async fn update_employee(
     let touches_access =
         patch.role.is_some() || patch.global_rights.is_some() || patch.disabled.is_some();
     if !touches_access && name.is_none() {
-        return Err(ApiError::Validation(
-            "send at least one of `role`, `global_rights`, `disabled`, `display_name`".into(),
-        ));
+        return Err(ApiError::Validation(Msg::NothingToChange {
+            fields: Fields(&["role", "global_rights", "disabled", "display_name"]),
+        }));
     }
     let target = state.store.get_client_user(client, id).await?;
     let before = Access {
@@ -464,6 +458,7 @@ mod tests {
                 global
             },
             channels: HashMap::new(),
+            groups: Vec::new(),
         }
     }
 

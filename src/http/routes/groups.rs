@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use super::invites::dedupe;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{Auth, ManageEmployees, ViewOwnClient};
+use crate::i18n::Msg;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -37,9 +38,7 @@ pub struct Api;
 /// A clearer message than the generic one for the only unique value a group has.
 fn name_taken(e: StoreError) -> ApiError {
     match e {
-        StoreError::Conflict(_) => {
-            ApiError::Conflict("a group with this name already exists".into())
-        }
+        StoreError::Conflict(_) => ApiError::Conflict(Msg::GroupNameTaken),
         other => other.into(),
     }
 }
@@ -158,6 +157,8 @@ pub async fn delete_group(
     let client = caller.client_id()?;
     let id = path.into_inner();
     state.store.delete_group(client, id).await?;
+    // Cached principals carry their groups, which decide what conversations they see.
+    state.auth_cache.invalidate_client(client);
     state
         .audit(caller.audit(Some(client), "group.delete", "group", id, json!({})))
         .await?;
@@ -190,6 +191,8 @@ pub async fn set_members(
         .store
         .set_group_members(client, path.into_inner(), &members)
         .await?;
+    // Cached principals carry their groups, which decide what conversations they see.
+    state.auth_cache.invalidate_client(client);
     state
         .audit(caller.audit(
             Some(client),

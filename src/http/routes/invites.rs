@@ -18,6 +18,7 @@ use super::employees::{
 use crate::auth::tokens;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{Auth, ManageEmployees};
+use crate::i18n::{Mail, Msg};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -44,62 +45,6 @@ pub(super) fn link_expiry(state: &AppState, now: DateTime<Utc>) -> DateTime<Utc>
     now.trunc_subsecs(0) + chrono::Duration::hours(state.config.security.invite_ttl_hours as i64)
 }
 
-/// What a one-time link is for; it picks the wording of the e-mail.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum LinkPurpose {
-    /// Join a client as an employee.
-    Invite,
-    /// Set the first password of an account created by the platform.
-    AccountSetup,
-}
-
-/// Subject and body of the e-mail carrying a link. Without a known locale (an invitee has not
-/// chosen one yet) the text is in both shipped languages, Russian first.
-pub(super) fn link_mail(
-    purpose: LinkPurpose,
-    locale: Option<&str>,
-    link: &str,
-    expires_at: DateTime<Utc>,
-) -> (String, String) {
-    let until = expires_at.format("%Y-%m-%d %H:%M UTC");
-    let ru = match purpose {
-        LinkPurpose::Invite => (
-            "omnihub: приглашение в команду",
-            format!(
-                "Вас пригласили в omnihub. Чтобы присоединиться, откройте ссылку (действует до {until}):\n\n{link}"
-            ),
-        ),
-        LinkPurpose::AccountSetup => (
-            "omnihub: ваша учётная запись",
-            format!(
-                "Для вас создана учётная запись omnihub. Чтобы задать пароль, откройте ссылку (действует до {until}):\n\n{link}"
-            ),
-        ),
-    };
-    let en = match purpose {
-        LinkPurpose::Invite => (
-            "omnihub: you are invited",
-            format!(
-                "You are invited to omnihub. To join, open this link (valid until {until}):\n\n{link}"
-            ),
-        ),
-        LinkPurpose::AccountSetup => (
-            "omnihub: your account",
-            format!(
-                "An omnihub account was created for you. To set your password, open this link (valid until {until}):\n\n{link}"
-            ),
-        ),
-    };
-    match locale {
-        Some("ru") => (ru.0.to_string(), ru.1),
-        Some(_) => (en.0.to_string(), en.1),
-        None => (
-            format!("{} / {}", ru.0, en.0),
-            format!("{}\n\n---\n\n{}", ru.1, en.1),
-        ),
-    }
-}
-
 /// Queues the e-mail; `false` when this server has no SMTP (the caller then relies on the link
 /// returned in the response).
 pub(super) fn mail_link(
@@ -117,9 +62,7 @@ pub(super) fn mail_link(
 /// 409 when an account already uses the address (checked up front so nothing is half-created).
 pub(super) async fn ensure_email_free(state: &AppState, email: &str) -> ApiResult<()> {
     match state.store.credentials_by_email(email).await {
-        Ok(_) => Err(ApiError::Conflict(
-            "a user with this e-mail already exists".into(),
-        )),
+        Ok(_) => Err(ApiError::Conflict(Msg::EmailTaken)),
         Err(StoreError::NotFound) => Ok(()),
         Err(e) => Err(e.into()),
     }
@@ -210,11 +153,8 @@ pub async fn create_invite(
         })
         .await?;
     let url = one_time_link(&state.config.server.public_url, "invite", &secret);
-    let email_sent = mail_link(
-        &state,
-        &email,
-        link_mail(LinkPurpose::Invite, None, &url, expires_at),
-    )?;
+    // The invitee has no account, so no language yet: the mail carries both.
+    let email_sent = mail_link(&state, &email, Mail::invite(&url, expires_at).render(None))?;
     state
         .audit(caller.audit(
             Some(client),
@@ -296,17 +236,6 @@ mod tests {
             one_time_link("https://h.example", "reset-password", "x"),
             "https://h.example/reset-password#token=x"
         );
-    }
-
-    #[test]
-    fn mail_language_follows_locale() {
-        let at = DateTime::from_timestamp(0, 0).unwrap();
-        let (s, b) = link_mail(LinkPurpose::Invite, Some("ru"), "L", at);
-        assert!(s.contains("приглашение") && b.contains('L') && !b.contains("invited"));
-        let (s, b) = link_mail(LinkPurpose::AccountSetup, Some("en"), "L", at);
-        assert!(s.contains("your account") && b.contains("1970-01-01 00:00 UTC"));
-        let (s, b) = link_mail(LinkPurpose::Invite, None, "L", at);
-        assert!(s.contains('/') && b.contains("пригласили") && b.contains("invited"));
     }
 
     #[test]

@@ -6,15 +6,22 @@ use actix_web::web;
 pub mod account;
 pub mod audit;
 pub mod channels;
+pub mod contacts;
+pub mod conversations;
 pub mod employees;
 pub mod groups;
+pub mod hooks;
 pub mod invites;
 pub mod platform;
+pub mod quick_replies;
+pub mod routing;
 pub mod system;
 pub mod tokens;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     system::configure(cfg);
+    // Provider webhooks live outside /api/v1: their addresses are part of the external contract.
+    hooks::configure(cfg);
     cfg.service(
         web::scope("/api/v1")
             .configure(account::configure)
@@ -25,6 +32,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(invites::configure)
             .configure(tokens::configure)
             .configure(audit::configure)
+            .configure(conversations::configure)
+            .configure(contacts::configure)
+            .configure(quick_replies::configure)
+            .configure(routing::configure)
+            .configure(crate::ws::configure)
             .route("/openapi.json", web::get().to(crate::http::openapi::serve)),
     );
 }

@@ -11,12 +11,11 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::audit::page_limit;
-use super::invites::{
-    LinkPurpose, ensure_email_free, link_expiry, link_mail, mail_link, one_time_link,
-};
+use super::invites::{ensure_email_free, link_expiry, mail_link, one_time_link};
 use crate::auth::{password, tokens};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{Auth, BlockClient, CreateClient, ManageModerators, ViewClients};
+use crate::i18n::{Lang, Mail};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -82,12 +81,7 @@ async fn create_account(state: &AppState, user: NewUser) -> ApiResult<(User, Set
         .create_password_reset(user.id, &tokens::hash(&secret), expires_at)
         .await?;
     let url = one_time_link(&state.config.server.public_url, "reset-password", &secret);
-    let mail = link_mail(
-        LinkPurpose::AccountSetup,
-        Some(&user.locale),
-        &url,
-        expires_at,
-    );
+    let mail = Mail::account_setup(&url, expires_at).render(Lang::from_locale(&user.locale));
     let email_sent = mail_link(state, &user.email, mail)?;
     Ok((
         user,

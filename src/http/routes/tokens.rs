@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use crate::auth::tokens;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{Auth, ManageSettings};
+use crate::i18n::Msg;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -89,9 +90,11 @@ pub async fn create_token(
             Some(Utc::now().trunc_subsecs(0) + Duration::days(i64::from(days)))
         }
         Some(_) => {
-            return Err(ApiError::Validation(format!(
-                "`expires_in_days` must be 1 to {MAX_DAYS}"
-            )));
+            return Err(ApiError::Validation(Msg::NumberRange {
+                field: "expires_in_days",
+                min: 1,
+                max: MAX_DAYS.into(),
+            }));
         }
     };
     let secret = tokens::new_api_token();

@@ -1,0 +1,533 @@
+//! Channel-account actors: one per connected channel (bot, number, mailbox, API endpoint).
+//! Each sends its channel's committed, pending outbound messages through the provider's
+//! connector, one at a time and in order, with the message's idempotency key:
+//!
+//! - a per-channel rate limit (GCRA through `governor`), from the channel's settings
+//!   `send_rate_per_second` (default 20; fractions allowed) and `send_burst` (default: the
+//!   rate, at least 1);
+//! - a transient failure pauses the channel (the provider is limiting or down, so the next
+//!   message would fare no better) for the provider's `Retry-After`, else an exponential
+//!   back-off, and retries the same message with the same key; after [`MAX_ATTEMPTS`] it is
+//!   marked failed;
+//! - a permanent failure marks the message `failed` with the provider's reason;
+//! - on a restart the actor reloads its channel's pending messages from the store, and a new
+//!   client subtree resends all of them: an actor's crash or a node's restart loses nothing,
+//!   and the key makes the resend the same send on the provider's side.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use governor::clock::Clock;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use omnihub_connectors::api::ApiChannel;
+use omnihub_connectors::{OutboundChannel, OutboundMessage, SendError};
+use omnihub_core::model::{Channel, DeliveryStatus, Message, Provider};
+use omnihub_core::{ChannelId, ConversationId, MessageId};
+use omnihub_store::StoreError;
+use ractor::concurrency::JoinHandle;
+use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr};
+
+use crate::shared::ClientCtx;
+
+/// Sends of one message before it is marked failed.
+pub(crate) const MAX_ATTEMPTS: u32 = 10;
+/// The longest pause after a transient failure, whatever the provider asked for.
+const MAX_PAUSE: Duration = Duration::from_secs(3600);
+/// The channel's settings and credentials are read again after this long.
+const CONFIG_TTL: Duration = Duration::from_secs(30);
+/// After a store error, the channel tries again this much later.
+const STORE_RETRY: Duration = Duration::from_secs(2);
+/// Pending messages read at a (re)start.
+pub(crate) const PENDING_LIMIT: u32 = 1000;
+
+const DEFAULT_RATE: f64 = 20.0;
+
+pub(crate) struct ChannelActor;
+
+pub(crate) struct ChannelArgs {
+    pub ctx: ClientCtx,
+    pub channel: ChannelId,
+    /// Read this channel's pending messages from the store at start (after a crash).
+    pub load_pending: bool,
+}
+
+pub(crate) enum ChannelMsg {
+    Send(Box<Message>),
+    Pump,
+    LoadPending,
+}
+
+struct Job {
+    message: Message,
+    attempts: u32,
+}
+
+struct Config {
+    loaded_at: Instant,
+    connector: Result<Arc<dyn OutboundChannel>, SendError>,
+    quota: Quota,
+    limiter: Arc<DefaultDirectRateLimiter>,
+}
+
+pub(crate) struct ChannelState {
+    ctx: ClientCtx,
+    channel: ChannelId,
+    config: Option<Config>,
+    /// Conversation id → the provider's id for it; never changes.
+    external: HashMap<ConversationId, String>,
+    queue: VecDeque<Job>,
+    queued: HashSet<MessageId>,
+    paused_until: Option<Instant>,
+    timer: Option<JoinHandle<Result<(), MessagingErr<ChannelMsg>>>>,
+    pump_queued: bool,
+}
+
+impl Actor for ChannelActor {
+    type Msg = ChannelMsg;
+    type State = ChannelState;
+    type Arguments = ChannelArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<ChannelMsg>,
+        args: ChannelArgs,
+    ) -> Result<ChannelState, ActorProcessingErr> {
+        if args.load_pending {
+            myself.send_message(ChannelMsg::LoadPending)?;
+        }
+        Ok(ChannelState {
+            ctx: args.ctx,
+            channel: args.channel,
+            config: None,
+            external: HashMap::new(),
+            queue: VecDeque::new(),
+            queued: HashSet::new(),
+            paused_until: None,
+            timer: None,
+            pump_queued: false,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<ChannelMsg>,
+        msg: ChannelMsg,
+        state: &mut ChannelState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            ChannelMsg::Send(message) => {
+                enqueue(state, *message);
+                kick(&myself, state);
+            }
+            ChannelMsg::LoadPending => {
+                if let Err(err) = load_pending(state).await {
+                    tracing::warn!(channel = %state.channel, error = %err, "reading pending messages failed");
+                    state.timer = Some(myself.send_after(STORE_RETRY, || ChannelMsg::LoadPending));
+                }
+                kick(&myself, state);
+            }
+            ChannelMsg::Pump => {
+                state.pump_queued = false;
+                pump(&myself, state).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<ChannelMsg>,
+        state: &mut ChannelState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(timer) = state.timer.take() {
+            timer.abort();
+        }
+        Ok(())
+    }
+}
+
+fn enqueue(state: &mut ChannelState, message: Message) {
+    // A message can be handed over twice (a retried reply, the resend at start); it is sent
+    // once from here, and the provider dedupes on the key anyway.
+    if message.status == DeliveryStatus::Pending && state.queued.insert(message.id) {
+        state.queue.push_back(Job {
+            message,
+            attempts: 0,
+        });
+    }
+}
+
+fn kick(myself: &ActorRef<ChannelMsg>, state: &mut ChannelState) {
+    if !state.pump_queued && !state.queue.is_empty() {
+        state.pump_queued = myself.send_message(ChannelMsg::Pump).is_ok();
+    }
+}
+
+fn pause(myself: &ActorRef<ChannelMsg>, state: &mut ChannelState, wait: Duration) {
+    state.paused_until = Some(Instant::now() + wait);
+    if let Some(timer) = state.timer.take() {
+        timer.abort();
+    }
+    state.timer = Some(myself.send_after(wait, || ChannelMsg::Pump));
+}
+
+async fn load_pending(state: &mut ChannelState) -> Result<(), StoreError> {
+    let client = state.ctx.id();
+    let store = state.ctx.store().clone();
+    for message in store.pending_outbound(client, PENDING_LIMIT).await? {
+        let conversation = match store
+            .get_conversation(client, message.conversation_id)
+            .await
+        {
+            Ok(c) => c,
+            Err(StoreError::NotFound) => continue,
+            Err(err) => return Err(err),
+        };
+        if conversation.channel_id == state.channel {
+            state
+                .external
+                .insert(conversation.id, conversation.external_id);
+            enqueue(state, message);
+        }
+    }
+    Ok(())
+}
+
+/// Sends the message at the head of the queue, if the channel is not paused or limited.
+async fn pump(myself: &ActorRef<ChannelMsg>, state: &mut ChannelState) {
+    if let Some(until) = state.paused_until {
+        if Instant::now() < until {
+            return; // the timer set with the pause pumps again
+        }
+        state.paused_until = None;
+    }
+    if state.queue.is_empty() {
+        return;
+    }
+    if let Err(err) = load_config(state).await {
+        tracing::warn!(channel = %state.channel, error = %err, "reading the channel failed");
+        pause(myself, state, STORE_RETRY);
+        return;
+    }
+    let Some(config) = state.config.as_ref() else {
+        return;
+    };
+    if let Err(not_until) = config.limiter.check() {
+        let wait = not_until.wait_time_from(config.limiter.clock().now());
+        pause(myself, state, wait);
+        return;
+    }
+    let connector = config.connector.clone();
+    let Some(job) = state.queue.front() else {
+        return;
+    };
+    let message = job.message.clone();
+    let external = match external_id(state, message.conversation_id).await {
+        Ok(Some(external)) => external,
+        Ok(None) => {
+            finish(
+                state,
+                DeliveryStatus::Failed,
+                Some("the conversation no longer exists"),
+                None,
+            )
+            .await;
+            kick(myself, state);
+            return;
+        }
+        Err(err) => {
+            tracing::warn!(channel = %state.channel, error = %err, "reading the conversation failed");
+            pause(myself, state, STORE_RETRY);
+            return;
+        }
+    };
+    let outbound = OutboundMessage {
+        message_id: message.id,
+        conversation: external,
+        text: message.text.clone(),
+        idempotency_key: message
+            .idempotency_key
+            .clone()
+            .unwrap_or_else(|| message.id.to_string()),
+    };
+    let outcome = match connector {
+        Ok(connector) => connector.send(&outbound).await,
+        Err(err) => Err(err),
+    };
+    match outcome {
+        Ok(receipt) => {
+            finish(
+                state,
+                DeliveryStatus::Sent,
+                None,
+                receipt.provider_message_id.as_deref(),
+            )
+            .await;
+        }
+        Err(SendError::Permanent { reason }) => {
+            tracing::info!(channel = %state.channel, message = %message.id, %reason, "provider refused a message");
+            finish(state, DeliveryStatus::Failed, Some(&reason), None).await;
+        }
+        Err(SendError::Transient {
+            retry_after,
+            reason,
+        }) => {
+            let attempts = state.queue.front_mut().map_or(MAX_ATTEMPTS, |job| {
+                job.attempts += 1;
+                job.attempts
+            });
+            if attempts >= MAX_ATTEMPTS {
+                tracing::warn!(channel = %state.channel, message = %message.id, %reason, "giving up on a message");
+                finish(state, DeliveryStatus::Failed, Some(&reason), None).await;
+            } else {
+                let wait = retry_delay(attempts, retry_after);
+                tracing::info!(
+                    channel = %state.channel,
+                    message = %message.id,
+                    %reason,
+                    attempts,
+                    wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                    "send failed; retrying"
+                );
+                pause(myself, state, wait);
+                return;
+            }
+        }
+    }
+    kick(myself, state);
+}
+
+/// Records the outcome of the head message and drops it from the queue.
+async fn finish(
+    state: &mut ChannelState,
+    status: DeliveryStatus,
+    reason: Option<&str>,
+    provider_message_id: Option<&str>,
+) {
+    let Some(job) = state.queue.pop_front() else {
+        return;
+    };
+    state.queued.remove(&job.message.id);
+    let client = state.ctx.id();
+    let store = state.ctx.store().clone();
+    let mut tries = 0;
+    loop {
+        match store
+            .set_delivery(client, job.message.id, status, reason, provider_message_id)
+            .await
+        {
+            Ok((_, event)) => {
+                if event.is_some() {
+                    state.ctx.entry.wake();
+                }
+                return;
+            }
+            Err(err) if tries < 3 => {
+                tries += 1;
+                tracing::warn!(message = %job.message.id, error = %err, "recording a delivery status failed; retrying");
+                tokio::time::sleep(Duration::from_millis(100 * tries)).await;
+            }
+            Err(err) => {
+                // The message stays pending in the store and is sent again (same key) after
+                // the next start.
+                tracing::error!(message = %job.message.id, error = %err, "could not record a delivery status");
+                return;
+            }
+        }
+    }
+}
+
+async fn external_id(
+    state: &mut ChannelState,
+    conversation: ConversationId,
+) -> Result<Option<String>, StoreError> {
+    if let Some(external) = state.external.get(&conversation) {
+        return Ok(Some(external.clone()));
+    }
+    match state
+        .ctx
+        .store()
+        .get_conversation(state.ctx.id(), conversation)
+        .await
+    {
+        Ok(c) => {
+            state.external.insert(conversation, c.external_id.clone());
+            Ok(Some(c.external_id))
+        }
+        Err(StoreError::NotFound) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// Reads the channel's settings and credentials when not loaded or older than the TTL. The
+/// rate limiter is kept across reloads unless the quota changed, so a reload never grants a
+/// fresh burst.
+async fn load_config(state: &mut ChannelState) -> Result<(), StoreError> {
+    if state
+        .config
+        .as_ref()
+        .is_some_and(|c| c.loaded_at.elapsed() < CONFIG_TTL)
+    {
+        return Ok(());
+    }
+    let client = state.ctx.id();
+    let store = state.ctx.store().clone();
+    let (connector, quota) = match store.get_channel(client, state.channel).await {
+        Ok(channel) => {
+            let credentials = store.channel_credentials(client, state.channel).await?;
+            (
+                connector(&channel, credentials.as_ref()),
+                quota(&channel.settings),
+            )
+        }
+        Err(StoreError::NotFound) => (
+            Err(SendError::Permanent {
+                reason: "the channel was removed".into(),
+            }),
+            quota(&serde_json::Value::Null),
+        ),
+        Err(err) => return Err(err),
+    };
+    let limiter = match state.config.take() {
+        Some(old) if old.quota == quota => old.limiter,
+        _ => Arc::new(RateLimiter::direct(quota)),
+    };
+    state.config = Some(Config {
+        loaded_at: Instant::now(),
+        connector,
+        quota,
+        limiter,
+    });
+    Ok(())
+}
+
+/// The connector for a channel's provider.
+fn connector(
+    channel: &Channel,
+    credentials: Option<&serde_json::Value>,
+) -> Result<Arc<dyn OutboundChannel>, SendError> {
+    match channel.provider {
+        Provider::Api => {
+            let url = channel
+                .settings
+                .get("outbound_url")
+                .and_then(|u| u.as_str())
+                .ok_or_else(|| SendError::Permanent {
+                    reason: "the API channel has no outbound_url".into(),
+                })?;
+            let token = credentials
+                .and_then(|c| c.get("outbound_token"))
+                .and_then(|t| t.as_str())
+                .map(str::to_string);
+            Ok(Arc::new(ApiChannel::new(url, token)?))
+        }
+        other => Err(SendError::Permanent {
+            reason: format!("sending through {} is not supported yet", other.as_str()),
+        }),
+    }
+}
+
+/// The channel's send rate from its settings, with sane defaults for anything missing or
+/// unusable.
+pub(crate) fn quota(settings: &serde_json::Value) -> Quota {
+    let rate = settings
+        .get("send_rate_per_second")
+        .and_then(|r| r.as_f64())
+        .filter(|r| r.is_finite() && *r > 0.0)
+        .unwrap_or(DEFAULT_RATE)
+        .clamp(1.0 / 3600.0, 10_000.0);
+    let burst = settings
+        .get("send_burst")
+        .and_then(|b| b.as_u64())
+        .and_then(|b| u32::try_from(b).ok())
+        // Default: one second's worth.
+        .unwrap_or_else(|| rate.ceil() as u32);
+    let burst = NonZeroU32::new(burst.clamp(1, 10_000)).unwrap_or(NonZeroU32::MIN);
+    Quota::with_period(Duration::from_secs_f64(1.0 / rate))
+        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+        .allow_burst(burst)
+}
+
+/// How long to pause after the `attempts`-th transient failure of a message: what the provider
+/// asked for, else 1 s doubling; never more than an hour.
+pub(crate) fn retry_delay(attempts: u32, retry_after: Option<Duration>) -> Duration {
+    let backoff = Duration::from_secs(1u64 << attempts.saturating_sub(1).min(12));
+    retry_after.unwrap_or(backoff).min(MAX_PAUSE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quota_from_settings() {
+        let q = quota(&serde_json::json!({"send_rate_per_second": 5, "send_burst": 2}));
+        assert_eq!(q.replenish_interval(), Duration::from_millis(200));
+        assert_eq!(q.burst_size().get(), 2);
+
+        let slow = quota(&serde_json::json!({"send_rate_per_second": 0.5}));
+        assert_eq!(slow.replenish_interval(), Duration::from_secs(2));
+        assert_eq!(slow.burst_size().get(), 1);
+
+        let default = quota(&serde_json::json!({}));
+        assert_eq!(default.replenish_interval(), Duration::from_millis(50));
+        assert_eq!(default.burst_size().get(), 20);
+
+        for bad in [
+            serde_json::json!({"send_rate_per_second": 0}),
+            serde_json::json!({"send_rate_per_second": -3}),
+            serde_json::json!({"send_rate_per_second": "fast"}),
+            serde_json::Value::Null,
+        ] {
+            assert_eq!(quota(&bad), default, "{bad}");
+        }
+        let zero_burst = quota(&serde_json::json!({"send_burst": 0}));
+        assert_eq!(zero_burst.burst_size().get(), 1);
+    }
+
+    #[test]
+    fn retry_delay_honours_the_provider_then_backs_off() {
+        assert_eq!(
+            retry_delay(1, Some(Duration::from_secs(7))),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            retry_delay(1, Some(Duration::from_secs(86_400))),
+            Duration::from_secs(3600)
+        );
+        let got: Vec<_> = (1..=5).map(|a| retry_delay(a, None).as_secs()).collect();
+        assert_eq!(got, vec![1, 2, 4, 8, 16]);
+        assert_eq!(retry_delay(40, None), Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn only_api_channels_have_a_connector_today() {
+        let channel = |provider, settings| Channel {
+            id: ChannelId::new(),
+            client_id: omnihub_core::ClientId::new(),
+            kind: omnihub_core::model::ChannelKind::Messaging,
+            provider,
+            name: "c".into(),
+            settings,
+            has_credentials: false,
+            created_at: chrono::Utc::now(),
+        };
+        let api = channel(
+            Provider::Api,
+            serde_json::json!({"outbound_url": "http://127.0.0.1:9/in"}),
+        );
+        assert!(connector(&api, None).is_ok());
+        let missing = channel(Provider::Api, serde_json::json!({}));
+        assert!(matches!(
+            connector(&missing, None),
+            Err(SendError::Permanent { .. })
+        ));
+        let telegram = channel(Provider::Telegram, serde_json::json!({}));
+        assert!(matches!(
+            connector(&telegram, None),
+            Err(SendError::Permanent { .. })
+        ));
+    }
+}

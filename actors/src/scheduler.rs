@@ -1,0 +1,247 @@
+//! The scheduler: fires durable tasks on time, once. It claims due tasks with this node's id
+//! and a lease (two nodes never claim the same task; a crashed node's lease runs out and the
+//! task is claimed again), runs them, then completes them or records the failure with a
+//! back-off retry. Between rounds it sleeps until the next task is due, at most
+//! `scheduler_tick`, and wakes early when a task is scheduled on this node.
+//!
+//! Task kinds today: `conversation.unsnooze` (reopen a conversation that is still snoozed
+//! until the time it was scheduled for).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use omnihub_core::{ClientId, ConversationId};
+use omnihub_store::Task;
+use ractor::concurrency::JoinHandle;
+use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr};
+
+use crate::conversation::UNSNOOZE;
+use crate::shared::Shared;
+
+pub(crate) const NAME: &str = "scheduler";
+
+/// Tasks claimed per round.
+const CLAIM: u32 = 20;
+/// How long a claim holds; a task running longer may be claimed by another node.
+const LEASE: Duration = Duration::from_secs(60);
+/// A task failing this many times is left failed.
+const MAX_ATTEMPTS: i32 = 10;
+
+pub(crate) struct Scheduler;
+
+#[derive(Debug)]
+pub(crate) enum SchedulerMsg {
+    Tick,
+    /// A task was scheduled: look now rather than at the next tick.
+    Poke,
+}
+
+pub(crate) struct SchedulerState {
+    shared: Arc<Shared>,
+    next: Option<JoinHandle<Result<(), MessagingErr<SchedulerMsg>>>>,
+}
+
+impl Actor for Scheduler {
+    type Msg = SchedulerMsg;
+    type State = SchedulerState;
+    type Arguments = Arc<Shared>;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<SchedulerMsg>,
+        shared: Arc<Shared>,
+    ) -> Result<SchedulerState, ActorProcessingErr> {
+        shared.set_scheduler(Some(myself));
+        Ok(SchedulerState { shared, next: None })
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<SchedulerMsg>,
+        _state: &mut SchedulerState,
+    ) -> Result<(), ActorProcessingErr> {
+        myself.send_message(SchedulerMsg::Tick)?;
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<SchedulerMsg>,
+        _msg: SchedulerMsg,
+        state: &mut SchedulerState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(next) = state.next.take() {
+            next.abort();
+        }
+        let more = round(&state.shared).await;
+        let tick = state.shared.config.scheduler_tick;
+        let wait = if more {
+            Duration::ZERO
+        } else {
+            match state.shared.store.next_task_due().await {
+                Ok(next) => until_next(next, Utc::now(), tick),
+                Err(err) => {
+                    tracing::warn!(error = %err, "reading the next task's due time failed");
+                    tick
+                }
+            }
+        };
+        state.next = Some(myself.send_after(wait, || SchedulerMsg::Tick));
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        myself: ActorRef<SchedulerMsg>,
+        state: &mut SchedulerState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(next) = state.next.take() {
+            next.abort();
+        }
+        state.shared.clear_scheduler(myself.get_id());
+        Ok(())
+    }
+}
+
+/// Claims and runs one batch of due tasks; true when the batch was full (more may be due).
+async fn round(shared: &Shared) -> bool {
+    let node = shared.config.node_id.as_str();
+    let now = Utc::now();
+    let lease_until = now + chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::MAX);
+    let tasks = match shared
+        .store
+        .claim_due_tasks(node, now, lease_until, CLAIM)
+        .await
+    {
+        Ok(tasks) => tasks,
+        Err(err) => {
+            // A database hiccup: the tasks stay due and the next tick tries again.
+            tracing::warn!(error = %err, "claiming due tasks failed");
+            return false;
+        }
+    };
+    let full = tasks.len() >= CLAIM as usize;
+    for task in tasks {
+        let outcome = run(shared, &task).await;
+        let recorded = match outcome {
+            Ok(()) => shared.store.complete_task(task.id, node).await,
+            Err(TaskError::Retry(error)) => {
+                let retry_at = (task.attempts < MAX_ATTEMPTS)
+                    .then(|| Utc::now() + retry_backoff(task.attempts));
+                tracing::warn!(task = %task.id, kind = %task.kind, %error, ?retry_at, "task failed");
+                shared
+                    .store
+                    .fail_task(task.id, node, &error, retry_at)
+                    .await
+            }
+            Err(TaskError::Permanent(error)) => {
+                tracing::error!(task = %task.id, kind = %task.kind, %error, "task cannot run");
+                shared.store.fail_task(task.id, node, &error, None).await
+            }
+        };
+        if let Err(err) = recorded {
+            // The lease runs out and the task is claimed again; its effect is idempotent.
+            tracing::warn!(task = %task.id, error = %err, "recording a task's outcome failed");
+        }
+    }
+    full
+}
+
+enum TaskError {
+    Retry(String),
+    Permanent(String),
+}
+
+async fn run(shared: &Shared, task: &Task) -> Result<(), TaskError> {
+    match task.kind.as_str() {
+        UNSNOOZE => {
+            let (client, conversation, until) =
+                unsnooze_payload(&task.payload).ok_or_else(|| {
+                    TaskError::Permanent(format!("malformed payload: {}", task.payload))
+                })?;
+            shared
+                .unsnooze(client, conversation, until)
+                .await
+                .map_err(|err| TaskError::Retry(err.to_string()))
+        }
+        other => Err(TaskError::Permanent(format!("unknown task kind `{other}`"))),
+    }
+}
+
+pub(crate) fn unsnooze_payload(
+    payload: &serde_json::Value,
+) -> Option<(ClientId, ConversationId, DateTime<Utc>)> {
+    let client = payload.get("client_id")?.as_str()?.parse().ok()?;
+    let conversation = payload.get("conversation_id")?.as_str()?.parse().ok()?;
+    let until = DateTime::from_timestamp_millis(payload.get("until")?.as_i64()?)?;
+    Some((client, conversation, until))
+}
+
+/// How long to sleep before the next round: until the next task is due, at most `tick`.
+pub(crate) fn until_next(
+    next: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    tick: Duration,
+) -> Duration {
+    match next {
+        Some(at) => (at - now).to_std().unwrap_or(Duration::ZERO).min(tick),
+        None => tick,
+    }
+}
+
+/// 2^attempts seconds, at most an hour.
+pub(crate) fn retry_backoff(attempts: i32) -> chrono::Duration {
+    let exp = u32::try_from(attempts.clamp(0, 12)).unwrap_or(0);
+    chrono::Duration::seconds((1i64 << exp).min(3600))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn sleeps_until_the_next_task_but_no_longer_than_a_tick() {
+        let now = Utc::now();
+        let tick = Duration::from_secs(1);
+        assert_eq!(until_next(None, now, tick), tick);
+        assert_eq!(
+            until_next(Some(now + chrono::Duration::milliseconds(300)), now, tick),
+            Duration::from_millis(300)
+        );
+        assert_eq!(
+            until_next(Some(now + chrono::Duration::minutes(5)), now, tick),
+            tick
+        );
+        assert_eq!(
+            until_next(Some(now - chrono::Duration::minutes(5)), now, tick),
+            Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn task_retries_back_off() {
+        assert_eq!(retry_backoff(0), chrono::Duration::seconds(1));
+        assert_eq!(retry_backoff(3), chrono::Duration::seconds(8));
+        assert_eq!(retry_backoff(50), chrono::Duration::seconds(3600));
+        assert_eq!(retry_backoff(-1), chrono::Duration::seconds(1));
+    }
+
+    #[test]
+    fn unsnooze_payload_round_trip() {
+        let client = ClientId::new();
+        let conversation = ConversationId::new();
+        let until = DateTime::from_timestamp_millis(1_700_000_000_123).unwrap();
+        let payload = serde_json::json!({
+            "client_id": client,
+            "conversation_id": conversation,
+            "until": until.timestamp_millis(),
+        });
+        assert_eq!(
+            unsnooze_payload(&payload),
+            Some((client, conversation, until))
+        );
+        assert_eq!(unsnooze_payload(&serde_json::json!({})), None);
+    }
+}

@@ -1,0 +1,415 @@
+//! The part of the store the realtime hub uses: conversations and their messages, notes, tags,
+//! read marks, search, contacts across channels, routing settings and the routing queue, the
+//! event log consoles resume from, durable scheduled tasks, and cross-node notifications.
+//!
+//! Every method that changes a conversation appends exactly one `HubEvent` in the same
+//! transaction and returns it: a change and its event are committed together or not at all.
+//! Payloads: `message_created` / `message_status` carry the message, `conversation_updated` the
+//! conversation with one more key, `tags` (its tags, sorted), `read_mark` `{user_id, message_id}`.
+//! Per client, events commit in `seq` order (PostgreSQL: an advisory lock per client taken as
+//! the transaction's last step), so a reader of [`HubStore::events_after`] never skips one.
+//! Merging and splitting contacts move conversations between contacts without events: they
+//! change no conversation's status, assignee or visibility.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures_util::stream::BoxStream;
+use omnihub_core::events::HubEvent;
+use omnihub_core::model::*;
+use omnihub_core::routing::{AutoReplies, Presence, RoutingMode, WeeklyHours};
+use omnihub_core::*;
+use serde::{Deserialize, Serialize};
+
+use crate::Result;
+
+/// Which conversations a listing shows.
+#[derive(Clone, Debug, Default)]
+pub struct ConversationFilter {
+    /// Only conversations on these channels (`None`: every channel of the client).
+    pub channels: Option<Vec<ChannelId>>,
+    /// Only conversations assigned to this user, or to one of these groups, or unassigned —
+    /// whichever are set are OR-ed; none set means no restriction.
+    pub assignee: Option<UserId>,
+    /// An empty list matches nothing (as does an empty `channels`).
+    pub groups: Option<Vec<GroupId>>,
+    pub unassigned: bool,
+    pub status: Option<ConversationStatus>,
+    /// Exact (case-sensitive) tag.
+    pub tag: Option<String>,
+    /// Keyset pagination on `last_message_at` then id, newest first.
+    pub before: Option<(DateTime<Utc>, ConversationId)>,
+    pub limit: u32,
+}
+
+/// A conversation with what a list row needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ConversationSummary {
+    pub conversation: Conversation,
+    pub contact_name: String,
+    /// The newest message that is not an internal note.
+    pub last_message_text: Option<String>,
+    /// Of the newest message that is not an internal note (notes do not move a conversation up).
+    pub last_message_at: DateTime<Utc>,
+    pub tags: Vec<String>,
+    /// Inbound messages after the viewer's read mark.
+    pub unread: i64,
+}
+
+/// An inbound event from any channel.
+#[derive(Clone, Debug)]
+pub struct InboundEvent {
+    pub client_id: ClientId,
+    pub channel_id: ChannelId,
+    /// The conversation's id on the provider's side (chat id, thread id, e-mail thread root).
+    pub external_conversation_id: String,
+    /// The sender's id on the provider's side; keys the contact identity.
+    pub external_user_id: String,
+    pub contact_name: String,
+    /// The provider's event id; a second event with it is a duplicate.
+    pub provider_event_id: String,
+    pub text: String,
+}
+
+// `New` is large and `Duplicate` small, but every ingest returns one right away and nobody keeps
+// them in collections: boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ingest {
+    /// Committed: the message, the conversation after it, and the event to push.
+    New {
+        message: Message,
+        conversation: Conversation,
+        /// True when this message opened a new request (first contact or after resolve).
+        new_request: bool,
+        /// True when the contact was known before this event (an earlier conversation or
+        /// identity, on any channel after a merge); false only for a sender never seen before.
+        returning_customer: bool,
+        event: HubEvent,
+    },
+    /// A provider retry of an event already kept.
+    Duplicate(MessageId),
+}
+
+/// An outbound reply, an automatic reply or an operator's internal note. All are stored with
+/// direction `outbound`. Replies and auto-replies (`kind = auto_reply`, no author) start
+/// `pending` and move through [`HubStore::set_delivery`]. A note (`kind = note`) is delivered to
+/// nobody: it is `sent` at once and for good, is never in [`HubStore::pending_outbound`], and
+/// moves neither `last_message_at` nor the listing's last message.
+#[derive(Clone, Debug)]
+pub struct NewOutbound {
+    pub client_id: ClientId,
+    pub conversation_id: ConversationId,
+    pub author_id: Option<UserId>,
+    pub kind: MessageKind,
+    pub text: String,
+    /// Same key on the same conversation → the same message, never a second one.
+    pub idempotency_key: String,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ConversationPatch {
+    pub status: Option<ConversationStatus>,
+    /// Set with `status = snoozed`; cleared whenever the status becomes anything else.
+    pub snoozed_until: Option<Option<DateTime<Utc>>>,
+    /// `Some(None)` unassigns.
+    pub assignee_id: Option<Option<UserId>>,
+    pub group_id: Option<Option<GroupId>>,
+    /// Fails with `Conflict("assignee")` when someone else holds the conversation already:
+    /// how two nodes never assign one conversation twice. The holder taking it again succeeds.
+    pub only_if_unassigned: bool,
+}
+
+/// Routing settings of one group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct GroupRouting {
+    pub mode: RoutingMode,
+    pub hours: WeeklyHours,
+    pub auto_replies: AutoReplies,
+}
+
+/// One operator in one group, as routing sees them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RoutingMember {
+    pub user_id: UserId,
+    /// 1–100.
+    pub competency: u8,
+}
+
+/// An operator's own routing state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OperatorState {
+    pub user_id: UserId,
+    pub presence: Presence,
+    /// False when the operator set "no new chats".
+    pub accepting_new: bool,
+    /// Conversations they can hold at once.
+    pub capacity: u32,
+    /// Open (new, open, pending) conversations assigned to them now.
+    pub active: u32,
+    pub last_assigned_at: Option<DateTime<Utc>>,
+}
+
+/// Everything the router needs about a client, read in one go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoutingSnapshot {
+    pub groups: Vec<(Group, GroupRouting, Vec<RoutingMember>)>,
+    pub operators: Vec<OperatorState>,
+    /// Waiting conversations, first come first.
+    pub queue: Vec<QueuedConversation>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct QueuedConversation {
+    pub conversation_id: ConversationId,
+    pub group_id: Option<GroupId>,
+    pub enqueued_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Pending,
+    Running,
+    Done,
+    Failed,
+}
+
+/// A durable scheduled task.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Task {
+    pub id: uuid::Uuid,
+    pub client_id: Option<ClientId>,
+    /// What to do, e.g. `conversation.unsnooze`; later issues add kinds.
+    pub kind: String,
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    pub due_at: DateTime<Utc>,
+    pub status: TaskStatus,
+    pub attempts: i32,
+    /// Unique: scheduling the same key twice keeps one task.
+    pub idempotency_key: String,
+    pub last_error: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewTask {
+    pub client_id: Option<ClientId>,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub due_at: DateTime<Utc>,
+    pub idempotency_key: String,
+}
+
+#[async_trait]
+pub trait HubStore: Send + Sync {
+    // --- inbound and outbound ------------------------------------------------------------
+    /// Records an inbound message: dedupe on `(channel, provider_event_id)`, the contact found
+    /// or created through its `(channel, external_user_id)` identity, the conversation found or
+    /// created through `(channel, external_conversation_id)`, the status moved by
+    /// `omnihub_core::conversation::after_customer_message` (a message after resolve opens a
+    /// new request). Concurrent duplicates yield one `New` and the rest `Duplicate`; concurrent
+    /// first messages of one sender share one contact and, in one chat, one conversation.
+    /// A new conversation starts `new` with request 1; `contact_name` names a new contact only.
+    async fn ingest(&self, event: &InboundEvent) -> Result<Ingest>;
+    /// Commits an outbound reply (status `pending`) or a note (no delivery). Idempotent per
+    /// `(conversation, idempotency_key)`: the second call returns the first message and no event.
+    async fn add_outbound(&self, msg: &NewOutbound) -> Result<(Message, Option<HubEvent>)>;
+    /// Moves an outbound message's delivery status (never backwards: read > delivered > sent >
+    /// pending; failed only from pending or sent, and final); `None` event when nothing changed
+    /// (inbound messages and notes never change). `reason` is kept with `failed`. A new
+    /// `provider_message_id` is recorded even when the status does not move (a late `sent`
+    /// after an early `delivered`); one already used on the channel is
+    /// `Conflict("provider_message_id")`.
+    async fn set_delivery(
+        &self,
+        client: ClientId,
+        message: MessageId,
+        status: DeliveryStatus,
+        reason: Option<&str>,
+        provider_message_id: Option<&str>,
+    ) -> Result<(Message, Option<HubEvent>)>;
+    /// Finds an outbound message by the provider's id for it (status callbacks).
+    async fn message_by_provider_id(
+        &self,
+        client: ClientId,
+        channel: ChannelId,
+        provider_message_id: &str,
+    ) -> Result<Message>;
+    /// Outbound messages still `pending` (a restart resends them with their idempotency key).
+    async fn pending_outbound(&self, client: ClientId, limit: u32) -> Result<Vec<Message>>;
+
+    // --- conversations -------------------------------------------------------------------
+    /// `viewer` must be a user of the client; `unread` is theirs.
+    async fn list_conversations(
+        &self,
+        client: ClientId,
+        viewer: UserId,
+        filter: &ConversationFilter,
+    ) -> Result<Vec<ConversationSummary>>;
+    /// Also, in the same transaction: resolving closes the open request and reopening continues
+    /// it (no new request); assigning a user sets their `last_assigned_at`; assigning a user or
+    /// resolving takes the conversation out of the routing queue. Assignee and group must be the
+    /// client's (`NotFound`).
+    async fn update_conversation(
+        &self,
+        client: ClientId,
+        id: ConversationId,
+        patch: &ConversationPatch,
+    ) -> Result<(Conversation, HubEvent)>;
+    async fn add_tag(
+        &self,
+        client: ClientId,
+        id: ConversationId,
+        tag: &str,
+    ) -> Result<(Conversation, HubEvent)>;
+    async fn remove_tag(
+        &self,
+        client: ClientId,
+        id: ConversationId,
+        tag: &str,
+    ) -> Result<(Conversation, HubEvent)>;
+    async fn conversation_tags(&self, client: ClientId, id: ConversationId) -> Result<Vec<String>>;
+    /// Messages of a conversation (notes included), oldest first, after `after` (keyset; a
+    /// message of this conversation, else `NotFound`) — at most `limit`.
+    async fn conversation_messages(
+        &self,
+        client: ClientId,
+        id: ConversationId,
+        after: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Vec<Message>>;
+    /// Read marks only move forward (an older mark changes nothing, but still has its event).
+    async fn mark_read(
+        &self,
+        client: ClientId,
+        id: ConversationId,
+        user: UserId,
+        up_to: MessageId,
+    ) -> Result<HubEvent>;
+    /// Full-text search over message texts of the given channels (all when `None`), newest
+    /// first. SQLite FTS5 / PostgreSQL `tsvector`. Messages containing every word of `query`,
+    /// case-insensitive in every script, whole words (no stemming); anything in `query` is
+    /// text, never query syntax. A query without letters or digits finds nothing.
+    async fn search_messages(
+        &self,
+        client: ClientId,
+        channels: Option<&[ChannelId]>,
+        query: &str,
+        limit: u32,
+    ) -> Result<Vec<Message>>;
+
+    // --- contacts across channels --------------------------------------------------------
+    async fn get_contact(&self, client: ClientId, id: ContactId) -> Result<Contact>;
+    async fn contact_identities(
+        &self,
+        client: ClientId,
+        id: ContactId,
+    ) -> Result<Vec<ContactIdentity>>;
+    async fn update_contact(
+        &self,
+        client: ClientId,
+        id: ContactId,
+        name: Option<&str>,
+        fields: Option<&serde_json::Value>,
+    ) -> Result<Contact>;
+    /// Moves every identity and conversation of `other` onto `keep` and deletes `other`; custom
+    /// fields `keep` lacks are taken from `other`. Merging a contact with itself changes nothing.
+    async fn merge_contacts(
+        &self,
+        client: ClientId,
+        keep: ContactId,
+        other: ContactId,
+    ) -> Result<Contact>;
+    /// Detaches one identity (and the conversations its sender opened) into a new contact with
+    /// the same name and no fields. `NotFound` unless the identity is this contact's.
+    async fn split_contact(
+        &self,
+        client: ClientId,
+        id: ContactId,
+        identity: &ContactIdentity,
+    ) -> Result<Contact>;
+
+    // --- quick replies -------------------------------------------------------------------
+    async fn list_quick_replies(&self, client: ClientId) -> Result<Vec<QuickReply>>;
+    async fn create_quick_reply(
+        &self,
+        client: ClientId,
+        title: &str,
+        text: &str,
+    ) -> Result<QuickReply>;
+    async fn delete_quick_reply(&self, client: ClientId, id: QuickReplyId) -> Result<()>;
+
+    // --- routing -------------------------------------------------------------------------
+    async fn routing_snapshot(&self, client: ClientId) -> Result<RoutingSnapshot>;
+    async fn set_group_routing(
+        &self,
+        client: ClientId,
+        group: GroupId,
+        routing: &GroupRouting,
+    ) -> Result<()>;
+    /// `user` must be a member of `group`. Validating `level` is the caller's
+    /// (`routing::validate_competency`); the store clamps it to 1–100.
+    async fn set_competency(
+        &self,
+        client: ClientId,
+        group: GroupId,
+        user: UserId,
+        level: u8,
+    ) -> Result<()>;
+    async fn set_operator(
+        &self,
+        client: ClientId,
+        user: UserId,
+        capacity: Option<u32>,
+        accepting_new: Option<bool>,
+        presence: Option<Presence>,
+    ) -> Result<OperatorState>;
+    /// Idempotent: a conversation is in the queue at most once, keeping its first place (the
+    /// group is the latest one given).
+    async fn enqueue(
+        &self,
+        client: ClientId,
+        id: ConversationId,
+        group: Option<GroupId>,
+    ) -> Result<()>;
+    async fn dequeue(&self, client: ClientId, id: ConversationId) -> Result<()>;
+
+    // --- events --------------------------------------------------------------------------
+    /// Events of a client after `seq`, oldest first, at most `limit`.
+    async fn events_after(&self, client: ClientId, seq: i64, limit: u32) -> Result<Vec<HubEvent>>;
+    async fn last_event_seq(&self) -> Result<i64>;
+    /// Cross-node wake-ups: `(client, seq)` of events committed by any node. PostgreSQL
+    /// `LISTEN/NOTIFY`; `None` on SQLite, where one process owns the file. An `Err` item the
+    /// stream goes on after means the listening connection was lost and re-established:
+    /// notifications may have been missed, so catch up with `events_after`. The stream ends
+    /// after an error it cannot recover from.
+    async fn listen_events(&self) -> Result<Option<BoxStream<'static, Result<(ClientId, i64)>>>>;
+
+    // --- scheduled tasks -----------------------------------------------------------------
+    /// Keeps one task per idempotency key: a second call returns the first.
+    async fn schedule_task(&self, task: &NewTask) -> Result<Task>;
+    /// Claims up to `limit` due tasks (earliest first, `attempts` counted) for `node` until
+    /// `lease_until`; two nodes never claim the
+    /// same task (PostgreSQL `FOR UPDATE SKIP LOCKED`; SQLite's single writer). Expired leases
+    /// are claimable again, so a crashed node's tasks are not lost.
+    async fn claim_due_tasks(
+        &self,
+        node: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Task>>;
+    /// Only by the node holding the task (else `NotFound`).
+    async fn complete_task(&self, id: uuid::Uuid, node: &str) -> Result<()>;
+    /// Records a failure; with `retry_at` the task becomes pending again then, without it the
+    /// task is `failed` for good. Only by the node holding the task (else `NotFound`).
+    async fn fail_task(
+        &self,
+        id: uuid::Uuid,
+        node: &str,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<()>;
+    /// When the scheduler should look next: the earliest pending due time or running lease end.
+    async fn next_task_due(&self) -> Result<Option<DateTime<Utc>>>;
+}

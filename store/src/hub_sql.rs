@@ -1,0 +1,1792 @@
+//! The one SQL implementation of [`HubStore`], compiled once inside each backend module against
+//! that backend's `Db`, exactly like `sql.rs` (whose helpers it shares).
+//!
+//! Engine differences are items of the backend module: `for_update!()` / `skip_locked!()` (row
+//! locks on PostgreSQL, nothing on SQLite's single writer), the full-text search fragments, and
+//! `lock_events` / `notify_event` around the event insert.
+//!
+//! Every method that changes a conversation runs in one write transaction whose last statements
+//! append its event (`append_event`), so a change and its event commit together.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures_util::stream::BoxStream;
+use omnihub_core::conversation::after_customer_message;
+use omnihub_core::events::{EventKind, HubEvent};
+use omnihub_core::model::*;
+use omnihub_core::routing::{AutoReplies, Presence, WeeklyHours};
+use omnihub_core::*;
+use sqlx::types::Json;
+use sqlx::{QueryBuilder, Row};
+use uuid::Uuid;
+
+use super::sql::{
+    affected, channel_in_client, constraint, found, group_in_client, group_row, user_in_client,
+};
+use super::{
+    BEGIN_SNAPSHOT, BEGIN_WRITE, Backend, Db, SEARCH_FROM, SEARCH_MATCH, listen_events,
+    lock_events, notify_event, search_query,
+};
+use crate::codec::{self, ms, now, opt_ts, ts};
+use crate::hub::*;
+use crate::{Result, StoreError};
+
+type DbRow = <Db as sqlx::Database>::Row;
+type DbConn = <Db as sqlx::Database>::Connection;
+
+/// An operator's routing state before they ever set it.
+const DEFAULT_CAPACITY: i64 = 5;
+const DEFAULT_ACCEPTING_NEW: bool = true;
+const DEFAULT_PRESENCE: Presence = Presence::Offline;
+/// A group member's competency before it is set.
+pub(super) const DEFAULT_COMPETENCY: u8 = 50;
+
+// Column lists, shared by every query returning the same record.
+macro_rules! conversation_cols {
+    () => {
+        "id, client_id, channel_id, contact_id, external_id, status, snoozed_until, assignee_id, \
+         group_id, request_no, last_message_at, created_at"
+    };
+}
+macro_rules! conversation_cols_c {
+    () => {
+        "c.id, c.client_id, c.channel_id, c.contact_id, c.external_id, c.status, c.snoozed_until, \
+         c.assignee_id, c.group_id, c.request_no, c.last_message_at, c.created_at"
+    };
+}
+macro_rules! message_cols {
+    () => {
+        "id, client_id, conversation_id, direction, kind, provider_event_id, author_id, text, \
+         status, failure_reason, idempotency_key, created_at"
+    };
+}
+macro_rules! message_cols_m {
+    () => {
+        "m.id, m.client_id, m.conversation_id, m.direction, m.kind, m.provider_event_id, \
+         m.author_id, m.text, m.status, m.failure_reason, m.idempotency_key, m.created_at"
+    };
+}
+macro_rules! contact_cols {
+    () => {
+        "id, client_id, name, fields, created_at"
+    };
+}
+macro_rules! event_cols {
+    () => {
+        "seq, client_id, conversation_id, channel_id, assignee_id, group_id, kind, payload, \
+         created_at"
+    };
+}
+macro_rules! task_cols {
+    () => {
+        "id, client_id, kind, payload, due_at, status, attempts, idempotency_key, last_error"
+    };
+}
+macro_rules! quick_reply_cols {
+    () => {
+        "id, client_id, title, text, created_at"
+    };
+}
+/// The message rank a delivery status change compares against (see `codec::delivery_rank`).
+macro_rules! delivery_rank {
+    () => {
+        "(CASE status WHEN 'received' THEN 0 WHEN 'pending' THEN 1 WHEN 'sent' THEN 2 \
+         WHEN 'delivered' THEN 3 WHEN 'read' THEN 4 ELSE 99 END)"
+    };
+}
+/// Statuses that count towards an operator's load.
+macro_rules! active_statuses {
+    () => {
+        "('new', 'open', 'pending')"
+    };
+}
+
+// --- rows to records ----------------------------------------------------------------------
+
+fn conversation_row(r: &DbRow) -> Result<Conversation> {
+    Ok(Conversation {
+        id: ConversationId(r.try_get("id")?),
+        client_id: ClientId(r.try_get("client_id")?),
+        channel_id: ChannelId(r.try_get("channel_id")?),
+        contact_id: ContactId(r.try_get("contact_id")?),
+        external_id: r.try_get("external_id")?,
+        status: codec::conversation_status(r.try_get::<&str, _>("status")?)?,
+        snoozed_until: opt_ts(r.try_get("snoozed_until")?)?,
+        assignee_id: r.try_get::<Option<Uuid>, _>("assignee_id")?.map(UserId),
+        group_id: r.try_get::<Option<Uuid>, _>("group_id")?.map(GroupId),
+        request_no: r.try_get("request_no")?,
+        last_message_at: ts(r.try_get("last_message_at")?)?,
+        created_at: ts(r.try_get("created_at")?)?,
+    })
+}
+
+fn message_row(r: &DbRow) -> Result<Message> {
+    Ok(Message {
+        id: MessageId(r.try_get("id")?),
+        client_id: ClientId(r.try_get("client_id")?),
+        conversation_id: ConversationId(r.try_get("conversation_id")?),
+        direction: codec::direction(r.try_get::<&str, _>("direction")?)?,
+        kind: codec::message_kind(r.try_get::<&str, _>("kind")?)?,
+        provider_event_id: r.try_get("provider_event_id")?,
+        author_id: r.try_get::<Option<Uuid>, _>("author_id")?.map(UserId),
+        text: r.try_get("text")?,
+        status: codec::delivery(r.try_get::<&str, _>("status")?)?,
+        failure_reason: r.try_get("failure_reason")?,
+        idempotency_key: r.try_get("idempotency_key")?,
+        created_at: ts(r.try_get("created_at")?)?,
+    })
+}
+
+fn contact_row(r: &DbRow) -> Result<Contact> {
+    Ok(Contact {
+        id: ContactId(r.try_get("id")?),
+        client_id: ClientId(r.try_get("client_id")?),
+        name: r.try_get("name")?,
+        fields: r.try_get::<Json<serde_json::Value>, _>("fields")?.0,
+        created_at: ts(r.try_get("created_at")?)?,
+    })
+}
+
+fn event_row(r: &DbRow) -> Result<HubEvent> {
+    Ok(HubEvent {
+        seq: r.try_get("seq")?,
+        client_id: ClientId(r.try_get("client_id")?),
+        conversation_id: r
+            .try_get::<Option<Uuid>, _>("conversation_id")?
+            .map(ConversationId),
+        channel_id: r.try_get::<Option<Uuid>, _>("channel_id")?.map(ChannelId),
+        assignee_id: r.try_get::<Option<Uuid>, _>("assignee_id")?.map(UserId),
+        group_id: r.try_get::<Option<Uuid>, _>("group_id")?.map(GroupId),
+        kind: codec::event_kind(r.try_get::<&str, _>("kind")?)?,
+        payload: r.try_get::<Json<serde_json::Value>, _>("payload")?.0,
+        created_at: ts(r.try_get("created_at")?)?,
+    })
+}
+
+fn task_row(r: &DbRow) -> Result<Task> {
+    let attempts: i64 = r.try_get("attempts")?;
+    Ok(Task {
+        id: r.try_get("id")?,
+        client_id: r.try_get::<Option<Uuid>, _>("client_id")?.map(ClientId),
+        kind: r.try_get("kind")?,
+        payload: r.try_get::<Json<serde_json::Value>, _>("payload")?.0,
+        due_at: ts(r.try_get("due_at")?)?,
+        status: codec::task_status(r.try_get::<&str, _>("status")?)?,
+        attempts: i32::try_from(attempts).unwrap_or(i32::MAX),
+        idempotency_key: r.try_get("idempotency_key")?,
+        last_error: r.try_get("last_error")?,
+    })
+}
+
+fn quick_reply_row(r: &DbRow) -> Result<QuickReply> {
+    Ok(QuickReply {
+        id: QuickReplyId(r.try_get("id")?),
+        client_id: ClientId(r.try_get("client_id")?),
+        title: r.try_get("title")?,
+        text: r.try_get("text")?,
+        created_at: ts(r.try_get("created_at")?)?,
+    })
+}
+
+fn operator_row(r: &DbRow) -> Result<OperatorState> {
+    let capacity: Option<i64> = r.try_get("capacity")?;
+    let active: i64 = r.try_get("active")?;
+    Ok(OperatorState {
+        user_id: UserId(r.try_get("id")?),
+        presence: match r.try_get::<Option<&str>, _>("presence")? {
+            Some(p) => codec::presence(p)?,
+            None => DEFAULT_PRESENCE,
+        },
+        accepting_new: r
+            .try_get::<Option<bool>, _>("accepting_new")?
+            .unwrap_or(DEFAULT_ACCEPTING_NEW),
+        capacity: u32::try_from(capacity.unwrap_or(DEFAULT_CAPACITY)).unwrap_or(u32::MAX),
+        active: u32::try_from(active).unwrap_or(u32::MAX),
+        last_assigned_at: opt_ts(r.try_get("last_assigned_at")?)?,
+    })
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(value).map_err(|e| StoreError::Corrupt(format!("event payload: {e}")))
+}
+
+fn latest(a: DateTime<Utc>, b: DateTime<Utc>) -> DateTime<Utc> {
+    a.max(b)
+}
+
+// --- shared steps -------------------------------------------------------------------------
+
+/// A conversation of this client, for `Store::get_conversation` too.
+pub(super) async fn load_conversation(
+    conn: &mut DbConn,
+    client: ClientId,
+    id: ConversationId,
+) -> Result<Conversation> {
+    let row = sqlx::query::<Db>(concat!(
+        "SELECT ",
+        conversation_cols!(),
+        " FROM conversations WHERE id = $1 AND client_id = $2"
+    ))
+    .bind(id.0)
+    .bind(client.0)
+    .fetch_optional(&mut *conn)
+    .await?;
+    conversation_row(&found(row)?)
+}
+
+/// Like `load_conversation`, locking the row until the transaction ends (PostgreSQL), so what
+/// is decided from it still holds at commit.
+async fn lock_conversation(
+    conn: &mut DbConn,
+    client: ClientId,
+    id: ConversationId,
+) -> Result<Conversation> {
+    let row = sqlx::query::<Db>(concat!(
+        "SELECT ",
+        conversation_cols!(),
+        " FROM conversations WHERE id = $1 AND client_id = $2",
+        for_update!()
+    ))
+    .bind(id.0)
+    .bind(client.0)
+    .fetch_optional(&mut *conn)
+    .await?;
+    conversation_row(&found(row)?)
+}
+
+async fn conversation_in_client(
+    conn: &mut DbConn,
+    client: ClientId,
+    id: ConversationId,
+) -> Result<()> {
+    let row = sqlx::query::<Db>("SELECT id FROM conversations WHERE id = $1 AND client_id = $2")
+        .bind(id.0)
+        .bind(client.0)
+        .fetch_optional(&mut *conn)
+        .await?;
+    found(row).map(drop)
+}
+
+async fn load_message(conn: &mut DbConn, client: ClientId, id: MessageId) -> Result<Message> {
+    let row = sqlx::query::<Db>(concat!(
+        "SELECT ",
+        message_cols!(),
+        " FROM messages WHERE id = $1 AND client_id = $2"
+    ))
+    .bind(id.0)
+    .bind(client.0)
+    .fetch_optional(&mut *conn)
+    .await?;
+    message_row(&found(row)?)
+}
+
+async fn message_by_event(
+    conn: &mut DbConn,
+    channel: ChannelId,
+    provider_event_id: &str,
+) -> Result<Option<MessageId>> {
+    let id = sqlx::query_scalar::<Db, Uuid>(
+        "SELECT id FROM messages WHERE channel_id = $1 AND provider_event_id = $2",
+    )
+    .bind(channel.0)
+    .bind(provider_event_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(id.map(MessageId))
+}
+
+async fn message_by_key(
+    conn: &mut DbConn,
+    conversation: ConversationId,
+    key: &str,
+) -> Result<Option<Message>> {
+    let row = sqlx::query::<Db>(concat!(
+        "SELECT ",
+        message_cols!(),
+        " FROM messages WHERE conversation_id = $1 AND idempotency_key = $2"
+    ))
+    .bind(conversation.0)
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(message_row).transpose()
+}
+
+async fn insert_message(conn: &mut DbConn, m: &Message, channel: ChannelId) -> Result<bool> {
+    // Either key may be taken by a concurrent twin: inbound retries share the provider event
+    // id, outbound retries the idempotency key. The caller tells which and reads the winner.
+    let inserted = sqlx::query_scalar::<Db, Uuid>(concat!(
+        "INSERT INTO messages (",
+        message_cols!(),
+        ", channel_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+         ON CONFLICT DO NOTHING RETURNING id"
+    ))
+    .bind(m.id.0)
+    .bind(m.client_id.0)
+    .bind(m.conversation_id.0)
+    .bind(codec::direction_str(m.direction))
+    .bind(codec::message_kind_str(m.kind))
+    .bind(&m.provider_event_id)
+    .bind(m.author_id.map(|a| a.0))
+    .bind(&m.text)
+    .bind(codec::delivery_str(m.status))
+    .bind(&m.failure_reason)
+    .bind(&m.idempotency_key)
+    .bind(ms(m.created_at))
+    .bind(channel.0)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(constraint("message"))?;
+    Ok(inserted.is_some())
+}
+
+async fn tags_of(conn: &mut DbConn, id: ConversationId) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar::<Db, String>(
+        "SELECT tag FROM conversation_tags WHERE conversation_id = $1 ORDER BY tag",
+    )
+    .bind(id.0)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+async fn open_request(
+    conn: &mut DbConn,
+    c: &Conversation,
+    number: i64,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query::<Db>(
+        "INSERT INTO requests (id, client_id, conversation_id, number, opened_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(c.client_id.0)
+    .bind(c.id.0)
+    .bind(number)
+    .bind(ms(at))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn close_requests(conn: &mut DbConn, id: ConversationId, at: DateTime<Utc>) -> Result<()> {
+    sqlx::query::<Db>(
+        "UPDATE requests SET resolved_at = $2 WHERE conversation_id = $1 AND resolved_at IS NULL",
+    )
+    .bind(id.0)
+    .bind(ms(at))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Appends one event; the last statements of every transaction that changes a conversation.
+async fn append_event(
+    conn: &mut DbConn,
+    client: ClientId,
+    conversation: Option<&Conversation>,
+    kind: EventKind,
+    payload: serde_json::Value,
+) -> Result<HubEvent> {
+    lock_events(&mut *conn, client).await?;
+    let created_at = now();
+    let seq = sqlx::query_scalar::<Db, i64>(
+        "INSERT INTO events (client_id, conversation_id, channel_id, assignee_id, group_id, \
+         kind, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq",
+    )
+    .bind(client.0)
+    .bind(conversation.map(|c| c.id.0))
+    .bind(conversation.map(|c| c.channel_id.0))
+    .bind(conversation.and_then(|c| c.assignee_id).map(|u| u.0))
+    .bind(conversation.and_then(|c| c.group_id).map(|g| g.0))
+    .bind(kind.as_str())
+    .bind(Json(&payload))
+    .bind(ms(created_at))
+    .fetch_one(&mut *conn)
+    .await?;
+    notify_event(&mut *conn, client, seq).await?;
+    Ok(HubEvent {
+        seq,
+        client_id: client,
+        conversation_id: conversation.map(|c| c.id),
+        channel_id: conversation.map(|c| c.channel_id),
+        assignee_id: conversation.and_then(|c| c.assignee_id),
+        group_id: conversation.and_then(|c| c.group_id),
+        kind,
+        payload,
+        created_at,
+    })
+}
+
+/// `conversation_updated`: the conversation as JSON, plus its `tags`.
+async fn conversation_event(conn: &mut DbConn, c: &Conversation) -> Result<HubEvent> {
+    let tags = tags_of(conn, c.id).await?;
+    let mut payload = to_json(c)?;
+    if let serde_json::Value::Object(map) = &mut payload {
+        map.insert("tags".into(), to_json(&tags)?);
+    }
+    append_event(
+        conn,
+        c.client_id,
+        Some(c),
+        EventKind::ConversationUpdated,
+        payload,
+    )
+    .await
+}
+
+async fn message_event(
+    conn: &mut DbConn,
+    c: &Conversation,
+    m: &Message,
+    kind: EventKind,
+) -> Result<HubEvent> {
+    let mut payload = to_json(m)?;
+    // A new message can also move its conversation (a new request, a snoozed one waking up):
+    // consoles get the conversation as it is now in the same event.
+    if kind == EventKind::MessageCreated
+        && let serde_json::Value::Object(map) = &mut payload
+    {
+        map.insert("conversation".into(), to_json(c)?);
+    }
+    append_event(conn, c.client_id, Some(c), kind, payload).await
+}
+
+async fn load_contact(conn: &mut DbConn, client: ClientId, id: ContactId) -> Result<Contact> {
+    let row = sqlx::query::<Db>(concat!(
+        "SELECT ",
+        contact_cols!(),
+        " FROM contacts WHERE id = $1 AND client_id = $2"
+    ))
+    .bind(id.0)
+    .bind(client.0)
+    .fetch_optional(&mut *conn)
+    .await?;
+    contact_row(&found(row)?)
+}
+
+async fn insert_contact(conn: &mut DbConn, contact: &Contact) -> Result<()> {
+    sqlx::query::<Db>(concat!(
+        "INSERT INTO contacts (",
+        contact_cols!(),
+        ") VALUES ($1, $2, $3, $4, $5)"
+    ))
+    .bind(contact.id.0)
+    .bind(contact.client_id.0)
+    .bind(&contact.name)
+    .bind(Json(&contact.fields))
+    .bind(ms(contact.created_at))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn identity_contact(
+    conn: &mut DbConn,
+    channel: ChannelId,
+    external_id: &str,
+) -> Result<Option<ContactId>> {
+    let id = sqlx::query_scalar::<Db, Uuid>(
+        "SELECT contact_id FROM contact_identities WHERE channel_id = $1 AND external_id = $2",
+    )
+    .bind(channel.0)
+    .bind(external_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(id.map(ContactId))
+}
+
+/// The contact an inbound sender is known as on this channel, created with its identity on
+/// first contact. True when it existed before. Two first messages racing: the identity's key
+/// lets one insert win; the other waits for it (PostgreSQL), drops its own contact and reads
+/// the winner's.
+async fn contact_for(
+    conn: &mut DbConn,
+    ev: &InboundEvent,
+    at: DateTime<Utc>,
+) -> Result<(ContactId, bool)> {
+    if let Some(id) = identity_contact(conn, ev.channel_id, &ev.external_user_id).await? {
+        return Ok((id, true));
+    }
+    let contact = Contact {
+        id: ContactId::new(),
+        client_id: ev.client_id,
+        name: ev.contact_name.clone(),
+        fields: serde_json::json!({}),
+        created_at: at,
+    };
+    insert_contact(conn, &contact).await?;
+    let inserted = sqlx::query_scalar::<Db, Uuid>(
+        "INSERT INTO contact_identities (channel_id, external_id, contact_id, client_id, \
+         created_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (channel_id, external_id) DO NOTHING RETURNING contact_id",
+    )
+    .bind(ev.channel_id.0)
+    .bind(&ev.external_user_id)
+    .bind(contact.id.0)
+    .bind(ev.client_id.0)
+    .bind(ms(at))
+    .fetch_optional(&mut *conn)
+    .await?;
+    if inserted.is_some() {
+        return Ok((contact.id, false));
+    }
+    sqlx::query::<Db>("DELETE FROM contacts WHERE id = $1")
+        .bind(contact.id.0)
+        .execute(&mut *conn)
+        .await?;
+    let id = identity_contact(conn, ev.channel_id, &ev.external_user_id).await?;
+    Ok((found(id)?, true))
+}
+
+async fn find_conversation(
+    conn: &mut DbConn,
+    channel: ChannelId,
+    external_id: &str,
+) -> Result<Option<Conversation>> {
+    // The (channel_id, client_id) key on conversations pins a conversation found by channel
+    // to the channel's client.
+    let row = sqlx::query::<Db>(concat!(
+        "SELECT ",
+        conversation_cols!(),
+        " FROM conversations WHERE channel_id = $1 AND external_id = $2"
+    ))
+    .bind(channel.0)
+    .bind(external_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(conversation_row).transpose()
+}
+
+/// Creates the conversation of a new chat with its first request; `None` when a concurrent
+/// first message created it first.
+async fn create_conversation(
+    conn: &mut DbConn,
+    ev: &InboundEvent,
+    contact: ContactId,
+    at: DateTime<Utc>,
+) -> Result<Option<Conversation>> {
+    let c = Conversation {
+        id: ConversationId::new(),
+        client_id: ev.client_id,
+        channel_id: ev.channel_id,
+        contact_id: contact,
+        external_id: ev.external_conversation_id.clone(),
+        status: ConversationStatus::New,
+        snoozed_until: None,
+        assignee_id: None,
+        group_id: None,
+        request_no: 1,
+        last_message_at: at,
+        created_at: at,
+    };
+    let inserted = sqlx::query_scalar::<Db, Uuid>(
+        "INSERT INTO conversations (id, client_id, channel_id, contact_id, external_id, \
+         external_user_id, status, request_no, last_message_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (channel_id, external_id) DO NOTHING RETURNING id",
+    )
+    .bind(c.id.0)
+    .bind(c.client_id.0)
+    .bind(c.channel_id.0)
+    .bind(c.contact_id.0)
+    .bind(&c.external_id)
+    .bind(&ev.external_user_id)
+    .bind(c.status.as_str())
+    .bind(c.request_no)
+    .bind(ms(c.last_message_at))
+    .bind(ms(c.created_at))
+    .fetch_optional(&mut *conn)
+    .await?;
+    if inserted.is_none() {
+        return Ok(None);
+    }
+    open_request(conn, &c, 1, at).await?;
+    Ok(Some(c))
+}
+
+/// The state of one operator (defaults when they never set anything).
+async fn operator_state(
+    conn: &mut DbConn,
+    client: ClientId,
+    user: UserId,
+) -> Result<OperatorState> {
+    let row = sqlx::query::<Db>(concat!(
+        "SELECT u.id, o.capacity, o.accepting_new, o.presence, o.last_assigned_at, \
+         (SELECT COUNT(*) FROM conversations c WHERE c.assignee_id = u.id \
+          AND c.client_id = u.client_id AND c.status IN ",
+        active_statuses!(),
+        ") AS active \
+         FROM users u LEFT JOIN operator_states o ON o.user_id = u.id \
+         WHERE u.id = $1 AND u.client_id = $2"
+    ))
+    .bind(user.0)
+    .bind(client.0)
+    .fetch_optional(&mut *conn)
+    .await?;
+    operator_row(&found(row)?)
+}
+
+/// Pushes `column IN (…)` with one bound id per element.
+fn push_in(q: &mut QueryBuilder<Db>, column: &str, ids: impl IntoIterator<Item = Uuid>) {
+    q.push(column).push(" IN (");
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(id);
+    }
+    q.push(")");
+}
+
+#[async_trait]
+impl HubStore for Backend {
+    // --- inbound and outbound ------------------------------------------------------------
+
+    async fn ingest(&self, ev: &InboundEvent) -> Result<Ingest> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        // First, so another client's channel cannot even learn of a duplicate.
+        channel_in_client(&mut tx, ev.client_id, ev.channel_id).await?;
+        if let Some(id) = message_by_event(&mut tx, ev.channel_id, &ev.provider_event_id).await? {
+            return Ok(Ingest::Duplicate(id));
+        }
+        let at = now();
+        let (conversation, created, returning_customer) =
+            match find_conversation(&mut tx, ev.channel_id, &ev.external_conversation_id).await? {
+                Some(c) => (c, false, true),
+                None => {
+                    let (contact, known) = contact_for(&mut tx, ev, at).await?;
+                    match create_conversation(&mut tx, ev, contact, at).await? {
+                        Some(c) => (c, true, known),
+                        None => {
+                            let c = find_conversation(
+                                &mut tx,
+                                ev.channel_id,
+                                &ev.external_conversation_id,
+                            )
+                            .await?;
+                            (found(c)?, false, true)
+                        }
+                    }
+                }
+            };
+
+        let message = Message {
+            id: MessageId::new(),
+            client_id: ev.client_id,
+            conversation_id: conversation.id,
+            direction: Direction::Inbound,
+            kind: MessageKind::Message,
+            provider_event_id: Some(ev.provider_event_id.clone()),
+            author_id: None,
+            text: ev.text.clone(),
+            status: DeliveryStatus::Received,
+            failure_reason: None,
+            idempotency_key: None,
+            created_at: at,
+        };
+        if !insert_message(&mut tx, &message, ev.channel_id).await? {
+            // A concurrent retry committed first (PostgreSQL waited for it); drop whatever
+            // this attempt created.
+            let id = message_by_event(&mut tx, ev.channel_id, &ev.provider_event_id).await?;
+            tx.rollback().await?;
+            return Ok(Ingest::Duplicate(found(id)?));
+        }
+
+        let (conversation, new_request) = if created {
+            (conversation, true)
+        } else {
+            let current = lock_conversation(&mut tx, ev.client_id, conversation.id).await?;
+            let (status, new_request) = after_customer_message(current.status);
+            let row = sqlx::query::<Db>(concat!(
+                "UPDATE conversations SET status = $3, \
+                 snoozed_until = CASE WHEN $3 = 'snoozed' THEN snoozed_until ELSE NULL END, \
+                 request_no = request_no + $4, last_message_at = $5 \
+                 WHERE id = $1 AND client_id = $2 RETURNING ",
+                conversation_cols!()
+            ))
+            .bind(current.id.0)
+            .bind(current.client_id.0)
+            .bind(status.as_str())
+            .bind(i64::from(new_request))
+            .bind(ms(latest(current.last_message_at, at)))
+            .fetch_one(&mut *tx)
+            .await?;
+            let after = conversation_row(&row)?;
+            if new_request {
+                close_requests(&mut tx, after.id, at).await?;
+                open_request(&mut tx, &after, after.request_no, at).await?;
+            }
+            (after, new_request)
+        };
+        let event =
+            message_event(&mut tx, &conversation, &message, EventKind::MessageCreated).await?;
+        tx.commit().await?;
+        Ok(Ingest::New {
+            message,
+            conversation,
+            new_request,
+            returning_customer,
+            event,
+        })
+    }
+
+    async fn add_outbound(&self, msg: &NewOutbound) -> Result<(Message, Option<HubEvent>)> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let conversation = lock_conversation(&mut tx, msg.client_id, msg.conversation_id).await?;
+        if let Some(existing) =
+            message_by_key(&mut tx, conversation.id, &msg.idempotency_key).await?
+        {
+            return Ok((existing, None));
+        }
+        if let Some(author) = msg.author_id {
+            user_in_client(&mut tx, msg.client_id, author).await?;
+        }
+        let at = now();
+        // Notes stay inside: delivered to nobody, so their status is final at once.
+        let (status, is_note) = match msg.kind {
+            MessageKind::Note => (DeliveryStatus::Sent, true),
+            MessageKind::Message | MessageKind::AutoReply => (DeliveryStatus::Pending, false),
+        };
+        let message = Message {
+            id: MessageId::new(),
+            client_id: msg.client_id,
+            conversation_id: conversation.id,
+            direction: Direction::Outbound,
+            kind: msg.kind,
+            provider_event_id: None,
+            author_id: msg.author_id,
+            text: msg.text.clone(),
+            status,
+            failure_reason: None,
+            idempotency_key: Some(msg.idempotency_key.clone()),
+            created_at: at,
+        };
+        if !insert_message(&mut tx, &message, conversation.channel_id).await? {
+            let existing = message_by_key(&mut tx, conversation.id, &msg.idempotency_key).await?;
+            tx.rollback().await?;
+            return Ok((found(existing)?, None));
+        }
+        let conversation = if is_note {
+            conversation
+        } else {
+            let row = sqlx::query::<Db>(concat!(
+                "UPDATE conversations SET last_message_at = $3 WHERE id = $1 AND client_id = $2 \
+                 RETURNING ",
+                conversation_cols!()
+            ))
+            .bind(conversation.id.0)
+            .bind(conversation.client_id.0)
+            .bind(ms(latest(conversation.last_message_at, at)))
+            .fetch_one(&mut *tx)
+            .await?;
+            conversation_row(&row)?
+        };
+        let event =
+            message_event(&mut tx, &conversation, &message, EventKind::MessageCreated).await?;
+        tx.commit().await?;
+        Ok((message, Some(event)))
+    }
+
+    async fn set_delivery(
+        &self,
+        client: ClientId,
+        message: MessageId,
+        status: DeliveryStatus,
+        reason: Option<&str>,
+        provider_message_id: Option<&str>,
+    ) -> Result<(Message, Option<HubEvent>)> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        // One conditional statement decides, so concurrent callbacks cannot move it backwards.
+        let row = sqlx::query::<Db>(concat!(
+            "UPDATE messages SET status = $3, \
+             failure_reason = CASE WHEN $3 = 'failed' THEN $4 ELSE failure_reason END, \
+             provider_message_id = COALESCE(provider_message_id, $5) \
+             WHERE id = $1 AND client_id = $2 AND direction = 'outbound' AND kind <> 'note' \
+             AND ",
+            delivery_rank!(),
+            " < $6 RETURNING ",
+            message_cols!()
+        ))
+        .bind(message.0)
+        .bind(client.0)
+        .bind(codec::delivery_str(status))
+        .bind(reason)
+        .bind(provider_message_id)
+        .bind(codec::delivery_move_below(status))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(constraint("provider_message_id"))?;
+        let Some(row) = row else {
+            // No move; still learn the provider's id when it is new (a late `sent` after an
+            // early `delivered`), so later callbacks find the message.
+            if let Some(pid) = provider_message_id {
+                sqlx::query::<Db>(
+                    "UPDATE messages SET provider_message_id = $3 \
+                     WHERE id = $1 AND client_id = $2 AND direction = 'outbound' \
+                     AND provider_message_id IS NULL",
+                )
+                .bind(message.0)
+                .bind(client.0)
+                .bind(pid)
+                .execute(&mut *tx)
+                .await
+                .map_err(constraint("provider_message_id"))?;
+            }
+            let current = load_message(&mut tx, client, message).await?;
+            tx.commit().await?;
+            return Ok((current, None));
+        };
+        let updated = message_row(&row)?;
+        let conversation = load_conversation(&mut tx, client, updated.conversation_id).await?;
+        let event =
+            message_event(&mut tx, &conversation, &updated, EventKind::MessageStatus).await?;
+        tx.commit().await?;
+        Ok((updated, Some(event)))
+    }
+
+    async fn message_by_provider_id(
+        &self,
+        client: ClientId,
+        channel: ChannelId,
+        provider_message_id: &str,
+    ) -> Result<Message> {
+        let row = sqlx::query::<Db>(concat!(
+            "SELECT ",
+            message_cols!(),
+            " FROM messages WHERE channel_id = $1 AND provider_message_id = $2 AND client_id = $3"
+        ))
+        .bind(channel.0)
+        .bind(provider_message_id)
+        .bind(client.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        message_row(&found(row)?)
+    }
+
+    async fn pending_outbound(&self, client: ClientId, limit: u32) -> Result<Vec<Message>> {
+        let rows = sqlx::query::<Db>(concat!(
+            "SELECT ",
+            message_cols!(),
+            " FROM messages WHERE client_id = $1 AND status = 'pending' \
+             AND direction = 'outbound' ORDER BY created_at, id LIMIT $2"
+        ))
+        .bind(client.0)
+        .bind(codec::page_limit(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(message_row).collect()
+    }
+
+    // --- conversations -------------------------------------------------------------------
+
+    async fn list_conversations(
+        &self,
+        client: ClientId,
+        viewer: UserId,
+        filter: &ConversationFilter,
+    ) -> Result<Vec<ConversationSummary>> {
+        let mut conn = self.pool.acquire().await?;
+        user_in_client(&mut conn, client, viewer).await?;
+        let mut q = QueryBuilder::<Db>::new(concat!(
+            "SELECT ",
+            conversation_cols_c!(),
+            ", ct.name AS contact_name, \
+             (SELECT m.text FROM messages m WHERE m.conversation_id = c.id AND m.kind <> 'note' \
+              ORDER BY m.created_at DESC, m.id DESC LIMIT 1) AS last_text, \
+             (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id \
+              AND m.direction = 'inbound' AND NOT EXISTS (SELECT 1 FROM read_marks r \
+              WHERE r.conversation_id = c.id AND r.user_id = "
+        ));
+        q.push_bind(viewer.0).push(
+            " AND (m.created_at < r.last_read_at \
+             OR (m.created_at = r.last_read_at AND m.id <= r.last_read_id)))) AS unread \
+             FROM conversations c JOIN contacts ct ON ct.id = c.contact_id \
+             WHERE c.client_id = ",
+        );
+        q.push_bind(client.0);
+        if let Some(channels) = &filter.channels {
+            if channels.is_empty() {
+                return Ok(Vec::new());
+            }
+            q.push(" AND ");
+            push_in(&mut q, "c.channel_id", channels.iter().map(|c| c.0));
+        }
+        let groups = filter.groups.as_deref();
+        if filter.assignee.is_some() || groups.is_some() || filter.unassigned {
+            q.push(" AND (1 = 0");
+            if let Some(user) = filter.assignee {
+                q.push(" OR c.assignee_id = ").push_bind(user.0);
+            }
+            if let Some(groups) = groups.filter(|g| !g.is_empty()) {
+                q.push(" OR ");
+                push_in(&mut q, "c.group_id", groups.iter().map(|g| g.0));
+            }
+            if filter.unassigned {
+                q.push(" OR c.assignee_id IS NULL");
+            }
+            q.push(")");
+        }
+        if let Some(status) = filter.status {
+            q.push(" AND c.status = ").push_bind(status.as_str());
+        }
+        if let Some(tag) = &filter.tag {
+            q.push(
+                " AND EXISTS (SELECT 1 FROM conversation_tags t \
+                 WHERE t.conversation_id = c.id AND t.tag = ",
+            )
+            .push_bind(tag.clone())
+            .push(")");
+        }
+        if let Some((at, id)) = filter.before {
+            q.push(" AND (c.last_message_at < ")
+                .push_bind(ms(at))
+                .push(" OR (c.last_message_at = ")
+                .push_bind(ms(at))
+                .push(" AND c.id < ")
+                .push_bind(id.0)
+                .push("))");
+        }
+        q.push(" ORDER BY c.last_message_at DESC, c.id DESC LIMIT ")
+            .push_bind(codec::page_limit(filter.limit));
+        let rows = q.build().fetch_all(&mut *conn).await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+
+        let mut tq = QueryBuilder::<Db>::new(
+            "SELECT conversation_id, tag FROM conversation_tags WHERE client_id = ",
+        );
+        tq.push_bind(client.0).push(" AND ");
+        let mut ids = Vec::with_capacity(rows.len());
+        for r in &rows {
+            ids.push(r.try_get::<Uuid, _>("id")?);
+        }
+        push_in(&mut tq, "conversation_id", ids);
+        tq.push(" ORDER BY tag");
+        let mut tags: HashMap<Uuid, Vec<String>> = HashMap::new();
+        for r in tq.build().fetch_all(&mut *conn).await? {
+            tags.entry(r.try_get("conversation_id")?)
+                .or_default()
+                .push(r.try_get("tag")?);
+        }
+
+        rows.iter()
+            .map(|r| {
+                let conversation = conversation_row(r)?;
+                Ok(ConversationSummary {
+                    contact_name: r.try_get("contact_name")?,
+                    last_message_text: r.try_get("last_text")?,
+                    last_message_at: conversation.last_message_at,
+                    tags: tags.remove(&conversation.id.0).unwrap_or_default(),
+                    unread: r.try_get("unread")?,
+                    conversation,
+                })
+            })
+            .collect()
+    }
+
+    async fn update_conversation(
+        &self,
+        client: ClientId,
+        id: ConversationId,
+        patch: &ConversationPatch,
+    ) -> Result<(Conversation, HubEvent)> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        if let Some(Some(user)) = patch.assignee_id {
+            user_in_client(&mut tx, client, user).await?;
+        }
+        if let Some(Some(group)) = patch.group_id {
+            group_in_client(&mut tx, client, group).await?;
+        }
+        let assignee = patch.assignee_id.flatten();
+        // One conditional statement decides `only_if_unassigned`: on PostgreSQL a concurrent
+        // assignment holds the row until it commits, and this one then re-checks the new row.
+        let row = sqlx::query::<Db>(concat!(
+            "UPDATE conversations SET status = COALESCE($3, status), \
+             snoozed_until = CASE WHEN COALESCE($3, status) = 'snoozed' \
+               THEN (CASE WHEN $4 THEN $5 ELSE snoozed_until END) ELSE NULL END, \
+             assignee_id = CASE WHEN $6 THEN $7 ELSE assignee_id END, \
+             group_id = CASE WHEN $8 THEN $9 ELSE group_id END \
+             WHERE id = $1 AND client_id = $2 \
+             AND (NOT $10 OR assignee_id IS NULL OR assignee_id = $7) RETURNING ",
+            conversation_cols!()
+        ))
+        .bind(id.0)
+        .bind(client.0)
+        .bind(patch.status.map(ConversationStatus::as_str))
+        .bind(patch.snoozed_until.is_some())
+        .bind(patch.snoozed_until.flatten().map(ms))
+        .bind(patch.assignee_id.is_some())
+        .bind(assignee.map(|u| u.0))
+        .bind(patch.group_id.is_some())
+        .bind(patch.group_id.flatten().map(|g| g.0))
+        .bind(patch.only_if_unassigned)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            conversation_in_client(&mut tx, client, id).await?;
+            return Err(StoreError::Conflict("assignee"));
+        };
+        let conversation = conversation_row(&row)?;
+        let at = now();
+        match patch.status {
+            Some(ConversationStatus::Resolved) => close_requests(&mut tx, id, at).await?,
+            // Reopening a resolved conversation continues its request (it is not a new one).
+            Some(_) => {
+                sqlx::query::<Db>(
+                    "UPDATE requests SET resolved_at = NULL \
+                     WHERE conversation_id = $1 AND number = $2 AND resolved_at IS NOT NULL",
+                )
+                .bind(id.0)
+                .bind(conversation.request_no)
+                .execute(&mut *tx)
+                .await?;
+            }
+            None => {}
+        }
+        if let Some(user) = assignee {
+            sqlx::query::<Db>(
+                "INSERT INTO operator_states (user_id, client_id, last_assigned_at) \
+                 VALUES ($1, $2, $3) \
+                 ON CONFLICT (user_id) DO UPDATE SET last_assigned_at = excluded.last_assigned_at",
+            )
+            .bind(user.0)
+            .bind(client.0)
+            .bind(ms(at))
+            .execute(&mut *tx)
+            .await?;
+        }
+        // Someone has it now, or nobody needs to: it waits no longer.
+        if assignee.is_some() || conversation.status == ConversationStatus::Resolved {
+            sqlx::query::<Db>("DELETE FROM routing_queue WHERE conversation_id = $1")
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let event = conversation_event(&mut tx, &conversation).await?;
+        tx.commit().await?;
+        Ok((conversation, event))
+    }
+
+    async fn add_tag(
+        &self,
+        client: ClientId,
+        id: ConversationId,
+        tag: &str,
+    ) -> Result<(Conversation, HubEvent)> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let conversation = lock_conversation(&mut tx, client, id).await?;
+        sqlx::query::<Db>(
+            "INSERT INTO conversation_tags (conversation_id, client_id, tag, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(id.0)
+        .bind(client.0)
+        .bind(tag)
+        .bind(ms(now()))
+        .execute(&mut *tx)
+        .await?;
+        let event = conversation_event(&mut tx, &conversation).await?;
+        tx.commit().await?;
+        Ok((conversation, event))
+    }
+
+    async fn remove_tag(
+        &self,
+        client: ClientId,
+        id: ConversationId,
+        tag: &str,
+    ) -> Result<(Conversation, HubEvent)> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let conversation = lock_conversation(&mut tx, client, id).await?;
+        sqlx::query::<Db>("DELETE FROM conversation_tags WHERE conversation_id = $1 AND tag = $2")
+            .bind(id.0)
+            .bind(tag)
+            .execute(&mut *tx)
+            .await?;
+        let event = conversation_event(&mut tx, &conversation).await?;
+        tx.commit().await?;
+        Ok((conversation, event))
+    }
+
+    async fn conversation_tags(&self, client: ClientId, id: ConversationId) -> Result<Vec<String>> {
+        let mut conn = self.pool.acquire().await?;
+        conversation_in_client(&mut conn, client, id).await?;
+        tags_of(&mut conn, id).await
+    }
+
+    async fn conversation_messages(
+        &self,
+        client: ClientId,
+        id: ConversationId,
+        after: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Vec<Message>> {
+        let mut conn = self.pool.acquire().await?;
+        conversation_in_client(&mut conn, client, id).await?;
+        // Messages are ordered by (created_at, id); the cursor is a message of this conversation.
+        let (after_at, after_id) = match after {
+            None => (i64::MIN, Uuid::nil()),
+            Some(m) => {
+                let at = sqlx::query_scalar::<Db, i64>(
+                    "SELECT created_at FROM messages WHERE id = $1 AND conversation_id = $2",
+                )
+                .bind(m.0)
+                .bind(id.0)
+                .fetch_optional(&mut *conn)
+                .await?;
+                (found(at)?, m.0)
+            }
+        };
+        let rows = sqlx::query::<Db>(concat!(
+            "SELECT ",
+            message_cols!(),
+            " FROM messages WHERE conversation_id = $1 AND client_id = $2 \
+             AND (created_at > $3 OR (created_at = $3 AND id > $4)) \
+             ORDER BY created_at, id LIMIT $5"
+        ))
+        .bind(id.0)
+        .bind(client.0)
+        .bind(after_at)
+        .bind(after_id)
+        .bind(codec::page_limit(limit))
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter().map(message_row).collect()
+    }
+
+    async fn mark_read(
+        &self,
+        client: ClientId,
+        id: ConversationId,
+        user: UserId,
+        up_to: MessageId,
+    ) -> Result<HubEvent> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let conversation = load_conversation(&mut tx, client, id).await?;
+        user_in_client(&mut tx, client, user).await?;
+        let at = sqlx::query_scalar::<Db, i64>(
+            "SELECT created_at FROM messages WHERE id = $1 AND conversation_id = $2",
+        )
+        .bind(up_to.0)
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let at = found(at)?;
+        // A mark only moves forward: a late, older mark from another tab changes nothing.
+        sqlx::query::<Db>(
+            "INSERT INTO read_marks (conversation_id, user_id, client_id, last_read_at, \
+             last_read_id, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (conversation_id, user_id) DO UPDATE SET \
+             last_read_at = excluded.last_read_at, last_read_id = excluded.last_read_id, \
+             updated_at = excluded.updated_at \
+             WHERE read_marks.last_read_at < excluded.last_read_at \
+             OR (read_marks.last_read_at = excluded.last_read_at \
+                 AND read_marks.last_read_id < excluded.last_read_id)",
+        )
+        .bind(id.0)
+        .bind(user.0)
+        .bind(client.0)
+        .bind(at)
+        .bind(up_to.0)
+        .bind(ms(now()))
+        .execute(&mut *tx)
+        .await?;
+        let payload = serde_json::json!({ "user_id": user, "message_id": up_to });
+        let event = append_event(
+            &mut tx,
+            client,
+            Some(&conversation),
+            EventKind::ReadMark,
+            payload,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(event)
+    }
+
+    async fn search_messages(
+        &self,
+        client: ClientId,
+        channels: Option<&[ChannelId]>,
+        query: &str,
+        limit: u32,
+    ) -> Result<Vec<Message>> {
+        let Some(query) = search_query(query) else {
+            return Ok(Vec::new());
+        };
+        if channels.is_some_and(<[ChannelId]>::is_empty) {
+            return Ok(Vec::new());
+        }
+        let mut q = QueryBuilder::<Db>::new(concat!("SELECT ", message_cols_m!(), " FROM "));
+        q.push(SEARCH_FROM)
+            .push(" WHERE ")
+            .push(SEARCH_MATCH.0)
+            .push_bind(query)
+            .push(SEARCH_MATCH.1)
+            .push(" AND m.client_id = ")
+            .push_bind(client.0);
+        if let Some(channels) = channels {
+            q.push(" AND ");
+            push_in(&mut q, "m.channel_id", channels.iter().map(|c| c.0));
+        }
+        q.push(" ORDER BY m.created_at DESC, m.id DESC LIMIT ")
+            .push_bind(codec::page_limit(limit));
+        let rows = q.build().fetch_all(&self.pool).await?;
+        rows.iter().map(message_row).collect()
+    }
+
+    // --- contacts across channels --------------------------------------------------------
+
+    async fn get_contact(&self, client: ClientId, id: ContactId) -> Result<Contact> {
+        let mut conn = self.pool.acquire().await?;
+        load_contact(&mut conn, client, id).await
+    }
+
+    async fn contact_identities(
+        &self,
+        client: ClientId,
+        id: ContactId,
+    ) -> Result<Vec<ContactIdentity>> {
+        let mut conn = self.pool.acquire().await?;
+        load_contact(&mut conn, client, id).await?;
+        let rows = sqlx::query::<Db>(
+            "SELECT contact_id, channel_id, external_id FROM contact_identities \
+             WHERE contact_id = $1 AND client_id = $2 ORDER BY created_at, channel_id, external_id",
+        )
+        .bind(id.0)
+        .bind(client.0)
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ContactIdentity {
+                    contact_id: ContactId(r.try_get("contact_id")?),
+                    channel_id: ChannelId(r.try_get("channel_id")?),
+                    external_id: r.try_get("external_id")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn update_contact(
+        &self,
+        client: ClientId,
+        id: ContactId,
+        name: Option<&str>,
+        fields: Option<&serde_json::Value>,
+    ) -> Result<Contact> {
+        let row = sqlx::query::<Db>(concat!(
+            "UPDATE contacts SET name = COALESCE($3, name), fields = COALESCE($4, fields) \
+             WHERE id = $1 AND client_id = $2 RETURNING ",
+            contact_cols!()
+        ))
+        .bind(id.0)
+        .bind(client.0)
+        .bind(name)
+        .bind(fields.map(Json))
+        .fetch_optional(&self.pool)
+        .await?;
+        contact_row(&found(row)?)
+    }
+
+    async fn merge_contacts(
+        &self,
+        client: ClientId,
+        keep: ContactId,
+        other: ContactId,
+    ) -> Result<Contact> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut kept = load_contact(&mut tx, client, keep).await?;
+        let gone = load_contact(&mut tx, client, other).await?;
+        if keep == other {
+            return Ok(kept);
+        }
+        for sql in [
+            "UPDATE contact_identities SET contact_id = $1 \
+             WHERE contact_id = $2 AND client_id = $3",
+            "UPDATE conversations SET contact_id = $1 WHERE contact_id = $2 AND client_id = $3",
+        ] {
+            sqlx::query::<Db>(sql)
+                .bind(keep.0)
+                .bind(other.0)
+                .bind(client.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        // Fields the kept card lacks come from the other one; the kept card wins on conflicts.
+        if let (serde_json::Value::Object(into), serde_json::Value::Object(from)) =
+            (&mut kept.fields, gone.fields)
+        {
+            for (k, v) in from {
+                into.entry(k).or_insert(v);
+            }
+        }
+        sqlx::query::<Db>("UPDATE contacts SET fields = $2 WHERE id = $1")
+            .bind(keep.0)
+            .bind(Json(&kept.fields))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query::<Db>("DELETE FROM contacts WHERE id = $1 AND client_id = $2")
+            .bind(other.0)
+            .bind(client.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(kept)
+    }
+
+    async fn split_contact(
+        &self,
+        client: ClientId,
+        id: ContactId,
+        identity: &ContactIdentity,
+    ) -> Result<Contact> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let from = load_contact(&mut tx, client, id).await?;
+        if identity.contact_id != id {
+            return Err(StoreError::NotFound);
+        }
+        let contact = Contact {
+            id: ContactId::new(),
+            client_id: client,
+            name: from.name,
+            fields: serde_json::json!({}),
+            created_at: now(),
+        };
+        insert_contact(&mut tx, &contact).await?;
+        let moved = sqlx::query::<Db>(
+            "UPDATE contact_identities SET contact_id = $1 \
+             WHERE channel_id = $2 AND external_id = $3 AND contact_id = $4 AND client_id = $5",
+        )
+        .bind(contact.id.0)
+        .bind(identity.channel_id.0)
+        .bind(&identity.external_id)
+        .bind(id.0)
+        .bind(client.0)
+        .execute(&mut *tx)
+        .await?;
+        affected(moved.rows_affected())?;
+        // The identity's conversations: those its sender opened on its channel.
+        sqlx::query::<Db>(
+            "UPDATE conversations SET contact_id = $1 \
+             WHERE channel_id = $2 AND external_user_id = $3 AND contact_id = $4 \
+             AND client_id = $5",
+        )
+        .bind(contact.id.0)
+        .bind(identity.channel_id.0)
+        .bind(&identity.external_id)
+        .bind(id.0)
+        .bind(client.0)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(contact)
+    }
+
+    // --- quick replies -------------------------------------------------------------------
+
+    async fn list_quick_replies(&self, client: ClientId) -> Result<Vec<QuickReply>> {
+        let rows = sqlx::query::<Db>(concat!(
+            "SELECT ",
+            quick_reply_cols!(),
+            " FROM quick_replies WHERE client_id = $1 ORDER BY title, id"
+        ))
+        .bind(client.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(quick_reply_row).collect()
+    }
+
+    async fn create_quick_reply(
+        &self,
+        client: ClientId,
+        title: &str,
+        text: &str,
+    ) -> Result<QuickReply> {
+        let reply = QuickReply {
+            id: QuickReplyId::new(),
+            client_id: client,
+            title: title.to_string(),
+            text: text.to_string(),
+            created_at: now(),
+        };
+        sqlx::query::<Db>(concat!(
+            "INSERT INTO quick_replies (",
+            quick_reply_cols!(),
+            ") VALUES ($1, $2, $3, $4, $5)"
+        ))
+        .bind(reply.id.0)
+        .bind(reply.client_id.0)
+        .bind(&reply.title)
+        .bind(&reply.text)
+        .bind(ms(reply.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(constraint("quick reply"))?;
+        Ok(reply)
+    }
+
+    async fn delete_quick_reply(&self, client: ClientId, id: QuickReplyId) -> Result<()> {
+        let done = sqlx::query::<Db>("DELETE FROM quick_replies WHERE id = $1 AND client_id = $2")
+            .bind(id.0)
+            .bind(client.0)
+            .execute(&self.pool)
+            .await?;
+        affected(done.rows_affected())
+    }
+
+    // --- routing -------------------------------------------------------------------------
+
+    async fn routing_snapshot(&self, client: ClientId) -> Result<RoutingSnapshot> {
+        let mut tx = self.pool.begin_with(BEGIN_SNAPSHOT).await?;
+        let groups = sqlx::query::<Db>(
+            "SELECT id, client_id, name, created_at, routing_mode, working_hours, auto_replies \
+             FROM groups WHERE client_id = $1 ORDER BY created_at, id",
+        )
+        .bind(client.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        let members = sqlx::query::<Db>(
+            "SELECT group_id, user_id, competency FROM group_members WHERE client_id = $1 \
+             ORDER BY user_id",
+        )
+        .bind(client.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut by_group: HashMap<Uuid, Vec<RoutingMember>> = HashMap::new();
+        for m in &members {
+            let competency: i64 = m.try_get("competency")?;
+            by_group
+                .entry(m.try_get("group_id")?)
+                .or_default()
+                .push(RoutingMember {
+                    user_id: UserId(m.try_get("user_id")?),
+                    competency: u8::try_from(competency).unwrap_or(DEFAULT_COMPETENCY),
+                });
+        }
+        let groups = groups
+            .iter()
+            .map(|r| {
+                let id: Uuid = r.try_get("id")?;
+                let members = by_group.remove(&id).unwrap_or_default();
+                let group = group_row(r, members.iter().map(|m| m.user_id).collect())?;
+                let routing = GroupRouting {
+                    mode: codec::routing_mode(r.try_get::<&str, _>("routing_mode")?)?,
+                    hours: r
+                        .try_get::<Option<Json<WeeklyHours>>, _>("working_hours")?
+                        .map(|j| j.0)
+                        .unwrap_or_default(),
+                    auto_replies: r
+                        .try_get::<Option<Json<AutoReplies>>, _>("auto_replies")?
+                        .map(|j| j.0)
+                        .unwrap_or_default(),
+                };
+                Ok((group, routing, members))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let operators = sqlx::query::<Db>(concat!(
+            "SELECT u.id, o.capacity, o.accepting_new, o.presence, o.last_assigned_at, \
+             (SELECT COUNT(*) FROM conversations c WHERE c.assignee_id = u.id \
+              AND c.client_id = u.client_id AND c.status IN ",
+            active_statuses!(),
+            ") AS active \
+             FROM users u LEFT JOIN operator_states o ON o.user_id = u.id \
+             WHERE u.client_id = $1 AND u.disabled = $2 ORDER BY u.created_at, u.id"
+        ))
+        .bind(client.0)
+        .bind(false)
+        .fetch_all(&mut *tx)
+        .await?;
+        let operators = operators
+            .iter()
+            .map(operator_row)
+            .collect::<Result<Vec<_>>>()?;
+        let queue = sqlx::query::<Db>(
+            "SELECT conversation_id, group_id, enqueued_at FROM routing_queue \
+             WHERE client_id = $1 ORDER BY enqueued_at, conversation_id",
+        )
+        .bind(client.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        let queue = queue
+            .iter()
+            .map(|r| {
+                Ok(QueuedConversation {
+                    conversation_id: ConversationId(r.try_get("conversation_id")?),
+                    group_id: r.try_get::<Option<Uuid>, _>("group_id")?.map(GroupId),
+                    enqueued_at: ts(r.try_get("enqueued_at")?)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        tx.commit().await?;
+        Ok(RoutingSnapshot {
+            groups,
+            operators,
+            queue,
+        })
+    }
+
+    async fn set_group_routing(
+        &self,
+        client: ClientId,
+        group: GroupId,
+        routing: &GroupRouting,
+    ) -> Result<()> {
+        let done = sqlx::query::<Db>(
+            "UPDATE groups SET routing_mode = $3, working_hours = $4, auto_replies = $5 \
+             WHERE id = $1 AND client_id = $2",
+        )
+        .bind(group.0)
+        .bind(client.0)
+        .bind(routing.mode.as_str())
+        .bind(Json(&routing.hours))
+        .bind(Json(&routing.auto_replies))
+        .execute(&self.pool)
+        .await?;
+        affected(done.rows_affected())
+    }
+
+    async fn set_competency(
+        &self,
+        client: ClientId,
+        group: GroupId,
+        user: UserId,
+        level: u8,
+    ) -> Result<()> {
+        // Validation is the caller's (core::routing::validate_competency); the store keeps
+        // whatever it is given inside the range the schema allows.
+        let level = i64::from(level.clamp(1, 100));
+        let done = sqlx::query::<Db>(
+            "UPDATE group_members SET competency = $4 \
+             WHERE group_id = $1 AND user_id = $2 AND client_id = $3",
+        )
+        .bind(group.0)
+        .bind(user.0)
+        .bind(client.0)
+        .bind(level)
+        .execute(&self.pool)
+        .await?;
+        affected(done.rows_affected())
+    }
+
+    async fn set_operator(
+        &self,
+        client: ClientId,
+        user: UserId,
+        capacity: Option<u32>,
+        accepting_new: Option<bool>,
+        presence: Option<Presence>,
+    ) -> Result<OperatorState> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        user_in_client(&mut tx, client, user).await?;
+        sqlx::query::<Db>(
+            "INSERT INTO operator_states (user_id, client_id, capacity, accepting_new, presence) \
+             VALUES ($1, $2, COALESCE($3, $6), COALESCE($4, $7), COALESCE($5, $8)) \
+             ON CONFLICT (user_id) DO UPDATE SET \
+             capacity = COALESCE($3, operator_states.capacity), \
+             accepting_new = COALESCE($4, operator_states.accepting_new), \
+             presence = COALESCE($5, operator_states.presence)",
+        )
+        .bind(user.0)
+        .bind(client.0)
+        .bind(capacity.map(i64::from))
+        .bind(accepting_new)
+        .bind(presence.map(Presence::as_str))
+        .bind(DEFAULT_CAPACITY)
+        .bind(DEFAULT_ACCEPTING_NEW)
+        .bind(DEFAULT_PRESENCE.as_str())
+        .execute(&mut *tx)
+        .await?;
+        let state = operator_state(&mut tx, client, user).await?;
+        tx.commit().await?;
+        Ok(state)
+    }
+
+    async fn enqueue(
+        &self,
+        client: ClientId,
+        id: ConversationId,
+        group: Option<GroupId>,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        conversation_in_client(&mut tx, client, id).await?;
+        if let Some(group) = group {
+            group_in_client(&mut tx, client, group).await?;
+        }
+        // Enqueued again (say, after a transfer to another group): the group follows, the place
+        // in the queue stays.
+        sqlx::query::<Db>(
+            "INSERT INTO routing_queue (conversation_id, client_id, group_id, enqueued_at) \
+             VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (conversation_id) DO UPDATE SET group_id = excluded.group_id",
+        )
+        .bind(id.0)
+        .bind(client.0)
+        .bind(group.map(|g| g.0))
+        .bind(ms(now()))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn dequeue(&self, client: ClientId, id: ConversationId) -> Result<()> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        conversation_in_client(&mut tx, client, id).await?;
+        sqlx::query::<Db>(
+            "DELETE FROM routing_queue WHERE conversation_id = $1 AND client_id = $2",
+        )
+        .bind(id.0)
+        .bind(client.0)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // --- events --------------------------------------------------------------------------
+
+    async fn events_after(&self, client: ClientId, seq: i64, limit: u32) -> Result<Vec<HubEvent>> {
+        let rows = sqlx::query::<Db>(concat!(
+            "SELECT ",
+            event_cols!(),
+            " FROM events WHERE client_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+        ))
+        .bind(client.0)
+        .bind(seq)
+        .bind(codec::page_limit(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_row).collect()
+    }
+
+    async fn last_event_seq(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar::<Db, i64>("SELECT COALESCE(MAX(seq), 0) FROM events")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn listen_events(&self) -> Result<Option<BoxStream<'static, Result<(ClientId, i64)>>>> {
+        listen_events(self).await
+    }
+
+    // --- scheduled tasks -----------------------------------------------------------------
+
+    async fn schedule_task(&self, task: &NewTask) -> Result<Task> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let row = sqlx::query::<Db>(concat!(
+            "INSERT INTO tasks (id, client_id, kind, payload, due_at, status, attempts, \
+             idempotency_key, created_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7) \
+             ON CONFLICT (idempotency_key) DO NOTHING RETURNING ",
+            task_cols!()
+        ))
+        .bind(Uuid::now_v7())
+        .bind(task.client_id.map(|c| c.0))
+        .bind(&task.kind)
+        .bind(Json(&task.payload))
+        .bind(ms(task.due_at))
+        .bind(&task.idempotency_key)
+        .bind(ms(now()))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(constraint("task"))?;
+        let row = match row {
+            Some(row) => row,
+            None => {
+                let row = sqlx::query::<Db>(concat!(
+                    "SELECT ",
+                    task_cols!(),
+                    " FROM tasks WHERE idempotency_key = $1"
+                ))
+                .bind(&task.idempotency_key)
+                .fetch_optional(&mut *tx)
+                .await?;
+                found(row)?
+            }
+        };
+        let task = task_row(&row)?;
+        tx.commit().await?;
+        Ok(task)
+    }
+
+    async fn claim_due_tasks(
+        &self,
+        node: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Task>> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        // Claimable: pending and due, or running under a lease that has run out (its node
+        // died). PostgreSQL skips rows another claimer holds and re-checks the condition on
+        // rows that changed meanwhile; SQLite's writer lock makes the statement exclusive.
+        let rows = sqlx::query::<Db>(concat!(
+            "UPDATE tasks SET status = 'running', locked_by = $1, locked_until = $3, \
+             attempts = attempts + 1 WHERE id IN (SELECT id FROM tasks \
+             WHERE (status = 'pending' AND due_at <= $2) \
+             OR (status = 'running' AND locked_until <= $2) \
+             ORDER BY due_at, id LIMIT $4",
+            skip_locked!(),
+            ") RETURNING ",
+            task_cols!()
+        ))
+        .bind(node)
+        .bind(ms(now))
+        .bind(ms(lease_until))
+        .bind(codec::page_limit(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut tasks = rows.iter().map(task_row).collect::<Result<Vec<_>>>()?;
+        tasks.sort_by_key(|t| (t.due_at, t.id));
+        Ok(tasks)
+    }
+
+    async fn complete_task(&self, id: Uuid, node: &str) -> Result<()> {
+        let done = sqlx::query::<Db>(
+            "UPDATE tasks SET status = 'done', locked_by = NULL, locked_until = NULL \
+             WHERE id = $1 AND status = 'running' AND locked_by = $2",
+        )
+        .bind(id)
+        .bind(node)
+        .execute(&self.pool)
+        .await?;
+        affected(done.rows_affected())
+    }
+
+    async fn fail_task(
+        &self,
+        id: Uuid,
+        node: &str,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        let done = sqlx::query::<Db>(
+            "UPDATE tasks SET status = CASE WHEN $4 THEN 'pending' ELSE 'failed' END, \
+             due_at = COALESCE($5, due_at), last_error = $3, locked_by = NULL, \
+             locked_until = NULL WHERE id = $1 AND status = 'running' AND locked_by = $2",
+        )
+        .bind(id)
+        .bind(node)
+        .bind(error)
+        .bind(retry_at.is_some())
+        .bind(retry_at.map(ms))
+        .execute(&self.pool)
+        .await?;
+        affected(done.rows_affected())
+    }
+
+    async fn next_task_due(&self) -> Result<Option<DateTime<Utc>>> {
+        let at = sqlx::query_scalar::<Db, Option<i64>>(
+            "SELECT MIN(CASE WHEN status = 'pending' THEN due_at ELSE locked_until END) \
+             FROM tasks WHERE status IN ('pending', 'running')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        opt_ts(at)
+    }
+}
