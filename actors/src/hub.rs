@@ -429,6 +429,32 @@ impl HubHandle {
         Ok(())
     }
 
+    /// Tags a conversation; consoles are told at once.
+    pub async fn add_tag(
+        &self,
+        client: ClientId,
+        id: ConversationId,
+        tag: &str,
+    ) -> Result<Conversation, HubError> {
+        let (entry, _) = self.shared.client(client).await?;
+        let (conversation, _) = self.shared.store.add_tag(client, id, tag).await?;
+        entry.wake();
+        Ok(conversation)
+    }
+
+    /// Removes a tag; consoles are told at once.
+    pub async fn remove_tag(
+        &self,
+        client: ClientId,
+        id: ConversationId,
+        tag: &str,
+    ) -> Result<Conversation, HubError> {
+        let (entry, _) = self.shared.client(client).await?;
+        let (conversation, _) = self.shared.store.remove_tag(client, id, tag).await?;
+        entry.wake();
+        Ok(conversation)
+    }
+
     /// Presence / capacity / no-new-chats; the router reacts (an operator coming online takes
     /// queued conversations).
     pub async fn set_operator(

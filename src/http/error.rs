@@ -6,6 +6,7 @@ use std::fmt;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
+use omnihub_actors::HubError;
 use omnihub_core::access::Denial;
 use omnihub_core::validate::Invalid;
 use omnihub_store::StoreError;
@@ -234,3 +235,17 @@ impl From<Denial> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The hub's failures at the HTTP edge: store failures keep their meaning (a missing row is
+/// 404, a taken value 409); a broken conversation rule is 400; a client subtree that is down
+/// is 503 (nothing was acknowledged, so the caller may retry); anything else is internal.
+impl From<HubError> for ApiError {
+    fn from(e: HubError) -> Self {
+        match e {
+            HubError::Store(s) => s.into(),
+            HubError::Invalid(detail) => ApiError::Validation(Msg::ConversationRule { detail }),
+            HubError::Unavailable => ApiError::NotReady(e.to_string()),
+            other => ApiError::internal(other),
+        }
+    }
+}

@@ -197,20 +197,6 @@ impl<R: ConversationNeed + 'static> FromRequest for InConversation<R> {
     }
 }
 
-/// The hub's failures at the HTTP edge: store failures keep their meaning (a missing row is
-/// 404, a taken value 409); a broken conversation rule is 400; a client subtree that is down
-/// is 503 (nothing was acknowledged, so the caller may retry); anything else is internal.
-impl From<HubError> for ApiError {
-    fn from(e: HubError) -> Self {
-        match e {
-            HubError::Store(s) => s.into(),
-            HubError::Invalid(detail) => ApiError::Validation(Msg::ConversationRule { detail }),
-            HubError::Unavailable => ApiError::NotReady(e.to_string()),
-            other => ApiError::internal(other),
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Input checks
 // ---------------------------------------------------------------------------------------------
@@ -730,7 +716,7 @@ pub async fn add_tag(
     let tag = tag_text(&path.1)?;
     let client = access.client();
     let id = access.conversation.id;
-    state.store.add_tag(client, id, &tag).await?;
+    state.hub.add_tag(client, id, &tag).await?;
     state
         .audit(access.caller.audit(
             Some(client),
@@ -759,7 +745,7 @@ pub async fn remove_tag(
     let tag = tag_text(&path.1)?;
     let client = access.client();
     let id = access.conversation.id;
-    state.store.remove_tag(client, id, &tag).await?;
+    state.hub.remove_tag(client, id, &tag).await?;
     state
         .audit(access.caller.audit(
             Some(client),
