@@ -4,7 +4,7 @@
 use omnihub_core::{ChannelId, ClientId};
 
 /// A snapshot of the supervised tree, from [`crate::Hub::health`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct HubHealth {
     /// Whether the root supervisor is running. When it is not, nothing below it runs either,
     /// whatever `children` last said.
@@ -47,7 +47,7 @@ impl HubHealth {
 }
 
 /// One supervised child.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ChildHealth {
     pub name: String,
     pub status: ChildStatus,
@@ -60,7 +60,7 @@ pub struct ChildHealth {
 
 /// One client's subtree (its supervisor, publisher, router, channel, conversation and session
 /// actors).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ClientHealth {
     pub client_id: ClientId,
     /// `Failed`: the hub answers this client's calls with `HubError::Unavailable` until the
@@ -73,7 +73,8 @@ pub struct ClientHealth {
     pub failed_channels: Vec<ChannelId>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum ChildStatus {
     Running,
     /// Went down (or is starting); a (re)start is scheduled after the back-off.

@@ -160,6 +160,7 @@ const ROWS: &[Row] = &[
         [401, 201, 403, 403, 403, 403, 403],
     ),
     row("GET", "/api/v1/platform/clients/{id}", Platform, STAFF_200),
+    row("GET", "/api/v1/platform/hub", Platform, STAFF_200),
     row(
         "POST",
         "/api/v1/platform/clients/{id}/block",

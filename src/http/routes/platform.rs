@@ -32,7 +32,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/platform/moderators/{id}",
             web::delete().to(remove_moderator),
-        );
+        )
+        .route("/platform/hub", web::get().to(hub_health));
 }
 
 #[derive(utoipa::OpenApi)]
@@ -44,9 +45,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     unblock_client,
     list_moderators,
     create_moderator,
-    remove_moderator
+    remove_moderator,
+    hub_health
 ))]
 pub struct Api;
+
+/// The actor tree as it runs on this node: the root's children with their restarts, and every
+/// started client with its status and failed channels — where a client or channel that kept
+/// crashing shows as `failed`.
+#[utoipa::path(get, path = "/api/v1/platform/hub", tag = "platform",
+    responses((status = 200, body = omnihub_actors::HubHealth), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)),
+    security(("session" = []), ("token" = [])))]
+pub async fn hub_health(
+    state: web::Data<AppState>,
+    _caller: Auth<ViewClients>,
+) -> web::Json<omnihub_actors::HubHealth> {
+    web::Json(state.hub.health())
+}
 
 /// Russian-speaking businesses come first (the design brief), as in the rest of the API.
 const DEFAULT_LOCALE: &str = "ru";

@@ -29,7 +29,7 @@ pub async fn healthz() -> web::Json<Health> {
     })
 }
 
-/// The store answers; 503 `not_ready` when it does not.
+/// The store answers and the actor tree runs; 503 `not_ready` when not.
 #[utoipa::path(get, path = "/readyz", tag = "system",
     responses((status = 200, body = Health), (status = 503, body = crate::http::error::ErrorBody)))]
 pub async fn readyz(state: web::Data<AppState>) -> ApiResult<web::Json<Health>> {
@@ -38,6 +38,10 @@ pub async fn readyz(state: web::Data<AppState>) -> ApiResult<web::Json<Health>> 
         .ping()
         .await
         .map_err(|e| ApiError::NotReady(format!("store: {e}")))?;
+    // One client's failure does not make the node unready; the tree's own children do.
+    if !state.hub.health().is_healthy() {
+        return Err(ApiError::NotReady("the actor tree is down".into()));
+    }
     Ok(web::Json(Health {
         status: "ok",
         store: Some(state.store.engine()),
