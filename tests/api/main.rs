@@ -10,12 +10,15 @@
 //! - `process`: `omnihub demo` over HTTPS, its redirect listener, `omnihub config …`.
 //! - `hub`: the realtime hub over real sockets — webhooks, the operator WebSocket, outbound
 //!   replies to a local receiver — and the REST inbox.
+//! - `nodes`: real `omnihub serve` processes — `kill -9` right after an acknowledgement, and two
+//!   nodes on one PostgreSQL database (cross-node pushes, assignment, scheduled tasks).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth_flows;
 mod bad_input;
 mod hub;
+mod nodes;
 mod process;
 mod rights_matrix;
 mod support;

@@ -13,7 +13,7 @@ use crate::support::TempDir;
 const BIN: &str = env!("CARGO_BIN_EXE_omnihub");
 
 /// The binary without any `OMNIHUB_*` variable of the environment the tests run in.
-fn omnihub() -> Command {
+pub(crate) fn omnihub() -> Command {
     let mut cmd = Command::new(BIN);
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("OMNIHUB_") {
@@ -29,7 +29,7 @@ fn run(cmd: &mut Command) -> Output {
 }
 
 /// A port free at the time of asking.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
