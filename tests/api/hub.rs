@@ -730,7 +730,10 @@ impl RawWs {
         let mut head = Vec::new();
         let mut byte = [0u8; 1];
         while !head.ends_with(b"\r\n\r\n") {
-            tcp.read_exact(&mut byte).await.unwrap();
+            tokio::time::timeout(WAIT, tcp.read_exact(&mut byte))
+                .await
+                .expect("no answer to the upgrade")
+                .unwrap();
             head.push(byte[0]);
         }
         assert!(
@@ -755,7 +758,10 @@ impl RawWs {
         let mut frame = vec![0x81, 0x80 | payload.len() as u8];
         frame.extend(mask);
         frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        self.tcp.write_all(&frame).await.is_ok()
+        matches!(
+            tokio::time::timeout(WAIT, self.tcp.write_all(&frame)).await,
+            Ok(Ok(()))
+        )
     }
 
     /// Everything the server sent until it ended the connection, as (opcode, payload) frames.
