@@ -242,9 +242,8 @@ async fn reconcile(state: &mut RouterState) -> Result<(), StoreError> {
             limit: RECONCILE_LIMIT,
             ..ConversationFilter::default()
         };
-        // The viewer only matters for unread counters, which routing does not read.
-        let viewer = UserId(uuid::Uuid::nil());
-        for summary in store.list_conversations(client, viewer, &filter).await? {
+        // No viewer: unread counters do not matter to routing.
+        for summary in store.list_conversations(client, None, &filter).await? {
             let c = summary.conversation;
             if c.assignee_id.is_none() && !queued.contains(&c.id) {
                 waiting.push(c);

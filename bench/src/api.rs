@@ -126,7 +126,7 @@ pub fn run(options: &Options) -> anyhow::Result<Vec<Figure>> {
 /// omnihub's default logging (level `info` to stderr; `OMNIHUB_LOG` overrides it), so the
 /// request span the middleware opens costs what it costs in production. Only actix-server's
 /// start and stop chatter is quietened.
-fn init_logging() -> anyhow::Result<()> {
+pub(crate) fn init_logging() -> anyhow::Result<()> {
     let filter = std::env::var("OMNIHUB_LOG")
         .ok()
         .filter(|f| !f.trim().is_empty())
@@ -145,23 +145,8 @@ async fn measure(options: &Options, data_dir: &Path) -> anyhow::Result<Vec<Figur
         "api: seeding a fresh SQLite store in {}",
         data_dir.display()
     );
-    let (secrets, key) = SecretBox::generate();
-    let mut config = Config::default();
-    config.server.listen = "127.0.0.1:0".into();
-    config.server.redirect_listen = String::new();
-    config.server.public_url = "http://127.0.0.1".into();
-    config.server.data_dir = data_dir.to_path_buf();
-    config.server.plain_http = true;
-    config.server.workers = WORKERS;
-    config.security.secret_key = Secret::new(key);
-    config.security.cookie_secure = false;
-    config.validate().context("benchmark configuration")?;
-
-    let store = omnihub_store::open(&config.store_url(), secrets)
-        .await
-        .context("cannot open the store")?;
-    store.migrate().await.context("cannot migrate the store")?;
-    let token = seed(&store).await.context("cannot seed the store")?;
+    let (config, store) = open_store(data_dir).await?;
+    let token = seed(&store).await.context("cannot seed the store")?.token;
     let state = AppState::build(Arc::new(config), store).await?;
 
     // omnihub first: its answer is the body every other server mirrors.
@@ -220,6 +205,8 @@ async fn measure(options: &Options, data_dir: &Path) -> anyhow::Result<Vec<Figur
                 connections: options.connections,
                 warmup: options.warmup,
                 measure: options.measure,
+                make: None,
+                rate: None,
             })
             .await?;
             describe(round, server.variant, &outcome);
@@ -319,7 +306,7 @@ fn describe(round: usize, variant: Variant, outcome: &Outcome) {
     );
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
+pub(crate) fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     match xs.len() {
         0 => f64::NAN,
@@ -407,8 +394,38 @@ fn figures(omnihub: &Summary, bare: &Summary) -> Vec<Figure> {
     ]
 }
 
-/// The seeded tenant: a client, its owner and an API token of theirs; returns the token.
-async fn seed(store: &DynStore) -> anyhow::Result<String> {
+/// The benchmark's configuration (as behind a TLS proxy: `plain_http`; [`WORKERS`] worker(s))
+/// and a fresh, migrated SQLite store in `data_dir`. Seed it, then `AppState::build` (whose
+/// authentication cache loads what is there).
+pub(crate) async fn open_store(data_dir: &Path) -> anyhow::Result<(Config, DynStore)> {
+    let (secrets, key) = SecretBox::generate();
+    let mut config = Config::default();
+    config.server.listen = "127.0.0.1:0".into();
+    config.server.redirect_listen = String::new();
+    config.server.public_url = "http://127.0.0.1".into();
+    config.server.data_dir = data_dir.to_path_buf();
+    config.server.plain_http = true;
+    config.server.workers = WORKERS;
+    config.security.secret_key = Secret::new(key);
+    config.security.cookie_secure = false;
+    config.validate().context("benchmark configuration")?;
+
+    let store = omnihub_store::open(&config.store_url(), secrets)
+        .await
+        .context("cannot open the store")?;
+    store.migrate().await.context("cannot migrate the store")?;
+    Ok((config, store))
+}
+
+/// What [`seed`] made.
+pub(crate) struct Seeded {
+    pub client_id: omnihub_core::ClientId,
+    /// The owner's API token.
+    pub token: String,
+}
+
+/// The seeded tenant: a client, its owner and an API token of theirs.
+pub(crate) async fn seed(store: &DynStore) -> anyhow::Result<Seeded> {
     let client = store.create_client("Benchmark client", None).await?;
     let owner = store
         .create_user(&NewUser {
@@ -432,15 +449,18 @@ async fn seed(store: &DynStore) -> anyhow::Result<String> {
             expires_at: None,
         })
         .await?;
-    Ok(secret)
+    Ok(Seeded {
+        client_id: client.id,
+        token: secret,
+    })
 }
 
 /// A fresh directory under the system's temporary directory, removed with everything in it
 /// when dropped.
-struct ScratchDir(PathBuf);
+pub(crate) struct ScratchDir(PathBuf);
 
 impl ScratchDir {
-    fn create() -> anyhow::Result<ScratchDir> {
+    pub(crate) fn create() -> anyhow::Result<ScratchDir> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
@@ -451,7 +471,7 @@ impl ScratchDir {
         Ok(ScratchDir(path))
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }

@@ -150,8 +150,13 @@ fn parse_proc_stat(text: &str) -> Option<MachineTicks> {
 }
 
 fn rss_kib() -> Option<u64> {
+    status_kib("VmRSS:")
+}
+
+/// A `… kB` field of `/proc/self/status` (`VmRSS:`, `VmHWM:`), in KiB.
+pub fn status_kib(field: &str) -> Option<u64> {
     let status = fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 

@@ -24,7 +24,7 @@ const MAX_HEAD: usize = 64 * 1024;
 const QUOTE: usize = 200;
 
 /// One load run against one server.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Load {
     pub addr: SocketAddr,
     /// The complete request, head and (empty) body, sent as is.
@@ -32,7 +32,19 @@ pub struct Load {
     pub connections: usize,
     pub warmup: Duration,
     pub measure: Duration,
+    /// When set, every request is made by this function instead of `request`, from a number
+    /// unique in the run and the instant it was due (see [`MakeRequest`]).
+    pub make: Option<MakeRequest>,
+    /// When set, an open-loop load at this many requests per second in total: request `k` is
+    /// due at `start + k / rate`, spread over the connections in turn, and its latency counts
+    /// from when it was due (so a server that falls behind is charged for the queue it built,
+    /// with no coordinated omission). Unset: a closed loop, as fast as answers come.
+    pub rate: Option<f64>,
 }
+
+/// Makes the request numbered `n` (0, 1, 2, … in the order they fall due), due at the given
+/// instant.
+pub type MakeRequest = Arc<dyn Fn(u64, Instant) -> Vec<u8> + Send + Sync>;
 
 /// What a load run saw in its measured window.
 #[derive(Debug)]
@@ -83,9 +95,20 @@ pub async fn run(load: &Load) -> anyhow::Result<Outcome> {
     let start = Instant::now();
     let from = start + load.warmup;
     let until = from + load.measure;
+    let connections = streams.len() as u64;
     let tasks: Vec<_> = streams
         .into_iter()
-        .map(|stream| tokio::spawn(drive(stream, load.request.clone(), from, until)))
+        .enumerate()
+        .map(|(i, stream)| {
+            let plan = Plan {
+                request: load.request.clone(),
+                make: load.make.clone(),
+                pace: load.rate.map(|rate| (start, rate, i as u64, connections)),
+                from,
+                until,
+            };
+            tokio::spawn(drive(stream, plan))
+        })
         .collect();
 
     // This future runs on the same thread as the connections, so the snapshot's own-thread
@@ -148,20 +171,58 @@ impl ConnStats {
     }
 }
 
-async fn drive(
-    mut stream: TcpStream,
+/// What one connection sends and when.
+struct Plan {
     request: Arc<[u8]>,
+    make: Option<MakeRequest>,
+    /// Open loop: (start, total rate, this connection's index, connections).
+    pace: Option<(Instant, f64, u64, u64)>,
     from: Instant,
     until: Instant,
-) -> ConnStats {
+}
+
+async fn drive(mut stream: TcpStream, plan: Plan) -> ConnStats {
+    let Plan {
+        request,
+        make,
+        pace,
+        from,
+        until,
+    } = plan;
     let mut stats = ConnStats::default();
     let mut buf = Vec::with_capacity(16 * 1024);
+    // Closed loop: a process-wide counter numbers the requests; open loop: the schedule does.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut turn = 0u64;
     loop {
-        let sent = Instant::now();
-        if sent >= until {
-            break;
-        }
-        let reply = exchange(&mut stream, &request, &mut buf, false).await;
+        let (number, sent) = match pace {
+            Some((start, rate, index, connections)) => {
+                let k = turn * connections + index;
+                turn += 1;
+                let due = start + Duration::from_secs_f64(k as f64 / rate);
+                if due >= until {
+                    break;
+                }
+                tokio::time::sleep_until(due.into()).await;
+                (k, due)
+            }
+            None => {
+                let now = Instant::now();
+                if now >= until {
+                    break;
+                }
+                (NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed), now)
+            }
+        };
+        let made;
+        let bytes: &[u8] = match &make {
+            Some(make) => {
+                made = make(number, sent);
+                &made
+            }
+            None => &request,
+        };
+        let reply = exchange(&mut stream, bytes, &mut buf, false).await;
         let done = Instant::now();
         match reply {
             Ok(Reply { status: 200, .. }) => {
@@ -370,6 +431,8 @@ mod tests {
             connections: 2,
             warmup: Duration::from_millis(50),
             measure: Duration::from_millis(200),
+            make: None,
+            rate: None,
         })
         .await
         .unwrap();

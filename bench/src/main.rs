@@ -7,24 +7,35 @@
 //! 0 when every figure is ok, 1 when one is not or the suite failed, 2 for a usage error.
 //!
 //! Suites: `api` (an authenticated API GET through the whole application, against a bare
-//! actix-web handler). `omnihub-bench list` names them. Benchmarks belong here, never as timed
+//! actix-web handler) and `hub` (webhook ingest, inbound → operator socket, idle sockets and
+//! broadcast, against bare actix-web / actix-ws). `omnihub-bench list` names them. Benchmarks belong here, never as timed
 //! assertions in tests; run them in release: `cargo run --release -p omnihub-bench -- api`.
 
 mod api;
 mod apps;
+mod bare_hub;
 mod cpu;
+mod hub;
 mod inproc;
 mod load;
 mod report;
+mod sockets;
 
 use std::process::ExitCode;
 
 /// Every suite: its name and what it measures.
-const SUITES: &[(&str, &str)] = &[(
-    "api",
-    "authenticated GET /api/v1/auth/me through omnihub vs a bare actix-web handler: \
-     throughput and p99 latency ratios",
-)];
+const SUITES: &[(&str, &str)] = &[
+    (
+        "api",
+        "authenticated GET /api/v1/auth/me through omnihub vs a bare actix-web handler: \
+         throughput and p99 latency ratios",
+    ),
+    (
+        "hub",
+        "webhook ingest, inbound → operator socket, memory per idle socket and broadcast to \
+         idle sockets, vs bare actix-web / actix-ws",
+    ),
+];
 
 fn usage() -> String {
     let mut text = String::from(
@@ -35,6 +46,8 @@ fn usage() -> String {
     }
     text.push_str("\noptions of `api`:\n");
     text.push_str(api::OPTIONS_HELP);
+    text.push_str("\noptions of `hub`:\n");
+    text.push_str(hub::OPTIONS_HELP);
     text
 }
 
@@ -54,6 +67,18 @@ fn main() -> ExitCode {
         Some("api") => match api::Options::parse(&args[1..]) {
             Ok(options) => finish(api::run(&options)),
             Err(problem) => usage_error(&problem),
+        },
+        Some("hub") => match hub::Options::parse(&args[1..]) {
+            Ok(options) => finish(hub::run(&options)),
+            Err(problem) => usage_error(&problem),
+        },
+        // The `hub` suite's child process holding idle sockets; not for use by hand.
+        Some("hub-sockets") => match sockets::child_main(&args[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("omnihub-bench hub-sockets: {e:#}");
+                ExitCode::FAILURE
+            }
         },
         Some(other) => usage_error(&format!("unknown suite or command `{other}`")),
         None => usage_error("no suite given"),

@@ -9,6 +9,9 @@ pub enum Goal {
     AtLeast,
     /// `ok` when `ratio <= target` (latency).
     AtMost,
+    /// `ok` when the `value` itself is at most `target`, in `unit`: an absolute bound (a
+    /// latency in ms, a count, a memory size), with `baseline` and `ratio` for comparison.
+    ValueAtMost,
 }
 
 /// Serialised in this field order, which is the agreed order of the keys.
@@ -40,6 +43,7 @@ impl Figure {
         let meets = match (ratio, goal) {
             (Some(r), Goal::AtLeast) => r >= target,
             (Some(r), Goal::AtMost) => r <= target,
+            (_, Goal::ValueAtMost) => value <= target,
             (None, _) => false,
         };
         Figure {
@@ -87,6 +91,10 @@ mod tests {
         assert!(!Figure::new("t", "req/s", 900.0, 1000.0, Goal::AtLeast, 0.5, false).ok);
         let zero = Figure::new("t", "req/s", 900.0, 0.0, Goal::AtLeast, 0.5, true);
         assert!(!zero.ok && zero.ratio.is_none());
+        // An absolute bound judges the value, whatever the baseline.
+        assert!(Figure::new("a", "ms", 40.0, 0.0, Goal::ValueAtMost, 50.0, true).ok);
+        assert!(!Figure::new("a", "ms", 60.0, 90.0, Goal::ValueAtMost, 50.0, true).ok);
+        assert!(Figure::new("n", "messages", 0.0, 0.0, Goal::ValueAtMost, 0.0, true).ok);
     }
 
     #[test]

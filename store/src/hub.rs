@@ -240,10 +240,12 @@ pub trait HubStore: Send + Sync {
 
     // --- conversations -------------------------------------------------------------------
     /// `viewer` must be a user of the client; `unread` is theirs.
+    /// `viewer`'s read marks give the unread counts; with no viewer (routing) every inbound
+    /// message counts as unread. A viewer outside the client is `NotFound`.
     async fn list_conversations(
         &self,
         client: ClientId,
-        viewer: UserId,
+        viewer: Option<UserId>,
         filter: &ConversationFilter,
     ) -> Result<Vec<ConversationSummary>>;
     /// Also, in the same transaction: resolving closes the open request and reopening continues

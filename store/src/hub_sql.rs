@@ -26,8 +26,8 @@ use super::sql::{
     affected, channel_in_client, constraint, found, group_in_client, group_row, user_in_client,
 };
 use super::{
-    BEGIN_SNAPSHOT, BEGIN_WRITE, Backend, Db, SEARCH_FROM, SEARCH_MATCH, listen_events,
-    lock_events, notify_event, search_query,
+    BEGIN_SNAPSHOT, Backend, Db, SEARCH_FROM, SEARCH_MATCH, listen_events, lock_events,
+    notify_event, search_query,
 };
 use crate::codec::{self, ms, now, opt_ts, ts};
 use crate::hub::*;
@@ -644,7 +644,7 @@ impl HubStore for Backend {
     // --- inbound and outbound ------------------------------------------------------------
 
     async fn ingest(&self, ev: &InboundEvent) -> Result<Ingest> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         // First, so another client's channel cannot even learn of a duplicate.
         channel_in_client(&mut tx, ev.client_id, ev.channel_id).await?;
         if let Some(id) = message_by_event(&mut tx, ev.channel_id, &ev.provider_event_id).await? {
@@ -732,7 +732,7 @@ impl HubStore for Backend {
     }
 
     async fn add_outbound(&self, msg: &NewOutbound) -> Result<(Message, Option<HubEvent>)> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let conversation = lock_conversation(&mut tx, msg.client_id, msg.conversation_id).await?;
         if let Some(existing) =
             message_by_key(&mut tx, conversation.id, &msg.idempotency_key).await?
@@ -796,7 +796,7 @@ impl HubStore for Backend {
         reason: Option<&str>,
         provider_message_id: Option<&str>,
     ) -> Result<(Message, Option<HubEvent>)> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         // One conditional statement decides, so concurrent callbacks cannot move it backwards.
         let row = sqlx::query::<Db>(concat!(
             "UPDATE messages SET status = $3, \
@@ -883,11 +883,13 @@ impl HubStore for Backend {
     async fn list_conversations(
         &self,
         client: ClientId,
-        viewer: UserId,
+        viewer: Option<UserId>,
         filter: &ConversationFilter,
     ) -> Result<Vec<ConversationSummary>> {
         let mut conn = self.pool.acquire().await?;
-        user_in_client(&mut conn, client, viewer).await?;
+        if let Some(viewer) = viewer {
+            user_in_client(&mut conn, client, viewer).await?;
+        }
         let mut q = QueryBuilder::<Db>::new(concat!(
             "SELECT ",
             conversation_cols_c!(),
@@ -898,7 +900,8 @@ impl HubStore for Backend {
               AND m.direction = 'inbound' AND NOT EXISTS (SELECT 1 FROM read_marks r \
               WHERE r.conversation_id = c.id AND r.user_id = "
         ));
-        q.push_bind(viewer.0).push(
+        // The nil id matches no read mark.
+        q.push_bind(viewer.map_or(Uuid::nil(), |v| v.0)).push(
             " AND (m.created_at < r.last_read_at \
              OR (m.created_at = r.last_read_at AND m.id <= r.last_read_id)))) AS unread \
              FROM conversations c JOIN contacts ct ON ct.id = c.contact_id \
@@ -992,7 +995,7 @@ impl HubStore for Backend {
         id: ConversationId,
         patch: &ConversationPatch,
     ) -> Result<(Conversation, HubEvent)> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         if let Some(Some(user)) = patch.assignee_id {
             user_in_client(&mut tx, client, user).await?;
         }
@@ -1075,7 +1078,7 @@ impl HubStore for Backend {
         id: ConversationId,
         tag: &str,
     ) -> Result<(Conversation, HubEvent)> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let conversation = lock_conversation(&mut tx, client, id).await?;
         sqlx::query::<Db>(
             "INSERT INTO conversation_tags (conversation_id, client_id, tag, created_at) \
@@ -1098,7 +1101,7 @@ impl HubStore for Backend {
         id: ConversationId,
         tag: &str,
     ) -> Result<(Conversation, HubEvent)> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let conversation = lock_conversation(&mut tx, client, id).await?;
         sqlx::query::<Db>("DELETE FROM conversation_tags WHERE conversation_id = $1 AND tag = $2")
             .bind(id.0)
@@ -1163,7 +1166,7 @@ impl HubStore for Backend {
         user: UserId,
         up_to: MessageId,
     ) -> Result<HubEvent> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let conversation = load_conversation(&mut tx, client, id).await?;
         user_in_client(&mut tx, client, user).await?;
         let at = sqlx::query_scalar::<Db, i64>(
@@ -1297,7 +1300,7 @@ impl HubStore for Backend {
         keep: ContactId,
         other: ContactId,
     ) -> Result<Contact> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let mut kept = load_contact(&mut tx, client, keep).await?;
         let gone = load_contact(&mut tx, client, other).await?;
         if keep == other {
@@ -1343,7 +1346,7 @@ impl HubStore for Backend {
         id: ContactId,
         identity: &ContactIdentity,
     ) -> Result<Contact> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let from = load_contact(&mut tx, client, id).await?;
         if identity.contact_id != id {
             return Err(StoreError::NotFound);
@@ -1579,7 +1582,7 @@ impl HubStore for Backend {
         accepting_new: Option<bool>,
         presence: Option<Presence>,
     ) -> Result<OperatorState> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         user_in_client(&mut tx, client, user).await?;
         sqlx::query::<Db>(
             "INSERT INTO operator_states (user_id, client_id, capacity, accepting_new, presence) \
@@ -1610,7 +1613,7 @@ impl HubStore for Backend {
         id: ConversationId,
         group: Option<GroupId>,
     ) -> Result<()> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         conversation_in_client(&mut tx, client, id).await?;
         if let Some(group) = group {
             group_in_client(&mut tx, client, group).await?;
@@ -1633,7 +1636,7 @@ impl HubStore for Backend {
     }
 
     async fn dequeue(&self, client: ClientId, id: ConversationId) -> Result<()> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         conversation_in_client(&mut tx, client, id).await?;
         sqlx::query::<Db>(
             "DELETE FROM routing_queue WHERE conversation_id = $1 AND client_id = $2",
@@ -1677,7 +1680,7 @@ impl HubStore for Backend {
     // --- scheduled tasks -----------------------------------------------------------------
 
     async fn schedule_task(&self, task: &NewTask) -> Result<Task> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query::<Db>(concat!(
             "INSERT INTO tasks (id, client_id, kind, payload, due_at, status, attempts, \
              idempotency_key, created_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7) \
@@ -1720,7 +1723,7 @@ impl HubStore for Backend {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Task>> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         // Claimable: pending and due, or running under a lease that has run out (its node
         // died). PostgreSQL skips rows another claimer holds and re-checks the condition on
         // rows that changed meanwhile; SQLite's writer lock makes the statement exclusive.

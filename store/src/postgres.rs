@@ -131,6 +131,13 @@ pub struct PgStore {
 }
 
 impl PgStore {
+    /// PostgreSQL has row locks and many writers: no turn-taking.
+    fn write_turn(&self) -> Option<&tokio::sync::Mutex<()>> {
+        None
+    }
+}
+
+impl PgStore {
     /// Connects to the database named by `url` (`postgres://…`).
     pub async fn connect(url: &str, secrets: SecretBox, max_connections: u32) -> Result<Self> {
         let pool = PgPoolOptions::new()

@@ -26,6 +26,51 @@ use crate::{
 type DbRow = <Db as sqlx::Database>::Row;
 type DbConn = <Db as sqlx::Database>::Connection;
 
+/// A write transaction. Where the engine has a single writer (SQLite) it also holds this
+/// process's turn to write, so concurrent writers queue here instead of sleeping in the
+/// engine's busy handler, which backs off in steps of up to 100 ms.
+pub(super) struct WriteTx<'a> {
+    tx: sqlx::Transaction<'static, Db>,
+    // Declared after `tx`, so an uncommitted transaction rolls back before the turn passes on.
+    _turn: Option<tokio::sync::MutexGuard<'a, ()>>,
+}
+
+impl std::ops::Deref for WriteTx<'_> {
+    type Target = DbConn;
+    fn deref(&self) -> &DbConn {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx<'_> {
+    fn deref_mut(&mut self) -> &mut DbConn {
+        &mut self.tx
+    }
+}
+
+impl WriteTx<'_> {
+    pub(super) async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn rollback(self) -> Result<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+}
+
+impl Backend {
+    pub(super) async fn begin_write(&self) -> Result<WriteTx<'_>> {
+        let turn = match self.write_turn() {
+            Some(turn) => Some(turn.lock().await),
+            None => None,
+        };
+        let tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        Ok(WriteTx { tx, _turn: turn })
+    }
+}
+
 // Column lists, shared by every query returning the same record.
 macro_rules! client_cols {
     () => {
@@ -865,7 +910,7 @@ impl Store for Backend {
         password_hash: &str,
         locale: &str,
     ) -> Result<User> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         // Claiming the invite first locks its row: a concurrent accept waits, then finds it
         // no longer pending.
         let row = sqlx::query::<Db>(concat!(
@@ -949,7 +994,7 @@ impl Store for Backend {
         now: DateTime<Utc>,
         new_hash: &str,
     ) -> Result<UserId> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let user = sqlx::query_scalar::<Db, Uuid>(
             "DELETE FROM password_resets WHERE token_hash = $1 AND expires_at > $2 \
              RETURNING user_id",
@@ -1063,7 +1108,7 @@ impl Store for Backend {
         id: GroupId,
         members: &[UserId],
     ) -> Result<Group> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         group_in_client(&mut tx, client, id).await?;
         for user in members {
             user_in_client(&mut tx, client, *user).await?;
@@ -1256,7 +1301,7 @@ impl Store for Backend {
         user: UserId,
         grants: &[ChannelGrant],
     ) -> Result<()> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         user_in_client(&mut tx, client, user).await?;
         for grant in grants {
             channel_in_client(&mut tx, client, grant.channel_id).await?;

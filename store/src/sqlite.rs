@@ -77,6 +77,8 @@ mod hub_sql;
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
     secrets: SecretBox,
+    /// SQLite has one writer: writers of this process take turns here (see `WriteTx`).
+    write_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteStore {
@@ -100,6 +102,14 @@ impl SqliteStore {
             .max_connections(max_connections)
             .connect_with(options)
             .await?;
-        Ok(Self { pool, secrets })
+        Ok(Self {
+            pool,
+            secrets,
+            write_turn: Default::default(),
+        })
+    }
+
+    fn write_turn(&self) -> Option<&tokio::sync::Mutex<()>> {
+        Some(&self.write_turn)
     }
 }

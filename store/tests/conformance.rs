@@ -1902,7 +1902,7 @@ async fn tenant_isolation(store: DynStore) {
     not_found(store.message_by_provider_id(ca, chan_b.id, "pm-b").await);
     not_found(
         store
-            .list_conversations(ca, b.owner.id, &ConversationFilter::default())
+            .list_conversations(ca, Some(b.owner.id), &ConversationFilter::default())
             .await,
     );
     not_found(store.user_groups(ca, b.employee.id).await);
@@ -1934,11 +1934,23 @@ async fn tenant_isolation(store: DynStore) {
             .is_empty()
     );
     let listed = store
-        .list_conversations(ca, a.owner.id, &ConversationFilter::default())
+        .list_conversations(ca, Some(a.owner.id), &ConversationFilter::default())
         .await
         .unwrap();
     assert_eq!(
         listed.iter().map(|s| s.conversation.id).collect::<Vec<_>>(),
+        vec![conv_a]
+    );
+    // Without a viewer (routing) the same client's conversations, and only those.
+    let unviewed = store
+        .list_conversations(ca, None, &ConversationFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        unviewed
+            .iter()
+            .map(|s| s.conversation.id)
+            .collect::<Vec<_>>(),
         vec![conv_a]
     );
     // Even naming B's channel in the filter shows nothing of B's.
@@ -1946,7 +1958,7 @@ async fn tenant_isolation(store: DynStore) {
         store
             .list_conversations(
                 ca,
-                a.owner.id,
+                Some(a.owner.id),
                 &ConversationFilter {
                     channels: Some(vec![chan_b.id]),
                     ..Default::default()
@@ -3215,7 +3227,12 @@ async fn list_conversations_filters_unread_and_pages(store: DynStore) {
 
     let list = |viewer: UserId, filter: ConversationFilter| {
         let store = store.clone();
-        async move { store.list_conversations(c, viewer, &filter).await.unwrap() }
+        async move {
+            store
+                .list_conversations(c, Some(viewer), &filter)
+                .await
+                .unwrap()
+        }
     };
     let ids =
         |rows: &[ConversationSummary]| rows.iter().map(|r| r.conversation.id).collect::<Vec<_>>();
@@ -3414,7 +3431,7 @@ async fn list_conversations_filters_unread_and_pages(store: DynStore) {
     );
     not_found(
         store
-            .list_conversations(c, UserId::new(), &ConversationFilter::default())
+            .list_conversations(c, Some(UserId::new()), &ConversationFilter::default())
             .await,
     );
 }

@@ -242,7 +242,7 @@ impl Hub {
             .store
             .list_conversations(
                 t.client.id,
-                t.owner.user.id,
+                Some(t.owner.user.id),
                 &ConversationFilter {
                     limit: 200,
                     ..Default::default()
@@ -1049,7 +1049,7 @@ async fn bad_webhook_credentials_are_401_and_store_nothing() {
             .store
             .list_conversations(
                 t.client.id,
-                t.owner.user.id,
+                Some(t.owner.user.id),
                 &ConversationFilter {
                     limit: 10,
                     ..Default::default()

@@ -830,7 +830,7 @@ async fn routing_modes_pick_by_skill_load_and_turn() {
     };
     let all = w
         .store
-        .list_conversations(w.client, w.owner.id, &filter)
+        .list_conversations(w.client, Some(w.owner.id), &filter)
         .await
         .unwrap();
     assert_eq!(all.len(), 7);

@@ -343,7 +343,7 @@ pub async fn list_conversations(
     }
     let rows = state
         .store
-        .list_conversations(client, who.user_id, &filter)
+        .list_conversations(client, Some(who.user_id), &filter)
         .await?;
     // The cursor follows the query's rows, not the visible ones, so no page skips a row.
     let next_before = if rows.len() >= limit as usize {
