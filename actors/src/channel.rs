@@ -243,15 +243,15 @@ async fn pump(myself: &ActorRef<ChannelMsg>, state: &mut ChannelState) {
             return;
         }
     };
-    let outbound = OutboundMessage {
-        message_id: message.id,
-        conversation: external,
-        text: message.text.clone(),
-        idempotency_key: message
+    let outbound = OutboundMessage::text(
+        message.id,
+        external,
+        message.text.clone(),
+        message
             .idempotency_key
             .clone()
             .unwrap_or_else(|| message.id.to_string()),
-    };
+    );
     let outcome = match connector {
         Ok(connector) => connector.send(&outbound).await,
         Err(err) => Err(err),

@@ -5,18 +5,22 @@
 //!
 //! This file holds the vocabulary every messaging connector shares with the channel-account
 //! actor that drives it: what is sent ([`OutboundMessage`]), what comes back ([`SendReceipt`] or
-//! [`SendError`]), and the one trait a provider implements ([`OutboundChannel`]).
+//! [`SendError`]), and the one trait a provider implements ([`OutboundChannel`]); the inbound
+//! half of the contract is in [`provider`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use omnihub_core::MessageId;
 
 pub mod api;
 pub mod email;
+pub mod provider;
 
 /// One outbound message, as a connector sends it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct OutboundMessage {
     pub message_id: MessageId,
     /// The conversation's id on the provider's side (chat id, thread id, external id).
@@ -24,6 +28,63 @@ pub struct OutboundMessage {
     pub text: String,
     /// The same key on a retried send makes it the same send on the provider's side.
     pub idempotency_key: String,
+    pub attachments: Vec<OutboundAttachment>,
+    /// Buttons under the message, row by row; providers without buttons send the text only.
+    pub keyboard: Vec<Vec<Button>>,
+    /// The provider's id of the message this one answers (quoted where the provider can).
+    pub reply_to: Option<String>,
+    /// A pre-approved template (WhatsApp outside its 24-hour window); `text` is then only what
+    /// omnihub shows in its own history.
+    pub template: Option<Template>,
+    /// When the customer last wrote in this conversation: providers with a reply window
+    /// (WhatsApp's 24 hours) refuse free-form messages outside it.
+    pub last_inbound_at: Option<DateTime<Utc>>,
+}
+
+impl OutboundMessage {
+    /// A plain text message; the other fields empty.
+    pub fn text(
+        message_id: MessageId,
+        conversation: impl Into<String>,
+        text: impl Into<String>,
+        idempotency_key: impl Into<String>,
+    ) -> Self {
+        OutboundMessage {
+            message_id,
+            conversation: conversation.into(),
+            text: text.into(),
+            idempotency_key: idempotency_key.into(),
+            attachments: Vec::new(),
+            keyboard: Vec::new(),
+            reply_to: None,
+            template: None,
+            last_inbound_at: None,
+        }
+    }
+}
+
+/// A file sent with a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboundAttachment {
+    pub file_name: String,
+    pub mime_type: String,
+    pub bytes: Arc<[u8]>,
+}
+
+/// A button under a message: pressing it sends `payload` back as a callback, or opens `url`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Button {
+    pub text: String,
+    pub payload: Option<String>,
+    pub url: Option<String>,
+}
+
+/// A provider-approved message template and the values of its placeholders, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Template {
+    pub name: String,
+    pub language: String,
+    pub parameters: Vec<String>,
 }
 
 /// A provider accepted the message.
