@@ -237,6 +237,8 @@ pub(super) async fn load_conversation(
 }
 
 /// What one inbound event did inside the caller's write transaction.
+// Returned once per event and consumed at once, like `Ingest` itself.
+#[allow(clippy::large_enum_variant)]
 enum Ingested {
     Done(Ingest),
     /// A concurrent twin committed first (PostgreSQL waited for it): the caller must undo
