@@ -261,6 +261,11 @@ fn openapi_to_json_schema(value: Value) -> Value {
 /// A query value read as its declared type; what does not read stays a string for the schema
 /// to report.
 fn read_as(declared: &Value, text: &str) -> Value {
+    // A nullable parameter declares `[type, "null"]`.
+    let declared = match declared {
+        Value::Array(kinds) => kinds.iter().find(|k| *k != "null").unwrap_or(&Value::Null),
+        other => other,
+    };
     match declared.as_str() {
         Some("integer") => text
             .parse::<i64>()
