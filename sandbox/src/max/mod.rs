@@ -431,8 +431,15 @@ impl MaxSandbox {
         }
     }
 
-    /// Logs the update, delivers it to the webhooks (or leaves it for long poll).
+    /// Logs the update, delivers it to the webhooks (or leaves it for long poll). An update that
+    /// breaks MAX's own schema is a bug of the fake, recorded with the client's violations so
+    /// no test passes on it.
     async fn emit(&self, update: Value) -> Delivery {
+        for problem in self.state.spec.check_update(&update) {
+            self.state
+                .violations
+                .record(format!("the sandbox's own {problem}"));
+        }
         let index = {
             let mut inner = self.state.lock();
             inner.updates.push(update.clone());

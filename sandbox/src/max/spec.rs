@@ -27,8 +27,9 @@ pub(crate) struct MaxSpec {
     operations: HashMap<(String, String), Operation>,
     /// Every component schema that a discriminator names, by component name.
     components: HashMap<String, jsonschema::Validator>,
-    /// `AttachmentRequest` and `Button`: type value → component name.
-    mappings: HashMap<String, HashMap<String, String>>,
+    /// `AttachmentRequest`, `Button`, `Update`, `Attachment`: the discriminating property, and
+    /// its value → component name.
+    mappings: HashMap<String, (String, HashMap<String, String>)>,
     problems: Vec<String>,
 }
 
@@ -92,7 +93,11 @@ impl MaxSpec {
         }
         let mut mappings = HashMap::new();
         let mut components = HashMap::new();
-        for base in ["AttachmentRequest", "Button"] {
+        for base in ["AttachmentRequest", "Button", "Update", "Attachment"] {
+            let property = schemas[base]["discriminator"]["propertyName"]
+                .as_str()
+                .unwrap_or("type")
+                .to_string();
             let mapping: HashMap<String, String> = schemas[base]["discriminator"]["mapping"]
                 .as_object()
                 .into_iter()
@@ -113,7 +118,7 @@ impl MaxSpec {
                     Err(e) => problems.push(format!("{component}: {e}")),
                 }
             }
-            mappings.insert(base.to_string(), mapping);
+            mappings.insert(base.to_string(), (property, mapping));
         }
         Ok(MaxSpec {
             operations,
@@ -203,9 +208,23 @@ impl MaxSpec {
         problems
     }
 
+    /// An update the fake is about to send, checked against the schema its `update_type`
+    /// names, with the attachments of the message it carries.
+    pub(crate) fn check_update(&self, update: &Value) -> Vec<String> {
+        let mut problems = self.check_one("update", "Update", update);
+        let attachments = update["message"]["body"]["attachments"].as_array();
+        for attachment in attachments.into_iter().flatten() {
+            problems.extend(self.check_one("update", "Attachment", attachment));
+        }
+        problems
+    }
+
     fn check_one(&self, what: &str, base: &str, instance: &Value) -> Vec<String> {
-        let kind = instance["type"].as_str().unwrap_or("");
-        let Some(component) = self.mappings.get(base).and_then(|m| m.get(kind)) else {
+        let Some((property, mapping)) = self.mappings.get(base) else {
+            return vec![format!("{what}: {base} has no discriminator")];
+        };
+        let kind = instance[property.as_str()].as_str().unwrap_or("");
+        let Some(component) = mapping.get(kind) else {
             return vec![format!("{what}: {base} of unknown type {kind:?}")];
         };
         match self.components.get(component) {
@@ -342,6 +361,25 @@ mod tests {
                 "{needle}: {problems:?}"
             );
         }
+        let update = json!({"update_type": "message_created", "timestamp": 1, "message": {
+            "recipient": {"chat_id": 1, "chat_type": "dialog"}, "timestamp": 1,
+            "body": {"mid": "mid.1", "seq": 1, "text": "hi",
+                "attachments": [{"type": "image", "payload": {"photo_id": 1, "token": "t", "url": "u"}}]}}});
+        assert_eq!(spec.check_update(&update), Vec::<String>::new());
+        let broken = json!({"update_type": "message_created", "timestamp": 1, "message": {
+            "recipient": {"chat_type": "dialog"}, "timestamp": 1,
+            "body": {"mid": "mid.1", "seq": 1, "attachments": [{"type": "image"}]}}});
+        assert_eq!(
+            spec.check_update(&broken).len(),
+            1,
+            "{:?}",
+            spec.check_update(&broken)
+        );
+        assert!(
+            !spec
+                .check_update(&json!({"update_type": "message_created"}))
+                .is_empty()
+        );
         let subscribe = json!({"url": "https://x/hook", "secret": "bad secret"});
         assert!(
             !spec
