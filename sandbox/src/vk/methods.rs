@@ -19,6 +19,9 @@ mod codes {
 
 type Params = [(String, String)];
 
+/// The API version of the copied schema.
+pub(super) const API_VERSION: &str = "5.199";
+
 fn param<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
     params
         .iter()
@@ -60,6 +63,13 @@ pub(super) async fn call(state: &State, name: &str, params: &Params) -> Value {
         for problem in state.spec.check(name, params) {
             state.violations.record(problem);
         }
+    }
+    if let Some(version) = param(params, "v")
+        && version != API_VERSION
+    {
+        state.violations.record(format!(
+            "{name}: v={version}, but the schema is for {API_VERSION}"
+        ));
     }
     match serve(state, name, params).await {
         Ok(response) => json!({ "response": response }),

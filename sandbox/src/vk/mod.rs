@@ -511,7 +511,7 @@ impl VkSandbox {
             "group_id": self.state.config.group_id,
             "type": kind,
             "event_id": event_id,
-            "v": "5.199",
+            "v": methods::API_VERSION,
             "object": object,
         });
         {

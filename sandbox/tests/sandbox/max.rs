@@ -216,11 +216,19 @@ async fn the_rate_limit_answers_429_which_is_transient_for_a_second() {
         ..MaxConfig::default()
     };
     let sandbox = MaxSandbox::start(config).await.unwrap();
-    let channel = channel(&sandbox);
+    let channel = Arc::new(channel(&sandbox));
+    // All at once, so that the burst lands within one second however slow the machine is.
+    let sends: Vec<_> = (0..6)
+        .map(|n| {
+            let channel = Arc::clone(&channel);
+            let message =
+                OutboundMessage::text(MessageId::new(), dialog(), "burst", format!("b{n}"));
+            tokio::spawn(async move { channel.send(&message).await })
+        })
+        .collect();
     let mut limited = Vec::new();
-    for n in 0..6 {
-        let message = OutboundMessage::text(MessageId::new(), dialog(), "burst", format!("b{n}"));
-        if let Err(err) = channel.send(&message).await {
+    for send in sends {
+        if let Err(err) = send.await.unwrap() {
             limited.push(err);
         }
     }
