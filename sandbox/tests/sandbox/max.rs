@@ -451,3 +451,40 @@ async fn long_poll_follows_the_marker_without_missing_or_repeating() {
     }
     assert_no_violations(&sandbox);
 }
+
+#[tokio::test]
+async fn requests_that_break_the_schema_are_recorded() {
+    let sandbox = MaxSandbox::start(MaxConfig::default()).await.unwrap();
+    let http = reqwest::Client::new();
+    let answer = http
+        .post(format!(
+            "{}messages?chat_id=1&silent=yes",
+            sandbox.base_url()
+        ))
+        .header("Authorization", &sandbox.config().token)
+        .json(&json!({"text": 5, "attachments": [{"type": "image"}], "format": "bbcode"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let violations = sandbox.violations();
+    for needle in [
+        "unknown query parameter silent",
+        "/text",
+        "PhotoAttachmentRequest",
+        "/format",
+    ] {
+        assert!(
+            violations.iter().any(|v| v.contains(needle)),
+            "{needle}: {violations:?}"
+        );
+    }
+    let unauthorized = http
+        .get(format!("{}me", sandbox.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthorized.status(), 401);
+    let error: Value = unauthorized.json().await.unwrap();
+    assert_eq!(error["code"], "verify.token");
+}

@@ -582,3 +582,56 @@ async fn long_poll_is_refused_while_disabled() {
     assert!(!err.is_transient(), "{err:?}");
     assert_no_violations(&sandbox);
 }
+
+#[tokio::test]
+async fn requests_that_break_the_schema_are_recorded_and_refused_as_vk_would() {
+    let sandbox = VkSandbox::start(VkConfig::default()).await.unwrap();
+    let http = reqwest::Client::new();
+    let answer: Value = http
+        .post(format!("{}method/messages.send", sandbox.base_url()))
+        .form(&[
+            ("access_token", sandbox.config().access_token.as_str()),
+            ("v", "5.131"),
+            ("peer_id", "not-a-number"),
+            ("colour", "red"),
+            (
+                "keyboard",
+                r#"{"buttons":[[{"action":{"type":"callback"}}]]}"#,
+            ),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["error"]["error_code"], 100);
+    let violations = sandbox.violations();
+    for needle in [
+        "v=5.131",
+        "unknown parameter colour",
+        "not-a-number",
+        "keyboard",
+    ] {
+        assert!(
+            violations.iter().any(|v| v.contains(needle)),
+            "{needle}: {violations:?}"
+        );
+    }
+
+    let unknown: Value = http
+        .post(format!("{}method/messages.delete", sandbox.base_url()))
+        .form(&[("access_token", "wrong"), ("v", "5.199")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(unknown["error"]["error_code"], 5);
+    assert!(
+        unknown["error"]["request_params"]
+            .to_string()
+            .contains("messages.delete")
+    );
+}
