@@ -17,7 +17,9 @@ use omnihub_core::MessageId;
 
 pub mod api;
 pub mod email;
+pub mod max;
 pub mod provider;
+pub mod vk;
 
 /// One outbound message, as a connector sends it.
 #[derive(Clone, Debug, PartialEq)]
