@@ -18,6 +18,8 @@ use ractor::rpc::CallResult;
 use ractor::{ACTIVE_STATES, Actor, ActorRef};
 use tokio::sync::watch;
 
+use omnihub_connectors::registry::Endpoints;
+
 use crate::client::ClientMsg;
 use crate::conversation::ConversationMsg;
 use crate::health::HubHealth;
@@ -44,6 +46,8 @@ pub struct HubConfig {
     /// The longest the scheduler sleeps between looks for due tasks (it also wakes at the next
     /// task's due time, and when a task is scheduled on this node).
     pub scheduler_tick: Duration,
+    /// Where each messenger provider's API lives (the sandbox in the demo and tests).
+    pub endpoints: Endpoints,
 }
 
 impl Default for HubConfig {
@@ -53,6 +57,7 @@ impl Default for HubConfig {
             node_id: format!("node-{}", uuid::Uuid::new_v4().simple()),
             session_queue: 1024,
             scheduler_tick: Duration::from_secs(1),
+            endpoints: Endpoints::default(),
         }
     }
 }

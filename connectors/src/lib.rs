@@ -19,6 +19,7 @@ pub mod api;
 pub mod email;
 pub mod max;
 pub mod provider;
+pub mod registry;
 pub mod vk;
 
 /// One outbound message, as a connector sends it.
