@@ -18,6 +18,10 @@ use omnihub_core::MessageId;
 pub mod api;
 pub mod email;
 pub mod provider;
+pub mod rest_client;
+pub mod signing;
+pub mod viber;
+pub mod whatsapp;
 
 /// One outbound message, as a connector sends it.
 #[derive(Clone, Debug, PartialEq)]
