@@ -30,11 +30,15 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<Vec<Part>, String> {
         if rest.starts_with(b"--") {
             return Ok(parts);
         }
-        rest = rest.strip_prefix(b"\r\n").ok_or("a delimiter not followed by CRLF")?;
+        rest = rest
+            .strip_prefix(b"\r\n")
+            .ok_or("a delimiter not followed by CRLF")?;
         let header_end = find(rest, b"\r\n\r\n").ok_or("a part without a header end")?;
-        let headers = std::str::from_utf8(&rest[..header_end]).map_err(|_| "non-UTF-8 part headers")?;
+        let headers =
+            std::str::from_utf8(&rest[..header_end]).map_err(|_| "non-UTF-8 part headers")?;
         rest = &rest[header_end + 4..];
-        let next = find(rest, format!("\r\n{delimiter}").as_bytes()).ok_or("an unterminated part")?;
+        let next =
+            find(rest, format!("\r\n{delimiter}").as_bytes()).ok_or("an unterminated part")?;
         let data = rest[..next].to_vec();
         rest = &rest[next + 2 + delimiter.len()..];
         let mut part = Part {

@@ -34,12 +34,31 @@ const MESSAGE_TYPES: [&str; 8] = [
     "text", "picture", "video", "file", "location", "contact", "sticker", "url",
 ];
 const MESSAGE_FIELDS: [&str; 17] = [
-    "receiver", "min_api_version", "sender", "tracking_data", "type", "text", "media",
-    "thumbnail", "size", "duration", "file_name", "contact", "location", "sticker_id",
-    "keyboard", "rich_media", "alt_text",
+    "receiver",
+    "min_api_version",
+    "sender",
+    "tracking_data",
+    "type",
+    "text",
+    "media",
+    "thumbnail",
+    "size",
+    "duration",
+    "file_name",
+    "contact",
+    "location",
+    "sticker_id",
+    "keyboard",
+    "rich_media",
+    "alt_text",
 ];
 const ACTION_TYPES: [&str; 6] = [
-    "reply", "open-url", "location-picker", "share-phone", "none", "open-map",
+    "reply",
+    "open-url",
+    "location-picker",
+    "share-phone",
+    "none",
+    "open-map",
 ];
 
 /// The fake bot's identity and behaviour.
@@ -84,12 +103,29 @@ impl ViberCustomer {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ViberCustomerMessage {
     Text(String),
-    Picture { caption: String, file_name: String, bytes: Vec<u8> },
-    Video { bytes: Vec<u8> },
-    File { file_name: String, bytes: Vec<u8> },
-    Sticker { sticker_id: u64 },
-    Contact { name: String, phone: String },
-    Location { lat: f64, lon: f64 },
+    Picture {
+        caption: String,
+        file_name: String,
+        bytes: Vec<u8>,
+    },
+    Video {
+        bytes: Vec<u8>,
+    },
+    File {
+        file_name: String,
+        bytes: Vec<u8>,
+    },
+    Sticker {
+        sticker_id: u64,
+    },
+    Contact {
+        name: String,
+        phone: String,
+    },
+    Location {
+        lat: f64,
+        lon: f64,
+    },
     Url(String),
 }
 
@@ -132,7 +168,9 @@ struct Shared {
 
 impl Shared {
     fn records(&self) -> MutexGuard<'_, Records> {
-        self.records.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.records
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn touch(&self) {
@@ -241,11 +279,19 @@ impl ViberSandbox {
 
     /// The customer writes: a `message` callback (media stored and served at `/media/{id}`).
     /// Writing subscribes the customer, so the bot may answer.
-    pub async fn customer_sends(&self, customer: &ViberCustomer, message: ViberCustomerMessage) -> Delivery {
+    pub async fn customer_sends(
+        &self,
+        customer: &ViberCustomer,
+        message: ViberCustomerMessage,
+    ) -> Delivery {
         let token = self.shared.next_token();
         let mut content = match &message {
             ViberCustomerMessage::Text(text) => json!({"type": "text", "text": text}),
-            ViberCustomerMessage::Picture { caption, file_name, bytes } => json!({"type": "picture",
+            ViberCustomerMessage::Picture {
+                caption,
+                file_name,
+                bytes,
+            } => json!({"type": "picture",
                 "text": caption, "media": self.store(token, "image/jpeg", bytes),
                 "thumbnail": self.store(token + 1, "image/jpeg", bytes),
                 "file_name": file_name, "size": bytes.len()}),
@@ -276,7 +322,11 @@ impl ViberSandbox {
     }
 
     /// The customer opens the chat (before writing), with the deep link's `context` if any.
-    pub async fn conversation_started(&self, customer: &ViberCustomer, context: Option<&str>) -> Delivery {
+    pub async fn conversation_started(
+        &self,
+        customer: &ViberCustomer,
+        context: Option<&str>,
+    ) -> Delivery {
         self.shared.records().known.insert(customer.id.clone());
         let mut body = json!({"event": "conversation_started",
             "timestamp": Utc::now().timestamp_millis(), "chat_hostname": "SN-CHAT-01_",
@@ -385,20 +435,25 @@ fn status(status: i64, message: &str) -> HttpResponse {
 }
 
 /// Token check, then an injected failure if one is queued, then the JSON body.
-fn admit(shared: &Shared, request: &HttpRequest, body: &[u8], endpoint: &str) -> Result<Value, HttpResponse> {
+fn admit(
+    shared: &Shared,
+    request: &HttpRequest,
+    body: &[u8],
+    endpoint: &str,
+) -> Result<Value, Box<HttpResponse>> {
     let token = request
         .headers()
         .get("x-viber-auth-token")
         .and_then(|value| value.to_str().ok());
     if token != Some(shared.config.auth_token.as_str()) {
-        return Err(status(2, "invalidAuthToken"));
+        return Err(Box::new(status(2, "invalidAuthToken")));
     }
     if let Some((code, message)) = shared.records().failures.pop_front() {
-        return Err(status(code, &message));
+        return Err(Box::new(status(code, &message)));
     }
     serde_json::from_slice(body).map_err(|_| {
         violation(shared, endpoint, "the body is not JSON".into());
-        status(3, "badData")
+        Box::new(status(3, "badData"))
     })
 }
 
@@ -410,21 +465,34 @@ fn violation(shared: &Shared, endpoint: &str, detail: String) {
     shared.touch();
 }
 
-async fn set_webhook(shared: web::Data<Shared>, request: HttpRequest, body: web::Bytes) -> HttpResponse {
+async fn set_webhook(
+    shared: web::Data<Shared>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
     let endpoint = "/pa/set_webhook";
     let body = match admit(&shared, &request, &body, endpoint) {
         Ok(body) => body,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     let Some(url) = body["url"].as_str() else {
         violation(&shared, endpoint, "url is required".into());
         return status(3, "badData");
     };
     if let Some(types) = body.get("event_types") {
-        let known = ["delivered", "seen", "failed", "subscribed", "unsubscribed", "conversation_started"];
-        let valid = types
-            .as_array()
-            .is_some_and(|types| types.iter().all(|t| t.as_str().is_some_and(|t| known.contains(&t))));
+        let known = [
+            "delivered",
+            "seen",
+            "failed",
+            "subscribed",
+            "unsubscribed",
+            "conversation_started",
+        ];
+        let valid = types.as_array().is_some_and(|types| {
+            types
+                .iter()
+                .all(|t| t.as_str().is_some_and(|t| known.contains(&t)))
+        });
         if !valid {
             violation(&shared, endpoint, format!("event_types {types}"));
             return status(3, "badData");
@@ -450,25 +518,36 @@ async fn set_webhook(shared: web::Data<Shared>, request: HttpRequest, body: web:
         records.webhook = Some(url.to_string());
         records.event_types = event_types.clone();
     }
-    HttpResponse::Ok().json(json!({"status": 0, "status_message": "ok", "event_types": event_types}))
+    HttpResponse::Ok()
+        .json(json!({"status": 0, "status_message": "ok", "event_types": event_types}))
 }
 
-async fn account_info(shared: web::Data<Shared>, request: HttpRequest, body: web::Bytes) -> HttpResponse {
+async fn account_info(
+    shared: web::Data<Shared>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
     if let Err(refusal) = admit(&shared, &request, &body, "/pa/get_account_info") {
-        return refusal;
+        return *refusal;
     }
     let records = shared.records();
-    HttpResponse::Ok().json(json!({"status": 0, "status_message": "ok", "id": "pa:75346594275468546724",
+    HttpResponse::Ok().json(
+        json!({"status": 0, "status_message": "ok", "id": "pa:75346594275468546724",
         "name": shared.config.bot_name, "uri": "sandboxshop", "category": "Shopping",
         "webhook": records.webhook.clone().unwrap_or_default(), "event_types": records.event_types,
-        "subscribers_count": records.subscribed.len(), "members": []}))
+        "subscribers_count": records.subscribed.len(), "members": []}),
+    )
 }
 
-async fn send_message(shared: web::Data<Shared>, request: HttpRequest, body: web::Bytes) -> HttpResponse {
+async fn send_message(
+    shared: web::Data<Shared>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
     let endpoint = "/pa/send_message";
     let message = match admit(&shared, &request, &body, endpoint) {
         Ok(body) => body,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     if let Some((limit, window)) = shared.config.rate_limit {
         let mut records = shared.records();
@@ -516,8 +595,10 @@ async fn send_message(shared: web::Data<Shared>, request: HttpRequest, body: web
             }
         });
     }
-    HttpResponse::Ok().json(json!({"status": 0, "status_message": "ok", "message_token": token,
-        "chat_hostname": "SN-CHAT-01_", "billing_status": 1}))
+    HttpResponse::Ok().json(
+        json!({"status": 0, "status_message": "ok", "message_token": token,
+        "chat_hostname": "SN-CHAT-01_", "billing_status": 1}),
+    )
 }
 
 async fn media(shared: web::Data<Shared>, path: web::Path<String>) -> HttpResponse {
@@ -578,7 +659,9 @@ pub fn check_message(message: &Value) -> Vec<String> {
             }
         }
         "video" if !media_url || !size => problems.push("video needs media and size".into()),
-        "file" if !media_url || !size || message["file_name"].as_str().is_none_or(str::is_empty) => {
+        "file"
+            if !media_url || !size || message["file_name"].as_str().is_none_or(str::is_empty) =>
+        {
             problems.push("file needs media, size and file_name".into());
         }
         _ => {}
@@ -594,7 +677,10 @@ fn check_keyboard(keyboard: &Value) -> Vec<String> {
     if keyboard["Type"] != "keyboard" {
         problems.push("keyboard.Type must be \"keyboard\"".into());
     }
-    let buttons = keyboard["Buttons"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let buttons = keyboard["Buttons"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     if buttons.is_empty() || buttons.len() > 24 {
         problems.push("keyboard.Buttons must hold 1 to 24 buttons".into());
     }
@@ -635,7 +721,10 @@ mod tests {
     fn the_spec_sample_request_passes_the_checks() {
         let samples: Value =
             serde_json::from_str(include_str!("../specs/viber/callbacks.json")).unwrap_or_default();
-        assert_eq!(check_message(&samples["send_message_request"]), Vec::<String>::new());
+        assert_eq!(
+            check_message(&samples["send_message_request"]),
+            Vec::<String>::new()
+        );
         let mut broken = samples["send_message_request"].clone();
         broken["sender"]["name"] = json!("x".repeat(29));
         broken["colour"] = json!("red");

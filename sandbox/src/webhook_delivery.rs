@@ -30,7 +30,8 @@ impl Delivery {
     }
 
     pub fn accepted(&self) -> bool {
-        self.status.is_some_and(|status| (200..300).contains(&status))
+        self.status
+            .is_some_and(|status| (200..300).contains(&status))
     }
 }
 
@@ -92,8 +93,12 @@ impl Caller {
 
     /// Delivers a recorded delivery again, byte for byte (a provider's retry).
     pub async fn redeliver(&self, delivery: &Delivery) -> Delivery {
-        self.post(&delivery.url, delivery.body.clone(), delivery.headers.clone())
-            .await
+        self.post(
+            &delivery.url,
+            delivery.body.clone(),
+            delivery.headers.clone(),
+        )
+        .await
     }
 
     /// A GET with `query` appended; the status (`None` when unreachable) and the body.

@@ -168,7 +168,9 @@ struct Shared {
 impl Shared {
     fn records(&self) -> MutexGuard<'_, Records> {
         // A panic while holding the lock leaves plain data behind; keep serving it.
-        self.records.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.records
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn touch(&self) {
@@ -242,8 +244,14 @@ impl WhatsappSandbox {
                 .route("/download/{media_id}", web::get().to(download))
                 .route("/{version}/{node}/messages", web::post().to(send_message))
                 .route("/{version}/{node}/media", web::post().to(upload_media))
-                .route("/{version}/{node}/subscribed_apps", web::post().to(subscribe))
-                .route("/{version}/{node}/subscribed_apps", web::delete().to(unsubscribe))
+                .route(
+                    "/{version}/{node}/subscribed_apps",
+                    web::post().to(subscribe),
+                )
+                .route(
+                    "/{version}/{node}/subscribed_apps",
+                    web::delete().to(unsubscribe),
+                )
                 .route("/{version}/{node}", web::get().to(get_node))
                 .default_service(web::to(not_found))
         })
@@ -293,7 +301,9 @@ impl WhatsappSandbox {
             self.shared.records().callback = Some(Callback { url: url.into() });
             Ok(())
         } else {
-            Err(format!("verification failed: status {status:?}, answer {answer:?}"))
+            Err(format!(
+                "verification failed: status {status:?}, answer {answer:?}"
+            ))
         }
     }
 
@@ -324,7 +334,13 @@ impl WhatsappSandbox {
         });
         let wamid = self.shared.next_id("wamid.IN");
         let now = Utc::now();
-        let entry = payloads::message(&wamid, customer, &message, media_id.as_deref(), now.timestamp());
+        let entry = payloads::message(
+            &wamid,
+            customer,
+            &message,
+            media_id.as_deref(),
+            now.timestamp(),
+        );
         self.shared
             .records()
             .last_inbound
@@ -347,7 +363,12 @@ impl WhatsappSandbox {
     }
 
     /// A status webhook for a message the business sent (`failed` with an error).
-    pub async fn send_status(&self, wamid: &str, status: &str, error: Option<(i64, &str)>) -> Delivery {
+    pub async fn send_status(
+        &self,
+        wamid: &str,
+        status: &str,
+        error: Option<(i64, &str)>,
+    ) -> Delivery {
         let to = self
             .sent()
             .into_iter()
@@ -413,7 +434,11 @@ impl Drop for WhatsappSandbox {
     }
 }
 
-async fn handshake(shared: &Shared, url: &str, verify_token: &str) -> (Option<u16>, String, String) {
+async fn handshake(
+    shared: &Shared,
+    url: &str,
+    verify_token: &str,
+) -> (Option<u16>, String, String) {
     let challenge = shared.next_id("").trim_start_matches('0').to_string() + "17";
     let (status, answer) = shared
         .caller
@@ -448,31 +473,30 @@ fn failure_response(failure: &GraphFailure) -> HttpResponse {
 }
 
 /// The token check every Graph call starts with.
-fn authorize(shared: &Shared, request: &HttpRequest) -> Result<(), HttpResponse> {
+/// `None` when the token is right, else the refusal to answer.
+fn authorize(shared: &Shared, request: &HttpRequest) -> Option<HttpResponse> {
     let expected = format!("Bearer {}", shared.config.access_token);
     let given = request
         .headers()
         .get("authorization")
         .and_then(|value| value.to_str().ok());
-    if given == Some(expected.as_str()) {
-        Ok(())
-    } else {
-        Err(graph_error(
+    (given != Some(expected.as_str())).then(|| {
+        graph_error(
             StatusCode::UNAUTHORIZED,
             190,
             None,
             "Invalid OAuth access token - Cannot parse access token",
-        ))
-    }
+        )
+    })
 }
 
 /// Authorization, then an injected failure if one is queued.
-fn admit(shared: &Shared, request: &HttpRequest) -> Result<(), HttpResponse> {
-    authorize(shared, request)?;
-    match shared.records().failures.pop_front() {
-        Some(failure) => Err(failure_response(&failure)),
-        None => Ok(()),
+fn admit(shared: &Shared, request: &HttpRequest) -> Option<HttpResponse> {
+    if let Some(refusal) = authorize(shared, request) {
+        return Some(refusal);
     }
+    let failure = shared.records().failures.pop_front();
+    failure.as_ref().map(failure_response)
 }
 
 fn violation(shared: &Shared, endpoint: &str, detail: String) {
@@ -502,7 +526,7 @@ async fn send_message(
     body: web::Bytes,
 ) -> HttpResponse {
     let (_version, node) = path.into_inner();
-    if let Err(refusal) = admit(&shared, &request) {
+    if let Some(refusal) = admit(&shared, &request) {
         return refusal;
     }
     if node != shared.config.phone_number_id {
@@ -532,7 +556,12 @@ async fn send_message(
     if !problems.is_empty() {
         let detail = problems.join("; ");
         violation(&shared, endpoint, detail.clone());
-        return graph_error(StatusCode::BAD_REQUEST, 100, None, &format!("Invalid parameter: {detail}"));
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            None,
+            &format!("Invalid parameter: {detail}"),
+        );
     }
     let to = message["to"].as_str().unwrap_or_default().to_string();
     let kind = message["type"].as_str().unwrap_or_default().to_string();
@@ -554,7 +583,12 @@ async fn send_message(
         if let Some(id) = message[kind.as_str()]["id"].as_str()
             && !records.media.contains_key(id)
         {
-            return graph_error(StatusCode::BAD_REQUEST, 131053, None, "Media upload error: unknown media id");
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                131053,
+                None,
+                "Media upload error: unknown media id",
+            );
         }
     }
     let wamid = shared.next_id("wamid.OUT");
@@ -595,7 +629,7 @@ async fn upload_media(
     body: web::Bytes,
 ) -> HttpResponse {
     let (_version, node) = path.into_inner();
-    if let Err(refusal) = admit(&shared, &request) {
+    if let Some(refusal) = admit(&shared, &request) {
         return refusal;
     }
     if node != shared.config.phone_number_id {
@@ -621,11 +655,19 @@ async fn upload_media(
     let product = parts.iter().find(|part| part.name == "messaging_product");
     let file = parts.iter().find(|part| part.name == "file");
     let (Some(product), Some(file)) = (product, file) else {
-        violation(&shared, endpoint, "messaging_product and file are required".into());
+        violation(
+            &shared,
+            endpoint,
+            "messaging_product and file are required".into(),
+        );
         return graph_error(StatusCode::BAD_REQUEST, 100, None, "Invalid parameter");
     };
     if product.data != b"whatsapp" {
-        violation(&shared, endpoint, "messaging_product is not whatsapp".into());
+        violation(
+            &shared,
+            endpoint,
+            "messaging_product is not whatsapp".into(),
+        );
         return graph_error(StatusCode::BAD_REQUEST, 100, None, "Invalid parameter");
     }
     let Some(mime_type) = file.content_type.clone() else {
@@ -652,7 +694,7 @@ async fn get_node(
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
     let (_version, node) = path.into_inner();
-    if let Err(refusal) = admit(&shared, &request) {
+    if let Some(refusal) = admit(&shared, &request) {
         return refusal;
     }
     if node == shared.config.phone_number_id {
@@ -682,7 +724,7 @@ async fn download(
     request: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
-    if let Err(refusal) = authorize(&shared, &request) {
+    if let Some(refusal) = authorize(&shared, &request) {
         return refusal;
     }
     let media = shared.records().media.get(path.as_str()).cloned();
@@ -701,7 +743,7 @@ async fn subscribe(
     body: web::Bytes,
 ) -> HttpResponse {
     let (_version, node) = path.into_inner();
-    if let Err(refusal) = authorize(&shared, &request) {
+    if let Some(refusal) = authorize(&shared, &request) {
         return refusal;
     }
     if node != shared.config.waba_id {
@@ -747,7 +789,7 @@ async fn unsubscribe(
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
     let (_version, node) = path.into_inner();
-    if let Err(refusal) = authorize(&shared, &request) {
+    if let Some(refusal) = authorize(&shared, &request) {
         return refusal;
     }
     if node != shared.config.waba_id {

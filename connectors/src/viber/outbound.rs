@@ -79,10 +79,10 @@ pub fn bodies(message: &OutboundMessage, sender: &SenderSettings) -> Result<Vec<
             reason: "nothing to send: no text and no attachment".into(),
         });
     }
-    if let Some(keyboard) = keyboard(&message.keyboard)? {
-        if let Some(last) = bodies.last_mut() {
-            last["keyboard"] = keyboard;
-        }
+    if let Some(keyboard) = keyboard(&message.keyboard)?
+        && let Some(last) = bodies.last_mut()
+    {
+        last["keyboard"] = keyboard;
     }
     Ok(bodies)
 }

@@ -58,7 +58,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<InboundUpdate>, WebhookError> {
     };
     let sent_at = event
         .timestamp
-        .and_then(|millis| DateTime::<Utc>::from_timestamp_millis(millis));
+        .and_then(DateTime::<Utc>::from_timestamp_millis);
     let update = match event.event.as_str() {
         "message" => {
             let sender = event

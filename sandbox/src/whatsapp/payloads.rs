@@ -26,30 +26,66 @@ impl Customer {
 #[derive(Clone, Debug, PartialEq)]
 pub enum CustomerMessage {
     Text(String),
-    Image { caption: Option<String>, mime_type: String, bytes: Vec<u8> },
-    Video { caption: Option<String>, bytes: Vec<u8> },
+    Image {
+        caption: Option<String>,
+        mime_type: String,
+        bytes: Vec<u8>,
+    },
+    Video {
+        caption: Option<String>,
+        bytes: Vec<u8>,
+    },
     /// `voice` for a recorded voice note (Meta marks it `voice: true`).
-    Audio { voice: bool, bytes: Vec<u8> },
-    Document { file_name: String, caption: Option<String>, mime_type: String, bytes: Vec<u8> },
-    Sticker { bytes: Vec<u8> },
-    Location { latitude: f64, longitude: f64, name: String, address: String },
-    Contact { formatted_name: String, phone: String },
+    Audio {
+        voice: bool,
+        bytes: Vec<u8>,
+    },
+    Document {
+        file_name: String,
+        caption: Option<String>,
+        mime_type: String,
+        bytes: Vec<u8>,
+    },
+    Sticker {
+        bytes: Vec<u8>,
+    },
+    Location {
+        latitude: f64,
+        longitude: f64,
+        name: String,
+        address: String,
+    },
+    Contact {
+        formatted_name: String,
+        phone: String,
+    },
     /// A press on one of the business's reply buttons.
-    ButtonReply { id: String, title: String },
+    ButtonReply {
+        id: String,
+        title: String,
+    },
     /// A pick from the business's list.
-    ListReply { id: String, title: String },
+    ListReply {
+        id: String,
+        title: String,
+    },
     /// A press on a template's quick-reply button.
-    TemplateButton { text: String, payload: String },
+    TemplateButton {
+        text: String,
+        payload: String,
+    },
 }
 
 impl CustomerMessage {
     /// The media the message carries, as (MIME type, bytes), for the fake to store.
     pub fn media(&self) -> Option<(String, Vec<u8>)> {
         match self {
-            CustomerMessage::Image { mime_type, bytes, .. }
-            | CustomerMessage::Document { mime_type, bytes, .. } => {
-                Some((mime_type.clone(), bytes.clone()))
+            CustomerMessage::Image {
+                mime_type, bytes, ..
             }
+            | CustomerMessage::Document {
+                mime_type, bytes, ..
+            } => Some((mime_type.clone(), bytes.clone())),
             CustomerMessage::Video { bytes, .. } => Some(("video/mp4".into(), bytes.clone())),
             CustomerMessage::Audio { bytes, .. } => {
                 Some(("audio/ogg; codecs=opus".into(), bytes.clone()))
@@ -77,12 +113,14 @@ pub fn message(
     timestamp: i64,
 ) -> Value {
     let mut body = json!({"from": customer.wa_id, "id": wamid, "timestamp": timestamp.to_string()});
-    let media = |mime: &str, sha: &[u8]| {
-        json!({"mime_type": mime, "sha256": sha256_base64(sha), "id": media_id.unwrap_or_default()})
-    };
+    let media = |mime: &str, sha: &[u8]| json!({"mime_type": mime, "sha256": sha256_base64(sha), "id": media_id.unwrap_or_default()});
     let (kind, content) = match message {
         CustomerMessage::Text(text) => ("text", json!({"body": text})),
-        CustomerMessage::Image { caption, mime_type, bytes } => {
+        CustomerMessage::Image {
+            caption,
+            mime_type,
+            bytes,
+        } => {
             let mut image = media(mime_type, bytes);
             if let Some(caption) = caption {
                 image["caption"] = json!(caption);
@@ -101,7 +139,12 @@ pub fn message(
             audio["voice"] = json!(voice);
             ("audio", audio)
         }
-        CustomerMessage::Document { file_name, caption, mime_type, bytes } => {
+        CustomerMessage::Document {
+            file_name,
+            caption,
+            mime_type,
+            bytes,
+        } => {
             let mut document = media(mime_type, bytes);
             document["filename"] = json!(file_name);
             if let Some(caption) = caption {
@@ -114,11 +157,19 @@ pub fn message(
             sticker["animated"] = json!(false);
             ("sticker", sticker)
         }
-        CustomerMessage::Location { latitude, longitude, name, address } => (
+        CustomerMessage::Location {
+            latitude,
+            longitude,
+            name,
+            address,
+        } => (
             "location",
             json!({"latitude": latitude, "longitude": longitude, "name": name, "address": address}),
         ),
-        CustomerMessage::Contact { formatted_name, phone } => {
+        CustomerMessage::Contact {
+            formatted_name,
+            phone,
+        } => {
             body["contacts"] = json!([{"name": {"formatted_name": formatted_name,
                 "first_name": formatted_name}, "phones": [{"phone": phone, "type": "MOBILE"}]}]);
             body["type"] = json!("contacts");
