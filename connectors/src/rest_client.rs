@@ -50,8 +50,8 @@ pub async fn fetch(request: reqwest::RequestBuilder, max_body: usize) -> Result<
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(network_error)? {
         if body.len() + chunk.len() > max_body {
-            return Err(SendError::Transient {
-                retry_after: None,
+            // Asking again would bring the same bytes back.
+            return Err(SendError::Permanent {
                 reason: format!("the provider's answer exceeds {max_body} bytes"),
             });
         }
@@ -87,8 +87,14 @@ pub fn bounded_reason(text: &str) -> String {
 }
 
 /// `base` with `segments` appended as path segments, each percent-encoded, so an id can never
-/// change the path's shape (`../`, `?`, `#`).
+/// change the path's shape (`../`, `?`, `#`); empty, `.` and `..` segments are refused.
 pub fn endpoint(base: &reqwest::Url, segments: &[&str]) -> Result<reqwest::Url, String> {
+    if let Some(bad) = segments
+        .iter()
+        .find(|segment| matches!(**segment, "" | "." | ".."))
+    {
+        return Err(format!("{bad:?} is not a valid id"));
+    }
     let mut url = base.clone();
     {
         let mut path = url
@@ -120,6 +126,9 @@ mod tests {
             endpoint(&base, &["v23.0", "../x?y#z"]).unwrap().as_str(),
             "https://graph.example/v23.0/..%2Fx%3Fy%23z"
         );
+        for bad in ["", ".", ".."] {
+            assert!(endpoint(&base, &["v23.0", bad]).is_err(), "{bad:?}");
+        }
         let prefixed = reqwest::Url::parse("http://127.0.0.1:9/graph").unwrap();
         assert_eq!(
             endpoint(&prefixed, &["a"]).unwrap().as_str(),

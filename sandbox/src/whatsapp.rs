@@ -12,8 +12,9 @@
 //! - `GET /{version}/{media-id}`: the media's URL, type, hash and size; `GET /download/{id}`
 //!   the bytes (also behind the token, like Meta's media URLs);
 //! - `GET /{version}/{phone-number-id}`: the number's profile;
-//! - `POST` / `DELETE /{version}/{waba-id}/subscribed_apps`: subscribes with an
-//!   `override_callback_uri`, after the GET handshake against it succeeded, or unsubscribes.
+//! - `GET` / `POST` / `DELETE /{version}/{waba-id}/subscribed_apps`: lists the subscribed app,
+//!   subscribes it (with an `override_callback_uri`, only after the GET handshake against that
+//!   URL succeeded), or unsubscribes it (and forgets the callback: nothing is delivered).
 //!
 //! Limits and failures: a per-number rate limit ([`WhatsappConfig::rate_limit`]) answers Meta's
 //! error 130429, and [`WhatsappSandbox::fail_next`] makes the next calls fail with any Graph
@@ -150,6 +151,8 @@ struct Records {
     violations: Vec<Violation>,
     deliveries: Vec<Delivery>,
     callback: Option<Callback>,
+    /// Whether the app is subscribed to the business account's webhooks.
+    subscribed: bool,
     failures: VecDeque<GraphFailure>,
     recent_sends: VecDeque<Instant>,
     last_inbound: HashMap<String, DateTime<Utc>>,
@@ -185,10 +188,14 @@ impl Shared {
         }
     }
 
-    fn next_id(&self, prefix: &str) -> String {
+    fn next_number(&self) -> u64 {
         let mut records = self.records();
         records.next_id += 1;
-        format!("{prefix}{:016}", records.next_id)
+        records.next_id
+    }
+
+    fn next_id(&self, prefix: &str) -> String {
+        format!("{prefix}{:016}", self.next_number())
     }
 
     /// Signs and delivers a webhook body to the callback, and records the delivery.
@@ -244,6 +251,10 @@ impl WhatsappSandbox {
                 .route("/download/{media_id}", web::get().to(download))
                 .route("/{version}/{node}/messages", web::post().to(send_message))
                 .route("/{version}/{node}/media", web::post().to(upload_media))
+                .route(
+                    "/{version}/{node}/subscribed_apps",
+                    web::get().to(subscriptions),
+                )
                 .route(
                     "/{version}/{node}/subscribed_apps",
                     web::post().to(subscribe),
@@ -391,8 +402,8 @@ impl WhatsappSandbox {
         self.shared.records().last_inbound.insert(wa_id.into(), at);
     }
 
-    /// The next calls (of the messages, media and phone-number endpoints) fail like this, one
-    /// failure per call, in order.
+    /// The next calls fail like this, one failure per call, in order (every endpoint but the
+    /// subscription changes and media downloads).
     pub fn fail_next(&self, failure: GraphFailure) {
         self.shared.records().failures.push_back(failure);
     }
@@ -439,7 +450,8 @@ async fn handshake(
     url: &str,
     verify_token: &str,
 ) -> (Option<u16>, String, String) {
-    let challenge = shared.next_id("").trim_start_matches('0').to_string() + "17";
+    // Meta's challenges are numbers; any unpredictable-enough value serves a fake.
+    let challenge = (1_158_201_444 + shared.next_number() * 7919).to_string();
     let (status, answer) = shared
         .caller
         .get(
@@ -780,7 +792,29 @@ async fn subscribe(
         }
         shared.records().callback = Some(Callback { url: url.into() });
     }
+    shared.records().subscribed = true;
     HttpResponse::Ok().json(json!({"success": true}))
+}
+
+async fn subscriptions(
+    shared: web::Data<Shared>,
+    request: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let (_version, node) = path.into_inner();
+    if let Some(refusal) = admit(&shared, &request) {
+        return refusal;
+    }
+    if node != shared.config.waba_id {
+        return unknown_node(&node);
+    }
+    let data = if shared.records().subscribed {
+        json!([{"whatsapp_business_api_data": {"id": "1234567890123456",
+            "name": "omnihub", "link": "https://www.facebook.com/games/?app_id=1234567890123456"}}])
+    } else {
+        json!([])
+    };
+    HttpResponse::Ok().json(json!({"data": data}))
 }
 
 async fn unsubscribe(
@@ -795,7 +829,9 @@ async fn unsubscribe(
     if node != shared.config.waba_id {
         return unknown_node(&node);
     }
-    shared.records().callback = None;
+    let mut records = shared.records();
+    records.callback = None;
+    records.subscribed = false;
     HttpResponse::Ok().json(json!({"success": true}))
 }
 

@@ -161,7 +161,15 @@ impl ViberChannel {
             rest_client::fetch(self.client.get(url).timeout(MEDIA_TIMEOUT), MAX_MEDIA_BYTES)
                 .await?;
         if !answer.status.is_success() {
-            status::check(answer.status, &answer.body)?;
+            let reason = format!("HTTP {} fetching the media", answer.status.as_u16());
+            return Err(if answer.status.is_server_error() {
+                SendError::Transient {
+                    retry_after: answer.retry_after,
+                    reason,
+                }
+            } else {
+                SendError::Permanent { reason }
+            });
         }
         Ok(Media {
             bytes: answer.body,
@@ -184,18 +192,27 @@ impl ViberChannel {
 
     /// `POST /pa/get_account_info`: the token works and a webhook is set.
     pub async fn health(&self) -> Health {
-        match self.call("get_account_info", &json!({})).await {
-            Ok(answer) if answer.webhook.as_deref().unwrap_or_default().is_empty() => {
-                Health::WebhookNotSet("Viber has no webhook for this bot".into())
+        let answer = match self.post("get_account_info", &json!({})).await {
+            Ok(answer) => answer,
+            Err(err) => return Health::Failing(err.to_string()),
+        };
+        let info = match status::check(answer.status, &answer.body) {
+            Ok(info) => info,
+            Err(err) => {
+                let code = serde_json::from_slice::<status::Answer>(&answer.body)
+                    .map(|answer| answer.status)
+                    .ok();
+                return match code {
+                    Some(status::INVALID_AUTH_TOKEN) => Health::InvalidToken(err.to_string()),
+                    Some(status::TOO_MANY_REQUESTS) => Health::RateLimited(err.to_string()),
+                    _ => Health::Failing(err.to_string()),
+                };
             }
-            Ok(_) => Health::Ok,
-            Err(SendError::Permanent { reason }) if reason.starts_with("invalid_token") => {
-                Health::InvalidToken(reason)
-            }
-            Err(SendError::Transient { reason, .. }) if reason.contains("(status 12)") => {
-                Health::RateLimited(reason)
-            }
-            Err(err) => Health::Failing(err.to_string()),
+        };
+        if info.webhook.as_deref().unwrap_or_default().is_empty() {
+            Health::WebhookNotSet("Viber has no webhook for this bot".into())
+        } else {
+            Health::Ok
         }
     }
 
@@ -211,7 +228,13 @@ impl ViberChannel {
         })
     }
 
+    /// One API call: the answer for status 0, the classified refusal otherwise.
     async fn call(&self, method: &str, body: &Value) -> Result<status::Answer, SendError> {
+        let answer = self.post(method, body).await?;
+        status::check(answer.status, &answer.body)
+    }
+
+    async fn post(&self, method: &str, body: &Value) -> Result<rest_client::Answer, SendError> {
         let url = rest_client::endpoint(&self.api_base, &["pa", method])
             .map_err(|reason| SendError::Permanent { reason })?;
         let request = self
@@ -220,8 +243,7 @@ impl ViberChannel {
             .timeout(TIMEOUT)
             .header("X-Viber-Auth-Token", &self.auth_token)
             .json(body);
-        let answer = rest_client::fetch(request, MAX_API_BODY).await?;
-        status::check(answer.status, &answer.body)
+        rest_client::fetch(request, MAX_API_BODY).await
     }
 }
 

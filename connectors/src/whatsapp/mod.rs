@@ -232,9 +232,10 @@ impl WhatsappChannel {
     }
 
     /// With a `waba_id`: `POST /{waba-id}/subscribed_apps` with `override_callback_uri` and our
-    /// verify token (Meta then performs the GET handshake against `url`), or `DELETE` of the
-    /// subscription for `None`. Without one there is nothing to call: the callback URL is set
-    /// in the Meta app dashboard, by hand.
+    /// verify token (Meta then performs the GET handshake against `url` before it answers, so
+    /// our endpoint must already answer it), or `DELETE` of the subscription for `None`.
+    /// Without one there is nothing to call: the callback URL and the subscription are set in
+    /// the Meta app dashboard, by hand, and this answers `Ok`.
     pub async fn set_webhook(&self, url: Option<&str>) -> Result<(), SendError> {
         let Some(waba_id) = &self.waba_id else {
             return Ok(());
@@ -261,31 +262,53 @@ impl WhatsappChannel {
         }
     }
 
-    /// `GET /{phone-number-id}`: the token works and the number is ours.
+    /// `GET /{phone-number-id}`: the token works and the number is ours; with a `waba_id`,
+    /// also `GET /{waba-id}/subscribed_apps`: without a subscribed app Meta delivers nothing.
     pub async fn health(&self) -> Health {
-        let request = match self.url(&[&self.phone_number_id]) {
-            Ok(url) => self.client.get(url),
-            Err(err) => return Health::Failing(err.to_string()),
-        };
-        let answer =
-            match rest_client::fetch(self.authorized(request.timeout(TIMEOUT)), MAX_API_BODY).await
-            {
-                Ok(answer) => answer,
-                Err(err) => return Health::Failing(err.to_string()),
-            };
-        if answer.status.is_success() {
+        if let Err(health) = self.probe(&[&self.phone_number_id]).await {
+            return health;
+        }
+        let Some(waba_id) = &self.waba_id else {
             return Health::Ok;
+        };
+        match self.probe(&[waba_id, "subscribed_apps"]).await {
+            Ok(answer)
+                if answer["data"]
+                    .as_array()
+                    .is_some_and(|apps| !apps.is_empty()) =>
+            {
+                Health::Ok
+            }
+            Ok(_) => Health::WebhookNotSet(
+                "no app is subscribed to the WhatsApp Business Account's webhooks".into(),
+            ),
+            Err(health) => health,
+        }
+    }
+
+    /// A GET for [`health`](Self::health): the answer, or what its failure says of the account.
+    async fn probe(&self, segments: &[&str]) -> Result<Value, Health> {
+        let url = self
+            .url(segments)
+            .map_err(|err| Health::Failing(err.to_string()))?;
+        let request = self.authorized(self.client.get(url).timeout(TIMEOUT));
+        let answer = rest_client::fetch(request, MAX_API_BODY)
+            .await
+            .map_err(|err| Health::Failing(err.to_string()))?;
+        if answer.status.is_success() {
+            return serde_json::from_slice(&answer.body)
+                .map_err(|err| Health::Failing(format!("unexpected answer: {err}")));
         }
         let Some(error) = errors::GraphError::parse(&answer.body) else {
-            return Health::Failing(format!("HTTP {}", answer.status.as_u16()));
+            return Err(Health::Failing(format!("HTTP {}", answer.status.as_u16())));
         };
-        if error.is_invalid_token() {
+        Err(if error.is_invalid_token() {
             Health::InvalidToken(error.describe())
         } else if error.is_rate_limit() || answer.status == reqwest::StatusCode::TOO_MANY_REQUESTS {
             Health::RateLimited(error.describe())
         } else {
             Health::Failing(error.describe())
-        }
+        })
     }
 
     /// Verifies and parses a webhook request (see [`webhook`]).

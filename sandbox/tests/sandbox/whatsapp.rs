@@ -95,11 +95,17 @@ async fn the_dashboard_handshake_needs_our_verify_token() {
 #[tokio::test]
 async fn set_webhook_subscribes_the_business_account_after_a_handshake() {
     let setup = setup().await;
+    // The dashboard set the URL, but no app is subscribed to the account yet.
+    assert!(matches!(
+        setup.channel.health().await,
+        Health::WebhookNotSet(_)
+    ));
     setup
         .channel
         .set_webhook(Some(setup.callback.url()))
         .await
         .unwrap();
+    assert_eq!(setup.channel.health().await, Health::Ok);
     // The dashboard's handshake, then the one Meta makes for the override URL.
     let handshakes = setup
         .callback
@@ -109,6 +115,10 @@ async fn set_webhook_subscribes_the_business_account_after_a_handshake() {
         .count();
     assert_eq!(handshakes, 2);
     setup.channel.set_webhook(None).await.unwrap();
+    assert!(matches!(
+        setup.channel.health().await,
+        Health::WebhookNotSet(_)
+    ));
     let delivery = setup
         .sandbox
         .customer_sends(&customer(), CustomerMessage::Text("anyone?".into()))
@@ -577,6 +587,11 @@ async fn rate_limits_and_outages_are_transient_a_bad_token_is_not() {
         panic!("expected permanent");
     };
     assert!(reason.starts_with("invalid_token:"), "{reason}");
+    fresh
+        .channel
+        .set_webhook(Some(fresh.callback.url()))
+        .await
+        .unwrap();
     assert_eq!(fresh.channel.health().await, Health::Ok);
     assert_eq!(fresh.sandbox.violations(), []);
 }
