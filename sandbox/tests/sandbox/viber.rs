@@ -353,6 +353,12 @@ async fn outbound_messages_pass_vibers_rules_and_report_their_delivery() {
         mime_type: "image/jpeg".into(),
         bytes: Arc::from(&b"jpeg"[..]),
     }];
+    let mut video = to_customer("");
+    video.attachments = vec![OutboundAttachment {
+        file_name: "unboxing.mp4".into(),
+        mime_type: "video/mp4".into(),
+        bytes: Arc::from(&b"mp4 bytes"[..]),
+    }];
     let mut file = to_customer("");
     file.attachments = vec![OutboundAttachment {
         file_name: "договор.pdf".into(),
@@ -360,7 +366,7 @@ async fn outbound_messages_pass_vibers_rules_and_report_their_delivery() {
         bytes: Arc::from(&b"%PDF-1.7"[..]),
     }];
     let mut receipts = Vec::new();
-    for message in [&keyboard, &picture, &file] {
+    for message in [&keyboard, &picture, &video, &file] {
         receipts.push(
             setup
                 .channel
@@ -373,7 +379,7 @@ async fn outbound_messages_pass_vibers_rules_and_report_their_delivery() {
     }
     assert_eq!(setup.sandbox.violations(), []);
     let sent = setup.sandbox.sent();
-    assert_eq!(sent.len(), 3);
+    assert_eq!(sent.len(), 4);
     assert_eq!(
         sent[0].body["keyboard"]["Buttons"]
             .as_array()
@@ -390,8 +396,11 @@ async fn outbound_messages_pass_vibers_rules_and_report_their_delivery() {
             .unwrap()
             .starts_with("https://omnihub.example/media/viber/")
     );
-    assert_eq!(sent[2].body["type"], "file");
-    assert_eq!(sent[2].body["size"], 8);
+    assert_eq!(sent[2].body["type"], "video");
+    assert_eq!(sent[2].body["size"], 9);
+    assert_eq!(sent[3].body["type"], "file");
+    assert_eq!(sent[3].body["size"], 8);
+    assert_eq!(sent[3].body["file_name"], "договор.pdf");
     assert_eq!(
         receipts,
         sent.iter()
@@ -399,8 +408,8 @@ async fn outbound_messages_pass_vibers_rules_and_report_their_delivery() {
             .collect::<Vec<_>>()
     );
 
-    // The hello, then delivered and seen for each of the three.
-    let updates = setup.callback.wait_for_updates(7).await;
+    // The hello, then delivered and seen for each of the four.
+    let updates = setup.callback.wait_for_updates(9).await;
     let statuses: Vec<(String, DeliveryStatus)> = updates
         .iter()
         .filter_map(|update| match update {
@@ -410,7 +419,7 @@ async fn outbound_messages_pass_vibers_rules_and_report_their_delivery() {
             InboundUpdate::Message(_) => None,
         })
         .collect();
-    assert_eq!(statuses.len(), 6, "{statuses:?}");
+    assert_eq!(statuses.len(), 8, "{statuses:?}");
     for token in &receipts {
         let of_this: Vec<DeliveryStatus> = statuses
             .iter()
@@ -425,7 +434,7 @@ async fn outbound_messages_pass_vibers_rules_and_report_their_delivery() {
         .sandbox
         .fail_delivery(token, "receiver device is off")
         .await;
-    let updates = setup.callback.wait_for_updates(8).await;
+    let updates = setup.callback.wait_for_updates(10).await;
     assert_eq!(
         updates.last(),
         Some(&InboundUpdate::Status(StatusUpdate {
@@ -525,4 +534,38 @@ async fn status_codes_decide_between_retry_and_refusal() {
     assert!(reason.starts_with("invalid_token:"), "{reason}");
     assert!(matches!(stale.health().await, Health::InvalidToken(_)));
     assert_eq!(fresh.sandbox.violations(), []);
+}
+
+#[tokio::test]
+async fn the_fake_records_what_breaks_vibers_rules() {
+    let setup = setup().await;
+    setup
+        .sandbox
+        .customer_sends(&customer(), ViberCustomerMessage::Text("hi".into()))
+        .await;
+    let client = reqwest::Client::new();
+    let url = format!("{}pa/send_message", setup.sandbox.base_url());
+    for body in [
+        json!({"receiver": customer().id, "sender": {"name": "x".repeat(29)}, "type": "text",
+            "text": "hi"}),
+        json!({"receiver": customer().id, "sender": {"name": "Shop"}, "type": "file",
+            "media": "https://x.example/f"}),
+        json!({"receiver": customer().id, "sender": {"name": "Shop"}, "type": "text",
+            "text": "hi", "keyboard": {"Type": "keyboard", "Buttons": [{"ActionType": "open-url",
+            "ActionBody": "javascript:alert(1)", "Columns": 7}]}}),
+    ] {
+        let answer: Value = client
+            .post(&url)
+            .header("X-Viber-Auth-Token", &setup.sandbox.config().auth_token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["status"], 3, "{answer}");
+    }
+    assert_eq!(setup.sandbox.violations().len(), 3);
+    assert_eq!(setup.sandbox.sent(), []);
 }

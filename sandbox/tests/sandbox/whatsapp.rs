@@ -622,3 +622,48 @@ async fn a_wrong_access_token_is_meta_error_190() {
     assert!(!stale.poll(None).await.unwrap_err().is_transient());
     assert_eq!(setup.sandbox.sent(), []);
 }
+
+#[tokio::test]
+async fn the_fake_records_what_breaks_metas_schema() {
+    let setup = setup().await;
+    customer_says_hello(&setup).await;
+    let config = setup.sandbox.config();
+    let url = format!(
+        "{}v23.0/{}/messages",
+        setup.sandbox.base_url(),
+        config.phone_number_id
+    );
+    let client = reqwest::Client::new();
+    for body in [
+        // No recipient.
+        json!({"messaging_product": "whatsapp", "recipient_type": "individual", "type": "text",
+            "text": {"body": "hi"}}),
+        // A field no message type has.
+        json!({"messaging_product": "whatsapp", "recipient_type": "individual",
+            "to": customer().wa_id, "type": "text", "text": {"body": "hi"}, "priority": "high"}),
+        // Four reply buttons.
+        json!({"messaging_product": "whatsapp", "recipient_type": "individual",
+            "to": customer().wa_id, "type": "interactive", "interactive": {"type": "button",
+            "body": {"text": "?"}, "action": {"buttons": (0..4).map(|i| json!({"type": "reply",
+            "reply": {"id": i.to_string(), "title": "x"}})).collect::<Vec<_>>()}}}),
+    ] {
+        let response = client
+            .post(&url)
+            .bearer_auth(&config.access_token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["error"]["code"], 100, "{answer}");
+    }
+    let violations = setup.sandbox.violations();
+    assert_eq!(violations.len(), 3, "{violations:?}");
+    assert!(
+        violations
+            .iter()
+            .all(|v| v.endpoint == "POST /{phone-number-id}/messages")
+    );
+    assert_eq!(setup.sandbox.sent(), []);
+}
