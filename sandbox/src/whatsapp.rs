@@ -39,7 +39,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use crate::multipart;
+use crate::support;
 use crate::webhook_delivery::{Caller, Delivery, hmac_sha256_hex};
 pub use payloads::{Business, Customer, CustomerMessage};
 
@@ -564,7 +564,7 @@ async fn send_message(
         violation(&shared, endpoint, "the body is not JSON".into());
         return graph_error(StatusCode::BAD_REQUEST, 100, None, "Invalid parameter");
     };
-    let problems = schema::violations(&shared.schemas.message, &message);
+    let problems = support::errors(&shared.schemas.message, &message);
     if !problems.is_empty() {
         let detail = problems.join("; ");
         violation(&shared, endpoint, detail.clone());
@@ -657,7 +657,7 @@ async fn upload_media(
         violation(&shared, endpoint, format!("content type {content_type:?}"));
         return graph_error(StatusCode::BAD_REQUEST, 100, None, "Invalid parameter");
     }
-    let parts = match multipart::parse(content_type, &body) {
+    let parts = match support::multipart(content_type, &body) {
         Ok(parts) => parts,
         Err(error) => {
             violation(&shared, endpoint, error);
@@ -674,7 +674,7 @@ async fn upload_media(
         );
         return graph_error(StatusCode::BAD_REQUEST, 100, None, "Invalid parameter");
     };
-    if product.data != b"whatsapp" {
+    if product.bytes != b"whatsapp" {
         violation(
             &shared,
             endpoint,
@@ -692,7 +692,7 @@ async fn upload_media(
         StoredMedia {
             mime_type,
             file_name: file.file_name.clone(),
-            bytes: file.data.clone(),
+            bytes: file.bytes.clone(),
         },
     );
     shared.touch();
@@ -773,7 +773,7 @@ async fn subscribe(
             }
         }
     };
-    let problems = schema::violations(&shared.schemas.subscription, &subscription);
+    let problems = support::errors(&shared.schemas.subscription, &subscription);
     if !problems.is_empty() {
         violation(&shared, endpoint, problems.join("; "));
         return graph_error(StatusCode::BAD_REQUEST, 100, None, "Invalid parameter");

@@ -51,14 +51,6 @@ impl Schemas {
     }
 }
 
-/// Every way `instance` breaks the schema, one line each (empty when it is valid).
-pub fn violations(validator: &Validator, instance: &Value) -> Vec<String> {
-    validator
-        .iter_errors(instance)
-        .map(|error| format!("{} at {}", error, error.instance_path()))
-        .collect()
-}
-
 /// The whole kept subset of the spec.
 pub fn spec() -> Result<Value, String> {
     serde_json::from_str(SPEC).map_err(|err| format!("the WhatsApp spec subset: {err}"))
@@ -108,18 +100,19 @@ fn close_all_of(node: &mut Value) {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::support::errors;
 
     #[test]
     fn a_text_message_is_valid_and_unknown_fields_are_not() {
         let schemas = Schemas::load().unwrap();
         let mut text = json!({"messaging_product": "whatsapp", "recipient_type": "individual",
             "to": "16505551234", "type": "text", "text": {"body": "hi"}});
-        assert_eq!(violations(&schemas.message, &text), Vec::<String>::new());
+        assert_eq!(errors(&schemas.message, &text), Vec::<String>::new());
         text["colour"] = json!("red");
-        assert!(!violations(&schemas.message, &text).is_empty());
+        assert!(!errors(&schemas.message, &text).is_empty());
         let missing_to = json!({"messaging_product": "whatsapp", "recipient_type": "individual",
             "type": "text", "text": {"body": "hi"}});
-        assert!(!violations(&schemas.message, &missing_to).is_empty());
+        assert!(!errors(&schemas.message, &missing_to).is_empty());
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! raw sockets for the corners of each wire protocol that a well-behaved client never reaches.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod callback;
+mod max;
 mod smtp;
 mod viber;
+mod vk;
+mod webhook_receiver;
 mod whatsapp;

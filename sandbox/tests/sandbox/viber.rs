@@ -17,21 +17,21 @@ use omnihub_sandbox::viber::{ViberConfig, ViberCustomer, ViberCustomerMessage, V
 use omnihub_sandbox::webhook_delivery::hmac_sha256_hex;
 use serde_json::{Value, json};
 
-use crate::callback::CallbackServer;
+use crate::webhook_receiver::WebhookReceiver;
 
 const SAMPLES: &str = include_str!("../../specs/viber/callbacks.json");
 
 struct Setup {
     sandbox: ViberSandbox,
     channel: Arc<ViberChannel>,
-    callback: CallbackServer,
+    callback: WebhookReceiver,
 }
 
 async fn setup_with(config: ViberConfig) -> Setup {
     let sandbox = ViberSandbox::start(config).await.unwrap();
     let channel = Arc::new(channel_for(&sandbox, sandbox.credentials(), settings()));
-    let callback = CallbackServer::start(channel.clone()).await;
-    channel.set_webhook(Some(callback.url())).await.unwrap();
+    let callback = WebhookReceiver::start(channel.clone());
+    channel.set_webhook(Some(&callback.url)).await.unwrap();
     Setup {
         sandbox,
         channel,
@@ -75,7 +75,7 @@ async fn set_webhook_is_confirmed_by_a_signed_webhook_event() {
     let setup = setup().await;
     assert_eq!(
         setup.sandbox.webhook().as_deref(),
-        Some(setup.callback.url())
+        Some(setup.callback.url.as_str())
     );
     assert_eq!(
         setup.callback.outcomes(),
@@ -90,17 +90,17 @@ async fn set_webhook_is_confirmed_by_a_signed_webhook_event() {
     let mut credentials = setup.sandbox.credentials();
     credentials["auth_token"] = json!("another-bot-token");
     let other = Arc::new(channel_for(&setup.sandbox, credentials, settings()));
-    let refusing = CallbackServer::start(other).await;
+    let refusing = WebhookReceiver::start(other);
     let err = setup
         .channel
-        .set_webhook(Some(refusing.url()))
+        .set_webhook(Some(&refusing.url))
         .await
         .unwrap_err();
     assert!(!err.is_transient(), "{err:?}");
     assert_eq!(refusing.outcomes(), [Err(WebhookError::Unauthorized)]);
     assert_eq!(
         setup.sandbox.webhook().as_deref(),
-        Some(setup.callback.url())
+        Some(setup.callback.url.as_str())
     );
 
     setup.channel.set_webhook(None).await.unwrap();
@@ -242,14 +242,14 @@ async fn forged_missing_and_misplaced_signatures_are_unauthorized() {
         )),
         Some(String::new()),
     ] {
-        let mut request = client.post(setup.callback.url()).body(body.clone());
+        let mut request = client.post(&setup.callback.url).body(body.clone());
         if let Some(signature) = &signature {
             request = request.header("X-Viber-Content-Signature", signature);
         }
         assert_eq!(request.send().await.unwrap().status(), 401, "{signature:?}");
     }
     let response = client
-        .post(setup.callback.url())
+        .post(&setup.callback.url)
         .header(
             "X-Viber-Content-Signature",
             hmac_sha256_hex(token.as_bytes(), body.as_bytes()),

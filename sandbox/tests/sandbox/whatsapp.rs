@@ -18,19 +18,19 @@ use omnihub_sandbox::whatsapp::{
 };
 use serde_json::{Value, json};
 
-use crate::callback::CallbackServer;
+use crate::webhook_receiver::WebhookReceiver;
 
 struct Setup {
     sandbox: WhatsappSandbox,
     channel: Arc<WhatsappChannel>,
-    callback: CallbackServer,
+    callback: WebhookReceiver,
 }
 
 async fn setup_with(config: WhatsappConfig) -> Setup {
     let sandbox = WhatsappSandbox::start(config).await.unwrap();
     let channel = Arc::new(channel_for(&sandbox, sandbox.credentials()));
-    let callback = CallbackServer::start(channel.clone()).await;
-    sandbox.configure_callback(callback.url()).await.unwrap();
+    let callback = WebhookReceiver::start(channel.clone());
+    sandbox.configure_callback(&callback.url).await.unwrap();
     Setup {
         sandbox,
         channel,
@@ -82,12 +82,12 @@ async fn the_dashboard_handshake_needs_our_verify_token() {
         matches!(outcomes.as_slice(), [Ok(WebhookReply::Handshake { .. })]),
         "{outcomes:?}"
     );
-    let (status, answer, challenge) = setup.sandbox.handshake(setup.callback.url(), "guess").await;
+    let (status, answer, challenge) = setup.sandbox.handshake(&setup.callback.url, "guess").await;
     assert_eq!(status, Some(401));
     assert_ne!(answer, challenge);
     let (status, answer, challenge) = setup
         .sandbox
-        .handshake(setup.callback.url(), &setup.sandbox.config().verify_token)
+        .handshake(&setup.callback.url, &setup.sandbox.config().verify_token)
         .await;
     assert_eq!((status, answer), (Some(200), challenge));
 }
@@ -102,7 +102,7 @@ async fn set_webhook_subscribes_the_business_account_after_a_handshake() {
     ));
     setup
         .channel
-        .set_webhook(Some(setup.callback.url()))
+        .set_webhook(Some(&setup.callback.url))
         .await
         .unwrap();
     assert_eq!(setup.channel.health().await, Health::Ok);
@@ -300,7 +300,7 @@ async fn forged_missing_and_misplaced_signatures_are_unauthorized() {
         Some(sign(&setup.sandbox.config().app_secret, &body).replace("sha256=", "sha1=")),
     ];
     for signature in attempts {
-        let mut request = client.post(setup.callback.url()).body(body.clone());
+        let mut request = client.post(&setup.callback.url).body(body.clone());
         if let Some(signature) = &signature {
             request = request.header("X-Hub-Signature-256", signature);
         }
@@ -318,7 +318,7 @@ async fn forged_missing_and_misplaced_signatures_are_unauthorized() {
 
     // The right signature over the same bytes is accepted.
     let response = client
-        .post(setup.callback.url())
+        .post(&setup.callback.url)
         .header(
             "X-Hub-Signature-256",
             sign(&setup.sandbox.config().app_secret, &body),
@@ -589,7 +589,7 @@ async fn rate_limits_and_outages_are_transient_a_bad_token_is_not() {
     assert!(reason.starts_with("invalid_token:"), "{reason}");
     fresh
         .channel
-        .set_webhook(Some(fresh.callback.url()))
+        .set_webhook(Some(&fresh.callback.url))
         .await
         .unwrap();
     assert_eq!(fresh.channel.health().await, Health::Ok);
