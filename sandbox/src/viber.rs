@@ -22,45 +22,17 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpServer, web};
 use chrono::Utc;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::webhook_delivery::{Caller, Delivery, hmac_sha256_hex};
 
-const MAX_BODY: usize = 1024 * 1024;
-const MESSAGE_TYPES: [&str; 8] = [
-    "text", "picture", "video", "file", "location", "contact", "sticker", "url",
-];
-const MESSAGE_FIELDS: [&str; 17] = [
-    "receiver",
-    "min_api_version",
-    "sender",
-    "tracking_data",
-    "type",
-    "text",
-    "media",
-    "thumbnail",
-    "size",
-    "duration",
-    "file_name",
-    "contact",
-    "location",
-    "sticker_id",
-    "keyboard",
-    "rich_media",
-    "alt_text",
-];
-const ACTION_TYPES: [&str; 6] = [
-    "reply",
-    "open-url",
-    "location-picker",
-    "share-phone",
-    "none",
-    "open-map",
-];
+mod api;
+pub mod rules;
 
+const MAX_BODY: usize = 1024 * 1024;
 /// The fake bot's identity and behaviour.
 #[derive(Clone, Debug)]
 pub struct ViberConfig {
@@ -237,10 +209,10 @@ impl ViberSandbox {
             App::new()
                 .app_data(data.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY))
-                .route("/pa/set_webhook", web::post().to(set_webhook))
-                .route("/pa/send_message", web::post().to(send_message))
-                .route("/pa/get_account_info", web::post().to(account_info))
-                .route("/media/{id}", web::get().to(media))
+                .route("/pa/set_webhook", web::post().to(api::set_webhook))
+                .route("/pa/send_message", web::post().to(api::send_message))
+                .route("/pa/get_account_info", web::post().to(api::account_info))
+                .route("/media/{id}", web::get().to(api::media))
         })
         .workers(1)
         .listen(listener)?
@@ -317,7 +289,7 @@ impl ViberSandbox {
         }
         let body = json!({"event": "message", "timestamp": Utc::now().timestamp_millis(),
             "chat_hostname": "SN-CHAT-01_", "message_token": token,
-            "sender": user(customer), "message": content, "silent": false});
+            "sender": api::user(customer), "message": content, "silent": false});
         self.shared.deliver(&body).await
     }
 
@@ -331,7 +303,7 @@ impl ViberSandbox {
         let mut body = json!({"event": "conversation_started",
             "timestamp": Utc::now().timestamp_millis(), "chat_hostname": "SN-CHAT-01_",
             "message_token": self.shared.next_token(), "type": "open",
-            "user": user(customer), "subscribed": false});
+            "user": api::user(customer), "subscribed": false});
         if let Some(context) = context {
             body["context"] = json!(context);
         }
@@ -422,312 +394,5 @@ impl ViberSandbox {
 impl Drop for ViberSandbox {
     fn drop(&mut self) {
         drop(self.server.stop(false));
-    }
-}
-
-fn user(customer: &ViberCustomer) -> Value {
-    json!({"id": customer.id, "name": customer.name, "avatar": "https://avatar.example.com",
-        "country": "RU", "language": "ru", "api_version": 10})
-}
-
-fn status(status: i64, message: &str) -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": status, "status_message": message}))
-}
-
-/// Token check, then an injected failure if one is queued, then the JSON body.
-fn admit(
-    shared: &Shared,
-    request: &HttpRequest,
-    body: &[u8],
-    endpoint: &str,
-) -> Result<Value, Box<HttpResponse>> {
-    let token = request
-        .headers()
-        .get("x-viber-auth-token")
-        .and_then(|value| value.to_str().ok());
-    if token != Some(shared.config.auth_token.as_str()) {
-        return Err(Box::new(status(2, "invalidAuthToken")));
-    }
-    if let Some((code, message)) = shared.records().failures.pop_front() {
-        return Err(Box::new(status(code, &message)));
-    }
-    serde_json::from_slice(body).map_err(|_| {
-        violation(shared, endpoint, "the body is not JSON".into());
-        Box::new(status(3, "badData"))
-    })
-}
-
-fn violation(shared: &Shared, endpoint: &str, detail: String) {
-    shared.records().violations.push(ViberViolation {
-        endpoint: endpoint.into(),
-        detail,
-    });
-    shared.touch();
-}
-
-async fn set_webhook(
-    shared: web::Data<Shared>,
-    request: HttpRequest,
-    body: web::Bytes,
-) -> HttpResponse {
-    let endpoint = "/pa/set_webhook";
-    let body = match admit(&shared, &request, &body, endpoint) {
-        Ok(body) => body,
-        Err(refusal) => return *refusal,
-    };
-    let Some(url) = body["url"].as_str() else {
-        violation(&shared, endpoint, "url is required".into());
-        return status(3, "badData");
-    };
-    if let Some(types) = body.get("event_types") {
-        let known = [
-            "delivered",
-            "seen",
-            "failed",
-            "subscribed",
-            "unsubscribed",
-            "conversation_started",
-        ];
-        let valid = types.as_array().is_some_and(|types| {
-            types
-                .iter()
-                .all(|t| t.as_str().is_some_and(|t| known.contains(&t)))
-        });
-        if !valid {
-            violation(&shared, endpoint, format!("event_types {types}"));
-            return status(3, "badData");
-        }
-    }
-    if url.is_empty() {
-        shared.records().webhook = None;
-        return status(0, "ok");
-    }
-    let check = json!({"event": "webhook", "timestamp": Utc::now().timestamp_millis(),
-        "chat_hostname": "SN-CHAT-01_", "message_token": shared.next_token()});
-    let delivery = shared.deliver_to(url, &check).await;
-    if delivery.status != Some(200) {
-        return status(1, "invalidUrl");
-    }
-    let event_types = body
-        .get("event_types")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    {
-        let mut records = shared.records();
-        records.webhook = Some(url.to_string());
-        records.event_types = event_types.clone();
-    }
-    HttpResponse::Ok()
-        .json(json!({"status": 0, "status_message": "ok", "event_types": event_types}))
-}
-
-async fn account_info(
-    shared: web::Data<Shared>,
-    request: HttpRequest,
-    body: web::Bytes,
-) -> HttpResponse {
-    if let Err(refusal) = admit(&shared, &request, &body, "/pa/get_account_info") {
-        return *refusal;
-    }
-    let records = shared.records();
-    HttpResponse::Ok().json(
-        json!({"status": 0, "status_message": "ok", "id": "pa:75346594275468546724",
-        "name": shared.config.bot_name, "uri": "sandboxshop", "category": "Shopping",
-        "webhook": records.webhook.clone().unwrap_or_default(), "event_types": records.event_types,
-        "subscribers_count": records.subscribed.len(), "members": []}),
-    )
-}
-
-async fn send_message(
-    shared: web::Data<Shared>,
-    request: HttpRequest,
-    body: web::Bytes,
-) -> HttpResponse {
-    let endpoint = "/pa/send_message";
-    let message = match admit(&shared, &request, &body, endpoint) {
-        Ok(body) => body,
-        Err(refusal) => return *refusal,
-    };
-    if let Some((limit, window)) = shared.config.rate_limit {
-        let mut records = shared.records();
-        let now = Instant::now();
-        while records
-            .recent_sends
-            .front()
-            .is_some_and(|at| now.duration_since(*at) > window)
-        {
-            records.recent_sends.pop_front();
-        }
-        if records.recent_sends.len() >= limit {
-            return status(12, "tooManyRequests");
-        }
-        records.recent_sends.push_back(now);
-    }
-    let problems = check_message(&message);
-    if !problems.is_empty() {
-        violation(&shared, endpoint, problems.join("; "));
-        return status(3, "badData");
-    }
-    let receiver = message["receiver"].as_str().unwrap_or_default().to_string();
-    {
-        let records = shared.records();
-        if !records.known.contains(&receiver) {
-            return status(5, "receiverNotRegistered");
-        }
-        if !records.subscribed.contains(&receiver) {
-            return status(6, "receiverNotSubscribed");
-        }
-    }
-    let token = shared.next_token();
-    shared.records().sent.push(ViberSent {
-        message_token: token,
-        body: message,
-    });
-    shared.touch();
-    if shared.config.auto_statuses && shared.records().webhook.is_some() {
-        let shared = Arc::clone(&shared);
-        tokio::spawn(async move {
-            for event in ["delivered", "seen"] {
-                let body = json!({"event": event, "timestamp": Utc::now().timestamp_millis(),
-                    "chat_hostname": "SN-CHAT-01_", "message_token": token, "user_id": receiver});
-                shared.deliver(&body).await;
-            }
-        });
-    }
-    HttpResponse::Ok().json(
-        json!({"status": 0, "status_message": "ok", "message_token": token,
-        "chat_hostname": "SN-CHAT-01_", "billing_status": 1}),
-    )
-}
-
-async fn media(shared: web::Data<Shared>, path: web::Path<String>) -> HttpResponse {
-    let media = shared.records().media.get(path.as_str()).cloned();
-    match media {
-        Some((mime_type, bytes)) => HttpResponse::Ok().content_type(mime_type).body(bytes),
-        None => HttpResponse::NotFound().finish(),
-    }
-}
-
-/// Viber's documented rules for `send_message`, as a list of what is wrong.
-pub fn check_message(message: &Value) -> Vec<String> {
-    let mut problems = Vec::new();
-    let Some(fields) = message.as_object() else {
-        return vec!["the body is not an object".into()];
-    };
-    for key in fields.keys() {
-        if !MESSAGE_FIELDS.contains(&key.as_str()) {
-            problems.push(format!("unknown field {key}"));
-        }
-    }
-    if message["receiver"].as_str().is_none_or(str::is_empty) {
-        problems.push("receiver is required".into());
-    }
-    match message["sender"]["name"].as_str() {
-        Some(name) if !name.is_empty() && name.chars().count() <= 28 => {}
-        _ => problems.push("sender.name is required, at most 28 characters".into()),
-    }
-    if let Some(version) = message.get("min_api_version")
-        && version.as_u64().is_none_or(|v| v < 1)
-    {
-        problems.push("min_api_version must be a positive integer".into());
-    }
-    if let Some(tracking) = message.get("tracking_data")
-        && tracking.as_str().is_none_or(|t| t.len() > 4096)
-    {
-        problems.push("tracking_data must be a string of at most 4096 characters".into());
-    }
-    let kind = message["type"].as_str().unwrap_or_default();
-    if !MESSAGE_TYPES.contains(&kind) {
-        problems.push(format!("type {kind:?} is not a message type"));
-    }
-    let text = message["text"].as_str();
-    let media_url = message["media"]
-        .as_str()
-        .is_some_and(|m| m.starts_with("http://") || m.starts_with("https://"));
-    let size = message["size"].as_u64().is_some();
-    match kind {
-        "text" if text.is_none_or(|t| t.is_empty() || t.chars().count() > 7000) => {
-            problems.push("text messages need text of 1 to 7000 characters".into());
-        }
-        "picture" => {
-            if !media_url {
-                problems.push("picture needs a media URL".into());
-            }
-            if text.is_some_and(|t| t.chars().count() > 120) {
-                problems.push("a picture's text is at most 120 characters".into());
-            }
-        }
-        "video" if !media_url || !size => problems.push("video needs media and size".into()),
-        "file"
-            if !media_url || !size || message["file_name"].as_str().is_none_or(str::is_empty) =>
-        {
-            problems.push("file needs media, size and file_name".into());
-        }
-        _ => {}
-    }
-    if let Some(keyboard) = message.get("keyboard") {
-        problems.extend(check_keyboard(keyboard));
-    }
-    problems
-}
-
-fn check_keyboard(keyboard: &Value) -> Vec<String> {
-    let mut problems = Vec::new();
-    if keyboard["Type"] != "keyboard" {
-        problems.push("keyboard.Type must be \"keyboard\"".into());
-    }
-    let buttons = keyboard["Buttons"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    if buttons.is_empty() || buttons.len() > 24 {
-        problems.push("keyboard.Buttons must hold 1 to 24 buttons".into());
-    }
-    for (i, button) in buttons.iter().enumerate() {
-        if button["ActionBody"].as_str().is_none_or(str::is_empty) {
-            problems.push(format!("Buttons[{i}].ActionBody is required"));
-        }
-        let action = button["ActionType"].as_str().unwrap_or("reply");
-        if !ACTION_TYPES.contains(&action) {
-            problems.push(format!("Buttons[{i}].ActionType {action:?} is unknown"));
-        }
-        if action == "open-url"
-            && !button["ActionBody"]
-                .as_str()
-                .is_some_and(|url| url.starts_with("http://") || url.starts_with("https://"))
-        {
-            problems.push(format!("Buttons[{i}] opens something that is not a URL"));
-        }
-        if let Some(columns) = button.get("Columns")
-            && !columns.as_u64().is_some_and(|c| (1..=6).contains(&c))
-        {
-            problems.push(format!("Buttons[{i}].Columns must be 1 to 6"));
-        }
-        if let Some(rows) = button.get("Rows")
-            && !rows.as_u64().is_some_and(|r| (1..=2).contains(&r))
-        {
-            problems.push(format!("Buttons[{i}].Rows must be 1 or 2"));
-        }
-    }
-    problems
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_spec_sample_request_passes_the_checks() {
-        let samples: Value =
-            serde_json::from_str(include_str!("../specs/viber/callbacks.json")).unwrap_or_default();
-        assert_eq!(
-            check_message(&samples["send_message_request"]),
-            Vec::<String>::new()
-        );
-        let mut broken = samples["send_message_request"].clone();
-        broken["sender"]["name"] = json!("x".repeat(29));
-        broken["colour"] = json!("red");
-        assert_eq!(check_message(&broken).len(), 2);
     }
 }
