@@ -32,7 +32,9 @@ use crate::webhook_delivery::{Caller, Delivery, hmac_sha256_hex};
 mod api;
 pub mod rules;
 
+/// Request bodies larger than this are refused before they are read.
 const MAX_BODY: usize = 1024 * 1024;
+
 /// The fake bot's identity and behaviour.
 #[derive(Clone, Debug)]
 pub struct ViberConfig {
