@@ -20,7 +20,11 @@ pub mod email;
 pub mod max;
 pub mod provider;
 pub mod registry;
+pub mod rest_client;
+pub mod signing;
+pub mod viber;
 pub mod vk;
+pub mod whatsapp;
 
 /// One outbound message, as a connector sends it.
 #[derive(Clone, Debug, PartialEq)]

@@ -41,6 +41,8 @@ impl RateWindow {
 #[derive(Debug, Clone)]
 pub(crate) struct Part {
     pub name: String,
+    /// The `filename` of a file part.
+    pub file_name: Option<String>,
     pub content_type: Option<String>,
     pub bytes: Vec<u8>,
 }
@@ -78,6 +80,7 @@ pub(crate) fn multipart(content_type: &str, body: &[u8]) -> Result<Vec<Part>, St
         let bytes = rest[..end].to_vec();
         rest = &rest[end + closing.len()..];
         let mut name = None;
+        let mut file_name = None;
         let mut content_type = None;
         for line in headers.split("\r\n") {
             let Some((key, value)) = line.split_once(':') else {
@@ -87,6 +90,8 @@ pub(crate) fn multipart(content_type: &str, body: &[u8]) -> Result<Vec<Part>, St
                 for param in value.split(';').map(str::trim) {
                     if let Some(v) = param.strip_prefix("name=") {
                         name = Some(v.trim_matches('"').to_string());
+                    } else if let Some(v) = param.strip_prefix("filename=") {
+                        file_name = Some(v.trim_matches('"').to_string());
                     }
                 }
             } else if key.trim().eq_ignore_ascii_case("content-type") {
@@ -95,6 +100,7 @@ pub(crate) fn multipart(content_type: &str, body: &[u8]) -> Result<Vec<Part>, St
         }
         parts.push(Part {
             name: name.ok_or("a part without a name")?,
+            file_name,
             content_type,
             bytes,
         });
@@ -153,6 +159,8 @@ mod tests {
         let parts = multipart("multipart/form-data; boundary=xyz", body).unwrap();
         assert_eq!(parts.len(), 2);
         assert_eq!(parts[0].name, "photo");
+        assert_eq!(parts[0].file_name.as_deref(), Some("a.png"));
+        assert_eq!(parts[1].file_name, None);
         assert_eq!(parts[0].content_type.as_deref(), Some("image/png"));
         assert_eq!(parts[0].bytes, b"\x89PNG");
         assert_eq!(parts[1].bytes, b"1");

@@ -4,5 +4,7 @@
 
 mod max;
 mod smtp;
+mod viber;
 mod vk;
 mod webhook_receiver;
+mod whatsapp;
