@@ -18,6 +18,7 @@ use omnihub_core::MessageId;
 pub mod api;
 pub mod email;
 pub mod provider;
+pub mod telegram;
 
 /// One outbound message, as a connector sends it.
 #[derive(Clone, Debug, PartialEq)]
