@@ -4,3 +4,4 @@
 //! on omnihub's store or HTTP layer: the sandbox is something omnihub talks to, not part of it.
 
 pub mod smtp;
+pub mod telegram;
