@@ -59,7 +59,8 @@ pub(crate) fn plan(message: &OutboundMessage) -> Result<Vec<PlannedPart<'_>>, Se
     let caption_fits = !text.is_empty() && text.chars().count() <= MAX_CAPTION;
     let mut parts = Vec::new();
     let mut text_part = None;
-    if !text.is_empty() && !(caption_fits && !message.attachments.is_empty()) {
+    let text_is_caption = caption_fits && !message.attachments.is_empty();
+    if !(text.is_empty() || text_is_caption) {
         for chunk in split_text(text, MAX_TEXT) {
             parts.push(Part::Text(chunk));
         }
