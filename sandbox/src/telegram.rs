@@ -29,8 +29,9 @@
 //! to the webhook set by setWebhook (with `X-Telegram-Bot-Api-Secret-Token`, as Telegram does),
 //! or queued for getUpdates when no webhook is set. A failed webhook delivery is recorded as
 //! getWebhookInfo's `last_error_message`; the sandbox does not retry it by itself
-//! ([`FakeBot::redeliver`] does). The sandbox does not resize photos: every size of a photo
-//! holds the original bytes.
+//! ([`FakeBot::redeliver`] does). One getUpdates caller per bot is assumed: the real API's 409
+//! for a second, concurrent caller is not imitated. The sandbox does not resize photos: every
+//! size of a photo holds the original bytes.
 //!
 //! [`too_many_requests_sent`]: TelegramSandbox::too_many_requests_sent
 

@@ -30,6 +30,38 @@ pub const SECRET_HEADER: &str = "X-Telegram-Bot-Api-Secret-Token";
 /// The update kinds we ask Telegram for (`allowed_updates`) and map.
 pub(crate) const HANDLED_KINDS: [&str; 3] = ["message", "edited_message", "callback_query"];
 
+/// The fields of a `Message` the mapping reads. Only these are handed to frankenstein's
+/// types, so a field the Bot API adds later (or a new variant of one we never read, such as a
+/// forward origin) cannot make a customer's message unreadable.
+const MESSAGE_FIELDS: [&str; 17] = [
+    "message_id",
+    "date",
+    "edit_date",
+    "chat",
+    "from",
+    "sender_chat",
+    "text",
+    "caption",
+    "photo",
+    "document",
+    "voice",
+    "audio",
+    "video",
+    "sticker",
+    "location",
+    "contact",
+    "message_thread_id",
+];
+const CALLBACK_FIELDS: [&str; 7] = [
+    "id",
+    "from",
+    "message",
+    "inline_message_id",
+    "chat_instance",
+    "data",
+    "game_short_name",
+];
+
 /// Whether the webhook request's secret header equals the configured secret, compared in
 /// constant time. No configured secret accepts nothing: without it anyone who learns the URL
 /// could post updates.
@@ -54,7 +86,7 @@ pub(crate) fn map_update(update: &serde_json::Value) -> Result<Option<InboundUpd
     if !HANDLED_KINDS.iter().any(|kind| object.contains_key(*kind)) {
         return Ok(None);
     }
-    let update: Update = serde_json::from_value(update.clone())
+    let update: Update = serde_json::from_value(only_what_we_read(object))
         .map_err(|error| format!("not a Telegram update: {error}"))?;
     Ok(match update.content {
         UpdateContent::Message(message) => {
@@ -67,6 +99,37 @@ pub(crate) fn map_update(update: &serde_json::Value) -> Result<Option<InboundUpd
         UpdateContent::CallbackQuery(query) => map_callback(&query).map(InboundUpdate::Message),
         _ => None,
     })
+}
+
+/// The update with its message or callback query cut down to the fields the mapping reads.
+fn only_what_we_read(update: &serde_json::Map<String, serde_json::Value>) -> serde_json::Value {
+    let keep = |value: &serde_json::Value, fields: &[&str]| match value.as_object() {
+        Some(object) => serde_json::Value::Object(
+            object
+                .iter()
+                .filter(|(key, _)| fields.contains(&key.as_str()))
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect(),
+        ),
+        None => value.clone(),
+    };
+    let mut trimmed = serde_json::Map::new();
+    for (kind, value) in update {
+        let value = match kind.as_str() {
+            "message" | "edited_message" => keep(value, &MESSAGE_FIELDS),
+            "callback_query" => {
+                let mut query = keep(value, &CALLBACK_FIELDS);
+                if let Some(message) = query.get_mut("message") {
+                    *message = keep(message, &MESSAGE_FIELDS);
+                }
+                query
+            }
+            "update_id" => value.clone(),
+            _ => continue,
+        };
+        trimmed.insert(kind.clone(), value);
+    }
+    serde_json::Value::Object(trimmed)
 }
 
 /// A new message, or with `edit_update` (the update's id) the new version of an edited one.
@@ -388,6 +451,18 @@ mod tests {
         assert_eq!(message.text, "order:42:cancel");
         assert_eq!(message.conversation, "5001");
         assert_eq!(message.sender.name, "Иван Петров");
+    }
+
+    #[test]
+    fn fields_we_do_not_read_cannot_break_a_message() {
+        let message = message(json!({
+            "text": "переслано",
+            "forward_origin": {"type": "a_kind_from_the_future", "date": 1},
+            "entities": [{"type": "brand_new_entity", "offset": 0, "length": 3}],
+            "some_field_added_in_bot_api_12": {"x": 1}
+        }));
+        let mapped = mapped(json!({"update_id": 9, "message": message}));
+        assert_eq!(mapped.text, "переслано");
     }
 
     #[test]

@@ -21,6 +21,10 @@
 //! The bot token is part of every URL: it never appears in `Debug` output or in errors
 //! (reqwest errors are stripped of their URL).
 //!
+//! Text goes as plain text (no `parse_mode`), so nothing a customer or operator types is read as
+//! markup. Telegram has neither message templates nor a reply window, so `template` and
+//! `last_inbound_at` of an [`OutboundMessage`] play no part here.
+//!
 //! Sending is not atomic when a message needs several calls (text longer than 4096
 //! characters, several files): Telegram has no idempotency key, so once the first call went
 //! through, later calls are retried in place on short rate-limit waits, and a later failure is
