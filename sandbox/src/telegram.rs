@@ -11,7 +11,8 @@
 //! Like the real API it answers 401 "Unauthorized" for an unknown token, 404 for an unknown
 //! method, 400 "Bad Request: chat not found" for a chat whose customer never wrote, 403
 //! "Forbidden: bot was blocked by the user" after [`FakeBot::customer_blocks_bot`], and 409
-//! for getUpdates while a webhook is set. Unlike it, it accepts `http://` webhooks on loopback.
+//! for getUpdates while a webhook is set or while another getUpdates is waiting. Unlike it, it
+//! accepts `http://` webhooks on loopback.
 //!
 //! Stricter than the real API, to catch connector mistakes: every request is checked against
 //! the contract (required parameters present, each of a type the contract allows, no unknown
@@ -29,8 +30,9 @@
 //! to the webhook set by setWebhook (with `X-Telegram-Bot-Api-Secret-Token`, as Telegram does),
 //! or queued for getUpdates when no webhook is set. A failed webhook delivery is recorded as
 //! getWebhookInfo's `last_error_message`; the sandbox does not retry it by itself
-//! ([`FakeBot::redeliver`] does). One getUpdates caller per bot is assumed: the real API's 409
-//! for a second, concurrent caller is not imitated. The sandbox does not resize photos: every
+//! ([`FakeBot::redeliver`] does). A getUpdates call still waiting when another one for the same
+//! bot arrives is answered 409 "Conflict: terminated by other getUpdates request", as two
+//! instances polling one bot are in the real API. The sandbox does not resize photos: every
 //! size of a photo holds the original bytes.
 //!
 //! [`too_many_requests_sent`]: TelegramSandbox::too_many_requests_sent
@@ -623,6 +625,11 @@ impl FakeBot {
     /// Updates queued for getUpdates and not yet confirmed.
     pub fn pending_updates(&self) -> usize {
         self.with_bot(|bot| bot.pending.len()).unwrap_or_default()
+    }
+
+    /// How many getUpdates calls the bot made (that passed the contract check).
+    pub fn get_updates_calls(&self) -> u64 {
+        self.with_bot(|bot| bot.poll_generation).unwrap_or_default()
     }
 
     /// getWebhookInfo's `last_error_message`.

@@ -367,12 +367,26 @@ async fn get_updates(
     let timeout = Duration::from_secs(params.get("timeout").and_then(Value::as_u64).unwrap_or(0))
         .min(MAX_POLL_WAIT);
     let deadline = Instant::now() + timeout;
+    let generation = {
+        let mut state = shared.lock();
+        let bot = bot(&mut state, token)?;
+        bot.poll_generation += 1;
+        bot.poll_generation
+    };
+    // Wakes an older call still waiting, which then gives up.
+    shared.updates_arrived.notify_waiters();
     loop {
         // Registered before looking, so an update queued in between still wakes us.
         let arrived = shared.updates_arrived.notified();
         {
             let mut state = shared.lock();
             let bot = bot(&mut state, token)?;
+            if bot.poll_generation != generation {
+                return Err(ApiError::new(
+                    409,
+                    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+                ));
+            }
             if bot.webhook.is_some() {
                 return Err(ApiError::new(
                     409,

@@ -46,6 +46,9 @@ pub(crate) struct BotState {
     pub open_callbacks: HashSet<String>,
     pub answered_callbacks: Vec<String>,
     next_callback: u64,
+    /// Counts getUpdates calls: a waiting call that sees a newer one give up, as in the real
+    /// API (two instances polling one bot).
+    pub poll_generation: u64,
     /// Injected failures, in order; `None` matches any method.
     pub failures: VecDeque<(Option<String>, ApiError)>,
     pub flood: FloodControl,
@@ -169,6 +172,7 @@ impl BotState {
             open_callbacks: HashSet::new(),
             answered_callbacks: Vec::new(),
             next_callback: 1,
+            poll_generation: 0,
             failures: VecDeque::new(),
             flood: FloodControl::new(limits),
         }

@@ -797,6 +797,31 @@ async fn long_polling_with_a_cursor_misses_and_repeats_nothing() {
     assert_eq!(texts(&woken), ["сообщение 6"]);
     assert_eq!(poller.health().await, Health::Ok);
 
+    // A second instance polling the same bot ends the first one's wait with a conflict.
+    let calls = bot.get_updates_calls();
+    let first_instance = {
+        let poller = channel(&sandbox, TOKEN, Some(SECRET), "long_poll")
+            .with_poll_timeout(Duration::from_secs(20));
+        let cursor = woken.cursor.clone();
+        tokio::spawn(async move { poller.poll(cursor.as_deref()).await })
+    };
+    let asked = Instant::now();
+    while bot.get_updates_calls() == calls {
+        assert!(
+            asked.elapsed() < Duration::from_secs(5),
+            "the first poll never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let second_instance = poller.poll(woken.cursor.as_deref()).await.unwrap();
+    assert!(second_instance.updates.is_empty());
+    let terminated = first_instance.await.unwrap().unwrap_err();
+    assert!(
+        matches!(&terminated, SendError::Permanent { reason }
+            if reason.starts_with("Conflict: terminated by other getUpdates request")),
+        "{terminated:?}"
+    );
+
     // getUpdates while a webhook is set is a conflict, as in the real API.
     poller
         .set_webhook(Some("http://127.0.0.1:9/hook"))
