@@ -22,6 +22,7 @@ pub mod provider;
 pub mod registry;
 pub mod rest_client;
 pub mod signing;
+pub mod telegram;
 pub mod viber;
 pub mod vk;
 pub mod whatsapp;

@@ -6,6 +6,7 @@
 pub mod max;
 pub mod smtp;
 mod support;
+pub mod telegram;
 pub mod viber;
 pub mod vk;
 pub mod webhook_delivery;

@@ -4,6 +4,7 @@
 
 mod max;
 mod smtp;
+mod telegram;
 mod viber;
 mod vk;
 mod webhook_receiver;

@@ -14,12 +14,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, web};
 use omnihub_connectors::provider::{
-    AttachmentKind, ConfigError, InboundMessage, InboundUpdate, ProviderChannel, WebhookError, WebhookReply,
-    WebhookRequest,
+    AttachmentKind, ConfigError, InboundMessage, InboundUpdate, ProviderChannel, WebhookError,
+    WebhookReply, WebhookRequest,
 };
 use omnihub_connectors::registry;
-use omnihub_core::model::{Channel, Provider};
 use omnihub_core::ChannelId;
+use omnihub_core::model::{Channel, Provider};
 use omnihub_store::{InboundEvent, StoreError};
 use sha2::{Digest, Sha256};
 
@@ -28,8 +28,14 @@ use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/hooks/{provider}/{channel_id}", web::post().to(provider_hook))
-        .route("/hooks/{provider}/{channel_id}", web::get().to(provider_hook));
+    cfg.route(
+        "/hooks/{provider}/{channel_id}",
+        web::post().to(provider_hook),
+    )
+    .route(
+        "/hooks/{provider}/{channel_id}",
+        web::get().to(provider_hook),
+    );
 }
 
 #[derive(utoipa::OpenApi)]
@@ -215,7 +221,13 @@ fn inbound_event(channel: &Channel, m: InboundMessage) -> InboundEvent {
     } else {
         m.sender.name.clone()
     };
-    let or_unknown = |s: String| if s.is_empty() { "unknown".to_string() } else { s };
+    let or_unknown = |s: String| {
+        if s.is_empty() {
+            "unknown".to_string()
+        } else {
+            s
+        }
+    };
     InboundEvent {
         client_id: channel.client_id,
         channel_id: channel.id,
