@@ -244,7 +244,7 @@ async fn pump(myself: &ActorRef<ChannelMsg>, state: &mut ChannelState) {
             return;
         }
     };
-    let outbound = OutboundMessage::text(
+    let mut outbound = OutboundMessage::text(
         message.id,
         external,
         message.text.clone(),
@@ -253,6 +253,20 @@ async fn pump(myself: &ActorRef<ChannelMsg>, state: &mut ChannelState) {
             .clone()
             .unwrap_or_else(|| message.id.to_string()),
     );
+    // Providers with a reply window (WhatsApp) judge by the customer's last message.
+    match state
+        .ctx
+        .store()
+        .last_inbound_at(state.ctx.id(), message.conversation_id)
+        .await
+    {
+        Ok(at) => outbound.last_inbound_at = at,
+        Err(err) => {
+            tracing::warn!(channel = %state.channel, error = %err, "reading the conversation failed");
+            pause(myself, state, STORE_RETRY);
+            return;
+        }
+    }
     let outcome = match connector {
         Ok(connector) => connector.send(&outbound).await,
         Err(err) => Err(err),

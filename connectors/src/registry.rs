@@ -10,7 +10,7 @@ use reqwest::Url;
 use serde_json::Value;
 
 use crate::provider::{ConfigError, ProviderChannel};
-use crate::{max, vk};
+use crate::{max, telegram, viber, vk, whatsapp};
 
 /// The API base URL of every provider reached over HTTP.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,7 +41,10 @@ fn real(url: &str) -> Url {
 
 /// The providers a messenger channel can be connected to through [`provider_channel`].
 pub fn is_messenger(provider: Provider) -> bool {
-    matches!(provider, Provider::Vk | Provider::Max)
+    matches!(
+        provider,
+        Provider::Telegram | Provider::Whatsapp | Provider::Vk | Provider::Viber | Provider::Max
+    )
 }
 
 /// The connected account of a channel, built from its stored credentials and settings.
@@ -52,6 +55,21 @@ pub fn provider_channel(
     endpoints: &Endpoints,
 ) -> Result<Arc<dyn ProviderChannel>, ConfigError> {
     Ok(match provider {
+        Provider::Telegram => Arc::new(telegram::TelegramChannel::from_channel(
+            credentials,
+            settings,
+            &endpoints.telegram,
+        )?),
+        Provider::Whatsapp => Arc::new(whatsapp::WhatsappChannel::from_channel(
+            credentials,
+            settings,
+            &endpoints.whatsapp,
+        )?),
+        Provider::Viber => Arc::new(viber::ViberChannel::from_channel(
+            credentials,
+            settings,
+            &endpoints.viber,
+        )?),
         Provider::Vk => Arc::new(vk::VkChannel::from_channel(
             credentials,
             settings,

@@ -233,6 +233,13 @@ pub trait HubStore: Send + Sync {
         reason: Option<&str>,
         provider_message_id: Option<&str>,
     ) -> Result<(Message, Option<HubEvent>)>;
+    /// When the customer last wrote in the conversation (providers with a reply window, such as
+    /// WhatsApp's 24 hours, need it); `None` when they never did.
+    async fn last_inbound_at(
+        &self,
+        client: ClientId,
+        conversation: ConversationId,
+    ) -> Result<Option<DateTime<Utc>>>;
     /// Finds an outbound message by the provider's id for it (status callbacks).
     async fn message_by_provider_id(
         &self,

@@ -901,6 +901,22 @@ impl HubStore for Backend {
         Ok((updated, Some(event)))
     }
 
+    async fn last_inbound_at(
+        &self,
+        client: ClientId,
+        conversation: ConversationId,
+    ) -> Result<Option<DateTime<Utc>>> {
+        let at = sqlx::query_scalar::<Db, Option<i64>>(
+            "SELECT MAX(created_at) FROM messages \
+             WHERE conversation_id = $1 AND client_id = $2 AND direction = 'inbound'",
+        )
+        .bind(conversation.0)
+        .bind(client.0)
+        .fetch_one(&self.pool)
+        .await?;
+        at.map(ts).transpose()
+    }
+
     async fn message_by_provider_id(
         &self,
         client: ClientId,

@@ -2291,6 +2291,28 @@ async fn ingest_batch_commits_together_and_fails_alone(store: DynStore) {
         second.conversation
     );
     assert!(store.ingest_batch(&[]).await.unwrap().is_empty());
+
+    // The customer's last word, not the operator's.
+    let conversation = first.message.conversation_id;
+    assert_eq!(
+        store.last_inbound_at(c, conversation).await.unwrap(),
+        Some(second.message.created_at)
+    );
+    tick().await;
+    let reply = outbound(c, conversation, MessageKind::Message, "r-1", None);
+    store.add_outbound(&reply).await.unwrap();
+    assert_eq!(
+        store.last_inbound_at(c, conversation).await.unwrap(),
+        Some(second.message.created_at)
+    );
+    assert_eq!(
+        store
+            .last_inbound_at(b.client.id, conversation)
+            .await
+            .unwrap(),
+        None,
+        "another client's conversation"
+    );
 }
 
 async fn ingest_creates_conversation_and_dedupes(store: DynStore) {

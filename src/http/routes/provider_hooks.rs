@@ -39,7 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(provider_hook))]
+#[openapi(paths(provider_hook, provider_handshake))]
 pub struct Api;
 
 /// Longest id or name taken from a provider, in characters; longer ones are cut.
@@ -51,8 +51,11 @@ const CACHE_LIMIT: usize = 10_000;
 /// change (building one sets up an HTTP client, too slow to do per webhook).
 #[derive(Default)]
 pub struct ProviderChannels {
-    built: Mutex<HashMap<ChannelId, ([u8; 32], Arc<dyn ProviderChannel>)>>,
+    built: Mutex<HashMap<ChannelId, Built>>,
 }
+
+/// A connector and the fingerprint of the settings and credentials it was built from.
+type Built = ([u8; 32], Arc<dyn ProviderChannel>);
 
 impl ProviderChannels {
     fn get(
@@ -131,6 +134,24 @@ pub async fn provider_hook(
     Ok(HttpResponse::Ok()
         .content_type(ContentType::plaintext())
         .body(ack))
+}
+
+/// Answers a provider's verification handshake (WhatsApp's `hub.challenge` with the channel's
+/// verify token); the other providers verify by POST, so GET is refused like a bad signature.
+#[utoipa::path(get, path = "/hooks/{provider}/{channel_id}", tag = "webhooks",
+    params(("provider" = String, Path, description = "`telegram`, `whatsapp`, `vk`, `viber` or `max`"),
+        ("channel_id" = ChannelId, Path, description = "the channel")),
+    responses((status = 200, description = "the challenge, echoed", body = String, content_type = "text/plain"),
+        (status = 401, description = "`invalid_signature`: unknown channel, another provider's channel, or a wrong verify token", body = ErrorBody),
+        (status = 404, description = "no such provider", body = ErrorBody),
+        (status = 405, description = "this provider has no GET handshake", body = ErrorBody)),
+    security(()))]
+pub async fn provider_handshake(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> ApiResult<HttpResponse> {
+    provider_hook(req, state, path, web::Bytes::new()).await
 }
 
 /// The channel and its connector, when the path names a channel of that provider; anything
