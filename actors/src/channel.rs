@@ -3,8 +3,11 @@
 //! connector, one at a time and in order, with the message's idempotency key:
 //!
 //! - a per-channel rate limit (GCRA through `governor`), from the channel's settings
-//!   `send_rate_per_second` (default 20; fractions allowed) and `send_burst` (default: the
-//!   rate, at least 1);
+//!   `send_rate_per_second` and `send_burst` (fractions allowed), whose defaults are the
+//!   provider's documented limits (Telegram 30/s, MAX 30/s, VK 20/s; 20/s otherwise);
+//! - a per-chat limit where the provider has one (Telegram: 1 message per second per chat),
+//!   from `chat_rate_per_second` / `chat_burst`: a message to a chat that must wait does not
+//!   hold up messages to other chats, and each chat's messages keep their order;
 //! - a transient failure pauses the channel (the provider is limiting or down, so the next
 //!   message would fare no better) for the provider's `Retry-After`, else an exponential
 //!   back-off, and retries the same message with the same key; after [`MAX_ATTEMPTS`] it is
@@ -20,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use governor::clock::Clock;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use omnihub_connectors::api::ApiChannel;
 use omnihub_connectors::registry::{self, Endpoints};
 use omnihub_connectors::{OutboundChannel, OutboundMessage, SendError};
@@ -68,8 +71,16 @@ struct Job {
 struct Config {
     loaded_at: Instant,
     connector: Result<Arc<dyn OutboundChannel>, SendError>,
-    quota: Quota,
+    limits: Limits,
     limiter: Arc<DefaultDirectRateLimiter>,
+    per_chat: Option<Arc<DefaultKeyedRateLimiter<ConversationId>>>,
+}
+
+/// A channel's send limits: overall, and per chat where the provider limits chats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Limits {
+    pub overall: Quota,
+    pub per_chat: Option<Quota>,
 }
 
 pub(crate) struct ChannelState {
@@ -221,6 +232,12 @@ async fn pump(myself: &ActorRef<ChannelMsg>, state: &mut ChannelState) {
         return;
     }
     let connector = config.connector.clone();
+    if let Some(per_chat) = config.per_chat.clone()
+        && let Err(wait) = next_free_chat(&mut state.queue, &per_chat)
+    {
+        pause(myself, state, wait);
+        return;
+    }
     let Some(job) = state.queue.front() else {
         return;
     };
@@ -315,6 +332,36 @@ async fn pump(myself: &ActorRef<ChannelMsg>, state: &mut ChannelState) {
 }
 
 /// Records the outcome of the head message and drops it from the queue.
+/// Brings to the front the first queued message whose chat may take one now (the first of its
+/// chat, so each chat's order holds), taking that chat's turn; or says how long until one may.
+fn next_free_chat(
+    queue: &mut VecDeque<Job>,
+    per_chat: &DefaultKeyedRateLimiter<ConversationId>,
+) -> Result<(), Duration> {
+    let mut seen = HashSet::new();
+    let mut soonest: Option<Duration> = None;
+    let now = per_chat.clock().now();
+    for (i, job) in queue.iter().enumerate() {
+        let chat = job.message.conversation_id;
+        if !seen.insert(chat) {
+            continue;
+        }
+        match per_chat.check_key(&chat) {
+            Ok(()) => {
+                if let Some(job) = queue.remove(i) {
+                    queue.push_front(job);
+                }
+                return Ok(());
+            }
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(now);
+                soonest = Some(soonest.map_or(wait, |s| s.min(wait)));
+            }
+        }
+    }
+    Err(soonest.unwrap_or(Duration::from_millis(50)))
+}
+
 async fn finish(
     state: &mut ChannelState,
     status: DeliveryStatus,
@@ -389,7 +436,7 @@ async fn load_config(state: &mut ChannelState) -> Result<(), StoreError> {
     }
     let client = state.ctx.id();
     let store = state.ctx.store().clone();
-    let (connector, quota) = match store.get_channel(client, state.channel).await {
+    let (connector, limits) = match store.get_channel(client, state.channel).await {
         Ok(channel) => {
             let credentials = store.channel_credentials(client, state.channel).await?;
             (
@@ -398,26 +445,31 @@ async fn load_config(state: &mut ChannelState) -> Result<(), StoreError> {
                     credentials.as_ref(),
                     &state.ctx.shared.config.endpoints,
                 ),
-                quota(&channel.settings),
+                limits(channel.provider, &channel.settings),
             )
         }
         Err(StoreError::NotFound) => (
             Err(SendError::Permanent {
                 reason: "the channel was removed".into(),
             }),
-            quota(&serde_json::Value::Null),
+            limits(Provider::Api, &serde_json::Value::Null),
         ),
         Err(err) => return Err(err),
     };
-    let limiter = match state.config.take() {
-        Some(old) if old.quota == quota => old.limiter,
-        _ => Arc::new(RateLimiter::direct(quota)),
+    // Unchanged limits keep their limiters, so a reload does not hand out a fresh burst.
+    let (limiter, per_chat) = match state.config.take() {
+        Some(old) if old.limits == limits => (old.limiter, old.per_chat),
+        _ => (
+            Arc::new(RateLimiter::direct(limits.overall)),
+            limits.per_chat.map(|q| Arc::new(RateLimiter::keyed(q))),
+        ),
     };
     state.config = Some(Config {
         loaded_at: Instant::now(),
         connector,
-        quota,
+        limits,
         limiter,
+        per_chat,
     });
     Ok(())
 }
@@ -456,20 +508,44 @@ fn connector(
 
 /// The channel's send rate from its settings, with sane defaults for anything missing or
 /// unusable.
-pub(crate) fn quota(settings: &serde_json::Value) -> Quota {
-    let rate = settings
-        .get("send_rate_per_second")
+/// The provider's documented limits, overridden by the channel's settings.
+pub(crate) fn limits(provider: Provider, settings: &serde_json::Value) -> Limits {
+    // (messages per second overall, per chat): Telegram's Bot FAQ, MAX's and VK's API limits.
+    let (rate, chat_rate) = match provider {
+        Provider::Telegram => (30.0, Some(1.0)),
+        Provider::Max => (30.0, None),
+        Provider::Vk => (20.0, None),
+        _ => (DEFAULT_RATE, None),
+    };
+    let chat_rate = number(settings, "chat_rate_per_second").or(chat_rate);
+    Limits {
+        overall: quota(
+            number(settings, "send_rate_per_second").unwrap_or(rate),
+            burst(settings, "send_burst"),
+        ),
+        per_chat: chat_rate.map(|r| quota(r, burst(settings, "chat_burst"))),
+    }
+}
+
+fn number(settings: &serde_json::Value, key: &str) -> Option<f64> {
+    settings
+        .get(key)
         .and_then(|r| r.as_f64())
         .filter(|r| r.is_finite() && *r > 0.0)
-        .unwrap_or(DEFAULT_RATE)
-        .clamp(1.0 / 3600.0, 10_000.0);
-    let burst = settings
-        .get("send_burst")
+}
+
+fn burst(settings: &serde_json::Value, key: &str) -> Option<u32> {
+    settings
+        .get(key)
         .and_then(|b| b.as_u64())
         .and_then(|b| u32::try_from(b).ok())
-        // Default: one second's worth.
-        .unwrap_or_else(|| rate.ceil() as u32);
-    let burst = NonZeroU32::new(burst.clamp(1, 10_000)).unwrap_or(NonZeroU32::MIN);
+}
+
+/// `rate` per second with `burst` at once (default 1: evenly spaced, never more than `rate`
+/// within any second, which is how providers count).
+fn quota(rate: f64, burst: Option<u32>) -> Quota {
+    let rate = rate.clamp(1.0 / 3600.0, 10_000.0);
+    let burst = NonZeroU32::new(burst.unwrap_or(1).clamp(1, 10_000)).unwrap_or(NonZeroU32::MIN);
     Quota::with_period(Duration::from_secs_f64(1.0 / rate))
         .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
         .allow_burst(burst)
@@ -487,18 +563,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn quota_from_settings() {
-        let q = quota(&serde_json::json!({"send_rate_per_second": 5, "send_burst": 2}));
+    fn limits_from_the_provider_and_the_settings() {
+        let api = |settings| limits(Provider::Api, &settings);
+        let q = api(serde_json::json!({"send_rate_per_second": 5, "send_burst": 2})).overall;
         assert_eq!(q.replenish_interval(), Duration::from_millis(200));
         assert_eq!(q.burst_size().get(), 2);
 
-        let slow = quota(&serde_json::json!({"send_rate_per_second": 0.5}));
+        let slow = api(serde_json::json!({"send_rate_per_second": 0.5})).overall;
         assert_eq!(slow.replenish_interval(), Duration::from_secs(2));
         assert_eq!(slow.burst_size().get(), 1);
 
-        let default = quota(&serde_json::json!({}));
-        assert_eq!(default.replenish_interval(), Duration::from_millis(50));
-        assert_eq!(default.burst_size().get(), 20);
+        let default = api(serde_json::json!({}));
+        assert_eq!(
+            default.overall.replenish_interval(),
+            Duration::from_millis(50)
+        );
+        assert_eq!(default.overall.burst_size().get(), 1);
+        assert_eq!(default.per_chat, None);
 
         for bad in [
             serde_json::json!({"send_rate_per_second": 0}),
@@ -506,10 +587,68 @@ mod tests {
             serde_json::json!({"send_rate_per_second": "fast"}),
             serde_json::Value::Null,
         ] {
-            assert_eq!(quota(&bad), default, "{bad}");
+            assert_eq!(api(bad.clone()), default, "{bad}");
         }
-        let zero_burst = quota(&serde_json::json!({"send_burst": 0}));
+        let zero_burst = api(serde_json::json!({"send_burst": 0})).overall;
         assert_eq!(zero_burst.burst_size().get(), 1);
+
+        // Telegram: 30 a second overall, one a second per chat, unless told otherwise.
+        let telegram = limits(Provider::Telegram, &serde_json::json!({}));
+        assert_eq!(
+            telegram.overall.replenish_interval(),
+            Duration::from_secs_f64(1.0 / 30.0)
+        );
+        let chat = telegram.per_chat.unwrap();
+        assert_eq!(
+            (chat.replenish_interval(), chat.burst_size().get()),
+            (Duration::from_secs(1), 1)
+        );
+        let relaxed = limits(
+            Provider::Telegram,
+            &serde_json::json!({"chat_rate_per_second": 2, "chat_burst": 3}),
+        );
+        let chat = relaxed.per_chat.unwrap();
+        assert_eq!(
+            (chat.replenish_interval(), chat.burst_size().get()),
+            (Duration::from_millis(500), 3)
+        );
+    }
+
+    #[test]
+    fn a_waiting_chat_does_not_hold_up_the_others_and_each_keeps_its_order() {
+        let (a, b) = (ConversationId::new(), ConversationId::new());
+        let job = |conversation, text: &str| Job {
+            message: Message {
+                id: MessageId::new(),
+                client_id: omnihub_core::ClientId::new(),
+                conversation_id: conversation,
+                direction: omnihub_core::model::Direction::Outbound,
+                kind: omnihub_core::model::MessageKind::Message,
+                provider_event_id: None,
+                author_id: None,
+                text: text.into(),
+                status: DeliveryStatus::Pending,
+                failure_reason: None,
+                idempotency_key: None,
+                created_at: chrono::Utc::now(),
+            },
+            attempts: 0,
+        };
+        let per_chat = RateLimiter::keyed(Quota::per_hour(NonZeroU32::MIN));
+        let mut queue: VecDeque<Job> =
+            [job(a, "a1"), job(a, "a2"), job(b, "b1"), job(b, "b2")].into();
+        let texts =
+            |q: &VecDeque<Job>| q.iter().map(|j| j.message.text.clone()).collect::<Vec<_>>();
+        assert_eq!(next_free_chat(&mut queue, &per_chat), Ok(()));
+        assert_eq!(texts(&queue), ["a1", "a2", "b1", "b2"]);
+        queue.pop_front();
+        // `a` just had its turn: `b` goes first, and `a2` is not sent ahead of it.
+        assert_eq!(next_free_chat(&mut queue, &per_chat), Ok(()));
+        assert_eq!(texts(&queue), ["b1", "a2", "b2"]);
+        queue.pop_front();
+        let wait = next_free_chat(&mut queue, &per_chat).unwrap_err();
+        assert!(wait > Duration::from_secs(3500), "{wait:?}");
+        assert_eq!(texts(&queue), ["a2", "b2"]);
     }
 
     #[test]
