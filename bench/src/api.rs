@@ -420,6 +420,7 @@ pub(crate) async fn open_store(data_dir: &Path) -> anyhow::Result<(Config, DynSt
 /// What [`seed`] made.
 pub(crate) struct Seeded {
     pub client_id: omnihub_core::ClientId,
+    pub owner_id: omnihub_core::UserId,
     /// The owner's API token.
     pub token: String,
 }
@@ -451,6 +452,7 @@ pub(crate) async fn seed(store: &DynStore) -> anyhow::Result<Seeded> {
         .await?;
     Ok(Seeded {
         client_id: client.id,
+        owner_id: owner.id,
         token: secret,
     })
 }

@@ -14,6 +14,7 @@
 mod api;
 mod apps;
 mod bare_hub;
+mod channels;
 mod cpu;
 mod hub;
 mod inproc;
@@ -31,6 +32,11 @@ const SUITES: &[(&str, &str)] = &[
          throughput and p99 latency ratios",
     ),
     (
+        "channels",
+        "1,000 replies to one Telegram bot against the sandbox's fake Bot API: rate, busiest \
+         second overall and per chat, 429s received",
+    ),
+    (
         "hub",
         "webhook ingest, inbound → operator socket, memory per idle socket and broadcast to \
          idle sockets, vs bare actix-web / actix-ws",
@@ -46,6 +52,8 @@ fn usage() -> String {
     }
     text.push_str("\noptions of `api`:\n");
     text.push_str(api::OPTIONS_HELP);
+    text.push_str("\noptions of `channels`:\n");
+    text.push_str(channels::OPTIONS_HELP);
     text.push_str("\noptions of `hub`:\n");
     text.push_str(hub::OPTIONS_HELP);
     text
@@ -66,6 +74,10 @@ fn main() -> ExitCode {
         }
         Some("api") => match api::Options::parse(&args[1..]) {
             Ok(options) => finish(api::run(&options)),
+            Err(problem) => usage_error(&problem),
+        },
+        Some("channels") => match channels::Options::parse(&args[1..]) {
+            Ok(options) => finish(channels::run(&options)),
             Err(problem) => usage_error(&problem),
         },
         Some("hub") => match hub::Options::parse(&args[1..]) {
