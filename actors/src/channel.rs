@@ -375,11 +375,19 @@ async fn finish(
     let client = state.ctx.id();
     let store = state.ctx.store().clone();
     let mut tries = 0;
+    let mut provider_message_id = provider_message_id;
     loop {
         match store
             .set_delivery(client, job.message.id, status, reason, provider_message_id)
             .await
         {
+            // Another message of the channel already has that provider id: the connector's ids
+            // are not unique. The send happened; record it without the id rather than leave it
+            // pending to be sent again.
+            Err(StoreError::Conflict(_)) if provider_message_id.is_some() => {
+                tracing::warn!(message = %job.message.id, provider_message_id, "the provider's message id is taken; recorded without it");
+                provider_message_id = None;
+            }
             Ok((_, event)) => {
                 if event.is_some() {
                     state.ctx.entry.wake();

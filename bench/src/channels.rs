@@ -60,6 +60,9 @@ impl Options {
 }
 
 pub fn run(options: &Options) -> anyhow::Result<Vec<Figure>> {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .try_init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -132,16 +132,22 @@ fn only_what_we_read(update: &serde_json::Map<String, serde_json::Value>) -> ser
     serde_json::Value::Object(trimmed)
 }
 
+/// Telegram numbers messages per chat: the chat makes the id unique in the bot.
+pub(crate) fn provider_message_id(chat: impl std::fmt::Display, message_id: i32) -> String {
+    format!("{chat}:{message_id}")
+}
+
 /// A new message, or with `edit_update` (the update's id) the new version of an edited one.
 fn map_message(message: &Message, edit_update: Option<u32>) -> InboundMessage {
     let chat = message.chat.id;
     let message_id = message.message_id.to_string();
+    let provider_id = provider_message_id(chat, message.message_id);
     let (event_id, edit_of, sent_at) = match (edit_update, message.edit_date) {
         (Some(update_id), edit_date) => {
             let edit_date = edit_date.unwrap_or(message.date);
             (
                 format!("edit:{chat}:{message_id}:{edit_date}:{update_id}"),
-                Some(message_id.clone()),
+                Some(provider_id.clone()),
                 unix_time(edit_date),
             )
         }
@@ -180,7 +186,7 @@ fn map_message(message: &Message, edit_update: Option<u32>) -> InboundMessage {
     InboundMessage {
         event_id,
         conversation: chat.to_string(),
-        provider_message_id: Some(message_id),
+        provider_message_id: Some(provider_id),
         sender,
         text: message
             .text
@@ -387,7 +393,7 @@ mod tests {
             mapped(json!({"update_id": 9, "message": message(json!({"text": "Привет"}))}));
         assert_eq!(message.event_id, "msg:5001:17");
         assert_eq!(message.conversation, "5001");
-        assert_eq!(message.provider_message_id.as_deref(), Some("17"));
+        assert_eq!(message.provider_message_id.as_deref(), Some("5001:17"));
         assert_eq!(message.text, "Привет");
         assert_eq!(message.sender.name, "Иван Петров");
         assert_eq!(message.sender.username.as_deref(), Some("ivan"));
@@ -418,7 +424,7 @@ mod tests {
         let edited = message(json!({"text": "исправлено", "edit_date": 1_700_000_100}));
         let message = mapped(json!({"update_id": 12, "edited_message": edited}));
         assert_eq!(message.event_id, "edit:5001:17:1700000100:12");
-        assert_eq!(message.edit_of.as_deref(), Some("17"));
+        assert_eq!(message.edit_of.as_deref(), Some("5001:17"));
         assert_eq!(message.sent_at.unwrap().timestamp(), 1_700_000_100);
     }
 

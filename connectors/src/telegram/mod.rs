@@ -21,6 +21,9 @@
 //! The bot token is part of every URL: it never appears in `Debug` output or in errors
 //! (reqwest errors are stripped of their URL).
 //!
+//! Telegram numbers messages per chat, so omnihub's id of a Telegram message (inbound, in a
+//! receipt, in `reply_to`) is `<chat id>:<message id>`.
+//!
 //! Text goes as plain text (no `parse_mode`), so nothing a customer or operator types is read as
 //! markup. Telegram has neither message templates nor a reply window, so `template` and
 //! `last_inbound_at` of an [`OutboundMessage`] play no part here.
@@ -303,7 +306,8 @@ impl OutboundChannel for TelegramChannel {
             first.get_or_insert(id);
         }
         Ok(SendReceipt {
-            provider_message_id: first.map(|id| id.to_string()),
+            provider_message_id: first
+                .map(|id| inbound::provider_message_id(&message.conversation, id)),
         })
     }
 }

@@ -83,9 +83,11 @@ pub(crate) fn plan(message: &OutboundMessage) -> Result<Vec<PlannedPart<'_>>, Se
         });
     }
     let keyboard_part = text_part.unwrap_or(parts.len() - 1);
+    // `<chat>:<message id>` as omnihub knows Telegram's ids, or a bare message id.
     let reply_to = message
         .reply_to
         .as_deref()
+        .map(|id| id.rsplit(':').next().unwrap_or(id))
         .and_then(|id| id.parse::<i32>().ok());
     let mut keyboard = keyboard;
     Ok(parts
@@ -245,7 +247,7 @@ mod tests {
             payload: Some("ok".into()),
             url: None,
         }]];
-        message.reply_to = Some("17".into());
+        message.reply_to = Some("5001:17".into());
         let parts = plan(&message).unwrap();
         assert_eq!(parts.len(), 2);
         assert!(matches!(

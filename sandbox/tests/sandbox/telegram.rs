@@ -217,14 +217,14 @@ async fn a_customer_message_reaches_the_webhook_and_the_reply_reaches_the_custom
     assert_eq!(message.sender.username.as_deref(), Some("ivan_p"));
     let message_id = action.message_id.unwrap().to_string();
     assert_eq!(
-        message.provider_message_id.as_deref(),
-        Some(message_id.as_str())
+        message.provider_message_id,
+        Some(format!("5001:{message_id}"))
     );
     assert_eq!(message.event_id, format!("msg:5001:{message_id}"));
     assert!(message.sent_at.is_some());
 
     let mut reply = text(5001, "Заказ №42 уже в пути.");
-    reply.reply_to = Some(message_id.clone());
+    reply.reply_to = message.provider_message_id.clone();
     let receipt = setup.channel.send(&reply).await.unwrap();
     let sent = setup.bot.sent_messages();
     assert_eq!(sent.len(), 1);
@@ -234,7 +234,7 @@ async fn a_customer_message_reaches_the_webhook_and_the_reply_reaches_the_custom
     assert_eq!(sent[0].reply_to, Some(action.message_id.unwrap()));
     assert_eq!(
         receipt.provider_message_id,
-        Some(sent[0].message_id.to_string())
+        Some(format!("5001:{}", sent[0].message_id))
     );
     assert_eq!(setup.channel.health().await, Health::Ok);
     setup.assert_no_violations();
@@ -420,7 +420,7 @@ async fn outbound_photos_documents_keyboards_and_long_texts() {
     assert_eq!(photo.method, "sendPhoto");
     assert_eq!(
         receipt.provider_message_id,
-        Some(photo.message_id.to_string())
+        Some(format!("{}:{}", photo.chat_id, photo.message_id))
     );
     assert_eq!(photo.text.as_deref(), Some("Ваш чек и договор"));
     assert_eq!(photo.files.len(), 1);
@@ -560,7 +560,7 @@ async fn an_edit_arrives_with_its_own_event_id() {
     let inbound = receiver.messages();
     assert_eq!(inbound.len(), 3);
     assert_eq!(inbound[1].text, "адрес: Ленина 10");
-    assert_eq!(inbound[1].edit_of, Some(message_id.to_string()));
+    assert_eq!(inbound[1].edit_of, Some(format!("5001:{message_id}")));
     assert_eq!(inbound[2].text, "адрес: Ленина 11");
     let mut event_ids: Vec<_> = inbound.iter().map(|m| m.event_id.clone()).collect();
     event_ids.dedup();
@@ -723,7 +723,7 @@ async fn sample_payloads_in_the_shape_of_the_contract() {
         Some("AgACAgIAAxkBAAI-x")
     );
     assert_eq!(one(1).text, "вот брак");
-    assert_eq!(one(2).edit_of.as_deref(), Some("1365"));
+    assert_eq!(one(2).edit_of.as_deref(), Some("5001:1365"));
     assert_eq!(one(2).event_id, "edit:5001:1365:1764000100:10002");
     assert_eq!(one(3).callback_id.as_deref(), Some("4382bfdwdsb323b2d9"));
     assert_eq!(one(4).attachments[0].kind, AttachmentKind::Voice);
