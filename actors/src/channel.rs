@@ -552,7 +552,9 @@ fn burst(settings: &serde_json::Value, key: &str) -> Option<u32> {
 /// `rate` per second with `burst` at once (default 1: evenly spaced, never more than `rate`
 /// within any second, which is how providers count).
 fn quota(rate: f64, burst: Option<u32>) -> Quota {
-    let rate = rate.clamp(1.0 / 3600.0, 10_000.0);
+    // Providers count on their own clock, after the network's jitter: 2 % of margin keeps two
+    // sends a period apart from landing a hair less than a period apart there.
+    let rate = rate.clamp(1.0 / 3600.0, 10_000.0) / 1.02;
     let burst = NonZeroU32::new(burst.unwrap_or(1).clamp(1, 10_000)).unwrap_or(NonZeroU32::MIN);
     Quota::with_period(Duration::from_secs_f64(1.0 / rate))
         .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
@@ -574,17 +576,17 @@ mod tests {
     fn limits_from_the_provider_and_the_settings() {
         let api = |settings| limits(Provider::Api, &settings);
         let q = api(serde_json::json!({"send_rate_per_second": 5, "send_burst": 2})).overall;
-        assert_eq!(q.replenish_interval(), Duration::from_millis(200));
+        assert_eq!(q.replenish_interval(), Duration::from_millis(204));
         assert_eq!(q.burst_size().get(), 2);
 
         let slow = api(serde_json::json!({"send_rate_per_second": 0.5})).overall;
-        assert_eq!(slow.replenish_interval(), Duration::from_secs(2));
+        assert_eq!(slow.replenish_interval(), Duration::from_millis(2040));
         assert_eq!(slow.burst_size().get(), 1);
 
         let default = api(serde_json::json!({}));
         assert_eq!(
             default.overall.replenish_interval(),
-            Duration::from_millis(50)
+            Duration::from_millis(51)
         );
         assert_eq!(default.overall.burst_size().get(), 1);
         assert_eq!(default.per_chat, None);
@@ -604,12 +606,12 @@ mod tests {
         let telegram = limits(Provider::Telegram, &serde_json::json!({}));
         assert_eq!(
             telegram.overall.replenish_interval(),
-            Duration::from_secs_f64(1.0 / 30.0)
+            Duration::from_secs_f64(1.02 / 30.0)
         );
         let chat = telegram.per_chat.unwrap();
         assert_eq!(
             (chat.replenish_interval(), chat.burst_size().get()),
-            (Duration::from_secs(1), 1)
+            (Duration::from_millis(1020), 1)
         );
         let relaxed = limits(
             Provider::Telegram,
@@ -618,7 +620,7 @@ mod tests {
         let chat = relaxed.per_chat.unwrap();
         assert_eq!(
             (chat.replenish_interval(), chat.burst_size().get()),
-            (Duration::from_millis(500), 3)
+            (Duration::from_millis(510), 3)
         );
     }
 

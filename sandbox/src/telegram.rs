@@ -214,6 +214,8 @@ pub struct SentMessage {
     pub reply_to: Option<i32>,
     /// Uploaded files (none when a file was sent again by its id).
     pub files: Vec<UploadedFile>,
+    /// When the fake accepted it (what its rate limits count).
+    pub accepted_at: std::time::Instant,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -306,6 +306,7 @@ pub(crate) fn sent_message(
         keyboard,
         reply_to,
         files,
+        accepted_at: std::time::Instant::now(),
     }
 }
 
