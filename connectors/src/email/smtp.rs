@@ -1,6 +1,7 @@
-//! Outbound e-mail over SMTP. Every connected mailbox gets its own [`SmtpMailer`], built from the
-//! account's [`SmtpSettings`]; host and port come from the settings, so tests and the demo point
-//! it at the sandbox's SMTP server. TLS is rustls; the chosen [`SmtpSecurity`] is never
+//! Outbound e-mail over SMTP: the service's own mail (password resets, invitations) and the
+//! submission half of mailbox channels. Every sender gets its own [`SmtpMailer`], built from its
+//! [`SmtpSettings`]; host and port come from the settings, so tests and the demo point it at the
+//! sandbox's SMTP server. TLS is rustls; the chosen [`SmtpSecurity`] is never
 //! downgraded: a server that does not offer STARTTLS when it is required fails the send.
 
 use std::fmt;
@@ -155,7 +156,22 @@ impl SmtpMailer {
     }
 }
 
-fn parse_mailbox(address: &str) -> Result<Mailbox, EmailError> {
+impl SmtpMailer {
+    /// Sends a message built elsewhere (a mailbox channel's reply, with its own headers); the
+    /// envelope comes from its `From` and `To`.
+    pub(crate) async fn send_message(&self, message: Message) -> Result<(), EmailError> {
+        self.transport.send(message).await?;
+        Ok(())
+    }
+
+    /// Connects, says EHLO, upgrades to TLS and logs in as a send would, without sending.
+    pub(crate) async fn check_connection(&self) -> Result<(), EmailError> {
+        self.transport.test_connection().await?;
+        Ok(())
+    }
+}
+
+pub(crate) fn parse_mailbox(address: &str) -> Result<Mailbox, EmailError> {
     address
         .parse()
         .map_err(|source| EmailError::InvalidAddress {
