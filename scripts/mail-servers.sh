@@ -10,14 +10,15 @@
 #   scripts/mail-servers.sh status   exit 0 when both answer
 #
 # Mail for any address in the domains shop.test and customer.test is accepted by Postfix and
-# delivered by Dovecot to an existing user; users live in the passwd-file $DIR/users
-# (`user@domain:{PLAIN}password::::::`), which Dovecot re-reads when it changes, so tests add
-# their own mailboxes while the servers run. Login is plain text (loopback only): IMAP LOGIN,
+# delivered by Dovecot to an existing user. Each user is a one-line passwd-file
+# $DIR/users/<address> (`<address>:{PLAIN}<password>::::::nodelay=yes`), so tests add their own mailboxes
+# while the servers run (Dovecot notices a changed single passwd-file only by its mtime, in
+# whole seconds, which misses a second user added within the same second). Login is plain text (loopback only): IMAP LOGIN,
 # SMTP AUTH PLAIN/LOGIN through Dovecot; Postfix also relays for 127.0.0.0/8 unauthenticated
 # (only into the test domains: everything else bounces at once, nothing leaves the machine).
 #
 # The tests read $DIR/servers.env (OMNIHUB_MAIL_SERVERS points at another file):
-#   OMNIHUB_MAIL_IMAP_PORT, OMNIHUB_MAIL_SMTP_PORT, OMNIHUB_MAIL_USERS_FILE, OMNIHUB_MAIL_DOMAINS
+#   OMNIHUB_MAIL_IMAP_PORT, OMNIHUB_MAIL_SMTP_PORT, OMNIHUB_MAIL_USERS_DIR, OMNIHUB_MAIL_DOMAINS
 #
 # Environment: OMNIHUB_MAIL_DIR (default /tmp/omnihub-mail), OMNIHUB_MAIL_IMAP_PORT (31143),
 # OMNIHUB_MAIL_SMTP_PORT (31025), OMNIHUB_MAIL_LMTP_PORT (31024), OMNIHUB_MAIL_AUTH_PORT (31026).
@@ -85,7 +86,7 @@ mail_gid = mail
 mail_location = maildir:~/Maildir
 passdb {
   driver = passwd-file
-  args = scheme=PLAIN username_format=%Lu $DIR/users
+  args = scheme=PLAIN username_format=%Lu $DIR/users/%Lu
 }
 userdb {
   driver = static
@@ -113,6 +114,13 @@ service auth {
   inet_listener sasl {
     address = 127.0.0.1
     port = $AUTH_PORT
+  }
+}
+# Every test connects from 127.0.0.1: the per-IP auth penalty would make one test's wrong
+# password slow down every other test's login. (The users' nodelay field skips the fixed delay.)
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
   }
 }
 service stats {
@@ -210,11 +218,9 @@ start_servers() {
   mkdir -p "$DIR/log"
   chmod 0755 "$DIR"
   # Fixed users for trying things by hand; tests add their own.
-  cat >"$DIR/users" <<EOF
-shop@shop.test:{PLAIN}shop-password::::::
-customer@customer.test:{PLAIN}customer-password::::::
-EOF
-  chmod 0644 "$DIR/users"
+  mkdir -p "$DIR/users"
+  echo "shop@shop.test:{PLAIN}shop-password::::::nodelay=yes" >"$DIR/users/shop@shop.test"
+  echo "customer@customer.test:{PLAIN}customer-password::::::nodelay=yes" >"$DIR/users/customer@customer.test"
 
   write_dovecot_config
   write_postfix_config
@@ -229,7 +235,7 @@ EOF
   cat >"$DIR/servers.env" <<EOF
 OMNIHUB_MAIL_IMAP_PORT=$IMAP_PORT
 OMNIHUB_MAIL_SMTP_PORT=$SMTP_PORT
-OMNIHUB_MAIL_USERS_FILE=$DIR/users
+OMNIHUB_MAIL_USERS_DIR=$DIR/users
 OMNIHUB_MAIL_DOMAINS="$DOMAINS"
 EOF
   echo "mail-servers: Dovecot IMAP on 127.0.0.1:$IMAP_PORT, Postfix SMTP on 127.0.0.1:$SMTP_PORT"

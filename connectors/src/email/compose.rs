@@ -10,8 +10,8 @@
 //!   Buttons and templates have no e-mail form: the text alone is sent.
 
 use lettre::Message;
-use lettre::message::header::ContentType;
-use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 use mail_parser::Message as ParsedMessage;
 use sha2::{Digest, Sha256};
 
@@ -154,7 +154,12 @@ fn attachment_part(attachment: &crate::OutboundAttachment) -> Result<SinglePart,
                 attachment.file_name, attachment.mime_type
             ),
         })?;
-    Ok(Attachment::new(attachment.file_name.clone()).body(attachment.bytes.to_vec(), content_type))
+    // Base64 always: lettre would send ASCII-only bytes as 7bit text, turning LF into CRLF.
+    let body = Body::new_with_encoding(attachment.bytes.to_vec(), ContentTransferEncoding::Base64)
+        .map_err(|_| SendError::Permanent {
+            reason: format!("attachment {:?} could not be encoded", attachment.file_name),
+        })?;
+    Ok(Attachment::new(attachment.file_name.clone()).body(body, content_type))
 }
 
 #[cfg(test)]

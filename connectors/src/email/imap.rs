@@ -52,10 +52,22 @@ impl From<async_imap::error::Error> for ImapError {
     fn from(error: async_imap::error::Error) -> Self {
         match error {
             async_imap::error::Error::No(text) | async_imap::error::Error::Bad(text) => {
-                ImapError::Refused(text)
+                ImapError::Refused(server_words(&text))
             }
             other => ImapError::Connection(other.to_string()),
         }
+    }
+}
+
+/// The server's text of a NO or BAD answer, which async-imap hands over as
+/// `code: Some(..), info: Some("[CODE] text")`.
+fn server_words(text: &str) -> String {
+    let info = text
+        .split_once("info: Some(\"")
+        .and_then(|(_, rest)| rest.strip_suffix("\")"));
+    match info {
+        Some(info) => info.replace("\\\"", "\"").replace("\\\\", "\\"),
+        None => text.to_owned(),
     }
 }
 
@@ -124,7 +136,7 @@ pub(crate) async fn connect(
             .await
             .map_err(|(error, _client)| match error {
                 async_imap::error::Error::No(text) | async_imap::error::Error::Bad(text) => {
-                    ImapError::LoginRefused(text)
+                    ImapError::LoginRefused(server_words(&text))
                 }
                 other => ImapError::Connection(other.to_string()),
             })?;
@@ -311,5 +323,25 @@ impl AsyncWrite for ImapStream {
             ImapStream::Plain(stream) => Pin::new(stream).poll_shutdown(cx),
             ImapStream::Tls(stream) => Pin::new(stream.as_mut()).poll_shutdown(cx),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::server_words;
+
+    #[test]
+    fn keeps_only_the_servers_words() {
+        assert_eq!(
+            server_words(
+                r#"code: None, info: Some("[AUTHENTICATIONFAILED] Authentication failed.")"#
+            ),
+            "[AUTHENTICATIONFAILED] Authentication failed."
+        );
+        assert_eq!(
+            server_words(r#"code: None, info: Some("say \"hi\"")"#),
+            "say \"hi\""
+        );
+        assert_eq!(server_words("something else"), "something else");
     }
 }
