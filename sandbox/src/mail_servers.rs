@@ -20,7 +20,10 @@ pub const DEFAULT_SETTINGS_FILE: &str = "/tmp/omnihub-mail/servers.env";
 #[derive(Clone, Debug)]
 pub struct MailServers {
     imap: SocketAddr,
+    imaps: SocketAddr,
     smtp: SocketAddr,
+    smtps: SocketAddr,
+    ca_file: PathBuf,
     users_dir: PathBuf,
 }
 
@@ -64,10 +67,18 @@ impl MailServers {
         };
         let servers = MailServers {
             imap: SocketAddr::from(([127, 0, 0, 1], port("OMNIHUB_MAIL_IMAP_PORT")?)),
+            imaps: SocketAddr::from(([127, 0, 0, 1], port("OMNIHUB_MAIL_IMAPS_PORT")?)),
             smtp: SocketAddr::from(([127, 0, 0, 1], port("OMNIHUB_MAIL_SMTP_PORT")?)),
+            smtps: SocketAddr::from(([127, 0, 0, 1], port("OMNIHUB_MAIL_SMTPS_PORT")?)),
+            ca_file: PathBuf::from(value("OMNIHUB_MAIL_CA_FILE")?),
             users_dir: PathBuf::from(value("OMNIHUB_MAIL_USERS_DIR")?),
         };
-        for (name, addr) in [("IMAP", servers.imap), ("SMTP", servers.smtp)] {
+        for (name, addr) in [
+            ("IMAP", servers.imap),
+            ("IMAPS", servers.imaps),
+            ("SMTP", servers.smtp),
+            ("SMTPS", servers.smtps),
+        ] {
             TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|error| {
                 NotRunning {
                     reason: format!("{name} on {addr}: {error}"),
@@ -77,12 +88,30 @@ impl MailServers {
         Ok(servers)
     }
 
+    /// IMAP, STARTTLS offered.
     pub fn imap_addr(&self) -> SocketAddr {
         self.imap
     }
 
+    /// IMAP over implicit TLS.
+    pub fn imaps_addr(&self) -> SocketAddr {
+        self.imaps
+    }
+
+    /// SMTP with AUTH, STARTTLS offered.
     pub fn smtp_addr(&self) -> SocketAddr {
         self.smtp
+    }
+
+    /// SMTP over implicit TLS.
+    pub fn smtps_addr(&self) -> SocketAddr {
+        self.smtps
+    }
+
+    /// The PEM certificate of the CA that signed the servers' certificate, which is valid for
+    /// `localhost` and `127.0.0.1`.
+    pub fn ca_pem(&self) -> std::io::Result<Vec<u8>> {
+        std::fs::read(&self.ca_file)
     }
 
     /// Creates a mailbox no other test uses, `<prefix>-<unique>@<domain>`; `domain` must be one

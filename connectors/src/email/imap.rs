@@ -269,13 +269,31 @@ async fn wrap_tls(
     Ok(ImapStream::Tls(Box::new(stream)))
 }
 
-/// A TLS client configuration trusting the web PKI roots, with the `ring` provider chosen here
-/// so it does not depend on a process-wide default.
-pub(crate) fn tls_config() -> Result<Arc<tokio_rustls::rustls::ClientConfig>, String> {
+/// A TLS client configuration trusting the web PKI roots and the CA certificates in
+/// `extra_roots_pem`, with the `ring` provider chosen here so it does not depend on a
+/// process-wide default.
+pub(crate) fn tls_config(
+    extra_roots_pem: Option<&[u8]>,
+) -> Result<Arc<tokio_rustls::rustls::ClientConfig>, String> {
     use tokio_rustls::rustls;
-    let roots = rustls::RootCertStore {
+    use tokio_rustls::rustls::pki_types::CertificateDer;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
+    if let Some(pem) = extra_roots_pem {
+        let certificates = CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| format!("extra root certificates: {error}"))?;
+        if certificates.is_empty() {
+            return Err("extra root certificates: no certificate in the PEM text".into());
+        }
+        for certificate in certificates {
+            roots
+                .add(certificate)
+                .map_err(|error| format!("extra root certificate: {error}"))?;
+        }
+    }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))

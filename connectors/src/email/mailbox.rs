@@ -64,6 +64,8 @@ pub struct MailboxChannel {
     settings: MailboxSettings,
     from: Mailbox,
     tls: Arc<tokio_rustls::rustls::ClientConfig>,
+    /// CA certificates trusted besides the public roots (PEM), for SMTP's TLS too.
+    extra_roots_pem: Option<Vec<u8>>,
     idle_timeout: Duration,
     /// Built on first use: lettre's pool needs a running Tokio runtime.
     mailer: OnceCell<SmtpMailer>,
@@ -98,11 +100,12 @@ impl MailboxChannel {
             ))
         })?;
         let from = Mailbox::new(settings.display_name.clone(), email);
-        let tls = imap::tls_config().map_err(|error| ConfigError(format!("TLS: {error}")))?;
+        let tls = imap::tls_config(None).map_err(|error| ConfigError(format!("TLS: {error}")))?;
         Ok(MailboxChannel {
             settings,
             from,
             tls,
+            extra_roots_pem: None,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             mailer: OnceCell::new(),
             poll_session: Mutex::new(None),
@@ -113,6 +116,19 @@ impl MailboxChannel {
     pub fn with_idle_timeout(mut self, idle_timeout: Duration) -> MailboxChannel {
         self.idle_timeout = idle_timeout;
         self
+    }
+
+    /// Also trusts the CA certificates in `pem` (one or more PEM blocks) for IMAP and SMTP,
+    /// besides the public roots: for a mail server with a private CA, and for the tests' own
+    /// servers. This is the server operator's choice, deliberately not a channel setting.
+    pub fn with_extra_root_certificates(
+        mut self,
+        pem: &[u8],
+    ) -> Result<MailboxChannel, ConfigError> {
+        self.tls = imap::tls_config(Some(pem)).map_err(ConfigError)?;
+        self.extra_roots_pem = Some(pem.to_vec());
+        self.mailer = OnceCell::new();
+        Ok(self)
     }
 
     pub fn settings(&self) -> &MailboxSettings {
@@ -151,7 +167,7 @@ impl MailboxChannel {
         self.mailer
             .get_or_try_init(|| async {
                 let smtp = &self.settings.smtp;
-                SmtpMailer::new(&SmtpSettings {
+                let settings = SmtpSettings {
                     host: smtp.host.clone(),
                     port: smtp.port,
                     security: match smtp.security {
@@ -162,8 +178,9 @@ impl MailboxChannel {
                     username: Some(self.settings.username.clone()),
                     password: Some(self.settings.password.clone()),
                     from: self.from.to_string(),
-                })
-                .map_err(|error| smtp_error(&error))
+                };
+                SmtpMailer::trusting(&settings, self.extra_roots_pem.as_deref())
+                    .map_err(|error| smtp_error(&error))
             })
             .await
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 /// Long enough for a slow relay, short enough that a dead one does not hold a send for a minute
@@ -117,16 +117,27 @@ impl SmtpMailer {
     ///
     /// Outside a Tokio runtime: the pool starts its idle-connection reaper on the current one.
     pub fn new(settings: &SmtpSettings) -> Result<Self, EmailError> {
+        SmtpMailer::trusting(settings, None)
+    }
+
+    /// Like [`SmtpMailer::new`], also trusting the CA certificates in `extra_roots_pem` besides
+    /// the public roots.
+    pub(crate) fn trusting(
+        settings: &SmtpSettings,
+        extra_roots_pem: Option<&[u8]>,
+    ) -> Result<Self, EmailError> {
         let from = parse_mailbox(&settings.from)?;
+        let tls_parameters = || match extra_roots_pem {
+            None => TlsParameters::new(settings.host.clone()),
+            Some(pem) => TlsParameters::builder(settings.host.clone())
+                .add_root_certificate(Certificate::from_pem(pem)?)
+                .build_rustls(),
+        };
         let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host);
         let builder = match settings.security {
             SmtpSecurity::None => builder.tls(Tls::None),
-            SmtpSecurity::StartTls => {
-                builder.tls(Tls::Required(TlsParameters::new(settings.host.clone())?))
-            }
-            SmtpSecurity::Tls => {
-                builder.tls(Tls::Wrapper(TlsParameters::new(settings.host.clone())?))
-            }
+            SmtpSecurity::StartTls => builder.tls(Tls::Required(tls_parameters()?)),
+            SmtpSecurity::Tls => builder.tls(Tls::Wrapper(tls_parameters()?)),
         };
         let mut builder = builder.port(settings.port).timeout(Some(TIMEOUT));
         // A username without a password (or the reverse) is an incomplete form, not an account

@@ -631,3 +631,89 @@ async fn health_names_a_wrong_password() {
         .unwrap();
     channel.answer_callback("anything").await.unwrap();
 }
+
+/// The channel over TLS and STARTTLS, both protocols, with the certificate really verified.
+#[tokio::test]
+async fn tls_and_starttls_verify_the_server() {
+    let rig = Rig::new();
+    let ca = rig.servers.ca_pem().unwrap();
+    let tls_channel = |imap_security: &str, imap_port: u16, smtp_security: &str, smtp_port: u16| {
+        let settings = json!({
+            "address": rig.shop.address,
+            "imap_host": "localhost",
+            "imap_port": imap_port,
+            "imap_security": imap_security,
+            "smtp_host": "localhost",
+            "smtp_port": smtp_port,
+            "smtp_security": smtp_security,
+        });
+        let credentials = json!({"password": rig.shop.password});
+        MailboxChannel::from_channel(Some(&credentials), &settings).unwrap()
+    };
+    let implicit_tls = || {
+        tls_channel(
+            "tls",
+            rig.servers.imaps_addr().port(),
+            "starttls",
+            rig.servers.smtp_addr().port(),
+        )
+    };
+    let upgraded = || {
+        tls_channel(
+            "starttls",
+            rig.servers.imap_addr().port(),
+            "tls",
+            rig.servers.smtps_addr().port(),
+        )
+    };
+
+    // A certificate from an unknown CA is refused before any password is sent.
+    for untrusted in [implicit_tls(), upgraded()] {
+        match untrusted.health().await {
+            Health::Failing(reason) => assert!(reason.contains("TLS"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    let implicit = implicit_tls().with_extra_root_certificates(&ca).unwrap();
+    let upgraded = upgraded().with_extra_root_certificates(&ca).unwrap();
+    assert_eq!(implicit.health().await, Health::Ok);
+    assert_eq!(upgraded.health().await, Health::Ok);
+
+    let cursor = start(&implicit).await;
+    rig.customer_sends(
+        rig.mail_from_customer()
+            .subject("TLS")
+            .body("over TLS".to_owned())
+            .unwrap(),
+    )
+    .await;
+    let (messages, _) = poll_messages(&implicit, cursor, 1).await;
+    assert_eq!(messages[0].text, "over TLS");
+    let conversation = &messages[0].conversation;
+    implicit
+        .send(&reply(conversation, "via STARTTLS", "tls-1", None))
+        .await
+        .unwrap();
+    upgraded
+        .send(&reply(conversation, "via implicit TLS", "tls-2", None))
+        .await
+        .unwrap();
+    let texts: Vec<String> = rig
+        .customer_inbox(2)
+        .await
+        .iter()
+        .map(|raw| {
+            let parsed = MessageParser::default().parse(raw).unwrap();
+            parsed.body_text(0).unwrap().trim_end().to_owned()
+        })
+        .collect();
+    assert!(texts.contains(&"via STARTTLS".to_owned()), "{texts:?}");
+    assert!(texts.contains(&"via implicit TLS".to_owned()), "{texts:?}");
+
+    assert!(
+        implicit_tls()
+            .with_extra_root_certificates(b"not a certificate")
+            .is_err()
+    );
+}
