@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_imap::extensions::idle::IdleResponse;
+use async_imap::types::UnsolicitedResponse;
 use futures_util::TryStreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -185,14 +186,9 @@ pub(crate) async fn fetch_raw(
     if uids.is_empty() {
         return Ok(Vec::new());
     }
-    let set = uids
-        .iter()
-        .map(u32::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
     let fetches = command("UID FETCH", async {
         session
-            .uid_fetch(set, "(UID BODY.PEEK[])")
+            .uid_fetch(uid_set(uids), "(UID BODY.PEEK[])")
             .await?
             .try_collect::<Vec<_>>()
             .await
@@ -204,6 +200,42 @@ pub(crate) async fn fetch_raw(
         .collect();
     messages.sort_unstable_by_key(|(uid, _)| *uid);
     Ok(messages)
+}
+
+/// The sizes (RFC822.SIZE) of these UIDs, in the order asked.
+pub(crate) async fn fetch_sizes(
+    session: &mut Session,
+    uids: &[u32],
+) -> Result<Vec<(u32, u64)>, ImapError> {
+    if uids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let fetches = command("UID FETCH", async {
+        session
+            .uid_fetch(uid_set(uids), "(UID RFC822.SIZE)")
+            .await?
+            .try_collect::<Vec<_>>()
+            .await
+    })
+    .await?;
+    Ok(uids
+        .iter()
+        .map(|uid| {
+            let size = fetches
+                .iter()
+                .find(|fetch| fetch.uid == Some(*uid))
+                .and_then(|fetch| fetch.size)
+                .unwrap_or(0);
+            (*uid, u64::from(size))
+        })
+        .collect())
+}
+
+fn uid_set(uids: &[u32]) -> String {
+    uids.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Only the header of one message by UID, without setting `\Seen`.
@@ -226,19 +258,39 @@ pub(crate) async fn fetch_header(
         .map(<[u8]>::to_vec))
 }
 
+/// Forgets what the server announced so far; [`idle`] then reacts only to what comes after.
+/// Call it right before the search that [`idle`] follows.
+pub(crate) fn forget_announcements(session: &Session) {
+    while session.unsolicited_responses.try_recv().is_ok() {}
+}
+
 /// Waits in IDLE until the server reports a change or `limit` passes, then leaves IDLE and
-/// hands the session back. The caller searches again either way: a message that arrived just
-/// before IDLE began is then found too.
+/// hands the session back. The caller searches again either way.
+///
+/// A server announces new mail once per session: mail that arrived during the caller's search
+/// is announced in that search's answer, and mail that arrived between the search and IDLE is
+/// announced right as IDLE begins. async-imap files both with the unsolicited responses, where
+/// the wait would never see them, so they are looked for there before waiting.
 pub(crate) async fn idle(session: Session, limit: Duration) -> Result<Session, ImapError> {
+    let unsolicited = session.unsolicited_responses.clone();
+    let announced = move || {
+        std::iter::from_fn(|| unsolicited.try_recv().ok())
+            .filter(|response| matches!(response, UnsolicitedResponse::Exists(_)))
+            .count()
+            > 0
+    };
+    if announced() {
+        return Ok(session);
+    }
     let mut handle = session.idle();
     command("IDLE", handle.init()).await?;
-    let outcome = {
+    if !announced() {
         // The stop source ends the wait when dropped, so it lives exactly as long as the wait.
         let (wait, _stop) = handle.wait_with_timeout(limit);
-        bounded(limit + COMMAND_TIMEOUT, "IDLE", async { Ok(wait.await?) }).await?
-    };
-    if let IdleResponse::NewData(data) = &outcome {
-        tracing::debug!(response = ?data.parsed(), "IMAP IDLE woke");
+        let outcome = bounded(limit + COMMAND_TIMEOUT, "IDLE", async { Ok(wait.await?) }).await?;
+        if let IdleResponse::NewData(data) = &outcome {
+            tracing::debug!(response = ?data.parsed(), "IMAP IDLE woke");
+        }
     }
     command("DONE", handle.done()).await
 }

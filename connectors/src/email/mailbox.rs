@@ -13,7 +13,8 @@
 //! **Polling.** The cursor is `imap:<uidvalidity>:<last seen uid>`. The first poll (no cursor)
 //! starts at the folder's current end: it returns at once, empty, with a cursor, and mail that
 //! was already in the mailbox is not ingested. Each later poll fetches up to [`BATCH`] messages
-//! above the cursor by UID (`BODY.PEEK[]`: flags are left alone); when there are none it waits
+//! and [`BATCH_BYTES`] above the cursor by UID (`BODY.PEEK[]`: flags are left alone; a message
+//! over [`MAX_MESSAGE_BYTES`] arrives as its header and a note); when there are none it waits
 //! in IDLE up to the idle timeout (25 s by default) so new mail arrives at once, and returns
 //! empty if nothing came. When the folder's UIDVALIDITY changed (the folder was recreated or
 //! rebuilt, so old UIDs mean nothing), polling restarts [`RESYNC_WINDOW`] UIDs below the new
@@ -56,6 +57,11 @@ pub const BATCH: usize = 20;
 pub const RESYNC_WINDOW: u32 = 20;
 /// How long a poll waits in IDLE for new mail.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(25);
+/// One poll reads at most this many bytes of mail (but always at least one message), so a run
+/// of large mails cannot fill memory.
+pub const BATCH_BYTES: u64 = 32 << 20;
+/// A message larger than this is not read: only its header is, and its text says so.
+pub const MAX_MESSAGE_BYTES: u64 = 40 << 20;
 /// How often a server without IDLE is asked again, within one poll.
 const NO_IDLE_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -215,6 +221,7 @@ impl MailboxChannel {
             }
         };
 
+        imap::forget_announcements(&connected.session);
         let mut uids = imap::uids_after(&mut connected.session, last_uid).await?;
         if uids.is_empty() {
             if connected.can_idle {
@@ -225,23 +232,45 @@ impl MailboxChannel {
             uids = imap::uids_after(&mut connected.session, last_uid).await?;
         }
         uids.truncate(BATCH);
+        let plan = plan_batch(&imap::fetch_sizes(&mut connected.session, &uids).await?);
 
-        let mut updates = Vec::with_capacity(uids.len());
-        for (uid, raw) in imap::fetch_raw(&mut connected.session, &uids).await? {
+        let mut fetched = imap::fetch_raw(&mut connected.session, &plan.whole).await?;
+        for (uid, size) in &plan.headers_only {
+            if let Some(header) = imap::fetch_header(&mut connected.session, *uid).await? {
+                fetched.push((*uid, header));
+            }
+            tracing::warn!(
+                uid,
+                size,
+                "e-mail too large to read; only its header is taken"
+            );
+        }
+        fetched.sort_unstable_by_key(|(uid, _)| *uid);
+
+        let mut updates = Vec::with_capacity(fetched.len());
+        for (uid, raw) in fetched {
             let Some(message) = inbound::parse(&raw) else {
                 tracing::warn!(uid, "skipping a message that does not parse as e-mail");
                 continue;
             };
-            let inbound = inbound::to_inbound(&message, uid_validity, uid);
+            let mut inbound = inbound::to_inbound(&message, uid_validity, uid);
             if inbound.sender.email.as_deref() == Some(self.settings.address.as_str()) {
                 continue;
             }
+            if let Some((_, size)) = plan.headers_only.iter().find(|(big, _)| *big == uid) {
+                inbound.text = format!(
+                    "[This e-mail is {} MB, more than the {} MB omnihub reads: open it in the \
+                     mailbox.]",
+                    size.div_ceil(1 << 20),
+                    MAX_MESSAGE_BYTES >> 20
+                );
+            }
             updates.push(InboundUpdate::Message(inbound));
         }
-        // Past every UID seen, fetched or not (one expunged meanwhile is gone for good).
+        // Past every UID handled, fetched or not (one expunged meanwhile is gone for good).
         let cursor = Cursor {
             uid_validity,
-            last_uid: uids.last().copied().unwrap_or(last_uid),
+            last_uid: plan.last.unwrap_or(last_uid),
         };
         let polled = Polled {
             updates,
@@ -449,6 +478,36 @@ impl ProviderChannel for MailboxChannel {
     }
 }
 
+/// Which of the next messages (UID and size, in UID order) one poll reads.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct BatchPlan {
+    /// Read whole.
+    whole: Vec<u32>,
+    /// Too large: header only, with the size.
+    headers_only: Vec<(u32, u64)>,
+    /// The last UID handled: the cursor moves here.
+    last: Option<u32>,
+}
+
+/// Takes messages in UID order while they fit [`BATCH_BYTES`]; a message over
+/// [`MAX_MESSAGE_BYTES`] costs only its header.
+fn plan_batch(sizes: &[(u32, u64)]) -> BatchPlan {
+    let mut plan = BatchPlan::default();
+    let mut total = 0u64;
+    for &(uid, size) in sizes {
+        if size > MAX_MESSAGE_BYTES {
+            plan.headers_only.push((uid, size));
+        } else if plan.whole.is_empty() || total + size <= BATCH_BYTES {
+            plan.whole.push(uid);
+            total += size;
+        } else {
+            break;
+        }
+        plan.last = Some(uid);
+    }
+    plan
+}
+
 /// Ends a short-lived session politely; a failure changes nothing.
 async fn logout(mut connected: Connected) {
     let _ = imap::command("LOGOUT", connected.session.logout()).await;
@@ -508,4 +567,30 @@ fn in_thread(root: &str) -> Result<String, SendError> {
     Ok(format!(
         "OR OR HEADER Message-ID {id} HEADER References {id} HEADER In-Reply-To {id}"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_stops_at_its_byte_budget() {
+        let mb = 1u64 << 20;
+        let plan = plan_batch(&[(1, 10 * mb), (2, 20 * mb), (3, 5 * mb), (4, mb)]);
+        assert_eq!(plan.whole, [1, 2]);
+        assert_eq!(plan.last, Some(2));
+
+        // One message always goes, even when it alone is over the budget.
+        let plan = plan_batch(&[(7, 39 * mb), (8, mb)]);
+        assert_eq!(plan.whole, [7]);
+        assert_eq!(plan.last, Some(7));
+
+        // A huge one costs only its header, and the batch goes on.
+        let plan = plan_batch(&[(1, mb), (2, 100 * mb), (3, mb)]);
+        assert_eq!(plan.whole, [1, 3]);
+        assert_eq!(plan.headers_only, [(2, 100 * mb)]);
+        assert_eq!(plan.last, Some(3));
+
+        assert_eq!(plan_batch(&[]), BatchPlan::default());
+    }
 }
