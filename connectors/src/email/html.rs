@@ -31,7 +31,7 @@ pub fn html_to_text(html: &str) -> String {
 /// The HTML alternative of a plain-text reply: every character escaped, line breaks kept.
 pub fn text_to_html(text: &str) -> String {
     let mut html = String::with_capacity(text.len() + 64);
-    html.push_str("<!DOCTYPE html>\n<html><body><div style=\"white-space: pre-wrap\">");
+    html.push_str("<!DOCTYPE html>\n<html><body><div>");
     for ch in text.chars() {
         match ch {
             '&' => html.push_str("&amp;"),
