@@ -11,11 +11,12 @@
 #
 # Mail for any address in the domains shop.test and customer.test is accepted by Postfix and
 # delivered by Dovecot to an existing user. Each user is a one-line passwd-file
-# $DIR/users/<address> (`<address>:{PLAIN}<password>::::::nodelay=yes`), so tests add their own mailboxes
-# while the servers run (Dovecot notices a changed single passwd-file only by its mtime, in
-# whole seconds, which misses a second user added within the same second). Login is plain text (loopback only): IMAP LOGIN,
-# SMTP AUTH PLAIN/LOGIN through Dovecot; Postfix also relays for 127.0.0.0/8 unauthenticated
-# (only into the test domains: everything else bounces at once, nothing leaves the machine).
+# $DIR/users/<address> (`<address>:{PLAIN}<password>::::::nodelay=yes`), so tests add their own
+# mailboxes while the servers run (one shared passwd-file would not do: Dovecot notices changes
+# by its mtime in whole seconds and misses a second user added within the same second). Login
+# is plain text on loopback or TLS/STARTTLS with a throwaway CA: IMAP LOGIN, SMTP AUTH
+# PLAIN/LOGIN through Dovecot; Postfix also takes mail from 127.0.0.0/8 unauthenticated, but
+# only for the test domains: everything else is refused, nothing leaves the machine.
 #
 # The tests read $DIR/servers.env (OMNIHUB_MAIL_SERVERS points at another file):
 #   OMNIHUB_MAIL_IMAP_PORT, OMNIHUB_MAIL_SMTP_PORT (plain, STARTTLS offered),

@@ -137,6 +137,7 @@ impl MailboxChannel {
         Ok(self)
     }
 
+    /// The settings the channel was built from.
     pub fn settings(&self) -> &MailboxSettings {
         &self.settings
     }
