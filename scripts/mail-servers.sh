@@ -80,8 +80,11 @@ write_certificates() {
     -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null
   openssl req -new -newkey rsa:2048 -nodes -subj "/CN=localhost" \
     -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null
-  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
-    >"$tls/server.ext"
+  {
+    echo "subjectAltName=DNS:localhost,IP:127.0.0.1"
+    echo "basicConstraints=CA:FALSE"
+    echo "extendedKeyUsage=serverAuth"
+  } >"$tls/server.ext"
   openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
     -CAcreateserial -days 30 -extfile "$tls/server.ext" -out "$tls/server.pem" 2>/dev/null
   chmod 0644 "$tls/ca.pem" "$tls/server.pem"
@@ -241,7 +244,8 @@ EOF
 
 start_servers() {
   [[ $(id -u) -eq 0 ]] || die "needs root (Dovecot and Postfix drop privileges themselves)"
-  command -v dovecot >/dev/null || die "dovecot is not installed: apt-get install dovecot-imapd dovecot-lmtpd"
+  command -v dovecot >/dev/null ||
+    die "dovecot is not installed: apt-get install dovecot-imapd dovecot-lmtpd"
   command -v postfix >/dev/null || die "postfix is not installed: apt-get install postfix"
   command -v openssl >/dev/null || die "openssl is not installed: apt-get install openssl"
   [[ -x /usr/lib/dovecot/lmtp ]] || die "dovecot-lmtpd is not installed"
@@ -252,8 +256,10 @@ start_servers() {
   chmod 0755 "$DIR"
   # Fixed users for trying things by hand; tests add their own.
   mkdir -p "$DIR/users"
-  echo "shop@shop.test:{PLAIN}shop-password::::::nodelay=yes" >"$DIR/users/shop@shop.test"
-  echo "customer@customer.test:{PLAIN}customer-password::::::nodelay=yes" >"$DIR/users/customer@customer.test"
+  local user
+  for user in shop@shop.test customer@customer.test; do
+    echo "$user:{PLAIN}${user%%@*}-password::::::nodelay=yes" >"$DIR/users/$user"
+  done
 
   write_certificates
   write_dovecot_config
@@ -261,7 +267,8 @@ start_servers() {
   # Daemons must not hold on to our stdout: a caller piping it would wait forever.
   dovecot -c "$DIR/dovecot/dovecot.conf" </dev/null >>"$DIR/log/start.log" 2>&1
   postfix -c "$DIR/postfix" check
-  postfix -c "$DIR/postfix" start </dev/null >>"$DIR/log/start.log" 2>&1 || die "postfix did not start: $(tail -n 5 "$DIR/log/start.log")"
+  postfix -c "$DIR/postfix" start </dev/null >>"$DIR/log/start.log" 2>&1 ||
+    die "postfix did not start: $(tail -n 5 "$DIR/log/start.log")"
   wait_for_port "$IMAP_PORT" "Dovecot IMAP"
   wait_for_port "$LMTP_PORT" "Dovecot LMTP"
   wait_for_port "$IMAPS_PORT" "Dovecot IMAPS"

@@ -238,6 +238,19 @@ fn uid_set(uids: &[u32]) -> String {
         .join(",")
 }
 
+/// Saves a message into a folder, marked as read (a copy of mail we sent).
+pub(crate) async fn append_seen(
+    session: &mut Session,
+    folder: &str,
+    raw: &[u8],
+) -> Result<(), ImapError> {
+    command(
+        "APPEND",
+        session.append(folder, Some("(\\Seen)"), None, raw),
+    )
+    .await
+}
+
 /// Only the header of one message by UID, without setting `\Seen`.
 pub(crate) async fn fetch_header(
     session: &mut Session,

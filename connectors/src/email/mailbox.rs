@@ -22,6 +22,9 @@
 //! large folder is not re-ingested. Mail from the channel's own address is skipped (copies of
 //! our replies). The IDLE session is kept between polls and replaced when it breaks.
 //!
+//! **Sent copies.** With `sent_folder` set, every reply is also saved there (marked read), so
+//! the mailbox's other clients show omnihub's answers; failing to save it only logs a warning.
+//!
 //! **No webhook, no callbacks.** Mail has no webhook: [`ProviderChannel::webhook`] answers
 //! `MethodNotAllowed`, [`ProviderChannel::set_webhook`] and
 //! [`ProviderChannel::answer_callback`] do nothing and succeed.
@@ -321,6 +324,13 @@ impl MailboxChannel {
         })
     }
 
+    async fn save_copy(&self, folder: &str, raw: &[u8]) -> Result<(), ImapError> {
+        let mut connected = self.connect().await?;
+        let saved = imap::append_seen(&mut connected.session, folder, raw).await;
+        logout(connected).await;
+        saved
+    }
+
     async fn search_newest(
         &self,
         session: &mut imap::Session,
@@ -386,11 +396,19 @@ impl OutboundChannel for MailboxChannel {
             .await?;
         let message_id = compose::message_id_for(&message.idempotency_key, &self.settings.address);
         let mail = compose::reply(&self.from, &parent, message, &message_id)?;
+        let copy = self.settings.sent_folder.as_ref().map(|_| mail.formatted());
         self.mailer()
             .await?
             .send_message(mail)
             .await
             .map_err(|error| smtp_error(&error))?;
+        if let (Some(folder), Some(copy)) = (&self.settings.sent_folder, copy) {
+            // The mail is out: a missing copy is worth a warning, not a failed (and retried)
+            // send.
+            if let Err(error) = self.save_copy(folder, &copy).await {
+                tracing::warn!(%folder, %error, "could not save a copy of a sent e-mail");
+            }
+        }
         Ok(SendReceipt {
             provider_message_id: Some(message_id),
         })

@@ -13,6 +13,7 @@
 //! | `smtp_security` | `tls` (implicit TLS), `starttls`, or `plain` | `tls` |
 //! | `smtp_port` | SMTP port | 465 for `tls`, 587 for `starttls`, 25 for `plain` |
 //! | `folder` | the IMAP folder read for incoming mail (ASCII name) | `INBOX` |
+//! | `sent_folder` | where a copy of each reply is saved (ASCII name) | none: no copy |
 //!
 //! Credentials: `password` (required) and `username` (defaults to `address`); the same login is
 //! used for IMAP and SMTP.
@@ -58,6 +59,7 @@ pub struct MailboxSettings {
     pub address: String,
     pub display_name: Option<String>,
     pub folder: String,
+    pub sent_folder: Option<String>,
 }
 
 // Written by hand so that the password never reaches a log.
@@ -71,6 +73,7 @@ impl fmt::Debug for MailboxSettings {
             .field("address", &self.address)
             .field("display_name", &self.display_name)
             .field("folder", &self.folder)
+            .field("sent_folder", &self.sent_folder)
             .finish()
     }
 }
@@ -105,20 +108,8 @@ impl MailboxSettings {
             Security::StartTls => 587,
             Security::Plain => 25,
         })?;
-        let folder = optional_str(settings, "folder", "settings")?
-            .unwrap_or("INBOX")
-            .to_owned();
-        // IMAP folder names outside ASCII need modified UTF-7; quotes and control characters
-        // could break out of the quoted name.
-        if folder.is_empty()
-            || !folder.is_ascii()
-            || has_control_chars(&folder)
-            || folder.contains(['"', '\\'])
-        {
-            return Err(ConfigError(format!(
-                "settings.folder must be a plain ASCII folder name, got {folder:?}"
-            )));
-        }
+        let folder = folder_name(settings, "folder")?.unwrap_or_else(|| "INBOX".to_owned());
+        let sent_folder = folder_name(settings, "sent_folder")?;
 
         let credentials =
             credentials.ok_or_else(|| ConfigError("credentials are missing".into()))?;
@@ -141,8 +132,27 @@ impl MailboxSettings {
             address,
             display_name,
             folder,
+            sent_folder,
         })
     }
+}
+
+fn folder_name(settings: &Value, key: &str) -> Result<Option<String>, ConfigError> {
+    let Some(folder) = optional_str(settings, key, "settings")? else {
+        return Ok(None);
+    };
+    // IMAP folder names outside ASCII need modified UTF-7; quotes and control characters
+    // could break out of the quoted name.
+    if folder.is_empty()
+        || !folder.is_ascii()
+        || has_control_chars(folder)
+        || folder.contains(['"', '\\'])
+    {
+        return Err(ConfigError(format!(
+            "settings.{key} must be a plain ASCII folder name, got {folder:?}"
+        )));
+    }
+    Ok(Some(folder.to_owned()))
 }
 
 fn endpoint(
@@ -287,59 +297,41 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
+        let minimal = json!({"address": "a@b.c", "imap_host": "h", "smtp_host": "h"});
+        // The minimal settings with one key changed (`null` removes it).
+        let changed = |key: &str, value: Value| {
+            let mut settings = minimal.clone();
+            match value {
+                Value::Null => settings.as_object_mut().unwrap().remove(key),
+                value => settings.as_object_mut().unwrap().insert(key.into(), value),
+            };
+            settings
+        };
+        let password = json!({"password": "p"});
         let cases = [
+            (&password, changed("address", Value::Null), "address"),
+            (&password, changed("address", json!("nope")), "address"),
+            (&json!({}), minimal.clone(), "password"),
+            (&json!({"password": "p\r\nx"}), minimal.clone(), "password"),
+            (&password, changed("imap_host", Value::Null), "imap_host"),
+            (&password, changed("smtp_port", json!(70000)), "smtp_port"),
             (
-                json!({"password": "p"}),
-                json!({"imap_host": "h", "smtp_host": "h"}),
-                "address",
-            ),
-            (
-                json!({"password": "p"}),
-                json!({"address": "nope", "imap_host": "h", "smtp_host": "h"}),
-                "address",
-            ),
-            (
-                json!({}),
-                json!({"address": "a@b.c", "imap_host": "h", "smtp_host": "h"}),
-                "password",
-            ),
-            (
-                json!({"password": "p"}),
-                json!({"address": "a@b.c", "smtp_host": "h"}),
-                "imap_host",
-            ),
-            (
-                json!({"password": "p"}),
-                json!({"address": "a@b.c", "imap_host": "h", "smtp_host": "h", "smtp_port": 70000}),
-                "smtp_port",
-            ),
-            (
-                json!({"password": "p"}),
-                json!({"address": "a@b.c", "imap_host": "h", "smtp_host": "h", "imap_security": "ssl"}),
+                &password,
+                changed("imap_security", json!("ssl")),
                 "imap_security",
             ),
+            (&password, changed("folder", json!("a\"b")), "folder"),
             (
-                json!({"password": "p\r\nx"}),
-                json!({"address": "a@b.c", "imap_host": "h", "smtp_host": "h"}),
-                "password",
-            ),
-            (
-                json!({"password": "p"}),
-                json!({"address": "a@b.c", "imap_host": "h", "smtp_host": "h", "folder": "a\"b"}),
-                "folder",
+                &password,
+                changed("sent_folder", json!("Отправленные")),
+                "sent_folder",
             ),
         ];
         for (credentials, settings, field) in cases {
-            let error = MailboxSettings::from_channel(Some(&credentials), &settings).unwrap_err();
+            let error = MailboxSettings::from_channel(Some(credentials), &settings).unwrap_err();
             assert!(error.0.contains(field), "{field}: {error}");
             assert!(!error.0.contains("p\r\nx"));
         }
-        assert!(
-            MailboxSettings::from_channel(
-                None,
-                &json!({"address": "a@b.c", "imap_host": "h", "smtp_host": "h"})
-            )
-            .is_err()
-        );
+        assert!(MailboxSettings::from_channel(None, &minimal).is_err());
     }
 }

@@ -66,6 +66,21 @@ impl Rig {
         self.channel_with(&self.shop.password, "INBOX")
     }
 
+    fn channel_saving_to(&self, sent_folder: &str) -> MailboxChannel {
+        let settings = json!({
+            "address": self.shop.address,
+            "imap_host": "127.0.0.1",
+            "imap_port": self.servers.imap_addr().port(),
+            "imap_security": "plain",
+            "smtp_host": "127.0.0.1",
+            "smtp_port": self.servers.smtp_addr().port(),
+            "smtp_security": "plain",
+            "sent_folder": sent_folder,
+        });
+        let credentials = json!({"password": self.shop.password});
+        MailboxChannel::from_channel(Some(&credentials), &settings).unwrap()
+    }
+
     /// The customer's mail client: plain SMTP through Postfix, as an outside sender would.
     async fn customer_sends(&self, message: Message) {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
@@ -614,9 +629,10 @@ async fn health_names_a_wrong_password() {
     assert!(!refused.is_transient(), "{refused:?}");
 
     let missing_folder = rig.channel_with(&rig.shop.password, "NoSuchFolder");
-    assert!(
-        matches!(missing_folder.health().await, Health::Failing(reason) if reason.contains("NoSuchFolder"))
-    );
+    match missing_folder.health().await {
+        Health::Failing(reason) => assert!(reason.contains("NoSuchFolder"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
 
     // Mail has no webhook and no callbacks.
     let channel = rig.channel();
@@ -716,4 +732,57 @@ async fn tls_and_starttls_verify_the_server() {
             .with_extra_root_certificates(b"not a certificate")
             .is_err()
     );
+}
+
+#[tokio::test]
+async fn replies_are_saved_to_the_sent_folder() {
+    let rig = Rig::new();
+    let mut session = imap_login(&rig.servers, &rig.shop).await;
+    session.create("Sent").await.unwrap();
+    let channel = rig.channel_saving_to("Sent");
+    let cursor = start(&channel).await;
+    rig.customer_sends(
+        rig.mail_from_customer()
+            .subject("Copy")
+            .body("keep a copy".to_owned())
+            .unwrap(),
+    )
+    .await;
+    let (messages, _) = poll_messages(&channel, cursor, 1).await;
+    let receipt = channel
+        .send(&reply(&messages[0].conversation, "copied", "copy-1", None))
+        .await
+        .unwrap();
+
+    session.select("Sent").await.unwrap();
+    let saved: Vec<(Vec<u8>, bool)> = session
+        .fetch("1:*", "(FLAGS BODY.PEEK[])")
+        .await
+        .unwrap()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap()
+        .iter()
+        .map(|fetch| {
+            let seen = fetch
+                .flags()
+                .any(|flag| flag == async_imap::types::Flag::Seen);
+            (fetch.body().unwrap().to_vec(), seen)
+        })
+        .collect();
+    assert_eq!(saved.len(), 1);
+    let copy = MessageParser::default().parse(&saved[0].0).unwrap();
+    assert_eq!(copy.message_id(), receipt.provider_message_id.as_deref());
+    assert_eq!(copy.body_text(0).unwrap().trim_end(), "copied");
+    assert!(saved[0].1, "the copy is marked read");
+    // The customer got the reply itself.
+    assert_eq!(rig.customer_inbox(1).await.len(), 1);
+
+    // A sent folder that does not exist costs the copy, not the send.
+    let careless = rig.channel_saving_to("NoSuchFolder");
+    careless
+        .send(&reply(&messages[0].conversation, "no copy", "copy-2", None))
+        .await
+        .unwrap();
+    assert_eq!(rig.customer_inbox(2).await.len(), 2);
 }
