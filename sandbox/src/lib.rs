@@ -4,4 +4,11 @@
 //! on omnihub's store or HTTP layer: the sandbox is something omnihub talks to, not part of it.
 
 pub mod mail_servers;
+pub mod max;
 pub mod smtp;
+mod support;
+pub mod telegram;
+pub mod viber;
+pub mod vk;
+pub mod webhook_delivery;
+pub mod whatsapp;

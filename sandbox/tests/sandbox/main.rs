@@ -3,4 +3,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod email;
+mod max;
 mod smtp;
+mod telegram;
+mod viber;
+mod vk;
+mod webhook_receiver;
+mod whatsapp;
