@@ -3,6 +3,7 @@
 //! the difference, and records what it received so a test can look at it. Nothing here depends
 //! on omnihub's store or HTTP layer: the sandbox is something omnihub talks to, not part of it.
 
+pub mod mail_servers;
 pub mod max;
 pub mod smtp;
 mod support;

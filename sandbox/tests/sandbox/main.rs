@@ -2,6 +2,7 @@
 //! raw sockets for the corners of each wire protocol that a well-behaved client never reaches.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod email;
 mod max;
 mod smtp;
 mod telegram;

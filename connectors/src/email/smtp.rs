@@ -1,6 +1,7 @@
-//! Outbound e-mail over SMTP. Every connected mailbox gets its own [`SmtpMailer`], built from the
-//! account's [`SmtpSettings`]; host and port come from the settings, so tests and the demo point
-//! it at the sandbox's SMTP server. TLS is rustls; the chosen [`SmtpSecurity`] is never
+//! Outbound e-mail over SMTP: the service's own mail (password resets, invitations) and the
+//! submission half of mailbox channels. Every sender gets its own [`SmtpMailer`], built from its
+//! [`SmtpSettings`]; host and port come from the settings, so tests and the demo point it at the
+//! sandbox's SMTP server. TLS is rustls; the chosen [`SmtpSecurity`] is never
 //! downgraded: a server that does not offer STARTTLS when it is required fails the send.
 
 use std::fmt;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 /// Long enough for a slow relay, short enough that a dead one does not hold a send for a minute
@@ -116,16 +117,27 @@ impl SmtpMailer {
     ///
     /// Outside a Tokio runtime: the pool starts its idle-connection reaper on the current one.
     pub fn new(settings: &SmtpSettings) -> Result<Self, EmailError> {
+        SmtpMailer::trusting(settings, None)
+    }
+
+    /// Like [`SmtpMailer::new`], also trusting the CA certificates in `extra_roots_pem` besides
+    /// the public roots.
+    pub(crate) fn trusting(
+        settings: &SmtpSettings,
+        extra_roots_pem: Option<&[u8]>,
+    ) -> Result<Self, EmailError> {
         let from = parse_mailbox(&settings.from)?;
+        let tls_parameters = || match extra_roots_pem {
+            None => TlsParameters::new(settings.host.clone()),
+            Some(pem) => TlsParameters::builder(settings.host.clone())
+                .add_root_certificate(Certificate::from_pem(pem)?)
+                .build_rustls(),
+        };
         let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host);
         let builder = match settings.security {
             SmtpSecurity::None => builder.tls(Tls::None),
-            SmtpSecurity::StartTls => {
-                builder.tls(Tls::Required(TlsParameters::new(settings.host.clone())?))
-            }
-            SmtpSecurity::Tls => {
-                builder.tls(Tls::Wrapper(TlsParameters::new(settings.host.clone())?))
-            }
+            SmtpSecurity::StartTls => builder.tls(Tls::Required(tls_parameters()?)),
+            SmtpSecurity::Tls => builder.tls(Tls::Wrapper(tls_parameters()?)),
         };
         let mut builder = builder.port(settings.port).timeout(Some(TIMEOUT));
         // A username without a password (or the reverse) is an incomplete form, not an account
@@ -155,7 +167,22 @@ impl SmtpMailer {
     }
 }
 
-fn parse_mailbox(address: &str) -> Result<Mailbox, EmailError> {
+impl SmtpMailer {
+    /// Sends a message built elsewhere (a mailbox channel's reply, with its own headers); the
+    /// envelope comes from its `From` and `To`.
+    pub(crate) async fn send_message(&self, message: Message) -> Result<(), EmailError> {
+        self.transport.send(message).await?;
+        Ok(())
+    }
+
+    /// Connects, says EHLO, upgrades to TLS and logs in as a send would, without sending.
+    pub(crate) async fn check_connection(&self) -> Result<(), EmailError> {
+        self.transport.test_connection().await?;
+        Ok(())
+    }
+}
+
+pub(crate) fn parse_mailbox(address: &str) -> Result<Mailbox, EmailError> {
     address
         .parse()
         .map_err(|source| EmailError::InvalidAddress {
