@@ -281,6 +281,24 @@ async function main() {
     await shot(page, '02-inbox-conversation');
   });
 
+  step('a quick reply with variables is filled in for the open conversation', async () => {
+    const owner = state.owner;
+    await owner.goto(`${base}/workspace/quick-replies`);
+    await owner.getByLabel('Title').fill('Приветствие');
+    await owner.getByLabel('Text').fill('Здравствуйте, ');
+    await owner.getByRole('button', { name: '{{contact.name}}' }).click();
+    await owner.getByRole('button', { name: 'Add' }).click();
+    await owner.getByRole('cell', { name: 'Приветствие' }).waitFor();
+    const page = state.anna;
+    await page.getByTestId('composer').fill('');
+    await page.getByRole('button', { name: 'Quick replies' }).click();
+    await page.getByRole('menuitem', { name: 'Приветствие' }).click();
+    await waitFor('the rendered quick reply', async () =>
+      (await page.getByTestId('composer').inputValue()).includes('Здравствуйте, Мария Покупатель'),
+    );
+    await page.getByTestId('composer').fill('');
+  });
+
   step('markup and script links from a sender render inert', async () => {
     const page = state.anna;
     await postToHook(base, state.site, siteToken, {
@@ -388,6 +406,7 @@ async function main() {
     await page.getByTestId('messages').getByText('Где мой заказ?').waitFor();
     await page.getByRole('button', { name: 'Contact' }).click();
     await page.getByTestId('contact-card').last().waitFor();
+    await page.waitForTimeout(500); // the drawer's opening transition
     await shot(page, '08-inbox-tablet');
   });
 

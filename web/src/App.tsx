@@ -12,6 +12,7 @@ import { SignIn } from './pages/SignIn';
 // Workspace and platform screens load on demand: the inbox's first load stays small.
 const Workspace = lazy(() => import('./pages/workspace/Workspace'));
 const Platform = lazy(() => import('./pages/platform/Platform'));
+const Account = lazy(() => import('./pages/Account'));
 
 const theme = createTheme({
   primaryColor: 'blue',
@@ -58,6 +59,7 @@ const router = createBrowserRouter([
           { path: '/inbox/:conversationId', element: <Inbox /> },
           { path: '/workspace/*', element: <Workspace /> },
           { path: '/platform/*', element: <Platform /> },
+          { path: '/account', element: <Account /> },
           { path: '*', element: <Navigate to="/" replace /> },
         ],
       },

@@ -51,6 +51,9 @@ function Shell() {
           <Menu.Dropdown>
             <Menu.Label>{profile?.user.display_name}</Menu.Label>
             <Menu.Label>{profile?.user.email}</Menu.Label>
+            <Menu.Item component={NavLink} to="/account" leftSection={<IconUserCircle size={16} aria-hidden="true" />}>
+              {t('account.title')}
+            </Menu.Item>
             <Menu.Divider />
             <Menu.Label>{t('lang.label')}</Menu.Label>
             {(['ru', 'en'] as Lang[]).map((l) => (

@@ -1,5 +1,5 @@
-// The client owner's workspace: employees, channels, API tokens, routing, the audit log. Each
-// part shows only to those whose rights cover it; the server checks again.
+// The client owner's workspace: employees, channels, quick replies, API tokens, routing, the
+// audit log. Each part shows only to those whose rights cover it; the server checks again.
 import { Navigate, Route, Routes } from 'react-router';
 import { useSession, workspaceSections } from '../../auth/session';
 import { SectionLayout, type SubPage } from '../../components/Page';
@@ -7,6 +7,7 @@ import { useT } from '../../i18n';
 import { Audit } from './Audit';
 import { Channels } from './Channels';
 import { Employees } from './Employees';
+import { QuickReplies } from './QuickReplies';
 import { Routing } from './Routing';
 import { Tokens } from './Tokens';
 
@@ -16,7 +17,7 @@ export default function Workspace() {
   const can = workspaceSections(me);
   const pages: SubPage[] = [
     ...(can.employees ? [{ to: '/workspace/employees', label: t('employees.title') }, { to: '/workspace/routing', label: t('routing.title') }] : []),
-    ...(can.settings ? [{ to: '/workspace/channels', label: t('channels.title') }, { to: '/workspace/tokens', label: t('tokens.title') }] : []),
+    ...(can.settings ? [{ to: '/workspace/channels', label: t('channels.title') }, { to: '/workspace/quick-replies', label: t('quick.title') }, { to: '/workspace/tokens', label: t('tokens.title') }] : []),
     ...(can.audit ? [{ to: '/workspace/audit', label: t('audit.title') }] : []),
   ];
   const first = pages[0]?.to ?? '/inbox';
@@ -27,6 +28,7 @@ export default function Workspace() {
         {can.employees && <Route path="employees" element={<Employees />} />}
         {can.employees && <Route path="routing" element={<Routing />} />}
         {can.settings && <Route path="channels" element={<Channels />} />}
+        {can.settings && <Route path="quick-replies" element={<QuickReplies />} />}
         {can.settings && <Route path="tokens" element={<Tokens />} />}
         {can.audit && <Route path="audit" element={<Audit />} />}
         <Route path="*" element={<Navigate to={first} replace />} />
