@@ -70,6 +70,7 @@ export const en = {
   'inbox.typing': 'typing…',
   'inbox.typingNamed': '{name} is typing…',
   'inbox.unread': '{n} unread',
+  'notify.enable': 'Turn on desktop notifications',
   'notify.title': 'New message',
   'view.mine': 'Mine',
   'view.unassigned': 'Unassigned',

@@ -72,6 +72,7 @@ export const ru: Messages = {
   'inbox.typing': 'печатает…',
   'inbox.typingNamed': '{name} печатает…',
   'inbox.unread': 'Непрочитанных: {n}',
+  'notify.enable': 'Включить уведомления на рабочем столе',
   'notify.title': 'Новое сообщение',
   'view.mine': 'Мои',
   'view.unassigned': 'Без ответственного',

@@ -1,12 +1,13 @@
 import { Badge, Group, Loader, ScrollArea, Select, Stack, Text, TextInput, Tooltip, UnstyledButton } from '@mantine/core';
 import { useInterval } from '@mantine/hooks';
-import { IconKeyboard } from '@tabler/icons-react';
+import { IconBell, IconKeyboard } from '@tabler/icons-react';
 import { useEffect, useState } from 'react';
 import { Link } from 'react-router';
 import type { Channel, ConversationSummary, Group as ClientGroup } from '../../api/types';
 import { ChannelIcon } from '../../components/ChannelIcon';
 import { ErrorNote } from '../../components/ErrorNote';
 import { useI18n, type MessageKey } from '../../i18n';
+import { askForNotifications } from '../../lib/notify';
 import { waitingTime } from '../../lib/time';
 import type { Status } from '../../ws/socket';
 import type { Filters } from './inboxState';
@@ -63,6 +64,7 @@ export function ConversationList(props: Props) {
           </Text>
           <Group gap={6} wrap="nowrap">
             <ConnectionBadge status={props.status} />
+            <NotificationsButton />
             <Tooltip label={t('shortcuts.title')}>
               <UnstyledButton onClick={props.onHelp} aria-label={t('shortcuts.title')} className="icon-button">
                 <IconKeyboard size={18} aria-hidden="true" />
@@ -177,5 +179,23 @@ function ConnectionBadge({ status }: { status: Status }) {
     <Badge color={color} variant="dot" size="sm" role="status" data-testid="connection">
       {t(`connection.${status}` as MessageKey)}
     </Badge>
+  );
+}
+
+/** Asks for desktop notifications; browsers allow the question only after a click. */
+function NotificationsButton() {
+  const { t } = useI18n();
+  const [permission, setPermission] = useState(() => (typeof Notification === 'undefined' ? 'denied' : Notification.permission));
+  if (permission !== 'default') return null;
+  return (
+    <Tooltip label={t('notify.enable')}>
+      <UnstyledButton
+        className="icon-button"
+        aria-label={t('notify.enable')}
+        onClick={() => void askForNotifications().then(() => setPermission(Notification.permission))}
+      >
+        <IconBell size={18} aria-hidden="true" />
+      </UnstyledButton>
+    </Tooltip>
   );
 }
