@@ -142,7 +142,8 @@ async function waitFor(what, check, timeout = TIMEOUT_MS) {
 const problems = [];
 
 async function newPage(browser, name, viewport = { width: 1366, height: 860 }) {
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport, locale: 'en-US' });
+  // Reduced motion: the console then skips its transitions, so screenshots show finished screens.
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport, locale: 'en-US', reducedMotion: 'reduce' });
   const page = await context.newPage();
   page.setDefaultTimeout(TIMEOUT_MS);
   page.on('dialog', (d) => {
@@ -360,7 +361,6 @@ async function main() {
     const link = await dialog.getByTestId('invite-link').inputValue();
     state.invite = new URL(link.replace(/^https:\/\/[^/]+/, base));
     await dialog.getByRole('button', { name: 'Close' }).click();
-    await shot(page, '04-workspace-employees');
   });
 
   step('the invited employee joins and sees only the delegated channel, live', async () => {
@@ -397,6 +397,9 @@ async function main() {
     await state.owner.goto(`${base}/inbox`);
     await state.owner.getByTestId('conversation-list').getByText('Пётр Чужой').waitFor();
     await shot(state.owner, '03-inbox-owner');
+    await state.owner.goto(`${base}/workspace/employees`);
+    await state.owner.getByRole('button', { name: 'Вера Новенькая — Сайт: read, reply' }).waitFor();
+    await shot(state.owner, '04-workspace-employees');
   });
 
   step('the inbox works at tablet width', async () => {
@@ -404,10 +407,10 @@ async function main() {
     await signIn(page, base, 'owner@romashka.test', logins['owner@romashka.test']);
     await page.getByTestId('conversation-list').getByText('Мария Покупатель').click();
     await page.getByTestId('messages').getByText('Где мой заказ?').waitFor();
+    await shot(page, '08-inbox-tablet');
     await page.getByRole('button', { name: 'Contact' }).click();
     await page.getByTestId('contact-card').last().waitFor();
-    await page.waitForTimeout(500); // the drawer's opening transition
-    await shot(page, '08-inbox-tablet');
+    await shot(page, '08-inbox-tablet-contact');
   });
 
   step('the platform owner sees the clients and a client’s details, in Russian', async () => {

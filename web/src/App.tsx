@@ -17,6 +17,8 @@ const Account = lazy(() => import('./pages/Account'));
 const theme = createTheme({
   primaryColor: 'blue',
   defaultRadius: 'md',
+  // Transitions are skipped for people who ask their system for less motion.
+  respectReducedMotion: true,
   components: {
     // Scroll locking injects a <style> element, which the CSP refuses; the console's body
     // never scrolls (each pane scrolls itself), so there is nothing to lock.

@@ -109,6 +109,7 @@ export function Employees() {
                     size="xs"
                     aria-label={t('employees.globalFor', { name: e.display_name })}
                     data={GLOBAL_RIGHTS.map((r) => ({ value: r, label: t(`global.${r}` as MessageKey) }))}
+                    placeholder={e.global_rights.length === 0 ? t('rights.none') : undefined}
                     value={e.global_rights}
                     onChange={(v) => void update(e, { global_rights: v as GlobalRight[] })}
                     className="global-rights"
