@@ -68,10 +68,10 @@ fn content_type(file: &EmbeddedFile) -> String {
     }
 }
 
-fn etag(file: &EmbeddedFile) -> String {
+fn etag(file: &EmbeddedFile, gzipped: bool) -> String {
     let hash = file.metadata.sha256_hash();
     let hex: String = hash[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("\"{hex}\"")
+    format!("\"{hex}{}\"", if gzipped { "-gz" } else { "" })
 }
 
 /// The default service of the app: the console's files and its SPA fallback.
@@ -87,12 +87,16 @@ pub async fn serve(req: HttpRequest) -> ApiResult<HttpResponse> {
         None => (INDEX, Console::get(INDEX).ok_or(ApiError::NotFound)?),
     };
 
-    let tag = etag(&file);
     let cache = if name.starts_with(HASHED_DIR) {
         CACHE_HASHED
     } else {
         CACHE_REVALIDATE
     };
+    let gzipped = accepts_gzip(&req)
+        .then(|| Console::get(&format!("{name}.gz")))
+        .flatten();
+    // Each encoding is its own representation, so each has its own entity tag.
+    let tag = etag(&file, gzipped.is_some());
     let mut answer = HttpResponse::Ok();
     answer
         .insert_header((header::CACHE_CONTROL, cache))
@@ -107,9 +111,6 @@ pub async fn serve(req: HttpRequest) -> ApiResult<HttpResponse> {
         return Ok(answer.status(StatusCode::NOT_MODIFIED).finish());
     }
     answer.insert_header((header::CONTENT_TYPE, content_type(&file)));
-    let gzipped = accepts_gzip(&req)
-        .then(|| Console::get(&format!("{name}.gz")))
-        .flatten();
     Ok(match gzipped {
         Some(gz) => answer
             .insert_header((header::CONTENT_ENCODING, HeaderValue::from_static("gzip")))

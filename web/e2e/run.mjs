@@ -236,6 +236,16 @@ async function main() {
     assert.match(page.headers['content-type'], /text\/html/);
     assert.match(page.headers['content-security-policy'], /script-src 'self'/);
     assert.doesNotMatch(page.text, /<script>|<style/i, 'index.html must carry no inline script or style');
+    const script = page.text.match(/src="(\/assets\/[^"]+\.js)"/)[1];
+    const gz = await request(base, 'GET', script, { headers: { 'accept-encoding': 'gzip' } });
+    assert.equal(gz.headers['content-encoding'], 'gzip');
+    assert.equal(gz.headers['cache-control'], 'public, max-age=31536000, immutable');
+    assert.match(gz.headers['content-type'], /javascript/);
+    const again = await request(base, 'GET', script, { headers: { 'accept-encoding': 'gzip', 'if-none-match': gz.headers.etag } });
+    assert.equal(again.status, 304);
+    const plain = await request(base, 'GET', script);
+    assert.equal(plain.headers['content-encoding'], undefined);
+    assert.notEqual(plain.headers.etag, gz.headers.etag);
     const miss = await request(base, 'GET', '/api/v1/no-such-thing');
     assert.equal(miss.status, 404);
     assert.equal(miss.json().code, 'not_found');
