@@ -75,24 +75,38 @@ async function startServer() {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'omnihub-e2e-'));
   const base = `https://127.0.0.1:${port}`;
-  const child = spawn(bin, ['demo', '--listen', `127.0.0.1:${port}`, '--redirect-listen', '', '--data-dir', dataDir], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, OMNIHUB_LOG: process.env.OMNIHUB_LOG ?? 'warn' },
-  });
   let output = '';
-  child.stdout.on('data', (c) => (output += c));
-  child.stderr.on('data', (c) => (output += c));
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`omnihub exited early:\n${output}`);
-    try {
-      if ((await request(base, 'GET', '/readyz')).status === 200) break;
-    } catch {
-      // Not listening yet.
+  let child;
+
+  async function launch() {
+    child = spawn(bin, ['demo', '--listen', `127.0.0.1:${port}`, '--redirect-listen', '', '--data-dir', dataDir], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, OMNIHUB_LOG: process.env.OMNIHUB_LOG ?? 'warn' },
+    });
+    child.stdout.on('data', (c) => (output += c));
+    child.stderr.on('data', (c) => (output += c));
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`omnihub exited early:\n${output}`);
+      try {
+        if ((await request(base, 'GET', '/readyz')).status === 200) return;
+      } catch {
+        // Not listening yet.
+      }
+      if (Date.now() > deadline) throw new Error(`omnihub did not become ready:\n${output}`);
+      await new Promise((r) => setTimeout(r, 250));
     }
-    if (Date.now() > deadline) throw new Error(`omnihub did not become ready:\n${output}`);
-    await new Promise((r) => setTimeout(r, 250));
   }
+
+  function halt() {
+    if (child.exitCode !== null) return Promise.resolve();
+    return new Promise((ok) => {
+      child.once('exit', ok);
+      child.kill('SIGTERM');
+    });
+  }
+
+  await launch();
   const logins = Object.fromEntries(
     readFileSync(join(dataDir, 'logins.txt'), 'utf8')
       .split('\n')
@@ -104,8 +118,13 @@ async function startServer() {
     base,
     logins,
     output: () => output,
-    stop() {
-      child.kill('SIGTERM');
+    /** Stops and starts the server on the same address and data: every socket drops. */
+    async restart() {
+      await halt();
+      await launch();
+    },
+    async stop() {
+      await halt();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
@@ -340,6 +359,36 @@ async function main() {
     );
   });
 
+  step('keyboard shortcuts move through the inbox', async () => {
+    const page = state.anna;
+    const open = page.url();
+    // Shortcuts act outside text fields, as when the operator is reading.
+    await page.evaluate(() => document.activeElement?.blur());
+    await page.keyboard.press('Escape');
+    await page.waitForURL((u) => u.pathname === '/inbox');
+    await page.keyboard.press('j');
+    await page.waitForURL(/\/inbox\/.+/);
+    await page.keyboard.press('Shift+Slash');
+    await page.getByRole('dialog', { name: 'Keyboard shortcuts' }).waitFor();
+    await page.keyboard.press('Escape');
+    await page.goto(open);
+    await page.getByTestId('composer').waitFor();
+  });
+
+  step('after a server restart the inbox reconnects and stays live', async () => {
+    const page = state.anna;
+    await page.getByTestId('connection').getByText('Live').waitFor();
+    await server.restart();
+    await page.getByTestId('connection').getByText('Live').waitFor({ timeout: 30_000 });
+    await postToHook(base, state.site, siteToken, {
+      conversation: 'order-1',
+      userId: 'cust-1',
+      userName: 'Мария Покупатель',
+      text: 'Сообщение после перезапуска',
+    });
+    await page.getByTestId('messages').getByText('Сообщение после перезапуска').waitFor();
+  });
+
   step('an expired session sends the operator to sign in and keeps the draft', async () => {
     const page = state.anna;
     await page.getByTestId('composer').fill('Черновик, который нельзя терять');
@@ -460,7 +509,7 @@ async function main() {
   } finally {
     await browser.close();
     receiver.stop();
-    server.stop();
+    await server.stop();
   }
   if (failed > 0) {
     console.log(`# server output:\n${server.output().slice(-4000)}`);

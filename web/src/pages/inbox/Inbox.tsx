@@ -242,7 +242,7 @@ export function Inbox() {
     ['k', () => move(-1)],
     ['alt+ArrowDown', () => move(1)],
     ['alt+ArrowUp', () => move(-1)],
-    ['shift+slash', () => setHelp(true)],
+    ['shift+?', () => setHelp(true)],
     ['Escape', () => conversationId && navigate('/inbox')],
   ]);
 
