@@ -6,7 +6,7 @@
 //
 // Screenshots of the main screens go to e2e/artifacts/.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { chromium } from 'playwright-core';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -25,15 +26,29 @@ const TIMEOUT_MS = 15_000;
 
 // --- the server ---------------------------------------------------------------------------
 
-function binaryPath() {
-  const target = process.env.CARGO_TARGET_DIR ? resolve(process.env.CARGO_TARGET_DIR) : join(root, 'target');
-  const bin = join(target, 'debug', 'omnihub');
-  if (!existsSync(bin)) {
-    console.log('# building the debug binary (cargo build --bin omnihub)');
-    const built = spawnSync('cargo', ['build', '--bin', 'omnihub'], { cwd: root, stdio: 'inherit' });
-    if (built.status !== 0) throw new Error('cargo build failed');
+/**
+ * The binary to run: `OMNIHUB_BIN`, or the debug build (made if missing). It is pinned by a hard
+ * link (a copy across file systems) so a rebuild in the shared target directory during the run
+ * cannot swap it under the restart test.
+ */
+function pinnedBinary() {
+  let bin = process.env.OMNIHUB_BIN;
+  if (!bin) {
+    const target = process.env.CARGO_TARGET_DIR ? resolve(process.env.CARGO_TARGET_DIR) : join(root, 'target');
+    bin = join(target, 'debug', 'omnihub');
+    if (!existsSync(bin)) {
+      console.log('# building the debug binary (cargo build --bin omnihub)');
+      const built = spawnSync('cargo', ['build', '--bin', 'omnihub'], { cwd: root, stdio: 'inherit' });
+      if (built.status !== 0) throw new Error('cargo build failed');
+    }
   }
-  return bin;
+  const pinned = join(dirname(bin), `.e2e-omnihub-${process.pid}`);
+  try {
+    linkSync(bin, pinned);
+  } catch {
+    copyFileSync(bin, pinned);
+  }
+  return pinned;
 }
 
 function freePort() {
@@ -71,7 +86,7 @@ function request(base, method, path, { body, headers = {} } = {}) {
 }
 
 async function startServer() {
-  const bin = binaryPath();
+  const bin = pinnedBinary();
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'omnihub-e2e-'));
   const base = `https://127.0.0.1:${port}`;
@@ -126,6 +141,7 @@ async function startServer() {
     async stop() {
       await halt();
       rmSync(dataDir, { recursive: true, force: true });
+      rmSync(bin, { force: true });
     },
   };
 }
@@ -154,6 +170,19 @@ async function waitFor(what, check, timeout = TIMEOUT_MS) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** RFC 6238 code (SHA-1, 6 digits, 30 s steps) for a base32 secret, at a moment in ms. */
+function totp(secretBase32, atMs) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const ch of secretBase32.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(ch).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(atMs / 30_000)));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0xf;
+  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, '0');
 }
 
 // --- the browser --------------------------------------------------------------------------
@@ -459,6 +488,36 @@ async function main() {
     await state.owner.goto(`${base}/workspace/employees`);
     await state.owner.getByRole('button', { name: 'Вера Новенькая — Сайт: read, reply' }).waitFor();
     await shot(state.owner, '04-workspace-employees');
+  });
+
+  step('an employee turns on the second factor, and sign-in then asks for a code', async () => {
+    const page = await newPage(browser, 'boris');
+    const password = logins['boris@romashka.test'];
+    await signIn(page, base, 'boris@romashka.test', password);
+    await page.getByRole('button', { name: 'Account' }).click();
+    await page.getByRole('menuitem', { name: 'My account' }).click();
+    await page.getByLabel('Password', { exact: true }).fill(password);
+    await page.getByRole('button', { name: 'Set up' }).click();
+    const secret = (await page.getByTestId('totp-secret').textContent()).trim();
+    // The previous step's code (one step of skew is allowed), so the current one is still unused.
+    await page.getByLabel('Code from your authenticator app').fill(totp(secret, Date.now() - 30_000));
+    await page.getByRole('button', { name: 'Turn on' }).click();
+    await page.getByText('Sign-in asks for a code').waitFor();
+    await shot(page, '10-account');
+    await page.getByRole('button', { name: 'Account' }).click();
+    await page.getByRole('menuitem', { name: 'Sign out' }).click();
+    await page.waitForURL(/\/sign-in/);
+    await page.getByLabel('E-mail').fill('boris@romashka.test');
+    await page.getByLabel('Password').fill(password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const code = page.getByLabel('Code from your authenticator app');
+    await code.waitFor();
+    await shot(page, '11-sign-in-second-factor');
+    await code.fill(totp(secret, Date.now()));
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    // Back where the user signed out from.
+    await page.waitForURL(/\/account$/);
+    await page.getByText('Sign-in asks for a code').waitFor();
   });
 
   step('the inbox works at tablet width', async () => {

@@ -148,7 +148,7 @@ function SecondFactor({ enabled, onChanged }: { enabled: boolean; onChanged(): P
           <Stack gap="xs">
             <Text size="sm">{t('totp.scan')}</Text>
             <Group>
-              <Code>{enrolment.secret}</Code>
+              <Code data-testid="totp-secret">{enrolment.secret}</Code>
               <CopyButton value={enrolment.otpauth_url}>
                 {({ copied, copy }) => (
                   <Button size="compact-xs" variant="default" onClick={copy}>
