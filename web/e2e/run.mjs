@@ -259,6 +259,7 @@ const steps = [];
 const step = (name, fn) => steps.push({ name, fn });
 
 async function main() {
+  rmSync(artifacts, { recursive: true, force: true });
   mkdirSync(artifacts, { recursive: true });
   const server = await startServer();
   const receiver = await startReceiver();
@@ -528,6 +529,12 @@ async function main() {
     await shot(page, '08-inbox-tablet');
     await page.getByRole('button', { name: 'Contact' }).click();
     await page.getByTestId('contact-card').last().waitFor();
+    await page.getByRole('button', { name: 'Edit the contact' }).click();
+    await page.getByRole('button', { name: 'Add a field' }).click();
+    await page.getByLabel('Field name').fill('phone');
+    await page.getByLabel('Value').fill('+7 900 000-00-00');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('cell', { name: '+7 900 000-00-00' }).waitFor();
     await shot(page, '08-inbox-tablet-contact');
   });
 

@@ -139,6 +139,12 @@ export const en = {
   'contact.fields': 'Fields',
   'contact.noFields': 'No fields recorded.',
 
+  'contact.edit': 'Edit the contact',
+  'contact.fieldName': 'Field name',
+  'contact.fieldValue': 'Value',
+  'contact.addField': 'Add a field',
+  'contact.duplicateField': 'Each field name may appear once',
+
   'shortcuts.title': 'Keyboard shortcuts',
   'shortcuts.next': 'Next conversation',
   'shortcuts.prev': 'Previous conversation',

@@ -141,6 +141,12 @@ export const ru: Messages = {
   'contact.fields': 'Поля',
   'contact.noFields': 'Поля не заполнены.',
 
+  'contact.edit': 'Изменить контакт',
+  'contact.fieldName': 'Название поля',
+  'contact.fieldValue': 'Значение',
+  'contact.addField': 'Добавить поле',
+  'contact.duplicateField': 'Названия полей не должны повторяться',
+
   'shortcuts.title': 'Горячие клавиши',
   'shortcuts.next': 'Следующий диалог',
   'shortcuts.prev': 'Предыдущий диалог',
