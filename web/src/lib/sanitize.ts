@@ -3,7 +3,6 @@
 // so nothing a sender writes is ever parsed as HTML.
 
 const SAFE_PROTOCOLS = new Set(['http:', 'https:', 'mailto:']);
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** A normalised address when `raw` is an absolute http, https or mailto URL; otherwise null. */

@@ -96,7 +96,6 @@ export function ConversationView({ conversationId, context, onShowContact }: Pro
   useEffect(() => {
     if (lastInbound && !document.hidden) context.markRead(conversationId, lastInbound.id);
     // Only when a new inbound message arrives.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [lastInbound?.id]);
 
   useEffect(() => {
@@ -188,7 +187,12 @@ export function ConversationView({ conversationId, context, onShowContact }: Pro
             placeholder={t('assign.label')}
             data={[
               { value: '', label: t('assign.nobody') },
-              ...context.employees.filter((e) => !e.disabled).map((e) => ({ value: e.id, label: e.display_name })),
+              ...context.employees
+                .filter((e) => !e.disabled)
+                .map((e) => {
+                  const seen = context.presence[e.id];
+                  return { value: e.id, label: seen ? `${e.display_name} · ${t(`presence.${seen}`)}` : e.display_name };
+                }),
             ]}
             value={conversation.assignee_id ?? ''}
             onChange={(v) => void patch({ assignee_id: v ? v : null })}

@@ -9,7 +9,7 @@ import type { Channel, ConversationSummary, Employee, Group } from '../../api/ty
 import { useSession } from '../../auth/session';
 import { useI18n } from '../../i18n';
 import { chime, notify } from '../../lib/notify';
-import { InboxSocket, socketUrl, type EventFrame, type Status } from '../../ws/socket';
+import { InboxSocket, socketUrl, type EventFrame, type Presence, type Status } from '../../ws/socket';
 import { ContactCard } from './ContactCard';
 import { ConversationList } from './ConversationList';
 import { ConversationView } from './ConversationView';
@@ -22,6 +22,8 @@ export interface InboxContext {
   groups: Group[];
   employees: Employee[];
   typing: Record<string, string>;
+  /** Colleagues' presence as pushed since the inbox opened (unknown until one changes). */
+  presence: Record<string, Presence>;
   /** Sends a reply or note over the socket when it is up, else over REST. */
   send(kind: 'reply' | 'note', conversationId: string, text: string, key: string): Promise<void>;
   markRead(conversationId: string, messageId: string): void;
@@ -58,6 +60,7 @@ export function Inbox() {
   const [employees, setEmployees] = useState<Employee[]>([]);
   const [status, setStatus] = useState<Status>('connecting');
   const [typing, setTyping] = useState<Record<string, string>>({});
+  const [presence, setPresence] = useState<Record<string, Presence>>({});
   const [help, setHelp] = useState(false);
   const [contactOpen, setContactOpen] = useState(false);
 
@@ -177,6 +180,7 @@ export function Inbox() {
           TYPING_SHOW_MS,
         );
       },
+      onPresence: (frame) => setPresence((cur) => ({ ...cur, [frame.user_id]: frame.presence })),
       onStatus: (st) => {
         setStatus(st);
         if (st === 'revoked') void reloadSession();
@@ -189,7 +193,6 @@ export function Inbox() {
       socket.current = null;
     };
     // The socket lives as long as the inbox; handlers reach the latest state through refs.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
 
   const context = useMemo<InboxContext>(
@@ -198,6 +201,7 @@ export function Inbox() {
       groups,
       employees,
       typing,
+      presence,
       async send(kind, id, text, key) {
         const s = socket.current;
         if (s?.status === 'open') {
@@ -228,7 +232,7 @@ export function Inbox() {
         return () => set.delete(fn);
       },
     }),
-    [api, channels, groups, employees, typing],
+    [api, channels, groups, employees, typing, presence],
   );
 
   const move = (step: number) => {
