@@ -1,4 +1,4 @@
-import { Badge, Group, Loader, ScrollArea, Select, Stack, Text, TextInput, Tooltip, UnstyledButton } from '@mantine/core';
+import { Badge, Button, Group, Loader, ScrollArea, Select, Stack, Text, TextInput, Tooltip, UnstyledButton } from '@mantine/core';
 import { useInterval } from '@mantine/hooks';
 import { IconBell, IconKeyboard } from '@tabler/icons-react';
 import { useEffect, useState } from 'react';
@@ -27,6 +27,8 @@ interface Props {
   status: Status;
   typing: Record<string, string>;
   onHelp(): void;
+  /** Loads the next page; null on the last one. */
+  onMore: (() => void) | null;
 }
 
 export function ConversationList(props: Props) {
@@ -166,6 +168,13 @@ export function ConversationList(props: Props) {
               );
             })}
           </ul>
+        )}
+        {props.onMore && (
+          <Group justify="center" p="sm">
+            <Button size="xs" variant="default" onClick={props.onMore}>
+              {t('common.more')}
+            </Button>
+          </Group>
         )}
       </ScrollArea>
     </section>

@@ -35,6 +35,7 @@ export interface InboxContext {
 const FILTERS_KEY = 'omnihub.inbox.filters';
 const TYPING_SHOW_MS = 5000;
 const RELOAD_DEBOUNCE_MS = 250;
+const PAGE_SIZE = 50;
 
 function savedFilters(): Filters {
   try {
@@ -78,7 +79,10 @@ export function Inbox() {
     }
   }, [filters]);
 
-  const loadList = useCallback(async () => {
+  const [nextBefore, setNextBefore] = useState<string | null>(null);
+
+  /** The first page of the list (or, with `before`, the next one appended). */
+  const loadList = useCallback(async (before?: string) => {
     const f = latest.current.filters;
     try {
       const page = await ok(
@@ -89,12 +93,14 @@ export function Inbox() {
               status: (f.status ?? undefined) as ConversationSummary['conversation']['status'] | undefined,
               channel_id: f.channelId ?? undefined,
               tag: f.tag ?? undefined,
-              limit: 100,
+              before,
+              limit: PAGE_SIZE,
             },
           },
         }),
       );
-      setList(page.items);
+      setList((current) => (before ? [...current, ...page.items.filter((s) => !current.some((c) => c.conversation.id === s.conversation.id))] : page.items));
+      setNextBefore(page.next_before ?? null);
       setListError(null);
     } catch (err) {
       setListError(err);
@@ -264,6 +270,7 @@ export function Inbox() {
         status={status}
         typing={typing}
         onHelp={() => setHelp(true)}
+        onMore={nextBefore ? () => void loadList(nextBefore) : null}
       />
       {conversationId ? (
         <>
