@@ -309,6 +309,7 @@ async function main() {
     await configureApiChannel(page, base, 'Сайт', receiver.url, siteToken);
     await configureApiChannel(page, base, 'Поддержка API', receiver.url, supportToken);
     await page.getByText(`/hooks/api/`).first().waitFor();
+    await page.getByText('no credentials').waitFor({ state: 'detached' });
     await shot(page, '05-workspace-channels');
     state.site = await channelIdOf(page, 'Сайт');
     state.support = await channelIdOf(page, 'Поддержка API');
@@ -461,6 +462,7 @@ async function main() {
     await shot(page, '06-invite');
     await page.getByRole('button', { name: 'Join' }).click();
     await page.waitForURL(/\/sign-in/);
+    await page.getByText('You have joined').waitFor();
     await signIn(page, base, 'vera@romashka.test', 'vera-password-123');
     await page.waitForURL(/\/inbox/);
     await page.getByTestId('connection').getByText('Live').waitFor();

@@ -35,6 +35,8 @@ export const en = {
   'signin.totp': 'Code from your authenticator app',
   'signin.totpHint': 'Your account has a second factor: enter the 6-digit code.',
   'signin.expired': 'Your session has ended. Sign in again to continue; your unsent drafts are kept.',
+  'signin.joined': 'You have joined. Sign in with your new password.',
+  'signin.reset': 'Your password is set. Sign in with it.',
   'signin.forgot': 'Forgot your password?',
   'forgot.title': 'Reset your password',
   'forgot.intro': 'Enter your e-mail and we will send a link to set a new password.',

@@ -7,7 +7,7 @@ import { ErrorNote } from '../components/ErrorNote';
 import { useI18n, type Lang } from '../i18n';
 
 export default function Account() {
-  const { t, setLang } = useI18n();
+  const { t, lang, setLang } = useI18n();
   const { api, profile, me, reload } = useSession();
   const [name, setName] = useState(profile?.user.display_name ?? '');
   const [saved, setSaved] = useState(false);
@@ -27,6 +27,7 @@ export default function Account() {
     }
   };
 
+  /** The console's language here, and the account's (for its e-mails) on the server. */
   const changeLocale = async (locale: Lang) => {
     setLang(locale);
     await ok(api.PATCH('/api/v1/auth/profile', { body: { locale } })).catch(setError);
@@ -60,7 +61,7 @@ export default function Account() {
           </Text>
           <SegmentedControl
             aria-labelledby="locale-label"
-            value={profile?.user.locale === 'en' ? 'en' : 'ru'}
+            value={lang}
             onChange={(v) => void changeLocale(v as Lang)}
             data={[
               { value: 'ru', label: 'Русский' },

@@ -43,6 +43,11 @@ export function SignIn() {
     <AuthCard title={t('signin.title')}>
       <form onSubmit={submit} noValidate>
         <Stack>
+          {(params.has('joined') || params.has('reset')) && !expired && (
+            <Alert color="green" variant="light" role="status">
+              {params.has('joined') ? t('signin.joined') : t('signin.reset')}
+            </Alert>
+          )}
           {expired && (
             <Alert color="yellow" variant="light" role="status">
               {t('signin.expired')}
