@@ -189,9 +189,9 @@ function totp(secretBase32, atMs) {
 
 const problems = [];
 
-async function newPage(browser, name, viewport = { width: 1366, height: 860 }) {
+async function newPage(browser, name, viewport = { width: 1366, height: 860 }, locale = 'en-US') {
   // Reduced motion: the console then skips its transitions, so screenshots show finished screens.
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport, locale: 'en-US', reducedMotion: 'reduce' });
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport, locale, reducedMotion: 'reduce' });
   const page = await context.newPage();
   page.setDefaultTimeout(TIMEOUT_MS);
   page.on('dialog', (d) => {
@@ -540,9 +540,12 @@ async function main() {
     await shot(page, '08-inbox-tablet-contact');
   });
 
-  step('the platform owner sees the clients and a client’s details, in Russian', async () => {
-    const page = await newPage(browser, 'admin');
+  step('a browser preferring Russian gets Russian; the switch changes it; the platform owner sees a client', async () => {
+    const page = await newPage(browser, 'admin', undefined, 'ru-RU');
     await page.goto(`${base}/sign-in`);
+    await page.getByRole('heading', { name: 'Вход в omnihub' }).waitFor();
+    await page.getByText('EN', { exact: true }).click();
+    await page.getByRole('heading', { name: 'Sign in to omnihub' }).waitFor();
     await page.getByText('RU', { exact: true }).click();
     await page.getByLabel('Эл. почта').fill('admin@omnihub.test');
     await page.getByLabel('Пароль').fill(logins['admin@omnihub.test']);
