@@ -276,7 +276,7 @@ async function main() {
   step('the OpenAPI document the client is typed from matches the server', async () => {
     const served = (await request(base, 'GET', '/api/v1/openapi.json')).json();
     const committed = JSON.parse(readFileSync(join(web, 'src/api/openapi.json'), 'utf8'));
-    assert.deepEqual(served, committed, 'src/api/openapi.json is stale: run `npm run gen:api` with the new document');
+    assert.deepEqual(served, committed, 'src/api/openapi.json is stale: run `npm run refresh:api`');
   });
 
   step('the console is served with the CSP, and API misses stay JSON', async () => {
