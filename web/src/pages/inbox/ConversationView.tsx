@@ -153,6 +153,9 @@ export function ConversationView({ conversationId, context, onShowContact }: Pro
 
   const channel = context.channels.find((c) => c.id === conversation.channel_id);
   const canReply = me?.role === 'client_owner' || channel?.my_rights.includes('reply');
+  // Assigning to others and moving between groups is for the owner and supervisors; anyone
+  // may take an unassigned conversation.
+  const supervises = me?.role === 'client_owner' || (me?.global_rights ?? []).includes('all_conversations');
   const employeeName = (id: string | null | undefined) =>
     context.employees.find((e) => e.id === id)?.display_name ?? t('assign.nobody');
   const typingUser = context.typing[conversationId];
@@ -181,35 +184,39 @@ export function ConversationView({ conversationId, context, onShowContact }: Pro
               {t('assign.take')}
             </Button>
           )}
-          <Select
-            size="xs"
-            aria-label={t('assign.label')}
-            placeholder={t('assign.label')}
-            data={[
-              { value: '', label: t('assign.nobody') },
-              ...context.employees
-                .filter((e) => !e.disabled)
-                .map((e) => {
-                  const seen = context.presence[e.id];
-                  return { value: e.id, label: seen ? `${e.display_name} · ${t(`presence.${seen}`)}` : e.display_name };
-                }),
-            ]}
-            value={conversation.assignee_id ?? ''}
-            onChange={(v) => void patch({ assignee_id: v ? v : null })}
-            allowDeselect={false}
-            className="assign-select"
-          />
-          {context.groups.length > 0 && (
-            <Select
-              size="xs"
-              aria-label={t('transfer.group')}
-              placeholder={t('transfer.group')}
-              data={[{ value: '', label: t('transfer.noGroup') }, ...context.groups.map((g) => ({ value: g.id, label: g.name }))]}
-              value={conversation.group_id ?? ''}
-              onChange={(v) => void patch({ group_id: v ? v : null })}
-              allowDeselect={false}
-              className="assign-select"
-            />
+          {supervises && (
+            <>
+              <Select
+                size="xs"
+                aria-label={t('assign.label')}
+                placeholder={t('assign.label')}
+                data={[
+                  { value: '', label: t('assign.nobody') },
+                  ...context.employees
+                    .filter((e) => !e.disabled)
+                    .map((e) => {
+                      const seen = context.presence[e.id];
+                      return { value: e.id, label: seen ? `${e.display_name} · ${t(`presence.${seen}`)}` : e.display_name };
+                    }),
+                ]}
+                value={conversation.assignee_id ?? ''}
+                onChange={(v) => void patch({ assignee_id: v ? v : null })}
+                allowDeselect={false}
+                className="assign-select"
+              />
+              {context.groups.length > 0 && (
+                <Select
+                  size="xs"
+                  aria-label={t('transfer.group')}
+                  placeholder={t('transfer.group')}
+                  data={[{ value: '', label: t('transfer.noGroup') }, ...context.groups.map((g) => ({ value: g.id, label: g.name }))]}
+                  value={conversation.group_id ?? ''}
+                  onChange={(v) => void patch({ group_id: v ? v : null })}
+                  allowDeselect={false}
+                  className="assign-select"
+                />
+              )}
+            </>
           )}
           {resolved ? (
             <Button size="xs" variant="default" onClick={() => void patch({ status: 'open' })}>
