@@ -176,17 +176,18 @@ function ChannelForm({ channel, onClose, onSaved }: { channel: Channel | null; o
 
   const field = (f: FieldSpec) => {
     const common = {
-      key: f.key,
       label: t(f.label as MessageKey),
       required: f.required && !(editing && f.secret),
       value: values[f.key] ?? '',
       error: problem(f.key),
       onChange: (e: { currentTarget: { value: string } }) => setValues((v) => ({ ...v, [f.key]: e.currentTarget.value })),
     };
-    if (!f.secret) return <TextInput {...common} type={f.kind === 'number' ? 'text' : f.kind === 'email' ? 'email' : 'text'} inputMode={f.kind === 'number' ? 'numeric' : undefined} />;
+    if (!f.secret) {
+      return <TextInput key={f.key} {...common} type={f.kind === 'email' ? 'email' : 'text'} inputMode={f.kind === 'number' ? 'numeric' : undefined} />;
+    }
     return (
       <Group key={f.key} align="flex-end" wrap="nowrap">
-        <PasswordInput {...common} key={undefined} className="grow" description={editing ? t('channels.secretKept') : undefined} autoComplete="off" />
+        <PasswordInput {...common} className="grow" description={editing ? t('channels.secretKept') : undefined} autoComplete="off" />
         {f.generate && (
           <Button variant="default" onClick={() => setValues((v) => ({ ...v, [f.key]: randomSecret() }))}>
             {t('channels.generate')}
