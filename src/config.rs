@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
+use omnihub_connectors::registry::Endpoints;
 use serde::{Deserialize, Serialize, Serializer};
 
 /// `OMNIHUB_…` environment variables that belong to other parts of the program, not to the
@@ -477,6 +478,24 @@ config_section! {
 }
 
 config_section! {
+    /// Where the messenger providers' APIs live. The real ones by default; point them at a
+    /// local fake (the sandbox) for tests. Server-wide on purpose: no tenant may choose where
+    /// omnihub sends its requests.
+    ProvidersConfig as "providers" {
+        /// Telegram Bot API base URL.
+        telegram_api: String = "https://api.telegram.org".into(),
+        /// WhatsApp Cloud API (Meta Graph API) base URL.
+        whatsapp_api: String = "https://graph.facebook.com".into(),
+        /// VK API base URL.
+        vk_api: String = "https://api.vk.com".into(),
+        /// Viber REST bot API base URL.
+        viber_api: String = "https://chatapi.viber.com".into(),
+        /// MAX Bot API base URL.
+        max_api: String = "https://platform-api2.max.ru".into(),
+    }
+}
+
+config_section! {
     /// Logging. The environment variable OMNIHUB_LOG, when set, replaces `level`.
     LogConfig as "log" {
         /// Filter: a level (error, warn, info, debug, trace) or per-module directives such as
@@ -484,6 +503,23 @@ config_section! {
         level: String = "info".into(),
         /// `text` for people, `json` for log collectors.
         format: LogFormat = LogFormat::Text,
+    }
+}
+
+impl ProvidersConfig {
+    /// The base URLs, parsed; an error names the first key that is not an http(s) URL.
+    pub fn endpoints(&self) -> Result<Endpoints, String> {
+        let parse = |key: &str, url: &str| match reqwest::Url::parse(url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(u),
+            _ => Err(format!("providers.{key}: `{url}` is not an http(s) URL")),
+        };
+        Ok(Endpoints {
+            telegram: parse("telegram_api", &self.telegram_api)?,
+            whatsapp: parse("whatsapp_api", &self.whatsapp_api)?,
+            vk: parse("vk_api", &self.vk_api)?,
+            viber: parse("viber_api", &self.viber_api)?,
+            max: parse("max_api", &self.max_api)?,
+        })
     }
 }
 
@@ -497,11 +533,12 @@ pub struct Config {
     pub security: SecurityConfig,
     pub smtp: SmtpConfig,
     pub hub: HubSection,
+    pub providers: ProvidersConfig,
     pub log: LogConfig,
 }
 
 impl Config {
-    fn sections(&self) -> [&dyn Section; 7] {
+    fn sections(&self) -> [&dyn Section; 8] {
         [
             &self.server,
             &self.tls,
@@ -509,11 +546,12 @@ impl Config {
             &self.security,
             &self.smtp,
             &self.hub,
+            &self.providers,
             &self.log,
         ]
     }
 
-    fn sections_mut(&mut self) -> [&mut dyn Section; 7] {
+    fn sections_mut(&mut self) -> [&mut dyn Section; 8] {
         [
             &mut self.server,
             &mut self.tls,
@@ -521,6 +559,7 @@ impl Config {
             &mut self.security,
             &mut self.smtp,
             &mut self.hub,
+            &mut self.providers,
             &mut self.log,
         ]
     }
@@ -737,6 +776,9 @@ impl Config {
         }
         if s.data_dir.as_os_str().is_empty() {
             p.push("server.data_dir must not be empty".into());
+        }
+        if let Err(e) = self.providers.endpoints() {
+            p.push(e);
         }
         range(
             &mut p,

@@ -10,6 +10,7 @@ use actix_web::http::header::HeaderValue;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use omnihub_actors::{Hub, HubConfig, HubHandle};
 use omnihub_connectors::email::{SmtpMailer, SmtpSecurity, SmtpSettings};
+use omnihub_connectors::registry::Endpoints;
 use omnihub_core::{GlobalRights, Principal, Role, UserId};
 use omnihub_store::{DynStore, NewAuditEntry, StoreError};
 
@@ -18,6 +19,7 @@ use crate::auth::throttle::LoginThrottle;
 use crate::auth::totp::ReplayGuard;
 use crate::config::{self, Config};
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::routes::provider_hooks::ProviderChannels;
 
 /// How long a resolved caller is trusted without asking the store again.
 const AUTH_CACHE_TTL: Duration = Duration::from_secs(5);
@@ -42,6 +44,10 @@ pub struct Inner {
     pub metrics: PrometheusHandle,
     /// The `Strict-Transport-Security` value, when omnihub itself serves TLS.
     pub hsts: Option<HeaderValue>,
+    /// Where the messenger providers' APIs live (`[providers]`).
+    pub endpoints: Endpoints,
+    /// Connectors of channels whose webhooks arrived, kept between requests.
+    pub provider_channels: ProviderChannels,
 }
 
 impl Deref for AppState {
@@ -109,8 +115,13 @@ impl AppState {
         let login_throttle = LoginThrottle::per_minute(config.security.login_attempts_per_minute);
         // Started here, on the caller's runtime (`main`'s multi-threaded one in production),
         // never inside a handler: the tree must outlive any one actix worker.
+        let endpoints = config
+            .providers
+            .endpoints()
+            .map_err(|e| anyhow::anyhow!(e))?;
         let hub_config = HubConfig {
             session_queue: config.hub.session_queue,
+            endpoints: endpoints.clone(),
             ..HubConfig::default()
         };
         let hub_tree = Hub::start(store.clone(), hub_config)
@@ -135,6 +146,8 @@ impl AppState {
                     .ok()
                 })
                 .flatten(),
+            endpoints,
+            provider_channels: ProviderChannels::default(),
             config,
             store,
         })))

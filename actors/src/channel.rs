@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use governor::clock::Clock;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use omnihub_connectors::api::ApiChannel;
+use omnihub_connectors::registry::{self, Endpoints};
 use omnihub_connectors::{OutboundChannel, OutboundMessage, SendError};
 use omnihub_core::model::{Channel, DeliveryStatus, Message, Provider};
 use omnihub_core::{ChannelId, ConversationId, MessageId};
@@ -243,7 +244,7 @@ async fn pump(myself: &ActorRef<ChannelMsg>, state: &mut ChannelState) {
             return;
         }
     };
-    let outbound = OutboundMessage::text(
+    let mut outbound = OutboundMessage::text(
         message.id,
         external,
         message.text.clone(),
@@ -252,6 +253,20 @@ async fn pump(myself: &ActorRef<ChannelMsg>, state: &mut ChannelState) {
             .clone()
             .unwrap_or_else(|| message.id.to_string()),
     );
+    // Providers with a reply window (WhatsApp) judge by the customer's last message.
+    match state
+        .ctx
+        .store()
+        .last_inbound_at(state.ctx.id(), message.conversation_id)
+        .await
+    {
+        Ok(at) => outbound.last_inbound_at = at,
+        Err(err) => {
+            tracing::warn!(channel = %state.channel, error = %err, "reading the conversation failed");
+            pause(myself, state, STORE_RETRY);
+            return;
+        }
+    }
     let outcome = match connector {
         Ok(connector) => connector.send(&outbound).await,
         Err(err) => Err(err),
@@ -378,7 +393,11 @@ async fn load_config(state: &mut ChannelState) -> Result<(), StoreError> {
         Ok(channel) => {
             let credentials = store.channel_credentials(client, state.channel).await?;
             (
-                connector(&channel, credentials.as_ref()),
+                connector(
+                    &channel,
+                    credentials.as_ref(),
+                    &state.ctx.shared.config.endpoints,
+                ),
                 quota(&channel.settings),
             )
         }
@@ -407,6 +426,7 @@ async fn load_config(state: &mut ChannelState) -> Result<(), StoreError> {
 fn connector(
     channel: &Channel,
     credentials: Option<&serde_json::Value>,
+    endpoints: &Endpoints,
 ) -> Result<Arc<dyn OutboundChannel>, SendError> {
     match channel.provider {
         Provider::Api => {
@@ -423,9 +443,14 @@ fn connector(
                 .map(str::to_string);
             Ok(Arc::new(ApiChannel::new(url, token)?))
         }
-        other => Err(SendError::Permanent {
-            reason: format!("sending through {} is not supported yet", other.as_str()),
-        }),
+        provider => {
+            let channel =
+                registry::provider_channel(provider, credentials, &channel.settings, endpoints)
+                    .map_err(|err| SendError::Permanent {
+                        reason: err.to_string(),
+                    })?;
+            Ok(channel)
+        }
     }
 }
 
@@ -503,7 +528,7 @@ mod tests {
     }
 
     #[test]
-    fn only_api_channels_have_a_connector_today() {
+    fn connectors_follow_the_provider_and_refuse_what_cannot_work() {
         let channel = |provider, settings| Channel {
             id: ChannelId::new(),
             client_id: omnihub_core::ClientId::new(),
@@ -518,15 +543,23 @@ mod tests {
             Provider::Api,
             serde_json::json!({"outbound_url": "http://127.0.0.1:9/in"}),
         );
-        assert!(connector(&api, None).is_ok());
+        let endpoints = Endpoints::default();
+        assert!(connector(&api, None, &endpoints).is_ok());
         let missing = channel(Provider::Api, serde_json::json!({}));
         assert!(matches!(
-            connector(&missing, None),
+            connector(&missing, None, &endpoints),
             Err(SendError::Permanent { .. })
         ));
-        let telegram = channel(Provider::Telegram, serde_json::json!({}));
+        let vk = channel(Provider::Vk, serde_json::json!({}));
+        let credentials = serde_json::json!({"access_token": "t", "group_id": 1});
+        assert!(connector(&vk, Some(&credentials), &endpoints).is_ok());
         assert!(matches!(
-            connector(&telegram, None),
+            connector(&vk, None, &endpoints),
+            Err(SendError::Permanent { .. })
+        ));
+        let sms = channel(Provider::Sms, serde_json::json!({}));
+        assert!(matches!(
+            connector(&sms, None, &endpoints),
             Err(SendError::Permanent { .. })
         ));
     }

@@ -18,9 +18,12 @@ use ractor::rpc::CallResult;
 use ractor::{ACTIVE_STATES, Actor, ActorRef};
 use tokio::sync::watch;
 
+use omnihub_connectors::registry::Endpoints;
+
 use crate::client::ClientMsg;
 use crate::conversation::ConversationMsg;
 use crate::health::HubHealth;
+use crate::ingest::IngestQueue;
 use crate::janitor::{self, Janitor, JanitorArgs};
 use crate::listener::{self, Listener};
 use crate::publisher::PublisherMsg;
@@ -43,6 +46,8 @@ pub struct HubConfig {
     /// The longest the scheduler sleeps between looks for due tasks (it also wakes at the next
     /// task's due time, and when a task is scheduled on this node).
     pub scheduler_tick: Duration,
+    /// Where each messenger provider's API lives (the sandbox in the demo and tests).
+    pub endpoints: Endpoints,
 }
 
 impl Default for HubConfig {
@@ -52,6 +57,7 @@ impl Default for HubConfig {
             node_id: format!("node-{}", uuid::Uuid::new_v4().simple()),
             session_queue: 1024,
             scheduler_tick: Duration::from_secs(1),
+            endpoints: Endpoints::default(),
         }
     }
 }
@@ -84,6 +90,7 @@ pub struct Hub {
     /// Taken by `stop`; still present on drop means nobody waited for the tree.
     join: tokio::sync::Mutex<Option<JoinHandle<()>>>,
     shared: Arc<Shared>,
+    ingest: IngestQueue,
 }
 
 impl Hub {
@@ -148,10 +155,12 @@ impl Hub {
             .map_err(|err| HubError::Start(err.to_string()))?;
         shared.set_root(root.clone());
         tracing::info!(node = %shared.config.node_id, "actor tree started");
+        let ingest = IngestQueue::start(shared.store.clone());
         Ok(Hub {
             root,
             join: tokio::sync::Mutex::new(Some(join)),
             shared,
+            ingest,
         })
     }
 
@@ -159,6 +168,7 @@ impl Hub {
     pub fn handle(&self) -> HubHandle {
         HubHandle {
             shared: self.shared.clone(),
+            ingest: self.ingest.clone(),
         }
     }
 
@@ -307,36 +317,17 @@ impl Drop for SessionHandle {
 #[derive(Clone)]
 pub struct HubHandle {
     shared: Arc<Shared>,
+    ingest: IngestQueue,
 }
 
 impl HubHandle {
-    /// Commits through `store.ingest` and returns right after the commit (the caller answers
-    /// the provider 2xx then); a `New` is then handed to the client's conversation actor
-    /// (routing, auto-reply) and published.
+    /// Commits the event (grouped with whatever else arrives meanwhile, see `ingest.rs`) and
+    /// returns right after the commit (the caller answers the provider 2xx then); a `New` is
+    /// then handed to the client's conversation actor (routing, auto-reply) and published.
     pub async fn ingest(&self, event: InboundEvent) -> Result<Ingest, HubError> {
         // The subtree first: its publisher must know where it starts before this commit.
         let (entry, refs) = self.shared.client(event.client_id).await?;
-        let ingest = self.shared.store.ingest(&event).await?;
-        if let Ingest::New {
-            conversation,
-            new_request,
-            returning_customer,
-            ..
-        } = &ingest
-        {
-            entry.wake();
-            // If this is lost (the subtree is restarting), the router's reconciliation at its
-            // start routes every unassigned conversation from the store.
-            let _ = refs.sup.cast(ClientMsg::Conversation(
-                conversation.id,
-                ConversationMsg::Inbound {
-                    conversation: Box::new(conversation.clone()),
-                    new_request: *new_request,
-                    returning_customer: *returning_customer,
-                },
-            ));
-        }
-        Ok(ingest)
+        self.ingest.ingest(event, entry, refs).await
     }
 
     /// Commits a reply as pending (idempotent per key), publishes it, and has the

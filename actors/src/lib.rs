@@ -30,6 +30,7 @@ mod client;
 mod conversation;
 mod health;
 mod hub;
+mod ingest;
 mod janitor;
 mod listener;
 mod publisher;

@@ -51,12 +51,10 @@ pub(crate) struct Router;
 
 #[derive(Debug)]
 pub(crate) enum RouterMsg {
-    /// Look at one conversation; `new_request` carries whether the customer is returning when
-    /// the message opened a new request (the auto-reply's input).
-    Route {
-        conversation: ConversationId,
-        new_request: Option<bool>,
-    },
+    /// Look at every conversation pending in the client entry (`ClientEntry::route`), with one
+    /// read of the routing state; each carries, when its message opened a new request, whether
+    /// the customer is returning (the auto-reply's input).
+    RoutePending,
     /// Capacity may have freed: hand queued conversations to whoever can take them.
     Drain,
     /// Drain, then route every unassigned conversation that wants an operator.
@@ -94,7 +92,9 @@ impl Actor for Router {
         myself: ActorRef<RouterMsg>,
         state: &mut RouterState,
     ) -> Result<(), ActorProcessingErr> {
+        // Whatever was asked of a previous incarnation is covered by the reconciliation.
         state.ctx.entry.take_drain();
+        state.ctx.entry.take_routes();
         myself.send_message(RouterMsg::Reconcile)?;
         Ok(())
     }
@@ -106,10 +106,10 @@ impl Actor for Router {
         state: &mut RouterState,
     ) -> Result<(), ActorProcessingErr> {
         let result = match msg {
-            RouterMsg::Route {
-                conversation,
-                new_request,
-            } => route(state, conversation, new_request).await,
+            RouterMsg::RoutePending => {
+                let pending = state.ctx.entry.take_routes();
+                route_all(state, pending).await
+            }
             RouterMsg::Drain => {
                 state.ctx.entry.take_drain();
                 drain(state).await
@@ -143,38 +143,63 @@ impl Actor for Router {
     }
 }
 
+/// Routes conversations in order against one read of the routing state; a waiting
+/// conversation that is already queued keeps its place, and the queue is drained once at the end.
+async fn route_all(
+    state: &mut RouterState,
+    pending: Vec<(ConversationId, Option<bool>)>,
+) -> Result<(), StoreError> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut snapshot = state.ctx.store().routing_snapshot(state.ctx.id()).await?;
+    let mut queued: HashSet<ConversationId> =
+        snapshot.queue.iter().map(|q| q.conversation_id).collect();
+    let mut drain_after = false;
+    for (id, new_request) in pending {
+        drain_after |= route(state, id, new_request, &mut snapshot, &mut queued).await?;
+    }
+    if drain_after {
+        drain_with(state, &mut snapshot).await?;
+    }
+    Ok(())
+}
+
+/// Looks at one conversation: the auto-reply of a new request, then an operator or the queue.
+/// True when it was already waiting in the queue, which a drain then serves in order.
 async fn route(
     state: &mut RouterState,
     id: ConversationId,
     new_request: Option<bool>,
-) -> Result<(), StoreError> {
+    snapshot: &mut RoutingSnapshot,
+    queued: &mut HashSet<ConversationId>,
+) -> Result<bool, StoreError> {
     let client = state.ctx.id();
     let store = state.ctx.store().clone();
     let conversation = match store.get_conversation(client, id).await {
         Ok(c) => c,
-        Err(StoreError::NotFound) => return Ok(()),
+        Err(StoreError::NotFound) => return Ok(false),
         Err(err) => return Err(err),
     };
-    let mut snapshot = store.routing_snapshot(client).await?;
-    let group = group_of(state, &conversation, &snapshot).await?;
+    let group = group_of(state, &conversation, snapshot).await?;
     if let Some(returning) = new_request
-        && let Some(routing) = group.and_then(|g| group_routing(&snapshot, g))
+        && let Some(routing) = group.and_then(|g| group_routing(snapshot, g))
     {
         send_auto_reply(state, &conversation, routing, returning).await?;
     }
     if conversation.assignee_id.is_some() || !routable(conversation.status) {
-        return Ok(());
+        return Ok(false);
     }
-    let queued = snapshot.queue.iter().any(|q| q.conversation_id == id);
-    if queued {
+    if queued.contains(&id) {
         // It waits its turn: a drain hands out the queue in order.
-        return drain_with(state, &mut snapshot).await;
+        return Ok(true);
     }
-    if !assign(state, &conversation, group, &mut snapshot).await? {
+    if !assign(state, &conversation, group, snapshot).await? {
         store.enqueue(client, id, group).await?;
+        queued.insert(id);
         tracing::debug!(%client, conversation = %id, "nobody free; conversation queued");
     }
-    Ok(())
+    Ok(false)
 }
 
 async fn drain(state: &mut RouterState) -> Result<(), StoreError> {
@@ -252,10 +277,7 @@ async fn reconcile(state: &mut RouterState) -> Result<(), StoreError> {
     }
     // Oldest first, so the queue they may end up in keeps their order.
     waiting.sort_by_key(|c| (c.last_message_at, c.id));
-    for conversation in waiting {
-        route(state, conversation.id, None).await?;
-    }
-    Ok(())
+    route_all(state, waiting.into_iter().map(|c| (c.id, None)).collect()).await
 }
 
 /// Tries to assign; true when the conversation is no longer waiting (assigned by us, or by

@@ -235,7 +235,43 @@ pub(crate) struct ClientEntry {
     wake_pending: AtomicBool,
     /// A queue drain is queued at the router: further ones are coalesced into it.
     drain_pending: AtomicBool,
+    /// Conversations waiting for the router to look at them, taken all at once.
+    routes: Mutex<PendingRoutes>,
     health: Mutex<HealthRecord>,
+}
+
+/// Conversations the router is asked to look at, in the order asked, each once.
+#[derive(Default)]
+pub(crate) struct PendingRoutes {
+    order: Vec<ConversationId>,
+    new_request: HashMap<ConversationId, Option<bool>>,
+    /// A `RouterMsg::RoutePending` is on its way: further requests join it.
+    queued: bool,
+}
+
+impl PendingRoutes {
+    /// Adds a request; true when the router must be told (nothing was pending).
+    fn add(&mut self, conversation: ConversationId, new_request: Option<bool>) -> bool {
+        match self.new_request.get_mut(&conversation) {
+            // A new request's auto-reply must not be lost to a later plain request.
+            Some(known) => *known = known.or(new_request),
+            None => {
+                self.order.push(conversation);
+                self.new_request.insert(conversation, new_request);
+            }
+        }
+        !std::mem::replace(&mut self.queued, true)
+    }
+
+    /// Everything pending, in order; the next request tells the router again.
+    fn take(&mut self) -> Vec<(ConversationId, Option<bool>)> {
+        self.queued = false;
+        let mut flags = std::mem::take(&mut self.new_request);
+        std::mem::take(&mut self.order)
+            .into_iter()
+            .map(|id| (id, flags.remove(&id).flatten()))
+            .collect()
+    }
 }
 
 #[derive(Default)]
@@ -258,6 +294,7 @@ impl ClientEntry {
             last_published: AtomicI64::new(UNKNOWN_SEQ),
             wake_pending: AtomicBool::new(false),
             drain_pending: AtomicBool::new(false),
+            routes: Mutex::new(PendingRoutes::default()),
             health: Mutex::new(HealthRecord::default()),
         }
     }
@@ -366,14 +403,24 @@ impl ClientEntry {
     }
 
     /// Asks the router to look at one conversation (route it if it is unassigned; send the
-    /// auto-reply of a new request).
+    /// auto-reply of a new request). Requests made while the router is busy are handed to it
+    /// together, so a burst of messages costs one read of the routing state, not one each.
     pub fn route(&self, conversation: ConversationId, new_request: Option<bool>) {
-        if let Some(refs) = self.refs() {
-            let _ = refs.router.cast(RouterMsg::Route {
-                conversation,
-                new_request,
-            });
+        let Some(refs) = self.refs() else {
+            // The subtree is restarting; its new router reconciles with the store at start.
+            return;
+        };
+        let mut routes = lock(&self.routes);
+        if routes.add(conversation, new_request)
+            && refs.router.cast(RouterMsg::RoutePending).is_err()
+        {
+            routes.queued = false;
         }
+    }
+
+    /// The router takes every pending request at once.
+    pub fn take_routes(&self) -> Vec<(ConversationId, Option<bool>)> {
+        lock(&self.routes).take()
     }
 
     /// Has the client's channel-account actor send a committed, pending message.
@@ -447,5 +494,23 @@ impl Hooks {
 
     pub fn fired(&self) -> usize {
         self.fired.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod pending_routes_tests {
+    use super::*;
+
+    #[test]
+    fn requests_coalesce_in_order_and_keep_a_new_request() {
+        let (a, b) = (ConversationId::new(), ConversationId::new());
+        let mut routes = PendingRoutes::default();
+        assert!(routes.add(a, None), "the first request tells the router");
+        assert!(!routes.add(b, Some(true)), "later ones join it");
+        assert!(!routes.add(a, Some(false)));
+        assert!(!routes.add(b, None), "a plain request keeps the auto-reply");
+        assert_eq!(routes.take(), vec![(a, Some(false)), (b, Some(true))]);
+        assert!(routes.take().is_empty());
+        assert!(routes.add(b, None), "after a take the router is told again");
     }
 }

@@ -17,7 +17,15 @@ use omnihub_core::MessageId;
 
 pub mod api;
 pub mod email;
+pub mod max;
 pub mod provider;
+pub mod registry;
+pub mod rest_client;
+pub mod signing;
+pub mod telegram;
+pub mod viber;
+pub mod vk;
+pub mod whatsapp;
 
 /// One outbound message, as a connector sends it.
 #[derive(Clone, Debug, PartialEq)]

@@ -97,6 +97,8 @@ pub enum WebhookError {
 }
 
 /// One thing that happened on the provider's side.
+// Most updates are messages, so boxing them would only add an allocation to the common case.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum InboundUpdate {
     /// A customer wrote (or pressed a button, or edited an earlier message).

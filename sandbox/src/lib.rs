@@ -3,4 +3,11 @@
 //! the difference, and records what it received so a test can look at it. Nothing here depends
 //! on omnihub's store or HTTP layer: the sandbox is something omnihub talks to, not part of it.
 
+pub mod max;
 pub mod smtp;
+mod support;
+pub mod telegram;
+pub mod viber;
+pub mod vk;
+pub mod webhook_delivery;
+pub mod whatsapp;

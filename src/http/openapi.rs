@@ -34,6 +34,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         quick_replies::Api::openapi(),
         routing::Api::openapi(),
         hooks::Api::openapi(),
+        provider_hooks::Api::openapi(),
         crate::ws::Api::openapi(),
     ] {
         doc.merge(part);

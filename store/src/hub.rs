@@ -211,6 +211,11 @@ pub trait HubStore: Send + Sync {
     /// first messages of one sender share one contact and, in one chat, one conversation.
     /// A new conversation starts `new` with request 1; `contact_name` names a new contact only.
     async fn ingest(&self, event: &InboundEvent) -> Result<Ingest>;
+    /// [`ingest`](HubStore::ingest) of several events in one transaction (group commit): one
+    /// outcome per event, in order. An event that fails (another client's channel) fails
+    /// alone; an error of the transaction itself fails the whole batch, and nothing of it is
+    /// committed.
+    async fn ingest_batch(&self, events: &[InboundEvent]) -> Result<Vec<Result<Ingest>>>;
     /// Commits an outbound reply (status `pending`) or a note (no delivery). Idempotent per
     /// `(conversation, idempotency_key)`: the second call returns the first message and no event.
     async fn add_outbound(&self, msg: &NewOutbound) -> Result<(Message, Option<HubEvent>)>;
@@ -228,6 +233,13 @@ pub trait HubStore: Send + Sync {
         reason: Option<&str>,
         provider_message_id: Option<&str>,
     ) -> Result<(Message, Option<HubEvent>)>;
+    /// When the customer last wrote in the conversation (providers with a reply window, such as
+    /// WhatsApp's 24 hours, need it); `None` when they never did.
+    async fn last_inbound_at(
+        &self,
+        client: ClientId,
+        conversation: ConversationId,
+    ) -> Result<Option<DateTime<Utc>>>;
     /// Finds an outbound message by the provider's id for it (status callbacks).
     async fn message_by_provider_id(
         &self,

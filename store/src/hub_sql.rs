@@ -236,6 +236,108 @@ pub(super) async fn load_conversation(
     conversation_row(&found(row)?)
 }
 
+/// What one inbound event did inside the caller's write transaction.
+// Returned once per event and consumed at once, like `Ingest` itself.
+#[allow(clippy::large_enum_variant)]
+enum Ingested {
+    Done(Ingest),
+    /// A concurrent twin committed first (PostgreSQL waited for it): the caller must undo
+    /// whatever this attempt wrote, and answer a duplicate of the winner.
+    LostRace(MessageId),
+}
+
+/// One inbound event (see [`HubStore::ingest`]), inside the caller's write transaction.
+async fn ingest_in(tx: &mut DbConn, ev: &InboundEvent) -> Result<Ingested> {
+    // First, so another client's channel cannot even learn of a duplicate.
+    channel_in_client(&mut *tx, ev.client_id, ev.channel_id).await?;
+    if let Some(id) = message_by_event(&mut *tx, ev.channel_id, &ev.provider_event_id).await? {
+        return Ok(Ingested::Done(Ingest::Duplicate(id)));
+    }
+    let at = now();
+    let (conversation, created, returning_customer) =
+        match find_conversation(&mut *tx, ev.channel_id, &ev.external_conversation_id).await? {
+            Some(c) => (c, false, true),
+            None => {
+                let (contact, known) = contact_for(&mut *tx, ev, at).await?;
+                match create_conversation(&mut *tx, ev, contact, at).await? {
+                    Some(c) => (c, true, known),
+                    None => {
+                        let c = find_conversation(
+                            &mut *tx,
+                            ev.channel_id,
+                            &ev.external_conversation_id,
+                        )
+                        .await?;
+                        (found(c)?, false, true)
+                    }
+                }
+            }
+        };
+
+    let message = Message {
+        id: MessageId::new(),
+        client_id: ev.client_id,
+        conversation_id: conversation.id,
+        direction: Direction::Inbound,
+        kind: MessageKind::Message,
+        provider_event_id: Some(ev.provider_event_id.clone()),
+        author_id: None,
+        text: ev.text.clone(),
+        status: DeliveryStatus::Received,
+        failure_reason: None,
+        idempotency_key: None,
+        created_at: at,
+    };
+    if !insert_message(&mut *tx, &message, ev.channel_id).await? {
+        // A concurrent retry committed first (PostgreSQL waited for it); drop whatever
+        // this attempt created.
+        let id = message_by_event(&mut *tx, ev.channel_id, &ev.provider_event_id).await?;
+        return Ok(Ingested::LostRace(found(id)?));
+    }
+
+    let (conversation, new_request) = if created {
+        (conversation, true)
+    } else {
+        let current = lock_conversation(&mut *tx, ev.client_id, conversation.id).await?;
+        let (status, new_request) = after_customer_message(current.status);
+        let row = sqlx::query::<Db>(concat!(
+            "UPDATE conversations SET status = $3, \
+             snoozed_until = CASE WHEN $3 = 'snoozed' THEN snoozed_until ELSE NULL END, \
+             request_no = request_no + $4, last_message_at = $5 \
+             WHERE id = $1 AND client_id = $2 RETURNING ",
+            conversation_cols!()
+        ))
+        .bind(current.id.0)
+        .bind(current.client_id.0)
+        .bind(status.as_str())
+        .bind(i64::from(new_request))
+        .bind(ms(latest(current.last_message_at, at)))
+        .fetch_one(&mut *tx)
+        .await?;
+        let after = conversation_row(&row)?;
+        if new_request {
+            close_requests(&mut *tx, after.id, at).await?;
+            open_request(&mut *tx, &after, after.request_no, at).await?;
+        }
+        (after, new_request)
+    };
+    let event = message_event(&mut *tx, &conversation, &message, EventKind::MessageCreated).await?;
+    Ok(Ingested::Done(Ingest::New {
+        message,
+        conversation,
+        new_request,
+        returning_customer,
+        event,
+    }))
+}
+
+async fn rollback_to_savepoint(tx: &mut DbConn) -> Result<()> {
+    sqlx::query::<Db>("ROLLBACK TO SAVEPOINT ingest_event")
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
 /// Like `load_conversation`, locking the row until the transaction ends (PostgreSQL), so what
 /// is decided from it still holds at commit.
 async fn lock_conversation(
@@ -645,90 +747,44 @@ impl HubStore for Backend {
 
     async fn ingest(&self, ev: &InboundEvent) -> Result<Ingest> {
         let mut tx = self.begin_write().await?;
-        // First, so another client's channel cannot even learn of a duplicate.
-        channel_in_client(&mut tx, ev.client_id, ev.channel_id).await?;
-        if let Some(id) = message_by_event(&mut tx, ev.channel_id, &ev.provider_event_id).await? {
-            return Ok(Ingest::Duplicate(id));
-        }
-        let at = now();
-        let (conversation, created, returning_customer) =
-            match find_conversation(&mut tx, ev.channel_id, &ev.external_conversation_id).await? {
-                Some(c) => (c, false, true),
-                None => {
-                    let (contact, known) = contact_for(&mut tx, ev, at).await?;
-                    match create_conversation(&mut tx, ev, contact, at).await? {
-                        Some(c) => (c, true, known),
-                        None => {
-                            let c = find_conversation(
-                                &mut tx,
-                                ev.channel_id,
-                                &ev.external_conversation_id,
-                            )
-                            .await?;
-                            (found(c)?, false, true)
-                        }
-                    }
+        let ingest = match ingest_in(&mut tx, ev).await? {
+            Ingested::Done(ingest) => ingest,
+            Ingested::LostRace(id) => {
+                tx.rollback().await?;
+                return Ok(Ingest::Duplicate(id));
+            }
+        };
+        tx.commit().await?;
+        Ok(ingest)
+    }
+
+    async fn ingest_batch(&self, events: &[InboundEvent]) -> Result<Vec<Result<Ingest>>> {
+        let mut tx = self.begin_write().await?;
+        let mut outcomes = Vec::with_capacity(events.len());
+        for ev in events {
+            // Each event in a savepoint of its own: one that fails (another client's channel,
+            // a lost race) leaves nothing behind and does not take the others down.
+            sqlx::query::<Db>("SAVEPOINT ingest_event")
+                .execute(&mut *tx)
+                .await?;
+            let outcome = match ingest_in(&mut tx, ev).await {
+                Ok(Ingested::Done(ingest)) => Ok(ingest),
+                Ok(Ingested::LostRace(id)) => {
+                    rollback_to_savepoint(&mut tx).await?;
+                    Ok(Ingest::Duplicate(id))
+                }
+                Err(err) => {
+                    rollback_to_savepoint(&mut tx).await?;
+                    Err(err)
                 }
             };
-
-        let message = Message {
-            id: MessageId::new(),
-            client_id: ev.client_id,
-            conversation_id: conversation.id,
-            direction: Direction::Inbound,
-            kind: MessageKind::Message,
-            provider_event_id: Some(ev.provider_event_id.clone()),
-            author_id: None,
-            text: ev.text.clone(),
-            status: DeliveryStatus::Received,
-            failure_reason: None,
-            idempotency_key: None,
-            created_at: at,
-        };
-        if !insert_message(&mut tx, &message, ev.channel_id).await? {
-            // A concurrent retry committed first (PostgreSQL waited for it); drop whatever
-            // this attempt created.
-            let id = message_by_event(&mut tx, ev.channel_id, &ev.provider_event_id).await?;
-            tx.rollback().await?;
-            return Ok(Ingest::Duplicate(found(id)?));
+            sqlx::query::<Db>("RELEASE SAVEPOINT ingest_event")
+                .execute(&mut *tx)
+                .await?;
+            outcomes.push(outcome);
         }
-
-        let (conversation, new_request) = if created {
-            (conversation, true)
-        } else {
-            let current = lock_conversation(&mut tx, ev.client_id, conversation.id).await?;
-            let (status, new_request) = after_customer_message(current.status);
-            let row = sqlx::query::<Db>(concat!(
-                "UPDATE conversations SET status = $3, \
-                 snoozed_until = CASE WHEN $3 = 'snoozed' THEN snoozed_until ELSE NULL END, \
-                 request_no = request_no + $4, last_message_at = $5 \
-                 WHERE id = $1 AND client_id = $2 RETURNING ",
-                conversation_cols!()
-            ))
-            .bind(current.id.0)
-            .bind(current.client_id.0)
-            .bind(status.as_str())
-            .bind(i64::from(new_request))
-            .bind(ms(latest(current.last_message_at, at)))
-            .fetch_one(&mut *tx)
-            .await?;
-            let after = conversation_row(&row)?;
-            if new_request {
-                close_requests(&mut tx, after.id, at).await?;
-                open_request(&mut tx, &after, after.request_no, at).await?;
-            }
-            (after, new_request)
-        };
-        let event =
-            message_event(&mut tx, &conversation, &message, EventKind::MessageCreated).await?;
         tx.commit().await?;
-        Ok(Ingest::New {
-            message,
-            conversation,
-            new_request,
-            returning_customer,
-            event,
-        })
+        Ok(outcomes)
     }
 
     async fn add_outbound(&self, msg: &NewOutbound) -> Result<(Message, Option<HubEvent>)> {
@@ -843,6 +899,22 @@ impl HubStore for Backend {
             message_event(&mut tx, &conversation, &updated, EventKind::MessageStatus).await?;
         tx.commit().await?;
         Ok((updated, Some(event)))
+    }
+
+    async fn last_inbound_at(
+        &self,
+        client: ClientId,
+        conversation: ConversationId,
+    ) -> Result<Option<DateTime<Utc>>> {
+        let at = sqlx::query_scalar::<Db, Option<i64>>(
+            "SELECT MAX(created_at) FROM messages \
+             WHERE conversation_id = $1 AND client_id = $2 AND direction = 'inbound'",
+        )
+        .bind(conversation.0)
+        .bind(client.0)
+        .fetch_one(&self.pool)
+        .await?;
+        at.map(ts).transpose()
     }
 
     async fn message_by_provider_id(

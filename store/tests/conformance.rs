@@ -184,6 +184,7 @@ conformance!(store:
     channel_grants_replace,
     tenant_isolation,
     ingest_creates_conversation_and_dedupes,
+    ingest_batch_commits_together_and_fails_alone,
     audit_filter_and_keyset_pagination,
     outbound_is_idempotent_and_notes_stay_inside,
     delivery_moves_forward_only,
@@ -2212,6 +2213,105 @@ async fn tenant_isolation(store: DynStore) {
             .unwrap()
             .len(),
         1
+    );
+}
+
+async fn ingest_batch_commits_together_and_fails_alone(store: DynStore) {
+    let a = tenant(&store, "Batch").await;
+    let b = tenant(&store, "Other").await;
+    let c = a.client.id;
+    let tg = channel(&store, c, "tg").await;
+    let foreign = channel(&store, b.client.id, "foreign").await;
+    let known = ingest_new(&store, &inbound(c, tg.id, "chat-0", "ev-0")).await;
+
+    let batch = vec![
+        inbound(c, tg.id, "chat-1", "ev-1"),
+        // Another client's channel: refused alone, leaves nothing behind.
+        inbound(c, foreign.id, "chat-x", "ev-x"),
+        // The same event twice in one batch: the second is a duplicate of the first.
+        inbound(c, tg.id, "chat-1", "ev-2"),
+        inbound(c, tg.id, "chat-1", "ev-2"),
+        // A retry of an event committed earlier.
+        inbound(c, tg.id, "chat-0", "ev-0"),
+        inbound(c, tg.id, "chat-2", "ev-3"),
+    ];
+    let outcomes = store.ingest_batch(&batch).await.unwrap();
+    assert_eq!(outcomes.len(), batch.len());
+    let mut outcomes = outcomes.into_iter();
+    let first = expect_new(outcomes.next().unwrap().unwrap());
+    assert!(first.new_request && !first.returning_customer);
+    assert!(matches!(
+        outcomes.next().unwrap(),
+        Err(StoreError::NotFound)
+    ));
+    let second = expect_new(outcomes.next().unwrap().unwrap());
+    assert_eq!(
+        second.message.conversation_id,
+        first.message.conversation_id
+    );
+    assert!(!second.new_request);
+    assert_eq!(
+        outcomes.next().unwrap().unwrap(),
+        Ingest::Duplicate(second.message.id)
+    );
+    assert_eq!(
+        outcomes.next().unwrap().unwrap(),
+        Ingest::Duplicate(known.message.id)
+    );
+    let third = expect_new(outcomes.next().unwrap().unwrap());
+    assert_ne!(third.message.conversation_id, first.message.conversation_id);
+
+    // Committed in order, one event each, nothing of the refused one.
+    let seqs: Vec<i64> = [&first, &second, &third]
+        .iter()
+        .map(|i| i.event.seq)
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    let events = store.events_after(c, known.event.seq, 0).await.unwrap();
+    assert_eq!(
+        events,
+        vec![
+            first.event.clone(),
+            second.event.clone(),
+            third.event.clone()
+        ]
+    );
+    assert!(
+        store
+            .events_after(b.client.id, 0, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .get_conversation(c, first.message.conversation_id)
+            .await
+            .unwrap(),
+        second.conversation
+    );
+    assert!(store.ingest_batch(&[]).await.unwrap().is_empty());
+
+    // The customer's last word, not the operator's.
+    let conversation = first.message.conversation_id;
+    assert_eq!(
+        store.last_inbound_at(c, conversation).await.unwrap(),
+        Some(second.message.created_at)
+    );
+    tick().await;
+    let reply = outbound(c, conversation, MessageKind::Message, "r-1", None);
+    store.add_outbound(&reply).await.unwrap();
+    assert_eq!(
+        store.last_inbound_at(c, conversation).await.unwrap(),
+        Some(second.message.created_at)
+    );
+    assert_eq!(
+        store
+            .last_inbound_at(b.client.id, conversation)
+            .await
+            .unwrap(),
+        None,
+        "another client's conversation"
     );
 }
 

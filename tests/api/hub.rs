@@ -42,13 +42,13 @@ const WAIT: Duration = Duration::from_secs(10);
 // ---------------------------------------------------------------------------------------------
 
 /// The application on a real listener.
-struct Live {
+pub(crate) struct Live {
     addr: SocketAddr,
     handle: actix_web::dev::ServerHandle,
 }
 
 impl Live {
-    async fn start(state: AppState) -> Live {
+    pub(crate) async fn start(state: AppState) -> Live {
         let server = HttpServer::new(move || omnihub::create_app(state.clone()))
             .workers(1)
             .disable_signals()
@@ -62,7 +62,7 @@ impl Live {
         Live { addr, handle }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 

@@ -10,6 +10,8 @@
 //! - `process`: `omnihub demo` over HTTPS, its redirect listener, `omnihub config …`.
 //! - `hub`: the realtime hub over real sockets — webhooks, the operator WebSocket, outbound
 //!   replies to a local receiver — and the REST inbox.
+//! - `messengers`: each messenger provider's webhook and sends through the whole application,
+//!   against the sandbox's fake of that provider.
 //! - `nodes`: real `omnihub serve` processes — `kill -9` right after an acknowledgement, and two
 //!   nodes on one PostgreSQL database (cross-node pushes, assignment, scheduled tasks).
 
@@ -18,6 +20,7 @@
 mod auth_flows;
 mod bad_input;
 mod hub;
+mod messengers;
 mod nodes;
 mod process;
 mod rights_matrix;

@@ -59,7 +59,7 @@ fn client() -> reqwest::Client {
 }
 
 #[actix_web::test]
-async fn demo_serves_https_with_hsts_and_redirects_plain_http() {
+async fn demo_serves_https_with_hsts_redirects_plain_http_and_fills_the_inbox() {
     let dir = TempDir::new("demo");
     let (https, http) = (free_port(), free_port());
     let log = std::fs::File::create(dir.path().join("demo.log")).unwrap();
@@ -170,6 +170,64 @@ async fn demo_serves_https_with_hsts_and_redirects_plain_http() {
     assert!(cookie.starts_with("__Host-omnihub_session="), "{cookie}");
     for attr in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(cookie.contains(attr), "{attr} missing from {cookie}");
+    }
+
+    // The client owner's inbox fills from every messenger within 10 s of the start.
+    let line = logins
+        .lines()
+        .find(|l| l.starts_with("client owner"))
+        .expect("client owner login");
+    let mut parts = line.rsplitn(3, " | ");
+    let (password, email) = (parts.next().unwrap(), parts.next().unwrap());
+    let r = tls
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let session = r.headers().get("set-cookie").unwrap().to_str().unwrap();
+    let session = session.split(';').next().unwrap().to_string();
+    let get = async |path: &str| -> serde_json::Value {
+        tls.get(format!("{base}{path}"))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    };
+    let messengers = ["telegram", "whatsapp", "vk", "viber", "max"];
+    loop {
+        // The demo connects its messenger channels once it is listening: read them each time.
+        let channels = get("/api/v1/channels").await;
+        let provider_of = |id: &serde_json::Value| {
+            channels["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["id"] == *id)
+                .map(|c| c["provider"].as_str().unwrap().to_string())
+        };
+        let page = get("/api/v1/conversations?limit=100").await;
+        let seen: std::collections::BTreeSet<String> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| provider_of(&s["conversation"]["channel_id"]))
+            .collect();
+        if messengers.iter().all(|p| seen.contains(*p)) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "after 10 s the inbox holds conversations of {seen:?} only:\n{}",
+            output()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     drop(child);
 }

@@ -337,6 +337,10 @@ const ROWS: &[Row] = &[
     // the API channel's webhook: nobody's session or API token is the channel's inbound token
     row("POST", "/hooks/api/{channel_id}", Open, [401; 7]),
     row("GET", "/hooks/api/{channel_id}", Open, [405; 7]),
+    // messenger webhooks: the matrix's channel is an API channel, so every provider's path to
+    // it is a channel of another provider, which is the same 401 as a bad signature
+    row("POST", "/hooks/{provider}/{channel_id}", Open, [401; 7]),
+    row("GET", "/hooks/{provider}/{channel_id}", Open, [401; 7]),
 ];
 
 fn is_2xx(status: u16) -> bool {
@@ -501,7 +505,9 @@ async fn path_id(w: &World, row: &Row, scope: Scope) -> Option<String> {
             .unwrap()
             .id
             .to_string(),
-        (_, "/hooks/api/{channel_id}") => w.a.channel.id.to_string(),
+        (_, "/hooks/api/{channel_id}") | (_, "/hooks/{provider}/{channel_id}") => {
+            w.a.channel.id.to_string()
+        }
         (_, "/api/v1/operators/{user_id}") => t.plain.user.id.to_string(),
         (_, p) if p.contains('{') => panic!("no id chosen for {} {p}", row.method),
         _ => return None,
@@ -524,7 +530,10 @@ async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
         Scope::Missing => uuid::Uuid::now_v7().to_string(),
         _ => t.plain.user.id.to_string(),
     };
-    let mut uri = uri.replace("{user_id}", &member).replace("{tag}", "matrix");
+    let mut uri = uri
+        .replace("{user_id}", &member)
+        .replace("{tag}", "matrix")
+        .replace("{provider}", "telegram");
     if row.path == "/api/v1/operators/{user_id}" {
         // Its only id is the user's.
         uri = row.path.replace("{user_id}", &member);
@@ -670,6 +679,7 @@ async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
         ("PUT", "/api/v1/groups/{id}/members/{user_id}/competency") => Some(json!({ "level": 50 })),
         ("PATCH", "/api/v1/operators/{user_id}") => Some(json!({ "capacity": 5 })),
         ("PUT", "/api/v1/auth/presence") => Some(json!({ "presence": "away" })),
+        ("POST", "/hooks/{provider}/{channel_id}") => Some(json!({ "update_id": n })),
         ("POST", "/hooks/api/{channel_id}") => Some(json!({
             "event_id": format!("matrix-hook-{n}"),
             "conversation": "matrix-hook-chat",

@@ -179,6 +179,8 @@ pub struct Options {
     /// The operator WebSocket's heartbeat (`[hub]`), in milliseconds.
     pub heartbeat_interval_ms: u64,
     pub heartbeat_timeout_ms: u64,
+    /// Where the messenger providers live (the sandbox's fakes in the messenger tests).
+    pub providers: omnihub::config::ProvidersConfig,
 }
 
 impl Default for Options {
@@ -191,6 +193,7 @@ impl Default for Options {
             login_attempts_per_minute: 30,
             heartbeat_interval_ms: hub.heartbeat_interval_ms,
             heartbeat_timeout_ms: hub.heartbeat_timeout_ms,
+            providers: omnihub::config::ProvidersConfig::default(),
         }
     }
 }
@@ -241,6 +244,7 @@ impl Harness {
         config.security.login_attempts_per_minute = options.login_attempts_per_minute;
         config.hub.heartbeat_interval_ms = options.heartbeat_interval_ms;
         config.hub.heartbeat_timeout_ms = options.heartbeat_timeout_ms;
+        config.providers = options.providers.clone();
         config.smtp.host = "127.0.0.1".into();
         config.smtp.port = smtp.addr().port();
         config.smtp.security = SmtpSecurity::None;

@@ -2,4 +2,10 @@
 //! raw sockets for the corners of each wire protocol that a well-behaved client never reaches.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod max;
 mod smtp;
+mod telegram;
+mod viber;
+mod vk;
+mod webhook_receiver;
+mod whatsapp;

@@ -13,6 +13,7 @@ pub mod groups;
 pub mod hooks;
 pub mod invites;
 pub mod platform;
+pub mod provider_hooks;
 pub mod quick_replies;
 pub mod routing;
 pub mod system;
@@ -22,6 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     system::configure(cfg);
     // Provider webhooks live outside /api/v1: their addresses are part of the external contract.
     hooks::configure(cfg);
+    provider_hooks::configure(cfg);
     cfg.service(
         web::scope("/api/v1")
             .configure(account::configure)

@@ -18,6 +18,9 @@ use rand::Rng as _;
 use crate::config::{Config, Secret, TlsMode};
 use crate::state::AppState;
 use crate::{server, tls};
+use providers::DemoProviders;
+
+mod providers;
 
 pub const DEFAULT_DATA_DIR: &str = "./omnihub-demo";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
@@ -91,14 +94,17 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     let data_dir = options
         .data_dir
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
-    let config = Arc::new(demo_config(
+    let providers = Arc::new(DemoProviders::start().await?);
+    let mut config = demo_config(
         &data_dir,
         options.listen.as_deref().unwrap_or(DEFAULT_LISTEN),
         options
             .redirect_listen
             .as_deref()
             .unwrap_or(DEFAULT_REDIRECT_LISTEN),
-    )?);
+    )?;
+    config.providers = providers.config();
+    let config = Arc::new(config);
     // Made before serving so the first start reports a broken data directory early.
     tls::ensure_self_signed(&config.self_signed_dir())?;
 
@@ -106,7 +112,36 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     let logins = seed(&store, &data_dir).await?;
 
     print_welcome(&config, &data_dir, &logins);
-    let state = AppState::build(config.clone(), store).await?;
+    let state = AppState::build(config.clone(), store.clone()).await?;
+    let client = store
+        .credentials_by_email(PEOPLE[2].email)
+        .await?
+        .user
+        .client_id
+        .context("the demo client's owner has no client")?;
+    let public_url = config.server.public_url.clone();
+    let endpoints = state.endpoints.clone();
+    tokio::spawn(async move {
+        // The providers check the webhook address when it is registered: the server must be
+        // listening by then.
+        for attempt in 1..=20 {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            match providers
+                .connect(&store, client, &public_url, &endpoints)
+                .await
+            {
+                Ok(()) => {
+                    tracing::info!("demo messengers connected; customers start writing");
+                    providers.start_traffic();
+                    return;
+                }
+                Err(err) if attempt == 20 => {
+                    tracing::error!(error = format!("{err:#}"), "demo messengers not connected");
+                }
+                Err(_) => {}
+            }
+        }
+    });
     server::run(config, state).await
 }
 

@@ -1,0 +1,119 @@
+//! Group commit of inbound events. Callers of [`HubHandle::ingest`](crate::HubHandle::ingest)
+//! queue their event and wait; one task takes whatever has queued meanwhile (up to
+//! [`MAX_BATCH`]), commits it in one transaction (`store.ingest_batch`), and answers each
+//! caller with its own outcome. At low load a batch is one event and nothing waits for company;
+//! under load a transaction's fixed cost (the writer's turn, `BEGIN`, the commit) is shared by
+//! the batch, which is what lets one SQLite writer keep up with many webhooks.
+//!
+//! Acknowledged still means committed: a caller hears of its event only after the batch's
+//! commit. Should the batch's transaction itself fail, its events are tried again one by one,
+//! so each caller gets its own error (or success) and none is blamed for another's.
+
+use std::sync::Arc;
+
+use omnihub_store::{DynStore, InboundEvent, Ingest};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::client::ClientMsg;
+use crate::conversation::ConversationMsg;
+use crate::hub::HubError;
+use crate::shared::{ClientEntry, ClientRefs};
+
+/// Events committed in one transaction at most.
+pub(crate) const MAX_BATCH: usize = 128;
+
+/// Events waiting for the committing task at most; a caller beyond it waits for room.
+const QUEUE: usize = 4 * MAX_BATCH;
+
+/// One caller's event, with the client subtree it was resolved to before queueing (so the
+/// subtree's publisher knows where it starts before this commit) and where to answer.
+struct Job {
+    event: InboundEvent,
+    entry: Arc<ClientEntry>,
+    refs: ClientRefs,
+    reply: oneshot::Sender<Result<Ingest, HubError>>,
+}
+
+/// The queue in front of the committing task; cheap to clone. The task ends when the last
+/// clone is dropped.
+#[derive(Clone)]
+pub(crate) struct IngestQueue {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl IngestQueue {
+    /// Spawns the committing task on the current runtime.
+    pub fn start(store: DynStore) -> IngestQueue {
+        let (jobs, queue) = mpsc::channel(QUEUE);
+        tokio::spawn(commit_loop(store, queue));
+        IngestQueue { jobs }
+    }
+
+    /// Commits `event` with whatever else is queued, then hands a new message to its
+    /// conversation actor and wakes the client's publisher.
+    pub async fn ingest(
+        &self,
+        event: InboundEvent,
+        entry: Arc<ClientEntry>,
+        refs: ClientRefs,
+    ) -> Result<Ingest, HubError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            event,
+            entry,
+            refs,
+            reply,
+        };
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| HubError::Unavailable)?;
+        answer.await.map_err(|_| HubError::Unavailable)?
+    }
+}
+
+async fn commit_loop(store: DynStore, mut queue: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        commit(&store, std::mem::take(&mut batch)).await;
+    }
+}
+
+async fn commit(store: &DynStore, jobs: Vec<Job>) {
+    let events: Vec<InboundEvent> = jobs.iter().map(|j| j.event.clone()).collect();
+    let outcomes = match store.ingest_batch(&events).await {
+        Ok(outcomes) => outcomes,
+        Err(err) => {
+            tracing::warn!(error = %err, events = events.len(), "batch ingest failed; one by one");
+            let mut outcomes = Vec::with_capacity(events.len());
+            for event in &events {
+                outcomes.push(store.ingest(event).await);
+            }
+            outcomes
+        }
+    };
+    for (job, outcome) in jobs.into_iter().zip(outcomes) {
+        let outcome = outcome.map_err(HubError::from);
+        if let Ok(Ingest::New {
+            conversation,
+            new_request,
+            returning_customer,
+            ..
+        }) = &outcome
+        {
+            job.entry.wake();
+            // If this is lost (the subtree is restarting), the router's reconciliation at its
+            // start routes every unassigned conversation from the store.
+            let _ = job.refs.sup.cast(ClientMsg::Conversation(
+                conversation.id,
+                ConversationMsg::Inbound {
+                    conversation: Box::new(conversation.clone()),
+                    new_request: *new_request,
+                    returning_customer: *returning_customer,
+                },
+            ));
+        }
+        // The caller may have given up (its request was cancelled): the commit stands.
+        let _ = job.reply.send(outcome);
+    }
+}

@@ -1,0 +1,102 @@
+//! Which module serves which provider, and where each provider's API lives. The base URLs are
+//! the server's configuration (the real providers by default; the sandbox in the demo and the
+//! tests), never a tenant's: a tenant choosing where our server sends its requests would be a
+//! server-side request forgery.
+
+use std::sync::Arc;
+
+use omnihub_core::model::Provider;
+use reqwest::Url;
+use serde_json::Value;
+
+use crate::provider::{ConfigError, ProviderChannel};
+use crate::{max, telegram, viber, vk, whatsapp};
+
+/// The API base URL of every provider reached over HTTP.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoints {
+    pub telegram: Url,
+    pub whatsapp: Url,
+    pub vk: Url,
+    pub viber: Url,
+    pub max: Url,
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Endpoints {
+            telegram: real("https://api.telegram.org"),
+            whatsapp: real("https://graph.facebook.com"),
+            vk: real("https://api.vk.com"),
+            viber: real("https://chatapi.viber.com"),
+            max: real("https://platform-api2.max.ru"),
+        }
+    }
+}
+
+fn real(url: &str) -> Url {
+    // A constant that parses; the test below proves it.
+    Url::parse(url).unwrap_or_else(|_| unreachable!("invalid built-in endpoint {url}"))
+}
+
+/// The providers a messenger channel can be connected to through [`provider_channel`].
+pub fn is_messenger(provider: Provider) -> bool {
+    matches!(
+        provider,
+        Provider::Telegram | Provider::Whatsapp | Provider::Vk | Provider::Viber | Provider::Max
+    )
+}
+
+/// The connected account of a channel, built from its stored credentials and settings.
+pub fn provider_channel(
+    provider: Provider,
+    credentials: Option<&Value>,
+    settings: &Value,
+    endpoints: &Endpoints,
+) -> Result<Arc<dyn ProviderChannel>, ConfigError> {
+    Ok(match provider {
+        Provider::Telegram => Arc::new(telegram::TelegramChannel::from_channel(
+            credentials,
+            settings,
+            &endpoints.telegram,
+        )?),
+        Provider::Whatsapp => Arc::new(whatsapp::WhatsappChannel::from_channel(
+            credentials,
+            settings,
+            &endpoints.whatsapp,
+        )?),
+        Provider::Viber => Arc::new(viber::ViberChannel::from_channel(
+            credentials,
+            settings,
+            &endpoints.viber,
+        )?),
+        Provider::Vk => Arc::new(vk::VkChannel::from_channel(
+            credentials,
+            settings,
+            &endpoints.vk,
+        )?),
+        Provider::Max => Arc::new(max::MaxChannel::from_channel(
+            credentials,
+            settings,
+            &endpoints.max,
+        )?),
+        other => {
+            return Err(ConfigError(format!(
+                "{} channels are not supported yet",
+                other.as_str()
+            )));
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_endpoints_parse() {
+        let e = Endpoints::default();
+        assert_eq!(e.vk.as_str(), "https://api.vk.com/");
+        assert_eq!(e.max.host_str(), Some("platform-api2.max.ru"));
+    }
+}

@@ -1,0 +1,285 @@
+//! The demo's messengers: the sandbox's fake of each provider runs in this process, the seeded
+//! client has one channel connected to each (its webhook registered the provider's way, as
+//! connecting a real account does), and customers write in Russian and English at a gentle
+//! pace, so the inbox is alive within seconds of the start.
+//!
+//! The fakes stand where the real providers would; omnihub talks to them through the same
+//! connectors and webhooks as in production (`[providers]` points at them).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use omnihub_connectors::registry::{self, Endpoints};
+use omnihub_core::ClientId;
+use omnihub_core::model::{Channel, ChannelKind, Provider};
+use omnihub_sandbox::max::{MaxConfig, MaxSandbox};
+use omnihub_sandbox::telegram::{Customer as TelegramCustomer, FakeBot, TelegramSandbox};
+use omnihub_sandbox::viber::{ViberConfig, ViberCustomer, ViberCustomerMessage, ViberSandbox};
+use omnihub_sandbox::vk::{VkConfig, VkSandbox};
+use omnihub_sandbox::whatsapp::{
+    Customer as WhatsappCustomer, CustomerMessage, WhatsappConfig, WhatsappSandbox,
+};
+use omnihub_store::{DynStore, NewChannel};
+use rand::Rng as _;
+use serde_json::{Value, json};
+
+use crate::config::ProvidersConfig;
+
+const TELEGRAM_TOKEN: &str = "7000000001:AAH-omnihub_demo_bot";
+/// The secrets omnihub gives providers that send one back with every webhook.
+const TELEGRAM_SECRET: &str = "demo-telegram-secret";
+const VK_SECRET: &str = "demo-vk-secret";
+const MAX_SECRET: &str = "demo-max-secret";
+
+/// The demo's messenger channels (one per fake), written to in turn.
+const CHANNELS: usize = 5;
+/// The first round of customers, one per channel, this far apart; then one every few seconds.
+const FIRST_ROUND_GAP: Duration = Duration::from_millis(300);
+const PACE_SECS: std::ops::RangeInclusive<u64> = 3..=8;
+
+/// The running fakes; dropping it stops them.
+pub struct DemoProviders {
+    telegram: TelegramSandbox,
+    bot: FakeBot,
+    whatsapp: WhatsappSandbox,
+    vk: VkSandbox,
+    viber: ViberSandbox,
+    max: MaxSandbox,
+}
+
+impl DemoProviders {
+    pub async fn start() -> anyhow::Result<DemoProviders> {
+        let telegram = TelegramSandbox::start().await.context("telegram sandbox")?;
+        let bot = telegram.add_bot(TELEGRAM_TOKEN);
+        Ok(DemoProviders {
+            telegram,
+            bot,
+            whatsapp: WhatsappSandbox::start(WhatsappConfig::default())
+                .await
+                .context("whatsapp sandbox")?,
+            vk: VkSandbox::start(VkConfig::default())
+                .await
+                .context("vk sandbox")?,
+            viber: ViberSandbox::start(ViberConfig::default())
+                .await
+                .context("viber sandbox")?,
+            max: MaxSandbox::start(MaxConfig::default())
+                .await
+                .context("max sandbox")?,
+        })
+    }
+
+    /// `[providers]` pointing at the fakes.
+    pub fn config(&self) -> ProvidersConfig {
+        ProvidersConfig {
+            telegram_api: self.telegram.base_url().to_string(),
+            whatsapp_api: self.whatsapp.base_url(),
+            vk_api: self.vk.base_url(),
+            viber_api: self.viber.base_url(),
+            max_api: self.max.base_url(),
+        }
+    }
+
+    /// Each provider's channel: name, settings and credentials matching its fake.
+    fn channels(&self) -> Vec<(Provider, &'static str, Value, Value)> {
+        let vk = self.vk.config();
+        vec![
+            (
+                Provider::Telegram,
+                "Telegram-бот",
+                json!({}),
+                json!({ "bot_token": TELEGRAM_TOKEN, "webhook_secret": TELEGRAM_SECRET }),
+            ),
+            (
+                Provider::Whatsapp,
+                "WhatsApp",
+                json!({}),
+                self.whatsapp.credentials(),
+            ),
+            (
+                Provider::Vk,
+                "Сообщество VK",
+                json!({}),
+                json!({
+                    "access_token": vk.access_token,
+                    "group_id": vk.group_id,
+                    "confirmation_code": vk.confirmation_code,
+                    "secret": VK_SECRET,
+                }),
+            ),
+            (
+                Provider::Viber,
+                "Viber",
+                json!({ "sender_name": "Ромашка" }),
+                json!({ "auth_token": ViberConfig::default().auth_token }),
+            ),
+            (
+                Provider::Max,
+                "MAX",
+                json!({}),
+                json!({ "token": MaxConfig::default().token, "webhook_secret": MAX_SECRET }),
+            ),
+        ]
+    }
+
+    /// Makes sure the client has a channel per provider (created once, kept across restarts)
+    /// and registers each one's webhook with its fake, whose address changes every start.
+    pub async fn connect(
+        &self,
+        store: &DynStore,
+        client: ClientId,
+        public_url: &str,
+        endpoints: &Endpoints,
+    ) -> anyhow::Result<()> {
+        let existing = store.list_channels(client).await?;
+        for (provider, name, settings, credentials) in self.channels() {
+            let channel = match existing.iter().find(|c| c.provider == provider) {
+                Some(c) => c.clone(),
+                None => {
+                    store
+                        .create_channel(&NewChannel {
+                            client_id: client,
+                            kind: ChannelKind::Messaging,
+                            provider,
+                            name: name.to_string(),
+                            settings: settings.clone(),
+                            credentials: Some(credentials.clone()),
+                        })
+                        .await?
+                }
+            };
+            self.register_webhook(&channel, &credentials, public_url, endpoints)
+                .await
+                .with_context(|| format!("connecting the demo's {} channel", provider.as_str()))?;
+        }
+        Ok(())
+    }
+
+    async fn register_webhook(
+        &self,
+        channel: &Channel,
+        credentials: &Value,
+        public_url: &str,
+        endpoints: &Endpoints,
+    ) -> anyhow::Result<()> {
+        let url = format!(
+            "{}/hooks/{}/{}",
+            public_url.trim_end_matches('/'),
+            channel.provider.as_str(),
+            channel.id
+        );
+        if channel.provider == Provider::Whatsapp {
+            // The Cloud API's webhook is set in Meta's dashboard, which verifies it first.
+            return self
+                .whatsapp
+                .configure_callback(&url)
+                .await
+                .map_err(anyhow::Error::msg);
+        }
+        let connector = registry::provider_channel(
+            channel.provider,
+            Some(credentials),
+            &channel.settings,
+            endpoints,
+        )?;
+        connector.set_webhook(Some(&url)).await?;
+        Ok(())
+    }
+
+    /// Customers writing now and then, on a random channel, until the process ends.
+    pub fn start_traffic(self: Arc<Self>) {
+        tokio::spawn(async move {
+            // One customer on every channel first, so each shows up within seconds.
+            for n in 0..CHANNELS {
+                self.one_message(n).await;
+                tokio::time::sleep(FIRST_ROUND_GAP).await;
+            }
+            let mut n = CHANNELS;
+            loop {
+                let pause = rand::rng().random_range(PACE_SECS);
+                tokio::time::sleep(Duration::from_secs(pause)).await;
+                self.one_message(n).await;
+                n += 1;
+            }
+        });
+    }
+
+    async fn one_message(&self, n: usize) {
+        let (name, text) = LINES[n % LINES.len()];
+        let who = (n % 3) as i64;
+        let outcome = match n % CHANNELS {
+            0 => self
+                .bot
+                .customer_says(
+                    70_001 + who,
+                    &TelegramCustomer::new(70_001 + who, name),
+                    text,
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            1 => {
+                let customer = WhatsappCustomer::new(format!("7999000{:04}", who), name);
+                let delivery = self
+                    .whatsapp
+                    .customer_sends(&customer, CustomerMessage::Text(text.into()))
+                    .await;
+                delivered(delivery.status, &delivery.answer)
+            }
+            2 => {
+                let delivery = self.vk.customer_writes(80_001 + who, text).await;
+                answered(delivery.answers.iter().map(|a| a.status))
+            }
+            3 => {
+                let customer = ViberCustomer::new(format!("viber-user-{who}"), name);
+                let delivery = self
+                    .viber
+                    .customer_sends(&customer, ViberCustomerMessage::Text(text.into()))
+                    .await;
+                delivered(delivery.status, &delivery.answer)
+            }
+            _ => {
+                let delivery = self.max.customer_writes(90_001 + who, text).await;
+                answered(delivery.answers.iter().map(|a| a.status))
+            }
+        };
+        if let Err(err) = outcome {
+            tracing::warn!(error = %err, "a demo customer's message was not delivered");
+        }
+    }
+}
+
+fn delivered(status: Option<u16>, answer: &str) -> Result<(), String> {
+    match status {
+        Some(200..=299) => Ok(()),
+        other => Err(format!("webhook answered {other:?}: {answer}")),
+    }
+}
+
+/// Every webhook that got the event answered 2xx (and there was one).
+fn answered(statuses: impl Iterator<Item = u16>) -> Result<(), String> {
+    let statuses: Vec<u16> = statuses.collect();
+    if !statuses.is_empty() && statuses.iter().all(|s| (200..300).contains(s)) {
+        Ok(())
+    } else {
+        Err(format!("webhooks answered {statuses:?}"))
+    }
+}
+
+/// What demo customers say: a name and a line, in both languages.
+const LINES: [(&str, &str); 10] = [
+    (
+        "Мария",
+        "Здравствуйте! Подскажите, доставка в Казань возможна?",
+    ),
+    ("John", "Hi, is the blue jacket still available in size M?"),
+    ("Алексей", "Добрый день, мой заказ №4815 ещё не пришёл"),
+    ("Emma", "Can I change the delivery address for my order?"),
+    ("Ирина", "Спасибо за быстрый ответ!"),
+    ("Олег", "А есть скидки для постоянных покупателей?"),
+    ("Lucas", "Do you ship to Germany? How long does it take?"),
+    ("Светлана", "Хочу вернуть товар, как это сделать?"),
+    ("Дмитрий", "Можно оплатить при получении?"),
+    ("Sophie", "Thanks, the package arrived today."),
+];

@@ -1,0 +1,320 @@
+//! Messenger channels through the whole application on a real listener, against the sandbox's
+//! fake of each provider: the owner connects a channel over the REST API, the provider's
+//! webhook (signed or carrying its secret the provider's way) lands a customer's message in the
+//! inbox exactly once however often it is redelivered, forged and misdirected deliveries are
+//! refused without a trace, and an operator's reply reaches the provider.
+
+use std::time::{Duration, Instant};
+
+use omnihub_connectors::provider::ProviderChannel;
+use omnihub_connectors::telegram::{SECRET_HEADER, TelegramChannel};
+use omnihub_core::model::{DeliveryStatus, Direction, Message};
+use omnihub_core::{ChannelId, ClientId, ConversationId};
+use omnihub_sandbox::telegram::{Customer, Delivery, TelegramSandbox};
+use omnihub_sandbox::whatsapp::{self, CustomerMessage, WhatsappConfig, WhatsappSandbox};
+use omnihub_store::ConversationFilter;
+use serde_json::{Value, json};
+
+use crate::hub::Live;
+use crate::support::{Options, Who, World};
+
+const BOT_TOKEN: &str = "7001234567:AAH-omnihub_test_bot_token";
+const BOT_SECRET: &str = "omnihub-hook_secret-1";
+
+struct Messengers {
+    w: World,
+    live: Live,
+    telegram: TelegramSandbox,
+    whatsapp: WhatsappSandbox,
+    http: reqwest::Client,
+}
+
+impl Messengers {
+    async fn start(label: &str) -> Messengers {
+        let telegram = TelegramSandbox::start().await.unwrap();
+        let whatsapp = WhatsappSandbox::start(WhatsappConfig::default())
+            .await
+            .unwrap();
+        let mut options = Options::default();
+        options.providers.telegram_api = telegram.base_url().to_string();
+        options.providers.whatsapp_api = whatsapp.base_url();
+        let w = World::with(label, options).await;
+        let live = Live::start(w.state.clone()).await;
+        Messengers {
+            w,
+            live,
+            telegram,
+            whatsapp,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Connects a channel as tenant A's owner, through the REST API.
+    async fn connect(&self, provider: &str, settings: Value, credentials: Value) -> ChannelId {
+        let r = self
+            .w
+            .post(
+                Who::Session(&self.w.a.owner),
+                "/api/v1/channels",
+                json!({
+                    "kind": "messaging",
+                    "provider": provider,
+                    "name": format!("{provider} of A"),
+                    "settings": settings,
+                    "credentials": credentials,
+                }),
+            )
+            .await;
+        r.assert_status(201);
+        r.json()["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    fn hook_url(&self, provider: &str, channel: ChannelId) -> String {
+        self.live.url(&format!("/hooks/{provider}/{channel}"))
+    }
+
+    fn client(&self) -> ClientId {
+        self.w.a.client.id
+    }
+
+    /// Every message of tenant A's conversations on `channel`.
+    async fn messages(&self, channel: ChannelId) -> Vec<Message> {
+        let mut all = Vec::new();
+        let filter = ConversationFilter {
+            limit: 200,
+            ..Default::default()
+        };
+        for s in self
+            .w
+            .store
+            .list_conversations(self.client(), None, &filter)
+            .await
+            .unwrap()
+        {
+            if s.conversation.channel_id == channel {
+                all.extend(
+                    self.w
+                        .store
+                        .conversation_messages(self.client(), s.conversation.id, None, 200)
+                        .await
+                        .unwrap(),
+                );
+            }
+        }
+        all
+    }
+
+    async fn reply(&self, conversation: ConversationId, text: &str, key: &str) {
+        self.w
+            .post(
+                Who::Session(&self.w.a.owner),
+                &format!("/api/v1/conversations/{conversation}/messages"),
+                json!({ "text": text, "idempotency_key": key }),
+            )
+            .await
+            .assert_status(201);
+    }
+
+    /// Waits (bounded) until the message reaches `status`.
+    async fn wait_status(&self, conversation: ConversationId, text: &str, status: DeliveryStatus) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let messages = self
+                .w
+                .store
+                .conversation_messages(self.client(), conversation, None, 50)
+                .await
+                .unwrap();
+            let found = messages.iter().find(|m| m.text == text);
+            if found.is_some_and(|m| m.status == status) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{text}` never reached {status:?}: {found:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    async fn raw_post(&self, url: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+        let mut req = self
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let r = req.send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+}
+
+async fn until<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[actix_web::test]
+async fn telegram_webhook_to_inbox_and_reply_to_the_chat() {
+    let m = Messengers::start("telegram-e2e").await;
+    let bot = m.telegram.add_bot(BOT_TOKEN);
+    let credentials = json!({ "bot_token": BOT_TOKEN, "webhook_secret": BOT_SECRET });
+    let channel = m.connect("telegram", json!({}), credentials.clone()).await;
+    // What connecting does on the provider's side: the bot's webhook points at omnihub.
+    let connector =
+        TelegramChannel::from_channel(Some(&credentials), &json!({}), &m.telegram.base_url())
+            .unwrap();
+    connector
+        .set_webhook(Some(&m.hook_url("telegram", channel)))
+        .await
+        .unwrap();
+
+    let ivan = Customer::new(5001, "Иван").last_name("Петров");
+    let said = bot
+        .customer_says(5001, &ivan, "Здравствуйте!")
+        .await
+        .unwrap();
+    assert!(matches!(said.delivery, Delivery::Webhook { status: 200 }));
+    // Telegram redelivers until it hears 200: four more copies change nothing.
+    for _ in 0..4 {
+        let again = bot.redeliver(said.update_id).await.unwrap();
+        assert!(
+            matches!(again, Delivery::Webhook { status: 200 }),
+            "{again:?}"
+        );
+    }
+    let messages = m.messages(channel).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let inbound = &messages[0];
+    assert_eq!(
+        (inbound.direction, inbound.text.as_str()),
+        (Direction::Inbound, "Здравствуйте!")
+    );
+    let conversation =
+        m.w.store
+            .get_conversation(m.client(), inbound.conversation_id)
+            .await
+            .unwrap();
+    assert_eq!(conversation.external_id, "5001");
+    let contact =
+        m.w.store
+            .get_contact(m.client(), conversation.contact_id)
+            .await
+            .unwrap();
+    assert_eq!(contact.name, "Иван Петров");
+
+    // A forged secret, no secret, the right secret on another provider's path, an unknown
+    // provider: refused, and nothing is stored.
+    let update = bot.update(said.update_id).unwrap().to_string();
+    let url = m.hook_url("telegram", channel);
+    for headers in [vec![(SECRET_HEADER, "guessed-secret")], vec![]] {
+        let (status, body) = m.raw_post(&url, &headers, &update).await;
+        assert_eq!(status, 401, "{body}");
+        assert!(body.contains("invalid_signature"), "{body}");
+    }
+    let (status, _) = m
+        .raw_post(
+            &m.hook_url("whatsapp", channel),
+            &[(SECRET_HEADER, BOT_SECRET)],
+            &update,
+        )
+        .await;
+    assert_eq!(status, 401);
+    let (status, _) = m
+        .raw_post(
+            &m.live.url(&format!("/hooks/icq/{channel}")),
+            &[(SECRET_HEADER, BOT_SECRET)],
+            &update,
+        )
+        .await;
+    assert_eq!(status, 404);
+    // Signed right but not an update Telegram sends.
+    let (status, body) = m
+        .raw_post(&url, &[(SECRET_HEADER, BOT_SECRET)], "{\"update_id\":\"x\"")
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(m.messages(channel).await.len(), 1);
+
+    // The operator's reply reaches the customer's chat through the Bot API.
+    m.reply(conversation.id, "Добрый день! Чем помочь?", "reply-1")
+        .await;
+    let sent = until("the reply at the bot API", async || {
+        let sent = bot.sent_messages();
+        (!sent.is_empty()).then_some(sent)
+    })
+    .await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        (sent[0].chat_id, sent[0].text.as_deref()),
+        (5001, Some("Добрый день! Чем помочь?"))
+    );
+    m.wait_status(
+        conversation.id,
+        "Добрый день! Чем помочь?",
+        DeliveryStatus::Sent,
+    )
+    .await;
+    assert_eq!(m.telegram.violations(), []);
+}
+
+#[actix_web::test]
+async fn whatsapp_handshake_signed_deliveries_window_and_statuses() {
+    let m = Messengers::start("whatsapp-e2e").await;
+    let credentials = m.whatsapp.credentials();
+    let channel = m.connect("whatsapp", json!({}), credentials).await;
+    let url = m.hook_url("whatsapp", channel);
+
+    // The app dashboard's verification: the right verify token gets the challenge back, a
+    // wrong one gets nothing.
+    m.whatsapp.configure_callback(&url).await.unwrap();
+    let (status, answer, challenge) = m.whatsapp.handshake(&url, "not-the-token").await;
+    assert_eq!(status, Some(401));
+    assert_ne!(answer, challenge);
+
+    let anna = whatsapp::Customer::new("79990001122", "Анна");
+    let delivery = m
+        .whatsapp
+        .customer_sends(&anna, CustomerMessage::Text("Когда откроетесь?".into()))
+        .await;
+    assert_eq!(delivery.status, Some(200), "{}", delivery.answer);
+    for _ in 0..4 {
+        let again = m.whatsapp.redeliver(&delivery).await;
+        assert_eq!(again.status, Some(200));
+    }
+    let messages = m.messages(channel).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0].text, "Когда откроетесь?");
+    let conversation = messages[0].conversation_id;
+
+    // The same bytes with a forged signature, or none: refused, nothing stored.
+    let body = String::from_utf8(delivery.body.clone()).unwrap();
+    let forged = format!("sha256={}", "0".repeat(64));
+    for headers in [vec![("x-hub-signature-256", forged.as_str())], vec![]] {
+        let (status, answer) = m.raw_post(&url, &headers, &body).await;
+        assert_eq!(status, 401, "{answer}");
+    }
+    assert_eq!(m.messages(channel).await.len(), 1);
+
+    // Inside the 24-hour window a free-form reply goes out; the fake reports it sent,
+    // delivered and read, and the console's message follows.
+    m.reply(conversation, "В 9:00, ждём вас", "wa-reply-1")
+        .await;
+    let sent = until("the reply at the Graph API", async || {
+        let sent = m.whatsapp.sent();
+        (!sent.is_empty()).then_some(sent)
+    })
+    .await;
+    assert_eq!(sent[0].to, "79990001122");
+    assert_eq!(sent[0].body["text"]["body"], "В 9:00, ждём вас");
+    m.wait_status(conversation, "В 9:00, ждём вас", DeliveryStatus::Read)
+        .await;
+    assert_eq!(m.whatsapp.violations(), []);
+}
