@@ -947,6 +947,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/hooks/{provider}/{channel_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Answers a provider's verification handshake (WhatsApp's `hub.challenge` with the channel's
+         *     verify token); the other providers verify by POST, so GET is refused like a bad signature.
+         */
+        get: operations["provider_handshake"];
+        put?: never;
+        /**
+         * Receives a messenger provider's webhook: the handshake (GET, or a confirmation event) or its
+         *     updates. Authenticated by the provider's own scheme (signature header, secret header or
+         *     secret field, verify token), checked by the channel's connector on the raw body.
+         */
+        post: operations["provider_hook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/metrics": {
         parameters: {
             query?: never;
@@ -5399,6 +5424,131 @@ export interface operations {
                 };
             };
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    provider_handshake: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `telegram`, `whatsapp`, `vk`, `viber` or `max` */
+                provider: string;
+                /** @description the channel */
+                channel_id: components["schemas"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the challenge, echoed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description `invalid_signature`: unknown channel, another provider's channel, or a wrong verify token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such provider */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description this provider has no GET handshake */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    provider_hook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `telegram`, `whatsapp`, `vk`, `viber` or `max` */
+                provider: string;
+                /** @description the channel */
+                channel_id: components["schemas"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        /** @description the provider's own payload */
+        requestBody: {
+            content: {
+                "application/json": string;
+            };
+        };
+        responses: {
+            /** @description committed (or a redelivery), or the handshake's answer; body as the provider expects (`ok` for VK) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description signed, but not a payload this provider sends */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `invalid_signature`: unknown channel, another provider's channel, or a bad signature or secret */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such provider */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
