@@ -16,3 +16,14 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo nextest"
 cargo nextest run --workspace
+
+# The web console (web/): its node packages, the type check, the unit tests, then the browser
+# tests against the debug binary the steps above built (with the console embedded).
+step "web console"
+(
+  cd web
+  npm ci --no-audit --no-fund
+  npm run typecheck
+  npm test
+  npm run e2e
+)

@@ -7,6 +7,7 @@ use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::middleware::from_fn;
 use actix_web::{App, Error, HttpRequest, web};
 
+pub mod assets;
 pub mod error;
 pub mod extract;
 pub mod middleware;
@@ -44,10 +45,6 @@ fn query_error(err: QueryPayloadError, _: &HttpRequest) -> Error {
     .into()
 }
 
-async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::NotFound)
-}
-
 /// The whole application, for `HttpServer::new(move || create_app(state.clone()))` and tests.
 pub fn create_app(
     state: AppState,
@@ -72,6 +69,7 @@ pub fn create_app(
         .app_data(web::PathConfig::default().error_handler(path_error))
         .app_data(web::QueryConfig::default().error_handler(query_error))
         .configure(routes::configure)
-        .default_service(web::to(not_found))
+        // Unmatched addresses: the web console and its SPA fallback (JSON 404 under /api).
+        .default_service(web::to(assets::serve))
         .wrap(from_fn(middleware::observe))
 }

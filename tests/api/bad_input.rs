@@ -381,7 +381,7 @@ async fn unknown_routes_are_json_404_with_security_headers() {
     for (who, method, uri) in [
         (anon, Method::GET, "/api/v1/nope"),
         (anon, Method::POST, "/api/v1/nope"),
-        (anon, Method::GET, "/nope"),
+        (anon, Method::GET, "/hooks/nope"),
         (anon, Method::GET, "/api/v2/employees"),
         (w.a.owner.who(), Method::GET, "/api/v1/employees/x/y/z"),
         (w.a.owner.who(), Method::DELETE, "/api/v1/clients"),
@@ -399,6 +399,19 @@ async fn unknown_routes_are_json_404_with_security_headers() {
                 .contains("frame-ancestors 'none'")
         );
     }
+    // Any other address is a page of the web console (its router decides), under the same CSP.
+    let page = w.call(anon, Method::GET, "/nope", None).await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(
+        page.header("content-type")
+            .unwrap_or_default()
+            .starts_with("text/html")
+    );
+    assert!(
+        page.header("content-security-policy")
+            .unwrap_or_default()
+            .contains("script-src 'self'")
+    );
     // A known path with a method it does not have is an error in the same JSON shape.
     for (method, uri) in [
         (Method::PUT, "/api/v1/groups"),

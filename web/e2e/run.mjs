@@ -1,0 +1,595 @@
+// Browser tests of the console against a real omnihub: the already-built debug binary in demo
+// mode (free ports, a temporary data directory), Debian's chromium driven by playwright-core,
+// and a local HTTP receiver standing in for the API channel's outbound_url.
+//
+//   node e2e/run.mjs            (from web/; the console must be built into the binary)
+//
+// Screenshots of the main screens go to e2e/artifacts/.
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const web = resolve(here, '..');
+const root = resolve(web, '..');
+const artifacts = join(here, 'artifacts');
+const CHROMIUM = process.env.OMNIHUB_CHROMIUM ?? '/usr/bin/chromium';
+const TIMEOUT_MS = 15_000;
+
+// --- the server ---------------------------------------------------------------------------
+
+/**
+ * The binary to run: `OMNIHUB_BIN`, or the debug build (made if missing). It is pinned by a hard
+ * link (a copy across file systems) so a rebuild in the shared target directory during the run
+ * cannot swap it under the restart test.
+ */
+function pinnedBinary() {
+  let bin = process.env.OMNIHUB_BIN;
+  if (!bin) {
+    const target = process.env.CARGO_TARGET_DIR ? resolve(process.env.CARGO_TARGET_DIR) : join(root, 'target');
+    bin = join(target, 'debug', 'omnihub');
+    if (!existsSync(bin)) {
+      console.log('# building the debug binary (cargo build --bin omnihub)');
+      const built = spawnSync('cargo', ['build', '--bin', 'omnihub'], { cwd: root, stdio: 'inherit' });
+      if (built.status !== 0) throw new Error('cargo build failed');
+    }
+  }
+  const pinned = join(dirname(bin), `.e2e-omnihub-${process.pid}`);
+  try {
+    linkSync(bin, pinned);
+  } catch {
+    copyFileSync(bin, pinned);
+  }
+  return pinned;
+}
+
+function freePort() {
+  return new Promise((ok, fail) => {
+    const server = net.createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => ok(port));
+    });
+  });
+}
+
+/** A JSON request to the server (self-signed certificate accepted), with an optional cookie. */
+function request(base, method, path, { body, headers = {} } = {}) {
+  return new Promise((ok, fail) => {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const req = https.request(
+      new URL(path, base),
+      {
+        method,
+        rejectUnauthorized: false,
+        headers: { ...(data ? { 'content-type': 'application/json' } : {}), ...headers },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => (text += c));
+        res.on('end', () => ok({ status: res.statusCode, headers: res.headers, text, json: () => JSON.parse(text) }));
+      },
+    );
+    req.on('error', fail);
+    req.end(data);
+  });
+}
+
+async function startServer() {
+  const bin = pinnedBinary();
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'omnihub-e2e-'));
+  const base = `https://127.0.0.1:${port}`;
+  let output = '';
+  let child;
+
+  async function launch() {
+    child = spawn(bin, ['demo', '--listen', `127.0.0.1:${port}`, '--redirect-listen', '', '--data-dir', dataDir], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, OMNIHUB_LOG: process.env.OMNIHUB_LOG ?? 'warn' },
+    });
+    child.stdout.on('data', (c) => (output += c));
+    child.stderr.on('data', (c) => (output += c));
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`omnihub exited early:\n${output}`);
+      try {
+        if ((await request(base, 'GET', '/readyz')).status === 200) return;
+      } catch {
+        // Not listening yet.
+      }
+      if (Date.now() > deadline) throw new Error(`omnihub did not become ready:\n${output}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  function halt() {
+    if (child.exitCode !== null) return Promise.resolve();
+    return new Promise((ok) => {
+      child.once('exit', ok);
+      child.kill('SIGTERM');
+    });
+  }
+
+  await launch();
+  const logins = Object.fromEntries(
+    readFileSync(join(dataDir, 'logins.txt'), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes(' | '))
+      .map((l) => l.split(' | '))
+      .map(([, email, password]) => [email.trim(), password.trim()]),
+  );
+  return {
+    base,
+    logins,
+    output: () => output,
+    /** Stops and starts the server on the same address and data: every socket drops. */
+    async restart() {
+      await halt();
+      await launch();
+    },
+    async stop() {
+      await halt();
+      rmSync(dataDir, { recursive: true, force: true });
+      rmSync(bin, { force: true });
+    },
+  };
+}
+
+/** The API channel's outbound_url: records every reply omnihub posts. */
+async function startReceiver() {
+  const received = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      received.push({ headers: req.headers, body: JSON.parse(body || '{}') });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ id: `ext-${received.length}` }));
+    });
+  });
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  return { url: `http://127.0.0.1:${server.address().port}/replies`, received, stop: () => server.close() };
+}
+
+async function waitFor(what, check, timeout = TIMEOUT_MS) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** RFC 6238 code (SHA-1, 6 digits, 30 s steps) for a base32 secret, at a moment in ms. */
+function totp(secretBase32, atMs) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const ch of secretBase32.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(ch).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(atMs / 30_000)));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0xf;
+  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, '0');
+}
+
+// --- the browser --------------------------------------------------------------------------
+
+const problems = [];
+
+async function newPage(browser, name, viewport = { width: 1366, height: 860 }, locale = 'en-US') {
+  // Reduced motion: the console then skips its transitions, so screenshots show finished screens.
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport, locale, reducedMotion: 'reduce' });
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT_MS);
+  page.on('dialog', (d) => {
+    problems.push(`${name}: a dialog opened: ${d.type()} ${d.message()}`);
+    void d.dismiss();
+  });
+  // The browser's console line about a CSP violation does not say what caused it; this does.
+  await page.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      console.error(`Refused by CSP: ${e.violatedDirective} ${e.sourceFile}:${e.lineNumber} ${e.sample}`);
+    });
+  });
+  page.on('pageerror', (e) => problems.push(`${name}: page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy|Refused to|Refused by CSP/i.test(m.text())) {
+      problems.push(`${name}: CSP violation: ${m.text()}`);
+    }
+  });
+  return page;
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: false });
+}
+
+async function signIn(page, base, email, password) {
+  await page.goto(`${base}/sign-in`);
+  await page.getByLabel('E-mail').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL((u) => !u.pathname.startsWith('/sign-in'));
+}
+
+async function configureApiChannel(page, base, name, outboundUrl, inboundToken) {
+  await page.goto(`${base}/workspace/channels`);
+  await page.getByRole('button', { name: `Edit ${name}` }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.getByLabel(/Outbound URL/).fill(outboundUrl);
+  await dialog.getByLabel(/Inbound token/).fill(inboundToken);
+  await dialog.getByRole('button', { name: 'Save' }).click();
+  await dialog.waitFor({ state: 'detached' });
+}
+
+function channelIdOf(page, name) {
+  return page.evaluate(async (channelName) => {
+    const r = await fetch('/api/v1/channels');
+    const { items } = await r.json();
+    return items.find((c) => c.name === channelName)?.id;
+  }, name);
+}
+
+let sent = 0;
+async function postToHook(base, channelId, token, { conversation, userId, userName, text }) {
+  sent += 1;
+  const r = await request(base, 'POST', `/hooks/api/${channelId}`, {
+    headers: { authorization: `Bearer ${token}` },
+    body: { event_id: `e2e-${sent}-${Date.now()}`, conversation, user: { id: userId, name: userName }, text },
+  });
+  assert.equal(r.status, 200, `hook answered ${r.status}: ${r.text}`);
+}
+
+// --- the scenarios ------------------------------------------------------------------------
+
+const steps = [];
+const step = (name, fn) => steps.push({ name, fn });
+
+async function main() {
+  rmSync(artifacts, { recursive: true, force: true });
+  mkdirSync(artifacts, { recursive: true });
+  const server = await startServer();
+  const receiver = await startReceiver();
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  const { base, logins } = server;
+  const state = {};
+  const siteToken = 'site-inbound-token-0123456789';
+  const supportToken = 'support-inbound-token-0123456789';
+
+  step('the OpenAPI document the client is typed from matches the server', async () => {
+    const served = (await request(base, 'GET', '/api/v1/openapi.json')).json();
+    const committed = JSON.parse(readFileSync(join(web, 'src/api/openapi.json'), 'utf8'));
+    assert.deepEqual(served, committed, 'src/api/openapi.json is stale: run `npm run refresh:api`');
+  });
+
+  step('the console is served with the CSP, and API misses stay JSON', async () => {
+    const page = await request(base, 'GET', '/inbox');
+    assert.equal(page.status, 200);
+    assert.match(page.headers['content-type'], /text\/html/);
+    assert.match(page.headers['content-security-policy'], /script-src 'self'/);
+    assert.doesNotMatch(page.text, /<script>|<style/i, 'index.html must carry no inline script or style');
+    const script = page.text.match(/src="(\/assets\/[^"]+\.js)"/)[1];
+    const gz = await request(base, 'GET', script, { headers: { 'accept-encoding': 'gzip' } });
+    assert.equal(gz.headers['content-encoding'], 'gzip');
+    assert.equal(gz.headers['cache-control'], 'public, max-age=31536000, immutable');
+    assert.match(gz.headers['content-type'], /javascript/);
+    const again = await request(base, 'GET', script, { headers: { 'accept-encoding': 'gzip', 'if-none-match': gz.headers.etag } });
+    assert.equal(again.status, 304);
+    const plain = await request(base, 'GET', script);
+    assert.equal(plain.headers['content-encoding'], undefined);
+    assert.notEqual(plain.headers.etag, gz.headers.etag);
+    const miss = await request(base, 'GET', '/api/v1/no-such-thing');
+    assert.equal(miss.status, 404);
+    assert.equal(miss.json().code, 'not_found');
+  });
+
+  step('the owner signs in and connects both API channels through the channel form', async () => {
+    const page = await newPage(browser, 'owner');
+    state.owner = page;
+    await page.goto(`${base}/sign-in`);
+    await shot(page, '01-sign-in');
+    await signIn(page, base, 'owner@romashka.test', logins['owner@romashka.test']);
+    await configureApiChannel(page, base, 'Сайт', receiver.url, siteToken);
+    await configureApiChannel(page, base, 'Поддержка API', receiver.url, supportToken);
+    await page.getByText(`/hooks/api/`).first().waitFor();
+    await page.getByText('no credentials').waitFor({ state: 'detached' });
+    await shot(page, '05-workspace-channels');
+    state.site = await channelIdOf(page, 'Сайт');
+    state.support = await channelIdOf(page, 'Поддержка API');
+    assert.ok(state.site && state.support);
+  });
+
+  step('an operator sees a new customer message without reloading, and the reply reaches the receiver', async () => {
+    const page = await newPage(browser, 'anna');
+    state.anna = page;
+    await signIn(page, base, 'anna@romashka.test', logins['anna@romashka.test']);
+    await page.waitForURL(/\/inbox/);
+    await page.getByTestId('connection').getByText('Live').waitFor();
+    await postToHook(base, state.site, siteToken, {
+      conversation: 'order-1',
+      userId: 'cust-1',
+      userName: 'Мария Покупатель',
+      text: 'Здравствуйте! Где мой заказ?',
+    });
+    const item = page.getByTestId('conversation-list').getByText('Мария Покупатель');
+    await item.waitFor();
+    await item.click();
+    await page.getByTestId('messages').getByText('Где мой заказ?').waitFor();
+    await page.getByTestId('composer').fill('Добрый день! Заказ уже в пути.');
+    await page.getByRole('button', { name: 'Send' }).click();
+    const reply = await waitFor('the reply at the receiver', () =>
+      receiver.received.find((r) => r.body.text === 'Добрый день! Заказ уже в пути.'),
+    );
+    assert.equal(reply.body.conversation, 'order-1');
+    await page.locator('.bubble.outbound .delivery[data-status="sent"]').first().waitFor();
+    await shot(page, '02-inbox-conversation');
+  });
+
+  step('a quick reply with variables is filled in for the open conversation', async () => {
+    const owner = state.owner;
+    await owner.goto(`${base}/workspace/quick-replies`);
+    await owner.getByLabel('Title').fill('Приветствие');
+    await owner.getByLabel('Text').fill('Здравствуйте, ');
+    await owner.getByRole('button', { name: '{{contact.name}}' }).click();
+    await owner.getByRole('button', { name: 'Add' }).click();
+    await owner.getByRole('cell', { name: 'Приветствие' }).waitFor();
+    const page = state.anna;
+    await page.getByTestId('composer').fill('');
+    await page.getByRole('button', { name: 'Quick replies' }).click();
+    await page.getByRole('menuitem', { name: 'Приветствие' }).click();
+    await waitFor('the rendered quick reply', async () =>
+      (await page.getByTestId('composer').inputValue()).includes('Здравствуйте, Мария Покупатель'),
+    );
+    await page.getByTestId('composer').fill('');
+  });
+
+  step('markup and script links from a sender render inert', async () => {
+    const page = state.anna;
+    await postToHook(base, state.site, siteToken, {
+      conversation: 'order-1',
+      userId: 'cust-1',
+      userName: 'Мария Покупатель',
+      text: 'Look <img src=x onerror=alert(1)> and javascript:alert(1) or <a href="javascript:alert(2)">x</a> https://example.com/ok',
+    });
+    await postToHook(base, state.site, siteToken, {
+      conversation: 'xss-name',
+      userId: 'cust-x',
+      userName: '<img src=x onerror=alert(3)>',
+      text: '<script>alert(4)</script>',
+    });
+    const messages = page.getByTestId('messages');
+    await messages.getByText('<img src=x onerror=alert(1)>', { exact: false }).waitFor();
+    await page.getByTestId('conversation-list').getByText('<img src=x onerror=alert(3)>').waitFor();
+    assert.equal(await page.locator('img[src="x"]').count(), 0, 'no <img> from a sender may exist');
+    assert.equal(await page.locator('a[href^="javascript"]').count(), 0, 'no javascript: link may exist');
+    assert.equal(await page.locator('script:not([src])').count(), 0, 'no inline script may exist');
+    const safe = messages.locator('a[href="https://example.com/ok"]');
+    assert.equal(await safe.count(), 1);
+    assert.equal(await safe.getAttribute('rel'), 'noopener noreferrer nofollow ugc');
+    await page.waitForTimeout(300);
+    assert.deepEqual(
+      problems.filter((p) => p.includes('dialog')),
+      [],
+    );
+  });
+
+  step('keyboard shortcuts move through the inbox', async () => {
+    const page = state.anna;
+    const open = page.url();
+    // Shortcuts act outside text fields, as when the operator is reading.
+    await page.evaluate(() => document.activeElement?.blur());
+    await page.keyboard.press('Escape');
+    await page.waitForURL((u) => u.pathname === '/inbox');
+    await page.keyboard.press('j');
+    await page.waitForURL(/\/inbox\/.+/);
+    await page.keyboard.press('Shift+Slash');
+    await page.getByRole('dialog', { name: 'Keyboard shortcuts' }).waitFor();
+    await page.keyboard.press('Escape');
+    await page.goto(open);
+    await page.getByTestId('composer').waitFor();
+  });
+
+  step('after a server restart the inbox reconnects and stays live', async () => {
+    const page = state.anna;
+    await page.getByTestId('connection').getByText('Live').waitFor();
+    await server.restart();
+    await page.getByTestId('connection').getByText('Live').waitFor({ timeout: 30_000 });
+    await postToHook(base, state.site, siteToken, {
+      conversation: 'order-1',
+      userId: 'cust-1',
+      userName: 'Мария Покупатель',
+      text: 'Сообщение после перезапуска',
+    });
+    await page.getByTestId('messages').getByText('Сообщение после перезапуска').waitFor();
+  });
+
+  step('an expired session sends the operator to sign in and keeps the draft', async () => {
+    const page = state.anna;
+    await page.getByTestId('composer').fill('Черновик, который нельзя терять');
+    await page.context().clearCookies();
+    // Any signed-in request now answers 401.
+    await page.getByRole('button', { name: 'Resolve' }).click();
+    await page.waitForURL(/\/sign-in\?next=/);
+    await page.getByText('Your session has ended').waitFor();
+    await shot(page, '07-session-expired');
+    await page.getByLabel('E-mail').fill('anna@romashka.test');
+    await page.getByLabel('Password').fill(logins['anna@romashka.test']);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(/\/inbox\/.+/);
+    assert.equal(await page.getByTestId('composer').inputValue(), 'Черновик, который нельзя терять');
+  });
+
+  step('the owner invites an employee with rights on one channel only', async () => {
+    const page = state.owner;
+    await page.goto(`${base}/workspace/employees`);
+    await page.getByTestId('rights-matrix').waitFor();
+    await page.getByRole('button', { name: 'Invite an employee' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('E-mail').fill('vera@romashka.test');
+    await dialog.getByRole('button', { name: /^Сайт: / }).click();
+    await page.getByRole('checkbox', { name: 'read' }).check();
+    await page.getByRole('checkbox', { name: 'reply' }).check();
+    await page.keyboard.press('Escape');
+    await dialog.getByRole('button', { name: 'Invite', exact: true }).click();
+    const link = await dialog.getByTestId('invite-link').inputValue();
+    state.invite = new URL(link.replace(/^https:\/\/[^/]+/, base));
+    await dialog.getByRole('button', { name: 'Close' }).click();
+  });
+
+  step('the invited employee joins and sees only the delegated channel, live', async () => {
+    const page = await newPage(browser, 'vera');
+    await page.goto(state.invite.href);
+    await page.getByLabel('Name').fill('Вера Новенькая');
+    await page.getByLabel('New password').fill('vera-password-123');
+    await page.getByLabel('Repeat the password').fill('vera-password-123');
+    await shot(page, '06-invite');
+    await page.getByRole('button', { name: 'Join' }).click();
+    await page.waitForURL(/\/sign-in/);
+    await page.getByText('You have joined').waitFor();
+    await signIn(page, base, 'vera@romashka.test', 'vera-password-123');
+    await page.waitForURL(/\/inbox/);
+    await page.getByTestId('connection').getByText('Live').waitFor();
+    await page.getByTestId('conversation-list').getByText('Мария Покупатель').waitFor();
+    await postToHook(base, state.support, supportToken, {
+      conversation: 'support-1',
+      userId: 'cust-2',
+      userName: 'Пётр Чужой',
+      text: 'Вопрос в поддержку',
+    });
+    await postToHook(base, state.site, siteToken, {
+      conversation: 'order-2',
+      userId: 'cust-3',
+      userName: 'Ирина Сайт',
+      text: 'Вопрос с сайта',
+    });
+    await page.getByTestId('conversation-list').getByText('Ирина Сайт').waitFor();
+    assert.equal(await page.getByTestId('conversation-list').getByText('Пётр Чужой').count(), 0);
+    await page.reload();
+    await page.getByTestId('conversation-list').getByText('Ирина Сайт').waitFor();
+    assert.equal(await page.getByTestId('conversation-list').getByText('Пётр Чужой').count(), 0);
+    // The owner sees both.
+    await state.owner.goto(`${base}/inbox`);
+    await state.owner.getByTestId('conversation-list').getByText('Пётр Чужой').waitFor();
+    await shot(state.owner, '03-inbox-owner');
+    await state.owner.goto(`${base}/workspace/employees`);
+    await state.owner.getByRole('button', { name: 'Вера Новенькая — Сайт: read, reply' }).waitFor();
+    await shot(state.owner, '04-workspace-employees');
+  });
+
+  step('an employee turns on the second factor, and sign-in then asks for a code', async () => {
+    const page = await newPage(browser, 'boris');
+    const password = logins['boris@romashka.test'];
+    await signIn(page, base, 'boris@romashka.test', password);
+    await page.getByRole('button', { name: 'Account' }).click();
+    await page.getByRole('menuitem', { name: 'My account' }).click();
+    await page.getByLabel('Password', { exact: true }).fill(password);
+    await page.getByRole('button', { name: 'Set up' }).click();
+    const secret = (await page.getByTestId('totp-secret').textContent()).trim();
+    // The previous step's code (one step of skew is allowed), so the current one is still unused.
+    await page.getByLabel('Code from your authenticator app').fill(totp(secret, Date.now() - 30_000));
+    await page.getByRole('button', { name: 'Turn on' }).click();
+    await page.getByText('Sign-in asks for a code').waitFor();
+    await shot(page, '10-account');
+    await page.getByRole('button', { name: 'Account' }).click();
+    await page.getByRole('menuitem', { name: 'Sign out' }).click();
+    await page.waitForURL(/\/sign-in/);
+    await page.getByLabel('E-mail').fill('boris@romashka.test');
+    await page.getByLabel('Password').fill(password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const code = page.getByLabel('Code from your authenticator app');
+    await code.waitFor();
+    await shot(page, '11-sign-in-second-factor');
+    await code.fill(totp(secret, Date.now()));
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    // Back where the user signed out from.
+    await page.waitForURL(/\/account$/);
+    await page.getByText('Sign-in asks for a code').waitFor();
+  });
+
+  step('the inbox works at tablet width', async () => {
+    const page = await newPage(browser, 'tablet', { width: 768, height: 1024 });
+    await signIn(page, base, 'owner@romashka.test', logins['owner@romashka.test']);
+    await page.getByTestId('conversation-list').getByText('Мария Покупатель').click();
+    await page.getByTestId('messages').getByText('Где мой заказ?').waitFor();
+    await shot(page, '08-inbox-tablet');
+    await page.getByRole('button', { name: 'Contact' }).click();
+    await page.getByTestId('contact-card').last().waitFor();
+    await page.getByRole('button', { name: 'Edit the contact' }).click();
+    await page.getByRole('button', { name: 'Add a field' }).click();
+    await page.getByLabel('Field name').fill('phone');
+    await page.getByLabel('Value').fill('+7 900 000-00-00');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('cell', { name: '+7 900 000-00-00' }).waitFor();
+    await shot(page, '08-inbox-tablet-contact');
+  });
+
+  step('a browser preferring Russian gets Russian; the switch changes it; the platform owner sees a client', async () => {
+    const page = await newPage(browser, 'admin', undefined, 'ru-RU');
+    await page.goto(`${base}/sign-in`);
+    await page.getByRole('heading', { name: 'Вход в omnihub' }).waitFor();
+    await page.getByText('EN', { exact: true }).click();
+    await page.getByRole('heading', { name: 'Sign in to omnihub' }).waitFor();
+    await page.getByText('RU', { exact: true }).click();
+    await page.getByLabel('Эл. почта').fill('admin@omnihub.test');
+    await page.getByLabel('Пароль').fill(logins['admin@omnihub.test']);
+    await page.getByRole('button', { name: 'Войти' }).click();
+    await page.waitForURL(/\/platform\/clients/);
+    await page.getByRole('button', { name: 'Подробности: Ромашка' }).click();
+    await page.getByText('Пользователей: ').waitFor();
+    await shot(page, '09-platform-client');
+  });
+
+  let failed = 0;
+  try {
+    for (const { name, fn } of steps) {
+      try {
+        await fn();
+        console.log(`ok - ${name}`);
+      } catch (err) {
+        failed += 1;
+        console.log(`not ok - ${name}\n  ${String(err?.stack ?? err).split('\n').join('\n  ')}`);
+        for (const page of [state.owner, state.anna].filter(Boolean)) {
+          await page.screenshot({ path: join(artifacts, `failure-${failed}-${page === state.owner ? 'owner' : 'anna'}.png`) }).catch(() => {});
+        }
+        break;
+      }
+    }
+    if (problems.length > 0) {
+      failed += 1;
+      console.log(`not ok - the pages stayed clean\n  ${problems.join('\n  ')}`);
+    } else {
+      console.log('ok - no dialogs, page errors or CSP violations');
+    }
+  } finally {
+    await browser.close();
+    receiver.stop();
+    await server.stop();
+  }
+  if (failed > 0) {
+    console.log(`# server output:\n${server.output().slice(-4000)}`);
+    process.exit(1);
+  }
+  console.log(`# ${steps.length} scenarios passed; screenshots in ${artifacts}`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
