@@ -18,11 +18,11 @@
 use chrono::{DateTime, Utc};
 use frankenstein::types::{CallbackQuery, MaybeInaccessibleMessage, Message, User};
 use frankenstein::updates::{Update, UpdateContent};
-use subtle::ConstantTimeEq;
 
 use crate::provider::{
     AttachmentKind, ExternalUser, InboundAttachment, InboundMessage, InboundUpdate,
 };
+use crate::signing::constant_time_eq;
 
 /// The header carrying the `secret_token` we gave `setWebhook`.
 pub const SECRET_HEADER: &str = "X-Telegram-Bot-Api-Secret-Token";
@@ -68,7 +68,7 @@ const CALLBACK_FIELDS: [&str; 7] = [
 pub(crate) fn secret_matches(configured: Option<&str>, presented: Option<&str>) -> bool {
     match (configured, presented) {
         (Some(configured), Some(presented)) => {
-            bool::from(configured.as_bytes().ct_eq(presented.as_bytes()))
+            constant_time_eq(configured.as_bytes(), presented.as_bytes())
         }
         _ => false,
     }

@@ -38,6 +38,7 @@ use serde_json::Value;
 use crate::provider::{
     ConfigError, Health, Media, Polled, ProviderChannel, WebhookError, WebhookReply, WebhookRequest,
 };
+use crate::signing::constant_time_eq;
 use crate::{OutboundChannel, OutboundMessage, SendError, SendReceipt};
 use api::{CallError, VkApi, codes, network_error, permanent, read_bounded, transient};
 
@@ -507,15 +508,6 @@ impl ProviderChannel for VkChannel {
             Err(err) => Health::Failing(err.to_string()),
         }
     }
-}
-
-/// Compares without stopping at the first difference, so the time taken says nothing about
-/// how much of a guessed secret was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn string(credentials: &Value, key: &str) -> Result<Option<String>, ConfigError> {
