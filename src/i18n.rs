@@ -362,6 +362,14 @@ catalog! {
     // --- conflicts (`conflict`) -------------------------------------------------------------
 
     /// A unique value is taken; `field` names it.
+    NoWebhookToRegister => {
+        ru: "у этого канала нет вебхука у провайдера: регистрировать нечего",
+        en: "this channel has no provider webhook to register",
+    },
+    ProviderRefused { reason: String } => {
+        ru: "провайдер отказал: {reason}",
+        en: "the provider refused: {reason}",
+    },
     ValueTaken { field: &'static str } => {
         ru: "такое значение поля `{field}` уже занято",
         en: "this {field} is already taken",

@@ -26,6 +26,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         employees::Api::openapi(),
         groups::Api::openapi(),
         channels::Api::openapi(),
+        channel_connection::Api::openapi(),
         invites::Api::openapi(),
         tokens::Api::openapi(),
         audit::Api::openapi(),

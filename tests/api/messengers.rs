@@ -168,7 +168,41 @@ async fn telegram_webhook_to_inbox_and_reply_to_the_chat() {
     let bot = m.telegram.add_bot(BOT_TOKEN);
     let credentials = json!({ "bot_token": BOT_TOKEN, "webhook_secret": BOT_SECRET });
     let channel = m.connect("telegram", json!({}), credentials.clone()).await;
-    // What connecting does on the provider's side: the bot's webhook points at omnihub.
+    let owner = Who::Session(&m.w.a.owner);
+    let health_path = format!("/api/v1/channels/{channel}/health");
+    assert_eq!(
+        m.w.get(owner, &health_path).await.json()["status"],
+        "webhook_not_set"
+    );
+    // Connecting registers omnihub's public webhook address with the bot, with its secret.
+    let r =
+        m.w.post(
+            owner,
+            &format!("/api/v1/channels/{channel}/webhook"),
+            json!({}),
+        )
+        .await;
+    r.assert_status(200);
+    let public = format!("https://omnihub.test/hooks/telegram/{channel}");
+    assert_eq!(r.json()["url"], public.as_str());
+    let registered = bot.webhook().unwrap();
+    assert_eq!(
+        (registered.url.as_str(), registered.secret_token.as_deref()),
+        (public.as_str(), Some(BOT_SECRET))
+    );
+    assert!(
+        m.w.audit_actions(owner)
+            .await
+            .contains(&"channel.webhook".to_string())
+    );
+    // A revoked token shows as such.
+    let wrong = json!({ "bot_token": "7009999999:AAH-revoked", "webhook_secret": BOT_SECRET });
+    let other = m.connect("telegram", json!({}), wrong).await;
+    let r =
+        m.w.get(owner, &format!("/api/v1/channels/{other}/health"))
+            .await;
+    assert_eq!(r.json()["status"], "invalid_token", "{}", r.text());
+    // The test's server listens elsewhere than the public address: point the bot at it.
     let connector =
         TelegramChannel::from_channel(Some(&credentials), &json!({}), &m.telegram.base_url())
             .unwrap();
@@ -262,6 +296,7 @@ async fn telegram_webhook_to_inbox_and_reply_to_the_chat() {
         DeliveryStatus::Sent,
     )
     .await;
+    assert_eq!(m.w.get(owner, &health_path).await.json()["status"], "ok");
     assert_eq!(m.telegram.violations(), []);
 }
 

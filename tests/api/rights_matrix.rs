@@ -232,6 +232,20 @@ const ROWS: &[Row] = &[
         Client,
         MANAGERS_204,
     ),
+    // the matrix's channel is an API channel: healthy with its outbound URL, and without a
+    // provider webhook to register (409)
+    row(
+        "GET",
+        "/api/v1/channels/{channel_id}/health",
+        Client,
+        MANAGERS_200,
+    ),
+    row(
+        "POST",
+        "/api/v1/channels/{channel_id}/webhook",
+        Client,
+        [401, 403, 403, 409, 403, 409, 409],
+    ),
     // invitations, tokens, audit
     row("GET", "/api/v1/invites", Client, MANAGERS_200),
     row("POST", "/api/v1/invites", Client, MANAGERS_201),
@@ -343,8 +357,10 @@ const ROWS: &[Row] = &[
     row("GET", "/hooks/{provider}/{channel_id}", Open, [401; 7]),
 ];
 
-fn is_2xx(status: u16) -> bool {
-    (200..300).contains(&status)
+/// The request got past authorization to the record itself: it succeeded, or the record's
+/// state refused it (409). For another client's or a missing id it must be a plain 404.
+fn reaches_the_record(status: u16) -> bool {
+    (200..300).contains(&status) || status == 409
 }
 
 impl Row {
@@ -375,9 +391,9 @@ impl Row {
         let own = self.expect[role];
         match scope {
             Scope::Fixed | Scope::Own => own,
-            Scope::Other if self.kind == Kind::Client && is_2xx(own) => 404,
+            Scope::Other if self.kind == Kind::Client && reaches_the_record(own) => 404,
             Scope::Other => own,
-            Scope::Missing if is_2xx(own) => 404,
+            Scope::Missing if reaches_the_record(own) => 404,
             Scope::Missing => own,
         }
     }
@@ -488,7 +504,9 @@ async fn path_id(w: &World, row: &Row, scope: Scope) -> Option<String> {
         ("DELETE", "/api/v1/groups/{id}") => w.victim_group(t).await.id.to_string(),
         (_, p) if p.starts_with("/api/v1/groups/{id}") => t.group.id.to_string(),
         ("DELETE", "/api/v1/channels/{channel_id}") => w.victim_channel(t).await.id.to_string(),
-        (_, "/api/v1/channels/{channel_id}") => t.channel.id.to_string(),
+        (_, "/api/v1/channels/{channel_id}")
+        | (_, "/api/v1/channels/{channel_id}/health")
+        | (_, "/api/v1/channels/{channel_id}/webhook") => t.channel.id.to_string(),
         ("DELETE", "/api/v1/invites/{id}") => w.victim_invite(t).await.id.to_string(),
         ("DELETE", "/api/v1/tokens/{id}") => w.victim_token(t).await.id.to_string(),
         (_, p) if p.starts_with("/api/v1/conversations/{id}") => {
@@ -632,6 +650,7 @@ async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
             json!({ "kind": "messaging", "provider": "api", "name": format!("alpha matrix channel {n}") }),
         ),
         ("PATCH", "/api/v1/channels/{channel_id}") => Some(json!({ "name": w.a.channel.name })),
+        ("POST", "/api/v1/channels/{channel_id}/webhook") => None,
         ("POST", "/api/v1/invites") => {
             Some(json!({ "email": format!("matrix-invite{n}@alpha.test") }))
         }

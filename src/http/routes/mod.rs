@@ -5,6 +5,7 @@ use actix_web::web;
 
 pub mod account;
 pub mod audit;
+pub mod channel_connection;
 pub mod channels;
 pub mod contacts;
 pub mod conversations;
@@ -31,6 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(employees::configure)
             .configure(groups::configure)
             .configure(channels::configure)
+            .configure(channel_connection::configure)
             .configure(invites::configure)
             .configure(tokens::configure)
             .configure(audit::configure)

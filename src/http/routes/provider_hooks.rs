@@ -58,7 +58,7 @@ pub struct ProviderChannels {
 type Built = ([u8; 32], Arc<dyn ProviderChannel>);
 
 impl ProviderChannels {
-    fn get(
+    pub fn get(
         &self,
         channel: &Channel,
         credentials: Option<&serde_json::Value>,

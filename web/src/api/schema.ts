@@ -281,6 +281,47 @@ export interface paths {
         patch: operations["update_channel"];
         trace?: never;
     };
+    "/api/v1/channels/{channel_id}/health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Asks the provider how the channel's connection is doing (a messenger's token and webhook);
+         *     an API channel is healthy when it has somewhere to send replies.
+         */
+        get: operations["channel_health"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/channels/{channel_id}/webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Registers omnihub's webhook for the channel with its provider, with the channel's secret.
+         *     For WhatsApp the address is entered in Meta's app dashboard instead (this subscribes the
+         *     app to the business account when `waba_id` is set).
+         */
+        post: operations["register_webhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/contacts/{id}": {
         parameters: {
             query?: never;
@@ -1092,6 +1133,16 @@ export interface components {
             /** @description The complete new set of delegated channels; channels left out are taken away. */
             grants: components["schemas"]["ChannelGrant"][];
         };
+        /** @description How a channel's connection is doing. */
+        ChannelHealth: {
+            /** @description The provider's (or omnihub's) words about what is wrong. */
+            detail?: string | null;
+            /**
+             * @description `ok`, `invalid_token`, `webhook_not_set`, `rate_limited`, `failing`, or
+             *     `not_configured` (the stored settings or credentials cannot work).
+             */
+            status: string;
+        };
         /** Format: uuid */
         ChannelId: string;
         /**
@@ -1781,6 +1832,10 @@ export interface components {
         };
         /** Format: uuid */
         UserId: string;
+        WebhookRegistered: {
+            /** @description Where the provider now delivers this channel's updates. */
+            url: string;
+        };
         /** @description A group's working hours: periods per weekday in an IANA time zone. */
         WeeklyHours: {
             /** @description When true the group is always open and `days` is ignored (but still validated). */
@@ -2604,6 +2659,123 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    channel_health: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description channel id */
+                channel_id: components["schemas"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelHealth"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    register_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description channel id */
+                channel_id: components["schemas"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookRegistered"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `conflict`: not a messenger channel, its settings cannot work, or the provider refused */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,0 +1,152 @@
+//! A messenger channel's connection, for the client owner: its health as the provider sees it
+//! (token accepted, webhook in place, not rate limited) and registering omnihub's webhook with
+//! the provider (`/hooks/{provider}/{channel_id}` under the public URL), which is what
+//! "connecting" a bot or a number means on the provider's side.
+
+use actix_web::web;
+use omnihub_connectors::provider::Health;
+use omnihub_core::ChannelId;
+use omnihub_core::model::Provider;
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::extract::{Auth, ManageSettings};
+use crate::i18n::Msg;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/channels/{channel_id}/health",
+        web::get().to(channel_health),
+    )
+    .route(
+        "/channels/{channel_id}/webhook",
+        web::post().to(register_webhook),
+    );
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(channel_health, register_webhook))]
+pub struct Api;
+
+/// How a channel's connection is doing.
+#[derive(Serialize, ToSchema)]
+pub struct ChannelHealth {
+    /// `ok`, `invalid_token`, `webhook_not_set`, `rate_limited`, `failing`, or
+    /// `not_configured` (the stored settings or credentials cannot work).
+    pub status: &'static str,
+    /// The provider's (or omnihub's) words about what is wrong.
+    pub detail: Option<String>,
+}
+
+impl ChannelHealth {
+    fn of(health: Health) -> ChannelHealth {
+        let (status, detail) = match health {
+            Health::Ok => ("ok", None),
+            Health::InvalidToken(d) => ("invalid_token", Some(d)),
+            Health::WebhookNotSet(d) => ("webhook_not_set", Some(d)),
+            Health::RateLimited(d) => ("rate_limited", Some(d)),
+            Health::Failing(d) => ("failing", Some(d)),
+        };
+        ChannelHealth { status, detail }
+    }
+
+    fn not_configured(detail: String) -> ChannelHealth {
+        ChannelHealth {
+            status: "not_configured",
+            detail: Some(detail),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WebhookRegistered {
+    /// Where the provider now delivers this channel's updates.
+    pub url: String,
+}
+
+/// Asks the provider how the channel's connection is doing (a messenger's token and webhook);
+/// an API channel is healthy when it has somewhere to send replies.
+#[utoipa::path(get, path = "/api/v1/channels/{channel_id}/health", tag = "channels",
+    params(("channel_id" = ChannelId, Path, description = "channel id")),
+    responses((status = 200, body = ChannelHealth), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("session" = []), ("token" = [])))]
+pub async fn channel_health(
+    state: web::Data<AppState>,
+    caller: Auth<ManageSettings>,
+    path: web::Path<ChannelId>,
+) -> ApiResult<web::Json<ChannelHealth>> {
+    let client = caller.client_id()?;
+    let channel = state.store.get_channel(client, path.into_inner()).await?;
+    if channel.provider == Provider::Api {
+        let has_url = channel
+            .settings
+            .get("outbound_url")
+            .and_then(|u| u.as_str())
+            .is_some_and(|u| !u.is_empty());
+        return Ok(web::Json(if has_url {
+            ChannelHealth::of(Health::Ok)
+        } else {
+            ChannelHealth::not_configured("settings.outbound_url is not set".into())
+        }));
+    }
+    let credentials = state.store.channel_credentials(client, channel.id).await?;
+    let health = match state
+        .provider_channels
+        .get(&channel, credentials.as_ref(), &state.endpoints)
+    {
+        Ok(connector) => ChannelHealth::of(connector.health().await),
+        Err(err) => ChannelHealth::not_configured(err.to_string()),
+    };
+    Ok(web::Json(health))
+}
+
+/// Registers omnihub's webhook for the channel with its provider, with the channel's secret.
+/// For WhatsApp the address is entered in Meta's app dashboard instead (this subscribes the
+/// app to the business account when `waba_id` is set).
+#[utoipa::path(post, path = "/api/v1/channels/{channel_id}/webhook", tag = "channels",
+    params(("channel_id" = ChannelId, Path, description = "channel id")),
+    responses((status = 200, body = WebhookRegistered), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "`conflict`: not a messenger channel, its settings cannot work, or the provider refused", body = ErrorBody)),
+    security(("session" = []), ("token" = [])))]
+pub async fn register_webhook(
+    state: web::Data<AppState>,
+    caller: Auth<ManageSettings>,
+    path: web::Path<ChannelId>,
+) -> ApiResult<web::Json<WebhookRegistered>> {
+    let client = caller.client_id()?;
+    let channel = state.store.get_channel(client, path.into_inner()).await?;
+    let credentials = state.store.channel_credentials(client, channel.id).await?;
+    if !omnihub_connectors::registry::is_messenger(channel.provider) {
+        return Err(ApiError::Conflict(Msg::NoWebhookToRegister));
+    }
+    let connector = state
+        .provider_channels
+        .get(&channel, credentials.as_ref(), &state.endpoints)
+        .map_err(|err| ApiError::Conflict(Msg::ProviderRefused { reason: err.0 }))?;
+    let url = format!(
+        "{}/hooks/{}/{}",
+        state.config.server.public_url.trim_end_matches('/'),
+        channel.provider.as_str(),
+        channel.id
+    );
+    connector.set_webhook(Some(&url)).await.map_err(|err| {
+        ApiError::Conflict(Msg::ProviderRefused {
+            reason: err.to_string(),
+        })
+    })?;
+    state
+        .audit(caller.audit(
+            Some(client),
+            "channel.webhook",
+            "channel",
+            channel.id,
+            json!({ "url": url }),
+        ))
+        .await?;
+    Ok(web::Json(WebhookRegistered { url }))
+}
