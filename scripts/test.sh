@@ -6,6 +6,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/steps.sh
 source scripts/steps.sh
 
+# Debian packages (Dovecot, Postfix, chromium) and the private mail servers of the tests.
+bash scripts/test-deps.sh
+
 export OMNIHUB_TEST_POSTGRES_URL="${OMNIHUB_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
 step "cargo fmt --check"
