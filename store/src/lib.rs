@@ -346,6 +346,18 @@ pub trait Store: HubStore + Send + Sync + 'static {
         client: ClientId,
         id: ChannelId,
     ) -> Result<Option<serde_json::Value>>;
+    /// Every channel of these providers, of every client: the channels read by polling, which
+    /// the process that polls finds without a client to start from.
+    async fn channels_of_providers(&self, providers: &[Provider]) -> Result<Vec<Channel>>;
+    /// Where polling a channel continues (its connector's cursor), if it ever polled.
+    async fn poll_cursor(&self, client: ClientId, channel: ChannelId) -> Result<Option<String>>;
+    /// Keeps the cursor after the updates it follows were committed.
+    async fn set_poll_cursor(
+        &self,
+        client: ClientId,
+        channel: ChannelId,
+        cursor: &str,
+    ) -> Result<()>;
     /// A channel of any client with its decrypted credentials, for the one caller that knows
     /// a channel only by id: a provider's webhook (`/hooks/{provider}/{channel_id}`), which
     /// must then authenticate against those credentials before anything else happens.

@@ -1270,6 +1270,68 @@ impl Store for Backend {
         }
     }
 
+    async fn channels_of_providers(&self, providers: &[Provider]) -> Result<Vec<Channel>> {
+        let mut all = Vec::new();
+        for provider in providers {
+            let rows = sqlx::query::<Db>(concat!(
+                "SELECT ",
+                channel_cols!(),
+                " FROM channels WHERE provider = $1 ORDER BY id"
+            ))
+            .bind(provider.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+            for row in rows {
+                all.push(channel_row(&row)?);
+            }
+        }
+        Ok(all)
+    }
+
+    async fn poll_cursor(&self, client: ClientId, channel: ChannelId) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar::<Db, String>(
+            "SELECT cursor FROM poll_cursors WHERE channel_id = $1 AND client_id = $2",
+        )
+        .bind(channel.0)
+        .bind(client.0)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn set_poll_cursor(
+        &self,
+        client: ClientId,
+        channel: ChannelId,
+        cursor: &str,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        // The channel must be the client's: another client's id is simply not found.
+        let exists = sqlx::query_scalar::<Db, i64>(
+            "SELECT COUNT(*) FROM channels WHERE id = $1 AND client_id = $2",
+        )
+        .bind(channel.0)
+        .bind(client.0)
+        .fetch_one(&mut *tx)
+        .await?;
+        if exists == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query::<Db>(
+            "INSERT INTO poll_cursors (channel_id, client_id, cursor, updated_at) \
+             VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (channel_id) DO UPDATE SET cursor = excluded.cursor, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(channel.0)
+        .bind(client.0)
+        .bind(cursor)
+        .bind(ms(now()))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn channel_for_hook(
         &self,
         id: ChannelId,

@@ -185,6 +185,7 @@ conformance!(store:
     tenant_isolation,
     ingest_creates_conversation_and_dedupes,
     ingest_batch_commits_together_and_fails_alone,
+    poll_cursors_are_kept_per_channel_and_client,
     audit_filter_and_keyset_pagination,
     outbound_is_idempotent_and_notes_stay_inside,
     delivery_moves_forward_only,
@@ -2313,6 +2314,53 @@ async fn ingest_batch_commits_together_and_fails_alone(store: DynStore) {
         None,
         "another client's conversation"
     );
+}
+
+async fn poll_cursors_are_kept_per_channel_and_client(store: DynStore) {
+    let a = tenant(&store, "Polled").await;
+    let b = tenant(&store, "Other polled").await;
+    let mail = channel(&store, a.client.id, "mailbox").await;
+    let other = channel(&store, b.client.id, "other mailbox").await;
+    assert_eq!(store.poll_cursor(a.client.id, mail.id).await.unwrap(), None);
+    store
+        .set_poll_cursor(a.client.id, mail.id, "imap:7:41")
+        .await
+        .unwrap();
+    store
+        .set_poll_cursor(a.client.id, mail.id, "imap:7:42")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .poll_cursor(a.client.id, mail.id)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("imap:7:42")
+    );
+    // Another client's channel: not found either way, and nothing written.
+    assert!(matches!(
+        store.set_poll_cursor(a.client.id, other.id, "x").await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        store.poll_cursor(a.client.id, other.id).await.unwrap(),
+        None
+    );
+    assert_eq!(store.poll_cursor(b.client.id, mail.id).await.unwrap(), None);
+    // Every client's channels of a provider, for the poller.
+    let found = store.channels_of_providers(&[mail.provider]).await.unwrap();
+    assert!(found.iter().any(|c| c.id == mail.id) && found.iter().any(|c| c.id == other.id));
+    assert!(
+        store
+            .channels_of_providers(&[Provider::Youtube])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The cursor goes with its channel.
+    store.delete_channel(a.client.id, mail.id).await.unwrap();
+    assert_eq!(store.poll_cursor(a.client.id, mail.id).await.unwrap(), None);
 }
 
 async fn ingest_creates_conversation_and_dedupes(store: DynStore) {
