@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod http;
 pub mod i18n;
+pub mod pollers;
 pub mod server;
 pub mod state;
 pub mod tls;

@@ -122,6 +122,8 @@ pub async fn run(config: Arc<Config>, state: AppState) -> anyhow::Result<()> {
         servers.push(app.run());
     }
 
+    // Mailboxes and long-polled bots: read from here, on the main runtime.
+    let pollers = crate::pollers::start(state.clone());
     let handles: Vec<_> = servers.iter().map(|s| s.handle()).collect();
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -131,6 +133,7 @@ pub async fn run(config: Arc<Config>, state: AppState) -> anyhow::Result<()> {
         }
     });
     let served = futures_util::future::try_join_all(servers).await;
+    pollers.abort();
     // The state's tree (started by `AppState::build`) stops after the HTTP servers, so
     // in-flight requests could still reach it; open sockets were closed by the servers' stop.
     state.hub_tree.stop().await;

@@ -10,7 +10,7 @@ use reqwest::Url;
 use serde_json::Value;
 
 use crate::provider::{ConfigError, ProviderChannel};
-use crate::{max, telegram, viber, vk, whatsapp};
+use crate::{email, max, telegram, viber, vk, whatsapp};
 
 /// The API base URL of every provider reached over HTTP.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +47,28 @@ pub fn is_messenger(provider: Provider) -> bool {
     )
 }
 
+/// Providers some of whose channels are read by polling.
+pub const POLLED: [Provider; 4] = [
+    Provider::Email,
+    Provider::Telegram,
+    Provider::Vk,
+    Provider::Max,
+];
+
+/// Whether the channel is read by polling rather than by webhook: every mailbox (IMAP), and
+/// the bots whose settings ask for long polling (`"updates": "long_poll"` for Telegram,
+/// `"long_poll": true` for VK and MAX).
+pub fn polls(provider: Provider, settings: &Value) -> bool {
+    match provider {
+        Provider::Email => true,
+        Provider::Telegram => settings.get("updates").and_then(Value::as_str) == Some("long_poll"),
+        Provider::Vk | Provider::Max => {
+            settings.get("long_poll").and_then(Value::as_bool) == Some(true)
+        }
+        _ => false,
+    }
+}
+
 /// The connected account of a channel, built from its stored credentials and settings.
 pub fn provider_channel(
     provider: Provider,
@@ -70,6 +92,7 @@ pub fn provider_channel(
             settings,
             &endpoints.viber,
         )?),
+        Provider::Email => Arc::new(email::MailboxChannel::from_channel(credentials, settings)?),
         Provider::Vk => Arc::new(vk::VkChannel::from_channel(
             credentials,
             settings,
@@ -92,6 +115,29 @@ pub fn provider_channel(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mailboxes_always_poll_and_bots_when_asked() {
+        let none = serde_json::json!({});
+        assert!(polls(Provider::Email, &none));
+        assert!(!polls(Provider::Telegram, &none));
+        assert!(polls(
+            Provider::Telegram,
+            &serde_json::json!({"updates": "long_poll"})
+        ));
+        assert!(polls(Provider::Vk, &serde_json::json!({"long_poll": true})));
+        assert!(!polls(
+            Provider::Max,
+            &serde_json::json!({"long_poll": "yes"})
+        ));
+        assert!(!polls(
+            Provider::Whatsapp,
+            &serde_json::json!({"long_poll": true})
+        ));
+        for provider in POLLED {
+            assert!(is_messenger(provider) || provider == Provider::Email);
+        }
+    }
 
     #[test]
     fn built_in_endpoints_parse() {

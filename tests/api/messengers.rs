@@ -353,3 +353,70 @@ async fn whatsapp_handshake_signed_deliveries_window_and_statuses() {
         .await;
     assert_eq!(m.whatsapp.violations(), []);
 }
+
+#[actix_web::test]
+async fn a_long_polled_bot_is_read_from_its_kept_cursor() {
+    let m = Messengers::start("telegram-poll").await;
+    let bot = m.telegram.add_bot(BOT_TOKEN);
+    let channel = m
+        .connect(
+            "telegram",
+            json!({ "updates": "long_poll" }),
+            json!({ "bot_token": BOT_TOKEN }),
+        )
+        .await;
+    let pollers = omnihub::pollers::start(m.w.state.clone());
+
+    // No webhook is set, so Telegram keeps the updates for getUpdates.
+    let ivan = Customer::new(5001, "Иван");
+    let first = bot
+        .customer_says(5001, &ivan, "Пишу через long poll")
+        .await
+        .unwrap();
+    assert!(
+        matches!(first.delivery, Delivery::Queued),
+        "{:?}",
+        first.delivery
+    );
+    until("the first polled message", async || {
+        (m.messages(channel).await.len() == 1).then_some(())
+    })
+    .await;
+    let second = bot.customer_says(5001, &ivan, "И ещё одно").await.unwrap();
+    until("the second polled message", async || {
+        (m.messages(channel).await.len() == 2).then_some(())
+    })
+    .await;
+    // The cursor kept in the store is the last update handed over.
+    let cursor = until("the kept cursor", async || {
+        let kept = m.w.store.poll_cursor(m.client(), channel).await.unwrap();
+        kept.filter(|c| *c == second.update_id.to_string())
+    })
+    .await;
+    assert_eq!(cursor, second.update_id.to_string());
+    let texts: Vec<String> = m
+        .messages(channel)
+        .await
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert!(
+        texts.contains(&"Пишу через long poll".to_string()),
+        "{texts:?}"
+    );
+    assert!(texts.contains(&"И ещё одно".to_string()), "{texts:?}");
+
+    // Replies go out the same way as for a webhook bot.
+    let conversation = m.messages(channel).await[0].conversation_id;
+    m.reply(conversation, "Получили, спасибо", "poll-reply-1")
+        .await;
+    until("the reply at the bot API", async || {
+        bot.sent_messages()
+            .iter()
+            .any(|s| s.text.as_deref() == Some("Получили, спасибо"))
+            .then_some(())
+    })
+    .await;
+    pollers.abort();
+    assert_eq!(m.telegram.violations(), []);
+}

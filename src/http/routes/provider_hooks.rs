@@ -180,8 +180,8 @@ async fn channel_for(
     Ok((channel, connector))
 }
 
-/// Commits one update through the hub.
-async fn apply(
+/// Commits one update through the hub (webhooks and pollers alike).
+pub(crate) async fn apply(
     state: &AppState,
     channel: &Channel,
     connector: &Arc<dyn ProviderChannel>,
