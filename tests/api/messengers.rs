@@ -10,6 +10,7 @@ use omnihub_connectors::provider::ProviderChannel;
 use omnihub_connectors::telegram::{SECRET_HEADER, TelegramChannel};
 use omnihub_core::model::{DeliveryStatus, Direction, Message};
 use omnihub_core::{ChannelId, ClientId, ConversationId};
+use omnihub_sandbox::mail_servers::MailServers;
 use omnihub_sandbox::telegram::{Customer, Delivery, TelegramSandbox};
 use omnihub_sandbox::whatsapp::{self, CustomerMessage, WhatsappConfig, WhatsappSandbox};
 use omnihub_store::ConversationFilter;
@@ -419,4 +420,115 @@ async fn a_long_polled_bot_is_read_from_its_kept_cursor() {
     .await;
     pollers.abort();
     assert_eq!(m.telegram.violations(), []);
+}
+
+/// The customer's mail client: one message through Postfix over plain SMTP, as an outside
+/// sender's server would hand it over.
+async fn smtp_send(addr: std::net::SocketAddr, from: &str, to: &str, message: &str) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    // Reads one reply (its last line has a space after the code) and checks its class.
+    async fn reply(
+        lines: &mut tokio::io::Lines<BufReader<tokio::net::tcp::OwnedReadHalf>>,
+        class: char,
+    ) {
+        loop {
+            let line = lines.next_line().await.unwrap().unwrap();
+            if line.as_bytes().get(3) != Some(&b'-') {
+                assert!(line.starts_with(class), "SMTP answered {line}");
+                return;
+            }
+        }
+    }
+    reply(&mut lines, '2').await;
+    for (command, class) in [
+        ("EHLO customer.test".to_string(), '2'),
+        (format!("MAIL FROM:<{from}>"), '2'),
+        (format!("RCPT TO:<{to}>"), '2'),
+        ("DATA".to_string(), '3'),
+    ] {
+        write
+            .write_all(format!("{command}\r\n").as_bytes())
+            .await
+            .unwrap();
+        reply(&mut lines, class).await;
+    }
+    write
+        .write_all(format!("{message}\r\n.\r\n").as_bytes())
+        .await
+        .unwrap();
+    reply(&mut lines, '2').await;
+    write.write_all(b"QUIT\r\n").await.unwrap();
+}
+
+#[actix_web::test]
+async fn a_mailbox_is_polled_into_the_inbox_and_answered_through_postfix() {
+    let servers = MailServers::find().unwrap_or_else(|error| panic!("{error}"));
+    let shop = servers.add_mailbox("shop-inbox", "shop.test").unwrap();
+    let customer = servers
+        .add_mailbox("inbox-customer", "customer.test")
+        .unwrap();
+    let m = Messengers::start("mailbox-e2e").await;
+    let settings = json!({
+        "address": shop.address,
+        "display_name": "Ромашка",
+        "imap_host": "127.0.0.1",
+        "imap_port": servers.imap_addr().port(),
+        "imap_security": "plain",
+        "smtp_host": "127.0.0.1",
+        "smtp_port": servers.smtp_addr().port(),
+        "smtp_security": "plain",
+    });
+    let channel = m
+        .connect("email", settings, json!({ "password": shop.password }))
+        .await;
+    let pollers = omnihub::pollers::start(m.w.state.clone());
+    // The first poll of a new mailbox marks where it starts reading (mail from before is not
+    // the inbox's business).
+    until("the mailbox's first cursor", async || {
+        m.w.store.poll_cursor(m.client(), channel).await.unwrap()
+    })
+    .await;
+
+    let mail = format!(
+        "From: Иван Петров <{from}>\r\nTo: {to}\r\nSubject: Заказ цветов\r\n\
+         Message-ID: <order-1@customer.test>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\
+         Добрый день! Нужен букет к пятнице.",
+        from = customer.address,
+        to = shop.address
+    );
+    smtp_send(servers.smtp_addr(), &customer.address, &shop.address, &mail).await;
+    let inbound = until("the mail in the inbox", async || {
+        m.messages(channel).await.into_iter().next()
+    })
+    .await;
+    assert!(
+        inbound.text.contains("Нужен букет к пятнице"),
+        "{}",
+        inbound.text
+    );
+    let conversation =
+        m.w.store
+            .get_conversation(m.client(), inbound.conversation_id)
+            .await
+            .unwrap();
+    assert_eq!(conversation.external_id, "order-1@customer.test");
+
+    // The reply goes out through Postfix in the same thread.
+    m.reply(
+        conversation.id,
+        "Соберём к пятнице, спасибо!",
+        "mail-reply-1",
+    )
+    .await;
+    m.wait_status(
+        conversation.id,
+        "Соберём к пятнице, спасибо!",
+        DeliveryStatus::Sent,
+    )
+    .await;
+    pollers.abort();
 }
