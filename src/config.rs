@@ -492,6 +492,10 @@ config_section! {
         viber_api: String = "https://chatapi.viber.com".into(),
         /// MAX Bot API base URL.
         max_api: String = "https://platform-api2.max.ru".into(),
+        /// Let tenants' mailboxes use IMAP/SMTP hosts on the server's own network (localhost,
+        /// private and link-local addresses). Off: a tenant must not make the server connect
+        /// to internal services. For single-company installs with an internal mail server.
+        allow_private_mail_hosts: bool = false,
     }
 }
 
@@ -519,6 +523,7 @@ impl ProvidersConfig {
             vk: parse("vk_api", &self.vk_api)?,
             viber: parse("viber_api", &self.viber_api)?,
             max: parse("max_api", &self.max_api)?,
+            private_mail_hosts: self.allow_private_mail_hosts,
         })
     }
 }

@@ -20,6 +20,10 @@ pub struct Endpoints {
     pub vk: Url,
     pub viber: Url,
     pub max: Url,
+    /// Whether a tenant's mailbox may name a loopback, private or link-local address as its
+    /// IMAP or SMTP host. Off by default: otherwise a tenant could make the server connect to
+    /// services on its own network.
+    pub private_mail_hosts: bool,
 }
 
 impl Default for Endpoints {
@@ -30,6 +34,7 @@ impl Default for Endpoints {
             vk: real("https://api.vk.com"),
             viber: real("https://chatapi.viber.com"),
             max: real("https://platform-api2.max.ru"),
+            private_mail_hosts: false,
         }
     }
 }
@@ -92,7 +97,12 @@ pub fn provider_channel(
             settings,
             &endpoints.viber,
         )?),
-        Provider::Email => Arc::new(email::MailboxChannel::from_channel(credentials, settings)?),
+        Provider::Email => {
+            if !endpoints.private_mail_hosts {
+                refuse_private_hosts(settings)?;
+            }
+            Arc::new(email::MailboxChannel::from_channel(credentials, settings)?)
+        }
         Provider::Vk => Arc::new(vk::VkChannel::from_channel(
             credentials,
             settings,
@@ -110,6 +120,46 @@ pub fn provider_channel(
             )));
         }
     })
+}
+
+/// Refuses a mailbox whose IMAP or SMTP host is `localhost` or an address of a loopback,
+/// private, link-local or unspecified range. A host name is judged as written: one that
+/// resolves to such an address is not caught here.
+fn refuse_private_hosts(settings: &Value) -> Result<(), ConfigError> {
+    for key in ["imap_host", "smtp_host"] {
+        let Some(host) = settings.get(key).and_then(Value::as_str) else {
+            continue;
+        };
+        let bare = host.trim().trim_start_matches('[').trim_end_matches(']');
+        let private = bare.eq_ignore_ascii_case("localhost")
+            || bare.to_ascii_lowercase().ends_with(".localhost")
+            || match bare.parse::<std::net::IpAddr>() {
+                Ok(std::net::IpAddr::V4(ip)) => {
+                    ip.is_loopback()
+                        || ip.is_private()
+                        || ip.is_link_local()
+                        || ip.is_unspecified()
+                        || ip.is_broadcast()
+                }
+                Ok(std::net::IpAddr::V6(ip)) => {
+                    ip.is_loopback()
+                        || ip.is_unspecified()
+                        || ip.is_unique_local()
+                        || ip.is_unicast_link_local()
+                        || ip
+                            .to_ipv4_mapped()
+                            .is_some_and(|v4| v4.is_loopback() || v4.is_private())
+                }
+                Err(_) => false,
+            };
+        if private {
+            return Err(ConfigError(format!(
+                "settings.{key}: `{host}` is an address on the server's own network, which \
+                 mailboxes may not use"
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -137,6 +187,57 @@ mod tests {
         for provider in POLLED {
             assert!(is_messenger(provider) || provider == Provider::Email);
         }
+    }
+
+    #[test]
+    fn mailboxes_on_the_servers_own_network_are_refused() {
+        let endpoints = Endpoints::default();
+        let credentials = serde_json::json!({"password": "p"});
+        let mailbox = |host: &str| {
+            serde_json::json!({
+                "address": "shop@example.com", "imap_host": host, "smtp_host": "smtp.example.com",
+            })
+        };
+        for host in [
+            "127.0.0.1",
+            "localhost",
+            "10.1.2.3",
+            "192.168.0.5",
+            "169.254.169.254",
+            "[::1]",
+            "fd00::1",
+            "0.0.0.0",
+        ] {
+            let refused = provider_channel(
+                Provider::Email,
+                Some(&credentials),
+                &mailbox(host),
+                &endpoints,
+            );
+            assert!(refused.is_err(), "{host} was accepted");
+        }
+        assert!(
+            provider_channel(
+                Provider::Email,
+                Some(&credentials),
+                &mailbox("imap.example.com"),
+                &endpoints
+            )
+            .is_ok()
+        );
+        let allowed = Endpoints {
+            private_mail_hosts: true,
+            ..Endpoints::default()
+        };
+        assert!(
+            provider_channel(
+                Provider::Email,
+                Some(&credentials),
+                &mailbox("127.0.0.1"),
+                &allowed
+            )
+            .is_ok()
+        );
     }
 
     #[test]

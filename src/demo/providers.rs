@@ -78,6 +78,7 @@ impl DemoProviders {
             vk_api: self.vk.base_url(),
             viber_api: self.viber.base_url(),
             max_api: self.max.base_url(),
+            allow_private_mail_hosts: false,
         }
     }
 

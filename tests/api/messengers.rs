@@ -39,6 +39,8 @@ impl Messengers {
         let mut options = Options::default();
         options.providers.telegram_api = telegram.base_url().to_string();
         options.providers.whatsapp_api = whatsapp.base_url();
+        // The test's mail servers listen on 127.0.0.1.
+        options.providers.allow_private_mail_hosts = true;
         let w = World::with(label, options).await;
         let live = Live::start(w.state.clone()).await;
         Messengers {
