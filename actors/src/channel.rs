@@ -71,6 +71,9 @@ struct Job {
 struct Config {
     loaded_at: Instant,
     connector: Result<Arc<dyn OutboundChannel>, SendError>,
+    /// The provider allows free-form replies only for a while after the customer's last
+    /// message (WhatsApp): each send needs that time.
+    reply_window: bool,
     limits: Limits,
     limiter: Arc<DefaultDirectRateLimiter>,
     per_chat: Option<Arc<DefaultKeyedRateLimiter<ConversationId>>>,
@@ -232,6 +235,7 @@ async fn pump(myself: &ActorRef<ChannelMsg>, state: &mut ChannelState) {
         return;
     }
     let connector = config.connector.clone();
+    let reply_window = config.reply_window;
     if let Some(per_chat) = config.per_chat.clone()
         && let Err(wait) = next_free_chat(&mut state.queue, &per_chat)
     {
@@ -270,18 +274,19 @@ async fn pump(myself: &ActorRef<ChannelMsg>, state: &mut ChannelState) {
             .clone()
             .unwrap_or_else(|| message.id.to_string()),
     );
-    // Providers with a reply window (WhatsApp) judge by the customer's last message.
-    match state
-        .ctx
-        .store()
-        .last_inbound_at(state.ctx.id(), message.conversation_id)
-        .await
-    {
-        Ok(at) => outbound.last_inbound_at = at,
-        Err(err) => {
-            tracing::warn!(channel = %state.channel, error = %err, "reading the conversation failed");
-            pause(myself, state, STORE_RETRY);
-            return;
+    if reply_window {
+        match state
+            .ctx
+            .store()
+            .last_inbound_at(state.ctx.id(), message.conversation_id)
+            .await
+        {
+            Ok(at) => outbound.last_inbound_at = at,
+            Err(err) => {
+                tracing::warn!(channel = %state.channel, error = %err, "reading the conversation failed");
+                pause(myself, state, STORE_RETRY);
+                return;
+            }
         }
     }
     let outcome = match connector {
@@ -444,7 +449,7 @@ async fn load_config(state: &mut ChannelState) -> Result<(), StoreError> {
     }
     let client = state.ctx.id();
     let store = state.ctx.store().clone();
-    let (connector, limits) = match store.get_channel(client, state.channel).await {
+    let (connector, limits, reply_window) = match store.get_channel(client, state.channel).await {
         Ok(channel) => {
             let credentials = store.channel_credentials(client, state.channel).await?;
             (
@@ -454,6 +459,7 @@ async fn load_config(state: &mut ChannelState) -> Result<(), StoreError> {
                     &state.ctx.shared.config.endpoints,
                 ),
                 limits(channel.provider, &channel.settings),
+                channel.provider == Provider::Whatsapp,
             )
         }
         Err(StoreError::NotFound) => (
@@ -461,6 +467,7 @@ async fn load_config(state: &mut ChannelState) -> Result<(), StoreError> {
                 reason: "the channel was removed".into(),
             }),
             limits(Provider::Api, &serde_json::Value::Null),
+            false,
         ),
         Err(err) => return Err(err),
     };
@@ -475,6 +482,7 @@ async fn load_config(state: &mut ChannelState) -> Result<(), StoreError> {
     state.config = Some(Config {
         loaded_at: Instant::now(),
         connector,
+        reply_window,
         limits,
         limiter,
         per_chat,

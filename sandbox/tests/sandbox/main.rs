@@ -5,6 +5,7 @@
 mod email;
 mod max;
 mod smtp;
+mod support;
 mod telegram;
 mod viber;
 mod vk;

@@ -7,15 +7,15 @@ use std::time::Duration;
 
 use omnihub_connectors::max::{MaxChannel, SECRET_HEADER};
 use omnihub_connectors::provider::{
-    AttachmentKind, Health, InboundMessage, InboundUpdate, ProviderChannel, WebhookError,
-    WebhookRequest,
+    AttachmentKind, Health, InboundMessage, ProviderChannel, WebhookError, WebhookRequest,
 };
-use omnihub_connectors::{Button, OutboundAttachment, OutboundChannel, OutboundMessage, SendError};
+use omnihub_connectors::{OutboundAttachment, OutboundChannel, OutboundMessage, SendError};
 use omnihub_core::MessageId;
 use omnihub_sandbox::max::{CustomerAttachment, MaxConfig, MaxSandbox, dialog_chat_id};
 use reqwest::Url;
 use serde_json::{Value, json};
 
+use crate::support::{button, messages};
 use crate::webhook_receiver::WebhookReceiver;
 
 const SECRET: &str = "hook_Secret-2026";
@@ -48,34 +48,6 @@ fn dialog() -> String {
 
 fn assert_no_violations(sandbox: &MaxSandbox) {
     assert_eq!(sandbox.violations(), Vec::<String>::new());
-}
-
-fn messages(updates: Vec<InboundUpdate>) -> Vec<InboundMessage> {
-    updates
-        .into_iter()
-        .map(|update| match update {
-            InboundUpdate::Message(message) => message,
-            other => panic!("expected a message, got {other:?}"),
-        })
-        .collect()
-}
-
-async fn received(receiver: &WebhookReceiver, count: usize) -> Vec<InboundMessage> {
-    for _ in 0..50 {
-        if receiver.messages().len() >= count {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    receiver.messages()
-}
-
-fn button(text: &str, payload: Option<&str>, url: Option<&str>) -> Button {
-    Button {
-        text: text.into(),
-        payload: payload.map(str::to_string),
-        url: url.map(str::to_string),
-    }
 }
 
 #[tokio::test]
@@ -284,7 +256,7 @@ async fn the_webhook_gets_every_kind_of_update_with_the_secret_header() {
         )
         .await;
     assert_eq!(delivery.answers[0].status, 200);
-    let got = received(&receiver, 1).await;
+    let got = receiver.wait_for_messages(1).await;
     let first = &got[0];
     let mid = delivery.update["message"]["body"]["mid"].as_str().unwrap();
     assert_eq!(first.event_id, format!("message:{mid}"));
@@ -310,7 +282,7 @@ async fn the_webhook_gets_every_kind_of_update_with_the_secret_header() {
     offer.reply_to = first.provider_message_id.clone();
     channel.send(&offer).await.unwrap();
     let press = sandbox.customer_presses(CUSTOMER, "order:1").await.unwrap();
-    let got = received(&receiver, 2).await;
+    let got = receiver.wait_for_messages(2).await;
     let pressed = &got[1];
     let callback_id = press.update["callback"]["callback_id"].as_str().unwrap();
     assert_eq!(pressed.callback_id.as_deref(), Some(callback_id));
@@ -326,7 +298,7 @@ async fn the_webhook_gets_every_kind_of_update_with_the_secret_header() {
         .await
         .unwrap();
     sandbox.customer_starts(CUSTOMER, Some("promo-42")).await;
-    let got = received(&receiver, 4).await;
+    let got = receiver.wait_for_messages(4).await;
     assert_eq!(got[2].edit_of.as_deref(), Some(mid));
     assert!(got[2].event_id.starts_with(&format!("edit:{mid}:")));
     assert_eq!(got[3].text, "/start promo-42");
@@ -387,7 +359,7 @@ async fn the_same_update_delivered_five_times_keeps_its_event_id() {
         }
     }
 
-    let got = received(&receiver, 15).await;
+    let got = receiver.wait_for_messages(15).await;
     assert_eq!(got.len(), 15);
     let mut by_id: std::collections::HashMap<&str, Vec<&InboundMessage>> = Default::default();
     for message in &got {

@@ -19,6 +19,8 @@ use omnihub_sandbox::telegram::{
 };
 use serde_json::{Value, json};
 
+use crate::support::messages;
+
 const TOKEN: &str = "7001234567:AAH-sandbox_token_for_tests";
 const SECRET: &str = "hook-Secret_42";
 
@@ -86,16 +88,6 @@ fn text(conversation: i64, text: &str) -> OutboundMessage {
         text,
         MessageId::new().to_string(),
     )
-}
-
-fn messages(updates: Vec<InboundUpdate>) -> Vec<InboundMessage> {
-    updates
-        .into_iter()
-        .map(|update| match update {
-            InboundUpdate::Message(message) => message,
-            other => panic!("expected a message, got {other:?}"),
-        })
-        .collect()
 }
 
 /// What a webhook route does with the connector: hand over the raw request, answer by the

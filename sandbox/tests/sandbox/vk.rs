@@ -6,16 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use omnihub_connectors::provider::{
-    AttachmentKind, Health, InboundMessage, InboundUpdate, ProviderChannel, WebhookError,
-    WebhookReply, WebhookRequest,
+    AttachmentKind, Health, ProviderChannel, WebhookError, WebhookReply, WebhookRequest,
 };
 use omnihub_connectors::vk::{VkChannel, random_id};
-use omnihub_connectors::{Button, OutboundAttachment, OutboundChannel, OutboundMessage, SendError};
+use omnihub_connectors::{OutboundAttachment, OutboundChannel, OutboundMessage, SendError};
 use omnihub_core::MessageId;
 use omnihub_sandbox::vk::{CustomerAttachment, VkConfig, VkSandbox};
 use reqwest::Url;
 use serde_json::{Value, json};
 
+use crate::support::{button, messages};
 use crate::webhook_receiver::WebhookReceiver;
 
 const SECRET: &str = "callback-secret-42";
@@ -49,35 +49,6 @@ fn long_poll_channel(sandbox: &VkSandbox) -> VkChannel {
 
 fn assert_no_violations(sandbox: &VkSandbox) {
     assert_eq!(sandbox.violations(), Vec::<String>::new());
-}
-
-fn messages(updates: Vec<InboundUpdate>) -> Vec<InboundMessage> {
-    updates
-        .into_iter()
-        .map(|update| match update {
-            InboundUpdate::Message(message) => message,
-            other => panic!("expected a message, got {other:?}"),
-        })
-        .collect()
-}
-
-/// Waits (bounded) until the receiver holds `count` messages.
-async fn received(receiver: &WebhookReceiver, count: usize) -> Vec<InboundMessage> {
-    for _ in 0..50 {
-        if receiver.messages().len() >= count {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    receiver.messages()
-}
-
-fn button(text: &str, payload: Option<&str>, url: Option<&str>) -> Button {
-    Button {
-        text: text.into(),
-        payload: payload.map(str::to_string),
-        url: url.map(str::to_string),
-    }
 }
 
 #[tokio::test]
@@ -304,7 +275,7 @@ async fn the_callback_server_is_confirmed_then_gets_every_kind_of_event() {
         .await;
     assert_eq!(delivery.answers[0].status, 200);
     assert_eq!(delivery.answers[0].body, "ok");
-    let got = received(&receiver, 1).await;
+    let got = receiver.wait_for_messages(1).await;
     let first = &got[0];
     assert_eq!(first.event_id, delivery.event_id);
     assert_eq!(
@@ -339,7 +310,7 @@ async fn the_callback_server_is_confirmed_then_gets_every_kind_of_event() {
         .customer_presses(CUSTOMER, "confirm:42")
         .await
         .unwrap();
-    let got = received(&receiver, 2).await;
+    let got = receiver.wait_for_messages(2).await;
     let pressed = &got[1];
     assert_eq!(pressed.event_id, press.event_id);
     assert_eq!(pressed.text, "confirm:42");
@@ -362,7 +333,7 @@ async fn the_callback_server_is_confirmed_then_gets_every_kind_of_event() {
         .customer_edits(message_id.parse().unwrap(), "Вот фото (исправлено)")
         .await
         .unwrap();
-    let got = received(&receiver, 4).await;
+    let got = receiver.wait_for_messages(4).await;
     assert_eq!(got[2].text, "menu");
     assert_eq!(got[3].edit_of.as_deref(), Some(message_id.as_str()));
     assert_eq!(got[3].event_id, edit.event_id);
@@ -493,7 +464,7 @@ async fn the_same_event_delivered_five_times_keeps_its_event_id() {
         assert_eq!(again.answers[0].body, "ok");
     }
 
-    let got = received(&receiver, 5).await;
+    let got = receiver.wait_for_messages(5).await;
     assert_eq!(got.len(), 5);
     assert!(got.iter().all(|m| m.event_id == delivery.event_id));
     assert!(got.iter().all(|m| m == &got[0]));

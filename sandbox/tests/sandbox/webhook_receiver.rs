@@ -83,6 +83,15 @@ impl WebhookReceiver {
         self.shared.outcomes.lock().unwrap().clone()
     }
 
+    /// Waits until at least `count` customer messages were accepted (or a few seconds passed)
+    /// and returns them all either way.
+    pub async fn wait_for_messages(&self, count: usize) -> Vec<InboundMessage> {
+        let mut changes = self.shared.changed.subscribe();
+        let _ =
+            tokio::time::timeout(WAIT, changes.wait_for(|_| self.messages().len() >= count)).await;
+        self.messages()
+    }
+
     /// Waits until at least `count` updates were accepted (or a few seconds passed) and returns
     /// them all either way.
     pub async fn wait_for_updates(&self, count: usize) -> Vec<InboundUpdate> {
