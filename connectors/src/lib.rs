@@ -23,6 +23,7 @@ pub mod registry;
 pub mod rest_client;
 pub mod signing;
 pub mod telegram;
+pub mod telephony;
 pub mod viber;
 pub mod vk;
 pub mod whatsapp;

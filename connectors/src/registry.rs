@@ -20,10 +20,17 @@ pub struct Endpoints {
     pub vk: Url,
     pub viber: Url,
     pub max: Url,
+    /// Zadarma API (click-to-call).
+    pub zadarma: Url,
+    /// Twilio REST API (click-to-call).
+    pub twilio: Url,
     /// Whether a tenant's mailbox may name a loopback, private or link-local address as its
     /// IMAP or SMTP host. Off by default: otherwise a tenant could make the server connect to
     /// services on its own network.
     pub private_mail_hosts: bool,
+    /// Whether a tenant's Asterisk (ARI or AMI) may be on a loopback, private or link-local
+    /// address. Off by default, for the same reason as mailboxes.
+    pub private_pbx_hosts: bool,
 }
 
 impl Default for Endpoints {
@@ -34,7 +41,10 @@ impl Default for Endpoints {
             vk: real("https://api.vk.com"),
             viber: real("https://chatapi.viber.com"),
             max: real("https://platform-api2.max.ru"),
+            zadarma: real("https://api.zadarma.com"),
+            twilio: real("https://api.twilio.com"),
             private_mail_hosts: false,
+            private_pbx_hosts: false,
         }
     }
 }

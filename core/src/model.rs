@@ -83,10 +83,18 @@ pub enum Provider {
     Instagram,
     X,
     Youtube,
+    /// Asterisk through its REST interface (click-to-call).
+    AsteriskAri,
+    /// Asterisk through its manager interface, for older PBXs (click-to-call).
+    AsteriskAmi,
+    /// Zadarma's virtual PBX (click-to-call).
+    Zadarma,
+    /// Twilio Voice (click-to-call).
+    Twilio,
 }
 
 impl Provider {
-    pub const ALL: [Provider; 14] = [
+    pub const ALL: [Provider; 18] = [
         Provider::Api,
         Provider::Widget,
         Provider::Telegram,
@@ -101,6 +109,10 @@ impl Provider {
         Provider::Instagram,
         Provider::X,
         Provider::Youtube,
+        Provider::AsteriskAri,
+        Provider::AsteriskAmi,
+        Provider::Zadarma,
+        Provider::Twilio,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -119,6 +131,10 @@ impl Provider {
             Provider::Instagram => "instagram",
             Provider::X => "x",
             Provider::Youtube => "youtube",
+            Provider::AsteriskAri => "asterisk_ari",
+            Provider::AsteriskAmi => "asterisk_ami",
+            Provider::Zadarma => "zadarma",
+            Provider::Twilio => "twilio",
         }
     }
 
