@@ -83,4 +83,6 @@ typed_id!(
     AuditEntryId,
     /// A saved reply operators insert with one click.
     QuickReplyId,
+    /// One click-to-call attempt.
+    CallId,
 );

@@ -369,6 +369,66 @@ pub struct Message {
     pub created_at: DateTime<Utc>,
 }
 
+/// What a call-back came to; `None` on a [`Call`] while it is still going.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CallOutcomeKind {
+    Answered,
+    NoAnswer,
+    Busy,
+    Failed,
+}
+
+impl CallOutcomeKind {
+    pub const ALL: [CallOutcomeKind; 4] = [
+        CallOutcomeKind::Answered,
+        CallOutcomeKind::NoAnswer,
+        CallOutcomeKind::Busy,
+        CallOutcomeKind::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallOutcomeKind::Answered => "answered",
+            CallOutcomeKind::NoAnswer => "no_answer",
+            CallOutcomeKind::Busy => "busy",
+            CallOutcomeKind::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// One click-to-call attempt: the telephony channel that placed it, the conversation where its
+/// attempt and outcome show, and what it came to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Call {
+    pub id: CallId,
+    pub client_id: ClientId,
+    /// The telephony channel (`asterisk_ari`, `asterisk_ami`, `zadarma`, `twilio`).
+    pub channel_id: ChannelId,
+    pub conversation_id: ConversationId,
+    /// The visitor's number, E.164.
+    pub number: String,
+    /// The website visitor who asked, when a visitor did.
+    pub visitor: Option<String>,
+    /// The address the request came from, when a visitor asked.
+    pub ip: Option<String>,
+    /// The employee who asked, when one did.
+    pub requested_by: Option<UserId>,
+    /// The provider's id of the call, when it gave one.
+    pub provider_call_id: Option<String>,
+    pub outcome: Option<CallOutcomeKind>,
+    /// Talk time of an answered call, in seconds.
+    pub duration_secs: Option<i64>,
+    /// Why it failed, in the provider's words.
+    pub failure_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
 impl Role {
     /// What an employee of this role gets when nothing is said: owners everything, employees nothing.
     pub fn default_global_rights(self) -> GlobalRights {

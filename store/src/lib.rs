@@ -150,6 +150,29 @@ pub struct NewChannel {
     pub credentials: Option<serde_json::Value>,
 }
 
+/// A click-to-call attempt to record, before the provider is asked.
+#[derive(Clone, Debug)]
+pub struct NewCall {
+    pub id: CallId,
+    pub client_id: ClientId,
+    /// The telephony channel; must be the client's.
+    pub channel_id: ChannelId,
+    /// Where the attempt shows; must be the client's.
+    pub conversation_id: ConversationId,
+    pub number: String,
+    pub visitor: Option<String>,
+    pub ip: Option<String>,
+    pub requested_by: Option<UserId>,
+}
+
+/// What the per-visitor, per-IP and per-number limits count.
+#[derive(Clone, Copy, Debug)]
+pub enum CallsBy<'a> {
+    Number(&'a str),
+    Ip(&'a str),
+    Visitor(&'a str),
+}
+
 /// A partial update of a channel; `None` leaves a field as it is.
 #[derive(Clone, Debug, Default)]
 pub struct ChannelPatch {
@@ -371,6 +394,43 @@ pub trait Store: HubStore + Send + Sync + 'static {
         grants: &[ChannelGrant],
     ) -> Result<()>;
     async fn channel_grants(&self, client: ClientId, user: UserId) -> Result<Vec<ChannelGrant>>;
+
+    // --- click-to-call --------------------------------------------------------------------
+    /// Records an attempt (no outcome yet). The channel and the conversation must be the
+    /// client's (`NotFound` otherwise).
+    async fn create_call(&self, call: &NewCall) -> Result<Call>;
+    async fn get_call(&self, client: ClientId, id: CallId) -> Result<Call>;
+    /// Keeps the provider's id of the call; one already used on the channel is
+    /// `Conflict("provider_call_id")`.
+    async fn set_call_provider_id(
+        &self,
+        client: ClientId,
+        id: CallId,
+        provider_call_id: &str,
+    ) -> Result<Call>;
+    /// Sets the outcome of a call still going and returns it; `None` when it already had one
+    /// (a provider's redelivery or a later leg changes nothing: the first outcome stays).
+    async fn finish_call(
+        &self,
+        client: ClientId,
+        id: CallId,
+        outcome: CallOutcomeKind,
+        duration_secs: Option<i64>,
+        failure_reason: Option<&str>,
+    ) -> Result<Option<Call>>;
+    /// The call of a channel with the provider's id (call-event webhooks).
+    async fn call_by_provider_id(&self, channel: ChannelId, provider_call_id: &str)
+    -> Result<Call>;
+    /// The newest call of a channel to this number that is still going (providers whose events
+    /// name only the number called).
+    async fn open_call_to(&self, channel: ChannelId, number: &str) -> Result<Call>;
+    /// Calls of the client since `since` to a number, from an IP or by a visitor.
+    async fn count_calls(
+        &self,
+        client: ClientId,
+        by: CallsBy<'_>,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64>;
 
     // --- conversations (the rest is in HubStore) ------------------------------------------
     async fn get_conversation(&self, client: ClientId, id: ConversationId) -> Result<Conversation>;

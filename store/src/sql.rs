@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::{BEGIN_WRITE, Backend, Db, ENGINE, MIGRATOR};
 use crate::codec::{self, ms, now, opt_ts, ts};
 use crate::{
-    AuditFilter, ChannelPatch, ClientFilter, Credentials, LoginFailure, NewApiToken, NewAuditEntry,
+    AuditFilter, CallsBy, ChannelPatch, NewCall, ClientFilter, Credentials, LoginFailure, NewApiToken, NewAuditEntry,
     NewChannel, NewInvite, NewUser, Result, Session, Store, StoreError,
 };
 
@@ -243,6 +243,38 @@ fn channel_row(r: &DbRow) -> Result<Channel> {
         settings: r.try_get::<Json<serde_json::Value>, _>("settings")?.0,
         has_credentials: r.try_get("has_credentials")?,
         created_at: ts(r.try_get("created_at")?)?,
+    })
+}
+
+macro_rules! call_cols {
+    () => {
+        "id, client_id, channel_id, conversation_id, number, visitor, ip, requested_by, \
+         provider_call_id, outcome, duration_secs, failure_reason, created_at, ended_at"
+    };
+}
+
+fn call_row(r: &DbRow) -> Result<Call> {
+    Ok(Call {
+        id: CallId(r.try_get("id")?),
+        client_id: ClientId(r.try_get("client_id")?),
+        channel_id: ChannelId(r.try_get("channel_id")?),
+        conversation_id: ConversationId(r.try_get("conversation_id")?),
+        number: r.try_get("number")?,
+        visitor: r.try_get("visitor")?,
+        ip: r.try_get("ip")?,
+        requested_by: r.try_get::<Option<Uuid>, _>("requested_by")?.map(UserId),
+        provider_call_id: r.try_get("provider_call_id")?,
+        outcome: match r.try_get::<Option<String>, _>("outcome")? {
+            None => None,
+            Some(o) => Some(
+                CallOutcomeKind::parse(&o)
+                    .ok_or_else(|| StoreError::Corrupt(format!("call outcome `{o}`")))?,
+            ),
+        },
+        duration_secs: r.try_get("duration_secs")?,
+        failure_reason: r.try_get("failure_reason")?,
+        created_at: ts(r.try_get("created_at")?)?,
+        ended_at: opt_ts(r.try_get("ended_at")?)?,
     })
 }
 
@@ -1419,6 +1451,184 @@ impl Store for Backend {
     async fn get_conversation(&self, client: ClientId, id: ConversationId) -> Result<Conversation> {
         let mut conn = self.pool.acquire().await?;
         super::hub_sql::load_conversation(&mut conn, client, id).await
+    }
+
+    // --- click-to-call --------------------------------------------------------------------
+
+    async fn create_call(&self, c: &NewCall) -> Result<Call> {
+        let mut tx = self.begin_write().await?;
+        // Both must be the client's; the foreign keys say so too, but only as a constraint
+        // error, and a conversation of another channel is fine (the widget's, for one).
+        let owned = sqlx::query_scalar::<Db, i64>(
+            "SELECT (SELECT COUNT(*) FROM channels WHERE id = $1 AND client_id = $3) \
+             + (SELECT COUNT(*) FROM conversations WHERE id = $2 AND client_id = $3)",
+        )
+        .bind(c.channel_id.0)
+        .bind(c.conversation_id.0)
+        .bind(c.client_id.0)
+        .fetch_one(&mut *tx)
+        .await?;
+        if owned != 2 {
+            return Err(StoreError::NotFound);
+        }
+        let row = sqlx::query::<Db>(concat!(
+            "INSERT INTO calls (id, client_id, channel_id, conversation_id, number, visitor, ip, \
+             requested_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ",
+            call_cols!()
+        ))
+        .bind(c.id.0)
+        .bind(c.client_id.0)
+        .bind(c.channel_id.0)
+        .bind(c.conversation_id.0)
+        .bind(&c.number)
+        .bind(&c.visitor)
+        .bind(&c.ip)
+        .bind(c.requested_by.map(|u| u.0))
+        .bind(ms(now()))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(constraint("id"))?;
+        let call = call_row(&row)?;
+        tx.commit().await?;
+        Ok(call)
+    }
+
+    async fn get_call(&self, client: ClientId, id: CallId) -> Result<Call> {
+        let row = sqlx::query::<Db>(concat!(
+            "SELECT ",
+            call_cols!(),
+            " FROM calls WHERE id = $1 AND client_id = $2"
+        ))
+        .bind(id.0)
+        .bind(client.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        call_row(&found(row)?)
+    }
+
+    async fn set_call_provider_id(
+        &self,
+        client: ClientId,
+        id: CallId,
+        provider_call_id: &str,
+    ) -> Result<Call> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query::<Db>(concat!(
+            "UPDATE calls SET provider_call_id = $3 WHERE id = $1 AND client_id = $2 RETURNING ",
+            call_cols!()
+        ))
+        .bind(id.0)
+        .bind(client.0)
+        .bind(provider_call_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(constraint("provider_call_id"))?;
+        let call = call_row(&found(row)?)?;
+        tx.commit().await?;
+        Ok(call)
+    }
+
+    async fn finish_call(
+        &self,
+        client: ClientId,
+        id: CallId,
+        outcome: CallOutcomeKind,
+        duration_secs: Option<i64>,
+        failure_reason: Option<&str>,
+    ) -> Result<Option<Call>> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query::<Db>(concat!(
+            "UPDATE calls SET outcome = $3, duration_secs = $4, failure_reason = $5, \
+             ended_at = $6 WHERE id = $1 AND client_id = $2 AND outcome IS NULL RETURNING ",
+            call_cols!()
+        ))
+        .bind(id.0)
+        .bind(client.0)
+        .bind(outcome.as_str())
+        .bind(duration_secs)
+        .bind(failure_reason)
+        .bind(ms(now()))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let finished = match row {
+            Some(row) => Some(call_row(&row)?),
+            None => {
+                // Either it had an outcome already, or it is not the client's call at all.
+                let exists = sqlx::query_scalar::<Db, i64>(
+                    "SELECT COUNT(*) FROM calls WHERE id = $1 AND client_id = $2",
+                )
+                .bind(id.0)
+                .bind(client.0)
+                .fetch_one(&mut *tx)
+                .await?;
+                if exists == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                None
+            }
+        };
+        tx.commit().await?;
+        Ok(finished)
+    }
+
+    async fn call_by_provider_id(
+        &self,
+        channel: ChannelId,
+        provider_call_id: &str,
+    ) -> Result<Call> {
+        let row = sqlx::query::<Db>(concat!(
+            "SELECT ",
+            call_cols!(),
+            " FROM calls WHERE channel_id = $1 AND provider_call_id = $2"
+        ))
+        .bind(channel.0)
+        .bind(provider_call_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        call_row(&found(row)?)
+    }
+
+    async fn open_call_to(&self, channel: ChannelId, number: &str) -> Result<Call> {
+        let row = sqlx::query::<Db>(concat!(
+            "SELECT ",
+            call_cols!(),
+            " FROM calls WHERE channel_id = $1 AND number = $2 AND outcome IS NULL \
+             ORDER BY created_at DESC, id DESC LIMIT 1"
+        ))
+        .bind(channel.0)
+        .bind(number)
+        .fetch_optional(&self.pool)
+        .await?;
+        call_row(&found(row)?)
+    }
+
+    async fn count_calls(
+        &self,
+        client: ClientId,
+        by: CallsBy<'_>,
+        since: DateTime<Utc>,
+    ) -> Result<u64> {
+        let (sql, value) = match by {
+            CallsBy::Number(n) => (
+                "SELECT COUNT(*) FROM calls WHERE client_id = $1 AND number = $2 AND created_at >= $3",
+                n,
+            ),
+            CallsBy::Ip(ip) => (
+                "SELECT COUNT(*) FROM calls WHERE client_id = $1 AND ip = $2 AND created_at >= $3",
+                ip,
+            ),
+            CallsBy::Visitor(v) => (
+                "SELECT COUNT(*) FROM calls WHERE client_id = $1 AND visitor = $2 AND created_at >= $3",
+                v,
+            ),
+        };
+        let count = sqlx::query_scalar::<Db, i64>(sql)
+            .bind(client.0)
+            .bind(value)
+            .bind(ms(since))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(count).unwrap_or_default())
     }
 
     // --- audit ---------------------------------------------------------------------------

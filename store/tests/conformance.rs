@@ -186,6 +186,7 @@ conformance!(store:
     ingest_creates_conversation_and_dedupes,
     ingest_batch_commits_together_and_fails_alone,
     poll_cursors_are_kept_per_channel_and_client,
+    calls_are_recorded_finished_once_and_counted,
     audit_filter_and_keyset_pagination,
     outbound_is_idempotent_and_notes_stay_inside,
     delivery_moves_forward_only,
@@ -4683,4 +4684,125 @@ async fn audit_filter_and_keyset_pagination(store: DynStore) {
     })
     .await;
     assert_eq!(page, vec![entries[2].clone(), entries[1].clone()]);
+}
+
+async fn calls_are_recorded_finished_once_and_counted(store: DynStore) {
+    let a = tenant(&store, "Calling").await;
+    let b = tenant(&store, "Other calling").await;
+    let phone = channel(&store, a.client.id, "pbx").await;
+    let other_phone = channel(&store, b.client.id, "other pbx").await;
+    let talk = ingest_new(&store, &inbound(a.client.id, phone.id, "+79990001122", "call-1"))
+        .await
+        .conversation;
+    let new_call = |id: CallId, number: &str, ip: &str| NewCall {
+        id,
+        client_id: a.client.id,
+        channel_id: phone.id,
+        conversation_id: talk.id,
+        number: number.to_string(),
+        visitor: Some("visitor-1".into()),
+        ip: Some(ip.to_string()),
+        requested_by: None,
+    };
+    let before = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let first = store
+        .create_call(&new_call(CallId::new(), "+79990001122", "203.0.113.5"))
+        .await
+        .unwrap();
+    assert_eq!(first.outcome, None);
+    let second = store
+        .create_call(&new_call(CallId::new(), "+79990001122", "203.0.113.6"))
+        .await
+        .unwrap();
+    // Another client's channel or conversation: not found, nothing written.
+    let mut foreign = new_call(CallId::new(), "+79990001122", "203.0.113.5");
+    foreign.channel_id = other_phone.id;
+    assert!(matches!(store.create_call(&foreign).await, Err(StoreError::NotFound)));
+    let mut foreign = new_call(CallId::new(), "+79990001122", "203.0.113.5");
+    foreign.client_id = b.client.id;
+    foreign.channel_id = other_phone.id;
+    assert!(matches!(store.create_call(&foreign).await, Err(StoreError::NotFound)));
+
+    let count = |by: CallsBy<'static>| {
+        let store = store.clone();
+        async move { store.count_calls(a.client.id, by, before).await.unwrap() }
+    };
+    assert_eq!(count(CallsBy::Number("+79990001122")).await, 2);
+    assert_eq!(count(CallsBy::Ip("203.0.113.5")).await, 1);
+    assert_eq!(count(CallsBy::Visitor("visitor-1")).await, 2);
+    assert_eq!(count(CallsBy::Number("+79990009999")).await, 0);
+    assert_eq!(
+        store
+            .count_calls(b.client.id, CallsBy::Number("+79990001122"), before)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .count_calls(
+                a.client.id,
+                CallsBy::Number("+79990001122"),
+                chrono::Utc::now() + chrono::Duration::seconds(5)
+            )
+            .await
+            .unwrap(),
+        0
+    );
+
+    // The newest open call to a number; provider ids unique per channel.
+    assert_eq!(store.open_call_to(phone.id, "+79990001122").await.unwrap().id, second.id);
+    store.set_call_provider_id(a.client.id, first.id, "CA1").await.unwrap();
+    assert!(matches!(
+        store.set_call_provider_id(a.client.id, second.id, "CA1").await,
+        Err(StoreError::Conflict("provider_call_id"))
+    ));
+    assert!(matches!(
+        store.set_call_provider_id(b.client.id, second.id, "CA2").await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.call_by_provider_id(phone.id, "CA1").await.unwrap().id, first.id);
+    assert!(matches!(
+        store.call_by_provider_id(other_phone.id, "CA1").await,
+        Err(StoreError::NotFound)
+    ));
+
+    // The first outcome stays; a redelivery or a later leg changes nothing.
+    let done = store
+        .finish_call(a.client.id, second.id, CallOutcomeKind::Answered, Some(42), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.outcome, Some(CallOutcomeKind::Answered));
+    assert_eq!(done.duration_secs, Some(42));
+    assert!(done.ended_at.is_some());
+    assert_eq!(
+        store
+            .finish_call(a.client.id, second.id, CallOutcomeKind::Busy, None, None)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.get_call(a.client.id, second.id).await.unwrap().outcome,
+        Some(CallOutcomeKind::Answered)
+    );
+    assert!(matches!(
+        store
+            .finish_call(b.client.id, first.id, CallOutcomeKind::Busy, None, None)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(store.get_call(b.client.id, first.id).await, Err(StoreError::NotFound)));
+    // Only calls still going are found by number.
+    assert_eq!(store.open_call_to(phone.id, "+79990001122").await.unwrap().id, first.id);
+    store
+        .finish_call(a.client.id, first.id, CallOutcomeKind::Failed, None, Some("no money"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        store.open_call_to(phone.id, "+79990001122").await,
+        Err(StoreError::NotFound)
+    ));
 }
