@@ -43,7 +43,8 @@ pub(crate) enum ConversationMsg {
     },
     /// A reply or a note from an operator.
     Outbound {
-        author: UserId,
+        /// `None` for the system's own notes (a call-back's attempt and outcome).
+        author: Option<UserId>,
         text: String,
         idempotency_key: String,
         kind: MessageKind,
@@ -192,7 +193,7 @@ async fn channel(state: &mut ConversationState) -> Result<ChannelId, HubError> {
 
 async fn outbound(
     state: &mut ConversationState,
-    author: UserId,
+    author: Option<UserId>,
     text: String,
     idempotency_key: String,
     kind: MessageKind,
@@ -204,7 +205,7 @@ async fn outbound(
         .add_outbound(&NewOutbound {
             client_id: state.ctx.id(),
             conversation_id: state.id,
-            author_id: Some(author),
+            author_id: author,
             kind,
             text,
             idempotency_key,

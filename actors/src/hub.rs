@@ -343,7 +343,7 @@ impl HubHandle {
         self.outbound(
             client,
             conversation,
-            author,
+            Some(author),
             text,
             idempotency_key,
             MessageKind::Message,
@@ -363,7 +363,28 @@ impl HubHandle {
         self.outbound(
             client,
             conversation,
-            author,
+            Some(author),
+            text,
+            idempotency_key,
+            MessageKind::Note,
+        )
+        .await
+    }
+
+    /// Commits a note of the system itself (no author), such as a call-back's attempt and its
+    /// outcome, and publishes it. The same key on the same conversation is the same note, so a
+    /// provider's redelivered event adds nothing.
+    pub async fn add_system_note(
+        &self,
+        client: ClientId,
+        conversation: ConversationId,
+        text: String,
+        idempotency_key: String,
+    ) -> Result<Message, HubError> {
+        self.outbound(
+            client,
+            conversation,
+            None,
             text,
             idempotency_key,
             MessageKind::Note,
@@ -375,7 +396,7 @@ impl HubHandle {
         &self,
         client: ClientId,
         conversation: ConversationId,
-        author: UserId,
+        author: Option<UserId>,
         text: String,
         idempotency_key: String,
         kind: MessageKind,

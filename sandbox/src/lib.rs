@@ -8,6 +8,7 @@ pub mod max;
 pub mod smtp;
 mod support;
 pub mod telegram;
+pub mod telephony;
 pub mod viber;
 pub mod vk;
 pub mod webhook_delivery;

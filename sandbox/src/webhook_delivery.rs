@@ -67,13 +67,17 @@ impl Caller {
         Caller { client }
     }
 
-    /// POSTs `body` as JSON with `headers`, and records omnihub's answer.
+    /// POSTs `body` with `headers` (as JSON unless they carry a `Content-Type`), and records
+    /// omnihub's answer.
     pub async fn post(&self, url: &str, body: Vec<u8>, headers: Vec<(String, String)>) -> Delivery {
-        let mut request = self
-            .client
-            .post(url)
-            .header("Content-Type", "application/json")
-            .body(body.clone());
+        let mut request = self.client.post(url).body(body.clone());
+        // JSON unless the headers say otherwise (Twilio and Zadarma post forms).
+        if !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        {
+            request = request.header("Content-Type", "application/json");
+        }
         for (name, value) in &headers {
             request = request.header(name, value);
         }
