@@ -7,6 +7,7 @@ mod max;
 mod smtp;
 mod support;
 mod telegram;
+mod telephony;
 mod viber;
 mod vk;
 mod webhook_receiver;
