@@ -492,10 +492,30 @@ config_section! {
         viber_api: String = "https://chatapi.viber.com".into(),
         /// MAX Bot API base URL.
         max_api: String = "https://platform-api2.max.ru".into(),
+        /// Zadarma API base URL (click-to-call).
+        zadarma_api: String = "https://api.zadarma.com".into(),
+        /// Twilio REST API base URL (click-to-call).
+        twilio_api: String = "https://api.twilio.com".into(),
+        /// Let tenants' Asterisk PBXs (ARI and AMI) be on the server's own network (localhost,
+        /// private and link-local addresses). Off: a tenant must not make the server connect to
+        /// internal services. Turn on for single-company installs whose PBX is on the LAN.
+        allow_private_pbx_hosts: bool = false,
         /// Let tenants' mailboxes use IMAP/SMTP hosts on the server's own network (localhost,
         /// private and link-local addresses). Off: a tenant must not make the server connect
         /// to internal services. For single-company installs with an internal mail server.
         allow_private_mail_hosts: bool = false,
+    }
+}
+
+config_section! {
+    /// Click-to-call requests from website visitors.
+    CallbackConfig as "callback" {
+        /// A captcha's "siteverify" URL (hCaptcha, Cloudflare Turnstile, reCAPTCHA, Yandex
+        /// SmartCaptcha and others share the form: POST `secret`, `response`, `remoteip`, JSON
+        /// `success`). Empty turns the captcha off. Operators' call-backs never need one.
+        captcha_verify_url: String = String::new(),
+        /// The captcha's secret key, sent to `captcha_verify_url`.
+        captcha_secret: Secret = Secret::default(),
     }
 }
 
@@ -523,7 +543,10 @@ impl ProvidersConfig {
             vk: parse("vk_api", &self.vk_api)?,
             viber: parse("viber_api", &self.viber_api)?,
             max: parse("max_api", &self.max_api)?,
+            zadarma: parse("zadarma_api", &self.zadarma_api)?,
+            twilio: parse("twilio_api", &self.twilio_api)?,
             private_mail_hosts: self.allow_private_mail_hosts,
+            private_pbx_hosts: self.allow_private_pbx_hosts,
         })
     }
 }
@@ -539,11 +562,12 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub hub: HubSection,
     pub providers: ProvidersConfig,
+    pub callback: CallbackConfig,
     pub log: LogConfig,
 }
 
 impl Config {
-    fn sections(&self) -> [&dyn Section; 8] {
+    fn sections(&self) -> [&dyn Section; 9] {
         [
             &self.server,
             &self.tls,
@@ -552,11 +576,12 @@ impl Config {
             &self.smtp,
             &self.hub,
             &self.providers,
+            &self.callback,
             &self.log,
         ]
     }
 
-    fn sections_mut(&mut self) -> [&mut dyn Section; 8] {
+    fn sections_mut(&mut self) -> [&mut dyn Section; 9] {
         [
             &mut self.server,
             &mut self.tls,
@@ -565,6 +590,7 @@ impl Config {
             &mut self.smtp,
             &mut self.hub,
             &mut self.providers,
+            &mut self.callback,
             &mut self.log,
         ]
     }

@@ -342,6 +342,54 @@ catalog! {
         en: "send at least one of {fields}",
     },
     /// `provider` and `kind` are the API's enum values.
+    TelephonySettings { detail: String } => {
+        ru: "настройки телефонии не подходят: {detail}",
+        en: "the telephony settings do not work: {detail}",
+    },
+    InvalidPhone { number: String } => {
+        ru: "`{number}` — не номер телефона: укажите его в международном формате, например +74951234567",
+        en: "`{number}` is not a phone number: give it in international format, e.g. +74951234567",
+    },
+    NoPhoneToCall => {
+        ru: "не указан номер: передайте `number` или заполните поле `phone` у контакта",
+        en: "no number to call: send `number` or fill in the contact's `phone` field",
+    },
+    NoTelephony => {
+        ru: "телефония не подключена: подключите канал Asterisk, Zadarma или Twilio",
+        en: "no telephony is connected: connect an Asterisk, Zadarma or Twilio channel",
+    },
+    NotTelephony => {
+        ru: "этот канал не телефония",
+        en: "this channel is not a telephony channel",
+    },
+    CallbackOutOfHours => {
+        ru: "сейчас нерабочее время: обратный звонок недоступен",
+        en: "it is outside working hours: call-backs are not available now",
+    },
+    CaptchaFailed => {
+        ru: "проверка капчи не пройдена",
+        en: "the captcha check failed",
+    },
+    CallRequested { number: String } => {
+        ru: "📞 Запрошен обратный звонок на {number}",
+        en: "📞 Call-back requested to {number}",
+    },
+    CallAnswered { number: String, duration: String } => {
+        ru: "📞 Звонок на {number}: состоялся, длительность {duration}",
+        en: "📞 Call to {number}: answered, lasted {duration}",
+    },
+    CallNoAnswer { number: String } => {
+        ru: "📞 Звонок на {number}: нет ответа",
+        en: "📞 Call to {number}: no answer",
+    },
+    CallBusy { number: String } => {
+        ru: "📞 Звонок на {number}: занято",
+        en: "📞 Call to {number}: busy",
+    },
+    CallFailed { number: String, reason: String } => {
+        ru: "📞 Звонок на {number}: не удался ({reason})",
+        en: "📞 Call to {number}: failed ({reason})",
+    },
     ProviderLacksKind { provider: &'static str, kind: &'static str } => {
         ru: "у провайдера `{provider}` нет учётных записей вида `{kind}`",
         en: "provider `{provider}` has no {kind} accounts",

@@ -6,6 +6,7 @@
 //! `omnihub-store`; provider IO in `omnihub-connectors`.
 
 pub mod auth;
+pub mod callback;
 pub mod config;
 pub mod demo;
 pub mod http;

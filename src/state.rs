@@ -48,6 +48,8 @@ pub struct Inner {
     pub endpoints: Endpoints,
     /// Connectors of channels whose webhooks arrived, kept between requests.
     pub provider_channels: ProviderChannels,
+    /// The captcha visitors' call-backs must pass; `None` when `[callback]` sets none.
+    pub captcha: Option<Arc<dyn crate::callback::CaptchaVerifier>>,
 }
 
 impl Deref for AppState {
@@ -148,6 +150,17 @@ impl AppState {
                 .flatten(),
             endpoints,
             provider_channels: ProviderChannels::default(),
+            captcha: if config.callback.captcha_verify_url.is_empty() {
+                None
+            } else {
+                Some(Arc::new(
+                    crate::callback::HttpCaptcha::new(
+                        &config.callback.captcha_verify_url,
+                        config.callback.captcha_secret.expose(),
+                    )
+                    .map_err(|e| anyhow::anyhow!(e))?,
+                ))
+            },
             config,
             store,
         })))

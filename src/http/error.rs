@@ -65,6 +65,10 @@ pub enum ApiError {
     /// The method is not served on this path; carries what is (for `Allow`).
     MethodNotAllowed(&'static str),
     EmailNotConfigured,
+    /// A call-back asked for outside the telephony channel's working hours.
+    OutOfHours,
+    /// The captcha verifier refused the visitor's token (or none was given).
+    CaptchaFailed,
     /// What is not ready and why, for operators.
     NotReady(String),
     /// Logged with the request id; the client sees only the id.
@@ -94,6 +98,8 @@ impl ApiError {
             ApiError::InvalidSignature => "invalid_signature",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::EmailNotConfigured => "email_not_configured",
+            ApiError::OutOfHours => "out_of_hours",
+            ApiError::CaptchaFailed => "captcha_failed",
             ApiError::NotReady(_) => "not_ready",
             ApiError::Internal(_) => "internal",
         }
@@ -129,6 +135,8 @@ impl ApiError {
             ApiError::InvalidSignature => Msg::InvalidSignature,
             ApiError::MethodNotAllowed(allowed) => Msg::MethodNotAllowed { allowed },
             ApiError::EmailNotConfigured => Msg::EmailNotConfigured,
+            ApiError::OutOfHours => Msg::CallbackOutOfHours,
+            ApiError::CaptchaFailed => Msg::CaptchaFailed,
             ApiError::NotReady(detail) => Msg::NotReady {
                 detail: detail.clone(),
             },
@@ -167,11 +175,14 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::AccountLocked(_) => StatusCode::LOCKED,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::CsrfFailed | ApiError::Forbidden | ApiError::ClientBlocked => {
+            ApiError::CsrfFailed
+            | ApiError::Forbidden
+            | ApiError::ClientBlocked
+            | ApiError::CaptchaFailed => {
                 StatusCode::FORBIDDEN
             }
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::OutOfHours => StatusCode::CONFLICT,
             ApiError::InvalidToken => StatusCode::GONE,
             ApiError::EmailNotConfigured | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -3,6 +3,7 @@
 
 use actix_web::{HttpResponse, web};
 use omnihub_core::access::{Action, Decision, channel_rights};
+use omnihub_connectors::telephony;
 use omnihub_core::model::{Channel, ChannelKind, Provider};
 use omnihub_core::{ChannelId, ChannelRights, Principal, decide, validate};
 use omnihub_store::{ChannelPatch, NewChannel};
@@ -119,6 +120,9 @@ pub async fn create_channel(
     }
     let settings = json_object("settings", body.settings)?.unwrap_or_else(|| json!({}));
     let credentials = json_object("credentials", body.credentials)?;
+    if telephony::is_telephony(body.provider) {
+        crate::callback::validate_channel(&state, body.provider, &settings, credentials.as_ref())?;
+    }
     let channel = state
         .store
         .create_channel(&NewChannel {
@@ -211,10 +215,18 @@ pub async fn update_channel(
             fields: Fields(&["name", "settings", "credentials"]),
         }));
     }
-    let channel = state
-        .store
-        .update_channel(client, path.into_inner(), &patch)
-        .await?;
+    let id = path.into_inner();
+    let before = state.store.get_channel(client, id).await?;
+    if telephony::is_telephony(before.provider) {
+        // The channel as it would be: new settings and credentials checked together.
+        let credentials = match &patch.credentials {
+            Some(new) => Some(new.clone()),
+            None => state.store.channel_credentials(client, id).await?,
+        };
+        let settings = patch.settings.as_ref().unwrap_or(&before.settings);
+        crate::callback::validate_channel(&state, before.provider, settings, credentials.as_ref())?;
+    }
+    let channel = state.store.update_channel(client, id, &patch).await?;
     state
         .audit(caller.audit(
             Some(client),

@@ -5,6 +5,7 @@ use actix_web::web;
 
 pub mod account;
 pub mod audit;
+pub mod calls;
 pub mod channel_connection;
 pub mod channels;
 pub mod contacts;
@@ -37,6 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(tokens::configure)
             .configure(audit::configure)
             .configure(conversations::configure)
+            .configure(calls::configure)
             .configure(contacts::configure)
             .configure(quick_replies::configure)
             .configure(routing::configure)

@@ -18,6 +18,7 @@ use omnihub_connectors::provider::{
     WebhookReply, WebhookRequest,
 };
 use omnihub_connectors::registry;
+use omnihub_connectors::telephony::{self, CallHookRequest};
 use omnihub_core::ChannelId;
 use omnihub_core::model::{Channel, Provider};
 use omnihub_store::{InboundEvent, StoreError};
@@ -93,7 +94,7 @@ impl ProviderChannels {
 /// updates. Authenticated by the provider's own scheme (signature header, secret header or
 /// secret field, verify token), checked by the channel's connector on the raw body.
 #[utoipa::path(post, path = "/hooks/{provider}/{channel_id}", tag = "webhooks",
-    params(("provider" = String, Path, description = "`telegram`, `whatsapp`, `vk`, `viber` or `max`"),
+    params(("provider" = String, Path, description = "`telegram`, `whatsapp`, `vk`, `viber` or `max`; for call events of click-to-call, `zadarma` or `twilio`"),
         ("channel_id" = ChannelId, Path, description = "the channel")),
     request_body(content = String, description = "the provider's own payload", content_type = "application/json"),
     responses((status = 200, description = "committed (or a redelivery), or the handshake's answer; body as the provider expects (`ok` for VK)", body = String, content_type = "text/plain"),
@@ -110,8 +111,11 @@ pub async fn provider_hook(
 ) -> ApiResult<HttpResponse> {
     let (provider, raw_id) = path.into_inner();
     let provider = Provider::parse(&provider)
-        .filter(|p| registry::is_messenger(*p))
+        .filter(|p| registry::is_messenger(*p) || telephony::is_telephony(*p))
         .ok_or(ApiError::NotFound)?;
+    if telephony::is_telephony(provider) {
+        return telephony_hook(&req, &state, provider, &raw_id, &body).await;
+    }
     let (channel, connector) = channel_for(&state, provider, &raw_id).await?;
     let headers = req.headers().iter().filter_map(|(name, value)| {
         Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
@@ -139,7 +143,7 @@ pub async fn provider_hook(
 /// Answers a provider's verification handshake (WhatsApp's `hub.challenge` with the channel's
 /// verify token); the other providers verify by POST, so GET is refused like a bad signature.
 #[utoipa::path(get, path = "/hooks/{provider}/{channel_id}", tag = "webhooks",
-    params(("provider" = String, Path, description = "`telegram`, `whatsapp`, `vk`, `viber` or `max`"),
+    params(("provider" = String, Path, description = "`telegram`, `whatsapp`, `vk`, `viber` or `max`; for call events of click-to-call, `zadarma` or `twilio`"),
         ("channel_id" = ChannelId, Path, description = "the channel")),
     responses((status = 200, description = "the challenge, echoed", body = String, content_type = "text/plain"),
         (status = 401, description = "`invalid_signature`: unknown channel, another provider's channel, or a wrong verify token", body = ErrorBody),
@@ -152,6 +156,58 @@ pub async fn provider_handshake(
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     provider_hook(req, state, path, web::Bytes::new()).await
+}
+
+/// A telephony provider's call event (Zadarma's notifications and URL check, Twilio's status
+/// callbacks); the same 401 as a bad signature for a channel that is not this provider's. The
+/// URL the provider signed is rebuilt from the configured public URL (Twilio signs it).
+async fn telephony_hook(
+    req: &HttpRequest,
+    state: &AppState,
+    provider: Provider,
+    raw_id: &str,
+    body: &[u8],
+) -> ApiResult<HttpResponse> {
+    let id = raw_id
+        .parse::<ChannelId>()
+        .map_err(|_| ApiError::InvalidSignature)?;
+    let (channel, credentials) = match state.store.channel_for_hook(id).await {
+        Ok(found) => found,
+        Err(StoreError::NotFound) => return Err(ApiError::InvalidSignature),
+        Err(err) => return Err(err.into()),
+    };
+    if channel.provider != provider {
+        return Err(ApiError::InvalidSignature);
+    }
+    let connector = telephony::telephony_channel(
+        provider,
+        credentials.as_ref(),
+        &channel.settings,
+        &state.endpoints,
+    )
+    .map_err(|_| ApiError::InvalidSignature)?;
+    let public = state.config.server.public_url.trim_end_matches('/');
+    let url = match req.query_string() {
+        "" => format!("{public}{}", req.path()),
+        query => format!("{public}{}?{query}", req.path()),
+    };
+    let request = CallHookRequest {
+        method: req.method().as_str(),
+        url: &url,
+        query: req.query_string(),
+        headers: req
+            .headers()
+            .iter()
+            .filter_map(|(name, value)| {
+                Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
+            })
+            .collect(),
+        body,
+    };
+    let answer = crate::callback::call_hook(state, &channel, &connector, &request).await?;
+    Ok(HttpResponse::Ok()
+        .content_type(ContentType::plaintext())
+        .body(answer))
 }
 
 /// The channel and its connector, when the path names a channel of that provider; anything
