@@ -25,3 +25,4 @@ mod nodes;
 mod process;
 mod rights_matrix;
 mod support;
+mod telephony;

@@ -1,0 +1,446 @@
+//! Click-to-call through the whole application against the sandbox's fake Asterisk (ARI, AMI),
+//! Zadarma and Twilio: a channel connected over the REST API, an operator's "call back" and a
+//! visitor's request through the call-back service, the attempt and its outcome as notes of the
+//! conversation, the outcome arriving by signed webhook (exactly once however often it is
+//! redelivered; forged ones refused) or from the PBX's event stream; and every refusal
+//! (invalid number, limits, working hours, captcha, another client's conversation) changing
+//! nothing.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use omnihub::callback::{CallbackRequest, request_callback};
+use omnihub_core::model::{CallOutcomeKind, Message, MessageKind};
+use omnihub_core::{ChannelId, ConversationId};
+use omnihub_sandbox::telephony::Scripted;
+use omnihub_sandbox::telephony::ami::{AmiConfig, AmiSandbox};
+use omnihub_sandbox::telephony::ari::{AriConfig, AriSandbox};
+use omnihub_sandbox::telephony::twilio::{TwilioConfig, TwilioSandbox};
+use omnihub_sandbox::telephony::zadarma::{ZadarmaConfig, ZadarmaSandbox};
+use omnihub_store::InboundEvent;
+use serde_json::{Value, json};
+
+use crate::hub::Live;
+use crate::support::{Options, Who, World};
+
+const VISITOR: &str = "+79991234567";
+
+struct Phones {
+    w: World,
+    live: Live,
+    ari: AriSandbox,
+    ami: AmiSandbox,
+    zadarma: ZadarmaSandbox,
+    twilio: TwilioSandbox,
+}
+
+impl Phones {
+    async fn start(label: &str, callback: omnihub::config::CallbackConfig) -> Phones {
+        let ari = AriSandbox::start(AriConfig::default()).await.unwrap();
+        let ami = AmiSandbox::start(AmiConfig::default()).await.unwrap();
+        let zadarma = ZadarmaSandbox::start(ZadarmaConfig::default()).await.unwrap();
+        let twilio = TwilioSandbox::start(TwilioConfig::default()).await.unwrap();
+        let mut options = Options::default();
+        options.providers.zadarma_api = zadarma.base_url();
+        options.providers.twilio_api = twilio.base_url();
+        // The fake PBXs listen on 127.0.0.1.
+        options.providers.allow_private_pbx_hosts = true;
+        options.callback = callback;
+        let w = World::with(label, options).await;
+        let live = Live::start(w.state.clone()).await;
+        // Twilio signs the public URL (https://omnihub.test/...) and reaches us here.
+        twilio.deliver_via(&live.url(""));
+        Phones {
+            w,
+            live,
+            ari,
+            ami,
+            zadarma,
+            twilio,
+        }
+    }
+
+    async fn connect(&self, provider: &str, settings: Value, credentials: Value) -> ChannelId {
+        let r = self
+            .w
+            .post(
+                Who::Session(&self.w.a.owner),
+                "/api/v1/channels",
+                json!({"kind": "messaging", "provider": provider, "name": provider,
+                       "settings": settings, "credentials": credentials}),
+            )
+            .await;
+        r.assert_status(201);
+        r.json()["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    async fn ari_channel(&self, extra: Value) -> ChannelId {
+        let mut settings = json!({"ari_url": self.ari.base_url(), "first": {"extension": "100"}});
+        for (k, v) in extra.as_object().unwrap() {
+            settings[k] = v.clone();
+        }
+        self.connect("asterisk_ari", settings, json!({"username": "omnihub", "password": "ari-secret-7"}))
+            .await
+    }
+
+    /// A customer's conversation on tenant A's messenger channel.
+    async fn conversation(&self, chat: &str) -> ConversationId {
+        let a = &self.w.a;
+        match self
+            .w
+            .state
+            .hub
+            .ingest(InboundEvent {
+                client_id: a.client.id,
+                channel_id: a.channel.id,
+                external_conversation_id: chat.into(),
+                external_user_id: format!("user-{chat}"),
+                contact_name: "Customer".into(),
+                provider_event_id: format!("event-{chat}"),
+                text: "please call me".into(),
+            })
+            .await
+            .unwrap()
+        {
+            omnihub_store::Ingest::New { conversation, .. } => conversation.id,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    async fn notes(&self, conversation: ConversationId) -> Vec<Message> {
+        self.w
+            .store
+            .conversation_messages(self.w.a.client.id, conversation, None, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.kind == MessageKind::Note && m.text.starts_with("📞"))
+            .collect()
+    }
+
+    /// Waits (bounded) until the conversation holds `count` call notes.
+    async fn wait_notes(&self, conversation: ConversationId, count: usize) -> Vec<Message> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let notes = self.notes(conversation).await;
+            if notes.len() >= count {
+                return notes;
+            }
+            assert!(Instant::now() < deadline, "only {notes:?}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    fn visitor(&self, channel: ChannelId, number: &str, ip: &str, visitor: &str) -> CallbackRequest {
+        CallbackRequest {
+            client_id: self.w.a.client.id,
+            channel_id: Some(channel),
+            conversation_id: None,
+            number: number.into(),
+            visitor: Some(visitor.into()),
+            ip: Some(ip.parse::<IpAddr>().unwrap()),
+            captcha_token: None,
+            requested_by: None,
+        }
+    }
+
+    async fn calls_to(&self, number: &str) -> u64 {
+        self.w
+            .store
+            .count_calls(
+                self.w.a.client.id,
+                omnihub_store::CallsBy::Number(number),
+                chrono::Utc::now() - chrono::Duration::hours(1),
+            )
+            .await
+            .unwrap()
+    }
+}
+
+#[actix_web::test]
+async fn an_operator_calls_back_through_ari_and_the_outcome_lands_in_the_conversation() {
+    let p = Phones::start("tel_ari", Default::default()).await;
+    p.ari_channel(json!({"language": "en"})).await;
+    let talk = p.conversation("ari-chat").await;
+    let r = p
+        .w
+        .post(
+            Who::Session(&p.w.a.owner),
+            &format!("/api/v1/conversations/{talk}/callback"),
+            json!({"number": "+7 999 123-45-67"}),
+        )
+        .await;
+    r.assert_status(201);
+    assert_eq!(r.json()["number"], VISITOR);
+    let notes = p.wait_notes(talk, 2).await;
+    assert_eq!(notes[0].text, "📞 Call-back requested to +79991234567");
+    assert_eq!(notes[1].text, "📞 Call to +79991234567: answered, lasted 0:42");
+    assert!(notes.iter().all(|n| n.author_id.is_none()));
+    let call_id = r.json()["id"].as_str().unwrap().parse().unwrap();
+    let call = p.w.store.get_call(p.w.a.client.id, call_id).await.unwrap();
+    assert_eq!(call.outcome, Some(CallOutcomeKind::Answered));
+    assert_eq!(call.duration_secs, Some(42));
+    assert!(p.ari.violations().is_empty(), "{:?}", p.ari.violations());
+    assert!(p.w.audit_actions(Who::Session(&p.w.a.owner)).await.contains(&"conversation.callback".to_string()));
+
+    // Another client's owner does not see the conversation; nothing is called.
+    p.w.post(
+        Who::Session(&p.w.b.owner),
+        &format!("/api/v1/conversations/{talk}/callback"),
+        json!({"number": VISITOR}),
+    )
+    .await
+    .assert_error(404, "not_found");
+    assert_eq!(p.ari.originated().len(), 1);
+}
+
+#[actix_web::test]
+async fn ami_reports_no_answer_and_bad_numbers_are_refused_without_a_trace() {
+    let p = Phones::start("tel_ami", Default::default()).await;
+    p.connect(
+        "asterisk_ami",
+        json!({"ami_url": p.ami.url(), "first": {"number": "+74951234567"}, "default_region": "RU"}),
+        json!({"username": "omnihub", "secret": "ami-secret-5"}),
+    )
+    .await;
+    let talk = p.conversation("ami-chat").await;
+    p.ami.script(Scripted::NoAnswer);
+    p.w.post(
+        Who::Session(&p.w.a.owner),
+        &format!("/api/v1/conversations/{talk}/callback"),
+        json!({"number": "8 (999) 123-45-67"}),
+    )
+    .await
+    .assert_status(201);
+    let notes = p.wait_notes(talk, 2).await;
+    assert_eq!(notes[1].text, "📞 Звонок на +79991234567: нет ответа");
+
+    for bad in ["12345", "+7 123", "not a phone", "+999999999999999999"] {
+        p.w.post(
+            Who::Session(&p.w.a.owner),
+            &format!("/api/v1/conversations/{talk}/callback"),
+            json!({"number": bad}),
+        )
+        .await
+        .assert_error(400, "validation_failed");
+    }
+    // No number and none on the contact.
+    p.w.post(Who::Session(&p.w.a.owner), &format!("/api/v1/conversations/{talk}/callback"), json!({}))
+        .await
+        .assert_error(400, "validation_failed");
+    assert_eq!(p.notes(talk).await.len(), 2);
+    let originates = p.ami.actions().iter().filter(|a| a.contains(&("Action".into(), "Originate".into()))).count();
+    assert_eq!(originates, 1);
+}
+
+#[actix_web::test]
+async fn a_visitors_call_back_through_zadarma_is_settled_once_by_signed_notifications() {
+    let p = Phones::start("tel_zadarma", Default::default()).await;
+    let config = ZadarmaConfig::default();
+    let channel = p
+        .connect(
+            "zadarma",
+            json!({"first": {"extension": "100"}, "language": "en"}),
+            json!({"user_key": config.user_key, "secret": config.secret}),
+        )
+        .await;
+    p.zadarma.set_notify_url(&p.live.url(&format!("/hooks/zadarma/{channel}")));
+    // The URL check when the notification URL is saved.
+    assert_eq!(
+        p.zadarma.echo_check(&p.live.url(&format!("/hooks/zadarma/{channel}")), "x7").await,
+        (Some(200), "x7".into())
+    );
+    p.zadarma.script(Scripted::Busy);
+    let call = request_callback(&p.w.state, p.visitor(channel, VISITOR, "203.0.113.7", "visitor-1"))
+        .await
+        .unwrap();
+    // The visitor had no conversation: the telephony channel opened one for the number.
+    let talk = call.conversation_id;
+    let notes = p.wait_notes(talk, 2).await;
+    assert_eq!(notes[1].text, "📞 Call to +79991234567: busy");
+    let sent = p.zadarma.deliveries();
+    assert_eq!(sent.len(), 2);
+    assert!(sent.iter().all(|d| d.status == Some(200)), "{sent:?}");
+
+    // Zadarma's retry of the end: acknowledged, nothing new.
+    let again = p.zadarma.redeliver(&sent[1]).await;
+    assert_eq!(again.status, Some(200));
+    assert_eq!(p.notes(talk).await.len(), 2);
+    // A forged end (signed with another secret): refused, nothing changes.
+    let forged = p
+        .zadarma
+        .notify(
+            &[("event", "NOTIFY_OUT_END".into()), ("call_start", "2026-11-27 10:00:00".into()),
+              ("pbx_call_id", "out_forged".into()), ("destination", "79991234567".into()),
+              ("internal", "100".into()), ("duration", "600".into()), ("disposition", "answered".into())],
+            "not-the-secret",
+        )
+        .await;
+    assert_eq!(forged.status, Some(401));
+    let stored = p.w.store.get_call(p.w.a.client.id, call.id).await.unwrap();
+    assert_eq!(stored.outcome, Some(CallOutcomeKind::Busy));
+    assert_eq!(p.notes(talk).await.len(), 2);
+    assert!(p.zadarma.violations().is_empty(), "{:?}", p.zadarma.violations());
+}
+
+#[actix_web::test]
+async fn twilio_status_callbacks_settle_the_call_and_forgeries_are_refused() {
+    let p = Phones::start("tel_twilio", Default::default()).await;
+    let config = TwilioConfig::default();
+    let channel = p
+        .connect(
+            "twilio",
+            json!({"first": {"number": "+74951234567"}, "from_number": "+74950000001", "language": "en"}),
+            json!({"account_sid": config.account_sid, "auth_token": config.auth_token}),
+        )
+        .await;
+    p.twilio.script(Scripted::Answered { duration_secs: 75 });
+    let talk = p.conversation("twilio-chat").await;
+    let mut request = p.visitor(channel, VISITOR, "203.0.113.8", "visitor-2");
+    request.conversation_id = Some(talk);
+    let call = request_callback(&p.w.state, request).await.unwrap();
+    assert!(call.provider_call_id.as_deref().is_some_and(|sid| sid.starts_with("CA")));
+    let notes = p.wait_notes(talk, 2).await;
+    assert_eq!(notes[1].text, "📞 Call to +79991234567: answered, lasted 1:15");
+    let sent = p.twilio.deliveries();
+    assert!(sent.iter().all(|d| d.status == Some(200)), "{sent:?}");
+    assert_eq!(p.twilio.calls()[0]["StatusCallback"], format!("https://omnihub.test/hooks/twilio/{channel}?call={}", call.id));
+
+    // Every callback delivered again: nothing new.
+    for d in &sent {
+        assert_eq!(p.twilio.redeliver(d).await.status, Some(200));
+    }
+    assert_eq!(p.notes(talk).await.len(), 2);
+    // Signed with another token: 401, and the outcome stays.
+    let url = format!("https://omnihub.test/hooks/twilio/{channel}?call={}", call.id);
+    let forged = p
+        .twilio
+        .callback(&url, vec![("AccountSid".into(), config.account_sid.clone()),
+                             ("CallSid".into(), call.provider_call_id.clone().unwrap()),
+                             ("CallStatus".into(), "busy".into())], "forged-token")
+        .await;
+    assert_eq!(forged.status, Some(401));
+    assert_eq!(
+        p.w.store.get_call(p.w.a.client.id, call.id).await.unwrap().duration_secs,
+        Some(75)
+    );
+    assert!(p.twilio.violations().is_empty(), "{:?}", p.twilio.violations());
+    // A hook of a channel that is not the provider's is refused like a bad signature.
+    let other = reqwest::Client::new()
+        .post(p.live.url(&format!("/hooks/zadarma/{channel}")))
+        .body("event=NOTIFY_OUT_END")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status().as_u16(), 401);
+}
+
+#[actix_web::test]
+async fn limits_and_working_hours_refuse_before_anything_is_called() {
+    let p = Phones::start("tel_limits", Default::default()).await;
+    let channel = p
+        .ari_channel(json!({"limits": {"per_number": 2, "per_ip": 3, "per_visitor": 5, "window_minutes": 60}}))
+        .await;
+    // Per number: the third call to the same number within the hour.
+    for ip in ["198.51.100.1", "198.51.100.2"] {
+        request_callback(&p.w.state, p.visitor(channel, VISITOR, ip, ip)).await.unwrap();
+    }
+    let refused = request_callback(&p.w.state, p.visitor(channel, VISITOR, "198.51.100.3", "v3")).await;
+    assert!(matches!(refused, Err(omnihub::http::error::ApiError::RateLimited(3600))), "{refused:?}");
+    // Per IP: one address asking for many numbers.
+    for n in ["+79990000001", "+79990000002", "+79990000003"] {
+        request_callback(&p.w.state, p.visitor(channel, n, "198.51.100.9", &format!("v-{n}"))).await.unwrap();
+    }
+    let refused = request_callback(&p.w.state, p.visitor(channel, "+79990000004", "198.51.100.9", "v-new")).await;
+    assert!(matches!(refused, Err(omnihub::http::error::ApiError::RateLimited(_))));
+    assert_eq!(p.calls_to("+79990000004").await, 0);
+    assert_eq!(p.ari.originated().len(), 5);
+
+    // Closed every day: nothing is placed.
+    let closed = p
+        .ari_channel(json!({"hours": {"timezone": "Europe/Moscow", "always_open": false, "days": [[], [], [], [], [], [], []]}}))
+        .await;
+    let refused = request_callback(&p.w.state, p.visitor(closed, "+79990000005", "198.51.100.20", "v-closed")).await;
+    assert!(matches!(refused, Err(omnihub::http::error::ApiError::OutOfHours)));
+    assert_eq!(p.calls_to("+79990000005").await, 0);
+    assert_eq!(p.ari.originated().len(), 5);
+
+    // Bad telephony settings never get saved.
+    for settings in [
+        json!({"ari_url": p.ari.base_url()}),
+        json!({"ari_url": "ftp://pbx", "first": {"extension": "100"}}),
+        json!({"ari_url": p.ari.base_url(), "first": {"extension": "100"}, "ring_timeout_secs": 0}),
+    ] {
+        p.w.post(
+            Who::Session(&p.w.a.owner),
+            "/api/v1/channels",
+            json!({"kind": "messaging", "provider": "asterisk_ari", "name": "bad", "settings": settings,
+                   "credentials": {"username": "u", "password": "p"}}),
+        )
+        .await
+        .assert_error(400, "validation_failed");
+    }
+}
+
+/// A "siteverify" endpoint that accepts the token `solved` and records what it was sent.
+async fn captcha_server(seen: Arc<Mutex<Vec<Vec<(String, String)>>>>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/siteverify", listener.local_addr().unwrap());
+    let data = web::Data::new(seen);
+    let server = HttpServer::new(move || {
+        App::new().app_data(data.clone()).route(
+            "/siteverify",
+            web::post().to(
+                |form: web::Form<Vec<(String, String)>>, seen: web::Data<Arc<Mutex<Vec<Vec<(String, String)>>>>>| async move {
+                    let form = form.into_inner();
+                    let ok = form.iter().any(|(k, v)| k == "response" && v == "solved")
+                        && form.iter().any(|(k, v)| k == "secret" && v == "captcha-secret");
+                    seen.lock().unwrap().push(form);
+                    HttpResponse::Ok().json(json!({"success": ok}))
+                },
+            ),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .unwrap()
+    .run();
+    actix_web::rt::spawn(server);
+    url
+}
+
+#[actix_web::test]
+async fn visitors_pass_the_captcha_when_one_is_configured() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut callback = omnihub::config::CallbackConfig::default();
+    callback.captcha_verify_url = captcha_server(seen.clone()).await;
+    callback.captcha_secret = omnihub::config::Secret::new("captcha-secret");
+    let p = Phones::start("tel_captcha", callback).await;
+    let channel = p.ari_channel(json!({})).await;
+    for token in [None, Some("wrong")] {
+        let mut request = p.visitor(channel, VISITOR, "192.0.2.10", "v-captcha");
+        request.captcha_token = token.map(str::to_string);
+        let refused = request_callback(&p.w.state, request).await;
+        assert!(matches!(refused, Err(omnihub::http::error::ApiError::CaptchaFailed)), "{refused:?}");
+    }
+    assert_eq!(p.calls_to(VISITOR).await, 0);
+    let mut request = p.visitor(channel, VISITOR, "192.0.2.10", "v-captcha");
+    request.captcha_token = Some("solved".into());
+    let call = request_callback(&p.w.state, request).await.unwrap();
+    p.wait_notes(call.conversation_id, 2).await;
+    let forms = seen.lock().unwrap().clone();
+    assert_eq!(forms.len(), 2);
+    assert!(forms[1].contains(&("remoteip".into(), "192.0.2.10".into())));
+    // Operators never face the captcha.
+    let talk = p.conversation("captcha-chat").await;
+    p.w.post(
+        Who::Session(&p.w.a.owner),
+        &format!("/api/v1/conversations/{talk}/callback"),
+        json!({"number": "+79990001111"}),
+    )
+    .await
+    .assert_status(201);
+}
