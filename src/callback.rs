@@ -75,16 +75,18 @@ struct SiteVerify {
 #[async_trait]
 impl CaptchaVerifier for HttpCaptcha {
     async fn verify(&self, token: &str, ip: Option<IpAddr>) -> bool {
-        let mut form = vec![("secret", self.secret.clone()), ("response", token.to_string())];
+        let mut form = vec![
+            ("secret", self.secret.clone()),
+            ("response", token.to_string()),
+        ];
         if let Some(ip) = ip {
             form.push(("remoteip", ip.to_string()));
         }
         let answer = self.http.post(self.url.clone()).form(&form).send().await;
         match answer {
-            Ok(response) if response.status().is_success() => response
-                .json::<SiteVerify>()
-                .await
-                .is_ok_and(|v| v.success),
+            Ok(response) if response.status().is_success() => {
+                response.json::<SiteVerify>().await.is_ok_and(|v| v.success)
+            }
             Ok(_) | Err(_) => false,
         }
     }
@@ -170,7 +172,9 @@ impl CallbackSettings {
             FirstLeg::Extension(e) => {
                 if e.is_empty()
                     || e.len() > 32
-                    || !e.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@+".contains(c))
+                    || !e
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.@+".contains(c))
                 {
                     return Err(format!("first.extension: `{e}` is not an extension"));
                 }
@@ -180,7 +184,11 @@ impl CallbackSettings {
     }
 
     fn lang(&self) -> Lang {
-        if self.language == "en" { Lang::En } else { Lang::Ru }
+        if self.language == "en" {
+            Lang::En
+        } else {
+            Lang::Ru
+        }
     }
 }
 
@@ -236,9 +244,8 @@ pub struct CallbackRequest {
 pub async fn request_callback(state: &AppState, request: CallbackRequest) -> ApiResult<Call> {
     let client = request.client_id;
     let channel = telephony_channel_of(state, client, request.channel_id).await?;
-    let settings = CallbackSettings::of(&channel.settings).map_err(|detail| {
-        ApiError::Conflict(Msg::TelephonySettings { detail })
-    })?;
+    let settings = CallbackSettings::of(&channel.settings)
+        .map_err(|detail| ApiError::Conflict(Msg::TelephonySettings { detail }))?;
     let number = e164(&request.number, settings.default_region.as_deref()).ok_or_else(|| {
         ApiError::Validation(Msg::InvalidPhone {
             number: request.number.chars().take(40).collect(),
@@ -256,7 +263,15 @@ pub async fn request_callback(state: &AppState, request: CallbackRequest) -> Api
             return Err(ApiError::CaptchaFailed);
         }
     }
-    check_limits(state, client, &settings.limits, &number, &request, visitor_asks).await?;
+    check_limits(
+        state,
+        client,
+        &settings.limits,
+        &number,
+        &request,
+        visitor_asks,
+    )
+    .await?;
 
     let call_id = CallId::new();
     let conversation = match request.conversation_id {
@@ -388,7 +403,9 @@ async fn check_limits(
     let over = |count: u64, limit: u32| count >= u64::from(limit);
     let store = &state.store;
     if over(
-        store.count_calls(client, CallsBy::Number(number), since).await?,
+        store
+            .count_calls(client, CallsBy::Number(number), since)
+            .await?,
         limits.per_number,
     ) {
         return Err(ApiError::RateLimited(retry));
@@ -396,13 +413,18 @@ async fn check_limits(
     if visitor_asks {
         if let Some(ip) = request.ip {
             let ip = ip.to_string();
-            if over(store.count_calls(client, CallsBy::Ip(&ip), since).await?, limits.per_ip) {
+            if over(
+                store.count_calls(client, CallsBy::Ip(&ip), since).await?,
+                limits.per_ip,
+            ) {
                 return Err(ApiError::RateLimited(retry));
             }
         }
         if let Some(visitor) = &request.visitor
             && over(
-                store.count_calls(client, CallsBy::Visitor(visitor), since).await?,
+                store
+                    .count_calls(client, CallsBy::Visitor(visitor), since)
+                    .await?,
                 limits.per_visitor,
             )
         {
@@ -446,7 +468,12 @@ async fn open_conversation(
 }
 
 /// Records the outcome (the first one only) and its note; the call as it is now.
-async fn finish(state: &AppState, call: &Call, outcome: CallOutcome, lang: Lang) -> ApiResult<Call> {
+async fn finish(
+    state: &AppState,
+    call: &Call,
+    outcome: CallOutcome,
+    lang: Lang,
+) -> ApiResult<Call> {
     let kind = match &outcome {
         CallOutcome::Answered { .. } => CallOutcomeKind::Answered,
         CallOutcome::NoAnswer => CallOutcomeKind::NoAnswer,
@@ -526,9 +553,14 @@ pub async fn call_hook(
         };
         let found = match (named, &event.call) {
             (Some(id), _) => state.store.get_call(channel.client_id, id).await,
-            (None, CallRef::ProviderId(id)) => state.store.call_by_provider_id(channel.id, id).await,
+            (None, CallRef::ProviderId(id)) => {
+                state.store.call_by_provider_id(channel.id, id).await
+            }
             (None, CallRef::Destination(digits)) => {
-                state.store.open_call_to(channel.id, &format!("+{digits}")).await
+                state
+                    .store
+                    .open_call_to(channel.id, &format!("+{digits}"))
+                    .await
             }
         };
         let call = match found {
@@ -554,8 +586,14 @@ mod tests {
 
     #[test]
     fn numbers_are_e164_or_refused() {
-        assert_eq!(e164("+7 (999) 123-45-67", None).as_deref(), Some("+79991234567"));
-        assert_eq!(e164("8 999 123-45-67", Some("RU")).as_deref(), Some("+79991234567"));
+        assert_eq!(
+            e164("+7 (999) 123-45-67", None).as_deref(),
+            Some("+79991234567")
+        );
+        assert_eq!(
+            e164("8 999 123-45-67", Some("RU")).as_deref(),
+            Some("+79991234567")
+        );
         assert_eq!(e164("89991234567", None), None);
         assert_eq!(e164("+7 123", None), None);
         assert_eq!(e164("+1 555 0100", None), None);

@@ -178,9 +178,7 @@ impl ResponseError for ApiError {
             ApiError::CsrfFailed
             | ApiError::Forbidden
             | ApiError::ClientBlocked
-            | ApiError::CaptchaFailed => {
-                StatusCode::FORBIDDEN
-            }
+            | ApiError::CaptchaFailed => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) | ApiError::OutOfHours => StatusCode::CONFLICT,
             ApiError::InvalidToken => StatusCode::GONE,

@@ -19,8 +19,8 @@ use uuid::Uuid;
 use super::{BEGIN_WRITE, Backend, Db, ENGINE, MIGRATOR};
 use crate::codec::{self, ms, now, opt_ts, ts};
 use crate::{
-    AuditFilter, CallsBy, ChannelPatch, NewCall, ClientFilter, Credentials, LoginFailure, NewApiToken, NewAuditEntry,
-    NewChannel, NewInvite, NewUser, Result, Session, Store, StoreError,
+    AuditFilter, CallsBy, ChannelPatch, ClientFilter, Credentials, LoginFailure, NewApiToken,
+    NewAuditEntry, NewCall, NewChannel, NewInvite, NewUser, Result, Session, Store, StoreError,
 };
 
 type DbRow = <Db as sqlx::Database>::Row;

@@ -4691,9 +4691,12 @@ async fn calls_are_recorded_finished_once_and_counted(store: DynStore) {
     let b = tenant(&store, "Other calling").await;
     let phone = channel(&store, a.client.id, "pbx").await;
     let other_phone = channel(&store, b.client.id, "other pbx").await;
-    let talk = ingest_new(&store, &inbound(a.client.id, phone.id, "+79990001122", "call-1"))
-        .await
-        .conversation;
+    let talk = ingest_new(
+        &store,
+        &inbound(a.client.id, phone.id, "+79990001122", "call-1"),
+    )
+    .await
+    .conversation;
     let new_call = |id: CallId, number: &str, ip: &str| NewCall {
         id,
         client_id: a.client.id,
@@ -4717,11 +4720,17 @@ async fn calls_are_recorded_finished_once_and_counted(store: DynStore) {
     // Another client's channel or conversation: not found, nothing written.
     let mut foreign = new_call(CallId::new(), "+79990001122", "203.0.113.5");
     foreign.channel_id = other_phone.id;
-    assert!(matches!(store.create_call(&foreign).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.create_call(&foreign).await,
+        Err(StoreError::NotFound)
+    ));
     let mut foreign = new_call(CallId::new(), "+79990001122", "203.0.113.5");
     foreign.client_id = b.client.id;
     foreign.channel_id = other_phone.id;
-    assert!(matches!(store.create_call(&foreign).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.create_call(&foreign).await,
+        Err(StoreError::NotFound)
+    ));
 
     let count = |by: CallsBy<'static>| {
         let store = store.clone();
@@ -4751,17 +4760,34 @@ async fn calls_are_recorded_finished_once_and_counted(store: DynStore) {
     );
 
     // The newest open call to a number; provider ids unique per channel.
-    assert_eq!(store.open_call_to(phone.id, "+79990001122").await.unwrap().id, second.id);
-    store.set_call_provider_id(a.client.id, first.id, "CA1").await.unwrap();
+    assert_eq!(
+        store
+            .open_call_to(phone.id, "+79990001122")
+            .await
+            .unwrap()
+            .id,
+        second.id
+    );
+    store
+        .set_call_provider_id(a.client.id, first.id, "CA1")
+        .await
+        .unwrap();
     assert!(matches!(
-        store.set_call_provider_id(a.client.id, second.id, "CA1").await,
+        store
+            .set_call_provider_id(a.client.id, second.id, "CA1")
+            .await,
         Err(StoreError::Conflict("provider_call_id"))
     ));
     assert!(matches!(
-        store.set_call_provider_id(b.client.id, second.id, "CA2").await,
+        store
+            .set_call_provider_id(b.client.id, second.id, "CA2")
+            .await,
         Err(StoreError::NotFound)
     ));
-    assert_eq!(store.call_by_provider_id(phone.id, "CA1").await.unwrap().id, first.id);
+    assert_eq!(
+        store.call_by_provider_id(phone.id, "CA1").await.unwrap().id,
+        first.id
+    );
     assert!(matches!(
         store.call_by_provider_id(other_phone.id, "CA1").await,
         Err(StoreError::NotFound)
@@ -4769,7 +4795,13 @@ async fn calls_are_recorded_finished_once_and_counted(store: DynStore) {
 
     // The first outcome stays; a redelivery or a later leg changes nothing.
     let done = store
-        .finish_call(a.client.id, second.id, CallOutcomeKind::Answered, Some(42), None)
+        .finish_call(
+            a.client.id,
+            second.id,
+            CallOutcomeKind::Answered,
+            Some(42),
+            None,
+        )
         .await
         .unwrap()
         .unwrap();
@@ -4784,7 +4816,11 @@ async fn calls_are_recorded_finished_once_and_counted(store: DynStore) {
         None
     );
     assert_eq!(
-        store.get_call(a.client.id, second.id).await.unwrap().outcome,
+        store
+            .get_call(a.client.id, second.id)
+            .await
+            .unwrap()
+            .outcome,
         Some(CallOutcomeKind::Answered)
     );
     assert!(matches!(
@@ -4793,11 +4829,27 @@ async fn calls_are_recorded_finished_once_and_counted(store: DynStore) {
             .await,
         Err(StoreError::NotFound)
     ));
-    assert!(matches!(store.get_call(b.client.id, first.id).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.get_call(b.client.id, first.id).await,
+        Err(StoreError::NotFound)
+    ));
     // Only calls still going are found by number.
-    assert_eq!(store.open_call_to(phone.id, "+79990001122").await.unwrap().id, first.id);
+    assert_eq!(
+        store
+            .open_call_to(phone.id, "+79990001122")
+            .await
+            .unwrap()
+            .id,
+        first.id
+    );
     store
-        .finish_call(a.client.id, first.id, CallOutcomeKind::Failed, None, Some("no money"))
+        .finish_call(
+            a.client.id,
+            first.id,
+            CallOutcomeKind::Failed,
+            None,
+            Some("no money"),
+        )
         .await
         .unwrap()
         .unwrap();

@@ -120,6 +120,9 @@ const MANAGERS_204: [u16; 7] = [401, 403, 403, 204, 403, 204, 204];
 const OWNER_SEES_200: [u16; 7] = [401, 403, 403, 200, 404, 404, 404];
 const OWNER_SEES_201: [u16; 7] = [401, 403, 403, 201, 404, 404, 404];
 const OWNER_SEES_204: [u16; 7] = [401, 403, 403, 204, 404, 404, 404];
+/// The matrix's clients connect no telephony: the owner reaches the conversation and is told
+/// so (409), everyone else is refused as for any conversation.
+const OWNER_SEES_409: [u16; 7] = [401, 403, 403, 409, 404, 404, 404];
 
 const ROWS: &[Row] = &[
     // system
@@ -280,6 +283,12 @@ const ROWS: &[Row] = &[
         "/api/v1/conversations/{id}/notes",
         Client,
         OWNER_SEES_201,
+    ),
+    row(
+        "POST",
+        "/api/v1/conversations/{id}/callback",
+        Client,
+        OWNER_SEES_409,
     ),
     row(
         "PUT",
@@ -658,6 +667,9 @@ async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
         ("PATCH", "/api/v1/conversations/{id}") => Some(json!({ "status": "open" })),
         ("POST", "/api/v1/conversations/{id}/messages" | "/api/v1/conversations/{id}/notes") => {
             Some(json!({ "text": "matrix reply", "idempotency_key": format!("matrix-{n}") }))
+        }
+        ("POST", "/api/v1/conversations/{id}/callback") => {
+            Some(json!({ "number": "+79991234567" }))
         }
         ("PUT", "/api/v1/conversations/{id}/tags/{tag}") => None,
         ("POST", "/api/v1/conversations/{id}/read") => {

@@ -40,7 +40,9 @@ impl Phones {
     async fn start(label: &str, callback: omnihub::config::CallbackConfig) -> Phones {
         let ari = AriSandbox::start(AriConfig::default()).await.unwrap();
         let ami = AmiSandbox::start(AmiConfig::default()).await.unwrap();
-        let zadarma = ZadarmaSandbox::start(ZadarmaConfig::default()).await.unwrap();
+        let zadarma = ZadarmaSandbox::start(ZadarmaConfig::default())
+            .await
+            .unwrap();
         let twilio = TwilioSandbox::start(TwilioConfig::default()).await.unwrap();
         let mut options = Options::default();
         options.providers.zadarma_api = zadarma.base_url();
@@ -81,8 +83,12 @@ impl Phones {
         for (k, v) in extra.as_object().unwrap() {
             settings[k] = v.clone();
         }
-        self.connect("asterisk_ari", settings, json!({"username": "omnihub", "password": "ari-secret-7"}))
-            .await
+        self.connect(
+            "asterisk_ari",
+            settings,
+            json!({"username": "omnihub", "password": "ari-secret-7"}),
+        )
+        .await
     }
 
     /// A customer's conversation on tenant A's messenger channel.
@@ -133,7 +139,13 @@ impl Phones {
         }
     }
 
-    fn visitor(&self, channel: ChannelId, number: &str, ip: &str, visitor: &str) -> CallbackRequest {
+    fn visitor(
+        &self,
+        channel: ChannelId,
+        number: &str,
+        ip: &str,
+        visitor: &str,
+    ) -> CallbackRequest {
         CallbackRequest {
             client_id: self.w.a.client.id,
             channel_id: Some(channel),
@@ -164,9 +176,8 @@ async fn an_operator_calls_back_through_ari_and_the_outcome_lands_in_the_convers
     let p = Phones::start("tel_ari", Default::default()).await;
     p.ari_channel(json!({"language": "en"})).await;
     let talk = p.conversation("ari-chat").await;
-    let r = p
-        .w
-        .post(
+    let r =
+        p.w.post(
             Who::Session(&p.w.a.owner),
             &format!("/api/v1/conversations/{talk}/callback"),
             json!({"number": "+7 999 123-45-67"}),
@@ -176,14 +187,21 @@ async fn an_operator_calls_back_through_ari_and_the_outcome_lands_in_the_convers
     assert_eq!(r.json()["number"], VISITOR);
     let notes = p.wait_notes(talk, 2).await;
     assert_eq!(notes[0].text, "📞 Call-back requested to +79991234567");
-    assert_eq!(notes[1].text, "📞 Call to +79991234567: answered, lasted 0:42");
+    assert_eq!(
+        notes[1].text,
+        "📞 Call to +79991234567: answered, lasted 0:42"
+    );
     assert!(notes.iter().all(|n| n.author_id.is_none()));
     let call_id = r.json()["id"].as_str().unwrap().parse().unwrap();
     let call = p.w.store.get_call(p.w.a.client.id, call_id).await.unwrap();
     assert_eq!(call.outcome, Some(CallOutcomeKind::Answered));
     assert_eq!(call.duration_secs, Some(42));
     assert!(p.ari.violations().is_empty(), "{:?}", p.ari.violations());
-    assert!(p.w.audit_actions(Who::Session(&p.w.a.owner)).await.contains(&"conversation.callback".to_string()));
+    assert!(
+        p.w.audit_actions(Who::Session(&p.w.a.owner))
+            .await
+            .contains(&"conversation.callback".to_string())
+    );
 
     // Another client's owner does not see the conversation; nothing is called.
     p.w.post(
@@ -227,11 +245,20 @@ async fn ami_reports_no_answer_and_bad_numbers_are_refused_without_a_trace() {
         .assert_error(400, "validation_failed");
     }
     // No number and none on the contact.
-    p.w.post(Who::Session(&p.w.a.owner), &format!("/api/v1/conversations/{talk}/callback"), json!({}))
-        .await
-        .assert_error(400, "validation_failed");
+    p.w.post(
+        Who::Session(&p.w.a.owner),
+        &format!("/api/v1/conversations/{talk}/callback"),
+        json!({}),
+    )
+    .await
+    .assert_error(400, "validation_failed");
     assert_eq!(p.notes(talk).await.len(), 2);
-    let originates = p.ami.actions().iter().filter(|a| a.contains(&("Action".into(), "Originate".into()))).count();
+    let originates = p
+        .ami
+        .actions()
+        .iter()
+        .filter(|a| a.contains(&("Action".into(), "Originate".into())))
+        .count();
     assert_eq!(originates, 1);
 }
 
@@ -246,16 +273,22 @@ async fn a_visitors_call_back_through_zadarma_is_settled_once_by_signed_notifica
             json!({"user_key": config.user_key, "secret": config.secret}),
         )
         .await;
-    p.zadarma.set_notify_url(&p.live.url(&format!("/hooks/zadarma/{channel}")));
+    p.zadarma
+        .set_notify_url(&p.live.url(&format!("/hooks/zadarma/{channel}")));
     // The URL check when the notification URL is saved.
     assert_eq!(
-        p.zadarma.echo_check(&p.live.url(&format!("/hooks/zadarma/{channel}")), "x7").await,
+        p.zadarma
+            .echo_check(&p.live.url(&format!("/hooks/zadarma/{channel}")), "x7")
+            .await,
         (Some(200), "x7".into())
     );
     p.zadarma.script(Scripted::Busy);
-    let call = request_callback(&p.w.state, p.visitor(channel, VISITOR, "203.0.113.7", "visitor-1"))
-        .await
-        .unwrap();
+    let call = request_callback(
+        &p.w.state,
+        p.visitor(channel, VISITOR, "203.0.113.7", "visitor-1"),
+    )
+    .await
+    .unwrap();
     // The visitor had no conversation: the telephony channel opened one for the number.
     let talk = call.conversation_id;
     let notes = p.wait_notes(talk, 2).await;
@@ -272,9 +305,15 @@ async fn a_visitors_call_back_through_zadarma_is_settled_once_by_signed_notifica
     let forged = p
         .zadarma
         .notify(
-            &[("event", "NOTIFY_OUT_END".into()), ("call_start", "2026-11-27 10:00:00".into()),
-              ("pbx_call_id", "out_forged".into()), ("destination", "79991234567".into()),
-              ("internal", "100".into()), ("duration", "600".into()), ("disposition", "answered".into())],
+            &[
+                ("event", "NOTIFY_OUT_END".into()),
+                ("call_start", "2026-11-27 10:00:00".into()),
+                ("pbx_call_id", "out_forged".into()),
+                ("destination", "79991234567".into()),
+                ("internal", "100".into()),
+                ("duration", "600".into()),
+                ("disposition", "answered".into()),
+            ],
             "not-the-secret",
         )
         .await;
@@ -282,7 +321,11 @@ async fn a_visitors_call_back_through_zadarma_is_settled_once_by_signed_notifica
     let stored = p.w.store.get_call(p.w.a.client.id, call.id).await.unwrap();
     assert_eq!(stored.outcome, Some(CallOutcomeKind::Busy));
     assert_eq!(p.notes(talk).await.len(), 2);
-    assert!(p.zadarma.violations().is_empty(), "{:?}", p.zadarma.violations());
+    assert!(
+        p.zadarma.violations().is_empty(),
+        "{:?}",
+        p.zadarma.violations()
+    );
 }
 
 #[actix_web::test]
@@ -301,12 +344,25 @@ async fn twilio_status_callbacks_settle_the_call_and_forgeries_are_refused() {
     let mut request = p.visitor(channel, VISITOR, "203.0.113.8", "visitor-2");
     request.conversation_id = Some(talk);
     let call = request_callback(&p.w.state, request).await.unwrap();
-    assert!(call.provider_call_id.as_deref().is_some_and(|sid| sid.starts_with("CA")));
+    assert!(
+        call.provider_call_id
+            .as_deref()
+            .is_some_and(|sid| sid.starts_with("CA"))
+    );
     let notes = p.wait_notes(talk, 2).await;
-    assert_eq!(notes[1].text, "📞 Call to +79991234567: answered, lasted 1:15");
+    assert_eq!(
+        notes[1].text,
+        "📞 Call to +79991234567: answered, lasted 1:15"
+    );
     let sent = p.twilio.deliveries();
     assert!(sent.iter().all(|d| d.status == Some(200)), "{sent:?}");
-    assert_eq!(p.twilio.calls()[0]["StatusCallback"], format!("https://omnihub.test/hooks/twilio/{channel}?call={}", call.id));
+    assert_eq!(
+        p.twilio.calls()[0]["StatusCallback"],
+        format!(
+            "https://omnihub.test/hooks/twilio/{channel}?call={}",
+            call.id
+        )
+    );
 
     // Every callback delivered again: nothing new.
     for d in &sent {
@@ -314,19 +370,36 @@ async fn twilio_status_callbacks_settle_the_call_and_forgeries_are_refused() {
     }
     assert_eq!(p.notes(talk).await.len(), 2);
     // Signed with another token: 401, and the outcome stays.
-    let url = format!("https://omnihub.test/hooks/twilio/{channel}?call={}", call.id);
+    let url = format!(
+        "https://omnihub.test/hooks/twilio/{channel}?call={}",
+        call.id
+    );
     let forged = p
         .twilio
-        .callback(&url, vec![("AccountSid".into(), config.account_sid.clone()),
-                             ("CallSid".into(), call.provider_call_id.clone().unwrap()),
-                             ("CallStatus".into(), "busy".into())], "forged-token")
+        .callback(
+            &url,
+            vec![
+                ("AccountSid".into(), config.account_sid.clone()),
+                ("CallSid".into(), call.provider_call_id.clone().unwrap()),
+                ("CallStatus".into(), "busy".into()),
+            ],
+            "forged-token",
+        )
         .await;
     assert_eq!(forged.status, Some(401));
     assert_eq!(
-        p.w.store.get_call(p.w.a.client.id, call.id).await.unwrap().duration_secs,
+        p.w.store
+            .get_call(p.w.a.client.id, call.id)
+            .await
+            .unwrap()
+            .duration_secs,
         Some(75)
     );
-    assert!(p.twilio.violations().is_empty(), "{:?}", p.twilio.violations());
+    assert!(
+        p.twilio.violations().is_empty(),
+        "{:?}",
+        p.twilio.violations()
+    );
     // A hook of a channel that is not the provider's is refused like a bad signature.
     let other = reqwest::Client::new()
         .post(p.live.url(&format!("/hooks/zadarma/{channel}")))
@@ -345,16 +418,40 @@ async fn limits_and_working_hours_refuse_before_anything_is_called() {
         .await;
     // Per number: the third call to the same number within the hour.
     for ip in ["198.51.100.1", "198.51.100.2"] {
-        request_callback(&p.w.state, p.visitor(channel, VISITOR, ip, ip)).await.unwrap();
+        request_callback(&p.w.state, p.visitor(channel, VISITOR, ip, ip))
+            .await
+            .unwrap();
     }
-    let refused = request_callback(&p.w.state, p.visitor(channel, VISITOR, "198.51.100.3", "v3")).await;
-    assert!(matches!(refused, Err(omnihub::http::error::ApiError::RateLimited(3600))), "{refused:?}");
+    let refused = request_callback(
+        &p.w.state,
+        p.visitor(channel, VISITOR, "198.51.100.3", "v3"),
+    )
+    .await;
+    assert!(
+        matches!(
+            refused,
+            Err(omnihub::http::error::ApiError::RateLimited(3600))
+        ),
+        "{refused:?}"
+    );
     // Per IP: one address asking for many numbers.
     for n in ["+79990000001", "+79990000002", "+79990000003"] {
-        request_callback(&p.w.state, p.visitor(channel, n, "198.51.100.9", &format!("v-{n}"))).await.unwrap();
+        request_callback(
+            &p.w.state,
+            p.visitor(channel, n, "198.51.100.9", &format!("v-{n}")),
+        )
+        .await
+        .unwrap();
     }
-    let refused = request_callback(&p.w.state, p.visitor(channel, "+79990000004", "198.51.100.9", "v-new")).await;
-    assert!(matches!(refused, Err(omnihub::http::error::ApiError::RateLimited(_))));
+    let refused = request_callback(
+        &p.w.state,
+        p.visitor(channel, "+79990000004", "198.51.100.9", "v-new"),
+    )
+    .await;
+    assert!(matches!(
+        refused,
+        Err(omnihub::http::error::ApiError::RateLimited(_))
+    ));
     assert_eq!(p.calls_to("+79990000004").await, 0);
     assert_eq!(p.ari.originated().len(), 5);
 
@@ -362,8 +459,15 @@ async fn limits_and_working_hours_refuse_before_anything_is_called() {
     let closed = p
         .ari_channel(json!({"hours": {"timezone": "Europe/Moscow", "always_open": false, "days": [[], [], [], [], [], [], []]}}))
         .await;
-    let refused = request_callback(&p.w.state, p.visitor(closed, "+79990000005", "198.51.100.20", "v-closed")).await;
-    assert!(matches!(refused, Err(omnihub::http::error::ApiError::OutOfHours)));
+    let refused = request_callback(
+        &p.w.state,
+        p.visitor(closed, "+79990000005", "198.51.100.20", "v-closed"),
+    )
+    .await;
+    assert!(matches!(
+        refused,
+        Err(omnihub::http::error::ApiError::OutOfHours)
+    ));
     assert_eq!(p.calls_to("+79990000005").await, 0);
     assert_eq!(p.ari.originated().len(), 5);
 
@@ -385,7 +489,10 @@ async fn limits_and_working_hours_refuse_before_anything_is_called() {
 }
 
 /// A "siteverify" endpoint that accepts the token `solved` and records what it was sent.
-async fn captcha_server(seen: Arc<Mutex<Vec<Vec<(String, String)>>>>) -> String {
+/// The forms the captcha endpoint received.
+type Seen = Arc<Mutex<Vec<Vec<(String, String)>>>>;
+
+async fn captcha_server(seen: Seen) -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/siteverify", listener.local_addr().unwrap());
     let data = web::Data::new(seen);
@@ -393,10 +500,12 @@ async fn captcha_server(seen: Arc<Mutex<Vec<Vec<(String, String)>>>>) -> String 
         App::new().app_data(data.clone()).route(
             "/siteverify",
             web::post().to(
-                |form: web::Form<Vec<(String, String)>>, seen: web::Data<Arc<Mutex<Vec<Vec<(String, String)>>>>>| async move {
+                |form: web::Form<Vec<(String, String)>>, seen: web::Data<Seen>| async move {
                     let form = form.into_inner();
                     let ok = form.iter().any(|(k, v)| k == "response" && v == "solved")
-                        && form.iter().any(|(k, v)| k == "secret" && v == "captcha-secret");
+                        && form
+                            .iter()
+                            .any(|(k, v)| k == "secret" && v == "captcha-secret");
                     seen.lock().unwrap().push(form);
                     HttpResponse::Ok().json(json!({"success": ok}))
                 },
@@ -415,16 +524,20 @@ async fn captcha_server(seen: Arc<Mutex<Vec<Vec<(String, String)>>>>) -> String 
 #[actix_web::test]
 async fn visitors_pass_the_captcha_when_one_is_configured() {
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let mut callback = omnihub::config::CallbackConfig::default();
-    callback.captcha_verify_url = captcha_server(seen.clone()).await;
-    callback.captcha_secret = omnihub::config::Secret::new("captcha-secret");
+    let callback = omnihub::config::CallbackConfig {
+        captcha_verify_url: captcha_server(seen.clone()).await,
+        captcha_secret: omnihub::config::Secret::new("captcha-secret"),
+    };
     let p = Phones::start("tel_captcha", callback).await;
     let channel = p.ari_channel(json!({})).await;
     for token in [None, Some("wrong")] {
         let mut request = p.visitor(channel, VISITOR, "192.0.2.10", "v-captcha");
         request.captcha_token = token.map(str::to_string);
         let refused = request_callback(&p.w.state, request).await;
-        assert!(matches!(refused, Err(omnihub::http::error::ApiError::CaptchaFailed)), "{refused:?}");
+        assert!(
+            matches!(refused, Err(omnihub::http::error::ApiError::CaptchaFailed)),
+            "{refused:?}"
+        );
     }
     assert_eq!(p.calls_to(VISITOR).await, 0);
     let mut request = p.visitor(channel, VISITOR, "192.0.2.10", "v-captcha");

@@ -22,7 +22,7 @@ use tokio::net::tcp::OwnedReadHalf;
 
 use super::{
     CallHookReply, CallHookRequest, CallOutcome, CallRequest, FirstLeg, Originated, Telephony,
-    TelephonyError, digits, dialable, pbx_url, reason, secret, setting,
+    TelephonyError, dialable, digits, pbx_url, reason, secret, setting,
 };
 use crate::provider::{ConfigError, WebhookError};
 use crate::rest_client;
@@ -119,7 +119,9 @@ impl AmiChannel {
             if dialable(&value) && !value.contains(['/', '@']) {
                 Ok(value)
             } else {
-                Err(ConfigError(format!("settings.{key}: `{value}` is not a valid name")))
+                Err(ConfigError(format!(
+                    "settings.{key}: `{value}` is not a valid name"
+                )))
             }
         };
         let username = secret(credentials, "username")?;
@@ -137,10 +139,15 @@ impl AmiChannel {
     }
 
     /// The `Originate` action's fields.
-    pub fn originate_fields(&self, request: &CallRequest) -> Result<Vec<(String, String)>, TelephonyError> {
+    pub fn originate_fields(
+        &self,
+        request: &CallRequest,
+    ) -> Result<Vec<(String, String)>, TelephonyError> {
         let first = request.first.value();
         if !dialable(first) {
-            return Err(TelephonyError::Refused(format!("`{first}` cannot be dialled")));
+            return Err(TelephonyError::Refused(format!(
+                "`{first}` cannot be dialled"
+            )));
         }
         let channel = match &request.first {
             FirstLeg::Extension(ext) => format!("{}/{ext}", self.tech),
@@ -153,7 +160,10 @@ impl AmiChannel {
             ("Exten".into(), digits(&request.visitor)),
             ("Context".into(), self.context.clone()),
             ("Priority".into(), "1".into()),
-            ("Timeout".into(), (u64::from(request.ring_timeout_secs) * 1000).to_string()),
+            (
+                "Timeout".into(),
+                (u64::from(request.ring_timeout_secs) * 1000).to_string(),
+            ),
             ("CallerID".into(), request.visitor.clone()),
             ("ChannelId".into(), request.call_id.clone()),
             ("Async".into(), "true".into()),
@@ -218,8 +228,10 @@ impl Telephony for AmiChannel {
                     get(&answer, "Message").unwrap_or("login refused"),
                 )));
             }
-            let borrowed: Vec<(&str, &str)> =
-                fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let borrowed: Vec<(&str, &str)> = fields
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
             write
                 .write_all(encode(&borrowed)?.as_bytes())
                 .await
@@ -248,11 +260,12 @@ impl Telephony for AmiChannel {
                     reason: "the PBX closed the manager connection before the call ended".into(),
                 }
             };
-            let outcome = tokio::time::timeout(MAX_CALL, follow)
-                .await
-                .unwrap_or(CallOutcome::Failed {
-                    reason: "the PBX never reported the end of the call".into(),
-                });
+            let outcome =
+                tokio::time::timeout(MAX_CALL, follow)
+                    .await
+                    .unwrap_or(CallOutcome::Failed {
+                        reason: "the PBX never reported the end of the call".into(),
+                    });
             if let Ok(logoff) = encode(&[("Action", "Logoff")]) {
                 let _ = write.write_all(logoff.as_bytes()).await;
             }
@@ -306,10 +319,16 @@ impl AmiCall {
 
     /// Takes one event; the outcome once the call is over. `now` stands in for a missing
     /// `Timestamp`.
-    pub fn apply(&mut self, message: &AmiMessage, now: std::time::SystemTime) -> Option<CallOutcome> {
+    pub fn apply(
+        &mut self,
+        message: &AmiMessage,
+        now: std::time::SystemTime,
+    ) -> Option<CallOutcome> {
         match get(message, "Event")? {
             "OriginateResponse" if get(message, "ActionID") == Some(self.action_id.as_str()) => {
-                if let Some(unique) = get(message, "Uniqueid").filter(|u| !u.is_empty() && *u != "<null>") {
+                if let Some(unique) =
+                    get(message, "Uniqueid").filter(|u| !u.is_empty() && *u != "<null>")
+                {
                     self.unique_id = Some(unique.to_string());
                 }
                 if get(message, "Response") == Some("Success") {
@@ -364,7 +383,10 @@ mod tests {
     use super::*;
 
     fn msg(pairs: &[(&str, &str)]) -> AmiMessage {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -380,18 +402,63 @@ mod tests {
     fn events_give_the_outcome() {
         let now = std::time::SystemTime::now();
         let mut call = AmiCall::new("c1");
-        assert_eq!(call.apply(&msg(&[("Event", "OriginateResponse"), ("ActionID", "c1"), ("Response", "Success"), ("Reason", "4"), ("Uniqueid", "c1")]), now), None);
-        assert_eq!(call.apply(&msg(&[("Event", "DialEnd"), ("Uniqueid", "c1"), ("DialStatus", "ANSWER"), ("Timestamp", "1000.250000")]), now), None);
         assert_eq!(
-            call.apply(&msg(&[("Event", "Hangup"), ("Uniqueid", "c1"), ("Cause", "16"), ("Timestamp", "1042.300000")]), now),
+            call.apply(
+                &msg(&[
+                    ("Event", "OriginateResponse"),
+                    ("ActionID", "c1"),
+                    ("Response", "Success"),
+                    ("Reason", "4"),
+                    ("Uniqueid", "c1")
+                ]),
+                now
+            ),
+            None
+        );
+        assert_eq!(
+            call.apply(
+                &msg(&[
+                    ("Event", "DialEnd"),
+                    ("Uniqueid", "c1"),
+                    ("DialStatus", "ANSWER"),
+                    ("Timestamp", "1000.250000")
+                ]),
+                now
+            ),
+            None
+        );
+        assert_eq!(
+            call.apply(
+                &msg(&[
+                    ("Event", "Hangup"),
+                    ("Uniqueid", "c1"),
+                    ("Cause", "16"),
+                    ("Timestamp", "1042.300000")
+                ]),
+                now
+            ),
             Some(CallOutcome::Answered { duration_secs: 42 })
         );
         let mut busy = AmiCall::new("c2");
         assert_eq!(
-            busy.apply(&msg(&[("Event", "OriginateResponse"), ("ActionID", "c2"), ("Response", "Failure"), ("Reason", "5")]), now),
+            busy.apply(
+                &msg(&[
+                    ("Event", "OriginateResponse"),
+                    ("ActionID", "c2"),
+                    ("Response", "Failure"),
+                    ("Reason", "5")
+                ]),
+                now
+            ),
             Some(CallOutcome::Busy)
         );
         let mut other = AmiCall::new("c3");
-        assert_eq!(other.apply(&msg(&[("Event", "Hangup"), ("Uniqueid", "zz"), ("Cause", "16")]), now), None);
+        assert_eq!(
+            other.apply(
+                &msg(&[("Event", "Hangup"), ("Uniqueid", "zz"), ("Cause", "16")]),
+                now
+            ),
+            None
+        );
     }
 }

@@ -25,7 +25,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use super::{
     CallHookReply, CallHookRequest, CallOutcome, CallRequest, FirstLeg, Originated, Telephony,
-    TelephonyError, digits, dialable, pbx_url, reason, secret, setting,
+    TelephonyError, dialable, digits, pbx_url, reason, secret, setting,
 };
 use crate::provider::{ConfigError, WebhookError};
 use crate::rest_client;
@@ -60,7 +60,9 @@ impl AriChannel {
             if dialable(&value) && !value.contains(['/', '@']) {
                 Ok(value)
             } else {
-                Err(ConfigError(format!("settings.{key}: `{value}` is not a valid name")))
+                Err(ConfigError(format!(
+                    "settings.{key}: `{value}` is not a valid name"
+                )))
             }
         };
         Ok(AriChannel {
@@ -75,10 +77,15 @@ impl AriChannel {
     }
 
     /// The originate's query parameters, as `POST /ari/channels` takes them.
-    pub fn originate_params(&self, request: &CallRequest) -> Result<Vec<(String, String)>, TelephonyError> {
+    pub fn originate_params(
+        &self,
+        request: &CallRequest,
+    ) -> Result<Vec<(String, String)>, TelephonyError> {
         let first = request.first.value();
         if !dialable(first) {
-            return Err(TelephonyError::Refused(format!("`{first}` cannot be dialled")));
+            return Err(TelephonyError::Refused(format!(
+                "`{first}` cannot be dialled"
+            )));
         }
         let endpoint = match &request.first {
             FirstLeg::Extension(ext) => format!("{}/{ext}", self.tech),
@@ -191,11 +198,12 @@ impl Telephony for AriChannel {
                     reason: "the PBX's event stream closed before the call ended".into(),
                 }
             };
-            let outcome = tokio::time::timeout(MAX_CALL, follow)
-                .await
-                .unwrap_or(CallOutcome::Failed {
-                    reason: "the PBX never reported the end of the call".into(),
-                });
+            let outcome =
+                tokio::time::timeout(MAX_CALL, follow)
+                    .await
+                    .unwrap_or(CallOutcome::Failed {
+                        reason: "the PBX never reported the end of the call".into(),
+                    });
             let _ = events.close(None).await;
             outcome
         };
@@ -251,7 +259,11 @@ impl AriCall {
         };
         match event.get("type").and_then(Value::as_str)? {
             "Dial" if of_ours("caller") => {
-                match event.get("dialstatus").and_then(Value::as_str).unwrap_or("") {
+                match event
+                    .get("dialstatus")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                {
                     "ANSWER" => self.answered_at = timestamp(event),
                     "BUSY" => self.dial_outcome = Some(CallOutcome::Busy),
                     "NOANSWER" | "CANCEL" => self.dial_outcome = Some(CallOutcome::NoAnswer),

@@ -275,7 +275,8 @@ pub(crate) fn pbx_url(
     key: &str,
     private_allowed: bool,
 ) -> Result<Url, ConfigError> {
-    let raw = setting(settings, key)?.ok_or_else(|| ConfigError(format!("settings.{key} is required")))?;
+    let raw = setting(settings, key)?
+        .ok_or_else(|| ConfigError(format!("settings.{key} is required")))?;
     let url = Url::parse(&raw)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https" | "tcp") && u.has_host())
@@ -292,8 +293,7 @@ pub(crate) fn pbx_url(
 /// `localhost` and loopback, private, link-local and unspecified addresses, as written.
 pub(crate) fn is_private_host(host: &str) -> bool {
     let bare = host.trim().trim_start_matches('[').trim_end_matches(']');
-    if bare.eq_ignore_ascii_case("localhost") || bare.to_ascii_lowercase().ends_with(".localhost")
-    {
+    if bare.eq_ignore_ascii_case("localhost") || bare.to_ascii_lowercase().ends_with(".localhost") {
         return true;
     }
     match bare.parse::<std::net::IpAddr>() {
@@ -365,7 +365,10 @@ mod tests {
 
     #[test]
     fn outcomes_have_stable_names() {
-        assert_eq!(CallOutcome::Answered { duration_secs: 3 }.as_str(), "answered");
+        assert_eq!(
+            CallOutcome::Answered { duration_secs: 3 }.as_str(),
+            "answered"
+        );
         assert_eq!(CallOutcome::NoAnswer.as_str(), "no_answer");
         assert_eq!(CallOutcome::Busy.as_str(), "busy");
         assert_eq!(

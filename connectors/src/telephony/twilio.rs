@@ -72,8 +72,12 @@ impl TwilioChannel {
         base: &Url,
     ) -> Result<Self, ConfigError> {
         let account_sid = secret(credentials, "account_sid")?;
-        if !account_sid.starts_with("AC") || !account_sid[2..].chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(ConfigError("credentials.account_sid must look like AC…".into()));
+        if !account_sid.starts_with("AC")
+            || !account_sid[2..].chars().all(|c| c.is_ascii_hexdigit())
+        {
+            return Err(ConfigError(
+                "credentials.account_sid must look like AC…".into(),
+            ));
         }
         let from = setting(settings, "from_number")?
             .ok_or_else(|| ConfigError("settings.from_number is required".into()))?;
@@ -154,7 +158,13 @@ impl Telephony for TwilioChannel {
         }
         let error: Option<TwilioError> = serde_json::from_slice(&answer.body).ok();
         let message = error
-            .map(|e| format!("{} {}", e.code.unwrap_or_default(), e.message.unwrap_or_default()))
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    e.code.unwrap_or_default(),
+                    e.message.unwrap_or_default()
+                )
+            })
             .unwrap_or_else(|| format!("HTTP {status}"));
         Err(match status {
             401 | 403 => TelephonyError::Unauthorized(reason(&message)),
@@ -261,7 +271,10 @@ mod tests {
             status_outcome("completed", "17", true).unwrap(),
             Some(CallOutcome::Answered { duration_secs: 17 })
         );
-        assert_eq!(status_outcome("busy", "", true).unwrap(), Some(CallOutcome::Busy));
+        assert_eq!(
+            status_outcome("busy", "", true).unwrap(),
+            Some(CallOutcome::Busy)
+        );
         assert_eq!(
             status_outcome("no-answer", "", false).unwrap(),
             Some(CallOutcome::NoAnswer)

@@ -58,7 +58,10 @@ pub fn authorization(user_key: &str, secret: &str, path: &str, query: &str) -> S
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    format!("{user_key}:{}", sign(secret, &format!("{path}{query}{md5}")))
+    format!(
+        "{user_key}:{}",
+        sign(secret, &format!("{path}{query}{md5}"))
+    )
 }
 
 /// Zadarma's answer to the callback request.
@@ -101,13 +104,10 @@ impl Telephony for ZadarmaChannel {
             .map_err(|e| TelephonyError::Unavailable(e.to_string()))?;
         url.set_query(Some(&query));
         let answer = rest_client::fetch(
-            self.http
-                .get(url)
-                .timeout(rest_client::TIMEOUT)
-                .header(
-                    "Authorization",
-                    authorization(&self.user_key, &self.secret, CALLBACK_PATH, &query),
-                ),
+            self.http.get(url).timeout(rest_client::TIMEOUT).header(
+                "Authorization",
+                authorization(&self.user_key, &self.secret, CALLBACK_PATH, &query),
+            ),
             rest_client::MAX_API_BODY,
         )
         .await
@@ -138,8 +138,8 @@ impl Telephony for ZadarmaChannel {
         if request.method != "POST" {
             return Err(WebhookError::MethodNotAllowed);
         }
-        let form: Vec<(String, String)> = serde_urlencoded::from_bytes(request.body)
-            .map_err(|_| WebhookError::Unauthorized)?;
+        let form: Vec<(String, String)> =
+            serde_urlencoded::from_bytes(request.body).map_err(|_| WebhookError::Unauthorized)?;
         let field = |name: &str| {
             form.iter()
                 .find(|(k, _)| k == name)
@@ -149,7 +149,12 @@ impl Telephony for ZadarmaChannel {
         let event = field("event");
         let signed = match event {
             "NOTIFY_OUT_START" | "NOTIFY_OUT_END" => {
-                format!("{}{}{}", field("internal"), field("destination"), field("call_start"))
+                format!(
+                    "{}{}{}",
+                    field("internal"),
+                    field("destination"),
+                    field("call_start")
+                )
             }
             "NOTIFY_START" | "NOTIFY_END" => format!(
                 "{}{}{}",
@@ -161,7 +166,9 @@ impl Telephony for ZadarmaChannel {
             _ => format!("{}{}", field("pbx_call_id"), field("call_start")),
         };
         let given = request.header("signature").unwrap_or_default();
-        if given.is_empty() || !constant_time_eq(sign(&self.secret, &signed).as_bytes(), given.as_bytes()) {
+        if given.is_empty()
+            || !constant_time_eq(sign(&self.secret, &signed).as_bytes(), given.as_bytes())
+        {
             return Err(WebhookError::Unauthorized);
         }
         let event_id = format!("{}:{event}", field("pbx_call_id"));
@@ -218,9 +225,14 @@ mod tests {
         // The digest is hex first, then base64: 40 hex characters make 56 base64 characters.
         let s = sign("secret", "text");
         assert_eq!(s.len(), 56);
-        let decoded = base64::engine::general_purpose::STANDARD.decode(&s).unwrap();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(&s)
+            .unwrap();
         assert!(decoded.iter().all(u8::is_ascii_hexdigit));
-        assert_eq!(sorted_query(&[("to", "7999"), ("from", "100")]), "from=100&to=7999");
+        assert_eq!(
+            sorted_query(&[("to", "7999"), ("from", "100")]),
+            "from=100&to=7999"
+        );
         assert_eq!(sorted_query(&[("a", "b c+")]), "a=b+c%2B");
         // Computed independently with Python's hmac/hashlib, the PHP library's algorithm.
         assert_eq!(
@@ -237,7 +249,10 @@ mod tests {
         );
         assert_eq!(outcome("busy", "0").unwrap(), CallOutcome::Busy);
         assert_eq!(outcome("no answer", "0").unwrap(), CallOutcome::NoAnswer);
-        assert!(matches!(outcome("no money", "0").unwrap(), CallOutcome::Failed { .. }));
+        assert!(matches!(
+            outcome("no money", "0").unwrap(),
+            CallOutcome::Failed { .. }
+        ));
         assert!(outcome("answered", "x").is_err());
     }
 }

@@ -74,11 +74,19 @@ impl AmiSandbox {
 
     /// Every action received (secrets included, as sent), in order.
     pub fn actions(&self) -> Vec<Vec<(String, String)>> {
-        self.state.actions.lock().map(|a| a.clone()).unwrap_or_default()
+        self.state
+            .actions
+            .lock()
+            .map(|a| a.clone())
+            .unwrap_or_default()
     }
 
     pub fn played(&self) -> Vec<Vec<(String, String)>> {
-        self.state.played.lock().map(|a| a.clone()).unwrap_or_default()
+        self.state
+            .played
+            .lock()
+            .map(|a| a.clone())
+            .unwrap_or_default()
     }
 
     pub fn violations(&self) -> Vec<String> {
@@ -130,7 +138,9 @@ async fn serve(socket: tokio::net::TcpStream, state: Arc<State>) {
             if let Some((k, v)) = line.split_once(':') {
                 message.push((k.trim().to_string(), v.trim().to_string()));
             } else {
-                state.violations.record(format!("AMI: a line without a colon: `{line}`"));
+                state
+                    .violations
+                    .record(format!("AMI: a line without a colon: `{line}`"));
             }
             continue;
         }
@@ -149,7 +159,10 @@ async fn serve(socket: tokio::net::TcpStream, state: Arc<State>) {
             problems.push(format!("undocumented action `{name}`"));
         }
         for (k, _) in &action {
-            if k != "Action" && !documented.iter().any(|(n, _)| n == k) && !name.eq_ignore_ascii_case("Logoff") {
+            if k != "Action"
+                && !documented.iter().any(|(n, _)| n == k)
+                && !name.eq_ignore_ascii_case("Logoff")
+            {
                 problems.push(format!("{name}: undocumented parameter `{k}`"));
             }
         }
@@ -162,7 +175,15 @@ async fn serve(socket: tokio::net::TcpStream, state: Arc<State>) {
             for p in &problems {
                 state.violations.record(format!("AMI {p}"));
             }
-            let _ = send(&mut write, &[("Response", "Error".into()), ("ActionID", id), ("Message", problems.join("; "))]).await;
+            let _ = send(
+                &mut write,
+                &[
+                    ("Response", "Error".into()),
+                    ("ActionID", id),
+                    ("Message", problems.join("; ")),
+                ],
+            )
+            .await;
             continue;
         }
         let result = match name.as_str() {
@@ -171,20 +192,62 @@ async fn serve(socket: tokio::net::TcpStream, state: Arc<State>) {
                     && get(&action, "Secret") == Some(state.config.secret.as_str());
                 logged_in = ok;
                 if ok {
-                    send(&mut write, &[("Response", "Success".into()), ("ActionID", id), ("Message", "Authentication accepted".into())]).await
+                    send(
+                        &mut write,
+                        &[
+                            ("Response", "Success".into()),
+                            ("ActionID", id),
+                            ("Message", "Authentication accepted".into()),
+                        ],
+                    )
+                    .await
                 } else {
-                    send(&mut write, &[("Response", "Error".into()), ("ActionID", id), ("Message", "Authentication failed".into())]).await
+                    send(
+                        &mut write,
+                        &[
+                            ("Response", "Error".into()),
+                            ("ActionID", id),
+                            ("Message", "Authentication failed".into()),
+                        ],
+                    )
+                    .await
                 }
             }
             "Logoff" => {
-                let _ = send(&mut write, &[("Response", "Goodbye".into()), ("ActionID", id), ("Message", "Thanks for all the fish.".into())]).await;
+                let _ = send(
+                    &mut write,
+                    &[
+                        ("Response", "Goodbye".into()),
+                        ("ActionID", id),
+                        ("Message", "Thanks for all the fish.".into()),
+                    ],
+                )
+                .await;
                 return;
             }
             _ if !logged_in => {
-                send(&mut write, &[("Response", "Error".into()), ("ActionID", id), ("Message", "Permission denied".into())]).await
+                send(
+                    &mut write,
+                    &[
+                        ("Response", "Error".into()),
+                        ("ActionID", id),
+                        ("Message", "Permission denied".into()),
+                    ],
+                )
+                .await
             }
             "Originate" => originate(&mut write, &state, &action, id).await,
-            _ => send(&mut write, &[("Response", "Error".into()), ("ActionID", id), ("Message", "Invalid/unknown command".into())]).await,
+            _ => {
+                send(
+                    &mut write,
+                    &[
+                        ("Response", "Error".into()),
+                        ("ActionID", id),
+                        ("Message", "Invalid/unknown command".into()),
+                    ],
+                )
+                .await
+            }
         };
         if result.is_err() {
             return;
@@ -198,26 +261,60 @@ async fn originate(
     action: &[(String, String)],
     id: String,
 ) -> std::io::Result<()> {
-    let has_exten = ["Exten", "Context", "Priority"].iter().all(|k| get(action, k).is_some());
+    let has_exten = ["Exten", "Context", "Priority"]
+        .iter()
+        .all(|k| get(action, k).is_some());
     if !has_exten && get(action, "Application").is_none() {
-        state.violations.record("AMI Originate: neither Exten/Context/Priority nor Application");
-        return send(write, &[("Response", "Error".into()), ("ActionID", id), ("Message", "Exten not specified".into())]).await;
+        state
+            .violations
+            .record("AMI Originate: neither Exten/Context/Priority nor Application");
+        return send(
+            write,
+            &[
+                ("Response", "Error".into()),
+                ("ActionID", id),
+                ("Message", "Exten not specified".into()),
+            ],
+        )
+        .await;
     }
     if get(action, "Async").is_none_or(|a| !a.eq_ignore_ascii_case("true")) {
-        state.violations.record("AMI Originate: not Async (the connection would block)");
+        state
+            .violations
+            .record("AMI Originate: not Async (the connection would block)");
     }
-    send(write, &[("Response", "Success".into()), ("ActionID", id.clone()), ("Message", "Originate successfully queued".into())]).await?;
-    let unique = get(action, "ChannelId").map_or_else(|| "1732700000.1".to_string(), str::to_string);
+    send(
+        write,
+        &[
+            ("Response", "Success".into()),
+            ("ActionID", id.clone()),
+            ("Message", "Originate successfully queued".into()),
+        ],
+    )
+    .await?;
+    let unique =
+        get(action, "ChannelId").map_or_else(|| "1732700000.1".to_string(), str::to_string);
     let channel = format!("{}-00000001", get(action, "Channel").unwrap_or_default());
     let started = chrono::Utc::now().timestamp() as f64;
     let stamp = |offset: f64| format!("{:.6}", started + offset);
     let script = state.script.get();
     let mut events: Vec<Vec<(&str, String)>> = Vec::new();
     events.push(vec![
-        ("Event", "OriginateResponse".into()), ("Privilege", "call,all".into()), ("Timestamp", stamp(2.0)),
-        ("ActionID", id.clone()), ("Response", "Success".into()), ("Channel", channel.clone()),
-        ("Context", get(action, "Context").unwrap_or_default().into()), ("Exten", get(action, "Exten").unwrap_or_default().into()),
-        ("Reason", "4".into()), ("Uniqueid", unique.clone()), ("CallerIDNum", get(action, "CallerID").unwrap_or_default().into()), ("CallerIDName", "<unknown>".into()),
+        ("Event", "OriginateResponse".into()),
+        ("Privilege", "call,all".into()),
+        ("Timestamp", stamp(2.0)),
+        ("ActionID", id.clone()),
+        ("Response", "Success".into()),
+        ("Channel", channel.clone()),
+        ("Context", get(action, "Context").unwrap_or_default().into()),
+        ("Exten", get(action, "Exten").unwrap_or_default().into()),
+        ("Reason", "4".into()),
+        ("Uniqueid", unique.clone()),
+        (
+            "CallerIDNum",
+            get(action, "CallerID").unwrap_or_default().into(),
+        ),
+        ("CallerIDName", "<unknown>".into()),
     ]);
     let (status, talked) = match script {
         Scripted::Answered { duration_secs } => ("ANSWER", f64::from(duration_secs)),
@@ -226,18 +323,33 @@ async fn originate(
         Scripted::Failed => ("CONGESTION", 0.0),
     };
     events.push(vec![
-        ("Event", "DialEnd".into()), ("Privilege", "call,all".into()), ("Timestamp", stamp(7.0)),
-        ("Channel", channel.clone()), ("Uniqueid", unique.clone()), ("DestChannel", "PJSIP/trunk-00000002".into()),
-        ("DestUniqueid", format!("{unique}-peer")), ("DialStatus", status.into()),
+        ("Event", "DialEnd".into()),
+        ("Privilege", "call,all".into()),
+        ("Timestamp", stamp(7.0)),
+        ("Channel", channel.clone()),
+        ("Uniqueid", unique.clone()),
+        ("DestChannel", "PJSIP/trunk-00000002".into()),
+        ("DestUniqueid", format!("{unique}-peer")),
+        ("DialStatus", status.into()),
     ]);
     events.push(vec![
-        ("Event", "Hangup".into()), ("Privilege", "call,all".into()), ("Timestamp", stamp(7.0 + talked)),
-        ("Channel", channel), ("Uniqueid", unique), ("Cause", "16".into()), ("Cause-txt", "Normal Clearing".into()),
+        ("Event", "Hangup".into()),
+        ("Privilege", "call,all".into()),
+        ("Timestamp", stamp(7.0 + talked)),
+        ("Channel", channel),
+        ("Uniqueid", unique),
+        ("Cause", "16".into()),
+        ("Cause-txt", "Normal Clearing".into()),
     ]);
     for event in events {
         send(write, &event).await?;
         if let Ok(mut p) = state.played.lock() {
-            p.push(event.iter().map(|(k, v)| (k.to_string(), v.clone())).collect());
+            p.push(
+                event
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect(),
+            );
         }
     }
     Ok(())

@@ -94,12 +94,20 @@ impl AriSandbox {
 
     /// The accepted originates' query parameters, in order.
     pub fn originated(&self) -> Vec<Vec<(String, String)>> {
-        self.state.originated.lock().map(|o| o.clone()).unwrap_or_default()
+        self.state
+            .originated
+            .lock()
+            .map(|o| o.clone())
+            .unwrap_or_default()
     }
 
     /// Every event played, in order.
     pub fn played(&self) -> Vec<Value> {
-        self.state.played.lock().map(|p| p.clone()).unwrap_or_default()
+        self.state
+            .played
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_default()
     }
 
     /// Requests that broke ARI's Swagger.
@@ -131,7 +139,10 @@ fn authorized(state: &State, req: &HttpRequest) -> bool {
 
 fn unauthorized() -> HttpResponse {
     HttpResponse::Unauthorized()
-        .insert_header(("WWW-Authenticate", "Basic realm=\"Asterisk REST Interface\""))
+        .insert_header((
+            "WWW-Authenticate",
+            "Basic realm=\"Asterisk REST Interface\"",
+        ))
         .json(json!({"error": "Authentication required"}))
 }
 
@@ -145,7 +156,11 @@ async fn events(
     }
     let query: Vec<(String, String)> =
         serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
-    let Some(app) = query.iter().find(|(k, _)| k == "app").map(|(_, v)| v.clone()) else {
+    let Some(app) = query
+        .iter()
+        .find(|(k, _)| k == "app")
+        .map(|(_, v)| v.clone())
+    else {
         return Ok(HttpResponse::BadRequest().json(json!({"error": "app parameter is required"})));
     };
     let (response, mut session, mut stream) = actix_ws::handle(&req, body)?;
@@ -183,7 +198,9 @@ async fn originate(req: HttpRequest, state: web::Data<Arc<State>>) -> HttpRespon
     for (name, value) in &params {
         match spec.iter().find(|(n, _, _)| n == name) {
             None => problems.push(format!("unknown parameter `{name}`")),
-            Some((_, _, kind)) if (kind == "long" || kind == "int") && value.parse::<i64>().is_err() => {
+            Some((_, _, kind))
+                if (kind == "long" || kind == "int") && value.parse::<i64>().is_err() =>
+            {
                 problems.push(format!("`{name}` is not an {kind}: `{value}`"))
             }
             Some(_) => {}
@@ -206,7 +223,11 @@ async fn originate(req: HttpRequest, state: web::Data<Arc<State>>) -> HttpRespon
             .json(json!({"message": "Invalid parameters for originating a channel."}));
     }
     let id = get("channelId").unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let fresh = state.channels.lock().map(|mut c| c.insert(id.clone())).unwrap_or(false);
+    let fresh = state
+        .channels
+        .lock()
+        .map(|mut c| c.insert(id.clone()))
+        .unwrap_or(false);
     if !fresh {
         return HttpResponse::Conflict()
             .json(json!({"message": "Channel with given unique ID already exists."}));

@@ -66,7 +66,9 @@ pub fn ami_action_parameters(action: &str) -> Vec<(String, bool)> {
     let Some(start) = doc.find(&start_tag) else {
         return Vec::new();
     };
-    let end = doc[start..].find("</manager>").map_or(doc.len(), |e| start + e);
+    let end = doc[start..]
+        .find("</manager>")
+        .map_or(doc.len(), |e| start + e);
     let block = &doc[start..end];
     let mut out = vec![("ActionID".to_string(), false)];
     let mut rest = block;
@@ -139,7 +141,11 @@ pub fn ari_event_required(model: &str) -> Vec<String> {
         }
     }
     for name in chain {
-        for (prop, spec) in models[&name]["properties"].as_object().into_iter().flatten() {
+        for (prop, spec) in models[&name]["properties"]
+            .as_object()
+            .into_iter()
+            .flatten()
+        {
             if spec["required"].as_bool() == Some(true) {
                 out.push(prop.clone());
             }
@@ -167,7 +173,14 @@ mod tests {
         let ari = ari_originate_parameters();
         assert!(ari.contains(&("endpoint".to_string(), true, "string".to_string())));
         let destroyed = ari_event_required("ChannelDestroyed");
-        for field in ["cause", "cause_txt", "channel", "type", "application", "timestamp"] {
+        for field in [
+            "cause",
+            "cause_txt",
+            "channel",
+            "type",
+            "application",
+            "timestamp",
+        ] {
             assert!(destroyed.iter().any(|f| f == field), "{field}");
         }
     }

@@ -22,6 +22,9 @@ use super::{Script, Scripted, hex, specs};
 use crate::support::{Violations, compile, errors};
 use crate::webhook_delivery::{Caller, Delivery};
 
+/// A form's fields in order.
+type Form = Vec<(String, String)>;
+
 pub struct TwilioConfig {
     pub account_sid: String,
     pub auth_token: String,
@@ -81,12 +84,10 @@ impl TwilioSandbox {
         });
         let data = web::Data::new(state.clone());
         let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .route(
-                    "/2010-04-01/Accounts/{sid}/Calls.json",
-                    web::post().to(create_call),
-                )
+            App::new().app_data(data.clone()).route(
+                "/2010-04-01/Accounts/{sid}/Calls.json",
+                web::post().to(create_call),
+            )
         })
         .workers(1)
         .disable_signals()
@@ -120,11 +121,19 @@ impl TwilioSandbox {
 
     /// Accepted calls: the request's fields as validated (JSON after type conversion).
     pub fn calls(&self) -> Vec<Value> {
-        self.state.calls.lock().map(|c| c.clone()).unwrap_or_default()
+        self.state
+            .calls
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default()
     }
 
     pub fn deliveries(&self) -> Vec<Delivery> {
-        self.state.deliveries.lock().map(|d| d.clone()).unwrap_or_default()
+        self.state
+            .deliveries
+            .lock()
+            .map(|d| d.clone())
+            .unwrap_or_default()
     }
 
     pub fn violations(&self) -> Vec<String> {
@@ -137,7 +146,12 @@ impl TwilioSandbox {
 
     /// Posts a status callback to `url` signed with `token` (the account's for a real one,
     /// another for a forgery).
-    pub async fn callback(&self, url: &str, params: Vec<(String, String)>, token: &str) -> Delivery {
+    pub async fn callback(
+        &self,
+        url: &str,
+        params: Vec<(String, String)>,
+        token: &str,
+    ) -> Delivery {
         callback(&self.state, url, params, token).await
     }
 }
@@ -149,9 +163,17 @@ impl Drop for TwilioSandbox {
     }
 }
 
-async fn callback(state: &State, url: &str, params: Vec<(String, String)>, token: &str) -> Delivery {
+async fn callback(
+    state: &State,
+    url: &str,
+    params: Vec<(String, String)>,
+    token: &str,
+) -> Delivery {
     let signature = twilio_signature(token, url, &params);
-    let target = match (state.via.lock().ok().and_then(|v| v.clone()), reqwest::Url::parse(url)) {
+    let target = match (
+        state.via.lock().ok().and_then(|v| v.clone()),
+        reqwest::Url::parse(url),
+    ) {
         (Some(via), Ok(parsed)) => {
             let mut path = parsed.path().to_string();
             if let Some(q) = parsed.query() {
@@ -162,16 +184,24 @@ async fn callback(state: &State, url: &str, params: Vec<(String, String)>, token
         }
         _ => url.to_string(),
     };
-    let body = serde_urlencoded::to_string(&params).unwrap_or_default().into_bytes();
+    let body = serde_urlencoded::to_string(&params)
+        .unwrap_or_default()
+        .into_bytes();
     let mut delivery = state
         .caller
         .post(
             &target,
             body,
             vec![
-                ("Content-Type".into(), "application/x-www-form-urlencoded".into()),
+                (
+                    "Content-Type".into(),
+                    "application/x-www-form-urlencoded".into(),
+                ),
                 ("X-Twilio-Signature".into(), signature),
-                ("I-Twilio-Idempotency-Token".into(), uuid::Uuid::new_v4().to_string()),
+                (
+                    "I-Twilio-Idempotency-Token".into(),
+                    uuid::Uuid::new_v4().to_string(),
+                ),
             ],
         )
         .await;
@@ -183,10 +213,12 @@ async fn callback(state: &State, url: &str, params: Vec<(String, String)>, token
 }
 
 fn twilio_error(status: u16, code: u32, message: &str) -> HttpResponse {
-    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default()).json(json!({
-        "code": code, "message": message,
-        "more_info": format!("https://www.twilio.com/docs/errors/{code}"), "status": status,
-    }))
+    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default()).json(
+        json!({
+            "code": code, "message": message,
+            "more_info": format!("https://www.twilio.com/docs/errors/{code}"), "status": status,
+        }),
+    )
 }
 
 /// The form as JSON of the schema's types (arrays for repeated fields, integers, booleans).
@@ -244,17 +276,27 @@ async fn create_call(
             state.config.account_sid, state.config.auth_token
         ))
     );
-    let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok());
+    let auth = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok());
     if auth != Some(expected.as_str()) || path.as_str() != state.config.account_sid {
         return twilio_error(401, 20003, "Authenticate");
     }
-    let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     if !content_type.starts_with("application/x-www-form-urlencoded") {
-        state.violations.record(format!("Calls.json: content type `{content_type}`"));
+        state
+            .violations
+            .record(format!("Calls.json: content type `{content_type}`"));
     }
     let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let spec: Value = serde_json::from_str(specs::TWILIO).unwrap_or_default();
-    let schema = &spec["operation"]["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"];
+    let schema =
+        &spec["operation"]["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"];
     let instance = typed(&form, schema);
     let mut problems: Vec<String> = match compile(schema) {
         Ok(validator) => errors(&validator, &instance),
@@ -301,7 +343,11 @@ async fn create_call(
     let token = state.config.auth_token.clone();
     actix_web::rt::spawn(async move {
         let mut sequence = 0;
-        let mut params = |call_sid: &str, parent: Option<&str>, status: &str, to: &str, duration: Option<u32>| {
+        let mut params = |call_sid: &str,
+                          parent: Option<&str>,
+                          status: &str,
+                          to: &str,
+                          duration: Option<u32>| {
             let mut p: Vec<(String, String)> = vec![
                 ("AccountSid".into(), account.clone()),
                 ("ApiVersion".into(), "2010-04-01".into()),
@@ -309,7 +355,15 @@ async fn create_call(
                 ("CallStatus".into(), status.into()),
                 ("Called".into(), to.into()),
                 ("Caller".into(), from.clone()),
-                ("Direction".into(), if parent.is_some() { "outbound-dial" } else { "outbound-api" }.into()),
+                (
+                    "Direction".into(),
+                    if parent.is_some() {
+                        "outbound-dial"
+                    } else {
+                        "outbound-api"
+                    }
+                    .into(),
+                ),
                 ("From".into(), from.clone()),
                 ("To".into(), to.into()),
                 ("Timestamp".into(), chrono::Utc::now().to_rfc2822()),
@@ -326,26 +380,53 @@ async fn create_call(
             }
             p
         };
-        let mut plan: Vec<(Option<String>, Vec<(String, String)>)> = Vec::new();
+        let mut plan: Vec<(Option<String>, Form)> = Vec::new();
         let child_sid = format!("CA{}", hex(&uuid::Uuid::new_v4().into_bytes()));
-        plan.push((parent_callback.clone(), params(&sid, None, "initiated", &to, None)));
-        plan.push((parent_callback.clone(), params(&sid, None, "ringing", &to, None)));
-        plan.push((parent_callback.clone(), params(&sid, None, "in-progress", &to, None)));
+        plan.push((
+            parent_callback.clone(),
+            params(&sid, None, "initiated", &to, None),
+        ));
+        plan.push((
+            parent_callback.clone(),
+            params(&sid, None, "ringing", &to, None),
+        ));
+        plan.push((
+            parent_callback.clone(),
+            params(&sid, None, "in-progress", &to, None),
+        ));
         let visitor = child.as_ref().map(|(_, n)| n.clone()).unwrap_or_default();
-        let child_url = child.as_ref().map(|(u, _)| u.clone()).filter(|u| !u.is_empty());
+        let child_url = child
+            .as_ref()
+            .map(|(u, _)| u.clone())
+            .filter(|u| !u.is_empty());
         let (child_status, talked) = match script {
             Scripted::Answered { duration_secs } => ("completed", Some(duration_secs)),
             Scripted::NoAnswer => ("no-answer", None),
             Scripted::Busy => ("busy", None),
             Scripted::Failed => ("failed", None),
         };
-        plan.push((child_url.clone(), params(&child_sid, Some(&sid), "initiated", &visitor, None)));
-        plan.push((child_url.clone(), params(&child_sid, Some(&sid), "ringing", &visitor, None)));
+        plan.push((
+            child_url.clone(),
+            params(&child_sid, Some(&sid), "initiated", &visitor, None),
+        ));
+        plan.push((
+            child_url.clone(),
+            params(&child_sid, Some(&sid), "ringing", &visitor, None),
+        ));
         if talked.is_some() {
-            plan.push((child_url.clone(), params(&child_sid, Some(&sid), "in-progress", &visitor, None)));
+            plan.push((
+                child_url.clone(),
+                params(&child_sid, Some(&sid), "in-progress", &visitor, None),
+            ));
         }
-        plan.push((child_url, params(&child_sid, Some(&sid), child_status, &visitor, talked.map(|t| t))));
-        plan.push((parent_callback, params(&sid, None, "completed", &to, Some(talked.unwrap_or(0) + 5))));
+        plan.push((
+            child_url,
+            params(&child_sid, Some(&sid), child_status, &visitor, talked),
+        ));
+        plan.push((
+            parent_callback,
+            params(&sid, None, "completed", &to, Some(talked.unwrap_or(0) + 5)),
+        ));
         for (url, params) in plan {
             if let Some(url) = url {
                 callback(&shared, &url, params, &token).await;

@@ -109,11 +109,19 @@ impl ZadarmaSandbox {
     }
 
     pub fn callbacks(&self) -> Vec<Vec<(String, String)>> {
-        self.state.callbacks.lock().map(|c| c.clone()).unwrap_or_default()
+        self.state
+            .callbacks
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default()
     }
 
     pub fn deliveries(&self) -> Vec<Delivery> {
-        self.state.deliveries.lock().map(|d| d.clone()).unwrap_or_default()
+        self.state
+            .deliveries
+            .lock()
+            .map(|d| d.clone())
+            .unwrap_or_default()
     }
 
     pub fn violations(&self) -> Vec<String> {
@@ -145,17 +153,38 @@ impl Drop for ZadarmaSandbox {
 }
 
 async fn notify(state: &State, fields: &[(&str, String)], secret: &str) -> Delivery {
-    let get = |k: &str| fields.iter().find(|(n, _)| *n == k).map(|(_, v)| v.as_str()).unwrap_or_default();
-    let signed = format!("{}{}{}", get("internal"), get("destination"), get("call_start"));
-    let body = serde_urlencoded::to_string(fields).unwrap_or_default().into_bytes();
-    let url = state.notify_url.lock().ok().and_then(|u| u.clone()).unwrap_or_default();
+    let get = |k: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    };
+    let signed = format!(
+        "{}{}{}",
+        get("internal"),
+        get("destination"),
+        get("call_start")
+    );
+    let body = serde_urlencoded::to_string(fields)
+        .unwrap_or_default()
+        .into_bytes();
+    let url = state
+        .notify_url
+        .lock()
+        .ok()
+        .and_then(|u| u.clone())
+        .unwrap_or_default();
     let delivery = state
         .caller
         .post(
             &url,
             body,
             vec![
-                ("Content-Type".into(), "application/x-www-form-urlencoded".into()),
+                (
+                    "Content-Type".into(),
+                    "application/x-www-form-urlencoded".into(),
+                ),
                 ("Signature".into(), zadarma_sign(secret, &signed)),
             ],
         )
@@ -216,14 +245,22 @@ async fn callback(req: HttpRequest, state: web::Data<Arc<State>>) -> HttpRespons
     }
     if !problems.is_empty() {
         for p in &problems {
-            state.violations.record(format!("GET /v1/request/callback: {p}"));
+            state
+                .violations
+                .record(format!("GET /v1/request/callback: {p}"));
         }
         return error(400, &problems.join("; "));
     }
     if let Ok(mut c) = state.callbacks.lock() {
         c.push(params.clone());
     }
-    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let get = |k: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
     let (from, to) = (get("from"), get("to"));
     let now = chrono::Utc::now();
     let script = state.script.get();
@@ -232,7 +269,11 @@ async fn callback(req: HttpRequest, state: web::Data<Arc<State>>) -> HttpRespons
     actix_web::rt::spawn(async move {
         let call_start = now.format("%Y-%m-%d %H:%M:%S").to_string();
         let pbx_call_id = format!("out_{}", hex(&uuid::Uuid::new_v4().into_bytes()[..10]));
-        let internal = if from_leg.len() <= 5 { from_leg.clone() } else { String::new() };
+        let internal = if from_leg.len() <= 5 {
+            from_leg.clone()
+        } else {
+            String::new()
+        };
         let base = vec![
             ("call_start", call_start),
             ("pbx_call_id", pbx_call_id),
@@ -242,7 +283,13 @@ async fn callback(req: HttpRequest, state: web::Data<Arc<State>>) -> HttpRespons
         let mut start = vec![("event", "NOTIFY_OUT_START".to_string())];
         start.extend(base.iter().cloned());
         let secret = shared.config.secret.clone();
-        if shared.notify_url.lock().ok().and_then(|u| u.clone()).is_none() {
+        if shared
+            .notify_url
+            .lock()
+            .ok()
+            .and_then(|u| u.clone())
+            .is_none()
+        {
             return;
         }
         notify(&shared, &start, &secret).await;
@@ -263,7 +310,8 @@ async fn callback(req: HttpRequest, state: web::Data<Arc<State>>) -> HttpRespons
         ]);
         notify(&shared, &end, &secret).await;
     });
-    HttpResponse::Ok().json(json!({"status": "success", "from": from, "to": to, "time": now.timestamp()}))
+    HttpResponse::Ok()
+        .json(json!({"status": "success", "from": from, "to": to, "time": now.timestamp()}))
 }
 
 /// The spec's patterns are simple alternations of digit runs: `^(\+?[0-9]{7,15}|[0-9]{3,5})$`
@@ -275,7 +323,10 @@ fn matches_pattern(pattern: &str, value: &str) -> bool {
             Some(rest) => (true, rest),
             None => (false, alt),
         };
-        let Some(counts) = rest.strip_prefix("[0-9]{").and_then(|r| r.strip_suffix('}')) else {
+        let Some(counts) = rest
+            .strip_prefix("[0-9]{")
+            .and_then(|r| r.strip_suffix('}'))
+        else {
             return false;
         };
         let (min, max) = match counts.split_once(',') {
@@ -285,7 +336,11 @@ fn matches_pattern(pattern: &str, value: &str) -> bool {
                 (n, n)
             }
         };
-        let digits = if plus_allowed { value.strip_prefix('+').unwrap_or(value) } else { value };
+        let digits = if plus_allowed {
+            value.strip_prefix('+').unwrap_or(value)
+        } else {
+            value
+        };
         digits.chars().all(|c| c.is_ascii_digit()) && (min..=max).contains(&digits.len())
     })
 }

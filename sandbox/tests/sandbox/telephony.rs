@@ -89,16 +89,34 @@ async fn ari_originates_with_basic_auth_and_its_events_give_the_outcome() {
     let pbx = AriSandbox::start(AriConfig::default()).await.unwrap();
     let settings = json!({"ari_url": pbx.base_url(), "context": "callback"});
     let credentials = json!({"username": "omnihub", "password": "ari-secret-7"});
-    let ari = telephony_channel(Provider::AsteriskAri, Some(&credentials), &settings, &endpoints()).unwrap();
+    let ari = telephony_channel(
+        Provider::AsteriskAri,
+        Some(&credentials),
+        &settings,
+        &endpoints(),
+    )
+    .unwrap();
 
     let placed = ari
-        .originate(&request("call-ari-1", FirstLeg::Extension("100".into()), ""))
+        .originate(&request(
+            "call-ari-1",
+            FirstLeg::Extension("100".into()),
+            "",
+        ))
         .await
         .unwrap();
     assert_eq!(placed.provider_call_id.as_deref(), Some("call-ari-1"));
-    assert_eq!(placed.outcome.unwrap().await, CallOutcome::Answered { duration_secs: 42 });
+    assert_eq!(
+        placed.outcome.unwrap().await,
+        CallOutcome::Answered { duration_secs: 42 }
+    );
     let originate = &pbx.originated()[0];
-    let param = |k: &str| originate.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let param = |k: &str| {
+        originate
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    };
     assert_eq!(param("endpoint"), Some("PJSIP/100"));
     assert_eq!(param("extension"), Some("79991234567"));
     assert_eq!(param("context"), Some("callback"));
@@ -106,17 +124,29 @@ async fn ari_originates_with_basic_auth_and_its_events_give_the_outcome() {
 
     pbx.script(Scripted::Busy);
     let busy = ari
-        .originate(&request("call-ari-2", FirstLeg::Number("+74950000000".into()), ""))
+        .originate(&request(
+            "call-ari-2",
+            FirstLeg::Number("+74950000000".into()),
+            "",
+        ))
         .await
         .unwrap();
     assert_eq!(busy.outcome.unwrap().await, CallOutcome::Busy);
     assert_eq!(
-        pbx.originated()[1].iter().find(|(n, _)| n == "endpoint").map(|(_, v)| v.as_str()),
+        pbx.originated()[1]
+            .iter()
+            .find(|(n, _)| n == "endpoint")
+            .map(|(_, v)| v.as_str()),
         Some("Local/74950000000@callback")
     );
     // The same channel id twice is Asterisk's 409.
     assert!(matches!(
-        ari.originate(&request("call-ari-2", FirstLeg::Extension("100".into()), "")).await,
+        ari.originate(&request(
+            "call-ari-2",
+            FirstLeg::Extension("100".into()),
+            ""
+        ))
+        .await,
         Err(TelephonyError::Refused(_))
     ));
     assert!(pbx.violations().is_empty(), "{:?}", pbx.violations());
@@ -125,14 +155,24 @@ async fn ari_originates_with_basic_auth_and_its_events_give_the_outcome() {
     for event in pbx.played() {
         let model = event["type"].as_str().unwrap();
         for field in ari_event_required(model) {
-            assert!(event.get(&field).is_some(), "{model} lacks {field}: {event}");
+            assert!(
+                event.get(&field).is_some(),
+                "{model} lacks {field}: {event}"
+            );
         }
     }
 
     let wrong = json!({"username": "omnihub", "password": "guess"});
-    let intruder = telephony_channel(Provider::AsteriskAri, Some(&wrong), &settings, &endpoints()).unwrap();
+    let intruder =
+        telephony_channel(Provider::AsteriskAri, Some(&wrong), &settings, &endpoints()).unwrap();
     assert!(matches!(
-        intruder.originate(&request("call-ari-3", FirstLeg::Extension("100".into()), "")).await,
+        intruder
+            .originate(&request(
+                "call-ari-3",
+                FirstLeg::Extension("100".into()),
+                ""
+            ))
+            .await,
         Err(TelephonyError::Unauthorized(_))
     ));
     assert_eq!(pbx.originated().len(), 2);
@@ -142,7 +182,15 @@ async fn ari_originates_with_basic_auth_and_its_events_give_the_outcome() {
 async fn ari_on_the_servers_own_network_needs_the_servers_consent() {
     let settings = json!({"ari_url": "http://127.0.0.1:8088"});
     let credentials = json!({"username": "u", "password": "p"});
-    assert!(telephony_channel(Provider::AsteriskAri, Some(&credentials), &settings, &Endpoints::default()).is_err());
+    assert!(
+        telephony_channel(
+            Provider::AsteriskAri,
+            Some(&credentials),
+            &settings,
+            &Endpoints::default()
+        )
+        .is_err()
+    );
     assert!(telephony_channel(Provider::AsteriskAri, None, &settings, &endpoints()).is_err());
 }
 
@@ -151,9 +199,18 @@ async fn ami_logs_in_originates_and_reads_the_call_from_its_events() {
     let pbx = AmiSandbox::start(AmiConfig::default()).await.unwrap();
     let settings = json!({"ami_url": pbx.url()});
     let credentials = json!({"username": "omnihub", "secret": "ami-secret-5"});
-    let ami = telephony_channel(Provider::AsteriskAmi, Some(&credentials), &settings, &endpoints()).unwrap();
+    let ami = telephony_channel(
+        Provider::AsteriskAmi,
+        Some(&credentials),
+        &settings,
+        &endpoints(),
+    )
+    .unwrap();
     for (script, expected) in [
-        (Scripted::Answered { duration_secs: 42 }, CallOutcome::Answered { duration_secs: 42 }),
+        (
+            Scripted::Answered { duration_secs: 42 },
+            CallOutcome::Answered { duration_secs: 42 },
+        ),
         (Scripted::NoAnswer, CallOutcome::NoAnswer),
         (Scripted::Busy, CallOutcome::Busy),
     ] {
@@ -169,28 +226,45 @@ async fn ami_logs_in_originates_and_reads_the_call_from_its_events() {
     let login = &actions[0];
     assert!(login.contains(&("Action".into(), "Login".into())));
     assert!(login.contains(&("Secret".into(), "ami-secret-5".into())));
-    let originate = actions.iter().find(|a| a.contains(&("Action".into(), "Originate".into()))).unwrap();
+    let originate = actions
+        .iter()
+        .find(|a| a.contains(&("Action".into(), "Originate".into())))
+        .unwrap();
     assert!(originate.contains(&("Channel".into(), "PJSIP/101".into())));
     assert!(originate.contains(&("Exten".into(), "79991234567".into())));
     assert!(originate.contains(&("Async".into(), "true".into())));
     assert!(pbx.violations().is_empty(), "{:?}", pbx.violations());
 
     let wrong = json!({"username": "omnihub", "secret": "guess"});
-    let intruder = telephony_channel(Provider::AsteriskAmi, Some(&wrong), &settings, &endpoints()).unwrap();
+    let intruder =
+        telephony_channel(Provider::AsteriskAmi, Some(&wrong), &settings, &endpoints()).unwrap();
     assert!(matches!(
-        intruder.originate(&request("call-ami-x", FirstLeg::Extension("101".into()), "")).await,
+        intruder
+            .originate(&request(
+                "call-ami-x",
+                FirstLeg::Extension("101".into()),
+                ""
+            ))
+            .await,
         Err(TelephonyError::Unauthorized(_))
     ));
     // A dial string that would inject AMI lines never leaves omnihub.
     assert!(matches!(
-        ami.originate(&request("call-ami-y", FirstLeg::Extension("101\r\nAction: Logoff".into()), "")).await,
+        ami.originate(&request(
+            "call-ami-y",
+            FirstLeg::Extension("101\r\nAction: Logoff".into()),
+            ""
+        ))
+        .await,
         Err(TelephonyError::Refused(_))
     ));
 }
 
 #[actix_web::test]
 async fn zadarma_callback_is_signed_and_its_notifications_verify() {
-    let zadarma = ZadarmaSandbox::start(ZadarmaConfig::default()).await.unwrap();
+    let zadarma = ZadarmaSandbox::start(ZadarmaConfig::default())
+        .await
+        .unwrap();
     let notify = closed_url("/hooks/zadarma/x");
     zadarma.set_notify_url(&notify);
     let endpoints = Endpoints {
@@ -199,7 +273,13 @@ async fn zadarma_callback_is_signed_and_its_notifications_verify() {
     };
     let config = ZadarmaConfig::default();
     let credentials = json!({"user_key": config.user_key, "secret": config.secret});
-    let channel = telephony_channel(Provider::Zadarma, Some(&credentials), &json!({}), &endpoints).unwrap();
+    let channel = telephony_channel(
+        Provider::Zadarma,
+        Some(&credentials),
+        &json!({}),
+        &endpoints,
+    )
+    .unwrap();
     zadarma.script(Scripted::Answered { duration_secs: 61 });
     let placed = channel
         .originate(&request("call-z-1", FirstLeg::Extension("100".into()), ""))
@@ -208,40 +288,77 @@ async fn zadarma_callback_is_signed_and_its_notifications_verify() {
     assert!(placed.outcome.is_none() && placed.provider_call_id.is_none());
     assert_eq!(
         zadarma.callbacks()[0],
-        vec![("from".to_string(), "100".to_string()), ("to".to_string(), "79991234567".to_string())]
+        vec![
+            ("from".to_string(), "100".to_string()),
+            ("to".to_string(), "79991234567".to_string())
+        ]
     );
-    assert!(zadarma.violations().is_empty(), "{:?}", zadarma.violations());
+    assert!(
+        zadarma.violations().is_empty(),
+        "{:?}",
+        zadarma.violations()
+    );
 
     let sent = deliveries(|| zadarma.deliveries(), 2).await;
     let start = events(channel.call_hook(&hook(&sent[0], &notify)));
     assert_eq!(start[0].outcome, None);
     let end = events(channel.call_hook(&hook(&sent[1], &notify)));
     assert_eq!(end[0].call, CallRef::Destination("79991234567".into()));
-    assert_eq!(end[0].outcome, Some(CallOutcome::Answered { duration_secs: 61 }));
+    assert_eq!(
+        end[0].outcome,
+        Some(CallOutcome::Answered { duration_secs: 61 })
+    );
 
     // A notification signed with another secret, or a tampered one, is refused.
     let forged = zadarma
         .notify(
-            &[("event", "NOTIFY_OUT_END".into()), ("call_start", "2026-11-27 10:00:00".into()),
-              ("pbx_call_id", "out_1".into()), ("destination", "79991234567".into()),
-              ("internal", "100".into()), ("duration", "0".into()), ("disposition", "busy".into())],
+            &[
+                ("event", "NOTIFY_OUT_END".into()),
+                ("call_start", "2026-11-27 10:00:00".into()),
+                ("pbx_call_id", "out_1".into()),
+                ("destination", "79991234567".into()),
+                ("internal", "100".into()),
+                ("duration", "0".into()),
+                ("disposition", "busy".into()),
+            ],
             "not-the-secret",
         )
         .await;
-    assert_eq!(channel.call_hook(&hook(&forged, &notify)), Err(WebhookError::Unauthorized));
+    assert_eq!(
+        channel.call_hook(&hook(&forged, &notify)),
+        Err(WebhookError::Unauthorized)
+    );
     // Zadarma signs only `internal`, `destination` and `call_start`: changing one of them
     // breaks the signature (the other fields are not covered, by Zadarma's design).
     let mut tampered = sent[1].clone();
-    tampered.body = String::from_utf8(tampered.body).unwrap().replace("destination=79991234567", "destination=79990000000").into_bytes();
-    assert_eq!(channel.call_hook(&hook(&tampered, &notify)), Err(WebhookError::Unauthorized));
+    tampered.body = String::from_utf8(tampered.body)
+        .unwrap()
+        .replace("destination=79991234567", "destination=79990000000")
+        .into_bytes();
+    assert_eq!(
+        channel.call_hook(&hook(&tampered, &notify)),
+        Err(WebhookError::Unauthorized)
+    );
     // The URL check echoes.
-    let echo = CallHookRequest { method: "GET", url: &notify, query: "zd_echo=abc123", headers: vec![], body: b"" };
-    assert_eq!(channel.call_hook(&echo), Ok(CallHookReply::Echo("abc123".into())));
+    let echo = CallHookRequest {
+        method: "GET",
+        url: &notify,
+        query: "zd_echo=abc123",
+        headers: vec![],
+        body: b"",
+    };
+    assert_eq!(
+        channel.call_hook(&echo),
+        Ok(CallHookReply::Echo("abc123".into()))
+    );
 
     let wrong = json!({"user_key": config.user_key, "secret": "guess"});
-    let intruder = telephony_channel(Provider::Zadarma, Some(&wrong), &json!({}), &endpoints).unwrap();
+    let intruder =
+        telephony_channel(Provider::Zadarma, Some(&wrong), &json!({}), &endpoints).unwrap();
     assert!(matches!(
-        intruder.originate(&request("call-z-2", FirstLeg::Extension("100".into()), "")).await,
+        intruder
+            .originate(&request("call-z-2", FirstLeg::Extension("100".into()), ""))
+            .await,
         Err(TelephonyError::Unauthorized(_))
     ));
     assert_eq!(zadarma.callbacks().len(), 1);
@@ -257,11 +374,16 @@ async fn twilio_call_validates_against_the_openapi_and_its_callbacks_verify() {
     let config = TwilioConfig::default();
     let credentials = json!({"account_sid": config.account_sid, "auth_token": config.auth_token});
     let settings = json!({"from_number": "+74950000001"});
-    let channel = telephony_channel(Provider::Twilio, Some(&credentials), &settings, &endpoints).unwrap();
+    let channel =
+        telephony_channel(Provider::Twilio, Some(&credentials), &settings, &endpoints).unwrap();
     let callback = closed_url("/hooks/twilio/x");
     twilio.script(Scripted::Answered { duration_secs: 33 });
     let placed = channel
-        .originate(&request("call-t-1", FirstLeg::Number("+74950000002".into()), &callback))
+        .originate(&request(
+            "call-t-1",
+            FirstLeg::Number("+74950000002".into()),
+            &callback,
+        ))
         .await
         .unwrap();
     let sid = placed.provider_call_id.unwrap();
@@ -270,7 +392,10 @@ async fn twilio_call_validates_against_the_openapi_and_its_callbacks_verify() {
     assert_eq!(call["To"], "+74950000002");
     assert_eq!(call["From"], "+74950000001");
     assert_eq!(call["Timeout"], 25);
-    assert_eq!(call["StatusCallbackEvent"], json!(["initiated", "ringing", "answered", "completed"]));
+    assert_eq!(
+        call["StatusCallbackEvent"],
+        json!(["initiated", "ringing", "answered", "completed"])
+    );
     assert!(twilio.violations().is_empty(), "{:?}", twilio.violations());
 
     // First leg initiated, ringing, in-progress; the visitor's leg initiated, ringing,
@@ -278,23 +403,54 @@ async fn twilio_call_validates_against_the_openapi_and_its_callbacks_verify() {
     let sent = deliveries(|| twilio.deliveries(), 8).await;
     let outcomes: Vec<Option<CallOutcome>> = sent
         .iter()
-        .map(|d| events(channel.call_hook(&hook(d, &callback)))[0].outcome.clone())
+        .map(|d| {
+            events(channel.call_hook(&hook(d, &callback)))[0]
+                .outcome
+                .clone()
+        })
         .collect();
-    assert_eq!(outcomes.iter().flatten().next(), Some(&CallOutcome::Answered { duration_secs: 33 }));
+    assert_eq!(
+        outcomes.iter().flatten().next(),
+        Some(&CallOutcome::Answered { duration_secs: 33 })
+    );
     for d in &sent {
-        assert_eq!(events(channel.call_hook(&hook(d, &callback)))[0].call, CallRef::ProviderId(sid.clone()));
+        assert_eq!(
+            events(channel.call_hook(&hook(d, &callback)))[0].call,
+            CallRef::ProviderId(sid.clone())
+        );
     }
     // Signed for another URL, or with another token: refused.
-    assert_eq!(channel.call_hook(&hook(&sent[0], "https://elsewhere.test/hooks/twilio/x")), Err(WebhookError::Unauthorized));
+    assert_eq!(
+        channel.call_hook(&hook(&sent[0], "https://elsewhere.test/hooks/twilio/x")),
+        Err(WebhookError::Unauthorized)
+    );
     let forged = twilio
-        .callback(&callback, vec![("AccountSid".into(), config.account_sid.clone()), ("CallSid".into(), sid.clone()), ("CallStatus".into(), "busy".into())], "another-token")
+        .callback(
+            &callback,
+            vec![
+                ("AccountSid".into(), config.account_sid.clone()),
+                ("CallSid".into(), sid.clone()),
+                ("CallStatus".into(), "busy".into()),
+            ],
+            "another-token",
+        )
         .await;
-    assert_eq!(channel.call_hook(&hook(&forged, &callback)), Err(WebhookError::Unauthorized));
+    assert_eq!(
+        channel.call_hook(&hook(&forged, &callback)),
+        Err(WebhookError::Unauthorized)
+    );
 
     let wrong = json!({"account_sid": config.account_sid, "auth_token": "guess"});
-    let intruder = telephony_channel(Provider::Twilio, Some(&wrong), &settings, &endpoints).unwrap();
+    let intruder =
+        telephony_channel(Provider::Twilio, Some(&wrong), &settings, &endpoints).unwrap();
     assert!(matches!(
-        intruder.originate(&request("call-t-2", FirstLeg::Number("+74950000002".into()), &callback)).await,
+        intruder
+            .originate(&request(
+                "call-t-2",
+                FirstLeg::Number("+74950000002".into()),
+                &callback
+            ))
+            .await,
         Err(TelephonyError::Unauthorized(_))
     ));
     assert_eq!(twilio.calls().len(), 1);

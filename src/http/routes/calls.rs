@@ -16,10 +16,7 @@ use crate::i18n::Msg;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/conversations/{id}/callback",
-        web::post().to(call_back),
-    );
+    cfg.route("/conversations/{id}/callback", web::post().to(call_back));
 }
 
 #[derive(utoipa::OpenApi)]

@@ -2,8 +2,8 @@
 //! write-only: they go in through create and update and never come back out of the API.
 
 use actix_web::{HttpResponse, web};
-use omnihub_core::access::{Action, Decision, channel_rights};
 use omnihub_connectors::telephony;
+use omnihub_core::access::{Action, Decision, channel_rights};
 use omnihub_core::model::{Channel, ChannelKind, Provider};
 use omnihub_core::{ChannelId, ChannelRights, Principal, decide, validate};
 use omnihub_store::{ChannelPatch, NewChannel};
