@@ -427,6 +427,28 @@ export interface paths {
         patch: operations["update_conversation"];
         trace?: never;
     };
+    "/api/v1/conversations/{id}/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Calls the contact back: the client's telephony calls the configured operator extension or
+         *     number first, then bridges the contact's phone. Needs the `reply` right on the
+         *     conversation's channel. Limited per number like visitors' call-backs, within the telephony
+         *     channel's working hours.
+         */
+        post: operations["call_back"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/conversations/{id}/messages": {
         parameters: {
             query?: never;
@@ -1111,6 +1133,50 @@ export interface components {
             /** @description Shown to the client's members; 1 to 500 characters. */
             reason: string;
         };
+        /**
+         * @description One click-to-call attempt: the telephony channel that placed it, the conversation where its
+         *     attempt and outcome show, and what it came to.
+         */
+        Call: {
+            /** @description The telephony channel (`asterisk_ari`, `asterisk_ami`, `zadarma`, `twilio`). */
+            channel_id: components["schemas"]["ChannelId"];
+            client_id: components["schemas"]["ClientId"];
+            conversation_id: components["schemas"]["ConversationId"];
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: int64
+             * @description Talk time of an answered call, in seconds.
+             */
+            duration_secs?: number | null;
+            /** Format: date-time */
+            ended_at?: string | null;
+            /** @description Why it failed, in the provider's words. */
+            failure_reason?: string | null;
+            id: components["schemas"]["CallId"];
+            /** @description The address the request came from, when a visitor asked. */
+            ip?: string | null;
+            /** @description The visitor's number, E.164. */
+            number: string;
+            outcome?: null | components["schemas"]["CallOutcomeKind"];
+            /** @description The provider's id of the call, when it gave one. */
+            provider_call_id?: string | null;
+            requested_by?: null | components["schemas"]["UserId"];
+            /** @description The website visitor who asked, when a visitor did. */
+            visitor?: string | null;
+        };
+        CallBackRequest: {
+            channel_id?: null | components["schemas"]["ChannelId"];
+            /** @description The number to call, international format; the contact's `phone` field when absent. */
+            number?: string | null;
+        };
+        /** Format: uuid */
+        CallId: string;
+        /**
+         * @description What a call-back came to; `None` on a [`Call`] while it is still going.
+         * @enum {string}
+         */
+        CallOutcomeKind: "answered" | "no_answer" | "busy" | "failed";
         /** @description A connected channel account or social profile. Its credentials are never part of it. */
         Channel: {
             client_id: components["schemas"]["ClientId"];
@@ -1706,7 +1772,7 @@ export interface components {
          * @description The networks, messengers and gateways omnihub speaks to.
          * @enum {string}
          */
-        Provider: "api" | "widget" | "telegram" | "whatsapp" | "vk" | "ok" | "viber" | "max" | "email" | "sms" | "facebook" | "instagram" | "x" | "youtube";
+        Provider: "api" | "widget" | "telegram" | "whatsapp" | "vk" | "ok" | "viber" | "max" | "email" | "sms" | "facebook" | "instagram" | "x" | "youtube" | "asterisk_ari" | "asterisk_ami" | "zadarma" | "twilio";
         /** @description A saved reply; `{{contact.name}}`-style variables are filled in when inserted. */
         QuickReply: {
             client_id: components["schemas"]["ClientId"];
@@ -3252,6 +3318,85 @@ export interface operations {
             };
             /** @description a status move not allowed by hand, or someone else took it first */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    call_back: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description conversation id */
+                id: components["schemas"]["ConversationId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CallBackRequest"];
+            };
+        };
+        responses: {
+            /** @description placed (or, with `outcome: failed`, refused by the provider); the outcome follows in the conversation */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Call"];
+                };
+            };
+            /** @description not a phone number, or not a telephony channel */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no `reply` right on the conversation's channel */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `conflict`: no telephony connected; `out_of_hours`: outside its working hours */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many call-backs to this number */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5610,7 +5755,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description `telegram`, `whatsapp`, `vk`, `viber` or `max` */
+                /** @description `telegram`, `whatsapp`, `vk`, `viber` or `max`; for call events of click-to-call, `zadarma` or `twilio` */
                 provider: string;
                 /** @description the channel */
                 channel_id: components["schemas"]["ChannelId"];
@@ -5662,7 +5807,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description `telegram`, `whatsapp`, `vk`, `viber` or `max` */
+                /** @description `telegram`, `whatsapp`, `vk`, `viber` or `max`; for call events of click-to-call, `zadarma` or `twilio` */
                 provider: string;
                 /** @description the channel */
                 channel_id: components["schemas"]["ChannelId"];
