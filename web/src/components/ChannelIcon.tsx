@@ -12,6 +12,7 @@ import {
   IconMessageCircle,
   IconMessages,
   IconPhone,
+  IconPhoneCall,
   IconWorld,
 } from '@tabler/icons-react';
 import type { Provider } from '../api/types';
@@ -31,6 +32,10 @@ const ICONS: Record<Provider, typeof IconApi> = {
   instagram: IconBrandInstagram,
   x: IconBrandX,
   youtube: IconBrandYoutube,
+  asterisk_ari: IconPhoneCall,
+  asterisk_ami: IconPhoneCall,
+  zadarma: IconPhoneCall,
+  twilio: IconPhoneCall,
 };
 
 /** The provider's icon; decorative, so the channel name must be said next to it. */

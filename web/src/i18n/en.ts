@@ -241,6 +241,10 @@ export const en = {
   'provider.instagram': 'Instagram',
   'provider.x': 'X',
   'provider.youtube': 'YouTube',
+  'provider.asterisk_ari': 'Asterisk (ARI)',
+  'provider.asterisk_ami': 'Asterisk (AMI)',
+  'provider.zadarma': 'Zadarma',
+  'provider.twilio': 'Twilio Voice',
 
   'tokens.title': 'API tokens',
   'tokens.create': 'Create a token',

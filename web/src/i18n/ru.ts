@@ -243,6 +243,10 @@ export const ru: Messages = {
   'provider.instagram': 'Instagram',
   'provider.x': 'X',
   'provider.youtube': 'YouTube',
+  'provider.asterisk_ari': 'Asterisk (ARI)',
+  'provider.asterisk_ami': 'Asterisk (AMI)',
+  'provider.zadarma': 'Zadarma',
+  'provider.twilio': 'Twilio Voice',
 
   'tokens.title': 'API-токены',
   'tokens.create': 'Создать токен',
