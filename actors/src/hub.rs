@@ -16,7 +16,7 @@ use omnihub_store::{ConversationPatch, DynStore, InboundEvent, Ingest, OperatorS
 use ractor::concurrency::JoinHandle;
 use ractor::rpc::CallResult;
 use ractor::{ACTIVE_STATES, Actor, ActorRef};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use omnihub_connectors::registry::Endpoints;
 
@@ -523,12 +523,12 @@ impl HubHandle {
             .client_id
             .ok_or(HubError::Store(StoreError::NotFound))?;
         let (entry, refs) = self.shared.client(client).await?;
-        let control = Arc::new(SessionControl::new(principal, resume_after));
-        let (mailbox, rx) = mpsc::channel(self.shared.config.session_queue.max(1));
-        let link = SessionLink {
-            mailbox,
-            control: control.clone(),
-        };
+        let control = Arc::new(SessionControl::new(
+            principal,
+            resume_after,
+            self.shared.config.session_queue,
+        ));
+        let link = SessionLink(control.clone());
         // Subscribed before this returns, so every event committed after it reaches the
         // session. Subscribe first, replay second (in the session's task): every event after
         // `published` comes live, and every event up to it is committed, so the replay sees
@@ -552,7 +552,7 @@ impl HubHandle {
             published,
             resume_after,
         };
-        tokio::spawn(session::run(ctx, control.clone(), sink, rx, start));
+        tokio::spawn(session::run(ctx, control.clone(), sink, start));
         Ok(SessionHandle { control })
     }
 

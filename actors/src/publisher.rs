@@ -94,7 +94,7 @@ impl Actor for Publisher {
         match msg {
             PublisherMsg::Wake => publish(&myself, state).await,
             PublisherMsg::Subscribe(session, reply) => {
-                state.sessions.retain(|s| !s.mailbox.is_closed());
+                state.sessions.retain(|s| !s.0.is_over());
                 state.sessions.push(session);
                 let _ = reply.send(state.ctx.entry.last_published.load(Ordering::Acquire));
             }

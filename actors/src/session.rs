@@ -6,20 +6,21 @@
 //! only those its principal may see, in seq order, each once.
 //!
 //! The publisher never waits for a session: it offers each batch to the session's mailbox
-//! (`session_queue` batches deep) and, when the mailbox is full, the consumer is too slow: the
+//! (`session_queue` messages deep) and, when the mailbox is full, the consumer is too slow: the
 //! session is closed with `slow_consumer` instead of buffered without bound, even while its
 //! task is stuck writing to the socket. The task closes the sink whenever the session ends for
 //! a reason — its handle dropped or closed, the publisher gone with a crashed client subtree —
 //! so a console always learns it must reconnect.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use omnihub_core::access::{ConversationScope, Principal, may_see, may_see_in};
 use omnihub_core::events::HubEvent;
 use omnihub_core::{Role, UserId};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
 use crate::hub::{CloseReason, ConversationScopeWithId, ServerPush, SessionSink};
 use crate::publisher::BATCH;
@@ -43,23 +44,44 @@ pub(crate) enum SessionMsg {
     Push(ServerPush),
 }
 
-/// What the session's handle and its publisher share with the session's task.
+/// What the session's handle and its publisher share with the session's task: its principal,
+/// its mailbox and why it ends. The mailbox is a plain queue under a lock, empty until used,
+/// because an idle console should cost nothing for it.
 pub(crate) struct SessionControl {
     principal: Mutex<Arc<Principal>>,
-    closing: Mutex<Option<CloseReason>>,
+    inner: Mutex<Mailbox>,
+    /// Wakes the task for a new message or a close (a stored permit: never missed).
     wake: Notify,
     /// The seq of the last event the sink accepted: what a reconnecting console resumes after.
     pub(crate) last_seq: AtomicI64,
 }
 
+struct Mailbox {
+    queue: VecDeque<SessionMsg>,
+    capacity: usize,
+    closing: Option<CloseReason>,
+}
+
 impl SessionControl {
-    pub(crate) fn new(principal: Arc<Principal>, resume_after: Option<i64>) -> SessionControl {
+    pub(crate) fn new(
+        principal: Arc<Principal>,
+        resume_after: Option<i64>,
+        capacity: usize,
+    ) -> SessionControl {
         SessionControl {
             principal: Mutex::new(principal),
-            closing: Mutex::new(None),
+            inner: Mutex::new(Mailbox {
+                queue: VecDeque::new(),
+                capacity: capacity.max(1),
+                closing: None,
+            }),
             wake: Notify::new(),
             last_seq: AtomicI64::new(resume_after.unwrap_or(0)),
         }
+    }
+
+    fn mailbox(&self) -> MutexGuard<'_, Mailbox> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn principal(&self) -> Arc<Principal> {
@@ -78,37 +100,70 @@ impl SessionControl {
 
     /// Ends the session with `reason`; the first reason given wins.
     pub(crate) fn close(&self, reason: CloseReason) {
-        self.closing
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_or_insert(reason);
-        // A stored permit: the task sees it even if it is not waiting right now.
+        let mut mailbox = self.mailbox();
+        mailbox.closing.get_or_insert(reason);
+        mailbox.queue = VecDeque::new();
+        drop(mailbox);
         self.wake.notify_one();
     }
 
+    pub(crate) fn is_over(&self) -> bool {
+        self.mailbox().closing.is_some()
+    }
+
     fn closing(&self) -> Option<CloseReason> {
-        *self.closing.lock().unwrap_or_else(PoisonError::into_inner)
+        self.mailbox().closing
+    }
+
+    /// Queues `msg`; false when the session is over (closed, or just now found too slow: its
+    /// mailbox is full).
+    fn offer(&self, msg: SessionMsg) -> bool {
+        let mut mailbox = self.mailbox();
+        if mailbox.closing.is_some() {
+            return false;
+        }
+        if mailbox.queue.len() >= mailbox.capacity {
+            drop(mailbox);
+            tracing::info!("console session fell behind; closing it");
+            self.close(CloseReason::SlowConsumer);
+            return false;
+        }
+        mailbox.queue.push_back(msg);
+        drop(mailbox);
+        self.wake.notify_one();
+        true
+    }
+
+    /// The next message, or why the session ends.
+    async fn next(&self) -> Result<SessionMsg, CloseReason> {
+        loop {
+            {
+                let mut mailbox = self.mailbox();
+                if let Some(reason) = mailbox.closing {
+                    return Err(reason);
+                }
+                if let Some(msg) = mailbox.queue.pop_front() {
+                    return Ok(msg);
+                }
+            }
+            self.wake.notified().await;
+        }
     }
 }
 
-/// The publisher's side of one session.
-pub(crate) struct SessionLink {
-    pub(crate) mailbox: mpsc::Sender<SessionMsg>,
-    pub(crate) control: Arc<SessionControl>,
-}
+/// The publisher's side of one session. When the publisher lets go of it (the client's
+/// subtree stops or restarts), the session ends and its console resumes elsewhere.
+pub(crate) struct SessionLink(pub(crate) Arc<SessionControl>);
 
 impl SessionLink {
-    /// Offers `msg`; false when the session is over (closed, or just now found too slow).
     pub(crate) fn offer(&self, msg: SessionMsg) -> bool {
-        match self.mailbox.try_send(msg) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::info!("console session fell behind; closing it");
-                self.control.close(CloseReason::SlowConsumer);
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        }
+        self.0.offer(msg)
+    }
+}
+
+impl Drop for SessionLink {
+    fn drop(&mut self) {
+        self.0.close(CloseReason::Shutdown);
     }
 }
 
@@ -125,7 +180,6 @@ pub(crate) async fn run(
     ctx: ClientCtx,
     control: Arc<SessionControl>,
     sink: Arc<dyn SessionSink>,
-    mailbox: mpsc::Receiver<SessionMsg>,
     start: SessionStart,
 ) {
     let mut session = Running {
@@ -134,7 +188,9 @@ pub(crate) async fn run(
         sink,
         cursor: start.resume_after.unwrap_or(start.published),
     };
-    let reason = session.serve(mailbox, start).await;
+    let reason = session.serve(start).await;
+    // However it ended, the publisher may forget it.
+    session.control.close(CloseReason::Shutdown);
     if let Some(reason) = reason
         && tokio::time::timeout(CLOSE_WAIT, session.sink.close(reason))
             .await
@@ -162,14 +218,11 @@ struct Running {
 }
 
 impl Running {
-    async fn serve(
-        &mut self,
-        mut mailbox: mpsc::Receiver<SessionMsg>,
-        start: SessionStart,
-    ) -> Option<CloseReason> {
+    async fn serve(&mut self, start: SessionStart) -> Option<CloseReason> {
         match start.resume_after {
             Some(after) => {
-                if let Err(stop) = self.replay(after).await {
+                // Boxed: replay happens once, and an idle session should not carry its room.
+                if let Err(stop) = Box::pin(self.replay(after)).await {
                     return self.stopped(stop);
                 }
                 // Nothing of this client lies between the replay's end and `published`: the
@@ -184,18 +237,9 @@ impl Running {
             }
         }
         loop {
-            let msg = tokio::select! {
-                biased;
-                () = self.control.wake.notified() => match self.control.closing() {
-                    Some(reason) => return Some(reason),
-                    None => continue,
-                },
-                msg = mailbox.recv() => match msg {
-                    Some(msg) => msg,
-                    // The publisher is gone (the client's subtree stops or restarts), unless
-                    // the session was closed meanwhile.
-                    None => return Some(self.control.closing().unwrap_or(CloseReason::Shutdown)),
-                },
+            let msg = match self.control.next().await {
+                Ok(msg) => msg,
+                Err(reason) => return Some(reason),
             };
             if let Err(stop) = self.deliver(msg).await {
                 return self.stopped(stop);

@@ -241,7 +241,9 @@ impl Conn {
                     last_heard = Instant::now();
                     match message {
                         AggregatedMessage::Text(text) => {
-                            if let Some(close) = self.on_text(&text).await {
+                            // Boxed: the commands' futures are large and short-lived, and an
+                            // idle socket should not carry their room.
+                            if let Some(close) = Box::pin(self.on_text(&text)).await {
                                 break Some(close);
                             }
                         }
@@ -266,7 +268,7 @@ impl Conn {
                     if self.session.ping(b"").await.is_err() {
                         break None;
                     }
-                    if let Some(close) = self.recheck().await {
+                    if let Some(close) = Box::pin(self.recheck()).await {
                         break Some(close);
                     }
                 }
