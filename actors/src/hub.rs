@@ -28,7 +28,7 @@ use crate::listener::{self, Listener};
 use crate::publisher::PublisherMsg;
 use crate::restart::RestartPolicy;
 use crate::router::RouterMsg;
-use crate::scheduler::{self, Scheduler};
+use crate::scheduler::{self, Scheduler, TaskHandlers};
 use crate::session::{self, SessionControl, SessionLink, SessionStart};
 use crate::shared::{CALL_TIMEOUT, ClientCtx, Shared};
 use crate::supervisor::{ChildSpec, Root, RootArgs, RootMsg, supervised};
@@ -47,6 +47,8 @@ pub struct HubConfig {
     pub scheduler_tick: Duration,
     /// Where each messenger provider's API lives (the sandbox in the demo and tests).
     pub endpoints: Endpoints,
+    /// The scheduler's task kinds handled outside the hub.
+    pub task_handlers: TaskHandlers,
 }
 
 impl Default for HubConfig {
@@ -57,6 +59,7 @@ impl Default for HubConfig {
             session_queue: 1024,
             scheduler_tick: Duration::from_secs(1),
             endpoints: Endpoints::default(),
+            task_handlers: TaskHandlers::default(),
         }
     }
 }

@@ -48,6 +48,7 @@ pub use hub::{
     SessionHandle, SessionSink, SinkClosed,
 };
 pub use restart::{Decision, RestartPolicy};
+pub use scheduler::{TaskFailure, TaskHandler, TaskHandlers};
 
 #[cfg(test)]
 mod tests;
