@@ -5,18 +5,20 @@
 //! `scheduler_tick`, and wakes early when a task is scheduled on this node.
 //!
 //! Task kinds today: `conversation.unsnooze` (reopen a conversation that is still snoozed
-//! until the time it was scheduled for).
+//! until the time it was scheduled for) and `attachment.download` (fetch a customer's file
+//! from the provider into the media store, see `media.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use omnihub_core::{ClientId, ConversationId};
-use omnihub_store::Task;
+use omnihub_store::{ATTACHMENT_DOWNLOAD, Task};
 use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr};
 
 use crate::conversation::UNSNOOZE;
+use crate::media;
 use crate::shared::Shared;
 
 pub(crate) const NAME: &str = "scheduler";
@@ -148,7 +150,7 @@ async fn round(shared: &Shared) -> bool {
     full
 }
 
-enum TaskError {
+pub(crate) enum TaskError {
     Retry(String),
     Permanent(String),
 }
@@ -165,6 +167,7 @@ async fn run(shared: &Shared, task: &Task) -> Result<(), TaskError> {
                 .await
                 .map_err(|err| TaskError::Retry(err.to_string()))
         }
+        ATTACHMENT_DOWNLOAD => media::download(shared, task, task.attempts >= MAX_ATTEMPTS).await,
         other => Err(TaskError::Permanent(format!("unknown task kind `{other}`"))),
     }
 }
