@@ -452,6 +452,7 @@ async fn conversation(w: &World, t: &Tenant) -> (Conversation, Message) {
 /// A customer message on the tenant's channel, committed through the hub.
 async fn inbound(w: &World, t: &Tenant, chat: &str, user: &str) -> (Conversation, Message) {
     let event = InboundEvent {
+        attachments: Vec::new(),
         client_id: t.client.id,
         channel_id: t.channel.id,
         external_conversation_id: chat.to_string(),
