@@ -12,7 +12,9 @@
 use bytes::Bytes;
 use omnihub_connectors::registry;
 use omnihub_connectors::{SendError, provider::Media};
-use omnihub_core::media::AttachmentState;
+use omnihub_core::media::{
+    AttachmentKind, AttachmentState, check_upload_type, default_file_name, sniff_image,
+};
 use omnihub_core::{AttachmentId, ClientId};
 use omnihub_store::media::ByteStream;
 use omnihub_store::{StoreError, StoredFile, Task};
@@ -112,6 +114,14 @@ pub(crate) async fn download(
         ))
         .await;
     }
+    // A photo's format is often unannounced: the bytes tell it.
+    let sniffed = matches!(
+        stored.attachment.kind,
+        AttachmentKind::Image | AttachmentKind::Sticker
+    )
+    .then(|| sniff_image(&bytes))
+    .flatten()
+    .filter(|sniffed| *sniffed != stored.attachment.mime_type);
     let chunk: ByteStream<'static> =
         Box::pin(futures_util::stream::once(
             async move { Ok(Bytes::from(bytes)) },
@@ -120,21 +130,23 @@ pub(crate) async fn download(
         Ok(put) => put,
         Err(err) => return Err(TaskError::Retry(err.to_string())),
     };
-    let mime_type = mime_type
-        .map(|m| {
-            m.split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .filter(|m| !m.is_empty() && stored.attachment.mime_type == UNKNOWN_TYPE);
+    let mime_type = sniffed.map(str::to_string).or_else(|| {
+        mime_type
+            .and_then(|m| check_upload_type(&m, "").ok())
+            .filter(|_| stored.attachment.mime_type == UNKNOWN_TYPE)
+    });
+    // A name omnihub made up from the announced type follows the real one.
+    let file_name = mime_type.as_deref().and_then(|real| {
+        let generated = default_file_name(stored.attachment.kind, &stored.attachment.mime_type);
+        (stored.attachment.file_name == generated)
+            .then(|| default_file_name(stored.attachment.kind, real))
+    });
     let file = StoredFile {
         storage_key: put.key.clone(),
         size: i64::try_from(put.size).unwrap_or(i64::MAX),
         sha256: put.sha256,
         mime_type,
-        file_name: None,
+        file_name,
     };
     match store.attachment_stored(client, id, &file).await {
         Ok(Some(_)) => {

@@ -126,6 +126,23 @@ pub fn is_inline_image(mime: &str) -> bool {
     )
 }
 
+/// The type of a raster image by its first bytes (PNG, JPEG, GIF, WebP); `None` for anything
+/// else. Providers often say nothing of a photo's format (Telegram's photo sizes), so the bytes
+/// tell it once downloaded.
+pub fn sniff_image(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+        Some("image/jpeg")
+    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        Some("image/gif")
+    } else if bytes.len() >= 12 && bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else {
+        None
+    }
+}
+
 /// MIME types operators may not upload: what a browser or mail client would run or render as
 /// a page, and executables.
 const REFUSED_UPLOAD_TYPES: &[&str] = &[
