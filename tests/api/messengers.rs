@@ -24,7 +24,7 @@ const BOT_SECRET: &str = "omnihub-hook_secret-1";
 /// `[media] max_upload_bytes` of these tests.
 const MAX_UPLOAD: usize = 64 * 1024;
 /// A 120×80 PNG.
-const PHOTO: &[u8] = include_bytes!("fixtures/photo.png");
+const PHOTO: &[u8] = omnihub_sandbox::SAMPLE_PHOTO;
 
 struct Messengers {
     w: World,
