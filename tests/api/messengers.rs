@@ -866,3 +866,148 @@ async fn uploads_are_checked_and_a_document_goes_out_through_telegram() {
     assert_eq!(sent[1].files[0].bytes, PHOTO);
     assert_eq!(m.telegram.violations(), []);
 }
+
+#[actix_web::test]
+async fn a_mail_attachment_is_stored_and_a_reply_carries_an_uploaded_file_back() {
+    use omnihub_connectors::email::MailboxChannel;
+    use omnihub_connectors::provider::InboundUpdate;
+    let servers = MailServers::find().unwrap_or_else(|error| panic!("{error}"));
+    let shop = servers.add_mailbox("files-shop", "shop.test").unwrap();
+    let customer = servers
+        .add_mailbox("files-customer", "customer.test")
+        .unwrap();
+    let m = Messengers::start("mailbox-files").await;
+    let settings = |address: &str| {
+        json!({
+            "address": address,
+            "imap_host": "127.0.0.1",
+            "imap_port": servers.imap_addr().port(),
+            "imap_security": "plain",
+            "smtp_host": "127.0.0.1",
+            "smtp_port": servers.smtp_addr().port(),
+            "smtp_security": "plain",
+        })
+    };
+    let channel = m
+        .connect(
+            "email",
+            settings(&shop.address),
+            json!({ "password": shop.password }),
+        )
+        .await;
+    let pollers = omnihub::pollers::start(m.w.state.clone());
+    until("the mailbox's first cursor", async || {
+        m.w.store.poll_cursor(m.client(), channel).await.unwrap()
+    })
+    .await;
+    // The customer's own mail client, to read what comes back.
+    let reader = MailboxChannel::from_channel(
+        Some(&json!({ "password": customer.password })),
+        &settings(&customer.address),
+    )
+    .unwrap();
+    let mut cursor = reader.poll(None).await.unwrap().cursor.unwrap();
+
+    let invoice = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\nan invoice\n".to_vec();
+    let mail = format!(
+        "From: Иван <{from}>\r\nTo: {to}\r\nSubject: Счёт\r\nMessage-ID: <files-1@customer.test>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+         --b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nСчёт во вложении\r\n\
+         --b1\r\nContent-Type: application/pdf\r\n\
+         Content-Disposition: attachment; filename=\"invoice.pdf\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{body}\r\n--b1--\r\n",
+        from = customer.address,
+        to = shop.address,
+        body = base64_lines(&invoice),
+    );
+    smtp_send(servers.smtp_addr(), &customer.address, &shop.address, &mail).await;
+    // The MIME part is fetched from the mailbox after the message is committed.
+    let file = until("the mail's attachment to be stored", async || {
+        let message = m.messages(channel).await.into_iter().next()?;
+        let file = message.attachments.first()?.clone();
+        (file.state == omnihub_core::media::AttachmentState::Ready).then_some((message, file))
+    })
+    .await;
+    let (inbound, file) = file;
+    assert!(
+        inbound.text.contains("Счёт во вложении"),
+        "{}",
+        inbound.text
+    );
+    assert_eq!(file.file_name, "invoice.pdf");
+    assert_eq!(file.mime_type, "application/pdf");
+    let owner = Who::Session(&m.w.a.owner);
+    let r =
+        m.w.get(owner, &format!("/api/v1/attachments/{}", file.id))
+            .await;
+    r.assert_status(200);
+    assert_eq!(&r.body[..], invoice.as_slice());
+
+    // An uploaded file goes back as a MIME attachment in the same thread.
+    let act: Vec<u8> = (0..3000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let r = m
+        .upload(
+            owner,
+            inbound.conversation_id,
+            "file",
+            "акт.bin",
+            "application/octet-stream",
+            &act,
+        )
+        .await;
+    r.assert_status(201);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    m.w.post(
+        owner,
+        &format!("/api/v1/conversations/{}/messages", inbound.conversation_id),
+        json!({"text": "Акт во вложении", "idempotency_key": "mail-file-1", "attachment_ids": [id]}),
+    )
+    .await
+    .assert_status(201);
+    m.wait_status(
+        inbound.conversation_id,
+        "Акт во вложении",
+        DeliveryStatus::Sent,
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let received = loop {
+        assert!(
+            Instant::now() < deadline,
+            "the reply never reached the customer"
+        );
+        let polled = reader.poll(Some(&cursor)).await.unwrap();
+        cursor = polled.cursor.unwrap();
+        if let Some(InboundUpdate::Message(message)) = polled.updates.into_iter().next() {
+            break message;
+        }
+    };
+    assert!(
+        received.text.contains("Акт во вложении"),
+        "{}",
+        received.text
+    );
+    // The reply's HTML alternative is offered as `message.html`; the file is the other one.
+    let sent_back = received
+        .attachments
+        .iter()
+        .find(|a| a.file_name.as_deref() == Some("акт.bin"))
+        .unwrap_or_else(|| panic!("{:?}", received.attachments));
+    let media = reader
+        .download(sent_back.file_ref.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(media.bytes, act);
+    pollers.abort();
+}
+
+/// Base64 in lines of 76 characters, as MIME wants it.
+fn base64_lines(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+    text.as_bytes()
+        .chunks(76)
+        .map(|line| String::from_utf8_lossy(line).into_owned())
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
