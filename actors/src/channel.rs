@@ -736,6 +736,7 @@ mod tests {
                 failure_reason: None,
                 idempotency_key: None,
                 created_at: chrono::Utc::now(),
+                attachments: Vec::new(),
             },
             attempts: 0,
         };
