@@ -13,7 +13,7 @@
 //!  "size": 123, "content_base64": "…"}]}
 //! ```
 //!
-//! `attachments` holds the reply's files (empty when there are none), their bytes in base64.
+//! `attachments` holds the reply's files, their bytes in base64; it is absent when there are none.
 //!
 //! The answer decides the outcome: 2xx is sent (the JSON answer's `id`, if any, becomes the
 //! provider's message id that delivery callbacks refer to); 429 and 5xx are transient, honouring
@@ -105,13 +105,15 @@ impl ApiChannel {
                 })
             })
             .collect();
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "message_id": message.message_id,
             "conversation": message.conversation,
             "text": message.text,
             "idempotency_key": message.idempotency_key,
-            "attachments": attachments,
         });
+        if !attachments.is_empty() {
+            body["attachments"] = serde_json::Value::Array(attachments);
+        }
         let mut request = self
             .client
             .post(self.url.clone())
