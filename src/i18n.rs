@@ -439,6 +439,11 @@ catalog! {
         ru: "файл ещё не загружен от провайдера (или загрузка не удалась)",
         en: "the file is not downloaded from the provider (yet, or the download failed)",
     },
+    /// `detail` is the multipart parser's own words.
+    UploadBroken { detail: String } => {
+        ru: "загрузка повреждена или прервалась: {detail}",
+        en: "the upload is malformed or broke off: {detail}",
+    },
     UploadEmpty => {
         ru: "файл пуст",
         en: "the file is empty",

@@ -128,7 +128,7 @@ pub async fn upload_attachment(
     let (_, put) = futures_util::join!(feed, state.media.put(chunks, limit as u64));
     let put = put.map_err(|err| match err {
         MediaError::TooLarge { .. } => ApiError::PayloadTooLarge(limit),
-        MediaError::Source(err) => ApiError::Validation(Msg::InvalidJson {
+        MediaError::Source(err) => ApiError::Validation(Msg::UploadBroken {
             detail: err.to_string(),
         }),
         other => ApiError::internal(other),
@@ -174,7 +174,7 @@ pub async fn upload_attachment(
 }
 
 fn malformed(err: &actix_multipart::MultipartError) -> Msg {
-    Msg::InvalidJson {
+    Msg::UploadBroken {
         detail: err.to_string(),
     }
 }
