@@ -6,10 +6,11 @@
 //! this node.
 //!
 //! Task kinds built in: `conversation.unsnooze` (reopen a conversation that is still snoozed
-//! until the time it was scheduled for). Other kinds come from outside the hub as
-//! [`TaskHandler`]s in [`HubConfig::task_handlers`](crate::HubConfig). A task's id is the
-//! idempotency key of whatever it does outside: a node that dies after the effect and before
-//! the completion makes another node run the task again, and the effect must not double.
+//! until the time it was scheduled for) and `attachment.download` (fetch a customer's file
+//! from the provider into the media store, see `media.rs`). Other kinds come from outside the
+//! hub as [`TaskHandler`]s in [`HubConfig::task_handlers`](crate::HubConfig). A task's id is
+//! the idempotency key of whatever it does outside: a node that dies after the effect and
+//! before the completion makes another node run the task again, and the effect must not double.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -21,11 +22,12 @@ use futures_util::StreamExt as _;
 
 use chrono::{DateTime, Utc};
 use omnihub_core::{ClientId, ConversationId};
-use omnihub_store::Task;
+use omnihub_store::{ATTACHMENT_DOWNLOAD, Task};
 use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr};
 
 use crate::conversation::UNSNOOZE;
+use crate::media;
 use crate::shared::Shared;
 
 pub(crate) const NAME: &str = "scheduler";
@@ -228,6 +230,7 @@ async fn run(shared: &Shared, task: &Task) -> Result<(), TaskFailure> {
                 .await
                 .map_err(|err| TaskFailure::Retry(err.to_string()))
         }
+        ATTACHMENT_DOWNLOAD => media::download(shared, task, task.attempts >= MAX_ATTEMPTS).await,
         other => match shared.config.task_handlers.get(other) {
             Some(handler) => handler.run(task).await,
             None => Err(TaskFailure::Permanent(format!(
