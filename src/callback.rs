@@ -459,6 +459,7 @@ async fn open_conversation(
                     .map(|s| s.lang())
                     .unwrap_or(Lang::Ru),
             ),
+            attachments: Vec::new(),
         })
         .await?;
     match ingested {

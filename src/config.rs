@@ -520,6 +520,20 @@ config_section! {
 }
 
 config_section! {
+    /// Attachments: where their bytes are kept and how large they may be.
+    MediaConfig as "media" {
+        /// Directory of the files customers and operators attach; empty means <data_dir>/media.
+        /// Every node of a cluster must see the same directory (a shared volume).
+        dir: PathBuf = PathBuf::new(),
+        /// Largest file an operator may upload, in bytes.
+        max_upload_bytes: usize = 20 * 1024 * 1024,
+        /// Largest file downloaded from a provider or sent to one, in bytes; a customer's file
+        /// above it is shown as failed with the reason.
+        max_attachment_bytes: usize = 50 * 1024 * 1024,
+    }
+}
+
+config_section! {
     /// Logging. The environment variable OMNIHUB_LOG, when set, replaces `level`.
     LogConfig as "log" {
         /// Filter: a level (error, warn, info, debug, trace) or per-module directives such as
@@ -563,11 +577,12 @@ pub struct Config {
     pub hub: HubSection,
     pub providers: ProvidersConfig,
     pub callback: CallbackConfig,
+    pub media: MediaConfig,
     pub log: LogConfig,
 }
 
 impl Config {
-    fn sections(&self) -> [&dyn Section; 9] {
+    fn sections(&self) -> [&dyn Section; 10] {
         [
             &self.server,
             &self.tls,
@@ -577,11 +592,12 @@ impl Config {
             &self.hub,
             &self.providers,
             &self.callback,
+            &self.media,
             &self.log,
         ]
     }
 
-    fn sections_mut(&mut self) -> [&mut dyn Section; 9] {
+    fn sections_mut(&mut self) -> [&mut dyn Section; 10] {
         [
             &mut self.server,
             &mut self.tls,
@@ -591,6 +607,7 @@ impl Config {
             &mut self.hub,
             &mut self.providers,
             &mut self.callback,
+            &mut self.media,
             &mut self.log,
         ]
     }
@@ -731,6 +748,15 @@ impl Config {
         !self.server.plain_http
     }
 
+    /// Where attachments' files are kept.
+    pub fn media_dir(&self) -> PathBuf {
+        if self.media.dir.as_os_str().is_empty() {
+            self.server.data_dir.join("media")
+        } else {
+            self.media.dir.clone()
+        }
+    }
+
     /// Where the ACME account and certificates are cached.
     pub fn acme_cache_dir(&self) -> PathBuf {
         if self.tls.acme_cache_dir.as_os_str().is_empty() {
@@ -819,6 +845,20 @@ impl Config {
             1 << 30,
         );
         range(&mut p, "server.workers", s.workers as u64, 0, 1024);
+        range(
+            &mut p,
+            "media.max_upload_bytes",
+            self.media.max_upload_bytes as u64,
+            1024,
+            1 << 32,
+        );
+        range(
+            &mut p,
+            "media.max_attachment_bytes",
+            self.media.max_attachment_bytes as u64,
+            1024,
+            1 << 32,
+        );
 
         let t = &self.tls;
         if self.tls_enabled() {

@@ -12,6 +12,7 @@ use omnihub_actors::{Hub, HubConfig, HubHandle};
 use omnihub_connectors::email::{SmtpMailer, SmtpSecurity, SmtpSettings};
 use omnihub_connectors::registry::Endpoints;
 use omnihub_core::{GlobalRights, Principal, Role, UserId};
+use omnihub_store::media::{FsMediaStore, MediaStore};
 use omnihub_store::{DynStore, NewAuditEntry, StoreError};
 
 use crate::auth::cache::AuthCache;
@@ -50,6 +51,8 @@ pub struct Inner {
     pub provider_channels: ProviderChannels,
     /// The captcha visitors' call-backs must pass; `None` when `[callback]` sets none.
     pub captcha: Option<Arc<dyn crate::callback::CaptchaVerifier>>,
+    /// Where attachments' bytes are kept (`[media]`).
+    pub media: Arc<dyn MediaStore>,
 }
 
 impl Deref for AppState {
@@ -121,9 +124,16 @@ impl AppState {
             .providers
             .endpoints()
             .map_err(|e| anyhow::anyhow!(e))?;
+        let media: Arc<dyn MediaStore> = Arc::new(
+            FsMediaStore::open_dir(config.media_dir())
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot open the media directory: {e}"))?,
+        );
         let hub_config = HubConfig {
             session_queue: config.hub.session_queue,
             endpoints: endpoints.clone(),
+            media: Some(media.clone()),
+            max_attachment_bytes: config.media.max_attachment_bytes as u64,
             ..HubConfig::default()
         };
         let hub_tree = Hub::start(store.clone(), hub_config)
@@ -161,6 +171,7 @@ impl AppState {
                     .map_err(|e| anyhow::anyhow!(e))?,
                 ))
             },
+            media,
             config,
             store,
         })))

@@ -85,4 +85,6 @@ typed_id!(
     QuickReplyId,
     /// One click-to-call attempt.
     CallId,
+    /// A file attached to a message (or uploaded for a reply not yet sent).
+    AttachmentId,
 );

@@ -32,6 +32,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         audit::Api::openapi(),
         conversations::Api::openapi(),
         calls::Api::openapi(),
+        attachments::Api::openapi(),
         contacts::Api::openapi(),
         quick_replies::Api::openapi(),
         routing::Api::openapi(),

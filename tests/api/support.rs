@@ -183,6 +183,8 @@ pub struct Options {
     pub providers: omnihub::config::ProvidersConfig,
     /// The captcha of visitors' call-backs.
     pub callback: omnihub::config::CallbackConfig,
+    /// `[media] max_upload_bytes`.
+    pub max_upload_bytes: usize,
 }
 
 impl Default for Options {
@@ -197,6 +199,7 @@ impl Default for Options {
             heartbeat_timeout_ms: hub.heartbeat_timeout_ms,
             providers: omnihub::config::ProvidersConfig::default(),
             callback: omnihub::config::CallbackConfig::default(),
+            max_upload_bytes: omnihub::config::MediaConfig::default().max_upload_bytes,
         }
     }
 }
@@ -249,6 +252,7 @@ impl Harness {
         config.hub.heartbeat_timeout_ms = options.heartbeat_timeout_ms;
         config.providers = options.providers.clone();
         config.callback = options.callback.clone();
+        config.media.max_upload_bytes = options.max_upload_bytes;
         config.smtp.host = "127.0.0.1".into();
         config.smtp.port = smtp.addr().port();
         config.smtp.security = SmtpSecurity::None;

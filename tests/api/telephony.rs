@@ -106,6 +106,7 @@ impl Phones {
                 contact_name: "Customer".into(),
                 provider_event_id: format!("event-{chat}"),
                 text: "please call me".into(),
+                attachments: Vec::new(),
             })
             .await
             .unwrap()

@@ -4,6 +4,7 @@
 use actix_web::web;
 
 pub mod account;
+pub mod attachments;
 pub mod audit;
 pub mod calls;
 pub mod channel_connection;
@@ -39,6 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(audit::configure)
             .configure(conversations::configure)
             .configure(calls::configure)
+            .configure(attachments::configure)
             .configure(contacts::configure)
             .configure(quick_replies::configure)
             .configure(routing::configure)
