@@ -12,7 +12,7 @@
 //!     ├── router         (core::routing over store.routing_snapshot; FIFO queue; auto-replies)
 //!     ├── conversation actors    (one per active conversation; stop when idle)
 //!     ├── channel-account actors (one per channel; rate-limited sends with retries)
-//!     └── operator-session actors (one per console socket; bounded queue)
+//!     └── session actors (one per console or widget visitor socket; bounded queue)
 //! ```
 //!
 //! Children are restarted with exponential back-off after a panic or an error, and given up on
@@ -44,7 +44,7 @@ mod supervisor;
 pub use health::{ChildHealth, ChildStatus, ClientHealth, HubHealth};
 pub use hub::{
     CloseReason, ConversationScopeWithId, Hub, HubConfig, HubError, HubHandle, ServerPush,
-    SessionHandle, SessionSink, SinkClosed,
+    SessionHandle, SessionSink, SinkClosed, Typist,
 };
 pub use restart::{Decision, RestartPolicy};
 

@@ -13,12 +13,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use omnihub_core::UserId;
 use omnihub_core::events::HubEvent;
 use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort};
 
-use crate::hub::{ConversationScopeWithId, ServerPush};
+use crate::hub::{ConversationScopeWithId, ServerPush, Typist};
 use crate::session::SessionMsg;
 use crate::shared::{ClientCtx, UNKNOWN_SEQ};
 
@@ -41,7 +40,7 @@ pub(crate) enum PublisherMsg {
     /// A typing indicator, for the sessions that may see the conversation.
     Typing {
         conversation: Arc<ConversationScopeWithId>,
-        user: UserId,
+        typist: Typist,
     },
 }
 
@@ -106,11 +105,14 @@ impl Actor for Publisher {
                     .sessions
                     .retain(|_, s| s.send_message(SessionMsg::Push(push.clone())).is_ok());
             }
-            PublisherMsg::Typing { conversation, user } => {
+            PublisherMsg::Typing {
+                conversation,
+                typist,
+            } => {
                 state.sessions.retain(|_, s| {
                     s.send_message(SessionMsg::Typing {
                         conversation: conversation.clone(),
-                        user,
+                        typist,
                     })
                     .is_ok()
                 });

@@ -1,6 +1,9 @@
-//! Operator-session actors: one per open console socket. A session subscribes to its client's
-//! publisher, replays the stored events after the console's cursor (when it resumes), then
-//! forwards live events — only those its principal may see, in seq order, each once.
+//! Session actors: one per open console socket, and one per open widget visitor socket. A
+//! session subscribes to its client's publisher, replays the stored events after the socket's
+//! cursor (when it resumes), then forwards live events — only those its audience may see, in
+//! seq order, each once. An operator sees what `may_see` allows; a visitor sees only the
+//! messages (never notes) and delivery statuses of their own conversation, and the operators'
+//! typing in it.
 //!
 //! The actor never waits for the socket. It puts pushes into a bounded queue (`session_queue`)
 //! drained by a writer task that awaits the sink; when the queue is full the consumer is too
@@ -13,13 +16,13 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use omnihub_core::access::{ConversationScope, Principal, may_see, may_see_in};
-use omnihub_core::events::HubEvent;
-use omnihub_core::{Role, UserId};
+use omnihub_core::events::{EventKind, HubEvent};
+use omnihub_core::{ChannelId, ConversationId, Role};
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::hub::{CloseReason, ConversationScopeWithId, ServerPush, SessionSink};
+use crate::hub::{CloseReason, ConversationScopeWithId, ServerPush, SessionSink, Typist};
 use crate::publisher::{BATCH, PublisherMsg};
 use crate::shared::{CALL_TIMEOUT, ClientCtx};
 
@@ -32,8 +35,21 @@ const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 pub(crate) struct Session;
 
+/// Who a session is for.
+pub(crate) enum Audience {
+    Operator(Arc<Principal>),
+    /// A widget visitor: their conversation is the one of `channel` whose external id is
+    /// `external_id`; its id is learned from the first event about it (the conversation may
+    /// not exist yet when the socket opens).
+    Visitor {
+        channel: ChannelId,
+        external_id: String,
+        conversation: Option<ConversationId>,
+    },
+}
+
 pub(crate) struct SessionArgs {
-    pub principal: Arc<Principal>,
+    pub audience: Audience,
     pub sink: Arc<dyn SessionSink>,
     pub resume_after: Option<i64>,
     /// Shared with the `SessionHandle`: the last seq the sink accepted.
@@ -44,7 +60,7 @@ pub(crate) enum SessionMsg {
     Events(Arc<[Arc<HubEvent>]>),
     Typing {
         conversation: Arc<ConversationScopeWithId>,
-        user: UserId,
+        typist: Typist,
     },
     Push(ServerPush),
     UpdatePrincipal(Arc<Principal>),
@@ -55,7 +71,7 @@ pub(crate) enum SessionMsg {
 
 pub(crate) struct SessionState {
     ctx: ClientCtx,
-    principal: Arc<Principal>,
+    audience: Audience,
     resume_after: Option<i64>,
     /// The highest seq dealt with (pushed, or skipped as not visible); live events at or below
     /// it were replayed already.
@@ -114,7 +130,7 @@ impl Actor for Session {
         };
         Ok(SessionState {
             ctx,
-            principal: args.principal,
+            audience: args.audience,
             resume_after: args.resume_after,
             published,
             cursor,
@@ -156,30 +172,32 @@ impl Actor for Session {
                         continue;
                     }
                     state.cursor = event.seq;
-                    if visible(&state.principal, event)
+                    if state.audience.sees(event)
                         && !offer(&myself, state, ServerPush::Event(event.clone()))
                     {
                         return Ok(());
                     }
                 }
             }
-            SessionMsg::Typing { conversation, user } => {
-                if user != state.principal.user_id && may_see(&state.principal, &conversation.scope)
-                {
-                    offer(
-                        &myself,
-                        state,
-                        ServerPush::Typing {
-                            conversation_id: conversation.conversation_id,
-                            user_id: user,
-                        },
-                    );
+            SessionMsg::Typing {
+                conversation,
+                typist,
+            } => {
+                if let Some(push) = state.audience.typing(&conversation, typist) {
+                    offer(&myself, state, push);
                 }
             }
             SessionMsg::Push(push) => {
-                offer(&myself, state, push);
+                // Presence is the operators' business.
+                if matches!(state.audience, Audience::Operator(_)) {
+                    offer(&myself, state, push);
+                }
             }
-            SessionMsg::UpdatePrincipal(principal) => state.principal = principal,
+            SessionMsg::UpdatePrincipal(principal) => {
+                if let Audience::Operator(current) = &mut state.audience {
+                    *current = principal;
+                }
+            }
             SessionMsg::Close(reason) => close(&myself, state, reason),
             SessionMsg::SinkGone => {
                 state.close = None;
@@ -222,7 +240,7 @@ async fn replay(state: &mut SessionState, after: i64) -> Result<(), CloseReason>
         for event in events {
             cursor = event.seq;
             state.cursor = event.seq;
-            if !visible(&state.principal, &event) {
+            if !state.audience.sees(&event) {
                 continue;
             }
             match tokio::time::timeout(
@@ -248,10 +266,14 @@ fn offer(myself: &ActorRef<SessionMsg>, state: &mut SessionState, push: ServerPu
     match state.queue.try_send(push) {
         Ok(()) => true,
         Err(mpsc::error::TrySendError::Full(_)) => {
-            tracing::info!(
-                user = %state.principal.user_id,
-                "console session fell behind; closing it"
-            );
+            match &state.audience {
+                Audience::Operator(p) => {
+                    tracing::info!(user = %p.user_id, "console session fell behind; closing it");
+                }
+                Audience::Visitor { external_id, .. } => {
+                    tracing::info!(visitor = %external_id, "visitor session fell behind; closing it");
+                }
+            }
             close(myself, state, CloseReason::SlowConsumer);
             false
         }
@@ -268,6 +290,71 @@ fn close(myself: &ActorRef<SessionMsg>, state: &mut SessionState, reason: CloseR
         let _ = close.send(reason);
     }
     myself.stop(Some(format!("closed: {}", reason.as_str())));
+}
+
+impl Audience {
+    /// Whether the event goes to this audience. A visitor's check learns their conversation's
+    /// id from the first message event that names the conversation by its external id.
+    fn sees(&mut self, event: &HubEvent) -> bool {
+        match self {
+            Audience::Operator(principal) => visible(principal, event),
+            Audience::Visitor {
+                channel,
+                external_id,
+                conversation,
+            } => {
+                if event.channel_id != Some(*channel) {
+                    return false;
+                }
+                if conversation.is_none()
+                    && event.kind == EventKind::MessageCreated
+                    && event.payload["conversation"]["external_id"].as_str()
+                        == Some(external_id.as_str())
+                {
+                    *conversation = event.conversation_id;
+                }
+                conversation.is_some()
+                    && event.conversation_id == *conversation
+                    && visitor_may_see(event)
+            }
+        }
+    }
+
+    /// What this audience is told of someone typing, if anything.
+    fn typing(&self, conversation: &ConversationScopeWithId, typist: Typist) -> Option<ServerPush> {
+        match (self, typist) {
+            (Audience::Operator(principal), Typist::Operator(user)) => (user
+                != principal.user_id
+                && may_see(principal, &conversation.scope))
+            .then_some(ServerPush::Typing {
+                conversation_id: conversation.conversation_id,
+                user_id: user,
+            }),
+            (Audience::Operator(principal), Typist::Contact) => may_see(
+                principal,
+                &conversation.scope,
+            )
+            .then_some(ServerPush::ContactTyping {
+                conversation_id: conversation.conversation_id,
+            }),
+            (Audience::Visitor { conversation: mine, .. }, Typist::Operator(user)) => (*mine
+                == Some(conversation.conversation_id))
+            .then_some(ServerPush::Typing {
+                conversation_id: conversation.conversation_id,
+                user_id: user,
+            }),
+            (Audience::Visitor { .. }, Typist::Contact) => None,
+        }
+    }
+}
+
+/// Which events of their own conversation a visitor gets: messages that are not internal
+/// notes, and the delivery statuses of those.
+pub(crate) fn visitor_may_see(event: &HubEvent) -> bool {
+    matches!(
+        event.kind,
+        EventKind::MessageCreated | EventKind::MessageStatus
+    ) && event.payload["kind"].as_str() != Some("note")
 }
 
 /// Whether a principal may see an event: same client, and `may_see` on the conversation as it
@@ -345,6 +432,8 @@ async fn writer(
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
+
+    use omnihub_core::UserId;
 
     use chrono::Utc;
     use omnihub_core::events::EventKind;
