@@ -48,6 +48,8 @@ pub struct Inner {
     pub endpoints: Endpoints,
     /// Connectors of channels whose webhooks arrived, kept between requests.
     pub provider_channels: ProviderChannels,
+    /// Per-IP and per-visitor limits of the widget's public API.
+    pub widget_limits: crate::widget::WidgetLimits,
 }
 
 impl Deref for AppState {
@@ -148,6 +150,10 @@ impl AppState {
                 .flatten(),
             endpoints,
             provider_channels: ProviderChannels::default(),
+            widget_limits: crate::widget::WidgetLimits::new(
+                config.hub.widget_requests_per_minute,
+                config.hub.widget_messages_per_minute,
+            ),
             config,
             store,
         })))
