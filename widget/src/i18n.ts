@@ -18,7 +18,7 @@ const ru = {
   send: 'Отправить',
   typing: 'печатает…',
   name: 'Имя',
-  email: 'E-mail',
+  email: 'Эл. почта',
   phone: 'Телефон',
   message: 'Сообщение',
   start: 'Начать чат',
