@@ -85,7 +85,6 @@ pub async fn connect(
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 enum Incoming {
     Hello {
-        v: u64,
         token: String,
         resume_after: Option<i64>,
     },
@@ -281,10 +280,23 @@ impl Conn {
     }
 
     async fn on_text(&mut self, text: &str) -> Option<u16> {
-        let incoming: Incoming = match serde_json::from_str(text) {
+        // Every frame carries the protocol version `v`, which must be 1.
+        let mut frame: serde_json::Map<String, Value> = match serde_json::from_str(text) {
             Ok(m) => m,
             Err(_) => {
                 self.error(None, "invalid_message").await;
+                return None;
+            }
+        };
+        if frame.remove("v") != Some(json!(1)) {
+            self.error(frame.get("ref"), "unsupported_version").await;
+            return None;
+        }
+        let reference = frame.get("ref").cloned();
+        let incoming: Incoming = match serde_json::from_value(Value::Object(frame)) {
+            Ok(m) => m,
+            Err(_) => {
+                self.error(reference.as_ref(), "invalid_message").await;
                 return None;
             }
         };
@@ -294,14 +306,9 @@ impl Conn {
                 None
             }
             Incoming::Hello {
-                v,
                 token,
                 resume_after,
             } => {
-                if v != 1 {
-                    self.error(None, "unsupported_version").await;
-                    return None;
-                }
                 if self.hub_session.is_some() {
                     self.error(None, "hello_repeated").await;
                     return None;

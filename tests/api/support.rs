@@ -181,6 +181,9 @@ pub struct Options {
     pub heartbeat_timeout_ms: u64,
     /// Where the messenger providers live (the sandbox's fakes in the messenger tests).
     pub providers: omnihub::config::ProvidersConfig,
+    /// The widget's public API limits (`[hub]`).
+    pub widget_messages_per_minute: u32,
+    pub widget_requests_per_minute: u32,
 }
 
 impl Default for Options {
@@ -194,6 +197,8 @@ impl Default for Options {
             heartbeat_interval_ms: hub.heartbeat_interval_ms,
             heartbeat_timeout_ms: hub.heartbeat_timeout_ms,
             providers: omnihub::config::ProvidersConfig::default(),
+            widget_messages_per_minute: hub.widget_messages_per_minute,
+            widget_requests_per_minute: hub.widget_requests_per_minute,
         }
     }
 }
@@ -245,6 +250,8 @@ impl Harness {
         config.hub.heartbeat_interval_ms = options.heartbeat_interval_ms;
         config.hub.heartbeat_timeout_ms = options.heartbeat_timeout_ms;
         config.providers = options.providers.clone();
+        config.hub.widget_messages_per_minute = options.widget_messages_per_minute;
+        config.hub.widget_requests_per_minute = options.widget_requests_per_minute;
         config.smtp.host = "127.0.0.1".into();
         config.smtp.port = smtp.addr().port();
         config.smtp.security = SmtpSecurity::None;
