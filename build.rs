@@ -91,7 +91,10 @@ fn embed_widget(root: &Path) -> Result<(), Box<dyn Error>> {
     for input in WIDGET_INPUTS {
         println!("cargo:rerun-if-changed={}", widget.join(input).display());
     }
-    println!("cargo:rerun-if-changed={}", dist.join("widget.js").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        dist.join("widget.js").display()
+    );
     let skip = std::env::var("OMNIHUB_SKIP_WEB_BUILD").is_ok_and(|v| v == "1");
     let built = newest(&dist.join("widget.js"));
     let stale = built.is_none()
@@ -155,7 +158,12 @@ fn run_npm(web: &Path, args: &[&str]) -> Result<(), Box<dyn Error>> {
     if status.success() {
         Ok(())
     } else {
-        Err(format!("`npm {}` in {} failed with {status}", args.join(" "), web.display()).into())
+        Err(format!(
+            "`npm {}` in {} failed with {status}",
+            args.join(" "),
+            web.display()
+        )
+        .into())
     }
 }
 

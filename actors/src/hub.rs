@@ -246,7 +246,9 @@ pub enum ServerPush {
         presence: Presence,
     },
     /// The customer is typing (a widget visitor); only operators are told.
-    ContactTyping { conversation_id: ConversationId },
+    ContactTyping {
+        conversation_id: ConversationId,
+    },
 }
 
 /// Who is typing in a conversation.

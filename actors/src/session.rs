@@ -323,23 +323,23 @@ impl Audience {
     /// What this audience is told of someone typing, if anything.
     fn typing(&self, conversation: &ConversationScopeWithId, typist: Typist) -> Option<ServerPush> {
         match (self, typist) {
-            (Audience::Operator(principal), Typist::Operator(user)) => (user
-                != principal.user_id
+            (Audience::Operator(principal), Typist::Operator(user)) => (user != principal.user_id
                 && may_see(principal, &conversation.scope))
             .then_some(ServerPush::Typing {
                 conversation_id: conversation.conversation_id,
                 user_id: user,
             }),
-            (Audience::Operator(principal), Typist::Contact) => may_see(
-                principal,
-                &conversation.scope,
-            )
-            .then_some(ServerPush::ContactTyping {
-                conversation_id: conversation.conversation_id,
-            }),
-            (Audience::Visitor { conversation: mine, .. }, Typist::Operator(user)) => (*mine
-                == Some(conversation.conversation_id))
-            .then_some(ServerPush::Typing {
+            (Audience::Operator(principal), Typist::Contact) => {
+                may_see(principal, &conversation.scope).then_some(ServerPush::ContactTyping {
+                    conversation_id: conversation.conversation_id,
+                })
+            }
+            (
+                Audience::Visitor {
+                    conversation: mine, ..
+                },
+                Typist::Operator(user),
+            ) => (*mine == Some(conversation.conversation_id)).then_some(ServerPush::Typing {
                 conversation_id: conversation.conversation_id,
                 user_id: user,
             }),

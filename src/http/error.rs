@@ -179,9 +179,7 @@ impl ResponseError for ApiError {
             ApiError::CsrfFailed
             | ApiError::Forbidden
             | ApiError::ClientBlocked
-            | ApiError::OriginNotAllowed => {
-                StatusCode::FORBIDDEN
-            }
+            | ApiError::OriginNotAllowed => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::InvalidToken => StatusCode::GONE,

@@ -44,12 +44,11 @@ pub const VISITOR_TOKEN_PREFIX: &str = "omv_";
 pub const PUBLIC_PREFIX: &str = "/api/v1/public/widgets";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/widget.js", web::get().to(script))
-        .service(
-            web::scope(PUBLIC_PREFIX)
-                .wrap(from_fn(cors))
-                .configure(public::configure),
-        );
+    cfg.route("/widget.js", web::get().to(script)).service(
+        web::scope(PUBLIC_PREFIX)
+            .wrap(from_fn(cors))
+            .configure(public::configure),
+    );
 }
 
 pub fn configure_api(cfg: &mut web::ServiceConfig) {

@@ -36,7 +36,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/{public_key}/messages", web::post().to(send_message))
         .route("/{public_key}/offline", web::post().to(offline_message))
         .route("/{public_key}/ws", web::get().to(super::socket::connect))
-        .route("/{public_key}/{tail:.*}", web::method(actix_web::http::Method::OPTIONS).to(preflight));
+        .route(
+            "/{public_key}/{tail:.*}",
+            web::method(actix_web::http::Method::OPTIONS).to(preflight),
+        );
 }
 
 #[derive(utoipa::OpenApi)]
@@ -148,7 +151,9 @@ fn prechat_details(
             Some(v) => {
                 let bad = || ApiError::Validation(Msg::PrechatFieldInvalid { field });
                 let clean = match kind {
-                    FieldKind::Name => validate::text("name", v, MAX_NAME_CHARS).map_err(|_| bad())?,
+                    FieldKind::Name => {
+                        validate::text("name", v, MAX_NAME_CHARS).map_err(|_| bad())?
+                    }
                     FieldKind::Email => validate::email(v).map_err(|_| bad())?,
                     FieldKind::Phone => phone(v).ok_or_else(bad)?,
                 };
@@ -394,9 +399,19 @@ pub async fn ingest_visitor_message(
     text: String,
 ) -> ApiResult<SentAnswer> {
     state.widget_limits.message(visitor.id)?;
-    let client_message_id =
-        validate::text("client_message_id", client_message_id, MAX_CLIENT_MESSAGE_ID_CHARS)?;
-    let short: String = visitor.id.simple().to_string().chars().rev().take(4).collect();
+    let client_message_id = validate::text(
+        "client_message_id",
+        client_message_id,
+        MAX_CLIENT_MESSAGE_ID_CHARS,
+    )?;
+    let short: String = visitor
+        .id
+        .simple()
+        .to_string()
+        .chars()
+        .rev()
+        .take(4)
+        .collect();
     let contact_name = if visitor.name.is_empty() {
         Msg::WidgetVisitorName { short }.render(req_lang)
     } else {
@@ -420,12 +435,15 @@ pub async fn ingest_visitor_message(
             ..
         } => {
             // The pre-chat answers become the contact's fields the first time.
-            if !returning_customer
-                && visitor.details.as_object().is_some_and(|d| !d.is_empty())
-            {
+            if !returning_customer && visitor.details.as_object().is_some_and(|d| !d.is_empty()) {
                 state
                     .store
-                    .update_contact(client, conversation.contact_id, None, Some(&visitor.details))
+                    .update_contact(
+                        client,
+                        conversation.contact_id,
+                        None,
+                        Some(&visitor.details),
+                    )
                     .await?;
             }
             (message, false)
@@ -538,19 +556,28 @@ pub async fn offline_message(
     let visitor = visitor_of(&state, &widget, bearer(&req)).await?;
     let body = body.into_inner();
     let text = message_text("text", &body.text, MAX_TEXT_CHARS)?;
-    let opt = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+    let opt = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
     let name = opt(&body.name)
         .map(|n| validate::text("name", &n, MAX_NAME_CHARS))
         .transpose()?;
     let email = opt(&body.email).map(|e| validate::email(&e)).transpose()?;
     let phone = match opt(&body.phone) {
-        Some(p) => Some(phone(&p).ok_or(ApiError::Validation(Msg::PrechatFieldInvalid {
-            field: "phone",
-        }))?),
+        Some(p) => Some(
+            phone(&p).ok_or(ApiError::Validation(Msg::PrechatFieldInvalid {
+                field: "phone",
+            }))?,
+        ),
         None => None,
     };
     if email.is_none() && phone.is_none() {
-        return Err(ApiError::Validation(Msg::PrechatFieldRequired { field: "email" }));
+        return Err(ApiError::Validation(Msg::PrechatFieldRequired {
+            field: "email",
+        }));
     }
     // The contacts head the message: operators read them first.
     let head: Vec<String> = [name, email, phone].into_iter().flatten().collect();

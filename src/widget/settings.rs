@@ -197,7 +197,12 @@ fn messenger_link(
     let Some(link) = value else {
         return Ok(());
     };
-    let bad = || invalid(Msg::WidgetLink { field, hosts: named });
+    let bad = || {
+        invalid(Msg::WidgetLink {
+            field,
+            hosts: named,
+        })
+    };
     let url = reqwest::Url::parse(link).map_err(|_| bad())?;
     let host_ok = url.host_str().is_some_and(|h| hosts.contains(&h));
     if url.scheme() != "https" || !host_ok || link.chars().count() > MAX_URL_CHARS {
@@ -252,7 +257,12 @@ impl WidgetSettings {
         let m = &self.messengers;
         messenger_link("messengers.telegram", &m.telegram, &["t.me"], "t.me")?;
         messenger_link("messengers.whatsapp", &m.whatsapp, &["wa.me"], "wa.me")?;
-        messenger_link("messengers.vk", &m.vk, &["vk.com", "vk.me"], "vk.com, vk.me")?;
+        messenger_link(
+            "messengers.vk",
+            &m.vk,
+            &["vk.com", "vk.me"],
+            "vk.com, vk.me",
+        )?;
         messenger_link("messengers.max", &m.max, &["max.ru"], "max.ru")?;
         Ok(self)
     }
@@ -282,7 +292,9 @@ mod tests {
     use super::*;
 
     fn settings(v: serde_json::Value) -> ApiResult<WidgetSettings> {
-        serde_json::from_value::<WidgetSettings>(v).unwrap().validated()
+        serde_json::from_value::<WidgetSettings>(v)
+            .unwrap()
+            .validated()
     }
 
     #[test]
@@ -309,13 +321,29 @@ mod tests {
     #[test]
     fn colours_links_and_forms_are_checked() {
         assert!(settings(json!({"origins": [], "appearance": {"accent_color": "red"}})).is_err());
-        assert!(settings(json!({"origins": [], "messengers": {"telegram": "https://evil.example/x"}})).is_err());
-        assert!(settings(json!({"origins": [], "messengers": {"telegram": "http://t.me/shop"}})).is_err());
+        assert!(
+            settings(json!({"origins": [], "messengers": {"telegram": "https://evil.example/x"}}))
+                .is_err()
+        );
+        assert!(
+            settings(json!({"origins": [], "messengers": {"telegram": "http://t.me/shop"}}))
+                .is_err()
+        );
         assert!(settings(json!({"origins": [], "messengers": {"telegram": "https://t.me/shop", "vk": "https://vk.me/shop"}})).is_ok());
-        assert!(settings(json!({"origins": [], "prechat": {"enabled": true, "fields": [
-            {"field": "name", "required": true}, {"field": "name", "required": false}]}})).is_err());
-        assert!(serde_json::from_value::<WidgetSettings>(json!({"origins": [], "colour": 1})).is_err());
+        assert!(
+            settings(
+                json!({"origins": [], "prechat": {"enabled": true, "fields": [
+            {"field": "name", "required": true}, {"field": "name", "required": false}]}})
+            )
+            .is_err()
+        );
+        assert!(
+            serde_json::from_value::<WidgetSettings>(json!({"origins": [], "colour": 1})).is_err()
+        );
         let long = "x".repeat(MAX_GREETING_CHARS + 1);
-        assert!(settings(json!({"origins": [], "appearance": {"greeting": {"ru": long, "en": ""}}})).is_err());
+        assert!(
+            settings(json!({"origins": [], "appearance": {"greeting": {"ru": long, "en": ""}}}))
+                .is_err()
+        );
     }
 }

@@ -58,9 +58,8 @@ pub async fn connect(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let widget = public_widget(&state, &req, &path).await?;
-    let (response, session, stream) = actix_ws::handle(&req, body).map_err(|_| {
-        ApiError::InvalidParameter(crate::i18n::Msg::WsUpgradeRequired)
-    })?;
+    let (response, session, stream) = actix_ws::handle(&req, body)
+        .map_err(|_| ApiError::InvalidParameter(crate::i18n::Msg::WsUpgradeRequired))?;
     let stream = stream
         .max_frame_size(MAX_FRAME_BYTES)
         .aggregate_continuations()
@@ -183,9 +182,21 @@ async fn render(sink: &Sink, push: ServerPush) -> ApiResult<Option<String>> {
             conversation_id: _,
             user_id,
         } => {
-            let client = sink.state.store.get_user(user_id).await.ok().and_then(|u| u.client_id);
+            let client = sink
+                .state
+                .store
+                .get_user(user_id)
+                .await
+                .ok()
+                .and_then(|u| u.client_id);
             let operator = match client {
-                Some(client) => sink.names.lock().await.get(&sink.state, client, user_id).await?,
+                Some(client) => {
+                    sink.names
+                        .lock()
+                        .await
+                        .get(&sink.state, client, user_id)
+                        .await?
+                }
                 None => None,
             };
             Some(json!({"v": 1, "type": "typing", "operator": operator}).to_string())
@@ -302,7 +313,8 @@ impl Conn {
         };
         match incoming {
             Incoming::Ping { reference } => {
-                self.send(json!({"v": 1, "type": "pong", "ref": reference})).await;
+                self.send(json!({"v": 1, "type": "pong", "ref": reference}))
+                    .await;
                 None
             }
             Incoming::Hello {

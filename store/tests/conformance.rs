@@ -2408,7 +2408,9 @@ async fn widgets_keys_visitors_and_their_conversations(store: DynStore) {
         .await
         .unwrap();
     assert!(matches!(
-        store.create_visitor(&new_visitor(foreign.id, b"hash-4")).await,
+        store
+            .create_visitor(&new_visitor(foreign.id, b"hash-4"))
+            .await,
         Err(StoreError::NotFound)
     ));
 

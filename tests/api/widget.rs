@@ -68,10 +68,21 @@ async fn from_page(
 }
 
 async fn visitor(h: &Harness, site: &Site, body: Value) -> String {
-    let r = from_page(h, Method::POST, &public(site, "visitors"), Some(SITE), None, Some(body)).await;
+    let r = from_page(
+        h,
+        Method::POST,
+        &public(site, "visitors"),
+        Some(SITE),
+        None,
+        Some(body),
+    )
+    .await;
     r.assert_status(201);
     let token = r.json()["token"].as_str().unwrap().to_string();
-    assert!(token.starts_with("omv_") && token.len() >= 4 + 22, "{token}");
+    assert!(
+        token.starts_with("omv_") && token.len() >= 4 + 22,
+        "{token}"
+    );
     token
 }
 
@@ -88,7 +99,15 @@ async fn say(h: &Harness, site: &Site, token: &str, id: &str, text: &str) -> Res
 }
 
 async fn history(h: &Harness, site: &Site, token: &str) -> Vec<Value> {
-    let r = from_page(h, Method::GET, &public(site, "messages"), Some(SITE), Some(token), None).await;
+    let r = from_page(
+        h,
+        Method::GET,
+        &public(site, "messages"),
+        Some(SITE),
+        Some(token),
+        None,
+    )
+    .await;
     r.assert_status(200);
     r.json()["items"].as_array().unwrap().clone()
 }
@@ -106,28 +125,70 @@ async fn only_the_widgets_origins_are_answered() {
 
     let ok = from_page(&h, Method::GET, &config, Some(SITE), None, None).await;
     ok.assert_status(200);
-    assert_eq!(ok.header("access-control-allow-origin").as_deref(), Some(SITE));
+    assert_eq!(
+        ok.header("access-control-allow-origin").as_deref(),
+        Some(SITE)
+    );
     assert_eq!(ok.json()["online"], false);
     assert_eq!(ok.json()["appearance"]["position"], "bottom_right");
-    assert!(ok.json().get("origins").is_none(), "the allow-list is not published");
+    assert!(
+        ok.json().get("origins").is_none(),
+        "the allow-list is not published"
+    );
 
-    for refused in [Some("https://evil.example"), Some("https://shop.example.evil"), Some("null"), None] {
+    for refused in [
+        Some("https://evil.example"),
+        Some("https://shop.example.evil"),
+        Some("null"),
+        None,
+    ] {
         let r = from_page(&h, Method::GET, &config, refused, None, None).await;
         r.assert_error(403, "origin_not_allowed");
         assert_eq!(r.header("access-control-allow-origin"), None, "{refused:?}");
     }
     // Preflight: answered with CORS for the widget's origins only.
-    let pre = from_page(&h, Method::OPTIONS, &public(&site, "messages"), Some("http://localhost:5173"), None, None).await;
+    let pre = from_page(
+        &h,
+        Method::OPTIONS,
+        &public(&site, "messages"),
+        Some("http://localhost:5173"),
+        None,
+        None,
+    )
+    .await;
     pre.assert_status(204);
-    assert_eq!(pre.header("access-control-allow-origin").as_deref(), Some("http://localhost:5173"));
-    assert!(pre.header("access-control-allow-headers").unwrap().contains("Authorization"));
+    assert_eq!(
+        pre.header("access-control-allow-origin").as_deref(),
+        Some("http://localhost:5173")
+    );
+    assert!(
+        pre.header("access-control-allow-headers")
+            .unwrap()
+            .contains("Authorization")
+    );
     assert_eq!(pre.header("access-control-allow-credentials"), None);
-    let pre = from_page(&h, Method::OPTIONS, &public(&site, "messages"), Some("https://evil.example"), None, None).await;
+    let pre = from_page(
+        &h,
+        Method::OPTIONS,
+        &public(&site, "messages"),
+        Some("https://evil.example"),
+        None,
+        None,
+    )
+    .await;
     pre.assert_error(403, "origin_not_allowed");
     assert_eq!(pre.header("access-control-allow-origin"), None);
     // Every route, the visitor's included, checks the origin before anything else.
     let token = visitor(&h, &site, json!({})).await;
-    let r = from_page(&h, Method::GET, &public(&site, "messages"), Some("https://evil.example"), Some(&token), None).await;
+    let r = from_page(
+        &h,
+        Method::GET,
+        &public(&site, "messages"),
+        Some("https://evil.example"),
+        Some(&token),
+        None,
+    )
+    .await;
     r.assert_error(403, "origin_not_allowed");
     let r = from_page(
         &h,
@@ -139,9 +200,20 @@ async fn only_the_widgets_origins_are_answered() {
     )
     .await;
     r.assert_error(403, "origin_not_allowed");
-    assert!(history(&h, &site, &token).await.is_empty(), "nothing was written");
+    assert!(
+        history(&h, &site, &token).await.is_empty(),
+        "nothing was written"
+    );
     // An unknown key is not found.
-    let r = from_page(&h, Method::GET, "/api/v1/public/widgets/pk_nope/config", Some(SITE), None, None).await;
+    let r = from_page(
+        &h,
+        Method::GET,
+        "/api/v1/public/widgets/pk_nope/config",
+        Some(SITE),
+        None,
+        None,
+    )
+    .await;
     r.assert_error(404, "not_found");
     // The owner narrows the list: the old origin is refused at once.
     let r = h
@@ -158,8 +230,15 @@ async fn only_the_widgets_origins_are_answered() {
     // The script itself is for every site.
     let js = h.get(Who::Anon(fresh_ip()), "/widget.js").await;
     js.assert_status(200);
-    assert!(js.header("content-type").unwrap().starts_with("text/javascript"));
-    assert_eq!(js.header("cross-origin-resource-policy").as_deref(), Some("cross-origin"));
+    assert!(
+        js.header("content-type")
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert_eq!(
+        js.header("cross-origin-resource-policy").as_deref(),
+        Some("cross-origin")
+    );
 }
 
 #[actix_web::test]
@@ -170,7 +249,9 @@ async fn a_visitor_never_reaches_another_visitors_conversation() {
     let other_site = widget(&h, &t, json!({"origins": [SITE]})).await;
     let a = visitor(&h, &site, json!({})).await;
     let b = visitor(&h, &site, json!({})).await;
-    say(&h, &site, &a, "a-1", "A's secret").await.assert_status(201);
+    say(&h, &site, &a, "a-1", "A's secret")
+        .await
+        .assert_status(201);
     say(&h, &site, &b, "b-1", "B here").await.assert_status(201);
     assert_eq!(texts(&history(&h, &site, &a).await), ["A's secret"]);
     assert_eq!(texts(&history(&h, &site, &b).await), ["B here"]);
@@ -187,13 +268,32 @@ async fn a_visitor_never_reaches_another_visitors_conversation() {
         .to_string();
     // B's token on A's conversation's message ids: the API takes no conversation or message id
     // from a visitor at all; a cursor naming A's message is refused and reveals nothing.
-    let a_msg = history(&h, &site, &a).await[0]["id"].as_str().unwrap().to_string();
-    let r = from_page(&h, Method::GET, &format!("{}?after={a_msg}", public(&site, "messages")), Some(SITE), Some(&b), None).await;
+    let a_msg = history(&h, &site, &a).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = from_page(
+        &h,
+        Method::GET,
+        &format!("{}?after={a_msg}", public(&site, "messages")),
+        Some(SITE),
+        Some(&b),
+        None,
+    )
+    .await;
     r.assert_error(400, "invalid_parameter");
     assert!(!r.text().contains("A's secret"));
     // B's token on another widget, a made-up token, no token: unknown visitor.
     for token in [Some(b.as_str()), Some("omv_madeup"), None] {
-        let r = from_page(&h, Method::GET, &public(&other_site, "messages"), Some(SITE), token, None).await;
+        let r = from_page(
+            &h,
+            Method::GET,
+            &public(&other_site, "messages"),
+            Some(SITE),
+            token,
+            None,
+        )
+        .await;
         r.assert_error(401, "visitor_unknown");
     }
     let r = say(&h, &other_site, &a, "a-2", "into another widget").await;
@@ -232,11 +332,21 @@ async fn bad_input_is_refused_and_changes_nothing() {
         json!({"origins": [SITE], "messengers": {"telegram": "https://evil.example/x"}}),
         json!({"origins": [SITE], "unknown": true}),
     ] {
-        let r = h.post(t.owner.who(), "/api/v1/widgets", json!({"name": "x", "settings": bad})).await;
+        let r = h
+            .post(
+                t.owner.who(),
+                "/api/v1/widgets",
+                json!({"name": "x", "settings": bad}),
+            )
+            .await;
         assert_eq!(r.status, 400, "{}", r.text());
     }
     let r = h
-        .post(t.owner.who(), "/api/v1/channels", json!({"kind": "messaging", "provider": "widget", "name": "w"}))
+        .post(
+            t.owner.who(),
+            "/api/v1/channels",
+            json!({"kind": "messaging", "provider": "widget", "name": "w"}),
+        )
         .await;
     r.assert_error(400, "validation_failed");
     let site = widget(
@@ -247,7 +357,11 @@ async fn bad_input_is_refused_and_changes_nothing() {
     )
     .await;
     let r = h
-        .patch(t.owner.who(), &format!("/api/v1/channels/{}", site.channel), json!({"settings": {"origins": ["*"]}}))
+        .patch(
+            t.owner.who(),
+            &format!("/api/v1/channels/{}", site.channel),
+            json!({"settings": {"origins": ["*"]}}),
+        )
         .await;
     r.assert_error(400, "validation_failed");
     // Visitors: the pre-chat form is enforced.
@@ -258,10 +372,23 @@ async fn bad_input_is_refused_and_changes_nothing() {
         (json!({"name": "Анна", "phone": "+7 900 000-00-00"}), 400),
         (json!({"name": "Анна", "extra": 1}), 400),
     ] {
-        let r = from_page(&h, Method::POST, &public(&site, "visitors"), Some(SITE), None, Some(body.clone())).await;
+        let r = from_page(
+            &h,
+            Method::POST,
+            &public(&site, "visitors"),
+            Some(SITE),
+            None,
+            Some(body.clone()),
+        )
+        .await;
         assert_eq!(r.status, status, "{body}: {}", r.text());
     }
-    let token = visitor(&h, &site, json!({"name": "Анна", "email": "anna@example.test"})).await;
+    let token = visitor(
+        &h,
+        &site,
+        json!({"name": "Анна", "email": "anna@example.test"}),
+    )
+    .await;
     // Messages: empty, oversized, control characters, missing or oversized ids, unknown fields.
     for body in [
         json!({"client_message_id": "m", "text": "   "}),
@@ -272,8 +399,21 @@ async fn bad_input_is_refused_and_changes_nothing() {
         json!({"text": "hi"}),
         json!({"client_message_id": "m", "text": "hi", "conversation_id": "x"}),
     ] {
-        let r = from_page(&h, Method::POST, &public(&site, "messages"), Some(SITE), Some(&token), Some(body.clone())).await;
-        assert!(r.status == 400 || r.status == 413, "{body}: {} {}", r.status, r.text());
+        let r = from_page(
+            &h,
+            Method::POST,
+            &public(&site, "messages"),
+            Some(SITE),
+            Some(&token),
+            Some(body.clone()),
+        )
+        .await;
+        assert!(
+            r.status == 400 || r.status == 413,
+            "{body}: {} {}",
+            r.status,
+            r.text()
+        );
     }
     assert!(history(&h, &site, &token).await.is_empty());
     // The offline form wants a way to answer.
@@ -297,11 +437,21 @@ async fn bad_input_is_refused_and_changes_nothing() {
     )
     .await;
     r.assert_status(201);
-    assert!(r.json()["message"]["text"].as_str().unwrap().contains("+7 900 000-00-00"));
+    assert!(
+        r.json()["message"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("+7 900 000-00-00")
+    );
     // The pre-chat answers became the contact's fields.
-    let conv = h.get(t.owner.who(), "/api/v1/conversations").await.json()["items"][0]["conversation"].clone();
+    let conv =
+        h.get(t.owner.who(), "/api/v1/conversations").await.json()["items"][0]["conversation"]
+            .clone();
     let contact = h
-        .get(t.owner.who(), &format!("/api/v1/contacts/{}", conv["contact_id"].as_str().unwrap()))
+        .get(
+            t.owner.who(),
+            &format!("/api/v1/contacts/{}", conv["contact_id"].as_str().unwrap()),
+        )
         .await
         .json();
     assert_eq!(contact["name"], "Анна", "{contact}");
@@ -325,7 +475,9 @@ async fn a_repeated_client_message_id_creates_nothing() {
     assert_eq!(texts(&history(&h, &site, &token).await), ["once"]);
     // Another visitor may use the same id: ids are the visitor's own.
     let other = visitor(&h, &site, json!({})).await;
-    say(&h, &site, &other, "c-1", "mine").await.assert_status(201);
+    say(&h, &site, &other, "c-1", "mine")
+        .await
+        .assert_status(201);
 }
 
 #[actix_web::test]
@@ -340,11 +492,17 @@ async fn visitors_and_addresses_are_rate_limited() {
     let site = widget(&h, &t, json!({"origins": [SITE]})).await;
     let token = visitor(&h, &site, json!({})).await;
     for i in 0..3 {
-        say(&h, &site, &token, &format!("m-{i}"), "hi").await.assert_status(201);
+        say(&h, &site, &token, &format!("m-{i}"), "hi")
+            .await
+            .assert_status(201);
     }
     let r = say(&h, &site, &token, "m-3", "hi").await;
     r.assert_error(429, "rate_limited");
-    assert_eq!(r.header("access-control-allow-origin").as_deref(), Some(SITE), "the page can read why");
+    assert_eq!(
+        r.header("access-control-allow-origin").as_deref(),
+        Some(SITE),
+        "the page can read why"
+    );
     assert_eq!(history(&h, &site, &token).await.len(), 3);
     // Another visitor has their own allowance.
     let other = visitor(&h, &site, json!({})).await;
@@ -369,17 +527,26 @@ async fn visitors_and_addresses_are_rate_limited() {
     }
     get().await.assert_error(429, "rate_limited");
     // Another address is not held up.
-    from_page(&h, Method::GET, &public(&site, "config"), Some(SITE), None, None)
-        .await
-        .assert_status(200);
+    from_page(
+        &h,
+        Method::GET,
+        &public(&site, "config"),
+        Some(SITE),
+        None,
+        None,
+    )
+    .await
+    .assert_status(200);
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn open_socket(live: &Live, site: &Site, origin: &str) -> Result<Socket, u16> {
     let url = format!("ws://{}{}", live.addr(), public(site, "ws"));
     let mut req = url.into_client_request().unwrap();
-    req.headers_mut().insert("origin", HeaderValue::from_str(origin).unwrap());
+    req.headers_mut()
+        .insert("origin", HeaderValue::from_str(origin).unwrap());
     match tokio_tungstenite::connect_async(req).await {
         Ok((s, _)) => Ok(s),
         Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
@@ -422,13 +589,22 @@ async fn the_visitor_socket_pushes_replies_and_resumes_after_a_reconnect() {
     let t = h.seed_tenant("ws").await;
     let site = widget(&h, &t, json!({"origins": [SITE]})).await;
     let live = Live::start(h.state.clone()).await;
-    assert_eq!(open_socket(&live, &site, "https://evil.example").await.err(), Some(403));
+    assert_eq!(
+        open_socket(&live, &site, "https://evil.example")
+            .await
+            .err(),
+        Some(403)
+    );
     let a = visitor(&h, &site, json!({})).await;
     let b = visitor(&h, &site, json!({})).await;
 
     // A bad token closes the socket with 4401.
     let mut ws = open_socket(&live, &site, SITE).await.unwrap();
-    send(&mut ws, json!({"v": 1, "type": "hello", "token": "omv_forged"})).await;
+    send(
+        &mut ws,
+        json!({"v": 1, "type": "hello", "token": "omv_forged"}),
+    )
+    .await;
     let closed = tokio::time::timeout(WAIT, async {
         loop {
             match ws.next().await {
@@ -456,7 +632,9 @@ async fn the_visitor_socket_pushes_replies_and_resumes_after_a_reconnect() {
     let mut cursor = mine["seq"].as_i64().unwrap();
 
     // B's messages never show on A's socket.
-    say(&h, &site, &b, "b-1", "B's secret").await.assert_status(201);
+    say(&h, &site, &b, "b-1", "B's secret")
+        .await
+        .assert_status(201);
     let conv = h.get(t.owner.who(), "/api/v1/conversations").await.json()["items"]
         .as_array()
         .unwrap()
@@ -466,14 +644,25 @@ async fn the_visitor_socket_pushes_replies_and_resumes_after_a_reconnect() {
         .as_str()
         .unwrap()
         .to_string();
-    h.post(t.owner.who(), &format!("/api/v1/conversations/{conv}/notes"), json!({"text": "note", "idempotency_key": "n"}))
-        .await
-        .assert_status(201);
-    h.post(t.owner.who(), &format!("/api/v1/conversations/{conv}/messages"), json!({"text": "reply 1", "idempotency_key": "r1"}))
-        .await
-        .assert_status(201);
+    h.post(
+        t.owner.who(),
+        &format!("/api/v1/conversations/{conv}/notes"),
+        json!({"text": "note", "idempotency_key": "n"}),
+    )
+    .await
+    .assert_status(201);
+    h.post(
+        t.owner.who(),
+        &format!("/api/v1/conversations/{conv}/messages"),
+        json!({"text": "reply 1", "idempotency_key": "r1"}),
+    )
+    .await
+    .assert_status(201);
     let reply = frame_of(&mut ws, "message").await;
-    assert_eq!(reply["message"]["text"], "reply 1", "neither B's message nor the note came first");
+    assert_eq!(
+        reply["message"]["text"], "reply 1",
+        "neither B's message nor the note came first"
+    );
     assert_eq!(reply["message"]["from"], "operator");
     assert_eq!(reply["message"]["operator"]["name"], "Ws Owner");
     cursor = cursor.max(reply["seq"].as_i64().unwrap());
@@ -506,7 +695,11 @@ async fn the_visitor_socket_pushes_replies_and_resumes_after_a_reconnect() {
         .assert_status(201);
     }
     let mut ws = open_socket(&live, &site, SITE).await.unwrap();
-    send(&mut ws, json!({"v": 1, "type": "hello", "token": a, "resume_after": cursor})).await;
+    send(
+        &mut ws,
+        json!({"v": 1, "type": "hello", "token": a, "resume_after": cursor}),
+    )
+    .await;
     frame_of(&mut ws, "welcome").await;
     let first = frame_of(&mut ws, "message").await;
     let second = frame_of(&mut ws, "message").await;
