@@ -32,10 +32,10 @@ const MAX_CLIENT_MESSAGE_ID_CHARS: usize = 100;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/{public_key}/config", web::get().to(widget_config))
         .route("/{public_key}/visitors", web::post().to(create_visitor))
-        .route("/{public_key}/messages", web::get().to(history))
+        .route("/{public_key}/messages", web::get().to(visitor_history))
         .route("/{public_key}/messages", web::post().to(send_message))
         .route("/{public_key}/offline", web::post().to(offline_message))
-        .route("/{public_key}/ws", web::get().to(super::socket::connect))
+        .route("/{public_key}/ws", web::get().to(super::socket::visitor_socket))
         .route(
             "/{public_key}/{tail:.*}",
             web::method(actix_web::http::Method::OPTIONS).to(preflight),
@@ -46,11 +46,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[openapi(paths(
     widget_config,
     create_visitor,
-    history,
+    visitor_history,
     send_message,
     offline_message,
     preflight,
-    super::socket::connect
+    super::socket::visitor_socket
 ))]
 pub struct Api;
 
@@ -318,7 +318,7 @@ pub struct History {
         (status = 403, description = "`origin_not_allowed`", body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("visitor_token" = [])))]
-pub async fn history(
+pub async fn visitor_history(
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,

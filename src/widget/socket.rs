@@ -51,7 +51,7 @@ mod close {
         (status = 400, description = "`invalid_parameter`: not a WebSocket upgrade", body = ErrorBody),
         (status = 403, description = "`origin_not_allowed`", body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn connect(
+pub async fn visitor_socket(
     req: HttpRequest,
     body: web::Payload,
     state: web::Data<AppState>,
