@@ -266,8 +266,9 @@ const step = (name, fn) => steps.push({ name, fn });
  * embeds the widget's snippet under hostile global CSS, and a script that, once the widget is
  * there, replaces fetch, WebSocket (and their prototypes), Response reading and JSON.
  */
-async function startSite(snippet) {
-  const page = `<!doctype html>
+async function startSite() {
+  let snippet = '';
+  const page = () => `<!doctype html>
 <html lang="ru"><head><meta charset="utf-8"><title>Магазин</title>
 <style>
   * { font-family: serif !important; color: red !important; background: yellow !important;
@@ -299,10 +300,14 @@ ${snippet}
 </body></html>`;
   const server = http.createServer((req, res) => {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    res.end(page);
+    res.end(page());
   });
   await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-  return { url: `http://localhost:${server.address().port}`, stop: () => server.close() };
+  return {
+    url: `http://localhost:${server.address().port}`,
+    embed: (tag) => (snippet = tag),
+    stop: () => server.close(),
+  };
 }
 
 /**
@@ -625,9 +630,8 @@ async function main() {
     await owner.goto(`${base}/account`);
     await owner.getByText('Online', { exact: true }).click();
     await owner.goto(`${base}/workspace/widgets`);
-    const site = await startSite('');
-    state.stopSite = site.stop;
-    await owner.getByLabel('Sites allowed to use the widget').fill(site.url);
+    const shop = await startSite();
+    await owner.getByLabel('Sites allowed to use the widget').fill(shop.url);
     await owner.getByLabel('Greeting (RU)').fill('Привет! Мы на связи.');
     await owner.getByLabel('Telegram').fill('https://t.me/romashka_shop');
     await owner.getByTestId('widget-preview').getByText('Привет! Мы на связи.').waitFor();
@@ -635,9 +639,7 @@ async function main() {
     const snippet = await owner.getByTestId('widget-snippet').textContent();
     const key = snippet.match(/data-omnihub="([^"]+)"/)[1];
     await shot(owner, '10-workspace-widget');
-    site.stop();
-    const shop = await startSite(`<script src="${base}/widget.js" data-omnihub="${key}" async></script>`);
-    state.stopSite = shop.stop;
+    shop.embed(`<script src="${base}/widget.js" data-omnihub="${key}" async></script>`);
 
     // Another origin's page is refused by the API.
     const refused = await request(base, 'GET', `/api/v1/public/widgets/${key}/config`, { headers: { origin: 'https://evil.example' } });

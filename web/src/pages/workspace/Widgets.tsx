@@ -4,9 +4,7 @@
 import {
   Button,
   Checkbox,
-  ColorInput,
   CopyButton,
-  Grid,
   Group,
   SegmentedControl,
   Select,
@@ -219,8 +217,8 @@ export function Widgets() {
           </Group>
         </Stack>
       )}
-      <Grid>
-        <Grid.Col span={{ base: 12, md: 7 }}>
+      <div className="widget-settings">
+        <div>
           <form onSubmit={save}>
             <Stack>
               <TextInput label={t('field.name')} value={name} onChange={(e) => setName(e.currentTarget.value)} />
@@ -234,15 +232,23 @@ export function Widgets() {
               />
               <Title order={5}>{t('widgets.appearance')}</Title>
               <Group grow>
-                <ColorInput
+                <TextInput
                   label={t('widgets.accent')}
+                  placeholder="#2563eb"
                   value={settings.appearance.accent_color}
-                  onChange={(v) => set((s) => ((s.appearance.accent_color = v), s))}
+                  onChange={(e) => {
+                    const v = e.currentTarget.value.trim();
+                    set((s) => ((s.appearance.accent_color = v), s));
+                  }}
                 />
-                <ColorInput
+                <TextInput
                   label={t('widgets.textColor')}
+                  placeholder="#ffffff"
                   value={settings.appearance.text_color}
-                  onChange={(v) => set((s) => ((s.appearance.text_color = v), s))}
+                  onChange={(e) => {
+                    const v = e.currentTarget.value.trim();
+                    set((s) => ((s.appearance.text_color = v), s));
+                  }}
                 />
               </Group>
               <SegmentedControl
@@ -327,8 +333,8 @@ export function Widgets() {
               </Group>
             </Stack>
           </form>
-        </Grid.Col>
-        <Grid.Col span={{ base: 12, md: 5 }}>
+        </div>
+        <div>
           <Stack>
             <Group justify="space-between">
               <Text fw={600}>{t('widgets.preview')}</Text>
@@ -336,8 +342,8 @@ export function Widgets() {
             </Group>
             <Preview s={settings} lang={previewLang} />
           </Stack>
-        </Grid.Col>
-      </Grid>
+        </div>
+      </div>
     </Stack>
   );
 }
