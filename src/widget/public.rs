@@ -35,7 +35,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/{public_key}/messages", web::get().to(visitor_history))
         .route("/{public_key}/messages", web::post().to(send_message))
         .route("/{public_key}/offline", web::post().to(offline_message))
-        .route("/{public_key}/ws", web::get().to(super::socket::visitor_socket))
+        .route(
+            "/{public_key}/ws",
+            web::get().to(super::socket::visitor_socket),
+        )
         .route(
             "/{public_key}/{tail:.*}",
             web::method(actix_web::http::Method::OPTIONS).to(preflight),
