@@ -3,7 +3,7 @@
 //! data and async functions: ractor's types stay inside the crate.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,7 +20,6 @@ use tokio::sync::watch;
 
 use omnihub_connectors::registry::Endpoints;
 
-use crate::client::ClientMsg;
 use crate::conversation::ConversationMsg;
 use crate::health::HubHealth;
 use crate::ingest::IngestQueue;
@@ -29,9 +28,9 @@ use crate::listener::{self, Listener};
 use crate::publisher::PublisherMsg;
 use crate::restart::RestartPolicy;
 use crate::router::RouterMsg;
-use crate::scheduler::{self, Scheduler};
-use crate::session::{Audience, SessionArgs, SessionMsg};
-use crate::shared::{CALL_TIMEOUT, Shared};
+use crate::scheduler::{self, Scheduler, TaskHandlers};
+use crate::session::{self, Audience, SessionControl, SessionLink, SessionStart};
+use crate::shared::{CALL_TIMEOUT, ClientCtx, Shared};
 use crate::supervisor::{ChildSpec, Root, RootArgs, RootMsg, supervised};
 
 #[derive(Clone, Debug)]
@@ -48,6 +47,8 @@ pub struct HubConfig {
     pub scheduler_tick: Duration,
     /// Where each messenger provider's API lives (the sandbox in the demo and tests).
     pub endpoints: Endpoints,
+    /// The scheduler's task kinds handled outside the hub.
+    pub task_handlers: TaskHandlers,
 }
 
 impl Default for HubConfig {
@@ -58,6 +59,7 @@ impl Default for HubConfig {
             session_queue: 1024,
             scheduler_tick: Duration::from_secs(1),
             endpoints: Endpoints::default(),
+            task_handlers: TaskHandlers::default(),
         }
     }
 }
@@ -296,31 +298,30 @@ pub trait SessionSink: Send + Sync + 'static {
 
 /// One open operator session. Dropping it closes the session.
 pub struct SessionHandle {
-    actor: ActorRef<SessionMsg>,
-    last_seq: Arc<AtomicI64>,
+    control: Arc<SessionControl>,
 }
 
 impl SessionHandle {
     /// The caller's rights changed: filter from now on with these.
     pub fn update_principal(&self, principal: Arc<Principal>) {
-        let _ = self.actor.cast(SessionMsg::UpdatePrincipal(principal));
+        self.control.set_principal(principal);
     }
 
     /// Closes the session: the sink is told `reason` and receives nothing more.
     pub fn close(&self, reason: CloseReason) {
-        let _ = self.actor.cast(SessionMsg::Close(reason));
+        self.control.close(reason);
     }
 
     /// The seq of the last event the sink accepted (or the cursor the session started from):
     /// what a reconnecting console resumes after.
     pub fn last_seq(&self) -> i64 {
-        self.last_seq.load(Ordering::Acquire)
+        self.control.last_seq.load(Ordering::Acquire)
     }
 }
 
 impl Drop for SessionHandle {
     fn drop(&mut self) {
-        let _ = self.actor.cast(SessionMsg::Close(CloseReason::Shutdown));
+        self.control.close(CloseReason::Shutdown);
     }
 }
 
@@ -536,37 +537,9 @@ impl HubHandle {
         let client = principal
             .client_id
             .ok_or(HubError::Store(StoreError::NotFound))?;
-        let (_, refs) = self.shared.client(client).await?;
-        let last_seq = Arc::new(AtomicI64::new(resume_after.unwrap_or(0)));
-        let args = SessionArgs {
-            audience: Audience::Operator(principal),
-            sink,
-            resume_after,
-            last_seq: last_seq.clone(),
-        };
-        match refs
-            .sup
-            .call(
-                |reply| ClientMsg::OpenSession(Box::new(args), reply),
-                Some(CALL_TIMEOUT),
-            )
+        let audience = Audience::Operator(principal);
+        self.start_session(client, audience, sink, resume_after)
             .await
-        {
-            Ok(CallResult::Success(Ok(actor))) => Ok(SessionHandle { actor, last_seq }),
-            Ok(CallResult::Success(Err(err))) => Err(err),
-            _ => Err(HubError::Unavailable),
-        }
-    }
-
-    /// The customer is typing (a widget visitor): the operators of this node who may see the
-    /// conversation are told; not stored.
-    pub fn contact_typing(&self, client: ClientId, conversation: ConversationScopeWithId) {
-        if let Some(refs) = self.shared.entry(client).and_then(|e| e.refs()) {
-            let _ = refs.publisher.cast(PublisherMsg::Typing {
-                conversation: Arc::new(conversation),
-                typist: Typist::Contact,
-            });
-        }
     }
 
     /// Opens a session for one widget visitor's socket: the messages (not notes) and delivery
@@ -581,34 +554,28 @@ impl HubHandle {
         sink: Arc<dyn SessionSink>,
         resume_after: Option<i64>,
     ) -> Result<SessionHandle, HubError> {
-        let (_, refs) = self.shared.client(client).await?;
-        let last_seq = Arc::new(AtomicI64::new(resume_after.unwrap_or(0)));
         let conversation = self
             .shared
             .store
             .conversation_by_external_id(client, channel, &external_id)
             .await?;
-        let args = SessionArgs {
-            audience: Audience::Visitor {
-                channel,
-                external_id,
-                conversation,
-            },
-            sink,
-            resume_after,
-            last_seq: last_seq.clone(),
+        let audience = Audience::Visitor {
+            channel,
+            external_id,
+            conversation,
         };
-        match refs
-            .sup
-            .call(
-                |reply| ClientMsg::OpenSession(Box::new(args), reply),
-                Some(CALL_TIMEOUT),
-            )
+        self.start_session(client, audience, sink, resume_after)
             .await
-        {
-            Ok(CallResult::Success(Ok(actor))) => Ok(SessionHandle { actor, last_seq }),
-            Ok(CallResult::Success(Err(err))) => Err(err),
-            _ => Err(HubError::Unavailable),
+    }
+
+    /// The customer is typing (a widget visitor): the operators of this node who may see the
+    /// conversation are told; not stored.
+    pub fn contact_typing(&self, client: ClientId, conversation: ConversationScopeWithId) {
+        if let Some(refs) = self.shared.entry(client).and_then(|e| e.refs()) {
+            let _ = refs.publisher.cast(PublisherMsg::Typing {
+                conversation: Arc::new(conversation),
+                typist: Typist::Contact,
+            });
         }
     }
 
@@ -630,6 +597,47 @@ impl HubHandle {
             entry.wake();
         }
         Ok(())
+    }
+
+    async fn start_session(
+        &self,
+        client: ClientId,
+        audience: Audience,
+        sink: Arc<dyn SessionSink>,
+        resume_after: Option<i64>,
+    ) -> Result<SessionHandle, HubError> {
+        let (entry, refs) = self.shared.client(client).await?;
+        let control = Arc::new(SessionControl::new(
+            audience,
+            resume_after,
+            self.shared.config.session_queue,
+        ));
+        let link = SessionLink(control.clone());
+        // Subscribed before this returns, so every event committed after it reaches the
+        // session. Subscribe first, replay second (in the session's task): every event after
+        // `published` comes live, and every event up to it is committed, so the replay sees
+        // it. Together they miss nothing.
+        let published = match refs
+            .publisher
+            .call(
+                |reply| PublisherMsg::Subscribe(link, reply),
+                Some(CALL_TIMEOUT),
+            )
+            .await
+        {
+            Ok(CallResult::Success(seq)) => seq,
+            _ => return Err(HubError::Unavailable),
+        };
+        let ctx = ClientCtx {
+            shared: self.shared.clone(),
+            entry,
+        };
+        let start = SessionStart {
+            published,
+            resume_after,
+        };
+        tokio::spawn(session::run(ctx, control.clone(), sink, start));
+        Ok(SessionHandle { control })
     }
 
     pub fn health(&self) -> HubHealth {

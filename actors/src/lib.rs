@@ -12,7 +12,8 @@
 //!     ├── router         (core::routing over store.routing_snapshot; FIFO queue; auto-replies)
 //!     ├── conversation actors    (one per active conversation; stop when idle)
 //!     ├── channel-account actors (one per channel; rate-limited sends with retries)
-//!     └── session actors (one per console or widget visitor socket; bounded queue)
+//!     └── sessions       (one light actor per console or widget visitor socket — a task
+//!                            and a bounded mailbox — fed by the publisher, ending with it)
 //! ```
 //!
 //! Children are restarted with exponential back-off after a panic or an error, and given up on
@@ -47,6 +48,7 @@ pub use hub::{
     SessionHandle, SessionSink, SinkClosed, Typist,
 };
 pub use restart::{Decision, RestartPolicy};
+pub use scheduler::{TaskFailure, TaskHandler, TaskHandlers};
 
 #[cfg(test)]
 mod tests;

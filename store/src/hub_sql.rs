@@ -731,6 +731,9 @@ async fn operator_state(
     operator_row(&found(row)?)
 }
 
+/// Ids bound in one statement at most (well under either engine's limit on parameters).
+const TASKS_PER_STATEMENT: usize = 500;
+
 /// Pushes `column IN (…)` with one bound id per element.
 fn push_in(q: &mut QueryBuilder<Db>, column: &str, ids: impl IntoIterator<Item = Uuid>) {
     q.push(column).push(" IN (");
@@ -1831,6 +1834,20 @@ impl HubStore for Backend {
         .execute(&self.pool)
         .await?;
         affected(done.rows_affected())
+    }
+
+    async fn complete_tasks(&self, ids: &[Uuid], node: &str) -> Result<u64> {
+        let mut completed = 0;
+        for chunk in ids.chunks(TASKS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Db>::new(
+                "UPDATE tasks SET status = 'done', locked_by = NULL, locked_until = NULL \
+                 WHERE status = 'running' AND locked_by = ",
+            );
+            q.push_bind(node).push(" AND ");
+            push_in(&mut q, "id", chunk.iter().copied());
+            completed += q.build().execute(&self.pool).await?.rows_affected();
+        }
+        Ok(completed)
     }
 
     async fn fail_task(

@@ -4653,7 +4653,8 @@ macro_rules! insert_due_tasks {
     }};
 }
 
-/// 10,000 tasks due at once, four nodes claiming batches of 500: each task exactly once.
+/// 10,000 tasks due at once, four nodes claiming batches of 500: each task exactly once, and
+/// completed in bulk by the node that holds it.
 async fn ten_thousand_due_tasks_are_claimed_once(store: DynStore, url: String) {
     const TASKS: usize = 10_000;
     let due = now() - Duration::seconds(1);
@@ -4689,16 +4690,38 @@ async fn ten_thousand_due_tasks_are_claimed_once(store: DynStore, url: String) {
         })
         .collect();
     let mut all = Vec::new();
-    let mut busy = 0;
-    for c in claimers {
+    let mut per_node = Vec::new();
+    for (n, c) in claimers.into_iter().enumerate() {
         let mine = c.await.unwrap();
-        busy += usize::from(!mine.is_empty());
-        all.extend(mine);
+        all.extend(mine.iter().copied());
+        per_node.push((format!("node-{n}"), mine));
     }
     let unique: HashSet<Uuid> = all.iter().copied().collect();
     assert_eq!(all.len(), TASKS, "every task claimed exactly once");
     assert_eq!(unique, ids.iter().copied().collect());
-    assert!(busy >= 1);
+
+    // Completed in bulk: a node completes only what it holds, each task once.
+    let mut completed = 0;
+    for (node, mine) in &per_node {
+        assert_eq!(
+            store.complete_tasks(&ids, node).await.unwrap(),
+            mine.len() as u64,
+            "{node} completes its own tasks only"
+        );
+        completed += mine.len();
+    }
+    assert_eq!(completed, TASKS);
+    assert_eq!(store.complete_tasks(&ids, "node-0").await.unwrap(), 0);
+    assert_eq!(store.complete_tasks(&[], "node-0").await.unwrap(), 0);
+    let at = now() + Duration::hours(1);
+    assert!(
+        store
+            .claim_due_tasks("node-9", at, at + Duration::minutes(5), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "completed tasks are never claimed again, not even after their lease"
+    );
 }
 
 async fn audit_filter_and_keyset_pagination(store: DynStore) {
