@@ -51,6 +51,8 @@ pub struct Inner {
     pub provider_channels: ProviderChannels,
     /// Where attachments' bytes are kept (`[media]`).
     pub media: Arc<dyn MediaStore>,
+    /// Per-IP and per-visitor limits of the widget's public API.
+    pub widget_limits: crate::widget::WidgetLimits,
 }
 
 impl Deref for AppState {
@@ -159,6 +161,10 @@ impl AppState {
             endpoints,
             provider_channels: ProviderChannels::default(),
             media,
+            widget_limits: crate::widget::WidgetLimits::new(
+                config.hub.widget_requests_per_minute,
+                config.hub.widget_messages_per_minute,
+            ),
             config,
             store,
         })))

@@ -26,6 +26,7 @@ use governor::clock::Clock;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use omnihub_connectors::api::ApiChannel;
 use omnihub_connectors::registry::{self, Endpoints};
+use omnihub_connectors::widget::WidgetChannel;
 use omnihub_connectors::{OutboundAttachment, OutboundChannel, OutboundMessage, SendError};
 use omnihub_core::media::AttachmentState;
 use omnihub_core::model::{Channel, DeliveryStatus, Message, Provider};
@@ -598,6 +599,7 @@ fn connector(
                 .map(str::to_string);
             Ok(Arc::new(ApiChannel::new(url, token)?))
         }
+        Provider::Widget => Ok(Arc::new(WidgetChannel)),
         provider => {
             let channel =
                 registry::provider_channel(provider, credentials, &channel.settings, endpoints)

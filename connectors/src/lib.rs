@@ -26,6 +26,7 @@ pub mod telegram;
 pub mod viber;
 pub mod vk;
 pub mod whatsapp;
+pub mod widget;
 
 /// One outbound message, as a connector sends it.
 #[derive(Clone, Debug, PartialEq)]

@@ -20,11 +20,13 @@ pub mod media;
 mod postgres;
 pub mod secrets;
 mod sqlite;
+mod widget;
 
 pub use hub::*;
 pub use postgres::PgStore;
 pub use secrets::SecretBox;
 pub use sqlite::SqliteStore;
+pub use widget::*;
 
 pub type DynStore = Arc<dyn Store>;
 
@@ -197,9 +199,10 @@ pub struct LoginFailure {
 
 /// The interface both backends implement. Every client-scoped call takes the caller's
 /// `ClientId` and touches nothing outside it: another client's id is `NotFound`, never data.
-/// The realtime hub's part ([`HubStore`]) is a supertrait, so a [`DynStore`] has every method.
+/// The realtime hub's part ([`HubStore`]) and the website widget's ([`WidgetStore`]) are
+/// supertraits, so a [`DynStore`] has every method.
 #[async_trait]
-pub trait Store: HubStore + Send + Sync + 'static {
+pub trait Store: HubStore + WidgetStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn engine(&self) -> &'static str;
     /// Applies pending migrations.

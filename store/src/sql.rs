@@ -233,7 +233,7 @@ pub(super) fn group_row(r: &DbRow, member_ids: Vec<UserId>) -> Result<Group> {
     })
 }
 
-fn channel_row(r: &DbRow) -> Result<Channel> {
+pub(super) fn channel_row(r: &DbRow) -> Result<Channel> {
     Ok(Channel {
         id: ChannelId(r.try_get("id")?),
         client_id: ClientId(r.try_get("client_id")?),

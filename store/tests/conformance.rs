@@ -186,6 +186,7 @@ conformance!(store:
     ingest_creates_conversation_and_dedupes,
     ingest_batch_commits_together_and_fails_alone,
     poll_cursors_are_kept_per_channel_and_client,
+    widgets_keys_visitors_and_their_conversations,
     audit_filter_and_keyset_pagination,
     outbound_is_idempotent_and_notes_stay_inside,
     delivery_moves_forward_only,
@@ -2318,6 +2319,146 @@ async fn ingest_batch_commits_together_and_fails_alone(store: DynStore) {
         None,
         "another client's conversation"
     );
+}
+
+fn new_widget(client: ClientId, name: &str) -> NewChannel {
+    NewChannel {
+        client_id: client,
+        kind: ChannelKind::Messaging,
+        provider: Provider::Widget,
+        name: name.to_string(),
+        settings: serde_json::json!({"origins": ["https://shop.test"]}),
+        credentials: None,
+    }
+}
+
+async fn widgets_keys_visitors_and_their_conversations(store: DynStore) {
+    let a = tenant(&store, "Widgets").await;
+    let b = tenant(&store, "Other widgets").await;
+    let w = store
+        .create_widget(&new_widget(a.client.id, "site"), "pk_a")
+        .await
+        .unwrap();
+    assert_eq!(w.provider, Provider::Widget);
+    assert!(!w.has_credentials);
+    // The key is unique across every client, and a failed create leaves no channel behind.
+    assert!(matches!(
+        store
+            .create_widget(&new_widget(b.client.id, "copy"), "pk_a")
+            .await,
+        Err(StoreError::Conflict("public_key"))
+    ));
+    assert!(store.list_channels(b.client.id).await.unwrap().is_empty());
+    // Only widgets, without credentials.
+    let mut not_widget = new_widget(a.client.id, "tg");
+    not_widget.provider = Provider::Telegram;
+    assert!(store.create_widget(&not_widget, "pk_tg").await.is_err());
+    assert_eq!(store.widget_key(a.client.id, w.id).await.unwrap(), "pk_a");
+    assert!(matches!(
+        store.widget_key(b.client.id, w.id).await,
+        Err(StoreError::NotFound)
+    ));
+    let tg = channel(&store, a.client.id, "tg").await;
+    assert!(matches!(
+        store.widget_key(a.client.id, tg.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.widget_by_key("pk_a").await.unwrap().id, w.id);
+    assert!(matches!(
+        store.widget_by_key("pk_missing").await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Visitors: found only by their own token within their own widget.
+    let other_w = store
+        .create_widget(&new_widget(a.client.id, "second site"), "pk_a2")
+        .await
+        .unwrap();
+    let new_visitor = |channel: ChannelId, hash: &[u8]| NewVisitor {
+        client_id: a.client.id,
+        channel_id: channel,
+        token_hash: hash.to_vec(),
+        name: "Анна".into(),
+        details: serde_json::json!({"email": "anna@example.test"}),
+    };
+    let v = store
+        .create_visitor(&new_visitor(w.id, b"hash-1"))
+        .await
+        .unwrap();
+    assert_eq!(v.channel_id, w.id);
+    let again = store.visitor_by_token(w.id, b"hash-1").await.unwrap();
+    assert_eq!(again.id, v.id);
+    assert_eq!(again.details["email"], "anna@example.test");
+    assert!(again.last_seen_at >= v.last_seen_at);
+    assert!(matches!(
+        store.visitor_by_token(other_w.id, b"hash-1").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.visitor_by_token(w.id, b"hash-2").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.create_visitor(&new_visitor(w.id, b"hash-1")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Not on a channel that is no widget, nor on another client's widget.
+    assert!(matches!(
+        store.create_visitor(&new_visitor(tg.id, b"hash-3")).await,
+        Err(StoreError::NotFound)
+    ));
+    let foreign = store
+        .create_widget(&new_widget(b.client.id, "b site"), "pk_b")
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .create_visitor(&new_visitor(foreign.id, b"hash-4"))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+
+    // The visitor's conversation appears with the first message.
+    let external = v.id.to_string();
+    assert_eq!(
+        store
+            .conversation_by_external_id(a.client.id, w.id, &external)
+            .await
+            .unwrap(),
+        None
+    );
+    let Ingest::New { conversation, .. } = store
+        .ingest(&inbound(a.client.id, w.id, &external, "v-1"))
+        .await
+        .unwrap()
+    else {
+        panic!("a first message is new");
+    };
+    assert_eq!(
+        store
+            .conversation_by_external_id(a.client.id, w.id, &external)
+            .await
+            .unwrap(),
+        Some(conversation.id)
+    );
+    assert_eq!(
+        store
+            .conversation_by_external_id(b.client.id, w.id, &external)
+            .await
+            .unwrap(),
+        None,
+        "another client's"
+    );
+    // Visitors and the key go with their widget.
+    store.delete_channel(a.client.id, w.id).await.unwrap();
+    assert!(matches!(
+        store.visitor_by_token(w.id, b"hash-1").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.widget_by_key("pk_a").await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 async fn poll_cursors_are_kept_per_channel_and_client(store: DynStore) {

@@ -111,6 +111,9 @@ pub async fn create_channel(
     let client = caller.client_id()?;
     let body = body.into_inner();
     let name = validate::text("name", &body.name, 200)?;
+    if body.provider == Provider::Widget {
+        return Err(ApiError::Validation(Msg::UseWidgetsApi));
+    }
     if !body.provider.supports(body.kind) {
         return Err(ApiError::Validation(Msg::ProviderLacksKind {
             provider: body.provider.as_str(),
@@ -210,6 +213,13 @@ pub async fn update_channel(
         return Err(ApiError::Validation(Msg::NothingToChange {
             fields: Fields(&["name", "settings", "credentials"]),
         }));
+    }
+    // A widget's settings are served to browsers: only the widgets API, which checks them,
+    // changes them (and a widget has no credentials).
+    if (patch.settings.is_some() || patch.credentials.is_some())
+        && state.store.get_channel(client, *path).await?.provider == Provider::Widget
+    {
+        return Err(ApiError::Validation(Msg::UseWidgetsApi));
     }
     let channel = state
         .store

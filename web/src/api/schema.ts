@@ -4,27 +4,6 @@
  */
 
 export interface paths {
-    "/api/v1/attachments/{id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * The bytes of an attachment, for whoever may see its conversation (another client's file is
-         *     404). Served as a download with the file's cleaned name; raster images may be asked for
-         *     inline. A file still downloading from the provider (or failed) is 409.
-         */
-        get: operations["download_attachment"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/api/v1/audit": {
         parameters: {
             query?: never;
@@ -448,27 +427,6 @@ export interface paths {
         patch: operations["update_conversation"];
         trace?: never;
     };
-    "/api/v1/conversations/{id}/attachments": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Uploads one file (`multipart/form-data`, one part named `file`) to the conversation, for a
-         *     reply to send with `attachment_ids`. The file is kept as it arrives, within
-         *     `[media] max_upload_bytes`; pages, scripts and programs are refused.
-         */
-        post: operations["upload_attachment"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/api/v1/conversations/{id}/messages": {
         parameters: {
             query?: never;
@@ -874,6 +832,118 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/public/widgets/{public_key}/config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The widget's configuration for drawing it. */
+        get: operations["widget_config"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/public/widgets/{public_key}/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The visitor's conversation, oldest first. Operators' messages the visitor had not received
+         *     yet count as delivered now.
+         */
+        get: operations["visitor_history"];
+        put?: never;
+        /** Sends a visitor's message. */
+        post: operations["send_message"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/public/widgets/{public_key}/offline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The offline form: a message with the visitor's contacts, into the inbox like any other
+         *     (operators answer when back, in the widget or by the contacts given).
+         */
+        post: operations["offline_message"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/public/widgets/{public_key}/visitors": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Creates a visitor: the widget's pre-chat answers and a fresh token. */
+        post: operations["create_visitor"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/public/widgets/{public_key}/ws": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Opens the visitor WebSocket (protocol: `docs/widget-protocol.md`). */
+        get: operations["visitor_socket"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/public/widgets/{public_key}/{tail}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * CORS preflight of any public route: 204 with the CORS headers for an allowed origin, 403
+         *     (without them) for any other.
+         */
+        options: operations["preflight"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/quick-replies": {
         parameters: {
             query?: never;
@@ -973,6 +1043,42 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/api/v1/widgets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The client's widgets. */
+        get: operations["list_widgets"];
+        put?: never;
+        /** Creates a widget with a fresh public key. */
+        post: operations["create_widget"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/widgets/{channel_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One widget. */
+        get: operations["get_widget"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Renames a widget or replaces its settings; pages using it see the change on their next load. */
+        patch: operations["update_widget"];
         trace?: never;
     };
     "/api/v1/ws": {
@@ -1119,42 +1225,35 @@ export interface components {
         };
         /** Format: uuid */
         ApiTokenId: string;
-        /** @description A file of a message, or an upload waiting for the reply that sends it. */
-        Attachment: {
-            client_id: components["schemas"]["ClientId"];
-            conversation_id: components["schemas"]["ConversationId"];
-            /** Format: date-time */
-            created_at: string;
-            /** @description Why the download failed, in the provider's words. */
-            failure_reason?: string | null;
-            /** @description Sender-controlled: render as text, never as markup. */
-            file_name: string;
-            id: components["schemas"]["AttachmentId"];
-            kind: components["schemas"]["AttachmentKind"];
-            message_id?: null | components["schemas"]["MessageId"];
-            mime_type: string;
-            /** @description Hex SHA-256 of the bytes, once stored. */
-            sha256?: string | null;
+        /** @description Colours, corner and texts. */
+        Appearance: {
             /**
-             * Format: int64
-             * @description Bytes; known once stored (sometimes announced by the provider before).
+             * @description `#rrggbb`: the button, the header and the visitor's bubbles.
+             * @default #2563eb
              */
-            size?: number | null;
-            state: components["schemas"]["AttachmentState"];
+            accent_color: string;
+            /**
+             * @default {
+             *       "en": "Hello! How can we help?",
+             *       "ru": "Здравствуйте! Чем можем помочь?"
+             *     }
+             */
+            greeting: components["schemas"]["Localized"];
+            /** @default bottom_right */
+            position: components["schemas"]["Position"];
+            /**
+             * @description `#rrggbb`: text on the accent colour.
+             * @default #ffffff
+             */
+            text_color: string;
+            /**
+             * @default {
+             *       "en": "Chat with us",
+             *       "ru": "Чат с нами"
+             *     }
+             */
+            title: components["schemas"]["Localized"];
         };
-        /** Format: uuid */
-        AttachmentId: string;
-        /**
-         * @description What a file is, as the providers tell it (structured attachments such as locations and
-         *     contacts are no files and stay in the message text).
-         * @enum {string}
-         */
-        AttachmentKind: "image" | "video" | "audio" | "voice" | "document" | "sticker";
-        /**
-         * @description Where an attachment's bytes are.
-         * @enum {string}
-         */
-        AttachmentState: "pending" | "ready" | "failed";
         /** @description One action of an employee (or of platform staff on a client), kept for audit and analytics. */
         AuditEntry: {
             /** @description Stable dotted name, e.g. `employee.invite`. */
@@ -1487,6 +1586,8 @@ export interface components {
             /** @description Quote it when reporting a problem; it is in the server log too. */
             request_id: string;
         };
+        /** @enum {string} */
+        FieldKind: "name" | "email" | "phone";
         GlobalRights: ("manage_employees" | "manage_settings" | "billing" | "all_conversations" | "analytics")[];
         Group: {
             client_id: components["schemas"]["ClientId"];
@@ -1521,6 +1622,10 @@ export interface components {
             status: string;
             /** @description `sqlite` or `postgres` (readiness only). */
             store?: string | null;
+        };
+        History: {
+            items: components["schemas"]["PublicMessage"][];
+            next_after?: null | components["schemas"]["MessageId"];
         };
         HookAnswer: {
             /** @description True when the event was already received: nothing new was created. */
@@ -1607,6 +1712,11 @@ export interface components {
             /** Format: date-time */
             expires_at: string;
         };
+        /** @description A text in both languages the widget speaks; it picks the visitor's browser language. */
+        Localized: {
+            en: string;
+            ru: string;
+        };
         LoginRequest: {
             email: string;
             password: string;
@@ -1637,8 +1747,6 @@ export interface components {
             other_id: components["schemas"]["ContactId"];
         };
         Message: {
-            /** @description Files of the message, in order (inbound ones start `pending` until downloaded). */
-            attachments?: components["schemas"]["Attachment"][];
             author_id?: null | components["schemas"]["UserId"];
             client_id: components["schemas"]["ClientId"];
             conversation_id: components["schemas"]["ConversationId"];
@@ -1667,6 +1775,29 @@ export interface components {
             /** @description Oldest first; internal notes included (`kind` = `note`). */
             items: components["schemas"]["Message"][];
             next_after?: null | components["schemas"]["MessageId"];
+        };
+        /** @description Links to the client's accounts in other messengers, offered as alternatives. */
+        Messengers: {
+            /**
+             * @description `https://max.ru/…`
+             * @default null
+             */
+            max: string | null;
+            /**
+             * @description `https://t.me/…`
+             * @default null
+             */
+            telegram: string | null;
+            /**
+             * @description `https://vk.com/…` or `https://vk.me/…`
+             * @default null
+             */
+            vk: string | null;
+            /**
+             * @description `https://wa.me/…`
+             * @default null
+             */
+            whatsapp: string | null;
         };
         ModeratorList: {
             /** @description Disabled (removed) moderators included, marked `disabled`. */
@@ -1701,17 +1832,12 @@ export interface components {
         };
         NewMessage: {
             /**
-             * @description Files uploaded to this conversation (`POST …/attachments`) and not sent yet, sent with
-             *     the reply in this order (at most 10). Replies only, not notes.
-             */
-            attachment_ids?: components["schemas"]["AttachmentId"][];
-            /**
              * @description Makes a retried request the same message; required here or in the `Idempotency-Key`
              *     header (1 to 200 characters).
              */
             idempotency_key?: string | null;
-            /** @description 1 to 10,000 characters; may be empty when the reply carries files. */
-            text?: string;
+            /** @description 1 to 10,000 characters. */
+            text: string;
         };
         NewModeratorRequest: {
             display_name: string;
@@ -1736,6 +1862,57 @@ export interface components {
              */
             expires_in_days?: number | null;
             name: string;
+        };
+        NewVisitorAnswer: {
+            /**
+             * @description The visitor's secret (`omv_` + 256 random bits): sent as `Authorization: Bearer` and in
+             *     the WebSocket's `hello`. Shown once; keep it (the widget keeps it in localStorage).
+             */
+            token: string;
+            /** Format: uuid */
+            visitor_id: string;
+        };
+        NewVisitorMessage: {
+            /**
+             * @description The widget's own id for this message (1–100 characters): sending it again (a retry
+             *     after a lost answer) returns the first message and creates nothing.
+             */
+            client_message_id: string;
+            /** @description 1 to 10,000 characters. */
+            text: string;
+        };
+        /** @description The pre-chat form's answers (each optional unless the widget requires it). */
+        NewVisitorRequest: {
+            email?: string | null;
+            name?: string | null;
+            phone?: string | null;
+        };
+        NewWidgetRequest: {
+            name: string;
+            settings: components["schemas"]["WidgetSettings"];
+        };
+        /**
+         * @description What the widget shows when no operator is online: a form whose answer lands in the inbox
+         *     like any message.
+         */
+        OfflineForm: {
+            /** @default true */
+            enabled: boolean;
+            /**
+             * @default {
+             *       "en": "Nobody is available right now. Leave a message and your contacts, and we will get back to you.",
+             *       "ru": "Сейчас никого нет на месте. Оставьте сообщение и контакты — мы ответим."
+             *     }
+             */
+            message: components["schemas"]["Localized"];
+        };
+        OfflineRequest: {
+            client_message_id: string;
+            /** @description An e-mail or a phone is needed to answer. */
+            email?: string | null;
+            name?: string | null;
+            phone?: string | null;
+            text: string;
         };
         /** @description An operator's own routing state. */
         OperatorState: {
@@ -1765,9 +1942,26 @@ export interface components {
              */
             capacity?: number | null;
         };
+        OperatorView: {
+            id: components["schemas"]["UserId"];
+            name: string;
+        };
         PasswordChange: {
             current_password: string;
             new_password: string;
+        };
+        /** @enum {string} */
+        Position: "bottom_right" | "bottom_left";
+        PrechatField: {
+            field: components["schemas"]["FieldKind"];
+            required: boolean;
+        };
+        /** @description Questions asked before the first message. */
+        PrechatForm: {
+            /** @default false */
+            enabled: boolean;
+            /** @default [] */
+            fields: components["schemas"]["PrechatField"][];
         };
         /**
          * @description Whether an operator is at the console. Only `online` operators receive new conversations;
@@ -1792,6 +1986,34 @@ export interface components {
          * @enum {string}
          */
         Provider: "api" | "widget" | "telegram" | "whatsapp" | "vk" | "ok" | "viber" | "max" | "email" | "sms" | "facebook" | "instagram" | "x" | "youtube";
+        /** @description What a widget needs to draw itself. */
+        PublicConfig: {
+            appearance: components["schemas"]["Appearance"];
+            messengers: components["schemas"]["Messengers"];
+            offline: components["schemas"]["OfflineForm"];
+            /**
+             * @description Whether an operator of the client is online now; the widget shows the offline form
+             *     (when enabled) otherwise.
+             */
+            online: boolean;
+            prechat: components["schemas"]["PrechatForm"];
+        };
+        /** @description A message of the visitor's conversation. */
+        PublicMessage: {
+            /** @description The id the visitor's widget gave the message. */
+            client_message_id?: string | null;
+            /** Format: date-time */
+            created_at: string;
+            from: components["schemas"]["Sender"];
+            id: components["schemas"]["MessageId"];
+            operator?: null | components["schemas"]["OperatorView"];
+            /**
+             * @description Visitor's messages: `received`; operators': `pending`, `sent`, `delivered`, `read` or
+             *     `failed`.
+             */
+            status: components["schemas"]["DeliveryStatus"];
+            text: string;
+        };
         /** @description A saved reply; `{{contact.name}}`-style variables are filled in when inserted. */
         QuickReply: {
             client_id: components["schemas"]["ClientId"];
@@ -1856,6 +2078,16 @@ export interface components {
         SearchResults: {
             /** @description Newest first; only messages of conversations the caller may see. */
             items: components["schemas"]["Message"][];
+        };
+        /**
+         * @description Who wrote a message, as the visitor sees it.
+         * @enum {string}
+         */
+        Sender: "visitor" | "operator" | "bot";
+        SentAnswer: {
+            /** @description True when this `client_message_id` was sent before: nothing new was created. */
+            duplicate: boolean;
+            message: components["schemas"]["PublicMessage"];
         };
         SplitRequest: {
             /** @description The identity to detach: its channel… */
@@ -1933,6 +2165,39 @@ export interface components {
              */
             timezone: string;
         };
+        WidgetList: {
+            items: components["schemas"]["WidgetView"][];
+        };
+        /** @description Everything an owner sets on a widget. */
+        WidgetSettings: {
+            appearance?: components["schemas"]["Appearance"];
+            messengers?: components["schemas"]["Messengers"];
+            offline?: components["schemas"]["OfflineForm"];
+            /**
+             * @description Origins (`https://shop.example`, with a port when not the default) whose pages may use
+             *     the widget. Browsers send the page's origin; every other is refused, and CORS is
+             *     answered only for these. `http://localhost` (any port) is allowed for development.
+             */
+            origins: string[];
+            prechat?: components["schemas"]["PrechatForm"];
+        };
+        WidgetUpdate: {
+            name?: string | null;
+            settings?: null | components["schemas"]["WidgetSettings"];
+        };
+        /** @description A widget as its owner sees it. */
+        WidgetView: {
+            /** Format: date-time */
+            created_at: string;
+            /** @description The widget's channel. */
+            id: components["schemas"]["ChannelId"];
+            name: string;
+            /** @description Published in the site's pages: not a secret. */
+            public_key: string;
+            settings: components["schemas"]["WidgetSettings"];
+            /** @description The tag to paste into the site's pages. */
+            snippet: string;
+        };
     };
     responses: never;
     parameters: never;
@@ -1942,69 +2207,6 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    download_attachment: {
-        parameters: {
-            query?: {
-                /**
-                 * @description `inline` to show a raster image (PNG, JPEG, GIF, WebP) in the page; anything else is
-                 *     always a download.
-                 */
-                disposition?: string;
-            };
-            header?: never;
-            path: {
-                /** @description attachment id */
-                id: components["schemas"]["AttachmentId"];
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description the file */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/octet-stream": number[];
-                };
-            };
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description no such file, or in a conversation the caller may not see */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description not downloaded from the provider (yet) */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
     list_audit: {
         parameters: {
             query?: {
@@ -3400,85 +3602,6 @@ export interface operations {
             };
             /** @description a status move not allowed by hand, or someone else took it first */
             409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    upload_attachment: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description conversation id */
-                id: components["schemas"]["ConversationId"];
-            };
-            cookie?: never;
-        };
-        /** @description `multipart/form-data` with one part named `file` (its file name and type are taken from the part) */
-        requestBody: {
-            content: {
-                "multipart/form-data": string;
-            };
-        };
-        responses: {
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Attachment"];
-                };
-            };
-            /** @description no part named `file`, an empty file, or a malformed type */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description no `reply` right on the conversation's channel */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description larger than `[media] max_upload_bytes` */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description not multipart, or a forbidden type of file */
-            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5301,6 +5424,438 @@ export interface operations {
             };
         };
     };
+    widget_config: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the widget's public key */
+                public_key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PublicConfig"];
+                };
+            };
+            /** @description `origin_not_allowed` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    visitor_history: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the widget's public key */
+                public_key: string;
+                /** @description Only messages after this one (keyset; oldest first). */
+                after: null | components["schemas"]["MessageId"];
+                /** @description At most this many (1–100, default 100). */
+                limit: number | null;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["History"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `visitor_unknown` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `origin_not_allowed` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    send_message: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the widget's public key */
+                public_key: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewVisitorMessage"];
+            };
+        };
+        responses: {
+            /** @description a repeated `client_message_id`: the first message */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SentAnswer"];
+                };
+            };
+            /** @description committed */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SentAnswer"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `visitor_unknown` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `origin_not_allowed` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    offline_message: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the widget's public key */
+                public_key: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OfflineRequest"];
+            };
+        };
+        responses: {
+            /** @description a repeated `client_message_id` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SentAnswer"];
+                };
+            };
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SentAnswer"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `visitor_unknown` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `origin_not_allowed` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_visitor: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the widget's public key */
+                public_key: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewVisitorRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewVisitorAnswer"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `origin_not_allowed` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    visitor_socket: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the widget's public key */
+                public_key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description switched to the visitor protocol of docs/widget-protocol.md */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `invalid_parameter`: not a WebSocket upgrade */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `origin_not_allowed` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    preflight: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the widget's public key */
+                public_key: string;
+                /** @description the route being preflighted */
+                tail: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description allowed; CORS headers for the origin */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `origin_not_allowed` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_quick_replies: {
         parameters: {
             query?: never;
@@ -5642,6 +6197,200 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_widgets: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WidgetList"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_widget: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewWidgetRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WidgetView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_widget: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the widget's channel */
+                channel_id: components["schemas"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WidgetView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_widget: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the widget's channel */
+                channel_id: components["schemas"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WidgetUpdate"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WidgetView"];
+                };
             };
             400: {
                 headers: {
