@@ -79,6 +79,7 @@ impl DemoProviders {
             viber_api: self.viber.base_url(),
             max_api: self.max.base_url(),
             allow_private_mail_hosts: false,
+            ..ProvidersConfig::default()
         }
     }
 

@@ -1374,12 +1374,11 @@ impl Store for Backend {
     }
 
     async fn poll_lease(&self, channel: ChannelId) -> Result<Option<(String, DateTime<Utc>)>> {
-        let row = sqlx::query::<Db>(
-            "SELECT holder, held_until FROM poll_leases WHERE channel_id = $1",
-        )
-        .bind(channel.0)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row =
+            sqlx::query::<Db>("SELECT holder, held_until FROM poll_leases WHERE channel_id = $1")
+                .bind(channel.0)
+                .fetch_optional(&self.pool)
+                .await?;
         row.map(|row| Ok((row.try_get("holder")?, ts(row.try_get("held_until")?)?)))
             .transpose()
     }

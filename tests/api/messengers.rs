@@ -420,7 +420,11 @@ async fn a_long_polled_bot_is_read_from_its_kept_cursor() {
             .then_some(())
     })
     .await;
-    pollers.abort();
+    // Polled under this process's lease, released when it stops.
+    let (holder, _) = m.w.store.poll_lease(channel).await.unwrap().unwrap();
+    assert_eq!(holder, pollers.node());
+    pollers.stop().await;
+    assert_eq!(m.w.store.poll_lease(channel).await.unwrap(), None);
     assert_eq!(m.telegram.violations(), []);
 }
 
