@@ -43,7 +43,7 @@ export function HealthBadge({ health }: { health: Health }) {
   const said = health.detail ? t('channels.providerSaid', { detail: health.detail }) : '';
   return (
     <Tooltip label={[help, said].filter(Boolean).join(' ')} multiline w={320} disabled={!help && !said}>
-      <Badge color={HEALTH_COLORS[health.status] ?? 'gray'} variant="light" data-health={health.status}>
+      <Badge color={HEALTH_COLORS[health.status] ?? 'gray'} variant="light" tt="none" style={{ overflow: 'visible' }} data-health={health.status}>
         {label}
       </Badge>
     </Tooltip>
@@ -164,7 +164,7 @@ export function Channels() {
                   </Badge>
                 )}
               </Table.Td>
-              <Table.Td data-testid={`health-${c.id}`}>
+              <Table.Td data-testid={`health-${c.id}`} style={{ whiteSpace: 'nowrap' }}>
                 {(() => {
                   const h = health[c.id];
                   if (h === undefined) return '—';
