@@ -3,8 +3,9 @@
 //! goes down the supervisor fails too, and the root restarts the whole subtree under its
 //! restart policy, giving up on this client alone when it keeps failing), and starts on demand
 //! the conversation actors (stopped again when idle; one that crashes is simply started again
-//! by the next request, and the router re-checks its conversation), the channel-account actors
-//! (restarted with back-off; given up on per channel) and the operator-session actors.
+//! by the next request, and the router re-checks its conversation) and the channel-account
+//! actors (restarted with back-off; given up on per channel). Operator sessions hang on the
+//! publisher: they end with it, so a restarted subtree sends every console to resume.
 //!
 //! Requests for a conversation or a channel come through here, so that starting an actor and
 //! sending it its first message cannot race with another request or with its idle stop.
@@ -16,17 +17,14 @@ use omnihub_core::{ChannelId, ConversationId};
 use omnihub_store::StoreError;
 use ractor::concurrency::JoinHandle;
 use ractor::{
-    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort,
-    SupervisionEvent,
+    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, MessagingErr, SupervisionEvent,
 };
 
 use crate::channel::{ChannelActor, ChannelArgs, ChannelMsg, PENDING_LIMIT};
 use crate::conversation::{ConversationActor, ConversationArgs, ConversationMsg};
-use crate::hub::HubError;
 use crate::publisher::{Publisher, PublisherMsg};
 use crate::restart::{Decision, RestartPolicy};
 use crate::router::{Router, RouterMsg};
-use crate::session::{Session, SessionArgs, SessionMsg};
 use crate::shared::{ClientCtx, ClientRefs};
 
 /// How long a stopping client supervisor waits for its children.
@@ -37,10 +35,6 @@ pub(crate) struct ClientSup;
 pub(crate) enum ClientMsg {
     Conversation(ConversationId, ConversationMsg),
     Channel(ChannelId, ChannelMsg),
-    OpenSession(
-        Box<SessionArgs>,
-        RpcReplyPort<Result<ActorRef<SessionMsg>, HubError>>,
-    ),
     /// A conversation actor has been idle; stop it unless it was replaced already.
     ConversationIdle(ConversationId, ActorId),
     /// A channel actor's back-off is over.
@@ -146,19 +140,6 @@ impl Actor for ClientSup {
                 let _ = actor.send_message(msg);
             }
             ClientMsg::Channel(id, msg) => channel_send(&myself, state, id, msg).await,
-            ClientMsg::OpenSession(args, reply) => {
-                let started = Actor::spawn_linked(
-                    None,
-                    Session,
-                    (state.ctx.clone(), *args),
-                    myself.get_cell(),
-                )
-                .await;
-                let _ = reply.send(started.map(|(actor, _)| actor).map_err(|err| {
-                    tracing::error!(error = %err, "session actor did not start");
-                    HubError::Unavailable
-                }));
-            }
             ClientMsg::ConversationIdle(id, actor_id) => {
                 if let Some(actor) = state.conversations.get(&id)
                     && actor.get_id() == actor_id
@@ -237,7 +218,6 @@ impl Actor for ClientSup {
         if let Some(channel) = state.channel_ids.remove(&id) {
             channel_down(&myself, state, channel, reason);
         }
-        // Sessions: the writer closes the socket when its actor goes, for whatever reason.
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 //! data and async functions: ractor's types stay inside the crate.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,7 +20,6 @@ use tokio::sync::watch;
 
 use omnihub_connectors::registry::Endpoints;
 
-use crate::client::ClientMsg;
 use crate::conversation::ConversationMsg;
 use crate::health::HubHealth;
 use crate::ingest::IngestQueue;
@@ -30,8 +29,8 @@ use crate::publisher::PublisherMsg;
 use crate::restart::RestartPolicy;
 use crate::router::RouterMsg;
 use crate::scheduler::{self, Scheduler};
-use crate::session::{SessionArgs, SessionMsg};
-use crate::shared::{CALL_TIMEOUT, Shared};
+use crate::session::{self, SessionControl, SessionLink, SessionStart};
+use crate::shared::{CALL_TIMEOUT, ClientCtx, Shared};
 use crate::supervisor::{ChildSpec, Root, RootArgs, RootMsg, supervised};
 
 #[derive(Clone, Debug)]
@@ -284,31 +283,30 @@ pub trait SessionSink: Send + Sync + 'static {
 
 /// One open operator session. Dropping it closes the session.
 pub struct SessionHandle {
-    actor: ActorRef<SessionMsg>,
-    last_seq: Arc<AtomicI64>,
+    control: Arc<SessionControl>,
 }
 
 impl SessionHandle {
     /// The caller's rights changed: filter from now on with these.
     pub fn update_principal(&self, principal: Arc<Principal>) {
-        let _ = self.actor.cast(SessionMsg::UpdatePrincipal(principal));
+        self.control.set_principal(principal);
     }
 
     /// Closes the session: the sink is told `reason` and receives nothing more.
     pub fn close(&self, reason: CloseReason) {
-        let _ = self.actor.cast(SessionMsg::Close(reason));
+        self.control.close(reason);
     }
 
     /// The seq of the last event the sink accepted (or the cursor the session started from):
     /// what a reconnecting console resumes after.
     pub fn last_seq(&self) -> i64 {
-        self.last_seq.load(Ordering::Acquire)
+        self.control.last_seq.load(Ordering::Acquire)
     }
 }
 
 impl Drop for SessionHandle {
     fn drop(&mut self) {
-        let _ = self.actor.cast(SessionMsg::Close(CloseReason::Shutdown));
+        self.control.close(CloseReason::Shutdown);
     }
 }
 
@@ -524,26 +522,38 @@ impl HubHandle {
         let client = principal
             .client_id
             .ok_or(HubError::Store(StoreError::NotFound))?;
-        let (_, refs) = self.shared.client(client).await?;
-        let last_seq = Arc::new(AtomicI64::new(resume_after.unwrap_or(0)));
-        let args = SessionArgs {
+        let (entry, refs) = self.shared.client(client).await?;
+        let control = Arc::new(SessionControl::new(
             principal,
-            sink,
             resume_after,
-            last_seq: last_seq.clone(),
-        };
-        match refs
-            .sup
+            self.shared.config.session_queue,
+        ));
+        let link = SessionLink(control.clone());
+        // Subscribed before this returns, so every event committed after it reaches the
+        // session. Subscribe first, replay second (in the session's task): every event after
+        // `published` comes live, and every event up to it is committed, so the replay sees
+        // it. Together they miss nothing.
+        let published = match refs
+            .publisher
             .call(
-                |reply| ClientMsg::OpenSession(Box::new(args), reply),
+                |reply| PublisherMsg::Subscribe(link, reply),
                 Some(CALL_TIMEOUT),
             )
             .await
         {
-            Ok(CallResult::Success(Ok(actor))) => Ok(SessionHandle { actor, last_seq }),
-            Ok(CallResult::Success(Err(err))) => Err(err),
-            _ => Err(HubError::Unavailable),
-        }
+            Ok(CallResult::Success(seq)) => seq,
+            _ => return Err(HubError::Unavailable),
+        };
+        let ctx = ClientCtx {
+            shared: self.shared.clone(),
+            entry,
+        };
+        let start = SessionStart {
+            published,
+            resume_after,
+        };
+        tokio::spawn(session::run(ctx, control.clone(), sink, start));
+        Ok(SessionHandle { control })
     }
 
     pub fn health(&self) -> HubHealth {

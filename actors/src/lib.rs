@@ -12,7 +12,8 @@
 //!     ├── router         (core::routing over store.routing_snapshot; FIFO queue; auto-replies)
 //!     ├── conversation actors    (one per active conversation; stop when idle)
 //!     ├── channel-account actors (one per channel; rate-limited sends with retries)
-//!     └── operator-session actors (one per console socket; bounded queue)
+//!     └── operator sessions (one light actor per console socket — a task and a bounded
+//!                            mailbox — fed by the publisher and ending with it)
 //! ```
 //!
 //! Children are restarted with exponential back-off after a panic or an error, and given up on

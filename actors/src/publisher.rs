@@ -8,7 +8,6 @@
 //! Wake-ups are coalesced (see `ClientEntry::wake`): a burst of commits costs one read per
 //! batch of up to [`BATCH`] events, not one per commit.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -16,10 +15,10 @@ use std::time::Duration;
 use omnihub_core::UserId;
 use omnihub_core::events::HubEvent;
 use ractor::concurrency::JoinHandle;
-use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort};
 
 use crate::hub::{ConversationScopeWithId, ServerPush};
-use crate::session::SessionMsg;
+use crate::session::{SessionLink, SessionMsg};
 use crate::shared::{ClientCtx, UNKNOWN_SEQ};
 
 /// Events read per round trip.
@@ -34,8 +33,8 @@ pub(crate) enum PublisherMsg {
     /// Events were committed: read and broadcast everything new.
     Wake,
     /// A session starts listening; answers the seq after which it will receive every event.
-    Subscribe(ActorRef<SessionMsg>, RpcReplyPort<i64>),
-    Unsubscribe(ActorId),
+    /// A session that ends is forgotten at the next offer.
+    Subscribe(SessionLink, RpcReplyPort<i64>),
     /// An ephemeral push for every session of the client (presence).
     Push(ServerPush),
     /// A typing indicator, for the sessions that may see the conversation.
@@ -47,7 +46,7 @@ pub(crate) enum PublisherMsg {
 
 pub(crate) struct PublisherState {
     ctx: ClientCtx,
-    sessions: HashMap<ActorId, ActorRef<SessionMsg>>,
+    sessions: Vec<SessionLink>,
     retry: Option<JoinHandle<Result<(), MessagingErr<PublisherMsg>>>>,
 }
 
@@ -70,7 +69,7 @@ impl Actor for Publisher {
         }
         Ok(PublisherState {
             ctx,
-            sessions: HashMap::new(),
+            sessions: Vec::new(),
             retry: None,
         })
     }
@@ -95,25 +94,13 @@ impl Actor for Publisher {
         match msg {
             PublisherMsg::Wake => publish(&myself, state).await,
             PublisherMsg::Subscribe(session, reply) => {
-                state.sessions.insert(session.get_id(), session);
+                state.sessions.retain(|s| !s.0.is_over());
+                state.sessions.push(session);
                 let _ = reply.send(state.ctx.entry.last_published.load(Ordering::Acquire));
             }
-            PublisherMsg::Unsubscribe(id) => {
-                state.sessions.remove(&id);
-            }
-            PublisherMsg::Push(push) => {
-                state
-                    .sessions
-                    .retain(|_, s| s.send_message(SessionMsg::Push(push.clone())).is_ok());
-            }
+            PublisherMsg::Push(push) => offer_all(state, &SessionMsg::Push(push)),
             PublisherMsg::Typing { conversation, user } => {
-                state.sessions.retain(|_, s| {
-                    s.send_message(SessionMsg::Typing {
-                        conversation: conversation.clone(),
-                        user,
-                    })
-                    .is_ok()
-                });
+                offer_all(state, &SessionMsg::Typing { conversation, user });
             }
         }
         Ok(())
@@ -163,13 +150,15 @@ async fn publish(myself: &ActorRef<PublisherMsg>, state: &mut PublisherState) {
         };
         let full = events.len() >= BATCH as usize;
         let batch: Arc<[Arc<HubEvent>]> = events.into_iter().map(Arc::new).collect();
-        // A session whose mailbox is gone has stopped; forget it.
-        state
-            .sessions
-            .retain(|_, s| s.send_message(SessionMsg::Events(batch.clone())).is_ok());
+        offer_all(state, &SessionMsg::Events(batch));
         entry.last_published.store(last, Ordering::Release);
         if !full {
             return;
         }
     }
+}
+
+/// Offers `msg` to every session; one that has ended (or is found too slow now) is forgotten.
+fn offer_all(state: &mut PublisherState, msg: &SessionMsg) {
+    state.sessions.retain(|s| s.offer(msg.clone()));
 }

@@ -1,45 +1,40 @@
-//! Operator-session actors: one per open console socket. A session subscribes to its client's
-//! publisher, replays the stored events after the console's cursor (when it resumes), then
-//! forwards live events — only those its principal may see, in seq order, each once.
+//! Operator sessions: one per open console socket, each a small actor of its own — a task with
+//! a bounded mailbox — rather than a framework actor, because ten thousand idle consoles must
+//! cost little more than their sockets (a framework actor brings four mailboxes and a task of
+//! its own besides the writer's). A session subscribes to its client's publisher, replays the
+//! stored events after the console's cursor (when it resumes), then forwards live events —
+//! only those its principal may see, in seq order, each once.
 //!
-//! The actor never waits for the socket. It puts pushes into a bounded queue (`session_queue`)
-//! drained by a writer task that awaits the sink; when the queue is full the consumer is too
-//! slow, and the session is closed with `slow_consumer` instead of buffering without bound.
-//! The writer also closes the sink when the actor goes away for any reason — even when it is
-//! killed along with a crashed client subtree — so a console always learns it must reconnect.
+//! The publisher never waits for a session: it offers each batch to the session's mailbox
+//! (`session_queue` messages deep) and, when the mailbox is full, the consumer is too slow: the
+//! session is closed with `slow_consumer` instead of buffered without bound, even while its
+//! task is stuck writing to the socket. The task closes the sink whenever the session ends for
+//! a reason — its handle dropped or closed, the publisher gone with a crashed client subtree —
+//! so a console always learns it must reconnect.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use omnihub_core::access::{ConversationScope, Principal, may_see, may_see_in};
 use omnihub_core::events::HubEvent;
 use omnihub_core::{Role, UserId};
-use ractor::rpc::CallResult;
-use ractor::{Actor, ActorProcessingErr, ActorRef};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::Notify;
 
 use crate::hub::{CloseReason, ConversationScopeWithId, ServerPush, SessionSink};
-use crate::publisher::{BATCH, PublisherMsg};
-use crate::shared::{CALL_TIMEOUT, ClientCtx};
+use crate::publisher::BATCH;
+use crate::shared::ClientCtx;
 
-/// A replayed event may wait this long for room in the queue (a resuming console can be far
-/// behind, and replay goes at the socket's pace) before the consumer counts as slow.
+/// A replayed event may wait this long for the socket (a resuming console can be far behind,
+/// and replay goes at the socket's pace) before the consumer counts as slow.
 const REPLAY_WAIT: Duration = Duration::from_secs(10);
 
-/// How long closing a sink may take before the writer gives up on it.
+/// How long closing a sink may take before the session gives up on it.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
-pub(crate) struct Session;
-
-pub(crate) struct SessionArgs {
-    pub principal: Arc<Principal>,
-    pub sink: Arc<dyn SessionSink>,
-    pub resume_after: Option<i64>,
-    /// Shared with the `SessionHandle`: the last seq the sink accepted.
-    pub last_seq: Arc<AtomicI64>,
-}
-
+/// What the publisher hands a session.
+#[derive(Clone)]
 pub(crate) enum SessionMsg {
     Events(Arc<[Arc<HubEvent>]>),
     Typing {
@@ -47,227 +42,308 @@ pub(crate) enum SessionMsg {
         user: UserId,
     },
     Push(ServerPush),
-    UpdatePrincipal(Arc<Principal>),
-    Close(CloseReason),
-    /// The writer found the socket gone.
-    SinkGone,
 }
 
-pub(crate) struct SessionState {
+/// What the session's handle and its publisher share with the session's task: its principal,
+/// its mailbox and why it ends. The mailbox is a plain queue under a lock, empty until used,
+/// because an idle console should cost nothing for it.
+pub(crate) struct SessionControl {
+    principal: Mutex<Arc<Principal>>,
+    inner: Mutex<Mailbox>,
+    /// Wakes the task for a new message or a close (a stored permit: never missed).
+    wake: Notify,
+    /// The seq of the last event the sink accepted: what a reconnecting console resumes after.
+    pub(crate) last_seq: AtomicI64,
+}
+
+struct Mailbox {
+    queue: VecDeque<SessionMsg>,
+    capacity: usize,
+    closing: Option<CloseReason>,
+}
+
+impl SessionControl {
+    pub(crate) fn new(
+        principal: Arc<Principal>,
+        resume_after: Option<i64>,
+        capacity: usize,
+    ) -> SessionControl {
+        SessionControl {
+            principal: Mutex::new(principal),
+            inner: Mutex::new(Mailbox {
+                queue: VecDeque::new(),
+                capacity: capacity.max(1),
+                closing: None,
+            }),
+            wake: Notify::new(),
+            last_seq: AtomicI64::new(resume_after.unwrap_or(0)),
+        }
+    }
+
+    fn mailbox(&self) -> MutexGuard<'_, Mailbox> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn principal(&self) -> Arc<Principal> {
+        self.principal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn set_principal(&self, principal: Arc<Principal>) {
+        *self
+            .principal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = principal;
+    }
+
+    /// Ends the session with `reason`; the first reason given wins.
+    pub(crate) fn close(&self, reason: CloseReason) {
+        let mut mailbox = self.mailbox();
+        mailbox.closing.get_or_insert(reason);
+        mailbox.queue = VecDeque::new();
+        drop(mailbox);
+        self.wake.notify_one();
+    }
+
+    pub(crate) fn is_over(&self) -> bool {
+        self.mailbox().closing.is_some()
+    }
+
+    fn closing(&self) -> Option<CloseReason> {
+        self.mailbox().closing
+    }
+
+    /// Queues `msg`; false when the session is over (closed, or just now found too slow: its
+    /// mailbox is full).
+    fn offer(&self, msg: SessionMsg) -> bool {
+        let mut mailbox = self.mailbox();
+        if mailbox.closing.is_some() {
+            return false;
+        }
+        if mailbox.queue.len() >= mailbox.capacity {
+            drop(mailbox);
+            tracing::info!("console session fell behind; closing it");
+            self.close(CloseReason::SlowConsumer);
+            return false;
+        }
+        mailbox.queue.push_back(msg);
+        drop(mailbox);
+        self.wake.notify_one();
+        true
+    }
+
+    /// The next message, or why the session ends.
+    async fn next(&self) -> Result<SessionMsg, CloseReason> {
+        loop {
+            {
+                let mut mailbox = self.mailbox();
+                if let Some(reason) = mailbox.closing {
+                    return Err(reason);
+                }
+                if let Some(msg) = mailbox.queue.pop_front() {
+                    return Ok(msg);
+                }
+            }
+            self.wake.notified().await;
+        }
+    }
+}
+
+/// The publisher's side of one session. When the publisher lets go of it (the client's
+/// subtree stops or restarts), the session ends and its console resumes elsewhere.
+pub(crate) struct SessionLink(pub(crate) Arc<SessionControl>);
+
+impl SessionLink {
+    pub(crate) fn offer(&self, msg: SessionMsg) -> bool {
+        self.0.offer(msg)
+    }
+}
+
+impl Drop for SessionLink {
+    fn drop(&mut self) {
+        self.0.close(CloseReason::Shutdown);
+    }
+}
+
+/// Where a session starts: the publisher's position when it subscribed, and the console's
+/// cursor when it resumes.
+pub(crate) struct SessionStart {
+    pub published: i64,
+    pub resume_after: Option<i64>,
+}
+
+/// The session's task: replay, then live events, until the session ends; then the sink is
+/// closed with the reason (unless the socket itself went away).
+pub(crate) async fn run(
     ctx: ClientCtx,
-    principal: Arc<Principal>,
-    resume_after: Option<i64>,
+    control: Arc<SessionControl>,
+    sink: Arc<dyn SessionSink>,
+    start: SessionStart,
+) {
+    let mut session = Running {
+        ctx,
+        control,
+        sink,
+        cursor: start.resume_after.unwrap_or(start.published),
+    };
+    let reason = session.serve(start).await;
+    // However it ended, the publisher may forget it.
+    session.control.close(CloseReason::Shutdown);
+    if let Some(reason) = reason
+        && tokio::time::timeout(CLOSE_WAIT, session.sink.close(reason))
+            .await
+            .is_err()
+    {
+        tracing::debug!("closing a console socket timed out");
+    }
+}
+
+/// Why a push did not reach the socket.
+enum Stop {
+    /// Close the session with this reason.
+    Close(CloseReason),
+    /// The socket is gone: nobody to tell.
+    Gone,
+}
+
+struct Running {
+    ctx: ClientCtx,
+    control: Arc<SessionControl>,
+    sink: Arc<dyn SessionSink>,
     /// The highest seq dealt with (pushed, or skipped as not visible); live events at or below
     /// it were replayed already.
     cursor: i64,
-    /// The publisher's position when this session subscribed.
-    published: i64,
-    queue: mpsc::Sender<ServerPush>,
-    close: Option<oneshot::Sender<CloseReason>>,
 }
 
-impl Actor for Session {
-    type Msg = SessionMsg;
-    type State = SessionState;
-    type Arguments = (ClientCtx, SessionArgs);
-
-    async fn pre_start(
-        &self,
-        myself: ActorRef<SessionMsg>,
-        (ctx, args): (ClientCtx, SessionArgs),
-    ) -> Result<SessionState, ActorProcessingErr> {
-        // Subscribed before `open_session` returns, so every event committed after that
-        // reaches this session. Subscribe first, replay second (in post_start): every event
-        // after `published` comes live, and every event up to it is committed, so the replay
-        // sees it. Together they miss nothing.
-        let refs = ctx
-            .entry
-            .refs()
-            .ok_or("the client's subtree is restarting")?;
-        let published = match refs
-            .publisher
-            .call(
-                |reply| PublisherMsg::Subscribe(myself.clone(), reply),
-                Some(CALL_TIMEOUT),
-            )
-            .await
-        {
-            Ok(CallResult::Success(seq)) => seq,
-            _ => return Err("the client's publisher did not answer".into()),
-        };
-        let (queue, rx) = mpsc::channel(ctx.shared.config.session_queue.max(1));
-        let (close, close_rx) = oneshot::channel();
-        tokio::spawn(writer(
-            args.sink,
-            rx,
-            close_rx,
-            args.last_seq.clone(),
-            myself,
-        ));
-        let cursor = match args.resume_after {
-            Some(after) => after,
+impl Running {
+    async fn serve(&mut self, start: SessionStart) -> Option<CloseReason> {
+        match start.resume_after {
+            Some(after) => {
+                // Boxed: replay happens once, and an idle session should not carry its room.
+                if let Err(stop) = Box::pin(self.replay(after)).await {
+                    return self.stopped(stop);
+                }
+                // Nothing of this client lies between the replay's end and `published`: the
+                // replay read everything committed, which includes all that was published.
+                self.cursor = self.cursor.max(start.published);
+            }
+            // Nothing is queued yet, so a console that reconnects right away resumes here.
             None => {
-                // Nothing is queued yet, so a console that reconnects right away resumes here.
-                args.last_seq.fetch_max(published, Ordering::AcqRel);
-                published
+                self.control
+                    .last_seq
+                    .fetch_max(start.published, Ordering::AcqRel);
             }
-        };
-        Ok(SessionState {
-            ctx,
-            principal: args.principal,
-            resume_after: args.resume_after,
-            published,
-            cursor,
-            queue,
-            close: Some(close),
-        })
+        }
+        loop {
+            let msg = match self.control.next().await {
+                Ok(msg) => msg,
+                Err(reason) => return Some(reason),
+            };
+            if let Err(stop) = self.deliver(msg).await {
+                return self.stopped(stop);
+            }
+        }
     }
 
-    async fn post_start(
-        &self,
-        myself: ActorRef<SessionMsg>,
-        state: &mut SessionState,
-    ) -> Result<(), ActorProcessingErr> {
-        if let Some(after) = state.resume_after {
-            if let Err(reason) = replay(state, after).await {
-                close(&myself, state, reason);
-                return Ok(());
-            }
-            // Nothing of this client lies between the replay's end and `published`: the
-            // replay read everything committed, which includes all that was published.
-            state.cursor = state.cursor.max(state.published);
+    fn stopped(&self, stop: Stop) -> Option<CloseReason> {
+        match stop {
+            Stop::Close(reason) => Some(self.control.closing().unwrap_or(reason)),
+            Stop::Gone => None,
         }
-        Ok(())
     }
 
-    async fn handle(
-        &self,
-        myself: ActorRef<SessionMsg>,
-        msg: SessionMsg,
-        state: &mut SessionState,
-    ) -> Result<(), ActorProcessingErr> {
-        if state.close.is_none() {
-            return Ok(());
-        }
+    async fn deliver(&mut self, msg: SessionMsg) -> Result<(), Stop> {
         match msg {
             SessionMsg::Events(batch) => {
                 for event in batch.iter() {
-                    if event.seq <= state.cursor {
+                    if event.seq <= self.cursor {
                         continue;
                     }
-                    state.cursor = event.seq;
-                    if visible(&state.principal, event)
-                        && !offer(&myself, state, ServerPush::Event(event.clone()))
-                    {
-                        return Ok(());
+                    self.cursor = event.seq;
+                    if visible(&self.control.principal(), event) {
+                        self.send(ServerPush::Event(event.clone())).await?;
                     }
                 }
             }
             SessionMsg::Typing { conversation, user } => {
-                if user != state.principal.user_id && may_see(&state.principal, &conversation.scope)
-                {
-                    offer(
-                        &myself,
-                        state,
-                        ServerPush::Typing {
-                            conversation_id: conversation.conversation_id,
-                            user_id: user,
-                        },
-                    );
+                let principal = self.control.principal();
+                if user != principal.user_id && may_see(&principal, &conversation.scope) {
+                    self.send(ServerPush::Typing {
+                        conversation_id: conversation.conversation_id,
+                        user_id: user,
+                    })
+                    .await?;
                 }
             }
-            SessionMsg::Push(push) => {
-                offer(&myself, state, push);
-            }
-            SessionMsg::UpdatePrincipal(principal) => state.principal = principal,
-            SessionMsg::Close(reason) => close(&myself, state, reason),
-            SessionMsg::SinkGone => {
-                state.close = None;
-                myself.stop(Some("socket gone".into()));
-            }
+            SessionMsg::Push(push) => self.send(push).await?,
         }
         Ok(())
     }
 
-    async fn post_stop(
-        &self,
-        myself: ActorRef<SessionMsg>,
-        state: &mut SessionState,
-    ) -> Result<(), ActorProcessingErr> {
-        if let Some(close) = state.close.take() {
-            let _ = close.send(CloseReason::Shutdown);
-        }
-        if let Some(refs) = state.ctx.entry.refs() {
-            let _ = refs
-                .publisher
-                .cast(PublisherMsg::Unsubscribe(myself.get_id()));
-        }
-        Ok(())
-    }
-}
-
-/// Replays the stored events after `after` that the principal may see, at the socket's pace.
-async fn replay(state: &mut SessionState, after: i64) -> Result<(), CloseReason> {
-    let client = state.ctx.id();
-    let mut cursor = after;
-    loop {
-        let events = match state.ctx.store().events_after(client, cursor, BATCH).await {
-            Ok(events) => events,
-            Err(err) => {
-                tracing::warn!(%client, error = %err, "session replay failed");
-                return Err(CloseReason::Shutdown);
-            }
+    /// Sends one push; a close asked for meanwhile wins over a socket stuck in `send` (a stuck
+    /// socket is exactly what a slow consumer looks like).
+    async fn send(&self, push: ServerPush) -> Result<(), Stop> {
+        let seq = match &push {
+            ServerPush::Event(event) => Some(event.seq),
+            _ => None,
         };
-        let full = events.len() >= BATCH as usize;
-        for event in events {
-            cursor = event.seq;
-            state.cursor = event.seq;
-            if !visible(&state.principal, &event) {
-                continue;
+        let send = self.sink.send(push);
+        tokio::pin!(send);
+        loop {
+            tokio::select! {
+                biased;
+                () = self.control.wake.notified() => match self.control.closing() {
+                    Some(reason) => return Err(Stop::Close(reason)),
+                    None => continue,
+                },
+                sent = &mut send => {
+                    sent.map_err(|_| Stop::Gone)?;
+                    if let Some(seq) = seq {
+                        self.control.last_seq.fetch_max(seq, Ordering::AcqRel);
+                    }
+                    return Ok(());
+                }
             }
-            match tokio::time::timeout(
-                REPLAY_WAIT,
-                state.queue.send(ServerPush::Event(Arc::new(event))),
-            )
-            .await
-            {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => return Err(CloseReason::Shutdown),
-                Err(_) => return Err(CloseReason::SlowConsumer),
+        }
+    }
+
+    /// Replays the stored events after `after` that the principal may see, at the socket's
+    /// pace.
+    async fn replay(&mut self, after: i64) -> Result<(), Stop> {
+        let client = self.ctx.id();
+        let mut cursor = after;
+        loop {
+            let events = match self.ctx.store().events_after(client, cursor, BATCH).await {
+                Ok(events) => events,
+                Err(err) => {
+                    tracing::warn!(%client, error = %err, "session replay failed");
+                    return Err(Stop::Close(CloseReason::Shutdown));
+                }
+            };
+            let full = events.len() >= BATCH as usize;
+            for event in events {
+                cursor = event.seq;
+                self.cursor = event.seq;
+                if !visible(&self.control.principal(), &event) {
+                    continue;
+                }
+                match tokio::time::timeout(
+                    REPLAY_WAIT,
+                    self.send(ServerPush::Event(Arc::new(event))),
+                )
+                .await
+                {
+                    Ok(sent) => sent?,
+                    Err(_) => return Err(Stop::Close(CloseReason::SlowConsumer)),
+                }
+            }
+            if !full {
+                return Ok(());
             }
         }
-        if !full {
-            return Ok(());
-        }
     }
-}
-
-/// Queues one push; a full queue closes the session as a slow consumer. False when the
-/// session is closing.
-fn offer(myself: &ActorRef<SessionMsg>, state: &mut SessionState, push: ServerPush) -> bool {
-    match state.queue.try_send(push) {
-        Ok(()) => true,
-        Err(mpsc::error::TrySendError::Full(_)) => {
-            tracing::info!(
-                user = %state.principal.user_id,
-                "console session fell behind; closing it"
-            );
-            close(myself, state, CloseReason::SlowConsumer);
-            false
-        }
-        Err(mpsc::error::TrySendError::Closed(_)) => {
-            state.close = None;
-            myself.stop(Some("writer gone".into()));
-            false
-        }
-    }
-}
-
-fn close(myself: &ActorRef<SessionMsg>, state: &mut SessionState, reason: CloseReason) {
-    if let Some(close) = state.close.take() {
-        let _ = close.send(reason);
-    }
-    myself.stop(Some(format!("closed: {}", reason.as_str())));
 }
 
 /// Whether a principal may see an event: same client, and `may_see` on the conversation as it
@@ -289,56 +365,6 @@ pub(crate) fn visible(principal: &Principal, event: &HubEvent) -> bool {
                 && principal.client_active
                 && principal.role == Role::ClientOwner
         }
-    }
-}
-
-/// Drains the session's queue into the sink, one push at a time, until the session closes
-/// (then the sink is closed with the reason) or the socket goes away.
-async fn writer(
-    sink: Arc<dyn SessionSink>,
-    mut queue: mpsc::Receiver<ServerPush>,
-    mut close: oneshot::Receiver<CloseReason>,
-    last_seq: Arc<AtomicI64>,
-    session: ActorRef<SessionMsg>,
-) {
-    let reason = loop {
-        let push = tokio::select! {
-            biased;
-            // An error means the actor is gone without saying why (killed with its subtree).
-            reason = &mut close => break reason.unwrap_or(CloseReason::Shutdown),
-            push = queue.recv() => match push {
-                Some(push) => push,
-                None => break CloseReason::Shutdown,
-            },
-        };
-        let seq = match &push {
-            ServerPush::Event(event) => Some(event.seq),
-            _ => None,
-        };
-        tokio::select! {
-            biased;
-            // A sink stuck in `send` is exactly what a slow consumer looks like: the close
-            // must not wait for it.
-            reason = &mut close => break reason.unwrap_or(CloseReason::Shutdown),
-            sent = sink.send(push) => match sent {
-                Ok(()) => {
-                    if let Some(seq) = seq {
-                        last_seq.fetch_max(seq, Ordering::AcqRel);
-                    }
-                }
-                Err(_) => {
-                    let _ = session.cast(SessionMsg::SinkGone);
-                    return;
-                }
-            },
-        }
-    };
-    drop(queue);
-    if tokio::time::timeout(CLOSE_WAIT, sink.close(reason))
-        .await
-        .is_err()
-    {
-        tracing::debug!("closing a console socket timed out");
     }
 }
 

@@ -7,7 +7,7 @@
 //! principal and subscription (so every push is filtered by what the operator may see *now*)
 //! and a channel through which the hub asks the connection to close.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError};
@@ -19,7 +19,7 @@ use omnihub_core::events::EventKind;
 use omnihub_core::{MessageId, Principal, decide};
 use omnihub_store::StoreError;
 use serde_json::{Value, json};
-use tokio::sync::watch;
+use tokio::sync::Notify;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::protocol::{
@@ -60,8 +60,9 @@ impl Recheck {
 /// What the connection and the sink share.
 struct Shared {
     filter: RwLock<Filter>,
-    /// Set by the hub (through the sink) to ask the connection to close.
-    close: watch::Sender<Option<Close>>,
+    /// Set by the hub (through the sink) to ask the connection to close; `asked` wakes it.
+    close: Mutex<Option<Close>>,
+    asked: Notify,
 }
 
 struct Filter {
@@ -142,7 +143,10 @@ impl SessionSink for Sink {
     }
 
     async fn close(&self, reason: omnihub_actors::CloseReason) {
-        self.shared.close.send_replace(Some(Close::of(reason)));
+        if let Ok(mut close) = self.shared.close.lock() {
+            close.get_or_insert(Close::of(reason));
+        }
+        self.shared.asked.notify_one();
     }
 }
 
@@ -171,7 +175,6 @@ pub struct Conn {
     lang: Lang,
     session: actix_ws::Session,
     shared: Arc<Shared>,
-    close_rx: watch::Receiver<Option<Close>>,
     cache: Arc<EventCache>,
     /// Named in logs and in internal errors.
     id: uuid::Uuid,
@@ -188,13 +191,13 @@ impl Conn {
         session: actix_ws::Session,
         cache: Arc<EventCache>,
     ) -> Conn {
-        let (close, close_rx) = watch::channel(None);
         let shared = Arc::new(Shared {
             filter: RwLock::new(Filter {
                 principal: caller.principal.clone(),
                 views: vec![View::All],
             }),
-            close,
+            close: Mutex::new(None),
+            asked: Notify::new(),
         });
         Conn {
             state,
@@ -203,7 +206,6 @@ impl Conn {
             lang,
             session,
             shared,
-            close_rx,
             cache,
             id: uuid::Uuid::now_v7(),
             hub_session: None,
@@ -224,12 +226,10 @@ impl Conn {
 
         let close = loop {
             tokio::select! {
-                changed = self.close_rx.changed() => {
-                    let asked = *self.close_rx.borrow_and_update();
-                    match (changed, asked) {
-                        (_, Some(close)) => break Some(close),
-                        (Err(_), None) => break Some(Close::INTERNAL),
-                        (Ok(()), None) => {}
+                () = self.shared.asked.notified() => {
+                    let asked = self.shared.close.lock().map_or(Some(Close::INTERNAL), |c| *c);
+                    if let Some(close) = asked {
+                        break Some(close);
                     }
                 }
                 frame = stream.recv() => {
@@ -241,7 +241,9 @@ impl Conn {
                     last_heard = Instant::now();
                     match message {
                         AggregatedMessage::Text(text) => {
-                            if let Some(close) = self.on_text(&text).await {
+                            // Boxed: the commands' futures are large and short-lived, and an
+                            // idle socket should not carry their room.
+                            if let Some(close) = Box::pin(self.on_text(&text)).await {
                                 break Some(close);
                             }
                         }
@@ -266,7 +268,7 @@ impl Conn {
                     if self.session.ping(b"").await.is_err() {
                         break None;
                     }
-                    if let Some(close) = self.recheck().await {
+                    if let Some(close) = Box::pin(self.recheck()).await {
                         break Some(close);
                     }
                 }
