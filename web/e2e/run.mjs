@@ -94,7 +94,7 @@ async function startServer() {
   let child;
 
   async function launch() {
-    child = spawn(bin, ['demo', '--listen', `127.0.0.1:${port}`, '--redirect-listen', '', '--data-dir', dataDir], {
+    child = spawn(bin, ['demo', '--listen', `127.0.0.1:${port}`, '--redirect-listen', '', '--sandbox-listen', '', '--data-dir', dataDir], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, OMNIHUB_LOG: process.env.OMNIHUB_LOG ?? 'warn' },
     });
