@@ -504,6 +504,20 @@ config_section! {
 }
 
 config_section! {
+    /// Attachments: where their bytes are kept and how large they may be.
+    MediaConfig as "media" {
+        /// Directory of the files customers and operators attach; empty means <data_dir>/media.
+        /// Every node of a cluster must see the same directory (a shared volume).
+        dir: PathBuf = PathBuf::new(),
+        /// Largest file an operator may upload, in bytes.
+        max_upload_bytes: usize = 20 * 1024 * 1024,
+        /// Largest file downloaded from a provider or sent to one, in bytes; a customer's file
+        /// above it is shown as failed with the reason.
+        max_attachment_bytes: usize = 50 * 1024 * 1024,
+    }
+}
+
+config_section! {
     /// Logging. The environment variable OMNIHUB_LOG, when set, replaces `level`.
     LogConfig as "log" {
         /// Filter: a level (error, warn, info, debug, trace) or per-module directives such as
@@ -543,11 +557,12 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub hub: HubSection,
     pub providers: ProvidersConfig,
+    pub media: MediaConfig,
     pub log: LogConfig,
 }
 
 impl Config {
-    fn sections(&self) -> [&dyn Section; 8] {
+    fn sections(&self) -> [&dyn Section; 9] {
         [
             &self.server,
             &self.tls,
@@ -556,11 +571,12 @@ impl Config {
             &self.smtp,
             &self.hub,
             &self.providers,
+            &self.media,
             &self.log,
         ]
     }
 
-    fn sections_mut(&mut self) -> [&mut dyn Section; 8] {
+    fn sections_mut(&mut self) -> [&mut dyn Section; 9] {
         [
             &mut self.server,
             &mut self.tls,
@@ -569,6 +585,7 @@ impl Config {
             &mut self.smtp,
             &mut self.hub,
             &mut self.providers,
+            &mut self.media,
             &mut self.log,
         ]
     }
@@ -709,6 +726,15 @@ impl Config {
         !self.server.plain_http
     }
 
+    /// Where attachments' files are kept.
+    pub fn media_dir(&self) -> PathBuf {
+        if self.media.dir.as_os_str().is_empty() {
+            self.server.data_dir.join("media")
+        } else {
+            self.media.dir.clone()
+        }
+    }
+
     /// Where the ACME account and certificates are cached.
     pub fn acme_cache_dir(&self) -> PathBuf {
         if self.tls.acme_cache_dir.as_os_str().is_empty() {
@@ -803,6 +829,20 @@ impl Config {
             self.providers.poll_lease_secs,
             3,
             3600,
+        );
+        range(
+            &mut p,
+            "media.max_upload_bytes",
+            self.media.max_upload_bytes as u64,
+            1024,
+            1 << 32,
+        );
+        range(
+            &mut p,
+            "media.max_attachment_bytes",
+            self.media.max_attachment_bytes as u64,
+            1024,
+            1 << 32,
         );
 
         let t = &self.tls;

@@ -419,6 +419,44 @@ catalog! {
         ru: "передайте ключ идемпотентности в поле `idempotency_key` или в заголовке Idempotency-Key",
         en: "send an idempotency key in `idempotency_key` or in the Idempotency-Key header",
     },
+    /// Files of a reply.
+    ReplyAttachments { max: usize } => {
+        ru: "ответ может содержать не больше {max} разных файлов; к заметкам файлы не прикрепляются",
+        en: "a reply carries at most {max} distinct files; notes carry none",
+    },
+    UnknownAttachment => {
+        ru: "среди `attachment_ids` есть файл, не загруженный в этот диалог",
+        en: "an id in `attachment_ids` is not a file uploaded to this conversation",
+    },
+    AttachmentAlreadySent => {
+        ru: "файл уже отправлен с другим сообщением; загрузите его заново",
+        en: "a file was already sent with another message; upload it again",
+    },
+    UploadNotMultipart => {
+        ru: "отправьте файл как multipart/form-data в части с именем `file`",
+        en: "send the file as multipart/form-data in a part named `file`",
+    },
+    UploadForbiddenType { mime: String } => {
+        ru: "файлы типа `{mime}` отправлять нельзя: веб-страницы, скрипты и программы не принимаются",
+        en: "files of type `{mime}` cannot be sent: pages, scripts and programs are refused",
+    },
+    UploadMalformedType => {
+        ru: "тип файла не является корректным MIME-типом",
+        en: "the file's type is not a valid MIME type",
+    },
+    AttachmentNotReady => {
+        ru: "файл ещё не загружен от провайдера (или загрузка не удалась)",
+        en: "the file is not downloaded from the provider (yet, or the download failed)",
+    },
+    /// `detail` is the multipart parser's own words.
+    UploadBroken { detail: String } => {
+        ru: "загрузка повреждена или прервалась: {detail}",
+        en: "the upload is malformed or broke off: {detail}",
+    },
+    UploadEmpty => {
+        ru: "файл пуст",
+        en: "the file is empty",
+    },
     IdempotencyKeyMismatch => {
         ru: "заголовок Idempotency-Key и поле `idempotency_key` различаются",
         en: "the Idempotency-Key header and `idempotency_key` differ",

@@ -12,6 +12,7 @@ use omnihub_actors::{Hub, HubConfig, HubHandle};
 use omnihub_connectors::email::{SmtpMailer, SmtpSecurity, SmtpSettings};
 use omnihub_connectors::registry::Endpoints;
 use omnihub_core::{GlobalRights, Principal, Role, UserId};
+use omnihub_store::media::{FsMediaStore, MediaStore};
 use omnihub_store::{DynStore, NewAuditEntry, StoreError};
 
 use crate::auth::cache::AuthCache;
@@ -48,6 +49,8 @@ pub struct Inner {
     pub endpoints: Endpoints,
     /// Connectors of channels whose webhooks arrived, kept between requests.
     pub provider_channels: ProviderChannels,
+    /// Where attachments' bytes are kept (`[media]`).
+    pub media: Arc<dyn MediaStore>,
 }
 
 impl Deref for AppState {
@@ -119,9 +122,16 @@ impl AppState {
             .providers
             .endpoints()
             .map_err(|e| anyhow::anyhow!(e))?;
+        let media: Arc<dyn MediaStore> = Arc::new(
+            FsMediaStore::open_dir(config.media_dir())
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot open the media directory: {e}"))?,
+        );
         let hub_config = HubConfig {
             session_queue: config.hub.session_queue,
             endpoints: endpoints.clone(),
+            media: Some(media.clone()),
+            max_attachment_bytes: config.media.max_attachment_bytes as u64,
             ..HubConfig::default()
         };
         let hub_tree = Hub::start(store.clone(), hub_config)
@@ -148,6 +158,7 @@ impl AppState {
                 .flatten(),
             endpoints,
             provider_channels: ProviderChannels::default(),
+            media,
             config,
             store,
         })))

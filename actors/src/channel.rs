@@ -29,10 +29,12 @@ use governor::clock::Clock;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use omnihub_connectors::api::ApiChannel;
 use omnihub_connectors::registry::{self, Endpoints};
-use omnihub_connectors::{OutboundChannel, OutboundMessage, SendError};
+use omnihub_connectors::{OutboundAttachment, OutboundChannel, OutboundMessage, SendError};
+use omnihub_core::media::AttachmentState;
 use omnihub_core::model::{Channel, DeliveryStatus, Message, Provider};
 use omnihub_core::{ChannelId, ConversationId, MessageId};
 use omnihub_store::StoreError;
+use omnihub_store::media::{MediaError, read_all};
 use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr};
 
@@ -315,6 +317,19 @@ async fn pump(myself: &ActorRef<ChannelMsg>, state: &mut ChannelState) {
             .clone()
             .unwrap_or_else(|| message.id.to_string()),
     );
+    match attachments(state, &message).await {
+        Ok(files) => outbound.attachments = files,
+        Err(AttachmentError::Refused(reason)) => {
+            finish(state, DeliveryStatus::Failed, Some(&reason), None).await;
+            kick(myself, state);
+            return;
+        }
+        Err(AttachmentError::Unavailable(reason)) => {
+            tracing::warn!(channel = %state.channel, message = %message.id, %reason, "reading an attachment failed");
+            pause(myself, state, STORE_RETRY);
+            return;
+        }
+    }
     if reply_window {
         match state
             .ctx
@@ -375,6 +390,78 @@ async fn pump(myself: &ActorRef<ChannelMsg>, state: &mut ChannelState) {
         }
     }
     kick(myself, state);
+}
+
+enum AttachmentError {
+    /// The file cannot be sent, ever (gone, not ready, too large): the message fails.
+    Refused(String),
+    /// The media store is not reachable now: try again later.
+    Unavailable(String),
+}
+
+/// The message's files, read from the media store for the connector.
+async fn attachments(
+    state: &ChannelState,
+    message: &Message,
+) -> Result<Vec<OutboundAttachment>, AttachmentError> {
+    if message.attachments.is_empty() {
+        return Ok(Vec::new());
+    }
+    let config = &state.ctx.shared.config;
+    let Some(media) = config.media.as_ref() else {
+        return Err(AttachmentError::Refused(
+            "media storage is not configured".into(),
+        ));
+    };
+    let mut files = Vec::with_capacity(message.attachments.len());
+    for attachment in &message.attachments {
+        let stored = match state
+            .ctx
+            .store()
+            .get_attachment(state.ctx.id(), attachment.id)
+            .await
+        {
+            Ok(stored) => stored,
+            Err(StoreError::NotFound) => {
+                return Err(AttachmentError::Refused(format!(
+                    "the file {:?} no longer exists",
+                    attachment.file_name
+                )));
+            }
+            Err(err) => return Err(AttachmentError::Unavailable(err.to_string())),
+        };
+        let Some(key) = stored
+            .storage_key
+            .filter(|_| stored.attachment.state == AttachmentState::Ready)
+        else {
+            return Err(AttachmentError::Refused(format!(
+                "the file {:?} is not stored",
+                attachment.file_name
+            )));
+        };
+        let bytes = match read_all(media.as_ref(), &key, config.max_attachment_bytes).await {
+            Ok(bytes) => bytes,
+            Err(MediaError::NotFound) => {
+                return Err(AttachmentError::Refused(format!(
+                    "the file {:?} is missing from the media storage",
+                    attachment.file_name
+                )));
+            }
+            Err(MediaError::TooLarge { limit }) => {
+                return Err(AttachmentError::Refused(format!(
+                    "the file {:?} is larger than {limit} bytes",
+                    attachment.file_name
+                )));
+            }
+            Err(err) => return Err(AttachmentError::Unavailable(err.to_string())),
+        };
+        files.push(OutboundAttachment {
+            file_name: stored.attachment.file_name,
+            mime_type: stored.attachment.mime_type,
+            bytes: bytes.into(),
+        });
+    }
+    Ok(files)
 }
 
 /// Records the outcome of the head message and drops it from the queue.
@@ -807,6 +894,7 @@ mod tests {
                 failure_reason: None,
                 idempotency_key: None,
                 created_at: chrono::Utc::now(),
+                attachments: Vec::new(),
             },
             attempts: 0,
         };

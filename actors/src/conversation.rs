@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use omnihub_core::conversation::{operator_may_set, snooze_until_valid};
 use omnihub_core::model::{Conversation, ConversationStatus, Message, MessageKind};
-use omnihub_core::{ChannelId, ConversationId, UserId};
+use omnihub_core::{AttachmentId, ChannelId, ConversationId, UserId};
 use omnihub_store::{ConversationPatch, NewOutbound, NewTask};
 use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort};
@@ -47,6 +47,8 @@ pub(crate) enum ConversationMsg {
         text: String,
         idempotency_key: String,
         kind: MessageKind,
+        /// Uploads of this conversation sent with it.
+        attachments: Vec<AttachmentId>,
         reply: RpcReplyPort<Result<Message, HubError>>,
     },
     Update {
@@ -121,9 +123,11 @@ impl Actor for ConversationActor {
                 text,
                 idempotency_key,
                 kind,
+                attachments,
                 reply,
             } => {
-                let result = outbound(state, author, text, idempotency_key, kind).await;
+                let result =
+                    outbound(state, author, text, idempotency_key, kind, attachments).await;
                 let _ = reply.send(result);
             }
             ConversationMsg::Update { patch, reply } => {
@@ -196,6 +200,7 @@ async fn outbound(
     text: String,
     idempotency_key: String,
     kind: MessageKind,
+    attachments: Vec<AttachmentId>,
 ) -> Result<Message, HubError> {
     let channel = channel(state).await?;
     let (message, event) = state
@@ -208,6 +213,7 @@ async fn outbound(
             kind,
             text,
             idempotency_key,
+            attachments,
         })
         .await?;
     if event.is_some() {

@@ -11,7 +11,8 @@ use omnihub_core::access::{ConversationScope, Principal};
 use omnihub_core::events::HubEvent;
 use omnihub_core::model::{Conversation, DeliveryStatus, Message, MessageKind};
 use omnihub_core::routing::Presence;
-use omnihub_core::{ChannelId, ClientId, ConversationId, MessageId, UserId};
+use omnihub_core::{AttachmentId, ChannelId, ClientId, ConversationId, MessageId, UserId};
+use omnihub_store::media::MediaStore;
 use omnihub_store::{ConversationPatch, DynStore, InboundEvent, Ingest, OperatorState, StoreError};
 use ractor::concurrency::JoinHandle;
 use ractor::rpc::CallResult;
@@ -28,7 +29,7 @@ use crate::listener::{self, Listener};
 use crate::publisher::PublisherMsg;
 use crate::restart::RestartPolicy;
 use crate::router::RouterMsg;
-use crate::scheduler::{self, Scheduler};
+use crate::scheduler::{self, Scheduler, TaskHandlers};
 use crate::session::{self, SessionControl, SessionLink, SessionStart};
 use crate::shared::{CALL_TIMEOUT, ClientCtx, Shared};
 use crate::supervisor::{ChildSpec, Root, RootArgs, RootMsg, supervised};
@@ -47,7 +48,18 @@ pub struct HubConfig {
     pub scheduler_tick: Duration,
     /// Where each messenger provider's API lives (the sandbox in the demo and tests).
     pub endpoints: Endpoints,
+    /// The scheduler's task kinds handled outside the hub.
+    pub task_handlers: TaskHandlers,
+    /// Where attachments' bytes are kept; without one, inbound files stay described but are
+    /// not downloaded, and replies with files fail.
+    pub media: Option<Arc<dyn MediaStore>>,
+    /// The largest attachment downloaded from a provider or sent to one, in bytes.
+    pub max_attachment_bytes: u64,
 }
+
+/// [`HubConfig::max_attachment_bytes`] by default: 50 MiB (Telegram's bots may send up to
+/// 50 MB and download up to 20 MB; WhatsApp's largest documents are 100 MB).
+pub const DEFAULT_MAX_ATTACHMENT_BYTES: u64 = 50 * 1024 * 1024;
 
 impl Default for HubConfig {
     fn default() -> Self {
@@ -57,6 +69,9 @@ impl Default for HubConfig {
             session_queue: 1024,
             scheduler_tick: Duration::from_secs(1),
             endpoints: Endpoints::default(),
+            task_handlers: TaskHandlers::default(),
+            media: None,
+            max_attachment_bytes: DEFAULT_MAX_ATTACHMENT_BYTES,
         }
     }
 }
@@ -325,7 +340,13 @@ impl HubHandle {
     pub async fn ingest(&self, event: InboundEvent) -> Result<Ingest, HubError> {
         // The subtree first: its publisher must know where it starts before this commit.
         let (entry, refs) = self.shared.client(event.client_id).await?;
-        self.ingest.ingest(event, entry, refs).await
+        let with_files = !event.attachments.is_empty();
+        let ingested = self.ingest.ingest(event, entry, refs).await?;
+        if with_files && matches!(ingested, Ingest::New { .. }) {
+            // Its files' downloads were scheduled in the same commit.
+            self.shared.poke_scheduler();
+        }
+        Ok(ingested)
     }
 
     /// Commits a reply as pending (idempotent per key), publishes it, and has the
@@ -338,15 +359,38 @@ impl HubHandle {
         text: String,
         idempotency_key: String,
     ) -> Result<Message, HubError> {
-        self.outbound(
+        self.send_reply_with_attachments(
             client,
             conversation,
             author,
             text,
             idempotency_key,
-            MessageKind::Message,
+            Vec::new(),
         )
         .await
+    }
+
+    /// [`send_reply`](HubHandle::send_reply) carrying uploads of the conversation, in order:
+    /// they are linked to the reply in its transaction and sent with it.
+    pub async fn send_reply_with_attachments(
+        &self,
+        client: ClientId,
+        conversation: ConversationId,
+        author: UserId,
+        text: String,
+        idempotency_key: String,
+        attachments: Vec<AttachmentId>,
+    ) -> Result<Message, HubError> {
+        self.shared
+            .conversation_call(client, conversation, |reply| ConversationMsg::Outbound {
+                author,
+                text,
+                idempotency_key,
+                kind: MessageKind::Message,
+                attachments,
+                reply,
+            })
+            .await
     }
 
     /// Commits an internal note (never sent to the customer) and publishes it.
@@ -384,6 +428,7 @@ impl HubHandle {
                 text,
                 idempotency_key,
                 kind,
+                attachments: Vec::new(),
                 reply,
             })
             .await

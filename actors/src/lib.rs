@@ -34,6 +34,7 @@ mod hub;
 mod ingest;
 mod janitor;
 mod listener;
+mod media;
 mod publisher;
 mod restart;
 mod router;
@@ -44,10 +45,11 @@ mod supervisor;
 
 pub use health::{ChildHealth, ChildStatus, ClientHealth, HubHealth};
 pub use hub::{
-    CloseReason, ConversationScopeWithId, Hub, HubConfig, HubError, HubHandle, ServerPush,
-    SessionHandle, SessionSink, SinkClosed,
+    CloseReason, ConversationScopeWithId, DEFAULT_MAX_ATTACHMENT_BYTES, Hub, HubConfig, HubError,
+    HubHandle, ServerPush, SessionHandle, SessionSink, SinkClosed,
 };
 pub use restart::{Decision, RestartPolicy};
+pub use scheduler::{TaskFailure, TaskHandler, TaskHandlers};
 
 #[cfg(test)]
 mod tests;

@@ -489,6 +489,7 @@ async fn send_auto_reply(
             text,
             // One auto-reply per request, however often the request is routed.
             idempotency_key: format!("auto-reply:{}", conversation.request_no),
+            attachments: Vec::new(),
         })
         .await?;
     if event.is_some() {

@@ -1,32 +1,87 @@
 //! The scheduler: fires durable tasks on time, once. It claims due tasks with this node's id
 //! and a lease (two nodes never claim the same task; a crashed node's lease runs out and the
-//! task is claimed again), runs them, then completes them or records the failure with a
-//! back-off retry. Between rounds it sleeps until the next task is due, at most
-//! `scheduler_tick`, and wakes early when a task is scheduled on this node.
+//! task is claimed again), runs a round's tasks side by side, then completes the successful
+//! ones in bulk and records each failure with a back-off retry. Between rounds it sleeps until
+//! the next task is due, at most `scheduler_tick`, and wakes early when a task is scheduled on
+//! this node.
 //!
-//! Task kinds today: `conversation.unsnooze` (reopen a conversation that is still snoozed
-//! until the time it was scheduled for).
+//! Task kinds built in: `conversation.unsnooze` (reopen a conversation that is still snoozed
+//! until the time it was scheduled for) and `attachment.download` (fetch a customer's file
+//! from the provider into the media store, see `media.rs`). Other kinds come from outside the
+//! hub as [`TaskHandler`]s in [`HubConfig::task_handlers`](crate::HubConfig). A task's id is
+//! the idempotency key of whatever it does outside: a node that dies after the effect and
+//! before the completion makes another node run the task again, and the effect must not double.
 
+use std::collections::HashMap;
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
+use futures_util::StreamExt as _;
+
 use chrono::{DateTime, Utc};
 use omnihub_core::{ClientId, ConversationId};
-use omnihub_store::Task;
+use omnihub_store::{ATTACHMENT_DOWNLOAD, Task};
 use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr};
 
 use crate::conversation::UNSNOOZE;
+use crate::media;
 use crate::shared::Shared;
 
 pub(crate) const NAME: &str = "scheduler";
 
 /// Tasks claimed per round.
-const CLAIM: u32 = 20;
+const CLAIM: u32 = 1000;
+/// Tasks of a round running at once.
+const CONCURRENCY: usize = 64;
 /// How long a claim holds; a task running longer may be claimed by another node.
 const LEASE: Duration = Duration::from_secs(60);
 /// A task failing this many times is left failed.
 const MAX_ATTEMPTS: i32 = 10;
+
+/// Runs the tasks of one kind.
+#[async_trait]
+pub trait TaskHandler: Send + Sync + 'static {
+    /// Does what the task says. The task's id is the idempotency key of any effect outside:
+    /// the same task may run again after a node died before recording its completion.
+    async fn run(&self, task: &Task) -> Result<(), TaskFailure>;
+}
+
+/// Why a task did not complete.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TaskFailure {
+    /// Try again later, with back-off (the provider's reason, for the record).
+    Retry(String),
+    /// Trying again cannot help: the task is failed for good.
+    Permanent(String),
+}
+
+/// The task kinds handled outside the hub, by kind.
+#[derive(Clone, Default)]
+pub struct TaskHandlers(HashMap<String, Arc<dyn TaskHandler>>);
+
+impl TaskHandlers {
+    /// Adds the handler of `kind` (a later one for the same kind replaces it).
+    #[must_use]
+    pub fn with(mut self, kind: impl Into<String>, handler: Arc<dyn TaskHandler>) -> TaskHandlers {
+        self.0.insert(kind.into(), handler);
+        self
+    }
+
+    fn get(&self, kind: &str) -> Option<&Arc<dyn TaskHandler>> {
+        self.0.get(kind)
+    }
+}
+
+impl fmt::Debug for TaskHandlers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut kinds: Vec<&str> = self.0.keys().map(String::as_str).collect();
+        kinds.sort_unstable();
+        f.debug_tuple("TaskHandlers").field(&kinds).finish()
+    }
+}
 
 pub(crate) struct Scheduler;
 
@@ -122,11 +177,22 @@ async fn round(shared: &Shared) -> bool {
         }
     };
     let full = tasks.len() >= CLAIM as usize;
-    for task in tasks {
-        let outcome = run(shared, &task).await;
+    let outcomes: Vec<(Task, Result<(), TaskFailure>)> = futures_util::stream::iter(tasks)
+        .map(|task| async move {
+            let outcome = run(shared, &task).await;
+            (task, outcome)
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    let mut done = Vec::with_capacity(outcomes.len());
+    for (task, outcome) in outcomes {
         let recorded = match outcome {
-            Ok(()) => shared.store.complete_task(task.id, node).await,
-            Err(TaskError::Retry(error)) => {
+            Ok(()) => {
+                done.push(task.id);
+                continue;
+            }
+            Err(TaskFailure::Retry(error)) => {
                 let retry_at = (task.attempts < MAX_ATTEMPTS)
                     .then(|| Utc::now() + retry_backoff(task.attempts));
                 tracing::warn!(task = %task.id, kind = %task.kind, %error, ?retry_at, "task failed");
@@ -135,7 +201,7 @@ async fn round(shared: &Shared) -> bool {
                     .fail_task(task.id, node, &error, retry_at)
                     .await
             }
-            Err(TaskError::Permanent(error)) => {
+            Err(TaskFailure::Permanent(error)) => {
                 tracing::error!(task = %task.id, kind = %task.kind, %error, "task cannot run");
                 shared.store.fail_task(task.id, node, &error, None).await
             }
@@ -145,27 +211,32 @@ async fn round(shared: &Shared) -> bool {
             tracing::warn!(task = %task.id, error = %err, "recording a task's outcome failed");
         }
     }
+    if let Err(err) = shared.store.complete_tasks(&done, node).await {
+        // The same: their leases run out, and running them again changes nothing.
+        tracing::warn!(tasks = done.len(), error = %err, "recording completed tasks failed");
+    }
     full
 }
 
-enum TaskError {
-    Retry(String),
-    Permanent(String),
-}
-
-async fn run(shared: &Shared, task: &Task) -> Result<(), TaskError> {
+async fn run(shared: &Shared, task: &Task) -> Result<(), TaskFailure> {
     match task.kind.as_str() {
         UNSNOOZE => {
             let (client, conversation, until) =
                 unsnooze_payload(&task.payload).ok_or_else(|| {
-                    TaskError::Permanent(format!("malformed payload: {}", task.payload))
+                    TaskFailure::Permanent(format!("malformed payload: {}", task.payload))
                 })?;
             shared
                 .unsnooze(client, conversation, until)
                 .await
-                .map_err(|err| TaskError::Retry(err.to_string()))
+                .map_err(|err| TaskFailure::Retry(err.to_string()))
         }
-        other => Err(TaskError::Permanent(format!("unknown task kind `{other}`"))),
+        ATTACHMENT_DOWNLOAD => media::download(shared, task, task.attempts >= MAX_ATTEMPTS).await,
+        other => match shared.config.task_handlers.get(other) {
+            Some(handler) => handler.run(task).await,
+            None => Err(TaskFailure::Permanent(format!(
+                "unknown task kind `{other}`"
+            ))),
+        },
     }
 }
 

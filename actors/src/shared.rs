@@ -47,6 +47,9 @@ fn write<T>(l: &RwLock<T>, value: T) {
     *l.write().unwrap_or_else(PoisonError::into_inner) = value;
 }
 
+/// Attachment downloads in flight at once (a scheduler round runs many tasks side by side).
+const DOWNLOADS: usize = 4;
+
 pub(crate) struct Shared {
     pub store: DynStore,
     pub config: HubConfig,
@@ -55,6 +58,8 @@ pub(crate) struct Shared {
     clients: RwLock<HashMap<ClientId, Arc<ClientEntry>>>,
     /// The scheduler's current incarnation, to wake it when a task is scheduled.
     scheduler: Mutex<Option<ActorRef<SchedulerMsg>>>,
+    /// Attachment downloads in flight at once: each holds its file in memory.
+    pub downloads: tokio::sync::Semaphore,
     pub hooks: Hooks,
 }
 
@@ -67,6 +72,7 @@ impl Shared {
             health: OnceLock::new(),
             clients: RwLock::new(HashMap::new()),
             scheduler: Mutex::new(None),
+            downloads: tokio::sync::Semaphore::new(DOWNLOADS),
             hooks: Hooks::default(),
         }
     }

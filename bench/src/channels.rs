@@ -101,6 +101,7 @@ async fn measure(o: &Options) -> anyhow::Result<Vec<Figure>> {
         let ingest = state
             .hub
             .ingest(InboundEvent {
+                attachments: Vec::new(),
                 client_id: seeded.client_id,
                 channel_id: channel.id,
                 external_conversation_id: chat.to_string(),

@@ -20,6 +20,7 @@ mod hub;
 mod inproc;
 mod load;
 mod report;
+mod scheduler;
 mod sockets;
 
 use std::process::ExitCode;
@@ -41,6 +42,11 @@ const SUITES: &[(&str, &str)] = &[
         "webhook ingest, inbound → operator socket, memory per idle socket and broadcast to \
          idle sockets, vs bare actix-web / actix-ws",
     ),
+    (
+        "scheduler",
+        "10,000 no-op tasks due at the same instant on SQLite and PostgreSQL: lateness p99 \
+         and runs exactly once, vs a bare tokio timer loop",
+    ),
 ];
 
 fn usage() -> String {
@@ -48,7 +54,7 @@ fn usage() -> String {
         "usage: omnihub-bench SUITE [OPTIONS]\n       omnihub-bench list\n\nsuites:\n",
     );
     for (name, about) in SUITES {
-        text.push_str(&format!("  {name:<6} {about}\n"));
+        text.push_str(&format!("  {name:<9} {about}\n"));
     }
     text.push_str("\noptions of `api`:\n");
     text.push_str(api::OPTIONS_HELP);
@@ -56,6 +62,8 @@ fn usage() -> String {
     text.push_str(channels::OPTIONS_HELP);
     text.push_str("\noptions of `hub`:\n");
     text.push_str(hub::OPTIONS_HELP);
+    text.push_str("\noptions of `scheduler`:\n");
+    text.push_str(scheduler::OPTIONS_HELP);
     text
 }
 
@@ -85,6 +93,10 @@ fn main() -> ExitCode {
             Err(problem) => usage_error(&problem),
         },
         // The `hub` suite's child process holding idle sockets; not for use by hand.
+        Some("scheduler") => match scheduler::Options::parse(&args[1..]) {
+            Ok(options) => finish(scheduler::run(&options)),
+            Err(problem) => usage_error(&problem),
+        },
         Some("hub-sockets") => match sockets::child_main(&args[1..]) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -9,8 +9,11 @@
 //! Authorization: Bearer {credentials.outbound_token}      (only when a token is set)
 //!
 //! {"message_id": "…", "conversation": "<external conversation id>", "text": "…",
-//!  "idempotency_key": "…"}
+//!  "idempotency_key": "…", "attachments": [{"file_name": "…", "mime_type": "…",
+//!  "size": 123, "content_base64": "…"}]}
 //! ```
+//!
+//! `attachments` holds the reply's files, their bytes in base64; it is absent when there are none.
 //!
 //! The answer decides the outcome: 2xx is sent (the JSON answer's `id`, if any, becomes the
 //! provider's message id that delivery callbacks refer to); 429 and 5xx are transient, honouring
@@ -21,6 +24,8 @@
 //! TLS: reqwest uses the process-wide rustls crypto provider when one is installed (`main`
 //! installs `ring`), and its own default otherwise, so nothing needs choosing here.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -88,12 +93,27 @@ impl ApiChannel {
     }
 
     pub async fn send(&self, message: &OutboundMessage) -> Result<SendReceipt, SendError> {
-        let body = serde_json::json!({
+        let attachments: Vec<_> = message
+            .attachments
+            .iter()
+            .map(|file| {
+                serde_json::json!({
+                    "file_name": file.file_name,
+                    "mime_type": file.mime_type,
+                    "size": file.bytes.len(),
+                    "content_base64": BASE64.encode(&file.bytes),
+                })
+            })
+            .collect();
+        let mut body = serde_json::json!({
             "message_id": message.message_id,
             "conversation": message.conversation,
             "text": message.text,
             "idempotency_key": message.idempotency_key,
         });
+        if !attachments.is_empty() {
+            body["attachments"] = serde_json::Value::Array(attachments);
+        }
         let mut request = self
             .client
             .post(self.url.clone())

@@ -39,14 +39,18 @@ pub enum EventKind {
     ConversationUpdated,
     /// An operator read a conversation up to a message; payload: {user_id, message_id}.
     ReadMark,
+    /// A message's attachments changed (a file finished downloading, or failed); payload: the
+    /// message with its attachments.
+    MessageUpdated,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 4] = [
+    pub const ALL: [EventKind; 5] = [
         EventKind::MessageCreated,
         EventKind::MessageStatus,
         EventKind::ConversationUpdated,
         EventKind::ReadMark,
+        EventKind::MessageUpdated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +59,7 @@ impl EventKind {
             EventKind::MessageStatus => "message_status",
             EventKind::ConversationUpdated => "conversation_updated",
             EventKind::ReadMark => "read_mark",
+            EventKind::MessageUpdated => "message_updated",
         }
     }
 

@@ -83,4 +83,6 @@ typed_id!(
     AuditEntryId,
     /// A saved reply operators insert with one click.
     QuickReplyId,
+    /// A file attached to a message (or uploaded for a reply not yet sent).
+    AttachmentId,
 );

@@ -8,6 +8,7 @@ pub mod access;
 pub mod conversation;
 pub mod events;
 pub mod ids;
+pub mod media;
 pub mod model;
 pub mod rights;
 pub mod routing;

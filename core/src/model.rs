@@ -351,6 +351,9 @@ pub struct Message {
     /// Outbound: the key that makes a retried send the same send.
     pub idempotency_key: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Files of the message, in order (inbound ones start `pending` until downloaded).
+    #[serde(default)]
+    pub attachments: Vec<crate::media::Attachment>,
 }
 
 impl Role {

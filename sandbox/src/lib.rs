@@ -4,6 +4,10 @@
 //! on omnihub's store or HTTP layer: the sandbox is something omnihub talks to, not part of it.
 
 pub mod mail_servers;
+
+/// A small photo (a 120×80 PNG) customers send in tests and in the demo.
+pub const SAMPLE_PHOTO: &[u8] = include_bytes!("sample_photo.png");
+
 pub mod max;
 pub mod smtp;
 mod support;

@@ -211,6 +211,18 @@ impl DemoProviders {
         let (name, text) = LINES[n % LINES.len()];
         let who = (n % 3) as i64;
         let outcome = match n % CHANNELS {
+            // The first customer sends a photo, so the inbox shows a picture from the start.
+            0 if n == 0 => self
+                .bot
+                .customer_sends_photo(
+                    70_001,
+                    &TelegramCustomer::new(70_001, name),
+                    omnihub_sandbox::SAMPLE_PHOTO,
+                    Some(text),
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
             0 => self
                 .bot
                 .customer_says(

@@ -47,6 +47,8 @@ pub enum ApiError {
     InvalidParameter(Msg),
     PayloadTooLarge(usize),
     UnsupportedMediaType,
+    /// An upload of a kind of file, or in a form, that is not taken (415 with the reason).
+    UnsupportedFile(Msg),
     Unauthenticated,
     InvalidCredentials,
     TotpRequired,
@@ -78,7 +80,9 @@ impl ApiError {
             ApiError::InvalidJson(_) => "invalid_json",
             ApiError::InvalidParameter(_) => "invalid_parameter",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
-            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::UnsupportedMediaType | ApiError::UnsupportedFile(_) => {
+                "unsupported_media_type"
+            }
             ApiError::Unauthenticated => "unauthenticated",
             ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::TotpRequired => "totp_required",
@@ -107,9 +111,10 @@ impl ApiError {
     /// `request_id` is quoted.
     pub fn message(&self, request_id: &str) -> Msg {
         match self {
-            ApiError::Validation(m) | ApiError::InvalidParameter(m) | ApiError::Conflict(m) => {
-                m.clone()
-            }
+            ApiError::Validation(m)
+            | ApiError::InvalidParameter(m)
+            | ApiError::Conflict(m)
+            | ApiError::UnsupportedFile(m) => m.clone(),
             ApiError::InvalidJson(detail) => Msg::InvalidJson {
                 detail: detail.clone(),
             },
@@ -158,7 +163,9 @@ impl ResponseError for ApiError {
                 StatusCode::BAD_REQUEST
             }
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType | ApiError::UnsupportedFile(_) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             ApiError::Unauthenticated
             | ApiError::InvalidCredentials
             | ApiError::TotpRequired

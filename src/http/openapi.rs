@@ -31,6 +31,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         tokens::Api::openapi(),
         audit::Api::openapi(),
         conversations::Api::openapi(),
+        attachments::Api::openapi(),
         contacts::Api::openapi(),
         quick_replies::Api::openapi(),
         routing::Api::openapi(),

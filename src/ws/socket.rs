@@ -480,7 +480,7 @@ impl Conn {
         let key = idempotency_key(&w.idempotency_key)?;
         let who = &self.caller.principal;
         let c = visible_conversation(&self.state, who, w.conversation_id, Need::Write).await?;
-        let m = post_message(&self.state, &self.caller, &c, text, key, note).await?;
+        let m = post_message(&self.state, &self.caller, &c, text, key, note, Vec::new()).await?;
         Ok(Some(m.id))
     }
 

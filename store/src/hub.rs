@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures_util::stream::BoxStream;
 use omnihub_core::events::HubEvent;
+use omnihub_core::media::{Attachment, AttachmentKind};
 use omnihub_core::model::*;
 use omnihub_core::routing::{AutoReplies, Presence, RoutingMode, WeeklyHours};
 use omnihub_core::*;
@@ -68,6 +69,62 @@ pub struct InboundEvent {
     /// The provider's event id; a second event with it is a duplicate.
     pub provider_event_id: String,
     pub text: String,
+    /// Files the message carries, still at the provider: recorded `pending` with the message
+    /// and downloaded after the commit by an [`ATTACHMENT_DOWNLOAD`] task each.
+    pub attachments: Vec<NewInboundAttachment>,
+}
+
+/// The scheduled task that fetches one pending inbound attachment from its provider; payload
+/// `{"client_id", "attachment_id"}`.
+pub const ATTACHMENT_DOWNLOAD: &str = "attachment.download";
+
+/// A file a customer sent, as the provider announced it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewInboundAttachment {
+    pub kind: AttachmentKind,
+    pub file_name: String,
+    pub mime_type: String,
+    /// As announced by the provider (the stored size replaces it).
+    pub size: Option<i64>,
+    /// What the channel's connector downloads the file by (a file id, a URL, a MIME part).
+    pub provider_ref: String,
+}
+
+/// A file an operator uploaded, already in the media store, for a reply not yet sent.
+#[derive(Clone, Debug)]
+pub struct NewUpload {
+    pub client_id: ClientId,
+    pub conversation_id: ConversationId,
+    pub uploaded_by: Option<UserId>,
+    pub kind: AttachmentKind,
+    pub file_name: String,
+    pub mime_type: String,
+    pub size: i64,
+    pub sha256: String,
+    pub storage_key: String,
+}
+
+/// An attachment with what only the server needs: where its bytes are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredAttachment {
+    pub attachment: Attachment,
+    /// The channel of its conversation (whose connector downloads it).
+    pub channel_id: ChannelId,
+    /// The media store's key, once the bytes are there.
+    pub storage_key: Option<String>,
+    /// What the provider's connector fetches it by (inbound only).
+    pub provider_ref: Option<String>,
+}
+
+/// Bytes of a pending attachment, now in the media store.
+#[derive(Clone, Debug)]
+pub struct StoredFile {
+    pub storage_key: String,
+    pub size: i64,
+    pub sha256: String,
+    /// The provider's type and name at download time, when it announced none before.
+    pub mime_type: Option<String>,
+    pub file_name: Option<String>,
 }
 
 // `New` is large and `Duplicate` small, but every ingest returns one right away and nobody keeps
@@ -104,6 +161,8 @@ pub struct NewOutbound {
     pub text: String,
     /// Same key on the same conversation → the same message, never a second one.
     pub idempotency_key: String,
+    /// Uploads of this conversation (ready, not yet sent) the message carries, in order.
+    pub attachments: Vec<AttachmentId>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -218,6 +277,9 @@ pub trait HubStore: Send + Sync {
     async fn ingest_batch(&self, events: &[InboundEvent]) -> Result<Vec<Result<Ingest>>>;
     /// Commits an outbound reply (status `pending`) or a note (no delivery). Idempotent per
     /// `(conversation, idempotency_key)`: the second call returns the first message and no event.
+    /// Its `attachments` must be ready uploads of this conversation not sent with another
+    /// message (`NotFound` for unknown ids or another conversation's, `Conflict("attachment")`
+    /// for one already sent); they are linked in the same transaction.
     async fn add_outbound(&self, msg: &NewOutbound) -> Result<(Message, Option<HubEvent>)>;
     /// Moves an outbound message's delivery status (never backwards: read > delivered > sent >
     /// pending; failed only from pending or sent, and final); `None` event when nothing changed
@@ -249,6 +311,30 @@ pub trait HubStore: Send + Sync {
     ) -> Result<Message>;
     /// Outbound messages still `pending` (a restart resends them with their idempotency key).
     async fn pending_outbound(&self, client: ClientId, limit: u32) -> Result<Vec<Message>>;
+
+    // --- attachments ---------------------------------------------------------------------
+    /// Records an operator's upload (`ready`, no message yet) in one of the client's
+    /// conversations (`NotFound` otherwise).
+    async fn create_upload(&self, upload: &NewUpload) -> Result<Attachment>;
+    /// An attachment of this client (`NotFound` for anyone else's), with its storage key.
+    async fn get_attachment(&self, client: ClientId, id: AttachmentId) -> Result<StoredAttachment>;
+    /// A pending attachment's bytes are stored: it becomes `ready` and its message's
+    /// `message_updated` event is appended. `None` (nothing changes) when it is not pending
+    /// any more (a second run of the same download).
+    async fn attachment_stored(
+        &self,
+        client: ClientId,
+        id: AttachmentId,
+        file: &StoredFile,
+    ) -> Result<Option<HubEvent>>;
+    /// A pending attachment's download gave up: `failed` with the reason, and the message's
+    /// `message_updated` event. `None` when it is not pending any more.
+    async fn attachment_failed(
+        &self,
+        client: ClientId,
+        id: AttachmentId,
+        reason: &str,
+    ) -> Result<Option<HubEvent>>;
 
     // --- conversations -------------------------------------------------------------------
     /// `viewer` must be a user of the client; `unread` is theirs.
@@ -415,6 +501,9 @@ pub trait HubStore: Send + Sync {
     ) -> Result<Vec<Task>>;
     /// Only by the node holding the task (else `NotFound`).
     async fn complete_task(&self, id: uuid::Uuid, node: &str) -> Result<()>;
+    /// Completes every task of `ids` that `node` holds, in as few statements as the engine
+    /// allows; answers how many it completed (one no longer held is left alone).
+    async fn complete_tasks(&self, ids: &[uuid::Uuid], node: &str) -> Result<u64>;
     /// Records a failure; with `retry_at` the task becomes pending again then, without it the
     /// task is `failed` for good. Only by the node holding the task (else `NotFound`).
     async fn fail_task(

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::BoxStream;
 use omnihub_core::conversation::after_customer_message;
 use omnihub_core::events::{EventKind, HubEvent};
+use omnihub_core::media::{Attachment, AttachmentKind, AttachmentState};
 use omnihub_core::model::*;
 use omnihub_core::routing::{AutoReplies, Presence, WeeklyHours};
 use omnihub_core::*;
@@ -89,6 +90,13 @@ macro_rules! quick_reply_cols {
         "id, client_id, title, text, created_at"
     };
 }
+macro_rules! attachment_cols {
+    () => {
+        "a.id, a.client_id, a.conversation_id, a.message_id, a.kind, a.file_name, a.mime_type, \
+         a.size, a.sha256, a.state, a.failure_reason, a.created_at, a.storage_key, \
+         a.provider_ref, c.channel_id"
+    };
+}
 /// The message rank a delivery status change compares against (see `codec::delivery_rank`).
 macro_rules! delivery_rank {
     () => {
@@ -136,7 +144,172 @@ fn message_row(r: &DbRow) -> Result<Message> {
         failure_reason: r.try_get("failure_reason")?,
         idempotency_key: r.try_get("idempotency_key")?,
         created_at: ts(r.try_get("created_at")?)?,
+        // Filled by `with_attachments` where a message leaves the store.
+        attachments: Vec::new(),
     })
+}
+
+fn attachment_row(r: &DbRow) -> Result<StoredAttachment> {
+    let kind: &str = r.try_get("kind")?;
+    let state: &str = r.try_get("state")?;
+    Ok(StoredAttachment {
+        attachment: Attachment {
+            id: AttachmentId(r.try_get("id")?),
+            client_id: ClientId(r.try_get("client_id")?),
+            conversation_id: ConversationId(r.try_get("conversation_id")?),
+            message_id: r.try_get::<Option<Uuid>, _>("message_id")?.map(MessageId),
+            kind: AttachmentKind::parse(kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("attachment kind {kind:?}")))?,
+            file_name: r.try_get("file_name")?,
+            mime_type: r.try_get("mime_type")?,
+            size: r.try_get("size")?,
+            sha256: r.try_get("sha256")?,
+            state: AttachmentState::parse(state)
+                .ok_or_else(|| StoreError::Corrupt(format!("attachment state {state:?}")))?,
+            failure_reason: r.try_get("failure_reason")?,
+            created_at: ts(r.try_get("created_at")?)?,
+        },
+        channel_id: ChannelId(r.try_get("channel_id")?),
+        storage_key: r.try_get("storage_key")?,
+        provider_ref: r.try_get("provider_ref")?,
+    })
+}
+
+/// Fills in the attachments of these messages (one query for all of them).
+async fn with_attachments(conn: &mut DbConn, messages: &mut [Message]) -> Result<()> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let mut q = QueryBuilder::<Db>::new(concat!(
+        "SELECT ",
+        attachment_cols!(),
+        " FROM attachments a JOIN conversations c ON c.id = a.conversation_id WHERE "
+    ));
+    push_in(&mut q, "a.message_id", messages.iter().map(|m| m.id.0));
+    q.push(" ORDER BY a.message_id, a.position, a.id");
+    let rows = q.build().fetch_all(&mut *conn).await?;
+    let mut by_message: HashMap<MessageId, Vec<Attachment>> = HashMap::new();
+    for row in &rows {
+        let stored = attachment_row(row)?;
+        if let Some(message) = stored.attachment.message_id {
+            by_message
+                .entry(message)
+                .or_default()
+                .push(stored.attachment);
+        }
+    }
+    for message in messages {
+        message.attachments = by_message.remove(&message.id).unwrap_or_default();
+    }
+    Ok(())
+}
+
+async fn load_attachment(
+    conn: &mut DbConn,
+    client: ClientId,
+    id: AttachmentId,
+) -> Result<StoredAttachment> {
+    let row = sqlx::query::<Db>(concat!(
+        "SELECT ",
+        attachment_cols!(),
+        " FROM attachments a JOIN conversations c ON c.id = a.conversation_id \
+         WHERE a.id = $1 AND a.client_id = $2"
+    ))
+    .bind(id.0)
+    .bind(client.0)
+    .fetch_optional(&mut *conn)
+    .await?;
+    attachment_row(&found(row)?)
+}
+
+/// Records an inbound message's files `pending`, each with the task that downloads it.
+async fn insert_inbound_attachments(
+    conn: &mut DbConn,
+    message: &Message,
+    files: &[NewInboundAttachment],
+) -> Result<Vec<Attachment>> {
+    let mut attachments = Vec::with_capacity(files.len());
+    for (position, file) in files.iter().enumerate() {
+        let attachment = Attachment {
+            id: AttachmentId::new(),
+            client_id: message.client_id,
+            conversation_id: message.conversation_id,
+            message_id: Some(message.id),
+            kind: file.kind,
+            file_name: file.file_name.clone(),
+            mime_type: file.mime_type.clone(),
+            size: file.size,
+            sha256: None,
+            state: AttachmentState::Pending,
+            failure_reason: None,
+            created_at: message.created_at,
+        };
+        sqlx::query::<Db>(
+            "INSERT INTO attachments (id, client_id, conversation_id, message_id, position, kind, \
+             file_name, mime_type, size, state, provider_ref, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11)",
+        )
+        .bind(attachment.id.0)
+        .bind(attachment.client_id.0)
+        .bind(attachment.conversation_id.0)
+        .bind(message.id.0)
+        .bind(i64::try_from(position).unwrap_or(i64::MAX))
+        .bind(attachment.kind.as_str())
+        .bind(&attachment.file_name)
+        .bind(&attachment.mime_type)
+        .bind(attachment.size)
+        .bind(&file.provider_ref)
+        .bind(ms(attachment.created_at))
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query::<Db>(
+            "INSERT INTO tasks (id, client_id, kind, payload, due_at, status, attempts, \
+             idempotency_key, created_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $5)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(attachment.client_id.0)
+        .bind(ATTACHMENT_DOWNLOAD)
+        .bind(Json(serde_json::json!({
+            "client_id": attachment.client_id,
+            "attachment_id": attachment.id,
+        })))
+        .bind(ms(attachment.created_at))
+        .bind(format!("{ATTACHMENT_DOWNLOAD}:{}", attachment.id))
+        .execute(&mut *conn)
+        .await?;
+        attachments.push(attachment);
+    }
+    Ok(attachments)
+}
+
+/// Moves a pending attachment to `ready` or `failed` and appends its message's
+/// `message_updated` event; `None` when it was not pending.
+async fn settle_attachment(
+    tx: &mut DbConn,
+    client: ClientId,
+    id: AttachmentId,
+    update: &mut QueryBuilder<Db>,
+) -> Result<Option<HubEvent>> {
+    let current = load_attachment(&mut *tx, client, id).await?;
+    if current.attachment.state != AttachmentState::Pending {
+        return Ok(None);
+    }
+    update
+        .push(" WHERE state = 'pending' AND id = ")
+        .push_bind(id.0)
+        .push(" AND client_id = ")
+        .push_bind(client.0);
+    if update.build().execute(&mut *tx).await?.rows_affected() == 0 {
+        return Ok(None);
+    }
+    let Some(message_id) = current.attachment.message_id else {
+        return Ok(None);
+    };
+    let mut message = load_message(&mut *tx, client, message_id).await?;
+    with_attachments(&mut *tx, std::slice::from_mut(&mut message)).await?;
+    let conversation = load_conversation(&mut *tx, client, message.conversation_id).await?;
+    let event = message_event(&mut *tx, &conversation, &message, EventKind::MessageUpdated).await?;
+    Ok(Some(event))
 }
 
 fn contact_row(r: &DbRow) -> Result<Contact> {
@@ -287,6 +460,7 @@ async fn ingest_in(tx: &mut DbConn, ev: &InboundEvent) -> Result<Ingested> {
         failure_reason: None,
         idempotency_key: None,
         created_at: at,
+        attachments: Vec::new(),
     };
     if !insert_message(&mut *tx, &message, ev.channel_id).await? {
         // A concurrent retry committed first (PostgreSQL waited for it); drop whatever
@@ -294,6 +468,8 @@ async fn ingest_in(tx: &mut DbConn, ev: &InboundEvent) -> Result<Ingested> {
         let id = message_by_event(&mut *tx, ev.channel_id, &ev.provider_event_id).await?;
         return Ok(Ingested::LostRace(found(id)?));
     }
+    let mut message = message;
+    message.attachments = insert_inbound_attachments(&mut *tx, &message, &ev.attachments).await?;
 
     let (conversation, new_request) = if created {
         (conversation, true)
@@ -381,7 +557,9 @@ async fn load_message(conn: &mut DbConn, client: ClientId, id: MessageId) -> Res
     .bind(client.0)
     .fetch_optional(&mut *conn)
     .await?;
-    message_row(&found(row)?)
+    let mut message = message_row(&found(row)?)?;
+    with_attachments(&mut *conn, std::slice::from_mut(&mut message)).await?;
+    Ok(message)
 }
 
 async fn message_by_event(
@@ -413,7 +591,12 @@ async fn message_by_key(
     .bind(key)
     .fetch_optional(&mut *conn)
     .await?;
-    row.as_ref().map(message_row).transpose()
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let mut message = message_row(&row)?;
+    with_attachments(&mut *conn, std::slice::from_mut(&mut message)).await?;
+    Ok(Some(message))
 }
 
 async fn insert_message(conn: &mut DbConn, m: &Message, channel: ChannelId) -> Result<bool> {
@@ -731,6 +914,9 @@ async fn operator_state(
     operator_row(&found(row)?)
 }
 
+/// Ids bound in one statement at most (well under either engine's limit on parameters).
+const TASKS_PER_STATEMENT: usize = 500;
+
 /// Pushes `column IN (…)` with one bound id per element.
 fn push_in(q: &mut QueryBuilder<Db>, column: &str, ids: impl IntoIterator<Item = Uuid>) {
     q.push(column).push(" IN (");
@@ -817,12 +1003,34 @@ impl HubStore for Backend {
             failure_reason: None,
             idempotency_key: Some(msg.idempotency_key.clone()),
             created_at: at,
+            attachments: Vec::new(),
         };
         if !insert_message(&mut tx, &message, conversation.channel_id).await? {
             let existing = message_by_key(&mut tx, conversation.id, &msg.idempotency_key).await?;
             tx.rollback().await?;
             return Ok((found(existing)?, None));
         }
+        let mut message = message;
+        for (position, id) in msg.attachments.iter().enumerate() {
+            let upload = load_attachment(&mut tx, msg.client_id, *id).await?;
+            if upload.attachment.conversation_id != conversation.id {
+                return Err(StoreError::NotFound);
+            }
+            let linked = sqlx::query::<Db>(
+                "UPDATE attachments SET message_id = $3, position = $4 \
+                 WHERE id = $1 AND client_id = $2 AND message_id IS NULL AND state = 'ready'",
+            )
+            .bind(id.0)
+            .bind(msg.client_id.0)
+            .bind(message.id.0)
+            .bind(i64::try_from(position).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await?;
+            if linked.rows_affected() == 0 {
+                return Err(StoreError::Conflict("attachment"));
+            }
+        }
+        with_attachments(&mut tx, std::slice::from_mut(&mut message)).await?;
         let conversation = if is_note {
             conversation
         } else {
@@ -893,7 +1101,8 @@ impl HubStore for Backend {
             tx.commit().await?;
             return Ok((current, None));
         };
-        let updated = message_row(&row)?;
+        let mut updated = message_row(&row)?;
+        with_attachments(&mut tx, std::slice::from_mut(&mut updated)).await?;
         let conversation = load_conversation(&mut tx, client, updated.conversation_id).await?;
         let event =
             message_event(&mut tx, &conversation, &updated, EventKind::MessageStatus).await?;
@@ -933,7 +1142,10 @@ impl HubStore for Backend {
         .bind(client.0)
         .fetch_optional(&self.pool)
         .await?;
-        message_row(&found(row)?)
+        let mut message = message_row(&found(row)?)?;
+        let mut conn = self.pool.acquire().await?;
+        with_attachments(&mut conn, std::slice::from_mut(&mut message)).await?;
+        Ok(message)
     }
 
     async fn pending_outbound(&self, client: ClientId, limit: u32) -> Result<Vec<Message>> {
@@ -947,7 +1159,98 @@ impl HubStore for Backend {
         .bind(codec::page_limit(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(message_row).collect()
+        let mut messages = rows.iter().map(message_row).collect::<Result<Vec<_>>>()?;
+        let mut conn = self.pool.acquire().await?;
+        with_attachments(&mut conn, &mut messages).await?;
+        Ok(messages)
+    }
+
+    // --- attachments ---------------------------------------------------------------------
+
+    async fn create_upload(&self, upload: &NewUpload) -> Result<Attachment> {
+        let mut tx = self.begin_write().await?;
+        conversation_in_client(&mut tx, upload.client_id, upload.conversation_id).await?;
+        if let Some(user) = upload.uploaded_by {
+            user_in_client(&mut tx, upload.client_id, user).await?;
+        }
+        let attachment = Attachment {
+            id: AttachmentId::new(),
+            client_id: upload.client_id,
+            conversation_id: upload.conversation_id,
+            message_id: None,
+            kind: upload.kind,
+            file_name: upload.file_name.clone(),
+            mime_type: upload.mime_type.clone(),
+            size: Some(upload.size),
+            sha256: Some(upload.sha256.clone()),
+            state: AttachmentState::Ready,
+            failure_reason: None,
+            created_at: now(),
+        };
+        sqlx::query::<Db>(
+            "INSERT INTO attachments (id, client_id, conversation_id, kind, file_name, mime_type, \
+             size, sha256, storage_key, state, uploaded_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'ready', $10, $11)",
+        )
+        .bind(attachment.id.0)
+        .bind(attachment.client_id.0)
+        .bind(attachment.conversation_id.0)
+        .bind(attachment.kind.as_str())
+        .bind(&attachment.file_name)
+        .bind(&attachment.mime_type)
+        .bind(upload.size)
+        .bind(&upload.sha256)
+        .bind(&upload.storage_key)
+        .bind(upload.uploaded_by.map(|u| u.0))
+        .bind(ms(attachment.created_at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(attachment)
+    }
+
+    async fn get_attachment(&self, client: ClientId, id: AttachmentId) -> Result<StoredAttachment> {
+        let mut conn = self.pool.acquire().await?;
+        load_attachment(&mut conn, client, id).await
+    }
+
+    async fn attachment_stored(
+        &self,
+        client: ClientId,
+        id: AttachmentId,
+        file: &StoredFile,
+    ) -> Result<Option<HubEvent>> {
+        let mut tx = self.begin_write().await?;
+        let mut update = QueryBuilder::<Db>::new("UPDATE attachments SET state = 'ready', size = ");
+        update
+            .push_bind(file.size)
+            .push(", sha256 = ")
+            .push_bind(file.sha256.clone())
+            .push(", storage_key = ")
+            .push_bind(file.storage_key.clone())
+            .push(", mime_type = COALESCE(")
+            .push_bind(file.mime_type.clone())
+            .push(", mime_type), file_name = COALESCE(")
+            .push_bind(file.file_name.clone())
+            .push(", file_name)");
+        let event = settle_attachment(&mut tx, client, id, &mut update).await?;
+        tx.commit().await?;
+        Ok(event)
+    }
+
+    async fn attachment_failed(
+        &self,
+        client: ClientId,
+        id: AttachmentId,
+        reason: &str,
+    ) -> Result<Option<HubEvent>> {
+        let mut tx = self.begin_write().await?;
+        let mut update =
+            QueryBuilder::<Db>::new("UPDATE attachments SET state = 'failed', failure_reason = ");
+        update.push_bind(reason.to_string());
+        let event = settle_attachment(&mut tx, client, id, &mut update).await?;
+        tx.commit().await?;
+        Ok(event)
     }
 
     // --- conversations -------------------------------------------------------------------
@@ -1228,7 +1531,9 @@ impl HubStore for Backend {
         .bind(codec::page_limit(limit))
         .fetch_all(&mut *conn)
         .await?;
-        rows.iter().map(message_row).collect()
+        let mut messages = rows.iter().map(message_row).collect::<Result<Vec<_>>>()?;
+        with_attachments(&mut conn, &mut messages).await?;
+        Ok(messages)
     }
 
     async fn mark_read(
@@ -1309,7 +1614,10 @@ impl HubStore for Backend {
         q.push(" ORDER BY m.created_at DESC, m.id DESC LIMIT ")
             .push_bind(codec::page_limit(limit));
         let rows = q.build().fetch_all(&self.pool).await?;
-        rows.iter().map(message_row).collect()
+        let mut messages = rows.iter().map(message_row).collect::<Result<Vec<_>>>()?;
+        let mut conn = self.pool.acquire().await?;
+        with_attachments(&mut conn, &mut messages).await?;
+        Ok(messages)
     }
 
     // --- contacts across channels --------------------------------------------------------
@@ -1831,6 +2139,20 @@ impl HubStore for Backend {
         .execute(&self.pool)
         .await?;
         affected(done.rows_affected())
+    }
+
+    async fn complete_tasks(&self, ids: &[Uuid], node: &str) -> Result<u64> {
+        let mut completed = 0;
+        for chunk in ids.chunks(TASKS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Db>::new(
+                "UPDATE tasks SET status = 'done', locked_by = NULL, locked_until = NULL \
+                 WHERE status = 'running' AND locked_by = ",
+            );
+            q.push_bind(node).push(" AND ");
+            push_in(&mut q, "id", chunk.iter().copied());
+            completed += q.build().execute(&self.pool).await?.rows_affected();
+        }
+        Ok(completed)
     }
 
     async fn fail_task(

@@ -16,6 +16,7 @@ use omnihub_core::*;
 
 mod codec;
 mod hub;
+pub mod media;
 mod postgres;
 pub mod secrets;
 mod sqlite;

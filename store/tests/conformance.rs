@@ -201,6 +201,8 @@ conformance!(store:
     routing_queue_is_fifo_and_idempotent,
     events_resume_without_gaps,
     tasks_lease_complete_fail_and_dedupe,
+    inbound_attachments_wait_then_are_stored_or_failed,
+    uploads_go_out_with_one_reply_only,
 );
 
 conformance!(raw:
@@ -349,6 +351,7 @@ async fn channel(store: &DynStore, client: ClientId, name: &str) -> Channel {
 /// An inbound event on `chat`, from the chat's own user (`user-<chat>`).
 fn inbound(client: ClientId, channel: ChannelId, chat: &str, event: &str) -> InboundEvent {
     InboundEvent {
+        attachments: Vec::new(),
         client_id: client,
         channel_id: channel,
         external_conversation_id: chat.to_string(),
@@ -415,6 +418,7 @@ fn outbound(
     author: Option<UserId>,
 ) -> NewOutbound {
     NewOutbound {
+        attachments: Vec::new(),
         client_id: client,
         conversation_id: conversation,
         author_id: author,
@@ -4617,7 +4621,8 @@ macro_rules! insert_due_tasks {
     }};
 }
 
-/// 10,000 tasks due at once, four nodes claiming batches of 500: each task exactly once.
+/// 10,000 tasks due at once, four nodes claiming batches of 500: each task exactly once, and
+/// completed in bulk by the node that holds it.
 async fn ten_thousand_due_tasks_are_claimed_once(store: DynStore, url: String) {
     const TASKS: usize = 10_000;
     let due = now() - Duration::seconds(1);
@@ -4653,16 +4658,38 @@ async fn ten_thousand_due_tasks_are_claimed_once(store: DynStore, url: String) {
         })
         .collect();
     let mut all = Vec::new();
-    let mut busy = 0;
-    for c in claimers {
+    let mut per_node = Vec::new();
+    for (n, c) in claimers.into_iter().enumerate() {
         let mine = c.await.unwrap();
-        busy += usize::from(!mine.is_empty());
-        all.extend(mine);
+        all.extend(mine.iter().copied());
+        per_node.push((format!("node-{n}"), mine));
     }
     let unique: HashSet<Uuid> = all.iter().copied().collect();
     assert_eq!(all.len(), TASKS, "every task claimed exactly once");
     assert_eq!(unique, ids.iter().copied().collect());
-    assert!(busy >= 1);
+
+    // Completed in bulk: a node completes only what it holds, each task once.
+    let mut completed = 0;
+    for (node, mine) in &per_node {
+        assert_eq!(
+            store.complete_tasks(&ids, node).await.unwrap(),
+            mine.len() as u64,
+            "{node} completes its own tasks only"
+        );
+        completed += mine.len();
+    }
+    assert_eq!(completed, TASKS);
+    assert_eq!(store.complete_tasks(&ids, "node-0").await.unwrap(), 0);
+    assert_eq!(store.complete_tasks(&[], "node-0").await.unwrap(), 0);
+    let at = now() + Duration::hours(1);
+    assert!(
+        store
+            .claim_due_tasks("node-9", at, at + Duration::minutes(5), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "completed tasks are never claimed again, not even after their lease"
+    );
 }
 
 async fn audit_filter_and_keyset_pagination(store: DynStore) {
@@ -4788,4 +4815,351 @@ async fn audit_filter_and_keyset_pagination(store: DynStore) {
     })
     .await;
     assert_eq!(page, vec![entries[2].clone(), entries[1].clone()]);
+}
+
+// --- attachments ----------------------------------------------------------------------------
+
+fn photo(reference: &str) -> NewInboundAttachment {
+    NewInboundAttachment {
+        kind: omnihub_core::media::AttachmentKind::Image,
+        file_name: "photo.jpg".into(),
+        mime_type: "image/jpeg".into(),
+        size: Some(1234),
+        provider_ref: reference.into(),
+    }
+}
+
+async fn inbound_attachments_wait_then_are_stored_or_failed(store: DynStore) {
+    use omnihub_core::media::AttachmentState;
+    let a = tenant(&store, "Files").await;
+    let b = tenant(&store, "Other files").await;
+    let ch = channel(&store, a.client.id, "bot").await;
+    let mut event = inbound(a.client.id, ch.id, "chat-1", "ev-1");
+    event.attachments = vec![photo("file-1"), photo("file-2")];
+    let Ingest::New {
+        message,
+        event: pushed,
+        ..
+    } = store.ingest(&event).await.unwrap()
+    else {
+        panic!("expected a new message");
+    };
+    // Committed with the message, pending, in order, and in the pushed event.
+    assert_eq!(message.attachments.len(), 2);
+    assert!(
+        message
+            .attachments
+            .iter()
+            .all(|f| f.state == AttachmentState::Pending)
+    );
+    assert_eq!(pushed.payload["attachments"][1]["state"], "pending");
+    let first = message.attachments[0].id;
+    let second = message.attachments[1].id;
+    let stored = store.get_attachment(a.client.id, first).await.unwrap();
+    assert_eq!(stored.provider_ref.as_deref(), Some("file-1"));
+    assert_eq!(stored.channel_id, ch.id);
+    assert_eq!(stored.storage_key, None);
+    // One download task per file, due at once; a redelivery adds neither files nor tasks.
+    assert!(matches!(
+        store.ingest(&event).await.unwrap(),
+        Ingest::Duplicate(_)
+    ));
+    let now = Utc::now();
+    let tasks = store
+        .claim_due_tasks(
+            "n1",
+            now + Duration::seconds(1),
+            now + Duration::minutes(1),
+            10,
+        )
+        .await
+        .unwrap();
+    let downloads: Vec<_> = tasks
+        .iter()
+        .filter(|t| t.kind == ATTACHMENT_DOWNLOAD)
+        .collect();
+    assert_eq!(downloads.len(), 2);
+    assert!(
+        downloads
+            .iter()
+            .any(|t| t.payload["attachment_id"] == serde_json::json!(first))
+    );
+
+    // Another client can neither read nor settle it.
+    assert!(matches!(
+        store.get_attachment(b.client.id, first).await,
+        Err(StoreError::NotFound)
+    ));
+    let file = StoredFile {
+        storage_key: "0123456789abcdef0123456789abcdef".into(),
+        size: 1200,
+        sha256: "ab".repeat(32),
+        mime_type: None,
+        file_name: None,
+    };
+    assert!(matches!(
+        store.attachment_stored(b.client.id, first, &file).await,
+        Err(StoreError::NotFound)
+    ));
+
+    let ev = store
+        .attachment_stored(a.client.id, first, &file)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ev.kind, EventKind::MessageUpdated);
+    assert_eq!(ev.conversation_id, Some(message.conversation_id));
+    assert_eq!(ev.payload["id"], serde_json::json!(message.id));
+    assert_eq!(ev.payload["attachments"][0]["state"], "ready");
+    assert_eq!(ev.payload["attachments"][0]["size"], 1200);
+    // Settling twice changes nothing and appends nothing.
+    assert!(
+        store
+            .attachment_stored(a.client.id, first, &file)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .attachment_failed(a.client.id, first, "late")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let ev = store
+        .attachment_failed(a.client.id, second, "file is too big")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ev.payload["attachments"][1]["state"], "failed");
+
+    let listed = store
+        .conversation_messages(a.client.id, message.conversation_id, None, 10)
+        .await
+        .unwrap();
+    let files = &listed[0].attachments;
+    assert_eq!(files[0].state, AttachmentState::Ready);
+    assert_eq!(files[0].sha256.as_deref(), Some("ab".repeat(32).as_str()));
+    assert_eq!(files[1].state, AttachmentState::Failed);
+    assert_eq!(files[1].failure_reason.as_deref(), Some("file is too big"));
+    let stored = store.get_attachment(a.client.id, first).await.unwrap();
+    assert_eq!(
+        stored.storage_key.as_deref(),
+        Some("0123456789abcdef0123456789abcdef")
+    );
+}
+
+async fn uploads_go_out_with_one_reply_only(store: DynStore) {
+    let a = tenant(&store, "Uploads").await;
+    let b = tenant(&store, "Other uploads").await;
+    let ch = channel(&store, a.client.id, "bot").await;
+    let other_ch = channel(&store, b.client.id, "bot").await;
+    let one = ingest_new(&store, &inbound(a.client.id, ch.id, "c1", "e1"))
+        .await
+        .message;
+    let two = ingest_new(&store, &inbound(a.client.id, ch.id, "c2", "e2"))
+        .await
+        .message;
+    let theirs = ingest_new(&store, &inbound(b.client.id, other_ch.id, "c1", "e1"))
+        .await
+        .message;
+    let upload = |client: ClientId, conversation: ConversationId, by: Option<UserId>| NewUpload {
+        client_id: client,
+        conversation_id: conversation,
+        uploaded_by: by,
+        kind: omnihub_core::media::AttachmentKind::Document,
+        file_name: "invoice.pdf".into(),
+        mime_type: "application/pdf".into(),
+        size: 42,
+        sha256: "cd".repeat(32),
+        storage_key: "fedcba9876543210fedcba9876543210".into(),
+    };
+    // Only into one's own conversations, by one's own people.
+    assert!(matches!(
+        store
+            .create_upload(&upload(a.client.id, theirs.conversation_id, None))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .create_upload(&upload(a.client.id, one.conversation_id, Some(b.owner.id)))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    let file = store
+        .create_upload(&upload(
+            a.client.id,
+            one.conversation_id,
+            Some(a.employee.id),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(file.message_id, None);
+    assert_eq!(file.state, omnihub_core::media::AttachmentState::Ready);
+
+    // Not in another conversation's reply; nothing is committed then.
+    let mut wrong = outbound(
+        a.client.id,
+        two.conversation_id,
+        MessageKind::Message,
+        "w",
+        None,
+    );
+    wrong.attachments = vec![file.id];
+    assert!(matches!(
+        store.add_outbound(&wrong).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        store
+            .conversation_messages(a.client.id, two.conversation_id, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let mut reply = outbound(
+        a.client.id,
+        one.conversation_id,
+        MessageKind::Message,
+        "r1",
+        None,
+    );
+    reply.attachments = vec![file.id];
+    let (sent, event) = store.add_outbound(&reply).await.unwrap();
+    assert_eq!(sent.attachments.len(), 1);
+    assert_eq!(sent.attachments[0].message_id, Some(sent.id));
+    assert_eq!(
+        event.unwrap().payload["attachments"][0]["file_name"],
+        "invoice.pdf"
+    );
+    // The same request again is the same message.
+    let (again, event) = store.add_outbound(&reply).await.unwrap();
+    assert_eq!((again.id, event), (sent.id, None));
+    // Another reply cannot take the file once sent.
+    let mut second = outbound(
+        a.client.id,
+        one.conversation_id,
+        MessageKind::Message,
+        "r2",
+        None,
+    );
+    second.attachments = vec![file.id];
+    assert!(matches!(
+        store.add_outbound(&second).await,
+        Err(StoreError::Conflict("attachment"))
+    ));
+    // Pending replies carry their files for the channel to send.
+    let pending = store.pending_outbound(a.client.id, 10).await.unwrap();
+    let mine = pending.iter().find(|m| m.id == sent.id).unwrap();
+    assert_eq!(mine.attachments[0].id, file.id);
+    let stored = store.get_attachment(a.client.id, file.id).await.unwrap();
+    assert_eq!(
+        stored.storage_key.as_deref(),
+        Some("fedcba9876543210fedcba9876543210")
+    );
+}
+
+// --- the media store (engine-independent) ---------------------------------------------------
+
+mod media_store {
+    use bytes::Bytes;
+    use futures_util::StreamExt;
+    use omnihub_store::media::{ByteStream, FsMediaStore, MediaError, MediaStore, read_all};
+
+    fn chunks(parts: Vec<&'static [u8]>) -> ByteStream<'static> {
+        futures_util::stream::iter(parts.into_iter().map(|p| Ok(Bytes::from_static(p)))).boxed()
+    }
+
+    async fn fresh() -> (FsMediaStore, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("omnihub-media-{}", uuid::Uuid::new_v4()));
+        (FsMediaStore::open_dir(&dir).await.unwrap(), dir)
+    }
+
+    fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                found.extend(files_under(&path));
+            } else {
+                found.push(path);
+            }
+        }
+        found
+    }
+
+    #[tokio::test]
+    async fn put_open_delete_round_trip_with_size_and_hash() {
+        let (media, dir) = fresh().await;
+        let put = media
+            .put(chunks(vec![b"hello ", b"world"]), 1024)
+            .await
+            .unwrap();
+        assert_eq!(put.size, 11);
+        // sha256("hello world")
+        assert_eq!(
+            put.sha256,
+            "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
+        );
+        assert_eq!(
+            read_all(&media, &put.key, 1024).await.unwrap(),
+            b"hello world"
+        );
+        assert_eq!(media.open(&put.key).await.unwrap().size, 11);
+        // Nothing is left in the temporary directory.
+        assert!(std::fs::read_dir(dir.join("tmp")).unwrap().next().is_none());
+        let again = media.put(chunks(vec![b"hello world"]), 1024).await.unwrap();
+        assert_ne!(again.key, put.key, "keys are never reused");
+        media.delete(&put.key).await.unwrap();
+        media.delete(&put.key).await.unwrap();
+        assert!(matches!(
+            media.open(&put.key).await,
+            Err(MediaError::NotFound)
+        ));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn too_large_or_broken_uploads_leave_nothing() {
+        let (media, dir) = fresh().await;
+        let big = media.put(chunks(vec![b"12345", b"67890", b"x"]), 10).await;
+        assert!(matches!(big, Err(MediaError::TooLarge { limit: 10 })));
+        let broken: ByteStream<'static> = futures_util::stream::iter(vec![
+            Ok(Bytes::from_static(b"part")),
+            Err(std::io::Error::other("connection reset")),
+        ])
+        .boxed();
+        assert!(matches!(
+            media.put(broken, 100).await,
+            Err(MediaError::Source(_))
+        ));
+        assert!(files_under(&dir).is_empty(), "{:?}", files_under(&dir));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn keys_not_of_its_own_making_name_nothing() {
+        let (media, dir) = fresh().await;
+        std::fs::write(dir.join("secret"), b"not yours").unwrap();
+        for key in [
+            "../secret",
+            "secret",
+            "/etc/passwd",
+            "..",
+            "",
+            "0123456789ABCDEF0123456789abcdef",
+        ] {
+            assert!(
+                matches!(media.open(key).await, Err(MediaError::NotFound)),
+                "{key}"
+            );
+            media.delete(key).await.unwrap();
+        }
+        assert!(dir.join("secret").exists());
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

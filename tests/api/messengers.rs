@@ -21,6 +21,10 @@ use crate::support::{Options, Who, World};
 
 const BOT_TOKEN: &str = "7001234567:AAH-omnihub_test_bot_token";
 const BOT_SECRET: &str = "omnihub-hook_secret-1";
+/// `[media] max_upload_bytes` of these tests.
+const MAX_UPLOAD: usize = 64 * 1024;
+/// A 120×80 PNG.
+const PHOTO: &[u8] = omnihub_sandbox::SAMPLE_PHOTO;
 
 struct Messengers {
     w: World,
@@ -41,6 +45,7 @@ impl Messengers {
         options.providers.whatsapp_api = whatsapp.base_url();
         // The test's mail servers listen on 127.0.0.1.
         options.providers.allow_private_mail_hosts = true;
+        options.max_upload_bytes = MAX_UPLOAD;
         let w = World::with(label, options).await;
         let live = Live::start(w.state.clone()).await;
         Messengers {
@@ -653,4 +658,476 @@ async fn a_mailbox_is_polled_into_the_inbox_and_answered_through_postfix() {
     )
     .await;
     pollers.abort();
+}
+
+// --- attachments ------------------------------------------------------------------------------
+
+impl Messengers {
+    /// A Telegram bot connected as tenant A's channel, delivering to this test's listener.
+    async fn telegram_channel(
+        &self,
+        token: &str,
+    ) -> (omnihub_sandbox::telegram::FakeBot, ChannelId) {
+        let bot = self.telegram.add_bot(token);
+        let credentials = json!({ "bot_token": token, "webhook_secret": BOT_SECRET });
+        let channel = self
+            .connect("telegram", json!({}), credentials.clone())
+            .await;
+        TelegramChannel::from_channel(Some(&credentials), &json!({}), &self.telegram.base_url())
+            .unwrap()
+            .set_webhook(Some(&self.hook_url("telegram", channel)))
+            .await
+            .unwrap();
+        (bot, channel)
+    }
+
+    /// `POST …/attachments` as `who`, one part named `part` (normally `file`).
+    async fn upload(
+        &self,
+        who: Who<'_>,
+        conversation: ConversationId,
+        part: &str,
+        file_name: &str,
+        mime: &str,
+        bytes: &[u8],
+    ) -> crate::support::Resp {
+        let boundary = "omnihub-test-boundary-7MA4YWxk";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{part}\"; \
+             filename=\"{file_name}\"\r\nContent-Type: {mime}\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let req = self
+            .w
+            .request(
+                who,
+                actix_web::http::Method::POST,
+                &format!("/api/v1/conversations/{conversation}/attachments"),
+            )
+            .insert_header((
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            ))
+            .set_payload(body);
+        self.w.send(req).await
+    }
+
+    /// Files in the media directory (temporary ones included).
+    fn media_files(&self) -> usize {
+        fn count(dir: &std::path::Path) -> usize {
+            std::fs::read_dir(dir).map_or(0, |entries| {
+                entries
+                    .map(|e| e.unwrap().path())
+                    .map(|p| if p.is_dir() { count(&p) } else { 1 })
+                    .sum()
+            })
+        }
+        count(&self.w.config.media_dir())
+    }
+}
+
+#[actix_web::test]
+async fn an_inbound_telegram_photo_is_stored_after_the_commit_and_served_to_its_tenant_only() {
+    let m = Messengers::start("attachments-in").await;
+    let (bot, channel) = m.telegram_channel(BOT_TOKEN).await;
+    let olga = Customer::new(5002, "Ольга");
+    let said = bot
+        .customer_sends_photo(5002, &olga, PHOTO, Some("Вот чек"))
+        .await
+        .unwrap();
+    assert!(matches!(said.delivery, Delivery::Webhook { status: 200 }));
+    // Redeliveries add no second file.
+    bot.redeliver(said.update_id).await.unwrap();
+    let messages = m.messages(channel).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0].text, "Вот чек");
+    assert_eq!(messages[0].attachments.len(), 1);
+    let id = messages[0].attachments[0].id;
+    let conversation = messages[0].conversation_id;
+
+    // Downloaded through getFile after the webhook was answered, then pushed as an event.
+    let file = until("the photo to be stored", async || {
+        let messages = m.messages(channel).await;
+        let file = messages[0].attachments[0].clone();
+        (file.state == omnihub_core::media::AttachmentState::Ready).then_some(file)
+    })
+    .await;
+    assert_eq!(file.size, Some(PHOTO.len() as i64));
+    assert_eq!(file.mime_type, "image/png");
+    assert_eq!(file.kind, omnihub_core::media::AttachmentKind::Image);
+    let events = m.w.store.events_after(m.client(), 0, 1000).await.unwrap();
+    let updated = events
+        .iter()
+        .find(|e| e.kind == omnihub_core::events::EventKind::MessageUpdated)
+        .expect("a message_updated event");
+    assert_eq!(updated.conversation_id, Some(conversation));
+    assert_eq!(updated.payload["attachments"][0]["state"], "ready");
+
+    // Served as a download, never sniffed, sandboxed.
+    let owner = Who::Session(&m.w.a.owner);
+    let path = format!("/api/v1/attachments/{id}");
+    let r = m.w.get(owner, &path).await;
+    r.assert_status(200);
+    assert_eq!(&r.body[..], PHOTO);
+    assert_eq!(r.header("content-type").as_deref(), Some("image/png"));
+    let disposition = r.header("content-disposition").unwrap();
+    assert!(
+        disposition.starts_with("attachment; filename=\"image.png\""),
+        "{disposition}"
+    );
+    assert_eq!(
+        r.header("x-content-type-options").as_deref(),
+        Some("nosniff")
+    );
+    assert!(
+        r.header("content-security-policy")
+            .unwrap()
+            .contains("sandbox")
+    );
+    // A raster image may be shown inline when asked for.
+    let r = m.w.get(owner, &format!("{path}?disposition=inline")).await;
+    r.assert_status(200);
+    assert!(
+        r.header("content-disposition")
+            .unwrap()
+            .starts_with("inline;")
+    );
+
+    // Another tenant, an unknown id and a stranger learn nothing.
+    m.w.get(Who::Session(&m.w.b.owner), &path)
+        .await
+        .assert_status(404);
+    m.w.get(
+        owner,
+        &format!("/api/v1/attachments/{}", omnihub_core::AttachmentId::new()),
+    )
+    .await
+    .assert_status(404);
+    m.w.get(Who::Anon(crate::support::fresh_ip()), &path)
+        .await
+        .assert_status(401);
+    assert_eq!(m.telegram.violations(), []);
+}
+
+#[actix_web::test]
+async fn uploads_are_checked_and_a_document_goes_out_through_telegram() {
+    let m = Messengers::start("attachments-out").await;
+    let (bot, channel) = m.telegram_channel(BOT_TOKEN).await;
+    bot.customer_says(5003, &Customer::new(5003, "Пётр"), "Пришлите акт")
+        .await
+        .unwrap();
+    let conversation = m.messages(channel).await[0].conversation_id;
+    let owner = Who::Session(&m.w.a.owner);
+    let files_before = m.media_files();
+
+    // Refused with a clear error, and nothing kept.
+    let r = m
+        .upload(
+            owner,
+            conversation,
+            "file",
+            "big.pdf",
+            "application/pdf",
+            &vec![7u8; MAX_UPLOAD + 1],
+        )
+        .await;
+    r.assert_status(413);
+    assert_eq!(r.json()["code"], "payload_too_large");
+    for (name, mime) in [
+        ("page.html", "text/html"),
+        ("setup.exe", "application/octet-stream"),
+        ("logo.svg", "image/svg+xml"),
+    ] {
+        let r = m
+            .upload(owner, conversation, "file", name, mime, b"<x/>")
+            .await;
+        r.assert_status(415);
+        assert_eq!(r.json()["code"], "unsupported_media_type", "{name}");
+    }
+    let r = m
+        .upload(
+            owner,
+            conversation,
+            "photo",
+            "a.pdf",
+            "application/pdf",
+            b"%PDF",
+        )
+        .await;
+    r.assert_status(400);
+    let r = m
+        .upload(
+            owner,
+            conversation,
+            "file",
+            "empty.pdf",
+            "application/pdf",
+            b"",
+        )
+        .await;
+    r.assert_status(400);
+    let r =
+        m.w.post(
+            owner,
+            &format!("/api/v1/conversations/{conversation}/attachments"),
+            json!({}),
+        )
+        .await;
+    r.assert_status(415);
+    assert_eq!(m.media_files(), files_before);
+    // Another tenant cannot upload into this conversation.
+    m.upload(
+        Who::Session(&m.w.b.owner),
+        conversation,
+        "file",
+        "a.pdf",
+        "application/pdf",
+        b"%PDF",
+    )
+    .await
+    .assert_status(404);
+
+    let pdf = b"%PDF-1.4 act of acceptance \xd0\xb0\xd0\xba\xd1\x82".to_vec();
+    let r = m
+        .upload(
+            owner,
+            conversation,
+            "file",
+            "Акт №5.pdf",
+            "application/pdf",
+            &pdf,
+        )
+        .await;
+    r.assert_status(201);
+    let uploaded = r.json();
+    assert_eq!(uploaded["file_name"], "Акт №5.pdf");
+    assert_eq!(uploaded["kind"], "document");
+    assert_eq!(uploaded["size"], pdf.len());
+    assert_eq!(uploaded["state"], "ready");
+    assert!(uploaded["message_id"].is_null());
+    let id = uploaded["id"].as_str().unwrap().to_string();
+    assert!(
+        m.w.audit_actions(owner)
+            .await
+            .contains(&"conversation.upload".to_string())
+    );
+    // Not another tenant's to read.
+    m.w.get(
+        Who::Session(&m.w.b.owner),
+        &format!("/api/v1/attachments/{id}"),
+    )
+    .await
+    .assert_status(404);
+
+    let path = format!("/api/v1/conversations/{conversation}/messages");
+    let r =
+        m.w.post(
+            owner,
+            &path,
+            json!({"text": "Акт во вложении", "idempotency_key": "act-1", "attachment_ids": [id]}),
+        )
+        .await;
+    r.assert_status(201);
+    assert_eq!(r.json()["attachments"][0]["id"], id.as_str());
+    let sent = until("the document at the bot API", async || {
+        let sent = bot.sent_messages();
+        (!sent.is_empty()).then_some(sent)
+    })
+    .await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].method, "sendDocument");
+    assert_eq!(sent[0].chat_id, 5003);
+    assert_eq!(sent[0].text.as_deref(), Some("Акт во вложении"));
+    assert_eq!(sent[0].files.len(), 1);
+    assert_eq!(sent[0].files[0].bytes, pdf);
+    assert_eq!(sent[0].files[0].file_name.as_deref(), Some("Акт №5.pdf"));
+    m.wait_status(conversation, "Акт во вложении", DeliveryStatus::Sent)
+        .await;
+
+    // Sent once: another reply cannot take it again; unknown ids are refused.
+    let r =
+        m.w.post(
+            owner,
+            &path,
+            json!({"text": "Ещё раз", "idempotency_key": "act-2", "attachment_ids": [id]}),
+        )
+        .await;
+    r.assert_status(400);
+    let r =
+        m.w.post(
+            owner,
+            &path,
+            json!({"text": "Ещё раз", "idempotency_key": "act-3",
+            "attachment_ids": [omnihub_core::AttachmentId::new()]}),
+        )
+        .await;
+    r.assert_status(400);
+    // An image upload goes out as a photo.
+    let r = m
+        .upload(owner, conversation, "file", "photo.png", "image/png", PHOTO)
+        .await;
+    r.assert_status(201);
+    let photo = r.json()["id"].as_str().unwrap().to_string();
+    m.w.post(
+        owner,
+        &path,
+        json!({"idempotency_key": "photo-1", "attachment_ids": [photo]}),
+    )
+    .await
+    .assert_status(201);
+    let sent = until("the photo at the bot API", async || {
+        let sent = bot.sent_messages();
+        (sent.len() == 2).then_some(sent)
+    })
+    .await;
+    assert_eq!(sent[1].method, "sendPhoto");
+    assert_eq!(sent[1].files[0].bytes, PHOTO);
+    assert_eq!(m.telegram.violations(), []);
+}
+
+#[actix_web::test]
+async fn a_mail_attachment_is_stored_and_a_reply_carries_an_uploaded_file_back() {
+    use omnihub_connectors::email::MailboxChannel;
+    use omnihub_connectors::provider::InboundUpdate;
+    let servers = MailServers::find().unwrap_or_else(|error| panic!("{error}"));
+    let shop = servers.add_mailbox("files-shop", "shop.test").unwrap();
+    let customer = servers
+        .add_mailbox("files-customer", "customer.test")
+        .unwrap();
+    let m = Messengers::start("mailbox-files").await;
+    let settings = |address: &str| {
+        json!({
+            "address": address,
+            "imap_host": "127.0.0.1",
+            "imap_port": servers.imap_addr().port(),
+            "imap_security": "plain",
+            "smtp_host": "127.0.0.1",
+            "smtp_port": servers.smtp_addr().port(),
+            "smtp_security": "plain",
+        })
+    };
+    let channel = m
+        .connect(
+            "email",
+            settings(&shop.address),
+            json!({ "password": shop.password }),
+        )
+        .await;
+    let pollers = omnihub::pollers::start(m.w.state.clone());
+    until("the mailbox's first cursor", async || {
+        m.w.store.poll_cursor(m.client(), channel).await.unwrap()
+    })
+    .await;
+    // The customer's own mail client, to read what comes back.
+    let reader = MailboxChannel::from_channel(
+        Some(&json!({ "password": customer.password })),
+        &settings(&customer.address),
+    )
+    .unwrap();
+    let mut cursor = reader.poll(None).await.unwrap().cursor.unwrap();
+
+    let invoice = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\nan invoice\n".to_vec();
+    let mail = format!(
+        "From: Иван <{from}>\r\nTo: {to}\r\nSubject: Счёт\r\nMessage-ID: <files-1@customer.test>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+         --b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nСчёт во вложении\r\n\
+         --b1\r\nContent-Type: application/pdf\r\n\
+         Content-Disposition: attachment; filename=\"invoice.pdf\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{body}\r\n--b1--\r\n",
+        from = customer.address,
+        to = shop.address,
+        body = base64_lines(&invoice),
+    );
+    smtp_send(servers.smtp_addr(), &customer.address, &shop.address, &mail).await;
+    // The MIME part is fetched from the mailbox after the message is committed.
+    let file = until("the mail's attachment to be stored", async || {
+        let message = m.messages(channel).await.into_iter().next()?;
+        let file = message.attachments.first()?.clone();
+        (file.state == omnihub_core::media::AttachmentState::Ready).then_some((message, file))
+    })
+    .await;
+    let (inbound, file) = file;
+    assert!(
+        inbound.text.contains("Счёт во вложении"),
+        "{}",
+        inbound.text
+    );
+    assert_eq!(file.file_name, "invoice.pdf");
+    assert_eq!(file.mime_type, "application/pdf");
+    let owner = Who::Session(&m.w.a.owner);
+    let r =
+        m.w.get(owner, &format!("/api/v1/attachments/{}", file.id))
+            .await;
+    r.assert_status(200);
+    assert_eq!(&r.body[..], invoice.as_slice());
+
+    // An uploaded file goes back as a MIME attachment in the same thread.
+    let act: Vec<u8> = (0..3000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let r = m
+        .upload(
+            owner,
+            inbound.conversation_id,
+            "file",
+            "акт.bin",
+            "application/octet-stream",
+            &act,
+        )
+        .await;
+    r.assert_status(201);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    m.w.post(
+        owner,
+        &format!("/api/v1/conversations/{}/messages", inbound.conversation_id),
+        json!({"text": "Акт во вложении", "idempotency_key": "mail-file-1", "attachment_ids": [id]}),
+    )
+    .await
+    .assert_status(201);
+    m.wait_status(
+        inbound.conversation_id,
+        "Акт во вложении",
+        DeliveryStatus::Sent,
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let received = loop {
+        assert!(
+            Instant::now() < deadline,
+            "the reply never reached the customer"
+        );
+        let polled = reader.poll(Some(&cursor)).await.unwrap();
+        cursor = polled.cursor.unwrap();
+        if let Some(InboundUpdate::Message(message)) = polled.updates.into_iter().next() {
+            break message;
+        }
+    };
+    assert!(
+        received.text.contains("Акт во вложении"),
+        "{}",
+        received.text
+    );
+    // The reply's HTML alternative is offered as `message.html`; the file is the other one.
+    let sent_back = received
+        .attachments
+        .iter()
+        .find(|a| a.file_name.as_deref() == Some("акт.bin"))
+        .unwrap_or_else(|| panic!("{:?}", received.attachments));
+    let media = reader
+        .download(sent_back.file_ref.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(media.bytes, act);
+    pollers.abort();
+}
+
+/// Base64 in lines of 76 characters, as MIME wants it.
+fn base64_lines(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+    text.as_bytes()
+        .chunks(76)
+        .map(|line| String::from_utf8_lossy(line).into_owned())
+        .collect::<Vec<_>>()
+        .join("\r\n")
 }

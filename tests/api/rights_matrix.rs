@@ -301,6 +301,13 @@ const ROWS: &[Row] = &[
         Client,
         OWNER_SEES_204,
     ),
+    row(
+        "POST",
+        "/api/v1/conversations/{id}/attachments",
+        Client,
+        OWNER_SEES_201,
+    ),
+    row("GET", "/api/v1/attachments/{id}", Client, OWNER_SEES_200),
     row("GET", "/api/v1/search", Client, MEMBERS_200),
     row("GET", "/api/v1/contacts/{id}", Client, OWNER_SEES_200),
     row("PATCH", "/api/v1/contacts/{id}", Client, OWNER_SEES_200),
@@ -444,6 +451,8 @@ struct Prepared {
     fresh: Option<Sess>,
     /// Headers beyond the caller's credentials.
     headers: Vec<(&'static str, String)>,
+    /// A body that is no JSON (a multipart upload).
+    raw: Option<Vec<u8>>,
 }
 
 /// The seeded conversation of a tenant (one per tenant, made on first use) and a message in it.
@@ -454,6 +463,7 @@ async fn conversation(w: &World, t: &Tenant) -> (Conversation, Message) {
 /// A customer message on the tenant's channel, committed through the hub.
 async fn inbound(w: &World, t: &Tenant, chat: &str, user: &str) -> (Conversation, Message) {
     let event = InboundEvent {
+        attachments: Vec::new(),
         client_id: t.client.id,
         channel_id: t.channel.id,
         external_conversation_id: chat.to_string(),
@@ -477,6 +487,25 @@ async fn victim_contact(w: &World, t: &Tenant) -> (Conversation, String) {
     let user = format!("victim-user-{}", seq());
     let (c, _) = inbound(w, t, &format!("victim-chat-{}", seq()), &user).await;
     (c, user)
+}
+
+/// A file uploaded to the tenant's seeded conversation, its bytes in the media store.
+async fn stored_upload(w: &World, t: &Tenant) -> String {
+    let (c, _) = conversation(w, t).await;
+    let chunk = futures_util::stream::once(async { Ok(bytes::Bytes::from_static(b"%PDF-1.4")) });
+    let put = w.state.media.put(Box::pin(chunk), 1024).await.unwrap();
+    let upload = omnihub_store::NewUpload {
+        client_id: t.client.id,
+        conversation_id: c.id,
+        uploaded_by: None,
+        kind: omnihub_core::media::AttachmentKind::Document,
+        file_name: "matrix.pdf".into(),
+        mime_type: "application/pdf".into(),
+        size: i64::try_from(put.size).unwrap(),
+        sha256: put.sha256,
+        storage_key: put.key,
+    };
+    w.store.create_upload(&upload).await.unwrap().id.to_string()
 }
 
 /// The id a path needs, creating a throw-away row for destructive requests.
@@ -529,6 +558,7 @@ async fn path_id(w: &World, row: &Row, scope: Scope) -> Option<String> {
             w.a.channel.id.to_string()
         }
         (_, "/api/v1/operators/{user_id}") => t.plain.user.id.to_string(),
+        ("GET", "/api/v1/attachments/{id}") => stored_upload(w, t).await,
         (_, p) if p.contains('{') => panic!("no id chosen for {} {p}", row.method),
         _ => return None,
     };
@@ -562,6 +592,7 @@ async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
         uri.push_str("?q=matrix");
     }
     let mut headers = Vec::new();
+    let mut raw = None;
     if row.path == "/api/v1/ws" {
         headers.push(("origin", w.config.server.public_url.clone()));
     }
@@ -663,6 +694,22 @@ async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
             Some(json!({ "text": "matrix reply", "idempotency_key": format!("matrix-{n}") }))
         }
         ("PUT", "/api/v1/conversations/{id}/tags/{tag}") => None,
+        ("POST", "/api/v1/conversations/{id}/attachments") => {
+            let boundary = "matrix-boundary";
+            headers.push((
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            ));
+            raw = Some(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; \
+                     filename=\"matrix.txt\"\r\nContent-Type: text/plain\r\n\r\n\
+                     matrix file\r\n--{boundary}--\r\n"
+                )
+                .into_bytes(),
+            );
+            None
+        }
         ("POST", "/api/v1/conversations/{id}/read") => {
             Some(json!({ "message_id": conversation(w, &w.a).await.1.id }))
         }
@@ -683,6 +730,7 @@ async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
                     row.path.replace("{id}", &uri_id)
                 },
                 body: Some(body),
+                raw: None,
                 fresh,
                 headers,
             };
@@ -714,6 +762,7 @@ async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
     Prepared {
         uri,
         body,
+        raw,
         fresh,
         headers,
     }
@@ -817,6 +866,9 @@ async fn every_route_every_role_own_and_other_client() {
                 }
                 if let Some(body) = &p.body {
                     req = req.set_json(body.clone());
+                }
+                if let Some(raw) = &p.raw {
+                    req = req.set_payload(raw.clone());
                 }
                 let r = w.send(req).await;
                 restore(&w, row, role, scope).await;

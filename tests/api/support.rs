@@ -181,6 +181,8 @@ pub struct Options {
     pub heartbeat_timeout_ms: u64,
     /// Where the messenger providers live (the sandbox's fakes in the messenger tests).
     pub providers: omnihub::config::ProvidersConfig,
+    /// `[media] max_upload_bytes`.
+    pub max_upload_bytes: usize,
 }
 
 impl Default for Options {
@@ -194,6 +196,7 @@ impl Default for Options {
             heartbeat_interval_ms: hub.heartbeat_interval_ms,
             heartbeat_timeout_ms: hub.heartbeat_timeout_ms,
             providers: omnihub::config::ProvidersConfig::default(),
+            max_upload_bytes: omnihub::config::MediaConfig::default().max_upload_bytes,
         }
     }
 }
@@ -245,6 +248,7 @@ impl Harness {
         config.hub.heartbeat_interval_ms = options.heartbeat_interval_ms;
         config.hub.heartbeat_timeout_ms = options.heartbeat_timeout_ms;
         config.providers = options.providers.clone();
+        config.media.max_upload_bytes = options.max_upload_bytes;
         config.smtp.host = "127.0.0.1".into();
         config.smtp.port = smtp.addr().port();
         config.smtp.security = SmtpSecurity::None;

@@ -428,6 +428,60 @@ async function main() {
     );
   });
 
+  step('a photo a customer sent on Telegram shows in the conversation', async () => {
+    const page = state.owner;
+    // The demo's first Telegram customer sends a photo; find its conversation through the API.
+    const id = await waitFor('the demo photo', () =>
+      page.evaluate(async () => {
+        const channels = (await (await fetch('/api/v1/channels')).json()).items;
+        const telegram = channels.find((c) => c.provider === 'telegram');
+        const list = (await (await fetch(`/api/v1/conversations?channel_id=${telegram.id}&limit=50`)).json()).items;
+        for (const s of list) {
+          const page = await (await fetch(`/api/v1/conversations/${s.conversation.id}/messages?limit=200`)).json();
+          if (page.items.some((m) => m.attachments?.some((a) => a.state === 'ready'))) return s.conversation.id;
+        }
+        return null;
+      }),
+    );
+    await page.goto(`${base}/inbox/${id}`);
+    const img = page.getByTestId('messages').locator('.attachment-image img').first();
+    await img.waitFor();
+    await waitFor('the thumbnail to load', () => img.evaluate((el) => el.complete && el.naturalWidth === 120));
+    const link = page.getByTestId('messages').locator('.attachment-image').first();
+    assert.equal(await link.getAttribute('download'), 'image.png');
+    const served = await page.evaluate(async (href) => {
+      const r = await fetch(href);
+      return { status: r.status, disposition: r.headers.get('content-disposition'), nosniff: r.headers.get('x-content-type-options') };
+    }, await link.getAttribute('href'));
+    assert.equal(served.status, 200);
+    assert.match(served.disposition, /^attachment; filename="image.png"/);
+    assert.equal(served.nosniff, 'nosniff');
+    await shot(page, '06-inbound-photo');
+  });
+
+  step('an operator uploads a file, a forbidden one is refused, and the reply carries the file', async () => {
+    const page = state.anna;
+    await page.getByTestId('composer').waitFor();
+    await page.getByTestId('file-input').setInputFiles({ name: 'page.html', mimeType: 'text/html', buffer: Buffer.from('<b>x</b>') });
+    await page.getByRole('alert').filter({ hasText: 'cannot be sent' }).waitFor();
+    const pdf = Buffer.from('%PDF-1.4 e2e invoice');
+    await page.getByTestId('file-input').setInputFiles({ name: 'Счёт №1 &amp; Co.pdf', mimeType: 'application/pdf', buffer: pdf });
+    await page.locator('.composer-files').getByText('Счёт №1 &amp; Co.pdf').waitFor();
+    await page.getByTestId('composer').fill('Счёт во вложении');
+    await page.getByRole('button', { name: 'Send' }).click();
+    const reply = await waitFor('the file at the receiver', () =>
+      receiver.received.find((r) => r.body.text === 'Счёт во вложении'),
+    );
+    assert.equal(reply.body.attachments.length, 1);
+    assert.equal(reply.body.attachments[0].file_name, 'Счёт №1 &amp; Co.pdf');
+    assert.equal(Buffer.from(reply.body.attachments[0].content_base64, 'base64').toString(), pdf.toString());
+    // In the history as a download link whose name is text.
+    const link = page.getByTestId('messages').locator('a.attachment-row', { hasText: 'Счёт №1 &amp; Co.pdf' });
+    await link.waitFor();
+    assert.equal(await page.locator('.composer-files').count(), 0);
+    await shot(page, '07-outbound-file');
+  });
+
   step('keyboard shortcuts move through the inbox', async () => {
     const page = state.anna;
     const open = page.url();

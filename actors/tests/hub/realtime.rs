@@ -439,6 +439,7 @@ impl World {
 
     fn inbound(&self, chat: &str, event: &str, text: &str) -> InboundEvent {
         InboundEvent {
+            attachments: Vec::new(),
             client_id: self.client,
             channel_id: self.channel.id,
             external_conversation_id: chat.into(),
@@ -1233,6 +1234,7 @@ async fn a_client_that_keeps_crashing_is_given_up_on_alone() {
     let doomed = w.store.create_client("Doomed", None).await.unwrap();
     w.h.inject_client_crash_loop(doomed.id);
     let event = InboundEvent {
+        attachments: Vec::new(),
         client_id: doomed.id,
         channel_id: ChannelId::new(),
         external_conversation_id: "x".into(),

@@ -21,8 +21,8 @@ use omnihub_core::access::{
 use omnihub_core::conversation::{operator_may_set, snooze_until_valid};
 use omnihub_core::model::{Contact, Conversation, ConversationStatus, Message};
 use omnihub_core::{
-    ChannelId, ChannelRights, ClientId, ConversationId, GroupId, MessageId, Principal, UserId,
-    decide,
+    AttachmentId, ChannelId, ChannelRights, ClientId, ConversationId, GroupId, MessageId,
+    Principal, UserId, decide,
 };
 use omnihub_store::{ConversationFilter, ConversationPatch, ConversationSummary, StoreError};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -434,12 +434,20 @@ pub async fn list_messages(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMessage {
-    /// 1 to 10,000 characters.
+    /// 1 to 10,000 characters; may be empty when the reply carries files.
+    #[serde(default)]
     pub text: String,
     /// Makes a retried request the same message; required here or in the `Idempotency-Key`
     /// header (1 to 200 characters).
     pub idempotency_key: Option<String>,
+    /// Files uploaded to this conversation (`POST …/attachments`) and not sent yet, sent with
+    /// the reply in this order (at most 10). Replies only, not notes.
+    #[serde(default)]
+    pub attachment_ids: Vec<AttachmentId>,
 }
+
+/// Files one reply may carry.
+pub const MAX_REPLY_ATTACHMENTS: usize = 10;
 
 /// The key from the body or the `Idempotency-Key` header; both may be sent if they agree.
 fn key_of(req: &HttpRequest, body: Option<&str>) -> ApiResult<String> {
@@ -505,10 +513,36 @@ async fn write(
     body: NewMessage,
     note: bool,
 ) -> ApiResult<HttpResponse> {
-    let text = message_text("text", &body.text, MAX_TEXT_CHARS)?;
+    let files = body.attachment_ids;
+    if files.len() > MAX_REPLY_ATTACHMENTS || (note && !files.is_empty()) {
+        return Err(ApiError::Validation(Msg::ReplyAttachments {
+            max: MAX_REPLY_ATTACHMENTS,
+        }));
+    }
+    let mut unique = files.clone();
+    unique.sort();
+    unique.dedup();
+    if unique.len() != files.len() {
+        return Err(ApiError::Validation(Msg::ReplyAttachments {
+            max: MAX_REPLY_ATTACHMENTS,
+        }));
+    }
+    let text = if files.is_empty() || !body.text.trim().is_empty() {
+        message_text("text", &body.text, MAX_TEXT_CHARS)?
+    } else {
+        String::new()
+    };
     let key = key_of(req, body.idempotency_key.as_deref())?;
-    let message =
-        post_message(state, &access.caller, &access.conversation, text, key, note).await?;
+    let message = post_message(
+        state,
+        &access.caller,
+        &access.conversation,
+        text,
+        key,
+        note,
+        files,
+    )
+    .await?;
     Ok(HttpResponse::Created().json(message))
 }
 
@@ -520,9 +554,11 @@ pub async fn post_message(
     text: String,
     key: String,
     note: bool,
+    attachments: Vec<AttachmentId>,
 ) -> ApiResult<Message> {
     let client = conversation.client_id;
     let author = caller.principal.user_id;
+    let has_files = !attachments.is_empty();
     let message = if note {
         state
             .hub
@@ -531,8 +567,17 @@ pub async fn post_message(
     } else {
         state
             .hub
-            .send_reply(client, conversation.id, author, text, key)
-            .await?
+            .send_reply_with_attachments(client, conversation.id, author, text, key, attachments)
+            .await
+            .map_err(|err| match err {
+                HubError::Store(StoreError::NotFound) if has_files => {
+                    ApiError::Validation(Msg::UnknownAttachment)
+                }
+                HubError::Store(StoreError::Conflict("attachment")) => {
+                    ApiError::Validation(Msg::AttachmentAlreadySent)
+                }
+                other => other.into(),
+            })?
     };
     state
         .audit(caller.audit(

@@ -177,6 +177,7 @@ pub async fn api_hook(
         "message" => {
             let m: HookMessage = parse_body(map)?;
             let event = InboundEvent {
+                attachments: Vec::new(),
                 client_id: channel.client_id,
                 channel_id: channel.id,
                 external_conversation_id: field("conversation", &m.conversation)?,

@@ -4,6 +4,7 @@
 use actix_web::web;
 
 pub mod account;
+pub mod attachments;
 pub mod audit;
 pub mod channel_connection;
 pub mod channels;
@@ -37,6 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(tokens::configure)
             .configure(audit::configure)
             .configure(conversations::configure)
+            .configure(attachments::configure)
             .configure(contacts::configure)
             .configure(quick_replies::configure)
             .configure(routing::configure)

@@ -19,8 +19,11 @@ use omnihub_connectors::provider::{
 };
 use omnihub_connectors::registry;
 use omnihub_core::ChannelId;
+use omnihub_core::media::{
+    AttachmentKind as FileKind, check_upload_type, default_file_name, safe_file_name,
+};
 use omnihub_core::model::{Channel, Provider};
-use omnihub_store::{InboundEvent, StoreError};
+use omnihub_store::{InboundEvent, NewInboundAttachment, StoreError};
 use sha2::{Digest, Sha256};
 
 use super::conversations::MAX_TEXT_CHARS;
@@ -221,11 +224,33 @@ pub(crate) async fn apply(
     Ok(())
 }
 
-/// The hub's event for a customer's message. Attachments are described in the text for now
-/// (the file itself stays at the provider).
+/// The hub's event for a customer's message. Files become pending attachments, committed
+/// with the message and downloaded after the commit (the provider is answered first); what is
+/// no file (a location, a contact) and files without a reference are described in the text.
 fn inbound_event(channel: &Channel, m: InboundMessage) -> InboundEvent {
     let mut text = m.text.trim().to_string();
+    let mut files = Vec::new();
     for attachment in &m.attachments {
+        if let (Some(kind), Some(file_ref)) = (file_kind(&attachment.kind), &attachment.file_ref)
+            && files.len() < MAX_FILES_PER_MESSAGE
+            && !file_ref.trim().is_empty()
+            && file_ref.len() <= MAX_FILE_REF_CHARS
+        {
+            let mime_type = attachment
+                .mime_type
+                .as_deref()
+                .and_then(|m| check_upload_type(m, "").ok().or_else(|| plain_type(m)))
+                .unwrap_or_else(|| default_mime(kind).to_string());
+            let fallback = default_file_name(kind, &mime_type);
+            files.push(NewInboundAttachment {
+                kind,
+                file_name: safe_file_name(attachment.file_name.as_deref().unwrap_or(""), &fallback),
+                mime_type,
+                size: attachment.size.and_then(|s| i64::try_from(s).ok()),
+                provider_ref: file_ref.clone(),
+            });
+            continue;
+        }
         if !text.is_empty() {
             text.push('\n');
         }
@@ -234,7 +259,7 @@ fn inbound_event(channel: &Channel, m: InboundMessage) -> InboundEvent {
     if m.edit_of.is_some() {
         text = format!("✎ {text}");
     }
-    if text.is_empty() {
+    if text.is_empty() && files.is_empty() {
         text = "…".into();
     }
     let name = if m.sender.name.trim().is_empty() {
@@ -257,6 +282,48 @@ fn inbound_event(channel: &Channel, m: InboundMessage) -> InboundEvent {
         contact_name: or_unknown(cut(&name, MAX_FIELD_CHARS)),
         provider_event_id: or_unknown(cut(&m.event_id, MAX_FIELD_CHARS)),
         text: cut(&text, MAX_TEXT_CHARS),
+        attachments: files,
+    }
+}
+
+/// Files kept per message; more are described in the text.
+const MAX_FILES_PER_MESSAGE: usize = 10;
+/// Longest provider file reference kept (a Telegram file id, a signed CDN URL).
+const MAX_FILE_REF_CHARS: usize = 2_000;
+
+/// The attachment kind of a provider's attachment that is a file.
+fn file_kind(kind: &AttachmentKind) -> Option<FileKind> {
+    Some(match kind {
+        AttachmentKind::Image => FileKind::Image,
+        AttachmentKind::Video => FileKind::Video,
+        AttachmentKind::Audio => FileKind::Audio,
+        AttachmentKind::Voice => FileKind::Voice,
+        AttachmentKind::Document => FileKind::Document,
+        AttachmentKind::Sticker => FileKind::Sticker,
+        AttachmentKind::Location { .. } | AttachmentKind::Contact { .. } => return None,
+    })
+}
+
+/// A provider's type the upload rules refuse (an HTML page a customer sent) is still kept as
+/// its type when well formed: it is only ever served as a download.
+fn plain_type(mime: &str) -> Option<String> {
+    let essence = mime.split(';').next()?.trim().to_ascii_lowercase();
+    let (top, sub) = essence.split_once('/')?;
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 100
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
+    };
+    (token(top) && token(sub)).then_some(essence)
+}
+
+fn default_mime(kind: FileKind) -> &'static str {
+    match kind {
+        FileKind::Image => "image/jpeg",
+        FileKind::Sticker => "image/webp",
+        FileKind::Voice => "audio/ogg",
+        _ => "application/octet-stream",
     }
 }
 

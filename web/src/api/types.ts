@@ -16,6 +16,7 @@ export type ConversationStatus = S['ConversationStatus'];
 export type ConversationSummary = S['ConversationSummary'];
 export type ConversationDetail = S['ConversationDetail'];
 export type Message = S['Message'];
+export type Attachment = S['Attachment'];
 export type DeliveryStatus = S['DeliveryStatus'];
 export type Contact = S['Contact'];
 export type ContactIdentity = S['ContactIdentity'];

@@ -11,7 +11,7 @@ export type View = 'mine' | 'unassigned' | 'all' | `group:${string}`;
 export interface EventFrame {
   type: 'event';
   seq: number;
-  kind: 'message_created' | 'message_status' | 'conversation_updated' | 'read_mark' | string;
+  kind: 'message_created' | 'message_status' | 'message_updated' | 'conversation_updated' | 'read_mark' | string;
   conversation_id: string;
   payload: unknown;
 }

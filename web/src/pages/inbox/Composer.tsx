@@ -1,11 +1,12 @@
 // The reply box: reply or internal note, quick replies (rendered by the server with the
-// conversation's variables), emoji, Ctrl+Enter to send, typing indicators, and a draft that
-// survives reloads and an expired session.
+// conversation's variables), emoji, files (button, drag and drop, paste: uploaded at once, sent
+// with the reply), Ctrl+Enter to send, typing indicators, and a draft that survives reloads and
+// an expired session.
 import { ActionIcon, Button, Group, Menu, Popover, SegmentedControl, Textarea, Tooltip, UnstyledButton } from '@mantine/core';
-import { IconBolt, IconMoodSmile, IconSend } from '@tabler/icons-react';
+import { IconBolt, IconFile, IconMoodSmile, IconPaperclip, IconSend, IconX } from '@tabler/icons-react';
 import { useEffect, useImperativeHandle, useRef, useState, type Ref } from 'react';
 import { idempotencyKey, ok } from '../../api/client';
-import type { QuickReply } from '../../api/types';
+import type { Attachment, QuickReply } from '../../api/types';
 import { useApi } from '../../auth/session';
 import { ErrorNote } from '../../components/ErrorNote';
 import { useT } from '../../i18n';
@@ -34,6 +35,10 @@ export function Composer({ ref, conversationId, context }: Props) {
   const [error, setError] = useState<unknown>(null);
   const [quick, setQuick] = useState<QuickReply[] | null>(null);
   const [emojiOpen, setEmojiOpen] = useState(false);
+  const [files, setFiles] = useState<Attachment[]>([]);
+  const [uploading, setUploading] = useState(0);
+  const [dragging, setDragging] = useState(false);
+  const picker = useRef<HTMLInputElement>(null);
   const area = useRef<HTMLTextAreaElement>(null);
   const lastTyping = useRef(0);
   // One key per message being written: a retry after a lost answer is the same message.
@@ -69,15 +74,43 @@ export function Composer({ ref, conversationId, context }: Props) {
     });
   };
 
+  // Each file is uploaded as soon as it is chosen; the reply then refers to the uploads.
+  const upload = async (chosen: File[]) => {
+    if (chosen.length === 0) return;
+    if (mode === 'note') setMode('reply');
+    setError(null);
+    for (const file of chosen) {
+      setUploading((n) => n + 1);
+      try {
+        const form = new FormData();
+        form.append('file', file, file.name);
+        const uploaded = await ok(
+          api.POST('/api/v1/conversations/{id}/attachments', {
+            params: { path: { id: conversationId } },
+            body: form as never,
+            bodySerializer: (b: unknown) => b as FormData,
+          }),
+        );
+        setFiles((current) => [...current, uploaded]);
+      } catch (err) {
+        setError(err);
+      } finally {
+        setUploading((n) => n - 1);
+      }
+    }
+  };
+
   const send = async () => {
     const body = text.trim();
-    if (!body || busy) return;
+    const withFiles = mode === 'reply' && files.length > 0;
+    if ((!body && !withFiles) || busy || uploading > 0) return;
     setBusy(true);
     setError(null);
     try {
-      await context.send(mode, conversationId, body, key.current);
+      await context.send(mode, conversationId, body, key.current, withFiles ? files.map((f) => f.id) : []);
       key.current = idempotencyKey();
       setText('');
+      if (withFiles) setFiles([]);
     } catch (err) {
       setError(err);
     } finally {
@@ -103,7 +136,29 @@ export function Composer({ ref, conversationId, context }: Props) {
   };
 
   return (
-    <div className={mode === 'note' ? 'composer note' : 'composer'}>
+    <div
+      className={`${mode === 'note' ? 'composer note' : 'composer'}${dragging ? ' dragging' : ''}`}
+      onDragOver={(e) => {
+        if (e.dataTransfer.types.includes('Files')) {
+          e.preventDefault();
+          setDragging(true);
+        }
+      }}
+      onDragLeave={() => setDragging(false)}
+      onDrop={(e) => {
+        if (e.dataTransfer.files.length > 0) {
+          e.preventDefault();
+          setDragging(false);
+          void upload([...e.dataTransfer.files]);
+        }
+      }}
+      data-testid="composer-box"
+    >
+      {dragging && (
+        <div className="drop-hint" aria-hidden="true">
+          {t('composer.dropHere')}
+        </div>
+      )}
       <ErrorNote error={error} />
       <Group justify="space-between" mb={6}>
         <SegmentedControl
@@ -117,6 +172,23 @@ export function Composer({ ref, conversationId, context }: Props) {
           ]}
         />
         <Group gap={4}>
+          <input
+            ref={picker}
+            type="file"
+            multiple
+            hidden
+            data-testid="file-input"
+            onChange={(e) => {
+              const chosen = [...(e.currentTarget.files ?? [])];
+              e.currentTarget.value = '';
+              void upload(chosen);
+            }}
+          />
+          <Tooltip label={t('composer.attach')}>
+            <ActionIcon variant="subtle" aria-label={t('composer.attach')} onClick={() => picker.current?.click()} loading={uploading > 0}>
+              <IconPaperclip size={18} aria-hidden="true" />
+            </ActionIcon>
+          </Tooltip>
           <Menu withinPortal onOpen={loadQuick} position="top-end">
             <Menu.Target>
               <Tooltip label={t('composer.quick')}>
@@ -175,6 +247,13 @@ export function Composer({ ref, conversationId, context }: Props) {
         maxLength={10000}
         value={text}
         onChange={(e) => change(e.currentTarget.value)}
+        onPaste={(e) => {
+          const pasted = [...e.clipboardData.files];
+          if (pasted.length > 0) {
+            e.preventDefault();
+            void upload(pasted);
+          }
+        }}
         onKeyDown={(e) => {
           if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
             e.preventDefault();
@@ -183,8 +262,42 @@ export function Composer({ ref, conversationId, context }: Props) {
         }}
         data-testid="composer"
       />
+      {files.length > 0 && (
+        <ul className="composer-files" aria-label={t('composer.attachments')}>
+          {files.map((f) => (
+            <li key={f.id}>
+              <IconFile size={14} aria-hidden="true" />
+              <span className="attachment-name">{f.file_name}</span>
+              <ActionIcon
+                size="xs"
+                variant="subtle"
+                aria-label={t('composer.removeFile', { name: f.file_name })}
+                onClick={() => setFiles((current) => current.filter((x) => x.id !== f.id))}
+              >
+                <IconX size={12} aria-hidden="true" />
+              </ActionIcon>
+            </li>
+          ))}
+        </ul>
+      )}
+      {uploading > 0 && (
+        <span className="composer-uploading" role="status">
+          {t('composer.uploading')}
+        </span>
+      )}
+      {mode === 'note' && files.length > 0 && (
+        <span className="composer-uploading" role="note">
+          {t('composer.filesOnlyReply')}
+        </span>
+      )}
       <Group justify="flex-end" mt={6}>
-        <Button size="xs" onClick={() => void send()} loading={busy} disabled={!text.trim()} leftSection={<IconSend size={14} aria-hidden="true" />}>
+        <Button
+          size="xs"
+          onClick={() => void send()}
+          loading={busy}
+          disabled={(!text.trim() && (mode === 'note' || files.length === 0)) || uploading > 0}
+          leftSection={<IconSend size={14} aria-hidden="true" />}
+        >
           {mode === 'reply' ? t('composer.send') : t('composer.addNote')}
         </Button>
       </Group>

@@ -7,6 +7,7 @@ import type { ConversationDetail, Message } from '../../api/types';
 import { useSession } from '../../auth/session';
 import { ChannelIcon } from '../../components/ChannelIcon';
 import { ErrorNote } from '../../components/ErrorNote';
+import { Attachments } from '../../components/Attachments';
 import { MessageText } from '../../components/MessageText';
 import { useI18n, type MessageKey } from '../../i18n';
 import { dateTime } from '../../lib/time';
@@ -76,7 +77,7 @@ export function ConversationView({ conversationId, context, onShowContact }: Pro
   useEffect(
     () =>
       context.listen(conversationId, (event) => {
-        if (event.kind === 'message_created' || event.kind === 'message_status') {
+        if (event.kind === 'message_created' || event.kind === 'message_status' || event.kind === 'message_updated') {
           const message = event.payload as CreatedPayload;
           setMessages((current) => upsertMessage(current, message));
           if (message.conversation) {
@@ -316,7 +317,8 @@ function MessageBubble({ message, author }: { message: Message; author: string |
     <article className={cls} data-message={message.id}>
       {message.kind === 'note' && <span className="bubble-kind">{t('message.note')}</span>}
       {message.kind === 'auto_reply' && <span className="bubble-kind">{t('message.autoReply')}</span>}
-      <MessageText text={message.text} />
+      {message.text && <MessageText text={message.text} />}
+      {(message.attachments ?? []).length > 0 && <Attachments files={message.attachments ?? []} />}
       <footer className="bubble-meta">
         {author && <span>{author} · </span>}
         <time dateTime={message.created_at}>{dateTime(message.created_at, lang)}</time>

@@ -25,7 +25,7 @@ export interface InboxContext {
   /** Colleagues' presence as pushed since the inbox opened (unknown until one changes). */
   presence: Record<string, Presence>;
   /** Sends a reply or note over the socket when it is up, else over REST. */
-  send(kind: 'reply' | 'note', conversationId: string, text: string, key: string): Promise<void>;
+  send(kind: 'reply' | 'note', conversationId: string, text: string, key: string, attachmentIds?: string[]): Promise<void>;
   markRead(conversationId: string, messageId: string): void;
   sendTyping(conversationId: string): void;
   /** Pushed events for one conversation; returns the unsubscribe function. */
@@ -208,8 +208,18 @@ export function Inbox() {
       employees,
       typing,
       presence,
-      async send(kind, id, text, key) {
+      async send(kind, id, text, key, attachmentIds = []) {
         const s = socket.current;
+        // Files go over REST: the socket's reply carries text only.
+        if (attachmentIds.length > 0) {
+          await ok(
+            api.POST('/api/v1/conversations/{id}/messages', {
+              params: { path: { id } },
+              body: { text, idempotency_key: key, attachment_ids: attachmentIds },
+            }),
+          );
+          return;
+        }
         if (s?.status === 'open') {
           await s.request({ type: kind, conversation_id: id, text, idempotency_key: key });
           return;
