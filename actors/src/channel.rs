@@ -848,6 +848,7 @@ mod tests {
                 status: DeliveryStatus::Pending,
                 failure_reason: None,
                 idempotency_key: None,
+                attachments: Vec::new(),
                 created_at: chrono::Utc::now(),
             },
             attempts: 0,
