@@ -503,6 +503,10 @@ config_section! {
         /// private and link-local addresses). Off: a tenant must not make the server connect
         /// to internal services. For single-company installs with an internal mail server.
         allow_private_mail_hosts: bool = false,
+        /// How long a node's lease on polling a channel (a mailbox, a long-polled bot) lasts
+        /// without renewal, in seconds. One node polls each channel and renews its lease every
+        /// third of this; when a node dies, another takes its channels over after this long.
+        poll_lease_secs: u64 = 30,
     }
 }
 
@@ -826,6 +830,13 @@ impl Config {
             1 << 30,
         );
         range(&mut p, "server.workers", s.workers as u64, 0, 1024);
+        range(
+            &mut p,
+            "providers.poll_lease_secs",
+            self.providers.poll_lease_secs,
+            3,
+            3600,
+        );
         range(
             &mut p,
             "media.max_upload_bytes",

@@ -354,6 +354,15 @@ catalog! {
         ru: "для канала {channel} не указано ни одного права: перечислите хотя бы одно или не указывайте канал",
         en: "channel {channel} has no rights: list at least one or leave the channel out",
     },
+    /// `provider` is the API's enum value.
+    NothingToTest { provider: &'static str } => {
+        ru: "у каналов `{provider}` нет подключения к провайдеру, которое можно проверить",
+        en: "`{provider}` channels have no provider connection to test",
+    },
+    ProviderMismatch => {
+        ru: "`provider` не совпадает с провайдером сохранённого канала `channel_id`",
+        en: "`provider` differs from the provider of the saved channel `channel_id`",
+    },
     OwnerHoldsEveryRight => {
         ru: "владелец клиента всегда имеет все права; чтобы ограничить их, задайте `role` = `employee`",
         en: "a client owner always holds every right; set `role` to `employee` to limit them",

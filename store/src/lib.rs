@@ -362,6 +362,22 @@ pub trait Store: HubStore + WidgetStore + Send + Sync + 'static {
         channel: ChannelId,
         cursor: &str,
     ) -> Result<()>;
+    /// Claims or renews `node`'s lease on polling a channel, until `until`. Granted when the
+    /// channel has no lease, when its lease ran out by `now` (its node died or stopped
+    /// renewing), or when `node` already holds it; false while another node's lease is live
+    /// and when the channel is gone. Two nodes claiming at once: exactly one is granted.
+    async fn claim_poll_lease(
+        &self,
+        channel: ChannelId,
+        node: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Gives `node`'s lease up (a node stopping), so another node may claim it at once;
+    /// nothing happens when `node` does not hold it.
+    async fn release_poll_lease(&self, channel: ChannelId, node: &str) -> Result<()>;
+    /// Who holds the lease on polling a channel and until when, whether or not it ran out.
+    async fn poll_lease(&self, channel: ChannelId) -> Result<Option<(String, DateTime<Utc>)>>;
     /// A channel of any client with its decrypted credentials, for the one caller that knows
     /// a channel only by id: a provider's webhook (`/hooks/{provider}/{channel_id}`), which
     /// must then authenticate against those credentials before anything else happens.

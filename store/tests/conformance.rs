@@ -187,6 +187,7 @@ conformance!(store:
     ingest_batch_commits_together_and_fails_alone,
     poll_cursors_are_kept_per_channel_and_client,
     widgets_keys_visitors_and_their_conversations,
+    poll_leases_have_one_holder_and_pass_on_when_they_run_out,
     audit_filter_and_keyset_pagination,
     outbound_is_idempotent_and_notes_stay_inside,
     delivery_moves_forward_only,
@@ -2506,6 +2507,110 @@ async fn poll_cursors_are_kept_per_channel_and_client(store: DynStore) {
     // The cursor goes with its channel.
     store.delete_channel(a.client.id, mail.id).await.unwrap();
     assert_eq!(store.poll_cursor(a.client.id, mail.id).await.unwrap(), None);
+}
+
+async fn poll_leases_have_one_holder_and_pass_on_when_they_run_out(store: DynStore) {
+    let a = tenant(&store, "Leased").await;
+    let bot = channel(&store, a.client.id, "polled bot").await;
+    let t0 = Utc::now();
+    let later = move |secs: i64| t0 + Duration::seconds(secs);
+    assert_eq!(store.poll_lease(bot.id).await.unwrap(), None);
+    // Free: node A claims it; B is refused while A's lease is live.
+    assert!(
+        store
+            .claim_poll_lease(bot.id, "node-a", t0, later(30))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_poll_lease(bot.id, "node-b", later(1), later(31))
+            .await
+            .unwrap()
+    );
+    // A renews, even past its old end; the row shows A until the new end.
+    assert!(
+        store
+            .claim_poll_lease(bot.id, "node-a", later(10), later(40))
+            .await
+            .unwrap()
+    );
+    let (holder, until) = store.poll_lease(bot.id).await.unwrap().unwrap();
+    assert_eq!(holder, "node-a");
+    assert_eq!(until.timestamp_millis(), later(40).timestamp_millis());
+    assert!(
+        !store
+            .claim_poll_lease(bot.id, "node-b", later(39), later(69))
+            .await
+            .unwrap()
+    );
+    // A stops renewing (its node died): once the lease ran out, B takes it over and A, back
+    // again, is refused.
+    assert!(
+        store
+            .claim_poll_lease(bot.id, "node-b", later(40), later(70))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_poll_lease(bot.id, "node-a", later(41), later(71))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.poll_lease(bot.id).await.unwrap().unwrap().0, "node-b");
+    // Releasing someone else's lease changes nothing; the holder's release frees it at once.
+    store.release_poll_lease(bot.id, "node-a").await.unwrap();
+    assert_eq!(store.poll_lease(bot.id).await.unwrap().unwrap().0, "node-b");
+    store.release_poll_lease(bot.id, "node-b").await.unwrap();
+    assert_eq!(store.poll_lease(bot.id).await.unwrap(), None);
+    assert!(
+        store
+            .claim_poll_lease(bot.id, "node-a", later(42), later(72))
+            .await
+            .unwrap()
+    );
+    // A channel that does not exist is never leased.
+    let missing = ChannelId(Uuid::new_v4());
+    assert!(
+        !store
+            .claim_poll_lease(missing, "node-a", t0, later(30))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.poll_lease(missing).await.unwrap(), None);
+
+    // Ten nodes claiming a free channel at once: exactly one is granted.
+    let raced = channel(&store, a.client.id, "raced bot").await;
+    let end = later(30);
+    let claims: Vec<_> = (0..10)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let node = format!("node-{n}");
+                let granted = store
+                    .claim_poll_lease(raced.id, &node, t0, end)
+                    .await
+                    .unwrap();
+                (node, granted)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for claim in claims {
+        let (node, granted) = claim.await.unwrap();
+        if granted {
+            winners.push(node);
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    assert_eq!(
+        store.poll_lease(raced.id).await.unwrap().unwrap().0,
+        winners[0]
+    );
+    // The lease goes with its channel.
+    store.delete_channel(a.client.id, raced.id).await.unwrap();
+    assert_eq!(store.poll_lease(raced.id).await.unwrap(), None);
 }
 
 async fn ingest_creates_conversation_and_dedupes(store: DynStore) {

@@ -246,6 +246,8 @@ const ROWS: &[Row] = &[
         Client,
         [401, 403, 403, 409, 403, 409, 409],
     ),
+    // an empty test: nothing to try, 200 `not_configured` for whoever manages settings
+    row("POST", "/api/v1/connection-tests", Client, MANAGERS_200),
     // invitations, tokens, audit
     row("GET", "/api/v1/invites", Client, MANAGERS_200),
     row("POST", "/api/v1/invites", Client, MANAGERS_201),
@@ -770,6 +772,7 @@ async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
         ),
         ("PATCH", "/api/v1/channels/{channel_id}") => Some(json!({ "name": w.a.channel.name })),
         ("POST", "/api/v1/channels/{channel_id}/webhook") => None,
+        ("POST", "/api/v1/connection-tests") => Some(json!({ "provider": "max", "settings": {} })),
         ("POST", "/api/v1/invites") => {
             Some(json!({ "email": format!("matrix-invite{n}@alpha.test") }))
         }

@@ -94,7 +94,7 @@ async function startServer() {
   let child;
 
   async function launch() {
-    child = spawn(bin, ['demo', '--listen', `127.0.0.1:${port}`, '--redirect-listen', '', '--data-dir', dataDir], {
+    child = spawn(bin, ['demo', '--listen', `127.0.0.1:${port}`, '--redirect-listen', '', '--sandbox-listen', '', '--data-dir', dataDir], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, OMNIHUB_LOG: process.env.OMNIHUB_LOG ?? 'warn' },
     });
@@ -399,6 +399,44 @@ async function main() {
     state.site = await channelIdOf(page, 'Сайт');
     state.support = await channelIdOf(page, 'Поддержка API');
     assert.ok(state.site && state.support);
+  });
+
+  step('the owner sees each messenger’s connection health, registers a webhook and tests credentials before saving', async () => {
+    const page = state.owner;
+    await page.goto(`${base}/workspace/channels`);
+    const telegram = await channelIdOf(page, 'Telegram-бот');
+    assert.ok(telegram, 'the demo connects a Telegram bot');
+    // The demo registered every webhook with its fake provider: the badge says so.
+    await page.getByTestId(`health-${telegram}`).getByText('Connected').waitFor();
+    await page.getByRole('button', { name: 'Register the webhook of Telegram-бот' }).click();
+    await page.getByText(`/hooks/telegram/${telegram}`).waitFor();
+    // Editing keeps the stored token: the test uses it.
+    await page.getByRole('button', { name: 'Edit Telegram-бот' }).click();
+    let dialog = page.getByRole('dialog');
+    await dialog.getByRole('button', { name: 'Test connection' }).click();
+    await dialog.getByTestId('health-note').getByText('Connected').waitFor();
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    // A new bot: a malformed token is refused in the form; a well-formed unknown one is
+    // refused by the provider, in the console's words and the provider's.
+    await page.getByRole('button', { name: 'Connect a channel' }).click();
+    dialog = page.getByRole('dialog');
+    await dialog.getByRole('textbox', { name: 'Provider' }).click();
+    await page.getByRole('option', { name: 'Telegram' }).click();
+    await dialog.getByLabel('Name', { exact: false }).first().fill('Second bot');
+    await dialog.getByLabel(/^Bot token/).fill('https://api.telegram.org/bot1');
+    await dialog.getByRole('button', { name: 'Test connection' }).click();
+    await dialog.getByText('A bot token looks like').waitFor();
+    await dialog.getByLabel(/^Bot token/).fill('7009999999:AAH-not_a_real_bot_token');
+    await dialog.getByRole('button', { name: 'Test connection' }).click();
+    const note = dialog.getByTestId('health-note');
+    await note.getByText('Token invalid').waitFor();
+    await note.getByText(/Provider's answer: .*Unauthorized/).waitFor();
+    await shot(page, '05b-channel-connection-test');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    assert.equal(await channelIdOf(page, 'Second bot'), undefined, 'a test saves nothing');
+    await shot(page, '05c-channel-health');
   });
 
   step('an operator sees a new customer message without reloading, and the reply reaches the receiver', async () => {

@@ -322,6 +322,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/connection-tests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Tries credentials with their provider without saving anything: the answer is the health a
+         *     channel with them would have. Settings or credentials that cannot work (a malformed token,
+         *     a mailbox on the server's own network) answer `not_configured` with the reason.
+         */
+        post: operations["test_connection"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/contacts/{id}": {
         parameters: {
             query?: never;
@@ -1428,6 +1449,19 @@ export interface components {
              * @description 1 (novice) to 100 (expert); `most_skilled` routing prefers the highest.
              */
             level: number;
+        };
+        /** @description Credentials to try before (or instead of) saving them. */
+        ConnectionTest: {
+            channel_id?: null | components["schemas"]["ChannelId"];
+            /**
+             * @description The credentials as they would be saved; left out, those of `channel_id` are used
+             *     (a saved channel's secrets are write-only, so an edit may keep them).
+             */
+            credentials?: Record<string, never> | null;
+            /** @description A messenger or `email`. */
+            provider: components["schemas"]["Provider"];
+            /** @description The channel's settings as they would be saved. */
+            settings: Record<string, never>;
         };
         /** @description A customer of a client, one card across all channels. */
         Contact: {
@@ -3126,6 +3160,61 @@ export interface operations {
             };
             /** @description `conflict`: not a messenger channel, its settings cannot work, or the provider refused */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    test_connection: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConnectionTest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelHealth"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
