@@ -1,11 +1,17 @@
 //! Builds the web console (`web/`) so the binary can embed it, and tells the embedding where it
-//! is through `OMNIHUB_WEB_DIST`.
+//! is through `OMNIHUB_WEB_DIST`; embeds the website widget (`widget/dist`, through
+//! `OMNIHUB_WIDGET_DIST`).
 //!
 //! `web/dist` is rebuilt with `npm ci` (only when `node_modules` is missing or older than the
 //! lock file) and `npm run build` when it is missing or older than anything it is built from.
 //! `OMNIHUB_SKIP_WEB_BUILD=1` skips that (for machines that build the console separately).
 //! Without npm, or with nothing built, a small page saying how to build the console is
 //! embedded instead, so a Rust-only machine still builds and runs the server.
+//!
+//! The widget is rebuilt here only from packages already installed (`widget/node_modules`,
+//! put there by `npm ci` in `widget/`, which `scripts/test.sh` runs): this script never
+//! installs anything for it. Without a build, `/widget.js` is a script that only logs how to
+//! build the widget.
 
 use std::error::Error;
 use std::fs;
@@ -70,6 +76,44 @@ fn main() -> Result<(), Box<dyn Error>> {
         placeholder
     };
     println!("cargo:rustc-env=OMNIHUB_WEB_DIST={}", embedded.display());
+    embed_widget(&root)
+}
+
+/// What `widget/dist` is built from.
+const WIDGET_INPUTS: [&str; 4] = ["src", "build.mjs", "package.json", "tsconfig.json"];
+
+const WIDGET_PLACEHOLDER: &str = "console.warn(\"omnihub: the widget was not built into this \
+server; run `npm ci && npm run build` in widget/ and rebuild the server.\");\n";
+
+fn embed_widget(root: &Path) -> Result<(), Box<dyn Error>> {
+    let widget = root.join("widget");
+    let dist = widget.join("dist");
+    for input in WIDGET_INPUTS {
+        println!("cargo:rerun-if-changed={}", widget.join(input).display());
+    }
+    println!(
+        "cargo:rerun-if-changed={}",
+        dist.join("widget.js").display()
+    );
+    let skip = std::env::var("OMNIHUB_SKIP_WEB_BUILD").is_ok_and(|v| v == "1");
+    let built = newest(&dist.join("widget.js"));
+    let stale = built.is_none()
+        || WIDGET_INPUTS
+            .iter()
+            .filter_map(|input| newest(&widget.join(input)))
+            .any(|changed| Some(changed) > built);
+    if !skip && stale && widget.join("node_modules").exists() && npm_available(&widget) {
+        run_npm(&widget, &["run", "build"])?;
+    }
+    let embedded = if dist.join("widget.js").exists() {
+        dist
+    } else {
+        let placeholder = PathBuf::from(std::env::var("OUT_DIR")?).join("widget-placeholder");
+        fs::create_dir_all(&placeholder)?;
+        fs::write(placeholder.join("widget.js"), WIDGET_PLACEHOLDER)?;
+        placeholder
+    };
+    println!("cargo:rustc-env=OMNIHUB_WIDGET_DIST={}", embedded.display());
     Ok(())
 }
 
@@ -114,7 +158,12 @@ fn run_npm(web: &Path, args: &[&str]) -> Result<(), Box<dyn Error>> {
     if status.success() {
         Ok(())
     } else {
-        Err(format!("`npm {}` in web/ failed with {status}", args.join(" ")).into())
+        Err(format!(
+            "`npm {}` in {} failed with {status}",
+            args.join(" "),
+            web.display()
+        )
+        .into())
     }
 }
 

@@ -11,6 +11,16 @@ bash scripts/test-deps.sh
 
 export OMNIHUB_TEST_POSTGRES_URL="${OMNIHUB_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
+# The website widget first: the binary embeds widget/dist.
+step "website widget"
+(
+  cd widget
+  npm ci --no-audit --no-fund
+  npm run typecheck
+  npm test
+  npm run build
+)
+
 step "cargo fmt --check"
 cargo fmt --all --check
 

@@ -463,7 +463,8 @@ config_section! {
 }
 
 config_section! {
-    /// The realtime hub and the operator WebSocket (`GET /api/v1/ws`).
+    /// The realtime hub, the operator WebSocket (`GET /api/v1/ws`) and the website widget's
+    /// public API.
     HubSection as "hub" {
         /// How often the server pings each operator WebSocket, in milliseconds.
         heartbeat_interval_ms: u64 = 15_000,
@@ -474,6 +475,12 @@ config_section! {
         /// Pushes that may wait for one console socket; a console that lets more pile up is
         /// too slow and is disconnected with close code 4000 (`slow_consumer`).
         session_queue: usize = 1024,
+        /// Messages one website-widget visitor may send per minute (REST and WebSocket
+        /// together); more are refused with `rate_limited`.
+        widget_messages_per_minute: u32 = 30,
+        /// Requests to the widget's public API (WebSocket upgrades included) one IP address
+        /// may make per minute; more are refused with `rate_limited`.
+        widget_requests_per_minute: u32 = 600,
     }
 }
 
@@ -504,6 +511,10 @@ config_section! {
         /// private and link-local addresses). Off: a tenant must not make the server connect
         /// to internal services. For single-company installs with an internal mail server.
         allow_private_mail_hosts: bool = false,
+        /// How long a node's lease on polling a channel (a mailbox, a long-polled bot) lasts
+        /// without renewal, in seconds. One node polls each channel and renews its lease every
+        /// third of this; when a node dies, another takes its channels over after this long.
+        poll_lease_secs: u64 = 30,
     }
 }
 
@@ -847,6 +858,13 @@ impl Config {
         range(&mut p, "server.workers", s.workers as u64, 0, 1024);
         range(
             &mut p,
+            "providers.poll_lease_secs",
+            self.providers.poll_lease_secs,
+            3,
+            3600,
+        );
+        range(
+            &mut p,
             "media.max_upload_bytes",
             self.media.max_upload_bytes as u64,
             1024,
@@ -1017,6 +1035,20 @@ impl Config {
             "hub.session_queue",
             h.session_queue as u64,
             16,
+            1_000_000,
+        );
+        range(
+            &mut p,
+            "hub.widget_messages_per_minute",
+            u64::from(h.widget_messages_per_minute),
+            1,
+            100_000,
+        );
+        range(
+            &mut p,
+            "hub.widget_requests_per_minute",
+            u64::from(h.widget_requests_per_minute),
+            1,
             1_000_000,
         );
         if h.heartbeat_timeout_ms < 2 * h.heartbeat_interval_ms {

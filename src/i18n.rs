@@ -402,6 +402,15 @@ catalog! {
         ru: "для канала {channel} не указано ни одного права: перечислите хотя бы одно или не указывайте канал",
         en: "channel {channel} has no rights: list at least one or leave the channel out",
     },
+    /// `provider` is the API's enum value.
+    NothingToTest { provider: &'static str } => {
+        ru: "у каналов `{provider}` нет подключения к провайдеру, которое можно проверить",
+        en: "`{provider}` channels have no provider connection to test",
+    },
+    ProviderMismatch => {
+        ru: "`provider` не совпадает с провайдером сохранённого канала `channel_id`",
+        en: "`provider` differs from the provider of the saved channel `channel_id`",
+    },
     OwnerHoldsEveryRight => {
         ru: "владелец клиента всегда имеет все права; чтобы ограничить их, задайте `role` = `employee`",
         en: "a client owner always holds every right; set `role` to `employee` to limit them",
@@ -574,6 +583,62 @@ catalog! {
     WsInvalidMessage { detail: String } => {
         ru: "некорректное сообщение: {detail}",
         en: "malformed message: {detail}",
+    },
+    // --- the website widget ------------------------------------------------------------------
+
+    /// A widget's origin that is not `scheme://host[:port]`, or not https off localhost.
+    WidgetOrigin { value: String } => {
+        ru: "`{value}` не подходит как адрес сайта: нужно https://сайт (http только для localhost), без пути",
+        en: "`{value}` is not a site origin: use https://site (http for localhost only), without a path",
+    },
+    WidgetColor { field: &'static str, value: String } => {
+        ru: "поле `{field}`: `{value}` — не цвет вида #1f6feb",
+        en: "`{field}`: `{value}` is not a colour like #1f6feb",
+    },
+    WidgetText { field: &'static str, max: usize } => {
+        ru: "поле `{field}`: не больше {max} символов, без управляющих символов",
+        en: "`{field}`: at most {max} characters, no control characters",
+    },
+    WidgetLink { field: &'static str, hosts: &'static str } => {
+        ru: "поле `{field}`: нужна ссылка https на {hosts}",
+        en: "`{field}`: an https link to {hosts} is expected",
+    },
+    WidgetTooMany { field: &'static str, max: usize } => {
+        ru: "поле `{field}`: не больше {max} значений",
+        en: "`{field}`: at most {max} values",
+    },
+    WidgetDuplicateField => {
+        ru: "каждое поле анкеты можно указать только один раз",
+        en: "each pre-chat field may be listed once",
+    },
+    /// Widgets are created and edited through `/api/v1/widgets`, whose settings are checked.
+    UseWidgetsApi => {
+        ru: "виджеты создаются и настраиваются через /api/v1/widgets",
+        en: "widgets are created and configured through /api/v1/widgets",
+    },
+    /// The page's origin is not in the widget's allow-list (or the request named none).
+    OriginNotAllowed => {
+        ru: "этот сайт не может пользоваться виджетом: добавьте его адрес в настройки виджета",
+        en: "this site may not use the widget: add its origin to the widget's settings",
+    },
+    /// A visitor's token is missing, wrong or of another widget.
+    VisitorUnknown => {
+        ru: "посетитель не найден: создайте нового",
+        en: "unknown visitor: create a new one",
+    },
+    /// A pre-chat field the widget requires was left empty.
+    PrechatFieldRequired { field: &'static str } => {
+        ru: "заполните поле `{field}`",
+        en: "`{field}` is required",
+    },
+    /// How operators see a visitor who gave no name; `short` is a bit of their id.
+    WidgetVisitorName { short: String } => {
+        ru: "Посетитель сайта {short}",
+        en: "Website visitor {short}",
+    },
+    PrechatFieldInvalid { field: &'static str } => {
+        ru: "поле `{field}` заполнено неверно",
+        en: "`{field}` is not valid",
     },
     WsBinaryFrame => {
         ru: "принимаются только текстовые кадры с JSON",

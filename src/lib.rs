@@ -15,6 +15,7 @@ pub mod pollers;
 pub mod server;
 pub mod state;
 pub mod tls;
+pub mod widget;
 pub mod ws;
 
 pub use http::create_app;

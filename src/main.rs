@@ -62,6 +62,10 @@ enum Command {
         /// Data directory [default: ./omnihub-demo].
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
+        /// Address of the sandbox page, where you write as a customer on any channel; empty
+        /// disables it [default: 127.0.0.1:8090].
+        #[arg(long, value_name = "ADDR")]
+        sandbox_listen: Option<String>,
     },
     /// Apply pending database migrations and exit.
     Migrate {
@@ -146,12 +150,14 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             listen,
             redirect_listen,
             data_dir,
+            sandbox_listen,
         } => {
             init_tracing(&config::LogConfig::default())?;
             runtime()?.block_on(demo::run(DemoOptions {
                 listen,
                 redirect_listen,
                 data_dir,
+                sandbox_listen,
             }))?;
             Ok(ExitCode::SUCCESS)
         }

@@ -5,51 +5,210 @@
 //! the new cursor. A crash or a restart therefore loses nothing (the next poll starts from the
 //! last kept cursor) and whatever is fetched twice is deduplicated on the provider's event id.
 //!
-//! Every node polls: two nodes fetching the same updates commit them once.
+//! One node polls each channel: the one holding its lease in the store (`poll_leases`), which
+//! it claims when the channel has none or the last holder's ran out, and renews at every look
+//! (every third of `[providers] poll_lease_secs` at most). A node that cannot renew in time
+//! stops polling that channel before its lease runs out, so two nodes never poll at once; a
+//! node that dies simply stops renewing, and another takes its channels over when the lease
+//! ends. A node that stops cleanly releases its leases at once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use omnihub_connectors::registry;
 use omnihub_core::{ChannelId, ClientId};
 use omnihub_store::StoreError;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::http::routes::provider_hooks::apply;
 use crate::state::AppState;
 
-/// How often the store is asked which channels poll.
+/// The longest time between two looks at the store (new channels, renewals).
 const DISCOVER_EVERY: Duration = Duration::from_secs(5);
 /// Waits after a failed poll: doubling from the first to the last.
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const LAST_RETRY: Duration = Duration::from_secs(60);
+/// The gauge of the channels this node holds the lease on and polls.
+pub const LEASES_HELD: &str = "omnihub_poll_leases_held";
 
-/// Starts finding and polling channels; the returned task runs until aborted.
-pub fn start(state: AppState) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut running: HashMap<ChannelId, JoinHandle<()>> = HashMap::new();
-        loop {
-            running.retain(|_, task| !task.is_finished());
-            match state.store.channels_of_providers(&registry::POLLED).await {
-                Ok(channels) => {
-                    for channel in channels {
-                        if registry::polls(channel.provider, &channel.settings)
-                            && !running.contains_key(&channel.id)
-                        {
-                            let task = tokio::spawn(poll_channel(
-                                state.clone(),
-                                channel.client_id,
-                                channel.id,
-                            ));
-                            running.insert(channel.id, task);
+/// The running pollers of this node. Dropping it (or [`Pollers::abort`]) stops polling at once
+/// and leaves the leases to run out; [`Pollers::stop`] releases them for another node.
+pub struct Pollers {
+    node: String,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Pollers {
+    /// The name this node's leases are held under: its process id and a random part.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Stops polling without releasing the leases (another node waits for them to run out).
+    pub fn abort(&self) {
+        self.task.abort();
+    }
+
+    /// Stops polling and releases every lease this node holds.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for Pollers {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// One channel's polling task, aborted when dropped (a lost lease, a removed channel, a stop).
+struct Polling {
+    client: ClientId,
+    task: JoinHandle<()>,
+    /// Until when this node may poll: its local view of the lease's end, from before it asked.
+    held_until: Instant,
+}
+
+impl Drop for Polling {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts finding, leasing and polling channels, with a fresh node name.
+pub fn start(state: AppState) -> Pollers {
+    let node = format!(
+        "pid-{}-{}",
+        std::process::id(),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let lease = Duration::from_secs(state.config.providers.poll_lease_secs.max(3));
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(run(state, node.clone(), lease, stopped));
+    tracing::info!(%node, ?lease, "pollers started");
+    Pollers { node, stop, task }
+}
+
+async fn run(state: AppState, node: String, lease: Duration, mut stopped: watch::Receiver<bool>) {
+    let every = DISCOVER_EVERY.min(lease / 3);
+    let mut running: HashMap<ChannelId, Polling> = HashMap::new();
+    loop {
+        look(&state, &node, lease, &mut running).await;
+        metrics::gauge!(LEASES_HELD).set(running.len() as f64);
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stopped.changed() => break,
+        }
+    }
+    for (id, polling) in running.drain() {
+        drop(polling);
+        if let Err(err) = state.store.release_poll_lease(id, &node).await {
+            tracing::warn!(channel = %id, error = %err, "cannot release a poll lease");
+        }
+    }
+    metrics::gauge!(LEASES_HELD).set(0.0);
+}
+
+/// One look at the store: claims or renews the lease of every polled channel, starts polling
+/// those newly held, stops those lost, gone or no longer polled.
+async fn look(
+    state: &AppState,
+    node: &str,
+    lease: Duration,
+    running: &mut HashMap<ChannelId, Polling>,
+) {
+    // A task that ended by itself found its channel gone or no longer polled.
+    let ended: Vec<ChannelId> = running
+        .iter()
+        .filter(|(_, p)| p.task.is_finished())
+        .map(|(id, _)| *id)
+        .collect();
+    for id in ended {
+        running.remove(&id);
+        release(state, id, node).await;
+    }
+    match state.store.channels_of_providers(&registry::POLLED).await {
+        Ok(channels) => {
+            let mut polled = HashSet::new();
+            for channel in channels {
+                if !registry::polls(channel.provider, &channel.settings) {
+                    continue;
+                }
+                polled.insert(channel.id);
+                let asked = Instant::now();
+                let now = chrono::Utc::now();
+                let until =
+                    now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+                match state
+                    .store
+                    .claim_poll_lease(channel.id, node, now, until)
+                    .await
+                {
+                    Ok(true) => {
+                        let held_until = asked + lease;
+                        match running.get_mut(&channel.id) {
+                            Some(polling) => polling.held_until = held_until,
+                            None => {
+                                tracing::info!(channel = %channel.id, node, "polling: lease taken");
+                                let task = tokio::spawn(poll_channel(
+                                    state.clone(),
+                                    channel.client_id,
+                                    channel.id,
+                                ));
+                                running.insert(
+                                    channel.id,
+                                    Polling {
+                                        client: channel.client_id,
+                                        task,
+                                        held_until,
+                                    },
+                                );
+                            }
                         }
                     }
+                    Ok(false) => {
+                        if running.remove(&channel.id).is_some() {
+                            tracing::warn!(channel = %channel.id, node, "polling: lease lost to another node");
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(channel = %channel.id, error = %err, "cannot renew a poll lease");
+                    }
                 }
-                Err(err) => tracing::warn!(error = %err, "cannot list the polled channels"),
             }
-            tokio::time::sleep(DISCOVER_EVERY).await;
+            // Removed channels and those switched to webhooks.
+            let gone: Vec<ChannelId> = running
+                .keys()
+                .filter(|id| !polled.contains(id))
+                .copied()
+                .collect();
+            for id in gone {
+                running.remove(&id);
+                release(state, id, node).await;
+            }
         }
-    })
+        Err(err) => tracing::warn!(error = %err, "cannot list the polled channels"),
+    }
+    // A lease not renewed in time (the store unreachable): stop before another node may start.
+    let margin = lease / 6;
+    let now = Instant::now();
+    running.retain(|id, polling| {
+        let keep = polling.held_until > now + margin;
+        if !keep {
+            tracing::warn!(channel = %id, client = %polling.client, "polling paused: the lease could not be renewed");
+        }
+        keep
+    });
+}
+
+async fn release(state: &AppState, id: ChannelId, node: &str) {
+    if let Err(err) = state.store.release_poll_lease(id, node).await {
+        tracing::warn!(channel = %id, error = %err, "cannot release a poll lease");
+    }
 }
 
 /// Polls one channel until it is removed or stops polling.

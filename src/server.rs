@@ -133,7 +133,8 @@ pub async fn run(config: Arc<Config>, state: AppState) -> anyhow::Result<()> {
         }
     });
     let served = futures_util::future::try_join_all(servers).await;
-    pollers.abort();
+    // Another node may take this one's channels over at once.
+    pollers.stop().await;
     // The state's tree (started by `AppState::build`) stops after the HTTP servers, so
     // in-flight requests could still reach it; open sockets were closed by the servers' stop.
     state.hub_tree.stop().await;

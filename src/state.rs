@@ -53,6 +53,8 @@ pub struct Inner {
     pub captcha: Option<Arc<dyn crate::callback::CaptchaVerifier>>,
     /// Where attachments' bytes are kept (`[media]`).
     pub media: Arc<dyn MediaStore>,
+    /// Per-IP and per-visitor limits of the widget's public API.
+    pub widget_limits: crate::widget::WidgetLimits,
 }
 
 impl Deref for AppState {
@@ -172,6 +174,10 @@ impl AppState {
                 ))
             },
             media,
+            widget_limits: crate::widget::WidgetLimits::new(
+                config.hub.widget_requests_per_minute,
+                config.hub.widget_messages_per_minute,
+            ),
             config,
             store,
         })))

@@ -8,6 +8,9 @@
 //! - a per-chat limit where the provider has one (Telegram: 1 message per second per chat),
 //!   from `chat_rate_per_second` / `chat_burst`: a message to a chat that must wait does not
 //!   hold up messages to other chats, and each chat's messages keep their order;
+//! - a per-group limit where the provider has one (Telegram: 20 messages a minute in a group),
+//!   from `group_rate_per_minute` / `group_burst`, which replaces the per-chat one for
+//!   group chats (told by the conversation's provider id);
 //! - a transient failure pauses the channel (the provider is limiting or down, so the next
 //!   message would fare no better) for the provider's `Retry-After`, else an exponential
 //!   back-off, and retries the same message with the same key; after [`MAX_ATTEMPTS`] it is
@@ -26,6 +29,7 @@ use governor::clock::Clock;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use omnihub_connectors::api::ApiChannel;
 use omnihub_connectors::registry::{self, Endpoints};
+use omnihub_connectors::widget::WidgetChannel;
 use omnihub_connectors::{OutboundAttachment, OutboundChannel, OutboundMessage, SendError};
 use omnihub_core::media::AttachmentState;
 use omnihub_core::model::{Channel, DeliveryStatus, Message, Provider};
@@ -79,13 +83,17 @@ struct Config {
     limits: Limits,
     limiter: Arc<DefaultDirectRateLimiter>,
     per_chat: Option<Arc<DefaultKeyedRateLimiter<ConversationId>>>,
+    per_group: Option<Arc<DefaultKeyedRateLimiter<ConversationId>>>,
+    provider: Provider,
 }
 
-/// A channel's send limits: overall, and per chat where the provider limits chats.
+/// A channel's send limits: overall, per chat where the provider limits chats, and per group
+/// chat where groups have a stricter limit of their own (which then replaces the chat's).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Limits {
     pub overall: Quota,
     pub per_chat: Option<Quota>,
+    pub per_group: Option<Quota>,
 }
 
 pub(crate) struct ChannelState {
@@ -238,11 +246,45 @@ async fn pump(myself: &ActorRef<ChannelMsg>, state: &mut ChannelState) {
     }
     let connector = config.connector.clone();
     let reply_window = config.reply_window;
-    if let Some(per_chat) = config.per_chat.clone()
-        && let Err(wait) = next_free_chat(&mut state.queue, &per_chat)
-    {
-        pause(myself, state, wait);
-        return;
+    let (per_chat, per_group, provider) = (
+        config.per_chat.clone(),
+        config.per_group.clone(),
+        config.provider,
+    );
+    if per_chat.is_some() || per_group.is_some() {
+        // Which queued conversations are group chats: known from their provider ids.
+        let mut groups = HashSet::new();
+        if per_group.is_some() {
+            let conversations: HashSet<ConversationId> = state
+                .queue
+                .iter()
+                .map(|job| job.message.conversation_id)
+                .collect();
+            for conversation in conversations {
+                match external_id(state, conversation).await {
+                    Ok(Some(external)) if is_group_chat(provider, &external) => {
+                        groups.insert(conversation);
+                    }
+                    Ok(_) => {}
+                    Err(err) => {
+                        tracing::warn!(channel = %state.channel, error = %err, "reading a conversation failed");
+                        pause(myself, state, STORE_RETRY);
+                        return;
+                    }
+                }
+            }
+        }
+        let limiter_for = |conversation: ConversationId| {
+            if groups.contains(&conversation) {
+                per_group.as_deref()
+            } else {
+                per_chat.as_deref()
+            }
+        };
+        if let Err(wait) = next_free_chat(&mut state.queue, limiter_for) {
+            pause(myself, state, wait);
+            return;
+        }
     }
     let Some(job) = state.queue.front() else {
         return;
@@ -426,19 +468,26 @@ async fn attachments(
 /// Records the outcome of the head message and drops it from the queue.
 /// Brings to the front the first queued message whose chat may take one now (the first of its
 /// chat, so each chat's order holds), taking that chat's turn; or says how long until one may.
-fn next_free_chat(
+/// `limiter_for` names the limiter a chat counts against (none: no limit of its own).
+fn next_free_chat<'a>(
     queue: &mut VecDeque<Job>,
-    per_chat: &DefaultKeyedRateLimiter<ConversationId>,
+    limiter_for: impl Fn(ConversationId) -> Option<&'a DefaultKeyedRateLimiter<ConversationId>>,
 ) -> Result<(), Duration> {
     let mut seen = HashSet::new();
     let mut soonest: Option<Duration> = None;
-    let now = per_chat.clock().now();
     for (i, job) in queue.iter().enumerate() {
         let chat = job.message.conversation_id;
         if !seen.insert(chat) {
             continue;
         }
-        match per_chat.check_key(&chat) {
+        let Some(limiter) = limiter_for(chat) else {
+            if let Some(job) = queue.remove(i) {
+                queue.push_front(job);
+            }
+            return Ok(());
+        };
+        let now = limiter.clock().now();
+        match limiter.check_key(&chat) {
             Ok(()) => {
                 if let Some(job) = queue.remove(i) {
                     queue.push_front(job);
@@ -536,34 +585,38 @@ async fn load_config(state: &mut ChannelState) -> Result<(), StoreError> {
     }
     let client = state.ctx.id();
     let store = state.ctx.store().clone();
-    let (connector, limits, reply_window) = match store.get_channel(client, state.channel).await {
-        Ok(channel) => {
-            let credentials = store.channel_credentials(client, state.channel).await?;
-            (
-                connector(
-                    &channel,
-                    credentials.as_ref(),
-                    &state.ctx.shared.config.endpoints,
-                ),
-                limits(channel.provider, &channel.settings),
-                channel.provider == Provider::Whatsapp,
-            )
-        }
-        Err(StoreError::NotFound) => (
-            Err(SendError::Permanent {
-                reason: "the channel was removed".into(),
-            }),
-            limits(Provider::Api, &serde_json::Value::Null),
-            false,
-        ),
-        Err(err) => return Err(err),
-    };
+    let (connector, limits, reply_window, provider) =
+        match store.get_channel(client, state.channel).await {
+            Ok(channel) => {
+                let credentials = store.channel_credentials(client, state.channel).await?;
+                (
+                    connector(
+                        &channel,
+                        credentials.as_ref(),
+                        &state.ctx.shared.config.endpoints,
+                    ),
+                    limits(channel.provider, &channel.settings),
+                    channel.provider == Provider::Whatsapp,
+                    channel.provider,
+                )
+            }
+            Err(StoreError::NotFound) => (
+                Err(SendError::Permanent {
+                    reason: "the channel was removed".into(),
+                }),
+                limits(Provider::Api, &serde_json::Value::Null),
+                false,
+                Provider::Api,
+            ),
+            Err(err) => return Err(err),
+        };
     // Unchanged limits keep their limiters, so a reload does not hand out a fresh burst.
-    let (limiter, per_chat) = match state.config.take() {
-        Some(old) if old.limits == limits => (old.limiter, old.per_chat),
+    let (limiter, per_chat, per_group) = match state.config.take() {
+        Some(old) if old.limits == limits => (old.limiter, old.per_chat, old.per_group),
         _ => (
             Arc::new(RateLimiter::direct(limits.overall)),
             limits.per_chat.map(|q| Arc::new(RateLimiter::keyed(q))),
+            limits.per_group.map(|q| Arc::new(RateLimiter::keyed(q))),
         ),
     };
     state.config = Some(Config {
@@ -573,6 +626,8 @@ async fn load_config(state: &mut ChannelState) -> Result<(), StoreError> {
         limits,
         limiter,
         per_chat,
+        per_group,
+        provider,
     });
     Ok(())
 }
@@ -598,6 +653,7 @@ fn connector(
                 .map(str::to_string);
             Ok(Arc::new(ApiChannel::new(url, token)?))
         }
+        Provider::Widget => Ok(Arc::new(WidgetChannel)),
         provider => {
             let channel =
                 registry::provider_channel(provider, credentials, &channel.settings, endpoints)
@@ -609,24 +665,37 @@ fn connector(
     }
 }
 
-/// The channel's send rate from its settings, with sane defaults for anything missing or
-/// unusable.
-/// The provider's documented limits, overridden by the channel's settings.
+/// Whether a conversation's provider id names a group chat, which a provider may limit more
+/// strictly. Telegram: groups, supergroups and channels have negative ids (or a public
+/// `@username`); a private chat's id is the user's, positive.
+pub(crate) fn is_group_chat(provider: Provider, external: &str) -> bool {
+    provider == Provider::Telegram && (external.starts_with('-') || external.starts_with('@'))
+}
+
+/// The provider's documented limits, overridden by the channel's settings (missing or
+/// unusable values fall back to the defaults).
 pub(crate) fn limits(provider: Provider, settings: &serde_json::Value) -> Limits {
-    // (messages per second overall, per chat): Telegram's Bot FAQ, MAX's and VK's API limits.
-    let (rate, chat_rate) = match provider {
-        Provider::Telegram => (30.0, Some(1.0)),
-        Provider::Max => (30.0, None),
-        Provider::Vk => (20.0, None),
-        _ => (DEFAULT_RATE, None),
+    // (messages per second overall, per chat, per minute per group chat): Telegram's Bot FAQ
+    // (30/s overall, 1/s per chat, 20/min per group); MAX 30 rps (its partner's FAQ, see
+    // specs/PROVIDERS.md); VK's community-token limit of 20 requests a second (error 6 "Too
+    // many requests per second" beyond it). Viber documents no number: the default applies.
+    let (rate, chat_rate, group_per_minute) = match provider {
+        Provider::Telegram => (30.0, Some(1.0), Some(20.0)),
+        Provider::Max => (30.0, None, None),
+        Provider::Vk => (20.0, None, None),
+        _ => (DEFAULT_RATE, None, None),
     };
     let chat_rate = number(settings, "chat_rate_per_second").or(chat_rate);
+    let group_per_minute = number(settings, "group_rate_per_minute").or(group_per_minute);
     Limits {
         overall: quota(
             number(settings, "send_rate_per_second").unwrap_or(rate),
             burst(settings, "send_burst"),
         ),
         per_chat: chat_rate.map(|r| quota(r, burst(settings, "chat_burst"))),
+        // Evenly spaced by default (one every 3 s for 20 a minute), which also keeps a group
+        // within the per-chat limit its messages no longer count against.
+        per_group: group_per_minute.map(|r| quota(r / 60.0, burst(settings, "group_burst"))),
     }
 }
 
@@ -717,6 +786,98 @@ mod tests {
             (chat.replenish_interval(), chat.burst_size().get()),
             (Duration::from_millis(510), 3)
         );
+        // Telegram groups: 20 a minute, one every 3 s (with the 2 % margin), unless told
+        // otherwise; no other provider limits groups.
+        let group = telegram.per_group.unwrap();
+        assert_eq!(
+            (group.replenish_interval(), group.burst_size().get()),
+            (Duration::from_millis(3060), 1)
+        );
+        let busy = limits(
+            Provider::Telegram,
+            &serde_json::json!({"group_rate_per_minute": 30, "group_burst": 5}),
+        )
+        .per_group
+        .unwrap();
+        assert_eq!(
+            (busy.replenish_interval(), busy.burst_size().get()),
+            (Duration::from_millis(2040), 5)
+        );
+        for provider in [
+            Provider::Max,
+            Provider::Vk,
+            Provider::Viber,
+            Provider::Whatsapp,
+        ] {
+            assert_eq!(limits(provider, &serde_json::json!({})).per_group, None);
+        }
+        assert_eq!(
+            limits(Provider::Max, &serde_json::json!({}))
+                .overall
+                .replenish_interval(),
+            Duration::from_secs_f64(1.02 / 30.0)
+        );
+        assert_eq!(
+            limits(Provider::Vk, &serde_json::json!({}))
+                .overall
+                .replenish_interval(),
+            Duration::from_secs_f64(1.02 / 20.0)
+        );
+    }
+
+    #[test]
+    fn telegram_groups_are_told_by_their_ids() {
+        assert!(is_group_chat(Provider::Telegram, "-100123456"));
+        assert!(is_group_chat(Provider::Telegram, "-4512"));
+        assert!(is_group_chat(Provider::Telegram, "@shop_channel"));
+        assert!(!is_group_chat(Provider::Telegram, "5001"));
+        assert!(!is_group_chat(Provider::Vk, "-100123"));
+    }
+
+    #[test]
+    fn a_group_waits_for_its_own_limit_while_private_chats_go_on() {
+        let (group, private) = (ConversationId::new(), ConversationId::new());
+        let job = |conversation, text: &str| Job {
+            message: Message {
+                id: MessageId::new(),
+                client_id: omnihub_core::ClientId::new(),
+                conversation_id: conversation,
+                direction: omnihub_core::model::Direction::Outbound,
+                kind: omnihub_core::model::MessageKind::Message,
+                provider_event_id: None,
+                author_id: None,
+                text: text.into(),
+                status: DeliveryStatus::Pending,
+                failure_reason: None,
+                idempotency_key: None,
+                attachments: Vec::new(),
+                created_at: chrono::Utc::now(),
+            },
+            attempts: 0,
+        };
+        let telegram = limits(Provider::Telegram, &serde_json::json!({}));
+        let per_chat = RateLimiter::keyed(telegram.per_chat.unwrap());
+        let per_group = RateLimiter::keyed(telegram.per_group.unwrap());
+        let limiter_for = |c| {
+            if c == group {
+                Some(&per_group)
+            } else {
+                Some(&per_chat)
+            }
+        };
+        let mut queue: VecDeque<Job> =
+            [job(group, "g1"), job(group, "g2"), job(private, "p1")].into();
+        assert_eq!(next_free_chat(&mut queue, limiter_for), Ok(()));
+        assert_eq!(queue.pop_front().unwrap().message.text, "g1");
+        // The group's next turn is about 3 s away; the private chat goes meanwhile.
+        assert_eq!(next_free_chat(&mut queue, limiter_for), Ok(()));
+        assert_eq!(queue.pop_front().unwrap().message.text, "p1");
+        let wait = next_free_chat(&mut queue, limiter_for).unwrap_err();
+        assert!(wait > Duration::from_secs(2), "{wait:?}");
+        assert_eq!(queue.front().unwrap().message.text, "g2");
+        // A chat with no limit of its own is never held.
+        let mut free: VecDeque<Job> = [job(private, "x")].into();
+        assert_eq!(next_free_chat(&mut free, |_| None), Ok(()));
     }
 
     #[test]
@@ -745,14 +906,15 @@ mod tests {
             [job(a, "a1"), job(a, "a2"), job(b, "b1"), job(b, "b2")].into();
         let texts =
             |q: &VecDeque<Job>| q.iter().map(|j| j.message.text.clone()).collect::<Vec<_>>();
-        assert_eq!(next_free_chat(&mut queue, &per_chat), Ok(()));
+        let every = |_| Some(&per_chat);
+        assert_eq!(next_free_chat(&mut queue, every), Ok(()));
         assert_eq!(texts(&queue), ["a1", "a2", "b1", "b2"]);
         queue.pop_front();
         // `a` just had its turn: `b` goes first, and `a2` is not sent ahead of it.
-        assert_eq!(next_free_chat(&mut queue, &per_chat), Ok(()));
+        assert_eq!(next_free_chat(&mut queue, every), Ok(()));
         assert_eq!(texts(&queue), ["b1", "a2", "b2"]);
         queue.pop_front();
-        let wait = next_free_chat(&mut queue, &per_chat).unwrap_err();
+        let wait = next_free_chat(&mut queue, every).unwrap_err();
         assert!(wait > Duration::from_secs(3500), "{wait:?}");
         assert_eq!(texts(&queue), ["a2", "b2"]);
     }

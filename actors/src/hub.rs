@@ -30,7 +30,7 @@ use crate::publisher::PublisherMsg;
 use crate::restart::RestartPolicy;
 use crate::router::RouterMsg;
 use crate::scheduler::{self, Scheduler, TaskHandlers};
-use crate::session::{self, SessionControl, SessionLink, SessionStart};
+use crate::session::{self, Audience, SessionControl, SessionLink, SessionStart};
 use crate::shared::{CALL_TIMEOUT, ClientCtx, Shared};
 use crate::supervisor::{ChildSpec, Root, RootArgs, RootMsg, supervised};
 
@@ -259,6 +259,18 @@ pub enum ServerPush {
         user_id: UserId,
         presence: Presence,
     },
+    /// The customer is typing (a widget visitor); only operators are told.
+    ContactTyping {
+        conversation_id: ConversationId,
+    },
+}
+
+/// Who is typing in a conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Typist {
+    Operator(UserId),
+    /// The customer, through a channel that says so (the website widget).
+    Contact,
 }
 
 /// Why the hub closes a session.
@@ -569,7 +581,7 @@ impl HubHandle {
         if let Some(refs) = self.shared.entry(client).and_then(|e| e.refs()) {
             let _ = refs.publisher.cast(PublisherMsg::Typing {
                 conversation: Arc::new(conversation),
-                user,
+                typist: Typist::Operator(user),
             });
         }
     }
@@ -588,9 +600,78 @@ impl HubHandle {
         let client = principal
             .client_id
             .ok_or(HubError::Store(StoreError::NotFound))?;
+        let audience = Audience::Operator(principal);
+        self.start_session(client, audience, sink, resume_after)
+            .await
+    }
+
+    /// Opens a session for one widget visitor's socket: the messages (not notes) and delivery
+    /// statuses of the conversation of `channel` whose external id is `external_id` (the
+    /// visitor's; it may not exist yet), and operators typing in it; replayed after
+    /// `resume_after` when given, then live, like an operator session.
+    pub async fn open_visitor_session(
+        &self,
+        client: ClientId,
+        channel: ChannelId,
+        external_id: String,
+        sink: Arc<dyn SessionSink>,
+        resume_after: Option<i64>,
+    ) -> Result<SessionHandle, HubError> {
+        let conversation = self
+            .shared
+            .store
+            .conversation_by_external_id(client, channel, &external_id)
+            .await?;
+        let audience = Audience::Visitor {
+            channel,
+            external_id,
+            conversation,
+        };
+        self.start_session(client, audience, sink, resume_after)
+            .await
+    }
+
+    /// The customer is typing (a widget visitor): the operators of this node who may see the
+    /// conversation are told; not stored.
+    pub fn contact_typing(&self, client: ClientId, conversation: ConversationScopeWithId) {
+        if let Some(refs) = self.shared.entry(client).and_then(|e| e.refs()) {
+            let _ = refs.publisher.cast(PublisherMsg::Typing {
+                conversation: Arc::new(conversation),
+                typist: Typist::Contact,
+            });
+        }
+    }
+
+    /// A delivery or read receipt for an outbound message, by its own id (the widget's visitor
+    /// sockets, which saw the message); moves forward only and is published.
+    pub async fn message_receipt(
+        &self,
+        client: ClientId,
+        message: MessageId,
+        status: DeliveryStatus,
+    ) -> Result<(), HubError> {
+        let (entry, _) = self.shared.client(client).await?;
+        let (_, event) = self
+            .shared
+            .store
+            .set_delivery(client, message, status, None, None)
+            .await?;
+        if event.is_some() {
+            entry.wake();
+        }
+        Ok(())
+    }
+
+    async fn start_session(
+        &self,
+        client: ClientId,
+        audience: Audience,
+        sink: Arc<dyn SessionSink>,
+        resume_after: Option<i64>,
+    ) -> Result<SessionHandle, HubError> {
         let (entry, refs) = self.shared.client(client).await?;
         let control = Arc::new(SessionControl::new(
-            principal,
+            audience,
             resume_after,
             self.shared.config.session_queue,
         ));

@@ -12,8 +12,8 @@
 //!     ├── router         (core::routing over store.routing_snapshot; FIFO queue; auto-replies)
 //!     ├── conversation actors    (one per active conversation; stop when idle)
 //!     ├── channel-account actors (one per channel; rate-limited sends with retries)
-//!     └── operator sessions (one light actor per console socket — a task and a bounded
-//!                            mailbox — fed by the publisher and ending with it)
+//!     └── sessions       (one light actor per console or widget visitor socket — a task
+//!                            and a bounded mailbox — fed by the publisher, ending with it)
 //! ```
 //!
 //! Children are restarted with exponential back-off after a panic or an error, and given up on
@@ -46,7 +46,7 @@ mod supervisor;
 pub use health::{ChildHealth, ChildStatus, ClientHealth, HubHealth};
 pub use hub::{
     CloseReason, ConversationScopeWithId, DEFAULT_MAX_ATTACHMENT_BYTES, Hub, HubConfig, HubError,
-    HubHandle, ServerPush, SessionHandle, SessionSink, SinkClosed,
+    HubHandle, ServerPush, SessionHandle, SessionSink, SinkClosed, Typist,
 };
 pub use restart::{Decision, RestartPolicy};
 pub use scheduler::{TaskFailure, TaskHandler, TaskHandlers};

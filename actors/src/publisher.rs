@@ -12,12 +12,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use omnihub_core::UserId;
 use omnihub_core::events::HubEvent;
 use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort};
 
-use crate::hub::{ConversationScopeWithId, ServerPush};
+use crate::hub::{ConversationScopeWithId, ServerPush, Typist};
 use crate::session::{SessionLink, SessionMsg};
 use crate::shared::{ClientCtx, UNKNOWN_SEQ};
 
@@ -40,7 +39,7 @@ pub(crate) enum PublisherMsg {
     /// A typing indicator, for the sessions that may see the conversation.
     Typing {
         conversation: Arc<ConversationScopeWithId>,
-        user: UserId,
+        typist: Typist,
     },
 }
 
@@ -99,8 +98,17 @@ impl Actor for Publisher {
                 let _ = reply.send(state.ctx.entry.last_published.load(Ordering::Acquire));
             }
             PublisherMsg::Push(push) => offer_all(state, &SessionMsg::Push(push)),
-            PublisherMsg::Typing { conversation, user } => {
-                offer_all(state, &SessionMsg::Typing { conversation, user });
+            PublisherMsg::Typing {
+                conversation,
+                typist,
+            } => {
+                offer_all(
+                    state,
+                    &SessionMsg::Typing {
+                        conversation,
+                        typist,
+                    },
+                );
             }
         }
         Ok(())

@@ -1,9 +1,11 @@
-//! Operator sessions: one per open console socket, each a small actor of its own — a task with
-//! a bounded mailbox — rather than a framework actor, because ten thousand idle consoles must
-//! cost little more than their sockets (a framework actor brings four mailboxes and a task of
-//! its own besides the writer's). A session subscribes to its client's publisher, replays the
-//! stored events after the console's cursor (when it resumes), then forwards live events —
-//! only those its principal may see, in seq order, each once.
+//! Sessions: one per open console socket and one per open widget visitor socket, each a small
+//! actor of its own — a task with a bounded mailbox — rather than a framework actor, because ten
+//! thousand idle consoles must cost little more than their sockets (a framework actor brings
+//! four mailboxes and a task of its own besides the writer's). A session subscribes to its
+//! client's publisher, replays the stored events after the socket's cursor (when it resumes),
+//! then forwards live events — only those its audience may see, in seq order, each once. An
+//! operator sees what `may_see` allows; a visitor sees only the messages (never notes) and
+//! delivery statuses of their own conversation, and the operators' typing in it.
 //!
 //! The publisher never waits for a session: it offers each batch to the session's mailbox
 //! (`session_queue` messages deep) and, when the mailbox is full, the consumer is too slow: the
@@ -18,11 +20,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use omnihub_core::access::{ConversationScope, Principal, may_see, may_see_in};
-use omnihub_core::events::HubEvent;
-use omnihub_core::{Role, UserId};
+use omnihub_core::events::{EventKind, HubEvent};
+use omnihub_core::{ChannelId, ConversationId, Role};
 use tokio::sync::Notify;
 
-use crate::hub::{CloseReason, ConversationScopeWithId, ServerPush, SessionSink};
+use crate::hub::{CloseReason, ConversationScopeWithId, ServerPush, SessionSink, Typist};
 use crate::publisher::BATCH;
 use crate::shared::ClientCtx;
 
@@ -39,7 +41,7 @@ pub(crate) enum SessionMsg {
     Events(Arc<[Arc<HubEvent>]>),
     Typing {
         conversation: Arc<ConversationScopeWithId>,
-        user: UserId,
+        typist: Typist,
     },
     Push(ServerPush),
 }
@@ -47,8 +49,21 @@ pub(crate) enum SessionMsg {
 /// What the session's handle and its publisher share with the session's task: its principal,
 /// its mailbox and why it ends. The mailbox is a plain queue under a lock, empty until used,
 /// because an idle console should cost nothing for it.
+/// Who a session is for.
+pub(crate) enum Audience {
+    Operator(Arc<Principal>),
+    /// A widget visitor: their conversation is the one of `channel` whose external id is
+    /// `external_id`; its id is learned from the first event about it (the conversation may
+    /// not exist yet when the socket opens).
+    Visitor {
+        channel: ChannelId,
+        external_id: String,
+        conversation: Option<ConversationId>,
+    },
+}
+
 pub(crate) struct SessionControl {
-    principal: Mutex<Arc<Principal>>,
+    audience: Mutex<Audience>,
     inner: Mutex<Mailbox>,
     /// Wakes the task for a new message or a close (a stored permit: never missed).
     wake: Notify,
@@ -64,12 +79,12 @@ struct Mailbox {
 
 impl SessionControl {
     pub(crate) fn new(
-        principal: Arc<Principal>,
+        audience: Audience,
         resume_after: Option<i64>,
         capacity: usize,
     ) -> SessionControl {
         SessionControl {
-            principal: Mutex::new(principal),
+            audience: Mutex::new(audience),
             inner: Mutex::new(Mailbox {
                 queue: VecDeque::new(),
                 capacity: capacity.max(1),
@@ -84,18 +99,19 @@ impl SessionControl {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn principal(&self) -> Arc<Principal> {
-        self.principal
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    fn audience(&self) -> MutexGuard<'_, Audience> {
+        self.audience.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// An operator's rights changed: filter from now on with these (visitors have none).
     pub(crate) fn set_principal(&self, principal: Arc<Principal>) {
-        *self
-            .principal
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = principal;
+        if let Audience::Operator(current) = &mut *self.audience() {
+            *current = principal;
+        }
+    }
+
+    fn sees(&self, event: &HubEvent) -> bool {
+        self.audience().sees(event)
     }
 
     /// Ends the session with `reason`; the first reason given wins.
@@ -262,22 +278,27 @@ impl Running {
                         continue;
                     }
                     self.cursor = event.seq;
-                    if visible(&self.control.principal(), event) {
+                    if self.control.sees(event) {
                         self.send(ServerPush::Event(event.clone())).await?;
                     }
                 }
             }
-            SessionMsg::Typing { conversation, user } => {
-                let principal = self.control.principal();
-                if user != principal.user_id && may_see(&principal, &conversation.scope) {
-                    self.send(ServerPush::Typing {
-                        conversation_id: conversation.conversation_id,
-                        user_id: user,
-                    })
-                    .await?;
+            SessionMsg::Typing {
+                conversation,
+                typist,
+            } => {
+                let push = self.control.audience().typing(&conversation, typist);
+                if let Some(push) = push {
+                    self.send(push).await?;
                 }
             }
-            SessionMsg::Push(push) => self.send(push).await?,
+            SessionMsg::Push(push) => {
+                // Presence is the operators' business.
+                let operator = matches!(*self.control.audience(), Audience::Operator(_));
+                if operator {
+                    self.send(push).await?;
+                }
+            }
         }
         Ok(())
     }
@@ -326,7 +347,7 @@ impl Running {
             for event in events {
                 cursor = event.seq;
                 self.cursor = event.seq;
-                if !visible(&self.control.principal(), &event) {
+                if !self.control.sees(&event) {
                     continue;
                 }
                 match tokio::time::timeout(
@@ -344,6 +365,71 @@ impl Running {
             }
         }
     }
+}
+
+impl Audience {
+    /// Whether the event goes to this audience. A visitor's check learns their conversation's
+    /// id from the first message event that names the conversation by its external id.
+    fn sees(&mut self, event: &HubEvent) -> bool {
+        match self {
+            Audience::Operator(principal) => visible(principal, event),
+            Audience::Visitor {
+                channel,
+                external_id,
+                conversation,
+            } => {
+                if event.channel_id != Some(*channel) {
+                    return false;
+                }
+                if conversation.is_none()
+                    && event.kind == EventKind::MessageCreated
+                    && event.payload["conversation"]["external_id"].as_str()
+                        == Some(external_id.as_str())
+                {
+                    *conversation = event.conversation_id;
+                }
+                conversation.is_some()
+                    && event.conversation_id == *conversation
+                    && visitor_may_see(event)
+            }
+        }
+    }
+
+    /// What this audience is told of someone typing, if anything.
+    fn typing(&self, conversation: &ConversationScopeWithId, typist: Typist) -> Option<ServerPush> {
+        match (self, typist) {
+            (Audience::Operator(principal), Typist::Operator(user)) => (user != principal.user_id
+                && may_see(principal, &conversation.scope))
+            .then_some(ServerPush::Typing {
+                conversation_id: conversation.conversation_id,
+                user_id: user,
+            }),
+            (Audience::Operator(principal), Typist::Contact) => {
+                may_see(principal, &conversation.scope).then_some(ServerPush::ContactTyping {
+                    conversation_id: conversation.conversation_id,
+                })
+            }
+            (
+                Audience::Visitor {
+                    conversation: mine, ..
+                },
+                Typist::Operator(user),
+            ) => (*mine == Some(conversation.conversation_id)).then_some(ServerPush::Typing {
+                conversation_id: conversation.conversation_id,
+                user_id: user,
+            }),
+            (Audience::Visitor { .. }, Typist::Contact) => None,
+        }
+    }
+}
+
+/// Which events of their own conversation a visitor gets: messages that are not internal
+/// notes, and the delivery statuses of those.
+pub(crate) fn visitor_may_see(event: &HubEvent) -> bool {
+    matches!(
+        event.kind,
+        EventKind::MessageCreated | EventKind::MessageStatus
+    ) && event.payload["kind"].as_str() != Some("note")
 }
 
 /// Whether a principal may see an event: same client, and `may_see` on the conversation as it
@@ -375,6 +461,8 @@ mod tests {
     use chrono::Utc;
     use omnihub_core::events::EventKind;
     use omnihub_core::{ChannelId, ChannelRights, ClientId, GlobalRights, GroupId};
+
+    use omnihub_core::UserId;
 
     use super::*;
 

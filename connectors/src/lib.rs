@@ -27,6 +27,7 @@ pub mod telephony;
 pub mod viber;
 pub mod vk;
 pub mod whatsapp;
+pub mod widget;
 
 /// One outbound message, as a connector sends it.
 #[derive(Clone, Debug, PartialEq)]

@@ -636,6 +636,12 @@ impl FakeBot {
         self.with_bot(|bot| bot.poll_generation).unwrap_or_default()
     }
 
+    /// How many getUpdates calls were cut short (409) by another one made while they waited:
+    /// the sign of two instances polling the bot at once.
+    pub fn poll_conflicts(&self) -> u64 {
+        self.with_bot(|bot| bot.poll_conflicts).unwrap_or_default()
+    }
+
     /// getWebhookInfo's `last_error_message`.
     pub fn last_webhook_error(&self) -> Option<String> {
         self.with_bot(|bot| bot.last_webhook_error.clone().map(|(_, message)| message))

@@ -21,10 +21,12 @@ use crate::{server, tls};
 use providers::DemoProviders;
 
 mod providers;
+mod sandbox_page;
 
 pub const DEFAULT_DATA_DIR: &str = "./omnihub-demo";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
 pub const DEFAULT_REDIRECT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_SANDBOX_LISTEN: &str = "127.0.0.1:8090";
 
 const SECRET_KEY_FILE: &str = "secret.key";
 const LOGINS_FILE: &str = "logins.txt";
@@ -37,6 +39,8 @@ pub struct DemoOptions {
     /// An empty string disables the redirect listener.
     pub redirect_listen: Option<String>,
     pub data_dir: Option<PathBuf>,
+    /// Where the sandbox page (write as a customer) listens; empty disables it.
+    pub sandbox_listen: Option<String>,
 }
 
 /// One seeded account, as printed and written to `logins.txt`.
@@ -95,6 +99,24 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         .data_dir
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
     let providers = Arc::new(DemoProviders::start().await?);
+    let sandbox_listen = options
+        .sandbox_listen
+        .unwrap_or_else(|| DEFAULT_SANDBOX_LISTEN.to_string());
+    if !sandbox_listen.is_empty() {
+        // The demo is useful without the page: a taken port only costs the page.
+        match sandbox_page::start(providers.clone(), &sandbox_listen) {
+            Ok((addr, page)) => {
+                println!("Sandbox page (write as a customer on any channel): http://{addr}/");
+                tracing::info!(%addr, "sandbox page listening");
+                tokio::spawn(page);
+            }
+            Err(err) => tracing::warn!(
+                error = format!("{err:#}"),
+                listen = %sandbox_listen,
+                "no sandbox page: choose another address with --sandbox-listen"
+            ),
+        }
+    }
     let mut config = demo_config(
         &data_dir,
         options.listen.as_deref().unwrap_or(DEFAULT_LISTEN),

@@ -264,6 +264,148 @@ impl DemoProviders {
     }
 }
 
+/// A customer of the sandbox page: a name, and the ids each provider knows them by (stable
+/// for the name, so the same name is the same customer on every visit).
+pub struct SandboxCustomer {
+    pub name: String,
+    /// A Telegram chat, VK peer or MAX user id.
+    numeric: i64,
+    /// A WhatsApp phone number.
+    phone: String,
+    /// A Viber user id.
+    viber: String,
+}
+
+impl SandboxCustomer {
+    pub fn new(name: &str) -> SandboxCustomer {
+        // FNV-1a: stable across runs and builds, unlike the standard library's hasher.
+        let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        SandboxCustomer {
+            name: name.to_string(),
+            numeric: 100_000 + i64::try_from(hash % 800_000).unwrap_or_default(),
+            phone: format!("7998{:07}", hash % 10_000_000),
+            viber: format!("sandbox-{hash:016x}"),
+        }
+    }
+}
+
+/// Providers the sandbox page lets the user write on.
+pub const SANDBOX_PROVIDERS: [Provider; 5] = [
+    Provider::Telegram,
+    Provider::Whatsapp,
+    Provider::Vk,
+    Provider::Viber,
+    Provider::Max,
+];
+
+impl DemoProviders {
+    /// The customer writes to the business on `provider`, through its fake exactly as a real
+    /// customer's message arrives (the signed webhook the fake delivers).
+    pub async fn customer_writes(
+        &self,
+        provider: Provider,
+        customer: &SandboxCustomer,
+        text: &str,
+    ) -> Result<(), String> {
+        match provider {
+            Provider::Telegram => self
+                .bot
+                .customer_says(
+                    customer.numeric,
+                    &TelegramCustomer::new(customer.numeric, customer.name.clone()),
+                    text,
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Provider::Whatsapp => {
+                let delivery = self
+                    .whatsapp
+                    .customer_sends(
+                        &WhatsappCustomer::new(customer.phone.clone(), customer.name.clone()),
+                        CustomerMessage::Text(text.into()),
+                    )
+                    .await;
+                delivered(delivery.status, &delivery.answer)
+            }
+            Provider::Vk => {
+                let delivery = self.vk.customer_writes(customer.numeric, text).await;
+                answered(delivery.answers.iter().map(|a| a.status))
+            }
+            Provider::Viber => {
+                let delivery = self
+                    .viber
+                    .customer_sends(
+                        &ViberCustomer::new(customer.viber.clone(), customer.name.clone()),
+                        ViberCustomerMessage::Text(text.into()),
+                    )
+                    .await;
+                delivered(delivery.status, &delivery.answer)
+            }
+            Provider::Max => {
+                let delivery = self.max.customer_writes(customer.numeric, text).await;
+                answered(delivery.answers.iter().map(|a| a.status))
+            }
+            other => Err(format!("the demo has no {} channel", other.as_str())),
+        }
+    }
+
+    /// What the business sent this customer on `provider`, oldest first, as the provider
+    /// received it (the text of each message).
+    pub fn replies_to(&self, provider: Provider, customer: &SandboxCustomer) -> Vec<String> {
+        let text_of = |body: &Value, path: &[&str]| {
+            path.iter()
+                .try_fold(body, |v, key| v.get(*key))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        match provider {
+            Provider::Telegram => self
+                .bot
+                .sent_messages()
+                .into_iter()
+                .filter(|m| m.chat_id == customer.numeric)
+                .map(|m| m.text.unwrap_or_default())
+                .collect(),
+            Provider::Whatsapp => self
+                .whatsapp
+                .sent()
+                .into_iter()
+                .filter(|m| m.to == customer.phone)
+                .map(|m| text_of(&m.body, &["text", "body"]))
+                .collect(),
+            Provider::Vk => self
+                .vk
+                .sent()
+                .into_iter()
+                .filter(|m| m.peer_id == customer.numeric)
+                .map(|m| m.text)
+                .collect(),
+            Provider::Viber => self
+                .viber
+                .sent()
+                .into_iter()
+                .filter(|m| m.body.get("receiver").and_then(Value::as_str) == Some(&customer.viber))
+                .map(|m| text_of(&m.body, &["text"]))
+                .collect(),
+            Provider::Max => self
+                .max
+                .sent()
+                .into_iter()
+                .filter(|m| {
+                    m.user_id == Some(customer.numeric)
+                        || m.chat_id == Some(omnihub_sandbox::max::dialog_chat_id(customer.numeric))
+                })
+                .map(|m| text_of(&m.body, &["text"]))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
 fn delivered(status: Option<u16>, answer: &str) -> Result<(), String> {
     match status {
         Some(200..=299) => Ok(()),

@@ -42,7 +42,7 @@ fn looks_like_file(path: &str) -> bool {
 }
 
 /// Whether `Accept-Encoding` admits gzip (a `q=0` refuses it).
-fn accepts_gzip(req: &HttpRequest) -> bool {
+pub(crate) fn accepts_gzip(req: &HttpRequest) -> bool {
     req.headers()
         .get_all(header::ACCEPT_ENCODING)
         .filter_map(|v| v.to_str().ok())

@@ -64,6 +64,10 @@ pub enum ApiError {
     /// A webhook whose credentials do not match its channel (or whose channel does not exist:
     /// the two are never told apart).
     InvalidSignature,
+    /// A widget's public API called from a page whose origin the widget does not allow.
+    OriginNotAllowed,
+    /// A widget visitor's token that names no visitor of this widget.
+    VisitorUnknown,
     /// The method is not served on this path; carries what is (for `Allow`).
     MethodNotAllowed(&'static str),
     EmailNotConfigured,
@@ -100,6 +104,8 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::InvalidToken => "invalid_token",
             ApiError::InvalidSignature => "invalid_signature",
+            ApiError::OriginNotAllowed => "origin_not_allowed",
+            ApiError::VisitorUnknown => "visitor_unknown",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::EmailNotConfigured => "email_not_configured",
             ApiError::OutOfHours => "out_of_hours",
@@ -138,6 +144,8 @@ impl ApiError {
             ApiError::NotFound => Msg::NotFound,
             ApiError::InvalidToken => Msg::InvalidToken,
             ApiError::InvalidSignature => Msg::InvalidSignature,
+            ApiError::OriginNotAllowed => Msg::OriginNotAllowed,
+            ApiError::VisitorUnknown => Msg::VisitorUnknown,
             ApiError::MethodNotAllowed(allowed) => Msg::MethodNotAllowed { allowed },
             ApiError::EmailNotConfigured => Msg::EmailNotConfigured,
             ApiError::OutOfHours => Msg::CallbackOutOfHours,
@@ -178,14 +186,16 @@ impl ResponseError for ApiError {
             | ApiError::InvalidCredentials
             | ApiError::TotpRequired
             | ApiError::InvalidTotp
-            | ApiError::InvalidSignature => StatusCode::UNAUTHORIZED,
+            | ApiError::InvalidSignature
+            | ApiError::VisitorUnknown => StatusCode::UNAUTHORIZED,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::AccountLocked(_) => StatusCode::LOCKED,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::CsrfFailed
             | ApiError::Forbidden
             | ApiError::ClientBlocked
-            | ApiError::CaptchaFailed => StatusCode::FORBIDDEN,
+            | ApiError::CaptchaFailed
+            | ApiError::OriginNotAllowed => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) | ApiError::OutOfHours => StatusCode::CONFLICT,
             ApiError::InvalidToken => StatusCode::GONE,

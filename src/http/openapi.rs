@@ -39,6 +39,8 @@ pub fn document() -> utoipa::openapi::OpenApi {
         hooks::Api::openapi(),
         provider_hooks::Api::openapi(),
         crate::ws::Api::openapi(),
+        crate::widget::owner::Api::openapi(),
+        crate::widget::public::Api::openapi(),
     ] {
         doc.merge(part);
     }
@@ -66,6 +68,18 @@ pub fn document() -> utoipa::openapi::OpenApi {
                 .scheme(HttpAuthScheme::Bearer)
                 .description(Some(
                     "A channel's own inbound secret (the API channel's `credentials.inbound_token`).",
+                ))
+                .build(),
+        ),
+    );
+    components.add_security_scheme(
+        "visitor_token",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("omv_…")
+                .description(Some(
+                    "A website visitor's token, from POST /api/v1/public/widgets/{public_key}/visitors.",
                 ))
                 .build(),
         ),

@@ -366,6 +366,9 @@ enum ServerMessage<'a> {
         user_id: UserId,
         presence: Presence,
     },
+    ContactTyping {
+        conversation_id: ConversationId,
+    },
     Ack {
         #[serde(rename = "ref")]
         reference: Option<&'a Value>,
@@ -491,6 +494,10 @@ pub fn render_push(push: &ServerPush, cache: &EventCache) -> ByteString {
             user_id,
         } => typing(*conversation_id, *user_id).into(),
         ServerPush::Presence { user_id, presence } => self::presence(*user_id, *presence).into(),
+        ServerPush::ContactTyping { conversation_id } => frame(ServerMessage::ContactTyping {
+            conversation_id: *conversation_id,
+        })
+        .into(),
     }
 }
 

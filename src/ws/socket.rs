@@ -106,6 +106,8 @@ impl Shared {
             // typing is not news.
             ServerPush::Typing { user_id, .. } => *user_id != who.user_id,
             ServerPush::Presence { .. } => true,
+            // The hub sends it only to those who may see the conversation.
+            ServerPush::ContactTyping { .. } => true,
         }
     }
 

@@ -20,11 +20,13 @@ pub mod media;
 mod postgres;
 pub mod secrets;
 mod sqlite;
+mod widget;
 
 pub use hub::*;
 pub use postgres::PgStore;
 pub use secrets::SecretBox;
 pub use sqlite::SqliteStore;
+pub use widget::*;
 
 pub type DynStore = Arc<dyn Store>;
 
@@ -220,9 +222,10 @@ pub struct LoginFailure {
 
 /// The interface both backends implement. Every client-scoped call takes the caller's
 /// `ClientId` and touches nothing outside it: another client's id is `NotFound`, never data.
-/// The realtime hub's part ([`HubStore`]) is a supertrait, so a [`DynStore`] has every method.
+/// The realtime hub's part ([`HubStore`]) and the website widget's ([`WidgetStore`]) are
+/// supertraits, so a [`DynStore`] has every method.
 #[async_trait]
-pub trait Store: HubStore + Send + Sync + 'static {
+pub trait Store: HubStore + WidgetStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn engine(&self) -> &'static str;
     /// Applies pending migrations.
@@ -382,6 +385,22 @@ pub trait Store: HubStore + Send + Sync + 'static {
         channel: ChannelId,
         cursor: &str,
     ) -> Result<()>;
+    /// Claims or renews `node`'s lease on polling a channel, until `until`. Granted when the
+    /// channel has no lease, when its lease ran out by `now` (its node died or stopped
+    /// renewing), or when `node` already holds it; false while another node's lease is live
+    /// and when the channel is gone. Two nodes claiming at once: exactly one is granted.
+    async fn claim_poll_lease(
+        &self,
+        channel: ChannelId,
+        node: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Gives `node`'s lease up (a node stopping), so another node may claim it at once;
+    /// nothing happens when `node` does not hold it.
+    async fn release_poll_lease(&self, channel: ChannelId, node: &str) -> Result<()>;
+    /// Who holds the lease on polling a channel and until when, whether or not it ran out.
+    async fn poll_lease(&self, channel: ChannelId) -> Result<Option<(String, DateTime<Utc>)>>;
     /// A channel of any client with its decrypted credentials, for the one caller that knows
     /// a channel only by id: a provider's webhook (`/hooks/{provider}/{channel_id}`), which
     /// must then authenticate against those credentials before anything else happens.

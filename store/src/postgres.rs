@@ -123,6 +123,10 @@ mod sql;
 #[path = "hub_sql.rs"]
 mod hub_sql;
 
+#[allow(clippy::duplicate_mod)]
+#[path = "widget_sql.rs"]
+mod widget_sql;
+
 /// The PostgreSQL backend.
 #[derive(Clone, Debug)]
 pub struct PgStore {

@@ -233,7 +233,7 @@ pub(super) fn group_row(r: &DbRow, member_ids: Vec<UserId>) -> Result<Group> {
     })
 }
 
-fn channel_row(r: &DbRow) -> Result<Channel> {
+pub(super) fn channel_row(r: &DbRow) -> Result<Channel> {
     Ok(Channel {
         id: ChannelId(r.try_get("id")?),
         client_id: ClientId(r.try_get("client_id")?),
@@ -1362,6 +1362,57 @@ impl Store for Backend {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn claim_poll_lease(
+        &self,
+        channel: ChannelId,
+        node: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        // One conditional upsert: a new lease for an existing channel, or the row taken over
+        // only while its holder is this node or its time ran out. PostgreSQL locks the
+        // conflicting row and evaluates the condition on its newest version, so of two nodes
+        // claiming at once one is granted; SQLite's single writer serializes them.
+        let granted = sqlx::query_scalar::<Db, String>(
+            "INSERT INTO poll_leases (channel_id, holder, held_until) \
+             SELECT id, $2, $4 FROM channels WHERE id = $1 \
+             ON CONFLICT (channel_id) DO UPDATE SET holder = excluded.holder, \
+             held_until = excluded.held_until \
+             WHERE poll_leases.holder = excluded.holder OR poll_leases.held_until <= $3 \
+             RETURNING holder",
+        )
+        .bind(channel.0)
+        .bind(node)
+        .bind(ms(now))
+        .bind(ms(until))
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(granted.is_some())
+    }
+
+    async fn release_poll_lease(&self, channel: ChannelId, node: &str) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query::<Db>("DELETE FROM poll_leases WHERE channel_id = $1 AND holder = $2")
+            .bind(channel.0)
+            .bind(node)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn poll_lease(&self, channel: ChannelId) -> Result<Option<(String, DateTime<Utc>)>> {
+        let row =
+            sqlx::query::<Db>("SELECT holder, held_until FROM poll_leases WHERE channel_id = $1")
+                .bind(channel.0)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|row| Ok((row.try_get("holder")?, ts(row.try_get("held_until")?)?)))
+            .transpose()
     }
 
     async fn channel_for_hook(

@@ -187,6 +187,8 @@ conformance!(store:
     ingest_batch_commits_together_and_fails_alone,
     poll_cursors_are_kept_per_channel_and_client,
     calls_are_recorded_finished_once_and_counted,
+    widgets_keys_visitors_and_their_conversations,
+    poll_leases_have_one_holder_and_pass_on_when_they_run_out,
     audit_filter_and_keyset_pagination,
     outbound_is_idempotent_and_notes_stay_inside,
     delivery_moves_forward_only,
@@ -2321,6 +2323,146 @@ async fn ingest_batch_commits_together_and_fails_alone(store: DynStore) {
     );
 }
 
+fn new_widget(client: ClientId, name: &str) -> NewChannel {
+    NewChannel {
+        client_id: client,
+        kind: ChannelKind::Messaging,
+        provider: Provider::Widget,
+        name: name.to_string(),
+        settings: serde_json::json!({"origins": ["https://shop.test"]}),
+        credentials: None,
+    }
+}
+
+async fn widgets_keys_visitors_and_their_conversations(store: DynStore) {
+    let a = tenant(&store, "Widgets").await;
+    let b = tenant(&store, "Other widgets").await;
+    let w = store
+        .create_widget(&new_widget(a.client.id, "site"), "pk_a")
+        .await
+        .unwrap();
+    assert_eq!(w.provider, Provider::Widget);
+    assert!(!w.has_credentials);
+    // The key is unique across every client, and a failed create leaves no channel behind.
+    assert!(matches!(
+        store
+            .create_widget(&new_widget(b.client.id, "copy"), "pk_a")
+            .await,
+        Err(StoreError::Conflict("public_key"))
+    ));
+    assert!(store.list_channels(b.client.id).await.unwrap().is_empty());
+    // Only widgets, without credentials.
+    let mut not_widget = new_widget(a.client.id, "tg");
+    not_widget.provider = Provider::Telegram;
+    assert!(store.create_widget(&not_widget, "pk_tg").await.is_err());
+    assert_eq!(store.widget_key(a.client.id, w.id).await.unwrap(), "pk_a");
+    assert!(matches!(
+        store.widget_key(b.client.id, w.id).await,
+        Err(StoreError::NotFound)
+    ));
+    let tg = channel(&store, a.client.id, "tg").await;
+    assert!(matches!(
+        store.widget_key(a.client.id, tg.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.widget_by_key("pk_a").await.unwrap().id, w.id);
+    assert!(matches!(
+        store.widget_by_key("pk_missing").await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Visitors: found only by their own token within their own widget.
+    let other_w = store
+        .create_widget(&new_widget(a.client.id, "second site"), "pk_a2")
+        .await
+        .unwrap();
+    let new_visitor = |channel: ChannelId, hash: &[u8]| NewVisitor {
+        client_id: a.client.id,
+        channel_id: channel,
+        token_hash: hash.to_vec(),
+        name: "Анна".into(),
+        details: serde_json::json!({"email": "anna@example.test"}),
+    };
+    let v = store
+        .create_visitor(&new_visitor(w.id, b"hash-1"))
+        .await
+        .unwrap();
+    assert_eq!(v.channel_id, w.id);
+    let again = store.visitor_by_token(w.id, b"hash-1").await.unwrap();
+    assert_eq!(again.id, v.id);
+    assert_eq!(again.details["email"], "anna@example.test");
+    assert!(again.last_seen_at >= v.last_seen_at);
+    assert!(matches!(
+        store.visitor_by_token(other_w.id, b"hash-1").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.visitor_by_token(w.id, b"hash-2").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.create_visitor(&new_visitor(w.id, b"hash-1")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Not on a channel that is no widget, nor on another client's widget.
+    assert!(matches!(
+        store.create_visitor(&new_visitor(tg.id, b"hash-3")).await,
+        Err(StoreError::NotFound)
+    ));
+    let foreign = store
+        .create_widget(&new_widget(b.client.id, "b site"), "pk_b")
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .create_visitor(&new_visitor(foreign.id, b"hash-4"))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+
+    // The visitor's conversation appears with the first message.
+    let external = v.id.to_string();
+    assert_eq!(
+        store
+            .conversation_by_external_id(a.client.id, w.id, &external)
+            .await
+            .unwrap(),
+        None
+    );
+    let Ingest::New { conversation, .. } = store
+        .ingest(&inbound(a.client.id, w.id, &external, "v-1"))
+        .await
+        .unwrap()
+    else {
+        panic!("a first message is new");
+    };
+    assert_eq!(
+        store
+            .conversation_by_external_id(a.client.id, w.id, &external)
+            .await
+            .unwrap(),
+        Some(conversation.id)
+    );
+    assert_eq!(
+        store
+            .conversation_by_external_id(b.client.id, w.id, &external)
+            .await
+            .unwrap(),
+        None,
+        "another client's"
+    );
+    // Visitors and the key go with their widget.
+    store.delete_channel(a.client.id, w.id).await.unwrap();
+    assert!(matches!(
+        store.visitor_by_token(w.id, b"hash-1").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.widget_by_key("pk_a").await,
+        Err(StoreError::NotFound)
+    ));
+}
+
 async fn poll_cursors_are_kept_per_channel_and_client(store: DynStore) {
     let a = tenant(&store, "Polled").await;
     let b = tenant(&store, "Other polled").await;
@@ -2366,6 +2508,110 @@ async fn poll_cursors_are_kept_per_channel_and_client(store: DynStore) {
     // The cursor goes with its channel.
     store.delete_channel(a.client.id, mail.id).await.unwrap();
     assert_eq!(store.poll_cursor(a.client.id, mail.id).await.unwrap(), None);
+}
+
+async fn poll_leases_have_one_holder_and_pass_on_when_they_run_out(store: DynStore) {
+    let a = tenant(&store, "Leased").await;
+    let bot = channel(&store, a.client.id, "polled bot").await;
+    let t0 = Utc::now();
+    let later = move |secs: i64| t0 + Duration::seconds(secs);
+    assert_eq!(store.poll_lease(bot.id).await.unwrap(), None);
+    // Free: node A claims it; B is refused while A's lease is live.
+    assert!(
+        store
+            .claim_poll_lease(bot.id, "node-a", t0, later(30))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_poll_lease(bot.id, "node-b", later(1), later(31))
+            .await
+            .unwrap()
+    );
+    // A renews, even past its old end; the row shows A until the new end.
+    assert!(
+        store
+            .claim_poll_lease(bot.id, "node-a", later(10), later(40))
+            .await
+            .unwrap()
+    );
+    let (holder, until) = store.poll_lease(bot.id).await.unwrap().unwrap();
+    assert_eq!(holder, "node-a");
+    assert_eq!(until.timestamp_millis(), later(40).timestamp_millis());
+    assert!(
+        !store
+            .claim_poll_lease(bot.id, "node-b", later(39), later(69))
+            .await
+            .unwrap()
+    );
+    // A stops renewing (its node died): once the lease ran out, B takes it over and A, back
+    // again, is refused.
+    assert!(
+        store
+            .claim_poll_lease(bot.id, "node-b", later(40), later(70))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_poll_lease(bot.id, "node-a", later(41), later(71))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.poll_lease(bot.id).await.unwrap().unwrap().0, "node-b");
+    // Releasing someone else's lease changes nothing; the holder's release frees it at once.
+    store.release_poll_lease(bot.id, "node-a").await.unwrap();
+    assert_eq!(store.poll_lease(bot.id).await.unwrap().unwrap().0, "node-b");
+    store.release_poll_lease(bot.id, "node-b").await.unwrap();
+    assert_eq!(store.poll_lease(bot.id).await.unwrap(), None);
+    assert!(
+        store
+            .claim_poll_lease(bot.id, "node-a", later(42), later(72))
+            .await
+            .unwrap()
+    );
+    // A channel that does not exist is never leased.
+    let missing = ChannelId(Uuid::new_v4());
+    assert!(
+        !store
+            .claim_poll_lease(missing, "node-a", t0, later(30))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.poll_lease(missing).await.unwrap(), None);
+
+    // Ten nodes claiming a free channel at once: exactly one is granted.
+    let raced = channel(&store, a.client.id, "raced bot").await;
+    let end = later(30);
+    let claims: Vec<_> = (0..10)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let node = format!("node-{n}");
+                let granted = store
+                    .claim_poll_lease(raced.id, &node, t0, end)
+                    .await
+                    .unwrap();
+                (node, granted)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for claim in claims {
+        let (node, granted) = claim.await.unwrap();
+        if granted {
+            winners.push(node);
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    assert_eq!(
+        store.poll_lease(raced.id).await.unwrap().unwrap().0,
+        winners[0]
+    );
+    // The lease goes with its channel.
+    store.delete_channel(a.client.id, raced.id).await.unwrap();
+    assert_eq!(store.poll_lease(raced.id).await.unwrap(), None);
 }
 
 async fn ingest_creates_conversation_and_dedupes(store: DynStore) {

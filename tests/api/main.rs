@@ -14,6 +14,8 @@
 //!   against the sandbox's fake of that provider.
 //! - `nodes`: real `omnihub serve` processes — `kill -9` right after an acknowledgement, and two
 //!   nodes on one PostgreSQL database (cross-node pushes, assignment, scheduled tasks).
+//! - `widget`: the website widget's public API and visitor WebSocket — origins and CORS,
+//!   visitors kept apart, bad input, dedupe, rate limits, resume after a reconnect.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -26,3 +28,4 @@ mod process;
 mod rights_matrix;
 mod support;
 mod telephony;
+mod widget;

@@ -308,6 +308,122 @@ async fn telegram_webhook_to_inbox_and_reply_to_the_chat() {
     assert_eq!(m.telegram.violations(), []);
 }
 
+/// Credentials tried before saving: the health a channel with them would have, nothing saved;
+/// an edit may keep the saved secrets; other tenants' channels, non-provider channels and
+/// callers without settings rights are refused.
+#[actix_web::test]
+async fn credentials_are_tested_before_they_are_saved() {
+    let m = Messengers::start("connection-test").await;
+    m.telegram.add_bot(BOT_TOKEN);
+    let owner = Who::Session(&m.w.a.owner);
+    let test =
+        async |who: Who<'_>, body: Value| m.w.post(who, "/api/v1/connection-tests", body).await;
+    let before = m.w.store.list_channels(m.client()).await.unwrap().len();
+    let r = test(
+        owner,
+        json!({ "provider": "telegram", "settings": {}, "credentials": { "bot_token": BOT_TOKEN } }),
+    )
+    .await;
+    r.assert_status(200);
+    assert_eq!(r.json()["status"], "webhook_not_set", "{}", r.text());
+    let polled = test(
+        owner,
+        json!({ "provider": "telegram", "settings": { "updates": "long_poll" },
+                "credentials": { "bot_token": BOT_TOKEN } }),
+    )
+    .await;
+    assert_eq!(polled.json()["status"], "ok", "{}", polled.text());
+    let revoked = test(
+        owner,
+        json!({ "provider": "telegram", "settings": {},
+                "credentials": { "bot_token": "7009999999:AAH-revoked" } }),
+    )
+    .await;
+    assert_eq!(
+        revoked.json()["status"],
+        "invalid_token",
+        "{}",
+        revoked.text()
+    );
+    let missing = test(owner, json!({ "provider": "max", "settings": {} })).await;
+    assert_eq!(
+        missing.json()["status"],
+        "not_configured",
+        "{}",
+        missing.text()
+    );
+    assert_eq!(
+        m.w.store.list_channels(m.client()).await.unwrap().len(),
+        before,
+        "a test saves nothing"
+    );
+
+    // Editing a saved channel: its stored secrets are used when none are given.
+    let channel = m
+        .connect("telegram", json!({}), json!({ "bot_token": BOT_TOKEN }))
+        .await;
+    let kept = test(
+        owner,
+        json!({ "provider": "telegram", "settings": { "updates": "long_poll" },
+                "channel_id": channel }),
+    )
+    .await;
+    assert_eq!(kept.json()["status"], "ok", "{}", kept.text());
+    test(
+        owner,
+        json!({ "provider": "vk", "settings": {}, "channel_id": channel }),
+    )
+    .await
+    .assert_status(400);
+    // Another tenant's channel is not found; their owner cannot borrow these secrets.
+    test(
+        Who::Session(&m.w.b.owner),
+        json!({ "provider": "telegram", "settings": {}, "channel_id": channel }),
+    )
+    .await
+    .assert_status(404);
+    // Nothing to test on an API channel; malformed bodies; no settings rights.
+    test(owner, json!({ "provider": "api", "settings": {} }))
+        .await
+        .assert_status(400);
+    test(owner, json!({ "provider": "telegram", "settings": [] }))
+        .await
+        .assert_status(400);
+    test(
+        owner,
+        json!({ "provider": "telegram", "settings": {}, "credentials": "token" }),
+    )
+    .await
+    .assert_status(400);
+    test(
+        Who::Session(&m.w.a.plain),
+        json!({ "provider": "telegram", "settings": {}, "credentials": { "bot_token": BOT_TOKEN } }),
+    )
+    .await
+    .assert_status(403);
+    assert_eq!(m.telegram.violations(), []);
+}
+
+/// A mailbox on the server's own network is refused by a server that does not allow it.
+#[actix_web::test]
+async fn a_connection_test_refuses_private_mail_hosts() {
+    let w = World::new("connection-test-private").await;
+    let r = w
+        .post(
+            Who::Session(&w.a.owner),
+            "/api/v1/connection-tests",
+            json!({
+                "provider": "email",
+                "settings": { "address": "shop@example.com", "imap_host": "127.0.0.1",
+                              "smtp_host": "10.1.2.3" },
+                "credentials": { "password": "secret" },
+            }),
+        )
+        .await;
+    r.assert_status(200);
+    assert_eq!(r.json()["status"], "not_configured", "{}", r.text());
+}
+
 #[actix_web::test]
 async fn whatsapp_handshake_signed_deliveries_window_and_statuses() {
     let m = Messengers::start("whatsapp-e2e").await;
@@ -425,7 +541,11 @@ async fn a_long_polled_bot_is_read_from_its_kept_cursor() {
             .then_some(())
     })
     .await;
-    pollers.abort();
+    // Polled under this process's lease, released when it stops.
+    let (holder, _) = m.w.store.poll_lease(channel).await.unwrap().unwrap();
+    assert_eq!(holder, pollers.node());
+    pollers.stop().await;
+    assert_eq!(m.w.store.poll_lease(channel).await.unwrap(), None);
     assert_eq!(m.telegram.violations(), []);
 }
 

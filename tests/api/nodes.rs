@@ -9,7 +9,10 @@
 //!   - two operators taking one conversation at once through different nodes: exactly one
 //!     wins, and the conversation is the winner's;
 //!   - snoozed conversations, snoozed through alternating nodes, each wake up exactly once
-//!     (one claim of each durable task, one reopening per conversation).
+//!     (one claim of each durable task, one reopening per conversation);
+//!   - long-polled Telegram bots: each is polled by one node only (its lease holder; the fake
+//!     Bot API sees no competing getUpdates), and when that node is killed the other takes
+//!     its bots over once their leases run out, and goes on reading them.
 //!
 //! Every process is killed when its [`Node`] is dropped, however the test ends.
 
@@ -26,7 +29,8 @@ use omnihub::auth::tokens;
 use omnihub_core::events::EventKind;
 use omnihub_core::model::{Channel, ChannelGrant, ChannelKind, Client, Provider, User};
 use omnihub_core::{ChannelRights, ConversationId, GlobalRights, Role};
-use omnihub_store::{DynStore, NewApiToken, NewChannel, NewUser, SecretBox};
+use omnihub_sandbox::telegram::{Customer, TelegramSandbox};
+use omnihub_store::{ConversationFilter, DynStore, NewApiToken, NewChannel, NewUser, SecretBox};
 use serde_json::{Value, json};
 use sqlx::{AssertSqlSafe, Connection};
 use tokio::net::TcpStream;
@@ -57,11 +61,24 @@ struct Node {
     port: u16,
     child: Option<Child>,
     http: reqwest::Client,
+    /// Appended to the config file (whole sections).
+    extra_config: String,
 }
 
 impl Node {
     /// Starts a node whose files live in `dir/<name>` and waits until it is ready.
     async fn start(name: &str, dir: &Path, store_url: &str, key: &str) -> Node {
+        Node::start_with(name, dir, store_url, key, "").await
+    }
+
+    /// [`Node::start`] with more config sections appended.
+    async fn start_with(
+        name: &str,
+        dir: &Path,
+        store_url: &str,
+        key: &str,
+        extra_config: &str,
+    ) -> Node {
         let dir = dir.join(name);
         std::fs::create_dir_all(dir.join("data")).unwrap();
         let mut node = Node {
@@ -72,6 +89,7 @@ impl Node {
             port: 0,
             child: None,
             http: http_client(),
+            extra_config: extra_config.to_string(),
         };
         node.spawn().await;
         node
@@ -110,7 +128,7 @@ impl Node {
             data = self.dir.join("data").display().to_string(),
             store = self.store_url,
             key = self.key,
-        );
+        ) + &self.extra_config;
         std::fs::write(&config, toml).unwrap();
         let log = OpenOptions::new()
             .create(true)
@@ -153,6 +171,11 @@ impl Node {
         let mut child = self.child.take().expect("running");
         child.kill().unwrap();
         child.wait().unwrap();
+    }
+
+    /// The operating system's id of the running process.
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
     }
 
     fn url(&self, path: &str) -> String {
@@ -858,4 +881,146 @@ async fn each_scheduled_task_fires_once_across_nodes() {
         );
     })
     .await;
+}
+
+/// Four long-polled bots, two nodes: one poller per bot, the survivor takes over.
+#[actix_web::test]
+async fn each_polled_bot_has_one_poller_and_a_survivor_takes_over() {
+    with_postgres(|url| async move {
+        let telegram = TelegramSandbox::start().await.unwrap();
+        let dir = TempDir::new("nodes-poll-leases");
+        let key = secret_key();
+        let (seed, store) = seed(&url, &key, 0).await;
+        let mut bots = Vec::new();
+        for n in 0..4 {
+            let token = format!("70055500{n}:AAH-lease_test_bot_{n}");
+            let bot = telegram.add_bot(&token);
+            let channel = store
+                .create_channel(&NewChannel {
+                    client_id: seed.client.id,
+                    kind: ChannelKind::Messaging,
+                    provider: Provider::Telegram,
+                    name: format!("Polled bot {n}"),
+                    settings: json!({ "updates": "long_poll" }),
+                    credentials: Some(json!({ "bot_token": token })),
+                })
+                .await
+                .unwrap();
+            bots.push((bot, channel));
+        }
+        // Short leases, so the takeover below comes within seconds.
+        let extra = format!(
+            "\n[providers]\ntelegram_api = {:?}\npoll_lease_secs = 3\n",
+            telegram.base_url().to_string()
+        );
+        let (mut a, b) = futures_util::join!(
+            Node::start_with("node-a", dir.path(), &url, &key, &extra),
+            Node::start_with("node-b", dir.path(), &url, &key, &extra),
+        );
+        let pid = |holder: &str| -> u32 {
+            holder
+                .strip_prefix("pid-")
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|pid| pid.parse().ok())
+                .unwrap_or_else(|| panic!("holder `{holder}`"))
+        };
+        let holders = async || -> Option<Vec<u32>> {
+            let mut all = Vec::new();
+            for (_, channel) in &bots {
+                let (holder, _) = store.poll_lease(channel.id).await.unwrap()?;
+                all.push(pid(&holder));
+            }
+            Some(all)
+        };
+        let first = wait_for("a lease on every bot", async || holders().await).await;
+        for holder in &first {
+            assert!([a.pid(), b.pid()].contains(holder), "{first:?}");
+        }
+
+        // A customer writes to every bot; each message lands once.
+        let say = async |round: &str| {
+            for (n, (bot, _)) in bots.iter().enumerate() {
+                let chat = 9100 + n as i64;
+                bot.customer_says(chat, &Customer::new(chat, "Lease"), &format!("{round} {n}"))
+                    .await
+                    .unwrap();
+            }
+        };
+        say("Before").await;
+        wait_for("the first messages", async || {
+            (count_texts(&store, &seed, "Before").await == bots.len()).then_some(())
+        })
+        .await;
+        // A second round: every bot long-polled again after handing over the first.
+        say("Again").await;
+        wait_for("the second messages", async || {
+            (count_texts(&store, &seed, "Again").await == bots.len()).then_some(())
+        })
+        .await;
+        // Never two getUpdates at once: a second poller would cut the first one's wait short.
+        for (bot, channel) in &bots {
+            assert_eq!(bot.poll_conflicts(), 0, "two pollers on {}", channel.name);
+        }
+        assert_eq!(
+            holders().await.unwrap(),
+            first,
+            "leases moved between live nodes"
+        );
+
+        // Node A dies; its leases run out and B takes every bot over.
+        let dead = a.pid();
+        a.kill_dash_nine();
+        let survivor = b.pid();
+        wait_for("the survivor holding every lease", async || {
+            holders()
+                .await
+                .filter(|all| all.iter().all(|h| *h == survivor))
+        })
+        .await;
+        assert_ne!(dead, survivor);
+        say("After").await;
+        wait_for("the messages after the takeover", async || {
+            (count_texts(&store, &seed, "After").await == bots.len()).then_some(())
+        })
+        .await;
+        assert_eq!(count_texts(&store, &seed, "Before").await, bots.len());
+        assert_eq!(telegram.violations(), []);
+        drop(b);
+    })
+    .await;
+}
+
+/// How many messages of the client start with `prefix`.
+async fn count_texts(store: &DynStore, seed: &Seed, prefix: &str) -> usize {
+    let filter = ConversationFilter {
+        limit: 200,
+        ..Default::default()
+    };
+    let mut n = 0;
+    for s in store
+        .list_conversations(seed.client.id, None, &filter)
+        .await
+        .unwrap()
+    {
+        n += store
+            .conversation_messages(seed.client.id, s.conversation.id, None, 200)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|m| m.text.starts_with(prefix))
+            .count();
+    }
+    n
+}
+
+/// Polls `probe` until it yields, for at most 20 s (leases of 3 s run out well within).
+async fn wait_for<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

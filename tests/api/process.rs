@@ -61,7 +61,7 @@ fn client() -> reqwest::Client {
 #[actix_web::test]
 async fn demo_serves_https_with_hsts_redirects_plain_http_and_fills_the_inbox() {
     let dir = TempDir::new("demo");
-    let (https, http) = (free_port(), free_port());
+    let (https, http, sandbox) = (free_port(), free_port(), free_port());
     let log = std::fs::File::create(dir.path().join("demo.log")).unwrap();
     let child = omnihub()
         .args([
@@ -70,6 +70,8 @@ async fn demo_serves_https_with_hsts_redirects_plain_http_and_fills_the_inbox() 
             &format!("127.0.0.1:{https}"),
             "--redirect-listen",
             &format!("127.0.0.1:{http}"),
+            "--sandbox-listen",
+            &format!("127.0.0.1:{sandbox}"),
         ])
         .arg("--data-dir")
         .arg(dir.path().join("data"))
@@ -188,6 +190,10 @@ async fn demo_serves_https_with_hsts_redirects_plain_http_and_fills_the_inbox() 
     assert_eq!(r.status(), 200);
     let session = r.headers().get("set-cookie").unwrap().to_str().unwrap();
     let session = session.split(';').next().unwrap().to_string();
+    let csrf = r.json::<serde_json::Value>().await.unwrap()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let get = async |path: &str| -> serde_json::Value {
         tls.get(format!("{base}{path}"))
             .header("cookie", &session)
@@ -228,6 +234,114 @@ async fn demo_serves_https_with_hsts_redirects_plain_http_and_fills_the_inbox() 
             output()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The sandbox page: a customer writes on Telegram through the fake, the message lands in
+    // the inbox, and the owner's reply shows on the page as the customer receives it.
+    let page = format!("http://127.0.0.1:{sandbox}");
+    let html = plain.get(format!("{page}/")).send().await.unwrap();
+    assert_eq!(html.status(), 200);
+    assert!(
+        html.headers()
+            .get("content-security-policy")
+            .is_some_and(|v| v.to_str().unwrap().contains("script-src 'self'"))
+    );
+    let providers: Vec<String> = plain
+        .get(format!("{page}/api/providers"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(providers, messengers);
+    let text = "Пишу со страницы песочницы";
+    for provider in messengers {
+        let r = plain
+            .post(format!("{page}/api/say"))
+            .json(&json!({ "provider": provider, "customer": "Sandbox Sam", "text": format!("{text} ({provider})") }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204, "{provider}: {}", r.text().await.unwrap());
+    }
+    for bad in [
+        json!({ "provider": "email", "customer": "Sam", "text": "x" }),
+        json!({ "provider": "telegram", "customer": "", "text": "x" }),
+        json!({ "provider": "telegram", "customer": "Sam", "text": "  " }),
+        json!({ "provider": "telegram", "customer": "Sam\u{7}", "text": "x" }),
+    ] {
+        let r = plain
+            .post(format!("{page}/api/say"))
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+    }
+    let post = async |path: &str, body: serde_json::Value| {
+        let r = tls
+            .post(format!("{base}{path}"))
+            .header("cookie", &session)
+            .header("x-csrf-token", &csrf)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap())
+    };
+    for provider in messengers {
+        let wanted = format!("{text} ({provider})");
+        let conversation = loop {
+            let page = get("/api/v1/conversations?limit=200").await;
+            let found = page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["last_message_text"].as_str() == Some(wanted.as_str()));
+            if let Some(s) = found {
+                break s["conversation"]["id"].as_str().unwrap().to_string();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the sandbox page's {provider} message never reached the inbox:\n{}",
+                output()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let reply = format!("Ответ для {provider}");
+        let (status, answer) = post(
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            json!({ "text": reply, "idempotency_key": format!("sandbox-{provider}") }),
+        )
+        .await;
+        assert!((200..300).contains(&status), "{status}: {answer}");
+        loop {
+            let replies: serde_json::Value = plain
+                .get(format!("{page}/api/replies"))
+                .query(&[("provider", provider), ("customer", "Sandbox Sam")])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if replies["replies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r == reply.as_str())
+            {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the {provider} reply never reached the sandbox page: {replies}\n{}",
+                output()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
     drop(child);
 }

@@ -249,6 +249,8 @@ const ROWS: &[Row] = &[
         Client,
         [401, 403, 403, 409, 403, 409, 409],
     ),
+    // an empty test: nothing to try, 200 `not_configured` for whoever manages settings
+    row("POST", "/api/v1/connection-tests", Client, MANAGERS_200),
     // invitations, tokens, audit
     row("GET", "/api/v1/invites", Client, MANAGERS_200),
     row("POST", "/api/v1/invites", Client, MANAGERS_201),
@@ -364,6 +366,60 @@ const ROWS: &[Row] = &[
         Client,
         [401, 403, 403, 400, 400, 400, 400],
     ),
+    // widgets: the owner's settings
+    row("GET", "/api/v1/widgets", Client, MANAGERS_200),
+    row("POST", "/api/v1/widgets", Client, MANAGERS_201),
+    row("GET", "/api/v1/widgets/{channel_id}", Client, MANAGERS_200),
+    row(
+        "PATCH",
+        "/api/v1/widgets/{channel_id}",
+        Client,
+        MANAGERS_200,
+    ),
+    // the widget's public API, from a page of the widget's origin: sessions and API tokens
+    // count for nothing there; a visitor is their own token, which none of these callers has
+    row(
+        "GET",
+        "/api/v1/public/widgets/{public_key}/config",
+        Open,
+        ALL_200,
+    ),
+    row(
+        "POST",
+        "/api/v1/public/widgets/{public_key}/visitors",
+        Open,
+        [201; 7],
+    ),
+    row(
+        "GET",
+        "/api/v1/public/widgets/{public_key}/messages",
+        Open,
+        [401; 7],
+    ),
+    row(
+        "POST",
+        "/api/v1/public/widgets/{public_key}/messages",
+        Open,
+        [401; 7],
+    ),
+    row(
+        "POST",
+        "/api/v1/public/widgets/{public_key}/offline",
+        Open,
+        [401; 7],
+    ),
+    row(
+        "GET",
+        "/api/v1/public/widgets/{public_key}/ws",
+        Open,
+        [400; 7],
+    ),
+    row(
+        "OPTIONS",
+        "/api/v1/public/widgets/{public_key}/{tail}",
+        Open,
+        [204; 7],
+    ),
     // the API channel's webhook: nobody's session or API token is the channel's inbound token
     row("POST", "/hooks/api/{channel_id}", Open, [401; 7]),
     row("GET", "/hooks/api/{channel_id}", Open, [405; 7]),
@@ -419,6 +475,7 @@ impl Row {
         match status {
             401 if self.path == "/api/v1/auth/login" => Some("invalid_credentials"),
             401 if self.path.starts_with("/hooks/") => Some("invalid_signature"),
+            401 if self.path.starts_with("/api/v1/public/widgets/") => Some("visitor_unknown"),
             401 => Some("unauthenticated"),
             403 => Some("forbidden"),
             404 => Some("not_found"),
@@ -566,10 +623,38 @@ async fn path_id(w: &World, row: &Row, scope: Scope) -> Option<String> {
         }
         (_, "/api/v1/operators/{user_id}") => t.plain.user.id.to_string(),
         ("GET", "/api/v1/attachments/{id}") => stored_upload(w, t).await,
+        (_, "/api/v1/widgets/{channel_id}") => matrix_widget(w, t).await.0.id.to_string(),
+        (_, p) if p.starts_with("/api/v1/public/widgets/{public_key}") => {
+            matrix_widget(w, t).await.1
+        }
         (_, p) if p.contains('{') => panic!("no id chosen for {} {p}", row.method),
         _ => return None,
     };
     Some(id)
+}
+
+/// The origin of the matrix's widgets.
+const MATRIX_SITE: &str = "https://matrix.test";
+
+/// A fresh widget of the tenant (channel, public key), answering `MATRIX_SITE`.
+async fn matrix_widget(w: &World, t: &Tenant) -> (omnihub_core::model::Channel, String) {
+    let key = format!("pk_matrix_{}", uuid::Uuid::now_v7().simple());
+    let channel = w
+        .store
+        .create_widget(
+            &omnihub_store::NewChannel {
+                client_id: t.client.id,
+                kind: omnihub_core::model::ChannelKind::Messaging,
+                provider: omnihub_core::model::Provider::Widget,
+                name: "matrix widget".into(),
+                settings: json!({ "origins": [MATRIX_SITE] }),
+                credentials: None,
+            },
+            &key,
+        )
+        .await
+        .unwrap();
+    (channel, key)
 }
 
 /// A valid request for `row` as `role`: bodies pass validation, so only rights decide.
@@ -579,7 +664,9 @@ async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
             .path
             .replace("{id}", &id)
             .replace("{channel_id}", &id)
-            .replace("{token}", &id),
+            .replace("{token}", &id)
+            .replace("{public_key}", &id)
+            .replace("{tail}", "messages"),
         None => row.path.to_string(),
     };
     let t = if scope == Scope::Other { &w.b } else { &w.a };
@@ -602,6 +689,9 @@ async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
     let mut raw = None;
     if row.path == "/api/v1/ws" {
         headers.push(("origin", w.config.server.public_url.clone()));
+    }
+    if row.path.starts_with("/api/v1/public/widgets/") {
+        headers.push(("origin", MATRIX_SITE.to_string()));
     }
     if row.method == "DELETE"
         && row.path == "/api/v1/conversations/{id}/tags/{tag}"
@@ -691,6 +781,7 @@ async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
         ),
         ("PATCH", "/api/v1/channels/{channel_id}") => Some(json!({ "name": w.a.channel.name })),
         ("POST", "/api/v1/channels/{channel_id}/webhook") => None,
+        ("POST", "/api/v1/connection-tests") => Some(json!({ "provider": "max", "settings": {} })),
         ("POST", "/api/v1/invites") => {
             Some(json!({ "email": format!("matrix-invite{n}@alpha.test") }))
         }
@@ -758,6 +849,21 @@ async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
         ("PUT", "/api/v1/groups/{id}/members/{user_id}/competency") => Some(json!({ "level": 50 })),
         ("PATCH", "/api/v1/operators/{user_id}") => Some(json!({ "capacity": 5 })),
         ("PUT", "/api/v1/auth/presence") => Some(json!({ "presence": "away" })),
+        ("POST", "/api/v1/widgets") => Some(json!({
+            "name": format!("matrix widget {n}"),
+            "settings": { "origins": [MATRIX_SITE] },
+        })),
+        ("PATCH", "/api/v1/widgets/{channel_id}") => Some(json!({ "name": "matrix widget" })),
+        ("POST", "/api/v1/public/widgets/{public_key}/visitors") => Some(json!({})),
+        ("POST", "/api/v1/public/widgets/{public_key}/messages") => Some(json!({
+            "client_message_id": format!("matrix-{n}"),
+            "text": "hello",
+        })),
+        ("POST", "/api/v1/public/widgets/{public_key}/offline") => Some(json!({
+            "client_message_id": format!("matrix-{n}"),
+            "text": "hello",
+            "email": "visitor@matrix.test",
+        })),
         ("POST", "/hooks/{provider}/{channel_id}") => Some(json!({ "update_id": n })),
         ("POST", "/hooks/api/{channel_id}") => Some(json!({
             "event_id": format!("matrix-hook-{n}"),
@@ -765,7 +871,9 @@ async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
             "user": { "id": "matrix-hook-user", "name": "Hook Customer" },
             "text": "hello",
         })),
-        (m, p) if m != "GET" && m != "DELETE" => panic!("no body chosen for {m} {p}"),
+        (m, p) if m != "GET" && m != "DELETE" && m != "OPTIONS" => {
+            panic!("no body chosen for {m} {p}")
+        }
         _ => None,
     };
     Prepared {

@@ -185,6 +185,9 @@ pub struct Options {
     pub callback: omnihub::config::CallbackConfig,
     /// `[media] max_upload_bytes`.
     pub max_upload_bytes: usize,
+    /// The widget's public API limits (`[hub]`).
+    pub widget_messages_per_minute: u32,
+    pub widget_requests_per_minute: u32,
 }
 
 impl Default for Options {
@@ -200,6 +203,8 @@ impl Default for Options {
             providers: omnihub::config::ProvidersConfig::default(),
             callback: omnihub::config::CallbackConfig::default(),
             max_upload_bytes: omnihub::config::MediaConfig::default().max_upload_bytes,
+            widget_messages_per_minute: hub.widget_messages_per_minute,
+            widget_requests_per_minute: hub.widget_requests_per_minute,
         }
     }
 }
@@ -253,6 +258,8 @@ impl Harness {
         config.providers = options.providers.clone();
         config.callback = options.callback.clone();
         config.media.max_upload_bytes = options.max_upload_bytes;
+        config.hub.widget_messages_per_minute = options.widget_messages_per_minute;
+        config.hub.widget_requests_per_minute = options.widget_requests_per_minute;
         config.smtp.host = "127.0.0.1".into();
         config.smtp.port = smtp.addr().port();
         config.smtp.security = SmtpSecurity::None;

@@ -94,7 +94,7 @@ async function startServer() {
   let child;
 
   async function launch() {
-    child = spawn(bin, ['demo', '--listen', `127.0.0.1:${port}`, '--redirect-listen', '', '--data-dir', dataDir], {
+    child = spawn(bin, ['demo', '--listen', `127.0.0.1:${port}`, '--redirect-listen', '', '--sandbox-listen', '', '--data-dir', dataDir], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, OMNIHUB_LOG: process.env.OMNIHUB_LOG ?? 'warn' },
     });
@@ -258,6 +258,91 @@ async function postToHook(base, channelId, token, { conversation, userId, userNa
 const steps = [];
 const step = (name, fn) => steps.push({ name, fn });
 
+
+// --- the website widget on another origin -------------------------------------------------------
+
+/**
+ * A shop's site on another origin (http://localhost:PORT, omnihub being https://…): a page that
+ * embeds the widget's snippet under hostile global CSS, and a script that, once the widget is
+ * there, replaces fetch, WebSocket (and their prototypes), Response reading and JSON.
+ */
+async function startSite() {
+  let snippet = '';
+  const page = () => `<!doctype html>
+<html lang="ru"><head><meta charset="utf-8"><title>Магазин</title>
+<style>
+  * { font-family: serif !important; color: red !important; background: yellow !important;
+      box-sizing: content-box !important; letter-spacing: 3px !important; }
+  body * { display: none !important; }
+  div, button, input, textarea, form, span { all: unset !important; visibility: hidden !important; }
+  [class], omnihub-chat { opacity: 0 !important; display: none !important; transform: scale(0) !important; }
+</style></head>
+<body><h1>Магазин</h1><p>Товары</p>
+${snippet}
+<script>
+  const hijack = () => {
+    window.fetch = () => Promise.reject(new Error('fetch hijacked'));
+    Response.prototype.json = () => Promise.reject(new Error('json hijacked'));
+    Response.prototype.text = () => Promise.resolve('hijacked');
+    WebSocket.prototype.send = function () { throw new Error('send hijacked'); };
+    WebSocket.prototype.close = function () { throw new Error('close hijacked'); };
+    window.WebSocket = function () { throw new Error('WebSocket hijacked'); };
+    JSON.parse = () => ({ hijacked: true });
+    JSON.stringify = () => '"hijacked"';
+    Storage.prototype.setItem = function () {};
+    window.__hostile = true;
+  };
+  // After the widget is in place, as a later script of the page would.
+  const wait = setInterval(() => {
+    if (document.querySelector('omnihub-chat')) { clearInterval(wait); hijack(); }
+  }, 20);
+</script>
+</body></html>`;
+  const server = http.createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end(page());
+  });
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  return {
+    url: `http://localhost:${server.address().port}`,
+    embed: (tag) => (snippet = tag),
+    stop: () => server.close(),
+  };
+}
+
+/**
+ * Keeps a handle on the widget's closed shadow root for the test to read (the root stays closed:
+ * the page's own scripts cannot reach it through the host element).
+ */
+function recordShadowRoots() {
+  const attach = Element.prototype.attachShadow;
+  Element.prototype.attachShadow = function (init) {
+    const root = attach.call(this, init);
+    if (this.localName === 'omnihub-chat') window.__omnihubRoot = root;
+    return root;
+  };
+}
+
+/** The centre of an element of the widget, checked to be the widget on screen there. */
+async function widgetPoint(page, selector) {
+  const at = await page.evaluate((sel) => {
+    const root = window.__omnihubRoot;
+    const node = root && root.querySelector(sel);
+    if (!node) return null;
+    const r = node.getBoundingClientRect();
+    const x = r.left + r.width / 2;
+    const y = r.top + r.height / 2;
+    const hit = document.elementFromPoint(x, y);
+    return { x, y, w: r.width, h: r.height, onTop: hit === root.host };
+  }, selector);
+  assert.ok(at, `the widget has no ${selector}`);
+  assert.ok(at.w > 0 && at.h > 0, `${selector} has no size under the hostile CSS`);
+  assert.ok(at.onTop, `${selector} is not what the visitor sees at its place`);
+  return at;
+}
+
+const widgetText = (page) => page.evaluate(() => window.__omnihubRoot?.querySelector('.body')?.textContent ?? '');
+
 async function main() {
   rmSync(artifacts, { recursive: true, force: true });
   mkdirSync(artifacts, { recursive: true });
@@ -314,6 +399,44 @@ async function main() {
     state.site = await channelIdOf(page, 'Сайт');
     state.support = await channelIdOf(page, 'Поддержка API');
     assert.ok(state.site && state.support);
+  });
+
+  step('the owner sees each messenger’s connection health, registers a webhook and tests credentials before saving', async () => {
+    const page = state.owner;
+    await page.goto(`${base}/workspace/channels`);
+    const telegram = await channelIdOf(page, 'Telegram-бот');
+    assert.ok(telegram, 'the demo connects a Telegram bot');
+    // The demo registered every webhook with its fake provider: the badge says so.
+    await page.getByTestId(`health-${telegram}`).getByText('Connected').waitFor();
+    await page.getByRole('button', { name: 'Register the webhook of Telegram-бот' }).click();
+    await page.getByText(`/hooks/telegram/${telegram}`).waitFor();
+    // Editing keeps the stored token: the test uses it.
+    await page.getByRole('button', { name: 'Edit Telegram-бот' }).click();
+    let dialog = page.getByRole('dialog');
+    await dialog.getByRole('button', { name: 'Test connection' }).click();
+    await dialog.getByTestId('health-note').getByText('Connected').waitFor();
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    // A new bot: a malformed token is refused in the form; a well-formed unknown one is
+    // refused by the provider, in the console's words and the provider's.
+    await page.getByRole('button', { name: 'Connect a channel' }).click();
+    dialog = page.getByRole('dialog');
+    await dialog.getByRole('textbox', { name: 'Provider' }).click();
+    await page.getByRole('option', { name: 'Telegram' }).click();
+    await dialog.getByLabel('Name', { exact: false }).first().fill('Second bot');
+    await dialog.getByLabel(/^Bot token/).fill('https://api.telegram.org/bot1');
+    await dialog.getByRole('button', { name: 'Test connection' }).click();
+    await dialog.getByText('A bot token looks like').waitFor();
+    await dialog.getByLabel(/^Bot token/).fill('7009999999:AAH-not_a_real_bot_token');
+    await dialog.getByRole('button', { name: 'Test connection' }).click();
+    const note = dialog.getByTestId('health-note');
+    await note.getByText('Token invalid').waitFor();
+    await note.getByText(/Provider's answer: .*Unauthorized/).waitFor();
+    await shot(page, '05b-channel-connection-test');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    assert.equal(await channelIdOf(page, 'Second bot'), undefined, 'a test saves nothing');
+    await shot(page, '05c-channel-health');
   });
 
   step('an operator sees a new customer message without reloading, and the reply reaches the receiver', async () => {
@@ -592,6 +715,64 @@ async function main() {
     await page.getByRole('button', { name: 'Save' }).click();
     await page.getByRole('cell', { name: '+7 900 000-00-00' }).waitFor();
     await shot(page, '08-inbox-tablet-contact');
+  });
+
+  step('a visitor on another site chats with the owner through the widget, despite a hostile page, and keeps the conversation after a reload', async () => {
+    const owner = state.owner;
+    await owner.goto(`${base}/account`);
+    await owner.getByText('Online', { exact: true }).click();
+    await owner.goto(`${base}/workspace/widgets`);
+    const shop = await startSite();
+    await owner.getByLabel('Sites allowed to use the widget').fill(shop.url);
+    await owner.getByLabel('Greeting (RU)').fill('Привет! Мы на связи.');
+    await owner.getByLabel('Telegram').fill('https://t.me/romashka_shop');
+    await owner.getByTestId('widget-preview').getByText('Привет! Мы на связи.').waitFor();
+    await owner.getByRole('button', { name: 'Create the widget' }).click();
+    const snippet = await owner.getByTestId('widget-snippet').textContent();
+    const key = snippet.match(/data-omnihub="([^"]+)"/)[1];
+    await shot(owner, '10-workspace-widget');
+    shop.embed(`<script src="${base}/widget.js" data-omnihub="${key}" async></script>`);
+
+    // Another origin's page is refused by the API.
+    const refused = await request(base, 'GET', `/api/v1/public/widgets/${key}/config`, { headers: { origin: 'https://evil.example' } });
+    assert.equal(refused.status, 403);
+    assert.equal(refused.headers['access-control-allow-origin'], undefined);
+
+    const visitor = await newPage(browser, 'visitor', { width: 1200, height: 800 }, 'ru-RU');
+    await visitor.addInitScript(recordShadowRoots);
+    const open = async () => {
+      await visitor.goto(shop.url);
+      await waitFor('the hostile script to have run', () => visitor.evaluate(() => window.__hostile === true));
+      const launcher = await widgetPoint(visitor, '.launcher');
+      await visitor.mouse.click(launcher.x, launcher.y);
+      await widgetPoint(visitor, '.panel');
+    };
+    await open();
+    assert.match(await widgetText(visitor), /Привет! Мы на связи\./);
+    const input = await widgetPoint(visitor, 'textarea');
+    await visitor.mouse.click(input.x, input.y);
+    await visitor.keyboard.type('Здравствуйте! Нужна помощь с заказом');
+    await visitor.keyboard.press('Enter');
+    await shot(visitor, '11-widget-hostile-page');
+
+    // The message reaches the owner's inbox live.
+    await owner.goto(`${base}/inbox`);
+    const item = owner.getByTestId('conversation-list').getByText('Нужна помощь с заказом');
+    await item.waitFor();
+    await item.click();
+    await owner.getByTestId('composer').fill('Сейчас поможем!');
+    await owner.getByRole('button', { name: 'Send' }).click();
+    await waitFor('the reply in the widget', async () => (await widgetText(visitor)).includes('Сейчас поможем!'));
+    await shot(visitor, '12-widget-reply');
+
+    // A reload keeps the visitor and the conversation.
+    await open();
+    await waitFor('the conversation after a reload', async () => {
+      const text = await widgetText(visitor);
+      return text.includes('Нужна помощь с заказом') && text.includes('Сейчас поможем!');
+    });
+    await visitor.context().close();
+    shop.stop();
   });
 
   step('a browser preferring Russian gets Russian; the switch changes it; the platform owner sees a client', async () => {

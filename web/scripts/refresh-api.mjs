@@ -20,7 +20,7 @@ const port = await new Promise((ok) => {
   });
 });
 const dataDir = mkdtempSync(join(tmpdir(), 'omnihub-api-'));
-const child = spawn(bin, ['demo', '--listen', `127.0.0.1:${port}`, '--redirect-listen', '', '--data-dir', dataDir], { stdio: 'ignore' });
+const child = spawn(bin, ['demo', '--listen', `127.0.0.1:${port}`, '--redirect-listen', '', '--sandbox-listen', '', '--data-dir', dataDir], { stdio: 'ignore' });
 
 const fetchDoc = () =>
   new Promise((ok, fail) => {

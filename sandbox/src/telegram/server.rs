@@ -382,6 +382,7 @@ async fn get_updates(
             let mut state = shared.lock();
             let bot = bot(&mut state, token)?;
             if bot.poll_generation != generation {
+                bot.poll_conflicts += 1;
                 return Err(ApiError::new(
                     409,
                     "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",

@@ -49,6 +49,8 @@ pub(crate) struct BotState {
     /// Counts getUpdates calls: a waiting call that sees a newer one give up, as in the real
     /// API (two instances polling one bot).
     pub poll_generation: u64,
+    /// getUpdates calls cut short by a newer one (two instances polling at once).
+    pub poll_conflicts: u64,
     /// Injected failures, in order; `None` matches any method.
     pub failures: VecDeque<(Option<String>, ApiError)>,
     pub flood: FloodControl,
@@ -173,6 +175,7 @@ impl BotState {
             answered_callbacks: Vec::new(),
             next_callback: 1,
             poll_generation: 0,
+            poll_conflicts: 0,
             failures: VecDeque::new(),
             flood: FloodControl::new(limits),
         }

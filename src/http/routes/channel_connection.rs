@@ -1,14 +1,17 @@
 //! A messenger channel's connection, for the client owner: its health as the provider sees it
 //! (token accepted, webhook in place, not rate limited) and registering omnihub's webhook with
 //! the provider (`/hooks/{provider}/{channel_id}` under the public URL), which is what
-//! "connecting" a bot or a number means on the provider's side.
+//! "connecting" a bot or a number means on the provider's side. Also a test of credentials
+//! not saved yet (`POST /api/v1/connection-tests`), built exactly as a saved channel's
+//! connector is, so a tenant's mailbox may not name a host on the server's own network here
+//! either.
 
 use actix_web::web;
 use omnihub_connectors::provider::Health;
 use omnihub_core::ChannelId;
 use omnihub_core::model::Provider;
-use serde::Serialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
@@ -24,12 +27,30 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(
         "/channels/{channel_id}/webhook",
         web::post().to(register_webhook),
-    );
+    )
+    .route("/connection-tests", web::post().to(test_connection));
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(channel_health, register_webhook))]
+#[openapi(paths(channel_health, register_webhook, test_connection))]
 pub struct Api;
+
+/// Credentials to try before (or instead of) saving them.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionTest {
+    /// A messenger or `email`.
+    pub provider: Provider,
+    /// The channel's settings as they would be saved.
+    #[schema(value_type = Object)]
+    pub settings: Value,
+    /// The credentials as they would be saved; left out, those of `channel_id` are used
+    /// (a saved channel's secrets are write-only, so an edit may keep them).
+    #[schema(value_type = Option<Object>)]
+    pub credentials: Option<Value>,
+    /// The saved channel being edited, of the same provider.
+    pub channel_id: Option<ChannelId>,
+}
 
 /// How a channel's connection is doing.
 #[derive(Serialize, ToSchema)]
@@ -100,6 +121,60 @@ pub async fn channel_health(
     {
         Ok(connector) => ChannelHealth::of(connector.health().await),
         Err(err) => ChannelHealth::not_configured(err.to_string()),
+    };
+    Ok(web::Json(health))
+}
+
+/// Tries credentials with their provider without saving anything: the answer is the health a
+/// channel with them would have. Settings or credentials that cannot work (a malformed token,
+/// a mailbox on the server's own network) answer `not_configured` with the reason.
+#[utoipa::path(post, path = "/api/v1/connection-tests", tag = "channels",
+    request_body = ConnectionTest,
+    responses((status = 200, body = ChannelHealth), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("session" = []), ("token" = [])))]
+pub async fn test_connection(
+    state: web::Data<AppState>,
+    caller: Auth<ManageSettings>,
+    body: web::Json<ConnectionTest>,
+) -> ApiResult<web::Json<ChannelHealth>> {
+    let client = caller.client_id()?;
+    let body = body.into_inner();
+    if !(omnihub_connectors::registry::is_messenger(body.provider)
+        || body.provider == Provider::Email)
+    {
+        return Err(ApiError::Validation(Msg::NothingToTest {
+            provider: body.provider.as_str(),
+        }));
+    }
+    for (field, value) in [
+        ("settings", Some(&body.settings)),
+        ("credentials", body.credentials.as_ref()),
+    ] {
+        if value.is_some_and(|v| !v.is_object()) {
+            return Err(ApiError::Validation(Msg::NotJsonObject { field }));
+        }
+    }
+    let credentials = match (body.credentials, body.channel_id) {
+        (Some(credentials), _) => Some(credentials),
+        (None, Some(id)) => {
+            // Another client's channel is not found, as everywhere.
+            let saved = state.store.get_channel(client, id).await?;
+            if saved.provider != body.provider {
+                return Err(ApiError::Validation(Msg::ProviderMismatch));
+            }
+            state.store.channel_credentials(client, id).await?
+        }
+        (None, None) => None,
+    };
+    let health = match omnihub_connectors::registry::provider_channel(
+        body.provider,
+        credentials.as_ref(),
+        &body.settings,
+        &state.endpoints,
+    ) {
+        Ok(connector) => ChannelHealth::of(connector.health().await),
+        Err(err) => ChannelHealth::not_configured(err.0),
     };
     Ok(web::Json(health))
 }

@@ -112,6 +112,9 @@ pub async fn create_channel(
     let client = caller.client_id()?;
     let body = body.into_inner();
     let name = validate::text("name", &body.name, 200)?;
+    if body.provider == Provider::Widget {
+        return Err(ApiError::Validation(Msg::UseWidgetsApi));
+    }
     if !body.provider.supports(body.kind) {
         return Err(ApiError::Validation(Msg::ProviderLacksKind {
             provider: body.provider.as_str(),
@@ -217,6 +220,13 @@ pub async fn update_channel(
     }
     let id = path.into_inner();
     let before = state.store.get_channel(client, id).await?;
+    // A widget's settings are served to browsers: only the widgets API, which checks them,
+    // changes them (and a widget has no credentials).
+    if (patch.settings.is_some() || patch.credentials.is_some())
+        && before.provider == Provider::Widget
+    {
+        return Err(ApiError::Validation(Msg::UseWidgetsApi));
+    }
     if telephony::is_telephony(before.provider) {
         // The channel as it would be: new settings and credentials checked together.
         let credentials = match &patch.credentials {

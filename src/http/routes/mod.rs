@@ -27,6 +27,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // Provider webhooks live outside /api/v1: their addresses are part of the external contract.
     hooks::configure(cfg);
     provider_hooks::configure(cfg);
+    // Before the /api/v1 scope, which would otherwise take (and 404) the public widget API.
+    crate::widget::configure(cfg);
     cfg.service(
         web::scope("/api/v1")
             .configure(account::configure)
@@ -45,6 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(quick_replies::configure)
             .configure(routing::configure)
             .configure(crate::ws::configure)
+            .configure(crate::widget::configure_api)
             .route("/openapi.json", web::get().to(crate::http::openapi::serve)),
     );
 }

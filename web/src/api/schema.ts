@@ -343,6 +343,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/connection-tests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Tries credentials with their provider without saving anything: the answer is the health a
+         *     channel with them would have. Settings or credentials that cannot work (a malformed token,
+         *     a mailbox on the server's own network) answer `not_configured` with the reason.
+         */
+        post: operations["test_connection"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/contacts/{id}": {
         parameters: {
             query?: never;
@@ -896,6 +917,118 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/public/widgets/{public_key}/config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The widget's configuration for drawing it. */
+        get: operations["widget_config"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/public/widgets/{public_key}/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The visitor's conversation, oldest first. Operators' messages the visitor had not received
+         *     yet count as delivered now.
+         */
+        get: operations["visitor_history"];
+        put?: never;
+        /** Sends a visitor's message. */
+        post: operations["send_message"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/public/widgets/{public_key}/offline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The offline form: a message with the visitor's contacts, into the inbox like any other
+         *     (operators answer when back, in the widget or by the contacts given).
+         */
+        post: operations["offline_message"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/public/widgets/{public_key}/visitors": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Creates a visitor: the widget's pre-chat answers and a fresh token. */
+        post: operations["create_visitor"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/public/widgets/{public_key}/ws": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Opens the visitor WebSocket (protocol: `docs/widget-protocol.md`). */
+        get: operations["visitor_socket"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/public/widgets/{public_key}/{tail}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * CORS preflight of any public route: 204 with the CORS headers for an allowed origin, 403
+         *     (without them) for any other.
+         */
+        options: operations["preflight"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/quick-replies": {
         parameters: {
             query?: never;
@@ -995,6 +1128,42 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/api/v1/widgets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The client's widgets. */
+        get: operations["list_widgets"];
+        put?: never;
+        /** Creates a widget with a fresh public key. */
+        post: operations["create_widget"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/widgets/{channel_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One widget. */
+        get: operations["get_widget"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Renames a widget or replaces its settings; pages using it see the change on their next load. */
+        patch: operations["update_widget"];
         trace?: never;
     };
     "/api/v1/ws": {
@@ -1141,6 +1310,35 @@ export interface components {
         };
         /** Format: uuid */
         ApiTokenId: string;
+        /** @description Colours, corner and texts. */
+        Appearance: {
+            /**
+             * @description `#rrggbb`: the button, the header and the visitor's bubbles.
+             * @default #2563eb
+             */
+            accent_color: string;
+            /**
+             * @default {
+             *       "en": "Hello! How can we help?",
+             *       "ru": "Здравствуйте! Чем можем помочь?"
+             *     }
+             */
+            greeting: components["schemas"]["Localized"];
+            /** @default bottom_right */
+            position: components["schemas"]["Position"];
+            /**
+             * @description `#rrggbb`: text on the accent colour.
+             * @default #ffffff
+             */
+            text_color: string;
+            /**
+             * @default {
+             *       "en": "Chat with us",
+             *       "ru": "Чат с нами"
+             *     }
+             */
+            title: components["schemas"]["Localized"];
+        };
         /** @description A file of a message, or an upload waiting for the reply that sends it. */
         Attachment: {
             client_id: components["schemas"]["ClientId"];
@@ -1396,6 +1594,19 @@ export interface components {
              */
             level: number;
         };
+        /** @description Credentials to try before (or instead of) saving them. */
+        ConnectionTest: {
+            channel_id?: null | components["schemas"]["ChannelId"];
+            /**
+             * @description The credentials as they would be saved; left out, those of `channel_id` are used
+             *     (a saved channel's secrets are write-only, so an edit may keep them).
+             */
+            credentials?: Record<string, never> | null;
+            /** @description A messenger or `email`. */
+            provider: components["schemas"]["Provider"];
+            /** @description The channel's settings as they would be saved. */
+            settings: Record<string, never>;
+        };
         /** @description A customer of a client, one card across all channels. */
         Contact: {
             client_id: components["schemas"]["ClientId"];
@@ -1553,6 +1764,8 @@ export interface components {
             /** @description Quote it when reporting a problem; it is in the server log too. */
             request_id: string;
         };
+        /** @enum {string} */
+        FieldKind: "name" | "email" | "phone";
         GlobalRights: ("manage_employees" | "manage_settings" | "billing" | "all_conversations" | "analytics")[];
         Group: {
             client_id: components["schemas"]["ClientId"];
@@ -1587,6 +1800,10 @@ export interface components {
             status: string;
             /** @description `sqlite` or `postgres` (readiness only). */
             store?: string | null;
+        };
+        History: {
+            items: components["schemas"]["PublicMessage"][];
+            next_after?: null | components["schemas"]["MessageId"];
         };
         HookAnswer: {
             /** @description True when the event was already received: nothing new was created. */
@@ -1673,6 +1890,11 @@ export interface components {
             /** Format: date-time */
             expires_at: string;
         };
+        /** @description A text in both languages the widget speaks; it picks the visitor's browser language. */
+        Localized: {
+            en: string;
+            ru: string;
+        };
         LoginRequest: {
             email: string;
             password: string;
@@ -1733,6 +1955,29 @@ export interface components {
             /** @description Oldest first; internal notes included (`kind` = `note`). */
             items: components["schemas"]["Message"][];
             next_after?: null | components["schemas"]["MessageId"];
+        };
+        /** @description Links to the client's accounts in other messengers, offered as alternatives. */
+        Messengers: {
+            /**
+             * @description `https://max.ru/…`
+             * @default null
+             */
+            max: string | null;
+            /**
+             * @description `https://t.me/…`
+             * @default null
+             */
+            telegram: string | null;
+            /**
+             * @description `https://vk.com/…` or `https://vk.me/…`
+             * @default null
+             */
+            vk: string | null;
+            /**
+             * @description `https://wa.me/…`
+             * @default null
+             */
+            whatsapp: string | null;
         };
         ModeratorList: {
             /** @description Disabled (removed) moderators included, marked `disabled`. */
@@ -1803,6 +2048,57 @@ export interface components {
             expires_in_days?: number | null;
             name: string;
         };
+        NewVisitorAnswer: {
+            /**
+             * @description The visitor's secret (`omv_` + 256 random bits): sent as `Authorization: Bearer` and in
+             *     the WebSocket's `hello`. Shown once; keep it (the widget keeps it in localStorage).
+             */
+            token: string;
+            /** Format: uuid */
+            visitor_id: string;
+        };
+        NewVisitorMessage: {
+            /**
+             * @description The widget's own id for this message (1–100 characters): sending it again (a retry
+             *     after a lost answer) returns the first message and creates nothing.
+             */
+            client_message_id: string;
+            /** @description 1 to 10,000 characters. */
+            text: string;
+        };
+        /** @description The pre-chat form's answers (each optional unless the widget requires it). */
+        NewVisitorRequest: {
+            email?: string | null;
+            name?: string | null;
+            phone?: string | null;
+        };
+        NewWidgetRequest: {
+            name: string;
+            settings: components["schemas"]["WidgetSettings"];
+        };
+        /**
+         * @description What the widget shows when no operator is online: a form whose answer lands in the inbox
+         *     like any message.
+         */
+        OfflineForm: {
+            /** @default true */
+            enabled: boolean;
+            /**
+             * @default {
+             *       "en": "Nobody is available right now. Leave a message and your contacts, and we will get back to you.",
+             *       "ru": "Сейчас никого нет на месте. Оставьте сообщение и контакты — мы ответим."
+             *     }
+             */
+            message: components["schemas"]["Localized"];
+        };
+        OfflineRequest: {
+            client_message_id: string;
+            /** @description An e-mail or a phone is needed to answer. */
+            email?: string | null;
+            name?: string | null;
+            phone?: string | null;
+            text: string;
+        };
         /** @description An operator's own routing state. */
         OperatorState: {
             /** @description False when the operator set "no new chats". */
@@ -1831,9 +2127,26 @@ export interface components {
              */
             capacity?: number | null;
         };
+        OperatorView: {
+            id: components["schemas"]["UserId"];
+            name: string;
+        };
         PasswordChange: {
             current_password: string;
             new_password: string;
+        };
+        /** @enum {string} */
+        Position: "bottom_right" | "bottom_left";
+        PrechatField: {
+            field: components["schemas"]["FieldKind"];
+            required: boolean;
+        };
+        /** @description Questions asked before the first message. */
+        PrechatForm: {
+            /** @default false */
+            enabled: boolean;
+            /** @default [] */
+            fields: components["schemas"]["PrechatField"][];
         };
         /**
          * @description Whether an operator is at the console. Only `online` operators receive new conversations;
@@ -1858,6 +2171,34 @@ export interface components {
          * @enum {string}
          */
         Provider: "api" | "widget" | "telegram" | "whatsapp" | "vk" | "ok" | "viber" | "max" | "email" | "sms" | "facebook" | "instagram" | "x" | "youtube" | "asterisk_ari" | "asterisk_ami" | "zadarma" | "twilio";
+        /** @description What a widget needs to draw itself. */
+        PublicConfig: {
+            appearance: components["schemas"]["Appearance"];
+            messengers: components["schemas"]["Messengers"];
+            offline: components["schemas"]["OfflineForm"];
+            /**
+             * @description Whether an operator of the client is online now; the widget shows the offline form
+             *     (when enabled) otherwise.
+             */
+            online: boolean;
+            prechat: components["schemas"]["PrechatForm"];
+        };
+        /** @description A message of the visitor's conversation. */
+        PublicMessage: {
+            /** @description The id the visitor's widget gave the message. */
+            client_message_id?: string | null;
+            /** Format: date-time */
+            created_at: string;
+            from: components["schemas"]["Sender"];
+            id: components["schemas"]["MessageId"];
+            operator?: null | components["schemas"]["OperatorView"];
+            /**
+             * @description Visitor's messages: `received`; operators': `pending`, `sent`, `delivered`, `read` or
+             *     `failed`.
+             */
+            status: components["schemas"]["DeliveryStatus"];
+            text: string;
+        };
         /** @description A saved reply; `{{contact.name}}`-style variables are filled in when inserted. */
         QuickReply: {
             client_id: components["schemas"]["ClientId"];
@@ -1922,6 +2263,16 @@ export interface components {
         SearchResults: {
             /** @description Newest first; only messages of conversations the caller may see. */
             items: components["schemas"]["Message"][];
+        };
+        /**
+         * @description Who wrote a message, as the visitor sees it.
+         * @enum {string}
+         */
+        Sender: "visitor" | "operator" | "bot";
+        SentAnswer: {
+            /** @description True when this `client_message_id` was sent before: nothing new was created. */
+            duplicate: boolean;
+            message: components["schemas"]["PublicMessage"];
         };
         SplitRequest: {
             /** @description The identity to detach: its channel… */
@@ -1998,6 +2349,39 @@ export interface components {
              * @example Europe/Moscow
              */
             timezone: string;
+        };
+        WidgetList: {
+            items: components["schemas"]["WidgetView"][];
+        };
+        /** @description Everything an owner sets on a widget. */
+        WidgetSettings: {
+            appearance?: components["schemas"]["Appearance"];
+            messengers?: components["schemas"]["Messengers"];
+            offline?: components["schemas"]["OfflineForm"];
+            /**
+             * @description Origins (`https://shop.example`, with a port when not the default) whose pages may use
+             *     the widget. Browsers send the page's origin; every other is refused, and CORS is
+             *     answered only for these. `http://localhost` (any port) is allowed for development.
+             */
+            origins: string[];
+            prechat?: components["schemas"]["PrechatForm"];
+        };
+        WidgetUpdate: {
+            name?: string | null;
+            settings?: null | components["schemas"]["WidgetSettings"];
+        };
+        /** @description A widget as its owner sees it. */
+        WidgetView: {
+            /** Format: date-time */
+            created_at: string;
+            /** @description The widget's channel. */
+            id: components["schemas"]["ChannelId"];
+            name: string;
+            /** @description Published in the site's pages: not a secret. */
+            public_key: string;
+            settings: components["schemas"]["WidgetSettings"];
+            /** @description The tag to paste into the site's pages. */
+            snippet: string;
         };
     };
     responses: never;
@@ -2990,6 +3374,61 @@ export interface operations {
             };
             /** @description `conflict`: not a messenger channel, its settings cannot work, or the provider refused */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    test_connection: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConnectionTest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelHealth"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5446,6 +5885,438 @@ export interface operations {
             };
         };
     };
+    widget_config: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the widget's public key */
+                public_key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PublicConfig"];
+                };
+            };
+            /** @description `origin_not_allowed` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    visitor_history: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the widget's public key */
+                public_key: string;
+                /** @description Only messages after this one (keyset; oldest first). */
+                after: null | components["schemas"]["MessageId"];
+                /** @description At most this many (1–100, default 100). */
+                limit: number | null;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["History"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `visitor_unknown` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `origin_not_allowed` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    send_message: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the widget's public key */
+                public_key: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewVisitorMessage"];
+            };
+        };
+        responses: {
+            /** @description a repeated `client_message_id`: the first message */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SentAnswer"];
+                };
+            };
+            /** @description committed */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SentAnswer"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `visitor_unknown` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `origin_not_allowed` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    offline_message: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the widget's public key */
+                public_key: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OfflineRequest"];
+            };
+        };
+        responses: {
+            /** @description a repeated `client_message_id` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SentAnswer"];
+                };
+            };
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SentAnswer"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `visitor_unknown` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `origin_not_allowed` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_visitor: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the widget's public key */
+                public_key: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewVisitorRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewVisitorAnswer"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `origin_not_allowed` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    visitor_socket: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the widget's public key */
+                public_key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description switched to the visitor protocol of docs/widget-protocol.md */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `invalid_parameter`: not a WebSocket upgrade */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `origin_not_allowed` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    preflight: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the widget's public key */
+                public_key: string;
+                /** @description the route being preflighted */
+                tail: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description allowed; CORS headers for the origin */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `origin_not_allowed` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_quick_replies: {
         parameters: {
             query?: never;
@@ -5787,6 +6658,200 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_widgets: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WidgetList"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_widget: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewWidgetRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WidgetView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_widget: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the widget's channel */
+                channel_id: components["schemas"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WidgetView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_widget: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the widget's channel */
+                channel_id: components["schemas"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WidgetUpdate"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WidgetView"];
+                };
             };
             400: {
                 headers: {

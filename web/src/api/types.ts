@@ -27,3 +27,5 @@ export type Invite = S['Invite'];
 export type ApiToken = S['ApiToken'];
 export type AuditEntry = S['AuditEntry'];
 export type ClientDetails = S['ClientDetails'];
+export type WidgetView = S['WidgetView'];
+export type WidgetSettings = S['WidgetSettings'];

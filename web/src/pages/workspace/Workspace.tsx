@@ -10,6 +10,7 @@ import { Employees } from './Employees';
 import { QuickReplies } from './QuickReplies';
 import { Routing } from './Routing';
 import { Tokens } from './Tokens';
+import { Widgets } from './Widgets';
 
 export default function Workspace() {
   const t = useT();
@@ -17,7 +18,7 @@ export default function Workspace() {
   const can = workspaceSections(me);
   const pages: SubPage[] = [
     ...(can.employees ? [{ to: '/workspace/employees', label: t('employees.title') }, { to: '/workspace/routing', label: t('routing.title') }] : []),
-    ...(can.settings ? [{ to: '/workspace/channels', label: t('channels.title') }, { to: '/workspace/quick-replies', label: t('quick.title') }, { to: '/workspace/tokens', label: t('tokens.title') }] : []),
+    ...(can.settings ? [{ to: '/workspace/channels', label: t('channels.title') }, { to: '/workspace/widgets', label: t('nav.widgets') }, { to: '/workspace/quick-replies', label: t('quick.title') }, { to: '/workspace/tokens', label: t('tokens.title') }] : []),
     ...(can.audit ? [{ to: '/workspace/audit', label: t('audit.title') }] : []),
   ];
   const first = pages[0]?.to ?? '/inbox';
@@ -28,6 +29,7 @@ export default function Workspace() {
         {can.employees && <Route path="employees" element={<Employees />} />}
         {can.employees && <Route path="routing" element={<Routing />} />}
         {can.settings && <Route path="channels" element={<Channels />} />}
+        {can.settings && <Route path="widgets" element={<Widgets />} />}
         {can.settings && <Route path="quick-replies" element={<QuickReplies />} />}
         {can.settings && <Route path="tokens" element={<Tokens />} />}
         {can.audit && <Route path="audit" element={<Audit />} />}
