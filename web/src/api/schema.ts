@@ -4,6 +4,27 @@
  */
 
 export interface paths {
+    "/api/v1/attachments/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The bytes of an attachment, for whoever may see its conversation (another client's file is
+         *     404). Served as a download with the file's cleaned name; raster images may be asked for
+         *     inline. A file still downloading from the provider (or failed) is 409.
+         */
+        get: operations["download_attachment"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/audit": {
         parameters: {
             query?: never;
@@ -446,6 +467,27 @@ export interface paths {
         head?: never;
         /** Changes status, snooze, assignee or group. */
         patch: operations["update_conversation"];
+        trace?: never;
+    };
+    "/api/v1/conversations/{id}/attachments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Uploads one file (`multipart/form-data`, one part named `file`) to the conversation, for a
+         *     reply to send with `attachment_ids`. The file is kept as it arrives, within
+         *     `[media] max_upload_bytes`; pages, scripts and programs are refused.
+         */
+        post: operations["upload_attachment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/conversations/{id}/messages": {
@@ -1275,6 +1317,42 @@ export interface components {
              */
             title: components["schemas"]["Localized"];
         };
+        /** @description A file of a message, or an upload waiting for the reply that sends it. */
+        Attachment: {
+            client_id: components["schemas"]["ClientId"];
+            conversation_id: components["schemas"]["ConversationId"];
+            /** Format: date-time */
+            created_at: string;
+            /** @description Why the download failed, in the provider's words. */
+            failure_reason?: string | null;
+            /** @description Sender-controlled: render as text, never as markup. */
+            file_name: string;
+            id: components["schemas"]["AttachmentId"];
+            kind: components["schemas"]["AttachmentKind"];
+            message_id?: null | components["schemas"]["MessageId"];
+            mime_type: string;
+            /** @description Hex SHA-256 of the bytes, once stored. */
+            sha256?: string | null;
+            /**
+             * Format: int64
+             * @description Bytes; known once stored (sometimes announced by the provider before).
+             */
+            size?: number | null;
+            state: components["schemas"]["AttachmentState"];
+        };
+        /** Format: uuid */
+        AttachmentId: string;
+        /**
+         * @description What a file is, as the providers tell it (structured attachments such as locations and
+         *     contacts are no files and stay in the message text).
+         * @enum {string}
+         */
+        AttachmentKind: "image" | "video" | "audio" | "voice" | "document" | "sticker";
+        /**
+         * @description Where an attachment's bytes are.
+         * @enum {string}
+         */
+        AttachmentState: "pending" | "ready" | "failed";
         /** @description One action of an employee (or of platform staff on a client), kept for audit and analytics. */
         AuditEntry: {
             /** @description Stable dotted name, e.g. `employee.invite`. */
@@ -1781,6 +1859,8 @@ export interface components {
             other_id: components["schemas"]["ContactId"];
         };
         Message: {
+            /** @description Files of the message, in order (inbound ones start `pending` until downloaded). */
+            attachments?: components["schemas"]["Attachment"][];
             author_id?: null | components["schemas"]["UserId"];
             client_id: components["schemas"]["ClientId"];
             conversation_id: components["schemas"]["ConversationId"];
@@ -1866,12 +1946,17 @@ export interface components {
         };
         NewMessage: {
             /**
+             * @description Files uploaded to this conversation (`POST …/attachments`) and not sent yet, sent with
+             *     the reply in this order (at most 10). Replies only, not notes.
+             */
+            attachment_ids?: components["schemas"]["AttachmentId"][];
+            /**
              * @description Makes a retried request the same message; required here or in the `Idempotency-Key`
              *     header (1 to 200 characters).
              */
             idempotency_key?: string | null;
-            /** @description 1 to 10,000 characters. */
-            text: string;
+            /** @description 1 to 10,000 characters; may be empty when the reply carries files. */
+            text?: string;
         };
         NewModeratorRequest: {
             display_name: string;
@@ -2241,6 +2326,69 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    download_attachment: {
+        parameters: {
+            query?: {
+                /**
+                 * @description `inline` to show a raster image (PNG, JPEG, GIF, WebP) in the page; anything else is
+                 *     always a download.
+                 */
+                disposition?: string;
+            };
+            header?: never;
+            path: {
+                /** @description attachment id */
+                id: components["schemas"]["AttachmentId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the file */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": number[];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such file, or in a conversation the caller may not see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not downloaded from the provider (yet) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_audit: {
         parameters: {
             query?: {
@@ -3691,6 +3839,85 @@ export interface operations {
             };
             /** @description a status move not allowed by hand, or someone else took it first */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    upload_attachment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description conversation id */
+                id: components["schemas"]["ConversationId"];
+            };
+            cookie?: never;
+        };
+        /** @description `multipart/form-data` with one part named `file` (its file name and type are taken from the part) */
+        requestBody: {
+            content: {
+                "multipart/form-data": string;
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Attachment"];
+                };
+            };
+            /** @description no part named `file`, an empty file, or a malformed type */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no `reply` right on the conversation's channel */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description larger than `[media] max_upload_bytes` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not multipart, or a forbidden type of file */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
