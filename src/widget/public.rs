@@ -35,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/{public_key}/messages", web::get().to(visitor_history))
         .route("/{public_key}/messages", web::post().to(send_message))
         .route("/{public_key}/offline", web::post().to(offline_message))
+        .route("/{public_key}/callbacks", web::post().to(request_callback))
         .route(
             "/{public_key}/ws",
             web::get().to(super::socket::visitor_socket),
@@ -52,6 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     visitor_history,
     send_message,
     offline_message,
+    request_callback,
     preflight,
     super::socket::visitor_socket
 ))]
@@ -67,6 +69,8 @@ pub struct PublicConfig {
     /// Whether an operator of the client is online now; the widget shows the offline form
     /// (when enabled) otherwise.
     pub online: bool,
+    /// Whether the client has telephony connected: the widget then offers "call me back".
+    pub callback: bool,
 }
 
 /// The widget's configuration for drawing it.
@@ -88,6 +92,12 @@ pub async fn widget_config(
         .operators
         .iter()
         .any(|o| o.presence == Presence::Online);
+    let callback = state
+        .store
+        .list_channels(widget.channel.client_id)
+        .await?
+        .iter()
+        .any(|c| omnihub_connectors::telephony::is_telephony(c.provider));
     let s = widget.settings;
     Ok(web::Json(PublicConfig {
         appearance: s.appearance,
@@ -95,6 +105,7 @@ pub async fn widget_config(
         offline: s.offline,
         messengers: s.messengers,
         online,
+        callback,
     }))
 }
 
@@ -601,6 +612,68 @@ pub async fn offline_message(
     } else {
         HttpResponse::Created().json(answer)
     })
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallbackAsk {
+    /// The visitor's phone number, E.164 or national in the telephony's default region.
+    pub number: String,
+    /// The captcha's answer, when the server checks one (`[callback]`).
+    pub captcha_token: Option<String>,
+}
+
+/// What a visitor learns of the call-back asked for: it is being placed; its outcome shows
+/// in the conversation.
+#[derive(Serialize, ToSchema)]
+pub struct CallbackAnswer {
+    pub id: omnihub_core::CallId,
+}
+
+/// "Call me back": the client's telephony calls its operator, then bridges the visitor's
+/// number. Within the telephony's working hours, limits per number, address and visitor, and
+/// the captcha when one is configured. The attempt and its outcome show in the visitor's
+/// conversation (or, before the visitor wrote, in a conversation of the telephony channel).
+#[utoipa::path(post, path = "/api/v1/public/widgets/{public_key}/callbacks", tag = "widget",
+    request_body = CallbackAsk,
+    params(("public_key" = String, Path, description = "the widget's public key")),
+    responses((status = 202, body = CallbackAnswer),
+        (status = 400, description = "not a phone number", body = ErrorBody),
+        (status = 401, description = "`visitor_unknown`", body = ErrorBody),
+        (status = 403, description = "`origin_not_allowed`, `captcha_failed`", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`out_of_hours`, or no telephony connected", body = ErrorBody),
+        (status = 429, body = ErrorBody)),
+    security(("visitor_token" = [])))]
+pub async fn request_callback(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<CallbackAsk>,
+) -> ApiResult<HttpResponse> {
+    let widget = public_widget(&state, &req, &path).await?;
+    let visitor = visitor_of(&state, &widget, bearer(&req)).await?;
+    let client = widget.channel.client_id;
+    let conversation = state
+        .store
+        .conversation_by_external_id(client, widget.channel.id, &visitor.id.to_string())
+        .await?;
+    let body = body.into_inner();
+    let call = crate::callback::request_callback(
+        &state,
+        crate::callback::CallbackRequest {
+            client_id: client,
+            channel_id: None,
+            conversation_id: conversation,
+            number: body.number,
+            visitor: Some(visitor.id.to_string()),
+            ip: crate::http::extract::peer_ip(&req),
+            captcha_token: body.captcha_token,
+            requested_by: None,
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Accepted().json(CallbackAnswer { id: call.id }))
 }
 
 /// CORS preflight of any public route: 204 with the CORS headers for an allowed origin, 403

@@ -409,6 +409,12 @@ const ROWS: &[Row] = &[
         [401; 7],
     ),
     row(
+        "POST",
+        "/api/v1/public/widgets/{public_key}/callbacks",
+        Open,
+        [401; 7],
+    ),
+    row(
         "GET",
         "/api/v1/public/widgets/{public_key}/ws",
         Open,
@@ -859,6 +865,9 @@ async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
             "client_message_id": format!("matrix-{n}"),
             "text": "hello",
         })),
+        ("POST", "/api/v1/public/widgets/{public_key}/callbacks") => {
+            Some(json!({ "number": "+79991234567" }))
+        }
         ("POST", "/api/v1/public/widgets/{public_key}/offline") => Some(json!({
             "client_message_id": format!("matrix-{n}"),
             "text": "hello",

@@ -575,3 +575,87 @@ async fn visitors_pass_the_captcha_when_one_is_configured() {
     .await
     .assert_status(201);
 }
+
+/// The widget's "call me back": the visitor's own token and the widget's origin only; the
+/// attempt and its outcome land in the visitor's conversation, which operators already see.
+#[actix_web::test]
+async fn a_widget_visitor_asks_for_a_call_back_and_sees_it_in_the_conversation() {
+    use actix_web::http::Method;
+
+    use crate::widget::{SITE, from_page, public, say, visitor, widget};
+
+    let p = Phones::start("tel_widget", Default::default()).await;
+    let site = widget(&p.w, &p.w.a, json!({"origins": [SITE]})).await;
+    let config = from_page(
+        &p.w,
+        Method::GET,
+        &public(&site, "config"),
+        Some(SITE),
+        None,
+        None,
+    )
+    .await;
+    config.assert_status(200);
+    assert_eq!(config.json()["callback"], json!(false), "no telephony yet");
+    let ask = |token: Option<String>, origin: &'static str, number: &'static str| {
+        let uri = public(&site, "callbacks");
+        let w = &p.w;
+        async move {
+            from_page(
+                w,
+                Method::POST,
+                &uri,
+                Some(origin),
+                token.as_deref(),
+                Some(json!({ "number": number })),
+            )
+            .await
+        }
+    };
+    let token = visitor(&p.w, &site, json!({})).await;
+    ask(Some(token.clone()), SITE, VISITOR)
+        .await
+        .assert_status(409);
+
+    p.ari.script(Scripted::Answered { duration_secs: 42 });
+    p.ari_channel(json!({})).await;
+    let config = from_page(
+        &p.w,
+        Method::GET,
+        &public(&site, "config"),
+        Some(SITE),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(config.json()["callback"], json!(true));
+    say(&p.w, &site, &token, "m-1", "hello")
+        .await
+        .assert_status(201);
+
+    // Refused: no visitor, another site, not a number; nothing is called.
+    ask(None, SITE, VISITOR).await.assert_status(401);
+    ask(Some(token.clone()), "https://evil.example", VISITOR)
+        .await
+        .assert_status(403);
+    ask(Some(token.clone()), SITE, "call me maybe")
+        .await
+        .assert_status(400);
+    assert!(p.ari.originated().is_empty());
+
+    let r = ask(Some(token.clone()), SITE, VISITOR).await;
+    r.assert_status(202);
+    let call: omnihub_core::CallId = r.json()["id"].as_str().unwrap().parse().unwrap();
+    let stored = p.w.store.get_call(p.w.a.client.id, call).await.unwrap();
+    assert_eq!(stored.number, VISITOR);
+    assert!(stored.visitor.is_some());
+    // In the visitor's own widget conversation, where operators already talk to them.
+    let notes = p.wait_notes(stored.conversation_id, 2).await;
+    assert!(notes[1].text.ends_with("0:42"), "{notes:?}");
+    let conversation =
+        p.w.store
+            .get_conversation(p.w.a.client.id, stored.conversation_id)
+            .await
+            .unwrap();
+    assert_eq!(conversation.channel_id.to_string(), site.channel);
+}

@@ -16,15 +16,15 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use crate::hub::Live;
 use crate::support::*;
 
-const SITE: &str = "https://shop.example";
+pub(crate) const SITE: &str = "https://shop.example";
 const WAIT: Duration = Duration::from_secs(10);
 
-struct Site {
-    key: String,
-    channel: String,
+pub(crate) struct Site {
+    pub(crate) key: String,
+    pub(crate) channel: String,
 }
 
-async fn widget(h: &Harness, t: &Tenant, settings: Value) -> Site {
+pub(crate) async fn widget(h: &Harness, t: &Tenant, settings: Value) -> Site {
     let r = h
         .post(
             t.owner.who(),
@@ -41,12 +41,12 @@ async fn widget(h: &Harness, t: &Tenant, settings: Value) -> Site {
     }
 }
 
-fn public(site: &Site, path: &str) -> String {
+pub(crate) fn public(site: &Site, path: &str) -> String {
     format!("/api/v1/public/widgets/{}/{path}", site.key)
 }
 
 /// A request from a page of `origin` (none when `None`), with a visitor token when given.
-async fn from_page(
+pub(crate) async fn from_page(
     h: &Harness,
     method: Method,
     uri: &str,
@@ -67,7 +67,7 @@ async fn from_page(
     h.send(req).await
 }
 
-async fn visitor(h: &Harness, site: &Site, body: Value) -> String {
+pub(crate) async fn visitor(h: &Harness, site: &Site, body: Value) -> String {
     let r = from_page(
         h,
         Method::POST,
@@ -86,7 +86,7 @@ async fn visitor(h: &Harness, site: &Site, body: Value) -> String {
     token
 }
 
-async fn say(h: &Harness, site: &Site, token: &str, id: &str, text: &str) -> Resp {
+pub(crate) async fn say(h: &Harness, site: &Site, token: &str, id: &str, text: &str) -> Resp {
     from_page(
         h,
         Method::POST,
