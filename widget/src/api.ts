@@ -19,6 +19,8 @@ export interface Config {
   offline: { enabled: boolean; message: Localized };
   messengers: { telegram?: string | null; whatsapp?: string | null; vk?: string | null; max?: string | null };
   online: boolean;
+  /** Telephony is connected: offer "call me back". */
+  callback: boolean;
 }
 export interface ChatMessage {
   id: string;

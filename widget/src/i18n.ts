@@ -27,6 +27,9 @@ const ru = {
   contactNeeded: 'Укажите e-mail или телефон',
   failed: 'Не отправлено. Попробуйте ещё раз.',
   alsoIn: 'Или напишите нам:',
+  callMe: 'Перезвоните мне',
+  callNow: 'Позвонить',
+  calling: 'Звоним вам, ожидайте звонка.',
   unread: (n: number) => `Непрочитанных сообщений: ${n}`,
 };
 
@@ -46,6 +49,9 @@ const en: typeof ru = {
   contactNeeded: 'Leave an e-mail or a phone number',
   failed: 'Not sent. Please try again.',
   alsoIn: 'Or write to us in:',
+  callMe: 'Call me back',
+  callNow: 'Call me',
+  calling: 'We are calling you now.',
   unread: (n: number) => `Unread messages: ${n}`,
 };
 

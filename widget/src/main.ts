@@ -65,6 +65,7 @@ class Widget {
   private readonly body = el('div', { class: 'body', 'aria-live': 'polite' });
   private readonly typing = el('div', { class: 'typing', hidden: '' });
   private readonly links = el('div', { class: 'links', hidden: '' });
+  private readonly callback = el('form', { class: 'links', hidden: '' });
   private readonly input = el('textarea', { rows: '2', placeholder: t.placeholder, 'aria-label': t.message });
   private readonly composer = el('form', { class: 'composer' });
 
@@ -100,7 +101,8 @@ class Widget {
     });
     this.input.addEventListener('input', () => this.reportTyping());
     this.buildLinks();
-    this.panel.append(head, this.body, this.typing, this.links, this.composer);
+    this.buildCallback();
+    this.panel.append(head, this.body, this.typing, this.links, this.callback, this.composer);
     this.root.append(this.panel, this.launcher);
     // Under <html>, not <body>: a page hiding `body > *` or restyling body does not reach it.
     document.documentElement.append(host);
@@ -124,6 +126,46 @@ class Widget {
       this.links.append(el('a', { href: url!, target: '_blank', rel: 'noopener noreferrer' }, name));
     }
     this.links.hidden = false;
+  }
+
+  /** "Call me back": a number, then the client's telephony calls the visitor. */
+  private buildCallback(): void {
+    if (!this.config.callback) return;
+    const form = this.callback;
+    form.dataset.kind = 'callback';
+    const number = el('input', { name: 'number', type: 'tel', autocomplete: 'tel', required: '', 'aria-label': t.phone, placeholder: t.phone, hidden: '' });
+    const submit = el('button', { class: 'send', type: 'submit', hidden: '' }, t.callNow);
+    const ask = el('button', { type: 'button' }, `📞 ${t.callMe}`);
+    const status = el('div', { class: 'note', role: 'status', hidden: '' });
+    ask.addEventListener('click', () => {
+      ask.hidden = true;
+      number.hidden = false;
+      submit.hidden = false;
+      number.focus();
+    });
+    form.append(ask, number, submit, status);
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      submit.disabled = true;
+      this.visitor()
+        .then((token) => this.api.call<{ id: string }>('POST', 'callbacks', token, { number: number.value.trim() }))
+        .then(
+          () => {
+            number.hidden = true;
+            submit.hidden = true;
+            status.className = 'note';
+            status.textContent = t.calling;
+            status.hidden = false;
+          },
+          (err: { message?: string }) => {
+            submit.disabled = false;
+            status.className = 'err';
+            status.textContent = err?.message ?? t.failed;
+            status.hidden = false;
+          },
+        );
+    });
+    form.hidden = false;
   }
 
   private toggle(): void {
