@@ -917,6 +917,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/public/widgets/{public_key}/callbacks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * "Call me back": the client's telephony calls its operator, then bridges the visitor's
+         *     number. Within the telephony's working hours, limits per number, address and visitor, and
+         *     the captcha when one is configured. The attempt and its outcome show in the visitor's
+         *     conversation (or, before the visitor wrote, in a conversation of the telephony channel).
+         */
+        post: operations["request_callback"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/public/widgets/{public_key}/config": {
         parameters: {
             query?: never;
@@ -1453,6 +1475,19 @@ export interface components {
          * @enum {string}
          */
         CallOutcomeKind: "answered" | "no_answer" | "busy" | "failed";
+        /**
+         * @description What a visitor learns of the call-back asked for: it is being placed; its outcome shows
+         *     in the conversation.
+         */
+        CallbackAnswer: {
+            id: components["schemas"]["CallId"];
+        };
+        CallbackAsk: {
+            /** @description The captcha's answer, when the server checks one (`[callback]`). */
+            captcha_token?: string | null;
+            /** @description The visitor's phone number, E.164 or national in the telephony's default region. */
+            number: string;
+        };
         /** @description A connected channel account or social profile. Its credentials are never part of it. */
         Channel: {
             client_id: components["schemas"]["ClientId"];
@@ -2174,6 +2209,8 @@ export interface components {
         /** @description What a widget needs to draw itself. */
         PublicConfig: {
             appearance: components["schemas"]["Appearance"];
+            /** @description Whether the client has telephony connected: the widget then offers "call me back". */
+            callback: boolean;
             messengers: components["schemas"]["Messengers"];
             offline: components["schemas"]["OfflineForm"];
             /**
@@ -5876,6 +5913,84 @@ export interface operations {
             };
             /** @description no moderator with this id */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    request_callback: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the widget's public key */
+                public_key: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CallbackAsk"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CallbackAnswer"];
+                };
+            };
+            /** @description not a phone number */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `visitor_unknown` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `origin_not_allowed`, `captcha_failed` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `out_of_hours`, or no telephony connected */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
