@@ -3,7 +3,8 @@
 // it draws a chat button and window inside a closed shadow root (the page's CSS and scripts
 // cannot see into it, and its CSS cannot leak out), keeps the visitor's identity in
 // localStorage (so the conversation survives reloads and new tabs), and talks to omnihub only
-// through the network primitives captured at load (`safe.ts`).
+// through the network primitives captured at load (`safe.ts`). With `data-mode="callback"` it is
+// the standalone "call me back" snippet: a phone button and the number form, without the chat.
 
 import { Api, type ChatMessage, type Config, VisitorSocket } from './api';
 import { pickLang, texts } from './i18n';
@@ -20,10 +21,14 @@ const script =
   (document.currentScript as HTMLScriptElement | null) ??
   document.querySelector<HTMLScriptElement>('script[data-omnihub]');
 const publicKey = script?.getAttribute('data-omnihub') ?? '';
+// `data-mode="callback"`: the standalone "call me back" snippet, without the chat.
+const callbackOnly = script?.getAttribute('data-mode') === 'callback';
 const base = script ? new URL(script.src, location.href).origin : '';
 const lang = pickLang(navigator.languages?.length ? navigator.languages : [navigator.language || 'en']);
 const t = texts[lang];
 const storeKey = `omnihub:${publicKey}`;
+const PHONE_ICON =
+  '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M6.6 10.8a15.1 15.1 0 0 0 6.6 6.6l2.2-2.2a1 1 0 0 1 1-.25 11.4 11.4 0 0 0 3.6.57 1 1 0 0 1 1 1V20a1 1 0 0 1-1 1A17 17 0 0 1 3 4a1 1 0 0 1 1-1h3.5a1 1 0 0 1 1 1c0 1.25.2 2.45.57 3.57a1 1 0 0 1-.25 1z"/></svg>';
 const CHAT_ICON =
   '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z"/></svg>';
 
@@ -100,12 +105,19 @@ class Widget {
       }
     });
     this.input.addEventListener('input', () => this.reportTyping());
-    this.buildLinks();
     this.buildCallback();
-    this.panel.append(head, this.body, this.typing, this.links, this.callback, this.composer);
+    if (callbackOnly) {
+      this.launcher.innerHTML = PHONE_ICON;
+      this.launcher.setAttribute('aria-label', t.callMe);
+      this.panel.append(head, this.callback);
+    } else {
+      this.buildLinks();
+      this.panel.append(head, this.body, this.typing, this.links, this.callback, this.composer);
+    }
     this.root.append(this.panel, this.launcher);
     // Under <html>, not <body>: a page hiding `body > *` or restyling body does not reach it.
     document.documentElement.append(host);
+    if (callbackOnly) return;
     document.addEventListener('visibilitychange', () => this.markRead());
     if (this.identity) this.connect();
     this.render();
@@ -137,6 +149,12 @@ class Widget {
     const submit = el('button', { class: 'send', type: 'submit', hidden: '' }, t.callNow);
     const ask = el('button', { type: 'button' }, `📞 ${t.callMe}`);
     const status = el('div', { class: 'note', role: 'status', hidden: '' });
+    if (callbackOnly) {
+      // The snippet is the call-back alone: the number at once.
+      ask.hidden = true;
+      number.hidden = false;
+      submit.hidden = false;
+    }
     ask.addEventListener('click', () => {
       ask.hidden = true;
       number.hidden = false;
@@ -169,6 +187,12 @@ class Widget {
   }
 
   private toggle(): void {
+    if (callbackOnly) {
+      this.open = !this.open;
+      this.panel.hidden = !this.open;
+      this.launcher.setAttribute('aria-label', this.open ? t.close : t.callMe);
+      return;
+    }
     this.open = !this.open;
     this.panel.hidden = !this.open;
     this.launcher.setAttribute('aria-label', this.open ? t.close : t.open);
@@ -490,6 +514,8 @@ async function start(): Promise<void> {
     console.warn('omnihub widget:', (e as { code?: string })?.code ?? e);
     return;
   }
+  // The standalone call-back snippet has nothing to offer without telephony.
+  if (callbackOnly && !config.callback) return;
   new Widget(config);
 }
 
