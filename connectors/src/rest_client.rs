@@ -1,5 +1,5 @@
 //! Plumbing shared by the connectors that speak JSON over HTTPS to a provider (WhatsApp's
-//! Graph API, Viber's REST bot API): one client with bounded time and no redirects, bodies read
+//! Graph API, Viber's REST bot API, VK, MAX): one client with bounded time and no redirects, bodies read
 //! up to a cap, and network failures classified as transient.
 
 use std::time::Duration;
@@ -39,7 +39,7 @@ pub struct Answer {
 /// Sends the request and reads the answer, at most `max_body` bytes (more is an error: the
 /// provider sent something other than what we asked for).
 pub async fn fetch(request: reqwest::RequestBuilder, max_body: usize) -> Result<Answer, SendError> {
-    let mut response = request.send().await.map_err(network_error)?;
+    let response = request.send().await.map_err(network_error)?;
     let status = response.status();
     let retry_after = crate::api::retry_after(response.headers(), Utc::now());
     let content_type = response
@@ -47,22 +47,46 @@ pub async fn fetch(request: reqwest::RequestBuilder, max_body: usize) -> Result<
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .map(str::to_string);
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(network_error)? {
-        if body.len() + chunk.len() > max_body {
-            // Asking again would bring the same bytes back.
-            return Err(SendError::Permanent {
-                reason: format!("the provider's answer exceeds {max_body} bytes"),
-            });
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = read_bounded(response, max_body).await?;
     Ok(Answer {
         status,
         retry_after,
         content_type,
         body,
     })
+}
+
+/// The answer's body, at most `limit` bytes; more is a permanent error (asking again would
+/// bring the same bytes back).
+pub async fn read_bounded(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, SendError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(network_error)? {
+        if body.len() + chunk.len() > limit {
+            return Err(permanent(format!(
+                "the provider's answer exceeds {limit} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A failure worth retrying later.
+pub fn transient(reason: impl Into<String>) -> SendError {
+    SendError::Transient {
+        retry_after: None,
+        reason: reason.into(),
+    }
+}
+
+/// A failure that asking again cannot mend.
+pub fn permanent(reason: impl Into<String>) -> SendError {
+    SendError::Permanent {
+        reason: reason.into(),
+    }
 }
 
 /// Network errors and timeouts are worth retrying.
@@ -75,10 +99,7 @@ pub fn network_error(err: reqwest::Error) -> SendError {
         "request failed"
     };
     // reqwest's Display names the URL (ids only), never headers, so no token leaks here.
-    SendError::Transient {
-        retry_after: None,
-        reason: format!("{what}: {}", err.without_url()),
-    }
+    transient(format!("{what}: {}", err.without_url()))
 }
 
 /// `text` cut to [`MAX_REASON`] characters.

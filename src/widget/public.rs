@@ -533,11 +533,16 @@ pub async fn send_message(
         text,
     )
     .await?;
-    Ok(if answer.duplicate {
+    Ok(sent(answer))
+}
+
+/// 201 with a new message; 200 with the first one when the client message id came before.
+fn sent(answer: SentAnswer) -> HttpResponse {
+    if answer.duplicate {
         HttpResponse::Ok().json(answer)
     } else {
         HttpResponse::Created().json(answer)
-    })
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -607,11 +612,7 @@ pub async fn offline_message(
         text,
     )
     .await?;
-    Ok(if answer.duplicate {
-        HttpResponse::Ok().json(answer)
-    } else {
-        HttpResponse::Created().json(answer)
-    })
+    Ok(sent(answer))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -128,7 +128,7 @@ impl MaxApi {
         let response = request
             .send()
             .await
-            .map_err(|err| CallError::Transport(network_error(&err)))?;
+            .map_err(|err| CallError::Transport(network_error(err)))?;
         read_answer(response).await
     }
 }
@@ -179,46 +179,7 @@ pub(crate) async fn read_answer(response: reqwest::Response) -> Result<Value, Ca
     })
 }
 
-pub(crate) async fn read_bounded(
-    mut response: reqwest::Response,
-    limit: usize,
-) -> Result<Vec<u8>, SendError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|err| network_error(&err))? {
-        if body.len() + chunk.len() > limit {
-            return Err(permanent(format!(
-                "the answer is larger than {limit} bytes"
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-pub(crate) fn network_error(err: &reqwest::Error) -> SendError {
-    let what = if err.is_timeout() {
-        "timed out"
-    } else if err.is_connect() {
-        "could not connect"
-    } else {
-        "request failed"
-    };
-    // The token travels in a header, never in the URL reqwest's Display shows.
-    transient(format!("{what}: {err}"))
-}
-
-pub(crate) fn transient(reason: impl Into<String>) -> SendError {
-    SendError::Transient {
-        retry_after: None,
-        reason: reason.into(),
-    }
-}
-
-pub(crate) fn permanent(reason: impl Into<String>) -> SendError {
-    SendError::Permanent {
-        reason: reason.into(),
-    }
-}
+pub(crate) use crate::rest_client::{network_error, permanent, read_bounded, transient};
 
 #[cfg(test)]
 mod tests {

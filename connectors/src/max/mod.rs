@@ -254,7 +254,7 @@ impl ProviderChannel for MaxChannel {
             .get(url)
             .send()
             .await
-            .map_err(|err| network_error(&err))?;
+            .map_err(network_error)?;
         let status = response.status();
         if !status.is_success() {
             let reason = format!("downloading failed: HTTP {}", status.as_u16());

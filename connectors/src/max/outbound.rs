@@ -120,7 +120,7 @@ pub(crate) async fn upload(
         .multipart(reqwest::multipart::Form::new().part("data", part))
         .send()
         .await
-        .map_err(|err| network_error(&err))?;
+        .map_err(network_error)?;
     let uploaded = read_answer(response)
         .await
         .map_err(super::api::CallError::into_send_error)?;

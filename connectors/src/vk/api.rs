@@ -123,7 +123,7 @@ impl VkApi {
             .form(&form)
             .send()
             .await
-            .map_err(|err| CallError::Transport(network_error(&err)))?;
+            .map_err(|err| CallError::Transport(network_error(err)))?;
         let answer = read_json(response).await.map_err(CallError::Transport)?;
         parse_answer(answer)
     }
@@ -180,47 +180,7 @@ pub(crate) async fn read_json(response: reqwest::Response) -> Result<Value, Send
         .map_err(|err| transient(format!("VK answered invalid JSON: {err}")))
 }
 
-/// The body, refusing (permanently) one longer than `limit`.
-pub(crate) async fn read_bounded(
-    mut response: reqwest::Response,
-    limit: usize,
-) -> Result<Vec<u8>, SendError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|err| network_error(&err))? {
-        if body.len() + chunk.len() > limit {
-            return Err(permanent(format!(
-                "the answer is larger than {limit} bytes"
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-pub(crate) fn network_error(err: &reqwest::Error) -> SendError {
-    let what = if err.is_timeout() {
-        "timed out"
-    } else if err.is_connect() {
-        "could not connect"
-    } else {
-        "request failed"
-    };
-    // reqwest's Display names the URL; the token travels in the form body, never in the URL.
-    transient(format!("{what}: {err}"))
-}
-
-pub(crate) fn transient(reason: impl Into<String>) -> SendError {
-    SendError::Transient {
-        retry_after: None,
-        reason: reason.into(),
-    }
-}
-
-pub(crate) fn permanent(reason: impl Into<String>) -> SendError {
-    SendError::Permanent {
-        reason: reason.into(),
-    }
-}
+pub(crate) use crate::rest_client::{network_error, permanent, read_bounded, transient};
 
 #[cfg(test)]
 mod tests {

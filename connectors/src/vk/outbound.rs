@@ -138,7 +138,7 @@ pub(crate) async fn upload(
         .multipart(form)
         .send()
         .await
-        .map_err(|err| network_error(&err))?;
+        .map_err(network_error)?;
     let uploaded = read_json(response).await?;
     if let Some(error) = uploaded.get("error").and_then(Value::as_str) {
         return Err(permanent(format!("VK refused the upload: {error}")));
