@@ -481,6 +481,9 @@ config_section! {
         /// Requests to the widget's public API (WebSocket upgrades included) one IP address
         /// may make per minute; more are refused with `rate_limited`.
         widget_requests_per_minute: u32 = 600,
+        /// Days the events log is kept for consoles to resume from after a disconnect (a
+        /// console away for longer reloads its lists instead); 0 keeps it for ever.
+        events_retention_days: u32 = 90,
     }
 }
 

@@ -133,6 +133,9 @@ impl AppState {
         );
         let hub_config = HubConfig {
             session_queue: config.hub.session_queue,
+            events_retention: (config.hub.events_retention_days > 0).then(|| {
+                Duration::from_secs(u64::from(config.hub.events_retention_days) * 24 * 3600)
+            }),
             endpoints: endpoints.clone(),
             media: Some(media.clone()),
             max_attachment_bytes: config.media.max_attachment_bytes as u64,

@@ -22,6 +22,7 @@ use tokio::sync::watch;
 use omnihub_connectors::registry::Endpoints;
 
 use crate::conversation::ConversationMsg;
+use crate::ephemeral::{self, Ephemeral};
 use crate::health::HubHealth;
 use crate::ingest::IngestQueue;
 use crate::janitor::{self, Janitor, JanitorArgs};
@@ -36,8 +37,11 @@ use crate::supervisor::{ChildSpec, Root, RootArgs, RootMsg, supervised};
 
 #[derive(Clone, Debug)]
 pub struct HubConfig {
-    /// How often the janitor deletes expired sessions, invites and reset tokens.
+    /// How often the janitor deletes expired sessions, invites and reset tokens, and prunes
+    /// the events log.
     pub janitor_interval: Duration,
+    /// How long events are kept for consoles to resume from; `None` keeps them for ever.
+    pub events_retention: Option<Duration>,
     /// This node's name when it claims scheduled tasks; unique per process. Default: random.
     pub node_id: String,
     /// Events (and typing/presence pushes) waiting for one console socket; a socket that lets
@@ -57,6 +61,9 @@ pub struct HubConfig {
     pub max_attachment_bytes: u64,
 }
 
+/// [`HubConfig::events_retention`] by default: 90 days.
+pub const DEFAULT_EVENTS_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
+
 /// [`HubConfig::max_attachment_bytes`] by default: 50 MiB (Telegram's bots may send up to
 /// 50 MB and download up to 20 MB; WhatsApp's largest documents are 100 MB).
 pub const DEFAULT_MAX_ATTACHMENT_BYTES: u64 = 50 * 1024 * 1024;
@@ -65,6 +72,7 @@ impl Default for HubConfig {
     fn default() -> Self {
         HubConfig {
             janitor_interval: Duration::from_secs(300),
+            events_retention: Some(DEFAULT_EVENTS_RETENTION),
             node_id: format!("node-{}", uuid::Uuid::new_v4().simple()),
             session_queue: 1024,
             scheduler_tick: Duration::from_secs(1),
@@ -126,10 +134,12 @@ impl Hub {
         }
         let shared = Arc::new(Shared::new(store.clone(), config.clone()));
         let interval = config.janitor_interval;
+        let events_retention = config.events_retention;
         let janitor = supervised(janitor::NAME, move || {
             let args = JanitorArgs {
                 store: store.clone(),
                 interval,
+                events_retention,
             };
             (Janitor, args)
         });
@@ -261,6 +271,12 @@ pub enum ServerPush {
     },
     /// The customer is typing (a widget visitor); only operators are told.
     ContactTyping {
+        conversation_id: ConversationId,
+    },
+    /// The event `seq` moved a conversation out of the operator's sight (another assignee or
+    /// group): the console should let it go. Stands in for that event in the cursor.
+    Hidden {
+        seq: i64,
         conversation_id: ConversationId,
     },
 }
@@ -541,12 +557,14 @@ impl HubHandle {
         let _ = refs.router.cast(RouterMsg::ForgetReaders);
         entry.request_drain();
         if let Some(presence) = presence {
-            let _ = refs
-                .publisher
-                .cast(PublisherMsg::Push(ServerPush::Presence {
+            ephemeral::publish(
+                &self.shared,
+                client,
+                Ephemeral::Presence {
                     user_id: user,
                     presence,
-                }));
+                },
+            );
         }
         Ok(state)
     }
@@ -574,16 +592,11 @@ impl HubHandle {
         Ok(())
     }
 
-    /// Ephemeral: typing indicators are published to this node's sessions that may see the
-    /// conversation (not to the typist's own), and not stored.
+    /// Ephemeral: typing indicators are published to the sessions of every node that may see
+    /// the conversation (not to the typist's own), and not stored.
     pub fn typing(&self, client: ClientId, conversation: ConversationScopeWithId, user: UserId) {
-        // No subtree on this node means no session here to tell.
-        if let Some(refs) = self.shared.entry(client).and_then(|e| e.refs()) {
-            let _ = refs.publisher.cast(PublisherMsg::Typing {
-                conversation: Arc::new(conversation),
-                typist: Typist::Operator(user),
-            });
-        }
+        let push = Ephemeral::typing(&conversation, Typist::Operator(user));
+        ephemeral::publish(&self.shared, client, push);
     }
 
     /// Opens an operator-session actor for one console socket: it replays stored events after
@@ -631,15 +644,11 @@ impl HubHandle {
             .await
     }
 
-    /// The customer is typing (a widget visitor): the operators of this node who may see the
+    /// The customer is typing (a widget visitor): the operators of every node who may see the
     /// conversation are told; not stored.
     pub fn contact_typing(&self, client: ClientId, conversation: ConversationScopeWithId) {
-        if let Some(refs) = self.shared.entry(client).and_then(|e| e.refs()) {
-            let _ = refs.publisher.cast(PublisherMsg::Typing {
-                conversation: Arc::new(conversation),
-                typist: Typist::Contact,
-            });
-        }
+        let push = Ephemeral::typing(&conversation, Typist::Contact);
+        ephemeral::publish(&self.shared, client, push);
     }
 
     /// A delivery or read receipt for an outbound message, by its own id (the widget's visitor

@@ -1,6 +1,7 @@
 //! The janitor: deletes expired sessions, invites and reset tokens on a fixed interval, so
 //! those tables do not grow without bound (lookups already refuse expired rows; this only
-//! reclaims the space).
+//! reclaims the space), and prunes events older than the retention period (a console resuming
+//! from before the pruned part starts afresh instead).
 
 use std::time::Duration;
 
@@ -13,14 +14,21 @@ pub(crate) const NAME: &str = "janitor";
 
 pub(crate) struct Janitor;
 
+/// Events pruned per statement, so a large backlog never holds the write lock for long.
+const PRUNE_BATCH: u32 = 5_000;
+/// Batches per sweep at most; the rest waits for the next sweep.
+const PRUNE_BATCHES: u32 = 20;
+
 pub(crate) struct JanitorArgs {
     pub store: DynStore,
     pub interval: Duration,
+    pub events_retention: Option<Duration>,
 }
 
 pub(crate) struct JanitorState {
     store: DynStore,
     interval: Duration,
+    events_retention: Option<Duration>,
     /// The timer that sends the next sweep; aborted on stop so it does not outlive us.
     next: Option<JoinHandle<Result<(), MessagingErr<JanitorMsg>>>>,
 }
@@ -43,6 +51,7 @@ impl Actor for Janitor {
         Ok(JanitorState {
             store: args.store,
             interval: args.interval,
+            events_retention: args.events_retention,
             next: None,
         })
     }
@@ -72,6 +81,9 @@ impl Actor for Janitor {
                     // simply tries again.
                     Err(err) => tracing::warn!(error = %err, "janitor sweep failed"),
                 }
+                if let Some(retention) = state.events_retention {
+                    prune_events(&state.store, retention).await;
+                }
                 // Schedule the next sweep only after this one finished (rather than a fixed
                 // send_interval), so a slow database never piles up sweeps in the mailbox.
                 state.next = Some(myself.send_after(state.interval, || JanitorMsg::Sweep));
@@ -89,5 +101,28 @@ impl Actor for Janitor {
             next.abort();
         }
         Ok(())
+    }
+}
+
+async fn prune_events(store: &DynStore, retention: Duration) {
+    let Some(cutoff) = chrono::Duration::from_std(retention)
+        .ok()
+        .and_then(|r| Utc::now().checked_sub_signed(r))
+    else {
+        return;
+    };
+    for _ in 0..PRUNE_BATCHES {
+        match store.prune_events(cutoff, PRUNE_BATCH).await {
+            Ok(removed) => {
+                tracing::debug!(removed, "janitor pruned old events");
+                if removed < u64::from(PRUNE_BATCH) {
+                    return;
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "pruning old events failed");
+                return;
+            }
+        }
     }
 }

@@ -29,6 +29,7 @@
 mod channel;
 mod client;
 mod conversation;
+mod ephemeral;
 mod health;
 mod hub;
 mod ingest;

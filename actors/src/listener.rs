@@ -1,5 +1,6 @@
-//! The event listener: wakes the publisher of a client when any node commits events for it.
-//! On PostgreSQL `store.listen_events()` streams `(client, seq)` from `LISTEN/NOTIFY`; on
+//! The event listener: wakes the publisher of a client when any node commits events for it,
+//! and hands it the typing and presence other nodes announce (see `ephemeral.rs`).
+//! On PostgreSQL `store.listen_events()` streams both from `LISTEN/NOTIFY`; on
 //! SQLite it is `None` (one process owns the file and wakes its publishers itself) and the
 //! listener just idles.
 //!
@@ -14,10 +15,12 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use omnihub_core::ClientId;
+use omnihub_store::Announcement;
 use ractor::concurrency::JoinHandle as TimerHandle;
 use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr};
 use tokio::task::JoinHandle;
 
+use crate::ephemeral;
 use crate::shared::Shared;
 
 pub(crate) const NAME: &str = "event listener";
@@ -30,6 +33,7 @@ pub(crate) struct Listener;
 pub(crate) enum ListenerMsg {
     Connect,
     Committed(ClientId, i64),
+    Ephemeral(ClientId, String),
     Lost(String),
 }
 
@@ -77,11 +81,16 @@ impl Actor for Listener {
                     state.task = Some(tokio::spawn(async move {
                         let lost = loop {
                             match stream.next().await {
-                                Some(Ok((client, seq))) => {
-                                    if me
-                                        .send_message(ListenerMsg::Committed(client, seq))
-                                        .is_err()
-                                    {
+                                Some(Ok(announcement)) => {
+                                    let msg = match announcement {
+                                        Announcement::Committed { client, seq } => {
+                                            ListenerMsg::Committed(client, seq)
+                                        }
+                                        Announcement::Ephemeral { client, payload } => {
+                                            ListenerMsg::Ephemeral(client, payload)
+                                        }
+                                    };
+                                    if me.send_message(msg).is_err() {
                                         return; // the actor is gone
                                     }
                                 }
@@ -101,6 +110,9 @@ impl Actor for Listener {
                 {
                     entry.wake();
                 }
+            }
+            ListenerMsg::Ephemeral(client, payload) => {
+                ephemeral::deliver(&state.shared, client, &payload);
             }
             ListenerMsg::Lost(reason) => {
                 if let Some(task) = state.task.take() {

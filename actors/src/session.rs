@@ -110,10 +110,6 @@ impl SessionControl {
         }
     }
 
-    fn sees(&self, event: &HubEvent) -> bool {
-        self.audience().sees(event)
-    }
-
     /// Ends the session with `reason`; the first reason given wins.
     pub(crate) fn close(&self, reason: CloseReason) {
         let mut mailbox = self.mailbox();
@@ -278,8 +274,9 @@ impl Running {
                         continue;
                     }
                     self.cursor = event.seq;
-                    if self.control.sees(event) {
-                        self.send(ServerPush::Event(event.clone())).await?;
+                    let push = self.control.audience().push_for(event);
+                    if let Some(push) = push {
+                        self.send(push).await?;
                     }
                 }
             }
@@ -308,6 +305,7 @@ impl Running {
     async fn send(&self, push: ServerPush) -> Result<(), Stop> {
         let seq = match &push {
             ServerPush::Event(event) => Some(event.seq),
+            ServerPush::Hidden { seq, .. } => Some(*seq),
             _ => None,
         };
         let send = self.sink.send(push);
@@ -347,15 +345,11 @@ impl Running {
             for event in events {
                 cursor = event.seq;
                 self.cursor = event.seq;
-                if !self.control.sees(&event) {
+                let push = self.control.audience().push_for(&Arc::new(event));
+                let Some(push) = push else {
                     continue;
-                }
-                match tokio::time::timeout(
-                    REPLAY_WAIT,
-                    self.send(ServerPush::Event(Arc::new(event))),
-                )
-                .await
-                {
+                };
+                match tokio::time::timeout(REPLAY_WAIT, self.send(push)).await {
                     Ok(sent) => sent?,
                     Err(_) => return Err(Stop::Close(CloseReason::SlowConsumer)),
                 }
@@ -392,6 +386,24 @@ impl Audience {
                     && event.conversation_id == *conversation
                     && visitor_may_see(event)
             }
+        }
+    }
+
+    /// What this audience gets of an event: the event itself when it may see it; an operator
+    /// who could see the conversation before the event moved it away is told to let it go.
+    fn push_for(&mut self, event: &Arc<HubEvent>) -> Option<ServerPush> {
+        if self.sees(event) {
+            return Some(ServerPush::Event(event.clone()));
+        }
+        match self {
+            Audience::Operator(principal) => {
+                let before = event.previous_scope()?;
+                may_see_in(principal, event.client_id, &before).then_some(ServerPush::Hidden {
+                    seq: event.seq,
+                    conversation_id: event.conversation_id?,
+                })
+            }
+            Audience::Visitor { .. } => None,
         }
     }
 

@@ -6,7 +6,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::access::ConversationScope;
 use crate::ids::*;
+
+/// The payload key of a `conversation_updated` event that moved the conversation to another
+/// assignee or group: `{assignee_id, group_id}` as they were before.
+pub const PREVIOUS_SCOPE: &str = "previous_scope";
 
 /// One event. The visibility fields (`channel_id`, `assignee_id`, `group_id`) are copied from the
 /// conversation as it was after the change, so a session can decide whether its operator may see
@@ -42,6 +47,22 @@ pub enum EventKind {
     /// A message's attachments changed (a file finished downloading, or failed); payload: the
     /// message with its attachments.
     MessageUpdated,
+}
+
+impl HubEvent {
+    /// Where the conversation was before this event moved it (another assignee or group), if
+    /// it did: who could see it then and cannot now must be told to let it go.
+    pub fn previous_scope(&self) -> Option<ConversationScope> {
+        if self.kind != EventKind::ConversationUpdated {
+            return None;
+        }
+        let before = self.payload.get(PREVIOUS_SCOPE)?;
+        Some(ConversationScope {
+            channel_id: self.channel_id?,
+            assignee_id: serde_json::from_value(before.get("assignee_id")?.clone()).ok()?,
+            group_id: serde_json::from_value(before.get("group_id")?.clone()).ok()?,
+        })
+    }
 }
 
 impl EventKind {

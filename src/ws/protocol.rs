@@ -351,6 +351,8 @@ enum ServerMessage<'a> {
         session_id: uuid::Uuid,
         last_seq: i64,
         heartbeat_interval_ms: u64,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        stale_cursor: bool,
     },
     Event {
         seq: i64,
@@ -367,6 +369,10 @@ enum ServerMessage<'a> {
         presence: Presence,
     },
     ContactTyping {
+        conversation_id: ConversationId,
+    },
+    ConversationHidden {
+        seq: i64,
         conversation_id: ConversationId,
     },
     Ack {
@@ -400,11 +406,19 @@ fn frame(message: ServerMessage<'_>) -> String {
     .unwrap_or_default()
 }
 
-pub fn welcome(session_id: uuid::Uuid, last_seq: i64, heartbeat_interval_ms: u64) -> String {
+/// `stale_cursor`: the cursor the client resumes from is older than the pruned part of the
+/// events log, so it may have missed events and must reload instead.
+pub fn welcome(
+    session_id: uuid::Uuid,
+    last_seq: i64,
+    heartbeat_interval_ms: u64,
+    stale_cursor: bool,
+) -> String {
     frame(ServerMessage::Welcome {
         session_id,
         last_seq,
         heartbeat_interval_ms,
+        stale_cursor,
     })
 }
 
@@ -495,6 +509,14 @@ pub fn render_push(push: &ServerPush, cache: &EventCache) -> ByteString {
         } => typing(*conversation_id, *user_id).into(),
         ServerPush::Presence { user_id, presence } => self::presence(*user_id, *presence).into(),
         ServerPush::ContactTyping { conversation_id } => frame(ServerMessage::ContactTyping {
+            conversation_id: *conversation_id,
+        })
+        .into(),
+        ServerPush::Hidden {
+            seq,
+            conversation_id,
+        } => frame(ServerMessage::ConversationHidden {
+            seq: *seq,
             conversation_id: *conversation_id,
         })
         .into(),
@@ -642,9 +664,24 @@ mod tests {
             json!({"v":1,"type":"event","seq":5,"kind":"message_status",
                 "conversation_id":e.conversation_id,"payload":{"status":"read"}})
         );
-        let w: Value = serde_json::from_str(&welcome(uuid::Uuid::nil(), 9, 15_000)).unwrap();
+        let hidden = render_push(
+            &ServerPush::Hidden {
+                seq: 6,
+                conversation_id: e.conversation_id.unwrap(),
+            },
+            &cache,
+        );
+        let h: Value = serde_json::from_str(&hidden).unwrap();
+        assert_eq!(
+            h,
+            json!({"v":1,"type":"conversation_hidden","seq":6,"conversation_id":e.conversation_id})
+        );
+        let w: Value = serde_json::from_str(&welcome(uuid::Uuid::nil(), 9, 15_000, false)).unwrap();
         assert_eq!(w["type"], "welcome");
         assert_eq!(w["last_seq"], 9);
+        assert!(w.get("stale_cursor").is_none(), "{w}");
+        let w: Value = serde_json::from_str(&welcome(uuid::Uuid::nil(), 9, 15_000, true)).unwrap();
+        assert_eq!(w["stale_cursor"], true);
         let p: Value = serde_json::from_str(&pong(None)).unwrap();
         assert_eq!(p, json!({"v":1,"type":"pong","ref":null}));
     }

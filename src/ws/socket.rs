@@ -108,6 +108,8 @@ impl Shared {
             ServerPush::Presence { .. } => true,
             // The hub sends it only to those who may see the conversation.
             ServerPush::ContactTyping { .. } => true,
+            // The hub sends it only to those who could see the conversation before it moved.
+            ServerPush::Hidden { .. } => true,
         }
     }
 
@@ -373,19 +375,27 @@ impl Conn {
                 return None;
             }
         };
-        let head = match self.state.store.last_event_seq().await {
-            Ok(head) => head,
-            Err(e) => {
-                let error = self.ack_of(ApiError::from(e));
-                self.send_error(reference, &error).await;
-                return Some(Close::INTERNAL);
-            }
-        };
+        let store = &self.state.store;
+        let (head, pruned) =
+            match futures_util::try_join!(store.last_event_seq(), store.events_pruned_through()) {
+                Ok(found) => found,
+                Err(e) => {
+                    let error = self.ack_of(ApiError::from(e));
+                    self.send_error(reference, &error).await;
+                    return Some(Close::INTERNAL);
+                }
+            };
+        // Events after a cursor below the pruned part may be gone: the console starts afresh.
         // A cursor from the future (another database, a restored backup) resumes from now.
-        let resume = hello.resume_after.map_or(head, |seq| seq.min(head));
+        let stale = hello.resume_after.is_some_and(|seq| seq < pruned);
+        let resume = match hello.resume_after {
+            Some(seq) if !stale => seq.min(head),
+            _ => head,
+        };
         self.shared.set_views(views);
         let interval = self.state.config.hub.heartbeat_interval_ms;
-        self.send(protocol::welcome(self.id, head, interval)).await;
+        self.send(protocol::welcome(self.id, head, interval, stale))
+            .await;
         let sink = Arc::new(Sink {
             session: self.session.clone(),
             shared: self.shared.clone(),

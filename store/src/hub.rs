@@ -259,6 +259,15 @@ pub struct NewTask {
     pub idempotency_key: String,
 }
 
+/// What a node hears from every node through [`HubStore::listen_events`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Announcement {
+    /// Events of `client` up to `seq` are committed.
+    Committed { client: ClientId, seq: i64 },
+    /// Something not stored (typing, presence), as [`HubStore::announce`] was given it.
+    Ephemeral { client: ClientId, payload: String },
+}
+
 #[async_trait]
 pub trait HubStore: Send + Sync {
     // --- inbound and outbound ------------------------------------------------------------
@@ -477,13 +486,24 @@ pub trait HubStore: Send + Sync {
     // --- events --------------------------------------------------------------------------
     /// Events of a client after `seq`, oldest first, at most `limit`.
     async fn events_after(&self, client: ClientId, seq: i64, limit: u32) -> Result<Vec<HubEvent>>;
+    /// The highest seq ever given (pruning never lowers it).
     async fn last_event_seq(&self) -> Result<i64>;
-    /// Cross-node wake-ups: `(client, seq)` of events committed by any node. PostgreSQL
-    /// `LISTEN/NOTIFY`; `None` on SQLite, where one process owns the file. An `Err` item the
-    /// stream goes on after means the listening connection was lost and re-established:
-    /// notifications may have been missed, so catch up with `events_after`. The stream ends
-    /// after an error it cannot recover from.
-    async fn listen_events(&self) -> Result<Option<BoxStream<'static, Result<(ClientId, i64)>>>>;
+    /// Deletes the oldest events created before `older_than`, at most about `limit` of them
+    /// (call again while it returns `limit` or more), and remembers how far the log was pruned.
+    async fn prune_events(&self, older_than: DateTime<Utc>, limit: u32) -> Result<u64>;
+    /// The seq up to which events were pruned (0 when never): a resume cursor below it may
+    /// have missed events.
+    async fn events_pruned_through(&self) -> Result<i64>;
+    /// Cross-node announcements: events committed by any node, and what any node
+    /// [`announce`](Self::announce)s. PostgreSQL `LISTEN/NOTIFY`; `None` on SQLite, where one
+    /// process owns the file. An `Err` item the stream goes on after means the listening
+    /// connection was lost and re-established: notifications may have been missed, so catch up
+    /// with `events_after`. The stream ends after an error it cannot recover from.
+    async fn listen_events(&self) -> Result<Option<BoxStream<'static, Result<Announcement>>>>;
+    /// Tells every node's listener (this one's too) something that is not stored, such as
+    /// typing or presence, as `payload` (small: PostgreSQL's `NOTIFY` takes under 8000 bytes).
+    /// Nothing happens on SQLite.
+    async fn announce(&self, client: ClientId, payload: &str) -> Result<()>;
 
     // --- scheduled tasks -----------------------------------------------------------------
     /// Keeps one task per idempotency key: a second call returns the first.

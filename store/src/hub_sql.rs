@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures_util::stream::BoxStream;
 use omnihub_core::conversation::after_customer_message;
-use omnihub_core::events::{EventKind, HubEvent};
+use omnihub_core::events::{EventKind, HubEvent, PREVIOUS_SCOPE};
 use omnihub_core::media::{Attachment, AttachmentKind, AttachmentState};
 use omnihub_core::model::*;
 use omnihub_core::routing::{AutoReplies, Presence, WeeklyHours};
@@ -27,7 +27,7 @@ use super::sql::{
     affected, channel_in_client, constraint, found, group_in_client, group_row, user_in_client,
 };
 use super::{
-    BEGIN_SNAPSHOT, Backend, Db, SEARCH_FROM, SEARCH_MATCH, listen_events, lock_events,
+    BEGIN_SNAPSHOT, Backend, Db, SEARCH_FROM, SEARCH_MATCH, announce, listen_events, lock_events,
     notify_event, search_query,
 };
 use crate::codec::{self, ms, now, opt_ts, ts};
@@ -705,12 +705,26 @@ async fn append_event(
     })
 }
 
-/// `conversation_updated`: the conversation as JSON, plus its `tags`.
-async fn conversation_event(conn: &mut DbConn, c: &Conversation) -> Result<HubEvent> {
+/// `conversation_updated`: the conversation as JSON, plus its `tags`, plus, when the change
+/// moved it to another assignee or group, its `previous_scope` (so that a console that could
+/// see it before and cannot now is told to let it go; see `HubEvent::previous_scope`).
+async fn conversation_event(
+    conn: &mut DbConn,
+    c: &Conversation,
+    before: Option<&Conversation>,
+) -> Result<HubEvent> {
     let tags = tags_of(conn, c.id).await?;
     let mut payload = to_json(c)?;
     if let serde_json::Value::Object(map) = &mut payload {
         map.insert("tags".into(), to_json(&tags)?);
+        if let Some(b) =
+            before.filter(|b| (b.assignee_id, b.group_id) != (c.assignee_id, c.group_id))
+        {
+            map.insert(
+                PREVIOUS_SCOPE.into(),
+                serde_json::json!({ "assignee_id": b.assignee_id, "group_id": b.group_id }),
+            );
+        }
     }
     append_event(
         conn,
@@ -1377,6 +1391,12 @@ impl HubStore for Backend {
         if let Some(Some(group)) = patch.group_id {
             group_in_client(&mut tx, client, group).await?;
         }
+        // Who could see it before a move matters to consoles (see `conversation_event`).
+        let before = if patch.assignee_id.is_some() || patch.group_id.is_some() {
+            Some(lock_conversation(&mut tx, client, id).await?)
+        } else {
+            None
+        };
         let assignee = patch.assignee_id.flatten();
         // One conditional statement decides `only_if_unassigned`: on PostgreSQL a concurrent
         // assignment holds the row until it commits, and this one then re-checks the new row.
@@ -1442,7 +1462,7 @@ impl HubStore for Backend {
                 .execute(&mut *tx)
                 .await?;
         }
-        let event = conversation_event(&mut tx, &conversation).await?;
+        let event = conversation_event(&mut tx, &conversation, before.as_ref()).await?;
         tx.commit().await?;
         Ok((conversation, event))
     }
@@ -1465,7 +1485,7 @@ impl HubStore for Backend {
         .bind(ms(now()))
         .execute(&mut *tx)
         .await?;
-        let event = conversation_event(&mut tx, &conversation).await?;
+        let event = conversation_event(&mut tx, &conversation, None).await?;
         tx.commit().await?;
         Ok((conversation, event))
     }
@@ -1483,7 +1503,7 @@ impl HubStore for Backend {
             .bind(tag)
             .execute(&mut *tx)
             .await?;
-        let event = conversation_event(&mut tx, &conversation).await?;
+        let event = conversation_event(&mut tx, &conversation, None).await?;
         tx.commit().await?;
         Ok((conversation, event))
     }
@@ -2046,15 +2066,63 @@ impl HubStore for Backend {
     }
 
     async fn last_event_seq(&self) -> Result<i64> {
+        // Pruning may have emptied the log; the head never goes back.
+        Ok(sqlx::query_scalar::<Db, i64>(
+            "SELECT MAX(head) FROM (SELECT COALESCE(MAX(seq), 0) AS head FROM events \
+             UNION ALL SELECT through_seq AS head FROM events_pruned) AS heads",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn prune_events(&self, older_than: DateTime<Utc>, limit: u32) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        // The log is in seq order and, near enough, in time order: the oldest `limit` events
+        // before the cutoff end at `through`, and everything up to it goes.
+        let through = sqlx::query_scalar::<Db, Option<i64>>(
+            "SELECT MAX(seq) FROM (SELECT seq FROM events WHERE created_at < $1 \
+             ORDER BY seq LIMIT $2) AS old",
+        )
+        .bind(ms(older_than))
+        .bind(i64::from(limit))
+        .fetch_one(&mut *tx)
+        .await?;
+        let Some(through) = through else {
+            return Ok(0);
+        };
+        let removed = sqlx::query::<Db>("DELETE FROM events WHERE seq <= $1")
+            .bind(through)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query::<Db>(
+            "INSERT INTO events_pruned (id, through_seq) VALUES (1, $1) \
+             ON CONFLICT (id) DO UPDATE SET through_seq = CASE \
+               WHEN excluded.through_seq > events_pruned.through_seq \
+               THEN excluded.through_seq ELSE events_pruned.through_seq END",
+        )
+        .bind(through)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(removed)
+    }
+
+    async fn events_pruned_through(&self) -> Result<i64> {
         Ok(
-            sqlx::query_scalar::<Db, i64>("SELECT COALESCE(MAX(seq), 0) FROM events")
+            sqlx::query_scalar::<Db, Option<i64>>("SELECT MAX(through_seq) FROM events_pruned")
                 .fetch_one(&self.pool)
-                .await?,
+                .await?
+                .unwrap_or(0),
         )
     }
 
-    async fn listen_events(&self) -> Result<Option<BoxStream<'static, Result<(ClientId, i64)>>>> {
+    async fn listen_events(&self) -> Result<Option<BoxStream<'static, Result<Announcement>>>> {
         listen_events(self).await
+    }
+
+    async fn announce(&self, client: ClientId, payload: &str) -> Result<()> {
+        announce(self, client, payload).await
     }
 
     // --- scheduled tasks -----------------------------------------------------------------

@@ -7,7 +7,7 @@ use omnihub_core::ClientId;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgListener, PgPoolOptions};
 
-use crate::{Result, SecretBox, StoreError, codec};
+use crate::{Announcement, Result, SecretBox, StoreError, codec};
 
 type Db = sqlx::Postgres;
 type Backend = PgStore;
@@ -21,6 +21,8 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The `LISTEN/NOTIFY` channel events are announced on, as `<client id>:<seq>`.
 const EVENTS_CHANNEL: &str = "omnihub_events";
+/// The channel of `HubStore::announce`, as `<client id>:<payload>`.
+const EPHEMERAL_CHANNEL: &str = "omnihub_ephemeral";
 
 // Engine-specific fragments of hub_sql.rs, as macros so they fit in `concat!`.
 /// Locks the row a write transaction decides on, like the UPDATE that follows would. Not
@@ -75,30 +77,49 @@ async fn notify_event(conn: &mut sqlx::PgConnection, client: ClientId, seq: i64)
     Ok(())
 }
 
-fn parse_notification(payload: &str) -> Result<(ClientId, i64)> {
-    let bad = || StoreError::Corrupt(format!("event notification `{payload}`"));
-    let (client, seq) = payload.split_once(':').ok_or_else(bad)?;
-    Ok((
-        client.parse().map_err(|_| bad())?,
-        seq.parse().map_err(|_| bad())?,
-    ))
+/// Delivered at once (outside any transaction) to every listening node, this one included.
+async fn announce(store: &PgStore, client: ClientId, payload: &str) -> Result<()> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(EPHEMERAL_CHANNEL)
+        .bind(format!("{client}:{payload}"))
+        .execute(&store.pool)
+        .await?;
+    Ok(())
+}
+
+fn parse_notification(channel: &str, payload: &str) -> Result<Announcement> {
+    let bad = || StoreError::Corrupt(format!("notification `{payload}` on {channel}"));
+    let (client, rest) = payload.split_once(':').ok_or_else(bad)?;
+    let client = client.parse().map_err(|_| bad())?;
+    if channel == EPHEMERAL_CHANNEL {
+        return Ok(Announcement::Ephemeral {
+            client,
+            payload: rest.to_owned(),
+        });
+    }
+    Ok(Announcement::Committed {
+        client,
+        seq: rest.parse().map_err(|_| bad())?,
+    })
 }
 
 /// Listens on its own one-connection pool, so the store's pool keeps all its connections.
 async fn listen_events(
     store: &PgStore,
-) -> Result<Option<BoxStream<'static, Result<(ClientId, i64)>>>> {
+) -> Result<Option<BoxStream<'static, Result<Announcement>>>> {
     let options = (*store.pool.connect_options()).clone();
     let pool = PgPoolOptions::new()
         .max_connections(1)
         .connect_with(options)
         .await?;
     let mut listener = PgListener::connect_with(&pool).await?;
-    listener.listen(EVENTS_CHANNEL).await?;
+    listener
+        .listen_all([EVENTS_CHANNEL, EPHEMERAL_CHANNEL])
+        .await?;
     let stream = futures_util::stream::unfold(Some(listener), |listener| async move {
         let mut listener = listener?;
         match listener.try_recv().await {
-            Ok(Some(n)) => Some((parse_notification(n.payload()), Some(listener))),
+            Ok(Some(n)) => Some((parse_notification(n.channel(), n.payload()), Some(listener))),
             // The connection was lost and re-established: whatever was announced meanwhile is
             // gone. Say so, and go on listening.
             Ok(None) => Some((

@@ -9,7 +9,7 @@ use omnihub_core::ClientId;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::{Result, SecretBox, StoreError, codec};
+use crate::{Announcement, Result, SecretBox, StoreError, codec};
 
 type Db = sqlx::Sqlite;
 type Backend = SqliteStore;
@@ -59,8 +59,13 @@ async fn notify_event(_: &mut sqlx::SqliteConnection, _: ClientId, _: i64) -> Re
 /// No cross-node notifications on SQLite.
 async fn listen_events(
     _: &SqliteStore,
-) -> Result<Option<BoxStream<'static, Result<(ClientId, i64)>>>> {
+) -> Result<Option<BoxStream<'static, Result<Announcement>>>> {
     Ok(None)
+}
+
+/// Nobody else to tell on SQLite.
+async fn announce(_: &SqliteStore, _: ClientId, _: &str) -> Result<()> {
+    Ok(())
 }
 
 // The same SQL text is compiled once per backend, each time against that backend's `Db`.

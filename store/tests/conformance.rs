@@ -202,6 +202,7 @@ conformance!(store:
     routing_snapshot_settings_and_load,
     routing_queue_is_fifo_and_idempotent,
     events_resume_without_gaps,
+    old_events_are_pruned_and_the_head_stays,
     tasks_lease_complete_fail_and_dedupe,
     inbound_attachments_wait_then_are_stored_or_failed,
     uploads_go_out_with_one_reply_only,
@@ -4539,9 +4540,56 @@ async fn events_resume_without_gaps(store: DynStore) {
     assert_eq!(store.events_after(c, start, 10).await.unwrap().len(), 10);
 }
 
+async fn old_events_are_pruned_and_the_head_stays(store: DynStore) {
+    let a = tenant(&store, "Prune").await;
+    let ch = channel(&store, a.client.id, "bot").await;
+    assert_eq!(store.events_pruned_through().await.unwrap(), 0);
+    let mut seqs = Vec::new();
+    for i in 0..5 {
+        let chat = format!("chat-{i}");
+        let new = ingest_new(
+            &store,
+            &inbound(a.client.id, ch.id, &chat, &format!("e{i}")),
+        )
+        .await;
+        seqs.push(new.event.seq);
+    }
+    let head = store.last_event_seq().await.unwrap();
+    // Nothing is older than a while ago.
+    let past = now() - Duration::hours(1);
+    assert_eq!(store.prune_events(past, 100).await.unwrap(), 0);
+    assert_eq!(store.events_pruned_through().await.unwrap(), 0);
+    // Everything is older than a moment from now: the oldest two go first, in seq order.
+    let future = now() + Duration::seconds(1);
+    assert_eq!(store.prune_events(future, 2).await.unwrap(), 2);
+    assert_eq!(store.events_pruned_through().await.unwrap(), seqs[1]);
+    let left: Vec<i64> = store
+        .events_after(a.client.id, 0, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(left, seqs[2..].to_vec());
+    // Emptied, the log keeps its head, and new events go on above it.
+    let rest = store.prune_events(future, 100).await.unwrap();
+    assert!(rest >= 3, "{rest}");
+    assert!(
+        store
+            .events_after(a.client.id, 0, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.last_event_seq().await.unwrap(), head);
+    assert_eq!(store.events_pruned_through().await.unwrap(), head);
+    let later = ingest_new(&store, &inbound(a.client.id, ch.id, "chat-9", "e9")).await;
+    assert!(later.event.seq > head);
+}
+
 async fn next_announcement(
-    events: &mut futures_util::stream::BoxStream<'static, Result<(ClientId, i64)>>,
-) -> (ClientId, i64) {
+    events: &mut futures_util::stream::BoxStream<'static, Result<Announcement>>,
+) -> Announcement {
     tokio::time::timeout(std::time::Duration::from_secs(10), events.next())
         .await
         .expect("a notification within 10 s")
@@ -4563,7 +4611,10 @@ async fn events_are_announced_across_nodes(store: DynStore, url: String) {
     let first = ingest_new(&node_b, &inbound(a.client.id, ch.id, "chat", "e1")).await;
     assert_eq!(
         next_announcement(&mut events).await,
-        (a.client.id, first.event.seq)
+        Announcement::Committed {
+            client: a.client.id,
+            seq: first.event.seq
+        }
     );
     // A duplicate (rolled back) announces nothing: the next one is the next commit.
     assert!(matches!(
@@ -4579,7 +4630,22 @@ async fn events_are_announced_across_nodes(store: DynStore, url: String) {
         .unwrap();
     assert_eq!(
         next_announcement(&mut events).await,
-        (a.client.id, tagged.seq)
+        Announcement::Committed {
+            client: a.client.id,
+            seq: tagged.seq
+        }
+    );
+    // What is not stored reaches every node too, as it was said.
+    node_b
+        .announce(a.client.id, r#"{"kind":"typing"}"#)
+        .await
+        .unwrap();
+    assert_eq!(
+        next_announcement(&mut events).await,
+        Announcement::Ephemeral {
+            client: a.client.id,
+            payload: r#"{"kind":"typing"}"#.into()
+        }
     );
 }
 

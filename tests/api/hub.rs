@@ -934,6 +934,27 @@ async fn resuming_after_a_reconnect_misses_nothing_and_repeats_nothing() {
         .unwrap();
     let stored: Vec<i64> = stored.iter().map(|e| e.seq).collect();
     assert_eq!(stored, after);
+    drop(ws);
+
+    // Once the log is pruned past a cursor, resuming from it could miss events: the console
+    // is told to start afresh, and nothing is replayed.
+    let future = chrono::Utc::now() + chrono::Duration::seconds(1);
+    while hub.w.store.prune_events(future, 1000).await.unwrap() > 0 {}
+    let mut ws = hub.owner_socket(a).await;
+    let welcome = ws.hello(json!({ "resume_after": cursor })).await;
+    assert_eq!(welcome["stale_cursor"], true, "{welcome}");
+    let head = welcome["last_seq"].as_i64().unwrap();
+    assert!(head >= *after.last().unwrap(), "{welcome}");
+    let next = hub.inbound(a, "r-6", "resume-chat", "text 6").await;
+    let (_, before_it) = ws
+        .event_where(|f| is_message_created_of(f, &next["message_id"]))
+        .await;
+    assert!(
+        before_it
+            .iter()
+            .all(|f| f["seq"].as_i64().is_none_or(|s| s > head)),
+        "nothing replayed: {before_it:?}"
+    );
 }
 
 #[actix_web::test]

@@ -5,7 +5,7 @@
 //! - two processes on one PostgreSQL database (a fresh database per test, made through
 //!   `OMNIHUB_TEST_POSTGRES_URL` and dropped afterwards; skipped when it is unset):
 //!   - a message arriving at node A reaches an operator socket on node B (LISTEN/NOTIFY), and
-//!     the other way round;
+//!     the other way round; so do an operator's typing and presence;
 //!   - two operators taking one conversation at once through different nodes: exactly one
 //!     wins, and the conversation is the winner's;
 //!   - snoozed conversations, snoozed through alternating nodes, each wake up exactly once
@@ -528,11 +528,17 @@ impl Ws {
 
     /// The first `event` frame that matches within `within`, skipping the others.
     async fn event_where(&mut self, within: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        self.frame_where(within, |f| f["type"] == "event" && pred(f))
+            .await
+    }
+
+    /// The first frame that matches within `within`, skipping the others.
+    async fn frame_where(&mut self, within: Duration, pred: impl Fn(&Value) -> bool) -> Value {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let f = self.next(left).await;
-            if f["type"] == "event" && pred(&f) {
+            if pred(&f) {
                 return f;
             }
         }
@@ -632,9 +638,10 @@ async fn kill_dash_nine_after_ack_loses_nothing() {
 #[actix_web::test]
 async fn a_message_at_node_a_reaches_an_operator_on_node_b() {
     with_postgres(|url| async move {
-        let c = Cluster::start("nodes-push", &url, 0).await;
+        let c = Cluster::start("nodes-push", &url, 1).await;
         let mut on_a = Ws::connect(&c.a, &c.seed.owner_token).await;
         let mut on_b = Ws::connect(&c.b, &c.seed.owner_token).await;
+        let mut conversation = Value::Null;
 
         // Nothing but the database connects the nodes: node B's publisher learns of node A's
         // commit only through NOTIFY (there is no polling to fall back on).
@@ -659,6 +666,33 @@ async fn a_message_at_node_a_reaches_an_operator_on_node_b() {
             assert_eq!(event["payload"]["text"], text.as_str());
             assert_eq!(event["payload"]["direction"], "inbound");
             assert!(event["conversation_id"].is_string(), "{event}");
+            conversation = event["conversation_id"].clone();
+        }
+
+        // What is not stored crosses too: an operator on node A types and goes away; the
+        // owner's console on node B is told both.
+        let (operator, operator_token) = &c.seed.operators[0];
+        let mut operator_on_a = Ws::connect(&c.a, operator_token).await;
+        for request in [
+            json!({"v": 1, "type": "typing", "ref": "t", "conversation_id": conversation}),
+            json!({"v": 1, "type": "presence", "ref": "p", "presence": "away"}),
+        ] {
+            operator_on_a
+                .0
+                .send(Message::text(request.to_string()))
+                .await
+                .unwrap();
+        }
+        let operator_id = json!(operator.id);
+        for wanted in ["typing", "presence"] {
+            let frame = on_b
+                .frame_where(WAIT, |f| f["type"] == wanted && f["user_id"] == operator_id)
+                .await;
+            if wanted == "typing" {
+                assert_eq!(frame["conversation_id"], conversation, "{frame}");
+            } else {
+                assert_eq!(frame["presence"], "away", "{frame}");
+            }
         }
     })
     .await;

@@ -1301,14 +1301,30 @@ async fn consoles_see_only_what_their_principal_may_see() {
     let (m2, _, _) = w.ingest("chat-v", "v-2", "two").await;
     for console in [&mut alice, &mut owner] {
         console.next_event("m1", |e| is_message(e, &m1)).await;
+        // Those who still see it get the assignment itself, naming where it was before.
+        let assignment = console
+            .next_event("the assignment", |e| e.assignee_id == Some(a.id))
+            .await;
+        let before = assignment.previous_scope().expect("the scope before");
+        assert_eq!((before.assignee_id, before.group_id), (None, None));
         console.next_event("m2", |e| is_message(e, &m2)).await;
     }
     // Unassigned in no group, m1 was everyone's to see; once Alice holds the conversation,
-    // Bob (without the all-conversations right) sees nothing more of it.
-    let bobs = bob.events_until_quiet(Duration::from_millis(300)).await;
-    let kinds: Vec<_> = bobs.iter().map(|e| e.kind).collect();
-    assert_eq!(kinds, vec![EventKind::MessageCreated], "{bobs:?}");
-    assert!(is_message(&bobs[0], &m1));
+    // Bob (without the all-conversations right) is told to let it go, and sees nothing more.
+    let bobs = bob.pushes_until_quiet(Duration::from_millis(300)).await;
+    let [
+        ServerPush::Event(first),
+        ServerPush::Hidden {
+            conversation_id: hidden,
+            seq,
+        },
+    ] = &bobs[..]
+    else {
+        panic!("{bobs:?}");
+    };
+    assert!(is_message(first, &m1));
+    assert_eq!(*hidden, conversation.id);
+    assert!(*seq > first.seq);
 
     // Typing reaches those who may see the conversation, never the typist.
     let scope = omnihub_actors::ConversationScopeWithId {

@@ -57,6 +57,7 @@ function setup() {
   const events: number[] = [];
   const fresh: number[] = [];
   const statuses: string[] = [];
+  const hidden: string[] = [];
   const client = new InboxSocket({
     url: 'wss://h/api/v1/ws',
     views: ['mine'],
@@ -70,8 +71,9 @@ function setup() {
     onEvent: (e) => events.push(e.seq),
     onFresh: (seq) => fresh.push(seq),
     onStatus: (s) => statuses.push(s),
+    onHidden: (h) => hidden.push(`${h.seq}:${h.conversation_id}`),
   });
-  return { client, sockets, timers, events, fresh, statuses };
+  return { client, sockets, timers, events, fresh, statuses, hidden };
 }
 
 const event = (seq: number) => ({ type: 'event', seq, kind: 'message_created', conversation_id: 'c', payload: {} });
@@ -159,6 +161,40 @@ describe('InboxSocket', () => {
     expect(client.status).toBe('revoked');
     expect(timers.waiting.size).toBe(0);
     expect(sockets).toHaveLength(1);
+  });
+
+  it('lets a hidden conversation go once, and counts the hiding in the cursor', () => {
+    const { client, sockets, timers, events, hidden } = setup();
+    client.start();
+    sockets[0]!.open();
+    sockets[0]!.push({ type: 'welcome', session_id: 's', last_seq: 3, heartbeat_interval_ms: 15000 });
+    sockets[0]!.push(event(4));
+    sockets[0]!.push({ type: 'conversation_hidden', seq: 5, conversation_id: 'c' });
+    // A replay after a reconnect repeats nothing at or below the cursor.
+    sockets[0]!.drop();
+    timers.fire();
+    sockets[1]!.open();
+    expect(sockets[1]!.sent[0]).toMatchObject({ type: 'hello', resume_after: 5 });
+    sockets[1]!.push({ type: 'conversation_hidden', seq: 5, conversation_id: 'c' });
+    sockets[1]!.push(event(6));
+    expect(events).toEqual([4, 6]);
+    expect(hidden).toEqual(['5:c']);
+  });
+
+  it('starts afresh when its cursor is older than the pruned events log', () => {
+    const { client, sockets, timers, events, fresh } = setup();
+    client.start();
+    sockets[0]!.open();
+    sockets[0]!.push({ type: 'welcome', session_id: 's', last_seq: 3, heartbeat_interval_ms: 15000 });
+    sockets[0]!.push(event(4));
+    sockets[0]!.drop();
+    timers.fire();
+    sockets[1]!.open();
+    sockets[1]!.push({ type: 'welcome', session_id: 's2', last_seq: 90, heartbeat_interval_ms: 15000, stale_cursor: true });
+    expect(fresh).toEqual([3, 90]);
+    sockets[1]!.push(event(50));
+    sockets[1]!.push(event(91));
+    expect(events).toEqual([4, 91]);
   });
 
   it('closes normally on stop and never reconnects', () => {

@@ -26,6 +26,12 @@ export interface PresenceFrame {
   presence: Presence;
 }
 export type Presence = 'online' | 'away' | 'offline';
+/** The event `seq` moved a conversation out of the operator's sight; it stands for that event. */
+export interface HiddenFrame {
+  type: 'conversation_hidden';
+  seq: number;
+  conversation_id: string;
+}
 
 export interface AckError {
   code: string;
@@ -51,6 +57,7 @@ export interface SocketHandlers {
   onEvent?(event: EventFrame): void;
   onTyping?(frame: TypingFrame): void;
   onPresence?(frame: PresenceFrame): void;
+  onHidden?(frame: HiddenFrame): void;
   /** A fresh start (no cursor yet): load lists over REST; events after `lastSeq` follow. */
   onFresh?(lastSeq: number): void;
   onStatus?(status: Status): void;
@@ -225,6 +232,13 @@ export class InboxSocket {
         this.options.onEvent?.(event);
         return;
       }
+      case 'conversation_hidden': {
+        const hidden = frame as unknown as HiddenFrame;
+        if (this.cursor !== null && hidden.seq <= this.cursor) return;
+        this.cursor = hidden.seq;
+        this.options.onHidden?.(hidden);
+        return;
+      }
       case 'typing':
         return this.options.onTyping?.(frame as unknown as TypingFrame);
       case 'presence':
@@ -241,7 +255,8 @@ export class InboxSocket {
     this.welcomed = true;
     this.attempt = 0;
     if (typeof frame.heartbeat_interval_ms === 'number') this.heartbeatMs = frame.heartbeat_interval_ms;
-    const fresh = this.cursor === null;
+    // A cursor older than the server's pruned events log cannot resume: start afresh.
+    const fresh = this.cursor === null || frame.stale_cursor === true;
     if (fresh) this.cursor = typeof frame.last_seq === 'number' ? frame.last_seq : 0;
     this.setStatus('open');
     if (fresh) this.options.onFresh?.(this.cursor ?? 0);

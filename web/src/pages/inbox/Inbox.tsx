@@ -187,6 +187,10 @@ export function Inbox() {
         );
       },
       onPresence: (frame) => setPresence((cur) => ({ ...cur, [frame.user_id]: frame.presence })),
+      onHidden: (frame) => {
+        setList((current) => current.filter((s) => s.conversation.id !== frame.conversation_id));
+        if (latest.current.conversationId === frame.conversation_id) navigate('/inbox');
+      },
       onStatus: (st) => {
         setStatus(st);
         if (st === 'revoked') void reloadSession();
