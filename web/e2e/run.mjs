@@ -843,7 +843,7 @@ async function main() {
   step('the owner sets operators’ capacity and members’ competency on the routing page', async () => {
     const owner = state.owner;
     await owner.goto(`${base}/workspace/routing`);
-    const capacity = owner.getByLabel('Capacity of Вера Новенькая');
+    const capacity = owner.getByRole('textbox', { name: 'Capacity of Вера Новенькая' });
     await capacity.fill('1001');
     await owner.getByText('A whole number from 0 to 1000').waitFor();
     await capacity.fill('12');
@@ -858,7 +858,7 @@ async function main() {
     await shot(owner, '15-workspace-routing-people');
     // Both are kept.
     await owner.reload();
-    await waitFor('the capacity after a reload', async () => (await owner.getByLabel('Capacity of Вера Новенькая').inputValue()) === '12');
+    await waitFor('the capacity after a reload', async () => (await owner.getByRole('textbox', { name: 'Capacity of Вера Новенькая' }).inputValue()) === '12');
     assert.equal(await owner.getByTestId('competencies').getByRole('textbox').first().inputValue(), '85');
   });
 
