@@ -2,7 +2,7 @@
 // conversations on every channel, as far as the viewer may see them; the server filters), the
 // custom fields kept on them (editable by whoever may reply in one of the contact's channels;
 // the server checks), and a call back to their phone when the client has telephony.
-import { ActionIcon, Anchor, Badge, Button, Group, Loader, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { ActionIcon, Anchor, Button, Group, Loader, Stack, Table, Text, TextInput, Title } from '@mantine/core';
 import { IconPencil, IconPhoneCall, IconTrash } from '@tabler/icons-react';
 import { useEffect, useState, type FormEvent } from 'react';
 import { Link } from 'react-router';
@@ -107,7 +107,7 @@ export function ContactCard({ conversationId, channels }: { conversationId: stri
           const current = c.id === conversationId;
           return (
             <li key={c.id}>
-              <Group gap={6} wrap="nowrap" align="baseline">
+              <Group gap={6} wrap="nowrap">
                 <ChannelIcon provider={channel?.provider} />
                 {current ? (
                   <Text span size="sm" fw={600}>
@@ -118,12 +118,9 @@ export function ContactCard({ conversationId, channels }: { conversationId: stri
                     {channel?.name ?? t('contact.hiddenChannel')} · #{c.request_no}
                   </Anchor>
                 )}
-                <Badge size="xs" variant="light" color="gray">
-                  {t(`status.${c.status}` as MessageKey)}
-                </Badge>
               </Group>
               <Text size="xs" c="dimmed" className="truncate">
-                {dateTime(s.last_message_at, lang)}
+                {t(`status.${c.status}` as MessageKey)} · {dateTime(s.last_message_at, lang)}
                 {s.last_message_text ? ` — ${s.last_message_text}` : ''}
               </Text>
             </li>
