@@ -563,6 +563,19 @@ catalog! {
         ru: "запрос нарушает правила работы с диалогом: {detail}",
         en: "the request breaks a conversation rule: {detail}",
     },
+    /// A contact's custom fields: too many, a bad name, or a value that is not plain.
+    ContactFieldCount { max: usize } => {
+        ru: "у контакта может быть не больше {max} дополнительных полей",
+        en: "a contact has at most {max} custom fields",
+    },
+    ContactFieldName { max: usize } => {
+        ru: "название дополнительного поля должно содержать от 1 до {max} символов без пробелов по краям и управляющих символов",
+        en: "a custom field's name must be 1 to {max} characters, without surrounding spaces or control characters",
+    },
+    ContactFieldValue { key: String, max: usize } => {
+        ru: "значение поля `{key}` должно быть текстом до {max} символов, числом или true/false",
+        en: "the value of `{key}` must be text of at most {max} characters, a number or true/false",
+    },
     MergeWithItself => {
         ru: "контакт нельзя объединить с самим собой",
         en: "a contact cannot be merged with itself",

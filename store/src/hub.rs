@@ -28,6 +28,8 @@ use crate::Result;
 pub struct ConversationFilter {
     /// Only conversations on these channels (`None`: every channel of the client).
     pub channels: Option<Vec<ChannelId>>,
+    /// Only this contact's conversations (the contact card's history).
+    pub contact: Option<ContactId>,
     /// Only conversations assigned to this user, or to one of these groups, or unassigned —
     /// whichever are set are OR-ed; none set means no restriction.
     pub assignee: Option<UserId>,

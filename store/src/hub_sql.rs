@@ -1304,6 +1304,9 @@ impl HubStore for Backend {
             q.push(" AND ");
             push_in(&mut q, "c.channel_id", channels.iter().map(|c| c.0));
         }
+        if let Some(contact) = filter.contact {
+            q.push(" AND c.contact_id = ").push_bind(contact.0);
+        }
         let groups = filter.groups.as_deref();
         if filter.assignee.is_some() || groups.is_some() || filter.unassigned {
             q.push(" AND (1 = 0");

@@ -3702,6 +3702,25 @@ async fn list_conversations_filters_unread_and_pages(store: DynStore) {
         .await),
         vec![id3, id1]
     );
+    // One contact's conversations: theirs only, with the other filters still applied.
+    let contact_two = c2.conversation.contact_id;
+    assert_eq!(
+        ids(&f(ConversationFilter {
+            contact: Some(contact_two),
+            ..Default::default()
+        })
+        .await),
+        vec![id2]
+    );
+    assert!(
+        f(ConversationFilter {
+            contact: Some(contact_two),
+            channels: Some(vec![tg.id]),
+            ..Default::default()
+        })
+        .await
+        .is_empty()
+    );
     assert!(
         f(ConversationFilter {
             channels: Some(vec![]),

@@ -8,6 +8,8 @@
 //! - `auth_flows`: sign-in, lockout, throttling, second factor, session revocation, password
 //!   reset by e-mail, invitations, blocked clients, and the audit trail of all of it.
 //! - `process`: `omnihub demo` over HTTPS, its redirect listener, `omnihub config …`.
+//! - `contacts`: the contact card's history across channels (only what the caller may see)
+//!   and custom fields, and the routing settings the workspace edits.
 //! - `hub`: the realtime hub over real sockets — webhooks, the operator WebSocket, outbound
 //!   replies to a local receiver — and the REST inbox.
 //! - `messengers`: each messenger provider's webhook and sends through the whole application,
@@ -21,6 +23,7 @@
 
 mod auth_flows;
 mod bad_input;
+mod contacts;
 mod hub;
 mod messengers;
 mod nodes;

@@ -287,6 +287,12 @@ const ROWS: &[Row] = &[
         OWNER_SEES_201,
     ),
     row(
+        "GET",
+        "/api/v1/conversations/{id}/callback",
+        Client,
+        OWNER_SEES_200,
+    ),
+    row(
         "POST",
         "/api/v1/conversations/{id}/callback",
         Client,
@@ -327,6 +333,12 @@ const ROWS: &[Row] = &[
         OWNER_SEES_200,
     ),
     row(
+        "GET",
+        "/api/v1/contacts/{id}/conversations",
+        Client,
+        OWNER_SEES_200,
+    ),
+    row(
         "POST",
         "/api/v1/contacts/{id}/merge",
         Client,
@@ -356,6 +368,7 @@ const ROWS: &[Row] = &[
         Client,
         MANAGERS_200,
     ),
+    row("GET", "/api/v1/operators", Client, MEMBERS_200),
     row("PATCH", "/api/v1/operators/{user_id}", Client, MANAGERS_200),
     row("PUT", "/api/v1/auth/presence", Client, MEMBERS_200),
     // the operator WebSocket, asked without an upgrade (cookie callers send our origin): the

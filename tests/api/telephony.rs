@@ -659,3 +659,84 @@ async fn a_widget_visitor_asks_for_a_call_back_and_sees_it_in_the_conversation()
             .unwrap();
     assert_eq!(conversation.channel_id.to_string(), site.channel);
 }
+
+#[actix_web::test]
+async fn operators_call_the_contacts_number_only_in_conversations_they_see() {
+    let p = Phones::start("tel_console", Default::default()).await;
+    let a = &p.w.a;
+    let owner = Who::Session(&a.owner);
+    let talk = p.conversation("console-chat").await;
+    let options = format!("/api/v1/conversations/{talk}/callback");
+
+    // Before any telephony is connected the console is told there is none.
+    let r = p.w.get(owner, &options).await;
+    r.assert_status(200);
+    assert_eq!(r.json(), json!({"available": false, "phone": null}));
+
+    p.ari_channel(json!({"language": "en"})).await;
+    let detail =
+        p.w.get(owner, &format!("/api/v1/conversations/{talk}"))
+            .await;
+    let contact = detail.json()["contact"]["id"].as_str().unwrap().to_string();
+    p.w.patch(
+        owner,
+        &format!("/api/v1/contacts/{contact}"),
+        json!({"fields": {"phone": "+7 999 123-45-67"}}),
+    )
+    .await
+    .assert_status(200);
+    let r = p.w.get(owner, &options).await;
+    assert_eq!(
+        r.json(),
+        json!({"available": true, "phone": "+7 999 123-45-67"})
+    );
+
+    // An operator of the channel while the conversation is the owner's: it does not exist.
+    let plain = &a.plain;
+    p.w.store
+        .set_channel_grants(
+            a.client.id,
+            plain.user.id,
+            &[omnihub_core::model::ChannelGrant {
+                channel_id: a.channel.id,
+                rights: omnihub_core::ChannelRights::READ | omnihub_core::ChannelRights::REPLY,
+            }],
+        )
+        .await
+        .unwrap();
+    p.w.state.auth_cache.invalidate_user(plain.user.id);
+    let c = format!("/api/v1/conversations/{talk}");
+    p.w.patch(owner, &c, json!({"assignee_id": a.owner.user.id}))
+        .await
+        .assert_status(200);
+    p.w.get(plain.who(), &options)
+        .await
+        .assert_error(404, "not_found");
+    p.w.post(plain.who(), &options, json!({}))
+        .await
+        .assert_error(404, "not_found");
+    assert!(p.ari.originated().is_empty());
+
+    // Once it is in their pool, they call the contact's own number; the attempt and its
+    // outcome are notes of the conversation.
+    p.w.patch(owner, &c, json!({"assignee_id": null}))
+        .await
+        .assert_status(200);
+    p.w.get(plain.who(), &options).await.assert_status(200);
+    let r = p.w.post(plain.who(), &options, json!({})).await;
+    r.assert_status(201);
+    assert_eq!(r.json()["number"], VISITOR);
+    let notes = p.wait_notes(talk, 2).await;
+    assert_eq!(notes[0].text, "📞 Call-back requested to +79991234567");
+    assert_eq!(p.ari.originated().len(), 1);
+
+    // Another client's owner: not found, nothing called.
+    let other = Who::Session(&p.w.b.owner);
+    p.w.get(other, &options)
+        .await
+        .assert_error(404, "not_found");
+    p.w.post(other, &options, json!({}))
+        .await
+        .assert_error(404, "not_found");
+    assert_eq!(p.ari.originated().len(), 1);
+}

@@ -632,6 +632,7 @@ async function main() {
 
   step('the invited employee joins and sees only the delegated channel, live', async () => {
     const page = await newPage(browser, 'vera');
+    state.vera = page;
     await page.goto(state.invite.href);
     await page.getByLabel('Name').fill('Вера Новенькая');
     await page.getByLabel('New password').fill('vera-password-123');
@@ -679,6 +680,13 @@ async function main() {
     await page.getByLabel('Password', { exact: true }).fill(password);
     await page.getByRole('button', { name: 'Set up' }).click();
     const secret = (await page.getByTestId('totp-secret').textContent()).trim();
+    // The key as a QR code beside the text: an SVG drawn from the otpauth:// link.
+    const qr = page.getByTestId('qr-code');
+    await qr.waitFor();
+    const squares = await qr.locator('path').getAttribute('d');
+    assert.ok((squares.match(/h1v1h-1z/g) ?? []).length > 200, 'the QR code draws its modules');
+    assert.equal(await qr.getAttribute('aria-label'), 'QR code of the authenticator key');
+    await shot(page, '10a-account-totp-enrolment');
     // The previous step's code (one step of skew is allowed), so the current one is still unused.
     await page.getByLabel('Code from your authenticator app').fill(totp(secret, Date.now() - 30_000));
     await page.getByRole('button', { name: 'Turn on' }).click();
@@ -765,6 +773,16 @@ async function main() {
     await waitFor('the reply in the widget', async () => (await widgetText(visitor)).includes('Сейчас поможем!'));
     await shot(visitor, '12-widget-reply');
 
+    // The visitor types: the owner's console says so in the conversation and in the list.
+    const again = await widgetPoint(visitor, 'textarea');
+    await visitor.mouse.click(again.x, again.y);
+    await visitor.keyboard.type('А ещё');
+    await owner.getByTestId('contact-typing-note').waitFor();
+    await owner.getByTestId('conversation-list').getByTestId('contact-typing').waitFor();
+    await shot(owner, '12a-inbox-customer-typing');
+    // It passes by itself once the visitor stops.
+    await owner.getByTestId('contact-typing-note').waitFor({ state: 'detached', timeout: 10_000 });
+
     // A reload keeps the visitor and the conversation.
     await open();
     await waitFor('the conversation after a reload', async () => {
@@ -773,6 +791,75 @@ async function main() {
     });
     await visitor.context().close();
     shop.stop();
+  });
+
+  step('the contact card shows the customer’s history on every channel, as far as each viewer may see', async () => {
+    await postToHook(base, state.support, supportToken, {
+      conversation: 'support-irina',
+      userId: 'cust-3-support',
+      userName: 'Ирина Поддержка',
+      text: 'Снова я, теперь через поддержку',
+    });
+    const owner = state.owner;
+    await owner.goto(`${base}/inbox`);
+    await owner.getByTestId('conversation-list').getByText('Ирина Поддержка').waitFor();
+    // The two cards are one person: the owner merges them (through the API, as the console's session).
+    const ids = await owner.evaluate(async () => {
+      const me = await (await fetch('/api/v1/auth/me')).json();
+      const { items } = await (await fetch('/api/v1/conversations?limit=200')).json();
+      const of = (name) => items.find((s) => s.contact_name === name).conversation;
+      const site = of('Ирина Сайт');
+      const support = of('Ирина Поддержка');
+      const r = await fetch(`/api/v1/contacts/${site.contact_id}/merge`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-csrf-token': me.csrf_token },
+        body: JSON.stringify({ other_id: support.contact_id }),
+      });
+      return { status: r.status, site: site.id, support: support.id };
+    });
+    assert.equal(ids.status, 200);
+    await owner.goto(`${base}/inbox/${ids.support}`);
+    const history = owner.getByTestId('contact-history').first();
+    await history.getByText('Поддержка API · this conversation').waitFor();
+    await owner.getByTestId('contact-card').first().getByText('cust-3', { exact: true }).waitFor();
+    await shot(owner, '13-contact-history');
+    // The other channel's conversation opens from the card.
+    await history.getByRole('link', { name: 'Сайт · #1' }).click();
+    await owner.waitForURL((u) => u.pathname === `/inbox/${ids.site}`);
+    await owner.getByTestId('messages').getByText('Вопрос с сайта').waitFor();
+    await owner.getByTestId('contact-history').first().getByText('Сайт · this conversation').waitFor();
+
+    // Vera reads only the site channel: the same card, without the support conversation.
+    const vera = state.vera;
+    await vera.goto(`${base}/inbox/${ids.site}`);
+    const hers = vera.getByTestId('contact-history').first();
+    await hers.getByText('Сайт · this conversation').waitFor();
+    await vera.getByTestId('contact-card').first().getByText('A channel you do not see').waitFor();
+    assert.equal(await hers.locator('li').count(), 1);
+    assert.equal(await hers.getByText('Поддержка API').count(), 0);
+    await shot(vera, '14-contact-history-delegated');
+  });
+
+  step('the owner sets operators’ capacity and members’ competency on the routing page', async () => {
+    const owner = state.owner;
+    await owner.goto(`${base}/workspace/routing`);
+    const capacity = owner.getByRole('textbox', { name: 'Capacity of Вера Новенькая' });
+    await capacity.fill('1001');
+    await owner.getByText('A whole number from 0 to 1000').waitFor();
+    await capacity.fill('12');
+    await owner.getByRole('button', { name: 'Save: Capacity of Вера Новенькая' }).click();
+    await owner.getByTestId('capacities').getByText('Saved').waitFor();
+    const level = owner.getByTestId('competencies').getByRole('textbox').first();
+    await level.fill('0');
+    await owner.getByText('A whole number from 1 to 100').waitFor();
+    await level.fill('85');
+    await owner.getByTestId('competencies').getByRole('button', { name: /^Save: / }).first().click();
+    await owner.getByTestId('competencies').getByText('Saved').waitFor();
+    await shot(owner, '15-workspace-routing-people');
+    // Both are kept.
+    await owner.reload();
+    await waitFor('the capacity after a reload', async () => (await owner.getByRole('textbox', { name: 'Capacity of Вера Новенькая' }).inputValue()) === '12');
+    assert.equal(await owner.getByTestId('competencies').getByRole('textbox').first().inputValue(), '85');
   });
 
   step('a browser preferring Russian gets Russian; the switch changes it; the platform owner sees a client', async () => {

@@ -3,25 +3,78 @@
 //! service (`crate::callback`), which the website widget's public route uses too.
 
 use actix_web::{HttpResponse, web};
+use omnihub_connectors::telephony;
 use omnihub_core::model::Call;
-use omnihub_core::{ChannelId, ConversationId};
-use serde::Deserialize;
+use omnihub_core::{ChannelId, ClientId, ContactId, ConversationId};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::conversations::{InConversation, Writes};
+use super::conversations::{InConversation, Sees, Writes};
 use crate::callback::{CallbackRequest, request_callback};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::i18n::Msg;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/conversations/{id}/callback", web::post().to(call_back));
+    cfg.route(
+        "/conversations/{id}/callback",
+        web::get().to(callback_options),
+    )
+    .route("/conversations/{id}/callback", web::post().to(call_back));
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(call_back), components(schemas(Call, CallBackRequest)))]
+#[openapi(
+    paths(callback_options, call_back),
+    components(schemas(Call, CallBackRequest, CallBackOptions))
+)]
 pub struct Api;
+
+#[derive(Serialize, ToSchema)]
+pub struct CallBackOptions {
+    /// Whether the client has a telephony channel to call through.
+    pub available: bool,
+    /// The contact's `phone` field, the number called when none is given.
+    pub phone: Option<String>,
+}
+
+/// What a call-back from this conversation would use: whether telephony is connected and the
+/// contact's number. Needs seeing the conversation; placing the call needs `reply`.
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/callback", tag = "conversations",
+    params(("id" = ConversationId, Path, description = "conversation id")),
+    responses((status = 200, body = CallBackOptions), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("session" = []), ("token" = [])))]
+pub async fn callback_options(
+    state: web::Data<AppState>,
+    access: InConversation<Sees>,
+) -> ApiResult<web::Json<CallBackOptions>> {
+    let client = access.client();
+    let available = state
+        .store
+        .list_channels(client)
+        .await?
+        .iter()
+        .any(|c| telephony::is_telephony(c.provider));
+    Ok(web::Json(CallBackOptions {
+        available,
+        phone: contact_phone(&state, client, access.conversation.contact_id).await?,
+    }))
+}
+
+async fn contact_phone(
+    state: &AppState,
+    client: ClientId,
+    contact: ContactId,
+) -> ApiResult<Option<String>> {
+    let contact = state.store.get_contact(client, contact).await?;
+    Ok(contact
+        .fields
+        .get("phone")
+        .and_then(|p| p.as_str())
+        .map(str::to_string))
+}
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -56,18 +109,9 @@ pub async fn call_back(
     let client = access.client();
     let number = match body.number {
         Some(number) => number,
-        None => {
-            let contact = state
-                .store
-                .get_contact(client, access.conversation.contact_id)
-                .await?;
-            contact
-                .fields
-                .get("phone")
-                .and_then(|p| p.as_str())
-                .map(str::to_string)
-                .ok_or(ApiError::Validation(Msg::NoPhoneToCall))?
-        }
+        None => contact_phone(&state, client, access.conversation.contact_id)
+            .await?
+            .ok_or(ApiError::Validation(Msg::NoPhoneToCall))?,
     };
     let call = request_callback(
         &state,

@@ -263,7 +263,7 @@ pub struct ConversationPage {
 }
 
 /// `<last_message_at in Unix ms>_<conversation id>`: the keyset of the list order.
-fn cursor(s: &ConversationSummary) -> String {
+pub fn cursor(s: &ConversationSummary) -> String {
     format!(
         "{}_{}",
         s.conversation.last_message_at.timestamp_millis(),
@@ -271,12 +271,26 @@ fn cursor(s: &ConversationSummary) -> String {
     )
 }
 
-fn parse_cursor(raw: &str) -> ApiResult<(DateTime<Utc>, ConversationId)> {
+pub fn parse_cursor(raw: &str) -> ApiResult<(DateTime<Utc>, ConversationId)> {
     let bad = || ApiError::InvalidParameter(Msg::BadCursor { field: "before" });
     let (ms, id) = raw.split_once('_').ok_or_else(bad)?;
     let ms: i64 = ms.parse().map_err(|_| bad())?;
     let at = Utc.timestamp_millis_opt(ms).single().ok_or_else(bad)?;
     Ok((at, id.parse().map_err(|_| bad())?))
+}
+
+/// What `may_see` lets a restricted employee see, as a query: their own, their groups', and
+/// the unassigned pool (callers post-filter with `may_see`, which drops other groups'
+/// unassigned ones). Supervisors' filters stay as they are.
+pub fn narrow_to_visible(filter: &mut ConversationFilter, who: &Principal) {
+    if supervises(who) {
+        return;
+    }
+    filter.assignee = Some(who.user_id);
+    filter.unassigned = true;
+    if !who.groups.is_empty() {
+        filter.groups = Some(who.groups.clone());
+    }
 }
 
 /// Conversations the caller may see, filtered by view, status, tag and channel.
@@ -330,16 +344,7 @@ pub async fn list_conversations(
         View::Mine => filter.assignee = Some(who.user_id),
         View::Unassigned => filter.unassigned = true,
         View::Group(g) => filter.groups = Some(vec![g]),
-        // What `may_see` lets a restricted employee see, as a query: their own, their groups',
-        // and the unassigned pool (the post-filter below drops other groups' unassigned ones).
-        View::All if !supervises(who) => {
-            filter.assignee = Some(who.user_id);
-            filter.unassigned = true;
-            if !who.groups.is_empty() {
-                filter.groups = Some(who.groups.clone());
-            }
-        }
-        View::All => {}
+        View::All => narrow_to_visible(&mut filter, who),
     }
     let rows = state
         .store

@@ -29,6 +29,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/groups/{id}/members/{user_id}/competency",
             web::put().to(set_competency),
         )
+        .route("/operators", web::get().to(list_operators))
         .route("/operators/{user_id}", web::patch().to(update_operator))
         .route("/auth/presence", web::put().to(set_presence));
 }
@@ -38,6 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     get_routing,
     set_routing,
     set_competency,
+    list_operators,
     update_operator,
     set_presence
 ))]
@@ -226,6 +228,27 @@ pub async fn set_competency(
     Ok(web::Json(RoutingMember {
         user_id: user,
         competency: level,
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OperatorList {
+    /// Every active owner and employee of the client, oldest account first; those never
+    /// configured show the defaults (capacity 5, accepting new chats, offline).
+    pub items: Vec<OperatorState>,
+}
+
+/// Operators' routing state: capacity, "no new chats", presence and current load.
+#[utoipa::path(get, path = "/api/v1/operators", tag = "routing",
+    responses((status = 200, body = OperatorList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("session" = []), ("token" = [])))]
+pub async fn list_operators(
+    state: web::Data<AppState>,
+    caller: Auth<ViewOwnClient>,
+) -> ApiResult<web::Json<OperatorList>> {
+    let snapshot = state.store.routing_snapshot(caller.client_id()?).await?;
+    Ok(web::Json(OperatorList {
+        items: snapshot.operators,
     }))
 }
 

@@ -381,6 +381,27 @@ export interface paths {
         patch: operations["update_contact"];
         trace?: never;
     };
+    "/api/v1/contacts/{id}/conversations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The contact's history: their conversations on every channel, newest activity first, each
+         *     with its current request number — only those the caller may see (an operator restricted to
+         *     their own conversations does not learn of a colleague's).
+         */
+        get: operations["list_contact_conversations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/contacts/{id}/identities": {
         parameters: {
             query?: never;
@@ -497,7 +518,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * What a call-back from this conversation would use: whether telephony is connected and the
+         *     contact's number. Needs seeing the conversation; placing the call needs `reply`.
+         */
+        get: operations["callback_options"];
         put?: never;
         /**
          * Calls the contact back: the client's telephony calls the configured operator extension or
@@ -771,6 +796,23 @@ export interface paths {
         };
         /** This document. */
         get: operations["serve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/operators": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Operators' routing state: capacity, "no new chats", presence and current load. */
+        get: operations["list_operators"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1463,6 +1505,12 @@ export interface components {
             /** @description The website visitor who asked, when a visitor did. */
             visitor?: string | null;
         };
+        CallBackOptions: {
+            /** @description Whether the client has a telephony channel to call through. */
+            available: boolean;
+            /** @description The contact's `phone` field, the number called when none is given. */
+            phone?: string | null;
+        };
         CallBackRequest: {
             channel_id?: null | components["schemas"]["ChannelId"];
             /** @description The number to call, international format; the contact's `phone` field when absent. */
@@ -1662,7 +1710,10 @@ export interface components {
             external_id: string;
         };
         ContactUpdate: {
-            /** @description Replaces the custom fields (a JSON object of at most 16 KiB). */
+            /**
+             * @description Replaces the custom fields: a JSON object of at most 100 fields and 16 KiB, names of 1
+             *     to 64 characters, values text (up to 2,000 characters), numbers or booleans.
+             */
             fields?: Record<string, never> | null;
             /** @description 1 to 200 characters. */
             name?: string | null;
@@ -2133,6 +2184,13 @@ export interface components {
             name?: string | null;
             phone?: string | null;
             text: string;
+        };
+        OperatorList: {
+            /**
+             * @description Every active owner and employee of the client, oldest account first; those never
+             *     configured show the defaults (capacity 5, accepting new chats, offline).
+             */
+            items: components["schemas"]["OperatorState"][];
         };
         /** @description An operator's own routing state. */
         OperatorState: {
@@ -3588,6 +3646,66 @@ export interface operations {
             };
         };
     };
+    list_contact_conversations: {
+        parameters: {
+            query?: {
+                /** @description The `next_before` of the previous page. */
+                before?: string;
+                /** @description 1 to 200 (larger values are clamped); 50 by default. */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description contact id */
+                id: components["schemas"]["ContactId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationPage"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not the client's, or on no channel the caller reads */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_identities: {
         parameters: {
             query?: never;
@@ -4021,6 +4139,60 @@ export interface operations {
             };
             /** @description not multipart, or a forbidden type of file */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    callback_options: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description conversation id */
+                id: components["schemas"]["ConversationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CallBackOptions"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5409,6 +5581,41 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    list_operators: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OperatorList"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };

@@ -1,10 +1,13 @@
 // One's own account: name, language, presence, the second factor and the password.
-import { Alert, Button, Code, CopyButton, Group, PasswordInput, SegmentedControl, Stack, Text, TextInput, Title } from '@mantine/core';
-import { useState, type FormEvent } from 'react';
+import { Alert, Button, Code, CopyButton, Group, Loader, PasswordInput, SegmentedControl, Stack, Text, TextInput, Title } from '@mantine/core';
+import { lazy, Suspense, useState, type FormEvent } from 'react';
 import { ok } from '../api/client';
 import { useSession } from '../auth/session';
 import { ErrorNote } from '../components/ErrorNote';
 import { useI18n, type Lang } from '../i18n';
+
+// The QR encoder is needed only while enrolling: its own chunk, fetched when this screen shows.
+const QrCode = lazy(() => import('../components/QrCode'));
 
 export default function Account() {
   const { t, lang, setLang } = useI18n();
@@ -148,6 +151,12 @@ function SecondFactor({ enabled, onChanged }: { enabled: boolean; onChanged(): P
         >
           <Stack gap="xs">
             <Text size="sm">{t('totp.scan')}</Text>
+            <Suspense fallback={<Loader size="sm" aria-label={t('common.loading')} />}>
+              <QrCode text={enrolment.otpauth_url} label={t('totp.qr')} />
+            </Suspense>
+            <Text size="xs" c="dimmed">
+              {t('totp.secretHint')}
+            </Text>
             <Group>
               <Code data-testid="totp-secret">{enrolment.secret}</Code>
               <CopyButton value={enrolment.otpauth_url}>

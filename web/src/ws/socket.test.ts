@@ -58,6 +58,7 @@ function setup() {
   const fresh: number[] = [];
   const statuses: string[] = [];
   const hidden: string[] = [];
+  const typing: string[] = [];
   const client = new InboxSocket({
     url: 'wss://h/api/v1/ws',
     views: ['mine'],
@@ -72,8 +73,10 @@ function setup() {
     onFresh: (seq) => fresh.push(seq),
     onStatus: (s) => statuses.push(s),
     onHidden: (h) => hidden.push(`${h.seq}:${h.conversation_id}`),
+    onTyping: (f) => typing.push(`${f.conversation_id}:${f.user_id}`),
+    onContactTyping: (f) => typing.push(`${f.conversation_id}:contact`),
   });
-  return { client, sockets, timers, events, fresh, statuses, hidden };
+  return { client, sockets, timers, events, fresh, statuses, hidden, typing };
 }
 
 const event = (seq: number) => ({ type: 'event', seq, kind: 'message_created', conversation_id: 'c', payload: {} });
@@ -195,6 +198,17 @@ describe('InboxSocket', () => {
     sockets[1]!.push(event(50));
     sockets[1]!.push(event(91));
     expect(events).toEqual([4, 91]);
+  });
+
+  it("tells a colleague's typing from the customer's", () => {
+    const { client, sockets, typing, events } = setup();
+    client.start();
+    sockets[0]!.open();
+    sockets[0]!.push({ type: 'welcome', session_id: 's', last_seq: 0, heartbeat_interval_ms: 15000 });
+    sockets[0]!.push({ v: 1, type: 'typing', conversation_id: 'c1', user_id: 'u1' });
+    sockets[0]!.push({ v: 1, type: 'contact_typing', conversation_id: 'c2' });
+    expect(typing).toEqual(['c1:u1', 'c2:contact']);
+    expect(events).toEqual([]);
   });
 
   it('closes normally on stop and never reconnects', () => {

@@ -20,6 +20,11 @@ export interface TypingFrame {
   conversation_id: string;
   user_id: string;
 }
+/** The customer is typing (today only website-widget visitors report it). */
+export interface ContactTypingFrame {
+  type: 'contact_typing';
+  conversation_id: string;
+}
 export interface PresenceFrame {
   type: 'presence';
   user_id: string;
@@ -56,6 +61,7 @@ export type Status = 'connecting' | 'open' | 'reconnecting' | 'revoked' | 'stopp
 export interface SocketHandlers {
   onEvent?(event: EventFrame): void;
   onTyping?(frame: TypingFrame): void;
+  onContactTyping?(frame: ContactTypingFrame): void;
   onPresence?(frame: PresenceFrame): void;
   onHidden?(frame: HiddenFrame): void;
   /** A fresh start (no cursor yet): load lists over REST; events after `lastSeq` follow. */
@@ -241,6 +247,8 @@ export class InboxSocket {
       }
       case 'typing':
         return this.options.onTyping?.(frame as unknown as TypingFrame);
+      case 'contact_typing':
+        return this.options.onContactTyping?.(frame as unknown as ContactTypingFrame);
       case 'presence':
         return this.options.onPresence?.(frame as unknown as PresenceFrame);
       case 'ack':

@@ -1,15 +1,19 @@
-// Who the customer is: name, every channel they wrote from, and the custom fields kept on them
-// (editable by whoever may reply in one of the contact's channels; the server checks).
-import { ActionIcon, Button, Group, Loader, Stack, Table, Text, TextInput, Title } from '@mantine/core';
-import { IconPencil, IconTrash } from '@tabler/icons-react';
+// Who the customer is: name, every channel they wrote from, their history (their other
+// conversations on every channel, as far as the viewer may see them; the server filters), the
+// custom fields kept on them (editable by whoever may reply in one of the contact's channels;
+// the server checks), and a call back to their phone when the client has telephony.
+import { ActionIcon, Anchor, Button, Group, Loader, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { IconPencil, IconPhoneCall, IconTrash } from '@tabler/icons-react';
 import { useEffect, useState, type FormEvent } from 'react';
+import { Link } from 'react-router';
 import { ok } from '../../api/client';
-import type { Channel, Contact, ContactIdentity, Conversation } from '../../api/types';
-import { useApi } from '../../auth/session';
+import type { Channel, Contact, ContactIdentity, Conversation, ConversationSummary } from '../../api/types';
+import { useApi, useSession } from '../../auth/session';
 import { ChannelIcon } from '../../components/ChannelIcon';
 import { ErrorNote } from '../../components/ErrorNote';
-import { useI18n } from '../../i18n';
+import { useI18n, type MessageKey } from '../../i18n';
 import { dateTime } from '../../lib/time';
+import { fieldsOf, fieldsProblem, rowsOf, type Row } from './contactFields';
 
 export function ContactCard({ conversationId, channels }: { conversationId: string; channels: Channel[] }) {
   const { t, lang } = useI18n();
@@ -17,6 +21,7 @@ export function ContactCard({ conversationId, channels }: { conversationId: stri
   const [contact, setContact] = useState<Contact | null>(null);
   const [conversation, setConversation] = useState<Conversation | null>(null);
   const [identities, setIdentities] = useState<ContactIdentity[]>([]);
+  const [history, setHistory] = useState<ConversationSummary[]>([]);
   const [error, setError] = useState<unknown>(null);
   const [editing, setEditing] = useState(false);
 
@@ -24,11 +29,16 @@ export function ContactCard({ conversationId, channels }: { conversationId: stri
     let live = true;
     (async () => {
       const d = await ok(api.GET('/api/v1/conversations/{id}', { params: { path: { id: conversationId } } }));
-      const ids = await ok(api.GET('/api/v1/contacts/{id}/identities', { params: { path: { id: d.contact.id } } }));
+      const path = { params: { path: { id: d.contact.id } } };
+      const [ids, past] = await Promise.all([
+        ok(api.GET('/api/v1/contacts/{id}/identities', path)),
+        ok(api.GET('/api/v1/contacts/{id}/conversations', path)),
+      ]);
       if (!live) return;
       setContact(d.contact);
       setConversation(d.conversation);
       setIdentities(ids.items);
+      setHistory(past.items);
     })().catch((err) => live && setError(err));
     return () => {
       live = false;
@@ -48,6 +58,8 @@ export function ContactCard({ conversationId, channels }: { conversationId: stri
     );
   }
   const fields = Object.entries((contact.fields ?? {}) as Record<string, unknown>);
+  const phoneField = (contact.fields as Record<string, unknown> | null)?.phone;
+  const phone = typeof phoneField === 'string' ? phoneField : null;
   const channelName = (id: string) => channels.find((c) => c.id === id);
 
   return (
@@ -84,6 +96,37 @@ export function ContactCard({ conversationId, channels }: { conversationId: stri
           );
         })}
       </ul>
+      {conversation && <CallBack key={phone ?? ''} conversation={conversation} channels={channels} phone={phone} />}
+      <Title order={4} size="h6">
+        {t('contact.history')}
+      </Title>
+      <ul className="plain-list" data-testid="contact-history">
+        {history.map((s) => {
+          const c = s.conversation;
+          const channel = channelName(c.channel_id);
+          const current = c.id === conversationId;
+          return (
+            <li key={c.id}>
+              <Group gap={6} wrap="nowrap">
+                <ChannelIcon provider={channel?.provider} />
+                {current ? (
+                  <Text span size="sm" fw={600}>
+                    {channel?.name ?? t('contact.hiddenChannel')} · {t('contact.thisConversation')}
+                  </Text>
+                ) : (
+                  <Anchor size="sm" component={Link} to={`/inbox/${c.id}`}>
+                    {channel?.name ?? t('contact.hiddenChannel')} · #{c.request_no}
+                  </Anchor>
+                )}
+              </Group>
+              <Text size="xs" c="dimmed" className="truncate">
+                {t(`status.${c.status}` as MessageKey)} · {dateTime(s.last_message_at, lang)}
+                {s.last_message_text ? ` — ${s.last_message_text}` : ''}
+              </Text>
+            </li>
+          );
+        })}
+      </ul>
       <Title order={4} size="h6">
         {t('contact.fields')}
       </Title>
@@ -112,17 +155,15 @@ function ContactEditor({ contact, onDone }: { contact: Contact; onDone(updated: 
   const { t } = useI18n();
   const api = useApi();
   const [name, setName] = useState(contact.name);
-  const [rows, setRows] = useState<[string, string][]>(() =>
-    Object.entries((contact.fields ?? {}) as Record<string, unknown>).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]),
-  );
+  const before = (contact.fields ?? {}) as Record<string, unknown>;
+  const [rows, setRows] = useState<Row[]>(() => rowsOf(before));
   const [error, setError] = useState<unknown>(null);
-  const keys = rows.map(([k]) => k.trim()).filter(Boolean);
-  const duplicate = new Set(keys).size !== keys.length;
+  const problem = fieldsProblem(rows);
 
   const save = async (e: FormEvent) => {
     e.preventDefault();
-    if (duplicate) return;
-    const fields = Object.fromEntries(rows.filter(([k]) => k.trim()).map(([k, v]) => [k.trim(), v]));
+    if (problem) return;
+    const fields = fieldsOf(rows, before);
     try {
       const updated = await ok(
         api.PATCH('/api/v1/contacts/{id}', { params: { path: { id: contact.id } }, body: { name: name.trim(), fields: fields as never } }),
@@ -134,7 +175,7 @@ function ContactEditor({ contact, onDone }: { contact: Contact; onDone(updated: 
   };
 
   const setRow = (i: number, at: 0 | 1, value: string) =>
-    setRows((cur) => cur.map((row, j) => (j === i ? ((at === 0 ? [value, row[1]] : [row[0], value]) as [string, string]) : row)));
+    setRows((cur) => cur.map((row, j) => (j === i ? ((at === 0 ? [value, row[1]] : [row[0], value]) as Row) : row)));
 
   return (
     <form onSubmit={save}>
@@ -152,9 +193,9 @@ function ContactEditor({ contact, onDone }: { contact: Contact; onDone(updated: 
             </ActionIcon>
           </Group>
         ))}
-        {duplicate && (
-          <Text size="xs" c="red">
-            {t('contact.duplicateField')}
+        {problem && (
+          <Text size="xs" c="red" role="alert">
+            {t(problem)}
           </Text>
         )}
         <Button size="xs" variant="default" onClick={() => setRows((cur) => [...cur, ['', '']])}>
@@ -162,11 +203,99 @@ function ContactEditor({ contact, onDone }: { contact: Contact; onDone(updated: 
         </Button>
         <ErrorNote error={error} />
         <Group gap="xs">
-          <Button size="xs" type="submit" disabled={!name.trim() || duplicate}>
+          <Button size="xs" type="submit" disabled={!name.trim() || problem !== null}>
             {t('common.save')}
           </Button>
           <Button size="xs" variant="default" onClick={() => onDone(null)}>
             {t('common.cancel')}
+          </Button>
+        </Group>
+      </Stack>
+    </form>
+  );
+}
+
+
+/**
+ * "Call back": the client's telephony rings the operator, then the customer's number (the
+ * contact's `phone` field unless another is typed). Shown when telephony is connected and the
+ * viewer may reply here; the attempt and its outcome arrive in the conversation as notes.
+ */
+function CallBack({ conversation, channels, phone }: { conversation: Conversation; channels: Channel[]; phone: string | null }) {
+  const { t } = useI18n();
+  const api = useApi();
+  const { me } = useSession();
+  const [available, setAvailable] = useState(false);
+  const [open, setOpen] = useState(false);
+  const [number, setNumber] = useState(phone ?? '');
+  const [placed, setPlaced] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const channel = channels.find((c) => c.id === conversation.channel_id);
+  const canReply = me?.role === 'client_owner' || (channel?.my_rights ?? []).includes('reply');
+
+  useEffect(() => {
+    let live = true;
+    ok(api.GET('/api/v1/conversations/{id}/callback', { params: { path: { id: conversation.id } } })).then(
+      (o) => live && setAvailable(o.available),
+      () => live && setAvailable(false),
+    );
+    return () => {
+      live = false;
+    };
+  }, [api, conversation.id]);
+
+  if (!available || !canReply) return null;
+  if (!open) {
+    return (
+      <Button size="xs" variant="light" leftSection={<IconPhoneCall size={14} aria-hidden="true" />} onClick={() => setOpen(true)}>
+        {t('callback.button')}
+      </Button>
+    );
+  }
+
+  const call = async (e: FormEvent) => {
+    e.preventDefault();
+    setError(null);
+    setPlaced(null);
+    setBusy(true);
+    try {
+      const typed = number.trim();
+      // The contact's own number goes as "no number": the server reads the card's field.
+      const body = typed === phone ? {} : { number: typed };
+      const placedCall = await ok(api.POST('/api/v1/conversations/{id}/callback', { params: { path: { id: conversation.id } }, body }));
+      setPlaced(placedCall.number);
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <form onSubmit={call} data-testid="callback-form">
+      <Stack gap={4}>
+        <TextInput
+          size="xs"
+          label={t('callback.number')}
+          description={phone ? undefined : t('callback.noPhone')}
+          value={number}
+          onChange={(e) => setNumber(e.currentTarget.value)}
+          inputMode="tel"
+          autoComplete="off"
+        />
+        <ErrorNote error={error} />
+        {placed && (
+          <Text size="xs" c="green" role="status">
+            {t('callback.placed', { number: placed })}
+          </Text>
+        )}
+        <Group gap="xs">
+          <Button size="xs" type="submit" loading={busy} disabled={!number.trim()} leftSection={<IconPhoneCall size={14} aria-hidden="true" />}>
+            {t('callback.call')}
+          </Button>
+          <Button size="xs" variant="default" onClick={() => setOpen(false)}>
+            {t('common.close')}
           </Button>
         </Group>
       </Stack>

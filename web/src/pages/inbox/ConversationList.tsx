@@ -11,6 +11,7 @@ import { askForNotifications } from '../../lib/notify';
 import { waitingTime } from '../../lib/time';
 import type { Status } from '../../ws/socket';
 import type { Filters } from './inboxState';
+import { typingIn, type TypingByConversation } from './typing';
 
 const STATUSES = ['new', 'open', 'pending', 'snoozed', 'resolved'] as const;
 const WAITING = new Set(['new', 'open']);
@@ -25,7 +26,7 @@ interface Props {
   groups: ClientGroup[];
   selectedId: string | null;
   status: Status;
-  typing: Record<string, string>;
+  typing: TypingByConversation;
   onHelp(): void;
   /** Loads the next page; null on the last one. */
   onMore: (() => void) | null;
@@ -146,7 +147,7 @@ export function ConversationList(props: Props) {
                     </span>
                     <span className="list-item-bottom">
                       <span className="list-item-text">
-                        {props.typing[c.id] ? <em>{t('inbox.typing')}</em> : (s.last_message_text ?? '')}
+                        <TypingOr typing={props.typing} conversationId={c.id} text={s.last_message_text ?? ''} />
                       </span>
                       {s.unread > 0 && (
                         <Badge size="sm" circle aria-label={t('inbox.unread', { n: s.unread })}>
@@ -207,4 +208,14 @@ function NotificationsButton() {
       </UnstyledButton>
     </Tooltip>
   );
+}
+
+/** The list row's text: who is typing, when someone is, else the last message. */
+function TypingOr({ typing, conversationId, text }: { typing: TypingByConversation; conversationId: string; text: string }) {
+  const { t } = useI18n();
+  const now = Date.now();
+  const { contact, users } = typingIn(typing, conversationId, now);
+  if (contact) return <em data-testid="contact-typing">{t('inbox.contactTyping')}</em>;
+  if (users.length > 0) return <em>{t('inbox.typing')}</em>;
+  return <>{text}</>;
 }

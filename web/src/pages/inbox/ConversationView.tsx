@@ -14,6 +14,7 @@ import { dateTime } from '../../lib/time';
 import { Composer, type ComposerHandle } from './Composer';
 import type { InboxContext } from './Inbox';
 import { upsertMessage, type CreatedPayload, type UpdatedPayload } from './inboxState';
+import { typingIn } from './typing';
 
 const HISTORY_PAGES = 20;
 
@@ -159,7 +160,7 @@ export function ConversationView({ conversationId, context, onShowContact }: Pro
   const supervises = me?.role === 'client_owner' || (me?.global_rights ?? []).includes('all_conversations');
   const employeeName = (id: string | null | undefined) =>
     context.employees.find((e) => e.id === id)?.display_name ?? t('assign.nobody');
-  const typingUser = context.typing[conversationId];
+  const typing = typingIn(context.typing, conversationId, Date.now());
 
   return (
     <section className="conversation" aria-label={t('conversation.label', { name: detail.contact.name })}>
@@ -269,11 +270,16 @@ export function ConversationView({ conversationId, context, onShowContact }: Pro
         ))}
         <div ref={bottom} />
       </div>
-      {typingUser && (
-        <Text size="xs" c="dimmed" px="md" role="status">
-          {t('inbox.typingNamed', { name: employeeName(typingUser) })}
+      {typing.contact && (
+        <Text size="xs" c="dimmed" px="md" role="status" data-testid="contact-typing-note">
+          {t('inbox.contactTypingNamed', { name: detail.contact.name })}
         </Text>
       )}
+      {typing.users.map((id) => (
+        <Text key={id} size="xs" c="dimmed" px="md" role="status">
+          {t('inbox.typingNamed', { name: employeeName(id) })}
+        </Text>
+      ))}
       {canReply ? (
         <Composer
           ref={composer}

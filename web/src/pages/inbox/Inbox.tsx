@@ -13,6 +13,7 @@ import { InboxSocket, socketUrl, type EventFrame, type Presence, type Status } f
 import { ContactCard } from './ContactCard';
 import { ConversationList } from './ConversationList';
 import { ConversationView } from './ConversationView';
+import { TYPING_SHOW_MS, noteTyping, pruneTyping, type TypingByConversation } from './typing';
 import { markRead, stillMatches, withConversation, withMessage, type CreatedPayload, type Filters, type UpdatedPayload } from './inboxState';
 
 export type EventListener = (event: EventFrame) => void;
@@ -21,7 +22,7 @@ export interface InboxContext {
   channels: Channel[];
   groups: Group[];
   employees: Employee[];
-  typing: Record<string, string>;
+  typing: TypingByConversation;
   /** Colleagues' presence as pushed since the inbox opened (unknown until one changes). */
   presence: Record<string, Presence>;
   /** Sends a reply or note over the socket when it is up, else over REST. */
@@ -33,7 +34,6 @@ export interface InboxContext {
 }
 
 const FILTERS_KEY = 'omnihub.inbox.filters';
-const TYPING_SHOW_MS = 5000;
 const RELOAD_DEBOUNCE_MS = 250;
 const PAGE_SIZE = 50;
 
@@ -60,7 +60,7 @@ export function Inbox() {
   const [groups, setGroups] = useState<Group[]>([]);
   const [employees, setEmployees] = useState<Employee[]>([]);
   const [status, setStatus] = useState<Status>('connecting');
-  const [typing, setTyping] = useState<Record<string, string>>({});
+  const [typing, setTyping] = useState<TypingByConversation>({});
   const [presence, setPresence] = useState<Record<string, Presence>>({});
   const [help, setHelp] = useState(false);
   const [contactOpen, setContactOpen] = useState(false);
@@ -168,24 +168,19 @@ export function Inbox() {
   const onEventRef = useRef(onEvent);
   onEventRef.current = onEvent;
 
+  const sawTyping = (conversationId: string, userId: string | null) => {
+    setTyping((cur) => noteTyping(cur, conversationId, userId, Date.now()));
+    setTimeout(() => setTyping((cur) => pruneTyping(cur, Date.now())), TYPING_SHOW_MS + 50);
+  };
+
   useEffect(() => {
     const s = new InboxSocket({
       url: socketUrl(window.location),
       views: ['all'],
       onFresh: () => void loadList(),
       onEvent: (e) => onEventRef.current(e),
-      onTyping: (frame) => {
-        setTyping((cur) => ({ ...cur, [frame.conversation_id]: frame.user_id }));
-        setTimeout(
-          () =>
-            setTyping((cur) => {
-              if (cur[frame.conversation_id] !== frame.user_id) return cur;
-              const { [frame.conversation_id]: _gone, ...rest } = cur;
-              return rest;
-            }),
-          TYPING_SHOW_MS,
-        );
-      },
+      onTyping: (frame) => sawTyping(frame.conversation_id, frame.user_id),
+      onContactTyping: (frame) => sawTyping(frame.conversation_id, null),
       onPresence: (frame) => setPresence((cur) => ({ ...cur, [frame.user_id]: frame.presence })),
       onHidden: (frame) => {
         setList((current) => current.filter((s) => s.conversation.id !== frame.conversation_id));

@@ -1,14 +1,16 @@
-// Per group: how conversations are distributed, working hours and the automatic first answers.
-import { Button, Group, Select, Stack, Switch, Text, TextInput, Textarea } from '@mantine/core';
+// Per group: how conversations are distributed, working hours, the automatic first answers and
+// each member's competency; per operator: how many conversations they hold at once.
+import { Button, Group, Select, Stack, Switch, Table, Text, TextInput, Textarea, Title } from '@mantine/core';
 import { useEffect, useState, type FormEvent } from 'react';
 import { ok } from '../../api/client';
-import type { Group as ClientGroup } from '../../api/types';
+import type { Employee, Group as ClientGroup } from '../../api/types';
 import type { components } from '../../api/schema';
 import { useApi } from '../../auth/session';
 import { ErrorNote } from '../../components/ErrorNote';
 import { PageTitle } from '../../components/Page';
 import { useI18n, type MessageKey } from '../../i18n';
 import { formatDay, parseDay } from './hours';
+import { byName, capacity, competency } from './routingPeople';
 
 type RoutingView = components['schemas']['GroupRoutingView'];
 type Mode = RoutingView['mode'];
@@ -21,6 +23,7 @@ export function Routing() {
   const api = useApi();
   const [groups, setGroups] = useState<ClientGroup[]>([]);
   const [groupId, setGroupId] = useState<string | null>(null);
+  const [people, setPeople] = useState<Employee[]>([]);
   const [error, setError] = useState<unknown>(null);
 
   useEffect(() => {
@@ -28,6 +31,7 @@ export function Routing() {
       setGroups(r.items);
       setGroupId((g) => g ?? r.items[0]?.id ?? null);
     }, setError);
+    ok(api.GET('/api/v1/employees')).then((r) => setPeople(r.items), setError);
   }, [api]);
 
   return (
@@ -39,12 +43,171 @@ export function Routing() {
       ) : (
         <Select label={t('routing.group')} data={groups.map((g) => ({ value: g.id, label: g.name }))} value={groupId} onChange={setGroupId} allowDeselect={false} />
       )}
-      {groupId && <RoutingForm key={groupId} groupId={groupId} />}
+      {groupId && <RoutingForm key={groupId} groupId={groupId} people={people} />}
+      <Capacities people={people} />
     </Stack>
   );
 }
 
-function RoutingForm({ groupId }: { groupId: string }) {
+/** One number edited in place and saved on its own (a member's competency, an operator's capacity). */
+function NumberCell({
+  label,
+  value,
+  parse,
+  problem,
+  save,
+}: {
+  label: string;
+  value: number;
+  parse(raw: string): number | null;
+  problem: string;
+  save(n: number): Promise<void>;
+}) {
+  const { t } = useI18n();
+  const [text, setText] = useState(String(value));
+  const [saved, setSaved] = useState(value);
+  const [error, setError] = useState<unknown>(null);
+  const [done, setDone] = useState(false);
+  const n = parse(text);
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    if (n === null) return;
+    setError(null);
+    setDone(false);
+    try {
+      await save(n);
+      setSaved(n);
+      setDone(true);
+    } catch (err) {
+      setError(err);
+    }
+  };
+
+  return (
+    <form onSubmit={submit}>
+      <Group gap="xs" wrap="nowrap" align="flex-start">
+        <TextInput
+          size="xs"
+          w={90}
+          aria-label={label}
+          inputMode="numeric"
+          value={text}
+          error={n === null ? problem : undefined}
+          onChange={(e) => {
+            setText(e.currentTarget.value);
+            setDone(false);
+          }}
+        />
+        <Button size="xs" variant="default" type="submit" disabled={n === null || n === saved} aria-label={`${t('common.save')}: ${label}`}>
+          {t('common.save')}
+        </Button>
+        {done && (
+          <Text size="xs" c="green" role="status">
+            {t('common.saved')}
+          </Text>
+        )}
+      </Group>
+      <ErrorNote error={error} />
+    </form>
+  );
+}
+
+/** Each member's competency in the group, 1–100. */
+function Competencies({ groupId, members, people }: { groupId: string; members: RoutingView['members']; people: Employee[] }) {
+  const { t } = useI18n();
+  const api = useApi();
+  if (members.length === 0) return <Text c="dimmed">{t('routing.noMembers')}</Text>;
+  return (
+    <Table data-testid="competencies">
+      <Table.Thead>
+        <Table.Tr>
+          <Table.Th>{t('routing.member')}</Table.Th>
+          <Table.Th>{t('routing.competency')}</Table.Th>
+        </Table.Tr>
+      </Table.Thead>
+      <Table.Tbody>
+        {byName(members, people).map((m) => (
+          <Table.Tr key={m.user_id}>
+            <Table.Td>{m.name ?? m.user_id}</Table.Td>
+            <Table.Td>
+              <NumberCell
+                label={t('routing.competencyOf', { name: m.name ?? m.user_id })}
+                value={m.competency}
+                parse={competency}
+                problem={t('routing.competencyRange')}
+                save={async (level) => {
+                  await ok(
+                    api.PUT('/api/v1/groups/{id}/members/{user_id}/competency', {
+                      params: { path: { id: groupId, user_id: m.user_id } },
+                      body: { level },
+                    }),
+                  );
+                }}
+              />
+            </Table.Td>
+          </Table.Tr>
+        ))}
+      </Table.Tbody>
+    </Table>
+  );
+}
+
+/** Every operator's capacity: conversations held at once, 0–1,000. */
+function Capacities({ people }: { people: Employee[] }) {
+  const { t } = useI18n();
+  const api = useApi();
+  const [operators, setOperators] = useState<components['schemas']['OperatorState'][] | null>(null);
+  const [error, setError] = useState<unknown>(null);
+
+  useEffect(() => {
+    ok(api.GET('/api/v1/operators')).then((r) => setOperators(r.items), setError);
+  }, [api]);
+
+  return (
+    <Stack gap="xs">
+      <Title order={2} size="h4">
+        {t('routing.capacityTitle')}
+      </Title>
+      <Text size="sm" c="dimmed">
+        {t('routing.capacityHint')}
+      </Text>
+      <ErrorNote error={error} />
+      {operators && (
+        <Table data-testid="capacities">
+          <Table.Thead>
+            <Table.Tr>
+              <Table.Th>{t('routing.member')}</Table.Th>
+              <Table.Th>{t('routing.load')}</Table.Th>
+              <Table.Th>{t('routing.capacity')}</Table.Th>
+            </Table.Tr>
+          </Table.Thead>
+          <Table.Tbody>
+            {byName(operators, people).map((o) => (
+              <Table.Tr key={o.user_id}>
+                <Table.Td>{o.name ?? o.user_id}</Table.Td>
+                <Table.Td>{o.active}</Table.Td>
+                <Table.Td>
+                  <NumberCell
+                    label={t('routing.capacityOf', { name: o.name ?? o.user_id })}
+                    value={o.capacity}
+                    parse={capacity}
+                    problem={t('routing.capacityRange')}
+                    save={async (n) => {
+                      await ok(api.PATCH('/api/v1/operators/{user_id}', { params: { path: { user_id: o.user_id } }, body: { capacity: n } }));
+                    }}
+                  />
+                </Table.Td>
+              </Table.Tr>
+            ))}
+          </Table.Tbody>
+        </Table>
+      )}
+    </Stack>
+  );
+}
+
+function RoutingForm({ groupId, people }: { groupId: string; people: Employee[] }) {
   const { t } = useI18n();
   const api = useApi();
   const [view, setView] = useState<RoutingView | null>(null);
@@ -83,6 +246,7 @@ function RoutingForm({ groupId }: { groupId: string }) {
   };
 
   return (
+    <Stack>
     <form onSubmit={submit}>
       <Stack>
         <Select
@@ -140,5 +304,10 @@ function RoutingForm({ groupId }: { groupId: string }) {
         </Group>
       </Stack>
     </form>
+    <Title order={2} size="h4">
+      {t('routing.competencyTitle')}
+    </Title>
+    <Competencies groupId={groupId} members={view.members} people={people} />
+    </Stack>
   );
 }
