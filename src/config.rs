@@ -481,6 +481,10 @@ config_section! {
         /// Requests to the widget's public API (WebSocket upgrades included) one IP address
         /// may make per minute; more are refused with `rate_limited`.
         widget_requests_per_minute: u32 = 600,
+        /// How long a node's claim on a scheduled task holds, in seconds: a task a node took
+        /// and did not finish (the node died) is run by another node, or by the same one after
+        /// a restart, once this has passed. Longer than the slowest task.
+        task_lease_secs: u64 = 60,
     }
 }
 
@@ -1037,6 +1041,7 @@ impl Config {
             16,
             1_000_000,
         );
+        range(&mut p, "hub.task_lease_secs", h.task_lease_secs, 1, 86_400);
         range(
             &mut p,
             "hub.widget_messages_per_minute",

@@ -133,6 +133,7 @@ impl AppState {
         );
         let hub_config = HubConfig {
             session_queue: config.hub.session_queue,
+            task_lease: std::time::Duration::from_secs(config.hub.task_lease_secs),
             endpoints: endpoints.clone(),
             media: Some(media.clone()),
             max_attachment_bytes: config.media.max_attachment_bytes as u64,
