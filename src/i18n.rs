@@ -668,6 +668,10 @@ catalog! {
         ru: "cron-выражение `{expression}` никогда не срабатывает",
         en: "the cron expression `{expression}` never fires",
     },
+    InvalidCatchUp { value: String } => {
+        ru: "неизвестная политика догоняния `{value}`: допустимы fire_all_missed, fire_once и skip_if_older_than:СЕКУНДЫ",
+        en: "unknown catch-up policy `{value}`: use fire_all_missed, fire_once or skip_if_older_than:SECONDS",
+    },
     /// `status` is the task's status.
     TaskCannotCancel { status: &'static str } => {
         ru: "задачу в статусе `{status}` нельзя отменить: отменяются только ожидающие и неудавшиеся",

@@ -150,8 +150,7 @@ fn is_tag_char(c: char) -> bool {
 pub fn hashtags(text: &str) -> BTreeSet<String> {
     let mut tags = BTreeSet::new();
     let mut previous: Option<char> = None;
-    let mut chars = text.char_indices().peekable();
-    while let Some((at, c)) = chars.next() {
+    for (at, c) in text.char_indices() {
         if c == '#' && !previous.is_some_and(is_tag_char) {
             let rest = &text[at + 1..];
             let end = rest.find(|c: char| !is_tag_char(c)).unwrap_or(rest.len());

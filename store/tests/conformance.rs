@@ -5525,11 +5525,17 @@ async fn recurring_tasks_schedule_their_next_occurrence_once(store: DynStore) {
     };
     // Another node whose claim ran out cannot finish it; the holder can, once.
     assert_eq!(
-        store.finish_tasks(&[done.clone()], "n2", t0).await.unwrap(),
+        store
+            .finish_tasks(std::slice::from_ref(&done), "n2", t0)
+            .await
+            .unwrap(),
         0
     );
     assert_eq!(
-        store.finish_tasks(&[done.clone()], "n1", t0).await.unwrap(),
+        store
+            .finish_tasks(std::slice::from_ref(&done), "n1", t0)
+            .await
+            .unwrap(),
         1
     );
     assert_eq!(store.finish_tasks(&[done], "n1", t0).await.unwrap(), 0);
@@ -5583,7 +5589,7 @@ async fn recurring_tasks_schedule_their_next_occurrence_once(store: DynStore) {
     };
     assert_eq!(
         store
-            .finish_tasks(&[failed.clone()], "n1", later)
+            .finish_tasks(std::slice::from_ref(&failed), "n1", later)
             .await
             .unwrap(),
         0

@@ -70,8 +70,9 @@ async fn checked(state: &AppState, caller: &Caller, input: TriggerInput) -> ApiR
     let name = validate::text("name", &input.name, 100)?;
     let condition = match input.condition {
         TriggerCondition::Hashtag { hashtag } => {
-            let normal = normalize_hashtag(&hashtag)
-                .ok_or_else(|| ApiError::Validation(Msg::InvalidHashtag { value: hashtag }))?;
+            let Some(normal) = normalize_hashtag(&hashtag) else {
+                return Err(ApiError::Validation(Msg::InvalidHashtag { value: hashtag }));
+            };
             TriggerCondition::Hashtag {
                 hashtag: format!("#{normal}"),
             }
