@@ -484,6 +484,10 @@ config_section! {
         /// Days the events log is kept for consoles to resume from after a disconnect (a
         /// console away for longer reloads its lists instead); 0 keeps it for ever.
         events_retention_days: u32 = 90,
+        /// How long a node's claim on a scheduled task holds, in seconds: a task a node took
+        /// and did not finish (the node died) is run by another node, or by the same one after
+        /// a restart, once this has passed. Longer than the slowest task.
+        task_lease_secs: u64 = 60,
     }
 }
 
@@ -1040,6 +1044,7 @@ impl Config {
             16,
             1_000_000,
         );
+        range(&mut p, "hub.task_lease_secs", h.task_lease_secs, 1, 86_400);
         range(
             &mut p,
             "hub.widget_messages_per_minute",

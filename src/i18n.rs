@@ -670,6 +670,47 @@ catalog! {
         en: "`hello` was already sent",
     },
 
+    // --- the scheduler and triggered tasks --------------------------------------------------
+
+    /// `reason` is the cron parser's own words.
+    InvalidCron { expression: String, reason: String } => {
+        ru: "неверное cron-выражение `{expression}`: {reason}",
+        en: "invalid cron expression `{expression}`: {reason}",
+    },
+    CronNeverFires { expression: String } => {
+        ru: "cron-выражение `{expression}` никогда не срабатывает",
+        en: "the cron expression `{expression}` never fires",
+    },
+    InvalidCatchUp { value: String } => {
+        ru: "неизвестная политика догоняния `{value}`: допустимы fire_all_missed, fire_once и skip_if_older_than:СЕКУНДЫ",
+        en: "unknown catch-up policy `{value}`: use fire_all_missed, fire_once or skip_if_older_than:SECONDS",
+    },
+    /// `status` is the task's status.
+    TaskCannotCancel { status: &'static str } => {
+        ru: "задачу в статусе `{status}` нельзя отменить: отменяются только ожидающие и неудавшиеся",
+        en: "a task that is `{status}` cannot be cancelled: only pending and failed ones can",
+    },
+    TaskCannotReschedule { status: &'static str } => {
+        ru: "задачу в статусе `{status}` нельзя перенести: переносятся ожидающие, неудавшиеся и пропущенные",
+        en: "a task that is `{status}` cannot be rescheduled: only pending, failed and skipped ones can",
+    },
+    TaskCannotRetry { status: &'static str } => {
+        ru: "задачу в статусе `{status}` нельзя повторить: повторяются только неудавшиеся и пропущенные",
+        en: "a task that is `{status}` cannot be retried: only failed and skipped ones can",
+    },
+    TimeRangeOrder => {
+        ru: "параметр `from` должен быть раньше `to`",
+        en: "`from` must be before `to`",
+    },
+    InvalidHashtag { value: String } => {
+        ru: "`{value}` не хэштег: после # допустимы только буквы, цифры и _",
+        en: "`{value}` is not a hashtag: only letters, digits and _ may follow the #",
+    },
+    NotifyWhom => {
+        ru: "сотрудник для уведомления не найден среди сотрудников клиента",
+        en: "the employee to notify is not one of the client's users",
+    },
+
     // --- e-mails ----------------------------------------------------------------------------
 
     PasswordResetSubject => {

@@ -136,6 +136,7 @@ impl AppState {
             events_retention: (config.hub.events_retention_days > 0).then(|| {
                 Duration::from_secs(u64::from(config.hub.events_retention_days) * 24 * 3600)
             }),
+            task_lease: Duration::from_secs(config.hub.task_lease_secs),
             endpoints: endpoints.clone(),
             media: Some(media.clone()),
             max_attachment_bytes: config.media.max_attachment_bytes as u64,

@@ -11,9 +11,12 @@ use omnihub_core::access::{ConversationScope, Principal};
 use omnihub_core::events::HubEvent;
 use omnihub_core::model::{Conversation, DeliveryStatus, Message, MessageKind};
 use omnihub_core::routing::Presence;
+use omnihub_core::triggers::SocialItem;
 use omnihub_core::{AttachmentId, ChannelId, ClientId, ConversationId, MessageId, UserId};
 use omnihub_store::media::MediaStore;
-use omnihub_store::{ConversationPatch, DynStore, InboundEvent, Ingest, OperatorState, StoreError};
+use omnihub_store::{
+    ConversationPatch, DynStore, InboundEvent, Ingest, OperatorState, StoreError, Task,
+};
 use ractor::concurrency::JoinHandle;
 use ractor::rpc::CallResult;
 use ractor::{ACTIVE_STATES, Actor, ActorRef};
@@ -21,6 +24,7 @@ use tokio::sync::watch;
 
 use omnihub_connectors::registry::Endpoints;
 
+use crate::clock::{Clock, SystemClock};
 use crate::conversation::ConversationMsg;
 use crate::ephemeral::{self, Ephemeral};
 use crate::health::HubHealth;
@@ -59,6 +63,12 @@ pub struct HubConfig {
     pub media: Option<Arc<dyn MediaStore>>,
     /// The largest attachment downloaded from a provider or sent to one, in bytes.
     pub max_attachment_bytes: u64,
+    /// Where the scheduler gets the time (and waits for it): the system clock by default, a
+    /// [`ManualClock`](crate::ManualClock) in tests.
+    pub clock: Arc<dyn Clock>,
+    /// How long the scheduler's claim on a task holds: a task its node did not finish (the
+    /// node died) is claimed again after this. Longer than the slowest task.
+    pub task_lease: Duration,
 }
 
 /// [`HubConfig::events_retention`] by default: 90 days.
@@ -80,6 +90,8 @@ impl Default for HubConfig {
             task_handlers: TaskHandlers::default(),
             media: None,
             max_attachment_bytes: DEFAULT_MAX_ATTACHMENT_BYTES,
+            clock: Arc::new(SystemClock),
+            task_lease: Duration::from_secs(60),
         }
     }
 }
@@ -125,6 +137,9 @@ impl Hub {
         }
         if config.scheduler_tick.is_zero() {
             return Err(HubError::Config("scheduler_tick must be above zero"));
+        }
+        if config.task_lease.is_zero() {
+            return Err(HubError::Config("task_lease must be above zero"));
         }
         if config.session_queue == 0 {
             return Err(HubError::Config("session_queue must be above zero"));
@@ -714,6 +729,25 @@ impl HubHandle {
 
     pub fn health(&self) -> HubHealth {
         self.shared.health()
+    }
+
+    /// Triggered tasks: social ingestion calls this with every new post or comment it
+    /// committed. Schedules one task per rule of the client that matches the item (see
+    /// `omnihub_core::triggers`), due now, with an id made of the rule's and the item's, and
+    /// answers them; an item delivered again answers the same tasks and schedules nothing.
+    pub async fn social_item_arrived(&self, item: &SocialItem) -> Result<Vec<Task>, HubError> {
+        crate::triggers::evaluate(&self.shared, item).await
+    }
+
+    /// Wakes this node's scheduler to look for due tasks now: after a task was scheduled,
+    /// rescheduled or retried through the store.
+    pub fn poke_scheduler(&self) {
+        self.shared.poke_scheduler();
+    }
+
+    /// The time by the scheduler's clock.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.shared.config.clock.now()
     }
 
     /// Test hook: the next inbound message of this client makes its conversation actor panic

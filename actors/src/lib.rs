@@ -5,7 +5,8 @@
 //! ```text
 //! root supervisor
 //! ├── janitor            (expired sessions, invites, reset tokens)
-//! ├── scheduler          (durable tasks: claim, run, complete or retry)
+//! ├── scheduler          (durable tasks: claim, run, complete or retry; recurring tasks and
+//! │                       catch-up after downtime; time from a `Clock`)
 //! ├── event listener     (cross-node commits via store.listen_events → publishers)
 //! └── client supervisor  (one per client, started on first use, kept)
 //!     ├── publisher      (store.events_after in seq order → the client's sessions)
@@ -28,6 +29,7 @@
 
 mod channel;
 mod client;
+mod clock;
 mod conversation;
 mod ephemeral;
 mod health;
@@ -43,7 +45,9 @@ mod scheduler;
 mod session;
 mod shared;
 mod supervisor;
+mod triggers;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use health::{ChildHealth, ChildStatus, ClientHealth, HubHealth};
 pub use hub::{
     CloseReason, ConversationScopeWithId, DEFAULT_MAX_ATTACHMENT_BYTES, Hub, HubConfig, HubError,

@@ -1,13 +1,20 @@
 //! The scheduler: fires durable tasks on time, once. It claims due tasks with this node's id
 //! and a lease (two nodes never claim the same task; a crashed node's lease runs out and the
-//! task is claimed again), runs a round's tasks side by side, then completes the successful
-//! ones in bulk and records each failure with a back-off retry. Between rounds it sleeps until
-//! the next task is due, at most `scheduler_tick`, and wakes early when a task is scheduled on
-//! this node.
+//! task is claimed again), runs a round's tasks side by side, then records how they ended in
+//! one transaction: successes in bulk, each failure with a back-off retry, and for a recurring
+//! task that ended, its next occurrence (see `omnihub_store::scheduler`). Between rounds it
+//! sleeps until the next task is due, at most `scheduler_tick`, and wakes early when a task is
+//! scheduled on this node. All of its "now" comes from [`HubConfig::clock`](crate::HubConfig).
+//!
+//! Before a claimed task runs, its catch-up policy decides whether it is too late: a task
+//! later than `skip_if_older_than` allows is skipped with the reason. A recurring task's next
+//! occurrence follows its occurrence time (`fire_all_missed`: each missed one in turn) or, when
+//! it ran late, the first after now (`fire_once` coalesces what downtime missed).
 //!
 //! Task kinds built in: `conversation.unsnooze` (reopen a conversation that is still snoozed
-//! until the time it was scheduled for) and `attachment.download` (fetch a customer's file
-//! from the provider into the media store, see `media.rs`). Other kinds come from outside the
+//! until the time it was scheduled for), `attachment.download` (fetch a customer's file
+//! from the provider into the media store, see `media.rs`) and `trigger.notify` (a triggered
+//! task's notification to an employee, see `triggers.rs`). Other kinds come from outside the
 //! hub as [`TaskHandler`]s in [`HubConfig::task_handlers`](crate::HubConfig). A task's id is
 //! the idempotency key of whatever it does outside: a node that dies after the effect and
 //! before the completion makes another node run the task again, and the effect must not double.
@@ -21,14 +28,15 @@ use async_trait::async_trait;
 use futures_util::StreamExt as _;
 
 use chrono::{DateTime, Utc};
+use omnihub_core::schedule::{CatchUp, Firing, Recurrence};
+use omnihub_core::triggers::TRIGGER_NOTIFY;
 use omnihub_core::{ClientId, ConversationId};
-use omnihub_store::{ATTACHMENT_DOWNLOAD, Task};
-use ractor::concurrency::JoinHandle;
-use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr};
+use omnihub_store::{ATTACHMENT_DOWNLOAD, FinishedTask, Task, TaskOutcome};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::conversation::UNSNOOZE;
-use crate::media;
 use crate::shared::Shared;
+use crate::{media, triggers};
 
 pub(crate) const NAME: &str = "scheduler";
 
@@ -36,8 +44,6 @@ pub(crate) const NAME: &str = "scheduler";
 const CLAIM: u32 = 1000;
 /// Tasks of a round running at once.
 const CONCURRENCY: usize = 64;
-/// How long a claim holds; a task running longer may be claimed by another node.
-const LEASE: Duration = Duration::from_secs(60);
 /// A task failing this many times is left failed.
 const MAX_ATTEMPTS: i32 = 10;
 
@@ -94,7 +100,8 @@ pub(crate) enum SchedulerMsg {
 
 pub(crate) struct SchedulerState {
     shared: Arc<Shared>,
-    next: Option<JoinHandle<Result<(), MessagingErr<SchedulerMsg>>>>,
+    /// The wake-up waiting on the clock for the next round.
+    next: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Actor for Scheduler {
@@ -130,19 +137,25 @@ impl Actor for Scheduler {
             next.abort();
         }
         let more = round(&state.shared).await;
+        let clock = state.shared.config.clock.clone();
         let tick = state.shared.config.scheduler_tick;
+        let now = clock.now();
         let wait = if more {
             Duration::ZERO
         } else {
             match state.shared.store.next_task_due().await {
-                Ok(next) => until_next(next, Utc::now(), tick),
+                Ok(next) => until_next(next, now, tick),
                 Err(err) => {
                     tracing::warn!(error = %err, "reading the next task's due time failed");
                     tick
                 }
             }
         };
-        state.next = Some(myself.send_after(wait, || SchedulerMsg::Tick));
+        let at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+        state.next = Some(tokio::spawn(async move {
+            clock.sleep_until(at).await;
+            let _ = myself.send_message(SchedulerMsg::Tick);
+        }));
         Ok(())
     }
 
@@ -162,8 +175,10 @@ impl Actor for Scheduler {
 /// Claims and runs one batch of due tasks; true when the batch was full (more may be due).
 async fn round(shared: &Shared) -> bool {
     let node = shared.config.node_id.as_str();
-    let now = Utc::now();
-    let lease_until = now + chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::MAX);
+    let clock = &shared.config.clock;
+    let now = clock.now();
+    let lease = shared.config.task_lease;
+    let lease_until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
     let tasks = match shared
         .store
         .claim_due_tasks(node, now, lease_until, CLAIM)
@@ -177,45 +192,89 @@ async fn round(shared: &Shared) -> bool {
         }
     };
     let full = tasks.len() >= CLAIM as usize;
-    let outcomes: Vec<(Task, Result<(), TaskFailure>)> = futures_util::stream::iter(tasks)
+    let finished: Vec<FinishedTask> = futures_util::stream::iter(tasks)
         .map(|task| async move {
-            let outcome = run(shared, &task).await;
-            (task, outcome)
+            let catch_up = catch_up_of(&task);
+            let outcome = match catch_up.firing(task.due_at, now) {
+                Firing::Skip { late } => TaskOutcome::Skipped {
+                    reason: format!(
+                        "skipped: {} s late, more than its catch-up policy ({}) allows",
+                        late.as_secs(),
+                        task.catch_up
+                    ),
+                },
+                Firing::Run => outcome(&task, run(shared, &task).await, clock.now()),
+            };
+            let ended = !matches!(
+                outcome,
+                TaskOutcome::Failed {
+                    retry_at: Some(_),
+                    ..
+                }
+            );
+            let next_due = ended
+                .then(|| next_occurrence(&task, &catch_up, clock.now()))
+                .flatten();
+            FinishedTask {
+                id: task.id,
+                outcome,
+                next_due,
+            }
         })
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
-    let mut done = Vec::with_capacity(outcomes.len());
-    for (task, outcome) in outcomes {
-        let recorded = match outcome {
-            Ok(()) => {
-                done.push(task.id);
-                continue;
-            }
-            Err(TaskFailure::Retry(error)) => {
-                let retry_at = (task.attempts < MAX_ATTEMPTS)
-                    .then(|| Utc::now() + retry_backoff(task.attempts));
-                tracing::warn!(task = %task.id, kind = %task.kind, %error, ?retry_at, "task failed");
-                shared
-                    .store
-                    .fail_task(task.id, node, &error, retry_at)
-                    .await
-            }
-            Err(TaskFailure::Permanent(error)) => {
-                tracing::error!(task = %task.id, kind = %task.kind, %error, "task cannot run");
-                shared.store.fail_task(task.id, node, &error, None).await
-            }
-        };
-        if let Err(err) = recorded {
-            // The lease runs out and the task is claimed again; its effect is idempotent.
-            tracing::warn!(task = %task.id, error = %err, "recording a task's outcome failed");
-        }
-    }
-    if let Err(err) = shared.store.complete_tasks(&done, node).await {
-        // The same: their leases run out, and running them again changes nothing.
-        tracing::warn!(tasks = done.len(), error = %err, "recording completed tasks failed");
+    if let Err(err) = shared
+        .store
+        .finish_tasks(&finished, node, clock.now())
+        .await
+    {
+        // Their leases run out and they are claimed again; their effects are idempotent.
+        tracing::warn!(tasks = finished.len(), error = %err, "recording finished tasks failed");
     }
     full
+}
+
+/// What a run's result means for the task, logged.
+fn outcome(task: &Task, result: Result<(), TaskFailure>, now: DateTime<Utc>) -> TaskOutcome {
+    match result {
+        Ok(()) => TaskOutcome::Done,
+        Err(TaskFailure::Retry(error)) => {
+            let retry_at =
+                (task.attempts < MAX_ATTEMPTS).then(|| now + retry_backoff(task.attempts));
+            tracing::warn!(task = %task.id, kind = %task.kind, %error, ?retry_at, "task failed");
+            TaskOutcome::Failed { error, retry_at }
+        }
+        Err(TaskFailure::Permanent(error)) => {
+            tracing::error!(task = %task.id, kind = %task.kind, %error, "task cannot run");
+            TaskOutcome::Failed {
+                error,
+                retry_at: None,
+            }
+        }
+    }
+}
+
+fn catch_up_of(task: &Task) -> CatchUp {
+    CatchUp::from_text(&task.catch_up).unwrap_or_else(|err| {
+        tracing::warn!(task = %task.id, error = %err, "unreadable catch-up policy: firing all");
+        CatchUp::FireAllMissed
+    })
+}
+
+/// When a recurring task that just ended runs next; `None` for a one-off (or a schedule that
+/// ends).
+fn next_occurrence(task: &Task, catch_up: &CatchUp, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let (Some(expression), Some(zone)) = (&task.recurrence, &task.time_zone) else {
+        return None;
+    };
+    match Recurrence::parse(expression, zone) {
+        Ok(recurrence) => catch_up.next_occurrence(&recurrence, task.occurrence_at, now),
+        Err(err) => {
+            tracing::error!(task = %task.id, error = %err, "a recurring task's schedule no longer reads");
+            None
+        }
+    }
 }
 
 async fn run(shared: &Shared, task: &Task) -> Result<(), TaskFailure> {
@@ -231,6 +290,7 @@ async fn run(shared: &Shared, task: &Task) -> Result<(), TaskFailure> {
                 .map_err(|err| TaskFailure::Retry(err.to_string()))
         }
         ATTACHMENT_DOWNLOAD => media::download(shared, task, task.attempts >= MAX_ATTEMPTS).await,
+        TRIGGER_NOTIFY => triggers::notify(shared, task).await,
         other => match shared.config.task_handlers.get(other) {
             Some(handler) => handler.run(task).await,
             None => Err(TaskFailure::Permanent(format!(

@@ -448,6 +448,12 @@ pub(crate) fn visitor_may_see(event: &HubEvent) -> bool {
 /// was after the change. An event about no channel has no conversation to judge by; only the
 /// client's owners get those.
 pub(crate) fn visible(principal: &Principal, event: &HubEvent) -> bool {
+    if event.kind == EventKind::Notification {
+        // For the one employee it names, and nobody else.
+        return principal.client_id == Some(event.client_id)
+            && principal.client_active
+            && event.assignee_id == Some(principal.user_id);
+    }
     match event.channel_id {
         Some(channel_id) => may_see_in(
             principal,
@@ -507,6 +513,24 @@ mod tests {
             payload: serde_json::Value::Null,
             created_at: Utc::now(),
         }
+    }
+
+    #[test]
+    fn a_notification_goes_to_the_employee_it_names_only() {
+        let client = ClientId::new();
+        let channel = ChannelId::new();
+        let me = employee(client, channel, vec![]);
+        let mut owner = employee(client, channel, vec![]);
+        owner.role = Role::ClientOwner;
+        let mut note = event(client, None, Some(me.user_id), None);
+        note.kind = EventKind::Notification;
+        assert!(visible(&me, &note));
+        assert!(!visible(&owner, &note), "not even the owner");
+        note.assignee_id = Some(owner.user_id);
+        assert!(!visible(&me, &note));
+        assert!(visible(&owner, &note));
+        note.client_id = ClientId::new();
+        assert!(!visible(&owner, &note), "another client's");
     }
 
     #[test]

@@ -1,10 +1,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The hub through its public API, against a real SQLite store: the janitor really removes
 //! expired rows, and the tree starts and stops cleanly; the realtime hub (`realtime`) carries
-//! messages from ingest to consoles and replies to a real HTTP receiver.
+//! messages from ingest to consoles and replies to a real HTTP receiver; the scheduler
+//! (`scheduler`) fires tasks once on a manual clock, catches up after downtime, recurs, and
+//! runs triggered tasks.
 
 #[path = "hub/realtime.rs"]
 mod realtime;
+#[path = "hub/scheduler.rs"]
+mod scheduler;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -45,6 +45,8 @@ pub enum Action {
     Billing,
     /// Read the audit log and analytics.
     ViewAnalytics,
+    /// See and change scheduled tasks and the rules of triggered tasks.
+    Scheduling,
     /// See one channel's or profile's configuration (not its conversations): whoever manages
     /// settings sees every channel; others only channels delegated to them in any way.
     ViewChannel(ChannelId),
@@ -87,7 +89,7 @@ pub fn decide(who: &Principal, action: Action) -> Decision {
         OwnAccount => Allow,
         ViewClients | BlockClient => platform(&[Role::PlatformOwner, Role::PlatformModerator]),
         CreateClient | ManageModerators => platform(&[Role::PlatformOwner]),
-        ViewOwnClient | ManageEmployees | ManageSettings | Billing | ViewAnalytics
+        ViewOwnClient | ManageEmployees | ManageSettings | Billing | ViewAnalytics | Scheduling
         | ViewChannel(_) | Channel(..) => {
             if who.client_id.is_none() || who.role.is_platform_staff() {
                 return Deny(Forbidden);
@@ -111,6 +113,7 @@ pub fn decide(who: &Principal, action: Action) -> Decision {
                 ManageSettings => needs_global(GlobalRights::MANAGE_SETTINGS),
                 Billing => needs_global(GlobalRights::BILLING),
                 ViewAnalytics => needs_global(GlobalRights::ANALYTICS),
+                Scheduling => needs_global(GlobalRights::SCHEDULING),
                 ViewChannel(id) => {
                     let delegated = who.channels.get(&id).is_some_and(|r| !r.is_empty());
                     if delegated || who.global.contains(GlobalRights::MANAGE_SETTINGS) {

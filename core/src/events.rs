@@ -47,6 +47,9 @@ pub enum EventKind {
     /// A message's attachments changed (a file finished downloading, or failed); payload: the
     /// message with its attachments.
     MessageUpdated,
+    /// Something for one employee (named by `assignee_id`, the only one who gets it); payload:
+    /// the stored notification.
+    Notification,
 }
 
 impl HubEvent {
@@ -66,12 +69,13 @@ impl HubEvent {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 6] = [
         EventKind::MessageCreated,
         EventKind::MessageStatus,
         EventKind::ConversationUpdated,
         EventKind::ReadMark,
         EventKind::MessageUpdated,
+        EventKind::Notification,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -81,6 +85,7 @@ impl EventKind {
             EventKind::ConversationUpdated => "conversation_updated",
             EventKind::ReadMark => "read_mark",
             EventKind::MessageUpdated => "message_updated",
+            EventKind::Notification => "notification",
         }
     }
 

@@ -87,4 +87,8 @@ typed_id!(
     CallId,
     /// A file attached to a message (or uploaded for a reply not yet sent).
     AttachmentId,
+    /// A rule that acts on new social posts and comments (see `triggers`).
+    TriggerId,
+    /// An internal notification to one employee.
+    NotificationId,
 );

@@ -12,6 +12,8 @@ pub mod media;
 pub mod model;
 pub mod rights;
 pub mod routing;
+pub mod schedule;
+pub mod triggers;
 pub mod validate;
 
 pub use access::{Action, Decision, Principal, decide};

@@ -121,6 +121,8 @@ named_flags!(
         ALL_CONVERSATIONS = 1 << 3, "all_conversations";
         // See the client's analytics and the audit log.
         ANALYTICS = 1 << 4, "analytics";
+        // See and change scheduled tasks (cancel, reschedule, retry) and triggered-task rules.
+        SCHEDULING = 1 << 9, "scheduling";
     }
 );
 

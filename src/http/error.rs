@@ -244,6 +244,20 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// A schedule given by a caller (a recurring task's cron expression, time zone or catch-up
+/// policy) that cannot be used.
+impl From<omnihub_core::schedule::ScheduleError> for ApiError {
+    fn from(e: omnihub_core::schedule::ScheduleError) -> Self {
+        use omnihub_core::schedule::ScheduleError;
+        ApiError::Validation(match e {
+            ScheduleError::Cron { expression, reason } => Msg::InvalidCron { expression, reason },
+            ScheduleError::TimeZone(zone) => Msg::UnknownTimezone { zone },
+            ScheduleError::Never(expression) => Msg::CronNeverFires { expression },
+            ScheduleError::CatchUp(value) => Msg::InvalidCatchUp { value },
+        })
+    }
+}
+
 impl From<Invalid> for ApiError {
     fn from(e: Invalid) -> Self {
         ApiError::Validation(e.into())
@@ -272,6 +286,35 @@ impl From<HubError> for ApiError {
             HubError::Invalid(detail) => ApiError::Validation(Msg::ConversationRule { detail }),
             HubError::Unavailable => ApiError::NotReady(e.to_string()),
             other => ApiError::internal(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use omnihub_core::schedule::Recurrence;
+
+    use super::*;
+    use crate::i18n::Lang;
+
+    #[test]
+    fn a_bad_schedule_is_a_validation_error_that_names_it() {
+        for (expression, zone, says) in [
+            ("0 25 * * *", "UTC", "0 25 * * *"),
+            ("0 9 * * *", "Europe/Atlantis", "Europe/Atlantis"),
+            ("0 0 30 2 *", "UTC", "never fires"),
+        ] {
+            let err: ApiError = Recurrence::parse(expression, zone).unwrap_err().into();
+            let ApiError::Validation(msg) = err else {
+                panic!("{expression} {zone}: {err:?}");
+            };
+            assert!(
+                msg.render(Lang::En).contains(says),
+                "{}",
+                msg.render(Lang::En)
+            );
+            assert!(!msg.render(Lang::Ru).is_empty());
         }
     }
 }

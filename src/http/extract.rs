@@ -213,6 +213,7 @@ requirements! {
     ManageEmployees => Action::ManageEmployees;
     ManageSettings => Action::ManageSettings;
     ViewAnalytics => Action::ViewAnalytics;
+    Scheduling => Action::Scheduling;
 }
 
 /// An authenticated caller allowed to perform `R`.

@@ -36,6 +36,8 @@ pub fn document() -> utoipa::openapi::OpenApi {
         contacts::Api::openapi(),
         quick_replies::Api::openapi(),
         routing::Api::openapi(),
+        tasks::Api::openapi(),
+        triggers::Api::openapi(),
         hooks::Api::openapi(),
         provider_hooks::Api::openapi(),
         crate::ws::Api::openapi(),

@@ -72,7 +72,8 @@ struct Filter {
 
 impl Shared {
     /// Whether a push goes out: events only of conversations the operator may see now, and,
-    /// for messages, read marks and statuses, only in the subscribed views. Conversation
+    /// for messages, read marks and statuses, only in the subscribed views; a notification
+    /// only to the user it names. Conversation
     /// changes go out whatever the views, so a console learns when one leaves a view.
     fn wants(&self, push: &ServerPush) -> bool {
         let Ok(f) = self.filter.read() else {
@@ -83,6 +84,10 @@ impl Shared {
             ServerPush::Event(e) => {
                 if who.client_id != Some(e.client_id) {
                     return false;
+                }
+                // A notification goes to the one user it names, whatever the views.
+                if e.kind == EventKind::Notification {
+                    return e.assignee_id == Some(who.user_id);
                 }
                 let visible = match e.channel_id {
                     Some(channel_id) => may_see(

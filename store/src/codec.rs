@@ -201,12 +201,21 @@ pub(crate) fn routing_mode(s: &str) -> Result<RoutingMode> {
     RoutingMode::parse(s).ok_or_else(|| corrupt("routing mode", s))
 }
 
-const TASK_STATUSES: [(TaskStatus, &str); 4] = [
+const TASK_STATUSES: [(TaskStatus, &str); 6] = [
     (TaskStatus::Pending, "pending"),
     (TaskStatus::Running, "running"),
     (TaskStatus::Done, "done"),
     (TaskStatus::Failed, "failed"),
+    (TaskStatus::Cancelled, "cancelled"),
+    (TaskStatus::Skipped, "skipped"),
 ];
+
+pub(crate) fn task_status_text(status: &TaskStatus) -> &'static str {
+    TASK_STATUSES
+        .iter()
+        .find(|(t, _)| t == status)
+        .map_or("pending", |(_, n)| n)
+}
 
 pub(crate) fn task_status(s: &str) -> Result<TaskStatus> {
     TASK_STATUSES

@@ -233,6 +233,10 @@ pub enum TaskStatus {
     Running,
     Done,
     Failed,
+    /// Cancelled by someone of the client before it ran.
+    Cancelled,
+    /// Not run: later than its catch-up policy allows (`last_error` says by how much).
+    Skipped,
 }
 
 /// A durable scheduled task.
@@ -249,7 +253,19 @@ pub struct Task {
     pub attempts: i32,
     /// Unique: scheduling the same key twice keeps one task.
     pub idempotency_key: String,
+    /// The provider's (or the scheduler's) reason of the last failure or skip.
     pub last_error: Option<String>,
+    /// The occurrence's own time; `due_at` moves on retries and reschedules, this does not.
+    pub occurrence_at: DateTime<Utc>,
+    /// A recurring task's cron expression (five fields) and IANA time zone.
+    pub recurrence: Option<String>,
+    pub time_zone: Option<String>,
+    /// A recurring task's series: the id of its first occurrence.
+    pub series_id: Option<uuid::Uuid>,
+    /// `fire_all_missed`, `fire_once` or `skip_if_older_than:SECONDS`.
+    pub catch_up: String,
+    /// When it was done, failed for good, cancelled or skipped.
+    pub finished_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Debug)]

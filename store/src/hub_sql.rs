@@ -82,7 +82,8 @@ macro_rules! event_cols {
 }
 macro_rules! task_cols {
     () => {
-        "id, client_id, kind, payload, due_at, status, attempts, idempotency_key, last_error"
+        "id, client_id, kind, payload, due_at, status, attempts, idempotency_key, last_error, \
+         occurrence_at, recurrence, time_zone, series_id, catch_up, finished_at"
     };
 }
 macro_rules! quick_reply_cols {
@@ -338,7 +339,7 @@ fn event_row(r: &DbRow) -> Result<HubEvent> {
     })
 }
 
-fn task_row(r: &DbRow) -> Result<Task> {
+pub(super) fn task_row(r: &DbRow) -> Result<Task> {
     let attempts: i64 = r.try_get("attempts")?;
     Ok(Task {
         id: r.try_get("id")?,
@@ -350,6 +351,14 @@ fn task_row(r: &DbRow) -> Result<Task> {
         attempts: i32::try_from(attempts).unwrap_or(i32::MAX),
         idempotency_key: r.try_get("idempotency_key")?,
         last_error: r.try_get("last_error")?,
+        occurrence_at: ts(r
+            .try_get::<Option<i64>, _>("occurrence_at")?
+            .unwrap_or(r.try_get("due_at")?))?,
+        recurrence: r.try_get("recurrence")?,
+        time_zone: r.try_get("time_zone")?,
+        series_id: r.try_get("series_id")?,
+        catch_up: r.try_get("catch_up")?,
+        finished_at: opt_ts(r.try_get("finished_at")?)?,
     })
 }
 
@@ -2131,40 +2140,8 @@ impl HubStore for Backend {
     // --- scheduled tasks -----------------------------------------------------------------
 
     async fn schedule_task(&self, task: &NewTask) -> Result<Task> {
-        let mut tx = self.begin_write().await?;
-        let row = sqlx::query::<Db>(concat!(
-            "INSERT INTO tasks (id, client_id, kind, payload, due_at, status, attempts, \
-             idempotency_key, created_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7) \
-             ON CONFLICT (idempotency_key) DO NOTHING RETURNING ",
-            task_cols!()
-        ))
-        .bind(Uuid::now_v7())
-        .bind(task.client_id.map(|c| c.0))
-        .bind(&task.kind)
-        .bind(Json(&task.payload))
-        .bind(ms(task.due_at))
-        .bind(&task.idempotency_key)
-        .bind(ms(now()))
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(constraint("task"))?;
-        let row = match row {
-            Some(row) => row,
-            None => {
-                let row = sqlx::query::<Db>(concat!(
-                    "SELECT ",
-                    task_cols!(),
-                    " FROM tasks WHERE idempotency_key = $1"
-                ))
-                .bind(&task.idempotency_key)
-                .fetch_optional(&mut *tx)
-                .await?;
-                found(row)?
-            }
-        };
-        let task = task_row(&row)?;
-        tx.commit().await?;
-        Ok(task)
+        use crate::scheduler::SchedulerStore as _;
+        self.schedule_task_with(task, &Default::default()).await
     }
 
     async fn claim_due_tasks(
@@ -2202,11 +2179,12 @@ impl HubStore for Backend {
 
     async fn complete_task(&self, id: Uuid, node: &str) -> Result<()> {
         let done = sqlx::query::<Db>(
-            "UPDATE tasks SET status = 'done', locked_by = NULL, locked_until = NULL \
-             WHERE id = $1 AND status = 'running' AND locked_by = $2",
+            "UPDATE tasks SET status = 'done', locked_by = NULL, locked_until = NULL, \
+             finished_at = $3 WHERE id = $1 AND status = 'running' AND locked_by = $2",
         )
         .bind(id)
         .bind(node)
+        .bind(ms(now()))
         .execute(&self.pool)
         .await?;
         affected(done.rows_affected())
@@ -2216,10 +2194,13 @@ impl HubStore for Backend {
         let mut completed = 0;
         for chunk in ids.chunks(TASKS_PER_STATEMENT) {
             let mut q = QueryBuilder::<Db>::new(
-                "UPDATE tasks SET status = 'done', locked_by = NULL, locked_until = NULL \
-                 WHERE status = 'running' AND locked_by = ",
+                "UPDATE tasks SET status = 'done', locked_by = NULL, locked_until = NULL, \
+                 finished_at = ",
             );
-            q.push_bind(node).push(" AND ");
+            q.push_bind(ms(now()))
+                .push(" WHERE status = 'running' AND locked_by = ")
+                .push_bind(node)
+                .push(" AND ");
             push_in(&mut q, "id", chunk.iter().copied());
             completed += q.build().execute(&self.pool).await?.rows_affected();
         }

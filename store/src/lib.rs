@@ -18,12 +18,14 @@ mod codec;
 mod hub;
 pub mod media;
 mod postgres;
+pub mod scheduler;
 pub mod secrets;
 mod sqlite;
 mod widget;
 
 pub use hub::*;
 pub use postgres::PgStore;
+pub use scheduler::*;
 pub use secrets::SecretBox;
 pub use sqlite::SqliteStore;
 pub use widget::*;
@@ -222,10 +224,10 @@ pub struct LoginFailure {
 
 /// The interface both backends implement. Every client-scoped call takes the caller's
 /// `ClientId` and touches nothing outside it: another client's id is `NotFound`, never data.
-/// The realtime hub's part ([`HubStore`]) and the website widget's ([`WidgetStore`]) are
-/// supertraits, so a [`DynStore`] has every method.
+/// The realtime hub's part ([`HubStore`]), the website widget's ([`WidgetStore`]) and the
+/// scheduler's ([`SchedulerStore`]) are supertraits, so a [`DynStore`] has every method.
 #[async_trait]
-pub trait Store: HubStore + WidgetStore + Send + Sync + 'static {
+pub trait Store: HubStore + WidgetStore + SchedulerStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn engine(&self) -> &'static str;
     /// Applies pending migrations.

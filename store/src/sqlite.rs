@@ -81,6 +81,10 @@ mod hub_sql;
 #[path = "widget_sql.rs"]
 mod widget_sql;
 
+#[allow(clippy::duplicate_mod)]
+#[path = "scheduler_sql.rs"]
+mod scheduler_sql;
+
 /// The SQLite backend.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {

@@ -204,6 +204,9 @@ conformance!(store:
     events_resume_without_gaps,
     old_events_are_pruned_and_the_head_stays,
     tasks_lease_complete_fail_and_dedupe,
+    recurring_tasks_schedule_their_next_occurrence_once,
+    clients_see_and_control_only_their_tasks,
+    triggers_crud_and_notifications_once,
     inbound_attachments_wait_then_are_stored_or_failed,
     uploads_go_out_with_one_reply_only,
 );
@@ -5562,4 +5565,416 @@ mod media_store {
         assert!(dir.join("secret").exists());
         let _ = std::fs::remove_dir_all(dir);
     }
+}
+
+// --- the scheduler: recurrence, control, triggers, notifications ---------------------------
+
+fn client_task(client: ClientId, key: &str, due_at: DateTime<Utc>) -> NewTask {
+    NewTask {
+        client_id: Some(client),
+        kind: "test.kind".into(),
+        payload: serde_json::json!({ "key": key }),
+        due_at,
+        idempotency_key: key.into(),
+    }
+}
+
+async fn recurring_tasks_schedule_their_next_occurrence_once(store: DynStore) {
+    let t = tenant(&store, "Recurring").await;
+    let t0 = DateTime::parse_from_rfc3339("2026-04-01T07:00:00Z")
+        .unwrap()
+        .to_utc();
+    let options = TaskOptions {
+        recurrence: Some(schedule::Recurrence::parse("0 10 * * *", "Europe/Moscow").unwrap()),
+        catch_up: schedule::CatchUp::FireOnce,
+        ..TaskOptions::default()
+    };
+    let first = store
+        .schedule_task_with(&client_task(t.client.id, "daily", t0), &options)
+        .await
+        .unwrap();
+    assert_eq!(first.series_id, Some(first.id));
+    assert_eq!(first.recurrence.as_deref(), Some("0 10 * * *"));
+    assert_eq!(first.time_zone.as_deref(), Some("Europe/Moscow"));
+    assert_eq!(first.catch_up, "fire_once");
+    assert_eq!(first.occurrence_at, t0);
+
+    let lease = t0 + Duration::seconds(60);
+    let claimed = store.claim_due_tasks("n1", t0, lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let next = t0 + Duration::days(1);
+    let done = FinishedTask {
+        id: first.id,
+        outcome: TaskOutcome::Done,
+        next_due: Some(next),
+    };
+    // Another node whose claim ran out cannot finish it; the holder can, once.
+    assert_eq!(
+        store
+            .finish_tasks(std::slice::from_ref(&done), "n2", t0)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .finish_tasks(std::slice::from_ref(&done), "n1", t0)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.finish_tasks(&[done], "n1", t0).await.unwrap(), 0);
+    let all = store
+        .list_tasks(t.client.id, &TaskFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[0].status, TaskStatus::Done);
+    assert_eq!(all[0].finished_at, Some(t0));
+    let second = &all[1];
+    assert_eq!(
+        (
+            &second.status,
+            second.due_at,
+            second.occurrence_at,
+            second.series_id
+        ),
+        (&TaskStatus::Pending, next, next, Some(first.id))
+    );
+    assert_eq!(second.recurrence, first.recurrence);
+    assert_eq!(second.catch_up, "fire_once");
+
+    // The second occurrence, run twice by a node that lost its lease to another: one third.
+    let lease = next + Duration::seconds(60);
+    assert_eq!(
+        store
+            .claim_due_tasks("n1", next, lease, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let later = lease + Duration::seconds(1);
+    assert_eq!(
+        store
+            .claim_due_tasks("n2", later, later + Duration::seconds(60), 10)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "the lease ran out"
+    );
+    let failed = FinishedTask {
+        id: second.id,
+        outcome: TaskOutcome::Failed {
+            error: "VK: access denied".into(),
+            retry_at: None,
+        },
+        next_due: Some(next + Duration::days(1)),
+    };
+    assert_eq!(
+        store
+            .finish_tasks(std::slice::from_ref(&failed), "n1", later)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.finish_tasks(&[failed], "n2", later).await.unwrap(), 1);
+    let all = store
+        .list_tasks(t.client.id, &TaskFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 3, "{all:?}");
+    assert_eq!(all[1].status, TaskStatus::Failed);
+    assert_eq!(all[1].last_error.as_deref(), Some("VK: access denied"));
+
+    // A retry keeps its series where it is; a skip ends the occurrence like a failure.
+    let third = all[2].clone();
+    let t3 = third.due_at;
+    store
+        .claim_due_tasks("n1", t3, t3 + Duration::seconds(60), 10)
+        .await
+        .unwrap();
+    let retry_at = t3 + Duration::seconds(2);
+    let retry = FinishedTask {
+        id: third.id,
+        outcome: TaskOutcome::Failed {
+            error: "timeout".into(),
+            retry_at: Some(retry_at),
+        },
+        next_due: None,
+    };
+    assert_eq!(store.finish_tasks(&[retry], "n1", t3).await.unwrap(), 1);
+    let retried = store.get_task(t.client.id, third.id).await.unwrap();
+    assert_eq!(
+        (&retried.status, retried.due_at, retried.occurrence_at),
+        (&TaskStatus::Pending, retry_at, t3)
+    );
+    store
+        .claim_due_tasks("n1", retry_at, retry_at + Duration::seconds(60), 10)
+        .await
+        .unwrap();
+    let skipped = FinishedTask {
+        id: third.id,
+        outcome: TaskOutcome::Skipped {
+            reason: "too late".into(),
+        },
+        next_due: Some(t3 + Duration::days(1)),
+    };
+    assert_eq!(
+        store
+            .finish_tasks(&[skipped], "n1", retry_at)
+            .await
+            .unwrap(),
+        1
+    );
+    let all = store
+        .list_tasks(t.client.id, &TaskFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 4);
+    assert_eq!(all[2].status, TaskStatus::Skipped);
+    assert_eq!(all[2].last_error.as_deref(), Some("too late"));
+    assert_eq!(all[3].due_at, t3 + Duration::days(1));
+
+    // Ids from keys: the same key is the same id on every engine.
+    let keyed = store
+        .schedule_task_with(
+            &client_task(t.client.id, "trigger:x:vk:1", t0),
+            &TaskOptions {
+                id_from_key: true,
+                ..TaskOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(keyed.id, task_id_for_key("trigger:x:vk:1"));
+    assert_eq!(keyed.series_id, None);
+}
+
+async fn clients_see_and_control_only_their_tasks(store: DynStore) {
+    let a = tenant(&store, "Tasks A").await;
+    let b = tenant(&store, "Tasks B").await;
+    let t0 = now();
+    for i in 0..5 {
+        store
+            .schedule_task(&client_task(
+                a.client.id,
+                &format!("a-{i}"),
+                t0 + Duration::hours(i),
+            ))
+            .await
+            .unwrap();
+    }
+    let theirs = store
+        .schedule_task(&client_task(b.client.id, "b-0", t0))
+        .await
+        .unwrap();
+    let platform = store
+        .schedule_task(&NewTask {
+            client_id: None,
+            ..client_task(a.client.id, "platform", t0)
+        })
+        .await
+        .unwrap();
+    let range = TaskFilter {
+        from: Some(t0 + Duration::hours(1)),
+        to: Some(t0 + Duration::hours(3)),
+        ..TaskFilter::default()
+    };
+    let listed = store.list_tasks(a.client.id, &range).await.unwrap();
+    let keys: Vec<&str> = listed.iter().map(|t| t.idempotency_key.as_str()).collect();
+    assert_eq!(keys, ["a-1", "a-2"]);
+    let all = store
+        .list_tasks(a.client.id, &TaskFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 5, "neither b's nor the platform's");
+    let by_kind = TaskFilter {
+        kind: Some("other.kind".into()),
+        ..TaskFilter::default()
+    };
+    assert!(
+        store
+            .list_tasks(a.client.id, &by_kind)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    not_found(store.get_task(a.client.id, theirs.id).await);
+    not_found(store.get_task(a.client.id, platform.id).await);
+    not_found(store.cancel_task(a.client.id, theirs.id, t0).await);
+    not_found(store.reschedule_task(a.client.id, theirs.id, t0).await);
+
+    // Reschedule a pending one; cancel it; then neither cancel nor reschedule again.
+    let first = all[0].clone();
+    let moved = store
+        .reschedule_task(a.client.id, first.id, t0 + Duration::days(2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(moved.due_at, t0 + Duration::days(2));
+    assert_eq!(moved.occurrence_at, first.occurrence_at);
+    let cancelled = store
+        .cancel_task(a.client.id, first.id, t0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cancelled.status, TaskStatus::Cancelled);
+    assert!(
+        store
+            .cancel_task(a.client.id, first.id, t0)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .reschedule_task(a.client.id, first.id, t0)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let cancelled_only = TaskFilter {
+        status: Some(TaskStatus::Cancelled),
+        ..TaskFilter::default()
+    };
+    assert_eq!(
+        store
+            .list_tasks(a.client.id, &cancelled_only)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // A cancelled task is never claimed; b's task was not touched.
+    let claimed = store
+        .claim_due_tasks("n1", t0 + Duration::days(3), t0 + Duration::days(4), 100)
+        .await
+        .unwrap();
+    assert!(claimed.iter().all(|t| t.id != first.id));
+    assert!(claimed.iter().any(|t| t.id == theirs.id));
+
+    // A failed task is retried by moving it to now, its attempts counted afresh.
+    let failed = FinishedTask {
+        id: theirs.id,
+        outcome: TaskOutcome::Failed {
+            error: "gone".into(),
+            retry_at: None,
+        },
+        next_due: None,
+    };
+    store.finish_tasks(&[failed], "n1", t0).await.unwrap();
+    let retried = store
+        .reschedule_task(b.client.id, theirs.id, t0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((retried.status, retried.attempts), (TaskStatus::Pending, 0));
+    assert_eq!(retried.last_error.as_deref(), Some("gone"));
+}
+
+async fn triggers_crud_and_notifications_once(store: DynStore) {
+    let a = tenant(&store, "Rules A").await;
+    let b = tenant(&store, "Rules B").await;
+    let rule = NewTrigger {
+        name: "sale".into(),
+        profile_id: Some(Uuid::now_v7()),
+        condition: triggers::TriggerCondition::Hashtag {
+            hashtag: "#скидка".into(),
+        },
+        action: triggers::TriggerAction::Reply {
+            template: "{{author.name}}, see DM".into(),
+        },
+        enabled: true,
+    };
+    let created = store.create_trigger(a.client.id, &rule).await.unwrap();
+    assert_eq!(created.condition, rule.condition);
+    assert_eq!(created.action, rule.action);
+    assert_eq!(created.profile_id, rule.profile_id);
+    assert_eq!(
+        store.get_trigger(a.client.id, created.id).await.unwrap(),
+        created
+    );
+    not_found(store.get_trigger(b.client.id, created.id).await);
+    not_found(store.update_trigger(b.client.id, created.id, &rule).await);
+    not_found(store.delete_trigger(b.client.id, created.id).await);
+    let changed = store
+        .update_trigger(
+            a.client.id,
+            created.id,
+            &NewTrigger {
+                enabled: false,
+                action: triggers::TriggerAction::Notify {
+                    user_id: a.employee.id,
+                },
+                ..rule.clone()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!changed.enabled);
+    assert_eq!(
+        store.list_triggers(a.client.id).await.unwrap(),
+        vec![changed]
+    );
+    assert!(store.list_triggers(b.client.id).await.unwrap().is_empty());
+    store.delete_trigger(a.client.id, created.id).await.unwrap();
+    assert!(store.list_triggers(a.client.id).await.unwrap().is_empty());
+
+    let id = NotificationId::new();
+    let payload = serde_json::json!({ "trigger_name": "sale" });
+    let (note, event) = store
+        .create_notification(id, a.client.id, a.employee.id, "trigger", &payload)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (note.id, note.user_id, &note.payload),
+        (id, a.employee.id, &payload)
+    );
+    assert_eq!(event.kind, EventKind::Notification);
+    assert_eq!(event.assignee_id, Some(a.employee.id));
+    assert_eq!(event.channel_id, None);
+    assert!(
+        store
+            .create_notification(id, a.client.id, a.employee.id, "trigger", &payload)
+            .await
+            .unwrap()
+            .is_none(),
+        "the same id notifies once"
+    );
+    not_found(
+        store
+            .create_notification(
+                NotificationId::new(),
+                a.client.id,
+                b.employee.id,
+                "trigger",
+                &payload,
+            )
+            .await,
+    );
+    let events = store.events_after(a.client.id, 0, 100).await.unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.kind == EventKind::Notification)
+            .count(),
+        1
+    );
+    assert_eq!(
+        store
+            .list_notifications(a.client.id, a.employee.id, 10)
+            .await
+            .unwrap(),
+        vec![note]
+    );
+    assert!(
+        store
+            .list_notifications(a.client.id, a.owner.id, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -1425,3 +1425,65 @@ async fn rest_inbox_views_assignment_and_visibility() {
         );
     }
 }
+
+#[actix_web::test]
+async fn a_triggered_notification_reaches_the_named_employees_console_only() {
+    let hub = Hub::start("hub-notification").await;
+    let a = &hub.w.a;
+    hub.w
+        .store
+        .create_trigger(
+            a.client.id,
+            &omnihub_store::NewTrigger {
+                name: "sale questions".into(),
+                profile_id: None,
+                condition: omnihub_core::triggers::TriggerCondition::Hashtag {
+                    hashtag: "#sale".into(),
+                },
+                action: omnihub_core::triggers::TriggerAction::Notify {
+                    user_id: a.plain.user.id,
+                },
+                enabled: true,
+            },
+        )
+        .await
+        .unwrap();
+    let mut employee = Ws::connect(
+        &hub.live,
+        &hub.w,
+        Auth::Cookie(&a.plain, Some("https://omnihub.test")),
+    )
+    .await
+    .unwrap();
+    employee.hello(json!({})).await;
+    let mut owner = hub.owner_socket(a).await;
+    owner.hello(json!({})).await;
+
+    let item = omnihub_core::triggers::SocialItem {
+        client_id: a.client.id,
+        profile_id: uuid::Uuid::now_v7(),
+        network: "vk".into(),
+        kind: omnihub_core::triggers::ItemKind::Comment,
+        remote_id: "9001".into(),
+        parent_remote_id: Some("9000".into()),
+        author_id: "31".into(),
+        author_name: "Olga".into(),
+        text: "Is the #SALE still on?".into(),
+        created_at: chrono::Utc::now(),
+    };
+    hub.w.state.hub.social_item_arrived(&item).await.unwrap();
+    let (event, _) = employee.event_where(|f| f["kind"] == "notification").await;
+    assert_eq!(event["payload"]["user_id"], json!(a.plain.user.id));
+    assert_eq!(event["payload"]["payload"]["item"]["text"], item.text);
+
+    // The owner's console gets what comes next, and never the employee's notification.
+    let answer = hub.inbound(a, "evt-after", "chat-after", "Hello").await;
+    let message_id = answer["message_id"].clone();
+    let (_, skipped) = owner
+        .event_where(|f| is_message_created_of(f, &message_id))
+        .await;
+    assert!(
+        skipped.iter().all(|f| f["kind"] != "notification"),
+        "{skipped:?}"
+    );
+}

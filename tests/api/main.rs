@@ -14,8 +14,10 @@
 //!   replies to a local receiver — and the REST inbox.
 //! - `messengers`: each messenger provider's webhook and sends through the whole application,
 //!   against the sandbox's fake of that provider.
-//! - `nodes`: real `omnihub serve` processes — `kill -9` right after an acknowledgement, and two
-//!   nodes on one PostgreSQL database (cross-node pushes, assignment, scheduled tasks).
+//! - `nodes`: real `omnihub serve` processes — `kill -9` right after an acknowledgement and while
+//!   scheduled tasks fire, and two nodes on one PostgreSQL database (cross-node pushes,
+//!   assignment, scheduled tasks).
+//! - `scheduler`: the scheduler's REST API (tasks and triggered-task rules) through the app.
 //! - `widget`: the website widget's public API and visitor WebSocket — origins and CORS,
 //!   visitors kept apart, bad input, dedupe, rate limits, resume after a reconnect.
 
@@ -29,6 +31,7 @@ mod messengers;
 mod nodes;
 mod process;
 mod rights_matrix;
+mod scheduler;
 mod support;
 mod telephony;
 mod widget;

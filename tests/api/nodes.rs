@@ -12,7 +12,10 @@
 //!     (one claim of each durable task, one reopening per conversation);
 //!   - long-polled Telegram bots: each is polled by one node only (its lease holder; the fake
 //!     Bot API sees no competing getUpdates), and when that node is killed the other takes
-//!     its bots over once their leases run out, and goes on reading them.
+//!     its bots over once their leases run out, and goes on reading them;
+//!   - 2,000 scheduled tasks due at one instant: each fires once (one claim, one effect);
+//! - `kill -9` while scheduled tasks fire (SQLite): after the restart every task is done and
+//!   its effect (a notification keyed by the task's id, and its console event) exists once.
 //!
 //! Every process is killed when its [`Node`] is dropped, however the test ends.
 
@@ -1057,4 +1060,170 @@ async fn wait_for<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scheduled tasks under crashes and across nodes
+// ---------------------------------------------------------------------------------------------
+
+/// `n` notification tasks for the seeded client's first operator, all due at `due`: the
+/// hub's own `trigger.notify`, whose effect (a notification keyed by the task's id, and its
+/// console event) is recorded in the database once per task however often the task runs.
+async fn notification_tasks(
+    store: &DynStore,
+    seed: &Seed,
+    n: usize,
+    due: chrono::DateTime<chrono::Utc>,
+) -> Vec<uuid::Uuid> {
+    let user = seed.operators[0].0.id;
+    futures_util::stream::iter(0..n)
+        .map(|i| {
+            let task = omnihub_store::NewTask {
+                client_id: Some(seed.client.id),
+                kind: "trigger.notify".into(),
+                payload: json!({ "client_id": seed.client.id, "user_id": user, "n": i }),
+                due_at: due,
+                idempotency_key: format!("notify-{i}"),
+            };
+            async move { store.schedule_task(&task).await.unwrap().id }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await
+}
+
+/// What the database says of the notification tasks: (tasks, done, run more than once,
+/// notifications of a task, notification events).
+const NOTIFICATION_EFFECTS: &str = "SELECT \
+    (SELECT COUNT(*) FROM tasks WHERE kind = 'trigger.notify'), \
+    (SELECT COUNT(*) FROM tasks WHERE kind = 'trigger.notify' AND status = 'done'), \
+    (SELECT COUNT(*) FROM tasks WHERE kind = 'trigger.notify' AND attempts > 1), \
+    (SELECT COUNT(*) FROM notifications n JOIN tasks t ON t.id = n.id), \
+    (SELECT COUNT(*) FROM events WHERE kind = 'notification')";
+
+type Effects = (i64, i64, i64, i64, i64);
+
+async fn sqlite_effects(db: &mut sqlx::SqliteConnection) -> Effects {
+    sqlx::query_as(NOTIFICATION_EFFECTS)
+        .fetch_one(db)
+        .await
+        .unwrap()
+}
+
+async fn pg_effects(db: &mut sqlx::PgConnection) -> Effects {
+    sqlx::query_as(NOTIFICATION_EFFECTS)
+        .fetch_one(db)
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn kill_dash_nine_while_tasks_fire_loses_none_and_doubles_none() {
+    const N: usize = 3000;
+    let dir = TempDir::new("nodes-kill-tasks");
+    let key = secret_key();
+    let db_path = dir.path().join("node/data/omnihub.db");
+    std::fs::create_dir_all(db_path.parent().unwrap()).unwrap();
+    let url = format!("sqlite://{}", db_path.display());
+    let (seed, store) = seed(&url, &key, 1).await;
+    let due = chrono::Utc::now() + chrono::Duration::seconds(2);
+    notification_tasks(&store, &seed, N, due).await;
+    drop(store);
+    // A short lease: the restarted process takes over what the killed one had claimed.
+    let mut node = Node::start_with(
+        "node",
+        dir.path(),
+        &url,
+        &key,
+        "\n[hub]\ntask_lease_secs = 2\n",
+    )
+    .await;
+    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+
+    // SIGKILL as soon as the first effects are committed: the process is mid-round.
+    let deadline = Instant::now() + WAIT + Duration::from_secs(2);
+    loop {
+        let (_, done, _, notified, _) = sqlite_effects(&mut db).await;
+        if notified > 0 {
+            assert!(
+                done < N as i64,
+                "all fired before the kill: nothing was tested"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing fired:\n{}",
+            node.output()
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    node.kill_dash_nine();
+    let (_, done_at_kill, _, notified_at_kill, _) = sqlite_effects(&mut db).await;
+    node.spawn().await;
+
+    let deadline = Instant::now() + WAIT * 6;
+    let effects = loop {
+        let effects = sqlite_effects(&mut db).await;
+        if effects.1 == N as i64 {
+            break effects;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{effects:?} of {N} (at the kill: {done_at_kill} done, {notified_at_kill} notified):\n{}",
+            node.output()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    db.close().await.unwrap();
+    let (tasks, done, rerun, notified, events) = effects;
+    assert_eq!((tasks, done), (N as i64, N as i64), "every task completed");
+    assert_eq!(notified, N as i64, "each task's notification exactly once");
+    assert_eq!(events, N as i64, "each pushed to the console exactly once");
+    assert!(
+        rerun > 0,
+        "no task was caught mid-run by the kill (done at the kill: {done_at_kill})"
+    );
+}
+
+#[actix_web::test]
+async fn two_nodes_on_postgres_fire_each_task_once() {
+    with_postgres(|url| async move {
+        const N: usize = 2000;
+        let dir = TempDir::new("nodes-tasks");
+        let key = secret_key();
+        let (seed, store) = seed(&url, &key, 1).await;
+        let (a, b) = futures_util::join!(
+            Node::start("node-a", dir.path(), &url, &key),
+            Node::start("node-b", dir.path(), &url, &key),
+        );
+        // Due together, a moment after both nodes are up: both schedulers go for them at once.
+        let due = chrono::Utc::now() + chrono::Duration::seconds(2);
+        notification_tasks(&store, &seed, N, due).await;
+        let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+        let deadline = Instant::now() + WAIT * 3;
+        let effects = loop {
+            let effects = pg_effects(&mut db).await;
+            if effects.1 == N as i64 {
+                break effects;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{effects:?} of {N}\nnode A:\n{}\nnode B:\n{}",
+                a.output(),
+                b.output()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        // A while longer for any second firing.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let after = pg_effects(&mut db).await;
+        db.close().await.unwrap();
+        assert_eq!(after, effects);
+        let (tasks, done, rerun, notified, events) = effects;
+        assert_eq!((tasks, done), (N as i64, N as i64));
+        assert_eq!(rerun, 0, "each task claimed once");
+        assert_eq!((notified, events), (N as i64, N as i64));
+    })
+    .await;
 }

@@ -28,7 +28,7 @@ enum Role {
     Owner,
     /// Employee without any rights.
     Plain,
-    /// Employee with manage-employees, manage-settings and analytics.
+    /// Employee with manage-employees, manage-settings, analytics and scheduling.
     Manager,
     /// API token of an employee with the manager's rights.
     Token,
@@ -379,6 +379,23 @@ const ROWS: &[Row] = &[
         Client,
         [401, 403, 403, 400, 400, 400, 400],
     ),
+    // the scheduler: tasks, triggered-task rules, one's own notifications
+    row("GET", "/api/v1/tasks", Client, MANAGERS_200),
+    row("GET", "/api/v1/tasks/{id}", Client, MANAGERS_200),
+    row("POST", "/api/v1/tasks/{id}/cancel", Client, MANAGERS_200),
+    row(
+        "POST",
+        "/api/v1/tasks/{id}/reschedule",
+        Client,
+        MANAGERS_200,
+    ),
+    row("POST", "/api/v1/tasks/{id}/retry", Client, MANAGERS_200),
+    row("GET", "/api/v1/triggers", Client, MANAGERS_200),
+    row("POST", "/api/v1/triggers", Client, MANAGERS_201),
+    row("GET", "/api/v1/triggers/{id}", Client, MANAGERS_200),
+    row("PUT", "/api/v1/triggers/{id}", Client, MANAGERS_200),
+    row("DELETE", "/api/v1/triggers/{id}", Client, MANAGERS_204),
+    row("GET", "/api/v1/notifications", Client, MEMBERS_200),
     // widgets: the owner's settings
     row("GET", "/api/v1/widgets", Client, MANAGERS_200),
     row("POST", "/api/v1/widgets", Client, MANAGERS_201),
@@ -591,6 +608,69 @@ async fn stored_upload(w: &World, t: &Tenant) -> String {
     w.store.create_upload(&upload).await.unwrap().id.to_string()
 }
 
+/// A pending task of the tenant (failed, for a retry), fresh for every request.
+async fn matrix_task(w: &World, t: &Tenant, failed: bool) -> String {
+    // A failed one is due long ago: this node fails it, unless the application's scheduler
+    // got to it first (its kind is unknown there, which fails it too).
+    let due_at = if failed {
+        chrono::DateTime::UNIX_EPOCH
+    } else {
+        chrono::Utc::now() + chrono::Duration::days(30)
+    };
+    let task = w
+        .store
+        .schedule_task(&omnihub_store::NewTask {
+            client_id: Some(t.client.id),
+            kind: "matrix.kind".into(),
+            payload: json!({}),
+            due_at,
+            idempotency_key: format!("matrix-{}", seq()),
+        })
+        .await
+        .unwrap();
+    if failed {
+        let node = format!("matrix-node-{}", seq());
+        let claimed = w
+            .store
+            .claim_due_tasks(&node, due_at, due_at + chrono::Duration::seconds(60), 10)
+            .await
+            .unwrap();
+        let finished: Vec<omnihub_store::FinishedTask> = claimed
+            .iter()
+            .map(|c| omnihub_store::FinishedTask {
+                id: c.id,
+                outcome: omnihub_store::TaskOutcome::Failed {
+                    error: "matrix failure".into(),
+                    retry_at: None,
+                },
+                next_due: None,
+            })
+            .collect();
+        w.store
+            .finish_tasks(&finished, &node, due_at)
+            .await
+            .unwrap();
+        while w.store.get_task(t.client.id, task.id).await.unwrap().status
+            != omnihub_store::TaskStatus::Failed
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+    task.id.to_string()
+}
+
+fn matrix_trigger() -> omnihub_store::NewTrigger {
+    omnihub_store::NewTrigger {
+        name: "matrix rule".into(),
+        profile_id: None,
+        condition: omnihub_core::triggers::TriggerCondition::Hashtag {
+            hashtag: "#matrix".into(),
+        },
+        action: omnihub_core::triggers::TriggerAction::Like,
+        enabled: true,
+    }
+}
+
 /// The id a path needs, creating a throw-away row for destructive requests.
 async fn path_id(w: &World, row: &Row, scope: Scope) -> Option<String> {
     if scope == Scope::Missing {
@@ -641,6 +721,15 @@ async fn path_id(w: &World, row: &Row, scope: Scope) -> Option<String> {
             w.a.channel.id.to_string()
         }
         (_, "/api/v1/operators/{user_id}") => t.plain.user.id.to_string(),
+        ("POST", "/api/v1/tasks/{id}/retry") => matrix_task(w, t, true).await,
+        (_, p) if p.starts_with("/api/v1/tasks/{id}") => matrix_task(w, t, false).await,
+        (_, p) if p.starts_with("/api/v1/triggers/{id}") => w
+            .store
+            .create_trigger(t.client.id, &matrix_trigger())
+            .await
+            .unwrap()
+            .id
+            .to_string(),
         ("GET", "/api/v1/attachments/{id}") => stored_upload(w, t).await,
         (_, "/api/v1/widgets/{channel_id}") => matrix_widget(w, t).await.0.id.to_string(),
         (_, p) if p.starts_with("/api/v1/public/widgets/{public_key}") => {
@@ -854,6 +943,15 @@ async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
                 headers,
             };
         }
+        ("POST", "/api/v1/tasks/{id}/cancel") | ("POST", "/api/v1/tasks/{id}/retry") => None,
+        ("POST", "/api/v1/tasks/{id}/reschedule") => Some(json!({
+            "due_at": (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339(),
+        })),
+        ("POST", "/api/v1/triggers") | ("PUT", "/api/v1/triggers/{id}") => Some(json!({
+            "name": format!("matrix rule {n}"),
+            "condition": { "kind": "hashtag", "hashtag": "#Скидка" },
+            "action": { "kind": "reply", "template": "{{author.name}}, thanks" },
+        })),
         ("POST", "/api/v1/quick-replies") => {
             Some(json!({ "title": format!("matrix {n}"), "text": "Hi {{contact.name}}" }))
         }

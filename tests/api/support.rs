@@ -450,7 +450,7 @@ impl Harness {
     }
 
     /// Seeds one client: owner, an employee without rights, a manager and an integrator (both
-    /// with manage-employees, manage-settings and analytics), a channel with credentials, a
+    /// with manage-employees, manage-settings, analytics and scheduling), a channel with credentials, a
     /// group, a pending invitation and an API token of the integrator made through the API.
     /// Every name and address contains `tag`, so a leak of this client's data is one substring.
     pub async fn seed_tenant(&self, tag: &str) -> Tenant {
@@ -463,7 +463,8 @@ impl Harness {
         let cid = Some(client.id);
         let managing = GlobalRights::MANAGE_EMPLOYEES
             | GlobalRights::MANAGE_SETTINGS
-            | GlobalRights::ANALYTICS;
+            | GlobalRights::ANALYTICS
+            | GlobalRights::SCHEDULING;
         let owner = self
             .actor(
                 &format!("{tag} owner"),

@@ -20,7 +20,9 @@ pub mod provider_hooks;
 pub mod quick_replies;
 pub mod routing;
 pub mod system;
+pub mod tasks;
 pub mod tokens;
+pub mod triggers;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     system::configure(cfg);
@@ -46,6 +48,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(contacts::configure)
             .configure(quick_replies::configure)
             .configure(routing::configure)
+            .configure(tasks::configure)
+            .configure(triggers::configure)
             .configure(crate::ws::configure)
             .configure(crate::widget::configure_api)
             .route("/openapi.json", web::get().to(crate::http::openapi::serve)),

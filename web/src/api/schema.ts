@@ -787,6 +787,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's own notifications (they also arrive live on the console's socket as
+         *     `notification` events).
+         */
+        get: operations["list_notifications"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/openapi.json": {
         parameters: {
             query?: never;
@@ -1159,6 +1179,89 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tasks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_tasks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_task"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancels a pending or failed task; a recurring one does not run again. */
+        post: operations["cancel_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/{id}/reschedule": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Moves a pending, failed or skipped task to another time (pending again). */
+        post: operations["reschedule_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/{id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Runs a failed or skipped task again now, with its attempts counted afresh. */
+        post: operations["retry_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tokens": {
         parameters: {
             query?: never;
@@ -1189,6 +1292,39 @@ export interface paths {
         post?: never;
         /** Revokes a token; it stops working at once. */
         delete: operations["revoke_token"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/triggers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_triggers"];
+        put?: never;
+        post: operations["create_trigger"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/triggers/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_trigger"];
+        /** Replaces a rule (items that arrived before keep the tasks they made). */
+        put: operations["update_trigger"];
+        post?: never;
+        delete: operations["delete_trigger"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1852,7 +1988,7 @@ export interface components {
         };
         /** @enum {string} */
         FieldKind: "name" | "email" | "phone";
-        GlobalRights: ("manage_employees" | "manage_settings" | "billing" | "all_conversations" | "analytics")[];
+        GlobalRights: ("manage_employees" | "manage_settings" | "billing" | "all_conversations" | "analytics" | "scheduling")[];
         Group: {
             client_id: components["schemas"]["ClientId"];
             /** Format: date-time */
@@ -2162,6 +2298,24 @@ export interface components {
             name: string;
             settings: components["schemas"]["WidgetSettings"];
         };
+        /** @description Something the console tells one employee. */
+        Notification: {
+            client_id: components["schemas"]["ClientId"];
+            /** Format: date-time */
+            created_at: string;
+            id: components["schemas"]["NotificationId"];
+            /** @description What it is about, e.g. `trigger`. */
+            kind: string;
+            payload: Record<string, never>;
+            /** Format: date-time */
+            read_at?: string | null;
+            user_id: components["schemas"]["UserId"];
+        };
+        /** Format: uuid */
+        NotificationId: string;
+        NotificationList: {
+            items: components["schemas"]["Notification"][];
+        };
         /**
          * @description What the widget shows when no operator is online: a form whose answer lands in the inbox
          *     like any message.
@@ -2319,6 +2473,13 @@ export interface components {
         Rendered: {
             text: string;
         };
+        RescheduleRequest: {
+            /**
+             * Format: date-time
+             * @description When it runs now (RFC 3339); a past moment runs it at once.
+             */
+            due_at: string;
+        };
         ResetConfirm: {
             new_password: string;
             token: string;
@@ -2378,6 +2539,49 @@ export interface components {
         TagList: {
             tags: string[];
         };
+        /** @description A durable scheduled task. */
+        Task: {
+            /** Format: int32 */
+            attempts: number;
+            /** @description `fire_all_missed`, `fire_once` or `skip_if_older_than:SECONDS`. */
+            catch_up: string;
+            client_id?: null | components["schemas"]["ClientId"];
+            /** Format: date-time */
+            due_at: string;
+            /**
+             * Format: date-time
+             * @description When it was done, failed for good, cancelled or skipped.
+             */
+            finished_at?: string | null;
+            /** Format: uuid */
+            id: string;
+            /** @description Unique: scheduling the same key twice keeps one task. */
+            idempotency_key: string;
+            /** @description What to do, e.g. `conversation.unsnooze`; later issues add kinds. */
+            kind: string;
+            /** @description The provider's (or the scheduler's) reason of the last failure or skip. */
+            last_error?: string | null;
+            /**
+             * Format: date-time
+             * @description The occurrence's own time; `due_at` moves on retries and reschedules, this does not.
+             */
+            occurrence_at: string;
+            payload: Record<string, never>;
+            /** @description A recurring task's cron expression (five fields) and IANA time zone. */
+            recurrence?: string | null;
+            /**
+             * Format: uuid
+             * @description A recurring task's series: the id of its first occurrence.
+             */
+            series_id?: string | null;
+            status: components["schemas"]["TaskStatus"];
+            time_zone?: string | null;
+        };
+        TaskList: {
+            items: components["schemas"]["Task"][];
+        };
+        /** @enum {string} */
+        TaskStatus: "pending" | "running" | "done" | "failed" | "cancelled" | "skipped";
         /**
          * @description The wall-clock times of one working period, in the group's time zone.
          *
@@ -2410,6 +2614,67 @@ export interface components {
         };
         TotpSetupRequest: {
             password: string;
+        };
+        /** @description A client's rule. */
+        Trigger: {
+            action: components["schemas"]["TriggerAction"];
+            client_id: components["schemas"]["ClientId"];
+            condition: components["schemas"]["TriggerCondition"];
+            /** Format: date-time */
+            created_at: string;
+            enabled: boolean;
+            id: components["schemas"]["TriggerId"];
+            name: string;
+            /**
+             * Format: uuid
+             * @description Only items of this profile; `None` for any profile of the client.
+             */
+            profile_id?: string | null;
+        };
+        /** @description What a rule does with a matching item. */
+        TriggerAction: {
+            /** @enum {string} */
+            kind: "like";
+        } | {
+            /** @enum {string} */
+            kind: "reply";
+            template: string;
+        } | {
+            /** @enum {string} */
+            kind: "hide";
+        } | {
+            /** @enum {string} */
+            kind: "notify";
+            user_id: components["schemas"]["UserId"];
+        };
+        /** @description What a rule waits for. */
+        TriggerCondition: {
+            hashtag: string;
+            /** @enum {string} */
+            kind: "hashtag";
+        } | {
+            author_id: string;
+            /** @enum {string} */
+            kind: "author";
+        };
+        /** Format: uuid */
+        TriggerId: string;
+        TriggerInput: {
+            /** @description A reply's template may use `{{author.name}}`, `{{item.text}}` and `{{network}}`. */
+            action: components["schemas"]["TriggerAction"];
+            condition: components["schemas"]["TriggerCondition"];
+            /** @description Default true. */
+            enabled?: boolean | null;
+            /** @description 1 to 100 characters. */
+            name: string;
+            /**
+             * Format: uuid
+             * @description Only items of this social profile of the client; absent for any of its profiles.
+             */
+            profile_id?: string | null;
+        };
+        TriggerList: {
+            items: components["schemas"]["Trigger"][];
         };
         /** @description A person who signs in. */
         User: {
@@ -5566,6 +5831,52 @@ export interface operations {
             };
         };
     };
+    list_notifications: {
+        parameters: {
+            query?: {
+                /** @description At most this many, newest first (default 50, at most 200). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationList"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     serve: {
         parameters: {
             query?: never;
@@ -6881,6 +7192,310 @@ export interface operations {
             };
         };
     };
+    list_tasks: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Only tasks in this status.
+                 * @example failed
+                 */
+                status?: string;
+                /** @description Only tasks of this kind, e.g. `social.publish`. */
+                kind?: string;
+                /** @description Due at or after this moment (RFC 3339). */
+                from?: string;
+                /** @description Due before this moment (RFC 3339). */
+                to?: string;
+                /** @description At most this many, earliest due first (default 100, at most 1000). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskList"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_task: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description task id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Task"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    cancel_task: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description task id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Task"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the task is running, done, skipped or cancelled already */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reschedule_task: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description task id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RescheduleRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Task"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the task is running, done or cancelled */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    retry_task: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description task id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Task"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the task did not fail and was not skipped */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_tokens: {
         parameters: {
             query?: never;
@@ -6970,6 +7585,253 @@ export interface operations {
             path: {
                 /** @description token id */
                 id: components["schemas"]["ApiTokenId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_triggers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TriggerList"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_trigger: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TriggerInput"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Trigger"];
+                };
+            };
+            /** @description bad fields, a hashtag that is not one, an unknown template variable, or an employee not of the client */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_trigger: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description trigger id */
+                id: components["schemas"]["TriggerId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Trigger"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_trigger: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description trigger id */
+                id: components["schemas"]["TriggerId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TriggerInput"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Trigger"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_trigger: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description trigger id */
+                id: components["schemas"]["TriggerId"];
             };
             cookie?: never;
         };
