@@ -82,7 +82,8 @@ impl AriSandbox {
         let addr = server.addrs()[0];
         let server = server.run();
         let handle = server.handle();
-        actix_web::rt::spawn(server);
+        // A plain tokio task: the demo starts the fake outside an actix system.
+        tokio::spawn(server);
         Ok(AriSandbox {
             addr,
             handle,
@@ -132,8 +133,8 @@ impl AriSandbox {
 
 impl Drop for AriSandbox {
     fn drop(&mut self) {
-        let handle = self.handle.clone();
-        actix_web::rt::spawn(async move { handle.stop(false).await });
+        // Stopping is asynchronous; the server's task ends on its own once stopped.
+        drop(self.handle.stop(false));
     }
 }
 
