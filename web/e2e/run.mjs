@@ -792,6 +792,7 @@ async function main() {
     await owner.getByRole('img', { name: 'Image photo.png' }).waitFor();
     const [ownerChooser] = await Promise.all([owner.waitForEvent('filechooser'), owner.getByRole('button', { name: 'Attach files' }).click()]);
     await ownerChooser.setFiles({ name: 'prices.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.4 price list') });
+    await owner.getByRole('list', { name: 'Files to send' }).getByText('prices.pdf').waitFor();
     await owner.getByTestId('composer').fill('Прайс во вложении');
     await owner.getByRole('button', { name: 'Send' }).click();
     await waitFor('the document offered in the widget', () =>
