@@ -14,15 +14,25 @@
 //! The limits are counted in the store, not in memory: they must hold across restarts and
 //! across the nodes of a scale-out, where a per-process `governor` would let each node allow
 //! its own share. The counts are indexed reads of an hour of a client's calls.
+//!
+//! A restart cuts the PBX event streams this process followed, and a webhook may be lost while
+//! it is down: [`CallSweep`] looks at every call still without an outcome some minutes after it
+//! was placed, asks the provider where it has a way to ask ([`Telephony::call_status`]: ARI's
+//! channel, Twilio's call resources, Zadarma's statistics) and records what it says; a call
+//! the provider cannot tell about is marked failed with the reason `interrupted` once it is
+//! known to be cut off (placed before this process started, or older than any call is
+//! followed).
 
+use std::collections::HashSet;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use omnihub_connectors::telephony::{
-    self, CallHookReply, CallHookRequest, CallOutcome, CallRef, CallRequest, FirstLeg, Telephony,
+    self, CallHookReply, CallHookRequest, CallOutcome, CallRef, CallRequest, CallStatus, FirstLeg,
+    PlacedCall, Telephony,
 };
 use omnihub_core::model::{Call, CallOutcomeKind, Channel, Conversation, Provider};
 use omnihub_core::routing::WeeklyHours;
@@ -355,11 +365,13 @@ pub async fn request_callback(state: &AppState, request: CallbackRequest) -> Api
     if let Some(outcome) = placed.outcome {
         let state = state.clone();
         let watched = call.clone();
+        state.followed_calls.follow(watched.id);
         tokio::spawn(async move {
             let outcome = outcome.await;
             if let Err(e) = finish(&state, &watched, outcome, lang).await {
                 tracing::warn!(call = %watched.id, error = %e, "could not record a call's outcome");
             }
+            state.followed_calls.unfollow(watched.id);
         });
     }
     Ok(call)
@@ -519,6 +531,139 @@ async fn finish(
         )
         .await?;
     Ok(finished)
+}
+
+/// The calls this process follows on a PBX's event stream: the sweep leaves them alone.
+#[derive(Default)]
+pub struct FollowedCalls(Mutex<HashSet<CallId>>);
+
+impl FollowedCalls {
+    fn follow(&self, id: CallId) {
+        if let Ok(mut f) = self.0.lock() {
+            f.insert(id);
+        }
+    }
+
+    fn unfollow(&self, id: CallId) {
+        if let Ok(mut f) = self.0.lock() {
+            f.remove(&id);
+        }
+    }
+
+    fn contains(&self, id: CallId) -> bool {
+        self.0.lock().map(|f| f.contains(&id)).unwrap_or(false)
+    }
+}
+
+/// Calls are looked at by the sweep once this old: past both legs' longest ringing (two
+/// minutes each), so a call still ringing is not judged.
+pub const LOST_AFTER: chrono::Duration = chrono::Duration::minutes(5);
+/// A call the provider cannot tell about is given up after this long even when placed since
+/// this process started (an event stream is followed at most four hours).
+pub const GIVE_UP_AFTER: chrono::Duration = chrono::Duration::hours(5);
+/// The reason recorded for a call whose outcome was lost.
+pub const INTERRUPTED: &str = "interrupted";
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+const SWEEP_BATCH: u32 = 200;
+
+/// The sweep of calls whose outcome was lost (see the module's documentation).
+pub struct CallSweep {
+    /// When this process started: calls placed before it are cut off if still going.
+    started_at: DateTime<Utc>,
+}
+
+impl CallSweep {
+    pub fn new(started_at: DateTime<Utc>) -> Self {
+        CallSweep { started_at }
+    }
+
+    /// Sweeps now and then every minute, until the process ends.
+    pub fn start(state: AppState) -> tokio::task::JoinHandle<()> {
+        let sweep = CallSweep::new(Utc::now());
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = sweep.run_once(&state, Utc::now()).await {
+                    tracing::warn!(error = %e, "sweeping lost calls failed");
+                }
+                tokio::time::sleep(SWEEP_EVERY).await;
+            }
+        })
+    }
+
+    /// One pass as of `now`: the calls given an outcome.
+    pub async fn run_once(&self, state: &AppState, now: DateTime<Utc>) -> ApiResult<usize> {
+        let calls = state
+            .store
+            .unfinished_calls(now - LOST_AFTER, SWEEP_BATCH)
+            .await?;
+        let mut resolved = 0;
+        for call in calls {
+            if state.followed_calls.contains(call.id) {
+                continue;
+            }
+            match self.resolve(state, &call, now).await {
+                Ok(true) => resolved += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(call = %call.id, error = %e, "a lost call was not resolved")
+                }
+            }
+        }
+        Ok(resolved)
+    }
+
+    /// Asks the provider about one call and records its outcome; false when it stays open.
+    async fn resolve(&self, state: &AppState, call: &Call, now: DateTime<Utc>) -> ApiResult<bool> {
+        let channel = state
+            .store
+            .get_channel(call.client_id, call.channel_id)
+            .await?;
+        let lang = CallbackSettings::of(&channel.settings)
+            .map(|s| s.lang())
+            .unwrap_or(Lang::Ru);
+        let credentials = state
+            .store
+            .channel_credentials(call.client_id, channel.id)
+            .await?;
+        let asked = match telephony::telephony_channel(
+            channel.provider,
+            credentials.as_ref(),
+            &channel.settings,
+            &state.endpoints,
+        ) {
+            Ok(connector) => {
+                connector
+                    .call_status(&PlacedCall {
+                        call_id: call.id.to_string(),
+                        provider_call_id: call.provider_call_id.clone(),
+                        visitor: call.number.clone(),
+                        placed_at: call.created_at,
+                    })
+                    .await
+            }
+            // A channel whose settings no longer make a connector cannot be asked.
+            Err(_) => Ok(CallStatus::Unknown),
+        };
+        let too_old = now - call.created_at > GIVE_UP_AFTER;
+        let cut_off = call.created_at < self.started_at || too_old;
+        let outcome = match asked {
+            Ok(CallStatus::Ended(outcome)) => outcome,
+            Ok(CallStatus::Going) => return Ok(false),
+            Ok(CallStatus::Unknown) if cut_off => CallOutcome::Failed {
+                reason: INTERRUPTED.into(),
+            },
+            // The provider could not be asked now: the next sweep asks again.
+            Err(e) if too_old => {
+                tracing::warn!(call = %call.id, error = %e, "giving up on a lost call");
+                CallOutcome::Failed {
+                    reason: INTERRUPTED.into(),
+                }
+            }
+            Ok(CallStatus::Unknown) | Err(_) => return Ok(false),
+        };
+        finish(state, call, outcome, lang).await?;
+        Ok(true)
+    }
 }
 
 /// A call-event webhook of a telephony channel (`/hooks/{provider}/{channel}`), after the

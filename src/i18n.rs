@@ -620,6 +620,24 @@ catalog! {
         ru: "поле `{field}`: не больше {max} значений",
         en: "`{field}`: at most {max} values",
     },
+    WidgetAttachmentSize { max: u64 } => {
+        ru: "поле `attachments.max_bytes`: от 1 до {max} байт",
+        en: "`attachments.max_bytes`: 1 to {max} bytes",
+    },
+    WidgetAttachmentType { value: String } => {
+        ru: "поле `attachments.types`: `{value}` — не тип файла вида image/png или image/*, либо такие файлы (страницы, скрипты, программы) не принимаются",
+        en: "`attachments.types`: `{value}` is not a file type like image/png or image/*, or one never taken (pages, scripts, programs)",
+    },
+    /// The widget's owner turned visitors' files off.
+    WidgetAttachmentsOff => {
+        ru: "этот чат не принимает файлы",
+        en: "this chat does not take files",
+    },
+    /// `mime` is what the file's content is, not what the browser said.
+    WidgetFileType { mime: String } => {
+        ru: "файлы типа `{mime}` в этот чат отправлять нельзя",
+        en: "files of type `{mime}` cannot be sent to this chat",
+    },
     WidgetDuplicateField => {
         ru: "каждое поле анкеты можно указать только один раз",
         en: "each pre-chat field may be listed once",

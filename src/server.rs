@@ -124,6 +124,8 @@ pub async fn run(config: Arc<Config>, state: AppState) -> anyhow::Result<()> {
 
     // Mailboxes and long-polled bots: read from here, on the main runtime.
     let pollers = crate::pollers::start(state.clone());
+    // Calls a restart or a lost webhook left without an outcome.
+    let sweep = crate::callback::CallSweep::start(state.clone());
     let handles: Vec<_> = servers.iter().map(|s| s.handle()).collect();
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -135,6 +137,7 @@ pub async fn run(config: Arc<Config>, state: AppState) -> anyhow::Result<()> {
     let served = futures_util::future::try_join_all(servers).await;
     // Another node may take this one's channels over at once.
     pollers.stop().await;
+    sweep.abort();
     // The state's tree (started by `AppState::build`) stops after the HTTP servers, so
     // in-flight requests could still reach it; open sockets were closed by the servers' stop.
     state.hub_tree.stop().await;

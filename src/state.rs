@@ -55,6 +55,8 @@ pub struct Inner {
     pub media: Arc<dyn MediaStore>,
     /// Per-IP and per-visitor limits of the widget's public API.
     pub widget_limits: crate::widget::WidgetLimits,
+    /// Calls whose outcome this process follows on a PBX's event stream.
+    pub followed_calls: crate::callback::FollowedCalls,
 }
 
 impl Deref for AppState {
@@ -182,6 +184,7 @@ impl AppState {
                 config.hub.widget_requests_per_minute,
                 config.hub.widget_messages_per_minute,
             ),
+            followed_calls: crate::callback::FollowedCalls::default(),
             config,
             store,
         })))

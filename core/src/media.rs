@@ -253,6 +253,132 @@ pub fn default_file_name(kind: AttachmentKind, mime: &str) -> String {
     format!("{stem}.{extension}")
 }
 
+/// Bytes of a file's head that [`sniff_type`] looks at; a caller reads at least this many (or
+/// the whole file, when shorter) before asking.
+pub const SNIFF_BYTES: usize = 512;
+
+/// The type of a file by its content, for uploads whose sender is not trusted (the website
+/// widget's visitors): the first bytes decide, never the type the browser declared. Container
+/// formats that the first bytes cannot tell apart are refined by the file name's ending (a ZIP
+/// is a `.docx`, `.xlsx`… when so named, an OLE file a `.doc`, `.xls`…), and text that is
+/// valid UTF-8 with no control characters is `text/plain` (`text/csv` when so named) unless it
+/// opens like markup, which is `text/html` so that it is refused. Anything else is
+/// `application/octet-stream`.
+pub fn sniff_type(head: &[u8], file_name: &str) -> &'static str {
+    if let Some(image) = sniff_image(head) {
+        return image;
+    }
+    let extension = file_name
+        .rsplit_once('.')
+        .map(|(_, ext)| ext.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let starts = |magic: &[u8]| head.starts_with(magic);
+    if starts(b"%PDF-") {
+        return "application/pdf";
+    }
+    if starts(b"PK\x03\x04") {
+        return match extension.as_str() {
+            "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "pptx" => "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+            "odt" => "application/vnd.oasis.opendocument.text",
+            "ods" => "application/vnd.oasis.opendocument.spreadsheet",
+            _ => "application/zip",
+        };
+    }
+    if starts(&[0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]) {
+        return match extension.as_str() {
+            "doc" => "application/msword",
+            "xls" => "application/vnd.ms-excel",
+            "ppt" => "application/vnd.ms-powerpoint",
+            _ => "application/octet-stream",
+        };
+    }
+    if head.len() >= 12 && &head[4..8] == b"ftyp" {
+        return if &head[8..11] == b"qt " {
+            "video/quicktime"
+        } else {
+            "video/mp4"
+        };
+    }
+    if starts(b"OggS") {
+        return "audio/ogg";
+    }
+    if starts(b"ID3") || (head.len() >= 2 && head[0] == 0xff && head[1] & 0xe0 == 0xe0) {
+        return "audio/mpeg";
+    }
+    if head.len() >= 12 && starts(b"RIFF") && &head[8..12] == b"WAVE" {
+        return "audio/wav";
+    }
+    if starts(b"MZ") || starts(b"\x7fELF") {
+        return "application/x-msdownload";
+    }
+    if looks_like_text(head) {
+        if opens_like_markup(head) {
+            return "text/html";
+        }
+        return if extension == "csv" {
+            "text/csv"
+        } else {
+            "text/plain"
+        };
+    }
+    "application/octet-stream"
+}
+
+/// UTF-8 (a character cut at the end of the head is fine) without NUL or other control
+/// characters than tab, line breaks and form feed.
+fn looks_like_text(head: &[u8]) -> bool {
+    let text = match std::str::from_utf8(head) {
+        Ok(text) => text,
+        Err(e) if e.error_len().is_none() => {
+            std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or_default()
+        }
+        Err(_) => return false,
+    };
+    !text.is_empty()
+        && !text
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r' | '\u{c}'))
+}
+
+/// What a browser would sniff as a page or an image with script: `<!doctype html`, `<html`,
+/// `<script`, `<svg`, `<?xml`… after leading white space and a byte-order mark.
+fn opens_like_markup(head: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(head);
+    let start = text.trim_start_matches('\u{feff}').trim_start();
+    let lower: String = start
+        .chars()
+        .take(16)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    [
+        "<!doctype",
+        "<html",
+        "<head",
+        "<body",
+        "<script",
+        "<iframe",
+        "<svg",
+        "<?xml",
+        "<!--",
+    ]
+    .iter()
+    .any(|tag| lower.starts_with(tag))
+}
+
+/// Whether `mime` is among `allowed`: exact types, or `type/*` for a whole family.
+pub fn type_allowed(mime: &str, allowed: &[String]) -> bool {
+    let mime = mime.to_ascii_lowercase();
+    allowed.iter().any(|a| {
+        let a = a.trim().to_ascii_lowercase();
+        match a.strip_suffix("/*") {
+            Some(family) => mime.split_once('/').is_some_and(|(top, _)| top == family),
+            None => a == mime,
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -325,5 +451,47 @@ mod tests {
             default_file_name(AttachmentKind::Image, "image/jpeg"),
             "image.jpg"
         );
+    }
+
+    #[test]
+    fn the_content_decides_the_type_not_the_name() {
+        assert_eq!(sniff_type(b"\x89PNG\r\n\x1a\n....", "a.pdf"), "image/png");
+        assert_eq!(sniff_type(b"%PDF-1.7\n", "photo.png"), "application/pdf");
+        assert_eq!(
+            sniff_type(b"PK\x03\x04rest", "report.docx"),
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+        );
+        assert_eq!(
+            sniff_type(b"PK\x03\x04rest", "report.zip"),
+            "application/zip"
+        );
+        assert_eq!(sniff_type(b"hello, world\n", "notes.txt"), "text/plain");
+        assert_eq!(sniff_type(b"a,b\n1,2\n", "t.csv"), "text/csv");
+        assert_eq!(sniff_type("привет".as_bytes(), "x"), "text/plain");
+        // a Cyrillic letter cut in the middle at the end of the head is still text
+        assert_eq!(sniff_type(&"привет".as_bytes()[..5], "x"), "text/plain");
+        assert_eq!(sniff_type(b"  <!DOCTYPE html><p>x", "a.txt"), "text/html");
+        assert_eq!(
+            sniff_type(b"\xef\xbb\xbf<svg onload=alert(1)>", "a.png"),
+            "text/html"
+        );
+        assert_eq!(
+            sniff_type(b"MZ\x90\x00", "invoice.pdf"),
+            "application/x-msdownload"
+        );
+        assert_eq!(
+            sniff_type(b"\x00\x01\x02\x03", "a.txt"),
+            "application/octet-stream"
+        );
+        assert_eq!(sniff_type(b"\x00\x00\x00\x18ftypmp42", "v"), "video/mp4");
+    }
+
+    #[test]
+    fn allowed_types_take_families() {
+        let allowed = vec!["image/*".to_string(), "application/pdf".to_string()];
+        assert!(type_allowed("image/png", &allowed));
+        assert!(type_allowed("Application/PDF", &allowed));
+        assert!(!type_allowed("text/plain", &allowed));
+        assert!(!type_allowed("imagex/png", &allowed));
     }
 }

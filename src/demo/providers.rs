@@ -5,6 +5,10 @@
 //!
 //! The fakes stand where the real providers would; omnihub talks to them through the same
 //! connectors and webhooks as in production (`[providers]` points at them).
+//!
+//! Telephony too: a fake Asterisk (ARI) answers the client's "call me back" requests, so the
+//! widget offers the call-back and each attempt's outcome shows in the conversation. The fake
+//! PBX listens on 127.0.0.1, which the demo allows (`allow_private_pbx_hosts`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,12 +19,13 @@ use omnihub_core::ClientId;
 use omnihub_core::model::{Channel, ChannelKind, Provider};
 use omnihub_sandbox::max::{MaxConfig, MaxSandbox};
 use omnihub_sandbox::telegram::{Customer as TelegramCustomer, FakeBot, TelegramSandbox};
+use omnihub_sandbox::telephony::ari::{AriConfig, AriSandbox};
 use omnihub_sandbox::viber::{ViberConfig, ViberCustomer, ViberCustomerMessage, ViberSandbox};
 use omnihub_sandbox::vk::{VkConfig, VkSandbox};
 use omnihub_sandbox::whatsapp::{
     Customer as WhatsappCustomer, CustomerMessage, WhatsappConfig, WhatsappSandbox,
 };
-use omnihub_store::{DynStore, NewChannel};
+use omnihub_store::{ChannelPatch, DynStore, NewChannel};
 use rand::Rng as _;
 use serde_json::{Value, json};
 
@@ -46,6 +51,7 @@ pub struct DemoProviders {
     vk: VkSandbox,
     viber: ViberSandbox,
     max: MaxSandbox,
+    pbx: AriSandbox,
 }
 
 impl DemoProviders {
@@ -67,6 +73,9 @@ impl DemoProviders {
             max: MaxSandbox::start(MaxConfig::default())
                 .await
                 .context("max sandbox")?,
+            pbx: AriSandbox::start(AriConfig::default())
+                .await
+                .context("asterisk sandbox")?,
         })
     }
 
@@ -79,6 +88,8 @@ impl DemoProviders {
             viber_api: self.viber.base_url(),
             max_api: self.max.base_url(),
             allow_private_mail_hosts: false,
+            // The demo's PBX is the local fake.
+            allow_private_pbx_hosts: true,
             ..ProvidersConfig::default()
         }
     }
@@ -125,6 +136,56 @@ impl DemoProviders {
         ]
     }
 
+    /// The telephony channel's settings: the fake PBX's address (new every start), the
+    /// operator's extension it rings first, and Russian numbers written without `+`.
+    fn pbx_settings(&self) -> Value {
+        json!({
+            "ari_url": self.pbx.base_url(),
+            "first": { "extension": "100" },
+            "default_region": "RU",
+        })
+    }
+
+    /// Makes sure the client has a telephony channel on the fake PBX (created once; its
+    /// address is brought up to date every start).
+    async fn connect_pbx(&self, store: &DynStore, client: ClientId) -> anyhow::Result<()> {
+        let existing = store.list_channels(client).await?;
+        match existing
+            .iter()
+            .find(|c| c.provider == Provider::AsteriskAri)
+        {
+            Some(c) => {
+                store
+                    .update_channel(
+                        client,
+                        c.id,
+                        &ChannelPatch {
+                            name: None,
+                            settings: Some(self.pbx_settings()),
+                            credentials: None,
+                        },
+                    )
+                    .await?;
+            }
+            None => {
+                let ari = AriConfig::default();
+                store
+                    .create_channel(&NewChannel {
+                        client_id: client,
+                        kind: ChannelKind::Messaging,
+                        provider: Provider::AsteriskAri,
+                        name: "Телефония (Asterisk)".into(),
+                        settings: self.pbx_settings(),
+                        credentials: Some(
+                            json!({ "username": ari.username, "password": ari.password }),
+                        ),
+                    })
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Makes sure the client has a channel per provider (created once, kept across restarts)
     /// and registers each one's webhook with its fake, whose address changes every start.
     pub async fn connect(
@@ -134,6 +195,9 @@ impl DemoProviders {
         public_url: &str,
         endpoints: &Endpoints,
     ) -> anyhow::Result<()> {
+        self.connect_pbx(store, client)
+            .await
+            .context("connecting the demo's telephony")?;
         let existing = store.list_channels(client).await?;
         for (provider, name, settings, credentials) in self.channels() {
             let channel = match existing.iter().find(|c| c.provider == provider) {

@@ -8,18 +8,27 @@ use std::collections::HashMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
+use omnihub_core::AttachmentId;
+use omnihub_core::media::{
+    AttachmentKind, AttachmentState, check_upload_type, sniff_type, type_allowed,
+};
 use omnihub_core::model::{DeliveryStatus, Direction, Message, MessageKind};
 use omnihub_core::routing::Presence;
 use omnihub_core::{ClientId, MessageId, UserId, validate};
-use omnihub_store::{InboundEvent, Ingest, NewVisitor, StoreError, Visitor};
+use omnihub_store::{
+    InboundEvent, Ingest, NewInboundAttachment, NewVisitor, StoreError, StoredFile, Visitor,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
-use super::settings::{Appearance, FieldKind, Messengers, OfflineForm, PrechatForm};
+use super::settings::{
+    Appearance, AttachmentRules, FieldKind, Messengers, OfflineForm, PrechatForm,
+};
 use super::{PublicWidget, VISITOR_TOKEN_PREFIX, bearer, public_widget, visitor_of};
 use crate::auth::tokens;
 use crate::http::error::{ApiError, ApiResult, ErrorBody, request_lang};
+use crate::http::routes::attachments::{DownloadQuery, receive_file, serve_file};
 use crate::http::routes::conversations::{MAX_TEXT_CHARS, message_text};
 use crate::i18n::Msg;
 use crate::state::AppState;
@@ -36,6 +45,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/{public_key}/messages", web::post().to(send_message))
         .route("/{public_key}/offline", web::post().to(offline_message))
         .route("/{public_key}/callbacks", web::post().to(request_callback))
+        .route("/{public_key}/attachments", web::post().to(send_file))
+        .route(
+            "/{public_key}/attachments/{attachment_id}",
+            web::get().to(download_file),
+        )
         .route(
             "/{public_key}/ws",
             web::get().to(super::socket::visitor_socket),
@@ -54,6 +68,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     send_message,
     offline_message,
     request_callback,
+    send_file,
+    download_file,
     preflight,
     super::socket::visitor_socket
 ))]
@@ -71,6 +87,9 @@ pub struct PublicConfig {
     pub online: bool,
     /// Whether the client has telephony connected: the widget then offers "call me back".
     pub callback: bool,
+    /// Files visitors may attach; `max_bytes` is the limit in force (the server's own limit
+    /// applied).
+    pub attachments: AttachmentRules,
 }
 
 /// The widget's configuration for drawing it.
@@ -99,6 +118,8 @@ pub async fn widget_config(
         .iter()
         .any(|c| omnihub_connectors::telephony::is_telephony(c.provider));
     let s = widget.settings;
+    let mut attachments = s.attachments;
+    attachments.max_bytes = upload_limit(&state, &attachments);
     Ok(web::Json(PublicConfig {
         appearance: s.appearance,
         prechat: s.prechat,
@@ -106,6 +127,7 @@ pub async fn widget_config(
         messengers: s.messengers,
         online,
         callback,
+        attachments,
     }))
 }
 
@@ -243,6 +265,21 @@ pub struct PublicMessage {
     pub client_message_id: Option<String>,
     /// Who answered (operators' messages).
     pub operator: Option<OperatorView>,
+    /// Files of the message, in order; a `ready` one is fetched from
+    /// `GET …/attachments/{id}` with the visitor's token.
+    pub attachments: Vec<PublicAttachment>,
+}
+
+/// A file of a message, as the visitor sees it.
+#[derive(Clone, Serialize, ToSchema)]
+pub struct PublicAttachment {
+    pub id: AttachmentId,
+    pub kind: AttachmentKind,
+    /// The sender's file name: text, never markup.
+    pub file_name: String,
+    pub mime_type: String,
+    pub size: Option<i64>,
+    pub state: AttachmentState,
 }
 
 /// Operators' names, looked up once per user.
@@ -304,6 +341,18 @@ pub async fn public_message(
             .and_then(|p| p.strip_prefix(&prefix))
             .map(str::to_string),
         operator,
+        attachments: m
+            .attachments
+            .iter()
+            .map(|a| PublicAttachment {
+                id: a.id,
+                kind: a.kind,
+                file_name: a.file_name.clone(),
+                mime_type: a.mime_type.clone(),
+                size: a.size,
+                state: a.state,
+            })
+            .collect(),
     }))
 }
 
@@ -413,6 +462,29 @@ pub async fn ingest_visitor_message(
     text: String,
 ) -> ApiResult<SentAnswer> {
     state.widget_limits.message(visitor.id)?;
+    ingest_within_limits(
+        state,
+        req_lang,
+        widget,
+        visitor,
+        client_message_id,
+        text,
+        Vec::new(),
+    )
+    .await
+}
+
+/// [`ingest_visitor_message`] once the visitor's message limit was checked, with the files
+/// the message carries.
+async fn ingest_within_limits(
+    state: &AppState,
+    req_lang: crate::i18n::Lang,
+    widget: &PublicWidget,
+    visitor: &Visitor,
+    client_message_id: &str,
+    text: String,
+    attachments: Vec<NewInboundAttachment>,
+) -> ApiResult<SentAnswer> {
     let client_message_id = validate::text(
         "client_message_id",
         client_message_id,
@@ -439,8 +511,7 @@ pub async fn ingest_visitor_message(
         contact_name,
         provider_event_id: format!("{}:{client_message_id}", visitor.id),
         text,
-        // The widget sends text only for now.
-        attachments: Vec::new(),
+        attachments,
     };
     let client = widget.channel.client_id;
     let (message, duplicate) = match state.hub.ingest(event).await? {
@@ -675,6 +746,154 @@ pub async fn request_callback(
     )
     .await?;
     Ok(HttpResponse::Accepted().json(CallbackAnswer { id: call.id }))
+}
+
+/// The size limit in force for a widget's visitors: the widget's own, within the server's.
+fn upload_limit(state: &AppState, rules: &AttachmentRules) -> u64 {
+    rules
+        .max_bytes
+        .min(u64::try_from(state.config.media.max_upload_bytes).unwrap_or(u64::MAX))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FileQuery {
+    /// The widget's own id for this message (1–100 characters): sending it again returns the
+    /// first message and keeps nothing new.
+    pub client_message_id: String,
+}
+
+/// Sends a file from the visitor: a message carrying it lands in the visitor's conversation.
+/// Within the widget's size limit and types (`attachments` of its settings); the type is what
+/// the file's content is, whatever the browser declared, and pages, scripts and programs are
+/// refused whatever the settings list.
+#[utoipa::path(post, path = "/api/v1/public/widgets/{public_key}/attachments", tag = "widget",
+    params(("public_key" = String, Path, description = "the widget's public key"), FileQuery),
+    request_body(content = String, description = "`multipart/form-data` with one part named `file` (its file name is taken from the part; its type from its content)", content_type = "multipart/form-data"),
+    responses((status = 201, description = "committed", body = SentAnswer),
+        (status = 200, description = "a repeated `client_message_id`: the first message", body = SentAnswer),
+        (status = 400, description = "no part named `file`, an empty file, a bad `client_message_id`", body = ErrorBody),
+        (status = 401, description = "`visitor_unknown`", body = ErrorBody),
+        (status = 403, description = "`origin_not_allowed`", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 413, description = "larger than the widget's `attachments.max_bytes`", body = ErrorBody),
+        (status = 415, description = "not multipart, files turned off, or a type the widget does not take", body = ErrorBody),
+        (status = 429, body = ErrorBody)),
+    security(("visitor_token" = [])))]
+pub async fn send_file(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<FileQuery>,
+    payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let widget = public_widget(&state, &req, &path).await?;
+    let visitor = visitor_of(&state, &widget, bearer(&req)).await?;
+    let rules = &widget.settings.attachments;
+    if !rules.enabled {
+        return Err(ApiError::UnsupportedFile(Msg::WidgetAttachmentsOff));
+    }
+    validate::text(
+        "client_message_id",
+        &query.client_message_id,
+        MAX_CLIENT_MESSAGE_ID_CHARS,
+    )?;
+    state.widget_limits.message(visitor.id)?;
+    let received = receive_file(
+        &req,
+        payload,
+        &state,
+        upload_limit(&state, rules),
+        |_declared, name, head| {
+            let mime = sniff_type(head, name);
+            if check_upload_type(mime, name).is_err() || !type_allowed(mime, &rules.types) {
+                return Err(ApiError::UnsupportedFile(Msg::WidgetFileType {
+                    mime: mime.to_string(),
+                }));
+            }
+            Ok(mime.to_string())
+        },
+    )
+    .await?;
+    let key = received.put.key.clone();
+    let size = i64::try_from(received.put.size).unwrap_or(i64::MAX);
+    let file = NewInboundAttachment {
+        kind: received.kind,
+        file_name: received.file_name,
+        mime_type: received.mime_type,
+        size: Some(size),
+        provider_ref: String::new(),
+        stored: Some(StoredFile {
+            storage_key: key.clone(),
+            size,
+            sha256: received.put.sha256,
+            mime_type: None,
+            file_name: None,
+        }),
+    };
+    let answer = ingest_within_limits(
+        &state,
+        request_lang(),
+        &widget,
+        &visitor,
+        &query.client_message_id,
+        String::new(),
+        vec![file],
+    )
+    .await;
+    // A refused or repeated message keeps no bytes.
+    if !matches!(&answer, Ok(a) if !a.duplicate) {
+        let _ = state.media.delete(&key).await;
+    }
+    Ok(sent(answer?))
+}
+
+/// A file of the visitor's conversation — theirs or an operator's — for that visitor only:
+/// any other visitor's, an operator's internal note's, or an upload not sent yet is 404.
+/// Served as a download; raster images also inline with `disposition=inline`.
+#[utoipa::path(get, path = "/api/v1/public/widgets/{public_key}/attachments/{attachment_id}", tag = "widget",
+    params(("public_key" = String, Path, description = "the widget's public key"),
+        ("attachment_id" = AttachmentId, Path, description = "the file's id, from a message"),
+        DownloadQuery),
+    responses((status = 200, description = "the file", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 401, description = "`visitor_unknown`", body = ErrorBody),
+        (status = 403, description = "`origin_not_allowed`", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "not downloaded from the provider (yet)", body = ErrorBody),
+        (status = 429, body = ErrorBody)),
+    security(("visitor_token" = [])))]
+pub async fn download_file(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, AttachmentId)>,
+    query: web::Query<DownloadQuery>,
+) -> ApiResult<HttpResponse> {
+    let (public_key, id) = path.into_inner();
+    let widget = public_widget(&state, &req, &public_key).await?;
+    let visitor = visitor_of(&state, &widget, bearer(&req)).await?;
+    let client = widget.channel.client_id;
+    let conversation = state
+        .store
+        .conversation_by_external_id(client, widget.channel.id, &visitor.id.to_string())
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let stored = state.store.get_attachment(client, id).await?;
+    let message = stored
+        .attachment
+        .message_id
+        .filter(|_| stored.attachment.conversation_id == conversation)
+        .ok_or(ApiError::NotFound)?;
+    let message = find_message(&state, client, conversation, message).await?;
+    if message.kind == MessageKind::Note {
+        return Err(ApiError::NotFound);
+    }
+    serve_file(
+        &state,
+        &stored,
+        query.disposition.as_deref() == Some("inline"),
+    )
+    .await
 }
 
 /// CORS preflight of any public route: 204 with the CORS headers for an allowed origin, 403

@@ -33,6 +33,8 @@ pub struct WidgetSettings {
     pub offline: OfflineForm,
     #[serde(default)]
     pub messengers: Messengers,
+    #[serde(default)]
+    pub attachments: AttachmentRules,
 }
 
 /// Colours, corner and texts.
@@ -143,6 +145,45 @@ pub struct Messengers {
     pub max: Option<String>,
 }
 
+/// Files visitors may attach: how large and of which types (judged by their content, not by
+/// what the browser declares). Operators' files reach visitors whatever these say.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct AttachmentRules {
+    pub enabled: bool,
+    /// The largest file, in bytes (1 byte – 100 MiB); the server's `[media] max_upload_bytes`
+    /// caps it too.
+    pub max_bytes: u64,
+    /// MIME types taken (`image/png`), or whole families (`image/*`). Pages, scripts and
+    /// programs are never taken, whatever is listed.
+    pub types: Vec<String>,
+}
+
+/// The largest `attachments.max_bytes` an owner may set.
+pub const MAX_ATTACHMENT_BYTES: u64 = 100 * 1024 * 1024;
+const MAX_ATTACHMENT_TYPES: usize = 50;
+
+impl Default for AttachmentRules {
+    fn default() -> Self {
+        AttachmentRules {
+            enabled: true,
+            max_bytes: 10 * 1024 * 1024,
+            types: [
+                "image/png",
+                "image/jpeg",
+                "image/gif",
+                "image/webp",
+                "application/pdf",
+                "text/plain",
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
+}
+
 fn invalid(msg: Msg) -> ApiError {
     ApiError::Validation(msg)
 }
@@ -211,6 +252,46 @@ fn messenger_link(
     Ok(())
 }
 
+/// Checks the files rule: a size within bounds, well-formed types (lower-cased, without
+/// duplicates) and none that would run in a browser or as a program.
+fn attachment_rules(mut rules: AttachmentRules) -> ApiResult<AttachmentRules> {
+    if rules.max_bytes == 0 || rules.max_bytes > MAX_ATTACHMENT_BYTES {
+        return Err(invalid(Msg::WidgetAttachmentSize {
+            max: MAX_ATTACHMENT_BYTES,
+        }));
+    }
+    if rules.types.len() > MAX_ATTACHMENT_TYPES {
+        return Err(invalid(Msg::WidgetTooMany {
+            field: "attachments.types",
+            max: MAX_ATTACHMENT_TYPES,
+        }));
+    }
+    let mut types: Vec<String> = Vec::with_capacity(rules.types.len());
+    for raw in &rules.types {
+        let bad = || {
+            invalid(Msg::WidgetAttachmentType {
+                value: raw.chars().take(100).collect(),
+            })
+        };
+        let family = raw.trim().strip_suffix("/*");
+        // A family is checked as one of its members would be.
+        let probe = family.map_or_else(|| raw.trim().to_string(), |f| format!("{f}/x"));
+        let checked = omnihub_core::media::check_upload_type(&probe, "").map_err(|_| bad())?;
+        if probe.contains(';') {
+            return Err(bad());
+        }
+        let kept = match family {
+            Some(f) => format!("{}/*", f.to_ascii_lowercase()),
+            None => checked,
+        };
+        if !types.contains(&kept) {
+            types.push(kept);
+        }
+    }
+    rules.types = types;
+    Ok(rules)
+}
+
 impl WidgetSettings {
     /// Checks every field and normalizes the origins (lower case, no default port, no
     /// duplicates).
@@ -264,6 +345,7 @@ impl WidgetSettings {
             "vk.com, vk.me",
         )?;
         messenger_link("messengers.max", &m.max, &["max.ru"], "max.ru")?;
+        self.attachments = attachment_rules(self.attachments)?;
         Ok(self)
     }
 
@@ -276,6 +358,7 @@ impl WidgetSettings {
             prechat: PrechatForm::default(),
             offline: OfflineForm::default(),
             messengers: Messengers::default(),
+            attachments: AttachmentRules::default(),
         })
     }
 
@@ -345,5 +428,27 @@ mod tests {
             settings(json!({"origins": [], "appearance": {"greeting": {"ru": long, "en": ""}}}))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn file_rules_are_checked() {
+        let s = settings(json!({"origins": []})).unwrap();
+        assert!(s.attachments.enabled);
+        assert!(s.attachments.types.iter().any(|t| t == "image/png"));
+        let s = settings(json!({"origins": [], "attachments": {"max_bytes": 1024, "types": ["Image/*", "application/PDF", "image/*"]}})).unwrap();
+        assert_eq!(s.attachments.types, ["image/*", "application/pdf"]);
+        for bad in [
+            json!({"max_bytes": 0}),
+            json!({"max_bytes": MAX_ATTACHMENT_BYTES + 1}),
+            json!({"types": ["text/html"]}),
+            json!({"types": ["image/svg+xml"]}),
+            json!({"types": ["nonsense"]}),
+            json!({"types": ["text/plain; charset=utf-8"]}),
+        ] {
+            assert!(
+                settings(json!({"origins": [], "attachments": bad})).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

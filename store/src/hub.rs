@@ -90,6 +90,9 @@ pub struct NewInboundAttachment {
     pub size: Option<i64>,
     /// What the channel's connector downloads the file by (a file id, a URL, a MIME part).
     pub provider_ref: String,
+    /// The bytes are in the media store already (the website widget's uploads): the file is
+    /// recorded `ready` and no download is scheduled.
+    pub stored: Option<StoredFile>,
 }
 
 /// A file an operator uploaded, already in the media store, for a reply not yet sent.
@@ -119,7 +122,7 @@ pub struct StoredAttachment {
 }
 
 /// Bytes of a pending attachment, now in the media store.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredFile {
     pub storage_key: String,
     pub size: i64,

@@ -223,7 +223,8 @@ async fn load_attachment(
     attachment_row(&found(row)?)
 }
 
-/// Records an inbound message's files `pending`, each with the task that downloads it.
+/// Records an inbound message's files: `pending`, each with the task that downloads it, or
+/// `ready` when their bytes are stored already.
 async fn insert_inbound_attachments(
     conn: &mut DbConn,
     message: &Message,
@@ -239,16 +240,20 @@ async fn insert_inbound_attachments(
             kind: file.kind,
             file_name: file.file_name.clone(),
             mime_type: file.mime_type.clone(),
-            size: file.size,
-            sha256: None,
-            state: AttachmentState::Pending,
+            size: file.stored.as_ref().map(|s| s.size).or(file.size),
+            sha256: file.stored.as_ref().map(|s| s.sha256.clone()),
+            state: if file.stored.is_some() {
+                AttachmentState::Ready
+            } else {
+                AttachmentState::Pending
+            },
             failure_reason: None,
             created_at: message.created_at,
         };
         sqlx::query::<Db>(
             "INSERT INTO attachments (id, client_id, conversation_id, message_id, position, kind, \
-             file_name, mime_type, size, state, provider_ref, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11)",
+             file_name, mime_type, size, sha256, storage_key, state, provider_ref, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(attachment.id.0)
         .bind(attachment.client_id.0)
@@ -259,10 +264,17 @@ async fn insert_inbound_attachments(
         .bind(&attachment.file_name)
         .bind(&attachment.mime_type)
         .bind(attachment.size)
-        .bind(&file.provider_ref)
+        .bind(&attachment.sha256)
+        .bind(file.stored.as_ref().map(|s| s.storage_key.clone()))
+        .bind(attachment.state.as_str())
+        .bind(file.stored.is_none().then_some(&file.provider_ref))
         .bind(ms(attachment.created_at))
         .execute(&mut *conn)
         .await?;
+        if file.stored.is_some() {
+            attachments.push(attachment);
+            continue;
+        }
         sqlx::query::<Db>(
             "INSERT INTO tasks (id, client_id, kind, payload, due_at, status, attempts, \
              idempotency_key, created_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $5)",

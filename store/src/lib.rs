@@ -446,6 +446,13 @@ pub trait Store: HubStore + WidgetStore + SchedulerStore + Send + Sync + 'static
     /// The newest call of a channel to this number that is still going (providers whose events
     /// name only the number called).
     async fn open_call_to(&self, channel: ChannelId, number: &str) -> Result<Call>;
+    /// Calls of every client still without an outcome that were placed before
+    /// `placed_before`, oldest first: the ones a restart may have cut off.
+    async fn unfinished_calls(
+        &self,
+        placed_before: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> Result<Vec<Call>>;
     /// Calls of the client since `since` to a number, from an IP or by a visitor.
     async fn count_calls(
         &self,

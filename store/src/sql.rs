@@ -1653,6 +1653,24 @@ impl Store for Backend {
         call_row(&found(row)?)
     }
 
+    async fn unfinished_calls(
+        &self,
+        placed_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Call>> {
+        let rows = sqlx::query::<Db>(concat!(
+            "SELECT ",
+            call_cols!(),
+            " FROM calls WHERE outcome IS NULL AND created_at < $1 \
+             ORDER BY created_at, id LIMIT $2"
+        ))
+        .bind(ms(placed_before))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(call_row).collect()
+    }
+
     async fn count_calls(
         &self,
         client: ClientId,

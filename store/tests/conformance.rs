@@ -208,6 +208,7 @@ conformance!(store:
     clients_see_and_control_only_their_tasks,
     triggers_crud_and_notifications_once,
     inbound_attachments_wait_then_are_stored_or_failed,
+    inbound_attachments_already_stored_are_ready_at_once,
     uploads_go_out_with_one_reply_only,
 );
 
@@ -5194,6 +5195,25 @@ async fn calls_are_recorded_finished_once_and_counted(store: DynStore) {
         store.get_call(b.client.id, first.id).await,
         Err(StoreError::NotFound)
     ));
+    // The sweep after a restart finds the calls still going placed before its bound, of
+    // every client, oldest first.
+    let later = chrono::Utc::now() + chrono::Duration::seconds(5);
+    let unfinished: Vec<CallId> = store
+        .unfinished_calls(later, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.client_id == a.client.id)
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(unfinished, [first.id]);
+    assert!(
+        store
+            .unfinished_calls(before, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // Only calls still going are found by number.
     assert_eq!(
         store
@@ -5229,7 +5249,57 @@ fn photo(reference: &str) -> NewInboundAttachment {
         mime_type: "image/jpeg".into(),
         size: Some(1234),
         provider_ref: reference.into(),
+        stored: None,
     }
+}
+
+async fn inbound_attachments_already_stored_are_ready_at_once(store: DynStore) {
+    use omnihub_core::media::AttachmentState;
+    let a = tenant(&store, "Widget files").await;
+    let ch = channel(&store, a.client.id, "site").await;
+    let mut event = inbound(a.client.id, ch.id, "visitor-1", "ev-1");
+    let mut file = photo("unused");
+    file.stored = Some(StoredFile {
+        storage_key: "fedcba9876543210fedcba9876543210".into(),
+        size: 777,
+        sha256: "cd".repeat(32),
+        mime_type: None,
+        file_name: None,
+    });
+    event.attachments = vec![file];
+    let Ingest::New {
+        message,
+        event: pushed,
+        ..
+    } = store.ingest(&event).await.unwrap()
+    else {
+        panic!("expected a new message");
+    };
+    assert_eq!(message.attachments[0].state, AttachmentState::Ready);
+    assert_eq!(message.attachments[0].size, Some(777));
+    assert_eq!(pushed.payload["attachments"][0]["state"], "ready");
+    let stored = store
+        .get_attachment(a.client.id, message.attachments[0].id)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.storage_key.as_deref(),
+        Some("fedcba9876543210fedcba9876543210")
+    );
+    assert_eq!(stored.provider_ref, None);
+    assert_eq!(stored.attachment.sha256, Some("cd".repeat(32)));
+    // Nothing to download.
+    let now = Utc::now();
+    let tasks = store
+        .claim_due_tasks(
+            "n1",
+            now + Duration::seconds(1),
+            now + Duration::minutes(1),
+            10,
+        )
+        .await
+        .unwrap();
+    assert!(tasks.iter().all(|t| t.kind != ATTACHMENT_DOWNLOAD));
 }
 
 async fn inbound_attachments_wait_then_are_stored_or_failed(store: DynStore) {

@@ -445,6 +445,18 @@ const ROWS: &[Row] = &[
         [401; 7],
     ),
     row(
+        "POST",
+        "/api/v1/public/widgets/{public_key}/attachments",
+        Open,
+        [401; 7],
+    ),
+    row(
+        "GET",
+        "/api/v1/public/widgets/{public_key}/attachments/{attachment_id}",
+        Open,
+        [401; 7],
+    ),
+    row(
         "GET",
         "/api/v1/public/widgets/{public_key}/ws",
         Open,
@@ -793,6 +805,11 @@ async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
     if row.path == "/api/v1/search" {
         uri.push_str("?q=matrix");
     }
+    // A file of nobody's: the visitor is refused before any file is looked up.
+    uri = uri.replace("{attachment_id}", &uuid::Uuid::now_v7().to_string());
+    if row.path == "/api/v1/public/widgets/{public_key}/attachments" {
+        uri.push_str("?client_message_id=matrix");
+    }
     let mut headers = Vec::new();
     let mut raw = None;
     if row.path == "/api/v1/ws" {
@@ -902,7 +919,11 @@ async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
             Some(json!({ "number": "+79991234567" }))
         }
         ("PUT", "/api/v1/conversations/{id}/tags/{tag}") => None,
-        ("POST", "/api/v1/conversations/{id}/attachments") => {
+        (
+            "POST",
+            "/api/v1/conversations/{id}/attachments"
+            | "/api/v1/public/widgets/{public_key}/attachments",
+        ) => {
             let boundary = "matrix-boundary";
             headers.push((
                 "content-type",

@@ -740,3 +740,178 @@ async fn operators_call_the_contacts_number_only_in_conversations_they_see() {
         .assert_error(404, "not_found");
     assert_eq!(p.ari.originated().len(), 1);
 }
+
+/// A call placed before a restart, still without an outcome: recorded as the old process
+/// left it (the attempt's note, the provider's id).
+async fn unfinished_call(
+    p: &Phones,
+    channel: ChannelId,
+    conversation: ConversationId,
+    provider_call_id: Option<&str>,
+) -> omnihub_core::CallId {
+    let id = omnihub_core::CallId::new();
+    p.w.store
+        .create_call(&omnihub_store::NewCall {
+            id,
+            client_id: p.w.a.client.id,
+            channel_id: channel,
+            conversation_id: conversation,
+            number: VISITOR.into(),
+            visitor: None,
+            ip: None,
+            requested_by: None,
+        })
+        .await
+        .unwrap();
+    if let Some(provider_id) = provider_call_id {
+        p.w.store
+            .set_call_provider_id(p.w.a.client.id, id, provider_id)
+            .await
+            .unwrap();
+    }
+    id
+}
+
+#[actix_web::test]
+async fn calls_cut_off_by_a_restart_get_an_outcome_from_the_provider_or_interrupted() {
+    use omnihub::callback::{CallSweep, INTERRUPTED, LOST_AFTER};
+    let p = Phones::start("tel_sweep", Default::default()).await;
+    let client = p.w.a.client.id;
+    let ari = p.ari_channel(json!({"language": "en"})).await;
+    let ami = p
+        .connect(
+            "asterisk_ami",
+            json!({"ami_url": p.ami.url(), "first": {"extension": "100"}, "language": "en"}),
+            json!({"username": "omnihub", "secret": "ami-secret-5"}),
+        )
+        .await;
+    let config = TwilioConfig::default();
+    let twilio = p
+        .connect(
+            "twilio",
+            json!({"first": {"number": "+74951234567"}, "from_number": "+74950000001", "language": "en"}),
+            json!({"account_sid": config.account_sid, "auth_token": config.auth_token}),
+        )
+        .await;
+
+    // A Twilio call whose status callbacks never arrived (omnihub was down): they go nowhere.
+    p.twilio.deliver_via("http://127.0.0.1:9");
+    p.twilio.script(Scripted::Answered { duration_secs: 63 });
+    let twilio_talk = p.conversation("sweep-twilio").await;
+    let mut request = p.visitor(twilio, VISITOR, "203.0.113.20", "sweep-visitor");
+    request.conversation_id = Some(twilio_talk);
+    let placed = request_callback(&p.w.state, request).await.unwrap();
+    delivered(|| p.twilio.deliveries(), 8).await;
+    assert_eq!(
+        p.w.store.get_call(client, placed.id).await.unwrap().outcome,
+        None
+    );
+    // A Zadarma call whose notifications were lost the same way (none is posted).
+    let zadarma_config = ZadarmaConfig::default();
+    let zadarma = p
+        .connect(
+            "zadarma",
+            json!({"first": {"extension": "100"}, "language": "en"}),
+            json!({"user_key": zadarma_config.user_key, "secret": zadarma_config.secret}),
+        )
+        .await;
+    p.zadarma.script(Scripted::Busy);
+    let zadarma_talk = p.conversation("sweep-zadarma").await;
+    let mut request = p.visitor(zadarma, VISITOR, "203.0.113.21", "sweep-visitor-2");
+    request.conversation_id = Some(zadarma_talk);
+    let zadarma_call = request_callback(&p.w.state, request).await.unwrap();
+    assert_eq!(p.zadarma.callbacks().len(), 1);
+    // ARI calls and an AMI call whose event streams died with the old process: one ARI
+    // channel gone from the PBX, one still up (a call going on).
+    let ari_talk = p.conversation("sweep-ari").await;
+    let gone = unfinished_call(&p, ari, ari_talk, Some("lost-channel-1")).await;
+    let going = unfinished_call(&p, ari, ari_talk, Some("held-channel-2")).await;
+    p.ari.hold_channel("held-channel-2");
+    let ami_talk = p.conversation("sweep-ami").await;
+    let ami_call = unfinished_call(&p, ami, ami_talk, None).await;
+
+    // Too fresh to judge: a call may still be ringing.
+    let restarted = CallSweep::new(chrono::Utc::now());
+    assert_eq!(
+        restarted
+            .run_once(&p.w.state, chrono::Utc::now())
+            .await
+            .unwrap(),
+        0
+    );
+    // A sweep of a process that started after they were placed, once they are old enough.
+    let later = chrono::Utc::now() + LOST_AFTER + chrono::Duration::seconds(1);
+    assert_eq!(restarted.run_once(&p.w.state, later).await.unwrap(), 4);
+
+    // Twilio's call resources tell the visitor's leg: answered, with its talk time.
+    let call = p.w.store.get_call(client, placed.id).await.unwrap();
+    assert_eq!(call.outcome, Some(CallOutcomeKind::Answered));
+    assert_eq!(call.duration_secs, Some(63));
+    let notes = p.notes(twilio_talk).await;
+    assert_eq!(
+        notes.last().unwrap().text,
+        "📞 Call to +79991234567: answered, lasted 1:03"
+    );
+    // Zadarma's statistics tell the visitor's leg was busy.
+    let call = p.w.store.get_call(client, zadarma_call.id).await.unwrap();
+    assert_eq!(call.outcome, Some(CallOutcomeKind::Busy));
+    assert_eq!(
+        p.notes(zadarma_talk).await.last().unwrap().text,
+        "📞 Call to +79991234567: busy"
+    );
+    // The PBX keeps no record of a channel that is gone, and AMI cannot be asked: interrupted.
+    for (id, talk) in [(gone, ari_talk), (ami_call, ami_talk)] {
+        let call = p.w.store.get_call(client, id).await.unwrap();
+        assert_eq!(call.outcome, Some(CallOutcomeKind::Failed));
+        assert_eq!(call.failure_reason.as_deref(), Some(INTERRUPTED));
+        assert!(
+            p.notes(talk)
+                .await
+                .iter()
+                .any(|n| n.text == "📞 Call to +79991234567: failed (interrupted)")
+        );
+    }
+    // A channel still up is a call still going: left for a later sweep.
+    assert_eq!(
+        p.w.store.get_call(client, going).await.unwrap().outcome,
+        None
+    );
+    // Sweeping again changes nothing and writes no second note.
+    assert_eq!(restarted.run_once(&p.w.state, later).await.unwrap(), 0);
+    assert_eq!(
+        p.notes(ari_talk)
+            .await
+            .iter()
+            .filter(|n| n.text.contains(INTERRUPTED))
+            .count(),
+        1
+    );
+    // A process that placed the AMI-like call itself, and still runs, does not give up on
+    // a call the provider cannot tell about until it is older than any call is followed.
+    let fresh_ami = unfinished_call(&p, ami, ami_talk, None).await;
+    let running = CallSweep::new(chrono::Utc::now() - chrono::Duration::hours(1));
+    assert_eq!(running.run_once(&p.w.state, later).await.unwrap(), 0);
+    assert_eq!(
+        p.w.store.get_call(client, fresh_ami).await.unwrap().outcome,
+        None
+    );
+    let much_later = chrono::Utc::now() + omnihub::callback::GIVE_UP_AFTER + LOST_AFTER;
+    // The held ARI channel is still going; only the AMI call is given up.
+    assert_eq!(running.run_once(&p.w.state, much_later).await.unwrap(), 1);
+    assert_eq!(
+        p.w.store
+            .get_call(client, fresh_ami)
+            .await
+            .unwrap()
+            .failure_reason
+            .as_deref(),
+        Some(INTERRUPTED)
+    );
+    for fake in [
+        p.ari.violations(),
+        p.twilio.violations(),
+        p.zadarma.violations(),
+    ] {
+        assert!(fake.is_empty(), "{fake:?}");
+    }
+}

@@ -707,3 +707,307 @@ async fn the_visitor_socket_pushes_replies_and_resumes_after_a_reconnect() {
     assert_eq!(second["message"]["text"], "reply 3");
     assert!(first["seq"].as_i64().unwrap() > cursor);
 }
+
+/// A multipart body with one part `file`.
+fn multipart(name: &str, mime: &str, bytes: &[u8]) -> (String, Vec<u8>) {
+    let boundary = format!("w5-{}", seq());
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; \
+         filename=\"{name}\"\r\nContent-Type: {mime}\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// A visitor's file, sent from a page of `SITE`.
+pub(crate) async fn send_file(
+    h: &Harness,
+    site: &Site,
+    token: &str,
+    client_message_id: &str,
+    (name, mime, bytes): (&str, &str, &[u8]),
+) -> Resp {
+    let (content_type, body) = multipart(name, mime, bytes);
+    let req = h
+        .request(
+            Who::Anon(fresh_ip()),
+            Method::POST,
+            &public(
+                site,
+                &format!("attachments?client_message_id={client_message_id}"),
+            ),
+        )
+        .insert_header((header::ORIGIN, SITE))
+        .insert_header((header::AUTHORIZATION, format!("Bearer {token}")))
+        .insert_header((header::CONTENT_TYPE, content_type))
+        .set_payload(body);
+    h.send(req).await
+}
+
+async fn fetch_file(h: &Harness, site: &Site, token: Option<&str>, id: &str, query: &str) -> Resp {
+    from_page(
+        h,
+        Method::GET,
+        &public(site, &format!("attachments/{id}{query}")),
+        Some(SITE),
+        token,
+        None,
+    )
+    .await
+}
+
+fn media_files(h: &Harness) -> usize {
+    fn count(dir: &std::path::Path) -> usize {
+        std::fs::read_dir(dir).map_or(0, |entries| {
+            entries
+                .map(|e| e.unwrap().path())
+                .map(|p| if p.is_dir() { count(&p) } else { 1 })
+                .sum()
+        })
+    }
+    count(&h.config.media_dir())
+}
+
+/// The first bytes of a PNG, and then some.
+fn png() -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    bytes.extend(std::iter::repeat_n(7u8, 300));
+    bytes
+}
+
+#[actix_web::test]
+async fn visitors_send_files_within_the_widgets_rules_and_fetch_only_their_own() {
+    let h = Harness::start("widget-files", &Options::default()).await;
+    let t = h.seed_tenant("wf").await;
+    let site = widget(
+        &h,
+        &t,
+        json!({"origins": [SITE], "attachments": {"max_bytes": 2048,
+            "types": ["image/png", "application/pdf", "text/plain"]}}),
+    )
+    .await;
+    let config = from_page(
+        &h,
+        Method::GET,
+        &public(&site, "config"),
+        Some(SITE),
+        None,
+        None,
+    )
+    .await
+    .json();
+    assert_eq!(config["attachments"]["enabled"], true);
+    assert_eq!(config["attachments"]["max_bytes"], 2048);
+    let a = visitor(&h, &site, json!({})).await;
+    let b = visitor(&h, &site, json!({})).await;
+    let before = media_files(&h);
+
+    // The content decides the type: a PNG declared as anything is a PNG.
+    let photo = png();
+    let r = send_file(
+        &h,
+        &site,
+        &a,
+        "f-1",
+        ("photo.bin", "application/octet-stream", &photo),
+    )
+    .await;
+    r.assert_status(201);
+    assert_eq!(
+        r.header("access-control-allow-origin").as_deref(),
+        Some(SITE)
+    );
+    let sent = r.json()["message"].clone();
+    assert_eq!(sent["from"], "visitor");
+    assert_eq!(sent["client_message_id"], "f-1");
+    let file = &sent["attachments"][0];
+    assert_eq!(file["mime_type"], "image/png");
+    assert_eq!(file["kind"], "image");
+    assert_eq!(file["state"], "ready");
+    assert_eq!(file["size"], photo.len());
+    let photo_id = file["id"].as_str().unwrap().to_string();
+    assert_eq!(media_files(&h), before + 1);
+    // A retry of the same message keeps nothing new.
+    let again = send_file(&h, &site, &a, "f-1", ("photo.bin", "image/png", &photo)).await;
+    again.assert_status(200);
+    assert_eq!(again.json()["duplicate"], true);
+    assert_eq!(
+        again.json()["message"]["attachments"][0]["id"],
+        photo_id.as_str()
+    );
+    assert_eq!(media_files(&h), before + 1);
+
+    // Refused, and nothing kept: a page declared as an image, a type the widget does not take,
+    // a program named as a document, an empty file, a file over the widget's limit, a request
+    // that is not multipart.
+    let page = b"<!DOCTYPE html><script>alert(1)</script>";
+    send_file(&h, &site, &a, "f-2", ("cat.png", "image/png", page))
+        .await
+        .assert_error(415, "unsupported_media_type");
+    let zip = b"PK\x03\x04 an archive";
+    send_file(&h, &site, &a, "f-3", ("a.pdf", "application/pdf", zip))
+        .await
+        .assert_error(415, "unsupported_media_type");
+    send_file(
+        &h,
+        &site,
+        &a,
+        "f-4",
+        ("run.exe", "text/plain", b"plain words"),
+    )
+    .await
+    .assert_error(415, "unsupported_media_type");
+    send_file(&h, &site, &a, "f-5", ("empty.txt", "text/plain", b""))
+        .await
+        .assert_error(400, "validation_failed");
+    let big = "words ".repeat(500);
+    send_file(
+        &h,
+        &site,
+        &a,
+        "f-6",
+        ("big.txt", "text/plain", big.as_bytes()),
+    )
+    .await
+    .assert_error(413, "payload_too_large");
+    let r = from_page(
+        &h,
+        Method::POST,
+        &public(&site, "attachments?client_message_id=f-7"),
+        Some(SITE),
+        Some(&a),
+        Some(json!({"file": "x"})),
+    )
+    .await;
+    r.assert_error(415, "unsupported_media_type");
+    assert_eq!(media_files(&h), before + 1);
+    assert_eq!(history(&h, &site, &a).await.len(), 1);
+
+    // The operator sees the visitor's file and answers with one of their own.
+    let list = h.get(t.owner.who(), "/api/v1/conversations").await.json();
+    let conv = list["items"][0]["conversation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let seen = h
+        .get(t.owner.who(), &format!("/api/v1/attachments/{photo_id}"))
+        .await;
+    seen.assert_status(200);
+    assert_eq!(seen.body.as_ref(), photo.as_slice());
+    let pdf = b"%PDF-1.4 the price list".to_vec();
+    let (content_type, body) = multipart("prices.pdf", "application/pdf", &pdf);
+    let req = h
+        .request(
+            t.owner.who(),
+            Method::POST,
+            &format!("/api/v1/conversations/{conv}/attachments"),
+        )
+        .insert_header((header::CONTENT_TYPE, content_type))
+        .set_payload(body);
+    let uploaded = h.send(req).await;
+    uploaded.assert_status(201);
+    let pdf_id = uploaded.json()["id"].as_str().unwrap().to_string();
+    // Not sent yet: the visitor cannot fetch it.
+    fetch_file(&h, &site, Some(&a), &pdf_id, "")
+        .await
+        .assert_error(404, "not_found");
+    h.post(
+        t.owner.who(),
+        &format!("/api/v1/conversations/{conv}/messages"),
+        json!({"text": "Our prices", "idempotency_key": "r-1", "attachment_ids": [pdf_id]}),
+    )
+    .await
+    .assert_status(201);
+    let items = history(&h, &site, &a).await;
+    assert_eq!(items[1]["from"], "operator");
+    assert_eq!(items[1]["attachments"][0]["id"], pdf_id.as_str());
+    assert_eq!(items[1]["attachments"][0]["file_name"], "prices.pdf");
+
+    // The visitor fetches both: a download, an image inline on request.
+    let got = fetch_file(&h, &site, Some(&a), &pdf_id, "").await;
+    got.assert_status(200);
+    assert_eq!(got.body.as_ref(), pdf.as_slice());
+    assert!(
+        got.header("content-disposition")
+            .unwrap()
+            .starts_with("attachment;")
+    );
+    assert_eq!(
+        got.header("x-content-type-options").as_deref(),
+        Some("nosniff")
+    );
+    assert_eq!(
+        got.header("access-control-allow-origin").as_deref(),
+        Some(SITE)
+    );
+    let inline = fetch_file(&h, &site, Some(&a), &photo_id, "?disposition=inline").await;
+    inline.assert_status(200);
+    assert_eq!(inline.header("content-type").as_deref(), Some("image/png"));
+    assert!(
+        inline
+            .header("content-disposition")
+            .unwrap()
+            .starts_with("inline;")
+    );
+
+    // Visitor B, a made-up token, no token, another site: never A's files.
+    for id in [&photo_id, &pdf_id] {
+        let r = fetch_file(&h, &site, Some(&b), id, "").await;
+        r.assert_error(404, "not_found");
+        assert!(r.body.len() < 1024 && !r.text().contains("PDF"));
+        fetch_file(&h, &site, Some("omv_madeup"), id, "")
+            .await
+            .assert_error(401, "visitor_unknown");
+        fetch_file(&h, &site, None, id, "")
+            .await
+            .assert_error(401, "visitor_unknown");
+        from_page(
+            &h,
+            Method::GET,
+            &public(&site, &format!("attachments/{id}")),
+            Some("https://evil.example"),
+            Some(&a),
+            None,
+        )
+        .await
+        .assert_error(403, "origin_not_allowed");
+    }
+    // B's own file is B's alone.
+    let r = send_file(
+        &h,
+        &site,
+        &b,
+        "b-1",
+        ("note.txt", "text/plain", b"B's words"),
+    )
+    .await;
+    r.assert_status(201);
+    assert_eq!(
+        r.json()["message"]["attachments"][0]["mime_type"],
+        "text/plain"
+    );
+    let b_file = r.json()["message"]["attachments"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    fetch_file(&h, &site, Some(&a), &b_file, "")
+        .await
+        .assert_error(404, "not_found");
+    fetch_file(&h, &site, Some(&b), &b_file, "")
+        .await
+        .assert_status(200);
+
+    // An owner who turns files off: refused before anything is read.
+    h.patch(
+        t.owner.who(),
+        &format!("/api/v1/widgets/{}", site.channel),
+        json!({"settings": {"origins": [SITE], "attachments": {"enabled": false}}}),
+    )
+    .await
+    .assert_status(200);
+    send_file(&h, &site, &a, "f-8", ("photo.png", "image/png", &photo))
+        .await
+        .assert_error(415, "unsupported_media_type");
+}

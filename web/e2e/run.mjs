@@ -341,6 +341,9 @@ async function widgetPoint(page, selector) {
   return at;
 }
 
+/** The smallest PNG: one pixel. */
+const ONE_PIXEL_PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
+
 const widgetText = (page) => page.evaluate(() => window.__omnihubRoot?.querySelector('.body')?.textContent ?? '');
 
 async function main() {
@@ -789,6 +792,53 @@ async function main() {
       const text = await widgetText(visitor);
       return text.includes('Нужна помощь с заказом') && text.includes('Сейчас поможем!');
     });
+    state.visitor = visitor;
+    state.shop = shop;
+  });
+
+  step('files go both ways through the widget: the visitor attaches a picture, the owner answers with a document the visitor saves', async () => {
+    const { owner, visitor } = state;
+    const clip = await widgetPoint(visitor, '.clip');
+    const [chooser] = await Promise.all([visitor.waitForEvent('filechooser'), visitor.mouse.click(clip.x, clip.y)]);
+    await chooser.setFiles({ name: 'photo.png', mimeType: 'image/png', buffer: Buffer.from(ONE_PIXEL_PNG, 'base64') });
+    await waitFor('the picture shown in the widget', () =>
+      visitor.evaluate(() => {
+        const img = window.__omnihubRoot?.querySelector('.body img.image');
+        return Boolean(img && img.complete && img.naturalWidth > 0);
+      }),
+    );
+    await owner.getByRole('img', { name: 'Image photo.png' }).waitFor();
+    const [ownerChooser] = await Promise.all([owner.waitForEvent('filechooser'), owner.getByRole('button', { name: 'Attach files' }).click()]);
+    await ownerChooser.setFiles({ name: 'prices.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.4 price list') });
+    await owner.getByRole('list', { name: 'Files to send' }).getByText('prices.pdf').waitFor();
+    await owner.getByTestId('composer').fill('Прайс во вложении');
+    await owner.getByRole('button', { name: 'Send' }).click();
+    await waitFor('the document offered in the widget', () =>
+      visitor.evaluate(() => Boolean(window.__omnihubRoot?.querySelector('.body a.file')?.textContent?.includes('prices.pdf'))),
+    );
+    await shot(visitor, '13-widget-files');
+    const link = await widgetPoint(visitor, '.body a.file');
+    const [download] = await Promise.all([visitor.waitForEvent('download'), visitor.mouse.click(link.x, link.y)]);
+    assert.equal(download.suggestedFilename(), 'prices.pdf');
+    assert.equal(readFileSync(await download.path(), 'utf8'), '%PDF-1.4 price list');
+  });
+
+  step('a visitor asks for a call back; the demo PBX calls, and the attempt and its outcome show in the console', async () => {
+    const { owner, visitor, shop } = state;
+    const ask = await widgetPoint(visitor, 'form[data-kind="callback"] button[type="button"]');
+    await visitor.mouse.click(ask.x, ask.y);
+    const number = await widgetPoint(visitor, 'form[data-kind="callback"] input[name="number"]');
+    await visitor.mouse.click(number.x, number.y);
+    await visitor.keyboard.type('8 999 123-45-67');
+    await visitor.keyboard.press('Enter');
+    await waitFor('the widget to say the call is coming', () =>
+      visitor.evaluate(() => Boolean(window.__omnihubRoot?.querySelector('form[data-kind="callback"]')?.textContent?.includes('Звоним вам'))),
+    );
+    await shot(visitor, '14-widget-callback');
+    const thread = owner.getByTestId('messages');
+    await thread.getByText('Запрошен обратный звонок на +79991234567').waitFor();
+    await thread.getByText('Звонок на +79991234567: состоялся, длительность 0:42').waitFor();
+    await shot(owner, '15-console-callback');
     await visitor.context().close();
     shop.stop();
   });

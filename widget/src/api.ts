@@ -21,6 +21,16 @@ export interface Config {
   online: boolean;
   /** Telephony is connected: offer "call me back". */
   callback: boolean;
+  /** Files visitors may attach (their types are judged by the server from the content). */
+  attachments: { enabled: boolean; max_bytes: number; types: string[] };
+}
+export interface Attachment {
+  id: string;
+  kind: string;
+  file_name: string;
+  mime_type: string;
+  size?: number | null;
+  state: 'pending' | 'ready' | 'failed';
 }
 export interface ChatMessage {
   id: string;
@@ -30,6 +40,9 @@ export interface ChatMessage {
   created_at: string;
   client_message_id?: string | null;
   operator?: { id: string; name: string } | null;
+  attachments?: Attachment[];
+  /** Why a local message failed, in the server's words. */
+  error?: string;
 }
 export interface ApiError {
   code: string;
@@ -60,6 +73,22 @@ export class Api {
     });
     if (res.status >= 200 && res.status < 300) return res.body as T;
     throw (res.body as ApiError | null) ?? { code: `http_${res.status}` };
+  }
+
+  private headers(token: string): Record<string, string> {
+    return { Accept: 'application/json', 'Accept-Language': this.lang, Authorization: `Bearer ${token}` };
+  }
+
+  /** Sends a file as a message of the visitor. */
+  async upload(token: string, clientId: string, file: File): Promise<{ message: ChatMessage }> {
+    const res = await safe.upload(this.url(`attachments?client_message_id=${encodeURIComponent(clientId)}`), this.headers(token), file);
+    if (res.status >= 200 && res.status < 300) return res.body as { message: ChatMessage };
+    throw (res.body as ApiError | null) ?? { code: `http_${res.status}` };
+  }
+
+  /** An object URL of a file of the conversation (an image to show inline, or a download). */
+  file(token: string, id: string, inline: boolean): Promise<string> {
+    return safe.objectUrl(this.url(`attachments/${encodeURIComponent(id)}${inline ? '?disposition=inline' : ''}`), this.headers(token));
   }
 
   socketUrl(): string {

@@ -31,6 +31,9 @@ const ru = {
   callNow: 'Позвонить',
   calling: 'Звоним вам, ожидайте звонка.',
   unread: (n: number) => `Непрочитанных сообщений: ${n}`,
+  attach: 'Прикрепить файл',
+  uploading: 'загружается…',
+  tooLarge: (mb: string) => `Файл больше ${mb} МБ`,
 };
 
 const en: typeof ru = {
@@ -53,6 +56,9 @@ const en: typeof ru = {
   callNow: 'Call me',
   calling: 'We are calling you now.',
   unread: (n: number) => `Unread messages: ${n}`,
+  attach: 'Attach a file',
+  uploading: 'uploading…',
+  tooLarge: (mb: string) => `The file is over ${mb} MB`,
 };
 
 export type Texts = typeof ru;

@@ -6,7 +6,7 @@
 // through the network primitives captured at load (`safe.ts`). With `data-mode="callback"` it is
 // the standalone "call me back" snippet: a phone button and the number form, without the chat.
 
-import { Api, type ChatMessage, type Config, VisitorSocket } from './api';
+import { Api, type Attachment, type ChatMessage, type Config, VisitorSocket } from './api';
 import { pickLang, texts } from './i18n';
 import { safe } from './safe';
 import { css } from './style';
@@ -29,6 +29,8 @@ const t = texts[lang];
 const storeKey = `omnihub:${publicKey}`;
 const PHONE_ICON =
   '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M6.6 10.8a15.1 15.1 0 0 0 6.6 6.6l2.2-2.2a1 1 0 0 1 1-.25 11.4 11.4 0 0 0 3.6.57 1 1 0 0 1 1 1V20a1 1 0 0 1-1 1A17 17 0 0 1 3 4a1 1 0 0 1 1-1h3.5a1 1 0 0 1 1 1c0 1.25.2 2.45.57 3.57a1 1 0 0 1-.25 1z"/></svg>';
+const CLIP_ICON =
+  '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M16.5 6.5v10a4.5 4.5 0 0 1-9 0V5a3 3 0 0 1 6 0v10.5a1.5 1.5 0 0 1-3 0V6.5H9v9a3 3 0 0 0 6 0V5a4.5 4.5 0 0 0-9 0v11.5a6 6 0 0 0 12 0v-10z"/></svg>';
 const CHAT_ICON =
   '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z"/></svg>';
 
@@ -59,6 +61,10 @@ class Widget {
   private lastTyping = 0;
   private offlineSent = false;
   private creating: Promise<string> | null = null;
+  /** Object URLs of the conversation's files, fetched once each. */
+  private readonly files = new Map<string, Promise<string>>();
+  /** Files of local messages, kept for a retry. */
+  private readonly outgoing = new Map<string, File>();
 
   private readonly root: ShadowRoot;
   private readonly launcher = el('button', { class: 'launcher', part: 'launcher', 'aria-label': t.open });
@@ -93,7 +99,9 @@ class Widget {
     closeButton.addEventListener('click', () => this.toggle());
     this.title.textContent = a.title[lang];
     const head = el('div', { class: 'head' }, this.avatar, el('div', { style: 'flex:1;min-width:0' }, this.title, this.who), closeButton);
-    this.composer.append(this.input, el('button', { class: 'send', type: 'submit' }, t.send));
+    this.composer.append(this.input);
+    if (config.attachments?.enabled) this.buildAttach();
+    this.composer.append(el('button', { class: 'send', type: 'submit' }, t.send));
     this.composer.addEventListener('submit', (e) => {
       e.preventDefault();
       this.sendFromComposer();
@@ -138,6 +146,32 @@ class Widget {
       this.links.append(el('a', { href: url!, target: '_blank', rel: 'noopener noreferrer' }, name));
     }
     this.links.hidden = false;
+  }
+
+  /** Files: a paperclip button, dropping files on the window, pasting them in the text box. */
+  private buildAttach(): void {
+    const picker = el('input', { type: 'file', hidden: '', 'aria-hidden': 'true', accept: this.config.attachments.types.join(',') });
+    const button = el('button', { class: 'clip', type: 'button', 'aria-label': t.attach, title: t.attach });
+    button.innerHTML = CLIP_ICON;
+    button.addEventListener('click', () => picker.click());
+    picker.addEventListener('change', () => {
+      for (const f of Array.from(picker.files ?? [])) this.sendFile(f, `f${safe.randomId()}`);
+      picker.value = '';
+    });
+    const take = (files: FileList | null | undefined): boolean => {
+      const list = Array.from(files ?? []);
+      for (const f of list) this.sendFile(f, `f${safe.randomId()}`);
+      return list.length > 0;
+    };
+    this.panel.addEventListener('dragover', (e) => e.preventDefault());
+    this.panel.addEventListener('drop', (e) => {
+      e.preventDefault();
+      take(e.dataTransfer?.files);
+    });
+    this.input.addEventListener('paste', (e) => {
+      if (take(e.clipboardData?.files)) e.preventDefault();
+    });
+    this.composer.append(button, picker);
   }
 
   /** "Call me back": a number, then the client's telephony calls the visitor. */
@@ -355,6 +389,66 @@ class Widget {
     }
   }
 
+  /** Sends a file as a message; a file over the limit fails at once, without a request. */
+  private async sendFile(file: File, clientId: string): Promise<void> {
+    const local: ChatMessage = {
+      id: `local-${clientId}`,
+      from: 'visitor',
+      text: '',
+      status: 'pending',
+      created_at: new Date(safe.now()).toISOString(),
+      client_message_id: clientId,
+      attachments: [{ id: '', kind: 'document', file_name: file.name, mime_type: file.type, size: file.size, state: 'pending' }],
+    };
+    this.outgoing.set(clientId, file);
+    this.receive(local, false);
+    const max = this.config.attachments.max_bytes;
+    try {
+      if (file.size > max) throw { message: t.tooLarge((max / 1048576).toFixed(max < 1048576 ? 2 : 0)) };
+      const token = await this.visitor();
+      const a = await this.api.upload(token, clientId, file);
+      this.outgoing.delete(clientId);
+      this.receive(a.message, false);
+    } catch (err) {
+      local.status = 'failed';
+      local.error = (err as { message?: string })?.message ?? t.failed;
+      this.render();
+    }
+  }
+
+  /** An object URL of a file, fetched once with the visitor's token. */
+  private fileUrl(id: string, inline: boolean): Promise<string> {
+    const key = `${id}:${inline}`;
+    let url = this.files.get(key);
+    if (!url) {
+      url = this.visitor().then((token) => this.api.file(token, id, inline));
+      url.catch(() => this.files.delete(key));
+      this.files.set(key, url);
+    }
+    return url;
+  }
+
+  /** A file in a bubble: an image shown inline, anything else a link that saves it. */
+  private fileNode(a: Attachment): HTMLElement {
+    const size = typeof a.size === 'number' ? ` · ${a.size < 1024 ? `${a.size} B` : a.size < 1048576 ? `${Math.round(a.size / 1024)} KB` : `${(a.size / 1048576).toFixed(1)} MB`}` : '';
+    if (a.state !== 'ready' || !a.id) {
+      return el('div', { class: 'file' }, `📎 ${a.file_name}${a.state === 'pending' ? ` (${t.uploading})` : ''}`);
+    }
+    if (/^image\/(png|jpeg|gif|webp)$/.test(a.mime_type)) {
+      const img = el('img', { class: 'image', alt: a.file_name });
+      this.fileUrl(a.id, true).then((url) => (img.src = url), () => (img.alt = `📎 ${a.file_name}`));
+      return img;
+    }
+    const link = el('a', { class: 'file', href: '#', 'data-file': a.id }, `📎 ${a.file_name}${size}`);
+    link.addEventListener('click', (e) => {
+      e.preventDefault();
+      this.fileUrl(a.id, false).then((url) => {
+        el('a', { href: url, download: a.file_name }).click();
+      }, () => undefined);
+    });
+    return link;
+  }
+
   private needsPrechat(): boolean {
     const p = this.config.prechat;
     return !this.identity && p.enabled && p.fields.length > 0;
@@ -398,14 +492,18 @@ class Widget {
 
   private bubble(m: ChatMessage): HTMLElement {
     const mine = m.from === 'visitor';
-    const status = mine && m.status === 'failed' ? t.failed : '';
+    const status = mine && m.status === 'failed' ? m.error ?? t.failed : '';
     const meta = [formatTime(m.created_at), !mine && m.operator ? m.operator.name : '', status].filter(Boolean).join(' · ');
-    const node = el('div', { class: mine ? 'msg mine' : 'msg', 'data-from': m.from }, m.text, el('div', { class: 'meta' }, meta));
+    const files = (m.attachments ?? []).map((a) => this.fileNode(a));
+    const node = el('div', { class: mine ? 'msg mine' : 'msg', 'data-from': m.from }, m.text || null, ...files, el('div', { class: 'meta' }, meta));
     if (mine && m.status === 'failed') {
       node.style.cursor = 'pointer';
       node.addEventListener('click', () => {
         this.messages.splice(this.messages.indexOf(m), 1);
-        void this.send(m.text, m.client_message_id ?? `c${safe.randomId()}`);
+        const id = m.client_message_id ?? `c${safe.randomId()}`;
+        const file = this.outgoing.get(id);
+        if (file) void this.sendFile(file, id);
+        else void this.send(m.text, id);
       });
     }
     return node;

@@ -15,6 +15,10 @@ const bindCall =
 
 const nativeFetch = w.fetch;
 const responseText = Response.prototype.text;
+const responseBlob = Response.prototype.blob;
+const NativeFormData = w.FormData;
+const formAppend = bindCall(NativeFormData.prototype.append as (name: string, value: Blob, fileName?: string) => void);
+const objectUrl = URL.createObjectURL.bind(URL);
 const responseStatus = getter(Response.prototype, 'status');
 const NativeWebSocket = w.WebSocket;
 const wsSend = bindCall(NativeWebSocket.prototype.send);
@@ -60,6 +64,20 @@ export const safe = {
       }
     }
     return { status: responseStatus(response) as number, body };
+  },
+
+  /** A multipart upload of one file as the part `file`; resolves like `request`. */
+  async upload(url: string, headers: Record<string, string>, file: File): Promise<{ status: number; body: unknown }> {
+    const form = new NativeFormData();
+    formAppend(form, 'file', file, file.name);
+    return this.request(url, { method: 'POST', headers, body: form, credentials: 'omit', mode: 'cors' });
+  },
+
+  /** A file's bytes as an object URL the page's own document can show or save. */
+  async objectUrl(url: string, headers: Record<string, string>): Promise<string> {
+    const response = await nativeFetch.call(w, url, { headers, credentials: 'omit', mode: 'cors' });
+    if (responseStatus(response) !== 200) throw { code: `http_${responseStatus(response)}` };
+    return objectUrl(await responseBlob.call(response));
   },
 
   socket(

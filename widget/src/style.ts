@@ -48,5 +48,10 @@ form.card{display:flex;flex-direction:column;gap:8px;padding:14px;background:#ff
 form.card label{font-size:12px;color:#57606a}
 form.card .send{padding:8px 14px;align-self:flex-start}
 .err{font-size:12px;color:#d1242f}
+.clip{flex:none;display:flex;align-items:center;padding:0 2px}
+.clip svg{width:20px;height:20px;fill:#57606a}
+.file{display:block;font-size:13px;text-decoration:underline;word-break:break-all}
+.msg.mine .file{color:${text}}
+.image{display:block;max-width:100%;max-height:240px;border-radius:8px;margin:2px 0}
 `;
 }

@@ -24,8 +24,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use super::{
-    CallHookReply, CallHookRequest, CallOutcome, CallRequest, FirstLeg, Originated, Telephony,
-    TelephonyError, dialable, digits, pbx_url, reason, secret, setting,
+    CallHookReply, CallHookRequest, CallOutcome, CallRequest, CallStatus, FirstLeg, Originated,
+    PlacedCall, Telephony, TelephonyError, dialable, digits, pbx_url, reason, secret, setting,
 };
 use crate::provider::{ConfigError, WebhookError};
 use crate::rest_client;
@@ -211,6 +211,36 @@ impl Telephony for AriChannel {
             provider_call_id: Some(request.call_id.clone()),
             outcome: Some(Box::pin(outcome)),
         })
+    }
+
+    /// `GET /ari/channels/{channelId}`: a channel still there is a call still going; a gone
+    /// one left no record of how it ended (ARI keeps none).
+    async fn call_status(&self, call: &PlacedCall) -> Result<CallStatus, TelephonyError> {
+        let id = call.provider_call_id.as_deref().unwrap_or(&call.call_id);
+        if !dialable(id) || id.contains('/') {
+            return Ok(CallStatus::Unknown);
+        }
+        let url = self
+            .base
+            .join(&format!("ari/channels/{id}"))
+            .map_err(|e| TelephonyError::Unavailable(e.to_string()))?;
+        let answer = rest_client::fetch(
+            self.http
+                .get(url)
+                .timeout(rest_client::TIMEOUT)
+                .basic_auth(&self.username, Some(&self.password)),
+            rest_client::MAX_API_BODY,
+        )
+        .await
+        .map_err(|e| TelephonyError::Unavailable(e.to_string()))?;
+        match answer.status.as_u16() {
+            200 => Ok(CallStatus::Going),
+            404 => Ok(CallStatus::Unknown),
+            401 => Err(TelephonyError::Unauthorized(reason(
+                &String::from_utf8_lossy(&answer.body),
+            ))),
+            status => Err(TelephonyError::Unavailable(format!("HTTP {status}"))),
+        }
     }
 
     fn call_hook(&self, _request: &CallHookRequest<'_>) -> Result<CallHookReply, WebhookError> {

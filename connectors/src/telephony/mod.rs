@@ -198,11 +198,40 @@ pub enum TelephonyError {
     Unavailable(String),
 }
 
+/// A call placed earlier that nobody follows any more (the process that placed it restarted
+/// before its outcome came), to ask the provider about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlacedCall {
+    /// Our id of the call ([`CallRequest::call_id`]).
+    pub call_id: String,
+    /// The provider's id, when it gave one.
+    pub provider_call_id: Option<String>,
+    /// The visitor's number in E.164.
+    pub visitor: String,
+    pub placed_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// What a provider knows of a placed call now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallStatus {
+    /// Still going: ask again later.
+    Going,
+    Ended(CallOutcome),
+    /// The provider keeps no record of it, or cannot be asked.
+    Unknown,
+}
+
 /// A connected telephony account.
 #[async_trait]
 pub trait Telephony: Send + Sync {
     /// Asks the provider to call `request.first` and, once answered, to bridge the visitor.
     async fn originate(&self, request: &CallRequest) -> Result<Originated, TelephonyError>;
+
+    /// Asks the provider where a call nobody follows any more stands. Providers without a way
+    /// to ask (AMI's events are gone with the connection) answer `Unknown`.
+    async fn call_status(&self, _call: &PlacedCall) -> Result<CallStatus, TelephonyError> {
+        Ok(CallStatus::Unknown)
+    }
 
     /// Checks a call-event webhook's signature and parses it. PBXs without webhooks (Asterisk)
     /// answer [`WebhookError::MethodNotAllowed`].

@@ -14,8 +14,8 @@ use serde_json::Value;
 use sha1::Sha1;
 
 use super::{
-    CallEvent, CallHookReply, CallHookRequest, CallOutcome, CallRef, CallRequest, FirstLeg,
-    Originated, Telephony, TelephonyError, reason, secret, setting,
+    CallEvent, CallHookReply, CallHookRequest, CallOutcome, CallRef, CallRequest, CallStatus,
+    FirstLeg, Originated, PlacedCall, Telephony, TelephonyError, reason, secret, setting,
 };
 use crate::provider::{ConfigError, WebhookError};
 use crate::rest_client;
@@ -46,6 +46,16 @@ pub struct CallResource {
     pub sid: String,
     #[serde(default)]
     pub status: Option<String>,
+    /// Seconds, as a string; absent until the call ends.
+    #[serde(default)]
+    pub duration: Option<String>,
+}
+
+/// A page of `GET …/Calls.json`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct CallList {
+    #[serde(default)]
+    pub calls: Vec<CallResource>,
 }
 
 /// Twilio's error body.
@@ -100,6 +110,41 @@ impl TwilioChannel {
             STATUS_EVENTS.join(" "),
             xml_escape(&request.visitor)
         )
+    }
+}
+
+impl TwilioChannel {
+    /// A GET of the REST API as JSON; `None` for 404.
+    async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Option<T>, TelephonyError> {
+        let url = self
+            .base
+            .join(path)
+            .map_err(|e| TelephonyError::Unavailable(e.to_string()))?;
+        let answer = rest_client::fetch(
+            self.http
+                .get(url)
+                .timeout(rest_client::TIMEOUT)
+                .basic_auth(&self.account_sid, Some(&self.auth_token))
+                .query(query),
+            rest_client::MAX_API_BODY,
+        )
+        .await
+        .map_err(|e| TelephonyError::Unavailable(e.to_string()))?;
+        match answer.status.as_u16() {
+            200 => serde_json::from_slice(&answer.body)
+                .map(Some)
+                .map_err(|e| TelephonyError::Unavailable(format!("unexpected answer: {e}"))),
+            404 => Ok(None),
+            401 | 403 => Err(TelephonyError::Unauthorized(format!(
+                "HTTP {}",
+                answer.status
+            ))),
+            status => Err(TelephonyError::Unavailable(format!("HTTP {status}"))),
+        }
     }
 }
 
@@ -171,6 +216,47 @@ impl Telephony for TwilioChannel {
             400 | 404 | 422 => TelephonyError::Refused(reason(&message)),
             _ => TelephonyError::Unavailable(reason(&message)),
         })
+    }
+
+    /// The visitor's leg (`GET Calls.json?ParentCallSid=`) decides, as in the status
+    /// callbacks; with none, the first leg (`GET Calls/{Sid}.json`): still going, or ended
+    /// before the visitor was dialled.
+    async fn call_status(&self, call: &PlacedCall) -> Result<CallStatus, TelephonyError> {
+        let Some(sid) = call
+            .provider_call_id
+            .as_deref()
+            .filter(|s| s.starts_with("CA") && s[2..].chars().all(|c| c.is_ascii_alphanumeric()))
+        else {
+            return Ok(CallStatus::Unknown);
+        };
+        let account = &self.account_sid;
+        let children: CallList = self
+            .get(
+                &format!("2010-04-01/Accounts/{account}/Calls.json"),
+                &[("ParentCallSid", sid)],
+            )
+            .await?
+            .ok_or_else(|| TelephonyError::Unavailable("the call list is missing".into()))?;
+        let (resource, visitor_leg) = match children.calls.into_iter().next() {
+            Some(child) => (child, true),
+            None => match self
+                .get::<CallResource>(
+                    &format!("2010-04-01/Accounts/{account}/Calls/{sid}.json"),
+                    &[],
+                )
+                .await?
+            {
+                Some(parent) => (parent, false),
+                None => return Ok(CallStatus::Unknown),
+            },
+        };
+        let status = resource.status.unwrap_or_default();
+        let duration = resource.duration.unwrap_or_default();
+        match status_outcome(&status, &duration, visitor_leg) {
+            Ok(Some(outcome)) => Ok(CallStatus::Ended(outcome)),
+            Ok(None) => Ok(CallStatus::Going),
+            Err(e) => Err(TelephonyError::Unavailable(reason(&format!("{e:?}")))),
+        }
     }
 
     fn call_hook(&self, request: &CallHookRequest<'_>) -> Result<CallHookReply, WebhookError> {

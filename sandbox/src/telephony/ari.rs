@@ -5,6 +5,9 @@
 //! as Asterisk does. The call then plays as events to every socket of the application:
 //! `ChannelStateChange` (the first leg up), `Dial` of the visitor (`dialstatus` empty, then the
 //! scripted one) and `ChannelDestroyed` of our channel, stamped with ARI's `Date` format.
+//! `GET /ari/channels/{channelId}` answers a channel that is up (one a test put there with
+//! [`AriSandbox::hold_channel`], as if a call were going on) and 404 for any other, as a PBX
+//! answers for a channel that is gone.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -40,6 +43,8 @@ struct State {
     script: Script,
     violations: Violations,
     channels: Mutex<HashSet<String>>,
+    /// Channels up now.
+    live: Mutex<HashSet<String>>,
     originated: Mutex<Vec<Vec<(String, String)>>>,
     sockets: Mutex<Vec<(String, UnboundedSender<String>)>>,
     played: Mutex<Vec<Value>>,
@@ -58,6 +63,7 @@ impl AriSandbox {
             script: Script::new(),
             violations: Violations::default(),
             channels: Mutex::new(HashSet::new()),
+            live: Mutex::new(HashSet::new()),
             originated: Mutex::new(Vec::new()),
             sockets: Mutex::new(Vec::new()),
             played: Mutex::new(Vec::new()),
@@ -67,6 +73,7 @@ impl AriSandbox {
             App::new()
                 .app_data(data.clone())
                 .route("/ari/channels", web::post().to(originate))
+                .route("/ari/channels/{channel_id}", web::get().to(get_channel))
                 .route("/ari/events", web::get().to(events))
         })
         .workers(1)
@@ -75,7 +82,8 @@ impl AriSandbox {
         let addr = server.addrs()[0];
         let server = server.run();
         let handle = server.handle();
-        actix_web::rt::spawn(server);
+        // A plain tokio task: the demo starts the fake outside an actix system.
+        tokio::spawn(server);
         Ok(AriSandbox {
             addr,
             handle,
@@ -110,6 +118,13 @@ impl AriSandbox {
             .unwrap_or_default()
     }
 
+    /// A channel that is up on the PBX, as during a call nobody follows any more.
+    pub fn hold_channel(&self, id: &str) {
+        if let Ok(mut live) = self.state.live.lock() {
+            live.insert(id.to_string());
+        }
+    }
+
     /// Requests that broke ARI's Swagger.
     pub fn violations(&self) -> Vec<String> {
         self.state.violations.all()
@@ -118,8 +133,8 @@ impl AriSandbox {
 
 impl Drop for AriSandbox {
     fn drop(&mut self) {
-        let handle = self.handle.clone();
-        actix_web::rt::spawn(async move { handle.stop(false).await });
+        // Stopping is asynchronous; the server's task ends on its own once stopped.
+        drop(self.handle.stop(false));
     }
 }
 
@@ -185,6 +200,39 @@ async fn events(
         let _ = session.close(None).await;
     });
     Ok(response)
+}
+
+/// `GET /channels/{channelId}` (`channels.json`: 200 with the `Channel`, 404 when it does not
+/// exist).
+async fn get_channel(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<Arc<State>>,
+) -> HttpResponse {
+    if !authorized(&state, &req) {
+        return unauthorized();
+    }
+    if !req.query_string().is_empty() {
+        state.violations.record(format!(
+            "GET /ari/channels/{{channelId}}: unexpected query `{}`",
+            req.query_string()
+        ));
+    }
+    let id = path.into_inner();
+    let up = state
+        .live
+        .lock()
+        .map(|live| live.contains(&id))
+        .unwrap_or(false);
+    if !up {
+        return HttpResponse::NotFound().json(json!({"message": "Channel not found"}));
+    }
+    HttpResponse::Ok().json(json!({
+        "id": id, "protocol_id": "", "name": "PJSIP/100-00000001", "state": "Up",
+        "caller": {"name": "", "number": ""}, "connected": {"name": "", "number": ""},
+        "accountcode": "", "language": "en", "creationtime": stamp(Utc::now()),
+        "dialplan": {"context": "from-internal", "exten": "", "priority": 1, "app_name": "Dial", "app_data": ""},
+    }))
 }
 
 async fn originate(req: HttpRequest, state: web::Data<Arc<State>>) -> HttpResponse {

@@ -6,7 +6,10 @@
 //! sorted parameters, keyed with the auth token): the first leg to `StatusCallback`, the
 //! visitor's leg (with `ParentCallSid`) to the `statusCallback` of the `<Number>` in our TwiML.
 //! Callbacks are signed for the URL as given and may be delivered through another address
-//! ([`TwilioSandbox::deliver_via`]), as behind a reverse proxy.
+//! ([`TwilioSandbox::deliver_via`]), as behind a reverse proxy. The call resources, the first
+//! leg's and the visitor's (`parent_call_sid`), are read back with
+//! `GET …/Calls/{Sid}.json` and `GET …/Calls.json` (filters checked against the list
+//! operation's parameters; `ParentCallSid`, `To`, `Status` applied).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -45,6 +48,8 @@ struct State {
     violations: Violations,
     via: Mutex<Option<String>>,
     calls: Mutex<Vec<Value>>,
+    /// Call resources as they stand once played, both legs.
+    resources: Mutex<Vec<Value>>,
     deliveries: Mutex<Vec<Delivery>>,
     caller: Caller,
 }
@@ -79,15 +84,26 @@ impl TwilioSandbox {
             violations: Violations::default(),
             via: Mutex::new(None),
             calls: Mutex::new(Vec::new()),
+            resources: Mutex::new(Vec::new()),
             deliveries: Mutex::new(Vec::new()),
             caller: Caller::new(),
         });
         let data = web::Data::new(state.clone());
         let server = HttpServer::new(move || {
-            App::new().app_data(data.clone()).route(
-                "/2010-04-01/Accounts/{sid}/Calls.json",
-                web::post().to(create_call),
-            )
+            App::new()
+                .app_data(data.clone())
+                .route(
+                    "/2010-04-01/Accounts/{sid}/Calls.json",
+                    web::post().to(create_call),
+                )
+                .route(
+                    "/2010-04-01/Accounts/{sid}/Calls.json",
+                    web::get().to(list_calls),
+                )
+                .route(
+                    "/2010-04-01/Accounts/{sid}/Calls/{call_sid}.json",
+                    web::get().to(fetch_call),
+                )
         })
         .workers(1)
         .disable_signals()
@@ -263,6 +279,95 @@ fn dialled(twiml: &str) -> Option<(String, String)> {
     Some((callback, number))
 }
 
+fn authorized(state: &State, req: &HttpRequest, account: &str) -> bool {
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            state.config.account_sid, state.config.auth_token
+        ))
+    );
+    let auth = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok());
+    auth == Some(expected.as_str()) && account == state.config.account_sid
+}
+
+/// `GET Calls.json`: the account's calls, filtered; unknown filters are violations.
+async fn list_calls(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<Arc<State>>,
+) -> HttpResponse {
+    if !authorized(&state, &req, &path) {
+        return twilio_error(401, 20003, "Authenticate");
+    }
+    let query: Vec<(String, String)> =
+        serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+    let spec: Value = serde_json::from_str(specs::TWILIO).unwrap_or_default();
+    let known: Vec<String> = spec["list"]["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["name"].as_str().map(str::to_string))
+        .collect();
+    for (k, _) in &query {
+        if !known.contains(k) {
+            state
+                .violations
+                .record(format!("GET Calls.json: unknown parameter `{k}`"));
+        }
+    }
+    let field = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let calls: Vec<Value> = state
+        .resources
+        .lock()
+        .map(|r| r.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| field("ParentCallSid").is_none_or(|p| c["parent_call_sid"] == p))
+        .filter(|c| field("To").is_none_or(|t| c["to"] == t))
+        .filter(|c| field("Status").is_none_or(|s| c["status"] == s))
+        .collect();
+    let uri = format!(
+        "/2010-04-01/Accounts/{}/Calls.json",
+        state.config.account_sid
+    );
+    HttpResponse::Ok().json(json!({
+        "calls": calls, "end": calls.len().saturating_sub(1), "first_page_uri": uri,
+        "next_page_uri": null, "page": 0, "page_size": 50, "previous_page_uri": null,
+        "start": 0, "uri": uri,
+    }))
+}
+
+/// `GET Calls/{Sid}.json`: one call resource, or Twilio's 404 (error 20404).
+async fn fetch_call(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<Arc<State>>,
+) -> HttpResponse {
+    let (account, sid) = path.into_inner();
+    if !authorized(&state, &req, &account) {
+        return twilio_error(401, 20003, "Authenticate");
+    }
+    let found = state
+        .resources
+        .lock()
+        .ok()
+        .and_then(|r| r.iter().find(|c| c["sid"] == sid.as_str()).cloned());
+    match found {
+        Some(call) => HttpResponse::Ok().json(call),
+        None => twilio_error(
+            404,
+            20404,
+            &format!(
+                "The requested resource /2010-04-01/Accounts/{account}/Calls/{sid}.json was not found"
+            ),
+        ),
+    }
+}
+
 async fn create_call(
     req: HttpRequest,
     path: web::Path<String>,
@@ -335,6 +440,7 @@ async fn create_call(
         "uri": format!("/2010-04-01/Accounts/{}/Calls/{sid}.json", state.config.account_sid),
         "subresource_uris": {}
     });
+    let parent_resource = resource.clone();
     let parent_callback = instance["StatusCallback"].as_str().map(str::to_string);
     let child = instance["Twiml"].as_str().and_then(dialled);
     let script = state.script.get();
@@ -405,6 +511,25 @@ async fn create_call(
             Scripted::Busy => ("busy", None),
             Scripted::Failed => ("failed", None),
         };
+        // The resources as they stand once the call is over.
+        let mut parent = parent_resource.clone();
+        parent["status"] = json!("completed");
+        parent["duration"] = json!((talked.unwrap_or(0) + 5).to_string());
+        let mut leg = parent_resource.clone();
+        leg["sid"] = json!(child_sid);
+        leg["parent_call_sid"] = json!(sid);
+        leg["to"] = json!(visitor);
+        leg["to_formatted"] = json!(visitor);
+        leg["direction"] = json!("outbound-dial");
+        leg["status"] = json!(child_status);
+        leg["duration"] = json!(talked.unwrap_or(0).to_string());
+        leg["uri"] = json!(format!(
+            "/2010-04-01/Accounts/{account}/Calls/{child_sid}.json"
+        ));
+        if let Ok(mut r) = shared.resources.lock() {
+            r.push(parent);
+            r.push(leg);
+        }
         plan.push((
             child_url.clone(),
             params(&child_sid, Some(&sid), "initiated", &visitor, None),

@@ -5,7 +5,10 @@
 //! against the callback operation of Zadarma's OpenAPI (known names, required `from` and `to`,
 //! their patterns). An accepted callback answers `{status, from, to, time}` and, when a
 //! notification URL is set (Zadarma's "notifications" panel), posts `NOTIFY_OUT_START` then
-//! `NOTIFY_OUT_END` for the visitor's leg as forms with a `Signature` header.
+//! `NOTIFY_OUT_END` for the visitor's leg as forms with a `Signature` header. Each call is
+//! also kept for `GET /v1/statistics/` (same signature; `start` and `end` required in the
+//! spec's format, other parameters checked against its list), which answers the visitor legs
+//! that started within the period with their `disposition` and `billseconds`.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -42,6 +45,8 @@ struct State {
     violations: Violations,
     notify_url: Mutex<Option<String>>,
     callbacks: Mutex<Vec<Vec<(String, String)>>>,
+    /// The call records `GET /v1/statistics/` answers from.
+    stats: Mutex<Vec<Value>>,
     deliveries: Mutex<Vec<Delivery>>,
     caller: Caller,
 }
@@ -69,6 +74,7 @@ impl ZadarmaSandbox {
             violations: Violations::default(),
             notify_url: Mutex::new(None),
             callbacks: Mutex::new(Vec::new()),
+            stats: Mutex::new(Vec::new()),
             deliveries: Mutex::new(Vec::new()),
             caller: Caller::new(),
         });
@@ -78,6 +84,8 @@ impl ZadarmaSandbox {
                 .app_data(data.clone())
                 .route("/v1/request/callback/", web::get().to(callback))
                 .route("/v1/request/callback", web::get().to(callback))
+                .route("/v1/statistics/", web::get().to(statistics))
+                .route("/v1/statistics", web::get().to(statistics))
         })
         .workers(1)
         .disable_signals()
@@ -200,11 +208,10 @@ fn error(status: u16, message: &str) -> HttpResponse {
         .json(json!({"status": "error", "message": message}))
 }
 
-async fn callback(req: HttpRequest, state: web::Data<Arc<State>>) -> HttpResponse {
-    let params: Vec<(String, String)> =
-        serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
-    // The signature covers the sorted parameters under the path the client called.
-    let mut sorted = params.clone();
+/// Whether the `Authorization` header signs these parameters: the signature covers them
+/// sorted, under the path the client called.
+fn signed(req: &HttpRequest, state: &State, params: &[(String, String)]) -> bool {
+    let mut sorted = params.to_vec();
     sorted.sort();
     let query = serde_urlencoded::to_string(&sorted).unwrap_or_default();
     let md5 = hex(&Md5::digest(query.as_bytes()));
@@ -218,7 +225,77 @@ async fn callback(req: HttpRequest, state: web::Data<Arc<State>>) -> HttpRespons
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if given != expected {
+    given == expected
+}
+
+/// The statistics' date format, `YYYY-MM-DD HH:MM:SS`.
+const STAT_TIME: &str = "%Y-%m-%d %H:%M:%S";
+
+async fn statistics(req: HttpRequest, state: web::Data<Arc<State>>) -> HttpResponse {
+    let params: Vec<(String, String)> =
+        serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+    if !signed(&req, &state, &params) {
+        return error(401, "Not authorized");
+    }
+    let spec: Value = serde_json::from_str(specs::ZADARMA).unwrap_or_default();
+    let schema = &spec["statistics"]["get"]["parameters"][0]["schema"];
+    let mut problems = Vec::new();
+    for (name, _) in &params {
+        if schema["properties"].get(name).is_none() {
+            problems.push(format!("unknown parameter `{name}`"));
+        }
+    }
+    let time = |name: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| chrono::NaiveDateTime::parse_from_str(v, STAT_TIME).ok())
+    };
+    for name in schema["required"].as_array().into_iter().flatten() {
+        if let Some(name) = name.as_str()
+            && time(name).is_none()
+        {
+            problems.push(format!("`{name}` missing or not YYYY-MM-DD HH:MM:SS"));
+        }
+    }
+    let (Some(start), Some(end)) = (time("start"), time("end")) else {
+        problems.push("no period".into());
+        for p in &problems {
+            state.violations.record(format!("GET /v1/statistics: {p}"));
+        }
+        return error(400, &problems.join("; "));
+    };
+    if !problems.is_empty() {
+        for p in &problems {
+            state.violations.record(format!("GET /v1/statistics: {p}"));
+        }
+        return error(400, &problems.join("; "));
+    }
+    let stats: Vec<Value> = state
+        .stats
+        .lock()
+        .map(|s| s.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| {
+            r["callstart"]
+                .as_str()
+                .and_then(|c| chrono::NaiveDateTime::parse_from_str(c, STAT_TIME).ok())
+                .is_some_and(|c| start <= c && c <= end)
+        })
+        .collect();
+    HttpResponse::Ok().json(json!({
+        "status": "success",
+        "start": start.format(STAT_TIME).to_string(),
+        "end": end.format(STAT_TIME).to_string(),
+        "stats": stats,
+    }))
+}
+
+async fn callback(req: HttpRequest, state: web::Data<Arc<State>>) -> HttpResponse {
+    let params: Vec<(String, String)> =
+        serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+    if !signed(&req, &state, &params) {
         return error(401, "Not authorized");
     }
     let spec: Value = serde_json::from_str(specs::ZADARMA).unwrap_or_default();
@@ -264,6 +341,20 @@ async fn callback(req: HttpRequest, state: web::Data<Arc<State>>) -> HttpRespons
     let (from, to) = (get("from"), get("to"));
     let now = chrono::Utc::now();
     let script = state.script.get();
+    let (disposition, billseconds) = match script {
+        Scripted::Answered { duration_secs } => ("answered", duration_secs),
+        Scripted::NoAnswer => ("no answer", 0),
+        Scripted::Busy => ("busy", 0),
+        Scripted::Failed => ("call failed", 0),
+    };
+    if let Ok(mut stats) = state.stats.lock() {
+        let id = 155_000_000 + stats.len();
+        stats.push(json!({
+            "id": id.to_string(), "sip": "00001", "callstart": now.format(STAT_TIME).to_string(),
+            "from": from, "to": to, "description": "", "disposition": disposition,
+            "billseconds": billseconds, "cost": 0.0, "billcost": 0.0, "currency": "USD",
+        }));
+    }
     let shared = state.get_ref().clone();
     let (from_leg, to_leg) = (from.clone(), to.clone());
     actix_web::rt::spawn(async move {

@@ -18,12 +18,12 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use omnihub_core::access::Action;
 use omnihub_core::media::{
-    AttachmentKind, AttachmentState, UploadRefusal, check_upload_type, default_file_name,
-    is_inline_image, safe_file_name,
+    AttachmentKind, AttachmentState, SNIFF_BYTES, UploadRefusal, check_upload_type,
+    default_file_name, is_inline_image, safe_file_name,
 };
 use omnihub_core::{AttachmentId, decide};
-use omnihub_store::NewUpload;
 use omnihub_store::media::{ByteStream, MediaError};
+use omnihub_store::{NewUpload, StoredAttachment};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::io::AsyncReadExt;
@@ -72,79 +72,24 @@ pub async fn upload_attachment(
     access: InConversation<Writes>,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    let is_multipart = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("multipart/form-data")
-        });
-    if !is_multipart {
-        return Err(ApiError::UnsupportedFile(Msg::UploadNotMultipart));
-    }
-    let mut form = Multipart::new(req.headers(), payload);
-    let mut field = match form.next().await {
-        Some(Ok(field)) if field.name() == Some("file") => field,
-        Some(Err(err)) => return Err(ApiError::Validation(malformed(&err))),
-        _ => return Err(ApiError::Validation(Msg::UploadNotMultipart)),
-    };
-    let raw_name = field
-        .content_disposition()
-        .and_then(|d| d.get_filename())
-        .unwrap_or_default()
-        .to_string();
-    let declared = field
-        .content_type()
-        .map(|m| m.essence_str().to_string())
-        .unwrap_or_else(|| "application/octet-stream".to_string());
-    let mime = check_upload_type(&declared, &raw_name).map_err(|refusal| match refusal {
-        UploadRefusal::MalformedType => ApiError::Validation(Msg::UploadMalformedType),
-        UploadRefusal::ForbiddenType => ApiError::UnsupportedFile(Msg::UploadForbiddenType {
-            mime: declared.clone(),
-        }),
-    })?;
-    let kind = AttachmentKind::of_mime(&mime);
-    let file_name = safe_file_name(&raw_name, &default_file_name(kind, &mime));
-    let limit = state.config.media.max_upload_bytes;
-
-    // The multipart stream lives on this worker's thread; the media store takes a `Send`
-    // stream, so the chunks cross over a small channel as they arrive.
-    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(4);
-    let feed = async move {
-        while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(|err| io::Error::other(err.to_string()));
-            let failed = chunk.is_err();
-            if tx.send(chunk).await.is_err() || failed {
-                break;
-            }
-        }
-    };
-    let chunks: ByteStream<'static> =
-        Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|chunk| (chunk, rx))
-        }));
-    let (_, put) = futures_util::join!(feed, state.media.put(chunks, limit as u64));
-    let put = put.map_err(|err| match err {
-        MediaError::TooLarge { .. } => ApiError::PayloadTooLarge(limit),
-        MediaError::Source(err) => ApiError::Validation(Msg::UploadBroken {
-            detail: err.to_string(),
-        }),
-        other => ApiError::internal(other),
-    })?;
-    // Anything after the file part is not taken (and not read).
-    if put.size == 0 {
-        let _ = state.media.delete(&put.key).await;
-        return Err(ApiError::Validation(Msg::UploadEmpty));
-    }
+    let limit = state.config.media.max_upload_bytes as u64;
+    let received = receive_file(&req, payload, &state, limit, |declared, name, _head| {
+        check_upload_type(declared, name).map_err(|refusal| match refusal {
+            UploadRefusal::MalformedType => ApiError::Validation(Msg::UploadMalformedType),
+            UploadRefusal::ForbiddenType => ApiError::UnsupportedFile(Msg::UploadForbiddenType {
+                mime: declared.to_string(),
+            }),
+        })
+    })
+    .await?;
+    let put = received.put;
     let upload = NewUpload {
         client_id: access.client(),
         conversation_id: access.conversation.id,
         uploaded_by: Some(access.caller.principal.user_id),
-        kind,
-        file_name,
-        mime_type: mime,
+        kind: received.kind,
+        file_name: received.file_name,
+        mime_type: received.mime_type,
         size: i64::try_from(put.size).unwrap_or(i64::MAX),
         sha256: put.sha256.clone(),
         storage_key: put.key.clone(),
@@ -177,6 +122,112 @@ fn malformed(err: &actix_multipart::MultipartError) -> Msg {
     Msg::UploadBroken {
         detail: err.to_string(),
     }
+}
+
+/// A file received from a `multipart/form-data` body and stored in the media store.
+pub struct ReceivedFile {
+    pub put: omnihub_store::media::PutMedia,
+    pub kind: AttachmentKind,
+    /// Cleaned of paths and control characters.
+    pub file_name: String,
+    pub mime_type: String,
+}
+
+/// Reads the part named `file` of a multipart body into the media store, within `limit`
+/// bytes. `type_of` decides the file's type from the declared one, the sender's file name and
+/// the file's first bytes (at least [`SNIFF_BYTES`] unless the file is shorter), or refuses it
+/// before anything is stored. An empty file is refused and nothing is kept.
+pub async fn receive_file(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    limit: u64,
+    type_of: impl FnOnce(&str, &str, &[u8]) -> ApiResult<String>,
+) -> ApiResult<ReceivedFile> {
+    let is_multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        });
+    if !is_multipart {
+        return Err(ApiError::UnsupportedFile(Msg::UploadNotMultipart));
+    }
+    let mut form = Multipart::new(req.headers(), payload);
+    let mut field = match form.next().await {
+        Some(Ok(field)) if field.name() == Some("file") => field,
+        Some(Err(err)) => return Err(ApiError::Validation(malformed(&err))),
+        _ => return Err(ApiError::Validation(Msg::UploadNotMultipart)),
+    };
+    let raw_name = field
+        .content_disposition()
+        .and_then(|d| d.get_filename())
+        .unwrap_or_default()
+        .to_string();
+    let declared = field
+        .content_type()
+        .map(|m| m.essence_str().to_string())
+        .unwrap_or_else(|| "application/octet-stream".to_string());
+    // The head is read before anything is stored, so a refused type costs no storage.
+    let mut head = Vec::new();
+    // A field must not be polled once it has ended.
+    let mut ended = false;
+    while head.len() < SNIFF_BYTES {
+        match field.next().await {
+            Some(Ok(chunk)) => head.extend_from_slice(&chunk),
+            Some(Err(err)) => return Err(ApiError::Validation(malformed(&err))),
+            None => {
+                ended = true;
+                break;
+            }
+        }
+    }
+    if head.is_empty() {
+        return Err(ApiError::Validation(Msg::UploadEmpty));
+    }
+    let mime = type_of(&declared, &raw_name, &head)?;
+    let kind = AttachmentKind::of_mime(&mime);
+    let file_name = safe_file_name(&raw_name, &default_file_name(kind, &mime));
+
+    // The multipart stream lives on this worker's thread; the media store takes a `Send`
+    // stream, so the chunks cross over a small channel as they arrive.
+    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(4);
+    let feed = async move {
+        if tx.send(Ok(Bytes::from(head))).await.is_err() || ended {
+            return;
+        }
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|err| io::Error::other(err.to_string()));
+            let failed = chunk.is_err();
+            if tx.send(chunk).await.is_err() || failed {
+                break;
+            }
+        }
+    };
+    let chunks: ByteStream<'static> =
+        Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|chunk| (chunk, rx))
+        }));
+    let (_, put) = futures_util::join!(feed, state.media.put(chunks, limit));
+    let put = put.map_err(|err| match err {
+        MediaError::TooLarge { .. } => {
+            ApiError::PayloadTooLarge(usize::try_from(limit).unwrap_or(usize::MAX))
+        }
+        MediaError::Source(err) => ApiError::Validation(Msg::UploadBroken {
+            detail: err.to_string(),
+        }),
+        other => ApiError::internal(other),
+    })?;
+    // Anything after the file part is not taken (and not read).
+    Ok(ReceivedFile {
+        put,
+        kind,
+        file_name,
+        mime_type: mime,
+    })
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -219,6 +270,22 @@ pub async fn download_attachment(
         Need::See,
     )
     .await?;
+    serve_file(
+        &state,
+        &stored,
+        query.disposition.as_deref() == Some("inline"),
+    )
+    .await
+}
+
+/// The bytes of a stored attachment as a download (or inline, when `inline` is asked and the
+/// file is a raster image), with headers that keep a browser from running or sniffing it.
+/// A file not downloaded from its provider (yet) is 409.
+pub async fn serve_file(
+    state: &AppState,
+    stored: &StoredAttachment,
+    inline: bool,
+) -> ApiResult<HttpResponse> {
     let key = match (&stored.attachment.state, &stored.storage_key) {
         (AttachmentState::Ready, Some(key)) => key.clone(),
         _ => return Err(ApiError::Conflict(Msg::AttachmentNotReady)),
@@ -229,7 +296,7 @@ pub async fn download_attachment(
         Err(err) => return Err(ApiError::internal(err)),
     };
     let mime = &stored.attachment.mime_type;
-    let inline = query.disposition.as_deref() == Some("inline") && is_inline_image(mime);
+    let inline = inline && is_inline_image(mime);
     let content_type = if inline || check_upload_type(mime, "").is_ok() {
         mime.clone()
     } else {

@@ -304,6 +304,7 @@ fn inbound_event(channel: &Channel, m: InboundMessage) -> InboundEvent {
                 mime_type,
                 size: attachment.size.and_then(|s| i64::try_from(s).ok()),
                 provider_ref: file_ref.clone(),
+                stored: None,
             });
             continue;
         }

@@ -979,6 +979,49 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/public/widgets/{public_key}/attachments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sends a file from the visitor: a message carrying it lands in the visitor's conversation.
+         *     Within the widget's size limit and types (`attachments` of its settings); the type is what
+         *     the file's content is, whatever the browser declared, and pages, scripts and programs are
+         *     refused whatever the settings list.
+         */
+        post: operations["send_file"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/public/widgets/{public_key}/attachments/{attachment_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A file of the visitor's conversation — theirs or an operator's — for that visitor only:
+         *     any other visitor's, an operator's internal note's, or an upload not sent yet is 404.
+         *     Served as a download; raster images also inline with `disposition=inline`.
+         */
+        get: operations["download_file"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/public/widgets/{public_key}/callbacks": {
         parameters: {
             query?: never;
@@ -1570,6 +1613,36 @@ export interface components {
          * @enum {string}
          */
         AttachmentKind: "image" | "video" | "audio" | "voice" | "document" | "sticker";
+        /**
+         * @description Files visitors may attach: how large and of which types (judged by their content, not by
+         *     what the browser declares). Operators' files reach visitors whatever these say.
+         */
+        AttachmentRules: {
+            /** @default true */
+            enabled: boolean;
+            /**
+             * Format: int64
+             * @description The largest file, in bytes (1 byte – 100 MiB); the server's `[media] max_upload_bytes`
+             *     caps it too.
+             * @default 10485760
+             */
+            max_bytes: number;
+            /**
+             * @description MIME types taken (`image/png`), or whole families (`image/*`). Pages, scripts and
+             *     programs are never taken, whatever is listed.
+             * @default [
+             *       "image/png",
+             *       "image/jpeg",
+             *       "image/gif",
+             *       "image/webp",
+             *       "application/pdf",
+             *       "text/plain",
+             *       "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+             *       "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+             *     ]
+             */
+            types: string[];
+        };
         /**
          * @description Where an attachment's bytes are.
          * @enum {string}
@@ -2418,9 +2491,25 @@ export interface components {
          * @enum {string}
          */
         Provider: "api" | "widget" | "telegram" | "whatsapp" | "vk" | "ok" | "viber" | "max" | "email" | "sms" | "facebook" | "instagram" | "x" | "youtube" | "asterisk_ari" | "asterisk_ami" | "zadarma" | "twilio";
+        /** @description A file of a message, as the visitor sees it. */
+        PublicAttachment: {
+            /** @description The sender's file name: text, never markup. */
+            file_name: string;
+            id: components["schemas"]["AttachmentId"];
+            kind: components["schemas"]["AttachmentKind"];
+            mime_type: string;
+            /** Format: int64 */
+            size?: number | null;
+            state: components["schemas"]["AttachmentState"];
+        };
         /** @description What a widget needs to draw itself. */
         PublicConfig: {
             appearance: components["schemas"]["Appearance"];
+            /**
+             * @description Files visitors may attach; `max_bytes` is the limit in force (the server's own limit
+             *     applied).
+             */
+            attachments: components["schemas"]["AttachmentRules"];
             /** @description Whether the client has telephony connected: the widget then offers "call me back". */
             callback: boolean;
             messengers: components["schemas"]["Messengers"];
@@ -2434,6 +2523,11 @@ export interface components {
         };
         /** @description A message of the visitor's conversation. */
         PublicMessage: {
+            /**
+             * @description Files of the message, in order; a `ready` one is fetched from
+             *     `GET …/attachments/{id}` with the visitor's token.
+             */
+            attachments: components["schemas"]["PublicAttachment"][];
             /** @description The id the visitor's widget gave the message. */
             client_message_id?: string | null;
             /** Format: date-time */
@@ -2716,6 +2810,7 @@ export interface components {
         /** @description Everything an owner sets on a widget. */
         WidgetSettings: {
             appearance?: components["schemas"]["Appearance"];
+            attachments?: components["schemas"]["AttachmentRules"];
             messengers?: components["schemas"]["Messengers"];
             offline?: components["schemas"]["OfflineForm"];
             /**
@@ -6431,6 +6526,184 @@ export interface operations {
             };
             /** @description no moderator with this id */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    send_file: {
+        parameters: {
+            query: {
+                /**
+                 * @description The widget's own id for this message (1–100 characters): sending it again returns the
+                 *     first message and keeps nothing new.
+                 */
+                client_message_id: string;
+            };
+            header?: never;
+            path: {
+                /** @description the widget's public key */
+                public_key: string;
+            };
+            cookie?: never;
+        };
+        /** @description `multipart/form-data` with one part named `file` (its file name is taken from the part; its type from its content) */
+        requestBody: {
+            content: {
+                "multipart/form-data": string;
+            };
+        };
+        responses: {
+            /** @description a repeated `client_message_id`: the first message */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SentAnswer"];
+                };
+            };
+            /** @description committed */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SentAnswer"];
+                };
+            };
+            /** @description no part named `file`, an empty file, a bad `client_message_id` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `visitor_unknown` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `origin_not_allowed` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description larger than the widget's `attachments.max_bytes` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not multipart, files turned off, or a type the widget does not take */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    download_file: {
+        parameters: {
+            query?: {
+                /**
+                 * @description `inline` to show a raster image (PNG, JPEG, GIF, WebP) in the page; anything else is
+                 *     always a download.
+                 */
+                disposition?: string;
+            };
+            header?: never;
+            path: {
+                /** @description the widget's public key */
+                public_key: string;
+                /** @description the file's id, from a message */
+                attachment_id: components["schemas"]["AttachmentId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the file */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": number[];
+                };
+            };
+            /** @description `visitor_unknown` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `origin_not_allowed` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not downloaded from the provider (yet) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

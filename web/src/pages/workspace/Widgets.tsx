@@ -52,6 +52,21 @@ export function completeSettings(s: Partial<WidgetSettings> | undefined): Full {
       vk: s?.messengers?.vk ?? null,
       max: s?.messengers?.max ?? null,
     },
+    // Not edited here: kept as the server has them (its defaults otherwise).
+    attachments: {
+      enabled: s?.attachments?.enabled ?? true,
+      max_bytes: s?.attachments?.max_bytes ?? 10 * 1024 * 1024,
+      types: s?.attachments?.types ?? [
+        'image/png',
+        'image/jpeg',
+        'image/gif',
+        'image/webp',
+        'application/pdf',
+        'text/plain',
+        'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+        'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+      ],
+    },
   };
 }
 
