@@ -55,6 +55,8 @@ pub struct Inner {
     pub media: Arc<dyn MediaStore>,
     /// Per-IP and per-visitor limits of the widget's public API.
     pub widget_limits: crate::widget::WidgetLimits,
+    /// Social publishing (profiles' connectors, content checks), shared with the scheduler.
+    pub social: crate::social::SocialService,
 }
 
 impl Deref for AppState {
@@ -131,11 +133,17 @@ impl AppState {
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot open the media directory: {e}"))?,
         );
+        let social = crate::social::SocialService {
+            store: store.clone(),
+            endpoints: endpoints.clone(),
+            media: media.clone(),
+        };
         let hub_config = HubConfig {
             session_queue: config.hub.session_queue,
             endpoints: endpoints.clone(),
             media: Some(media.clone()),
             max_attachment_bytes: config.media.max_attachment_bytes as u64,
+            task_handlers: crate::social::tasks::handlers(social.clone(), Default::default()),
             ..HubConfig::default()
         };
         let hub_tree = Hub::start(store.clone(), hub_config)
@@ -174,6 +182,7 @@ impl AppState {
                 ))
             },
             media,
+            social,
             widget_limits: crate::widget::WidgetLimits::new(
                 config.hub.widget_requests_per_minute,
                 config.hub.widget_messages_per_minute,

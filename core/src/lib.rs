@@ -12,6 +12,7 @@ pub mod media;
 pub mod model;
 pub mod rights;
 pub mod routing;
+pub mod social;
 pub mod validate;
 
 pub use access::{Action, Decision, Principal, decide};

@@ -19,12 +19,14 @@ mod hub;
 pub mod media;
 mod postgres;
 pub mod secrets;
+mod social;
 mod sqlite;
 mod widget;
 
 pub use hub::*;
 pub use postgres::PgStore;
 pub use secrets::SecretBox;
+pub use social::*;
 pub use sqlite::SqliteStore;
 pub use widget::*;
 
@@ -225,7 +227,7 @@ pub struct LoginFailure {
 /// The realtime hub's part ([`HubStore`]) and the website widget's ([`WidgetStore`]) are
 /// supertraits, so a [`DynStore`] has every method.
 #[async_trait]
-pub trait Store: HubStore + WidgetStore + Send + Sync + 'static {
+pub trait Store: HubStore + WidgetStore + SocialStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn engine(&self) -> &'static str;
     /// Applies pending migrations.

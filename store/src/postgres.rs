@@ -127,6 +127,10 @@ mod hub_sql;
 #[path = "widget_sql.rs"]
 mod widget_sql;
 
+#[allow(clippy::duplicate_mod)]
+#[path = "social_sql.rs"]
+mod social_sql;
+
 /// The PostgreSQL backend.
 #[derive(Clone, Debug)]
 pub struct PgStore {
