@@ -14,6 +14,8 @@
 //!   against the sandbox's fake of that provider.
 //! - `nodes`: real `omnihub serve` processes — `kill -9` right after an acknowledgement, and two
 //!   nodes on one PostgreSQL database (cross-node pushes, assignment, scheduled tasks).
+//! - `social`: social profiles against the sandbox's VK fake — connecting, approval,
+//!   scheduled publishing, comments into the inbox and their moderation, tenant isolation.
 //! - `widget`: the website widget's public API and visitor WebSocket — origins and CORS,
 //!   visitors kept apart, bad input, dedupe, rate limits, resume after a reconnect.
 
@@ -26,6 +28,7 @@ mod messengers;
 mod nodes;
 mod process;
 mod rights_matrix;
+mod social;
 mod support;
 mod telephony;
 mod widget;

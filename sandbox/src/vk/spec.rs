@@ -173,7 +173,16 @@ fn method_spec(method: &Value, definitions: &Value) -> MethodSpec {
                 fields.remove(key);
             }
         }
-        if let Some(reference) = param.get("$ref").and_then(Value::as_str) {
+        let referenced = param
+            .get("$ref")
+            .and_then(Value::as_str)
+            .map(|reference| (reference, definition(definitions, reference)));
+        if let Some((reference, Some(target))) = referenced
+            && target.get("type").and_then(Value::as_str) != Some("object")
+        {
+            // A plain value (an enum of strings, say) checked against its definition.
+            schema = json!({"$ref": local_ref(reference)});
+        } else if let Some(reference) = param.get("$ref").and_then(Value::as_str) {
             // A string on the wire holding the referenced object as JSON.
             let target = json!({"$ref": local_ref(reference), "definitions": definitions});
             match compile(&target) {
@@ -203,6 +212,12 @@ fn method_spec(method: &Value, definitions: &Value) -> MethodSpec {
         json_params,
         compile_error,
     }
+}
+
+/// The definition a `../x/objects.json#/definitions/NAME` reference names.
+fn definition<'a>(definitions: &'a Value, reference: &str) -> Option<&'a Value> {
+    let name = reference.rsplit('/').next()?;
+    definitions.get(name)
 }
 
 /// `../messages/objects.json#/definitions/X` → `#/definitions/X`.
