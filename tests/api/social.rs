@@ -41,6 +41,8 @@ impl Social {
         let mut options = Options::default();
         options.providers.vk_api = vk.base_url();
         options.public_url = Some(base.clone());
+        // Room for a post longer than VK takes.
+        options.max_body_bytes = 256 * 1024;
         let w = World::with(label, options).await;
         let state = w.state.clone();
         let server = HttpServer::new(move || omnihub::create_app(state.clone()))
@@ -255,13 +257,8 @@ async fn a_scheduled_post_is_published_once_and_its_comments_are_moderated_from_
     assert_eq!(reply.text, "Есть, заходите!");
 
     // Moderation: a like now; hiding is not VK's; deleting.
-    let act = |action: &str| {
-        s.w.post(
-            owner,
-            &format!("/api/v1/social/comments/{comment_message}/actions"),
-            json!({ "action": action }),
-        )
-    };
+    let actions = format!("/api/v1/social/comments/{comment_message}/actions");
+    let act = |action: &str| s.w.post(owner, &actions, json!({ "action": action }));
     act("like").await.assert_status(202);
     s.until("the like", || async { s.vk.wall_comments()[0].likes == 1 })
         .await;
