@@ -448,6 +448,13 @@ const ROWS: &[Row] = &[
         Client,
         OWNER_SEES_422,
     ),
+    row("GET", "/api/v1/social/media", Client, MEMBERS_200),
+    row(
+        "POST",
+        "/api/v1/social/media",
+        Client,
+        [401, 403, 403, 201, 403, 403, 403],
+    ),
     row("GET", "/api/v1/social/posts", Client, MEMBERS_200),
     row("POST", "/api/v1/social/posts", Client, OWNER_SEES_422),
     row("GET", "/api/v1/social/posts/{id}", Client, OWNER_SEES_200),
@@ -913,6 +920,22 @@ async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
             Some(json!({ "number": "+79991234567" }))
         }
         ("PUT", "/api/v1/conversations/{id}/tags/{tag}") => None,
+        ("POST", "/api/v1/social/media") => {
+            let boundary = "matrix-boundary";
+            headers.push((
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            ));
+            let mut body = format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; \
+                 filename=\"matrix.png\"\r\nContent-Type: image/png\r\n\r\n"
+            )
+            .into_bytes();
+            body.extend_from_slice(omnihub_sandbox::SAMPLE_PHOTO);
+            body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+            raw = Some(body);
+            None
+        }
         ("POST", "/api/v1/conversations/{id}/attachments") => {
             let boundary = "matrix-boundary";
             headers.push((

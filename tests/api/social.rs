@@ -358,13 +358,24 @@ async fn a_rescheduled_post_goes_out_once_at_its_new_time_and_limits_are_checked
     .await
     .assert_error(400, "validation_failed");
 
+    // An image of the media library goes with the post; a page is no image.
+    s.upload("page.html", "text/html", b"<script>")
+        .await
+        .assert_error(415, "unsupported_media_type");
+    let r = s
+        .upload("photo.png", "image/png", omnihub_sandbox::SAMPLE_PHOTO)
+        .await;
+    r.assert_status(201);
+    let image = r.json()["id"].as_str().unwrap().to_string();
     let r =
         s.w.post(
             owner,
             "/api/v1/social/posts",
-            json!({ "content": { "text": "Moved" }, "targets": [{ "profile_id": profile }] }),
+            json!({ "content": { "text": "Moved", "media": [image] },
+                "targets": [{ "profile_id": profile }] }),
         )
         .await;
+    r.assert_status(201);
     let id = r.json()["id"].as_str().unwrap().to_string();
     // Scheduling needs approval first.
     s.w.post(
@@ -405,7 +416,14 @@ async fn a_rescheduled_post_goes_out_once_at_its_new_time_and_limits_are_checked
         s.post(&id).await["status"] == "published"
     })
     .await;
-    assert_eq!(s.vk.wall_posts().len(), 1);
+    let posts = s.vk.wall_posts();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].attachments.len(), 1);
+    assert_eq!(
+        s.vk.media(&posts[0].attachments[0]).unwrap(),
+        omnihub_sandbox::SAMPLE_PHOTO.to_vec(),
+        "the library's image went to VK's wall upload"
+    );
 
     // Taken down by a scheduled delete.
     s.w.post(

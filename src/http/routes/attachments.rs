@@ -72,6 +72,64 @@ pub async fn upload_attachment(
     access: InConversation<Writes>,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
+    let received = receive_file(&req, &state, payload).await?;
+    let (kind, file_name, mime, put) = (
+        received.kind,
+        received.file_name,
+        received.mime_type,
+        received.put,
+    );
+    let upload = NewUpload {
+        client_id: access.client(),
+        conversation_id: access.conversation.id,
+        uploaded_by: Some(access.caller.principal.user_id),
+        kind,
+        file_name,
+        mime_type: mime,
+        size: i64::try_from(put.size).unwrap_or(i64::MAX),
+        sha256: put.sha256.clone(),
+        storage_key: put.key.clone(),
+    };
+    let attachment = match state.store.create_upload(&upload).await {
+        Ok(attachment) => attachment,
+        Err(err) => {
+            let _ = state.media.delete(&put.key).await;
+            return Err(err.into());
+        }
+    };
+    state
+        .audit(access.caller.audit(
+            Some(access.client()),
+            "conversation.upload",
+            "conversation",
+            access.conversation.id,
+            json!({
+                "attachment_id": attachment.id,
+                "file_name": attachment.file_name,
+                "size": attachment.size,
+                "mime_type": attachment.mime_type,
+            }),
+        ))
+        .await?;
+    Ok(HttpResponse::Created().json(attachment))
+}
+
+/// A file streamed from a multipart body into the media store.
+pub(crate) struct ReceivedFile {
+    pub kind: AttachmentKind,
+    pub file_name: String,
+    pub mime_type: String,
+    pub put: omnihub_store::media::PutMedia,
+}
+
+/// Streams the one part named `file` of a `multipart/form-data` body into the media store,
+/// within `[media] max_upload_bytes`; pages, scripts and programs are refused, and nothing is
+/// kept of a refused or empty file.
+pub(crate) async fn receive_file(
+    req: &HttpRequest,
+    state: &AppState,
+    payload: web::Payload,
+) -> ApiResult<ReceivedFile> {
     let is_multipart = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -138,39 +196,12 @@ pub async fn upload_attachment(
         let _ = state.media.delete(&put.key).await;
         return Err(ApiError::Validation(Msg::UploadEmpty));
     }
-    let upload = NewUpload {
-        client_id: access.client(),
-        conversation_id: access.conversation.id,
-        uploaded_by: Some(access.caller.principal.user_id),
+    Ok(ReceivedFile {
         kind,
         file_name,
         mime_type: mime,
-        size: i64::try_from(put.size).unwrap_or(i64::MAX),
-        sha256: put.sha256.clone(),
-        storage_key: put.key.clone(),
-    };
-    let attachment = match state.store.create_upload(&upload).await {
-        Ok(attachment) => attachment,
-        Err(err) => {
-            let _ = state.media.delete(&put.key).await;
-            return Err(err.into());
-        }
-    };
-    state
-        .audit(access.caller.audit(
-            Some(access.client()),
-            "conversation.upload",
-            "conversation",
-            access.conversation.id,
-            json!({
-                "attachment_id": attachment.id,
-                "file_name": attachment.file_name,
-                "size": attachment.size,
-                "mime_type": attachment.mime_type,
-            }),
-        ))
-        .await?;
-    Ok(HttpResponse::Created().json(attachment))
+        put,
+    })
 }
 
 fn malformed(err: &actix_multipart::MultipartError) -> Msg {

@@ -39,6 +39,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/social/profiles/{channel_id}/posts",
             web::get().to(profile_posts),
         )
+        .route("/social/media", web::get().to(list_media))
+        .route("/social/media", web::post().to(upload_media))
         .route("/social/posts", web::get().to(list_posts))
         .route("/social/posts", web::post().to(create_post))
         .route("/social/posts/{id}", web::get().to(get_post))
@@ -69,6 +71,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         connect_profile,
         disconnect_profile,
         profile_posts,
+        list_media,
+        upload_media,
         list_posts,
         create_post,
         get_post,
@@ -91,6 +95,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         ProfileList,
         ConnectProfile,
         RemotePostView,
+        omnihub_store::SocialMedia,
+        MediaList,
         SocialPost,
         omnihub_store::PostTarget,
         PostList,
@@ -454,6 +460,96 @@ pub async fn profile_posts(
         });
     }
     Ok(web::Json(items))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The media library
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Serialize, ToSchema)]
+pub struct MediaList {
+    pub items: Vec<omnihub_store::SocialMedia>,
+}
+
+/// Image types some network takes in a post.
+const POST_IMAGE_TYPES: [&str; 4] = ["image/jpeg", "image/png", "image/gif", "image/webp"];
+
+/// Whether the caller may publish on some profile (the owner always).
+fn publishes_somewhere(who: &Principal) -> bool {
+    who.role == omnihub_core::Role::ClientOwner
+        || who
+            .channels
+            .values()
+            .any(|r| r.contains(ChannelRights::PUBLISH))
+}
+
+/// The client's media library, newest first (at most 500).
+#[utoipa::path(get, path = "/api/v1/social/media", tag = "social",
+    responses((status = 200, body = MediaList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("session" = []), ("token" = [])))]
+pub async fn list_media(
+    state: web::Data<AppState>,
+    caller: Auth<ViewOwnClient>,
+) -> ApiResult<web::Json<MediaList>> {
+    let items = state.store.list_social_media(caller.client_id()?).await?;
+    Ok(web::Json(MediaList { items }))
+}
+
+/// Adds an image to the media library (`multipart/form-data`, one part named `file`), for
+/// posts to name in `media`; within `[media] max_upload_bytes`, JPEG, PNG, GIF or WebP. Needs
+/// `publish` on some profile.
+#[utoipa::path(post, path = "/api/v1/social/media", tag = "social",
+    request_body(content = String, description = "`multipart/form-data` with one part named `file`", content_type = "multipart/form-data"),
+    responses((status = 201, body = omnihub_store::SocialMedia),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 415, description = "not multipart, or not an image a network takes", body = ErrorBody)),
+    security(("session" = []), ("token" = [])))]
+pub async fn upload_media(
+    req: actix_web::HttpRequest,
+    state: web::Data<AppState>,
+    caller: Auth<ViewOwnClient>,
+    payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let client = caller.client_id()?;
+    if !publishes_somewhere(&caller.principal) {
+        return Err(ApiError::Forbidden);
+    }
+    let file = super::attachments::receive_file(&req, &state, payload).await?;
+    if !POST_IMAGE_TYPES.contains(&file.mime_type.as_str()) {
+        let _ = state.media.delete(&file.put.key).await;
+        return Err(ApiError::UnsupportedFile(Msg::UploadForbiddenType {
+            mime: file.mime_type,
+        }));
+    }
+    let media = match state
+        .store
+        .create_social_media(&omnihub_store::NewSocialMedia {
+            client_id: client,
+            file_name: file.file_name,
+            mime_type: file.mime_type,
+            size: i64::try_from(file.put.size).unwrap_or(i64::MAX),
+            storage_key: file.put.key.clone(),
+            uploaded_by: Some(caller.principal.user_id),
+        })
+        .await
+    {
+        Ok(media) => media,
+        Err(err) => {
+            let _ = state.media.delete(&file.put.key).await;
+            return Err(err.into());
+        }
+    };
+    state
+        .audit(caller.audit(
+            Some(client),
+            "social_media.upload",
+            "social_media",
+            media.id,
+            json!({ "file_name": media.file_name, "size": media.size }),
+        ))
+        .await?;
+    Ok(HttpResponse::Created().json(media))
 }
 
 // ---------------------------------------------------------------------------------------------
