@@ -1530,7 +1530,7 @@ export interface components {
         ChannelList: {
             items: components["schemas"]["ChannelView"][];
         };
-        ChannelRights: ("read" | "reply" | "publish" | "moderate" | "delete" | "analytics")[];
+        ChannelRights: ("read" | "reply" | "publish" | "moderate" | "delete" | "approve" | "analytics")[];
         ChannelRightsEntry: {
             channel_id: components["schemas"]["ChannelId"];
             rights: components["schemas"]["ChannelRights"];
