@@ -559,8 +559,7 @@ impl OutboundChannel for CommentReplies {
                 .list_comments(post_id)
                 .await?
                 .into_iter()
-                .filter(|c| c.author_id == author && !c.by_profile)
-                .next_back()
+                .rfind(|c| c.author_id == author && !c.by_profile)
                 .map(|c| c.id),
         };
         let id = self
