@@ -755,6 +755,103 @@ catalog! {
         ru: "Для вас создана учётная запись omnihub. Чтобы задать пароль, откройте ссылку (действует до {until}):\n\n{link}",
         en: "An omnihub account was created for you. To set your password, open this link (valid until {until}):\n\n{link}",
     },
+
+    // --- social publishing -----------------------------------------------------------------
+
+    /// `action` is the capability's name; `reason` is the capability matrix's, in English.
+    SocialUnsupported { network: String, action: String, reason: String } => {
+        ru: "{network}: действие `{action}` недоступно ({reason})",
+        en: "{network}: `{action}` is not available ({reason})",
+    },
+    SocialPostEmpty { network: String } => {
+        ru: "{network}: в посте нет ни текста, ни файлов, ни ссылки",
+        en: "{network}: the post has no text, files or link",
+    },
+    SocialTextTooLong { network: String, max: usize } => {
+        ru: "{network}: текст поста вместе с упоминаниями и хештегами длиннее {max} символов",
+        en: "{network}: the post's text, mentions and hashtags included, is longer than {max} characters",
+    },
+    SocialTooManyImages { network: String, max: usize } => {
+        ru: "{network}: не больше {max} изображений в посте",
+        en: "{network}: at most {max} images a post",
+    },
+    SocialImageType { network: String } => {
+        ru: "{network}: такой тип изображения не принимается",
+        en: "{network}: this type of image is not taken",
+    },
+    SocialImageSize { network: String, max: usize } => {
+        ru: "{network}: изображение больше {max} байт",
+        en: "{network}: an image is larger than {max} bytes",
+    },
+    PostText { max: usize } => {
+        ru: "текст поста — не больше {max} символов, без управляющих символов",
+        en: "a post's text is at most {max} characters, without control characters",
+    },
+    PostLink => {
+        ru: "ссылка — один адрес http(s)",
+        en: "the link must be one http(s) address",
+    },
+    PostHashtag => {
+        ru: "хештеги — буквы, цифры и `_`, не больше 30",
+        en: "hashtags are letters, digits and `_`, at most 30 of them",
+    },
+    PostMention => {
+        ru: "упоминания — идентификаторы или короткие имена, не больше 50",
+        en: "mentions are ids or screen names, at most 50 of them",
+    },
+    PostLocation => {
+        ru: "широта от -90 до 90, долгота от -180 до 180",
+        en: "latitude is -90 to 90 and longitude -180 to 180",
+    },
+    PostMedia { max: usize } => {
+        ru: "не больше {max} файлов в посте",
+        en: "at most {max} files a post",
+    },
+    /// A field whose value is none of those allowed (a network, an action, a time).
+    SocialBadValue { field: &'static str } => {
+        ru: "недопустимое значение поля `{field}`",
+        en: "`{field}` has a value that is not allowed",
+    },
+    NoSuchLocalTime => {
+        ru: "такого времени в этом часовом поясе нет (перевод часов)",
+        en: "that time does not exist in that time zone (a clock change skips it)",
+    },
+    ScheduleInPast => {
+        ru: "время публикации уже прошло",
+        en: "the publication time has passed",
+    },
+    PostNoProfiles => {
+        ru: "выберите хотя бы один профиль, без повторов",
+        en: "choose at least one profile, each once",
+    },
+    PostStatus { status: String } => {
+        ru: "пост в состоянии «{status}»: этот шаг отсюда невозможен",
+        en: "the post is {status}: this step cannot be taken from there",
+    },
+    NetworkNotConnectable { network: String, reason: String } => {
+        ru: "профили сети {network} подключить нельзя: {reason}",
+        en: "{network} profiles cannot be connected: {reason}",
+    },
+    OAuthStateInvalid => {
+        ru: "ссылка авторизации недействительна, уже использована или открыта не в вашем сеансе; начните подключение заново",
+        en: "the authorization link is invalid, used, or opened outside your session; start connecting again",
+    },
+}
+
+impl From<omnihub_core::social::InvalidPost> for Msg {
+    fn from(e: omnihub_core::social::InvalidPost) -> Msg {
+        use omnihub_core::social::InvalidPost;
+        match e {
+            InvalidPost::Text { max } => Msg::PostText { max },
+            InvalidPost::Link => Msg::PostLink,
+            InvalidPost::Hashtag => Msg::PostHashtag,
+            InvalidPost::Mention => Msg::PostMention,
+            InvalidPost::Location => Msg::PostLocation,
+            InvalidPost::Media { max } => Msg::PostMedia { max },
+            InvalidPost::TimeZone { zone } => Msg::UnknownTimezone { zone },
+            InvalidPost::NoSuchLocalTime => Msg::NoSuchLocalTime,
+        }
+    }
 }
 
 impl From<Invalid> for Msg {

@@ -13,6 +13,7 @@ pub mod http;
 pub mod i18n;
 pub mod pollers;
 pub mod server;
+pub mod social;
 pub mod state;
 pub mod tls;
 pub mod widget;

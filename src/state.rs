@@ -57,6 +57,8 @@ pub struct Inner {
     pub widget_limits: crate::widget::WidgetLimits,
     /// Calls whose outcome this process follows on a PBX's event stream.
     pub followed_calls: crate::callback::FollowedCalls,
+    /// Social publishing (profiles' connectors, content checks), shared with the scheduler.
+    pub social: crate::social::SocialService,
 }
 
 impl Deref for AppState {
@@ -133,6 +135,11 @@ impl AppState {
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot open the media directory: {e}"))?,
         );
+        let social = crate::social::SocialService {
+            store: store.clone(),
+            endpoints: endpoints.clone(),
+            media: media.clone(),
+        };
         let hub_config = HubConfig {
             session_queue: config.hub.session_queue,
             events_retention: (config.hub.events_retention_days > 0).then(|| {
@@ -142,6 +149,7 @@ impl AppState {
             endpoints: endpoints.clone(),
             media: Some(media.clone()),
             max_attachment_bytes: config.media.max_attachment_bytes as u64,
+            task_handlers: crate::social::tasks::handlers(social.clone(), Default::default()),
             ..HubConfig::default()
         };
         let hub_tree = Hub::start(store.clone(), hub_config)
@@ -180,6 +188,7 @@ impl AppState {
                 ))
             },
             media,
+            social,
             widget_limits: crate::widget::WidgetLimits::new(
                 config.hub.widget_requests_per_minute,
                 config.hub.widget_messages_per_minute,

@@ -29,10 +29,11 @@ use governor::clock::Clock;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use omnihub_connectors::api::ApiChannel;
 use omnihub_connectors::registry::{self, Endpoints};
+use omnihub_connectors::social;
 use omnihub_connectors::widget::WidgetChannel;
 use omnihub_connectors::{OutboundAttachment, OutboundChannel, OutboundMessage, SendError};
 use omnihub_core::media::AttachmentState;
-use omnihub_core::model::{Channel, DeliveryStatus, Message, Provider};
+use omnihub_core::model::{Channel, ChannelKind, DeliveryStatus, Message, Provider};
 use omnihub_core::{ChannelId, ConversationId, MessageId};
 use omnihub_store::StoreError;
 use omnihub_store::media::{MediaError, read_all};
@@ -654,6 +655,16 @@ fn connector(
             Ok(Arc::new(ApiChannel::new(url, token)?))
         }
         Provider::Widget => Ok(Arc::new(WidgetChannel)),
+        // A social profile's conversations are comment threads: replies are comments.
+        provider if channel.kind == ChannelKind::Social => {
+            let network =
+                social::social_network(provider, credentials, endpoints).map_err(|err| {
+                    SendError::Permanent {
+                        reason: err.to_string(),
+                    }
+                })?;
+            Ok(Arc::new(social::CommentReplies(network)))
+        }
         provider => {
             let channel =
                 registry::provider_channel(provider, credentials, &channel.settings, endpoints)

@@ -22,6 +22,7 @@ pub mod provider;
 pub mod registry;
 pub mod rest_client;
 pub mod signing;
+pub mod social;
 pub mod telegram;
 pub mod telephony;
 pub mod viber;

@@ -14,6 +14,7 @@ pub mod rights;
 pub mod routing;
 pub mod schedule;
 pub mod triggers;
+pub mod social;
 pub mod validate;
 
 pub use access::{Action, Decision, Principal, decide};

@@ -135,6 +135,8 @@ named_flags!(
         MODERATE = 1 << 3, "moderate";
         DELETE = 1 << 4, "delete";
         ANALYTICS = 1 << 5, "analytics";
+        // Approve a social post for publishing (the approval flow's second pair of eyes).
+        APPROVE = 1 << 6, "approve";
     }
 );
 

@@ -77,6 +77,8 @@ pub enum ApiError {
     CaptchaFailed,
     /// What is not ready and why, for operators.
     NotReady(String),
+    /// A social network does not allow this (422 `unsupported_by_network`, with the reason).
+    Unsupported(Msg),
     /// Logged with the request id; the client sees only the id.
     Internal(String),
 }
@@ -111,6 +113,7 @@ impl ApiError {
             ApiError::OutOfHours => "out_of_hours",
             ApiError::CaptchaFailed => "captcha_failed",
             ApiError::NotReady(_) => "not_ready",
+            ApiError::Unsupported(_) => "unsupported_by_network",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -126,6 +129,7 @@ impl ApiError {
             ApiError::Validation(m)
             | ApiError::InvalidParameter(m)
             | ApiError::Conflict(m)
+            | ApiError::Unsupported(m)
             | ApiError::UnsupportedFile(m) => m.clone(),
             ApiError::InvalidJson(detail) => Msg::InvalidJson {
                 detail: detail.clone(),
@@ -197,6 +201,7 @@ impl ResponseError for ApiError {
             | ApiError::CaptchaFailed
             | ApiError::OriginNotAllowed => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Unsupported(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict(_) | ApiError::OutOfHours => StatusCode::CONFLICT,
             ApiError::InvalidToken => StatusCode::GONE,
             ApiError::EmailNotConfigured | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,

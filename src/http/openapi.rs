@@ -40,6 +40,8 @@ pub fn document() -> utoipa::openapi::OpenApi {
         triggers::Api::openapi(),
         hooks::Api::openapi(),
         provider_hooks::Api::openapi(),
+        social::Api::openapi(),
+        social_hooks::Api::openapi(),
         crate::ws::Api::openapi(),
         crate::widget::owner::Api::openapi(),
         crate::widget::public::Api::openapi(),

@@ -20,6 +20,7 @@ pub mod media;
 mod postgres;
 pub mod scheduler;
 pub mod secrets;
+mod social;
 mod sqlite;
 mod widget;
 
@@ -27,6 +28,7 @@ pub use hub::*;
 pub use postgres::PgStore;
 pub use scheduler::*;
 pub use secrets::SecretBox;
+pub use social::*;
 pub use sqlite::SqliteStore;
 pub use widget::*;
 
@@ -227,7 +229,7 @@ pub struct LoginFailure {
 /// The realtime hub's part ([`HubStore`]), the website widget's ([`WidgetStore`]) and the
 /// scheduler's ([`SchedulerStore`]) are supertraits, so a [`DynStore`] has every method.
 #[async_trait]
-pub trait Store: HubStore + WidgetStore + SchedulerStore + Send + Sync + 'static {
+pub trait Store: HubStore + WidgetStore + SchedulerStore + SocialStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn engine(&self) -> &'static str;
     /// Applies pending migrations.

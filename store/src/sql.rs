@@ -393,7 +393,7 @@ impl Backend {
     }
 
     /// JSON `null` counts as "no credentials", so a patch can clear them.
-    fn seal_json(&self, value: Option<&serde_json::Value>) -> Result<Option<Vec<u8>>> {
+    pub(super) fn seal_json(&self, value: Option<&serde_json::Value>) -> Result<Option<Vec<u8>>> {
         match value {
             None | Some(serde_json::Value::Null) => Ok(None),
             Some(v) => {

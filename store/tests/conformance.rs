@@ -220,6 +220,7 @@ conformance!(raw:
     requests_follow_resolve_and_return,
     events_are_announced_across_nodes,
     ten_thousand_due_tasks_are_claimed_once,
+    social_profiles_posts_threads_and_media,
 );
 
 // --- a look under the store ---------------------------------------------------------------
@@ -6047,4 +6048,359 @@ async fn triggers_crud_and_notifications_once(store: DynStore) {
             .unwrap()
             .is_empty()
     );
+}
+
+async fn social_profiles_posts_threads_and_media(store: DynStore, url: String) {
+    let a = tenant(&store, "Social A").await;
+    let b = tenant(&store, "Social B").await;
+    let token = "vk1.a.very-secret-admin-token";
+    let new_profile = |client: ClientId, external: &str| NewSocialProfile {
+        client_id: client,
+        provider: Provider::Vk,
+        network: "vk".into(),
+        external_id: external.into(),
+        name: format!("club{external}"),
+        credentials: serde_json::json!({ "access_token": token, "group_id": 1 }),
+        token_expires_at: Some(now() + Duration::hours(1)),
+    };
+    let profile = store
+        .create_social_profile(&new_profile(a.client.id, "123"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            profile.network.as_str(),
+            profile.status.as_str(),
+            profile.name.as_str()
+        ),
+        ("vk", "active", "club123")
+    );
+    let channel = store.get_channel(a.client.id, profile.id).await.unwrap();
+    assert_eq!(
+        (channel.kind, channel.provider),
+        (ChannelKind::Social, Provider::Vk)
+    );
+    conflict(
+        store
+            .create_social_profile(&new_profile(a.client.id, "123"))
+            .await,
+        "profile",
+    );
+    // Another client may connect the same community; each sees only its own.
+    let theirs = store
+        .create_social_profile(&new_profile(b.client.id, "123"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_social_profiles(a.client.id).await.unwrap(),
+        vec![profile.clone()]
+    );
+    not_found(store.get_social_profile(a.client.id, theirs.id).await);
+    assert_eq!(
+        store.social_profile_for_hook(profile.id).await.unwrap(),
+        profile
+    );
+    let mut raw = Raw::connect(&url).await;
+    let sealed = raw
+        .bytes(
+            "SELECT credentials FROM channels WHERE id = $1",
+            profile.id.0,
+        )
+        .await
+        .unwrap();
+    assert!(
+        !contains(&sealed, token.as_bytes()),
+        "the token is stored in the clear"
+    );
+    store
+        .set_social_profile_status(a.client.id, profile.id, "failing", Some("no callback"))
+        .await
+        .unwrap();
+    let failing = store
+        .get_social_profile(a.client.id, profile.id)
+        .await
+        .unwrap();
+    assert_eq!(failing.status_detail.as_deref(), Some("no callback"));
+
+    // A post targets only the client's own profiles.
+    let content = serde_json::json!({ "text": "hello", "hashtags": ["a"] });
+    not_found(
+        store
+            .create_social_post(&NewSocialPost {
+                client_id: a.client.id,
+                author_id: Some(a.owner.id),
+                content: content.clone(),
+                targets: vec![(theirs.id, None)],
+            })
+            .await,
+    );
+    let post = store
+        .create_social_post(&NewSocialPost {
+            client_id: a.client.id,
+            author_id: Some(a.owner.id),
+            content: content.clone(),
+            targets: vec![(profile.id, Some(serde_json::json!({ "text": "for VK" })))],
+        })
+        .await
+        .unwrap();
+    assert_eq!(post.status, "draft");
+    assert_eq!(
+        post.targets[0].content,
+        Some(serde_json::json!({ "text": "for VK" }))
+    );
+    not_found(store.get_social_post(b.client.id, post.id).await);
+    let edited = store
+        .update_social_post(
+            a.client.id,
+            post.id,
+            &serde_json::json!({ "text": "v2" }),
+            &[(profile.id, None)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            edited.content["text"].as_str(),
+            edited.targets[0].content.clone()
+        ),
+        (Some("v2"), None)
+    );
+
+    // The approval flow moves only from the statuses it names.
+    let step = |from: &'static [&'static str], to: &'static str| PostTransition {
+        from,
+        to,
+        approved_by: None,
+        scheduled: None,
+    };
+    conflict(
+        store
+            .transition_social_post(a.client.id, post.id, &step(&["approved"], "scheduled"))
+            .await,
+        "status",
+    );
+    store
+        .transition_social_post(a.client.id, post.id, &step(&["draft"], "awaiting_approval"))
+        .await
+        .unwrap();
+    conflict(
+        store
+            .update_social_post(a.client.id, post.id, &content, &[(profile.id, None)])
+            .await,
+        "status",
+    );
+    let approved = store
+        .transition_social_post(
+            a.client.id,
+            post.id,
+            &PostTransition {
+                from: &["awaiting_approval"],
+                to: "approved",
+                approved_by: Some(a.owner.id),
+                scheduled: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(approved.approved_by, Some(a.owner.id));
+    let at = DateTime::from_timestamp_millis(now().timestamp_millis() + 3_600_000).unwrap();
+    let scheduled = store
+        .transition_social_post(
+            a.client.id,
+            post.id,
+            &PostTransition {
+                from: &["approved"],
+                to: "scheduled",
+                approved_by: None,
+                scheduled: Some(Some((at, "Europe/Moscow".into()))),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            scheduled.scheduled_at,
+            scheduled.time_zone.as_deref(),
+            scheduled.approved_by
+        ),
+        (Some(at), Some("Europe/Moscow"), Some(a.owner.id))
+    );
+    store
+        .transition_social_post(a.client.id, post.id, &step(&["scheduled"], "publishing"))
+        .await
+        .unwrap();
+
+    // Outcomes: failed, then published with the remote id; the post follows its targets.
+    let failed = store
+        .set_target_outcome(
+            a.client.id,
+            post.id,
+            profile.id,
+            &TargetOutcome {
+                status: "failed",
+                remote_id: None,
+                failure_reason: Some("VK error 15"),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(failed.status, "failed");
+    assert_eq!(
+        failed.targets[0].failure_reason.as_deref(),
+        Some("VK error 15")
+    );
+    let retried = store
+        .transition_social_post(a.client.id, post.id, &step(&["failed"], "publishing"))
+        .await
+        .unwrap();
+    assert_eq!(
+        retried.targets[0].status, "pending",
+        "a retry publishes the failed targets"
+    );
+    let published = store
+        .set_target_outcome(
+            a.client.id,
+            post.id,
+            profile.id,
+            &TargetOutcome {
+                status: "published",
+                remote_id: Some("77"),
+                failure_reason: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(published.status, "published");
+    assert_eq!(published.targets[0].remote_id.as_deref(), Some("77"));
+    assert!(published.targets[0].published_at.is_some());
+    store
+        .set_target_counters(a.client.id, post.id, profile.id, [3, 2, 1, 40])
+        .await
+        .unwrap();
+    let counted = store.get_social_post(a.client.id, post.id).await.unwrap();
+    assert_eq!(
+        (
+            counted.targets[0].likes,
+            counted.targets[0].comments,
+            counted.targets[0].views
+        ),
+        (3, 2, 40)
+    );
+    conflict(
+        store.delete_social_post(a.client.id, post.id).await,
+        "status",
+    );
+
+    // A comment conversation is tied to the post by its remote id, once.
+    let comment = ingest_new(
+        &store,
+        &InboundEvent {
+            attachments: Vec::new(),
+            client_id: a.client.id,
+            channel_id: profile.id,
+            external_conversation_id: "77:42".into(),
+            external_user_id: "42".into(),
+            contact_name: "id42".into(),
+            provider_event_id: "501".into(),
+            text: "nice".into(),
+        },
+    )
+    .await;
+    for _ in 0..2 {
+        store
+            .link_social_thread(a.client.id, comment.conversation.id, profile.id, "77")
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store
+            .social_thread(a.client.id, comment.conversation.id)
+            .await
+            .unwrap(),
+        Some((profile.id, "77".to_string(), Some(post.id)))
+    );
+    assert_eq!(
+        store.post_threads(a.client.id, post.id).await.unwrap(),
+        vec![comment.conversation.id]
+    );
+    let found = store
+        .social_comment(a.client.id, comment.message.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            found.profile_id,
+            found.remote_post_id.as_str(),
+            found.comment_id.as_deref()
+        ),
+        (profile.id, "77", Some("501"))
+    );
+    not_found(store.social_comment(b.client.id, comment.message.id).await);
+    assert_eq!(
+        store
+            .social_thread(b.client.id, comment.conversation.id)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Deleted everywhere, the post says so.
+    let deleted = store
+        .set_target_outcome(
+            a.client.id,
+            post.id,
+            profile.id,
+            &TargetOutcome {
+                status: "deleted",
+                remote_id: None,
+                failure_reason: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            deleted.status.as_str(),
+            deleted.targets[0].remote_id.as_deref()
+        ),
+        ("deleted", Some("77"))
+    );
+    store
+        .delete_social_post(a.client.id, post.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .social_thread(a.client.id, comment.conversation.id)
+            .await
+            .unwrap(),
+        Some((profile.id, "77".to_string(), None)),
+        "the conversation outlives the post"
+    );
+
+    // The media library.
+    let media = store
+        .create_social_media(&NewSocialMedia {
+            client_id: a.client.id,
+            file_name: "a.png".into(),
+            mime_type: "image/png".into(),
+            size: 10,
+            storage_key: "k".into(),
+            uploaded_by: Some(a.owner.id),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_social_media(a.client.id, media.id).await.unwrap(),
+        media
+    );
+    not_found(store.get_social_media(b.client.id, media.id).await);
+    assert_eq!(
+        store.list_social_media(a.client.id).await.unwrap(),
+        vec![media]
+    );
+
+    // Disconnecting removes the profile with its channel.
+    store.delete_channel(a.client.id, profile.id).await.unwrap();
+    not_found(store.get_social_profile(a.client.id, profile.id).await);
 }

@@ -18,6 +18,8 @@
 //!   scheduled tasks fire, and two nodes on one PostgreSQL database (cross-node pushes,
 //!   assignment, scheduled tasks).
 //! - `scheduler`: the scheduler's REST API (tasks and triggered-task rules) through the app.
+//! - `social`: social profiles against the sandbox's VK fake — connecting, approval,
+//!   scheduled publishing, comments into the inbox and their moderation, tenant isolation.
 //! - `widget`: the website widget's public API and visitor WebSocket — origins and CORS,
 //!   visitors kept apart, bad input, dedupe, rate limits, resume after a reconnect.
 
@@ -32,6 +34,7 @@ mod nodes;
 mod process;
 mod rights_matrix;
 mod scheduler;
+mod social;
 mod support;
 mod telephony;
 mod widget;

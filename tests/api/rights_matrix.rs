@@ -123,6 +123,10 @@ const OWNER_SEES_204: [u16; 7] = [401, 403, 403, 204, 404, 404, 404];
 /// The matrix's clients connect no telephony: the owner reaches the conversation and is told
 /// so (409), everyone else is refused as for any conversation.
 const OWNER_SEES_409: [u16; 7] = [401, 403, 403, 409, 404, 404, 404];
+/// A network that refuses what was asked (422 `unsupported_by_network`), once the record is
+/// reached.
+const OWNER_SEES_422: [u16; 7] = [401, 403, 403, 422, 404, 404, 404];
+const MANAGERS_422: [u16; 7] = [401, 403, 403, 422, 403, 422, 422];
 
 const ROWS: &[Row] = &[
     // system
@@ -468,6 +472,101 @@ const ROWS: &[Row] = &[
         Open,
         [204; 7],
     ),
+    // social publishing: the matrix's profiles are OK groups, whose connector is not built, so
+    // whoever reaches one is told so (422) before any request could leave; employees have no
+    // profile delegated, so for them the profiles and their posts do not exist
+    row("GET", "/api/v1/social/networks", Client, MEMBERS_200),
+    row("GET", "/api/v1/social/profiles", Client, MEMBERS_200),
+    row("POST", "/api/v1/social/profiles", Client, MANAGERS_422),
+    row(
+        "DELETE",
+        "/api/v1/social/profiles/{channel_id}",
+        Client,
+        MANAGERS_204,
+    ),
+    row(
+        "GET",
+        "/api/v1/social/profiles/{channel_id}/posts",
+        Client,
+        OWNER_SEES_422,
+    ),
+    row("GET", "/api/v1/social/media", Client, MEMBERS_200),
+    row(
+        "POST",
+        "/api/v1/social/media",
+        Client,
+        [401, 403, 403, 201, 403, 403, 403],
+    ),
+    row("GET", "/api/v1/social/posts", Client, MEMBERS_200),
+    row("POST", "/api/v1/social/posts", Client, OWNER_SEES_422),
+    row("GET", "/api/v1/social/posts/{id}", Client, OWNER_SEES_200),
+    row("PATCH", "/api/v1/social/posts/{id}", Client, OWNER_SEES_422),
+    row(
+        "DELETE",
+        "/api/v1/social/posts/{id}",
+        Client,
+        OWNER_SEES_204,
+    ),
+    row(
+        "POST",
+        "/api/v1/social/posts/{id}/submit",
+        Client,
+        OWNER_SEES_200,
+    ),
+    row(
+        "POST",
+        "/api/v1/social/posts/{id}/approve",
+        Client,
+        OWNER_SEES_200,
+    ),
+    row(
+        "POST",
+        "/api/v1/social/posts/{id}/reject",
+        Client,
+        OWNER_SEES_200,
+    ),
+    row(
+        "POST",
+        "/api/v1/social/posts/{id}/schedule",
+        Client,
+        OWNER_SEES_200,
+    ),
+    row(
+        "POST",
+        "/api/v1/social/posts/{id}/unschedule",
+        Client,
+        OWNER_SEES_200,
+    ),
+    row(
+        "POST",
+        "/api/v1/social/posts/{id}/publish",
+        Client,
+        [401, 403, 403, 202, 404, 404, 404],
+    ),
+    row(
+        "POST",
+        "/api/v1/social/posts/{id}/actions",
+        Client,
+        OWNER_SEES_422,
+    ),
+    row(
+        "GET",
+        "/api/v1/social/posts/{id}/comments",
+        Client,
+        OWNER_SEES_200,
+    ),
+    row(
+        "POST",
+        "/api/v1/social/comments/{message_id}/actions",
+        Client,
+        OWNER_SEES_422,
+    ),
+    row(
+        "POST",
+        "/hooks/social/{network}/{profile_id}",
+        Open,
+        [401; 7],
+    ),
     // the API channel's webhook: nobody's session or API token is the channel's inbound token
     row("POST", "/hooks/api/{channel_id}", Open, [401; 7]),
     row("GET", "/hooks/api/{channel_id}", Open, [405; 7]),
@@ -480,7 +579,7 @@ const ROWS: &[Row] = &[
 /// The request got past authorization to the record itself: it succeeded, or the record's
 /// state refused it (409). For another client's or a missing id it must be a plain 404.
 fn reaches_the_record(status: u16) -> bool {
-    (200..300).contains(&status) || status == 409
+    (200..300).contains(&status) || status == 409 || status == 422
 }
 
 impl Row {
@@ -729,9 +828,27 @@ async fn path_id(w: &World, row: &Row, scope: Scope) -> Option<String> {
             .unwrap()
             .id
             .to_string(),
-        (_, "/hooks/api/{channel_id}") | (_, "/hooks/{provider}/{channel_id}") => {
-            w.a.channel.id.to_string()
+        (_, "/hooks/api/{channel_id}")
+        | (_, "/hooks/{provider}/{channel_id}")
+        | (_, "/hooks/social/{network}/{profile_id}") => w.a.channel.id.to_string(),
+        ("DELETE", "/api/v1/social/profiles/{channel_id}") => {
+            social::profile(w, t, "victim").await.to_string()
         }
+        (_, "/api/v1/social/profiles/{channel_id}/posts") => {
+            social::profile(w, t, "matrix").await.to_string()
+        }
+        ("POST", "/api/v1/social/posts/{id}/approve" | "/api/v1/social/posts/{id}/reject") => {
+            social::post(w, t, &["awaiting_approval"]).await
+        }
+        ("POST", "/api/v1/social/posts/{id}/schedule" | "/api/v1/social/posts/{id}/publish") => {
+            social::post(w, t, &["awaiting_approval", "approved"]).await
+        }
+        ("POST", "/api/v1/social/posts/{id}/unschedule") => {
+            social::post(w, t, &["awaiting_approval", "approved", "scheduled"]).await
+        }
+        ("POST", "/api/v1/social/posts/{id}/actions") => social::published_post(w, t).await,
+        (_, p) if p.starts_with("/api/v1/social/posts/{id}") => social::post(w, t, &[]).await,
+        (_, "/api/v1/social/comments/{message_id}/actions") => social::comment(w, t).await,
         (_, "/api/v1/operators/{user_id}") => t.plain.user.id.to_string(),
         ("POST", "/api/v1/tasks/{id}/retry") => matrix_task(w, t, true).await,
         (_, p) if p.starts_with("/api/v1/tasks/{id}") => matrix_task(w, t, false).await,
@@ -786,6 +903,9 @@ async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
             .replace("{channel_id}", &id)
             .replace("{token}", &id)
             .replace("{public_key}", &id)
+            .replace("{message_id}", &id)
+            .replace("{profile_id}", &id)
+            .replace("{network}", "vk")
             .replace("{tail}", "messages"),
         None => row.path.to_string(),
     };
@@ -919,6 +1039,22 @@ async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
             Some(json!({ "number": "+79991234567" }))
         }
         ("PUT", "/api/v1/conversations/{id}/tags/{tag}") => None,
+        ("POST", "/api/v1/social/media") => {
+            let boundary = "matrix-boundary";
+            headers.push((
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            ));
+            let mut body = format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; \
+                 filename=\"matrix.png\"\r\nContent-Type: image/png\r\n\r\n"
+            )
+            .into_bytes();
+            body.extend_from_slice(omnihub_sandbox::SAMPLE_PHOTO);
+            body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+            raw = Some(body);
+            None
+        }
         (
             "POST",
             "/api/v1/conversations/{id}/attachments"
@@ -1006,6 +1142,34 @@ async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
             "email": "visitor@matrix.test",
         })),
         ("POST", "/hooks/{provider}/{channel_id}") => Some(json!({ "update_id": n })),
+        ("POST", "/hooks/social/{network}/{profile_id}") => {
+            Some(json!({ "type": "wall_reply_new", "group_id": 1, "secret": "matrix" }))
+        }
+        ("POST", "/api/v1/social/profiles") => {
+            Some(json!({ "network": "ok", "external_id": "1", "access_token": "matrix" }))
+        }
+        ("POST", "/api/v1/social/posts") | ("PATCH", "/api/v1/social/posts/{id}") => {
+            let profile = social::profile(w, &w.a, "matrix").await;
+            Some(
+                json!({ "content": { "text": "matrix post" }, "targets": [{ "profile_id": profile }] }),
+            )
+        }
+        ("POST", "/api/v1/social/posts/{id}/schedule") => Some(json!({
+            "at": (chrono::Utc::now() + chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M").to_string(),
+            "time_zone": "Europe/Moscow",
+        })),
+        ("POST", "/api/v1/social/posts/{id}/actions") => Some(json!({ "action": "like" })),
+        ("POST", "/api/v1/social/comments/{message_id}/actions") => {
+            Some(json!({ "action": "like" }))
+        }
+        (
+            "POST",
+            "/api/v1/social/posts/{id}/submit"
+            | "/api/v1/social/posts/{id}/approve"
+            | "/api/v1/social/posts/{id}/reject"
+            | "/api/v1/social/posts/{id}/unschedule"
+            | "/api/v1/social/posts/{id}/publish",
+        ) => Some(json!({})),
         ("POST", "/hooks/api/{channel_id}") => Some(json!({
             "event_id": format!("matrix-hook-{n}"),
             "conversation": "matrix-hook-chat",
@@ -1271,5 +1435,139 @@ async fn settings_managers_can_read_the_channels_they_list_and_change() {
             "GET of a channel the caller lists and changes: {}",
             r.text()
         );
+    }
+}
+
+/// The matrix's social fixtures: OK groups (their connector is not built, so nothing ever
+/// leaves the machine), posts in each state of the approval flow, and a comment.
+mod social {
+    use omnihub_core::ChannelId;
+    use omnihub_core::model::Provider;
+    use omnihub_store::{
+        InboundEvent, NewSocialPost, NewSocialProfile, PostTransition, TargetOutcome,
+    };
+    use serde_json::json;
+
+    use crate::support::{Tenant, World, seq};
+
+    /// The tenant's profile named `tag` (made once), or a fresh one for `victim`.
+    pub(super) async fn profile(w: &World, t: &Tenant, tag: &str) -> ChannelId {
+        let external = if tag == "victim" {
+            format!("victim-{}", seq())
+        } else {
+            tag.to_string()
+        };
+        if let Some(found) = w
+            .store
+            .list_social_profiles(t.client.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|p| p.external_id == external)
+        {
+            return found.id;
+        }
+        w.store
+            .create_social_profile(&NewSocialProfile {
+                client_id: t.client.id,
+                provider: Provider::Ok,
+                network: "ok".into(),
+                external_id: external,
+                name: format!("{} matrix group", t.tag),
+                credentials: json!({ "access_token": "matrix" }),
+                token_expires_at: None,
+            })
+            .await
+            .unwrap()
+            .id
+    }
+
+    /// A fresh post of the tenant, moved through `steps` (statuses, in order).
+    pub(super) async fn post(w: &World, t: &Tenant, steps: &[&str]) -> String {
+        let profile = profile(w, t, "matrix").await;
+        let post = w
+            .store
+            .create_social_post(&NewSocialPost {
+                client_id: t.client.id,
+                author_id: None,
+                content: json!({ "text": "matrix post" }),
+                targets: vec![(profile, None)],
+            })
+            .await
+            .unwrap();
+        let mut from = "draft";
+        for to in steps {
+            let scheduled = (*to == "scheduled")
+                .then(|| Some((chrono::Utc::now() + chrono::Duration::days(1), "UTC".into())));
+            w.store
+                .transition_social_post(
+                    t.client.id,
+                    post.id,
+                    &PostTransition {
+                        from: &[from],
+                        to,
+                        approved_by: None,
+                        scheduled,
+                    },
+                )
+                .await
+                .unwrap();
+            from = to;
+        }
+        post.id.to_string()
+    }
+
+    /// A post published on the tenant's profile.
+    pub(super) async fn published_post(w: &World, t: &Tenant) -> String {
+        let id = post(w, t, &["awaiting_approval", "approved", "publishing"]).await;
+        let profile = profile(w, t, "matrix").await;
+        w.store
+            .set_target_outcome(
+                t.client.id,
+                id.parse().unwrap(),
+                profile,
+                &TargetOutcome {
+                    status: "published",
+                    remote_id: Some("1001"),
+                    failure_reason: None,
+                },
+            )
+            .await
+            .unwrap();
+        id
+    }
+
+    /// A customer's comment under the tenant's published post: its message id.
+    pub(super) async fn comment(w: &World, t: &Tenant) -> String {
+        let profile = profile(w, t, "matrix").await;
+        let thread = format!("1001:{}", seq());
+        let ingested = w
+            .state
+            .hub
+            .ingest(InboundEvent {
+                client_id: t.client.id,
+                channel_id: profile,
+                external_conversation_id: thread.clone(),
+                external_user_id: thread.clone(),
+                contact_name: "Matrix Commenter".into(),
+                provider_event_id: format!("matrix-comment-{}", seq()),
+                text: "matrix comment".into(),
+                attachments: Vec::new(),
+            })
+            .await
+            .unwrap();
+        let omnihub_store::Ingest::New {
+            message,
+            conversation,
+            ..
+        } = ingested
+        else {
+            panic!("fresh comments are never duplicates");
+        };
+        w.store
+            .link_social_thread(t.client.id, conversation.id, profile, "1001")
+            .await
+            .unwrap();
+        message.id.to_string()
     }
 }

@@ -188,6 +188,8 @@ pub struct Options {
     /// The widget's public API limits (`[hub]`).
     pub widget_messages_per_minute: u32,
     pub widget_requests_per_minute: u32,
+    /// `[server] public_url`, when a test's providers must reach a live listener.
+    pub public_url: Option<String>,
 }
 
 impl Default for Options {
@@ -205,6 +207,7 @@ impl Default for Options {
             max_upload_bytes: omnihub::config::MediaConfig::default().max_upload_bytes,
             widget_messages_per_minute: hub.widget_messages_per_minute,
             widget_requests_per_minute: hub.widget_requests_per_minute,
+            public_url: None,
         }
     }
 }
@@ -242,7 +245,10 @@ impl Harness {
         config.server.plain_http = true;
         config.server.listen = "127.0.0.1:0".into();
         config.server.redirect_listen = String::new();
-        config.server.public_url = "https://omnihub.test".into();
+        config.server.public_url = options
+            .public_url
+            .clone()
+            .unwrap_or_else(|| "https://omnihub.test".into());
         config.server.data_dir = dir.path().to_path_buf();
         config.server.max_body_bytes = options.max_body_bytes;
         config.store.url = format!(

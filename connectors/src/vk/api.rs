@@ -29,6 +29,7 @@ pub mod codes {
     pub const TOO_MANY_REQUESTS: i64 = 6;
     pub const FLOOD_CONTROL: i64 = 9;
     pub const INTERNAL: i64 = 10;
+    pub const RATE_LIMIT_REACHED: i64 = 29;
 }
 
 /// Why a call failed.
@@ -58,6 +59,11 @@ impl CallError {
                 // while, not within a second.
                 codes::FLOOD_CONTROL => SendError::Transient {
                     retry_after: Some(Duration::from_secs(30)),
+                    reason: format!("VK error {code}: {message}"),
+                },
+                // A method's daily quota: it comes back within the day, not the minute.
+                codes::RATE_LIMIT_REACHED => SendError::Transient {
+                    retry_after: Some(Duration::from_secs(3600)),
                     reason: format!("VK error {code}: {message}"),
                 },
                 codes::INTERNAL | codes::UNKNOWN => SendError::Transient {
@@ -224,6 +230,7 @@ mod tests {
         );
         assert!(api_error(9).is_transient());
         assert!(api_error(10).is_transient());
+        assert!(api_error(29).is_transient());
         assert_eq!(
             api_error(5),
             SendError::Permanent {

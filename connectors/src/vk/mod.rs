@@ -24,7 +24,7 @@
 //! `failed: 2` (key expired) or `failed: 3` (key and history lost: continue from VK's new
 //! `ts`); `failed: 1` (history partly lost) continues from the `ts` VK gives.
 
-mod api;
+pub(crate) mod api;
 mod events;
 mod outbound;
 

@@ -5,11 +5,11 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
-use super::{CallbackServer, EventAnswer, SentMessage, State, post_json};
+use super::{CallbackServer, EventAnswer, SentMessage, State, post_json, wall};
 use crate::support::multipart;
 
 /// VK's error codes the fake answers with.
-mod codes {
+pub(super) mod codes {
     pub const UNKNOWN_METHOD: i64 = 3;
     pub const AUTH_FAILED: i64 = 5;
     pub const TOO_MANY_REQUESTS: i64 = 6;
@@ -22,14 +22,14 @@ type Params = [(String, String)];
 /// The API version of the copied schema.
 pub(super) const API_VERSION: &str = "5.199";
 
-fn param<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
+pub(super) fn param<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
     params
         .iter()
         .find(|(n, _)| n == name)
         .map(|(_, v)| v.as_str())
 }
 
-fn int_param(params: &Params, name: &str) -> Option<i64> {
+pub(super) fn int_param(params: &Params, name: &str) -> Option<i64> {
     param(params, name)?.parse().ok()
 }
 
@@ -37,7 +37,7 @@ fn flag(params: &Params, name: &str) -> Option<bool> {
     param(params, name).map(|v| v == "1" || v == "true")
 }
 
-struct Refusal {
+pub(super) struct Refusal {
     code: i64,
     message: Option<String>,
 }
@@ -49,7 +49,7 @@ fn refuse(code: i64) -> Refusal {
     }
 }
 
-fn refuse_with(code: i64, message: impl Into<String>) -> Refusal {
+pub(super) fn refuse_with(code: i64, message: impl Into<String>) -> Refusal {
     Refusal {
         code,
         message: Some(message.into()),
@@ -134,6 +134,19 @@ async fn serve(state: &State, name: &str, params: &Params) -> Result<Value, Refu
             "profiles": [],
         })),
         "groups.getCallbackServers" => Ok(callback_servers(state)),
+        "groups.getCallbackConfirmationCode" => Ok(json!({"code": state.config.confirmation_code})),
+        "photos.getWallUploadServer" => Ok(upload_server(state, "photo")),
+        "photos.saveWallPhoto" => save_photo(state, params),
+        "wall.get" => wall::get(state, params),
+        "wall.getById" => wall::get_by_id(state, params),
+        "wall.post" => wall::post(state, params),
+        "wall.edit" => wall::edit(state, params),
+        "wall.delete" => wall::delete(state, params),
+        "wall.getComments" => wall::get_comments(state, params),
+        "wall.createComment" => wall::create_comment(state, params),
+        "wall.deleteComment" => wall::delete_comment(state, params),
+        "likes.add" => wall::like(state, params, true),
+        "likes.delete" => wall::like(state, params, false),
         "groups.addCallbackServer" => add_callback_server(state, params).await,
         "groups.editCallbackServer" => edit_callback_server(state, params).await,
         "groups.setCallbackSettings" => set_callback_settings(state, params),

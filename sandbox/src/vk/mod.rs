@@ -28,6 +28,9 @@
 
 mod methods;
 mod spec;
+mod wall;
+
+pub use wall::{WallComment, WallPost};
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -165,6 +168,8 @@ struct Inner {
     presses: HashMap<String, (i64, i64)>,
     /// The customer's messages by id, for edits.
     customer_messages: HashMap<i64, Value>,
+    /// The community's wall.
+    wall: wall::Wall,
 }
 
 pub(crate) struct State {
@@ -507,7 +512,7 @@ impl VkSandbox {
     }
 
     /// Builds the event, queues it for long poll, delivers it to the callback servers.
-    async fn emit(&self, kind: &str, object: Value) -> Delivery {
+    pub(crate) async fn emit(&self, kind: &str, object: Value) -> Delivery {
         let event_id = self.state.new_key();
         let event = json!({
             "group_id": self.state.config.group_id,
@@ -699,7 +704,7 @@ fn decoded(payload: &str) -> String {
     }
 }
 
-fn now_secs() -> i64 {
+pub(crate) fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

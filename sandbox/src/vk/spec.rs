@@ -17,15 +17,20 @@ use serde_json::{Map, Value, json};
 
 use crate::support::{compile, errors};
 
-const METHOD_FILES: [&str; 4] = [
+const METHOD_FILES: [&str; 6] = [
     include_str!("../../specs/vk/messages/methods.json"),
     include_str!("../../specs/vk/groups/methods.json"),
     include_str!("../../specs/vk/photos/methods.json"),
     include_str!("../../specs/vk/docs/methods.json"),
+    include_str!("../../specs/vk/wall/methods.json"),
+    include_str!("../../specs/vk/likes/methods.json"),
 ];
-const OBJECT_FILES: [&str; 2] = [
+const OBJECT_FILES: [&str; 5] = [
     include_str!("../../specs/vk/messages/objects.json"),
     include_str!("../../specs/vk/groups/objects.json"),
+    include_str!("../../specs/vk/wall/objects.json"),
+    include_str!("../../specs/vk/likes/objects.json"),
+    include_str!("../../specs/vk/base/objects.json"),
 ];
 const ERRORS: &str = include_str!("../../specs/vk/errors.json");
 
@@ -168,7 +173,16 @@ fn method_spec(method: &Value, definitions: &Value) -> MethodSpec {
                 fields.remove(key);
             }
         }
-        if let Some(reference) = param.get("$ref").and_then(Value::as_str) {
+        let referenced = param
+            .get("$ref")
+            .and_then(Value::as_str)
+            .map(|reference| (reference, definition(definitions, reference)));
+        if let Some((reference, Some(target))) = referenced
+            && target.get("type").and_then(Value::as_str) != Some("object")
+        {
+            // A plain value (an enum of strings, say) checked against its definition.
+            schema = json!({"$ref": local_ref(reference)});
+        } else if let Some(reference) = param.get("$ref").and_then(Value::as_str) {
             // A string on the wire holding the referenced object as JSON.
             let target = json!({"$ref": local_ref(reference), "definitions": definitions});
             match compile(&target) {
@@ -198,6 +212,12 @@ fn method_spec(method: &Value, definitions: &Value) -> MethodSpec {
         json_params,
         compile_error,
     }
+}
+
+/// The definition a `../x/objects.json#/definitions/NAME` reference names.
+fn definition<'a>(definitions: &'a Value, reference: &str) -> Option<&'a Value> {
+    let name = reference.rsplit('/').next()?;
+    definitions.get(name)
 }
 
 /// `../messages/objects.json#/definitions/X` → `#/definitions/X`.

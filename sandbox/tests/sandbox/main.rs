@@ -10,5 +10,6 @@ mod telegram;
 mod telephony;
 mod viber;
 mod vk;
+mod vk_wall;
 mod webhook_receiver;
 mod whatsapp;

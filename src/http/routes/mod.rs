@@ -19,6 +19,8 @@ pub mod platform;
 pub mod provider_hooks;
 pub mod quick_replies;
 pub mod routing;
+pub mod social;
+pub mod social_hooks;
 pub mod system;
 pub mod tasks;
 pub mod tokens;
@@ -29,6 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // Provider webhooks live outside /api/v1: their addresses are part of the external contract.
     hooks::configure(cfg);
     provider_hooks::configure(cfg);
+    social_hooks::configure(cfg);
     // Before the /api/v1 scope, which would otherwise take (and 404) the public widget API.
     crate::widget::configure(cfg);
     cfg.service(
@@ -50,6 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(routing::configure)
             .configure(tasks::configure)
             .configure(triggers::configure)
+            .configure(social::configure)
             .configure(crate::ws::configure)
             .configure(crate::widget::configure_api)
             .route("/openapi.json", web::get().to(crate::http::openapi::serve)),

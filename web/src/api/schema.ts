@@ -1222,6 +1222,320 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/social/comments/{message_id}/actions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Schedules a moderation action on a comment, named by its message in the comment
+         *     conversation (`social.delete_comment`, `social.like`, `social.unlike`); `hide` where the
+         *     network allows it. Replies are written in the conversation like any reply.
+         */
+        post: operations["comment_action"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/social/media": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The client's media library, newest first (at most 500). */
+        get: operations["list_media"];
+        put?: never;
+        /**
+         * Adds an image to the media library (`multipart/form-data`, one part named `file`), for
+         *     posts to name in `media`; within `[media] max_upload_bytes`, JPEG, PNG, GIF or WebP. Needs
+         *     `publish` on some profile.
+         */
+        post: operations["upload_media"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/social/networks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The capability matrix: what each network allows and what omnihub does of it. Google+ is
+         *     listed as dead (its API was shut down in 2019).
+         */
+        get: operations["list_networks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/social/posts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The client's posts the caller may see, newest first (at most 500). */
+        get: operations["list_posts"];
+        put?: never;
+        /**
+         * Writes a draft: the content, the profiles it goes to and each one's variant, checked
+         *     against each network's limits (length with mentions and hashtags, image count and type)
+         *     and capabilities. Needs `publish` on every profile.
+         */
+        post: operations["create_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/social/posts/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One post with its targets' states, remote ids and counters. Needs `read` on its profiles. */
+        get: operations["get_post"];
+        put?: never;
+        post?: never;
+        /**
+         * Deletes a post that is on no network (a published one is taken down first with the
+         *     `delete` action). Needs `delete` on its profiles.
+         */
+        delete: operations["delete_post"];
+        options?: never;
+        head?: never;
+        /** Rewrites a draft (content, profiles, variants), checked as on creation. */
+        patch: operations["update_post"];
+        trace?: never;
+    };
+    "/api/v1/social/posts/{id}/actions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Schedules an action on a published post (`social.delete_post`, `social.like`,
+         *     `social.unlike`, `social.comment`), now or at a time in a time zone; answers the tasks.
+         */
+        post: operations["post_action"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/social/posts/{id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Approves a post waiting for approval. Needs `approve` on every profile. */
+        post: operations["approve_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/social/posts/{id}/comments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The inbox conversations holding the comments under a post (one per person commenting). */
+        get: operations["post_comments"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/social/posts/{id}/publish": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Publishes an approved (or scheduled, or failed) post now: the scheduler runs
+         *     `social.publish` at once; a failed post retries only the profiles that failed. Needs
+         *     `publish`.
+         */
+        post: operations["publish_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/social/posts/{id}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sends a post waiting for approval back to its author as a draft. Needs `approve`. */
+        post: operations["reject_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/social/posts/{id}/schedule": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Plans an approved post (or moves a scheduled one) to a time in a time zone; the scheduler
+         *     publishes it then (`social.publish`, once: a moved post's earlier task does nothing).
+         *     Needs `publish`.
+         */
+        post: operations["schedule_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/social/posts/{id}/submit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sends a draft for approval. Needs `publish`. */
+        post: operations["submit_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/social/posts/{id}/unschedule": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Takes a scheduled post back to approved; its task then does nothing. Needs `publish`. */
+        post: operations["unschedule_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/social/profiles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The client's profiles the caller may see (all of them for whoever manages settings). */
+        get: operations["list_profiles"];
+        put?: never;
+        /**
+         * Connects a community with an administrator's token: the token is checked with the
+         *     network, stored sealed, and the network's comment events are pointed at
+         *     `/hooks/social/{network}/{profile_id}`. A profile whose events could not be set up is
+         *     kept with status `failing` and the network's words.
+         */
+        post: operations["connect_profile"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/social/profiles/{channel_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Disconnects a profile: its tokens, posts' targets on it and comment conversations go. */
+        delete: operations["disconnect_profile"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/social/profiles/{channel_id}/posts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The profile's latest posts as the network shows them, with their counters (the counters
+         *     of posts published from here are updated too). Needs `read` on the profile.
+         */
+        get: operations["profile_posts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tasks": {
         parameters: {
             query?: never;
@@ -1464,6 +1778,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/hooks/social/{network}/{profile_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Receives a social network's event for one profile (VK's Callback API: the confirmation
+         *     handshake, `wall_reply_new`, `wall_post_new`), authenticated by the network's own scheme
+         *     (VK: the callback server's `secret` in the body).
+         */
+        post: operations["social_hook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/hooks/{provider}/{channel_id}": {
         parameters: {
             query?: never;
@@ -1532,6 +1867,16 @@ export interface components {
             locale?: string | null;
             password: string;
             token: string;
+        };
+        /** @description One action on one network. */
+        ActionRow: {
+            action: string;
+            reason?: string | null;
+            /**
+             * @description `supported`, `planned` (the network allows it; not built yet) or `unsupported` (the
+             *     network's API does not allow it).
+             */
+            status: string;
         };
         /** @description A revocable API token; only a hash of its secret is kept. */
         ApiToken: {
@@ -1787,7 +2132,7 @@ export interface components {
         ChannelList: {
             items: components["schemas"]["ChannelView"][];
         };
-        ChannelRights: ("read" | "reply" | "publish" | "moderate" | "delete" | "analytics")[];
+        ChannelRights: ("read" | "reply" | "publish" | "moderate" | "delete" | "analytics" | "approve")[];
         ChannelRightsEntry: {
             channel_id: components["schemas"]["ChannelId"];
             rights: components["schemas"]["ChannelRights"];
@@ -1879,12 +2224,35 @@ export interface components {
         };
         /** @enum {string} */
         ClientStatus: "active" | "blocked";
+        /** @description Something to do with a comment, now or at a time. */
+        CommentActionInput: {
+            /** @description `delete`, `hide`, `like` or `unlike`. Needs `moderate` on the profile. */
+            action: string;
+            when?: null | components["schemas"]["When"];
+        };
+        /** @description The comment conversations of a post. */
+        CommentThreads: {
+            /** @description One conversation per person commenting, in the unified inbox. */
+            conversation_ids: components["schemas"]["ConversationId"][];
+        };
         Competency: {
             /**
              * Format: int32
              * @description 1 (novice) to 100 (expert); `most_skilled` routing prefers the highest.
              */
             level: number;
+        };
+        /** @description A profile to connect with an access token the client already holds. */
+        ConnectProfile: {
+            /**
+             * @description An administrator's token with the scopes the network needs (VK: `wall`, `photos`,
+             *     `groups`). Stored sealed, never returned.
+             */
+            access_token: string;
+            /** @description The community's id on the network (VK: the number, without the minus). */
+            external_id: string;
+            /** @description `vk` (the networks whose `connect` is `supported` in the matrix). */
+            network: string;
         };
         /** @description Credentials to try before (or instead of) saving them. */
         ConnectionTest: {
@@ -2190,6 +2558,13 @@ export interface components {
             en: string;
             ru: string;
         };
+        /** @description A place on the map. */
+        Location: {
+            /** Format: double */
+            latitude: number;
+            /** Format: double */
+            longitude: number;
+        };
         LoginRequest: {
             email: string;
             password: string;
@@ -2214,6 +2589,9 @@ export interface components {
             global_rights: components["schemas"]["GlobalRights"];
             role: components["schemas"]["Role"];
             user_id: components["schemas"]["UserId"];
+        };
+        MediaList: {
+            items: components["schemas"]["SocialMedia"][];
         };
         MergeRequest: {
             /** @description The contact to fold into this one; it is deleted, its identities and conversations move. */
@@ -2277,6 +2655,18 @@ export interface components {
         ModeratorList: {
             /** @description Disabled (removed) moderators included, marked `disabled`. */
             items: components["schemas"]["User"][];
+        };
+        /** @description A network's row of the capability matrix. */
+        NetworkRow: {
+            actions: components["schemas"]["ActionRow"][];
+            /** @description How new comments arrive: `webhook`, `polling` or `none`. */
+            comments: string;
+            /** @description Whether its profiles can be connected. */
+            connect: components["schemas"]["ActionRow"];
+            /** @description Characters of a post's text, images a post, image types, bytes an image (when built). */
+            limits?: Record<string, never> | null;
+            /** @description `vk`, `ok`, `facebook`, `instagram`, `x`, `youtube` or `google_plus`. */
+            network: string;
         };
         NewChannelRequest: {
             /** @description Provider secrets (bot token, API key); stored encrypted, never returned. */
@@ -2457,6 +2847,60 @@ export interface components {
         };
         /** @enum {string} */
         Position: "bottom_right" | "bottom_left";
+        /** @description Something to do with a published post, now or at a time. */
+        PostActionInput: {
+            /**
+             * @description `delete` (from every profile; needs `delete`), `like` or `unlike` (as the profile;
+             *     needs `moderate`), `comment` (as the profile, with `text`; needs `reply`).
+             */
+            action: string;
+            profile_id?: null | components["schemas"]["ChannelId"];
+            text?: string | null;
+            when?: null | components["schemas"]["When"];
+        };
+        /** @description What a post says. A profile's variant has the same shape and replaces the fields it sets. */
+        PostContent: {
+            /** @description Without `#`; letters, digits and `_`. */
+            hashtags?: string[] | null;
+            /** @description One link (networks that show a preview take one). */
+            link?: string | null;
+            location?: null | components["schemas"]["Location"];
+            /** @description Files of the client's media library, in order. */
+            media?: string[] | null;
+            /** @description The network's ids or screen names of the people or pages mentioned. */
+            mentions?: string[] | null;
+            text?: string | null;
+        };
+        /** @description A post and the profiles it goes to. */
+        PostInput: {
+            content: components["schemas"]["PostContent"];
+            targets: components["schemas"]["TargetInput"][];
+        };
+        PostList: {
+            items: components["schemas"]["SocialPost"][];
+        };
+        /** @description One post on one profile. */
+        PostTarget: {
+            /** Format: int64 */
+            comments: number;
+            /** @description This profile's variant: the post's fields it names replace the post's. */
+            content?: Record<string, never> | null;
+            /** @description Why publishing failed, in the network's words. */
+            failure_reason?: string | null;
+            /** Format: int64 */
+            likes: number;
+            profile_id: components["schemas"]["ChannelId"];
+            /** Format: date-time */
+            published_at?: string | null;
+            /** @description The post's id on the network. */
+            remote_id?: string | null;
+            /** Format: int64 */
+            reposts: number;
+            /** @description `pending`, `published`, `failed` or `deleted`. */
+            status: string;
+            /** Format: int64 */
+            views: number;
+        };
         PrechatField: {
             field: components["schemas"]["FieldKind"];
             required: boolean;
@@ -2480,6 +2924,9 @@ export interface components {
         Profile: {
             client?: null | components["schemas"]["Client"];
             user: components["schemas"]["User"];
+        };
+        ProfileList: {
+            items: components["schemas"]["SocialProfile"][];
         };
         ProfileUpdate: {
             display_name?: string | null;
@@ -2560,6 +3007,23 @@ export interface components {
             /** @description The newest message the caller has read. */
             message_id: components["schemas"]["MessageId"];
         };
+        /** @description A post as the network shows it, with our post when it was published from here. */
+        RemotePostView: {
+            /** Format: int64 */
+            comments: number;
+            id: string;
+            /** Format: int64 */
+            likes: number;
+            /** Format: uuid */
+            post_id?: string | null;
+            /** Format: date-time */
+            published_at?: string | null;
+            /** Format: int64 */
+            reposts: number;
+            text: string;
+            /** Format: int64 */
+            views: number;
+        };
         RenderRequest: {
             /** @description A conversation the caller may see; its contact and request number fill the variables. */
             conversation_id: components["schemas"]["ConversationId"];
@@ -2610,6 +3074,8 @@ export interface components {
             hours: components["schemas"]["WeeklyHours"];
             mode: components["schemas"]["RoutingMode"];
         };
+        /** @description When an approved post goes out. */
+        ScheduleInput: components["schemas"]["When"];
         SearchResults: {
             /** @description Newest first; only messages of conversations the caller may see. */
             items: components["schemas"]["Message"][];
@@ -2624,6 +3090,54 @@ export interface components {
             duplicate: boolean;
             message: components["schemas"]["PublicMessage"];
         };
+        /** @description A file of the client's media library, for posts. */
+        SocialMedia: {
+            /** Format: date-time */
+            created_at: string;
+            file_name: string;
+            /** Format: uuid */
+            id: string;
+            mime_type: string;
+            /** Format: int64 */
+            size: number;
+            uploaded_by?: null | components["schemas"]["UserId"];
+        };
+        /** @description A post and its targets. */
+        SocialPost: {
+            approved_by?: null | components["schemas"]["UserId"];
+            author_id?: null | components["schemas"]["UserId"];
+            content: Record<string, never>;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: uuid */
+            id: string;
+            /** Format: date-time */
+            scheduled_at?: string | null;
+            /**
+             * @description `draft`, `awaiting_approval`, `approved`, `scheduled`, `publishing`, `published`,
+             *     `failed` or `deleted` (from every profile).
+             */
+            status: string;
+            targets: components["schemas"]["PostTarget"][];
+            time_zone?: string | null;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        /** @description A connected profile. */
+        SocialProfile: {
+            /** Format: date-time */
+            created_at: string;
+            external_id: string;
+            /** @description The profile's channel: rights are granted on it, comments arrive in it. */
+            id: components["schemas"]["ChannelId"];
+            name: string;
+            network: string;
+            /** @description `active`, `token_expired` or `failing`. */
+            status: string;
+            status_detail?: string | null;
+            /** Format: date-time */
+            token_expires_at?: string | null;
+        };
         SplitRequest: {
             /** @description The identity to detach: its channel… */
             channel_id: components["schemas"]["ChannelId"];
@@ -2632,6 +3146,11 @@ export interface components {
         };
         TagList: {
             tags: string[];
+        };
+        /** @description One profile a post goes to, and that profile's variant. */
+        TargetInput: {
+            content?: null | components["schemas"]["PostContent"];
+            profile_id: components["schemas"]["ChannelId"];
         };
         /** @description A durable scheduled task. */
         Task: {
@@ -2803,6 +3322,16 @@ export interface components {
              * @example Europe/Moscow
              */
             timezone: string;
+        };
+        /** @description A wall-clock time in a time zone. */
+        When: {
+            /**
+             * @description Local time, `YYYY-MM-DDTHH:MM[:SS]`.
+             * @example 2026-11-28T10:00
+             */
+            at: string;
+            /** @description An IANA time zone, e.g. `Europe/Moscow`. */
+            time_zone: string;
         };
         WidgetList: {
             items: components["schemas"]["WidgetView"][];
@@ -7465,6 +7994,1174 @@ export interface operations {
             };
         };
     };
+    comment_action: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the comment's message */
+                message_id: components["schemas"]["MessageId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CommentActionInput"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Task"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not a comment the caller may see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a reply not sent yet */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `unsupported_by_network`: e.g. hiding on VK */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_media: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MediaList"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    upload_media: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description `multipart/form-data` with one part named `file` */
+        requestBody: {
+            content: {
+                "multipart/form-data": string;
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SocialMedia"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not multipart, or not an image a network takes */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_networks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NetworkRow"][];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_posts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostList"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PostInput"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SocialPost"];
+                };
+            };
+            /** @description content breaking a rule or a network's limit */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a profile or media file that is not the client's */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `unsupported_by_network`: e.g. a video where the network takes none */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description post id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SocialPost"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description post id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the post is published somewhere */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description post id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PostInput"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SocialPost"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the post is no longer a draft */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    post_action: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description post id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PostActionInput"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Task"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the post is not published on that profile */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `unsupported_by_network` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    approve_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description post id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SocialPost"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not waiting for approval */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    post_comments: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description post id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CommentThreads"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    publish_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description post id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SocialPost"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not approved, scheduled or failed */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reject_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description post id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SocialPost"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not waiting for approval */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    schedule_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description post id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ScheduleInput"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SocialPost"];
+                };
+            };
+            /** @description not a time, not a time zone, or in the past */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not approved or scheduled */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    submit_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description post id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SocialPost"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not a draft */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    unschedule_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description post id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SocialPost"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not scheduled */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_profiles: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProfileList"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    connect_profile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConnectProfile"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SocialProfile"];
+                };
+            };
+            /** @description unknown network or id, or the network refused the token */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description this community is already connected */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `unsupported_by_network`: this network's profiles cannot be connected */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the network could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    disconnect_profile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the profile */
+                channel_id: components["schemas"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    profile_posts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the profile */
+                channel_id: components["schemas"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RemotePostView"][];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_tasks: {
         parameters: {
             query?: {
@@ -8490,6 +10187,71 @@ export interface operations {
                 };
             };
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    social_hook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `vk` */
+                network: string;
+                /** @description the profile */
+                profile_id: components["schemas"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        /** @description the network's own payload */
+        requestBody: {
+            content: {
+                "application/json": string;
+            };
+        };
+        responses: {
+            /** @description committed (or a redelivery), or the handshake's answer (`ok` for VK) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description authenticated, but not a payload the network sends */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `invalid_signature`: unknown profile, another network's, or a bad secret */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such network */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -228,6 +228,7 @@ export const en = {
   'right.publish': 'publish',
   'right.moderate': 'moderate',
   'right.delete': 'delete',
+  'right.approve': 'approve posts',
   'right.analytics': 'analytics',
   'global.manage_employees': 'Manage employees',
   'global.manage_settings': 'Manage settings and channels',

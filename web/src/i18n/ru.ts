@@ -230,6 +230,7 @@ export const ru: Messages = {
   'right.publish': 'публикация',
   'right.moderate': 'модерация',
   'right.delete': 'удаление',
+  'right.approve': 'одобрение постов',
   'right.analytics': 'аналитика',
   'global.manage_employees': 'Управление сотрудниками',
   'global.manage_settings': 'Настройки и каналы',

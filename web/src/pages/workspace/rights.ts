@@ -1,7 +1,7 @@
 // Channel rights as the workspace shows them: none, full, or a partial set.
 import type { ChannelGrant, ChannelRight } from '../../api/types';
 
-export const CHANNEL_RIGHTS: ChannelRight[] = ['read', 'reply', 'publish', 'moderate', 'delete', 'analytics'];
+export const CHANNEL_RIGHTS: ChannelRight[] = ['read', 'reply', 'publish', 'moderate', 'delete', 'approve', 'analytics'];
 
 export type Delegation = 'none' | 'full' | 'partial';
 

@@ -1,0 +1,646 @@
+//! Social networks: publishing to a connected profile (a VK community, later an OK group, a
+//! Facebook Page, an Instagram business account, an X account, a YouTube channel) and
+//! moderating the comments under its posts.
+//!
+//! Every network is one implementation of [`SocialNetwork`]; what a network's API allows, and
+//! what omnihub has built of it, is its [`Capabilities`] (a row of the capability matrix), so
+//! the HTTP layer refuses an unsupported action with the network's reason before anything is
+//! scheduled. A network's failures are [`SendError`]s: transient ones (rate limits, outages)
+//! are retried by the scheduler with back-off, permanent ones are shown with the provider's
+//! words.
+//!
+//! Effects are idempotent by key: a post and a comment carry a `guid` derived from the task
+//! that makes them (VK drops a second `wall.post` with the same `guid`), deleting what is gone
+//! succeeds, and liking twice is one like.
+
+pub mod vk;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use omnihub_core::model::Provider;
+use serde::Serialize;
+
+use crate::provider::{ConfigError, WebhookError, WebhookRequest};
+use crate::registry::Endpoints;
+use crate::{OutboundChannel, OutboundMessage, SendError, SendReceipt};
+
+/// The social networks omnihub knows of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Network {
+    Vk,
+    Ok,
+    Facebook,
+    Instagram,
+    X,
+    Youtube,
+    /// Shut down by Google in 2019: listed so the product can say so.
+    GooglePlus,
+}
+
+impl Network {
+    pub const ALL: [Network; 7] = [
+        Network::Vk,
+        Network::Ok,
+        Network::Facebook,
+        Network::Instagram,
+        Network::X,
+        Network::Youtube,
+        Network::GooglePlus,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Network::Vk => "vk",
+            Network::Ok => "ok",
+            Network::Facebook => "facebook",
+            Network::Instagram => "instagram",
+            Network::X => "x",
+            Network::Youtube => "youtube",
+            Network::GooglePlus => "google_plus",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Network> {
+        Network::ALL.into_iter().find(|n| n.as_str() == name)
+    }
+}
+
+/// Everything one may do with a profile's content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// List posts with their counters (likes, comments, reposts, views).
+    ListPosts,
+    /// Publish a post with text.
+    CreatePost,
+    /// … with images.
+    PostImages,
+    /// … with a video.
+    PostVideo,
+    /// … with a link.
+    PostLink,
+    /// … with hashtags.
+    PostHashtags,
+    /// … mentioning users or pages.
+    PostMentions,
+    /// … with a location.
+    PostLocation,
+    EditPost,
+    DeletePost,
+    ListComments,
+    ReplyComment,
+    DeleteComment,
+    HideComment,
+    LikePost,
+    UnlikePost,
+    LikeComment,
+    UnlikeComment,
+    Dislike,
+}
+
+impl Action {
+    pub const ALL: [Action; 19] = [
+        Action::ListPosts,
+        Action::CreatePost,
+        Action::PostImages,
+        Action::PostVideo,
+        Action::PostLink,
+        Action::PostHashtags,
+        Action::PostMentions,
+        Action::PostLocation,
+        Action::EditPost,
+        Action::DeletePost,
+        Action::ListComments,
+        Action::ReplyComment,
+        Action::DeleteComment,
+        Action::HideComment,
+        Action::LikePost,
+        Action::UnlikePost,
+        Action::LikeComment,
+        Action::UnlikeComment,
+        Action::Dislike,
+    ];
+}
+
+/// Whether an action can be done on a network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", content = "reason", rename_all = "snake_case")]
+pub enum Support {
+    /// The network allows it and omnihub does it.
+    Supported,
+    /// The network allows it; omnihub does not do it yet (why).
+    Planned(&'static str),
+    /// The network's API does not allow it (why).
+    Unsupported(&'static str),
+}
+
+/// How new comments reach omnihub.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommentDelivery {
+    /// The network calls our webhook.
+    Webhook,
+    /// omnihub asks the network periodically.
+    Polling,
+    /// Not at all.
+    None,
+}
+
+/// What a network takes in one post.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Limits {
+    /// Characters of text, hashtags and mentions included.
+    pub max_text_chars: usize,
+    pub max_images: usize,
+    /// Image types the network accepts.
+    pub image_types: &'static [&'static str],
+    /// Bytes of one image.
+    pub max_image_bytes: usize,
+}
+
+/// One network's row of the capability matrix.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Capabilities {
+    pub network: Network,
+    /// Whether profiles of this network can be connected now, and if not why.
+    pub connect: Support,
+    pub comments: CommentDelivery,
+    pub limits: Option<Limits>,
+    actions: &'static [(Action, Support)],
+}
+
+impl Capabilities {
+    /// Whether `action` is possible; an action the row does not list is planned.
+    pub fn support(&self, action: Action) -> Support {
+        if let Support::Unsupported(reason) = self.connect {
+            return Support::Unsupported(reason);
+        }
+        self.actions
+            .iter()
+            .find(|(a, _)| *a == action)
+            .map_or(Support::Planned("not built yet"), |(_, s)| *s)
+    }
+
+    /// Every action with its support, in [`Action::ALL`] order.
+    pub fn matrix(&self) -> Vec<(Action, Support)> {
+        Action::ALL.iter().map(|a| (*a, self.support(*a))).collect()
+    }
+
+    /// `Ok` when supported; otherwise the reason.
+    pub fn require(&self, action: Action) -> Result<(), &'static str> {
+        match self.support(action) {
+            Support::Supported => Ok(()),
+            Support::Planned(reason) | Support::Unsupported(reason) => Err(reason),
+        }
+    }
+}
+
+const PLANNED_CONNECTOR: Support =
+    Support::Planned("the network's API allows it; its connector is not built yet");
+
+/// The capability matrix row of `network`.
+pub fn capabilities(network: Network) -> Capabilities {
+    match network {
+        Network::Vk => vk::CAPABILITIES,
+        Network::Ok => Capabilities {
+            network,
+            connect: PLANNED_CONNECTOR,
+            comments: CommentDelivery::Polling,
+            limits: None,
+            actions: &[
+                (Action::PostVideo, PLANNED_CONNECTOR),
+                (
+                    Action::HideComment,
+                    Support::Unsupported("OK's API has no call to hide a comment"),
+                ),
+                (Action::Dislike, Support::Unsupported("OK has no dislikes")),
+                (
+                    Action::UnlikePost,
+                    Support::Unsupported("OK's API has no call to take a like back"),
+                ),
+                (
+                    Action::UnlikeComment,
+                    Support::Unsupported("OK's API has no call to take a like back"),
+                ),
+            ],
+        },
+        Network::Facebook => Capabilities {
+            network,
+            connect: PLANNED_CONNECTOR,
+            comments: CommentDelivery::Webhook,
+            limits: None,
+            actions: &[(
+                Action::Dislike,
+                Support::Unsupported("Facebook has no dislikes"),
+            )],
+        },
+        Network::Instagram => Capabilities {
+            network,
+            connect: PLANNED_CONNECTOR,
+            comments: CommentDelivery::Webhook,
+            limits: None,
+            actions: &[
+                (
+                    Action::PostLink,
+                    Support::Unsupported("Instagram captions carry no clickable links"),
+                ),
+                (
+                    Action::EditPost,
+                    Support::Unsupported("the Graph API cannot edit a published media's caption"),
+                ),
+                (
+                    Action::LikePost,
+                    Support::Unsupported("the Instagram Graph API has no likes"),
+                ),
+                (
+                    Action::UnlikePost,
+                    Support::Unsupported("the Instagram Graph API has no likes"),
+                ),
+                (
+                    Action::LikeComment,
+                    Support::Unsupported("the Instagram Graph API has no likes"),
+                ),
+                (
+                    Action::UnlikeComment,
+                    Support::Unsupported("the Instagram Graph API has no likes"),
+                ),
+                (
+                    Action::Dislike,
+                    Support::Unsupported("Instagram has no dislikes"),
+                ),
+            ],
+        },
+        Network::X => Capabilities {
+            network,
+            connect: PLANNED_CONNECTOR,
+            comments: CommentDelivery::Webhook,
+            limits: None,
+            actions: &[
+                (
+                    Action::EditPost,
+                    Support::Unsupported("X API v2 cannot edit a post"),
+                ),
+                (
+                    Action::PostLocation,
+                    Support::Unsupported("X API v2 no longer takes a location for a post"),
+                ),
+                (
+                    Action::DeleteComment,
+                    Support::Unsupported("only the author of a reply can delete it on X"),
+                ),
+                (Action::Dislike, Support::Unsupported("X has no dislikes")),
+            ],
+        },
+        Network::Youtube => Capabilities {
+            network,
+            connect: PLANNED_CONNECTOR,
+            comments: CommentDelivery::Polling,
+            limits: None,
+            actions: &[
+                (
+                    Action::CreatePost,
+                    Support::Unsupported(
+                        "a YouTube channel's posts are videos; community posts have no API",
+                    ),
+                ),
+                (
+                    Action::PostImages,
+                    Support::Unsupported("YouTube publishes videos only"),
+                ),
+                (
+                    Action::PostLocation,
+                    Support::Unsupported("the Data API has no location for uploads"),
+                ),
+                (
+                    Action::LikeComment,
+                    Support::Unsupported("the Data API cannot rate comments"),
+                ),
+                (
+                    Action::UnlikeComment,
+                    Support::Unsupported("the Data API cannot rate comments"),
+                ),
+            ],
+        },
+        Network::GooglePlus => Capabilities {
+            network,
+            connect: Support::Unsupported("Google+ was shut down in 2019 and has had no API since"),
+            comments: CommentDelivery::None,
+            limits: None,
+            actions: &[],
+        },
+    }
+}
+
+/// A file to publish with a post.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PostMedia {
+    pub file_name: String,
+    pub mime_type: String,
+    pub bytes: std::sync::Arc<[u8]>,
+}
+
+/// A place a post is tied to.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Location {
+    pub latitude: f64,
+    pub longitude: f64,
+}
+
+/// A post as one network receives it.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct PostContent {
+    pub text: String,
+    pub images: Vec<PostMedia>,
+    pub link: Option<String>,
+    /// Without the `#`.
+    pub hashtags: Vec<String>,
+    /// The network's ids or screen names of the people or pages mentioned.
+    pub mentions: Vec<String>,
+    pub location: Option<Location>,
+}
+
+/// Counters of a post.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    pub likes: u64,
+    pub comments: u64,
+    pub reposts: u64,
+    pub views: u64,
+}
+
+/// A post as the network shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RemotePost {
+    pub id: String,
+    pub text: String,
+    pub published_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub counters: Counters,
+}
+
+/// A comment under a post.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RemoteComment {
+    pub id: String,
+    pub post_id: String,
+    /// The author's id on the network; empty for the profile itself.
+    pub author_id: String,
+    pub text: String,
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The comment this one answers.
+    pub reply_to: Option<String>,
+    /// Whether the profile itself wrote it (our own replies come back in events too).
+    pub by_profile: bool,
+}
+
+/// What a like is given to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LikeTarget<'a> {
+    Post(&'a str),
+    Comment(&'a str),
+}
+
+/// What a network's webhook delivered about a profile.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SocialEvent {
+    /// Answer the network's handshake with this body.
+    Handshake(String),
+    /// A new comment.
+    Comment(RemoteComment),
+    /// A new post appeared on the profile (made here or elsewhere).
+    Post(RemotePost),
+    /// Something omnihub does not act on; acknowledged.
+    Ignored,
+}
+
+/// The unique id of a network event, for deduplication of redeliveries, with the event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Delivered {
+    pub event_id: Option<String>,
+    pub event: SocialEvent,
+    /// What the network expects as the body of the 200.
+    pub ack_body: &'static str,
+}
+
+/// One connected profile on one network. Each call is one request (or a few) to the network;
+/// failures are classified for the scheduler.
+#[async_trait]
+pub trait SocialNetwork: Send + Sync {
+    fn capabilities(&self) -> Capabilities;
+
+    /// The profile's latest posts, newest first, with their counters.
+    async fn list_posts(&self, count: u32) -> Result<Vec<RemotePost>, SendError>;
+
+    /// Publishes a post; `guid` is the idempotency key: the same key publishes once.
+    /// Returns the network's id of the post.
+    async fn create_post(&self, content: &PostContent, guid: &str) -> Result<String, SendError>;
+
+    /// Whether the post still exists on the network (answered before re-posting).
+    async fn post_exists(&self, post_id: &str) -> Result<bool, SendError>;
+
+    async fn edit_post(&self, post_id: &str, content: &PostContent) -> Result<(), SendError>;
+
+    /// Deletes a post; one that is already gone is not an error.
+    async fn delete_post(&self, post_id: &str) -> Result<(), SendError>;
+
+    async fn list_comments(&self, post_id: &str) -> Result<Vec<RemoteComment>, SendError>;
+
+    /// Comments under a post as the profile, answering `reply_to` when given; `guid` as for
+    /// posts. Returns the network's id of the comment.
+    async fn comment(
+        &self,
+        post_id: &str,
+        reply_to: Option<&str>,
+        text: &str,
+        guid: &str,
+    ) -> Result<String, SendError>;
+
+    async fn delete_comment(&self, post_id: &str, comment_id: &str) -> Result<(), SendError>;
+
+    async fn hide_comment(&self, _post_id: &str, _comment_id: &str) -> Result<(), SendError> {
+        Err(unsupported(self.capabilities(), Action::HideComment))
+    }
+
+    async fn like(&self, target: LikeTarget<'_>) -> Result<(), SendError>;
+
+    async fn unlike(&self, target: LikeTarget<'_>) -> Result<(), SendError>;
+
+    /// Checks a webhook request is the network's (secret or signature on the raw bytes) and
+    /// reads the event it carries.
+    fn webhook(&self, request: &WebhookRequest<'_>) -> Result<Delivered, WebhookError>;
+
+    /// Points the network's event delivery for this profile at `url`.
+    async fn subscribe(&self, url: &str) -> Result<(), SendError>;
+}
+
+/// The permanent failure of an action the network does not allow.
+pub fn unsupported(capabilities: Capabilities, action: Action) -> SendError {
+    let reason = match capabilities.support(action) {
+        Support::Supported => "not available",
+        Support::Planned(reason) | Support::Unsupported(reason) => reason,
+    };
+    SendError::Permanent {
+        reason: reason.to_string(),
+    }
+}
+
+/// The network a provider's profiles are on (a channel of kind `social` has one of these
+/// providers).
+pub fn network_of(provider: Provider) -> Option<Network> {
+    Some(match provider {
+        Provider::Vk => Network::Vk,
+        Provider::Ok => Network::Ok,
+        Provider::Facebook => Network::Facebook,
+        Provider::Instagram => Network::Instagram,
+        Provider::X => Network::X,
+        Provider::Youtube => Network::Youtube,
+        _ => return None,
+    })
+}
+
+/// The connected profile of a social channel, built from its stored credentials; the API
+/// base is the server's configuration, never the tenant's.
+pub fn social_network(
+    provider: Provider,
+    credentials: Option<&serde_json::Value>,
+    endpoints: &Endpoints,
+) -> Result<Arc<dyn SocialNetwork>, ConfigError> {
+    let credentials =
+        credentials.ok_or_else(|| ConfigError("the profile has no credentials".into()))?;
+    match network_of(provider) {
+        Some(Network::Vk) => Ok(Arc::new(vk::VkWall::from_profile(
+            credentials,
+            &endpoints.vk,
+        )?)),
+        Some(network) => Err(ConfigError(format!(
+            "{} profiles cannot be connected yet",
+            network.as_str()
+        ))),
+        None => Err(ConfigError(format!(
+            "{} is not a social network",
+            provider.as_str()
+        ))),
+    }
+}
+
+/// The external id of the conversation holding one person's comments under one post.
+pub fn thread_id(post_id: &str, author_id: &str) -> String {
+    format!("{post_id}:{author_id}")
+}
+
+/// The post and author of a comment conversation's external id.
+pub fn thread_parts(thread: &str) -> Option<(&str, &str)> {
+    thread
+        .split_once(':')
+        .filter(|(post, author)| !post.is_empty() && !author.is_empty())
+}
+
+/// An operator's reply in a comment conversation goes out as a comment under the post,
+/// answering the person's latest comment there; its idempotency key is the comment's `guid`.
+pub struct CommentReplies(pub Arc<dyn SocialNetwork>);
+
+#[async_trait]
+impl OutboundChannel for CommentReplies {
+    async fn send(&self, message: &OutboundMessage) -> Result<SendReceipt, SendError> {
+        let (post_id, author) =
+            thread_parts(&message.conversation).ok_or_else(|| SendError::Permanent {
+                reason: format!("not a comment thread: {:?}", message.conversation),
+            })?;
+        if !message.attachments.is_empty() {
+            return Err(SendError::Permanent {
+                reason: "replies to comments carry text only".into(),
+            });
+        }
+        let reply_to = match &message.reply_to {
+            Some(id) => Some(id.clone()),
+            None => self
+                .0
+                .list_comments(post_id)
+                .await?
+                .into_iter()
+                .rfind(|c| c.author_id == author && !c.by_profile)
+                .map(|c| c.id),
+        };
+        let id = self
+            .0
+            .comment(
+                post_id,
+                reply_to.as_deref(),
+                &message.text,
+                &message.idempotency_key,
+            )
+            .await?;
+        Ok(SendReceipt {
+            provider_message_id: Some(id),
+        })
+    }
+}
+
+/// A post's text as networks without separate fields take it: the text, then the link, the
+/// mentions and the hashtags each on their own line when not already in the text.
+pub fn compose_text(content: &PostContent, mention: impl Fn(&str) -> String) -> String {
+    let mut text = content.text.trim_end().to_string();
+    let mut push_line = |line: String| {
+        if line.is_empty() || text.contains(&line) {
+            return;
+        }
+        if !text.is_empty() {
+            text.push_str("\n\n");
+        }
+        text.push_str(&line);
+    };
+    let mentions: Vec<String> = content
+        .mentions
+        .iter()
+        .map(|m| mention(m))
+        .filter(|m| !content.text.contains(m.as_str()))
+        .collect();
+    push_line(mentions.join(" "));
+    let tags: Vec<String> = content
+        .hashtags
+        .iter()
+        .map(|tag| format!("#{}", tag.trim_start_matches('#')))
+        .filter(|tag| !content.text.contains(tag.as_str()))
+        .collect();
+    push_line(tags.join(" "));
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn google_plus_is_dead_for_every_action() {
+        let row = capabilities(Network::GooglePlus);
+        for (action, support) in row.matrix() {
+            assert!(
+                matches!(support, Support::Unsupported(reason) if reason.contains("2019")),
+                "{action:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn networks_parse_their_own_names() {
+        for network in Network::ALL {
+            assert_eq!(Network::parse(network.as_str()), Some(network));
+        }
+        assert_eq!(Network::parse("myspace"), None);
+    }
+
+    #[test]
+    fn text_gets_mentions_and_hashtags_once() {
+        let content = PostContent {
+            text: "Sale today #sale".into(),
+            hashtags: vec!["sale".into(), "#spring".into()],
+            mentions: vec!["club1".into()],
+            ..PostContent::default()
+        };
+        assert_eq!(
+            compose_text(&content, |m| format!("@{m}")),
+            "Sale today #sale\n\n@club1\n\n#spring"
+        );
+    }
+}

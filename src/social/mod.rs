@@ -1,0 +1,311 @@
+//! Social publishing: the service behind `/api/v1/social/…` and the scheduler's `social.*`
+//! tasks. A profile is a channel of kind `social`; its connector is built from its sealed
+//! credentials by `connectors::social::social_network`, against the server's `[providers]`
+//! base URLs. Content is checked twice: when it is written (so people see what is wrong) and
+//! when it goes out (a network's limits or a profile's state may have changed meanwhile).
+
+pub mod tasks;
+
+use std::sync::Arc;
+
+use omnihub_connectors::SendError;
+use omnihub_connectors::registry::Endpoints;
+use omnihub_connectors::social::{
+    self as net, Action, Capabilities, PostMedia, SocialNetwork, capabilities,
+};
+use omnihub_core::model::ChannelKind;
+use omnihub_core::social::PostContent;
+use omnihub_core::{ChannelId, ClientId};
+use omnihub_store::media::{MediaStore, read_all};
+use omnihub_store::{DynStore, SocialPost, StoreError};
+
+/// Everything social publishing needs, shared by the routes and the scheduler's tasks.
+#[derive(Clone)]
+pub struct SocialService {
+    pub store: DynStore,
+    pub endpoints: Endpoints,
+    pub media: Arc<dyn MediaStore>,
+}
+
+/// Why a post cannot go to a profile, or a profile cannot be reached.
+#[derive(Debug)]
+pub enum SocialFailure {
+    /// The profile, post or file is gone.
+    NotFound,
+    /// Not an id of a community or group on that network.
+    BadExternalId,
+    /// The network does not allow this (the reason in the capability matrix's words).
+    Unsupported {
+        action: Action,
+        reason: &'static str,
+    },
+    /// The content breaks the network's limits.
+    Limit(Limit),
+    /// The network refused, or could not be reached.
+    Network(SendError),
+    /// The profile's stored credentials cannot make a connector.
+    Config(String),
+    Store(StoreError),
+}
+
+/// Which limit of a network a post's variant breaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    Empty,
+    TextLength { max: usize },
+    ImageCount { max: usize },
+    ImageType,
+    ImageSize { max: usize },
+}
+
+impl From<StoreError> for SocialFailure {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => SocialFailure::NotFound,
+            other => SocialFailure::Store(other),
+        }
+    }
+}
+
+impl std::fmt::Display for SocialFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SocialFailure::NotFound => f.write_str("not found"),
+            SocialFailure::BadExternalId => f.write_str("not an id on that network"),
+            SocialFailure::Unsupported { reason, .. } => f.write_str(reason),
+            SocialFailure::Limit(limit) => write!(f, "the content breaks a limit: {limit:?}"),
+            SocialFailure::Network(err) => write!(f, "{err}"),
+            SocialFailure::Config(reason) => f.write_str(reason),
+            SocialFailure::Store(err) => write!(f, "{err}"),
+        }
+    }
+}
+
+/// What connecting a profile needs from the person (or from the OAuth grant).
+#[derive(Clone, Debug)]
+pub struct ProfileToConnect<'a> {
+    pub client: ClientId,
+    pub network: net::Network,
+    /// The community's, group's or page's id on the network.
+    pub external_id: &'a str,
+    pub access_token: &'a str,
+    /// Kept beside the access token when the network issues one.
+    pub refresh_token: Option<&'a str>,
+    pub token_expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Where the network's events for the new profile go: `{public_url}/hooks/social/<network>/`
+    /// (the profile's id is appended).
+    pub hooks_base: &'a str,
+}
+
+impl SocialService {
+    /// Connects a profile: checks the token with the network, stores the profile with its
+    /// credentials sealed, and points the network's events at omnihub. A profile whose events
+    /// could not be set up is kept, `failing` with the network's words.
+    pub async fn connect(
+        &self,
+        p: &ProfileToConnect<'_>,
+    ) -> Result<omnihub_store::SocialProfile, SocialFailure> {
+        let connect = capabilities(p.network).connect;
+        if let net::Support::Planned(reason) | net::Support::Unsupported(reason) = connect {
+            return Err(SocialFailure::Unsupported {
+                action: Action::CreatePost,
+                reason,
+            });
+        }
+        let (provider, name, credentials) = match p.network {
+            net::Network::Vk => {
+                let group_id: i64 = p
+                    .external_id
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|id| *id > 0)
+                    .ok_or(SocialFailure::BadExternalId)?;
+                // Only alphanumerics: VK's secret key takes up to 50 of them.
+                let secret: String = crate::auth::tokens::random_secret()
+                    .chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .collect();
+                let mut credentials = net::vk::credentials(p.access_token, group_id, &secret);
+                let wall = net::vk::VkWall::from_profile(&credentials, &self.endpoints.vk)
+                    .map_err(|err| SocialFailure::Config(err.0))?;
+                let name = net::vk::community_name(&wall)
+                    .await
+                    .map_err(SocialFailure::Network)?;
+                let code = wall
+                    .confirmation_code()
+                    .await
+                    .map_err(SocialFailure::Network)?;
+                credentials["confirmation_code"] = code.into();
+                if let Some(refresh) = p.refresh_token {
+                    credentials["refresh_token"] = refresh.into();
+                }
+                (omnihub_core::model::Provider::Vk, name, credentials)
+            }
+            _ => return Err(SocialFailure::NotFound),
+        };
+        let profile = self
+            .store
+            .create_social_profile(&omnihub_store::NewSocialProfile {
+                client_id: p.client,
+                provider,
+                network: p.network.as_str().to_string(),
+                external_id: p.external_id.trim().to_string(),
+                name,
+                credentials,
+                token_expires_at: p.token_expires_at,
+            })
+            .await?;
+        let hook = format!("{}{}", p.hooks_base, profile.id);
+        let subscribed = match self.network(p.client, profile.id).await {
+            Ok(network) => network.subscribe(&hook).await.map_err(|e| e.to_string()),
+            Err(err) => Err(err.to_string()),
+        };
+        if let Err(detail) = subscribed {
+            tracing::warn!(profile = %profile.id, %detail, "setting up the profile's events failed");
+            self.store
+                .set_social_profile_status(p.client, profile.id, "failing", Some(&detail))
+                .await?;
+            return Ok(self.store.get_social_profile(p.client, profile.id).await?);
+        }
+        Ok(profile)
+    }
+
+    /// The profile's connector and its network's capabilities.
+    pub async fn network(
+        &self,
+        client: ClientId,
+        profile: ChannelId,
+    ) -> Result<Arc<dyn SocialNetwork>, SocialFailure> {
+        let channel = self.store.get_channel(client, profile).await?;
+        if channel.kind != ChannelKind::Social {
+            return Err(SocialFailure::NotFound);
+        }
+        let credentials = self.store.channel_credentials(client, profile).await?;
+        net::social_network(channel.provider, credentials.as_ref(), &self.endpoints)
+            .map_err(|err| SocialFailure::Config(err.0))
+    }
+
+    /// The capabilities of a profile's network.
+    pub async fn capabilities_of(
+        &self,
+        client: ClientId,
+        profile: ChannelId,
+    ) -> Result<Capabilities, SocialFailure> {
+        let profile = self.store.get_social_profile(client, profile).await?;
+        let network = net::Network::parse(&profile.network).ok_or(SocialFailure::NotFound)?;
+        Ok(capabilities(network))
+    }
+
+    /// The content of `post` on `profile`: the post's, with the profile's variant applied.
+    pub fn content_on(post: &SocialPost, profile: ChannelId) -> PostContent {
+        let base: PostContent = serde_json::from_value(post.content.clone()).unwrap_or_default();
+        let variant: Option<PostContent> = post
+            .targets
+            .iter()
+            .find(|t| t.profile_id == profile)
+            .and_then(|t| t.content.clone())
+            .and_then(|v| serde_json::from_value(v).ok());
+        base.with_variant(variant.as_ref())
+    }
+
+    /// Checks `content` against the network's capabilities and limits.
+    pub async fn check(
+        &self,
+        client: ClientId,
+        capabilities: &Capabilities,
+        content: &PostContent,
+    ) -> Result<(), SocialFailure> {
+        let need = |action: Action| {
+            capabilities
+                .require(action)
+                .map_err(|reason| SocialFailure::Unsupported { action, reason })
+        };
+        need(Action::CreatePost)?;
+        if content.is_empty() {
+            return Err(SocialFailure::Limit(Limit::Empty));
+        }
+        if content.link.is_some() {
+            need(Action::PostLink)?;
+        }
+        if !content.hashtags().is_empty() {
+            need(Action::PostHashtags)?;
+        }
+        if !content.mentions().is_empty() {
+            need(Action::PostMentions)?;
+        }
+        if content.location.is_some() {
+            need(Action::PostLocation)?;
+        }
+        let Some(limits) = capabilities.limits else {
+            return Ok(());
+        };
+        let text = net::compose_text(&wire_text(content), |m| format!("@{m}"));
+        if text.chars().count() > limits.max_text_chars {
+            return Err(SocialFailure::Limit(Limit::TextLength {
+                max: limits.max_text_chars,
+            }));
+        }
+        if content.media().len() > limits.max_images {
+            return Err(SocialFailure::Limit(Limit::ImageCount {
+                max: limits.max_images,
+            }));
+        }
+        for id in content.media() {
+            let file = self.store.get_social_media(client, *id).await?;
+            if file.mime_type.starts_with("video/") {
+                need(Action::PostVideo)?;
+            }
+            need(Action::PostImages)?;
+            if !limits.image_types.contains(&file.mime_type.as_str()) {
+                return Err(SocialFailure::Limit(Limit::ImageType));
+            }
+            if file.size > limits.max_image_bytes as i64 {
+                return Err(SocialFailure::Limit(Limit::ImageSize {
+                    max: limits.max_image_bytes,
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    /// The content as the network's connector takes it, files read from the media store.
+    pub async fn wire(
+        &self,
+        client: ClientId,
+        content: &PostContent,
+    ) -> Result<net::PostContent, SocialFailure> {
+        let mut wire = wire_text(content);
+        for id in content.media() {
+            let file = self.store.get_social_media(client, *id).await?;
+            let bytes = read_all(
+                self.media.as_ref(),
+                &file.storage_key,
+                file.size.max(0) as u64,
+            )
+            .await
+            .map_err(|err| SocialFailure::Config(format!("media file: {err}")))?;
+            wire.images.push(PostMedia {
+                file_name: file.file_name,
+                mime_type: file.mime_type,
+                bytes: bytes.into(),
+            });
+        }
+        Ok(wire)
+    }
+}
+
+/// Everything of the content but its files.
+fn wire_text(content: &PostContent) -> net::PostContent {
+    net::PostContent {
+        text: content.text().to_string(),
+        images: Vec::new(),
+        link: content.link.clone(),
+        hashtags: content.hashtags().to_vec(),
+        mentions: content.mentions().to_vec(),
+        location: content.location.map(|l| net::Location {
+            latitude: l.latitude,
+            longitude: l.longitude,
+        }),
+    }
+}

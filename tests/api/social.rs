@@ -1,0 +1,523 @@
+//! Social profiles through the whole application on a real listener, against the sandbox's
+//! VK fake: the owner connects a community (token checked, callback server confirmed), a post
+//! goes through approval, is scheduled at a wall-clock time in a time zone and published once;
+//! a customer's comment arrives by the Callback API as an inbox conversation tied to its post,
+//! the operator's reply goes out as a comment answering it, moderation actions reach VK, and
+//! forged callbacks and another client's ids are refused.
+
+use std::time::{Duration, Instant};
+
+use actix_web::HttpServer;
+use chrono::Utc;
+use omnihub_sandbox::vk::{VkConfig, VkSandbox};
+use serde_json::{Value, json};
+
+use crate::support::{Options, Who, World};
+
+const CUSTOMER: i64 = 3333;
+
+struct Social {
+    w: World,
+    vk: VkSandbox,
+    base: String,
+    http: reqwest::Client,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for Social {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        actix_web::rt::spawn(async move { handle.stop(false).await });
+    }
+}
+
+impl Social {
+    /// The application on a loopback port that is also its public URL, so VK's callbacks
+    /// reach it.
+    async fn start(label: &str) -> Social {
+        let vk = VkSandbox::start(VkConfig::default()).await.unwrap();
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let mut options = Options::default();
+        options.providers.vk_api = vk.base_url();
+        options.public_url = Some(base.clone());
+        // Room for a post longer than VK takes.
+        options.max_body_bytes = 256 * 1024;
+        let w = World::with(label, options).await;
+        let state = w.state.clone();
+        let server = HttpServer::new(move || omnihub::create_app(state.clone()))
+            .workers(1)
+            .disable_signals()
+            .shutdown_timeout(1)
+            .listen(listener)
+            .unwrap()
+            .run();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        Social {
+            w,
+            vk,
+            base,
+            http: reqwest::Client::new(),
+            handle,
+        }
+    }
+
+    async fn connect(&self) -> String {
+        let r = self
+            .w
+            .post(
+                Who::Session(&self.w.a.owner),
+                "/api/v1/social/profiles",
+                json!({
+                    "network": "vk",
+                    "external_id": self.vk.config().group_id.to_string(),
+                    "access_token": self.vk.config().access_token,
+                }),
+            )
+            .await;
+        r.assert_status(201);
+        let profile = r.json();
+        assert_eq!(profile["status"], "active", "{profile}");
+        assert_eq!(profile["name"], "Sandbox community");
+        assert!(
+            profile.get("access_token").is_none() && !r.text().contains("vk1.a."),
+            "tokens never come back"
+        );
+        profile["id"].as_str().unwrap().to_string()
+    }
+
+    /// Waits for `check` to hold, for at most 15 seconds.
+    async fn until<F, Fut>(&self, what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let start = Instant::now();
+        while !check().await {
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "timed out waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn post(&self, id: &str) -> Value {
+        let r = self
+            .w
+            .get(
+                Who::Session(&self.w.a.owner),
+                &format!("/api/v1/social/posts/{id}"),
+            )
+            .await;
+        r.assert_status(200);
+        r.json()
+    }
+
+    /// Adds a file to the media library as the owner.
+    async fn upload(&self, file_name: &str, mime: &str, bytes: &[u8]) -> crate::support::Resp {
+        let boundary = "omnihub-social-boundary";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; \
+             filename=\"{file_name}\"\r\nContent-Type: {mime}\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let req = self
+            .w
+            .request(
+                Who::Session(&self.w.a.owner),
+                actix_web::http::Method::POST,
+                "/api/v1/social/media",
+            )
+            .insert_header((
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            ))
+            .set_payload(body);
+        self.w.send(req).await
+    }
+
+    async fn step(&self, id: &str, step: &str, body: Value) -> Value {
+        let r = self
+            .w
+            .post(
+                Who::Session(&self.w.a.owner),
+                &format!("/api/v1/social/posts/{id}/{step}"),
+                body,
+            )
+            .await;
+        assert!(r.status < 300, "{step}: {} {}", r.status, r.text());
+        r.json()
+    }
+}
+
+/// Now plus `secs` as a Moscow wall-clock time (UTC+3 all year since 2014).
+fn moscow_in(secs: i64) -> String {
+    let at = Utc::now() + chrono::Duration::seconds(secs) + chrono::Duration::hours(3);
+    at.format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
+#[actix_web::test]
+async fn a_scheduled_post_is_published_once_and_its_comments_are_moderated_from_the_inbox() {
+    let s = Social::start("social-vk").await;
+    let owner = Who::Session(&s.w.a.owner);
+    let profile = s.connect().await;
+    let servers = s.vk.callback_servers();
+    assert_eq!(servers.len(), 1);
+    assert_eq!(servers[0].status, "ok", "VK confirmed our callback URL");
+    assert_eq!(
+        servers[0].url,
+        format!("{}/hooks/social/vk/{profile}", s.base)
+    );
+
+    // Draft → approval → scheduled in Moscow time.
+    let r =
+        s.w.post(
+            owner,
+            "/api/v1/social/posts",
+            json!({
+                "content": { "text": "Новая коллекция", "hashtags": ["новинки"] },
+                "targets": [{ "profile_id": profile,
+                    "content": { "location": { "latitude": 55.75, "longitude": 37.62 } } }],
+            }),
+        )
+        .await;
+    r.assert_status(201);
+    let post = r.json();
+    assert_eq!(post["status"], "draft");
+    let id = post["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        s.step(&id, "submit", json!({})).await["status"],
+        "awaiting_approval"
+    );
+    assert_eq!(
+        s.step(&id, "approve", json!({})).await["status"],
+        "approved"
+    );
+    let scheduled = s
+        .step(
+            &id,
+            "schedule",
+            json!({ "at": moscow_in(2), "time_zone": "Europe/Moscow" }),
+        )
+        .await;
+    assert_eq!(scheduled["status"], "scheduled");
+    assert_eq!(scheduled["time_zone"], "Europe/Moscow");
+    assert!(s.vk.wall_posts().is_empty(), "not before its time");
+
+    s.until("the post to be published", || async {
+        s.post(&id).await["status"] == "published"
+    })
+    .await;
+    let posts = s.vk.wall_posts();
+    assert_eq!(posts.len(), 1, "published exactly once");
+    assert_eq!(posts[0].text, "Новая коллекция\n\n#новинки");
+    assert_eq!(posts[0].location, Some((55.75, 37.62)));
+    let published = s.post(&id).await;
+    let remote = published["targets"][0]["remote_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(remote, posts[0].id.to_string());
+    // Publishing a published post again is refused; the wall keeps one post.
+    s.w.post(
+        owner,
+        &format!("/api/v1/social/posts/{id}/publish"),
+        json!({}),
+    )
+    .await
+    .assert_error(409, "conflict");
+    assert_eq!(s.vk.wall_posts().len(), 1);
+
+    // A customer comments: VK's callback lands it in the inbox, tied to the post.
+    let delivery =
+        s.vk.customer_comments(posts[0].id, CUSTOMER, "А размер M есть?", None)
+            .await
+            .unwrap();
+    assert_eq!(
+        (
+            delivery.answers[0].status,
+            delivery.answers[0].body.as_str()
+        ),
+        (200, "ok")
+    );
+    s.vk.redeliver(&delivery.event_id).await.unwrap();
+    let r =
+        s.w.get(owner, &format!("/api/v1/social/posts/{id}/comments"))
+            .await;
+    r.assert_status(200);
+    let threads = r.json()["conversation_ids"].as_array().unwrap().clone();
+    assert_eq!(threads.len(), 1);
+    let conversation = threads[0].as_str().unwrap().to_string();
+    let r =
+        s.w.get(
+            owner,
+            &format!("/api/v1/conversations/{conversation}/messages"),
+        )
+        .await;
+    let messages = r.json()["items"].as_array().unwrap().clone();
+    assert_eq!(messages.len(), 1, "a redelivery adds nothing");
+    assert_eq!(messages[0]["text"], "А размер M есть?");
+    let comment_message = messages[0]["id"].as_str().unwrap().to_string();
+    let question = delivery.event["object"]["id"].as_i64().unwrap();
+
+    // The operator answers in the conversation: a comment as the community, replying to it.
+    s.w.post(
+        owner,
+        &format!("/api/v1/conversations/{conversation}/messages"),
+        json!({ "text": "Есть, заходите!", "idempotency_key": "reply-1" }),
+    )
+    .await
+    .assert_status(201);
+    s.until("the reply on the wall", || async {
+        s.vk.wall_comments().len() == 2
+    })
+    .await;
+    let reply = &s.vk.wall_comments()[1];
+    assert_eq!(reply.from_id, -s.vk.config().group_id);
+    assert_eq!(reply.reply_to, Some(question));
+    assert_eq!(reply.text, "Есть, заходите!");
+
+    // Moderation: a like now; hiding is not VK's; deleting.
+    let actions = format!("/api/v1/social/comments/{comment_message}/actions");
+    let act = |action: &str| s.w.post(owner, &actions, json!({ "action": action }));
+    act("like").await.assert_status(202);
+    s.until("the like", || async { s.vk.wall_comments()[0].likes == 1 })
+        .await;
+    let hidden = act("hide").await;
+    hidden.assert_error(422, "unsupported_by_network");
+    assert!(hidden.text().contains("hide"), "{}", hidden.text());
+    act("delete").await.assert_status(202);
+    s.until("the deletion", || async { s.vk.wall_comments()[0].deleted })
+        .await;
+
+    // A like of the post, scheduled a moment ahead.
+    s.w.post(
+        owner,
+        &format!("/api/v1/social/posts/{id}/actions"),
+        json!({ "action": "like", "when": { "at": moscow_in(1), "time_zone": "Europe/Moscow" } }),
+    )
+    .await
+    .assert_status(202);
+    s.until("the post's like", || async {
+        s.vk.wall_posts()[0].likes == 1
+    })
+    .await;
+    // Counters come back with the profile's posts.
+    let r =
+        s.w.get(owner, &format!("/api/v1/social/profiles/{profile}/posts"))
+            .await;
+    r.assert_status(200);
+    let listed = r.json();
+    assert_eq!(listed[0]["post_id"], id.as_str());
+    assert_eq!(listed[0]["likes"], 1);
+    assert_eq!(s.post(&id).await["targets"][0]["likes"], 1);
+
+    // A forged callback (wrong secret) is refused and adds nothing.
+    let mut forged = delivery.event.clone();
+    forged["secret"] = json!("not-the-secret");
+    forged["object"]["id"] = json!(999_999);
+    let answer = s
+        .http
+        .post(format!("{}/hooks/social/vk/{profile}", s.base))
+        .json(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 401);
+    let r =
+        s.w.get(
+            owner,
+            &format!("/api/v1/conversations/{conversation}/messages"),
+        )
+        .await;
+    assert_eq!(r.json()["items"].as_array().unwrap().len(), 2);
+
+    // Another client's owner finds none of it.
+    let other = Who::Session(&s.w.b.owner);
+    for uri in [
+        format!("/api/v1/social/posts/{id}"),
+        format!("/api/v1/social/posts/{id}/comments"),
+        format!("/api/v1/social/profiles/{profile}/posts"),
+    ] {
+        s.w.get(other, &uri).await.assert_error(404, "not_found");
+    }
+    s.w.post(
+        other,
+        &format!("/api/v1/social/comments/{comment_message}/actions"),
+        json!({ "action": "like" }),
+    )
+    .await
+    .assert_error(404, "not_found");
+    s.w.delete(other, &format!("/api/v1/social/profiles/{profile}"))
+        .await
+        .assert_error(404, "not_found");
+    let r = s.w.get(other, "/api/v1/social/profiles").await;
+    assert_eq!(r.json()["items"], json!([]));
+    assert_eq!(s.vk.violations(), Vec::<String>::new());
+}
+
+#[actix_web::test]
+async fn a_rescheduled_post_goes_out_once_at_its_new_time_and_limits_are_checked() {
+    let s = Social::start("social-reschedule").await;
+    let owner = Who::Session(&s.w.a.owner);
+    let profile = s.connect().await;
+    let too_long = "я".repeat(16_385);
+    let r =
+        s.w.post(
+            owner,
+            "/api/v1/social/posts",
+            json!({ "content": { "text": too_long }, "targets": [{ "profile_id": profile }] }),
+        )
+        .await;
+    r.assert_error(400, "validation_failed");
+    assert!(r.text().contains("16384"), "{}", r.text());
+    s.w.post(
+        owner,
+        "/api/v1/social/posts",
+        json!({ "content": { "text": "" }, "targets": [{ "profile_id": profile }] }),
+    )
+    .await
+    .assert_error(400, "validation_failed");
+
+    // An image of the media library goes with the post; a page is no image.
+    s.upload("page.html", "text/html", b"<script>")
+        .await
+        .assert_error(415, "unsupported_media_type");
+    let r = s
+        .upload("photo.png", "image/png", omnihub_sandbox::SAMPLE_PHOTO)
+        .await;
+    r.assert_status(201);
+    let image = r.json()["id"].as_str().unwrap().to_string();
+    let r =
+        s.w.post(
+            owner,
+            "/api/v1/social/posts",
+            json!({ "content": { "text": "Moved", "media": [image] },
+                "targets": [{ "profile_id": profile }] }),
+        )
+        .await;
+    r.assert_status(201);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    // Scheduling needs approval first.
+    s.w.post(
+        owner,
+        &format!("/api/v1/social/posts/{id}/schedule"),
+        json!({ "at": moscow_in(60), "time_zone": "Europe/Moscow" }),
+    )
+    .await
+    .assert_error(409, "conflict");
+    s.step(&id, "submit", json!({})).await;
+    s.step(&id, "approve", json!({})).await;
+    for (at, zone) in [
+        (moscow_in(-60), "Europe/Moscow"),
+        (moscow_in(60), "Mars/Olympus"),
+    ] {
+        s.w.post(
+            owner,
+            &format!("/api/v1/social/posts/{id}/schedule"),
+            json!({ "at": at, "time_zone": zone }),
+        )
+        .await
+        .assert_error(400, "validation_failed");
+    }
+    // First in an hour, then moved to two seconds from now: only the new time publishes.
+    s.step(
+        &id,
+        "schedule",
+        json!({ "at": moscow_in(3600), "time_zone": "Europe/Moscow" }),
+    )
+    .await;
+    s.step(
+        &id,
+        "schedule",
+        json!({ "at": moscow_in(2), "time_zone": "Europe/Moscow" }),
+    )
+    .await;
+    s.until("the moved post", || async {
+        s.post(&id).await["status"] == "published"
+    })
+    .await;
+    let posts = s.vk.wall_posts();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].attachments.len(), 1);
+    assert_eq!(
+        s.vk.media(&posts[0].attachments[0]).unwrap(),
+        omnihub_sandbox::SAMPLE_PHOTO.to_vec(),
+        "the library's image went to VK's wall upload"
+    );
+
+    // Taken down by a scheduled delete.
+    s.w.post(
+        owner,
+        &format!("/api/v1/social/posts/{id}/actions"),
+        json!({ "action": "delete" }),
+    )
+    .await
+    .assert_status(202);
+    s.until("the deletion", || async {
+        s.post(&id).await["status"] == "deleted"
+    })
+    .await;
+    assert!(s.vk.wall_posts()[0].deleted);
+    assert_eq!(s.vk.violations(), Vec::<String>::new());
+}
+
+#[actix_web::test]
+async fn the_capability_matrix_names_every_network_and_google_plus_is_dead() {
+    let s = Social::start("social-matrix").await;
+    let r =
+        s.w.get(Who::Session(&s.w.a.owner), "/api/v1/social/networks")
+            .await;
+    r.assert_status(200);
+    let rows = r.json();
+    let names: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["network"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "vk",
+            "ok",
+            "facebook",
+            "instagram",
+            "x",
+            "youtube",
+            "google_plus"
+        ]
+    );
+    let vk = &rows[0];
+    assert_eq!(vk["connect"]["status"], "supported");
+    let hide = vk["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["action"] == "hide_comment")
+        .unwrap();
+    assert_eq!(hide["status"], "unsupported");
+    let google = &rows[6];
+    assert_eq!(google["connect"]["status"], "unsupported");
+    assert!(
+        google["connect"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("2019")
+    );
+    // Connecting a dead or unbuilt network says why.
+    for network in ["google_plus", "ok"] {
+        let r =
+            s.w.post(
+                Who::Session(&s.w.a.owner),
+                "/api/v1/social/profiles",
+                json!({ "network": network, "external_id": "1", "access_token": "t" }),
+            )
+            .await;
+        r.assert_error(422, "unsupported_by_network");
+    }
+}
