@@ -10,6 +10,7 @@ use actix_web::http::header::HeaderValue;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use omnihub_actors::{Hub, HubConfig, HubHandle};
 use omnihub_connectors::email::{SmtpMailer, SmtpSecurity, SmtpSettings};
+use omnihub_connectors::media_link::MediaLinks;
 use omnihub_connectors::registry::Endpoints;
 use omnihub_core::{GlobalRights, Principal, Role, UserId};
 use omnihub_store::media::{FsMediaStore, MediaStore};
@@ -53,6 +54,8 @@ pub struct Inner {
     pub captcha: Option<Arc<dyn crate::callback::CaptchaVerifier>>,
     /// Where attachments' bytes are kept (`[media]`).
     pub media: Arc<dyn MediaStore>,
+    /// Mints and checks the signed public links of outgoing files (`GET /media/…`).
+    pub media_links: Option<MediaLinks>,
     /// Per-IP and per-visitor limits of the widget's public API.
     pub widget_limits: crate::widget::WidgetLimits,
 }
@@ -131,11 +134,18 @@ impl AppState {
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot open the media directory: {e}"))?,
         );
+        // A server without a secret key refuses to start (`server::run`); states built
+        // without one (tests of unrelated parts) simply mint no media links.
+        let media_links = config
+            .secret_key_bytes()
+            .ok()
+            .and_then(|key| MediaLinks::new(&config.server.public_url, &key).ok());
         let hub_config = HubConfig {
             session_queue: config.hub.session_queue,
             endpoints: endpoints.clone(),
             media: Some(media.clone()),
             max_attachment_bytes: config.media.max_attachment_bytes as u64,
+            media_links: media_links.clone(),
             ..HubConfig::default()
         };
         let hub_tree = Hub::start(store.clone(), hub_config)
@@ -174,6 +184,7 @@ impl AppState {
                 ))
             },
             media,
+            media_links,
             widget_limits: crate::widget::WidgetLimits::new(
                 config.hub.widget_requests_per_minute,
                 config.hub.widget_messages_per_minute,

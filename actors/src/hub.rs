@@ -12,6 +12,7 @@ use omnihub_core::events::HubEvent;
 use omnihub_core::model::{Conversation, DeliveryStatus, Message, MessageKind};
 use omnihub_core::routing::Presence;
 use omnihub_core::{AttachmentId, ChannelId, ClientId, ConversationId, MessageId, UserId};
+use omnihub_connectors::media_link::MediaLinks;
 use omnihub_store::media::MediaStore;
 use omnihub_store::{ConversationPatch, DynStore, InboundEvent, Ingest, OperatorState, StoreError};
 use ractor::concurrency::JoinHandle;
@@ -55,6 +56,9 @@ pub struct HubConfig {
     pub media: Option<Arc<dyn MediaStore>>,
     /// The largest attachment downloaded from a provider or sent to one, in bytes.
     pub max_attachment_bytes: u64,
+    /// Mints the signed public links of outgoing files, for providers that fetch media by URL
+    /// (Viber); without it such providers refuse files.
+    pub media_links: Option<MediaLinks>,
 }
 
 /// [`HubConfig::max_attachment_bytes`] by default: 50 MiB (Telegram's bots may send up to
@@ -72,6 +76,7 @@ impl Default for HubConfig {
             task_handlers: TaskHandlers::default(),
             media: None,
             max_attachment_bytes: DEFAULT_MAX_ATTACHMENT_BYTES,
+            media_links: None,
         }
     }
 }
@@ -549,6 +554,31 @@ impl HubHandle {
                 }));
         }
         Ok(state)
+    }
+
+    /// The provider says the customer of this conversation (by the provider's id) blocked the
+    /// bot or unsubscribed: the conversation is marked so, and replies fail fast until the
+    /// customer writes again. Nothing happens for a conversation omnihub does not have.
+    pub async fn customer_blocked(
+        &self,
+        client: ClientId,
+        channel: ChannelId,
+        external_conversation: &str,
+        reason: &str,
+    ) -> Result<(), HubError> {
+        let (entry, _) = self.shared.client(client).await?;
+        let store = &self.shared.store;
+        let Some(conversation) = store
+            .conversation_by_external_id(client, channel, external_conversation)
+            .await?
+        else {
+            return Ok(());
+        };
+        let (_, event) = store.set_blocked(client, conversation, Some(reason)).await?;
+        if event.is_some() {
+            entry.wake();
+        }
+        Ok(())
     }
 
     /// Provider delivery callbacks (by the provider's message id).

@@ -38,6 +38,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         routing::Api::openapi(),
         hooks::Api::openapi(),
         provider_hooks::Api::openapi(),
+        media_links::Api::openapi(),
         crate::ws::Api::openapi(),
         crate::widget::owner::Api::openapi(),
         crate::widget::public::Api::openapi(),

@@ -188,6 +188,8 @@ pub struct Options {
     /// The widget's public API limits (`[hub]`).
     pub widget_messages_per_minute: u32,
     pub widget_requests_per_minute: u32,
+    /// `[server] public_url`: where providers reach this server (webhooks, media links).
+    pub public_url: String,
 }
 
 impl Default for Options {
@@ -205,6 +207,7 @@ impl Default for Options {
             max_upload_bytes: omnihub::config::MediaConfig::default().max_upload_bytes,
             widget_messages_per_minute: hub.widget_messages_per_minute,
             widget_requests_per_minute: hub.widget_requests_per_minute,
+            public_url: "https://omnihub.test".into(),
         }
     }
 }
@@ -242,7 +245,7 @@ impl Harness {
         config.server.plain_http = true;
         config.server.listen = "127.0.0.1:0".into();
         config.server.redirect_listen = String::new();
-        config.server.public_url = "https://omnihub.test".into();
+        config.server.public_url = options.public_url.clone();
         config.server.data_dir = dir.path().to_path_buf();
         config.server.max_body_bytes = options.max_body_bytes;
         config.store.url = format!(

@@ -29,7 +29,7 @@
 mod methods;
 mod spec;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -165,6 +165,8 @@ struct Inner {
     presses: HashMap<String, (i64, i64)>,
     /// The customer's messages by id, for edits.
     customer_messages: HashMap<i64, Value>,
+    /// Customers who denied the community messages; writing to it allows them again.
+    denied: HashSet<i64>,
 }
 
 pub(crate) struct State {
@@ -371,9 +373,17 @@ impl VkSandbox {
         text: &str,
         attachments: Vec<CustomerAttachment>,
     ) -> Delivery {
+        self.state.lock().denied.remove(&from_id);
         let message = self.customer_message(from_id, text, attachments, None);
         let object = json!({"message": message, "client_info": client_info()});
         self.emit("message_new", object).await
+    }
+
+    /// The customer forbids the community to write to them: a `message_deny` event, and
+    /// `messages.send` to them answers error 901 until they write again.
+    pub async fn customer_denies_messages(&self, user_id: i64) -> Delivery {
+        self.state.lock().denied.insert(user_id);
+        self.emit("message_deny", json!({"user_id": user_id})).await
     }
 
     /// The customer presses a text button: a message whose text is the label and whose

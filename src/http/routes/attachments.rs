@@ -22,7 +22,7 @@ use omnihub_core::media::{
     is_inline_image, safe_file_name,
 };
 use omnihub_core::{AttachmentId, decide};
-use omnihub_store::NewUpload;
+use omnihub_store::{NewUpload, StoredAttachment};
 use omnihub_store::media::{ByteStream, MediaError};
 use serde::Deserialize;
 use serde_json::json;
@@ -219,6 +219,21 @@ pub async fn download_attachment(
         Need::See,
     )
     .await?;
+    let inline = query.disposition.as_deref() == Some("inline")
+        && is_inline_image(&stored.attachment.mime_type);
+    serve_file(&state, &stored, inline, "private, max-age=86400").await
+}
+
+/// Streams a stored file with the headers every served file gets: its type when it is a kind
+/// that may be uploaded (else `application/octet-stream`), `Content-Disposition` with the
+/// cleaned name, `nosniff`, a CSP under which nothing runs, and its size from the store. A file
+/// not downloaded from the provider (yet) is 409.
+pub(super) async fn serve_file(
+    state: &AppState,
+    stored: &StoredAttachment,
+    inline: bool,
+    cache_control: &'static str,
+) -> ApiResult<HttpResponse> {
     let key = match (&stored.attachment.state, &stored.storage_key) {
         (AttachmentState::Ready, Some(key)) => key.clone(),
         _ => return Err(ApiError::Conflict(Msg::AttachmentNotReady)),
@@ -229,7 +244,6 @@ pub async fn download_attachment(
         Err(err) => return Err(ApiError::internal(err)),
     };
     let mime = &stored.attachment.mime_type;
-    let inline = query.disposition.as_deref() == Some("inline") && is_inline_image(mime);
     let content_type = if inline || check_upload_type(mime, "").is_ok() {
         mime.clone()
     } else {
@@ -257,7 +271,7 @@ pub async fn download_attachment(
         ))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::CONTENT_SECURITY_POLICY, FILE_CSP))
-        .insert_header((header::CACHE_CONTROL, "private, max-age=86400"))
+        .insert_header((header::CACHE_CONTROL, cache_control))
         .body(SizedStream::new(size, body)))
 }
 
