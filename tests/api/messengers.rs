@@ -1272,7 +1272,8 @@ async fn a_viber_reply_with_files_goes_out_by_signed_links_the_provider_fetches(
     )
     .await
     .assert_status(201);
-    m.wait_status(conversation, "Вот фото и договор", DeliveryStatus::Sent)
+    // The fake Viber reports delivered, then seen.
+    m.wait_status(conversation, "Вот фото и договор", DeliveryStatus::Read)
         .await;
 
     assert_eq!(v.viber.violations(), []);
@@ -1452,7 +1453,7 @@ async fn a_viber_unsubscribe_marks_the_conversation_blocked() {
     v.customer_writes("Вернулась").await;
     assert!(m.conversation_json(conversation).await["blocked_at"].is_null());
     m.reply(conversation, "Рады вас видеть", "v-2").await;
-    m.wait_status(conversation, "Рады вас видеть", DeliveryStatus::Sent)
+    m.wait_status(conversation, "Рады вас видеть", DeliveryStatus::Read)
         .await;
     assert_eq!(v.viber.violations(), []);
 }
