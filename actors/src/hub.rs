@@ -7,12 +7,12 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use omnihub_connectors::media_link::MediaLinks;
 use omnihub_core::access::{ConversationScope, Principal};
 use omnihub_core::events::HubEvent;
 use omnihub_core::model::{Conversation, DeliveryStatus, Message, MessageKind};
 use omnihub_core::routing::Presence;
 use omnihub_core::{AttachmentId, ChannelId, ClientId, ConversationId, MessageId, UserId};
-use omnihub_connectors::media_link::MediaLinks;
 use omnihub_store::media::MediaStore;
 use omnihub_store::{ConversationPatch, DynStore, InboundEvent, Ingest, OperatorState, StoreError};
 use ractor::concurrency::JoinHandle;
@@ -574,7 +574,9 @@ impl HubHandle {
         else {
             return Ok(());
         };
-        let (_, event) = store.set_blocked(client, conversation, Some(reason)).await?;
+        let (_, event) = store
+            .set_blocked(client, conversation, Some(reason))
+            .await?;
         if event.is_some() {
             entry.wake();
         }

@@ -155,8 +155,14 @@ mod tests {
             links.verify(client, AttachmentId::new(), exp, &sig, now),
             bad
         );
-        assert_eq!(links.verify(ClientId::new(), attachment, exp, &sig, now), bad);
-        assert_eq!(links.verify(client, attachment, exp + 86_400, &sig, now), bad);
+        assert_eq!(
+            links.verify(ClientId::new(), attachment, exp, &sig, now),
+            bad
+        );
+        assert_eq!(
+            links.verify(client, attachment, exp + 86_400, &sig, now),
+            bad
+        );
         assert_eq!(links.verify(client, attachment, exp, "00", now), bad);
         let other = MediaLinks::new("https://hub.example/", &[8u8; 32]).unwrap();
         assert_eq!(other.verify(client, attachment, exp, &sig, now), bad);

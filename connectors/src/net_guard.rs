@@ -190,7 +190,12 @@ mod tests {
             assert!(!is_forbidden_ip(ip), "{public} is public");
             assert!(!is_private_host(public), "{public}");
         }
-        for name in ["localhost", "LOCALHOST.", "mail.localhost", "imap.Localhost"] {
+        for name in [
+            "localhost",
+            "LOCALHOST.",
+            "mail.localhost",
+            "imap.Localhost",
+        ] {
             assert!(is_private_host(name), "{name}");
         }
         assert!(!is_private_host("mail.example.com"));
@@ -216,12 +221,18 @@ mod tests {
             assert!(!is_private_host(sneaky), "{sneaky}");
             let err = resolve_public(sneaky, 143).await.unwrap_err();
             assert!(err.private, "{sneaky}: {err}");
-            assert!(err.reason.contains("resolves to 127.0.0.1"), "{sneaky}: {err}");
+            assert!(
+                err.reason.contains("resolves to 127.0.0.1"),
+                "{sneaky}: {err}"
+            );
         }
         // The system resolver's answer for a name is vetted too, whatever the name looks like.
         let err = lookup_and_vet("localhost", 25).await.unwrap_err();
         assert!(err.private, "{err}");
-        assert!(err.reason.contains("resolves to") && err.reason.contains("own network"), "{err}");
+        assert!(
+            err.reason.contains("resolves to") && err.reason.contains("own network"),
+            "{err}"
+        );
         let public = SocketAddr::from(([8, 8, 4, 4], 25));
         let mapped: SocketAddr = "[::ffff:192.168.0.1]:25".parse().unwrap();
         assert!(vet("mx.example", vec![public, mapped]).is_err());

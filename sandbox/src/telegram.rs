@@ -619,7 +619,8 @@ impl FakeBot {
 
     /// How many sends were refused because the customer blocked the bot.
     pub fn blocked_refusals(&self) -> u64 {
-        self.with_bot(|bot| bot.blocked_refusals).unwrap_or_default()
+        self.with_bot(|bot| bot.blocked_refusals)
+            .unwrap_or_default()
     }
 
     /// The callback query ids the bot answered, in order.

@@ -1261,7 +1261,14 @@ async fn a_viber_reply_with_files_goes_out_by_signed_links_the_provider_fetches(
     photo.assert_status(201);
     let pdf = b"%PDF-1.4 the contract".to_vec();
     let contract = m
-        .upload(owner, conversation, "file", "Договор №7.pdf", "application/pdf", &pdf)
+        .upload(
+            owner,
+            conversation,
+            "file",
+            "Договор №7.pdf",
+            "application/pdf",
+            &pdf,
+        )
         .await;
     contract.assert_status(201);
     let ids = [photo.json()["id"].clone(), contract.json()["id"].clone()];
@@ -1287,7 +1294,10 @@ async fn a_viber_reply_with_files_goes_out_by_signed_links_the_provider_fetches(
     let public = m.w.config.server.public_url.clone();
     let picture = &sent[1];
     let link = picture.body["media"].as_str().unwrap();
-    assert!(link.starts_with(&format!("{public}/media/{}/", m.w.a.client.id)), "{link}");
+    assert!(
+        link.starts_with(&format!("{public}/media/{}/", m.w.a.client.id)),
+        "{link}"
+    );
     assert!(link.contains("exp=") && link.contains("sig="), "{link}");
     let fetched = picture.media.as_ref().unwrap();
     assert_eq!(fetched.bytes, PHOTO);
@@ -1314,7 +1324,10 @@ async fn a_viber_reply_with_files_goes_out_by_signed_links_the_provider_fetches(
         async move {
             let r = http.get(url).send().await.unwrap();
             let status = r.status().as_u16();
-            (status, r.json::<Value>().await.unwrap_or_default()["code"].clone())
+            (
+                status,
+                r.json::<Value>().await.unwrap_or_default()["code"].clone(),
+            )
         }
     };
     let url = reqwest::Url::parse(&file_link).unwrap();
@@ -1325,8 +1338,13 @@ async fn a_viber_reply_with_files_goes_out_by_signed_links_the_provider_fetches(
         .1
         .parse()
         .unwrap();
-    let attachment: omnihub_core::AttachmentId =
-        url.path_segments().unwrap().nth(2).unwrap().parse().unwrap();
+    let attachment: omnihub_core::AttachmentId = url
+        .path_segments()
+        .unwrap()
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
     let tampered = [
         file_link.replace("sig=", "sig=0"),
         file_link.replace(&format!("exp={exp}"), &format!("exp={}", exp + 3600)),
@@ -1334,7 +1352,11 @@ async fn a_viber_reply_with_files_goes_out_by_signed_links_the_provider_fetches(
         file_link.split('?').next().unwrap().to_string(),
     ];
     for link in tampered {
-        assert_eq!(get(link.clone()).await, (403, json!("invalid_link")), "{link}");
+        assert_eq!(
+            get(link.clone()).await,
+            (403, json!("invalid_link")),
+            "{link}"
+        );
     }
     let links = m.w.state.media_links.clone().unwrap();
     let expired = links.url(
@@ -1426,7 +1448,9 @@ async fn a_telegram_customer_who_blocks_the_bot_fails_replies_fast_until_they_wr
     assert_eq!(m.telegram.violations(), []);
 
     // Writing again (which needs unblocking the bot) clears it, and replies go out.
-    bot.customer_says(5010, &olga, "Я снова здесь").await.unwrap();
+    bot.customer_says(5010, &olga, "Я снова здесь")
+        .await
+        .unwrap();
     assert!(m.conversation_json(conversation).await["blocked_at"].is_null());
     m.reply(conversation, "С возвращением", "b-3").await;
     m.wait_status(conversation, "С возвращением", DeliveryStatus::Sent)

@@ -58,7 +58,9 @@ impl CallError {
                         retry_after: Some(RATE_LIMIT_PAUSE),
                         reason,
                     },
-                    401 => SendError::invalid_token(&format!("the bot token is refused: {message}")),
+                    401 => {
+                        SendError::invalid_token(&format!("the bot token is refused: {message}"))
+                    }
                     // The schema's first reason for a 403 on send: the user stopped the bot.
                     403 if code == "chat.denied" => SendError::Blocked { reason },
                     _ => SendError::Permanent { reason },

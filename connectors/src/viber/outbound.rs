@@ -178,7 +178,9 @@ mod tests {
             file_name: name.into(),
             mime_type: mime.into(),
             bytes: Arc::from(&b"12345"[..]),
-            public_url: Some(format!("https://omnihub.example/media/c/a/{name}?exp=1&sig=s")),
+            public_url: Some(format!(
+                "https://omnihub.example/media/c/a/{name}?exp=1&sig=s"
+            )),
         }
     }
 

@@ -46,7 +46,12 @@ pub use api::API_VERSION;
 pub use outbound::random_id;
 
 /// Event types the callback server and long poll are told to deliver.
-const EVENT_TYPES: [&str; 4] = ["message_new", "message_edit", "message_event", "message_deny"];
+const EVENT_TYPES: [&str; 4] = [
+    "message_new",
+    "message_edit",
+    "message_event",
+    "message_deny",
+];
 
 /// Downloads larger than this are refused (VK's documents go up to 200 MB; the inbox keeps
 /// what a person would open).

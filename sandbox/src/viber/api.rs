@@ -197,10 +197,7 @@ pub(super) async fn send_message(
 /// Viber fetches a picture's, video's or file's `media` URL itself: the fake does too, and
 /// refuses the message when the URL does not serve the file it announces (not 200, a picture
 /// that is not JPEG, PNG or GIF, a size other than `size`).
-async fn fetch_media(
-    shared: &Shared,
-    message: &Value,
-) -> Result<Option<super::Fetched>, String> {
+async fn fetch_media(shared: &Shared, message: &Value) -> Result<Option<super::Fetched>, String> {
     let kind = message["type"].as_str().unwrap_or_default();
     if !matches!(kind, "picture" | "video" | "file") {
         return Ok(None);
@@ -216,7 +213,9 @@ async fn fetch_media(
     }
     let content_type = fetched.content_type.as_deref().unwrap_or_default();
     if kind == "picture" && !["image/jpeg", "image/png", "image/gif"].contains(&content_type) {
-        return Err(format!("picture {url} is {content_type:?}, not JPEG, PNG or GIF"));
+        return Err(format!(
+            "picture {url} is {content_type:?}, not JPEG, PNG or GIF"
+        ));
     }
     if let Some(size) = message["size"].as_u64()
         && size != fetched.bytes.len() as u64

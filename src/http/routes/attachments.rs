@@ -22,8 +22,8 @@ use omnihub_core::media::{
     is_inline_image, safe_file_name,
 };
 use omnihub_core::{AttachmentId, decide};
-use omnihub_store::{NewUpload, StoredAttachment};
 use omnihub_store::media::{ByteStream, MediaError};
+use omnihub_store::{NewUpload, StoredAttachment};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::io::AsyncReadExt;
