@@ -370,6 +370,10 @@ catalog! {
         ru: "проверка капчи не пройдена",
         en: "the captcha check failed",
     },
+    InvalidLink => {
+        ru: "ссылка на файл неверна или её срок истёк",
+        en: "this file link is invalid or has expired",
+    },
     CallRequested { number: String } => {
         ru: "📞 Запрошен обратный звонок на {number}",
         en: "📞 Call-back requested to {number}",
@@ -426,6 +430,41 @@ catalog! {
     ProviderRefused { reason: String } => {
         ru: "провайдер отказал: {reason}",
         en: "the provider refused: {reason}",
+    },
+
+    // --- a provider's problems (`Problem` codes), for channel health and refusals ----------
+
+    HealthOk => {
+        ru: "подключено: провайдер принимает учётные данные и доставляет обновления",
+        en: "connected: the provider accepts the credentials and delivers updates",
+    },
+    HealthNotConfigured => {
+        ru: "с такими настройками или учётными данными подключение работать не может",
+        en: "the settings or credentials cannot work as entered",
+    },
+    ProblemInvalidToken => {
+        ru: "провайдер не принимает токен или пароль: введите действующий",
+        en: "the provider refuses the token or password: enter the current one",
+    },
+    ProblemWebhookNotSet => {
+        ru: "провайдер не присылает обновления сюда: зарегистрируйте вебхук",
+        en: "the provider does not deliver updates here: register the webhook",
+    },
+    ProblemBlockedByUser => {
+        ru: "клиент заблокировал бота или отписался: сообщения не дойдут, пока он не напишет снова",
+        en: "the customer blocked the bot or unsubscribed: nothing reaches them until they write again",
+    },
+    ProblemRateLimited => {
+        ru: "провайдер временно ограничивает запросы; отправка возобновится сама",
+        en: "the provider is limiting requests for now; sending resumes by itself",
+    },
+    ProblemUnreachable => {
+        ru: "провайдер недоступен",
+        en: "the provider cannot be reached",
+    },
+    ProblemProviderError => {
+        ru: "провайдер ответил ошибкой",
+        en: "the provider answered with an error",
     },
     ValueTaken { field: &'static str } => {
         ru: "такое значение поля `{field}` уже занято",
@@ -925,6 +964,21 @@ impl Mail {
                     self.body.render(Lang::En)
                 ),
             ),
+        }
+    }
+}
+
+impl Msg {
+    /// A provider's problem in words.
+    pub fn of_problem(problem: omnihub_connectors::provider::Problem) -> Msg {
+        use omnihub_connectors::provider::Problem;
+        match problem {
+            Problem::InvalidToken => Msg::ProblemInvalidToken,
+            Problem::WebhookNotSet => Msg::ProblemWebhookNotSet,
+            Problem::BlockedByUser => Msg::ProblemBlockedByUser,
+            Problem::RateLimited => Msg::ProblemRateLimited,
+            Problem::Unreachable => Msg::ProblemUnreachable,
+            Problem::ProviderError => Msg::ProblemProviderError,
         }
     }
 }

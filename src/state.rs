@@ -10,6 +10,7 @@ use actix_web::http::header::HeaderValue;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use omnihub_actors::{Hub, HubConfig, HubHandle};
 use omnihub_connectors::email::{SmtpMailer, SmtpSecurity, SmtpSettings};
+use omnihub_connectors::media_link::MediaLinks;
 use omnihub_connectors::registry::Endpoints;
 use omnihub_core::{GlobalRights, Principal, Role, UserId};
 use omnihub_store::media::{FsMediaStore, MediaStore};
@@ -53,6 +54,8 @@ pub struct Inner {
     pub captcha: Option<Arc<dyn crate::callback::CaptchaVerifier>>,
     /// Where attachments' bytes are kept (`[media]`).
     pub media: Arc<dyn MediaStore>,
+    /// Mints and checks the signed public links of outgoing files (`GET /media/…`).
+    pub media_links: Option<MediaLinks>,
     /// Per-IP and per-visitor limits of the widget's public API.
     pub widget_limits: crate::widget::WidgetLimits,
     /// Calls whose outcome this process follows on a PBX's event stream.
@@ -140,6 +143,12 @@ impl AppState {
             endpoints: endpoints.clone(),
             media: media.clone(),
         };
+        // A server without a secret key refuses to start (`server::run`); states built
+        // without one (tests of unrelated parts) simply mint no media links.
+        let media_links = config
+            .secret_key_bytes()
+            .ok()
+            .and_then(|key| MediaLinks::new(&config.server.public_url, &key).ok());
         let hub_config = HubConfig {
             session_queue: config.hub.session_queue,
             events_retention: (config.hub.events_retention_days > 0).then(|| {
@@ -150,6 +159,7 @@ impl AppState {
             media: Some(media.clone()),
             max_attachment_bytes: config.media.max_attachment_bytes as u64,
             task_handlers: crate::social::tasks::handlers(social.clone(), Default::default()),
+            media_links: media_links.clone(),
             ..HubConfig::default()
         };
         let hub_tree = Hub::start(store.clone(), hub_config)
@@ -189,6 +199,7 @@ impl AppState {
             },
             media,
             social,
+            media_links,
             widget_limits: crate::widget::WidgetLimits::new(
                 config.hub.widget_requests_per_minute,
                 config.hub.widget_messages_per_minute,

@@ -16,6 +16,10 @@
 //!   back-off, and retries the same message with the same key; after [`MAX_ATTEMPTS`] it is
 //!   marked failed;
 //! - a permanent failure marks the message `failed` with the provider's reason;
+//! - a customer who blocked the bot or unsubscribed (the provider says so) marks the message
+//!   `failed` with `blocked_by_user: <the provider's words>` and the conversation blocked;
+//!   later messages to it fail the same way without asking the provider, until the customer
+//!   writes again (which clears the mark);
 //! - on a restart the actor reloads its channel's pending messages from the store, and a new
 //!   client subtree resends all of them: an actor's crash or a node's restart loses nothing,
 //!   and the key makes the resend the same send on the provider's side.
@@ -42,6 +46,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr};
 
 use crate::shared::ClientCtx;
 
+/// The code a failed message's reason starts with when the customer blocked the bot.
+pub(crate) const BLOCKED_BY_USER: &str = "blocked_by_user";
 /// Sends of one message before it is marked failed.
 pub(crate) const MAX_ATTEMPTS: u32 = 10;
 /// The longest pause after a transient failure, whatever the provider asked for.
@@ -54,6 +60,9 @@ const STORE_RETRY: Duration = Duration::from_secs(2);
 pub(crate) const PENDING_LIMIT: u32 = 1000;
 
 const DEFAULT_RATE: f64 = 20.0;
+/// How long the public link of an outgoing file works: the provider fetches it when the
+/// message is sent, and again while delivering to a device that was offline.
+const MEDIA_LINK_TTL: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 
 pub(crate) struct ChannelActor;
 
@@ -291,8 +300,15 @@ async fn pump(myself: &ActorRef<ChannelMsg>, state: &mut ChannelState) {
         return;
     };
     let message = job.message.clone();
-    let external = match external_id(state, message.conversation_id).await {
-        Ok(Some(external)) => external,
+    let external = match send_target(state, message.conversation_id).await {
+        Ok(Some(Target::Blocked(reason))) => {
+            // Refused by the provider before: fail fast until the customer writes again.
+            let reason = blocked_reason(&reason);
+            finish(state, DeliveryStatus::Failed, Some(&reason), None).await;
+            kick(myself, state);
+            return;
+        }
+        Ok(Some(Target::Open(external))) => external,
         Ok(None) => {
             finish(
                 state,
@@ -364,6 +380,17 @@ async fn pump(myself: &ActorRef<ChannelMsg>, state: &mut ChannelState) {
         Err(SendError::Permanent { reason }) => {
             tracing::info!(channel = %state.channel, message = %message.id, %reason, "provider refused a message");
             finish(state, DeliveryStatus::Failed, Some(&reason), None).await;
+        }
+        Err(SendError::Blocked { reason }) => {
+            tracing::info!(channel = %state.channel, message = %message.id, %reason, "the customer blocked the bot");
+            mark_blocked(state, message.conversation_id, &reason).await;
+            finish(
+                state,
+                DeliveryStatus::Failed,
+                Some(&blocked_reason(&reason)),
+                None,
+            )
+            .await;
         }
         Err(SendError::Transient {
             retry_after,
@@ -457,10 +484,19 @@ async fn attachments(
             }
             Err(err) => return Err(AttachmentError::Unavailable(err.to_string())),
         };
+        let public_url = config.media_links.as_ref().map(|links| {
+            links.url(
+                state.ctx.id(),
+                attachment.id,
+                &stored.attachment.file_name,
+                chrono::Utc::now() + MEDIA_LINK_TTL,
+            )
+        });
         files.push(OutboundAttachment {
             file_name: stored.attachment.file_name,
             mime_type: stored.attachment.mime_type,
             bytes: bytes.into(),
+            public_url,
         });
     }
     Ok(files)
@@ -548,6 +584,60 @@ async fn finish(
                 return;
             }
         }
+    }
+}
+
+/// A failed message's reason when the customer blocked the bot: the machine code first (the
+/// console translates it), then the provider's words.
+fn blocked_reason(words: &str) -> String {
+    format!("{BLOCKED_BY_USER}: {words}")
+}
+
+/// Marks the conversation blocked so later sends fail fast; a store error only costs that
+/// (the next send asks the provider again).
+async fn mark_blocked(state: &ChannelState, conversation: ConversationId, words: &str) {
+    match state
+        .ctx
+        .store()
+        .set_blocked(state.ctx.id(), conversation, Some(words))
+        .await
+    {
+        Ok((_, Some(_))) => state.ctx.entry.wake(),
+        Ok((_, None)) => {}
+        Err(err) => {
+            tracing::warn!(channel = %state.channel, %conversation, error = %err, "marking a conversation blocked failed");
+        }
+    }
+}
+
+/// Where a message goes: the conversation's provider id, or why it cannot go.
+enum Target {
+    Open(String),
+    /// The customer blocked the bot; the provider's words.
+    Blocked(String),
+}
+
+/// The conversation as it is now (it may have been blocked or unblocked since the last send);
+/// `None` when it no longer exists.
+async fn send_target(
+    state: &mut ChannelState,
+    conversation: ConversationId,
+) -> Result<Option<Target>, StoreError> {
+    match state
+        .ctx
+        .store()
+        .get_conversation(state.ctx.id(), conversation)
+        .await
+    {
+        Ok(c) => {
+            state.external.insert(conversation, c.external_id.clone());
+            Ok(Some(match (c.blocked_at, c.blocked_reason) {
+                (Some(_), reason) => Target::Blocked(reason.unwrap_or_default()),
+                (None, _) => Target::Open(c.external_id),
+            }))
+        }
+        Err(StoreError::NotFound) => Ok(None),
+        Err(err) => Err(err),
     }
 }
 

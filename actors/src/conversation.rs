@@ -381,6 +381,8 @@ mod tests {
             request_no: 1,
             last_message_at: now,
             created_at: now,
+            blocked_at: None,
+            blocked_reason: None,
         }
     }
 

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use omnihub_connectors::media_link::MediaLinks;
 use omnihub_core::access::{ConversationScope, Principal};
 use omnihub_core::events::HubEvent;
 use omnihub_core::model::{Conversation, DeliveryStatus, Message, MessageKind};
@@ -69,6 +70,9 @@ pub struct HubConfig {
     /// How long the scheduler's claim on a task holds: a task its node did not finish (the
     /// node died) is claimed again after this. Longer than the slowest task.
     pub task_lease: Duration,
+    /// Mints the signed public links of outgoing files, for providers that fetch media by URL
+    /// (Viber); without it such providers refuse files.
+    pub media_links: Option<MediaLinks>,
 }
 
 /// [`HubConfig::events_retention`] by default: 90 days.
@@ -92,6 +96,7 @@ impl Default for HubConfig {
             max_attachment_bytes: DEFAULT_MAX_ATTACHMENT_BYTES,
             clock: Arc::new(SystemClock),
             task_lease: Duration::from_secs(60),
+            media_links: None,
         }
     }
 }
@@ -582,6 +587,33 @@ impl HubHandle {
             );
         }
         Ok(state)
+    }
+
+    /// The provider says the customer of this conversation (by the provider's id) blocked the
+    /// bot or unsubscribed: the conversation is marked so, and replies fail fast until the
+    /// customer writes again. Nothing happens for a conversation omnihub does not have.
+    pub async fn customer_blocked(
+        &self,
+        client: ClientId,
+        channel: ChannelId,
+        external_conversation: &str,
+        reason: &str,
+    ) -> Result<(), HubError> {
+        let (entry, _) = self.shared.client(client).await?;
+        let store = &self.shared.store;
+        let Some(conversation) = store
+            .conversation_by_external_id(client, channel, external_conversation)
+            .await?
+        else {
+            return Ok(());
+        };
+        let (_, event) = store
+            .set_blocked(client, conversation, Some(reason))
+            .await?;
+        if event.is_some() {
+            entry.wake();
+        }
+        Ok(())
     }
 
     /// Provider delivery callbacks (by the provider's message id).

@@ -110,9 +110,7 @@ pub(crate) async fn download(
         Err(SendError::Transient { reason, .. }) if !last_attempt => {
             return Err(TaskFailure::Retry(reason));
         }
-        Err(SendError::Transient { reason, .. } | SendError::Permanent { reason }) => {
-            return fail(reason).await;
-        }
+        Err(err) => return fail(err.reason().to_string()).await,
     };
     if bytes.len() as u64 > limit {
         return fail(format!(

@@ -18,6 +18,8 @@ use omnihub_core::MessageId;
 pub mod api;
 pub mod email;
 pub mod max;
+pub mod media_link;
+pub mod net_guard;
 pub mod provider;
 pub mod registry;
 pub mod rest_client;
@@ -80,6 +82,9 @@ pub struct OutboundAttachment {
     pub file_name: String,
     pub mime_type: String,
     pub bytes: Arc<[u8]>,
+    /// A signed link to the same file on omnihub's public address, for providers that fetch
+    /// media by URL (Viber); `None` when the server mints no links.
+    pub public_url: Option<String>,
 }
 
 /// A button under a message: pressing it sends `payload` back as a callback, or opens `url`.
@@ -119,11 +124,66 @@ pub enum SendError {
     /// shown to the operator.
     #[error("the provider refused the message: {reason}")]
     Permanent { reason: String },
+    /// The customer blocked the bot or unsubscribed (the provider's words in `reason`): nothing
+    /// reaches them until they write again.
+    #[error("the customer blocked the bot: {reason}")]
+    Blocked { reason: String },
 }
+
+/// How a refused token's reason begins, whatever the provider's words: [`SendError::problem`]
+/// tells it by this.
+const INVALID_TOKEN: &str = "invalid token";
 
 impl SendError {
     pub fn is_transient(&self) -> bool {
         matches!(self, SendError::Transient { .. })
+    }
+
+    /// The provider refuses the token or key: permanent, with the provider's words.
+    pub fn invalid_token(words: &str) -> SendError {
+        SendError::Permanent {
+            reason: format!("{INVALID_TOKEN}: {words}"),
+        }
+    }
+
+    /// The failure as a machine code: a refused token, a blocked customer, a rate limit
+    /// (transient with the provider's wait, or its words for it), an unreachable provider
+    /// (any other transient failure), or the provider's error.
+    pub fn problem(&self) -> provider::Problem {
+        use provider::Problem;
+        match self {
+            SendError::Blocked { .. } => Problem::BlockedByUser,
+            SendError::Transient {
+                retry_after,
+                reason,
+            } => {
+                let lower = reason.to_ascii_lowercase();
+                if retry_after.is_some()
+                    || lower.contains("429")
+                    || lower.contains("too many requests")
+                    || lower.contains("toomanyrequests")
+                    || lower.contains("flood")
+                    || lower.contains("rate limit")
+                {
+                    Problem::RateLimited
+                } else {
+                    Problem::Unreachable
+                }
+            }
+            SendError::Permanent { reason } if reason.starts_with(INVALID_TOKEN) => {
+                Problem::InvalidToken
+            }
+            SendError::Permanent { .. } => Problem::ProviderError,
+        }
+    }
+
+    /// The provider's (or the transport's) own words.
+    pub fn reason(&self) -> &str {
+        match self {
+            SendError::Transient { reason, .. }
+            | SendError::Permanent { reason }
+            | SendError::Blocked { reason } => reason,
+        }
     }
 }
 

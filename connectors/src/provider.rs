@@ -105,6 +105,15 @@ pub enum InboundUpdate {
     Message(InboundMessage),
     /// A delivery status of a message omnihub sent.
     Status(StatusUpdate),
+    /// The customer blocked the bot or unsubscribed (Viber's `unsubscribed`, VK's
+    /// `message_deny`, MAX's `bot_stopped`, Telegram's bot `kicked` from a private chat):
+    /// nothing reaches them until they write again.
+    Blocked {
+        /// The conversation on the provider's side, as [`InboundMessage::conversation`].
+        conversation: String,
+        /// What the provider said, in its words.
+        reason: String,
+    },
 }
 
 /// A customer's message, in the provider's ids.
@@ -207,8 +216,67 @@ pub enum Health {
     WebhookNotSet(String),
     /// The provider is limiting us.
     RateLimited(String),
+    /// The provider could not be reached (network trouble, a timeout, its own outage).
+    Unreachable(String),
     /// Anything else, in the provider's words.
     Failing(String),
+}
+
+impl Health {
+    /// The health a failed call shows: refused token, rate limit, unreachable, or else the
+    /// provider's error.
+    pub fn of_error(error: &SendError) -> Health {
+        let words = error.reason().to_string();
+        match error.problem() {
+            Problem::InvalidToken => Health::InvalidToken(words),
+            Problem::RateLimited => Health::RateLimited(words),
+            Problem::Unreachable => Health::Unreachable(words),
+            _ => Health::Failing(words),
+        }
+    }
+
+    /// What is wrong, as a code, and the provider's words about it; `None` when all is well.
+    pub fn problem(&self) -> Option<(Problem, &str)> {
+        match self {
+            Health::Ok => None,
+            Health::InvalidToken(words) => Some((Problem::InvalidToken, words)),
+            Health::WebhookNotSet(words) => Some((Problem::WebhookNotSet, words)),
+            Health::RateLimited(words) => Some((Problem::RateLimited, words)),
+            Health::Unreachable(words) => Some((Problem::Unreachable, words)),
+            Health::Failing(words) => Some((Problem::ProviderError, words)),
+        }
+    }
+}
+
+/// What went wrong with a provider, as a machine code: the HTTP layer translates it for people
+/// and keeps the provider's own words beside it for support.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Problem {
+    /// The provider refuses the token, key or password.
+    InvalidToken,
+    /// The provider does not deliver updates to omnihub.
+    WebhookNotSet,
+    /// The customer blocked the bot or unsubscribed.
+    BlockedByUser,
+    /// The provider is limiting requests.
+    RateLimited,
+    /// The provider could not be reached.
+    Unreachable,
+    /// The provider refused for another reason (in its words, kept beside the code).
+    ProviderError,
+}
+
+impl Problem {
+    pub fn code(self) -> &'static str {
+        match self {
+            Problem::InvalidToken => "invalid_token",
+            Problem::WebhookNotSet => "webhook_not_set",
+            Problem::BlockedByUser => "blocked_by_user",
+            Problem::RateLimited => "rate_limited",
+            Problem::Unreachable => "unreachable",
+            Problem::ProviderError => "provider_error",
+        }
+    }
 }
 
 /// Why a provider channel cannot be built from a channel's credentials and settings. Shown to

@@ -108,10 +108,13 @@ pub fn provider_channel(
             &endpoints.viber,
         )?),
         Provider::Email => {
-            if !endpoints.private_mail_hosts {
+            let mailbox = email::MailboxChannel::from_channel(credentials, settings)?;
+            if endpoints.private_mail_hosts {
+                Arc::new(mailbox)
+            } else {
                 refuse_private_hosts(settings)?;
+                Arc::new(mailbox.refusing_private_addresses())
             }
-            Arc::new(email::MailboxChannel::from_channel(credentials, settings)?)
         }
         Provider::Vk => Arc::new(vk::VkChannel::from_channel(
             credentials,
@@ -132,37 +135,15 @@ pub fn provider_channel(
     })
 }
 
-/// Refuses a mailbox whose IMAP or SMTP host is `localhost` or an address of a loopback,
-/// private, link-local or unspecified range. A host name is judged as written: one that
-/// resolves to such an address is not caught here.
+/// Refuses a mailbox whose IMAP or SMTP host is, as written, `localhost` or an address on the
+/// server's own network, so the owner hears it when saving; names are resolved and vetted
+/// again at each connection ([`MailboxChannel::refusing_private_addresses`]).
 fn refuse_private_hosts(settings: &Value) -> Result<(), ConfigError> {
     for key in ["imap_host", "smtp_host"] {
         let Some(host) = settings.get(key).and_then(Value::as_str) else {
             continue;
         };
-        let bare = host.trim().trim_start_matches('[').trim_end_matches(']');
-        let private = bare.eq_ignore_ascii_case("localhost")
-            || bare.to_ascii_lowercase().ends_with(".localhost")
-            || match bare.parse::<std::net::IpAddr>() {
-                Ok(std::net::IpAddr::V4(ip)) => {
-                    ip.is_loopback()
-                        || ip.is_private()
-                        || ip.is_link_local()
-                        || ip.is_unspecified()
-                        || ip.is_broadcast()
-                }
-                Ok(std::net::IpAddr::V6(ip)) => {
-                    ip.is_loopback()
-                        || ip.is_unspecified()
-                        || ip.is_unique_local()
-                        || ip.is_unicast_link_local()
-                        || ip
-                            .to_ipv4_mapped()
-                            .is_some_and(|v4| v4.is_loopback() || v4.is_private())
-                }
-                Err(_) => false,
-            };
-        if private {
+        if crate::net_guard::is_private_host(host) {
             return Err(ConfigError(format!(
                 "settings.{key}: `{host}` is an address on the server's own network, which \
                  mailboxes may not use"

@@ -13,8 +13,8 @@ pub mod model;
 pub mod rights;
 pub mod routing;
 pub mod schedule;
-pub mod triggers;
 pub mod social;
+pub mod triggers;
 pub mod validate;
 
 pub use access::{Action, Decision, Principal, decide};

@@ -318,6 +318,13 @@ pub struct Conversation {
     pub request_no: i64,
     pub last_message_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
+    /// Since when the customer has blocked the bot or unsubscribed: replies fail at once with
+    /// `blocked_by_user` until they write again.
+    #[serde(default)]
+    pub blocked_at: Option<DateTime<Utc>>,
+    /// The provider's words when it said so.
+    #[serde(default)]
+    pub blocked_reason: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -439,9 +439,10 @@ impl FakeBot {
                 .bots
                 .get_mut(&self.token)
                 .ok_or(SandboxError::UnknownBot)?;
-            let message = bot
-                .chat_with(chat_id, customer)
-                .add_message(customer.user_json(), fields);
+            let chat = bot.chat_with(chat_id, customer);
+            // A customer who blocked the bot must unblock it to write again.
+            chat.blocked = false;
+            let message = chat.add_message(customer.user_json(), fields);
             let message_id = message_id_of(&message);
             let (update_id, update) = bot.new_update("message", message);
             state.self_check("Update", &update);
@@ -557,7 +558,8 @@ impl FakeBot {
         })
     }
 
-    /// The customer blocks the bot: sends to the chat are answered 403 from now on.
+    /// The customer blocks the bot: sends to the chat are answered 403 "Forbidden: bot was
+    /// blocked by the user" until the customer writes again (which needs unblocking it).
     pub fn customer_blocks_bot(&self, chat_id: i64) -> Result<(), SandboxError> {
         let mut state = self.shared.lock();
         let bot = state
@@ -613,6 +615,12 @@ impl FakeBot {
     /// Every message the bot sent, oldest first.
     pub fn sent_messages(&self) -> Vec<SentMessage> {
         self.with_bot(|bot| bot.sent.clone()).unwrap_or_default()
+    }
+
+    /// How many sends were refused because the customer blocked the bot.
+    pub fn blocked_refusals(&self) -> u64 {
+        self.with_bot(|bot| bot.blocked_refusals)
+            .unwrap_or_default()
     }
 
     /// The callback query ids the bot answered, in order.

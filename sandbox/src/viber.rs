@@ -8,8 +8,10 @@
 //!   URL only when it answers 200; `url: ""` removes the webhook;
 //! - `POST /pa/send_message`: the body is checked field by field against Viber's documented
 //!   rules (violations recorded, answered `badData`); the receiver must be a customer who wrote
-//!   (subscribed), else 5 or 6; accepted messages get a `message_token` and, with a webhook
-//!   set, `delivered` then `seen` callbacks;
+//!   (subscribed), else 5 or 6; a picture's, video's or file's `media` URL is fetched as Viber
+//!   does, and a URL that does not serve the announced file (not 200, a picture not JPEG, PNG
+//!   or GIF, another size) is a violation answered `badData`; accepted messages get a
+//!   `message_token` and, with a webhook set, `delivered` then `seen` callbacks;
 //! - `POST /pa/get_account_info`: the bot's profile and webhook.
 //!
 //! Callbacks carry `X-Viber-Content-Signature`, hex HMAC-SHA256 of the body keyed with the auth
@@ -27,6 +29,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+pub use crate::webhook_delivery::Fetched;
 use crate::webhook_delivery::{Caller, Delivery, hmac_sha256_hex};
 
 mod api;
@@ -108,6 +111,8 @@ pub enum ViberCustomerMessage {
 pub struct ViberSent {
     pub message_token: u64,
     pub body: Value,
+    /// What the fake fetched from a picture's, video's or file's `media` URL.
+    pub media: Option<Fetched>,
 }
 
 /// A request that broke Viber's documented rules.

@@ -123,6 +123,51 @@ impl Caller {
     }
 }
 
+/// A file fetched by URL, as the provider's media fetcher got it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fetched {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub content_disposition: Option<String>,
+    pub nosniff: bool,
+    pub bytes: Vec<u8>,
+}
+
+impl Caller {
+    /// GETs `url` as a provider fetching media does (no credentials); `Err` when unreachable.
+    pub async fn fetch(&self, url: &str) -> Result<Fetched, String> {
+        let response = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|err| err.to_string())?;
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_string)
+        };
+        let status = response.status().as_u16();
+        let content_type = header("content-type");
+        let content_disposition = header("content-disposition");
+        let nosniff = header("x-content-type-options").as_deref() == Some("nosniff");
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|err| err.to_string())?
+            .to_vec();
+        Ok(Fetched {
+            status,
+            content_type,
+            content_disposition,
+            nosniff,
+            bytes,
+        })
+    }
+}
+
 impl Default for Caller {
     fn default() -> Self {
         Caller::new()

@@ -35,6 +35,14 @@ pub struct ErrorBody {
     pub message: String,
     /// Quote it when reporting a problem; it is in the server log too.
     pub request_id: String,
+    /// When a provider refused: what went wrong as a code (`invalid_token`, `webhook_not_set`,
+    /// `blocked_by_user`, `rate_limited`, `unreachable`, `provider_error`), which `message`
+    /// says in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+    /// When a provider refused: its own words, untranslated, for support.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// Every failure the API reports. Variants whose wording depends on the case carry a catalog
@@ -60,6 +68,12 @@ pub enum ApiError {
     ClientBlocked,
     NotFound,
     Conflict(Msg),
+    /// A provider refused a call made for the client (409 `conflict`), with the problem's code
+    /// and the provider's words.
+    ProviderRefused {
+        problem: omnihub_connectors::provider::Problem,
+        detail: String,
+    },
     InvalidToken,
     /// A webhook whose credentials do not match its channel (or whose channel does not exist:
     /// the two are never told apart).
@@ -75,6 +89,8 @@ pub enum ApiError {
     OutOfHours,
     /// The captcha verifier refused the visitor's token (or none was given).
     CaptchaFailed,
+    /// A public media link whose signature is wrong or missing, or which expired.
+    InvalidLink,
     /// What is not ready and why, for operators.
     NotReady(String),
     /// A social network does not allow this (422 `unsupported_by_network`, with the reason).
@@ -103,7 +119,7 @@ impl ApiError {
             ApiError::Forbidden => "forbidden",
             ApiError::ClientBlocked => "client_blocked",
             ApiError::NotFound => "not_found",
-            ApiError::Conflict(_) => "conflict",
+            ApiError::Conflict(_) | ApiError::ProviderRefused { .. } => "conflict",
             ApiError::InvalidToken => "invalid_token",
             ApiError::InvalidSignature => "invalid_signature",
             ApiError::OriginNotAllowed => "origin_not_allowed",
@@ -112,6 +128,7 @@ impl ApiError {
             ApiError::EmailNotConfigured => "email_not_configured",
             ApiError::OutOfHours => "out_of_hours",
             ApiError::CaptchaFailed => "captcha_failed",
+            ApiError::InvalidLink => "invalid_link",
             ApiError::NotReady(_) => "not_ready",
             ApiError::Unsupported(_) => "unsupported_by_network",
             ApiError::Internal(_) => "internal",
@@ -154,6 +171,8 @@ impl ApiError {
             ApiError::EmailNotConfigured => Msg::EmailNotConfigured,
             ApiError::OutOfHours => Msg::CallbackOutOfHours,
             ApiError::CaptchaFailed => Msg::CaptchaFailed,
+            ApiError::InvalidLink => Msg::InvalidLink,
+            ApiError::ProviderRefused { problem, .. } => Msg::of_problem(*problem),
             ApiError::NotReady(detail) => Msg::NotReady {
                 detail: detail.clone(),
             },
@@ -199,10 +218,13 @@ impl ResponseError for ApiError {
             | ApiError::Forbidden
             | ApiError::ClientBlocked
             | ApiError::CaptchaFailed
+            | ApiError::InvalidLink
             | ApiError::OriginNotAllowed => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Unsupported(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Conflict(_) | ApiError::OutOfHours => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::ProviderRefused { .. } | ApiError::OutOfHours => {
+                StatusCode::CONFLICT
+            }
             ApiError::InvalidToken => StatusCode::GONE,
             ApiError::EmailNotConfigured | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -231,10 +253,18 @@ impl ResponseError for ApiError {
         if let ApiError::MethodNotAllowed(allowed) = self {
             res.insert_header((header::ALLOW, *allowed));
         }
+        let (reason, detail) = match self {
+            ApiError::ProviderRefused { problem, detail } => {
+                (Some(problem.code()), Some(detail.clone()))
+            }
+            _ => (None, None),
+        };
         res.json(ErrorBody {
             code: self.code(),
             message,
             request_id,
+            reason,
+            detail,
         })
     }
 }

@@ -151,7 +151,9 @@ fn payload<T: serde::de::DeserializeOwned>(task: &Task) -> Result<T, TaskFailure
 fn failure(err: SendError) -> TaskFailure {
     match err {
         SendError::Transient { reason, .. } => TaskFailure::Retry(reason),
-        SendError::Permanent { reason } => TaskFailure::Permanent(reason),
+        SendError::Permanent { reason } | SendError::Blocked { reason } => {
+            TaskFailure::Permanent(reason)
+        }
     }
 }
 

@@ -892,6 +892,7 @@ pub async fn download_file(
         &state,
         &stored,
         query.disposition.as_deref() == Some("inline"),
+        "private, max-age=86400",
     )
     .await
 }

@@ -325,6 +325,15 @@ pub trait HubStore: Send + Sync {
         reason: Option<&str>,
         provider_message_id: Option<&str>,
     ) -> Result<(Message, Option<HubEvent>)>;
+    /// Marks the conversation blocked by the customer (`Some` with the provider's words) or no
+    /// longer blocked (`None`); an event only when it changed. A customer's new message clears
+    /// it too ([`ingest`](HubStore::ingest)).
+    async fn set_blocked(
+        &self,
+        client: ClientId,
+        conversation: ConversationId,
+        reason: Option<&str>,
+    ) -> Result<(Conversation, Option<HubEvent>)>;
     /// When the customer last wrote in the conversation (providers with a reply window, such as
     /// WhatsApp's 24 hours, need it); `None` when they never did.
     async fn last_inbound_at(

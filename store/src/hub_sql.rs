@@ -48,13 +48,14 @@ pub(super) const DEFAULT_COMPETENCY: u8 = 50;
 macro_rules! conversation_cols {
     () => {
         "id, client_id, channel_id, contact_id, external_id, status, snoozed_until, assignee_id, \
-         group_id, request_no, last_message_at, created_at"
+         group_id, request_no, last_message_at, created_at, blocked_at, blocked_reason"
     };
 }
 macro_rules! conversation_cols_c {
     () => {
         "c.id, c.client_id, c.channel_id, c.contact_id, c.external_id, c.status, c.snoozed_until, \
-         c.assignee_id, c.group_id, c.request_no, c.last_message_at, c.created_at"
+         c.assignee_id, c.group_id, c.request_no, c.last_message_at, c.created_at, \
+         c.blocked_at, c.blocked_reason"
     };
 }
 macro_rules! message_cols {
@@ -128,6 +129,8 @@ fn conversation_row(r: &DbRow) -> Result<Conversation> {
         request_no: r.try_get("request_no")?,
         last_message_at: ts(r.try_get("last_message_at")?)?,
         created_at: ts(r.try_get("created_at")?)?,
+        blocked_at: opt_ts(r.try_get("blocked_at")?)?,
+        blocked_reason: r.try_get("blocked_reason")?,
     })
 }
 
@@ -500,7 +503,8 @@ async fn ingest_in(tx: &mut DbConn, ev: &InboundEvent) -> Result<Ingested> {
         let row = sqlx::query::<Db>(concat!(
             "UPDATE conversations SET status = $3, \
              snoozed_until = CASE WHEN $3 = 'snoozed' THEN snoozed_until ELSE NULL END, \
-             request_no = request_no + $4, last_message_at = $5 \
+             request_no = request_no + $4, last_message_at = $5, \
+             blocked_at = NULL, blocked_reason = NULL \
              WHERE id = $1 AND client_id = $2 RETURNING ",
             conversation_cols!()
         ))
@@ -901,6 +905,8 @@ async fn create_conversation(
         request_no: 1,
         last_message_at: at,
         created_at: at,
+        blocked_at: None,
+        blocked_reason: None,
     };
     let inserted = sqlx::query_scalar::<Db, Uuid>(
         "INSERT INTO conversations (id, client_id, channel_id, contact_id, external_id, \
@@ -1141,6 +1147,39 @@ impl HubStore for Backend {
         let conversation = load_conversation(&mut tx, client, updated.conversation_id).await?;
         let event =
             message_event(&mut tx, &conversation, &updated, EventKind::MessageStatus).await?;
+        tx.commit().await?;
+        Ok((updated, Some(event)))
+    }
+
+    async fn set_blocked(
+        &self,
+        client: ClientId,
+        conversation: ConversationId,
+        reason: Option<&str>,
+    ) -> Result<(Conversation, Option<HubEvent>)> {
+        let mut tx = self.begin_write().await?;
+        // Only a change moves the row: a second refusal keeps the first's time and sends no
+        // event.
+        let row = sqlx::query::<Db>(concat!(
+            "UPDATE conversations SET blocked_at = CASE WHEN $3 IS NULL THEN NULL ELSE $4 END, \
+             blocked_reason = $3 \
+             WHERE id = $1 AND client_id = $2 \
+             AND (blocked_at IS NULL) <> ($3 IS NULL) RETURNING ",
+            conversation_cols!()
+        ))
+        .bind(conversation.0)
+        .bind(client.0)
+        .bind(reason)
+        .bind(ms(now()))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            let current = load_conversation(&mut tx, client, conversation).await?;
+            tx.commit().await?;
+            return Ok((current, None));
+        };
+        let updated = conversation_row(&row)?;
+        let event = conversation_event(&mut tx, &updated, None).await?;
         tx.commit().await?;
         Ok((updated, Some(event)))
     }

@@ -229,7 +229,9 @@ pub struct LoginFailure {
 /// The realtime hub's part ([`HubStore`]), the website widget's ([`WidgetStore`]) and the
 /// scheduler's ([`SchedulerStore`]) are supertraits, so a [`DynStore`] has every method.
 #[async_trait]
-pub trait Store: HubStore + WidgetStore + SchedulerStore + SocialStore + Send + Sync + 'static {
+pub trait Store:
+    HubStore + WidgetStore + SchedulerStore + SocialStore + Send + Sync + 'static
+{
     /// `sqlite` or `postgres`.
     fn engine(&self) -> &'static str;
     /// Applies pending migrations.

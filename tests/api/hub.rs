@@ -49,11 +49,16 @@ pub(crate) struct Live {
 
 impl Live {
     pub(crate) async fn start(state: AppState) -> Live {
+        Live::start_on(state, std::net::TcpListener::bind("127.0.0.1:0").unwrap()).await
+    }
+
+    /// Serves on a listener bound beforehand (so the configuration can name its address).
+    pub(crate) async fn start_on(state: AppState, listener: std::net::TcpListener) -> Live {
         let server = HttpServer::new(move || omnihub::create_app(state.clone()))
             .workers(1)
             .disable_signals()
             .shutdown_timeout(1)
-            .bind("127.0.0.1:0")
+            .listen(listener)
             .unwrap();
         let addr = server.addrs()[0];
         let server = server.run();

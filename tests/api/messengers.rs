@@ -422,6 +422,49 @@ async fn a_connection_test_refuses_private_mail_hosts() {
         .await;
     r.assert_status(200);
     assert_eq!(r.json()["status"], "not_configured", "{}", r.text());
+    // A spelling that only the resolver turns into a loopback address is caught when the
+    // connection is made, before anything is sent there.
+    let r = w
+        .call(
+            Who::Session(&w.a.owner),
+            actix_web::http::Method::POST,
+            "/api/v1/connection-tests",
+            Some(json!({
+                "provider": "email",
+                "settings": { "address": "shop@example.com", "imap_host": "127.1",
+                              "smtp_host": "2130706433" },
+                "credentials": { "password": "secret" },
+            })),
+        )
+        .await;
+    r.assert_status(200);
+    let health = r.json();
+    assert_eq!(health["status"], "unreachable", "{health}");
+    assert!(
+        health["detail"]
+            .as_str()
+            .unwrap()
+            .contains("resolves to 127.0.0.1, an address on the server's own network"),
+        "{health}"
+    );
+    assert_eq!(health["message"], "the provider cannot be reached");
+    // The same words in Russian for a Russian console; the provider's words stay as they are.
+    let req = w
+        .request(
+            Who::Session(&w.a.owner),
+            actix_web::http::Method::POST,
+            "/api/v1/connection-tests",
+        )
+        .insert_header(("accept-language", "ru-RU,ru;q=0.9"))
+        .set_json(json!({
+            "provider": "email",
+            "settings": { "address": "shop@example.com", "imap_host": "127.1",
+                          "smtp_host": "2130706433" },
+            "credentials": { "password": "secret" },
+        }));
+    let ru = w.send(req).await.json();
+    assert_eq!(ru["message"], "провайдер недоступен");
+    assert_eq!(ru["detail"], health["detail"]);
 }
 
 #[actix_web::test]
@@ -1130,4 +1173,311 @@ fn base64_lines(bytes: &[u8]) -> String {
         .map(|line| String::from_utf8_lossy(line).into_owned())
         .collect::<Vec<_>>()
         .join("\r\n")
+}
+
+// --- Viber: files by signed public link ------------------------------------------------------
+
+/// A Viber bot connected to tenant A, with the server's public URL on this test's own listener,
+/// so the fake Viber reaches both the webhook and the media links.
+struct ViberWorld {
+    m: Messengers,
+    viber: omnihub_sandbox::viber::ViberSandbox,
+    channel: ChannelId,
+    customer: omnihub_sandbox::viber::ViberCustomer,
+}
+
+impl ViberWorld {
+    async fn start(label: &str) -> ViberWorld {
+        let viber = omnihub_sandbox::viber::ViberSandbox::start(Default::default())
+            .await
+            .unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut options = Options::default();
+        options.providers.viber_api = viber.base_url();
+        options.public_url = Some(format!("http://{}", listener.local_addr().unwrap()));
+        options.max_upload_bytes = MAX_UPLOAD;
+        let w = World::with(label, options).await;
+        let live = Live::start_on(w.state.clone(), listener).await;
+        let m = Messengers {
+            w,
+            live,
+            telegram: TelegramSandbox::start().await.unwrap(),
+            whatsapp: WhatsappSandbox::start(WhatsappConfig::default())
+                .await
+                .unwrap(),
+            http: reqwest::Client::new(),
+        };
+        let channel = m
+            .connect(
+                "viber",
+                json!({"sender_name": "Магазин"}),
+                viber.credentials(),
+            )
+            .await;
+        m.w.post(
+            Who::Session(&m.w.a.owner),
+            &format!("/api/v1/channels/{channel}/webhook"),
+            json!({}),
+        )
+        .await
+        .assert_status(200);
+        ViberWorld {
+            m,
+            viber,
+            channel,
+            customer: omnihub_sandbox::viber::ViberCustomer::new("01234567890A=", "Ольга"),
+        }
+    }
+
+    /// The customer writes; the conversation it lands in.
+    async fn customer_writes(&self, text: &str) -> ConversationId {
+        let delivery = self
+            .viber
+            .customer_sends(
+                &self.customer,
+                omnihub_sandbox::viber::ViberCustomerMessage::Text(text.into()),
+            )
+            .await;
+        assert_eq!(delivery.status, Some(200), "{delivery:?}");
+        let messages = self.m.messages(self.channel).await;
+        messages
+            .iter()
+            .find(|message| message.text == text)
+            .unwrap_or_else(|| panic!("{text} not in {messages:?}"))
+            .conversation_id
+    }
+}
+
+#[actix_web::test]
+async fn a_viber_reply_with_files_goes_out_by_signed_links_the_provider_fetches() {
+    let v = ViberWorld::start("viber-media").await;
+    let m = &v.m;
+    let owner = Who::Session(&m.w.a.owner);
+    let conversation = v.customer_writes("Пришлите фото и договор").await;
+
+    let photo = m
+        .upload(owner, conversation, "file", "товар.png", "image/png", PHOTO)
+        .await;
+    photo.assert_status(201);
+    let pdf = b"%PDF-1.4 the contract".to_vec();
+    let contract = m
+        .upload(
+            owner,
+            conversation,
+            "file",
+            "Договор №7.pdf",
+            "application/pdf",
+            &pdf,
+        )
+        .await;
+    contract.assert_status(201);
+    let ids = [photo.json()["id"].clone(), contract.json()["id"].clone()];
+    m.w.post(
+        owner,
+        &format!("/api/v1/conversations/{conversation}/messages"),
+        json!({"text": "Вот фото и договор", "idempotency_key": "viber-files", "attachment_ids": ids}),
+    )
+    .await
+    .assert_status(201);
+    // The fake Viber reports delivered, then seen.
+    m.wait_status(conversation, "Вот фото и договор", DeliveryStatus::Read)
+        .await;
+
+    assert_eq!(v.viber.violations(), []);
+    let sent = v.viber.sent();
+    let kinds: Vec<&str> = sent
+        .iter()
+        .map(|s| s.body["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["text", "picture", "file"], "{sent:?}");
+    // Viber fetched each file from omnihub's public address, signed and expiring.
+    let public = m.w.config.server.public_url.clone();
+    let picture = &sent[1];
+    let link = picture.body["media"].as_str().unwrap();
+    assert!(
+        link.starts_with(&format!("{public}/media/{}/", m.w.a.client.id)),
+        "{link}"
+    );
+    assert!(link.contains("exp=") && link.contains("sig="), "{link}");
+    let fetched = picture.media.as_ref().unwrap();
+    assert_eq!(fetched.bytes, PHOTO);
+    assert_eq!(fetched.content_type.as_deref(), Some("image/png"));
+    assert!(fetched.nosniff);
+    let file = &sent[2];
+    assert_eq!(file.body["file_name"], "Договор №7.pdf");
+    assert_eq!(file.body["size"], pdf.len());
+    let fetched = file.media.as_ref().unwrap();
+    assert_eq!(fetched.bytes, pdf);
+    assert_eq!(fetched.content_type.as_deref(), Some("application/pdf"));
+    assert!(
+        fetched
+            .content_disposition
+            .as_deref()
+            .unwrap()
+            .starts_with("attachment; filename=")
+    );
+
+    // A tampered, stretched or foreign link is the same 403, whatever exists behind it.
+    let file_link = file.body["media"].as_str().unwrap().to_string();
+    let get = |url: String| {
+        let http = m.http.clone();
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            let status = r.status().as_u16();
+            (
+                status,
+                r.json::<Value>().await.unwrap_or_default()["code"].clone(),
+            )
+        }
+    };
+    let url = reqwest::Url::parse(&file_link).unwrap();
+    let exp: i64 = url
+        .query_pairs()
+        .find(|(k, _)| k == "exp")
+        .unwrap()
+        .1
+        .parse()
+        .unwrap();
+    let attachment: omnihub_core::AttachmentId = url
+        .path_segments()
+        .unwrap()
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let tampered = [
+        file_link.replace("sig=", "sig=0"),
+        file_link.replace(&format!("exp={exp}"), &format!("exp={}", exp + 3600)),
+        file_link.replace(&m.w.a.client.id.to_string(), &m.w.b.client.id.to_string()),
+        file_link.split('?').next().unwrap().to_string(),
+    ];
+    for link in tampered {
+        assert_eq!(
+            get(link.clone()).await,
+            (403, json!("invalid_link")),
+            "{link}"
+        );
+    }
+    let links = m.w.state.media_links.clone().unwrap();
+    let expired = links.url(
+        m.w.a.client.id,
+        attachment,
+        "x.pdf",
+        chrono::Utc::now() - chrono::TimeDelta::seconds(1),
+    );
+    assert_eq!(get(expired).await, (403, json!("invalid_link")));
+    // A valid link to a file that does not exist is a plain 404.
+    let nothing = links.url(
+        m.w.a.client.id,
+        omnihub_core::AttachmentId::new(),
+        "x.pdf",
+        chrono::Utc::now() + chrono::TimeDelta::hours(1),
+    );
+    assert_eq!(get(nothing).await.0, 404);
+    // And the real link still serves, to anyone holding it.
+    assert_eq!(get(file_link).await.0, 200);
+}
+
+// --- customers who block the bot ------------------------------------------------------------
+
+impl Messengers {
+    /// The conversation as the API shows it.
+    async fn conversation_json(&self, conversation: ConversationId) -> Value {
+        let r = self
+            .w
+            .get(
+                Who::Session(&self.w.a.owner),
+                &format!("/api/v1/conversations/{conversation}"),
+            )
+            .await;
+        r.assert_status(200);
+        r.json()["conversation"].clone()
+    }
+
+    /// Waits (bounded) until the message is failed, and answers its reason.
+    async fn failure_of(&self, conversation: ConversationId, text: &str) -> String {
+        self.wait_status(conversation, text, DeliveryStatus::Failed)
+            .await;
+        self.w
+            .store
+            .conversation_messages(self.client(), conversation, None, 50)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|m| m.text == text)
+            .and_then(|m| m.failure_reason)
+            .unwrap()
+    }
+}
+
+#[actix_web::test]
+async fn a_telegram_customer_who_blocks_the_bot_fails_replies_fast_until_they_write_again() {
+    let m = Messengers::start("blocked-telegram").await;
+    let (bot, channel) = m.telegram_channel(BOT_TOKEN).await;
+    let olga = Customer::new(5010, "Ольга");
+    bot.customer_says(5010, &olga, "Привет").await.unwrap();
+    let conversation = m.messages(channel).await[0].conversation_id;
+    assert!(m.conversation_json(conversation).await["blocked_at"].is_null());
+
+    bot.customer_blocks_bot(5010).unwrap();
+    m.reply(conversation, "Ответ после блокировки", "b-1").await;
+    let reason = m.failure_of(conversation, "Ответ после блокировки").await;
+    assert_eq!(
+        reason,
+        "blocked_by_user: Forbidden: bot was blocked by the user"
+    );
+    let shown = m.conversation_json(conversation).await;
+    assert!(shown["blocked_at"].is_string(), "{shown}");
+    assert_eq!(
+        shown["blocked_reason"],
+        "Forbidden: bot was blocked by the user"
+    );
+    // Consoles heard of it.
+    let events = m.w.store.events_after(m.client(), 0, 1000).await.unwrap();
+    assert!(events.iter().any(|e| {
+        e.kind == omnihub_core::events::EventKind::ConversationUpdated
+            && e.payload["blocked_at"].is_string()
+    }));
+
+    // The next reply fails at once: the bot API is not asked again.
+    assert_eq!(bot.blocked_refusals(), 1);
+    m.reply(conversation, "Ещё одна попытка", "b-2").await;
+    let reason = m.failure_of(conversation, "Ещё одна попытка").await;
+    assert!(reason.starts_with("blocked_by_user: "), "{reason}");
+    assert_eq!(bot.blocked_refusals(), 1);
+    assert_eq!(m.telegram.violations(), []);
+
+    // Writing again (which needs unblocking the bot) clears it, and replies go out.
+    bot.customer_says(5010, &olga, "Я снова здесь")
+        .await
+        .unwrap();
+    assert!(m.conversation_json(conversation).await["blocked_at"].is_null());
+    m.reply(conversation, "С возвращением", "b-3").await;
+    m.wait_status(conversation, "С возвращением", DeliveryStatus::Sent)
+        .await;
+}
+
+#[actix_web::test]
+async fn a_viber_unsubscribe_marks_the_conversation_blocked() {
+    let v = ViberWorld::start("blocked-viber").await;
+    let m = &v.m;
+    let conversation = v.customer_writes("Здравствуйте").await;
+    let delivery = v.viber.unsubscribes(&v.customer).await;
+    assert_eq!(delivery.status, Some(200), "{delivery:?}");
+    let shown = m.conversation_json(conversation).await;
+    assert!(shown["blocked_at"].is_string(), "{shown}");
+    assert_eq!(shown["blocked_reason"], "unsubscribed");
+    let sent = v.viber.sent().len();
+    m.reply(conversation, "Вы здесь?", "v-1").await;
+    let reason = m.failure_of(conversation, "Вы здесь?").await;
+    assert_eq!(reason, "blocked_by_user: unsubscribed");
+    assert_eq!(v.viber.sent().len(), sent);
+
+    // Writing again subscribes the customer and clears the mark.
+    v.customer_writes("Вернулась").await;
+    assert!(m.conversation_json(conversation).await["blocked_at"].is_null());
+    m.reply(conversation, "Рады вас видеть", "v-2").await;
+    m.wait_status(conversation, "Рады вас видеть", DeliveryStatus::Read)
+        .await;
+    assert_eq!(v.viber.violations(), []);
 }

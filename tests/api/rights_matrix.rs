@@ -574,6 +574,13 @@ const ROWS: &[Row] = &[
     // it is a channel of another provider, which is the same 401 as a bad signature
     row("POST", "/hooks/{provider}/{channel_id}", Open, [401; 7]),
     row("GET", "/hooks/{provider}/{channel_id}", Open, [401; 7]),
+    // signed media links: no session or token stands in for the link's signature
+    row(
+        "GET",
+        "/media/{client_id}/{attachment_id}/{file_name}",
+        Open,
+        [403; 7],
+    ),
 ];
 
 /// The request got past authorization to the record itself: it succeeded, or the record's
@@ -624,6 +631,7 @@ impl Row {
             401 if self.path.starts_with("/hooks/") => Some("invalid_signature"),
             401 if self.path.starts_with("/api/v1/public/widgets/") => Some("visitor_unknown"),
             401 => Some("unauthenticated"),
+            403 if self.path.starts_with("/media/") => Some("invalid_link"),
             403 => Some("forbidden"),
             404 => Some("not_found"),
             405 => Some("method_not_allowed"),
@@ -859,7 +867,8 @@ async fn path_id(w: &World, row: &Row, scope: Scope) -> Option<String> {
             .unwrap()
             .id
             .to_string(),
-        ("GET", "/api/v1/attachments/{id}") => stored_upload(w, t).await,
+        ("GET", "/api/v1/attachments/{id}")
+        | ("GET", "/media/{client_id}/{attachment_id}/{file_name}") => stored_upload(w, t).await,
         (_, "/api/v1/widgets/{channel_id}") => matrix_widget(w, t).await.0.id.to_string(),
         (_, p) if p.starts_with("/api/v1/public/widgets/{public_key}") => {
             matrix_widget(w, t).await.1
@@ -906,6 +915,7 @@ async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
             .replace("{message_id}", &id)
             .replace("{profile_id}", &id)
             .replace("{network}", "vk")
+            .replace("{attachment_id}", &id)
             .replace("{tail}", "messages"),
         None => row.path.to_string(),
     };
@@ -917,7 +927,9 @@ async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
     let mut uri = uri
         .replace("{user_id}", &member)
         .replace("{tag}", "matrix")
-        .replace("{provider}", "telegram");
+        .replace("{provider}", "telegram")
+        .replace("{client_id}", &t.client.id.to_string())
+        .replace("{file_name}", "file.png");
     if row.path == "/api/v1/operators/{user_id}" {
         // Its only id is the user's.
         uri = row.path.replace("{user_id}", &member);

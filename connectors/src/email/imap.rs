@@ -93,19 +93,28 @@ pub(crate) struct Connected {
     pub can_idle: bool,
 }
 
-/// Connects and logs in.
+/// Connects and logs in. With `refuse_private`, the host is resolved first and refused when any
+/// of its addresses is on the server's own network, and the connection goes to the vetted
+/// addresses (see [`crate::net_guard`]).
 pub(crate) async fn connect(
     endpoint: &Endpoint,
     tls: &Arc<tokio_rustls::rustls::ClientConfig>,
     username: &str,
     password: &str,
+    refuse_private: bool,
 ) -> Result<Connected, ImapError> {
     let login = async {
-        let tcp = TcpStream::connect((endpoint.host.as_str(), endpoint.port))
-            .await
-            .map_err(|error| {
-                ImapError::Connection(format!("{}:{}: {error}", endpoint.host, endpoint.port))
-            })?;
+        let connected = if refuse_private {
+            let addresses = crate::net_guard::resolve_public(&endpoint.host, endpoint.port)
+                .await
+                .map_err(|refusal| ImapError::Connection(refusal.reason))?;
+            TcpStream::connect(&addresses[..]).await
+        } else {
+            TcpStream::connect((endpoint.host.as_str(), endpoint.port)).await
+        };
+        let tcp = connected.map_err(|error| {
+            ImapError::Connection(format!("{}:{}: {error}", endpoint.host, endpoint.port))
+        })?;
         let client = match endpoint.security {
             Security::Plain => {
                 let mut client = async_imap::Client::new(ImapStream::Plain(tcp));

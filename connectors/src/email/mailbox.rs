@@ -80,6 +80,8 @@ pub struct MailboxChannel {
     mailer: OnceCell<SmtpMailer>,
     /// The session polls IDLE on, kept between polls.
     poll_session: Mutex<Option<Connected>>,
+    /// Resolve the servers' names and refuse addresses on the server's own network.
+    refuse_private: bool,
 }
 
 impl fmt::Debug for MailboxChannel {
@@ -118,7 +120,17 @@ impl MailboxChannel {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             mailer: OnceCell::new(),
             poll_session: Mutex::new(None),
+            refuse_private: false,
         })
+    }
+
+    /// Resolves the IMAP and SMTP hosts at each connection and refuses them when any of their
+    /// addresses is on the server's own network (loopback, private, link-local, …), connecting
+    /// to the vetted address itself; every tenant's mailbox is built so (see
+    /// [`crate::net_guard`]).
+    pub fn refusing_private_addresses(mut self) -> MailboxChannel {
+        self.refuse_private = true;
+        self
     }
 
     /// How long a poll waits for new mail before returning empty (25 s by default).
@@ -151,6 +163,7 @@ impl MailboxChannel {
             &self.tls,
             &self.settings.username,
             &self.settings.password,
+            self.refuse_private,
         )
         .await
     }
@@ -189,7 +202,27 @@ impl MailboxChannel {
                     password: Some(self.settings.password.clone()),
                     from: self.from.to_string(),
                 };
-                SmtpMailer::trusting(&settings, self.extra_roots_pem.as_deref())
+                // Resolved once for the pool's lifetime: its reconnections reuse the vetted
+                // address.
+                let address = if self.refuse_private {
+                    let addresses = crate::net_guard::resolve_public(&smtp.host, smtp.port)
+                        .await
+                        .map_err(|refusal| {
+                            let reason = format!("SMTP server {refusal}");
+                            if refusal.private {
+                                SendError::Permanent { reason }
+                            } else {
+                                SendError::Transient {
+                                    retry_after: None,
+                                    reason,
+                                }
+                            }
+                        })?;
+                    addresses.first().map(std::net::SocketAddr::ip)
+                } else {
+                    None
+                };
+                SmtpMailer::trusting(&settings, self.extra_roots_pem.as_deref(), address)
                     .map_err(|error| smtp_error(&error))
             })
             .await
@@ -478,11 +511,12 @@ impl ProviderChannel for MailboxChannel {
             Err(ImapError::LoginRefused(text)) => {
                 return Health::InvalidToken(format!("IMAP: {text}"));
             }
+            Err(error @ ImapError::Connection(_)) => return Health::Unreachable(error.to_string()),
             Err(error) => return Health::Failing(error.to_string()),
         }
         let mailer = match self.mailer().await {
             Ok(mailer) => mailer,
-            Err(error) => return Health::Failing(error.to_string()),
+            Err(error) => return Health::of_error(&error),
         };
         match mailer.check_connection().await {
             Ok(()) => Health::Ok,
@@ -492,6 +526,9 @@ impl ProviderChannel for MailboxChannel {
                     ..
                 },
             ) => Health::InvalidToken(format!("SMTP: {}", error_chain(&error))),
+            Err(error @ EmailError::Connection(_)) => {
+                Health::Unreachable(format!("SMTP: {}", error_chain(&error)))
+            }
             Err(error) => Health::Failing(format!("SMTP: {}", error_chain(&error))),
         }
     }

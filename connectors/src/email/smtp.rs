@@ -117,14 +117,17 @@ impl SmtpMailer {
     ///
     /// Outside a Tokio runtime: the pool starts its idle-connection reaper on the current one.
     pub fn new(settings: &SmtpSettings) -> Result<Self, EmailError> {
-        SmtpMailer::trusting(settings, None)
+        SmtpMailer::trusting(settings, None, None)
     }
 
     /// Like [`SmtpMailer::new`], also trusting the CA certificates in `extra_roots_pem` besides
-    /// the public roots.
+    /// the public roots; with `address`, connecting to that address (one vetted by
+    /// [`crate::net_guard`]) instead of resolving the host again, while TLS still checks the
+    /// certificate against the host's name.
     pub(crate) fn trusting(
         settings: &SmtpSettings,
         extra_roots_pem: Option<&[u8]>,
+        address: Option<std::net::IpAddr>,
     ) -> Result<Self, EmailError> {
         let from = parse_mailbox(&settings.from)?;
         let tls_parameters = || match extra_roots_pem {
@@ -133,7 +136,8 @@ impl SmtpMailer {
                 .add_root_certificate(Certificate::from_pem(pem)?)
                 .build_rustls(),
         };
-        let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host);
+        let server = address.map_or_else(|| settings.host.clone(), |ip| ip.to_string());
+        let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(server);
         let builder = match settings.security {
             SmtpSecurity::None => builder.tls(Tls::None),
             SmtpSecurity::StartTls => builder.tls(Tls::Required(tls_parameters()?)),

@@ -58,9 +58,11 @@ impl CallError {
                         retry_after: Some(RATE_LIMIT_PAUSE),
                         reason,
                     },
-                    401 => SendError::Permanent {
-                        reason: format!("the bot token is invalid: {message}"),
-                    },
+                    401 => {
+                        SendError::invalid_token(&format!("the bot token is refused: {message}"))
+                    }
+                    // The schema's first reason for a 403 on send: the user stopped the bot.
+                    403 if code == "chat.denied" => SendError::Blocked { reason },
                     _ => SendError::Permanent { reason },
                 }
             }
@@ -216,14 +218,18 @@ mod tests {
         assert_eq!(
             status(401, "verify.token", None),
             SendError::Permanent {
-                reason: "the bot token is invalid: msg".into()
+                reason: "invalid token: the bot token is refused: msg".into()
             }
         );
         assert_eq!(
             status(403, "chat.denied", None),
-            SendError::Permanent {
+            SendError::Blocked {
                 reason: "MAX 403 chat.denied: msg".into()
             }
         );
+        assert!(matches!(
+            status(403, "access.denied", None),
+            SendError::Permanent { .. }
+        ));
     }
 }

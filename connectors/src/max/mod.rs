@@ -41,11 +41,12 @@ pub use updates::Recipient;
 pub const SECRET_HEADER: &str = "X-Max-Bot-Api-Secret";
 
 /// The update types omnihub subscribes to and polls for.
-pub const UPDATE_TYPES: [&str; 4] = [
+pub const UPDATE_TYPES: [&str; 5] = [
     "message_created",
     "message_edited",
     "message_callback",
     "bot_started",
+    "bot_stopped",
 ];
 
 const MAX_DOWNLOAD: usize = 50 * 1024 * 1024;
@@ -360,7 +361,7 @@ impl ProviderChannel for MaxChannel {
                     Health::WebhookNotSet("the bot has no webhook subscription".into())
                 }
             }
-            Err(err) => Health::Failing(err.to_string()),
+            Err(err) => Health::of_error(&err),
         }
     }
 }

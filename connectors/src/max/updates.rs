@@ -74,6 +74,13 @@ pub(crate) fn map_update(update: &Value) -> Result<Option<InboundUpdate>, String
         }
         "message_callback" => Some(map_callback(update)?),
         "bot_started" => Some(map_start(update, timestamp)?),
+        "bot_stopped" => {
+            let chat_id = int(update, "chat_id").ok_or("bot_stopped without chat_id")?;
+            return Ok(Some(InboundUpdate::Blocked {
+                conversation: Recipient::Chat(chat_id).conversation(),
+                reason: "bot_stopped".into(),
+            }));
+        }
         _ => None,
     };
     Ok(message.map(InboundUpdate::Message))

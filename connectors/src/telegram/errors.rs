@@ -3,9 +3,9 @@
 //! Telegram answers every failed call with `{"ok":false,"error_code","description",
 //! "parameters":{"retry_after"}}`. The classification: 429 is transient after `retry_after`
 //! seconds; 5xx and network trouble are transient; 401 (and 404, which Telegram answers for a
-//! token it cannot parse) mean the token is wrong; every other refusal — 400 (bad request, chat
-//! not found), 403 (the bot was blocked by the user), 409 (webhook and getUpdates conflict) — is
-//! permanent, in Telegram's own words.
+//! token it cannot parse) mean the token is wrong; 403 "bot was blocked by the user" is
+//! [`SendError::Blocked`]; every other refusal — 400 (bad request, chat not found), other 403s,
+//! 409 (webhook and getUpdates conflict) — is permanent, in Telegram's own words.
 
 use std::time::Duration;
 
@@ -54,6 +54,14 @@ impl ApiRefusal {
         matches!(self.code, 401 | 404)
     }
 
+    /// 403 "Forbidden: bot was blocked by the user" (and "user is deactivated": the account is
+    /// gone, which reaches nobody either).
+    fn is_blocked(&self) -> bool {
+        self.code == 403
+            && (self.description.contains("blocked by the user")
+                || self.description.contains("user is deactivated"))
+    }
+
     pub fn into_send_error(self) -> SendError {
         match self.code {
             429 => SendError::Transient {
@@ -64,8 +72,9 @@ impl ApiRefusal {
                 retry_after: self.retry_after,
                 reason: self.description,
             },
-            _ if self.is_invalid_token() => SendError::Permanent {
-                reason: format!("invalid token ({})", self.description),
+            _ if self.is_invalid_token() => SendError::invalid_token(&self.description),
+            _ if self.is_blocked() => SendError::Blocked {
+                reason: self.description,
             },
             _ => SendError::Permanent {
                 reason: self.description,
@@ -104,7 +113,7 @@ impl CallError {
     pub fn into_health(self) -> Health {
         match self {
             CallError::Refused(refusal) => refusal.into_health(),
-            CallError::Transport(error) => Health::Failing(error.to_string()),
+            CallError::Transport(error) => Health::of_error(&error),
         }
     }
 }
@@ -185,10 +194,16 @@ mod tests {
         .into_send_error();
         assert_eq!(
             error,
-            SendError::Permanent {
+            SendError::Blocked {
                 reason: "Forbidden: bot was blocked by the user".into()
             }
         );
+        assert_eq!(error.problem(), crate::provider::Problem::BlockedByUser);
+        let other = refusal(
+            r#"{"ok":false,"error_code":403,"description":"Forbidden: bot is not a member of the group chat"}"#,
+        )
+        .into_send_error();
+        assert!(matches!(other, SendError::Permanent { .. }), "{other:?}");
         let error =
             refusal(r#"{"ok":false,"error_code":400,"description":"Bad Request: chat not found"}"#)
                 .into_send_error();
@@ -201,8 +216,12 @@ mod tests {
         assert_eq!(
             refusal(unauthorized).into_send_error(),
             SendError::Permanent {
-                reason: "invalid token (Unauthorized)".into()
+                reason: "invalid token: Unauthorized".into()
             }
+        );
+        assert_eq!(
+            refusal(unauthorized).into_send_error().problem(),
+            crate::provider::Problem::InvalidToken
         );
         assert!(matches!(
             refusal(unauthorized).into_health(),

@@ -272,16 +272,16 @@ impl TelegramChannel {
                 SendError::Transient { retry_after, .. } => {
                     retry_after.unwrap_or(Duration::from_secs(1))
                 }
-                SendError::Permanent { .. } => Duration::MAX,
+                SendError::Permanent { .. } | SendError::Blocked { .. } => Duration::MAX,
             };
             if attempt >= IN_PLACE_ATTEMPTS || wait > MAX_IN_PLACE_WAIT {
-                let reason = match error {
-                    SendError::Transient { reason, .. } | SendError::Permanent { reason } => reason,
-                };
-                return Err(SendError::Permanent {
-                    reason: format!(
-                        "only {index} of {total} parts of the message were delivered: {reason}"
-                    ),
+                let reason = format!(
+                    "only {index} of {total} parts of the message were delivered: {}",
+                    error.reason()
+                );
+                return Err(match error {
+                    SendError::Blocked { .. } => SendError::Blocked { reason },
+                    _ => SendError::Permanent { reason },
                 });
             }
             tokio::time::sleep(wait).await;

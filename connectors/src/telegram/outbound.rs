@@ -217,6 +217,7 @@ mod tests {
             file_name: name.into(),
             mime_type: mime.into(),
             bytes: Arc::from(vec![0u8; size]),
+            public_url: None,
         }
     }
 

@@ -319,31 +319,9 @@ pub(crate) fn pbx_url(
     Ok(url)
 }
 
-/// `localhost` and loopback, private, link-local and unspecified addresses, as written.
+/// `localhost` and addresses of the server's own network, as written (see [`crate::net_guard`]).
 pub(crate) fn is_private_host(host: &str) -> bool {
-    let bare = host.trim().trim_start_matches('[').trim_end_matches(']');
-    if bare.eq_ignore_ascii_case("localhost") || bare.to_ascii_lowercase().ends_with(".localhost") {
-        return true;
-    }
-    match bare.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(ip)) => {
-            ip.is_loopback()
-                || ip.is_private()
-                || ip.is_link_local()
-                || ip.is_unspecified()
-                || ip.is_broadcast()
-        }
-        Ok(std::net::IpAddr::V6(ip)) => {
-            ip.is_loopback()
-                || ip.is_unspecified()
-                || ip.is_unique_local()
-                || ip.is_unicast_link_local()
-                || ip
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| v4.is_loopback() || v4.is_private())
-        }
-        Err(_) => false,
-    }
+    crate::net_guard::is_private_host(host)
 }
 
 /// The digits of a number (`+7 495…` → `7495…`): what PBX dialplans and Zadarma take.

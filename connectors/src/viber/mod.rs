@@ -6,9 +6,8 @@
 //! `X-Viber-Content-Signature`.
 //!
 //! Settings: `sender_name` (required, at most 28 characters: Viber shows it on every message),
-//! `sender_avatar` (an image URL), `min_api_version` (default 1), `public_media_base` (where
-//! omnihub serves outgoing attachments to Viber; without it attachments are refused, see
-//! [`outbound`]).
+//! `sender_avatar` (an image URL), `min_api_version` (default 1). Outgoing attachments go as
+//! signed links to omnihub's own public address, which Viber fetches (see [`outbound`]).
 //!
 //! Viber answers HTTP 200 with a status code even when it refuses ([`status`]); callbacks are
 //! mapped in [`webhook`]. There is no long poll: [`poll`](ProviderChannel::poll) answers a
@@ -102,19 +101,6 @@ impl ViberChannel {
                     ConfigError("settings.min_api_version must be a positive integer".into())
                 })?,
         };
-        let public_media_base = match settings.get("public_media_base").and_then(Value::as_str) {
-            None | Some("") => None,
-            Some(base) => {
-                let url = Url::parse(base)
-                    .map_err(|_| ConfigError("settings.public_media_base must be a URL".into()))?;
-                if url.scheme() != "https" && url.scheme() != "http" || url.cannot_be_a_base() {
-                    return Err(ConfigError(
-                        "settings.public_media_base must be http(s)".into(),
-                    ));
-                }
-                Some(url)
-            }
-        };
         if api_base.cannot_be_a_base() || !matches!(api_base.scheme(), "http" | "https") {
             return Err(ConfigError("the Viber API base URL must be http(s)".into()));
         }
@@ -126,7 +112,6 @@ impl ViberChannel {
                 name: name.to_string(),
                 avatar,
                 min_api_version,
-                public_media_base,
             },
         })
     }
@@ -194,7 +179,7 @@ impl ViberChannel {
     pub async fn health(&self) -> Health {
         let answer = match self.post("get_account_info", &json!({})).await {
             Ok(answer) => answer,
-            Err(err) => return Health::Failing(err.to_string()),
+            Err(err) => return Health::of_error(&err),
         };
         let info = match status::check(answer.status, &answer.body) {
             Ok(info) => info,
@@ -319,13 +304,6 @@ mod tests {
             "settings.sender_name is required"
         );
         assert!(err(Some(&credentials), json!({"sender_name": "x".repeat(29)})).contains("28"));
-        assert!(
-            err(
-                Some(&credentials),
-                json!({"sender_name": "S", "public_media_base": "ftp://x/"})
-            )
-            .contains("public_media_base")
-        );
         assert!(
             err(
                 Some(&credentials),

@@ -1,9 +1,9 @@
 //! The bodies of `POST /pa/send_message`, built from an [`OutboundMessage`] without any IO.
 //!
-//! - Viber takes media by URL, never by upload: attachment `i` of a message is announced as
-//!   `{public_media_base}/{message_id}/{i}/{file_name}`, and whoever serves `public_media_base`
-//!   (omnihub's HTTP layer) must serve the attachment's bytes there. Without that setting an
-//!   attachment is refused permanently ("media needs a public URL").
+//! - Viber takes media by URL, never by upload: each attachment goes with its signed, expiring
+//!   public link ([`OutboundAttachment::public_url`], served by omnihub's HTTP layer at
+//!   `/media/…`, see [`crate::media_link`]), which Viber fetches. An attachment without one is
+//!   refused permanently ("media needs a public URL").
 //! - JPEG, PNG and GIF images go as `picture` (the text as its description when it fits in
 //!   120 characters and it is the only attachment), MP4 video as `video`, everything else as
 //!   `file` with its name and size. The text otherwise goes as a `text` message.
@@ -30,7 +30,6 @@ pub struct SenderSettings {
     pub name: String,
     pub avatar: Option<String>,
     pub min_api_version: u32,
-    pub public_media_base: Option<reqwest::Url>,
 }
 
 /// The bodies of one message, in sending order (never empty).
@@ -38,8 +37,8 @@ pub fn bodies(message: &OutboundMessage, sender: &SenderSettings) -> Result<Vec<
     let mut bodies = Vec::new();
     let mut text_sent = message.text.is_empty();
     let single = message.attachments.len() == 1;
-    for (index, attachment) in message.attachments.iter().enumerate() {
-        let url = media_url(message, index, attachment, sender)?;
+    for attachment in &message.attachments {
+        let url = media_url(attachment)?;
         let mut body = envelope(message, sender);
         match attachment.mime_type.to_ascii_lowercase().as_str() {
             "image/jpeg" | "image/png" | "image/gif" => {
@@ -101,29 +100,15 @@ fn envelope(message: &OutboundMessage, sender: &SenderSettings) -> Value {
     })
 }
 
-fn media_url(
-    message: &OutboundMessage,
-    index: usize,
-    attachment: &OutboundAttachment,
-    sender: &SenderSettings,
-) -> Result<String, SendError> {
-    let base = sender
-        .public_media_base
-        .as_ref()
+fn media_url(attachment: &OutboundAttachment) -> Result<String, SendError> {
+    attachment
+        .public_url
+        .clone()
         .ok_or_else(|| SendError::Permanent {
             reason: "media needs a public URL: Viber fetches attachments by URL, and this \
-                     channel has no public_media_base setting"
+                     server mints no media links"
                 .into(),
-        })?;
-    let segments = [
-        message.message_id.to_string(),
-        index.to_string(),
-        file_name(attachment),
-    ];
-    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-    crate::rest_client::endpoint(base, &segments)
-        .map(String::from)
-        .map_err(|reason| SendError::Permanent { reason })
+        })
 }
 
 fn file_name(attachment: &OutboundAttachment) -> String {
@@ -180,12 +165,11 @@ mod tests {
 
     use super::*;
 
-    fn sender(base: Option<&str>) -> SenderSettings {
+    fn sender() -> SenderSettings {
         SenderSettings {
             name: "Shop Bot".into(),
             avatar: None,
             min_api_version: 1,
-            public_media_base: base.map(|b| reqwest::Url::parse(b).unwrap()),
         }
     }
 
@@ -194,6 +178,9 @@ mod tests {
             file_name: name.into(),
             mime_type: mime.into(),
             bytes: Arc::from(&b"12345"[..]),
+            public_url: Some(format!(
+                "https://omnihub.example/media/c/a/{name}?exp=1&sig=s"
+            )),
         }
     }
 
@@ -220,7 +207,7 @@ mod tests {
                 url: Some("https://shop.example".into()),
             }],
         ];
-        let bodies = bodies(&m, &sender(None)).unwrap();
+        let bodies = bodies(&m, &sender()).unwrap();
         assert_eq!(
             bodies,
             [json!({"receiver": "01234567890A=", "min_api_version": 1,
@@ -235,10 +222,11 @@ mod tests {
     }
 
     #[test]
-    fn media_needs_a_public_base() {
+    fn media_needs_a_public_url() {
         let mut m = OutboundMessage::text(MessageId::new(), "u", "", "k");
         m.attachments = vec![attachment("a.png", "image/png")];
-        let SendError::Permanent { reason } = bodies(&m, &sender(None)).unwrap_err() else {
+        m.attachments[0].public_url = None;
+        let SendError::Permanent { reason } = bodies(&m, &sender()).unwrap_err() else {
             panic!("expected permanent");
         };
         assert!(reason.starts_with("media needs a public URL"), "{reason}");
@@ -249,18 +237,17 @@ mod tests {
         let id = MessageId::new();
         let mut m = OutboundMessage::text(id, "u", "Look", "k");
         m.attachments = vec![attachment("photo 1.png", "image/png")];
-        let media = sender(Some("https://omnihub.example/media/"));
-        let one = bodies(&m, &media).unwrap();
+        let one = bodies(&m, &sender()).unwrap();
         assert_eq!(one.len(), 1);
         assert_eq!(one[0]["type"], "picture");
         assert_eq!(one[0]["text"], "Look");
         assert_eq!(
             one[0]["media"],
-            format!("https://omnihub.example/media/{id}/0/photo%201.png")
+            "https://omnihub.example/media/c/a/photo 1.png?exp=1&sig=s"
         );
 
         m.attachments.push(attachment("doc.pdf", "application/pdf"));
-        let two = bodies(&m, &media).unwrap();
+        let two = bodies(&m, &sender()).unwrap();
         assert_eq!(two.len(), 3);
         assert_eq!(two[0]["type"], "text");
         assert_eq!(two[1]["text"], "");

@@ -59,10 +59,10 @@ pub fn check(http: StatusCode, body: &[u8]) -> Result<Answer, SendError> {
             retry_after: None,
             reason,
         },
-        INVALID_AUTH_TOKEN => SendError::Permanent {
-            reason: format!("invalid_token: {reason}"),
-        },
-        RECEIVER_NOT_REGISTERED | RECEIVER_NOT_SUBSCRIBED => SendError::Permanent {
+        INVALID_AUTH_TOKEN => SendError::invalid_token(&reason),
+        // The customer unsubscribed (blocked the bot); Viber delivers nothing until they write.
+        RECEIVER_NOT_SUBSCRIBED => SendError::Blocked { reason },
+        RECEIVER_NOT_REGISTERED => SendError::Permanent {
             reason: format!("receiver_unavailable: {reason}"),
         },
         _ => SendError::Permanent { reason },
@@ -96,16 +96,19 @@ mod tests {
         assert_eq!(
             check(StatusCode::OK, &answer(2, "invalidAuthToken")).unwrap_err(),
             SendError::Permanent {
-                reason: "invalid_token: invalidAuthToken (status 2)".into()
+                reason: "invalid token: invalidAuthToken (status 2)".into()
             }
         );
-        for status in [5, 6] {
-            assert!(
-                !check(StatusCode::OK, &answer(status, "x"))
-                    .unwrap_err()
-                    .is_transient()
-            );
-        }
+        assert!(matches!(
+            check(StatusCode::OK, &answer(5, "receiverNotRegistered")).unwrap_err(),
+            SendError::Permanent { .. }
+        ));
+        assert_eq!(
+            check(StatusCode::OK, &answer(6, "receiverNotSubscribed")).unwrap_err(),
+            SendError::Blocked {
+                reason: "receiverNotSubscribed (status 6)".into()
+            }
+        );
         assert!(
             check(StatusCode::BAD_GATEWAY, b"")
                 .unwrap_err()

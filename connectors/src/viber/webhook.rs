@@ -99,6 +99,17 @@ pub fn parse(body: &[u8]) -> Result<Vec<InboundUpdate>, WebhookError> {
                 reason: event.desc.clone().filter(|desc| !desc.is_empty()),
             }))
         }
+        "unsubscribed" => {
+            let user = event
+                .user_id
+                .clone()
+                .filter(|id| !id.is_empty())
+                .ok_or_else(|| WebhookError::Malformed("unsubscribed without user_id".into()))?;
+            Some(InboundUpdate::Blocked {
+                conversation: user,
+                reason: "unsubscribed".into(),
+            })
+        }
         other => {
             tracing::debug!(event = other, "viber callback skipped");
             None
@@ -202,6 +213,8 @@ struct Event {
     message: Option<Message>,
     context: Option<String>,
     desc: Option<String>,
+    /// `unsubscribed` (and the delivery callbacks) name the user by id alone.
+    user_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -295,7 +308,7 @@ mod tests {
                 reason: Some("failure description".into()),
             })]
         );
-        for event in ["subscribed", "unsubscribed", "client_status", "webhook"] {
+        for event in ["subscribed", "client_status", "webhook"] {
             let body = json!({"event": event, "timestamp": 1, "message_token": 1,
                 "user": {"id": "u"}, "user_id": "u"});
             assert_eq!(parse(body.to_string().as_bytes()).unwrap(), [], "{event}");
@@ -305,5 +318,20 @@ mod tests {
             parse(br#"{"event":"seen","timestamp":1}"#),
             Err(WebhookError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn an_unsubscribe_blocks_the_users_conversation() {
+        let body = serde_json::json!({"event": "unsubscribed", "timestamp": 1_767_225_600_000_i64,
+            "chat_hostname": "SN-CHAT-01_", "user_id": "01234567890A=",
+            "message_token": 4_912_661_846_655_238_145_u64});
+        assert_eq!(
+            parse(body.to_string().as_bytes()).unwrap(),
+            [InboundUpdate::Blocked {
+                conversation: "01234567890A=".into(),
+                reason: "unsubscribed".into()
+            }]
+        );
+        assert!(parse(br#"{"event":"unsubscribed","user_id":""}"#).is_err());
     }
 }

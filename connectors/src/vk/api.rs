@@ -30,6 +30,10 @@ pub mod codes {
     pub const FLOOD_CONTROL: i64 = 9;
     pub const INTERNAL: i64 = 10;
     pub const RATE_LIMIT_REACHED: i64 = 29;
+    /// The user put the community on their blacklist.
+    pub const USER_BLOCKED: i64 = 900;
+    /// The user has not allowed (or has denied) messages from the community.
+    pub const DENY_SEND: i64 = 901;
 }
 
 /// Why a call failed.
@@ -44,8 +48,8 @@ pub(crate) enum CallError {
 impl CallError {
     /// What the caller should do: error 6 (too many requests per second), 9 (flood control),
     /// 10 (internal error) and 1 (unknown error, "try later") are worth retrying; 5 means the
-    /// token is refused; everything else (901 no permission to write, 902 privacy, 7 denied…)
-    /// is a refusal in VK's own words.
+    /// token is refused; 900 (blacklisted) and 901 (messages denied) mean the customer blocked
+    /// the community; everything else (902 privacy, 7 denied…) is a refusal in VK's own words.
     pub(crate) fn into_send_error(self) -> SendError {
         match self {
             CallError::Transport(err) => err,
@@ -70,8 +74,11 @@ impl CallError {
                     retry_after: None,
                     reason: format!("VK error {code}: {message}"),
                 },
-                codes::AUTH_FAILED => SendError::Permanent {
-                    reason: format!("the community access token is invalid: {message}"),
+                codes::AUTH_FAILED => SendError::invalid_token(&format!(
+                    "the community access token is refused: {message}"
+                )),
+                codes::USER_BLOCKED | codes::DENY_SEND => SendError::Blocked {
+                    reason: format!("VK error {code}: {message}"),
                 },
                 _ => SendError::Permanent {
                     reason: format!("VK error {code}: {message}"),
@@ -234,10 +241,18 @@ mod tests {
         assert_eq!(
             api_error(5),
             SendError::Permanent {
-                reason: "the community access token is invalid: msg".into()
+                reason: "invalid token: the community access token is refused: msg".into()
             }
         );
-        for code in [7, 901, 902, 914] {
+        for code in [900, 901] {
+            assert_eq!(
+                api_error(code),
+                SendError::Blocked {
+                    reason: format!("VK error {code}: msg")
+                }
+            );
+        }
+        for code in [7, 902, 914] {
             assert_eq!(
                 api_error(code),
                 SendError::Permanent {

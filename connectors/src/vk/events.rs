@@ -6,6 +6,7 @@
 //! - `message_edit`: the customer edited a message; its own event.
 //! - `message_event`: a callback button was pressed; `callback_id` is
 //!   `<event_id>:<user_id>:<peer_id>` because `messages.sendMessageEventAnswer` needs all three.
+//! - `message_deny`: the customer forbade the community to write to them (blocked it).
 //! - `message_reply` (our own outgoing messages), messages with `out = 1`, and every other
 //!   type are ignored.
 //!
@@ -36,6 +37,13 @@ pub(crate) fn map_event(event: &Value) -> Result<Option<InboundUpdate>, String> 
         }
         "message_edit" => map_message(object, event_id, true)?,
         "message_event" => Some(map_button_press(object, event_id)?),
+        "message_deny" => {
+            let user = int(object, "user_id").ok_or("message_deny without user_id")?;
+            return Ok(Some(InboundUpdate::Blocked {
+                conversation: user.to_string(),
+                reason: "message_deny".into(),
+            }));
+        }
         _ => None,
     };
     Ok(message.map(InboundUpdate::Message))

@@ -46,7 +46,12 @@ pub use api::API_VERSION;
 pub use outbound::random_id;
 
 /// Event types the callback server and long poll are told to deliver.
-const EVENT_TYPES: [&str; 3] = ["message_new", "message_edit", "message_event"];
+const EVENT_TYPES: [&str; 4] = [
+    "message_new",
+    "message_edit",
+    "message_event",
+    "message_deny",
+];
 
 /// Downloads larger than this are refused (VK's documents go up to 200 MB; the inbox keeps
 /// what a person would open).
@@ -491,7 +496,7 @@ impl ProviderChannel for VkChannel {
                     _ => Health::Failing(format!("VK error {code}: {message}")),
                 };
             }
-            Err(CallError::Transport(err)) => return Health::Failing(err.to_string()),
+            Err(CallError::Transport(err)) => return Health::of_error(&err),
         }
         if self.long_poll {
             return Health::Ok;
@@ -505,7 +510,7 @@ impl ProviderChannel for VkChannel {
                 Health::Ok
             }
             Ok(_) => Health::WebhookNotSet("the community has no confirmed callback server".into()),
-            Err(err) => Health::Failing(err.to_string()),
+            Err(err) => Health::of_error(&err),
         }
     }
 }

@@ -17,6 +17,8 @@ const RATE_LIMIT_CODES: [i64; 7] = [4, 17, 32, 613, 80007, 130429, 131056];
 pub const INVALID_TOKEN: i64 = 190;
 /// Code 131047: more than 24 hours since the customer last wrote; only a template may go.
 pub const REENGAGEMENT_NEEDED: i64 = 131047;
+/// Code 131050: the customer chose to stop receiving messages from this business.
+pub const RECIPIENT_STOPPED: i64 = 131050;
 /// Codes 1 and 2 and 131000: Meta's own trouble ("unknown error", "service unavailable").
 const SERVICE_TROUBLE_CODES: [i64; 3] = [1, 2, 131000];
 
@@ -104,9 +106,10 @@ pub fn classify(status: StatusCode, retry_after: Option<Duration>, body: &[u8]) 
     };
     let reason = error.describe();
     if error.is_invalid_token() {
-        return SendError::Permanent {
-            reason: format!("invalid_token: {reason}"),
-        };
+        return SendError::invalid_token(&reason);
+    }
+    if error.code == Some(RECIPIENT_STOPPED) {
+        return SendError::Blocked { reason };
     }
     if error.code == Some(REENGAGEMENT_NEEDED) {
         return SendError::Permanent {
@@ -169,7 +172,11 @@ mod tests {
         else {
             panic!("expected permanent");
         };
-        assert!(reason.starts_with("invalid_token: boom"), "{reason}");
+        assert!(reason.starts_with("invalid token: boom"), "{reason}");
+        assert!(matches!(
+            classify(StatusCode::BAD_REQUEST, None, &body(RECIPIENT_STOPPED)),
+            SendError::Blocked { .. }
+        ));
         let SendError::Permanent { reason } =
             classify(StatusCode::BAD_REQUEST, None, &body(REENGAGEMENT_NEEDED))
         else {

@@ -294,7 +294,7 @@ impl WhatsappChannel {
         let request = self.authorized(self.client.get(url).timeout(TIMEOUT));
         let answer = rest_client::fetch(request, MAX_API_BODY)
             .await
-            .map_err(|err| Health::Failing(err.to_string()))?;
+            .map_err(|err| Health::of_error(&err))?;
         if answer.status.is_success() {
             return serde_json::from_slice(&answer.body)
                 .map_err(|err| Health::Failing(format!("unexpected answer: {err}")));

@@ -392,6 +392,7 @@ mod tests {
             file_name: name.into(),
             mime_type: mime.into(),
             bytes: Arc::from(&b"x"[..]),
+            public_url: None,
         };
         let mut m = message("Your invoice");
         m.reply_to = Some("wamid.Q".into());

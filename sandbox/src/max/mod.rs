@@ -23,7 +23,7 @@
 
 mod spec;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -133,6 +133,8 @@ struct Inner {
     /// The customer's messages by mid, for edits.
     customer_messages: HashMap<String, Value>,
     seq: i64,
+    /// Users who stopped the bot: sends to their dialog answer 403 until they write again.
+    stopped: HashSet<i64>,
 }
 
 struct State {
@@ -309,6 +311,7 @@ impl MaxSandbox {
             .collect();
         let message = {
             let mut inner = self.state.lock();
+            inner.stopped.remove(&user_id);
             inner.seq += 1;
             let mid = format!("mid.{}", self.state.new_key());
             let message = json!({
@@ -393,6 +396,15 @@ impl MaxSandbox {
             update["payload"] = json!(payload);
         }
         self.emit(update).await
+    }
+
+    /// The customer stops the bot: a `bot_stopped` update, and sends to their dialog answer 403
+    /// `chat.denied` until they write again.
+    pub async fn customer_stops_bot(&self, user_id: i64) -> Delivery {
+        self.state.lock().stopped.insert(user_id);
+        self.emit(json!({"update_type": "bot_stopped", "timestamp": now_ms(),
+            "chat_id": dialog_chat_id(user_id), "user": customer(user_id), "user_locale": "ru"}))
+            .await
     }
 
     /// Sends a logged update to the webhooks again, as MAX does after a failed delivery.
@@ -621,6 +633,11 @@ fn send(
         return error(400, "proto.payload", "chat_id or user_id is required");
     }
     let mut inner = state.lock();
+    let stopped = |user: i64| inner.stopped.contains(&user);
+    if user_id.is_some_and(stopped) || chat_id.is_some_and(|chat| stopped(chat - dialog_chat_id(0)))
+    {
+        return error(403, "chat.denied", "the user has stopped the bot");
+    }
     for attachment in body["attachments"].as_array().into_iter().flatten() {
         let tokens: Vec<&str> = match attachment["type"].as_str() {
             Some("image") => match attachment["payload"]["photos"].as_object() {

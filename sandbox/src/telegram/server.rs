@@ -434,6 +434,7 @@ fn send(
         let bot = bot(state, token)?;
         let chat = bot.chats.get(&chat_id).ok_or_else(chat_not_found)?;
         if chat.blocked {
+            bot.blocked_refusals += 1;
             return Err(ApiError::blocked_by_user());
         }
         let reply_missing = reply_to.is_some_and(|id| !chat.messages.contains_key(&id));

@@ -54,6 +54,8 @@ pub(crate) struct BotState {
     /// Injected failures, in order; `None` matches any method.
     pub failures: VecDeque<(Option<String>, ApiError)>,
     pub flood: FloodControl,
+    /// Sends refused because the customer blocked the bot.
+    pub blocked_refusals: u64,
 }
 
 pub(crate) struct ChatState {
@@ -178,6 +180,7 @@ impl BotState {
             poll_conflicts: 0,
             failures: VecDeque::new(),
             flood: FloodControl::new(limits),
+            blocked_refusals: 0,
         }
     }
 

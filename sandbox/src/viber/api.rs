@@ -164,10 +164,18 @@ pub(super) async fn send_message(
             return status(6, "receiverNotSubscribed");
         }
     }
+    let media = match fetch_media(&shared, &message).await {
+        Ok(media) => media,
+        Err(problem) => {
+            violation(&shared, endpoint, problem);
+            return status(3, "badData");
+        }
+    };
     let token = shared.next_token();
     shared.records().sent.push(ViberSent {
         message_token: token,
         body: message,
+        media,
     });
     shared.touch();
     if shared.config.auto_statuses && shared.records().webhook.is_some() {
@@ -184,6 +192,40 @@ pub(super) async fn send_message(
         json!({"status": 0, "status_message": "ok", "message_token": token,
         "chat_hostname": "SN-CHAT-01_", "billing_status": 1}),
     )
+}
+
+/// Viber fetches a picture's, video's or file's `media` URL itself: the fake does too, and
+/// refuses the message when the URL does not serve the file it announces (not 200, a picture
+/// that is not JPEG, PNG or GIF, a size other than `size`).
+async fn fetch_media(shared: &Shared, message: &Value) -> Result<Option<super::Fetched>, String> {
+    let kind = message["type"].as_str().unwrap_or_default();
+    if !matches!(kind, "picture" | "video" | "file") {
+        return Ok(None);
+    }
+    let url = message["media"].as_str().unwrap_or_default();
+    let fetched = shared
+        .caller
+        .fetch(url)
+        .await
+        .map_err(|err| format!("media {url} is unreachable: {err}"))?;
+    if fetched.status != 200 {
+        return Err(format!("media {url} answered HTTP {}", fetched.status));
+    }
+    let content_type = fetched.content_type.as_deref().unwrap_or_default();
+    if kind == "picture" && !["image/jpeg", "image/png", "image/gif"].contains(&content_type) {
+        return Err(format!(
+            "picture {url} is {content_type:?}, not JPEG, PNG or GIF"
+        ));
+    }
+    if let Some(size) = message["size"].as_u64()
+        && size != fetched.bytes.len() as u64
+    {
+        return Err(format!(
+            "{kind} announces {size} bytes but {url} served {}",
+            fetched.bytes.len()
+        ));
+    }
+    Ok(Some(fetched))
 }
 
 pub(super) async fn media(shared: web::Data<Shared>, path: web::Path<String>) -> HttpResponse {

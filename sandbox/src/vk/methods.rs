@@ -15,6 +15,8 @@ pub(super) mod codes {
     pub const TOO_MANY_REQUESTS: i64 = 6;
     pub const ACCESS_DENIED: i64 = 15;
     pub const INVALID_PARAM: i64 = 100;
+    /// `api_error_messages_deny_send` of the schema's errors.json.
+    pub const MESSAGES_DENY_SEND: i64 = 901;
 }
 
 type Params = [(String, String)];
@@ -179,6 +181,9 @@ fn send(state: &State, params: &Params) -> Result<Value, Refusal> {
     }
     let parse = |name| param(params, name).and_then(|v| serde_json::from_str::<Value>(v).ok());
     let mut inner = state.lock();
+    if inner.denied.contains(&peer_id) {
+        return Err(refuse(codes::MESSAGES_DENY_SEND));
+    }
     if let Some(unknown) = attachments.iter().find(|a| !inner.media.contains_key(*a)) {
         return Err(refuse_with(
             codes::INVALID_PARAM,

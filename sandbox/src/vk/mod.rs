@@ -32,7 +32,7 @@ mod wall;
 
 pub use wall::{WallComment, WallPost};
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -170,6 +170,8 @@ struct Inner {
     customer_messages: HashMap<i64, Value>,
     /// The community's wall.
     wall: wall::Wall,
+    /// Customers who denied the community messages; writing to it allows them again.
+    denied: HashSet<i64>,
 }
 
 pub(crate) struct State {
@@ -376,9 +378,17 @@ impl VkSandbox {
         text: &str,
         attachments: Vec<CustomerAttachment>,
     ) -> Delivery {
+        self.state.lock().denied.remove(&from_id);
         let message = self.customer_message(from_id, text, attachments, None);
         let object = json!({"message": message, "client_info": client_info()});
         self.emit("message_new", object).await
+    }
+
+    /// The customer forbids the community to write to them: a `message_deny` event, and
+    /// `messages.send` to them answers error 901 until they write again.
+    pub async fn customer_denies_messages(&self, user_id: i64) -> Delivery {
+        self.state.lock().denied.insert(user_id);
+        self.emit("message_deny", json!({"user_id": user_id})).await
     }
 
     /// The customer presses a text button: a message whose text is the label and whose

@@ -375,6 +375,7 @@ async fn attachments_travel_both_ways() {
         file_name: "накладная.bin".into(),
         mime_type: "application/octet-stream".into(),
         bytes: label.clone().into(),
+        public_url: None,
     });
     // Plain ASCII with bare line feeds must arrive byte for byte too.
     let note = b"line 1\nline 2\n".to_vec();
@@ -382,6 +383,7 @@ async fn attachments_travel_both_ways() {
         file_name: "note.txt".into(),
         mime_type: "text/plain".into(),
         bytes: note.clone().into(),
+        public_url: None,
     });
     channel.send(&answer).await.unwrap();
     let inbox = rig.customer_inbox(1).await;

@@ -107,6 +107,7 @@ async fn images_files_and_audio_are_uploaded_then_attached() {
             file_name: (*name).into(),
             mime_type: (*mime).into(),
             bytes: bytes.clone().into(),
+            public_url: None,
         })
         .collect();
 
@@ -162,8 +163,15 @@ async fn statuses_are_classified_and_the_token_checked() {
     sandbox.fail_next("POST /messages", 403, "chat.denied");
     assert_eq!(
         channel.send(&message).await.unwrap_err(),
-        SendError::Permanent {
+        SendError::Blocked {
             reason: "MAX 403 chat.denied: injected failure".into()
+        }
+    );
+    sandbox.fail_next("POST /messages", 403, "access.denied");
+    assert_eq!(
+        channel.send(&message).await.unwrap_err(),
+        SendError::Permanent {
+            reason: "MAX 403 access.denied: injected failure".into()
         }
     );
     sandbox.fail_next("POST /messages", 400, "attachment.not.ready");
@@ -174,7 +182,7 @@ async fn statuses_are_classified_and_the_token_checked() {
     assert_eq!(
         wrong.send(&message).await.unwrap_err(),
         SendError::Permanent {
-            reason: "the bot token is invalid: Invalid access_token".into()
+            reason: "invalid token: the bot token is refused: Invalid access_token".into()
         }
     );
     assert!(matches!(wrong.health().await, Health::InvalidToken(_)));
@@ -459,4 +467,33 @@ async fn requests_that_break_the_schema_are_recorded() {
     assert_eq!(unauthorized.status(), 401);
     let error: Value = unauthorized.json().await.unwrap();
     assert_eq!(error["code"], "verify.token");
+}
+
+#[tokio::test]
+async fn a_customer_who_stops_the_bot_is_reported_and_refused_until_they_write() {
+    let sandbox = MaxSandbox::start(MaxConfig::default()).await.unwrap();
+    let channel = Arc::new(channel(&sandbox));
+    let receiver = WebhookReceiver::start(channel.clone());
+    channel.set_webhook(Some(&receiver.url)).await.unwrap();
+    sandbox.customer_writes(CUSTOMER, "Привет").await;
+
+    sandbox.customer_stops_bot(CUSTOMER).await;
+    let updates = receiver.wait_for_updates(2).await;
+    assert_eq!(
+        updates.last(),
+        Some(&omnihub_connectors::provider::InboundUpdate::Blocked {
+            conversation: dialog(),
+            reason: "bot_stopped".into()
+        })
+    );
+    let to_dialog = OutboundMessage::text(MessageId::new(), dialog(), "Вы здесь?", "stop-1");
+    let err = channel.send(&to_dialog).await.unwrap_err();
+    assert!(
+        matches!(&err, SendError::Blocked { reason } if reason.contains("403 chat.denied")),
+        "{err:?}"
+    );
+
+    sandbox.customer_writes(CUSTOMER, "Я вернулся").await;
+    channel.send(&to_dialog).await.unwrap();
+    assert_no_violations(&sandbox);
 }

@@ -380,11 +380,13 @@ async fn outbound_photos_documents_keyboards_and_long_texts() {
             file_name: "receipt.png".into(),
             mime_type: "image/png".into(),
             bytes: Arc::from(PNG),
+            public_url: None,
         },
         OutboundAttachment {
             file_name: "договор.pdf".into(),
             mime_type: "application/pdf".into(),
             bytes: Arc::from(&b"%PDF-1.7 contract"[..]),
+            public_url: None,
         },
     ];
     message.keyboard = vec![
@@ -949,6 +951,7 @@ async fn a_later_part_waits_out_a_short_flood_limit_in_place() {
             file_name: format!("doc{n}.txt"),
             mime_type: "text/plain".into(),
             bytes: Arc::from(format!("document {n}").into_bytes()),
+            public_url: None,
         })
         .collect();
     // Four files into one chat exceed its burst of three: the fourth waits a second.
@@ -965,11 +968,13 @@ async fn a_later_part_waits_out_a_short_flood_limit_in_place() {
             file_name: "photo.png".into(),
             mime_type: "image/png".into(),
             bytes: Arc::from(PNG),
+            public_url: None,
         },
         OutboundAttachment {
             file_name: "act.pdf".into(),
             mime_type: "application/pdf".into(),
             bytes: Arc::from(&b"%PDF"[..]),
+            public_url: None,
         },
     ];
     // The document's first try meets an outage (retried in place), its second a block.
@@ -980,7 +985,7 @@ async fn a_later_part_waits_out_a_short_flood_limit_in_place() {
     let error = setup.channel.send(&message).await.unwrap_err();
     assert_eq!(
         error,
-        SendError::Permanent {
+        SendError::Blocked {
             reason: "only 1 of 2 parts of the message were delivered: \
                      Forbidden: bot was blocked by the user"
                 .into()
@@ -1006,7 +1011,7 @@ async fn refusals_are_permanent_in_telegrams_words() {
         .unwrap_err();
     assert_eq!(
         blocked,
-        SendError::Permanent {
+        SendError::Blocked {
             reason: "Forbidden: bot was blocked by the user".into()
         }
     );
@@ -1045,7 +1050,7 @@ async fn health_reports_a_refused_token_and_a_missing_webhook() {
     assert_eq!(
         revoked.send(&text(5001, "x")).await.unwrap_err(),
         SendError::Permanent {
-            reason: "invalid token (Unauthorized)".into()
+            reason: "invalid token: Unauthorized".into()
         }
     );
     assert!(matches!(

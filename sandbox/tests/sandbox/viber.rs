@@ -44,7 +44,62 @@ async fn setup() -> Setup {
 }
 
 fn settings() -> Value {
-    json!({"sender_name": "Магазин", "public_media_base": "https://omnihub.example/media/viber/"})
+    json!({"sender_name": "Магазин"})
+}
+
+/// Stands in for omnihub's public media links: serves each file at `/media/{name}` with its
+/// type, the way Viber's fetcher will find it.
+struct MediaHost {
+    base: String,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl MediaHost {
+    fn start(files: Vec<(&'static str, &'static str, Vec<u8>)>) -> MediaHost {
+        use actix_web::{App, HttpResponse, HttpServer, web};
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let base = format!("http://{}/media/", listener.local_addr().unwrap());
+        let files = web::Data::new(files);
+        let server = HttpServer::new(move || {
+            App::new().app_data(files.clone()).route(
+                "/media/{name}",
+                web::get().to(
+                    |files: web::Data<Vec<(&'static str, &'static str, Vec<u8>)>>,
+                     name: web::Path<String>| async move {
+                        match files.iter().find(|(n, _, _)| *n == name.as_str()) {
+                            Some((_, mime, bytes)) => HttpResponse::Ok()
+                                .content_type(*mime)
+                                .insert_header(("X-Content-Type-Options", "nosniff"))
+                                .body(bytes.clone()),
+                            None => HttpResponse::Forbidden().finish(),
+                        }
+                    },
+                ),
+            )
+        })
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        MediaHost { base, handle }
+    }
+
+    fn attachment(&self, name: &str, mime: &str, bytes: &[u8]) -> OutboundAttachment {
+        OutboundAttachment {
+            file_name: name.into(),
+            mime_type: mime.into(),
+            bytes: Arc::from(bytes),
+            public_url: Some(format!("{}{name}", self.base)),
+        }
+    }
+}
+
+impl Drop for MediaHost {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
 }
 
 fn channel_for(sandbox: &ViberSandbox, credentials: Value, settings: Value) -> ViberChannel {
@@ -209,9 +264,16 @@ async fn conversation_started_is_a_message_only_with_a_context() {
         .conversation_started(&customer(), Some("promo-spring"))
         .await;
     assert!(with_context.accepted());
-    // Subscription events are acknowledged and carry nothing.
+    // An unsubscribe is acknowledged and blocks the customer's conversation.
     assert!(setup.sandbox.unsubscribes(&customer()).await.accepted());
-    let updates = setup.callback.updates();
+    let mut updates = setup.callback.updates();
+    assert_eq!(
+        updates.pop(),
+        Some(InboundUpdate::Blocked {
+            conversation: customer().id,
+            reason: "unsubscribed".into()
+        })
+    );
     let messages = messages(&updates);
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].text, "promo-spring");
@@ -347,24 +409,18 @@ async fn outbound_messages_pass_vibers_rules_and_report_their_delivery() {
             url: Some("https://shop.example".into()),
         }],
     ];
+    let host = MediaHost::start(vec![
+        ("item.jpg", "image/jpeg", b"jpeg".to_vec()),
+        ("unboxing.mp4", "video/mp4", b"mp4 bytes".to_vec()),
+        ("contract.pdf", "application/pdf", b"%PDF-1.7".to_vec()),
+    ]);
     let mut picture = to_customer("Фото товара");
-    picture.attachments = vec![OutboundAttachment {
-        file_name: "item.jpg".into(),
-        mime_type: "image/jpeg".into(),
-        bytes: Arc::from(&b"jpeg"[..]),
-    }];
+    picture.attachments = vec![host.attachment("item.jpg", "image/jpeg", b"jpeg")];
     let mut video = to_customer("");
-    video.attachments = vec![OutboundAttachment {
-        file_name: "unboxing.mp4".into(),
-        mime_type: "video/mp4".into(),
-        bytes: Arc::from(&b"mp4 bytes"[..]),
-    }];
+    video.attachments = vec![host.attachment("unboxing.mp4", "video/mp4", b"mp4 bytes")];
     let mut file = to_customer("");
-    file.attachments = vec![OutboundAttachment {
-        file_name: "договор.pdf".into(),
-        mime_type: "application/pdf".into(),
-        bytes: Arc::from(&b"%PDF-1.7"[..]),
-    }];
+    file.attachments = vec![host.attachment("contract.pdf", "application/pdf", b"%PDF-1.7")];
+    file.attachments[0].file_name = "договор.pdf".into();
     let mut receipts = Vec::new();
     for message in [&keyboard, &picture, &video, &file] {
         receipts.push(
@@ -390,12 +446,13 @@ async fn outbound_messages_pass_vibers_rules_and_report_their_delivery() {
     assert_eq!(sent[0].body["sender"]["name"], "Магазин");
     assert_eq!(sent[1].body["type"], "picture");
     assert_eq!(sent[1].body["text"], "Фото товара");
-    assert!(
-        sent[1].body["media"]
-            .as_str()
-            .unwrap()
-            .starts_with("https://omnihub.example/media/viber/")
-    );
+    assert_eq!(sent[1].body["media"], format!("{}item.jpg", host.base));
+    // The fake fetched every file from its link, as Viber does.
+    let fetched: Vec<&[u8]> = sent[1..]
+        .iter()
+        .map(|s| s.media.as_ref().unwrap().bytes.as_slice())
+        .collect();
+    assert_eq!(fetched, [&b"jpeg"[..], b"mp4 bytes", b"%PDF-1.7"]);
     assert_eq!(sent[2].body["type"], "video");
     assert_eq!(sent[2].body["size"], 9);
     assert_eq!(sent[3].body["type"], "file");
@@ -416,7 +473,7 @@ async fn outbound_messages_pass_vibers_rules_and_report_their_delivery() {
             InboundUpdate::Status(status) => {
                 Some((status.provider_message_id.clone(), status.status))
             }
-            InboundUpdate::Message(_) => None,
+            InboundUpdate::Message(_) | InboundUpdate::Blocked { .. } => None,
         })
         .collect();
     assert_eq!(statuses.len(), 8, "{statuses:?}");
@@ -446,23 +503,40 @@ async fn outbound_messages_pass_vibers_rules_and_report_their_delivery() {
 }
 
 #[tokio::test]
-async fn media_without_a_public_base_is_refused() {
+async fn media_needs_a_link_that_serves_the_file() {
     let setup = setup().await;
-    let bare = channel_for(
-        &setup.sandbox,
-        setup.sandbox.credentials(),
-        json!({"sender_name": "Shop"}),
-    );
+    setup
+        .sandbox
+        .customer_sends(&customer(), ViberCustomerMessage::Text("Привет".into()))
+        .await;
     let mut picture = to_customer("");
     picture.attachments = vec![OutboundAttachment {
         file_name: "a.png".into(),
         mime_type: "image/png".into(),
         bytes: Arc::from(&b"png"[..]),
+        public_url: None,
     }];
-    let SendError::Permanent { reason } = bare.send(&picture).await.unwrap_err() else {
+    let SendError::Permanent { reason } = setup.channel.send(&picture).await.unwrap_err() else {
         panic!("expected permanent");
     };
     assert!(reason.starts_with("media needs a public URL"), "{reason}");
+    assert_eq!(setup.sandbox.sent(), []);
+
+    // A link that does not serve the file (refused, or another size) is Viber's badData.
+    let host = MediaHost::start(vec![("short.pdf", "application/pdf", b"%PDF".to_vec())]);
+    for attachment in [
+        host.attachment("gone.png", "image/png", b"png"),
+        host.attachment("short.pdf", "application/pdf", b"%PDF-1.7 longer"),
+    ] {
+        let mut message = to_customer("");
+        message.attachments = vec![attachment];
+        let err = setup.channel.send(&message).await.unwrap_err();
+        assert!(!err.is_transient(), "{err:?}");
+    }
+    let violations = setup.sandbox.violations();
+    assert_eq!(violations.len(), 2, "{violations:?}");
+    assert!(violations[0].detail.contains("HTTP 403"), "{violations:?}");
+    assert!(violations[1].detail.contains("served 4"), "{violations:?}");
     assert_eq!(setup.sandbox.sent(), []);
 }
 
@@ -516,11 +590,11 @@ async fn status_codes_decide_between_retry_and_refusal() {
         fresh.channel.health().await,
         Health::RateLimited(_)
     ));
-    // Unsubscribed (6): permanent.
+    // Unsubscribed (6): the customer blocked the bot.
     fresh.sandbox.unsubscribes(&olga).await;
     let err = fresh.channel.send(&to_customer("x")).await.unwrap_err();
     assert!(
-        !err.is_transient() && err.to_string().contains("status 6"),
+        matches!(err, SendError::Blocked { .. }) && err.to_string().contains("status 6"),
         "{err}"
     );
 
@@ -531,7 +605,7 @@ async fn status_codes_decide_between_retry_and_refusal() {
     let SendError::Permanent { reason } = stale.send(&to_customer("x")).await.unwrap_err() else {
         panic!("expected permanent");
     };
-    assert!(reason.starts_with("invalid_token:"), "{reason}");
+    assert!(reason.starts_with("invalid token:"), "{reason}");
     assert!(matches!(stale.health().await, Health::InvalidToken(_)));
     assert_eq!(fresh.sandbox.violations(), []);
 }

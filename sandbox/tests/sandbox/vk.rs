@@ -131,11 +131,13 @@ async fn photos_and_documents_are_uploaded_then_attached() {
             file_name: "photo.png".into(),
             mime_type: "image/png".into(),
             bytes: png.clone().into(),
+            public_url: None,
         },
         OutboundAttachment {
             file_name: "счёт.pdf".into(),
             mime_type: "application/pdf".into(),
             bytes: pdf.clone().into(),
+            public_url: None,
         },
     ];
 
@@ -166,7 +168,7 @@ async fn vk_errors_are_classified_with_vks_words() {
     sandbox.fail_next("messages.send", 901);
     assert_eq!(
         send().await.unwrap_err(),
-        SendError::Permanent {
+        SendError::Blocked {
             reason: "VK error 901: Can't send messages for users without permission".into()
         }
     );
@@ -187,7 +189,7 @@ async fn vk_errors_are_classified_with_vks_words() {
     let wrong = channel_with(&sandbox, wrong, json!({}));
     let err = wrong.send(&message).await.unwrap_err();
     assert!(
-        matches!(&err, SendError::Permanent { reason } if reason.contains("token is invalid")),
+        matches!(&err, SendError::Permanent { reason } if reason.contains("token is refused")),
         "{err:?}"
     );
     assert!(matches!(wrong.health().await, Health::InvalidToken(_)));
@@ -605,4 +607,41 @@ async fn requests_that_break_the_schema_are_recorded_and_refused_as_vk_would() {
             .to_string()
             .contains("messages.delete")
     );
+}
+
+#[tokio::test]
+async fn a_customer_who_denies_messages_is_reported_and_refused_until_they_write() {
+    let sandbox = VkSandbox::start(VkConfig::default()).await.unwrap();
+    let channel = Arc::new(channel(&sandbox));
+    let receiver = WebhookReceiver::start(channel.clone());
+    channel.set_webhook(Some(&receiver.url)).await.unwrap();
+    assert!(
+        sandbox.callback_servers()[0]
+            .events
+            .iter()
+            .any(|e| e == "message_deny")
+    );
+    sandbox.customer_writes(CUSTOMER, "Привет").await;
+
+    sandbox.customer_denies_messages(CUSTOMER).await;
+    let updates = receiver.wait_for_updates(2).await;
+    assert_eq!(
+        updates.last(),
+        Some(&omnihub_connectors::provider::InboundUpdate::Blocked {
+            conversation: CUSTOMER.to_string(),
+            reason: "message_deny".into()
+        })
+    );
+    let message = OutboundMessage::text(MessageId::new(), CUSTOMER.to_string(), "Вы здесь?", "d-1");
+    let err = channel.send(&message).await.unwrap_err();
+    assert_eq!(
+        err,
+        SendError::Blocked {
+            reason: "VK error 901: Can't send messages for users without permission".into()
+        }
+    );
+
+    sandbox.customer_writes(CUSTOMER, "Снова я").await;
+    channel.send(&message).await.unwrap();
+    assert_no_violations(&sandbox);
 }

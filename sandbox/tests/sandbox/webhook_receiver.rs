@@ -68,7 +68,7 @@ impl WebhookReceiver {
             .into_iter()
             .filter_map(|update| match update {
                 InboundUpdate::Message(message) => Some(message),
-                InboundUpdate::Status(_) => None,
+                InboundUpdate::Status(_) | InboundUpdate::Blocked { .. } => None,
             })
             .collect()
     }

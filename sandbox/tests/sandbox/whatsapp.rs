@@ -412,11 +412,13 @@ async fn every_outbound_kind_passes_metas_schema() {
             file_name: "photo.png".into(),
             mime_type: "image/png".into(),
             bytes: Arc::from(photo.as_slice()),
+            public_url: None,
         },
         OutboundAttachment {
             file_name: "invoice.pdf".into(),
             mime_type: "application/pdf".into(),
             bytes: Arc::from(&b"%PDF"[..]),
+            public_url: None,
         },
     ];
     let mut template = reply("Напоминание о заказе 42");
@@ -521,7 +523,7 @@ async fn statuses_of_sent_messages_are_mapped() {
         .iter()
         .filter_map(|update| match update {
             InboundUpdate::Status(status) => Some(status),
-            InboundUpdate::Message(_) => None,
+            InboundUpdate::Message(_) | InboundUpdate::Blocked { .. } => None,
         })
         .collect();
     assert_eq!(
@@ -586,7 +588,7 @@ async fn rate_limits_and_outages_are_transient_a_bad_token_is_not() {
     let SendError::Permanent { reason } = fresh.channel.send(&reply("x")).await.unwrap_err() else {
         panic!("expected permanent");
     };
-    assert!(reason.starts_with("invalid_token:"), "{reason}");
+    assert!(reason.starts_with("invalid token:"), "{reason}");
     fresh
         .channel
         .set_webhook(Some(&fresh.callback.url))
@@ -607,7 +609,7 @@ async fn a_wrong_access_token_is_meta_error_190() {
         panic!("expected permanent");
     };
     assert!(
-        reason.starts_with("invalid_token:") && reason.contains("code 190"),
+        reason.starts_with("invalid token:") && reason.contains("code 190"),
         "{reason}"
     );
     assert!(matches!(stale.health().await, Health::InvalidToken(_)));

@@ -274,17 +274,21 @@ pub async fn download_attachment(
         &state,
         &stored,
         query.disposition.as_deref() == Some("inline"),
+        "private, max-age=86400",
     )
     .await
 }
 
-/// The bytes of a stored attachment as a download (or inline, when `inline` is asked and the
-/// file is a raster image), with headers that keep a browser from running or sniffing it.
-/// A file not downloaded from its provider (yet) is 409.
+/// Streams a stored file with the headers every served file gets: its type when it is a kind
+/// that may be uploaded (else `application/octet-stream`), `Content-Disposition` with the
+/// cleaned name (inline only when `inline` is asked and the file is a raster image), `nosniff`,
+/// a CSP under which nothing runs, and its size from the store. A file not downloaded from its
+/// provider (yet) is 409.
 pub async fn serve_file(
     state: &AppState,
     stored: &StoredAttachment,
     inline: bool,
+    cache_control: &'static str,
 ) -> ApiResult<HttpResponse> {
     let key = match (&stored.attachment.state, &stored.storage_key) {
         (AttachmentState::Ready, Some(key)) => key.clone(),
@@ -324,7 +328,7 @@ pub async fn serve_file(
         ))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::CONTENT_SECURITY_POLICY, FILE_CSP))
-        .insert_header((header::CACHE_CONTROL, "private, max-age=86400"))
+        .insert_header((header::CACHE_CONTROL, cache_control))
         .body(SizedStream::new(size, body)))
 }
 

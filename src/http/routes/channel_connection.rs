@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::error::{ApiError, ApiResult, ErrorBody, request_lang};
 use crate::http::extract::{Auth, ManageSettings};
 use crate::i18n::Msg;
 use crate::state::AppState;
@@ -55,28 +55,36 @@ pub struct ConnectionTest {
 /// How a channel's connection is doing.
 #[derive(Serialize, ToSchema)]
 pub struct ChannelHealth {
-    /// `ok`, `invalid_token`, `webhook_not_set`, `rate_limited`, `failing`, or
-    /// `not_configured` (the stored settings or credentials cannot work).
+    /// `ok`, `invalid_token`, `webhook_not_set`, `rate_limited`, `unreachable`,
+    /// `provider_error`, or `not_configured` (the stored settings or credentials cannot work).
     pub status: &'static str,
-    /// The provider's (or omnihub's) words about what is wrong.
+    /// What `status` means, in the language negotiated from `Accept-Language`.
+    pub message: String,
+    /// The provider's (or omnihub's) own words about what is wrong, untranslated, for support.
     pub detail: Option<String>,
 }
 
 impl ChannelHealth {
     fn of(health: Health) -> ChannelHealth {
-        let (status, detail) = match health {
-            Health::Ok => ("ok", None),
-            Health::InvalidToken(d) => ("invalid_token", Some(d)),
-            Health::WebhookNotSet(d) => ("webhook_not_set", Some(d)),
-            Health::RateLimited(d) => ("rate_limited", Some(d)),
-            Health::Failing(d) => ("failing", Some(d)),
-        };
-        ChannelHealth { status, detail }
+        let lang = request_lang();
+        match health.problem() {
+            None => ChannelHealth {
+                status: "ok",
+                message: Msg::HealthOk.render(lang),
+                detail: None,
+            },
+            Some((problem, words)) => ChannelHealth {
+                status: problem.code(),
+                message: Msg::of_problem(problem).render(lang),
+                detail: Some(words.to_string()),
+            },
+        }
     }
 
     fn not_configured(detail: String) -> ChannelHealth {
         ChannelHealth {
             status: "not_configured",
+            message: Msg::HealthNotConfigured.render(request_lang()),
             detail: Some(detail),
         }
     }
@@ -209,11 +217,13 @@ pub async fn register_webhook(
         channel.provider.as_str(),
         channel.id
     );
-    connector.set_webhook(Some(&url)).await.map_err(|err| {
-        ApiError::Conflict(Msg::ProviderRefused {
-            reason: err.to_string(),
-        })
-    })?;
+    connector
+        .set_webhook(Some(&url))
+        .await
+        .map_err(|err| ApiError::ProviderRefused {
+            problem: err.problem(),
+            detail: err.reason().to_string(),
+        })?;
     state
         .audit(caller.audit(
             Some(client),

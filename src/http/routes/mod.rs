@@ -15,6 +15,7 @@ pub mod employees;
 pub mod groups;
 pub mod hooks;
 pub mod invites;
+pub mod media_links;
 pub mod platform;
 pub mod provider_hooks;
 pub mod quick_replies;
@@ -32,6 +33,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     hooks::configure(cfg);
     provider_hooks::configure(cfg);
     social_hooks::configure(cfg);
+    // Signed links to outgoing files, fetched by providers (Viber) without signing in.
+    media_links::configure(cfg);
     // Before the /api/v1 scope, which would otherwise take (and 404) the public widget API.
     crate::widget::configure(cfg);
     cfg.service(

@@ -276,6 +276,20 @@ pub(crate) async fn apply(
                 other => other?,
             }
         }
+        InboundUpdate::Blocked {
+            conversation,
+            reason,
+        } => {
+            state
+                .hub
+                .customer_blocked(
+                    channel.client_id,
+                    channel.id,
+                    &conversation,
+                    &cut(&reason, 1_000),
+                )
+                .await?;
+        }
     }
     Ok(())
 }

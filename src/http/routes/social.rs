@@ -255,7 +255,8 @@ pub(crate) fn api_failure(err: SocialFailure, network: &str) -> ApiError {
             Limit::ImageSize { max } => Msg::SocialImageSize { network, max },
         }),
         SocialFailure::Network(err) => match err {
-            omnihub_connectors::SendError::Permanent { reason } => {
+            omnihub_connectors::SendError::Permanent { reason }
+            | omnihub_connectors::SendError::Blocked { reason } => {
                 ApiError::Validation(Msg::ProviderRefused { reason })
             }
             omnihub_connectors::SendError::Transient { reason, .. } => {

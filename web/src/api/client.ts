@@ -13,6 +13,8 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly requestId?: string,
+    /** When a provider refused: its own words, untranslated (the message says it in words). */
+    readonly detail?: string,
   ) {
     super(message);
   }
@@ -65,12 +67,13 @@ interface Answer<T> {
 export async function ok<T>(pending: Promise<Answer<T>>): Promise<T> {
   const { data, error, response } = await pending;
   if (response.ok) return data as T;
-  const body = (error ?? {}) as { code?: unknown; message?: unknown; request_id?: unknown };
+  const body = (error ?? {}) as { code?: unknown; message?: unknown; request_id?: unknown; detail?: unknown };
   throw new ApiError(
     response.status,
     typeof body.code === 'string' ? body.code : 'http_' + response.status,
     typeof body.message === 'string' ? body.message : response.statusText,
     typeof body.request_id === 'string' ? body.request_id : undefined,
+    typeof body.detail === 'string' ? body.detail : undefined,
   );
 }
 

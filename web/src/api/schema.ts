@@ -1824,6 +1824,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/media/{client_id}/{attachment_id}/{file_name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One outgoing file by its signed, expiring link (the file name in the path is only for the
+         *     provider's eyes).
+         */
+        get: operations["media_link"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/metrics": {
         parameters: {
             query?: never;
@@ -2114,11 +2134,13 @@ export interface components {
         };
         /** @description How a channel's connection is doing. */
         ChannelHealth: {
-            /** @description The provider's (or omnihub's) words about what is wrong. */
+            /** @description The provider's (or omnihub's) own words about what is wrong, untranslated, for support. */
             detail?: string | null;
+            /** @description What `status` means, in the language negotiated from `Accept-Language`. */
+            message: string;
             /**
-             * @description `ok`, `invalid_token`, `webhook_not_set`, `rate_limited`, `failing`, or
-             *     `not_configured` (the stored settings or credentials cannot work).
+             * @description `ok`, `invalid_token`, `webhook_not_set`, `rate_limited`, `unreachable`,
+             *     `provider_error`, or `not_configured` (the stored settings or credentials cannot work).
              */
             status: string;
         };
@@ -2297,6 +2319,14 @@ export interface components {
         };
         Conversation: {
             assignee_id?: null | components["schemas"]["UserId"];
+            /**
+             * Format: date-time
+             * @description Since when the customer has blocked the bot or unsubscribed: replies fail at once with
+             *     `blocked_by_user` until they write again.
+             */
+            blocked_at?: string | null;
+            /** @description The provider's words when it said so. */
+            blocked_reason?: string | null;
             channel_id: components["schemas"]["ChannelId"];
             client_id: components["schemas"]["ClientId"];
             contact_id: components["schemas"]["ContactId"];
@@ -2422,8 +2452,16 @@ export interface components {
         ErrorBody: {
             /** @description Stable machine-readable code, e.g. `not_found`, `validation_failed`. */
             code: string;
+            /** @description When a provider refused: its own words, untranslated, for support. */
+            detail?: string | null;
             /** @description For people, in the language negotiated from `Accept-Language` (Russian or English). */
             message: string;
+            /**
+             * @description When a provider refused: what went wrong as a code (`invalid_token`, `webhook_not_set`,
+             *     `blocked_by_user`, `rate_limited`, `unreachable`, `provider_error`), which `message`
+             *     says in words.
+             */
+            reason?: string | null;
             /** @description Quote it when reporting a problem; it is in the server log too. */
             request_id: string;
         };
@@ -10377,6 +10415,73 @@ export interface operations {
                 };
             };
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    media_link: {
+        parameters: {
+            query?: {
+                /** @description When the link stops working, in Unix seconds. */
+                exp?: number;
+                /** @description The link's signature. */
+                sig?: string;
+            };
+            header?: never;
+            path: {
+                /** @description client id */
+                client_id: components["schemas"]["ClientId"];
+                /** @description attachment id */
+                attachment_id: components["schemas"]["AttachmentId"];
+                /** @description the file's name, not checked */
+                file_name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the file */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": number[];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `invalid_link`: the signature is wrong or missing, or the link expired */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the link is valid but the file is gone */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not downloaded from the provider (yet) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

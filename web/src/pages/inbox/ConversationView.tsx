@@ -177,6 +177,16 @@ export function ConversationView({ conversationId, context, onShowContact }: Pro
                 {t(`status.${conversation.status}` as MessageKey)}
               </Badge>
               {conversation.snoozed_until && ` ${t('snooze.until', { when: dateTime(conversation.snoozed_until, lang) })}`}
+              {conversation.blocked_at && (
+                <>
+                  {' · '}
+                  <Tooltip label={t('blocked.help', { reason: conversation.blocked_reason ?? '' })} multiline w={320}>
+                    <Badge size="xs" color="red" variant="light" component="span" data-testid="blocked-badge">
+                      {t('blocked.label')}
+                    </Badge>
+                  </Tooltip>
+                </>
+              )}
             </Text>
           </div>
         </Group>
@@ -295,6 +305,9 @@ export function ConversationView({ conversationId, context, onShowContact }: Pro
   );
 }
 
+/** How the reason of a reply refused because the customer blocked the bot begins. */
+const BLOCKED_PREFIX = 'blocked_by_user:';
+
 function DeliveryIcon({ message }: { message: Message }) {
   const { t } = useI18n();
   const label = t(`delivery.${message.status}` as MessageKey);
@@ -307,11 +320,14 @@ function DeliveryIcon({ message }: { message: Message }) {
     received: null,
   }[message.status];
   if (!icon) return null;
+  // The customer blocked the bot: the server's code, then the provider's words (kept in the title).
+  const blocked = message.failure_reason?.startsWith(BLOCKED_PREFIX);
+  const reason = blocked ? t('delivery.blockedByUser') : message.failure_reason;
   return (
     <span className="delivery" data-status={message.status} title={message.failure_reason ?? label}>
       <span aria-hidden="true">{icon}</span>
       <span className="sr-only">{label}</span>
-      {message.status === 'failed' && message.failure_reason && <span className="delivery-reason">{message.failure_reason}</span>}
+      {message.status === 'failed' && reason && <span className="delivery-reason">{reason}</span>}
     </span>
   );
 }

@@ -17,6 +17,8 @@ import { PROVIDER_FORMS, fieldProblem, parseObject, randomSecret, shownValue, st
 /** A provider's view of a channel's connection, as the server reports it. */
 export interface Health {
   status: string;
+  /** What the status means, in the language the console asked the server for. */
+  message?: string;
   detail?: string | null;
 }
 
@@ -25,8 +27,8 @@ const HEALTH_COLORS: Record<string, string> = {
   invalid_token: 'red',
   webhook_not_set: 'yellow',
   rate_limited: 'orange',
-  blocked: 'red',
-  failing: 'red',
+  unreachable: 'red',
+  provider_error: 'red',
   not_configured: 'gray',
 };
 
@@ -39,7 +41,8 @@ export function HealthBadge({ health }: { health: Health }) {
   const { t } = useI18n();
   const known = health.status in HEALTH_COLORS;
   const label = known ? t(`health.${health.status}` as MessageKey) : health.status;
-  const help = known ? t(`health.${health.status}.help` as MessageKey) : '';
+  // A status this console does not know yet still gets the server's translated words.
+  const help = known ? t(`health.${health.status}.help` as MessageKey) : (health.message ?? '');
   const said = health.detail ? t('channels.providerSaid', { detail: health.detail }) : '';
   return (
     <Tooltip label={[help, said].filter(Boolean).join(' ')} multiline w={320} disabled={!help && !said}>
@@ -58,7 +61,7 @@ function HealthNote({ health }: { health: Health }) {
     <Alert color={HEALTH_COLORS[health.status] ?? 'gray'} variant="light" data-testid="health-note">
       <Group gap="xs">
         <HealthBadge health={health} />
-        {known && <Text size="sm">{t(`health.${health.status}.help` as MessageKey)}</Text>}
+        <Text size="sm">{known ? t(`health.${health.status}.help` as MessageKey) : health.message}</Text>
       </Group>
       {health.detail && (
         <Text size="xs" c="dimmed" mt={4}>
@@ -91,7 +94,7 @@ export function Channels() {
         const r = await ok(api.GET('/api/v1/channels/{channel_id}/health', { params: { path: { channel_id: c.id } } }));
         setHealth((h) => ({ ...h, [c.id]: r }));
       } catch (err) {
-        setHealth((h) => ({ ...h, [c.id]: { status: 'failing' } }));
+        setHealth((h) => ({ ...h, [c.id]: { status: 'unreachable' } }));
         setError(err);
       }
     },
