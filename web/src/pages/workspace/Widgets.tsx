@@ -6,10 +6,12 @@ import {
   Checkbox,
   CopyButton,
   Group,
+  NumberInput,
   SegmentedControl,
   Select,
   Stack,
   Switch,
+  TagsInput,
   Text,
   TextInput,
   Textarea,
@@ -22,6 +24,7 @@ import { useApi } from '../../auth/session';
 import { ErrorNote } from '../../components/ErrorNote';
 import { PageTitle } from '../../components/Page';
 import { useT } from '../../i18n';
+import { MAX_ATTACHMENT_MB, MB, attachmentTypes } from './widgetRules';
 
 type Field = 'name' | 'email' | 'phone';
 const FIELDS: Field[] = ['name', 'email', 'phone'];
@@ -52,7 +55,6 @@ export function completeSettings(s: Partial<WidgetSettings> | undefined): Full {
       vk: s?.messengers?.vk ?? null,
       max: s?.messengers?.max ?? null,
     },
-    // Not edited here: kept as the server has them (its defaults otherwise).
     attachments: {
       enabled: s?.attachments?.enabled ?? true,
       max_bytes: s?.attachments?.max_bytes ?? 10 * 1024 * 1024,
@@ -327,6 +329,37 @@ export function Widgets() {
                   set((s) => ((s.offline.enabled = on), s));
                 }}
               />
+              <Title order={5}>{t('widgets.attachments')}</Title>
+              <Switch
+                label={t('widgets.attachmentsOn')}
+                checked={settings.attachments.enabled}
+                onChange={(e) => {
+                  const on = e.currentTarget.checked;
+                  set((s) => ((s.attachments.enabled = on), s));
+                }}
+              />
+              <Group grow align="flex-start">
+                <NumberInput
+                  label={t('widgets.attachmentsMaxMb')}
+                  disabled={!settings.attachments.enabled}
+                  min={1}
+                  max={MAX_ATTACHMENT_MB}
+                  clampBehavior="strict"
+                  allowDecimal={false}
+                  value={Math.max(1, Math.round(settings.attachments.max_bytes / MB))}
+                  onChange={(v) => {
+                    const mb = typeof v === 'number' ? v : Number.parseInt(v, 10);
+                    if (Number.isFinite(mb) && mb >= 1) set((s) => ((s.attachments.max_bytes = Math.min(mb, MAX_ATTACHMENT_MB) * MB), s));
+                  }}
+                />
+                <TagsInput
+                  label={t('widgets.attachmentsTypes')}
+                  description={t('widgets.attachmentsTypesHint')}
+                  disabled={!settings.attachments.enabled}
+                  value={settings.attachments.types}
+                  onChange={(types) => set((s) => ((s.attachments.types = attachmentTypes(types)), s))}
+                />
+              </Group>
               <Title order={5}>{t('widgets.messengers')}</Title>
               <Group grow>
                 {MESSENGERS.map((m) => (
