@@ -182,10 +182,12 @@ pub const SOCIAL_COMMENT: &str = "social.comment";
 pub const SOCIAL_HIDE_COMMENT: &str = "social.hide_comment";
 pub const TRIGGER_NOTIFY: &str = "trigger.notify";
 
-/// The task a rule's action on `item` becomes: its kind and payload. Every payload names the
-/// client, the rule, the profile, the network and the item (`target`: kind, remote id, and
-/// the post's remote id for a comment); a reply adds `text` (the filled template), a
-/// notification `user_id` and the item as it came (`item`).
+/// The task a rule's action on `item` becomes: its kind and payload, in the shape the social
+/// task kinds take. Every payload names the client, the rule, the profile and the network; a
+/// like names its `target` (`post` or `comment`) and `remote_id`; a reply names the post
+/// (`remote_post_id`), the comment it answers (`reply_to`, for a comment) and its `text` (the
+/// filled template); hiding names the post and the `comment_id`; a notification names the
+/// employee (`user_id`) and carries the item as it came (`item`).
 pub fn action_task(
     rule: &Trigger,
     item: &SocialItem,
@@ -195,16 +197,24 @@ pub fn action_task(
         "trigger_id": rule.id,
         "profile_id": item.profile_id,
         "network": item.network,
-        "target": {
-            "kind": item.kind,
-            "remote_id": item.remote_id,
-            "post_remote_id": item.parent_remote_id,
-        },
     });
+    // A comment's post is its parent; a post is its own.
+    let post = item.parent_remote_id.as_deref().unwrap_or(&item.remote_id);
+    let comment = (item.kind == ItemKind::Comment).then_some(item.remote_id.as_str());
     let kind = match &rule.action {
-        TriggerAction::Like => SOCIAL_LIKE,
-        TriggerAction::Hide => SOCIAL_HIDE_COMMENT,
+        TriggerAction::Like => {
+            payload["target"] = item.kind.as_str().into();
+            payload["remote_id"] = item.remote_id.clone().into();
+            SOCIAL_LIKE
+        }
+        TriggerAction::Hide => {
+            payload["remote_post_id"] = post.into();
+            payload["comment_id"] = item.remote_id.clone().into();
+            SOCIAL_HIDE_COMMENT
+        }
         TriggerAction::Reply { template } => {
+            payload["remote_post_id"] = post.into();
+            payload["reply_to"] = comment.into();
             payload["text"] = render_reply(template, item)?.into();
             SOCIAL_COMMENT
         }
@@ -335,9 +345,16 @@ mod tests {
         );
         let (kind, payload) = action_task(&like, &i).unwrap();
         assert_eq!(kind, SOCIAL_LIKE);
-        assert_eq!(payload["target"]["kind"], "comment");
-        assert_eq!(payload["target"]["remote_id"], "101");
-        assert_eq!(payload["target"]["post_remote_id"], "100");
+        assert_eq!(payload["target"], "comment");
+        assert_eq!(payload["remote_id"], "101");
+        let mut hide = like.clone();
+        hide.action = TriggerAction::Hide;
+        let (kind, payload) = action_task(&hide, &i).unwrap();
+        assert_eq!(kind, SOCIAL_HIDE_COMMENT);
+        assert_eq!(
+            (&payload["remote_post_id"], &payload["comment_id"]),
+            (&"100".into(), &"101".into())
+        );
         let mut reply = like.clone();
         reply.action = TriggerAction::Reply {
             template: "{{author.name}}, спасибо!".into(),
@@ -346,6 +363,10 @@ mod tests {
         assert_eq!(
             (kind, payload["text"].as_str()),
             (SOCIAL_COMMENT, Some("Анна, спасибо!"))
+        );
+        assert_eq!(
+            (&payload["remote_post_id"], &payload["reply_to"]),
+            (&"100".into(), &"101".into())
         );
         let mut notify = like;
         notify.action = TriggerAction::Notify {

@@ -336,6 +336,72 @@ async fn a_scheduled_post_is_published_once_and_its_comments_are_moderated_from_
         .await;
     assert_eq!(r.json()["items"].as_array().unwrap().len(), 2);
 
+    // A rule: comments tagged #вопрос get a like from the community.
+    s.w.post(
+        owner,
+        "/api/v1/triggers",
+        json!({
+            "name": "Вопросы",
+            "condition": { "kind": "hashtag", "hashtag": "#вопрос" },
+            "action": { "kind": "like" },
+        }),
+    )
+    .await
+    .assert_status(201);
+
+    // The rule fires on a tagged comment, once however often VK delivers it, and not on the
+    // untagged one.
+    let tagged =
+        s.vk.customer_comments(
+            posts[0].id,
+            CUSTOMER,
+            "Доставка в Казань есть? #Вопрос",
+            None,
+        )
+        .await
+        .unwrap();
+    s.vk.redeliver(&tagged.event_id).await.unwrap();
+    let tagged_id = tagged.event["object"]["id"].as_i64().unwrap();
+    s.until("the triggered like", || async {
+        s.vk.wall_comments()
+            .iter()
+            .any(|c| c.id == tagged_id && c.likes == 1)
+    })
+    .await;
+    let triggered = async || {
+        let tasks =
+            s.w.get(owner, "/api/v1/tasks?kind=social.like")
+                .await
+                .json();
+        tasks["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["payload"]["trigger_id"].is_string())
+            .map(|t| t["status"].as_str().unwrap_or_default().to_string())
+            .collect::<Vec<String>>()
+    };
+    s.until("the triggered task to be done", || async {
+        triggered().await == ["done"]
+    })
+    .await;
+    assert_eq!(
+        triggered().await,
+        ["done"],
+        "one like task for two deliveries"
+    );
+    let others: Vec<u64> =
+        s.vk.wall_comments()
+            .iter()
+            .filter(|c| c.id != tagged_id)
+            .map(|c| c.likes)
+            .collect();
+    assert_eq!(
+        others,
+        [1, 0],
+        "the operator's like of the question, none of the reply"
+    );
+
     // Another client's owner finds none of it.
     let other = Who::Session(&s.w.b.owner);
     for uri in [

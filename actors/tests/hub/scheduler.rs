@@ -395,7 +395,8 @@ async fn hashtag_and_author_triggers_fire_once_on_their_comments_only() {
     let liked = handle.social_item_arrived(&vip).await.unwrap();
     assert_eq!(liked.len(), 1);
     assert_eq!(liked[0].kind, SOCIAL_LIKE);
-    assert_eq!(liked[0].payload["target"]["remote_id"], "c2");
+    assert_eq!(liked[0].payload["remote_id"], "c2");
+    assert_eq!(liked[0].payload["target"], "comment");
     assert_eq!(liked[0].idempotency_key, by_author.task_key(&vip));
     assert!(
         handle

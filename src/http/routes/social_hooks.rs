@@ -13,6 +13,7 @@ use omnihub_connectors::provider::{WebhookError, WebhookRequest};
 use omnihub_connectors::social::{self as net, Network, SocialEvent};
 use omnihub_core::ChannelId;
 use omnihub_core::model::ChannelKind;
+use omnihub_core::triggers::{ItemKind, SocialItem};
 use omnihub_store::{InboundEvent, StoreError};
 
 use super::conversations::MAX_TEXT_CHARS;
@@ -110,9 +111,41 @@ pub async fn social_hook(
                 .store
                 .link_social_thread(channel.client_id, conversation, channel.id, &post)
                 .await?;
+            // Triggered tasks key on the item, so a redelivery (or a retry after a failure
+            // here, which the network makes when it hears no `ok`) fires nothing twice.
+            let item = SocialItem {
+                client_id: channel.client_id,
+                profile_id: channel.id.0,
+                network: network.as_str().into(),
+                kind: ItemKind::Comment,
+                remote_id: cut(&comment.id, MAX_ID_CHARS),
+                parent_remote_id: Some(post),
+                author_name: author_name(network, &author),
+                author_id: author,
+                text: comment.text,
+                created_at: comment.created_at.unwrap_or_else(chrono::Utc::now),
+            };
+            state.hub.social_item_arrived(&item).await?;
             delivered.ack_body.to_string()
         }
-        SocialEvent::Post(_) | SocialEvent::Ignored => delivered.ack_body.to_string(),
+        SocialEvent::Post(post) => {
+            let item = SocialItem {
+                client_id: channel.client_id,
+                profile_id: channel.id.0,
+                network: network.as_str().into(),
+                kind: ItemKind::Post,
+                remote_id: cut(&post.id, MAX_ID_CHARS),
+                parent_remote_id: None,
+                // A wall post is the profile's own: no author to match.
+                author_id: String::new(),
+                author_name: String::new(),
+                text: post.text,
+                created_at: post.published_at.unwrap_or_else(chrono::Utc::now),
+            };
+            state.hub.social_item_arrived(&item).await?;
+            delivered.ack_body.to_string()
+        }
+        SocialEvent::Ignored => delivered.ack_body.to_string(),
     };
     Ok(HttpResponse::Ok()
         .content_type(ContentType::plaintext())
