@@ -527,43 +527,15 @@ impl SocialNetwork for VkWall {
                 &[("group_id", self.group_id.to_string())],
             )
             .await?;
-        let existing = servers
+        let servers = servers
             .get("items")
             .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .find(|s| s.get("url").and_then(Value::as_str) == Some(url))
-            .and_then(|s| s.get("id").and_then(Value::as_i64));
-        let server_id = match existing {
-            Some(id) => {
-                self.call(
-                    "groups.editCallbackServer",
-                    &[
-                        ("group_id", self.group_id.to_string()),
-                        ("server_id", id.to_string()),
-                        ("url", url.to_string()),
-                        ("title", CALLBACK_TITLE.to_string()),
-                        ("secret_key", secret),
-                    ],
-                )
-                .await?;
-                id
-            }
-            None => self
-                .call(
-                    "groups.addCallbackServer",
-                    &[
-                        ("group_id", self.group_id.to_string()),
-                        ("url", url.to_string()),
-                        ("title", CALLBACK_TITLE.to_string()),
-                        ("secret_key", secret),
-                    ],
-                )
-                .await?
-                .get("server_id")
-                .and_then(Value::as_i64)
-                .ok_or_else(|| transient("groups.addCallbackServer returned no server_id"))?,
-        };
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let server_id = self
+            .api
+            .upsert_callback_server(self.group_id, servers, url, CALLBACK_TITLE, secret)
+            .await?;
         let mut params = vec![
             ("group_id", self.group_id.to_string()),
             ("server_id", server_id.to_string()),

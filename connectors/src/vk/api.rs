@@ -117,6 +117,46 @@ impl VkApi {
         })
     }
 
+    /// Points the community's callback server for `url` (one of `servers`, as
+    /// `groups.getCallbackServers` listed them) at us with `title` and `secret`, adding it when
+    /// there is none yet; returns its id.
+    pub(crate) async fn upsert_callback_server(
+        &self,
+        group_id: i64,
+        servers: &[Value],
+        url: &str,
+        title: &str,
+        secret: String,
+    ) -> Result<i64, SendError> {
+        let existing = servers
+            .iter()
+            .find(|server| server.get("url").and_then(Value::as_str) == Some(url))
+            .and_then(|server| server.get("id").and_then(Value::as_i64));
+        let mut params = vec![
+            ("group_id", group_id.to_string()),
+            ("url", url.to_string()),
+            ("title", title.to_string()),
+            ("secret_key", secret),
+        ];
+        let added = match existing {
+            Some(id) => {
+                params.push(("server_id", id.to_string()));
+                self.call("groups.editCallbackServer", &params)
+                    .await
+                    .map_err(CallError::into_send_error)?;
+                return Ok(id);
+            }
+            None => self
+                .call("groups.addCallbackServer", &params)
+                .await
+                .map_err(CallError::into_send_error)?,
+        };
+        added
+            .get("server_id")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| transient("groups.addCallbackServer returned no server_id"))
+    }
+
     /// Calls `method` with `params` (plus the token and version) and returns its `response`.
     pub(crate) async fn call(
         &self,

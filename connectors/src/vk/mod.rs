@@ -425,40 +425,10 @@ impl ProviderChannel for VkChannel {
             .secret
             .clone()
             .ok_or_else(|| permanent("set credentials.secret before registering a webhook"))?;
-        let existing = servers
-            .iter()
-            .find(|server| server.get("url").and_then(Value::as_str) == Some(url))
-            .and_then(|server| server.get("id").and_then(Value::as_i64));
-        let server_id = match existing {
-            Some(id) => {
-                self.call(
-                    "groups.editCallbackServer",
-                    &[
-                        ("group_id", self.group_id.to_string()),
-                        ("server_id", id.to_string()),
-                        ("url", url.to_string()),
-                        ("title", CALLBACK_TITLE.to_string()),
-                        ("secret_key", secret),
-                    ],
-                )
-                .await?;
-                id
-            }
-            None => self
-                .call(
-                    "groups.addCallbackServer",
-                    &[
-                        ("group_id", self.group_id.to_string()),
-                        ("url", url.to_string()),
-                        ("title", CALLBACK_TITLE.to_string()),
-                        ("secret_key", secret),
-                    ],
-                )
-                .await?
-                .get("server_id")
-                .and_then(Value::as_i64)
-                .ok_or_else(|| transient("groups.addCallbackServer returned no server_id"))?,
-        };
+        let server_id = self
+            .api
+            .upsert_callback_server(self.group_id, &servers, url, CALLBACK_TITLE, secret)
+            .await?;
         self.set_events(
             "groups.setCallbackSettings",
             &[("server_id", server_id.to_string())],
