@@ -676,15 +676,7 @@ pub async fn call_hook(
     connector: &Arc<dyn Telephony>,
     request: &CallHookRequest<'_>,
 ) -> ApiResult<String> {
-    let reply = connector.call_hook(request).map_err(|e| match e {
-        omnihub_connectors::provider::WebhookError::Unauthorized => ApiError::InvalidSignature,
-        omnihub_connectors::provider::WebhookError::Malformed(reason) => {
-            ApiError::InvalidJson(reason)
-        }
-        omnihub_connectors::provider::WebhookError::MethodNotAllowed => {
-            ApiError::MethodNotAllowed("POST")
-        }
-    })?;
+    let reply = connector.call_hook(request)?;
     let events = match reply {
         CallHookReply::Echo(body) => return Ok(body),
         CallHookReply::Events(events) => events,

@@ -311,6 +311,19 @@ impl From<Denial> for ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// A webhook the connector refused: a bad signature or secret is 401 (the same for every cause,
+/// so a prober learns nothing), a payload it cannot read 400, a method it does not take 405.
+impl From<omnihub_connectors::provider::WebhookError> for ApiError {
+    fn from(err: omnihub_connectors::provider::WebhookError) -> Self {
+        use omnihub_connectors::provider::WebhookError;
+        match err {
+            WebhookError::Unauthorized => ApiError::InvalidSignature,
+            WebhookError::Malformed(reason) => ApiError::InvalidJson(reason),
+            WebhookError::MethodNotAllowed => ApiError::MethodNotAllowed("POST"),
+        }
+    }
+}
+
 /// The hub's failures at the HTTP edge: store failures keep their meaning (a missing row is
 /// 404, a taken value 409); a broken conversation rule is 400; a client subtree that is down
 /// is 503 (nothing was acknowledged, so the caller may retry); anything else is internal.

@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, web};
 use omnihub_connectors::provider::{
-    AttachmentKind, ConfigError, InboundMessage, InboundUpdate, ProviderChannel, WebhookError,
-    WebhookReply, WebhookRequest,
+    AttachmentKind, ConfigError, InboundMessage, InboundUpdate, ProviderChannel, WebhookReply,
+    WebhookRequest,
 };
 use omnihub_connectors::registry;
 use omnihub_connectors::telephony::{self, CallHookRequest};
@@ -120,15 +120,7 @@ pub async fn provider_hook(
         return telephony_hook(&req, &state, provider, &raw_id, &body).await;
     }
     let (channel, connector) = channel_for(&state, provider, &raw_id).await?;
-    let headers = req.headers().iter().filter_map(|(name, value)| {
-        Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
-    });
-    let request = WebhookRequest::new(req.method().as_str(), req.query_string(), headers, &body);
-    let reply = connector.webhook(&request).map_err(|err| match err {
-        WebhookError::Unauthorized => ApiError::InvalidSignature,
-        WebhookError::Malformed(reason) => ApiError::InvalidJson(reason),
-        WebhookError::MethodNotAllowed => ApiError::MethodNotAllowed("POST"),
-    })?;
+    let reply = connector.webhook(&webhook_request(&req, &body))?;
     let ack = match reply {
         WebhookReply::Handshake { body } => body,
         WebhookReply::Updates { updates, ack_body } => {
@@ -427,4 +419,12 @@ fn cut(s: &str, max: usize) -> String {
         .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
         .take(max)
         .collect()
+}
+
+/// What a connector checks of a webhook: the method, query, headers and the raw body.
+pub(crate) fn webhook_request<'a>(req: &'a HttpRequest, body: &'a [u8]) -> WebhookRequest<'a> {
+    let headers = req.headers().iter().filter_map(|(name, value)| {
+        Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
+    });
+    WebhookRequest::new(req.method().as_str(), req.query_string(), headers, body)
 }

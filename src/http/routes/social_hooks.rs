@@ -9,7 +9,6 @@
 
 use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, web};
-use omnihub_connectors::provider::{WebhookError, WebhookRequest};
 use omnihub_connectors::social::{self as net, Network, SocialEvent};
 use omnihub_core::ChannelId;
 use omnihub_core::model::ChannelKind;
@@ -17,6 +16,7 @@ use omnihub_core::triggers::{ItemKind, SocialItem};
 use omnihub_store::{InboundEvent, StoreError};
 
 use super::conversations::MAX_TEXT_CHARS;
+use super::provider_hooks::webhook_request;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 
@@ -66,15 +66,7 @@ pub async fn social_hook(
     }
     let connector = net::social_network(channel.provider, credentials.as_ref(), &state.endpoints)
         .map_err(|_| ApiError::InvalidSignature)?;
-    let headers = req.headers().iter().filter_map(|(name, value)| {
-        Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
-    });
-    let request = WebhookRequest::new(req.method().as_str(), req.query_string(), headers, &body);
-    let delivered = connector.webhook(&request).map_err(|err| match err {
-        WebhookError::Unauthorized => ApiError::InvalidSignature,
-        WebhookError::Malformed(reason) => ApiError::InvalidJson(reason),
-        WebhookError::MethodNotAllowed => ApiError::MethodNotAllowed("POST"),
-    })?;
+    let delivered = connector.webhook(&webhook_request(&req, &body))?;
     let answer = match delivered.event {
         SocialEvent::Handshake(body) => body,
         // Our own comments (replies sent from the inbox) are in their conversations already.
