@@ -84,6 +84,8 @@ mod widget_sql;
 #[allow(clippy::duplicate_mod)]
 #[path = "scheduler_sql.rs"]
 mod scheduler_sql;
+
+#[allow(clippy::duplicate_mod)]
 #[path = "social_sql.rs"]
 mod social_sql;
 
