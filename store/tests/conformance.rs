@@ -3319,7 +3319,14 @@ async fn conversation_updates_assign_transfer_and_snooze(store: DynStore) {
         (event.conversation_id, event.assignee_id, event.channel_id),
         (Some(id), Some(a.employee.id), Some(ch.id))
     );
-    assert_eq!(event.payload, conversation_payload(&taken, &[]));
+    // It was nobody's and in no group: who saw it then is named so consoles can let it go.
+    let mut expected = conversation_payload(&taken, &[]);
+    expected["previous_scope"] = serde_json::json!({ "assignee_id": null, "group_id": null });
+    assert_eq!(event.payload, expected);
+    assert_eq!(
+        event.previous_scope().map(|s| (s.assignee_id, s.group_id)),
+        Some((None, None))
+    );
     assert_eq!(store.get_conversation(c, id).await.unwrap(), taken);
     let snapshot = store.routing_snapshot(c).await.unwrap();
     assert!(

@@ -906,17 +906,25 @@ async fn matrix_widget(w: &World, t: &Tenant) -> (omnihub_core::model::Channel, 
 /// A valid request for `row` as `role`: bodies pass validation, so only rights decide.
 async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
     let uri = match path_id(w, row, scope).await {
-        Some(id) => row
-            .path
-            .replace("{id}", &id)
-            .replace("{channel_id}", &id)
-            .replace("{token}", &id)
-            .replace("{public_key}", &id)
-            .replace("{message_id}", &id)
-            .replace("{profile_id}", &id)
-            .replace("{network}", "vk")
-            .replace("{attachment_id}", &id)
-            .replace("{tail}", "messages"),
+        Some(id) => {
+            let uri = row
+                .path
+                .replace("{id}", &id)
+                .replace("{channel_id}", &id)
+                .replace("{token}", &id)
+                .replace("{public_key}", &id)
+                .replace("{message_id}", &id)
+                .replace("{profile_id}", &id)
+                .replace("{network}", "vk")
+                .replace("{tail}", "messages");
+            // A signed link names the stored file; the widget's download is given nobody's
+            // file below (its id is the widget's key).
+            if row.path.starts_with("/media/") {
+                uri.replace("{attachment_id}", &id)
+            } else {
+                uri
+            }
+        }
         None => row.path.to_string(),
     };
     let t = if scope == Scope::Other { &w.b } else { &w.a };

@@ -688,7 +688,7 @@ async fn tls_and_starttls_verify_the_server() {
     // A certificate from an unknown CA is refused before any password is sent.
     for untrusted in [implicit_tls(), upgraded()] {
         match untrusted.health().await {
-            Health::Failing(reason) => assert!(reason.contains("TLS"), "{reason}"),
+            Health::Unreachable(reason) => assert!(reason.contains("TLS"), "{reason}"),
             other => panic!("{other:?}"),
         }
     }
