@@ -366,6 +366,8 @@ class Widget {
     const text = this.input.value.trim();
     if (!text) return;
     this.input.value = '';
+    // A sent message ends the typing burst: the next keystroke is news again, however soon.
+    this.lastTyping = 0;
     void this.send(text, `c${safe.randomId()}`);
   }
 
