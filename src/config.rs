@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use omnihub_connectors::registry::Endpoints;
+use omnihub_connectors::social::oauth::{OAuthUrl, OAuthUrls};
 use serde::{Deserialize, Serialize, Serializer};
 
 /// `OMNIHUB_…` environment variables that belong to other parts of the program, not to the
@@ -510,6 +511,34 @@ config_section! {
         zadarma_api: String = "https://api.zadarma.com".into(),
         /// Twilio REST API base URL (click-to-call).
         twilio_api: String = "https://api.twilio.com".into(),
+        /// OK (Odnoklassniki) REST API base URL.
+        ok_api: String = "https://api.ok.ru".into(),
+        /// Meta Graph API base URL for Facebook Pages and Instagram.
+        graph_api: String = "https://graph.facebook.com".into(),
+        /// X API v2 base URL.
+        x_api: String = "https://api.x.com".into(),
+        /// YouTube Data API v3 base URL.
+        youtube_api: String = "https://youtube.googleapis.com".into(),
+        /// VK ID OAuth authorization endpoint (people's browsers are sent there).
+        vk_oauth_authorize: String = "https://id.vk.com/authorize".into(),
+        /// VK ID OAuth token endpoint.
+        vk_oauth_token: String = "https://id.vk.com/oauth2/auth".into(),
+        /// OK OAuth authorization endpoint (people's browsers are sent there).
+        ok_oauth_authorize: String = "https://connect.ok.ru/oauth/authorize".into(),
+        /// OK OAuth token endpoint.
+        ok_oauth_token: String = "https://api.ok.ru/oauth/token.do".into(),
+        /// Meta (Facebook and Instagram) OAuth authorization endpoint (people's browsers are sent there).
+        meta_oauth_authorize: String = "https://www.facebook.com/v23.0/dialog/oauth".into(),
+        /// Meta (Facebook and Instagram) OAuth token endpoint.
+        meta_oauth_token: String = "https://graph.facebook.com/v23.0/oauth/access_token".into(),
+        /// X OAuth authorization endpoint (people's browsers are sent there).
+        x_oauth_authorize: String = "https://x.com/i/oauth2/authorize".into(),
+        /// X OAuth token endpoint.
+        x_oauth_token: String = "https://api.x.com/2/oauth2/token".into(),
+        /// Google (YouTube) OAuth authorization endpoint (people's browsers are sent there).
+        google_oauth_authorize: String = "https://accounts.google.com/o/oauth2/v2/auth".into(),
+        /// Google (YouTube) OAuth token endpoint.
+        google_oauth_token: String = "https://oauth2.googleapis.com/token".into(),
         /// Let tenants' Asterisk PBXs (ARI and AMI) be on the server's own network (localhost,
         /// private and link-local addresses). Off: a tenant must not make the server connect to
         /// internal services. Turn on for single-company installs whose PBX is on the LAN.
@@ -522,6 +551,59 @@ config_section! {
         /// without renewal, in seconds. One node polls each channel and renews its lease every
         /// third of this; when a node dies, another takes its channels over after this long.
         poll_lease_secs: u64 = 30,
+    }
+}
+
+config_section! {
+    /// omnihub's own applications on the social networks, registered by whoever runs the
+    /// server and shared by every tenant: OAuth connection of profiles, OK's request
+    /// signatures and Meta's and X's webhook signatures are keyed by them. A network whose
+    /// application is not set can still take a pasted token, where it has such tokens.
+    SocialConfig as "social" {
+        /// VK application id (OAuth).
+        vk_client_id: String = String::new(),
+        /// VK application's protected key.
+        vk_client_secret: Secret = Secret::default(),
+        /// OK application id.
+        ok_client_id: String = String::new(),
+        /// OK application's secret key.
+        ok_client_secret: Secret = Secret::default(),
+        /// OK application's public key (sent with every REST call).
+        ok_public_key: String = String::new(),
+        /// Meta app id (Facebook Pages and Instagram).
+        meta_app_id: String = String::new(),
+        /// Meta app secret (OAuth and `X-Hub-Signature-256` of webhooks).
+        meta_app_secret: Secret = Secret::default(),
+        /// X app's OAuth 2.0 client id.
+        x_client_id: String = String::new(),
+        /// X app's client secret (OAuth and the webhooks' CRC and signatures).
+        x_client_secret: Secret = Secret::default(),
+        /// Google OAuth client id (YouTube).
+        google_client_id: String = String::new(),
+        /// Google OAuth client secret.
+        google_client_secret: Secret = Secret::default(),
+    }
+}
+
+impl SocialConfig {
+    /// The applications as the connectors take them.
+    pub fn apps(&self) -> omnihub_connectors::registry::SocialApps {
+        use omnihub_connectors::registry::{SocialApp, SocialApps};
+        let app = |id: &str, secret: &Secret| SocialApp {
+            client_id: id.to_string(),
+            client_secret: secret.expose().to_string(),
+            public_key: String::new(),
+        };
+        SocialApps {
+            vk: app(&self.vk_client_id, &self.vk_client_secret),
+            ok: SocialApp {
+                public_key: self.ok_public_key.clone(),
+                ..app(&self.ok_client_id, &self.ok_client_secret)
+            },
+            meta: app(&self.meta_app_id, &self.meta_app_secret),
+            x: app(&self.x_client_id, &self.x_client_secret),
+            google: app(&self.google_client_id, &self.google_client_secret),
+        }
     }
 }
 
@@ -577,6 +659,33 @@ impl ProvidersConfig {
             max: parse("max_api", &self.max_api)?,
             zadarma: parse("zadarma_api", &self.zadarma_api)?,
             twilio: parse("twilio_api", &self.twilio_api)?,
+            ok: parse("ok_api", &self.ok_api)?,
+            graph: parse("graph_api", &self.graph_api)?,
+            x: parse("x_api", &self.x_api)?,
+            youtube: parse("youtube_api", &self.youtube_api)?,
+            apps: Default::default(),
+            oauth: OAuthUrls {
+                vk: OAuthUrl {
+                    authorize: parse("vk_oauth_authorize", &self.vk_oauth_authorize)?,
+                    token: parse("vk_oauth_token", &self.vk_oauth_token)?,
+                },
+                ok: OAuthUrl {
+                    authorize: parse("ok_oauth_authorize", &self.ok_oauth_authorize)?,
+                    token: parse("ok_oauth_token", &self.ok_oauth_token)?,
+                },
+                meta: OAuthUrl {
+                    authorize: parse("meta_oauth_authorize", &self.meta_oauth_authorize)?,
+                    token: parse("meta_oauth_token", &self.meta_oauth_token)?,
+                },
+                x: OAuthUrl {
+                    authorize: parse("x_oauth_authorize", &self.x_oauth_authorize)?,
+                    token: parse("x_oauth_token", &self.x_oauth_token)?,
+                },
+                google: OAuthUrl {
+                    authorize: parse("google_oauth_authorize", &self.google_oauth_authorize)?,
+                    token: parse("google_oauth_token", &self.google_oauth_token)?,
+                },
+            },
             private_mail_hosts: self.allow_private_mail_hosts,
             private_pbx_hosts: self.allow_private_pbx_hosts,
         })
@@ -594,13 +703,14 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub hub: HubSection,
     pub providers: ProvidersConfig,
+    pub social: SocialConfig,
     pub callback: CallbackConfig,
     pub media: MediaConfig,
     pub log: LogConfig,
 }
 
 impl Config {
-    fn sections(&self) -> [&dyn Section; 10] {
+    fn sections(&self) -> [&dyn Section; 11] {
         [
             &self.server,
             &self.tls,
@@ -609,13 +719,14 @@ impl Config {
             &self.smtp,
             &self.hub,
             &self.providers,
+            &self.social,
             &self.callback,
             &self.media,
             &self.log,
         ]
     }
 
-    fn sections_mut(&mut self) -> [&mut dyn Section; 10] {
+    fn sections_mut(&mut self) -> [&mut dyn Section; 11] {
         [
             &mut self.server,
             &mut self.tls,
@@ -624,6 +735,7 @@ impl Config {
             &mut self.smtp,
             &mut self.hub,
             &mut self.providers,
+            &mut self.social,
             &mut self.callback,
             &mut self.media,
             &mut self.log,

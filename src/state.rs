@@ -129,10 +129,11 @@ impl AppState {
         let login_throttle = LoginThrottle::per_minute(config.security.login_attempts_per_minute);
         // Started here, on the caller's runtime (`main`'s multi-threaded one in production),
         // never inside a handler: the tree must outlive any one actix worker.
-        let endpoints = config
+        let mut endpoints = config
             .providers
             .endpoints()
             .map_err(|e| anyhow::anyhow!(e))?;
+        endpoints.apps = config.social.apps();
         let media: Arc<dyn MediaStore> = Arc::new(
             FsMediaStore::open_dir(config.media_dir())
                 .await

@@ -24,6 +24,18 @@ pub struct Endpoints {
     pub zadarma: Url,
     /// Twilio REST API (click-to-call).
     pub twilio: Url,
+    /// OK (Odnoklassniki) REST API (`/fb.do`).
+    pub ok: Url,
+    /// Meta Graph API for Facebook Pages and Instagram business accounts.
+    pub graph: Url,
+    /// X API v2.
+    pub x: Url,
+    /// YouTube Data API v3 (uploads go to `/upload/youtube/v3/…` on the same host).
+    pub youtube: Url,
+    /// The server's own applications registered with the social networks.
+    pub apps: SocialApps,
+    /// The social networks' OAuth authorization and token endpoints.
+    pub oauth: crate::social::oauth::OAuthUrls,
     /// Whether a tenant's mailbox may name a loopback, private or link-local address as its
     /// IMAP or SMTP host. Off by default: otherwise a tenant could make the server connect to
     /// services on its own network.
@@ -43,10 +55,63 @@ impl Default for Endpoints {
             max: real("https://platform-api2.max.ru"),
             zadarma: real("https://api.zadarma.com"),
             twilio: real("https://api.twilio.com"),
+            ok: real("https://api.ok.ru"),
+            graph: real("https://graph.facebook.com"),
+            x: real("https://api.x.com"),
+            youtube: real("https://youtube.googleapis.com"),
+            apps: SocialApps::default(),
+            oauth: Default::default(),
             private_mail_hosts: false,
             private_pbx_hosts: false,
         }
     }
+}
+
+/// The server's application on one social network: what its OAuth flow, its request
+/// signatures (OK) and its webhook signatures (Meta, X) are keyed by. Registered once by
+/// whoever runs omnihub, shared by every tenant's profiles on that network.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SocialApp {
+    /// The application's (client's) id.
+    pub client_id: String,
+    /// The application's secret: OAuth client secret, Meta app secret, X consumer secret, OK
+    /// secret key.
+    pub client_secret: String,
+    /// OK's public application key (sent with every REST call); empty elsewhere.
+    pub public_key: String,
+}
+
+impl SocialApp {
+    pub fn is_configured(&self) -> bool {
+        !self.client_id.is_empty() && !self.client_secret.is_empty()
+    }
+}
+
+impl std::fmt::Debug for SocialApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocialApp")
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &if self.client_secret.is_empty() {
+                    ""
+                } else {
+                    "***"
+                },
+            )
+            .field("public_key", &self.public_key)
+            .finish()
+    }
+}
+
+/// The server's applications, one per network (Facebook and Instagram share Meta's).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SocialApps {
+    pub vk: SocialApp,
+    pub ok: SocialApp,
+    pub meta: SocialApp,
+    pub x: SocialApp,
+    pub google: SocialApp,
 }
 
 fn real(url: &str) -> Url {

@@ -4,6 +4,7 @@
 //! base URLs. Content is checked twice: when it is written (so people see what is wrong) and
 //! when it goes out (a network's limits or a profile's state may have changed meanwhile).
 
+pub mod inbound;
 pub mod tasks;
 
 use std::sync::Arc;
@@ -112,38 +113,21 @@ impl SocialService {
                 reason,
             });
         }
-        let (provider, name, credentials) = match p.network {
-            net::Network::Vk => {
-                let group_id: i64 = p
-                    .external_id
-                    .trim()
-                    .parse()
-                    .ok()
-                    .filter(|id| *id > 0)
-                    .ok_or(SocialFailure::BadExternalId)?;
-                // Only alphanumerics: VK's secret key takes up to 50 of them.
-                let secret: String = crate::auth::tokens::random_secret()
-                    .chars()
-                    .filter(char::is_ascii_alphanumeric)
-                    .collect();
-                let mut credentials = net::vk::credentials(p.access_token, group_id, &secret);
-                let wall = net::vk::VkWall::from_profile(&credentials, &self.endpoints.vk)
-                    .map_err(|err| SocialFailure::Config(err.0))?;
-                let name = net::vk::community_name(&wall)
-                    .await
-                    .map_err(SocialFailure::Network)?;
-                let code = wall
-                    .confirmation_code()
-                    .await
-                    .map_err(SocialFailure::Network)?;
-                credentials["confirmation_code"] = code.into();
-                if let Some(refresh) = p.refresh_token {
-                    credentials["refresh_token"] = refresh.into();
-                }
-                (omnihub_core::model::Provider::Vk, name, credentials)
-            }
-            _ => return Err(SocialFailure::NotFound),
+        let secret = crate::auth::tokens::random_secret();
+        let grant = net::Grant {
+            external_id: p.external_id,
+            access_token: p.access_token,
+            refresh_token: p.refresh_token,
+            webhook_secret: &secret,
         };
+        let net::Connected { name, credentials } = net::connect(p.network, &grant, &self.endpoints)
+            .await
+            .map_err(|err| match err {
+                net::ConnectFailure::BadExternalId => SocialFailure::BadExternalId,
+                net::ConnectFailure::Config(reason) => SocialFailure::Config(reason),
+                net::ConnectFailure::Network(err) => SocialFailure::Network(err),
+            })?;
+        let provider = provider_of(p.network).ok_or(SocialFailure::NotFound)?;
         let profile = self
             .store
             .create_social_profile(&omnihub_store::NewSocialProfile {
@@ -293,6 +277,21 @@ impl SocialService {
         }
         Ok(wire)
     }
+}
+
+/// The provider of a network's profiles (the inverse of `net::network_of`).
+fn provider_of(network: net::Network) -> Option<omnihub_core::model::Provider> {
+    use omnihub_core::model::Provider;
+    [
+        Provider::Vk,
+        Provider::Ok,
+        Provider::Facebook,
+        Provider::Instagram,
+        Provider::X,
+        Provider::Youtube,
+    ]
+    .into_iter()
+    .find(|p| net::network_of(*p) == Some(network))
 }
 
 /// Everything of the content but its files.

@@ -13,6 +13,7 @@
 //! that makes them (VK drops a second `wall.post` with the same `guid`), deleting what is gone
 //! succeeds, and liking twice is one like.
 
+pub mod oauth;
 pub mod vk;
 
 use std::sync::Arc;
@@ -404,8 +405,13 @@ pub enum LikeTarget<'a> {
 /// What a network's webhook delivered about a profile.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SocialEvent {
-    /// Answer the network's handshake with this body.
-    Handshake(String),
+    /// Answer the network's handshake (VK's confirmation, Meta's `hub.challenge`, X's CRC)
+    /// with this body; nothing else is in the delivery.
+    Handshake {
+        body: String,
+        /// `text/plain` or `application/json`.
+        content_type: &'static str,
+    },
     /// A new comment.
     Comment(RemoteComment),
     /// A new post appeared on the profile (made here or elsewhere).
@@ -414,11 +420,22 @@ pub enum SocialEvent {
     Ignored,
 }
 
-/// The unique id of a network event, for deduplication of redeliveries, with the event.
+impl SocialEvent {
+    /// A handshake answered with plain text.
+    pub fn text_handshake(body: impl Into<String>) -> SocialEvent {
+        SocialEvent::Handshake {
+            body: body.into(),
+            content_type: "text/plain",
+        }
+    }
+}
+
+/// What one webhook request carried: its events (networks batch several: Meta's `entry[]`,
+/// X's arrays), with the unique id of the delivery where the network gives one.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Delivered {
     pub event_id: Option<String>,
-    pub event: SocialEvent,
+    pub events: Vec<SocialEvent>,
     /// What the network expects as the body of the 200.
     pub ack_body: &'static str,
 }
@@ -522,6 +539,58 @@ pub fn social_network(
             provider.as_str()
         ))),
     }
+}
+
+/// What connecting a profile is given: by a person pasting a token, or by an OAuth grant.
+#[derive(Clone, Copy, Debug)]
+pub struct Grant<'a> {
+    /// The community's, group's, page's, account's or channel's id on the network.
+    pub external_id: &'a str,
+    pub access_token: &'a str,
+    /// Kept beside the access token when the network issues one.
+    pub refresh_token: Option<&'a str>,
+    /// A fresh random secret (`[A-Za-z0-9]`, 32+ characters) for the profile's webhook, for
+    /// networks whose webhooks carry a per-subscription secret (VK's callback secret).
+    pub webhook_secret: &'a str,
+}
+
+/// A profile the network has confirmed: its name, and the credentials to seal and keep.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Connected {
+    pub name: String,
+    pub credentials: serde_json::Value,
+}
+
+/// Why a profile could not be connected.
+#[derive(Debug)]
+pub enum ConnectFailure {
+    /// Not an id of a community, group, page or channel on that network.
+    BadExternalId,
+    /// The network is not connectable, or the server's application for it is not set.
+    Config(String),
+    /// The network refused the token or the id, or could not be reached.
+    Network(SendError),
+}
+
+/// Checks a grant with the network and gives the profile's name and credentials.
+pub async fn connect(
+    network: Network,
+    grant: &Grant<'_>,
+    endpoints: &Endpoints,
+) -> Result<Connected, ConnectFailure> {
+    let mut connected = match network {
+        Network::Vk => vk::connect(grant, endpoints).await?,
+        other => {
+            return Err(ConnectFailure::Config(format!(
+                "{} profiles cannot be connected yet",
+                other.as_str()
+            )));
+        }
+    };
+    if let Some(refresh) = grant.refresh_token {
+        connected.credentials["refresh_token"] = refresh.into();
+    }
+    Ok(connected)
 }
 
 /// The external id of the conversation holding one person's comments under one post.

@@ -485,7 +485,7 @@ impl SocialNetwork for VkWall {
             return match &self.confirmation_code {
                 Some(code) if group_matches && secret_ok => Ok(Delivered {
                     event_id: None,
-                    event: SocialEvent::Handshake(code.clone()),
+                    events: vec![SocialEvent::text_handshake(code.clone())],
                     ack_body: "ok",
                 }),
                 _ => Err(WebhookError::Unauthorized),
@@ -511,7 +511,7 @@ impl SocialNetwork for VkWall {
                 .get("event_id")
                 .and_then(Value::as_str)
                 .map(str::to_string),
-            event: social,
+            events: vec![social],
             ack_body: "ok",
         })
     }
@@ -571,6 +571,41 @@ pub async fn community_name(wall: &VkWall) -> Result<String, SendError> {
         .map_or_else(|| format!("club{}", wall.group_id), str::to_string))
 }
 
+/// Connects a community: checks the token by reading the community's name, and asks VK for
+/// the code its Callback API confirmation must echo.
+pub async fn connect(
+    grant: &super::Grant<'_>,
+    endpoints: &crate::registry::Endpoints,
+) -> Result<super::Connected, super::ConnectFailure> {
+    use super::ConnectFailure;
+    let group_id: i64 = grant
+        .external_id
+        .trim()
+        .parse()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or(ConnectFailure::BadExternalId)?;
+    // Only alphanumerics: VK's secret key takes up to 50 of them.
+    let secret: String = grant
+        .webhook_secret
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(50)
+        .collect();
+    let mut credentials = credentials(grant.access_token, group_id, &secret);
+    let wall = VkWall::from_profile(&credentials, &endpoints.vk)
+        .map_err(|err| ConnectFailure::Config(err.0))?;
+    let name = community_name(&wall)
+        .await
+        .map_err(ConnectFailure::Network)?;
+    let code = wall
+        .confirmation_code()
+        .await
+        .map_err(ConnectFailure::Network)?;
+    credentials["confirmation_code"] = code.into();
+    Ok(super::Connected { name, credentials })
+}
+
 /// The credentials of a profile connected with `access_token` to community `group_id`.
 pub fn credentials(access_token: &str, group_id: i64, secret: &str) -> Value {
     json!({"access_token": access_token, "group_id": group_id, "secret": secret})
@@ -604,7 +639,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(delivered.event_id.as_deref(), Some("e1"));
-        let SocialEvent::Comment(comment) = delivered.event else {
+        let [SocialEvent::Comment(comment)] = delivered.events.as_slice() else {
             panic!("not a comment");
         };
         assert_eq!(
@@ -630,8 +665,8 @@ mod tests {
         assert_eq!(
             hook(&json!({"type": "confirmation", "group_id": 7}))
                 .unwrap()
-                .event,
-            SocialEvent::Handshake("c0de".into())
+                .events,
+            [SocialEvent::text_handshake("c0de")]
         );
     }
 }

@@ -221,10 +221,11 @@ async fn hook(
     let request = WebhookRequest::new(req.method().as_str(), "", Vec::new(), &body);
     let outcome = wall.webhook(&request);
     let answer = match &outcome {
-        Ok(Delivered {
-            event: SocialEvent::Handshake(code),
-            ..
-        }) => HttpResponse::Ok().body(code.clone()),
+        Ok(Delivered { events, .. })
+            if let [SocialEvent::Handshake { body, .. }] = events.as_slice() =>
+        {
+            HttpResponse::Ok().body(body.clone())
+        }
         Ok(delivered) => HttpResponse::Ok().body(delivered.ack_body),
         Err(_) => HttpResponse::Unauthorized().finish(),
     };
@@ -300,10 +301,11 @@ async fn the_callback_server_is_confirmed_and_gets_new_comments_with_the_secret(
         .iter()
         .find_map(|outcome| match outcome {
             Ok(Delivered {
-                event: SocialEvent::Comment(c),
-                event_id,
-                ..
-            }) => Some((c.clone(), event_id.clone())),
+                events, event_id, ..
+            }) => events.iter().find_map(|e| match e {
+                SocialEvent::Comment(c) => Some((c.clone(), event_id.clone())),
+                _ => None,
+            }),
             _ => None,
         })
         .unwrap();

@@ -12,27 +12,29 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use omnihub_connectors::social::{self as net, Network, SocialEvent};
 use omnihub_core::ChannelId;
 use omnihub_core::model::ChannelKind;
-use omnihub_core::triggers::{ItemKind, SocialItem};
-use omnihub_store::{InboundEvent, StoreError};
+use omnihub_store::StoreError;
 
-use super::conversations::MAX_TEXT_CHARS;
 use super::provider_hooks::webhook_request;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::social::inbound::{self, Profile};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // GET carries the networks' handshakes (Meta's `hub.challenge`, X's CRC, WebSub's
+    // verification); the connector answers it or refuses it like any other request.
     cfg.route(
         "/hooks/social/{network}/{profile_id}",
         web::post().to(social_hook),
+    )
+    .route(
+        "/hooks/social/{network}/{profile_id}",
+        web::get().to(social_hook_handshake),
     );
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(social_hook))]
+#[openapi(paths(social_hook, social_hook_handshake))]
 pub struct Api;
-
-/// Longest id taken from a network, in characters.
-const MAX_ID_CHARS: usize = 200;
 
 /// Receives a social network's event for one profile (VK's Callback API: the confirmation
 /// handshake, `wall_reply_new`, `wall_post_new`), authenticated by the network's own scheme
@@ -67,97 +69,41 @@ pub async fn social_hook(
     let connector = net::social_network(channel.provider, credentials.as_ref(), &state.endpoints)
         .map_err(|_| ApiError::InvalidSignature)?;
     let delivered = connector.webhook(&webhook_request(&req, &body))?;
-    let answer = match delivered.event {
-        SocialEvent::Handshake(body) => body,
-        // Our own comments (replies sent from the inbox) are in their conversations already.
-        SocialEvent::Comment(comment) if comment.by_profile => delivered.ack_body.to_string(),
-        SocialEvent::Comment(comment) => {
-            let post = cut(&comment.post_id, MAX_ID_CHARS);
-            let author = cut(&comment.author_id, MAX_ID_CHARS);
-            let thread = net::thread_id(&post, &author);
-            let text = match cut(&comment.text, MAX_TEXT_CHARS) {
-                t if t.is_empty() => "…".to_string(),
-                t => t,
-            };
-            state
-                .hub
-                .ingest(InboundEvent {
-                    client_id: channel.client_id,
-                    channel_id: channel.id,
-                    external_conversation_id: thread.clone(),
-                    external_user_id: author.clone(),
-                    contact_name: author_name(network, &author),
-                    // The comment's id: a redelivery is the same message, and moderation
-                    // actions name the comment by it.
-                    provider_event_id: cut(&comment.id, MAX_ID_CHARS),
-                    text,
-                    attachments: Vec::new(),
-                })
-                .await?;
-            let conversation = state
-                .store
-                .conversation_by_external_id(channel.client_id, channel.id, &thread)
-                .await?
-                .ok_or_else(|| ApiError::internal("the comment's conversation is missing"))?;
-            state
-                .store
-                .link_social_thread(channel.client_id, conversation, channel.id, &post)
-                .await?;
-            // Triggered tasks key on the item, so a redelivery (or a retry after a failure
-            // here, which the network makes when it hears no `ok`) fires nothing twice.
-            let item = SocialItem {
-                client_id: channel.client_id,
-                profile_id: channel.id.0,
-                network: network.as_str().into(),
-                kind: ItemKind::Comment,
-                remote_id: cut(&comment.id, MAX_ID_CHARS),
-                parent_remote_id: Some(post),
-                author_name: author_name(network, &author),
-                author_id: author,
-                text: comment.text,
-                created_at: comment.created_at.unwrap_or_else(chrono::Utc::now),
-            };
-            state.hub.social_item_arrived(&item).await?;
-            delivered.ack_body.to_string()
-        }
-        SocialEvent::Post(post) => {
-            let item = SocialItem {
-                client_id: channel.client_id,
-                profile_id: channel.id.0,
-                network: network.as_str().into(),
-                kind: ItemKind::Post,
-                remote_id: cut(&post.id, MAX_ID_CHARS),
-                parent_remote_id: None,
-                // A wall post is the profile's own: no author to match.
-                author_id: String::new(),
-                author_name: String::new(),
-                text: post.text,
-                created_at: post.published_at.unwrap_or_else(chrono::Utc::now),
-            };
-            state.hub.social_item_arrived(&item).await?;
-            delivered.ack_body.to_string()
-        }
-        SocialEvent::Ignored => delivered.ack_body.to_string(),
+    let profile = Profile {
+        client: channel.client_id,
+        id: channel.id,
+        network,
     };
+    for event in delivered.events {
+        match event {
+            SocialEvent::Handshake { body, content_type } => {
+                return Ok(HttpResponse::Ok().content_type(content_type).body(body));
+            }
+            SocialEvent::Comment(comment) => {
+                inbound::comment_arrived(&state.hub, &state.store, profile, comment).await?;
+            }
+            SocialEvent::Post(post) => inbound::post_arrived(&state.hub, profile, post).await?,
+            SocialEvent::Ignored => {}
+        }
+    }
     Ok(HttpResponse::Ok()
         .content_type(ContentType::plaintext())
-        .body(answer))
+        .body(delivered.ack_body))
 }
 
-/// How a commenting person is named until the operator knows better: VK's own link form.
-fn author_name(network: Network, author: &str) -> String {
-    match network {
-        Network::Vk if author.starts_with('-') => format!("club{}", &author[1..]),
-        Network::Vk => format!("id{author}"),
-        _ => author.to_string(),
-    }
-}
-
-/// At most `max` characters, trimmed, without control characters but line breaks and tabs.
-fn cut(s: &str, max: usize) -> String {
-    s.trim()
-        .chars()
-        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
-        .take(max)
-        .collect()
+/// A network's handshake for one profile's webhook (Meta's `hub.challenge`, X's `crc_token`),
+/// answered by the profile's connector; refused as `invalid_signature` like a forged event.
+#[utoipa::path(get, path = "/hooks/social/{network}/{profile_id}", tag = "webhooks",
+    params(("network" = String, Path, description = "the network"),
+        ("profile_id" = ChannelId, Path, description = "the profile")),
+    responses((status = 200, description = "the handshake's answer, in the network's form", body = String),
+        (status = 401, description = "`invalid_signature`: unknown profile, another network's, or a wrong token", body = ErrorBody),
+        (status = 404, description = "no such network", body = ErrorBody)),
+    security(()))]
+pub async fn social_hook_handshake(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> ApiResult<HttpResponse> {
+    social_hook(req, state, path, web::Bytes::new()).await
 }
