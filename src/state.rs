@@ -143,6 +143,9 @@ impl AppState {
             store: store.clone(),
             endpoints: endpoints.clone(),
             media: media.clone(),
+            oauth: config.secret_key_bytes().ok().and_then(|key| {
+                crate::social::oauth::OAuthFlows::new(&key, &config.server.public_url).ok()
+            }),
         };
         // A server without a secret key refuses to start (`server::run`); states built
         // without one (tests of unrelated parts) simply mint no media links.

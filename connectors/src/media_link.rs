@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use omnihub_core::{AttachmentId, ClientId};
 use reqwest::Url;
 
-use crate::signing::{hmac_sha256_hex, verify_hmac_sha256_hex};
+use crate::signing::{hmac_sha256, hmac_sha256_hex, verify_hmac_sha256_hex};
 
 /// Mixed into the server's secret key, so this key serves nothing but media links.
 const KEY_PURPOSE: &[u8] = b"omnihub media links v1";
@@ -50,11 +50,7 @@ impl MediaLinks {
         if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
             return Err("the public URL must be http(s)".into());
         }
-        let derived = hmac_sha256_hex(secret_key, KEY_PURPOSE);
-        let mut key = [0u8; 32];
-        for (i, byte) in key.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&derived[2 * i..2 * i + 2], 16).unwrap_or_default();
-        }
+        let key = hmac_sha256(secret_key, KEY_PURPOSE);
         Ok(MediaLinks { base, key })
     }
 

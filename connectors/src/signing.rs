@@ -9,14 +9,19 @@ use subtle::ConstantTimeEq;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// Lower-case hex of HMAC-SHA256(`key`, `body`).
-pub fn hmac_sha256_hex(key: &[u8], body: &[u8]) -> String {
+/// HMAC-SHA256(`key`, `body`); also how a key for one purpose is derived from the server's
+/// secret key (`body` naming the purpose).
+pub fn hmac_sha256(key: &[u8], body: &[u8]) -> [u8; 32] {
     let Some(mut mac) = keyed(key) else {
-        return String::new();
+        return [0; 32];
     };
     mac.update(body);
-    mac.finalize()
-        .into_bytes()
+    mac.finalize().into_bytes().into()
+}
+
+/// Lower-case hex of HMAC-SHA256(`key`, `body`).
+pub fn hmac_sha256_hex(key: &[u8], body: &[u8]) -> String {
+    hmac_sha256(key, body)
         .iter()
         .map(|byte| format!("{byte:02x}"))
         .collect()

@@ -22,6 +22,7 @@ use providers::DemoProviders;
 
 mod providers;
 mod sandbox_page;
+mod social;
 
 pub const DEFAULT_DATA_DIR: &str = "./omnihub-demo";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
@@ -126,6 +127,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
             .unwrap_or(DEFAULT_REDIRECT_LISTEN),
     )?;
     config.providers = providers.config();
+    config.social = providers.social_config();
     let config = Arc::new(config);
     // Made before serving so the first start reports a broken data directory early.
     tls::ensure_self_signed(&config.self_signed_dir())?;
@@ -143,6 +145,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         .context("the demo client's owner has no client")?;
     let public_url = config.server.public_url.clone();
     let endpoints = state.endpoints.clone();
+    let social_state = state.clone();
     tokio::spawn(async move {
         // The providers check the webhook address when it is registered: the server must be
         // listening by then.
@@ -154,7 +157,13 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
             {
                 Ok(()) => {
                     tracing::info!("demo messengers connected; customers start writing");
-                    providers.start_traffic();
+                    providers.clone().start_traffic();
+                    if let Err(err) = providers.seed_social(&social_state, client).await {
+                        tracing::error!(
+                            error = format!("{err:#}"),
+                            "demo social profiles not seeded"
+                        );
+                    }
                     return;
                 }
                 Err(err) if attempt == 20 => {

@@ -29,7 +29,7 @@ use omnihub_store::{ChannelPatch, DynStore, NewChannel};
 use rand::Rng as _;
 use serde_json::{Value, json};
 
-use crate::config::ProvidersConfig;
+use crate::config::{ProvidersConfig, SocialConfig};
 
 const TELEGRAM_TOKEN: &str = "7000000001:AAH-omnihub_demo_bot";
 /// The secrets omnihub gives providers that send one back with every webhook.
@@ -85,12 +85,28 @@ impl DemoProviders {
             telegram_api: self.telegram.base_url().to_string(),
             whatsapp_api: self.whatsapp.base_url(),
             vk_api: self.vk.base_url(),
+            vk_oauth_authorize: self.vk.oauth_authorize_url(),
+            vk_oauth_token: self.vk.oauth_token_url(),
             viber_api: self.viber.base_url(),
             max_api: self.max.base_url(),
             allow_private_mail_hosts: false,
             // The demo's PBX is the local fake.
             allow_private_pbx_hosts: true,
             ..ProvidersConfig::default()
+        }
+    }
+
+    /// The VK fake (the messages channel's community is also the demo's wall).
+    pub fn vk_sandbox(&self) -> &VkSandbox {
+        &self.vk
+    }
+
+    /// `[social]`: the server's applications registered with the fakes, so "Connect with …"
+    /// goes through each fake's authorization page.
+    pub fn social_config(&self) -> SocialConfig {
+        SocialConfig {
+            vk_client_id: self.vk.config().client_id.clone(),
+            ..SocialConfig::default()
         }
     }
 
@@ -200,7 +216,10 @@ impl DemoProviders {
             .context("connecting the demo's telephony")?;
         let existing = store.list_channels(client).await?;
         for (provider, name, settings, credentials) in self.channels() {
-            let channel = match existing.iter().find(|c| c.provider == provider) {
+            let channel = match existing
+                .iter()
+                .find(|c| c.provider == provider && c.kind == ChannelKind::Messaging)
+            {
                 Some(c) => c.clone(),
                 None => {
                     store

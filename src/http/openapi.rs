@@ -42,6 +42,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         provider_hooks::Api::openapi(),
         social::Api::openapi(),
         social_hooks::Api::openapi(),
+        social_oauth::Api::openapi(),
         media_links::Api::openapi(),
         crate::ws::Api::openapi(),
         crate::widget::owner::Api::openapi(),

@@ -5,6 +5,7 @@
 //! when it goes out (a network's limits or a profile's state may have changed meanwhile).
 
 pub mod inbound;
+pub mod oauth;
 pub mod tasks;
 
 use std::sync::Arc;
@@ -26,7 +27,15 @@ pub struct SocialService {
     pub store: DynStore,
     pub endpoints: Endpoints,
     pub media: Arc<dyn MediaStore>,
+    /// OAuth connection of profiles; `None` on a server without a secret key.
+    pub oauth: Option<oauth::OAuthFlows>,
 }
+
+/// How long before its expiry an access token is refreshed.
+const REFRESH_AHEAD: chrono::Duration = chrono::Duration::minutes(5);
+
+/// Where the parameters a network wants again at refreshes are kept in the credentials.
+const KEPT_PARAMS: &str = "oauth_params";
 
 /// Why a post cannot go to a profile, or a profile cannot be reached.
 #[derive(Debug)]
@@ -93,6 +102,8 @@ pub struct ProfileToConnect<'a> {
     /// Kept beside the access token when the network issues one.
     pub refresh_token: Option<&'a str>,
     pub token_expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Parameters the network wants again at every refresh (VK ID's `device_id`).
+    pub kept: &'a [(String, String)],
     /// Where the network's events for the new profile go: `{public_url}/hooks/social/<network>/`
     /// (the profile's id is appended).
     pub hooks_base: &'a str,
@@ -120,7 +131,10 @@ impl SocialService {
             refresh_token: p.refresh_token,
             webhook_secret: &secret,
         };
-        let net::Connected { name, credentials } = net::connect(p.network, &grant, &self.endpoints)
+        let net::Connected {
+            name,
+            mut credentials,
+        } = net::connect(p.network, &grant, &self.endpoints)
             .await
             .map_err(|err| match err {
                 net::ConnectFailure::BadExternalId => SocialFailure::BadExternalId,
@@ -128,6 +142,14 @@ impl SocialService {
                 net::ConnectFailure::Network(err) => SocialFailure::Network(err),
             })?;
         let provider = provider_of(p.network).ok_or(SocialFailure::NotFound)?;
+        if !p.kept.is_empty() {
+            credentials[KEPT_PARAMS] = p
+                .kept
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str())))
+                .collect::<serde_json::Map<_, _>>()
+                .into();
+        }
         let profile = self
             .store
             .create_social_profile(&omnihub_store::NewSocialProfile {
@@ -166,8 +188,98 @@ impl SocialService {
             return Err(SocialFailure::NotFound);
         }
         let credentials = self.store.channel_credentials(client, profile).await?;
+        let credentials = match (credentials, net::network_of(channel.provider)) {
+            (Some(credentials), Some(network)) => Some(
+                self.fresh_credentials(client, profile, network, credentials)
+                    .await?,
+            ),
+            (credentials, _) => credentials,
+        };
         net::social_network(channel.provider, credentials.as_ref(), &self.endpoints)
             .map_err(|err| SocialFailure::Config(err.0))
+    }
+
+    /// The credentials with an access token that is not about to lapse: a token connected by
+    /// OAuth with a refresh token is refreshed within `REFRESH_AHEAD` of its expiry, and the
+    /// new one is kept. A refused refresh marks the profile `token_expired` with the network's
+    /// words (the person connects it again); when another node refreshed meanwhile (networks
+    /// that rotate refresh tokens refuse the old one), its token is used.
+    async fn fresh_credentials(
+        &self,
+        client: ClientId,
+        id: ChannelId,
+        network: net::Network,
+        credentials: serde_json::Value,
+    ) -> Result<serde_json::Value, SocialFailure> {
+        let Some(refresh_token) = credentials
+            .get("refresh_token")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string)
+        else {
+            return Ok(credentials);
+        };
+        let profile = self.store.get_social_profile(client, id).await?;
+        let now = chrono::Utc::now();
+        let due = profile
+            .token_expires_at
+            .is_some_and(|at| at - now < REFRESH_AHEAD);
+        let Some(spec) = net::oauth_spec(network).filter(|_| due) else {
+            return Ok(credentials);
+        };
+        let kept: Vec<(String, String)> = credentials
+            .get(KEPT_PARAMS)
+            .and_then(serde_json::Value::as_object)
+            .map(|params| {
+                params
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let refreshed = spec
+            .refresh(
+                net::oauth_endpoint(network, &self.endpoints),
+                net::oauth_app(network, &self.endpoints),
+                &refresh_token,
+                &kept,
+            )
+            .await;
+        match refreshed {
+            Ok(tokens) => {
+                let mut renewed = credentials;
+                renewed["access_token"] = tokens.access_token.into();
+                if let Some(rotated) = tokens.refresh_token {
+                    renewed["refresh_token"] = rotated.into();
+                }
+                let expires = tokens
+                    .expires_in
+                    .map(|secs| now + chrono::Duration::seconds(secs));
+                self.store
+                    .renew_social_profile_token(client, id, &renewed, expires)
+                    .await?;
+                Ok(renewed)
+            }
+            Err(SendError::Transient { .. }) if profile.token_expires_at > Some(now) => {
+                // Still valid for a while: try again on the next use.
+                Ok(credentials)
+            }
+            Err(err) => {
+                let stored = self.store.channel_credentials(client, id).await?;
+                if let Some(stored) =
+                    stored.filter(|s| s.get("access_token") != credentials.get("access_token"))
+                {
+                    return Ok(stored);
+                }
+                if matches!(err, SendError::Transient { .. }) {
+                    return Err(SocialFailure::Network(err));
+                }
+                let detail = err.to_string();
+                self.store
+                    .set_social_profile_status(client, id, "token_expired", Some(&detail))
+                    .await?;
+                Err(SocialFailure::Network(err))
+            }
+        }
     }
 
     /// The capabilities of a profile's network.

@@ -163,6 +163,16 @@ pub trait SocialStore: Send + Sync {
         detail: Option<&str>,
     ) -> Result<()>;
 
+    /// Replaces a profile's credentials after its token was refreshed (sealed like every
+    /// channel's), with the new token's expiry, and marks it `active` again; one transaction.
+    async fn renew_social_profile_token(
+        &self,
+        client: ClientId,
+        id: ChannelId,
+        credentials: &serde_json::Value,
+        token_expires_at: Option<DateTime<Utc>>,
+    ) -> Result<()>;
+
     /// Creates a draft; every target must be one of the client's profiles (else `NotFound`).
     async fn create_social_post(&self, post: &NewSocialPost) -> Result<SocialPost>;
     async fn get_social_post(&self, client: ClientId, id: uuid::Uuid) -> Result<SocialPost>;

@@ -2,6 +2,7 @@
 //! against that backend's `Db`, like `sql.rs` (whose helpers it shares).
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use omnihub_core::model::*;
 use omnihub_core::*;
 use sqlx::Row;
@@ -219,6 +220,35 @@ impl SocialStore for Backend {
         .execute(&self.pool)
         .await?;
         affected(done.rows_affected())
+    }
+
+    async fn renew_social_profile_token(
+        &self,
+        client: ClientId,
+        id: ChannelId,
+        credentials: &serde_json::Value,
+        token_expires_at: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        let sealed = self.seal_json(Some(credentials))?;
+        let mut tx = self.begin_write().await?;
+        let profile = sqlx::query::<Db>(
+            "UPDATE social_profiles SET status = 'active', status_detail = NULL, \
+             token_expires_at = $3 WHERE channel_id = $1 AND client_id = $2",
+        )
+        .bind(id.0)
+        .bind(client.0)
+        .bind(token_expires_at.map(ms))
+        .execute(&mut *tx)
+        .await?;
+        affected(profile.rows_affected())?;
+        sqlx::query::<Db>("UPDATE channels SET credentials = $3 WHERE id = $1 AND client_id = $2")
+            .bind(id.0)
+            .bind(client.0)
+            .bind(sealed)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn create_social_post(&self, p: &NewSocialPost) -> Result<SocialPost> {

@@ -6129,6 +6129,46 @@ async fn social_profiles_posts_threads_and_media(store: DynStore, url: String) {
         .unwrap();
     assert_eq!(failing.status_detail.as_deref(), Some("no callback"));
 
+    // A refreshed token replaces the credentials, sealed, and makes the profile active again.
+    let renewed = serde_json::json!({"access_token": "renewed-token-9f3", "group_id": 123});
+    let expiry = chrono::DateTime::from_timestamp(2_000_000_000, 0);
+    store
+        .renew_social_profile_token(a.client.id, profile.id, &renewed, expiry)
+        .await
+        .unwrap();
+    let active = store
+        .get_social_profile(a.client.id, profile.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            active.status.as_str(),
+            active.status_detail,
+            active.token_expires_at
+        ),
+        ("active", None, expiry)
+    );
+    assert_eq!(
+        store
+            .channel_credentials(a.client.id, profile.id)
+            .await
+            .unwrap(),
+        Some(renewed.clone())
+    );
+    let sealed = raw
+        .bytes(
+            "SELECT credentials FROM channels WHERE id = $1",
+            profile.id.0,
+        )
+        .await
+        .unwrap();
+    assert!(!contains(&sealed, b"renewed-token-9f3"));
+    not_found(
+        store
+            .renew_social_profile_token(b.client.id, profile.id, &renewed, None)
+            .await,
+    );
+
     // A post targets only the client's own profiles.
     let content = serde_json::json!({ "text": "hello", "hashtags": ["a"] });
     not_found(

@@ -35,11 +35,20 @@ impl Social {
     /// The application on a loopback port that is also its public URL, so VK's callbacks
     /// reach it.
     async fn start(label: &str) -> Social {
-        let vk = VkSandbox::start(VkConfig::default()).await.unwrap();
+        Social::start_with(label, VkConfig::default()).await
+    }
+
+    /// As `start`, with the fake's settings, and the server's VK ID application registered
+    /// with the fake.
+    async fn start_with(label: &str, config: VkConfig) -> Social {
+        let vk = VkSandbox::start(config).await.unwrap();
         let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let mut options = Options::default();
         options.providers.vk_api = vk.base_url();
+        options.providers.vk_oauth_authorize = vk.oauth_authorize_url();
+        options.providers.vk_oauth_token = vk.oauth_token_url();
+        options.social.vk_client_id = vk.config().client_id.clone();
         options.public_url = Some(base.clone());
         // Room for a post longer than VK takes.
         options.max_body_bytes = 256 * 1024;
@@ -586,4 +595,156 @@ async fn the_capability_matrix_names_every_network_and_google_plus_is_dead() {
             .await;
         r.assert_error(422, "unsupported_by_network");
     }
+}
+
+#[actix_web::test]
+async fn a_community_connected_through_vk_id_keeps_its_token_fresh() {
+    // Tokens that lapse in two minutes: inside the refresh margin at once.
+    let s = Social::start_with(
+        "social-oauth",
+        VkConfig {
+            oauth_token_ttl_secs: 120,
+            ..VkConfig::default()
+        },
+    )
+    .await;
+    let owner = Who::Session(&s.w.a.owner);
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let location = |r: &reqwest::Response| r.headers()["location"].to_str().unwrap().to_string();
+
+    let networks = s.w.get(owner, "/api/v1/social/networks").await.json();
+    let oauth: Vec<&str> = networks
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["oauth"] == true)
+        .map(|n| n["network"].as_str().unwrap())
+        .collect();
+    assert_eq!(oauth, ["vk"], "only VK's application is configured");
+    s.w.post(owner, "/api/v1/social/oauth/x/start", json!({}))
+        .await
+        .assert_status(422);
+    s.w.post(
+        Who::Session(&s.w.a.plain),
+        "/api/v1/social/oauth/vk/start",
+        json!({}),
+    )
+    .await
+    .assert_status(403);
+
+    // The owner starts; VK ID approves and sends the browser back with the code.
+    let r =
+        s.w.post(owner, "/api/v1/social/oauth/vk/start", json!({}))
+            .await;
+    r.assert_status(200);
+    let authorize = r.json()["authorize_url"].as_str().unwrap().to_string();
+    assert!(
+        authorize.starts_with(&s.vk.oauth_authorize_url()),
+        "{authorize}"
+    );
+    let back = location(&browser.get(&authorize).send().await.unwrap());
+    assert!(
+        back.starts_with(&format!("{}/oauth/social/vk/callback?", s.base)),
+        "{back}"
+    );
+
+    // A state altered on the way is refused before any exchange.
+    let forged = back.replace("state=", "state=A");
+    let r = browser.get(&forged).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        location(&r),
+        "/social/connect?error=invalid_state"
+    );
+    assert!(s.vk.oauth_requests().is_empty());
+
+    // The real one: no session cookie comes with the cross-site redirect, and none is needed.
+    let r = browser.get(&back).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let connect_page = location(&r);
+    let grant = connect_page
+        .strip_prefix("/social/connect?grant=")
+        .unwrap_or_else(|| panic!("{connect_page}"))
+        .to_string();
+    assert!(!grant.contains("vk2."), "the tokens travel sealed");
+    // The same code again: VK ID refuses it, and the person is told.
+    let again = location(&browser.get(&back).send().await.unwrap());
+    assert!(
+        again.starts_with("/social/connect?error=refused&detail="),
+        "{again}"
+    );
+
+    // The grant is the owner's alone: not a colleague's with the same rights, nor another
+    // client's owner's.
+    let path = format!("/api/v1/social/oauth/grants/{grant}");
+    for other in [&s.w.a.manager, &s.w.b.owner] {
+        s.w.get(Who::Session(other), &path).await.assert_status(400);
+    }
+    let r = s.w.get(owner, &path).await;
+    r.assert_status(200);
+    let group = s.vk.config().group_id.to_string();
+    assert_eq!(
+        r.json(),
+        json!({"network": "vk", "profiles": [{"external_id": group, "name": "Sandbox community"}]})
+    );
+    s.w.post(
+        owner,
+        &format!("{path}/connect"),
+        json!({"external_ids": ["999"]}),
+    )
+    .await
+    .assert_status(400);
+    let r =
+        s.w.post(
+            owner,
+            &format!("{path}/connect"),
+            json!({"external_ids": [group]}),
+        )
+        .await;
+    r.assert_status(201);
+    let connected = r.json();
+    let profile = connected["profiles"][0].clone();
+    assert_eq!(
+        (
+            profile["status"].as_str(),
+            connected["failed"].as_array().map(Vec::len)
+        ),
+        (Some("active"), Some(0)),
+        "{connected}"
+    );
+    let id = profile["id"].as_str().unwrap().to_string();
+    assert_eq!(s.vk.callback_servers()[0].status, "ok");
+
+    // Each use within five minutes of the expiry refreshes first (connecting used it once, to
+    // set up the callback server); VK ID rotates the refresh token, so every later refresh
+    // succeeding shows the rotated one was kept.
+    let refreshes = || {
+        let all: Vec<(String, bool)> =
+            s.vk.oauth_requests()
+                .into_iter()
+                .filter(|(kind, _)| kind == "refresh_token")
+                .collect();
+        assert!(all.iter().all(|(_, accepted)| *accepted), "{all:?}");
+        all.len()
+    };
+    let after_connect = refreshes();
+    assert_eq!(after_connect, 1);
+    for round in 1..=2 {
+        s.w.get(owner, &format!("/api/v1/social/profiles/{id}/posts"))
+            .await
+            .assert_status(200);
+        assert_eq!(refreshes(), after_connect + round);
+    }
+    let profiles = s.w.get(owner, "/api/v1/social/profiles").await.json();
+    let stored = &profiles["items"][0];
+    assert_eq!(stored["status"], "active");
+    let expires: chrono::DateTime<Utc> = stored["token_expires_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(expires > Utc::now() && expires < Utc::now() + chrono::Duration::minutes(3));
 }

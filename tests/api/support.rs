@@ -181,6 +181,8 @@ pub struct Options {
     pub heartbeat_timeout_ms: u64,
     /// Where the messenger providers live (the sandbox's fakes in the messenger tests).
     pub providers: omnihub::config::ProvidersConfig,
+    /// omnihub's applications on the social networks (`[social]`).
+    pub social: omnihub::config::SocialConfig,
     /// The captcha of visitors' call-backs.
     pub callback: omnihub::config::CallbackConfig,
     /// `[media] max_upload_bytes`.
@@ -203,6 +205,7 @@ impl Default for Options {
             heartbeat_interval_ms: hub.heartbeat_interval_ms,
             heartbeat_timeout_ms: hub.heartbeat_timeout_ms,
             providers: omnihub::config::ProvidersConfig::default(),
+            social: omnihub::config::SocialConfig::default(),
             callback: omnihub::config::CallbackConfig::default(),
             max_upload_bytes: omnihub::config::MediaConfig::default().max_upload_bytes,
             widget_messages_per_minute: hub.widget_messages_per_minute,
@@ -263,6 +266,7 @@ impl Harness {
         config.hub.heartbeat_timeout_ms = options.heartbeat_timeout_ms;
         config.providers = options.providers.clone();
         config.callback = options.callback.clone();
+        config.social = options.social.clone();
         config.media.max_upload_bytes = options.max_upload_bytes;
         config.hub.widget_messages_per_minute = options.widget_messages_per_minute;
         config.hub.widget_requests_per_minute = options.widget_requests_per_minute;

@@ -341,6 +341,22 @@ async function widgetPoint(page, selector) {
   return at;
 }
 
+/**
+ * Clicks a widget button that opens the file chooser and gives the chooser. Right after a
+ * reload the widget may still be laying itself out, so a click can land where the button is
+ * about to be: the point is measured again and the click repeated, at most three times.
+ */
+async function fileChooserFrom(page, selector) {
+  for (let attempt = 1; ; attempt += 1) {
+    const at = await widgetPoint(page, selector);
+    const opened = page.waitForEvent('filechooser', { timeout: 5_000 }).catch(() => null);
+    await page.mouse.click(at.x, at.y);
+    const chooser = await opened;
+    if (chooser) return chooser;
+    assert.ok(attempt < 3, `clicking ${selector} opened no file chooser, three times`);
+  }
+}
+
 /** The smallest PNG: one pixel. */
 const ONE_PIXEL_PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
 
@@ -798,8 +814,7 @@ async function main() {
 
   step('files go both ways through the widget: the visitor attaches a picture, the owner answers with a document the visitor saves', async () => {
     const { owner, visitor } = state;
-    const clip = await widgetPoint(visitor, '.clip');
-    const [chooser] = await Promise.all([visitor.waitForEvent('filechooser'), visitor.mouse.click(clip.x, clip.y)]);
+    const chooser = await fileChooserFrom(visitor, '.clip');
     await chooser.setFiles({ name: 'photo.png', mimeType: 'image/png', buffer: Buffer.from(ONE_PIXEL_PNG, 'base64') });
     await waitFor('the picture shown in the widget', () =>
       visitor.evaluate(() => {

@@ -593,6 +593,53 @@ pub async fn connect(
     Ok(connected)
 }
 
+/// How a network's profiles are connected by OAuth; `None` where omnihub has no flow for it.
+pub fn oauth_spec(network: Network) -> Option<oauth::OAuthSpec> {
+    match network {
+        Network::Vk => Some(vk::OAUTH),
+        _ => None,
+    }
+}
+
+/// The server's application on a network (Facebook and Instagram share Meta's, YouTube is
+/// Google's).
+pub fn oauth_app(network: Network, endpoints: &Endpoints) -> &crate::registry::SocialApp {
+    let apps = &endpoints.apps;
+    match network {
+        Network::Vk | Network::GooglePlus => &apps.vk,
+        Network::Ok => &apps.ok,
+        Network::Facebook | Network::Instagram => &apps.meta,
+        Network::X => &apps.x,
+        Network::Youtube => &apps.google,
+    }
+}
+
+/// A network's OAuth endpoints.
+pub fn oauth_endpoint(network: Network, endpoints: &Endpoints) -> &oauth::OAuthUrl {
+    let urls = &endpoints.oauth;
+    match network {
+        Network::Vk | Network::GooglePlus => &urls.vk,
+        Network::Ok => &urls.ok,
+        Network::Facebook | Network::Instagram => &urls.meta,
+        Network::X => &urls.x,
+        Network::Youtube => &urls.google,
+    }
+}
+
+/// The profiles the holder of `access_token` may connect on `network`.
+pub async fn manageable_profiles(
+    network: Network,
+    access_token: &str,
+    endpoints: &Endpoints,
+) -> Result<Vec<oauth::Manageable>, SendError> {
+    match network {
+        Network::Vk => vk::manageable_profiles(access_token, endpoints).await,
+        other => Err(SendError::Permanent {
+            reason: format!("{} profiles cannot be listed yet", other.as_str()),
+        }),
+    }
+}
+
 /// The external id of the conversation holding one person's comments under one post.
 pub fn thread_id(post_id: &str, author_id: &str) -> String {
     format!("{post_id}:{author_id}")

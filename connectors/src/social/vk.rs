@@ -571,6 +571,57 @@ pub async fn community_name(wall: &VkWall) -> Result<String, SendError> {
         .map_or_else(|| format!("club{}", wall.group_id), str::to_string))
 }
 
+/// VK ID's authorization code flow with PKCE: the person's token administers their
+/// communities' walls. VK ID sends `device_id` back with the code and wants it again at the
+/// exchange and at every refresh.
+pub const OAUTH: super::oauth::OAuthSpec = super::oauth::OAuthSpec {
+    scopes: &["wall", "groups", "photos"],
+    scope_separator: " ",
+    pkce: true,
+    client_auth: super::oauth::ClientAuth::Form,
+    extra_authorize_params: &[],
+    callback_params: &["device_id"],
+    needs_secret: false,
+};
+
+/// The communities the token's holder administers (`groups.get`, `filter=admin`).
+pub async fn manageable_profiles(
+    access_token: &str,
+    endpoints: &crate::registry::Endpoints,
+) -> Result<Vec<super::oauth::Manageable>, SendError> {
+    let api = VkApi::new(&endpoints.vk, access_token.to_string()).map_err(permanent)?;
+    let answer = api
+        .call(
+            "groups.get",
+            &[
+                ("filter", "admin".to_string()),
+                ("extended", "1".to_string()),
+                ("count", "1000".to_string()),
+            ],
+        )
+        .await
+        .map_err(CallError::into_send_error)?;
+    let items = answer
+        .get("items")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    Ok(items
+        .iter()
+        .filter_map(|group| {
+            let id = group.get("id").and_then(Value::as_i64)?;
+            Some(super::oauth::Manageable {
+                external_id: id.to_string(),
+                name: group
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .map_or_else(|| format!("club{id}"), str::to_string),
+                access_token: None,
+            })
+        })
+        .collect())
+}
+
 /// Connects a community: checks the token by reading the community's name, and asks VK for
 /// the code its Callback API confirmation must echo.
 pub async fn connect(

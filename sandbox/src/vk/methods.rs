@@ -93,7 +93,7 @@ pub(super) async fn call(state: &State, name: &str, params: &Params) -> Value {
 }
 
 async fn serve(state: &State, name: &str, params: &Params) -> Result<Value, Refusal> {
-    if param(params, "access_token") != Some(state.config.access_token.as_str()) {
+    if !param(params, "access_token").is_some_and(|t| state.token_accepted(t)) {
         return Err(refuse_with(codes::AUTH_FAILED, "invalid access_token"));
     }
     if !state
@@ -134,6 +134,13 @@ async fn serve(state: &State, name: &str, params: &Params) -> Result<Value, Refu
                 "screen_name": format!("club{}", state.config.group_id), "is_closed": 0,
                 "type": "group"}],
             "profiles": [],
+        })),
+        // The person administers the one community the fake serves.
+        "groups.get" => Ok(json!({
+            "count": 1,
+            "items": [{"id": state.config.group_id, "name": "Sandbox community",
+                "screen_name": format!("club{}", state.config.group_id), "is_closed": 0,
+                "type": "group", "is_admin": 1, "admin_level": 3}],
         })),
         "groups.getCallbackServers" => Ok(callback_servers(state)),
         "groups.getCallbackConfirmationCode" => Ok(json!({"code": state.config.confirmation_code})),

@@ -27,6 +27,7 @@
 //! repeats one with [`VkSandbox::redeliver`]).
 
 mod methods;
+mod oauth;
 mod spec;
 mod wall;
 
@@ -55,6 +56,12 @@ pub struct VkConfig {
     pub confirmation_code: String,
     /// Method calls per second per token before error 6.
     pub requests_per_second: u32,
+    /// The VK ID application whose authorization flow the fake serves.
+    pub client_id: String,
+    /// How long access tokens issued by that flow live.
+    pub oauth_token_ttl_secs: u64,
+    /// The person who authorizes: an administrator of the community.
+    pub admin_user_id: i64,
 }
 
 impl Default for VkConfig {
@@ -64,6 +71,9 @@ impl Default for VkConfig {
             access_token: "vk1.a.community-token".into(),
             confirmation_code: "a1b2c3d4".into(),
             requests_per_second: 20,
+            client_id: "51900000".into(),
+            oauth_token_ttl_secs: 3600,
+            admin_user_id: 777,
         }
     }
 }
@@ -172,6 +182,8 @@ struct Inner {
     wall: wall::Wall,
     /// Customers who denied the community messages; writing to it allows them again.
     denied: HashSet<i64>,
+    /// The VK ID flow's codes and tokens.
+    oauth: oauth::Issued,
 }
 
 pub(crate) struct State {
@@ -193,6 +205,17 @@ impl State {
         self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The community's own token, or a live one issued by the VK ID flow.
+    pub(crate) fn token_accepted(&self, token: &str) -> bool {
+        token == self.config.access_token
+            || self
+                .lock()
+                .oauth
+                .access
+                .get(token)
+                .is_some_and(|until| *until > std::time::Instant::now())
     }
 
     fn file_url(&self, index: usize) -> String {
@@ -255,6 +278,8 @@ impl VkSandbox {
                 .route("/upload/{kind}/{slot}", web::post().to(methods::upload))
                 .route("/lp/{group}", web::get().to(long_poll))
                 .route("/files/{index}", web::get().to(file))
+                .route("/authorize", web::get().to(oauth::authorize))
+                .route("/oauth2/auth", web::post().to(oauth::token))
         })
         .workers(1)
         .disable_signals()
@@ -280,6 +305,26 @@ impl VkSandbox {
 
     pub fn config(&self) -> &VkConfig {
         &self.state.config
+    }
+
+    /// The VK ID flow's authorization endpoint (`…/authorize`).
+    pub fn oauth_authorize_url(&self) -> String {
+        format!("{}authorize", self.state.base)
+    }
+
+    /// The VK ID flow's token endpoint (`…/oauth2/auth`).
+    pub fn oauth_token_url(&self) -> String {
+        format!("{}oauth2/auth", self.state.base)
+    }
+
+    /// Every code exchange and refresh the token endpoint served: (`grant_type`, accepted).
+    pub fn oauth_requests(&self) -> Vec<(String, bool)> {
+        self.state.lock().oauth.requests.clone()
+    }
+
+    /// Whether `token` is one the API methods accept now.
+    pub fn token_accepted(&self, token: &str) -> bool {
+        self.state.token_accepted(token)
     }
 
     /// Every message sent (duplicates by `random_id` are not repeated here).

@@ -22,6 +22,7 @@ pub mod quick_replies;
 pub mod routing;
 pub mod social;
 pub mod social_hooks;
+pub mod social_oauth;
 pub mod system;
 pub mod tasks;
 pub mod tokens;
@@ -33,6 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     hooks::configure(cfg);
     provider_hooks::configure(cfg);
     social_hooks::configure(cfg);
+    social_oauth::configure_callback(cfg);
     // Signed links to outgoing files, fetched by providers (Viber) without signing in.
     media_links::configure(cfg);
     // Before the /api/v1 scope, which would otherwise take (and 404) the public widget API.
@@ -57,6 +59,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(tasks::configure)
             .configure(triggers::configure)
             .configure(social::configure)
+            .configure(social_oauth::configure)
             .configure(crate::ws::configure)
             .configure(crate::widget::configure_api)
             .route("/openapi.json", web::get().to(crate::http::openapi::serve)),

@@ -155,6 +155,10 @@ pub struct NetworkRow {
     #[schema(value_type = Option<Object>)]
     pub limits: Option<serde_json::Value>,
     pub actions: Vec<ActionRow>,
+    /// Whether profiles can be connected through the network's own authorization page
+    /// (`POST /api/v1/social/oauth/{network}/start`): omnihub has the flow and the server's
+    /// application on the network is configured.
+    pub oauth: bool,
 }
 
 fn action_name(action: NetAction) -> String {
@@ -169,7 +173,10 @@ fn action_name(action: NetAction) -> String {
 #[utoipa::path(get, path = "/api/v1/social/networks", tag = "social",
     responses((status = 200, body = [NetworkRow]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("session" = []), ("token" = [])))]
-pub async fn list_networks(_caller: Auth<ViewOwnClient>) -> web::Json<Vec<NetworkRow>> {
+pub async fn list_networks(
+    state: web::Data<AppState>,
+    _caller: Auth<ViewOwnClient>,
+) -> web::Json<Vec<NetworkRow>> {
     web::Json(
         Network::ALL
             .into_iter()
@@ -189,6 +196,10 @@ pub async fn list_networks(_caller: Auth<ViewOwnClient>) -> web::Json<Vec<Networ
                         .into_iter()
                         .map(|(a, s)| ActionRow::of(action_name(a), s))
                         .collect(),
+                    oauth: row.connect == Support::Supported
+                        && net::oauth_spec(network).is_some_and(|spec| {
+                            spec.ready(net::oauth_app(network, &state.endpoints))
+                        }),
                 }
             })
             .collect(),
@@ -326,6 +337,7 @@ pub async fn connect_profile(
             access_token: &token,
             refresh_token: None,
             token_expires_at: None,
+            kept: &[],
             hooks_base: &hooks,
         })
         .await

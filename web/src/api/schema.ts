@@ -1285,6 +1285,60 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/social/oauth/grants/{grant}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What a grant can manage: the profiles the person may connect with it. */
+        get: operations["grant_profiles"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/social/oauth/grants/{grant}/connect": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Connects the chosen profiles with a grant; each is checked with the network and its events
+         *     are set up as when a token is pasted.
+         */
+        post: operations["connect_granted"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/social/oauth/{network}/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Starts connecting profiles of a network through its authorization page. */
+        post: operations["start_oauth"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/social/posts": {
         parameters: {
             query?: never;
@@ -1785,7 +1839,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * A network's handshake for one profile's webhook (Meta's `hub.challenge`, X's `crc_token`),
+         *     answered by the profile's connector; refused as `invalid_signature` like a forged event.
+         */
+        get: operations["social_hook_handshake"];
         put?: never;
         /**
          * Receives a social network's event for one profile (VK's Callback API: the confirmation
@@ -1853,6 +1911,27 @@ export interface paths {
         };
         /** Prometheus metrics in the text exposition format. */
         get: operations["metrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth/social/{network}/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Where a network sends the browser back. Exchanges the code and sends the browser to the
+         *     console's connect page with `grant=<sealed grant>`, or with `error=<code>` (`invalid_state`,
+         *     `refused` with the network's words in `detail`, `unreachable`, `unsupported`).
+         */
+        get: operations["oauth_callback"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2032,6 +2111,10 @@ export interface components {
         AuditPage: {
             items: components["schemas"]["AuditEntry"][];
             next_before?: null | components["schemas"]["AuditEntryId"];
+        };
+        AuthorizeUrl: {
+            /** @description Send the person's browser here. */
+            authorize_url: string;
         };
         /**
          * @description The automatic first answers of a group: new or returning customer × in or out of hours.
@@ -2264,6 +2347,10 @@ export interface components {
              */
             level: number;
         };
+        ConnectGranted: {
+            /** @description Ids from `GET /api/v1/social/oauth/grants/{grant}`. */
+            external_ids: string[];
+        };
         /** @description A profile to connect with an access token the client already holds. */
         ConnectProfile: {
             /**
@@ -2468,6 +2555,25 @@ export interface components {
         /** @enum {string} */
         FieldKind: "name" | "email" | "phone";
         GlobalRights: ("manage_employees" | "manage_settings" | "billing" | "all_conversations" | "analytics" | "scheduling")[];
+        GrantConnected: {
+            /** @description Those that could not be connected (already connected, refused by the network). */
+            failed: components["schemas"]["GrantFailure"][];
+            profiles: components["schemas"]["SocialProfile"][];
+        };
+        GrantFailure: {
+            external_id: string;
+            /** @description Why, in the caller's language. */
+            message: string;
+        };
+        GrantProfile: {
+            external_id: string;
+            name: string;
+        };
+        GrantProfiles: {
+            network: string;
+            /** @description The communities, groups, pages, accounts or channels the grant can manage. */
+            profiles: components["schemas"]["GrantProfile"][];
+        };
         Group: {
             client_id: components["schemas"]["ClientId"];
             /** Format: date-time */
@@ -2705,6 +2811,12 @@ export interface components {
             limits?: Record<string, never> | null;
             /** @description `vk`, `ok`, `facebook`, `instagram`, `x`, `youtube` or `google_plus`. */
             network: string;
+            /**
+             * @description Whether profiles can be connected through the network's own authorization page
+             *     (`POST /api/v1/social/oauth/{network}/start`): omnihub has the flow and the server's
+             *     application on the network is configured.
+             */
+            oauth: boolean;
         };
         NewChannelRequest: {
             /** @description Provider secrets (bot token, API key); stored encrypted, never returned. */
@@ -8244,6 +8356,187 @@ export interface operations {
             };
         };
     };
+    grant_profiles: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the sealed grant from the connect page's address */
+                grant: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GrantProfiles"];
+                };
+            };
+            /** @description `validation`: the grant is not this person's, or expired */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the network could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    connect_granted: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the sealed grant */
+                grant: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConnectGranted"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GrantConnected"];
+                };
+            };
+            /** @description `validation`: no ids, too many, one the grant cannot manage, or the grant is not this person's */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the network could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    start_oauth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a network whose matrix row says `oauth: true` */
+                network: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthorizeUrl"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such network */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `unsupported_by_network`: no flow, or the server's application is not configured */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_ready`: the server has no secret key */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_posts: {
         parameters: {
             query?: never;
@@ -10234,6 +10527,49 @@ export interface operations {
             };
         };
     };
+    social_hook_handshake: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the network */
+                network: string;
+                /** @description the profile */
+                profile_id: components["schemas"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the handshake's answer, in the network's form */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description `invalid_signature`: unknown profile, another network's, or a wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such network */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     social_hook: {
         parameters: {
             query?: never;
@@ -10507,6 +10843,27 @@ export interface operations {
                 content: {
                     "text/plain": string;
                 };
+            };
+        };
+    };
+    oauth_callback: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the network */
+                network: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description to the console's connect page */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
