@@ -13,6 +13,8 @@ import { SignIn } from './pages/SignIn';
 const Workspace = lazy(() => import('./pages/workspace/Workspace'));
 const Platform = lazy(() => import('./pages/platform/Platform'));
 const Account = lazy(() => import('./pages/Account'));
+const Social = lazy(() => import('./pages/social/Social'));
+const Automation = lazy(() => import('./pages/social/Automation'));
 
 const theme = createTheme({
   primaryColor: 'blue',
@@ -61,6 +63,8 @@ const router = createBrowserRouter([
           { path: '/inbox/:conversationId', element: <Inbox /> },
           { path: '/workspace/*', element: <Workspace /> },
           { path: '/platform/*', element: <Platform /> },
+          { path: '/social/*', element: <Social /> },
+          { path: '/automation/*', element: <Automation /> },
           { path: '/account', element: <Account /> },
           { path: '*', element: <Navigate to="/" replace /> },
         ],
