@@ -29,6 +29,15 @@ const theme = createTheme({
   },
 });
 
+/**
+ * The networks' sign-in may come back to `/app/social/connect` (an older form of the address):
+ * the console lives at the root, so the same page with the same query.
+ */
+function LegacyConnect() {
+  const { search } = useLocation();
+  return <Navigate to={`/social/connect${search}`} replace />;
+}
+
 /** Follows an expired session to the sign-in page, remembering where the user was. */
 function Root() {
   const { expired, status } = useSession();
@@ -65,6 +74,7 @@ const router = createBrowserRouter([
           { path: '/platform/*', element: <Platform /> },
           { path: '/social/*', element: <Social /> },
           { path: '/automation/*', element: <Automation /> },
+          { path: '/app/social/connect', element: <LegacyConnect /> },
           { path: '/account', element: <Account /> },
           { path: '*', element: <Navigate to="/" replace /> },
         ],
