@@ -2,7 +2,7 @@
 // them, listed newest first with type, size and date. The server gives no file address for the
 // library yet, so previews are of the files uploaded from this page (kept as local object
 // URLs until it closes); the others show their type.
-import { Alert, Badge, Button, Card, Image, SimpleGrid, Stack, Text } from '@mantine/core';
+import { Alert, Badge, Button, Card, Image, Stack, Text } from '@mantine/core';
 import { IconPhoto, IconUpload } from '@tabler/icons-react';
 import { useCallback, useEffect, useRef, useState, type DragEvent } from 'react';
 import { ok } from '../../api/client';
@@ -136,7 +136,8 @@ export function Media() {
       )}
       {items && items.length > 0 && (
         <>
-          <SimpleGrid cols={{ base: 2, sm: 3, lg: 5 }} component="ul" className="media-grid" aria-label={t('media.list')}>
+          {/* A CSS grid: Mantine's responsive grid writes a <style> element, which the CSP refuses. */}
+          <ul className="media-grid" aria-label={t('media.list')}>
             {items.map((m) => (
               <Card key={m.id} withBorder padding="xs" component="li" data-testid="media-item">
                 <Card.Section className="media-thumb">
@@ -162,7 +163,7 @@ export function Media() {
                 </Text>
               </Card>
             ))}
-          </SimpleGrid>
+          </ul>
           <Text size="xs" c="dimmed">
             {t('media.noDelete')}
           </Text>

@@ -176,13 +176,13 @@ function NetworkCard({ row, profiles, manage, oauth, onToken, onNoOAuth, onDisco
                     {t('social.connectOAuth', { network: name })}
                   </Button>
                 )}
-                <Button size="xs" variant={oauth ? 'default' : 'filled'} onClick={onToken} aria-label={t('social.connectNetwork', { network: name })}>
+                <Button size="xs" variant={oauth ? 'default' : 'filled'} onClick={onToken}>
                   {t('social.connectToken')}
                 </Button>
               </>
             ) : (
               // A disabled button takes no focus and shows no tooltip: the reason is written below.
-              <Button size="xs" disabled aria-describedby={`${headingId}-why`} aria-label={t('social.connectNetwork', { network: name })}>
+              <Button size="xs" disabled aria-describedby={`${headingId}-why`}>
                 {offer.kind === 'dead' ? t('social.cannotConnect') : t('social.planned')}
               </Button>
             )}
