@@ -927,6 +927,189 @@ async function main() {
     assert.equal(await owner.getByTestId('competencies').getByRole('textbox').first().inputValue(), '85');
   });
 
+  step('the owner sees what each network allows, Google+ plainly says it has no API, and a VK community connects by token', async () => {
+    const page = state.owner;
+    await page.goto(`${base}/social/networks`);
+    const matrix = page.getByTestId('capability-matrix');
+    await matrix.getByRole('columnheader', { name: 'Google+' }).waitFor();
+    // VK cannot hide comments: the cell says so, with the reason for screen readers.
+    const hide = matrix.locator('td[data-network="vk"][data-action="hide_comment"]');
+    assert.match(await hide.textContent(), /Not allowed\. Reason: .+/);
+    assert.match(await matrix.locator('td[data-network="google_plus"][data-action="connect"]').textContent(), /Not allowed\. Reason: .*2019/);
+    await shot(page, '16-social-capability-matrix');
+
+    await page.goto(`${base}/social/profiles`);
+    const google = page.getByTestId('network-google_plus');
+    await google.getByText('it has had no API since 2019').waitFor();
+    assert.ok(await google.getByRole('button', { name: 'Cannot be connected' }).isDisabled(), 'Google+ offers no live button');
+    const vk = page.getByTestId('network-vk');
+    await vk.getByRole('button', { name: 'Connect with a token' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Community or page id on VK').fill('12 34');
+    await dialog.getByLabel('Access token').click();
+    await dialog.getByText('Enter the id as the network shows it').waitFor();
+    // The demo's VK sandbox community and its administrator's token.
+    await dialog.getByLabel('Community or page id on VK').fill('123456');
+    await dialog.getByLabel('Access token').fill('vk1.a.community-token');
+    await dialog.getByRole('button', { name: 'Connect', exact: true }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await page.getByRole('status').getByText('is connected').waitFor();
+    const profile = vk.locator('[data-testid^="profile-"]').first();
+    await profile.getByText('Active').waitFor();
+    state.profileName = (await profile.locator('p').first().textContent()).trim();
+    state.profileId = (await profile.getAttribute('data-testid')).slice('profile-'.length);
+
+    // A post published from omnihub shows on the profile with its counters.
+    state.postId = await page.evaluate(async (profileId) => {
+      const me = await (await fetch('/api/v1/auth/me')).json();
+      const send = async (path, body) => {
+        const r = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': me.csrf_token }, body: JSON.stringify(body ?? {}) });
+        if (!r.ok) throw new Error(`${path}: ${r.status} ${await r.text()}`);
+        return r.json();
+      };
+      const post = await send('/api/v1/social/posts', { content: { text: 'Осенняя распродажа #скидка' }, targets: [{ profile_id: profileId }] });
+      await send(`/api/v1/social/posts/${post.id}/submit`);
+      await send(`/api/v1/social/posts/${post.id}/approve`);
+      await send(`/api/v1/social/posts/${post.id}/publish`);
+      return post.id;
+    }, state.profileId);
+    await waitFor('the post to be published', () =>
+      page.evaluate(async (id) => (await (await fetch(`/api/v1/social/posts/${id}`)).json()).status === 'published', state.postId),
+    );
+    await profile.getByRole('button', { name: `Posts of ${state.profileName}` }).click();
+    const posts = page.getByRole('table', { name: `Posts of ${state.profileName}` });
+    await posts.getByText('Осенняя распродажа #скидка').waitFor();
+    await posts.getByText('published from omnihub').waitFor();
+    await shot(page, '17-social-profiles');
+
+    // No OAuth flow on this server: the sign-in button says so and goes away.
+    const signIn = vk.getByRole('button', { name: 'Sign in with VK' });
+    if ((await signIn.count()) > 0) {
+      const [answer] = await Promise.all([page.waitForResponse((r) => r.url().includes('/api/v1/social/oauth/vk/start')), signIn.click()]);
+      if ([404, 501].includes(answer.status())) {
+        await vk.getByText('Signing in through VK is not set up on this server').waitFor();
+        assert.equal(await signIn.count(), 0);
+      }
+    }
+  });
+
+  step('the owner creates a trigger, switches it off, edits it and deletes it', async () => {
+    const page = state.owner;
+    await page.goto(`${base}/automation/triggers`);
+    await page.getByText('No triggers yet.').waitFor();
+    await page.getByRole('button', { name: 'New trigger' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Name').fill('Скидки');
+    await dialog.getByLabel('Hashtag').fill('две строки');
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await dialog.getByText('A hashtag is # followed by letters, digits or _').waitFor();
+    await dialog.getByLabel('Hashtag').fill('скидка');
+    await dialog.getByLabel('Profile').selectOption({ label: `${state.profileName} (VK)` });
+    await dialog.getByLabel('Action').selectOption('reply');
+    await dialog.getByLabel('Reply template').fill('Спасибо, ');
+    await dialog.getByRole('button', { name: '{{author.name}}' }).click();
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    const rows = page.getByTestId('triggers');
+    const row = rows.getByRole('row').filter({ hasText: 'Скидки' });
+    await row.getByText('with #скидка').waitFor();
+    await row.getByText('Reply: “Спасибо, {{author.name}}”').waitFor();
+    await shot(page, '18-automation-triggers');
+    const stored = () => page.evaluate(async () => (await (await fetch('/api/v1/triggers')).json()).items);
+    assert.equal((await stored())[0].profile_id, state.profileId);
+
+    await row.getByLabel('Enabled: Скидки').evaluate((el) => el.click());
+    await waitFor('the trigger switched off', async () => (await stored())[0].enabled === false);
+
+    await row.getByRole('button', { name: 'Edit Скидки' }).click();
+    await dialog.getByLabel('Action').selectOption('notify');
+    await dialog.getByLabel('Employee to notify').selectOption({ label: 'Анна Оператор' });
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await row.getByText('Notify Анна Оператор').waitFor();
+    const edited = (await stored())[0];
+    assert.equal(edited.action.kind, 'notify');
+    assert.equal(edited.enabled, false, 'editing keeps the trigger off');
+
+    await row.getByRole('button', { name: 'Delete Скидки' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+    await page.getByText('No triggers yet.').waitFor();
+    assert.deepEqual(await stored(), []);
+  });
+
+  step('a task the network refused shows its reason; it is retried, then cancelled', async () => {
+    const page = state.owner;
+    // A comment planned for tomorrow, on a post then deleted from VK: run now, VK refuses it.
+    const taskId = await page.evaluate(async (postId) => {
+      const me = await (await fetch('/api/v1/auth/me')).json();
+      const send = async (path, body) => {
+        const r = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': me.csrf_token }, body: JSON.stringify(body ?? {}) });
+        if (!r.ok) throw new Error(`${path}: ${r.status} ${await r.text()}`);
+        return r.json();
+      };
+      const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 16);
+      const [comment] = await send(`/api/v1/social/posts/${postId}/actions`, { action: 'comment', text: 'Спасибо!', when: { at: tomorrow, time_zone: 'UTC' } });
+      const [deletion] = await send(`/api/v1/social/posts/${postId}/actions`, { action: 'delete' });
+      for (;;) {
+        const t = await (await fetch(`/api/v1/tasks/${deletion.id}`)).json();
+        if (t.status === 'done') break;
+        if (t.status === 'failed') throw new Error(`the deletion failed: ${t.last_error}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await send(`/api/v1/tasks/${comment.id}/reschedule`, { due_at: new Date().toISOString() });
+      return comment.id;
+    }, state.postId);
+    const task = () => page.evaluate(async (id) => (await fetch(`/api/v1/tasks/${id}`)).json(), taskId);
+    await waitFor('the comment task to fail', async () => (await task()).status === 'failed');
+    const first = await task();
+
+    await page.goto(`${base}/automation/tasks`);
+    const row = page.getByTestId(`task-${taskId}`);
+    await row.getByTestId('task-reason').getByText(/VK error 100/).waitFor();
+    await row.getByText('Comment', { exact: true }).waitFor();
+    await shot(page, '19-automation-failed-task');
+    await row.getByRole('button', { name: /^Retry Comment/ }).click();
+    await page.getByRole('status').getByText('The task runs again now.').waitFor();
+    // It ran again (afresh) and VK refused again: a new failure.
+    await waitFor('the retried task to fail again', async () => {
+      const t = await task();
+      return t.status === 'failed' && t.finished_at !== first.finished_at;
+    });
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    await row.getByRole('button', { name: /^Cancel Comment/ }).click();
+    await page.getByRole('status').getByText('The task is cancelled.').waitFor();
+    assert.equal((await task()).status, 'cancelled');
+    await page.getByRole('group', { name: 'Status' }).getByText('Cancelled', { exact: true }).click();
+    await page.getByTestId(`task-${taskId}`).waitFor();
+  });
+
+  step('the media library takes an image by drag and drop and refuses a document', async () => {
+    const page = state.owner;
+    await page.goto(`${base}/social/media`);
+    await page.getByText('The library is empty.').waitFor();
+    const drop = async (name, mimeType, base64) => {
+      const transfer = await page.evaluateHandle(
+        ({ name, mimeType, base64 }) => {
+          const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+          const dt = new DataTransfer();
+          dt.items.add(new File([bytes], name, { type: mimeType }));
+          return dt;
+        },
+        { name, mimeType, base64 },
+      );
+      await page.getByTestId('media-dropzone').dispatchEvent('drop', { dataTransfer: transfer });
+    };
+    await drop('notes.pdf', 'application/pdf', Buffer.from('%PDF-1.4').toString('base64'));
+    await page.getByRole('alert').getByText('notes.pdf is not an image a network takes').waitFor();
+    await drop('banner.png', 'image/png', ONE_PIXEL_PNG);
+    await page.getByRole('status').getByText('banner.png is in the library.').waitFor();
+    const item = page.getByTestId('media-item').filter({ hasText: 'banner.png' });
+    await item.getByText('PNG', { exact: true }).waitFor();
+    await item.getByText(/\d+ B/).waitFor();
+    await waitFor('the preview to load', () => item.getByRole('img', { name: 'Preview of banner.png' }).evaluate((el) => el.complete && el.naturalWidth === 1));
+    await shot(page, '20-social-media');
+  });
+
   step('a browser preferring Russian gets Russian; the switch changes it; the platform owner sees a client', async () => {
     const page = await newPage(browser, 'admin', undefined, 'ru-RU');
     await page.goto(`${base}/sign-in`);

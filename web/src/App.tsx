@@ -13,6 +13,8 @@ import { SignIn } from './pages/SignIn';
 const Workspace = lazy(() => import('./pages/workspace/Workspace'));
 const Platform = lazy(() => import('./pages/platform/Platform'));
 const Account = lazy(() => import('./pages/Account'));
+const Social = lazy(() => import('./pages/social/Social'));
+const Automation = lazy(() => import('./pages/social/Automation'));
 
 const theme = createTheme({
   primaryColor: 'blue',
@@ -26,6 +28,15 @@ const theme = createTheme({
     Drawer: Drawer.extend({ defaultProps: { lockScroll: false } }),
   },
 });
+
+/**
+ * The networks' sign-in may come back to `/app/social/connect` (an older form of the address):
+ * the console lives at the root, so the same page with the same query.
+ */
+function LegacyConnect() {
+  const { search } = useLocation();
+  return <Navigate to={`/social/connect${search}`} replace />;
+}
 
 /** Follows an expired session to the sign-in page, remembering where the user was. */
 function Root() {
@@ -61,6 +72,9 @@ const router = createBrowserRouter([
           { path: '/inbox/:conversationId', element: <Inbox /> },
           { path: '/workspace/*', element: <Workspace /> },
           { path: '/platform/*', element: <Platform /> },
+          { path: '/social/*', element: <Social /> },
+          { path: '/automation/*', element: <Automation /> },
+          { path: '/app/social/connect', element: <LegacyConnect /> },
           { path: '/account', element: <Account /> },
           { path: '*', element: <Navigate to="/" replace /> },
         ],

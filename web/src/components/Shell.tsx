@@ -1,10 +1,11 @@
 // The signed-in frame: a narrow navigation rail (inbox, workspace, platform, language, sign out)
 // and the page. Sends the user to sign in when the session is gone, keeping where they were.
 import { Menu, Tooltip, UnstyledButton } from '@mantine/core';
-import { IconBuildingStore, IconInbox, IconLogout, IconSettings, IconUserCircle } from '@tabler/icons-react';
+import { IconBolt, IconBuildingStore, IconInbox, IconLogout, IconSettings, IconShare, IconUserCircle } from '@tabler/icons-react';
 import { NavLink, Navigate, Outlet, useLocation } from 'react-router';
 import { isPlatformStaff, useSession, workspaceSections } from '../auth/session';
 import { useI18n, type Lang } from '../i18n';
+import { NotificationBell } from './NotificationBell';
 
 export function RequireSession() {
   const { status } = useSession();
@@ -23,6 +24,7 @@ function Shell() {
   const staff = isPlatformStaff(me?.role);
   const sections = workspaceSections(me);
   const workspace = !staff && (sections.employees || sections.settings || sections.audit);
+  const automation = !staff && (me?.role === 'client_owner' || (me?.global_rights ?? []).includes('scheduling'));
 
   const link = (to: string, label: string, Icon: typeof IconInbox) => (
     <Tooltip label={label} position="right">
@@ -39,9 +41,12 @@ function Shell() {
           o
         </div>
         {!staff && link('/inbox', t('nav.inbox'), IconInbox)}
+        {!staff && link('/social', t('nav.social'), IconShare)}
+        {automation && link('/automation', t('nav.automation'), IconBolt)}
         {workspace && link('/workspace', t('nav.workspace'), IconSettings)}
         {staff && link('/platform', t('nav.platform'), IconBuildingStore)}
         <div className="rail-spacer" />
+        {!staff && <NotificationBell />}
         <Menu position="right-end" withinPortal>
           <Menu.Target>
             <UnstyledButton className="rail-link" aria-label={t('nav.account')}>

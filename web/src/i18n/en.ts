@@ -1,5 +1,8 @@
 // English. The keys are the contract: ru.ts must have every one (the type checks it).
+import { socialEn } from './social';
+
 export const en = {
+  ...socialEn,
   'lang.label': 'Language',
   'error.generic': 'Something went wrong. Please try again.',
   'common.loading': 'Loading…',

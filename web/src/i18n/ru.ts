@@ -1,7 +1,9 @@
 // Русский.
 import type { Messages } from './en';
+import { socialRu } from './social';
 
 export const ru: Messages = {
+  ...socialRu,
   'lang.label': 'Язык',
   'error.generic': 'Что-то пошло не так. Попробуйте ещё раз.',
   'common.loading': 'Загрузка…',
