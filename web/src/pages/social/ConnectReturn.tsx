@@ -9,8 +9,8 @@ import { useSession } from '../../auth/session';
 import { ErrorNote } from '../../components/ErrorNote';
 import { PageTitle } from '../../components/Page';
 import { useI18n } from '../../i18n';
-import { connectReturn, networkName, oauthErrorText, type SocialProfile } from './logic';
-import { connectGrant, readGrant, type Grant } from './oauthApi';
+import { connectReturn, networkName, oauthErrorText } from './logic';
+import { connectGrant, readGrant, type Connected, type Grant } from './oauthApi';
 
 export function ConnectReturn() {
   const { t, lang } = useI18n();
@@ -21,7 +21,7 @@ export function ConnectReturn() {
   const [chosen, setChosen] = useState<string[]>([]);
   const [error, setError] = useState<unknown>(back.kind === 'error' ? oauthErrorText(back.code, t) : null);
   const [busy, setBusy] = useState(false);
-  const [done, setDone] = useState<SocialProfile[] | null>(null);
+  const [done, setDone] = useState<Connected | null>(null);
   const caller = { csrfToken: me?.csrf_token, lang };
   const grantId = back.kind === 'grant' ? back.grant : null;
 
@@ -58,11 +58,25 @@ export function ConnectReturn() {
     <Stack maw={640}>
       <PageTitle>{t('oauth.title')}</PageTitle>
       {error !== null && <ErrorNote error={error} />}
+      {back.kind === 'error' && back.detail && (
+        <Text size="sm" c="dimmed" data-testid="oauth-detail">
+          {t('social.networkSaid', { detail: back.detail })}
+        </Text>
+      )}
       {back.kind === 'none' && <ErrorNote error={oauthErrorText('expired', t)} />}
       {done ? (
-        <Alert color="green" role="status">
-          {t('oauth.done', { names: done.map((p) => p.name).join(', ') })}
-        </Alert>
+        <>
+          {done.profiles.length > 0 && (
+            <Alert color="green" role="status">
+              {t('oauth.done', { names: done.profiles.map((p) => p.name).join(', ') })}
+            </Alert>
+          )}
+          {done.failed.map((f) => (
+            <Alert key={f.external_id} color="red" role="alert" data-testid="oauth-failed">
+              {f.external_id}: {f.message}
+            </Alert>
+          ))}
+        </>
       ) : (
         grantId &&
         !error && (

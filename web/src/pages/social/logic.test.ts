@@ -14,7 +14,6 @@ import {
   hashtagOf,
   networkName,
   notificationText,
-  oauthConfigured,
   oauthErrorText,
   oauthMissing,
   offersOAuth,
@@ -32,7 +31,7 @@ const tEn = (key: MessageKey, vars?: Record<string, string | number>) => format(
 const tRu = (key: MessageKey, vars?: Record<string, string | number>) => format(ru[key], vars);
 
 function row(network: string, status: string, reason: string | null = null, extra: object = {}): NetworkRow {
-  return { network, connect: { action: 'connect', status, reason }, comments: 'webhook', actions: [], limits: null, ...extra } as NetworkRow;
+  return { network, connect: { action: 'connect', status, reason }, comments: 'webhook', actions: [], limits: null, oauth: true, ...extra } as NetworkRow;
 }
 
 describe('connecting a network', () => {
@@ -48,16 +47,19 @@ describe('connecting a network', () => {
     expect(offersOAuth(row('vk', 'supported'), new Set(['vk']))).toBe(false);
     expect(offersOAuth(row('google_plus', 'unsupported'), none)).toBe(false);
     expect(offersOAuth(row('vk', 'supported', null, { oauth: false }), none)).toBe(false);
-    expect(offersOAuth(row('vk', 'supported', null, { oauth: { configured: false } }), none)).toBe(false);
-    expect(offersOAuth(row('vk', 'supported', null, { oauth_configured: false }), none)).toBe(false);
-    expect(oauthConfigured(row('vk', 'supported', null, { oauth: { configured: true } }))).toBe(true);
-    expect(oauthConfigured(row('vk', 'supported'))).toBeUndefined();
     expect([404, 501, 400, 503].map(oauthMissing)).toEqual([true, true, false, false]);
   });
 
   it('reads what the network’s redirect brought back', () => {
     expect(connectReturn('?grant=abc-123_X')).toEqual({ kind: 'grant', grant: 'abc-123_X' });
-    expect(connectReturn('?error=access_denied&grant=x')).toEqual({ kind: 'error', code: 'access_denied' });
+    expect(connectReturn('?error=access_denied&grant=x')).toEqual({ kind: 'error', code: 'access_denied', detail: null });
+    expect(connectReturn('?error=refused&detail=invalid_grant%20code%20used')).toEqual({
+      kind: 'error',
+      code: 'refused',
+      detail: 'invalid_grant code used',
+    });
+    const sealed = 'A'.repeat(700);
+    expect(connectReturn(`?grant=${sealed}`)).toEqual({ kind: 'grant', grant: sealed });
     expect(connectReturn('?grant=../../etc')).toEqual({ kind: 'none' });
     expect(connectReturn('')).toEqual({ kind: 'none' });
   });
@@ -66,6 +68,7 @@ describe('connecting a network', () => {
     expect(oauthErrorText('access_denied', tEn)).toMatch(/did not allow/);
     expect(oauthErrorText('access_denied', tRu)).toMatch(/не разрешили/);
     expect(oauthErrorText('invalid_state', tEn)).toMatch(/expired/);
+    expect(oauthErrorText('refused', tEn)).toMatch(/refused/);
     expect(oauthErrorText('weird', tEn)).toMatch(/\(weird\)/);
   });
 

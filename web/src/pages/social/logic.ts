@@ -41,27 +41,9 @@ export function connectOffer(row: NetworkRow): ConnectOffer {
   }
 }
 
-/**
- * Whether the row says the server has OAuth for the network configured: `undefined` when the
- * row does not say (older servers), so the button is offered and the server's answer decides.
- * Accepts `oauth: bool`, `oauth: {configured: bool}` and `oauth_configured: bool`.
- */
-export function oauthConfigured(row: NetworkRow): boolean | undefined {
-  const extra = row as unknown as Record<string, unknown>;
-  const oauth = extra.oauth;
-  if (typeof oauth === 'boolean') return oauth;
-  if (oauth === null) return false;
-  if (oauth && typeof oauth === 'object') {
-    const configured = (oauth as Record<string, unknown>).configured;
-    if (typeof configured === 'boolean') return configured;
-  }
-  if (typeof extra.oauth_configured === 'boolean') return extra.oauth_configured;
-  return undefined;
-}
-
-/** Whether to offer "Sign in with …": connectable, configured (or not said), not refused. */
+/** Whether to offer "Sign in with …": connectable, the server's application configured, not refused. */
 export function offersOAuth(row: NetworkRow, refused: ReadonlySet<string>): boolean {
-  return row.connect.status === 'supported' && oauthConfigured(row) !== false && !refused.has(row.network);
+  return row.connect.status === 'supported' && row.oauth && !refused.has(row.network);
 }
 
 /** Answers of `POST …/oauth/{network}/start` meaning "this server has no such flow". */
@@ -69,15 +51,17 @@ export function oauthMissing(status: number): boolean {
   return status === 404 || status === 501;
 }
 
-export type ConnectReturn = { kind: 'grant'; grant: string } | { kind: 'error'; code: string } | { kind: 'none' };
+export type ConnectReturn = { kind: 'grant'; grant: string } | { kind: 'error'; code: string; detail: string | null } | { kind: 'none' };
 
 /** What the network's redirect brought back to `/social/connect`. */
 export function connectReturn(search: string): ConnectReturn {
   const q = new URLSearchParams(search);
   const error = q.get('error');
-  if (error) return { kind: 'error', code: error };
+  // The network's own words, when it refused: shown as text, at most a short paragraph.
+  if (error) return { kind: 'error', code: error, detail: q.get('detail')?.slice(0, 300) || null };
   const grant = q.get('grant');
-  if (grant && /^[A-Za-z0-9_-]{1,200}$/.test(grant)) return { kind: 'grant', grant };
+  // A sealed grant: URL-safe base64, a few hundred characters (the server takes up to 8 KiB).
+  if (grant && /^[A-Za-z0-9_-]{1,8192}$/.test(grant)) return { kind: 'grant', grant };
   return { kind: 'none' };
 }
 
@@ -89,7 +73,9 @@ export function oauthErrorText(code: string, t: Translate): string {
     ? code
     : code === 'invalid_state' || code === 'not_found' || code === 'gone'
       ? 'expired'
-      : null;
+      : code === 'refused' || code === 'unreachable'
+        ? 'network'
+        : null;
   return known ? t(`oauth.error.${known}` as MessageKey) : t('oauth.error.unknown', { code });
 }
 

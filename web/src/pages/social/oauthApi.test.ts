@@ -46,7 +46,7 @@ describe('the OAuth calls', () => {
     expect(read.seen[0]!.url).toBe('/api/v1/social/oauth/grants/g1');
     expect((read.seen[0]!.init.headers as Record<string, string>)['X-CSRF-Token']).toBeUndefined();
     const made = fake(200, { profiles: [{ id: 'p1', name: 'A' }] });
-    expect(await connectGrant(caller, 'g1', ['1'], made.fetchImpl)).toEqual([{ id: 'p1', name: 'A' }]);
+    expect(await connectGrant(caller, 'g1', ['1'], made.fetchImpl)).toEqual({ profiles: [{ id: 'p1', name: 'A' }], failed: [] });
     expect(made.seen[0]!.url).toBe('/api/v1/social/oauth/grants/g1/connect');
     expect(made.seen[0]!.init.body).toBe('{"external_ids":["1"]}');
   });

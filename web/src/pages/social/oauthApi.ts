@@ -64,13 +64,19 @@ export function readGrant(caller: Caller, grant: string, fetchImpl?: typeof fetc
   return call<Grant>(caller, 'GET', `/api/v1/social/oauth/grants/${encodeURIComponent(grant)}`, undefined, fetchImpl);
 }
 
-export async function connectGrant(caller: Caller, grant: string, externalIds: string[], fetchImpl?: typeof fetch): Promise<SocialProfile[]> {
-  const answer = await call<{ profiles?: SocialProfile[] }>(
+/** What connecting answered: the profiles connected, and those refused with the reason. */
+export interface Connected {
+  profiles: SocialProfile[];
+  failed: { external_id: string; message: string }[];
+}
+
+export async function connectGrant(caller: Caller, grant: string, externalIds: string[], fetchImpl?: typeof fetch): Promise<Connected> {
+  const answer = await call<Partial<Connected>>(
     caller,
     'POST',
     `/api/v1/social/oauth/grants/${encodeURIComponent(grant)}/connect`,
     { external_ids: externalIds },
     fetchImpl,
   );
-  return answer?.profiles ?? [];
+  return { profiles: answer?.profiles ?? [], failed: answer?.failed ?? [] };
 }
