@@ -13,6 +13,7 @@ import { SignIn } from './pages/SignIn';
 const Workspace = lazy(() => import('./pages/workspace/Workspace'));
 const Platform = lazy(() => import('./pages/platform/Platform'));
 const Account = lazy(() => import('./pages/Account'));
+const Publishing = lazy(() => import('./pages/publishing/Publishing'));
 
 const theme = createTheme({
   primaryColor: 'blue',
@@ -60,6 +61,7 @@ const router = createBrowserRouter([
           { path: '/inbox', element: <Inbox /> },
           { path: '/inbox/:conversationId', element: <Inbox /> },
           { path: '/workspace/*', element: <Workspace /> },
+          { path: '/publishing/*', element: <Publishing /> },
           { path: '/platform/*', element: <Platform /> },
           { path: '/account', element: <Account /> },
           { path: '*', element: <Navigate to="/" replace /> },

@@ -1,10 +1,11 @@
 // The signed-in frame: a narrow navigation rail (inbox, workspace, platform, language, sign out)
 // and the page. Sends the user to sign in when the session is gone, keeping where they were.
 import { Menu, Tooltip, UnstyledButton } from '@mantine/core';
-import { IconBuildingStore, IconInbox, IconLogout, IconSettings, IconUserCircle } from '@tabler/icons-react';
+import { IconBuildingStore, IconCalendarEvent, IconInbox, IconLogout, IconSettings, IconUserCircle } from '@tabler/icons-react';
 import { NavLink, Navigate, Outlet, useLocation } from 'react-router';
 import { isPlatformStaff, useSession, workspaceSections } from '../auth/session';
 import { useI18n, type Lang } from '../i18n';
+import { seesPublishing } from '../pages/publishing/access';
 
 export function RequireSession() {
   const { status } = useSession();
@@ -39,6 +40,7 @@ function Shell() {
           o
         </div>
         {!staff && link('/inbox', t('nav.inbox'), IconInbox)}
+        {seesPublishing(me) && link('/publishing', t('nav.publishing'), IconCalendarEvent)}
         {workspace && link('/workspace', t('nav.workspace'), IconSettings)}
         {staff && link('/platform', t('nav.platform'), IconBuildingStore)}
         <div className="rail-spacer" />

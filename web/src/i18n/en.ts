@@ -1,5 +1,8 @@
 // English. The keys are the contract: ru.ts must have every one (the type checks it).
+import { publishingEn } from './publishing.en';
+
 export const en = {
+  ...publishingEn,
   'lang.label': 'Language',
   'error.generic': 'Something went wrong. Please try again.',
   'common.loading': 'Loading…',

@@ -1,7 +1,9 @@
 // Русский.
 import type { Messages } from './en';
+import { publishingRu } from './publishing.ru';
 
 export const ru: Messages = {
+  ...publishingRu,
   'lang.label': 'Язык',
   'error.generic': 'Что-то пошло не так. Попробуйте ещё раз.',
   'common.loading': 'Загрузка…',
