@@ -181,12 +181,16 @@ export function Calendar() {
   };
   const dragOver = (slot: string, past: boolean) => (e: DragEvent) => {
     if (past) {
+      // Not a drop target: say why, and leave the message once the drag ends there.
       e.dataTransfer.dropEffect = 'none';
+      setOver(null);
+      if (error !== t('cal.past')) refuse('past');
       return;
     }
     e.preventDefault();
     e.dataTransfer.dropEffect = 'move';
     setOver(slot);
+    if (error === t('cal.past')) setError(null);
   };
 
   const step = (n: number) => {
@@ -215,6 +219,8 @@ export function Calendar() {
       className={`cal-item cal-${it.kind} cal-status-${it.status}${it.movable ? ' movable' : ''}`}
       draggable={it.movable}
       onDragStart={(e) => {
+        setError(null);
+        setNotice(null);
         e.dataTransfer.setData('text/plain', it.key);
         e.dataTransfer.effectAllowed = 'move';
       }}

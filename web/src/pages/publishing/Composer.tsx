@@ -103,7 +103,12 @@ export function Composer() {
     [zone],
   );
 
+  // The post shown; a draft just created here is not fetched again when its address appears.
+  const shownId = useRef<string | null>(null);
+  shownId.current = post?.id ?? null;
+
   useEffect(() => {
+    if (postId && postId === shownId.current) return;
     setError(null);
     setNotice(null);
     if (!postId) {
@@ -163,10 +168,10 @@ export function Composer() {
       else setVariants((v) => ({ ...v, [tab]: override(v[tab], field, value) }));
     });
   const followBase = (field: Field) => change(() => setVariants((v) => ({ ...v, [tab]: inherit(v[tab], field) })));
-  const toggleProfile = (id: string, on: boolean) =>
+  const chooseProfiles = (ids: string[]) =>
     change(() => {
-      setSelected((s) => (on ? [...s, id] : s.filter((x) => x !== id)));
-      if (!on && tab === id) setTab(BASE);
+      setSelected(ids);
+      if (tab !== BASE && !ids.includes(tab)) setTab(BASE);
     });
 
   const run = async (what: () => Promise<void>) => {
@@ -196,6 +201,12 @@ export function Composer() {
     navigate(`/publishing/compose/${created.id}`, { replace: true });
     return created.id;
   };
+
+  const saveDraft = () =>
+    run(async () => {
+      await save();
+      setNotice(t('pub.saved'));
+    });
 
   const step = (path: 'submit' | 'approve' | 'reject' | 'unschedule' | 'publish') =>
     run(async () => {
@@ -242,7 +253,7 @@ export function Composer() {
 
       <div className="composer-layout">
         <Stack gap="sm" className="composer-edit">
-          <Checkbox.Group label={t('pub.profiles')} description={t('pub.profilesHint')} value={selected}>
+          <Checkbox.Group label={t('pub.profiles')} description={t('pub.profilesHint')} value={selected} onChange={chooseProfiles}>
             <Group gap="md" mt={6}>
               {profiles.map((p) => (
                 <Checkbox
@@ -250,14 +261,12 @@ export function Composer() {
                   value={p.id}
                   disabled={!editable}
                   label={
-                    <Group gap={4} wrap="nowrap">
+                    <Group gap={4} wrap="nowrap" component="span">
                       <NetworkIcon network={p.network} />
                       {profileLabel(p)}
                     </Group>
                   }
                   aria-label={profileLabel(p)}
-                  checked={selected.includes(p.id)}
-                  onChange={(e) => toggleProfile(p.id, e.currentTarget.checked)}
                 />
               ))}
             </Group>
@@ -287,26 +296,31 @@ export function Composer() {
                 </Tabs.Tab>
               ))}
             </Tabs.List>
+            {[BASE, ...selected].map((value) => (
+              <Tabs.Panel key={value} value={value} pt="sm">
+                {value === tab && (
+                  <div role="group" aria-label={tabProfile ? t('pub.variantOf', { name: profileLabel(tabProfile) }) : t('pub.allNetworks')}>
+                    <ContentFields
+                      key={tab}
+                      value={current}
+                      variant={tab === BASE ? null : (variants[tab] ?? {})}
+                      row={tabRow}
+                      readOnly={!editable}
+                      media={data.mediaById}
+                      onChange={setField}
+                      onUseBase={followBase}
+                      library={data.media}
+                      onUploaded={data.addMedia}
+                    />
+                  </div>
+                )}
+              </Tabs.Panel>
+            ))}
           </Tabs>
-
-          <div role="group" aria-label={tabProfile ? t('pub.variantOf', { name: profileLabel(tabProfile) }) : t('pub.allNetworks')}>
-            <ContentFields
-              key={tab}
-              value={current}
-              variant={tab === BASE ? null : (variants[tab] ?? {})}
-              row={tabRow}
-              readOnly={!editable}
-              media={data.mediaById}
-              onChange={setField}
-              onUseBase={followBase}
-              library={data.media}
-              onUploaded={data.addMedia}
-            />
-          </div>
 
           <Group gap="xs">
             {editable && can.publish && (
-              <Button variant="default" loading={busy} disabled={!fits || (!dirty && !!post)} onClick={() => void run(async () => { await save(); setNotice(t('pub.saved')); })}>
+              <Button variant="default" loading={busy} disabled={!fits || (!dirty && !!post)} onClick={() => void saveDraft()}>
                 {t('pub.saveDraft')}
               </Button>
             )}

@@ -33,13 +33,18 @@ describe('civil days', () => {
     expect(weekDays('2026-11-28')).toEqual(['2026-11-23', '2026-11-24', '2026-11-25', '2026-11-26', '2026-11-27', '2026-11-28', '2026-11-29']);
   });
 
-  it('covers a month with whole weeks', () => {
+  it('shows six whole weeks from the one holding the first day', () => {
     const grid = monthGrid(2026, 11);
     expect(grid[0]?.[0]).toBe('2026-10-26');
     expect(grid.at(-1)?.at(-1)).toBe('2026-12-06');
     expect(grid.every((w) => w.length === 7)).toBe(true);
-    // February 2021 starts on a Monday and fits four weeks exactly.
-    expect(monthGrid(2021, 2)).toHaveLength(4);
+    // Whatever the month, the day after its last is on the grid (to drop on).
+    for (let m = 1; m <= 12; m++) {
+      const days = monthGrid(2026, m).flat();
+      const last = addDays(m === 12 ? '2027-01-01' : `2026-${String(m + 1).padStart(2, '0')}-01`, -1);
+      expect(days, `month ${m}`).toContain(addDays(last, 1));
+    }
+    expect(monthGrid(2021, 2)[0]?.[0]).toBe('2021-02-01');
     expect(addMonths(2026, 12, 1)).toEqual({ year: 2027, month: 1 });
     expect(addMonths(2026, 1, -1)).toEqual({ year: 2025, month: 12 });
   });

@@ -148,16 +148,13 @@ export function instantAtDayTime(day: DayKey, time: string, timeZone: string): n
   return instantOf({ ...parseDay(day), ...t }, timeZone);
 }
 
-/** The weeks (Monday first) covering a month: 4 to 6 rows of 7 days. */
+/**
+ * Six weeks (Monday first) from the week holding the month's first day: always the same
+ * height, and the first days of the next month are always there to drop on.
+ */
 export function monthGrid(year: number, month: number): DayKey[][] {
-  const first = dayKey(year, month, 1);
-  const days = new Date(Date.UTC(year, month, 0)).getUTCDate();
-  const last = dayKey(year, month, days);
-  const weeks: DayKey[][] = [];
-  for (let start = startOfWeek(first); start <= last; start = addDays(start, 7)) {
-    weeks.push(Array.from({ length: 7 }, (_, i) => addDays(start, i)));
-  }
-  return weeks;
+  const start = startOfWeek(dayKey(year, month, 1));
+  return Array.from({ length: 6 }, (_, w) => Array.from({ length: 7 }, (_, i) => addDays(start, w * 7 + i)));
 }
 
 export function weekDays(anyDay: DayKey): DayKey[] {
