@@ -933,9 +933,10 @@ async function main() {
 
   // OMNIHUB_E2E_ONLY=<regexp> runs only the scenarios whose names match (while working on them).
   const only = process.env.OMNIHUB_E2E_ONLY ? new RegExp(process.env.OMNIHUB_E2E_ONLY) : null;
+  const chosen = steps.filter((s) => !only || only.test(s.name));
   let failed = 0;
   try {
-    for (const { name, fn } of steps.filter((s) => !only || only.test(s.name))) {
+    for (const { name, fn } of chosen) {
       try {
         await fn();
         console.log(`ok - ${name}`);
@@ -963,7 +964,7 @@ async function main() {
     console.log(`# server output:\n${server.output().slice(-4000)}`);
     process.exit(1);
   }
-  console.log(`# ${steps.length} scenarios passed; screenshots in ${artifacts}`);
+  console.log(`# ${chosen.length} scenarios passed; screenshots in ${artifacts}`);
 }
 
 main().catch((err) => {

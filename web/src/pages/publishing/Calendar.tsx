@@ -4,14 +4,13 @@
 // schedule endpoint, which moves the post and its publishing task together (the earlier task
 // then does nothing); another task moves through the scheduler's reschedule. Opening an item
 // moves it with the keyboard instead; past slots take nothing.
-import { Alert, Button, Group, Modal, SegmentedControl, Stack, Text, TextInput, Title } from '@mantine/core';
+import { Button, Group, Modal, SegmentedControl, Stack, Text, TextInput, Title } from '@mantine/core';
 import { IconChevronLeft, IconChevronRight } from '@tabler/icons-react';
 import { useCallback, useEffect, useMemo, useState, type DragEvent } from 'react';
 import { Link } from 'react-router';
-import { ok } from '../../api/client';
+import { ApiError, ok } from '../../api/client';
 import type { components } from '../../api/schema';
 import { useApi } from '../../auth/session';
-import { ErrorNote } from '../../components/ErrorNote';
 import { PageTitle } from '../../components/Page';
 import { useI18n, type MessageKey } from '../../i18n';
 import { publishingEn } from '../../i18n/publishing.en';
@@ -276,12 +275,18 @@ export function Calendar() {
       <Text size="xs" c="dimmed">
         {t('cal.dragHint')} {!scheduling && t('cal.tasksHidden')}
       </Text>
-      <ErrorNote error={error ?? data.error} />
-      {notice && (
-        <Alert color="green" variant="light" role="status" data-testid="cal-notice">
-          {notice}
-        </Alert>
-      )}
+      {/* One line that is always there: a message appearing mid-drag must not move the drop targets. */}
+      <div className="cal-message" aria-live="polite">
+        {error || data.error ? (
+          <Text size="sm" c="red" role="alert" data-testid="cal-error">
+            {messageOf(error ?? data.error, t('error.generic'))}
+          </Text>
+        ) : notice ? (
+          <Text size="sm" c="green" data-testid="cal-notice">
+            {notice}
+          </Text>
+        ) : null}
+      </div>
 
       {view === 'month' ? (
         <table className="cal-month" data-testid="cal-month">
@@ -366,6 +371,12 @@ export function Calendar() {
       {open && <MoveDialog item={open} zone={zone} onClose={() => setOpen(null)} onMove={(target) => void move(open, target).then(() => setOpen(null))} />}
     </Stack>
   );
+}
+
+function messageOf(error: unknown, generic: string): string {
+  if (typeof error === 'string') return error;
+  if (error instanceof ApiError && error.message) return error.detail ? `${error.message} (${error.detail})` : error.message;
+  return generic;
 }
 
 /** An item's details, and moving it with the keyboard: a date and a time in the user's zone. */
