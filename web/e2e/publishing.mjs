@@ -164,6 +164,7 @@ export function publishingSteps({ step, browser, base, logins, state, newPage, s
     const today = wallDay(at, zone);
     const tomorrow = wallDay(at + 86_400_000, zone);
     const time = wallTime(at, zone);
+    const yesterday = wallDay(at - 86_400_000, zone);
     await smm.getByLabel('Date').fill(tomorrow);
     await smm.getByLabel('Time').fill(time);
     await smm.getByText(`Time zone: ${zone}`).waitFor();
@@ -176,7 +177,6 @@ export function publishingSteps({ step, browser, base, logins, state, newPage, s
     const from = smm.locator(`[data-day="${tomorrow}"]`).getByRole('button', { name: new RegExp(state.text) });
     await from.waitFor();
     // Yesterday is over: nothing lands there.
-    const yesterday = wallDay(at - 86_400_000, zone);
     if ((await smm.locator(`[data-day="${yesterday}"]`).count()) > 0) {
       await from.dragTo(smm.locator(`[data-day="${yesterday}"]`));
       post = (await apiFrom(smm, 'GET', `/api/v1/social/posts/${state.postId}`)).body;
@@ -186,6 +186,17 @@ export function publishingSteps({ step, browser, base, logins, state, newPage, s
     await smm.getByTestId('cal-notice').waitFor();
     await smm.locator(`[data-day="${today}"]`).getByRole('button', { name: new RegExp(state.text) }).waitFor();
     await shot(smm, '21-publishing-calendar');
+    // The keyboard's way: the item opens a dialog that moves it by date and time, refusing the past.
+    await smm.locator(`[data-day="${today}"]`).getByRole('button', { name: new RegExp(state.text) }).focus();
+    await smm.keyboard.press('Enter');
+    const dialog = smm.getByRole('dialog');
+    assert.equal(await dialog.getByLabel('Date').inputValue(), today);
+    assert.equal(await dialog.getByLabel('Time').inputValue(), time);
+    await dialog.getByLabel('Date').fill(yesterday);
+    await dialog.getByRole('alert').getByText('That time has passed').waitFor();
+    assert.equal(await dialog.getByRole('button', { name: 'Move', exact: true }).isDisabled(), true);
+    await smm.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
     post = (await apiFrom(smm, 'GET', `/api/v1/social/posts/${state.postId}`)).body;
     assert.equal(post.status, 'scheduled');
     assert.equal(Date.parse(post.scheduled_at), at, 'moved to today, same time of day');

@@ -1785,7 +1785,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * A network's handshake for one profile's webhook (Meta's `hub.challenge`, X's `crc_token`),
+         *     answered by the profile's connector; refused as `invalid_signature` like a forged event.
+         */
+        get: operations["social_hook_handshake"];
         put?: never;
         /**
          * Receives a social network's event for one profile (VK's Callback API: the confirmation
@@ -10225,6 +10229,49 @@ export interface operations {
                 };
             };
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    social_hook_handshake: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the network */
+                network: string;
+                /** @description the profile */
+                profile_id: components["schemas"]["ChannelId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the handshake's answer, in the network's form */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description `invalid_signature`: unknown profile, another network's, or a wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such network */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
