@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { chromium } from 'playwright-core';
+import { publishingSteps } from './publishing.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const web = resolve(here, '..');
@@ -189,9 +190,9 @@ function totp(secretBase32, atMs) {
 
 const problems = [];
 
-async function newPage(browser, name, viewport = { width: 1366, height: 860 }, locale = 'en-US') {
+async function newPage(browser, name, viewport = { width: 1366, height: 860 }, locale = 'en-US', options = {}) {
   // Reduced motion: the console then skips its transitions, so screenshots show finished screens.
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport, locale, reducedMotion: 'reduce' });
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport, locale, reducedMotion: 'reduce', ...options });
   const page = await context.newPage();
   page.setDefaultTimeout(TIMEOUT_MS);
   page.on('dialog', (d) => {
@@ -1126,17 +1127,22 @@ async function main() {
     await shot(page, '09-platform-client');
   });
 
+  publishingSteps({ step, browser, base, logins, state, newPage, signIn, shot, waitFor });
+
+  // OMNIHUB_E2E_ONLY=<regexp> runs only the scenarios whose names match (while working on them).
+  const only = process.env.OMNIHUB_E2E_ONLY ? new RegExp(process.env.OMNIHUB_E2E_ONLY) : null;
+  const chosen = steps.filter((s) => !only || only.test(s.name));
   let failed = 0;
   try {
-    for (const { name, fn } of steps) {
+    for (const { name, fn } of chosen) {
       try {
         await fn();
         console.log(`ok - ${name}`);
       } catch (err) {
         failed += 1;
         console.log(`not ok - ${name}\n  ${String(err?.stack ?? err).split('\n').join('\n  ')}`);
-        for (const page of [state.owner, state.anna].filter(Boolean)) {
-          await page.screenshot({ path: join(artifacts, `failure-${failed}-${page === state.owner ? 'owner' : 'anna'}.png`) }).catch(() => {});
+        for (const [who, page] of Object.entries({ owner: state.owner, anna: state.anna, smm: state.smm }).filter(([, p]) => p)) {
+          await page.screenshot({ path: join(artifacts, `failure-${failed}-${who}.png`) }).catch(() => {});
         }
         break;
       }
@@ -1156,7 +1162,7 @@ async function main() {
     console.log(`# server output:\n${server.output().slice(-4000)}`);
     process.exit(1);
   }
-  console.log(`# ${steps.length} scenarios passed; screenshots in ${artifacts}`);
+  console.log(`# ${chosen.length} scenarios passed; screenshots in ${artifacts}`);
 }
 
 main().catch((err) => {

@@ -15,6 +15,7 @@ const Platform = lazy(() => import('./pages/platform/Platform'));
 const Account = lazy(() => import('./pages/Account'));
 const Social = lazy(() => import('./pages/social/Social'));
 const Automation = lazy(() => import('./pages/social/Automation'));
+const Publishing = lazy(() => import('./pages/publishing/Publishing'));
 
 const theme = createTheme({
   primaryColor: 'blue',
@@ -71,6 +72,7 @@ const router = createBrowserRouter([
           { path: '/inbox', element: <Inbox /> },
           { path: '/inbox/:conversationId', element: <Inbox /> },
           { path: '/workspace/*', element: <Workspace /> },
+          { path: '/publishing/*', element: <Publishing /> },
           { path: '/platform/*', element: <Platform /> },
           { path: '/social/*', element: <Social /> },
           { path: '/automation/*', element: <Automation /> },

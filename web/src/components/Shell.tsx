@@ -1,10 +1,11 @@
 // The signed-in frame: a narrow navigation rail (inbox, workspace, platform, language, sign out)
 // and the page. Sends the user to sign in when the session is gone, keeping where they were.
 import { Menu, Tooltip, UnstyledButton } from '@mantine/core';
-import { IconBolt, IconBuildingStore, IconInbox, IconLogout, IconSettings, IconShare, IconUserCircle } from '@tabler/icons-react';
+import { IconBolt, IconBuildingStore, IconCalendarEvent, IconInbox, IconLogout, IconSettings, IconShare, IconUserCircle } from '@tabler/icons-react';
 import { NavLink, Navigate, Outlet, useLocation } from 'react-router';
 import { isPlatformStaff, useSession, workspaceSections } from '../auth/session';
 import { useI18n, type Lang } from '../i18n';
+import { seesPublishing } from '../pages/publishing/access';
 import { NotificationBell } from './NotificationBell';
 
 export function RequireSession() {
@@ -41,6 +42,7 @@ function Shell() {
           o
         </div>
         {!staff && link('/inbox', t('nav.inbox'), IconInbox)}
+        {seesPublishing(me) && link('/publishing', t('nav.publishing'), IconCalendarEvent)}
         {!staff && link('/social', t('nav.social'), IconShare)}
         {automation && link('/automation', t('nav.automation'), IconBolt)}
         {workspace && link('/workspace', t('nav.workspace'), IconSettings)}

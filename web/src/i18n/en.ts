@@ -1,7 +1,9 @@
 // English. The keys are the contract: ru.ts must have every one (the type checks it).
+import { publishingEn } from './publishing.en';
 import { socialEn } from './social';
 
 export const en = {
+  ...publishingEn,
   ...socialEn,
   'lang.label': 'Language',
   'error.generic': 'Something went wrong. Please try again.',

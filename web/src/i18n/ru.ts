@@ -1,8 +1,10 @@
 // Русский.
 import type { Messages } from './en';
+import { publishingRu } from './publishing.ru';
 import { socialRu } from './social';
 
 export const ru: Messages = {
+  ...publishingRu,
   ...socialRu,
   'lang.label': 'Язык',
   'error.generic': 'Что-то пошло не так. Попробуйте ещё раз.',

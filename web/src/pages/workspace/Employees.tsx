@@ -12,7 +12,7 @@ import { dateTime } from '../../lib/time';
 import { RightsPicker } from './RightsPicker';
 import { withChannelRights } from './rights';
 
-const GLOBAL_RIGHTS: GlobalRight[] = ['manage_employees', 'manage_settings', 'billing', 'all_conversations', 'analytics'];
+const GLOBAL_RIGHTS: GlobalRight[] = ['manage_employees', 'manage_settings', 'billing', 'all_conversations', 'analytics', 'scheduling'];
 
 export function Employees() {
   const { t, lang } = useI18n();

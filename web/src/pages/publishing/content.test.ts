@@ -1,0 +1,134 @@
+import { describe, expect, it } from 'vitest';
+import {
+  composeText,
+  effective,
+  fromWire,
+  groupOf,
+  inherit,
+  isOverridden,
+  override,
+  postActions,
+  postInput,
+  problems,
+  splitTags,
+  support,
+  type NetworkRow,
+  type SocialMedia,
+} from './content';
+
+const vk: NetworkRow = {
+  network: 'vk',
+  oauth: false,
+  comments: 'webhook',
+  connect: { action: 'connect', status: 'supported' },
+  limits: { max_text_chars: 20, max_images: 2, image_types: ['image/jpeg', 'image/png'], max_image_bytes: 1000 } as never,
+  actions: [
+    { action: 'create_post', status: 'supported' },
+    { action: 'post_images', status: 'supported' },
+    { action: 'post_link', status: 'supported' },
+    { action: 'post_hashtags', status: 'supported' },
+    { action: 'post_mentions', status: 'supported' },
+    { action: 'post_location', status: 'supported' },
+    { action: 'post_video', status: 'planned', reason: 'not built yet' },
+  ],
+};
+const x: NetworkRow = {
+  ...vk,
+  network: 'x',
+  actions: [...vk.actions.filter((a) => a.action !== 'post_location'), { action: 'post_location', status: 'unsupported', reason: 'X takes no place ids from apps' }],
+};
+const gplus: NetworkRow = { network: 'google_plus', oauth: false, comments: 'none', connect: { action: 'connect', status: 'unsupported', reason: 'shut down in 2019' }, actions: [] };
+
+const file = (id: string, mime: string, size = 10): SocialMedia => ({ id, mime_type: mime, size, file_name: `${id}.bin`, created_at: '' });
+const media = new Map([file('a', 'image/jpeg'), file('b', 'image/png', 5000), file('c', 'image/gif'), file('v', 'video/mp4')].map((m) => [m.id, m]));
+
+describe('variants', () => {
+  it('inherit every field the variant does not set', () => {
+    const base = { text: 'Hello', hashtags: ['sale'], link: 'https://a.example' };
+    expect(effective(base, undefined)).toEqual(base);
+    const v = override(undefined, 'text', 'Привет, VK');
+    expect(effective(base, v)).toEqual({ text: 'Привет, VK', hashtags: ['sale'], link: 'https://a.example' });
+    // The base text changes later: the edited variant keeps its own, others follow.
+    const later = { ...base, text: 'Hello again' };
+    expect(effective(later, v).text).toBe('Привет, VK');
+    expect(effective(later, undefined).text).toBe('Hello again');
+  });
+
+  it('can set a field to empty and then inherit it again', () => {
+    const base = { text: 'x', hashtags: ['a', 'b'] };
+    let v = override(undefined, 'hashtags', []);
+    expect(effective(base, v).hashtags).toEqual([]);
+    expect(isOverridden(v, 'hashtags')).toBe(true);
+    v = inherit(v, 'hashtags') ?? {};
+    expect(isOverridden(v, 'hashtags')).toBe(false);
+    expect(effective(base, v).hashtags).toEqual(['a', 'b']);
+    expect(inherit(override(undefined, 'text', 'y'), 'text')).toBeUndefined();
+  });
+
+  it('sends only the variants that differ', () => {
+    const input = postInput({ text: 'Hi', link: '  ' }, ['p1', 'p2', 'p3'], { p2: { text: 'Hi p2', hashtags: [] }, p3: {} });
+    expect(input).toEqual({
+      content: { text: 'Hi' },
+      targets: [{ profile_id: 'p1' }, { profile_id: 'p2', content: { text: 'Hi p2', hashtags: [] } }, { profile_id: 'p3' }],
+    });
+    expect(fromWire({ text: 'a', link: null, hashtags: ['x'] })).toEqual({ text: 'a', hashtags: ['x'] });
+  });
+
+  it('reads tags typed with or without # and @', () => {
+    expect(splitTags('#sale, #новинка  winter', '#')).toEqual(['sale', 'новинка', 'winter']);
+    expect(splitTags('@durov id1', '@')).toEqual(['durov', 'id1']);
+  });
+});
+
+describe('the text a network shows', () => {
+  it('appends mentions and hashtags not already in the text', () => {
+    expect(composeText({ text: 'Sale today ', hashtags: ['sale', 'winter'], mentions: ['shop'] })).toBe('Sale today\n\n@shop\n\n#sale #winter');
+    expect(composeText({ text: 'Our #sale', hashtags: ['sale'] })).toBe('Our #sale');
+    expect(composeText({ hashtags: ['a'] })).toBe('#a');
+  });
+});
+
+describe('limits', () => {
+  it('count hashtags and mentions in the length', () => {
+    expect(problems({ text: '12345678901234' }, vk, media)).toEqual([]);
+    expect(problems({ text: '12345678901234', hashtags: ['abcd'] }, vk, media)).toEqual([{ kind: 'text_length', length: 21, max: 20 }]);
+    // Characters, not UTF-16 units: 20 emoji fit.
+    expect(problems({ text: '😀'.repeat(20) }, vk, media)).toEqual([]);
+  });
+
+  it('check the number, type and size of files', () => {
+    expect(problems({ media: ['a', 'b', 'c'] }, vk, media)).toEqual([
+      { kind: 'image_count', count: 3, max: 2 },
+      { kind: 'image_size', file: 'b.bin', max: 1000 },
+      { kind: 'image_type', file: 'c.bin' },
+    ]);
+    expect(problems({ media: ['v'] }, vk, media)).toEqual([
+      { kind: 'unsupported', action: 'post_video', reason: 'not built yet' },
+      { kind: 'image_type', file: 'v.bin' },
+    ]);
+  });
+
+  it('refuse an empty post and what the network does not allow, with its reason', () => {
+    expect(problems({ text: '  ' }, vk, media)).toEqual([{ kind: 'empty' }]);
+    expect(problems({ text: 'x', location: { latitude: 55.75, longitude: 37.61 } }, x, media)).toEqual([
+      { kind: 'unsupported', action: 'post_location', reason: 'X takes no place ids from apps' },
+    ]);
+    expect(support(gplus, 'create_post')).toEqual({ status: 'unsupported', reason: 'shut down in 2019' });
+    expect(support(vk, 'edit_post')).toEqual({ status: 'planned', reason: '' });
+  });
+});
+
+describe('the approval flow', () => {
+  it('offers each step to whoever holds its right', () => {
+    const writer = { publish: true, approve: false, delete: false };
+    const approver = { publish: false, approve: true, delete: false };
+    expect(postActions('draft', writer)).toMatchObject({ edit: true, submit: true, approve: false });
+    expect(postActions('awaiting_approval', writer)).toMatchObject({ approve: false, edit: false });
+    expect(postActions('awaiting_approval', approver)).toMatchObject({ approve: true, reject: true });
+    expect(postActions('approved', writer)).toMatchObject({ schedule: true, publish: true, unschedule: false });
+    expect(postActions('scheduled', writer)).toMatchObject({ schedule: true, unschedule: true });
+    expect(postActions('failed', writer)).toMatchObject({ retry: true });
+    expect(groupOf('publishing')).toBe('scheduled');
+    expect(groupOf('deleted')).toBeNull();
+  });
+});

@@ -1,0 +1,241 @@
+// What a post says, per profile: the base content, each profile's variant (the fields it sets
+// replace the base's, the rest is inherited until edited), the text a network shows (mentions
+// and hashtags appended as the server does), and the checks against each network's limits and
+// capabilities from the matrix — the same ones the server makes, so the composer says what is
+// wrong before saving.
+import type { components } from '../../api/schema';
+
+type S = components['schemas'];
+export type NetworkRow = S['NetworkRow'];
+export type SocialProfile = S['SocialProfile'];
+export type SocialPost = S['SocialPost'];
+export type SocialMedia = S['SocialMedia'];
+export type PostInput = S['PostInput'];
+
+export interface Location {
+  latitude: number;
+  longitude: number;
+}
+
+/** A post's content, or a variant of it: a field left undefined is not set. */
+export interface Content {
+  text?: string;
+  link?: string;
+  hashtags?: string[];
+  mentions?: string[];
+  location?: Location;
+  media?: string[];
+}
+
+export type Field = keyof Content;
+export const FIELDS: Field[] = ['text', 'link', 'hashtags', 'mentions', 'location', 'media'];
+
+/** The network's limits, as the capability matrix gives them. */
+export interface Limits {
+  max_text_chars: number;
+  max_images: number;
+  image_types: string[];
+  max_image_bytes: number;
+}
+
+export function limitsOf(row: NetworkRow | undefined): Limits | null {
+  const raw = row?.limits as unknown as Partial<Limits> | null | undefined;
+  if (!raw || typeof raw.max_text_chars !== 'number') return null;
+  return {
+    max_text_chars: raw.max_text_chars,
+    max_images: raw.max_images ?? 0,
+    image_types: raw.image_types ?? [],
+    max_image_bytes: raw.max_image_bytes ?? 0,
+  };
+}
+
+/** The content with the fields the variant sets replaced (the server's `with_variant`). */
+export function effective(base: Content, variant: Content | undefined): Content {
+  if (!variant) return { ...base };
+  const out: Content = { ...base };
+  for (const f of FIELDS) {
+    if (variant[f] !== undefined) (out as Record<Field, unknown>)[f] = variant[f];
+  }
+  return out;
+}
+
+/** The variant with one field set (an edit on that profile's tab). */
+export function override<F extends Field>(variant: Content | undefined, field: F, value: Content[F]): Content {
+  return { ...(variant ?? {}), [field]: value };
+}
+
+/** The variant without its own value for a field: the base's shows again. */
+export function inherit(variant: Content | undefined, field: Field): Content | undefined {
+  if (!variant) return undefined;
+  const out = { ...variant };
+  delete out[field];
+  return Object.keys(out).length === 0 ? undefined : out;
+}
+
+export function isOverridden(variant: Content | undefined, field: Field): boolean {
+  return variant?.[field] !== undefined;
+}
+
+/** A list typed as words separated by spaces or commas, without leading `#` or `@`. */
+export function splitTags(raw: string, prefix: '#' | '@'): string[] {
+  return raw
+    .split(/[\s,]+/)
+    .map((t) => t.trim().replace(prefix === '#' ? /^#+/ : /^@+/, ''))
+    .filter((t) => t.length > 0);
+}
+
+/** The content as the API takes it: empty fields left out, text trimmed at the end only. */
+export function toWire(c: Content): S['PostContent'] {
+  const out: S['PostContent'] = {};
+  if (c.text !== undefined) out.text = c.text;
+  if (c.link !== undefined && c.link.trim() !== '') out.link = c.link.trim();
+  if (c.hashtags !== undefined) out.hashtags = c.hashtags;
+  if (c.mentions !== undefined) out.mentions = c.mentions;
+  if (c.location !== undefined) out.location = c.location;
+  if (c.media !== undefined) out.media = c.media;
+  return out;
+}
+
+export function fromWire(raw: unknown): Content {
+  const c = (raw ?? {}) as S['PostContent'];
+  const out: Content = {};
+  if (c.text != null) out.text = c.text;
+  if (c.link != null) out.link = c.link;
+  if (c.hashtags != null) out.hashtags = c.hashtags;
+  if (c.mentions != null) out.mentions = c.mentions;
+  if (c.location != null) out.location = c.location;
+  if (c.media != null) out.media = c.media;
+  return out;
+}
+
+/** The request body: the base content, and each chosen profile with its variant when it has one. */
+export function postInput(base: Content, profiles: string[], variants: Record<string, Content | undefined>): PostInput {
+  return {
+    content: toWire(base),
+    targets: profiles.map((id) => {
+      const v = variants[id];
+      return v && Object.keys(v).length > 0 ? { profile_id: id, content: toWire(v) } : { profile_id: id };
+    }),
+  };
+}
+
+/**
+ * The text as networks without separate fields show it (the server's `compose_text`): the
+ * text, then the mentions and the hashtags not already in it, each group on its own paragraph.
+ */
+export function composeText(c: Content, mention: (m: string) => string = (m) => `@${m}`): string {
+  const raw = c.text ?? '';
+  let text = raw.trim().trimEnd();
+  const push = (line: string) => {
+    if (line === '' || text.includes(line)) return;
+    if (text !== '') text += '\n\n';
+    text += line;
+  };
+  push(
+    (c.mentions ?? [])
+      .map(mention)
+      .filter((m) => !raw.includes(m))
+      .join(' '),
+  );
+  push(
+    (c.hashtags ?? [])
+      .map((t) => `#${t.replace(/^#+/, '')}`)
+      .filter((t) => !raw.includes(t))
+      .join(' '),
+  );
+  return text;
+}
+
+/** Characters as the server counts them (Unicode scalar values, not UTF-16 units). */
+export function charCount(s: string): number {
+  return [...s].length;
+}
+
+export type Support = { status: 'supported' } | { status: 'planned' | 'unsupported'; reason: string };
+
+/** Whether the network allows an action (a missing row or action is not built yet). */
+export function support(row: NetworkRow | undefined, action: string): Support {
+  if (!row) return { status: 'planned', reason: '' };
+  if (row.connect.status === 'unsupported') return { status: 'unsupported', reason: row.connect.reason ?? '' };
+  const a = row.actions.find((x) => x.action === action);
+  if (!a) return { status: 'planned', reason: '' };
+  if (a.status === 'supported') return { status: 'supported' };
+  return { status: a.status === 'unsupported' ? 'unsupported' : 'planned', reason: a.reason ?? '' };
+}
+
+/** One thing the network will not take, with what the message needs. */
+export type Problem =
+  | { kind: 'empty' }
+  | { kind: 'text_length'; length: number; max: number }
+  | { kind: 'image_count'; count: number; max: number }
+  | { kind: 'image_type'; file: string }
+  | { kind: 'image_size'; file: string; max: number }
+  | { kind: 'unsupported'; action: string; reason: string };
+
+/**
+ * What the network would refuse in this content, in the order the server checks: the
+ * actions the content needs, something to publish, the text's length with mentions and
+ * hashtags, the number of images, each file's type and size.
+ */
+export function problems(c: Content, row: NetworkRow | undefined, media: Map<string, SocialMedia>): Problem[] {
+  const out: Problem[] = [];
+  const need = (action: string) => {
+    const s = support(row, action);
+    if (s.status !== 'supported') out.push({ kind: 'unsupported', action, reason: s.reason });
+  };
+  need('create_post');
+  const text = (c.text ?? '').trim();
+  const files = c.media ?? [];
+  const link = c.link?.trim() ?? '';
+  if (text === '' && files.length === 0 && link === '') out.push({ kind: 'empty' });
+  if (link !== '') need('post_link');
+  if ((c.hashtags ?? []).length > 0) need('post_hashtags');
+  if ((c.mentions ?? []).length > 0) need('post_mentions');
+  if (c.location) need('post_location');
+  const chosen = files.map((id) => media.get(id)).filter((m): m is SocialMedia => !!m);
+  if (chosen.some((m) => m.mime_type.startsWith('video/'))) need('post_video');
+  if (chosen.some((m) => m.mime_type.startsWith('image/'))) need('post_images');
+  const limits = limitsOf(row);
+  if (!limits) return out;
+  const length = charCount(composeText({ ...c, text }));
+  if (length > limits.max_text_chars) out.push({ kind: 'text_length', length, max: limits.max_text_chars });
+  if (files.length > limits.max_images) out.push({ kind: 'image_count', count: files.length, max: limits.max_images });
+  for (const m of chosen) {
+    if (!limits.image_types.includes(m.mime_type)) out.push({ kind: 'image_type', file: m.file_name });
+    else if (m.size > limits.max_image_bytes) out.push({ kind: 'image_size', file: m.file_name, max: limits.max_image_bytes });
+  }
+  return out;
+}
+
+/** The fields of a post a network may not take: shown disabled there, with the reason. */
+export const FIELD_ACTION: Partial<Record<Field, string>> = {
+  link: 'post_link',
+  hashtags: 'post_hashtags',
+  mentions: 'post_mentions',
+  location: 'post_location',
+  media: 'post_images',
+};
+
+/** Posts by the lists the console shows them in. */
+export const POST_GROUPS = ['draft', 'awaiting_approval', 'approved', 'scheduled', 'published', 'failed'] as const;
+export type PostGroup = (typeof POST_GROUPS)[number];
+
+export function groupOf(status: string): PostGroup | null {
+  if (status === 'publishing') return 'scheduled';
+  return (POST_GROUPS as readonly string[]).includes(status) ? (status as PostGroup) : null;
+}
+
+/** What the caller may do with a post in its status, given their rights on its profiles. */
+export function postActions(status: string, can: { publish: boolean; approve: boolean; delete: boolean }) {
+  return {
+    edit: can.publish && status === 'draft',
+    submit: can.publish && status === 'draft',
+    approve: can.approve && status === 'awaiting_approval',
+    reject: can.approve && status === 'awaiting_approval',
+    schedule: can.publish && (status === 'approved' || status === 'scheduled'),
+    unschedule: can.publish && status === 'scheduled',
+    publish: can.publish && (status === 'approved' || status === 'scheduled'),
+    retry: can.publish && status === 'failed',
+    delete: can.delete && ['draft', 'awaiting_approval', 'approved', 'failed'].includes(status),
+  };
+}
