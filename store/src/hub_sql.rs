@@ -549,6 +549,8 @@ struct Fresh {
 }
 
 /// What a batch decided for one event.
+// One per event of a round, consumed at the round's end, like `Ingest` itself.
+#[allow(clippy::large_enum_variant)]
 enum Outcome {
     Settled(Result<Ingest>),
     /// The n-th entry of the round's fresh events.
