@@ -50,6 +50,8 @@ pub struct Inner {
     pub endpoints: Endpoints,
     /// Connectors of channels whose webhooks arrived, kept between requests.
     pub provider_channels: ProviderChannels,
+    /// API channels and their inbound tokens, read recently (`POST /hooks/api/…`).
+    pub hook_channels: crate::http::routes::hooks::HookChannels,
     /// The captcha visitors' call-backs must pass; `None` when `[callback]` sets none.
     pub captcha: Option<Arc<dyn crate::callback::CaptchaVerifier>>,
     /// Where attachments' bytes are kept (`[media]`).
@@ -190,6 +192,7 @@ impl AppState {
                 .flatten(),
             endpoints,
             provider_channels: ProviderChannels::default(),
+            hook_channels: Default::default(),
             captcha: if config.callback.captcha_verify_url.is_empty() {
                 None
             } else {

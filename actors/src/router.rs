@@ -174,6 +174,12 @@ async fn route(
     snapshot: &mut RoutingSnapshot,
     queued: &mut HashSet<ConversationId>,
 ) -> Result<bool, StoreError> {
+    if new_request.is_none() && queued.contains(&id) {
+        // Already waiting, and no auto-reply is due: only its turn matters, and the drain
+        // reads it again when it comes (skipping it if it was taken or closed meanwhile).
+        // A customer writing again into a waiting conversation costs no reads.
+        return Ok(true);
+    }
     let client = state.ctx.id();
     let store = state.ctx.store().clone();
     let conversation = match store.get_conversation(client, id).await {

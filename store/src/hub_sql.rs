@@ -532,11 +532,401 @@ async fn ingest_in(tx: &mut DbConn, ev: &InboundEvent) -> Result<Ingested> {
     }))
 }
 
-async fn rollback_to_savepoint(tx: &mut DbConn) -> Result<()> {
-    sqlx::query::<Db>("ROLLBACK TO SAVEPOINT ingest_event")
-        .execute(tx)
-        .await?;
-    Ok(())
+/// Events of a batch handled per round of multi-row statements at most (their bound
+/// parameters stay well under either engine's limit).
+const INGEST_ROWS: usize = 100;
+
+/// One event of a batch that will be committed as a new message.
+struct Fresh {
+    message: Message,
+    /// The conversation as it is right after this message.
+    conversation: Conversation,
+    new_request: bool,
+    returning_customer: bool,
+    /// Whether this message moves an existing conversation (false for the first message of a
+    /// conversation it created).
+    moves: bool,
+}
+
+/// What a batch decided for one event.
+// One per event of a round, consumed at the round's end, like `Ingest` itself.
+#[allow(clippy::large_enum_variant)]
+enum Outcome {
+    Settled(Result<Ingest>),
+    /// The n-th entry of the round's fresh events.
+    Fresh(usize),
+}
+
+/// Appends `column IN (…)` with one bound text per element.
+fn push_in_text<'a>(
+    q: &mut QueryBuilder<Db>,
+    column: &str,
+    values: impl IntoIterator<Item = &'a str>,
+) {
+    q.push(column).push(" IN (");
+    let mut list = q.separated(", ");
+    for value in values {
+        list.push_bind(value.to_string());
+    }
+    q.push(")");
+}
+
+/// Several inbound events (see [`HubStore::ingest_batch`]) inside the caller's write
+/// transaction, with the same outcome as [`ingest_in`] for each in order, but a few statements
+/// per round instead of several per event: the channel check per channel, one lookup of the
+/// events already kept and one of the conversations (locked), one insert of all messages, one
+/// update per conversation, one insert of all events. `None` when a concurrent transaction
+/// (another node, PostgreSQL) committed one of these events first: the caller rolls back and
+/// takes the events one by one, which settles each race exactly.
+async fn ingest_all(
+    tx: &mut DbConn,
+    events: &[InboundEvent],
+) -> Result<Option<Vec<Result<Ingest>>>> {
+    let mut outcomes = Vec::with_capacity(events.len());
+    for round in events.chunks(INGEST_ROWS) {
+        match ingest_round(&mut *tx, round).await? {
+            Some(done) => outcomes.extend(done),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(outcomes))
+}
+
+async fn ingest_round(
+    tx: &mut DbConn,
+    events: &[InboundEvent],
+) -> Result<Option<Vec<Result<Ingest>>>> {
+    // First, so another client's channel cannot even learn of a duplicate.
+    let mut channels: HashMap<(ClientId, ChannelId), bool> = HashMap::new();
+    for ev in events {
+        if let std::collections::hash_map::Entry::Vacant(slot) =
+            channels.entry((ev.client_id, ev.channel_id))
+        {
+            let ok = match channel_in_client(&mut *tx, ev.client_id, ev.channel_id).await {
+                Ok(()) => true,
+                Err(StoreError::NotFound) => false,
+                Err(err) => return Err(err),
+            };
+            slot.insert(ok);
+        }
+    }
+    let accepted = |ev: &InboundEvent| channels.get(&(ev.client_id, ev.channel_id)) == Some(&true);
+
+    // The events kept before, and the conversations they go to, per channel.
+    let mut per_channel: HashMap<ChannelId, (Vec<&str>, Vec<&str>)> = HashMap::new();
+    for ev in events.iter().filter(|ev| accepted(ev)) {
+        let (ids, chats) = per_channel.entry(ev.channel_id).or_default();
+        ids.push(&ev.provider_event_id);
+        chats.push(&ev.external_conversation_id);
+    }
+    let mut kept: HashMap<(ChannelId, String), MessageId> = HashMap::new();
+    let mut chats: HashMap<(ChannelId, String), Conversation> = HashMap::new();
+    for (channel, (ids, externals)) in &mut per_channel {
+        ids.sort_unstable();
+        ids.dedup();
+        externals.sort_unstable();
+        externals.dedup();
+        let mut q = QueryBuilder::<Db>::new(
+            "SELECT provider_event_id, id FROM messages WHERE channel_id = ",
+        );
+        q.push_bind(channel.0).push(" AND ");
+        push_in_text(&mut q, "provider_event_id", ids.iter().copied());
+        for row in q.build().fetch_all(&mut *tx).await? {
+            kept.insert(
+                (*channel, row.try_get("provider_event_id")?),
+                MessageId(row.try_get("id")?),
+            );
+        }
+        // Locked until commit (PostgreSQL), like `lock_conversation`: what is decided from
+        // them still holds then.
+        let mut q = QueryBuilder::<Db>::new(concat!(
+            "SELECT ",
+            conversation_cols!(),
+            " FROM conversations WHERE channel_id = "
+        ));
+        q.push_bind(channel.0).push(" AND ");
+        push_in_text(&mut q, "external_id", externals.iter().copied());
+        q.push(for_update!());
+        for row in q.build().fetch_all(&mut *tx).await? {
+            let c = conversation_row(&row)?;
+            chats.insert((c.channel_id, c.external_id.clone()), c);
+        }
+    }
+
+    // Each event in order, in memory, with the rare writes that must come first (a new
+    // contact and conversation, a new request).
+    let mut plan = Vec::with_capacity(events.len());
+    let mut fresh: Vec<Fresh> = Vec::new();
+    for ev in events {
+        if !accepted(ev) {
+            plan.push(Outcome::Settled(Err(StoreError::NotFound)));
+            continue;
+        }
+        let key = (ev.channel_id, ev.provider_event_id.clone());
+        if let Some(id) = kept.get(&key) {
+            plan.push(Outcome::Settled(Ok(Ingest::Duplicate(*id))));
+            continue;
+        }
+        let at = now();
+        let chat = (ev.channel_id, ev.external_conversation_id.clone());
+        let (conversation, new_request, returning_customer, moves) = match chats.get(&chat) {
+            Some(current) => {
+                let (status, new_request) = after_customer_message(current.status);
+                let mut after = current.clone();
+                after.status = status;
+                if status != ConversationStatus::Snoozed {
+                    after.snoozed_until = None;
+                }
+                after.request_no += i64::from(new_request);
+                after.last_message_at = latest(current.last_message_at, at);
+                after.blocked_at = None;
+                after.blocked_reason = None;
+                if new_request {
+                    close_requests(&mut *tx, after.id, at).await?;
+                    open_request(&mut *tx, &after, after.request_no, at).await?;
+                }
+                (after, new_request, true, true)
+            }
+            None => {
+                let (contact, known) = contact_for(&mut *tx, ev, at).await?;
+                match create_conversation(&mut *tx, ev, contact, at).await? {
+                    Some(c) => (c, true, known, false),
+                    // Created meanwhile by another node: its first message is not ours.
+                    None => return Ok(None),
+                }
+            }
+        };
+        chats.insert(chat, conversation.clone());
+        let message = Message {
+            id: MessageId::new(),
+            client_id: ev.client_id,
+            conversation_id: conversation.id,
+            direction: Direction::Inbound,
+            kind: MessageKind::Message,
+            provider_event_id: Some(ev.provider_event_id.clone()),
+            author_id: None,
+            text: ev.text.clone(),
+            status: DeliveryStatus::Received,
+            failure_reason: None,
+            idempotency_key: None,
+            created_at: at,
+            attachments: Vec::new(),
+        };
+        // A retry inside the batch is a duplicate of the first.
+        kept.insert(key, message.id);
+        plan.push(Outcome::Fresh(fresh.len()));
+        fresh.push(Fresh {
+            message,
+            conversation,
+            new_request,
+            returning_customer,
+            moves,
+        });
+    }
+    if fresh.is_empty() {
+        return Ok(Some(plan.into_iter().map(settled).collect()));
+    }
+
+    // The messages, in one statement. A message missing from the answer lost its key to a
+    // concurrent twin (PostgreSQL waited for it).
+    let mut q = QueryBuilder::<Db>::new(concat!(
+        "INSERT INTO messages (",
+        message_cols!(),
+        ", channel_id) "
+    ));
+    q.push_values(&fresh, |mut row, f| {
+        let m = &f.message;
+        row.push_bind(m.id.0)
+            .push_bind(m.client_id.0)
+            .push_bind(m.conversation_id.0)
+            .push_bind(codec::direction_str(m.direction))
+            .push_bind(codec::message_kind_str(m.kind))
+            .push_bind(m.provider_event_id.clone())
+            .push_bind(m.author_id.map(|a| a.0))
+            .push_bind(m.text.clone())
+            .push_bind(codec::delivery_str(m.status))
+            .push_bind(m.failure_reason.clone())
+            .push_bind(m.idempotency_key.clone())
+            .push_bind(ms(m.created_at))
+            .push_bind(f.conversation.channel_id.0);
+    });
+    q.push(" ON CONFLICT DO NOTHING RETURNING id");
+    let inserted = q
+        .build()
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(constraint("message"))?;
+    if inserted.len() != fresh.len() {
+        return Ok(None);
+    }
+    for (outcome, ev) in plan.iter().zip(events) {
+        if let Outcome::Fresh(n) = outcome
+            && !ev.attachments.is_empty()
+        {
+            let f = &mut fresh[*n];
+            f.message.attachments =
+                insert_inbound_attachments(&mut *tx, &f.message, &ev.attachments).await?;
+        }
+    }
+
+    // Every conversation moved by the round, in one statement, to where its last message
+    // left it (`CASE id WHEN … THEN …` is a multi-row update both engines read alike).
+    let mut last: HashMap<ConversationId, usize> = HashMap::new();
+    let mut new_requests: HashMap<ConversationId, i64> = HashMap::new();
+    for (n, f) in fresh.iter().enumerate() {
+        if f.moves {
+            last.insert(f.conversation.id, n);
+            *new_requests.entry(f.conversation.id).or_default() += i64::from(f.new_request);
+        }
+    }
+    if !last.is_empty() {
+        let mut moved: Vec<&Conversation> =
+            last.values().map(|n| &fresh[*n].conversation).collect();
+        moved.sort_unstable_by_key(|c| c.id);
+        let mut q = QueryBuilder::<Db>::new("UPDATE conversations SET status = CASE id");
+        for c in &moved {
+            q.push(" WHEN ")
+                .push_bind(c.id.0)
+                .push(" THEN ")
+                .push_bind(c.status.as_str());
+        }
+        // A customer's message never leaves a conversation snoozed (`after_customer_message`).
+        q.push(" END, snoozed_until = NULL, request_no = request_no + CASE id");
+        for c in &moved {
+            q.push(" WHEN ")
+                .push_bind(c.id.0)
+                .push(" THEN ")
+                .push_bind(new_requests.get(&c.id).copied().unwrap_or(0));
+        }
+        q.push(" END, last_message_at = CASE id");
+        for c in &moved {
+            q.push(" WHEN ")
+                .push_bind(c.id.0)
+                .push(" THEN ")
+                .push_bind(ms(c.last_message_at));
+        }
+        q.push(" END, blocked_at = NULL, blocked_reason = NULL WHERE ");
+        push_in(&mut q, "id", moved.iter().map(|c| c.id.0));
+        q.push(concat!(" RETURNING ", conversation_cols!()));
+        let rows = q.build().fetch_all(&mut *tx).await?;
+        let mut same = rows.len() == moved.len();
+        for row in &rows {
+            let after = conversation_row(row)?;
+            same &= last
+                .get(&after.id)
+                .is_some_and(|n| fresh[*n].conversation == after);
+        }
+        if !same {
+            // Not what the steps above worked out: the events are taken one by one instead.
+            return Ok(None);
+        }
+    }
+
+    // The events, in one statement, after the same lock and before the same notification as
+    // `append_event`'s.
+    let mut clients: Vec<ClientId> = fresh.iter().map(|f| f.message.client_id).collect();
+    clients.sort_unstable();
+    clients.dedup();
+    for client in &clients {
+        lock_events(&mut *tx, *client).await?;
+    }
+    let mut pending = Vec::with_capacity(fresh.len());
+    for f in &fresh {
+        let mut payload = to_json(&f.message)?;
+        if let serde_json::Value::Object(map) = &mut payload {
+            map.insert("conversation".into(), to_json(&f.conversation)?);
+        }
+        pending.push((payload, now()));
+    }
+    let mut q = QueryBuilder::<Db>::new(
+        "INSERT INTO events (client_id, conversation_id, channel_id, assignee_id, group_id, \
+         kind, payload, created_at) ",
+    );
+    q.push_values(fresh.iter().zip(&pending), |mut row, (f, (payload, at))| {
+        let c = &f.conversation;
+        row.push_bind(c.client_id.0)
+            .push_bind(c.id.0)
+            .push_bind(c.channel_id.0)
+            .push_bind(c.assignee_id.map(|u| u.0))
+            .push_bind(c.group_id.map(|g| g.0))
+            .push_bind(EventKind::MessageCreated.as_str())
+            .push_bind(Json(payload))
+            .push_bind(ms(*at));
+    });
+    q.push(" RETURNING seq, conversation_id");
+    let mut rows = Vec::with_capacity(fresh.len());
+    for row in q.build().fetch_all(&mut *tx).await? {
+        rows.push((
+            row.try_get::<i64, _>("seq")?,
+            ConversationId(row.try_get("conversation_id")?),
+        ));
+    }
+    // The rows of one insert take their seq in the order of its values; the answer may come
+    // in any order.
+    rows.sort_unstable_by_key(|(seq, _)| *seq);
+    if rows.len() != fresh.len()
+        || rows
+            .iter()
+            .zip(&fresh)
+            .any(|((_, c), f)| *c != f.conversation.id)
+    {
+        // Never seen; should an engine number the rows otherwise, the events are taken one
+        // by one rather than paired with the wrong seq.
+        return Ok(None);
+    }
+    for client in &clients {
+        let head = rows
+            .iter()
+            .zip(&fresh)
+            .filter(|(_, f)| f.message.client_id == *client)
+            .map(|((seq, _), _)| *seq)
+            .max();
+        if let Some(seq) = head {
+            notify_event(&mut *tx, *client, seq).await?;
+        }
+    }
+
+    let mut made: Vec<Option<Ingest>> = fresh
+        .into_iter()
+        .zip(pending)
+        .zip(rows)
+        .map(|((f, (payload, created_at)), (seq, _))| {
+            let c = &f.conversation;
+            let event = HubEvent {
+                seq,
+                client_id: c.client_id,
+                conversation_id: Some(c.id),
+                channel_id: Some(c.channel_id),
+                assignee_id: c.assignee_id,
+                group_id: c.group_id,
+                kind: EventKind::MessageCreated,
+                payload,
+                created_at,
+            };
+            Some(Ingest::New {
+                message: f.message,
+                conversation: f.conversation,
+                new_request: f.new_request,
+                returning_customer: f.returning_customer,
+                event,
+            })
+        })
+        .collect();
+    Ok(Some(
+        plan.into_iter()
+            .map(|outcome| match outcome {
+                Outcome::Settled(result) => result,
+                Outcome::Fresh(n) => made[n].take().ok_or(StoreError::NotFound),
+            })
+            .collect(),
+    ))
+}
+
+fn settled(outcome: Outcome) -> Result<Ingest> {
+    match outcome {
+        Outcome::Settled(result) => result,
+        Outcome::Fresh(_) => Err(StoreError::NotFound),
+    }
 }
 
 /// Like `load_conversation`, locking the row until the transaction ends (PostgreSQL), so what
@@ -986,31 +1376,20 @@ impl HubStore for Backend {
     }
 
     async fn ingest_batch(&self, events: &[InboundEvent]) -> Result<Vec<Result<Ingest>>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.begin_write().await?;
+        if let Some(outcomes) = ingest_all(&mut tx, events).await? {
+            tx.commit().await?;
+            return Ok(outcomes);
+        }
+        // A race with another node: one by one, each in its own transaction, settles it.
+        tx.rollback().await?;
         let mut outcomes = Vec::with_capacity(events.len());
         for ev in events {
-            // Each event in a savepoint of its own: one that fails (another client's channel,
-            // a lost race) leaves nothing behind and does not take the others down.
-            sqlx::query::<Db>("SAVEPOINT ingest_event")
-                .execute(&mut *tx)
-                .await?;
-            let outcome = match ingest_in(&mut tx, ev).await {
-                Ok(Ingested::Done(ingest)) => Ok(ingest),
-                Ok(Ingested::LostRace(id)) => {
-                    rollback_to_savepoint(&mut tx).await?;
-                    Ok(Ingest::Duplicate(id))
-                }
-                Err(err) => {
-                    rollback_to_savepoint(&mut tx).await?;
-                    Err(err)
-                }
-            };
-            sqlx::query::<Db>("RELEASE SAVEPOINT ingest_event")
-                .execute(&mut *tx)
-                .await?;
-            outcomes.push(outcome);
+            outcomes.push(self.ingest(ev).await);
         }
-        tx.commit().await?;
         Ok(outcomes)
     }
 

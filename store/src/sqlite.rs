@@ -117,6 +117,11 @@ impl SqliteStore {
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
+            // The pool's health check before lending a connection is a round trip to the
+            // connection's worker thread, i.e. two thread switches, on every query. A local
+            // file does not drop connections; a connection that failed is still tested (and
+            // closed) when it comes back.
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         Ok(Self {

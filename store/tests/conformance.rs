@@ -185,6 +185,7 @@ conformance!(store:
     tenant_isolation,
     ingest_creates_conversation_and_dedupes,
     ingest_batch_commits_together_and_fails_alone,
+    ingest_batch_moves_conversations_as_one_by_one,
     poll_cursors_are_kept_per_channel_and_client,
     calls_are_recorded_finished_once_and_counted,
     widgets_keys_visitors_and_their_conversations,
@@ -2327,6 +2328,119 @@ async fn ingest_batch_commits_together_and_fails_alone(store: DynStore) {
         None,
         "another client's conversation"
     );
+}
+
+/// A batch leaves conversations, requests and events as the same events taken one by one
+/// would: several messages into one conversation, a new request after resolve, a pending
+/// conversation answered, a new conversation and its second message, a duplicate inside.
+async fn ingest_batch_moves_conversations_as_one_by_one(store: DynStore) {
+    let a = tenant(&store, "Batch moves").await;
+    let c = a.client.id;
+    let tg = channel(&store, c, "tg").await;
+    let resolved = ingest_new(&store, &inbound(c, tg.id, "chat-a", "ev-a1")).await;
+    let status = |s: ConversationStatus| ConversationPatch {
+        status: Some(s),
+        ..ConversationPatch::default()
+    };
+    store
+        .update_conversation(
+            c,
+            resolved.conversation.id,
+            &status(ConversationStatus::Resolved),
+        )
+        .await
+        .unwrap();
+    let pending = ingest_new(&store, &inbound(c, tg.id, "chat-b", "ev-b1")).await;
+    store
+        .update_conversation(
+            c,
+            pending.conversation.id,
+            &status(ConversationStatus::Pending),
+        )
+        .await
+        .unwrap();
+    store
+        .set_blocked(c, pending.conversation.id, Some("bot blocked"))
+        .await
+        .unwrap();
+    let head = store.last_event_seq().await.unwrap();
+    tick().await;
+
+    let batch = vec![
+        inbound(c, tg.id, "chat-a", "ev-a2"),
+        inbound(c, tg.id, "chat-b", "ev-b2"),
+        inbound(c, tg.id, "chat-a", "ev-a3"),
+        inbound(c, tg.id, "chat-c", "ev-c1"),
+        inbound(c, tg.id, "chat-a", "ev-a2"),
+        inbound(c, tg.id, "chat-c", "ev-c2"),
+    ];
+    let mut outcomes = store.ingest_batch(&batch).await.unwrap().into_iter();
+    let a2 = expect_new(outcomes.next().unwrap().unwrap());
+    let b2 = expect_new(outcomes.next().unwrap().unwrap());
+    let a3 = expect_new(outcomes.next().unwrap().unwrap());
+    let c1 = expect_new(outcomes.next().unwrap().unwrap());
+    assert_eq!(
+        outcomes.next().unwrap().unwrap(),
+        Ingest::Duplicate(a2.message.id)
+    );
+    let c2 = expect_new(outcomes.next().unwrap().unwrap());
+    assert!(outcomes.next().is_none());
+
+    // After resolve: a new request, once.
+    assert!(a2.new_request && a2.returning_customer);
+    assert_eq!(
+        (a2.conversation.status, a2.conversation.request_no),
+        (ConversationStatus::New, 2)
+    );
+    assert!(!a3.new_request);
+    assert_eq!(
+        (a3.conversation.status, a3.conversation.request_no),
+        (ConversationStatus::New, 2)
+    );
+    assert!(a3.conversation.last_message_at >= a2.conversation.last_message_at);
+    // The customer answered: open again, and no longer blocked.
+    assert!(!b2.new_request);
+    assert_eq!(b2.conversation.status, ConversationStatus::Open);
+    assert_eq!(b2.conversation.blocked_at, None);
+    assert_eq!(b2.conversation.blocked_reason, None);
+    // A new chat: its first message opens request 1, the second follows it.
+    assert!(c1.new_request && !c1.returning_customer);
+    assert_eq!(c1.conversation.request_no, 1);
+    assert!(!c2.new_request && c2.returning_customer);
+    assert_eq!(c2.conversation.id, c1.conversation.id);
+
+    for (id, last) in [
+        (a2.conversation.id, &a3.conversation),
+        (b2.conversation.id, &b2.conversation),
+        (c1.conversation.id, &c2.conversation),
+    ] {
+        assert_eq!(&store.get_conversation(c, id).await.unwrap(), last);
+    }
+    let events = store.events_after(c, head, 0).await.unwrap();
+    assert_eq!(
+        events,
+        [&a2, &b2, &a3, &c1, &c2]
+            .iter()
+            .map(|i| i.event.clone())
+            .collect::<Vec<_>>()
+    );
+    // Each event carries its conversation as its own message left it.
+    assert_eq!(
+        events[0].payload["conversation"]["request_no"],
+        serde_json::json!(2)
+    );
+    assert_eq!(
+        events[3].payload["conversation"]["id"],
+        serde_json::json!(c1.conversation.id)
+    );
+    let texts: Vec<String> = store
+        .conversation_messages(c, a2.conversation.id, None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(texts.len(), 3, "{texts:?}");
 }
 
 fn new_widget(client: ClientId, name: &str) -> NewChannel {

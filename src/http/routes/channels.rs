@@ -237,6 +237,8 @@ pub async fn update_channel(
         crate::callback::validate_channel(&state, before.provider, settings, credentials.as_ref())?;
     }
     let channel = state.store.update_channel(client, id, &patch).await?;
+    // A new inbound token (or provider settings) counts from the next webhook on.
+    state.hook_channels.forget(id);
     state
         .audit(caller.audit(
             Some(client),
@@ -263,6 +265,7 @@ pub async fn delete_channel(
     let client = caller.client_id()?;
     let id = path.into_inner();
     state.store.delete_channel(client, id).await?;
+    state.hook_channels.forget(id);
     // Cached callers of this client may still list a grant on the deleted channel.
     state.auth_cache.invalidate_client(client);
     state

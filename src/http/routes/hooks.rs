@@ -7,9 +7,18 @@
 //! answer the same 401 `invalid_signature`, so the answer tells nothing about which channels
 //! exist. Acknowledged means committed: 200 comes only after the hub committed the event, and a
 //! retry of the same `event_id` answers 200 with `duplicate: true` and creates nothing.
+//!
+//! An API channel and its token are kept for a few seconds after they are read ([`HookChannels`]),
+//! so a busy sender's webhooks cost no store round trip each before the commit. A change or
+//! removal of the channel through this node forgets it at once; other nodes see it within
+//! [`HOOK_CHANNEL_TTL`], as with cached callers (`auth::cache`).
+
+use std::collections::HashMap;
+use std::sync::{PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use actix_web::{HttpRequest, web};
-use omnihub_core::model::{DeliveryStatus, Provider};
+use omnihub_core::model::{Channel, DeliveryStatus, Provider};
 use omnihub_core::{ChannelId, MessageId, validate};
 use omnihub_store::{InboundEvent, Ingest, StoreError};
 use serde::{Deserialize, Serialize};
@@ -107,27 +116,78 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
         .map(str::trim)
 }
 
+/// How long an API channel and its inbound token are used without reading them again.
+pub const HOOK_CHANNEL_TTL: Duration = Duration::from_secs(5);
+/// API channels kept at most; beyond it, expired ones are dropped (and, if none, all).
+const HOOK_CHANNELS_MAX: usize = 10_000;
+
+/// API channels with their inbound token, as read recently (see the module's doc).
+#[derive(Default)]
+pub struct HookChannels {
+    entries: RwLock<HashMap<ChannelId, (Instant, Channel, String)>>,
+}
+
+impl HookChannels {
+    fn get(&self, id: ChannelId) -> Option<(Channel, String)> {
+        let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .get(&id)
+            .filter(|(at, _, _)| at.elapsed() < HOOK_CHANNEL_TTL)
+            .map(|(_, channel, token)| (channel.clone(), token.clone()))
+    }
+
+    fn put(&self, channel: Channel, token: String) {
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= HOOK_CHANNELS_MAX {
+            entries.retain(|_, (at, _, _)| at.elapsed() < HOOK_CHANNEL_TTL);
+            if entries.len() >= HOOK_CHANNELS_MAX {
+                entries.clear();
+            }
+        }
+        entries.insert(channel.id, (Instant::now(), channel, token));
+    }
+
+    /// The channel changed or is gone: read it again next time.
+    pub fn forget(&self, id: ChannelId) {
+        self.entries
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
+    }
+}
+
+/// The API channel `id` with its inbound token, from the cache or the store; `None` for an
+/// unknown channel, another provider's or one without a token.
+async fn hook_channel(state: &AppState, id: ChannelId) -> ApiResult<Option<(Channel, String)>> {
+    if let Some(found) = state.hook_channels.get(id) {
+        return Ok(Some(found));
+    }
+    let (channel, credentials) = match state.store.channel_for_hook(id).await {
+        Ok(found) => found,
+        Err(StoreError::NotFound) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let token = credentials
+        .as_ref()
+        .and_then(|c| c.get(INBOUND_TOKEN_KEY)?.as_str())
+        .filter(|t| !t.is_empty() && channel.provider == Provider::Api)
+        .map(str::to_string);
+    let Some(token) = token else {
+        return Ok(None);
+    };
+    state.hook_channels.put(channel.clone(), token.clone());
+    Ok(Some((channel, token)))
+}
+
 /// The channel when `sent` is its inbound token. Hashing both sides first makes the comparison
 /// constant-time in their lengths too; a missing channel is compared against nothing, the same
 /// work as a wrong token.
-async fn authenticate(
-    state: &AppState,
-    raw_id: &str,
-    sent: Option<&str>,
-) -> ApiResult<omnihub_core::model::Channel> {
+async fn authenticate(state: &AppState, raw_id: &str, sent: Option<&str>) -> ApiResult<Channel> {
     let found = match raw_id.parse::<ChannelId>() {
-        Ok(id) => match state.store.channel_for_hook(id).await {
-            Ok(found) => Some(found),
-            Err(StoreError::NotFound) => None,
-            Err(e) => return Err(e.into()),
-        },
+        Ok(id) => hook_channel(state, id).await?,
         Err(_) => None,
     };
-    let expected = found
-        .as_ref()
-        .filter(|(channel, _)| channel.provider == Provider::Api)
-        .and_then(|(_, credentials)| credentials.as_ref()?.get(INBOUND_TOKEN_KEY)?.as_str())
-        .filter(|t| !t.is_empty());
+    let expected = found.as_ref().map(|(_, token)| token.as_str());
     let digest = |s: &str| Sha256::digest(s.as_bytes()).to_vec();
     let matches = constant_time_eq(
         &digest(sent.unwrap_or_default()),
