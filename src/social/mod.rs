@@ -5,6 +5,7 @@
 //! when it goes out (a network's limits or a profile's state may have changed meanwhile).
 
 pub mod inbound;
+pub mod poller;
 pub mod tasks;
 
 use std::sync::Arc;

@@ -576,7 +576,7 @@ async fn the_capability_matrix_names_every_network_and_google_plus_is_dead() {
             .contains("2019")
     );
     // Connecting a dead or unbuilt network says why.
-    for network in ["google_plus", "ok"] {
+    for network in ["google_plus", "facebook"] {
         let r =
             s.w.post(
                 Who::Session(&s.w.a.owner),
