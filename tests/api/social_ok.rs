@@ -153,7 +153,10 @@ async fn an_ok_group_publishes_once_and_its_polled_comments_reach_the_inbox_once
     let profile = r.json();
     assert_eq!(profile["status"], "active", "{profile}");
     assert_eq!(profile["name"], "Sandbox group");
-    assert!(!r.text().contains(&config.access_token), "tokens never come back");
+    assert!(
+        !r.text().contains(&config.access_token),
+        "tokens never come back"
+    );
     let profile = profile["id"].as_str().unwrap().to_string();
     let profile_id: ChannelId = profile.parse().unwrap();
 
@@ -207,16 +210,12 @@ async fn an_ok_group_publishes_once_and_its_polled_comments_reach_the_inbox_once
         "the library's image went to OK's upload"
     );
     let topic = topics[0].id.clone();
-    assert_eq!(
-        s.post(&id).await["targets"][0]["remote_id"],
-        topic.as_str()
-    );
+    assert_eq!(s.post(&id).await["targets"][0]["remote_id"], topic.as_str());
 
     // A person comments; OK calls no webhook: the poller finds it.
-    let question = s
-        .ok
-        .person_comments(&topic, PERSON, "А размер M есть?", None)
-        .unwrap();
+    let question =
+        s.ok.person_comments(&topic, PERSON, "А размер M есть?", None)
+            .unwrap();
     let pollers = omnihub::pollers::start(s.w.state.clone());
     s.until("the polled comment in the inbox", || async {
         let r =
@@ -279,8 +278,10 @@ async fn an_ok_group_publishes_once_and_its_polled_comments_reach_the_inbox_once
     let actions = format!("/api/v1/social/comments/{comment_message}/actions");
     let act = |action: &str| s.w.post(owner, &actions, json!({ "action": action }));
     act("like").await.assert_status(202);
-    s.until("the comment's like", || async { s.ok.comments()[0].likes == 1 })
-        .await;
+    s.until("the comment's like", || async {
+        s.ok.comments()[0].likes == 1
+    })
+    .await;
     for (action, words) in [("hide", "hide"), ("unlike", "take a like back")] {
         let r = act(action).await;
         r.assert_error(422, "unsupported_by_network");

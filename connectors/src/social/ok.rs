@@ -117,13 +117,17 @@ pub const CAPABILITIES: Capabilities = Capabilities {
         (Action::PostImages, Support::Supported),
         (
             Action::PostVideo,
-            Support::Planned("OK takes videos through video.getUploadUrl; the upload is not built yet"),
+            Support::Planned(
+                "OK takes videos through video.getUploadUrl; the upload is not built yet",
+            ),
         ),
         (Action::PostLink, Support::Supported),
         (Action::PostHashtags, Support::Supported),
         (
             Action::PostMentions,
-            Support::Unsupported("OK's REST API has no way to mention a person or group in a topic"),
+            Support::Unsupported(
+                "OK's REST API has no way to mention a person or group in a topic",
+            ),
         ),
         (
             Action::PostLocation,
@@ -205,7 +209,9 @@ impl CallError {
 /// The signature of a call: `md5(sorted k=v pairs + md5(access_token + secret key))`, lower-case
 /// hex; `sig` and `access_token` are not among the pairs.
 pub fn signature(params: &[(&str, &str)], access_token: &str, secret_key: &str) -> String {
-    let session_secret = hex(&Md5::digest(format!("{access_token}{secret_key}").as_bytes()));
+    let session_secret = hex(&Md5::digest(
+        format!("{access_token}{secret_key}").as_bytes(),
+    ));
     let mut pairs: Vec<&(&str, &str)> = params
         .iter()
         .filter(|(k, _)| *k != "sig" && *k != "access_token")
@@ -330,7 +336,8 @@ async fn read_json(response: reqwest::Response) -> Result<Value, SendError> {
             },
         );
     }
-    serde_json::from_slice(&body).map_err(|err| transient(format!("OK answered invalid JSON: {err}")))
+    serde_json::from_slice(&body)
+        .map_err(|err| transient(format!("OK answered invalid JSON: {err}")))
 }
 
 /// One connected OK group.
@@ -572,7 +579,10 @@ fn summary(topic: &Value, key: &str, count: &str) -> u64 {
     topic
         .get(key)
         .and_then(|s| s.get(count))
-        .and_then(|c| c.as_u64().or_else(|| c.as_str().and_then(|s| s.parse().ok())))
+        .and_then(|c| {
+            c.as_u64()
+                .or_else(|| c.as_str().and_then(|s| s.parse().ok()))
+        })
         .unwrap_or(0)
 }
 
@@ -1018,7 +1028,11 @@ mod tests {
         assert!(err(codes::FLOOD_BLOCKED).is_transient());
         assert!(err(codes::SERVICE).is_transient());
         assert!(!err(codes::PERMISSION_DENIED).is_transient());
-        assert!(err(codes::PARAM_SESSION_EXPIRED).to_string().contains("invalid token"));
+        assert!(
+            err(codes::PARAM_SESSION_EXPIRED)
+                .to_string()
+                .contains("invalid token")
+        );
     }
 
     #[test]

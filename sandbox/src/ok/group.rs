@@ -7,8 +7,8 @@
 
 use serde_json::{Value, json};
 
-use super::{State, codes, param, refuse};
 use super::Refusal;
+use super::{State, codes, param, refuse};
 
 type Params = [(String, String)];
 
@@ -79,7 +79,10 @@ fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, Refusal> {
 fn our_group(state: &State, gid: Option<&str>) -> Result<(), Refusal> {
     match gid {
         Some(gid) if gid == state.config.group_id => Ok(()),
-        Some(_) => Err(refuse(codes::PERMISSION_DENIED, "No permission for this group")),
+        Some(_) => Err(refuse(
+            codes::PERMISSION_DENIED,
+            "No permission for this group",
+        )),
         None => Ok(()),
     }
 }
@@ -93,7 +96,11 @@ fn topic_json(state: &State, topic: &OkTopic, comments: usize) -> Value {
         media.push(json!({"type": "link", "url": link, "title": link}));
     }
     if !topic.photos.is_empty() {
-        let refs: Vec<String> = topic.photos.iter().map(|t| format!("group_photo:{t}")).collect();
+        let refs: Vec<String> = topic
+            .photos
+            .iter()
+            .map(|t| format!("group_photo:{t}"))
+            .collect();
         media.push(json!({"type": "photo", "photo_refs": refs}));
     }
     let group = format!("group:{}", state.config.group_id);
@@ -153,7 +160,10 @@ fn discussion(state: &State, params: &Params, id: &str, kind: &str) -> Result<Ok
     let id = required(params, id)?;
     let kind = required(params, kind)?;
     if kind != "GROUP_TOPIC" {
-        return Err(refuse(codes::PARAM, format!("Unsupported discussion type {kind}")));
+        return Err(refuse(
+            codes::PARAM,
+            format!("Unsupported discussion type {kind}"),
+        ));
     }
     live_topic(state, id)
 }
@@ -399,7 +409,10 @@ fn post(state: &State, params: &Params) -> Result<Value, Refusal> {
     if gid.is_none() {
         return Err(refuse(codes::PARAM, "Only group topics are served"));
     }
-    if !matches!(param(params, "type"), Some("GROUP_THEME" | "GROUP_THEME_PROMO")) {
+    if !matches!(
+        param(params, "type"),
+        Some("GROUP_THEME" | "GROUP_THEME_PROMO")
+    ) {
         state
             .violations
             .record("mediatopic.post: gid without type=GROUP_THEME or GROUP_THEME_PROMO");
@@ -415,8 +428,14 @@ fn post(state: &State, params: &Params) -> Result<Value, Refusal> {
     }
     if let Some(keys) = attachment.as_object() {
         for key in keys.keys() {
-            if !["media", "publishAt", "publishAtMs", "onBehalfOfGroup", "disableComments"]
-                .contains(&key.as_str())
+            if ![
+                "media",
+                "publishAt",
+                "publishAtMs",
+                "onBehalfOfGroup",
+                "disableComments",
+            ]
+            .contains(&key.as_str())
             {
                 state
                     .violations
@@ -444,7 +463,12 @@ fn post(state: &State, params: &Params) -> Result<Value, Refusal> {
                 );
             }
             Some("photo") => {
-                for photo in item.get("list").and_then(Value::as_array).into_iter().flatten() {
+                for photo in item
+                    .get("list")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     let token = photo.get("id").and_then(Value::as_str).unwrap_or_default();
                     if !state.lock().photos.contains_key(token) {
                         return Err(refuse(codes::PARAM, format!("Invalid photo id {token}")));
@@ -452,9 +476,9 @@ fn post(state: &State, params: &Params) -> Result<Value, Refusal> {
                     photos.push(token.to_string());
                 }
             }
-            other => state
-                .violations
-                .record(format!("mediatopic.post: media type {other:?} not served by the fake")),
+            other => state.violations.record(format!(
+                "mediatopic.post: media type {other:?} not served by the fake"
+            )),
         }
     }
     let on_behalf_of_group = matches!(

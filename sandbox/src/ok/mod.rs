@@ -344,7 +344,9 @@ impl OkSandbox {
 
 /// The signature OK expects of `params` signed with `access_token`'s session.
 pub fn signature(params: &[(String, String)], access_token: &str, secret_key: &str) -> String {
-    let session = hex(&Md5::digest(format!("{access_token}{secret_key}").as_bytes()));
+    let session = hex(&Md5::digest(
+        format!("{access_token}{secret_key}").as_bytes(),
+    ));
     let mut pairs: Vec<&(String, String)> = params
         .iter()
         .filter(|(k, _)| k != "sig" && k != "access_token")
@@ -378,14 +380,16 @@ fn request_params(state: &State, request: &HttpRequest, body: &[u8]) -> Vec<(Str
     if is_form {
         match serde_urlencoded::from_bytes::<Vec<(String, String)>>(body) {
             Ok(form) => params.extend(form),
-            Err(err) => state
-                .violations
-                .record(format!("{}: the form body does not parse: {err}", request.path())),
+            Err(err) => state.violations.record(format!(
+                "{}: the form body does not parse: {err}",
+                request.path()
+            )),
         }
     } else if !body.is_empty() {
-        state
-            .violations
-            .record(format!("{}: a body that is not form-encoded", request.path()));
+        state.violations.record(format!(
+            "{}: a body that is not form-encoded",
+            request.path()
+        ));
     }
     params
 }
@@ -465,7 +469,10 @@ async fn upload(
         }
     };
     let photo_ids: Vec<String> = slot.split(',').map(str::to_string).collect();
-    let files: Vec<_> = parts.into_iter().filter(|p| p.file_name.is_some()).collect();
+    let files: Vec<_> = parts
+        .into_iter()
+        .filter(|p| p.file_name.is_some())
+        .collect();
     if files.is_empty() || files.len() > photo_ids.len() {
         state.violations.record(format!(
             "photo upload: {} files for {} photo ids",
@@ -518,11 +525,10 @@ async fn authorize(state: web::Data<State>, request: HttpRequest) -> HttpRespons
                 .record(format!("oauth/authorize: unknown parameter {name:?}"));
         }
     }
-    let query: AuthorizeQuery =
-        match serde_urlencoded::from_str(request.query_string()) {
-            Ok(q) => q,
-            Err(err) => return HttpResponse::BadRequest().body(format!("bad query: {err}")),
-        };
+    let query: AuthorizeQuery = match serde_urlencoded::from_str(request.query_string()) {
+        Ok(q) => q,
+        Err(err) => return HttpResponse::BadRequest().body(format!("bad query: {err}")),
+    };
     if query.client_id.as_deref() != Some(state.config.application_id.as_str()) {
         return HttpResponse::BadRequest().body("error=invalid_client");
     }

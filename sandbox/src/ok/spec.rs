@@ -34,12 +34,18 @@ const REQUIRED: [(&str, &[&str]); 13] = [
     ("mediatopic.getTopics", &[]),
     ("mediatopic.deleteTopic", &["topic_id"]),
     ("photosV2.getUploadUrl", &[]),
-    ("discussions.getComments", &["discussionId", "discussionType"]),
+    (
+        "discussions.getComments",
+        &["discussionId", "discussionType"],
+    ),
     (
         "discussions.addDiscussionComment",
         &["entityId", "entityType", "comment"],
     ),
-    ("discussions.addDiscussionLike", &["discussionId", "discussionType"]),
+    (
+        "discussions.addDiscussionLike",
+        &["discussionId", "discussionType"],
+    ),
     (
         "discussions.addCommentLike",
         &["discussionId", "discussionType", "comment_id"],

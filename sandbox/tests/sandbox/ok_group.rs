@@ -156,10 +156,7 @@ async fn a_group_is_connected_by_token_and_a_topic_is_published_once() {
     let comments = group.list_comments(&id).await.unwrap();
     assert!(comments[1].by_profile);
     assert_eq!(comments[1].reply_to.as_deref(), Some(question.id.as_str()));
-    group
-        .like(LikeTarget::Comment(&question.id))
-        .await
-        .unwrap();
+    group.like(LikeTarget::Comment(&question.id)).await.unwrap();
     assert_eq!(sandbox.comments()[0].likes, 1);
     group.delete_comment(&id, &reply).await.unwrap();
     group.delete_comment(&id, &reply).await.unwrap();
@@ -197,7 +194,10 @@ async fn a_forged_signature_is_refused_with_oks_error() {
     let http = reqwest::Client::new();
     let call = |sig: String| {
         let mut form = vec![
-            ("application_key".to_string(), config.application_key.clone()),
+            (
+                "application_key".to_string(),
+                config.application_key.clone(),
+            ),
             ("method".to_string(), "users.getCurrentUser".to_string()),
             ("format".to_string(), "json".to_string()),
         ];
@@ -309,9 +309,7 @@ async fn oauth_grants_a_token_that_lists_the_groups_it_manages() {
     let query: std::collections::HashMap<String, String> =
         location.query_pairs().into_owned().collect();
     assert_eq!(query["state"], "st4te");
-    let token = |form: Vec<(&str, String)>| {
-        http.post(sandbox.token_url()).form(&form).send()
-    };
+    let token = |form: Vec<(&str, String)>| http.post(sandbox.token_url()).form(&form).send();
     let base = |grant: &str| {
         vec![
             ("grant_type", grant.to_string()),
