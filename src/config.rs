@@ -582,6 +582,10 @@ config_section! {
         google_client_id: String = String::new(),
         /// Google OAuth client secret.
         google_client_secret: Secret = Secret::default(),
+        /// How often the comments under a profile's latest posts are fetched, in seconds, on
+        /// networks that deliver no comment webhooks (OK, YouTube). One node polls each
+        /// profile (the same leases as polled channels).
+        comments_poll_secs: u64 = 60,
     }
 }
 

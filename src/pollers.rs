@@ -1,5 +1,6 @@
-//! Channels read by polling: every mailbox (IMAP, waiting in IDLE) and the bots whose settings
-//! ask for long polling instead of a webhook. A look at the store every few seconds finds them;
+//! Channels read by polling: every mailbox (IMAP, waiting in IDLE), the bots whose settings
+//! ask for long polling instead of a webhook, and the social profiles whose network delivers
+//! no comment webhooks (their comments are fetched by `social::poller`). A look at the store every few seconds finds them;
 //! each gets one task, which polls with the channel's connector from the cursor kept in the
 //! store, commits every update through the hub exactly as a webhook does, and only then keeps
 //! the new cursor. A crash or a restart therefore loses nothing (the next poll starts from the
@@ -16,6 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use omnihub_connectors::registry;
+use omnihub_core::model::{Channel, ChannelKind};
 use omnihub_core::{ChannelId, ClientId};
 use omnihub_store::StoreError;
 use tokio::sync::watch;
@@ -131,13 +133,10 @@ async fn look(
         running.remove(&id);
         release(state, id, node).await;
     }
-    match state.store.channels_of_providers(&registry::POLLED).await {
+    match polled_channels(state).await {
         Ok(channels) => {
             let mut polled = HashSet::new();
-            for channel in channels {
-                if !registry::polls(channel.provider, &channel.settings) {
-                    continue;
-                }
+            for (channel, social) in channels {
                 polled.insert(channel.id);
                 let asked = Instant::now();
                 let now = chrono::Utc::now();
@@ -154,11 +153,19 @@ async fn look(
                             Some(polling) => polling.held_until = held_until,
                             None => {
                                 tracing::info!(channel = %channel.id, node, "polling: lease taken");
-                                let task = tokio::spawn(poll_channel(
-                                    state.clone(),
-                                    channel.client_id,
-                                    channel.id,
-                                ));
+                                let task = if social {
+                                    tokio::spawn(crate::social::poller::poll_profile(
+                                        state.clone(),
+                                        channel.client_id,
+                                        channel.id,
+                                    ))
+                                } else {
+                                    tokio::spawn(poll_channel(
+                                        state.clone(),
+                                        channel.client_id,
+                                        channel.id,
+                                    ))
+                                };
                                 running.insert(
                                     channel.id,
                                     Polling {
@@ -203,6 +210,32 @@ async fn look(
         }
         keep
     });
+}
+
+/// Every channel polled now, each with whether it is a social profile (whose comments are
+/// polled) rather than a channel read by polling.
+async fn polled_channels(state: &AppState) -> Result<Vec<(Channel, bool)>, StoreError> {
+    let mut channels: Vec<(Channel, bool)> = state
+        .store
+        .channels_of_providers(&registry::POLLED)
+        .await?
+        .into_iter()
+        .filter(|c| c.kind != ChannelKind::Social && registry::polls(c.provider, &c.settings))
+        .map(|c| (c, false))
+        .collect();
+    let social = crate::social::poller::polled_providers();
+    if !social.is_empty() {
+        channels.extend(
+            state
+                .store
+                .channels_of_providers(&social)
+                .await?
+                .into_iter()
+                .filter(|c| c.kind == ChannelKind::Social)
+                .map(|c| (c, true)),
+        );
+    }
+    Ok(channels)
 }
 
 async fn release(state: &AppState, id: ChannelId, node: &str) {

@@ -9,6 +9,7 @@ pub mod mail_servers;
 pub const SAMPLE_PHOTO: &[u8] = include_bytes!("sample_photo.png");
 
 pub mod max;
+pub mod ok;
 pub mod smtp;
 mod support;
 pub mod telegram;

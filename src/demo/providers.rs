@@ -18,6 +18,7 @@ use omnihub_connectors::registry::{self, Endpoints};
 use omnihub_core::ClientId;
 use omnihub_core::model::{Channel, ChannelKind, Provider};
 use omnihub_sandbox::max::{MaxConfig, MaxSandbox};
+use omnihub_sandbox::ok::{OkConfig, OkSandbox};
 use omnihub_sandbox::telegram::{Customer as TelegramCustomer, FakeBot, TelegramSandbox};
 use omnihub_sandbox::telephony::ari::{AriConfig, AriSandbox};
 use omnihub_sandbox::viber::{ViberConfig, ViberCustomer, ViberCustomerMessage, ViberSandbox};
@@ -29,7 +30,7 @@ use omnihub_store::{ChannelPatch, DynStore, NewChannel};
 use rand::Rng as _;
 use serde_json::{Value, json};
 
-use crate::config::{ProvidersConfig, SocialConfig};
+use crate::config::{ProvidersConfig, Secret, SocialConfig};
 
 const TELEGRAM_TOKEN: &str = "7000000001:AAH-omnihub_demo_bot";
 /// The secrets omnihub gives providers that send one back with every webhook.
@@ -52,6 +53,8 @@ pub struct DemoProviders {
     viber: ViberSandbox,
     max: MaxSandbox,
     pbx: AriSandbox,
+    /// The OK group of the demo's social profiles.
+    ok: OkSandbox,
 }
 
 impl DemoProviders {
@@ -76,6 +79,9 @@ impl DemoProviders {
             pbx: AriSandbox::start(AriConfig::default())
                 .await
                 .context("asterisk sandbox")?,
+            ok: OkSandbox::start(OkConfig::default())
+                .await
+                .context("ok sandbox")?,
         })
     }
 
@@ -87,6 +93,9 @@ impl DemoProviders {
             vk_api: self.vk.base_url(),
             vk_oauth_authorize: self.vk.oauth_authorize_url(),
             vk_oauth_token: self.vk.oauth_token_url(),
+            ok_api: self.ok.base_url(),
+            ok_oauth_authorize: self.ok.authorize_url(),
+            ok_oauth_token: self.ok.token_url(),
             viber_api: self.viber.base_url(),
             max_api: self.max.base_url(),
             allow_private_mail_hosts: false,
@@ -101,11 +110,22 @@ impl DemoProviders {
         &self.vk
     }
 
+    /// The OK fake: the demo's OK group.
+    pub fn ok_sandbox(&self) -> &OkSandbox {
+        &self.ok
+    }
+
     /// `[social]`: the server's applications registered with the fakes, so "Connect with …"
     /// goes through each fake's authorization page.
     pub fn social_config(&self) -> SocialConfig {
+        let ok = self.ok.config();
         SocialConfig {
             vk_client_id: self.vk.config().client_id.clone(),
+            ok_client_id: ok.application_id.clone(),
+            ok_client_secret: Secret::new(ok.secret_key.clone()),
+            ok_public_key: ok.application_key.clone(),
+            // New comments on OK (which has no webhooks) show within seconds.
+            comments_poll_secs: 10,
             ..SocialConfig::default()
         }
     }

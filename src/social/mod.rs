@@ -6,6 +6,7 @@
 
 pub mod inbound;
 pub mod oauth;
+pub mod poller;
 pub mod tasks;
 
 use std::sync::Arc;

@@ -20,6 +20,8 @@
 //! - `scheduler`: the scheduler's REST API (tasks and triggered-task rules) through the app.
 //! - `social`: social profiles against the sandbox's VK fake — connecting, approval,
 //!   scheduled publishing, comments into the inbox and their moderation, tenant isolation.
+//! - `social_ok`: an OK group against the sandbox's OK fake — signed calls, publishing once,
+//!   comments brought in by the poller exactly once, replies and likes, OK's refusals.
 //! - `widget`: the website widget's public API and visitor WebSocket — origins and CORS,
 //!   visitors kept apart, bad input, dedupe, rate limits, resume after a reconnect.
 
@@ -35,6 +37,7 @@ mod process;
 mod rights_matrix;
 mod scheduler;
 mod social;
+mod social_ok;
 mod support;
 mod telephony;
 mod widget;

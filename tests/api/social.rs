@@ -585,7 +585,7 @@ async fn the_capability_matrix_names_every_network_and_google_plus_is_dead() {
             .contains("2019")
     );
     // Connecting a dead or unbuilt network says why.
-    for network in ["google_plus", "ok"] {
+    for network in ["google_plus", "facebook"] {
         let r =
             s.w.post(
                 Who::Session(&s.w.a.owner),
@@ -655,10 +655,7 @@ async fn a_community_connected_through_vk_id_keeps_its_token_fresh() {
     let forged = back.replace("state=", "state=A");
     let r = browser.get(&forged).send().await.unwrap();
     assert_eq!(r.status(), 303);
-    assert_eq!(
-        location(&r),
-        "/social/connect?error=invalid_state"
-    );
+    assert_eq!(location(&r), "/social/connect?error=invalid_state");
     assert!(s.vk.oauth_requests().is_empty());
 
     // The real one: no session cookie comes with the cross-site redirect, and none is needed.

@@ -10,8 +10,9 @@ import assert from 'node:assert/strict';
  * starts them with these ids and tokens). One post goes to all of them.
  */
 export const SOCIAL_PROFILES = [
-  // The demo's VK fake serves one community (sandbox VkConfig::default()).
+  // The demo's fakes: VK's community and OK's group (sandbox VkConfig and OkConfig defaults).
   { network: 'vk', external_id: '123456', access_token: 'vk1.a.community-token', label: 'VK · Sandbox community' },
+  { network: 'ok', external_id: '70000001234567', access_token: '-s-sandbox.moderator.token', label: 'OK · Sandbox group' },
 ];
 
 const SMM_EMAIL = 'smm@romashka.test';

@@ -10,10 +10,12 @@
 //! words.
 //!
 //! Effects are idempotent by key: a post and a comment carry a `guid` derived from the task
-//! that makes them (VK drops a second `wall.post` with the same `guid`), deleting what is gone
-//! succeeds, and liking twice is one like.
+//! that makes them (VK drops a second `wall.post` with the same `guid`; OK, which has no such
+//! key, is searched for the earlier attempt first), deleting what is gone succeeds, and liking
+//! twice is one like.
 
 pub mod oauth;
+pub mod ok;
 pub mod vk;
 
 use std::sync::Arc;
@@ -205,28 +207,7 @@ const PLANNED_CONNECTOR: Support =
 pub fn capabilities(network: Network) -> Capabilities {
     match network {
         Network::Vk => vk::CAPABILITIES,
-        Network::Ok => Capabilities {
-            network,
-            connect: PLANNED_CONNECTOR,
-            comments: CommentDelivery::Polling,
-            limits: None,
-            actions: &[
-                (Action::PostVideo, PLANNED_CONNECTOR),
-                (
-                    Action::HideComment,
-                    Support::Unsupported("OK's API has no call to hide a comment"),
-                ),
-                (Action::Dislike, Support::Unsupported("OK has no dislikes")),
-                (
-                    Action::UnlikePost,
-                    Support::Unsupported("OK's API has no call to take a like back"),
-                ),
-                (
-                    Action::UnlikeComment,
-                    Support::Unsupported("OK's API has no call to take a like back"),
-                ),
-            ],
-        },
+        Network::Ok => ok::CAPABILITIES,
         Network::Facebook => Capabilities {
             network,
             connect: PLANNED_CONNECTOR,
@@ -530,6 +511,11 @@ pub fn social_network(
             credentials,
             &endpoints.vk,
         )?)),
+        Some(Network::Ok) => Ok(Arc::new(ok::OkGroup::from_profile(
+            credentials,
+            &endpoints.ok,
+            &endpoints.apps.ok,
+        )?)),
         Some(network) => Err(ConfigError(format!(
             "{} profiles cannot be connected yet",
             network.as_str()
@@ -580,6 +566,7 @@ pub async fn connect(
 ) -> Result<Connected, ConnectFailure> {
     let mut connected = match network {
         Network::Vk => vk::connect(grant, endpoints).await?,
+        Network::Ok => ok::connect(grant, endpoints).await?,
         other => {
             return Err(ConnectFailure::Config(format!(
                 "{} profiles cannot be connected yet",
@@ -597,6 +584,7 @@ pub async fn connect(
 pub fn oauth_spec(network: Network) -> Option<oauth::OAuthSpec> {
     match network {
         Network::Vk => Some(vk::OAUTH),
+        Network::Ok => Some(ok::OAUTH),
         _ => None,
     }
 }
@@ -634,6 +622,7 @@ pub async fn manageable_profiles(
 ) -> Result<Vec<oauth::Manageable>, SendError> {
     match network {
         Network::Vk => vk::manageable_profiles(access_token, endpoints).await,
+        Network::Ok => ok::manageable_profiles(access_token, endpoints).await,
         other => Err(SendError::Permanent {
             reason: format!("{} profiles cannot be listed yet", other.as_str()),
         }),

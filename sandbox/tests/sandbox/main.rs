@@ -4,6 +4,7 @@
 
 mod email;
 mod max;
+mod ok_group;
 mod smtp;
 mod support;
 mod telegram;
