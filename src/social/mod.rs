@@ -26,7 +26,14 @@ pub struct SocialService {
     pub store: DynStore,
     pub endpoints: Endpoints,
     pub media: Arc<dyn MediaStore>,
+    /// Mints the links networks fetch images by (Instagram, Facebook); `None` without a
+    /// secret key.
+    pub media_links: Option<omnihub_connectors::media_link::MediaLinks>,
 }
+
+/// How long a network may take to fetch a post's image by its link (a scheduled retry mints a
+/// new one).
+const IMAGE_LINK_TTL: chrono::TimeDelta = chrono::TimeDelta::hours(6);
 
 /// Why a post cannot go to a profile, or a profile cannot be reached.
 #[derive(Debug)]
@@ -269,10 +276,19 @@ impl SocialService {
             )
             .await
             .map_err(|err| SocialFailure::Config(format!("media file: {err}")))?;
+            let public_url = self.media_links.as_ref().map(|links| {
+                links.social_url(
+                    client,
+                    file.id,
+                    &file.file_name,
+                    chrono::Utc::now() + IMAGE_LINK_TTL,
+                )
+            });
             wire.images.push(PostMedia {
                 file_name: file.file_name,
                 mime_type: file.mime_type,
                 bytes: bytes.into(),
+                public_url,
             });
         }
         Ok(wire)

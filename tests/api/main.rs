@@ -20,6 +20,9 @@
 //! - `scheduler`: the scheduler's REST API (tasks and triggered-task rules) through the app.
 //! - `social`: social profiles against the sandbox's VK fake — connecting, approval,
 //!   scheduled publishing, comments into the inbox and their moderation, tenant isolation.
+//! - `social_meta`: a Facebook Page and an Instagram account against the sandbox's Graph fake
+//!   — connecting by token, a scheduled post with a photo fetched by its signed link, a
+//!   comment webhook into the inbox once, the reply, hiding, and what the networks refuse.
 //! - `widget`: the website widget's public API and visitor WebSocket — origins and CORS,
 //!   visitors kept apart, bad input, dedupe, rate limits, resume after a reconnect.
 
@@ -35,6 +38,7 @@ mod process;
 mod rights_matrix;
 mod scheduler;
 mod social;
+mod social_meta;
 mod support;
 mod telephony;
 mod widget;

@@ -190,6 +190,8 @@ pub struct Options {
     pub widget_requests_per_minute: u32,
     /// `[server] public_url`, when a test's providers must reach a live listener.
     pub public_url: Option<String>,
+    /// The server's applications on the social networks (`[social]`).
+    pub social: omnihub::config::SocialConfig,
 }
 
 impl Default for Options {
@@ -208,6 +210,7 @@ impl Default for Options {
             widget_messages_per_minute: hub.widget_messages_per_minute,
             widget_requests_per_minute: hub.widget_requests_per_minute,
             public_url: None,
+            social: omnihub::config::SocialConfig::default(),
         }
     }
 }
@@ -263,6 +266,7 @@ impl Harness {
         config.hub.heartbeat_timeout_ms = options.heartbeat_timeout_ms;
         config.providers = options.providers.clone();
         config.callback = options.callback.clone();
+        config.social = options.social.clone();
         config.media.max_upload_bytes = options.max_upload_bytes;
         config.hub.widget_messages_per_minute = options.widget_messages_per_minute;
         config.hub.widget_requests_per_minute = options.widget_requests_per_minute;
