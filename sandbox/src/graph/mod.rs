@@ -603,7 +603,7 @@ enum Node {
     IgMedia(String),
     IgComment(String),
     Container(String),
-    Unknown(String),
+    Unknown,
 }
 
 fn node_of(state: &State, id: &str) -> Node {
@@ -629,7 +629,7 @@ fn node_of(state: &State, id: &str) -> Node {
     } else if records.containers.iter().any(|c| c.id == id) {
         Node::Container(id.into())
     } else {
-        Node::Unknown(id.into())
+        Node::Unknown
     }
 }
 
@@ -681,7 +681,7 @@ async fn graph_call(state: web::Data<State>, request: HttpRequest, body: web::By
         (Node::IgMedia(_), _) => "IGMedia",
         (Node::IgComment(_), _) => "IGComment",
         (Node::Container(_), _) => "IGMedia",
-        (Node::Unknown(_), _) => return does_not_exist(&id),
+        (Node::Unknown, _) => return does_not_exist(&id),
     };
     for problem in state
         .spec

@@ -61,7 +61,7 @@ impl Images {
                     }),
                 )
                 .route(
-                    "/a.jpg",
+                    "/{name}.jpg",
                     web::get().to(|| async {
                         HttpResponse::Ok()
                             .content_type("image/jpeg")
