@@ -233,7 +233,9 @@ mod tests {
         let (client, media) = (ClientId::new(), uuid::Uuid::new_v4());
         let now = Utc::now();
         let url = links.social_url(client, media, "a.jpg", now + Duration::hours(1));
-        assert!(url.starts_with(&format!("https://hub.example/media/social/{client}/{media}/a.jpg?exp=")));
+        assert!(url.starts_with(&format!(
+            "https://hub.example/media/social/{client}/{media}/a.jpg?exp="
+        )));
         let exp: i64 = query(&url, "exp").parse().unwrap();
         let sig = query(&url, "sig");
         assert_eq!(links.verify_social(client, media, exp, &sig, now), Ok(()));

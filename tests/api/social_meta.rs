@@ -266,7 +266,11 @@ async fn a_facebook_page_publishes_a_scheduled_photo_post_and_moderates_comments
         omnihub_sandbox::SAMPLE_PHOTO,
         "Graph fetched the library's image by its signed link"
     );
-    assert!(photos[0].url.starts_with(&format!("{}/media/social/", m.base)));
+    assert!(
+        photos[0]
+            .url
+            .starts_with(&format!("{}/media/social/", m.base))
+    );
     let remote = m.post(&id).await["targets"][0]["remote_id"]
         .as_str()
         .unwrap()
@@ -310,8 +314,10 @@ async fn a_facebook_page_publishes_a_scheduled_photo_post_and_moderates_comments
     m.w.post(owner, &actions, json!({ "action": "hide" }))
         .await
         .assert_status(202);
-    m.until("the hidden comment", || async { m.graph.comments()[0].hidden })
-        .await;
+    m.until("the hidden comment", || async {
+        m.graph.comments()[0].hidden
+    })
+    .await;
     m.w.post(owner, &actions, json!({ "action": "like" }))
         .await
         .assert_status(202);
@@ -321,7 +327,10 @@ async fn a_facebook_page_publishes_a_scheduled_photo_post_and_moderates_comments
     // A forged webhook is refused and adds nothing.
     let mut forged = delivery.json();
     forged["entry"][0]["changes"][0]["value"]["comment_id"] = json!("1_999");
-    assert_eq!(m.graph.forge("page", &forged).await.unwrap().status, Some(401));
+    assert_eq!(
+        m.graph.forge("page", &forged).await.unwrap().status,
+        Some(401)
+    );
     assert_eq!(m.thread(&id).await.1.len(), 2, "the question and the reply");
 
     // A place is not Facebook's from coordinates: refused with the reason.
@@ -365,10 +374,7 @@ async fn an_instagram_account_publishes_a_scheduled_photo_and_moderates_comments
     assert_eq!(media[0].media_type, "IMAGE");
     let container = m.graph.containers()[0].clone();
     assert_eq!(container.bytes, omnihub_sandbox::SAMPLE_JPEG);
-    assert_eq!(
-        container.user_tags.unwrap()[0]["username"],
-        "friend.shop"
-    );
+    assert_eq!(container.user_tags.unwrap()[0]["username"], "friend.shop");
     let remote = m.post(&id).await["targets"][0]["remote_id"]
         .as_str()
         .unwrap()
@@ -414,9 +420,8 @@ async fn an_instagram_account_publishes_a_scheduled_photo_and_moderates_comments
     let r = m.w.post(owner, &actions, json!({ "action": "like" })).await;
     r.assert_error(422, "unsupported_by_network");
     assert!(r.text().contains("no likes"), "{}", r.text());
-    let r = m
-        .w
-        .post(
+    let r =
+        m.w.post(
             owner,
             "/api/v1/social/posts",
             json!({ "content": { "text": "Shop", "link": "https://shop.example", "media": [image] },

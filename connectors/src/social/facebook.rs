@@ -104,7 +104,10 @@ pub(crate) fn credential(credentials: &Value, key: &str) -> Option<String> {
 
 /// Whether `id` looks like a Graph object id (digits, maybe `_`-joined).
 pub(crate) fn is_graph_id(id: &str) -> bool {
-    !id.is_empty() && id.split('_').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    !id.is_empty()
+        && id
+            .split('_')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 impl FacebookPage {
@@ -292,7 +295,10 @@ impl SocialNetwork for FacebookPage {
 
     async fn edit_post(&self, post_id: &str, content: &PostContent) -> Result<(), SendError> {
         // A post's photos stay as they were: Graph edits the message.
-        let message = Self::message(content, !content.images.is_empty() || content.link.is_some());
+        let message = Self::message(
+            content,
+            !content.images.is_empty() || content.link.is_some(),
+        );
         self.api
             .post(&[post_id], &[("message", message)])
             .await
@@ -528,7 +534,11 @@ mod tests {
             panic!("{:?}", delivered.events);
         };
         assert_eq!(
-            (comment.id.as_str(), comment.post_id.as_str(), comment.author_id.as_str()),
+            (
+                comment.id.as_str(),
+                comment.post_id.as_str(),
+                comment.author_id.as_str()
+            ),
             ("5_9", "1001_5", "77")
         );
         assert_eq!(comment.reply_to.as_deref(), Some("5_8"));
@@ -570,7 +580,10 @@ mod tests {
             mentions: vec!["123".into()],
             ..PostContent::default()
         };
-        assert_eq!(FacebookPage::message(&content, false), "Sale\n\n@[123]\n\n#spring");
+        assert_eq!(
+            FacebookPage::message(&content, false),
+            "Sale\n\n@[123]\n\n#spring"
+        );
         assert_eq!(
             FacebookPage::message(&content, true),
             "Sale\n\n@[123]\n\n#spring\n\nhttps://shop.example"

@@ -181,8 +181,8 @@ impl GraphApi {
     ) -> Result<Value, CallError> {
         let mut segments = vec![VERSION];
         segments.extend_from_slice(path);
-        let url = endpoint(&self.base, &segments)
-            .map_err(|err| CallError::Other(permanent(err)))?;
+        let url =
+            endpoint(&self.base, &segments).map_err(|err| CallError::Other(permanent(err)))?;
         let mut request = self
             .client
             .request(method.clone(), url)
@@ -394,15 +394,12 @@ pub async fn long_lived_token(
     }
     let client = rest_client::client().map_err(permanent)?;
     let url = endpoint(&endpoints.graph, &[VERSION, "oauth", "access_token"]).map_err(permanent)?;
-    let request = client
-        .get(url)
-        .timeout(rest_client::TIMEOUT)
-        .query(&[
-            ("grant_type", "fb_exchange_token"),
-            ("client_id", app.client_id.as_str()),
-            ("client_secret", app.client_secret.as_str()),
-            ("fb_exchange_token", short_lived),
-        ]);
+    let request = client.get(url).timeout(rest_client::TIMEOUT).query(&[
+        ("grant_type", "fb_exchange_token"),
+        ("client_id", app.client_id.as_str()),
+        ("client_secret", app.client_secret.as_str()),
+        ("fb_exchange_token", short_lived),
+    ]);
     let answer = rest_client::fetch(request, MAX_API_BODY).await?;
     if !answer.status.is_success() {
         return Err(classify(answer.status, answer.retry_after, &answer.body).into_send_error());

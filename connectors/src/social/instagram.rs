@@ -158,10 +158,7 @@ impl InstagramAccount {
         if let Some(tags) = user_tags {
             params.push(("user_tags", tags.to_string()));
         }
-        let answer = self
-            .api
-            .post(&[&self.ig_user_id, "media"], &params)
-            .await?;
+        let answer = self.api.post(&[&self.ig_user_id, "media"], &params).await?;
         created_id(&answer, "/media")
     }
 
@@ -366,9 +363,7 @@ impl SocialNetwork for InstagramAccount {
                 .map(data)
                 .into_iter()
                 .flatten()
-                .filter_map(|reply| {
-                    comment_of(reply, post_id, &self.ig_user_id, Some(&comment.id))
-                })
+                .filter_map(|reply| comment_of(reply, post_id, &self.ig_user_id, Some(&comment.id)))
                 .collect();
             comments.push(comment);
             comments.extend(replies);
@@ -446,12 +441,15 @@ impl SocialNetwork for InstagramAccount {
                     continue;
                 }
                 let value = change.get("value").unwrap_or(&Value::Null);
-                let malformed =
-                    |what: &str| WebhookError::Malformed(format!("a comments change without {what}"));
-                let author = id_of(value.pointer("/from/id")).ok_or_else(|| malformed("from.id"))?;
+                let malformed = |what: &str| {
+                    WebhookError::Malformed(format!("a comments change without {what}"))
+                };
+                let author =
+                    id_of(value.pointer("/from/id")).ok_or_else(|| malformed("from.id"))?;
                 events.push(SocialEvent::Comment(RemoteComment {
                     id: id_of(value.get("id")).ok_or_else(|| malformed("id"))?,
-                    post_id: id_of(value.pointer("/media/id")).ok_or_else(|| malformed("media.id"))?,
+                    post_id: id_of(value.pointer("/media/id"))
+                        .ok_or_else(|| malformed("media.id"))?,
                     by_profile: author == self.ig_user_id,
                     author_id: author,
                     text: text(value, "text"),
@@ -513,7 +511,10 @@ pub async fn connect(
         .map_err(ConnectFailure::Network)?;
     let page = account
         .api
-        .get(&["me"], &[("fields", "id,instagram_business_account".into())])
+        .get(
+            &["me"],
+            &[("fields", "id,instagram_business_account".into())],
+        )
         .await
         .map_err(ConnectFailure::Network)?;
     if id_of(page.pointer("/instagram_business_account/id")).as_deref() != Some(ig_user_id) {
@@ -582,7 +583,11 @@ mod tests {
             panic!("{:?}", delivered.events);
         };
         assert_eq!(
-            (comment.id.as_str(), comment.post_id.as_str(), comment.author_id.as_str()),
+            (
+                comment.id.as_str(),
+                comment.post_id.as_str(),
+                comment.author_id.as_str()
+            ),
             ("1790", "1780", "555")
         );
         assert_eq!(comment.reply_to.as_deref(), Some("1789"));

@@ -258,7 +258,10 @@ impl GraphSandbox {
                 .app_data(data.clone())
                 .route("/{version}/dialog/oauth", web::get().to(oauth_dialog))
                 .route("/{version}/oauth/access_token", web::get().to(access_token))
-                .route("/{version}/oauth/access_token", web::post().to(access_token))
+                .route(
+                    "/{version}/oauth/access_token",
+                    web::post().to(access_token),
+                )
                 .default_service(web::to(graph_call))
         })
         .workers(1)
@@ -490,7 +493,8 @@ impl GraphSandbox {
 
     /// The same body signed with another key: Meta did not send it.
     pub async fn forge(&self, object: &str, body: &Value) -> Option<Delivery> {
-        self.deliver_signed(object, body, "not-the-app-secret").await
+        self.deliver_signed(object, body, "not-the-app-secret")
+            .await
     }
 
     async fn deliver_signed(&self, object: &str, body: &Value, key: &str) -> Option<Delivery> {
@@ -581,7 +585,9 @@ fn params_of(request: &HttpRequest, body: &[u8]) -> Vec<(String, String)> {
     let mut params: Vec<(String, String)> =
         serde_urlencoded::from_str(request.query_string()).unwrap_or_default();
     if !body.is_empty() {
-        params.extend(serde_urlencoded::from_bytes::<Vec<(String, String)>>(body).unwrap_or_default());
+        params.extend(
+            serde_urlencoded::from_bytes::<Vec<(String, String)>>(body).unwrap_or_default(),
+        );
     }
     params
 }
@@ -633,7 +639,11 @@ fn node_of(state: &State, id: &str) -> Node {
     }
 }
 
-async fn graph_call(state: web::Data<State>, request: HttpRequest, body: web::Bytes) -> HttpResponse {
+async fn graph_call(
+    state: web::Data<State>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
     let segments: Vec<String> = request
         .path()
         .trim_matches('/')
@@ -701,7 +711,9 @@ async fn graph_call(state: web::Data<State>, request: HttpRequest, body: web::By
     match (node, method.as_str(), edge.as_deref()) {
         (Node::Me, "GET", None) => match who {
             TokenOf::Page => page_json(&state),
-            TokenOf::User => HttpResponse::Ok().json(json!({"id": "10000000000042", "name": "Sandbox Person"})),
+            TokenOf::User => {
+                HttpResponse::Ok().json(json!({"id": "10000000000042", "name": "Sandbox Person"}))
+            }
         },
         (Node::Me, "GET", Some("accounts")) if who == TokenOf::User => accounts(&state),
         (Node::Page, "GET", None) => page_json(&state),
@@ -741,8 +753,9 @@ async fn graph_call(state: web::Data<State>, request: HttpRequest, body: web::By
         (Node::IgUser, "POST", Some("media_publish")) => publish(&state, p),
         (Node::IgMedia(id), method, edge) => media_call(&state, &id, method, edge, p),
         (Node::IgComment(id), method, edge) => media_comment_call(&state, &id, method, edge, p),
-        (Node::Container(id), "GET", None) => HttpResponse::Ok()
-            .json(json!({"id": id, "status_code": "FINISHED"})),
+        (Node::Container(id), "GET", None) => {
+            HttpResponse::Ok().json(json!({"id": id, "status_code": "FINISHED"}))
+        }
         _ => graph_error(400, 100, None, "(#100) Unsupported request"),
     }
 }
@@ -872,15 +885,17 @@ fn create_post(state: &State, params: &[(String, String)]) -> HttpResponse {
 /// Fetches a media URL as Meta does; `Err` with Graph's answer.
 async fn fetch(state: &State, url: &str, code: i64) -> Result<(Vec<u8>, String), HttpResponse> {
     match state.caller.fetch(url).await {
-        Ok(fetched) if fetched.status == 200 && !fetched.bytes.is_empty() => Ok((
-            fetched.bytes,
-            fetched.content_type.unwrap_or_default(),
-        )),
+        Ok(fetched) if fetched.status == 200 && !fetched.bytes.is_empty() => {
+            Ok((fetched.bytes, fetched.content_type.unwrap_or_default()))
+        }
         Ok(fetched) => Err(graph_error(
             400,
             code,
             None,
-            &format!("Media download has failed: the URL answered {}", fetched.status),
+            &format!(
+                "Media download has failed: the URL answered {}",
+                fetched.status
+            ),
         )),
         Err(err) => Err(graph_error(
             400,
@@ -1042,7 +1057,12 @@ fn comment_call(
         ("POST", None) => {
             if let Some(hidden) = param(params, "is_hidden") {
                 if stored.from_id == state.config.page_id {
-                    return graph_error(400, 100, None, "(#100) The Page's own comments cannot be hidden");
+                    return graph_error(
+                        400,
+                        100,
+                        None,
+                        "(#100) The Page's own comments cannot be hidden",
+                    );
                 }
                 stored.hidden = matches!(hidden, "true" | "1");
             }
@@ -1115,8 +1135,7 @@ fn user_tags(value: &str) -> Result<Value, String> {
                 .and_then(Value::as_f64)
                 .is_some_and(|v| (0.0..=1.0).contains(&v))
         };
-        if tag.get("username").and_then(Value::as_str).is_none() || !in_unit("x") || !in_unit("y")
-        {
+        if tag.get("username").and_then(Value::as_str).is_none() || !in_unit("x") || !in_unit("y") {
             return Err(format!("a tag needs username, x and y in 0..1: {tag}"));
         }
     }
@@ -1379,10 +1398,20 @@ async fn oauth_dialog(state: web::Data<State>, request: HttpRequest) -> HttpResp
     if param(&params, "response_type").is_some_and(|t| t != "code") {
         return HttpResponse::BadRequest().body("response_type must be code");
     }
-    let known: HashSet<&str> = ["pages_show_list", "pages_manage_posts", "pages_read_engagement",
-        "pages_manage_engagement", "pages_manage_metadata", "instagram_basic",
-        "instagram_content_publish", "instagram_manage_comments", "pages_messaging",
-        "business_management", "public_profile", "email"]
+    let known: HashSet<&str> = [
+        "pages_show_list",
+        "pages_manage_posts",
+        "pages_read_engagement",
+        "pages_manage_engagement",
+        "pages_manage_metadata",
+        "instagram_basic",
+        "instagram_content_publish",
+        "instagram_manage_comments",
+        "pages_messaging",
+        "business_management",
+        "public_profile",
+        "email",
+    ]
     .into_iter()
     .collect();
     for scope in param(&params, "scope").unwrap_or_default().split(',') {
@@ -1424,8 +1453,10 @@ async fn access_token(
     if param(&params, "grant_type") == Some("fb_exchange_token") {
         return match param(&params, "fb_exchange_token") {
             Some(t) if t == c.user_token || t == c.long_lived_user_token => HttpResponse::Ok()
-                .json(json!({"access_token": c.long_lived_user_token, "token_type": "bearer",
-                    "expires_in": lifetime})),
+                .json(
+                    json!({"access_token": c.long_lived_user_token, "token_type": "bearer",
+                    "expires_in": lifetime}),
+                ),
             _ => invalid_token(),
         };
     }

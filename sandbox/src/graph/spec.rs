@@ -21,7 +21,10 @@ const NODE_FILES: [(&str, &str); 7] = [
     ("User", include_str!("../../specs/graph/User.json")),
     ("IGUser", include_str!("../../specs/graph/IGUser.json")),
     ("IGMedia", include_str!("../../specs/graph/IGMedia.json")),
-    ("IGComment", include_str!("../../specs/graph/IGComment.json")),
+    (
+        "IGComment",
+        include_str!("../../specs/graph/IGComment.json"),
+    ),
 ];
 const ENUMS: &str = include_str!("../../specs/graph/enum_types.subset.json");
 
@@ -135,7 +138,10 @@ impl GraphSpec {
         }
         for param in api.params.iter().filter(|p| p.required) {
             if !params.iter().any(|(name, _)| *name == param.name) {
-                problems.push(format!("{what}: required parameter `{}` missing", param.name));
+                problems.push(format!(
+                    "{what}: required parameter `{}` missing",
+                    param.name
+                ));
             }
         }
         problems
@@ -173,12 +179,18 @@ impl GraphSpec {
                 "true" | "false" | "1" | "0" => Ok(()),
                 _ => Err("not a bool".into()),
             },
-            "int" => value.parse::<i64>().map(drop).map_err(|_| "not an int".into()),
+            "int" => value
+                .parse::<i64>()
+                .map(drop)
+                .map_err(|_| "not an int".into()),
             "unsigned int" => value
                 .parse::<u64>()
                 .map(drop)
                 .map_err(|_| "not an unsigned int".into()),
-            "float" => value.parse::<f64>().map(drop).map_err(|_| "not a float".into()),
+            "float" => value
+                .parse::<f64>()
+                .map(drop)
+                .map_err(|_| "not a float".into()),
             "datetime" => {
                 if value.parse::<i64>().is_ok()
                     || chrono::DateTime::parse_from_rfc3339(value).is_ok()
@@ -223,16 +235,21 @@ mod tests {
                 "Page",
                 "POST",
                 Some("feed"),
-                &params(&[("message", "hi"), ("attached_media", r#"[{"media_fbid":"1"}]"#)])
+                &params(&[
+                    ("message", "hi"),
+                    ("attached_media", r#"[{"media_fbid":"1"}]"#)
+                ])
             ),
             Vec::<String>::new()
         );
         assert_eq!(
-            spec.check("Page", "POST", Some("feed"), &params(&[("guid", "x")])).len(),
+            spec.check("Page", "POST", Some("feed"), &params(&[("guid", "x")]))
+                .len(),
             1
         );
         assert_eq!(
-            spec.check("Page", "POST", Some("subscribed_apps"), &[]).len(),
+            spec.check("Page", "POST", Some("subscribed_apps"), &[])
+                .len(),
             1,
             "subscribed_fields is required"
         );
@@ -246,8 +263,7 @@ mod tests {
             .contains("nonsense")
         );
         assert!(
-            spec.check("IGComment", "POST", None, &params(&[("hide", "yes")]))[0]
-                .contains("bool")
+            spec.check("IGComment", "POST", None, &params(&[("hide", "yes")]))[0].contains("bool")
         );
         assert_eq!(spec.check("IGMedia", "POST", Some("likes"), &[]).len(), 1);
     }

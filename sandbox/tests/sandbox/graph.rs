@@ -254,8 +254,15 @@ async fn a_page_publishes_once_and_moderates_its_comments() {
         )
         .await
         .unwrap();
-    let linked_post = sandbox.posts().into_iter().find(|p| p.id == linked).unwrap();
-    assert_eq!(linked_post.link.as_deref(), Some("https://shop.example/blog"));
+    let linked_post = sandbox
+        .posts()
+        .into_iter()
+        .find(|p| p.id == linked)
+        .unwrap();
+    assert_eq!(
+        linked_post.link.as_deref(),
+        Some("https://shop.example/blog")
+    );
 
     // Someone comments; the Page answers, hides, likes, deletes.
     let comment = {
@@ -267,7 +274,9 @@ async fn a_page_publishes_once_and_moderates_its_comments() {
         .await
         .unwrap();
     assert_eq!(
-        page.comment(&id, Some(&comment), "Yes!", "task-1").await.unwrap(),
+        page.comment(&id, Some(&comment), "Yes!", "task-1")
+            .await
+            .unwrap(),
         reply,
         "a retried reply is found, not repeated"
     );
@@ -439,14 +448,21 @@ async fn an_instagram_account_publishes_carousels_and_moderates_comments() {
         .unwrap();
     assert!(delivery.accepted());
     assert_eq!(
-        sandbox.forge("instagram", &delivery.json()).await.unwrap().status,
+        sandbox
+            .forge("instagram", &delivery.json())
+            .await
+            .unwrap()
+            .status,
         Some(401)
     );
     let events = hook.events();
     let [SocialEvent::Comment(comment)] = events.as_slice() else {
         panic!("{events:?}");
     };
-    assert_eq!((comment.post_id.as_str(), comment.text.as_str()), (id.as_str(), "Price?"));
+    assert_eq!(
+        (comment.post_id.as_str(), comment.text.as_str()),
+        (id.as_str(), "Price?")
+    );
     let reply = account
         .comment(&id, Some(&comment.id), "DM us", "t1")
         .await
@@ -520,7 +536,11 @@ async fn oauth_grants_list_the_pages_and_graph_errors_are_classified() {
     assert_eq!(token["access_token"], config.user_token.as_str());
     // A code works once.
     assert_eq!(
-        exchange(query["code"].clone()).send().await.unwrap().status(),
+        exchange(query["code"].clone())
+            .send()
+            .await
+            .unwrap()
+            .status(),
         400
     );
 
@@ -530,11 +550,18 @@ async fn oauth_grants_list_the_pages_and_graph_errors_are_classified() {
         .unwrap();
     assert_eq!(long, config.long_lived_user_token);
     assert!(lifetime.is_some());
-    let pages = facebook::manageable_profiles(&endpoints, &long).await.unwrap();
+    let pages = facebook::manageable_profiles(&endpoints, &long)
+        .await
+        .unwrap();
     assert_eq!(pages.len(), 1);
     assert_eq!(pages[0].external_id, config.page_id);
-    assert_eq!(pages[0].access_token.as_deref(), Some(config.page_token.as_str()));
-    let accounts = instagram::manageable_profiles(&endpoints, &long).await.unwrap();
+    assert_eq!(
+        pages[0].access_token.as_deref(),
+        Some(config.page_token.as_str())
+    );
+    let accounts = instagram::manageable_profiles(&endpoints, &long)
+        .await
+        .unwrap();
     assert_eq!(accounts[0].external_id, config.ig_user_id);
     assert_eq!(accounts[0].name, config.ig_username);
 
