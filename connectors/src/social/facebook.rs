@@ -256,19 +256,19 @@ impl SocialNetwork for FacebookPage {
     async fn create_post(&self, content: &PostContent, _guid: &str) -> Result<String, SendError> {
         let message = Self::message(content, !content.images.is_empty());
         // A post without words has nothing to be recognised by.
-        if !message.is_empty() {
-            if let Some(id) = self.find_recent_post(&message).await? {
-                return Ok(id);
-            }
+        if !message.is_empty()
+            && let Some(id) = self.find_recent_post(&message).await?
+        {
+            return Ok(id);
         }
         let mut params = Vec::new();
         if !message.is_empty() {
             params.push(("message", message));
         }
-        if content.images.is_empty() {
-            if let Some(link) = &content.link {
-                params.push(("link", link.clone()));
-            }
+        if content.images.is_empty()
+            && let Some(link) = &content.link
+        {
+            params.push(("link", link.clone()));
         }
         let mut photos = Vec::with_capacity(content.images.len());
         for image in &content.images {
