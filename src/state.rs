@@ -141,20 +141,21 @@ impl AppState {
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot open the media directory: {e}"))?,
         );
-        let social = crate::social::SocialService {
-            store: store.clone(),
-            endpoints: endpoints.clone(),
-            media: media.clone(),
-            oauth: config.secret_key_bytes().ok().and_then(|key| {
-                crate::social::oauth::OAuthFlows::new(&key, &config.server.public_url).ok()
-            }),
-        };
         // A server without a secret key refuses to start (`server::run`); states built
         // without one (tests of unrelated parts) simply mint no media links.
         let media_links = config
             .secret_key_bytes()
             .ok()
             .and_then(|key| MediaLinks::new(&config.server.public_url, &key).ok());
+        let social = crate::social::SocialService {
+            store: store.clone(),
+            endpoints: endpoints.clone(),
+            media: media.clone(),
+            media_links: media_links.clone(),
+            oauth: config.secret_key_bytes().ok().and_then(|key| {
+                crate::social::oauth::OAuthFlows::new(&key, &config.server.public_url).ok()
+            }),
+        };
         let hub_config = HubConfig {
             session_queue: config.hub.session_queue,
             events_retention: (config.hub.events_retention_days > 0).then(|| {

@@ -4,6 +4,10 @@
 //! `sig` is HMAC-SHA256 over `client/attachment/exp` keyed by a key derived from the server's
 //! secret key: only omnihub can mint one, it names one file of one client, and it stops working
 //! at `exp`. The file name is only there for the provider's eyes and is not signed.
+//!
+//! Files of the social media library (images of posts, which Instagram and Facebook fetch by
+//! URL) have links of their own, `{public_url}/media/social/{client}/{media}/{file name}`,
+//! signed over `social/client/media/exp`, so a link to one kind of file never opens the other.
 
 use chrono::{DateTime, Utc};
 use omnihub_core::{AttachmentId, ClientId};
@@ -103,6 +107,56 @@ impl MediaLinks {
         Ok(())
     }
 
+    /// A link to the file `media` of `client`'s social media library, working until `expires`.
+    pub fn social_url(
+        &self,
+        client: ClientId,
+        media: uuid::Uuid,
+        file_name: &str,
+        expires: DateTime<Utc>,
+    ) -> String {
+        let exp = expires.timestamp();
+        let mut url = self.base.clone();
+        let name = if file_name.is_empty() {
+            "file"
+        } else {
+            file_name
+        };
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().extend([
+                "media",
+                "social",
+                &client.to_string(),
+                &media.to_string(),
+                name,
+            ]);
+        }
+        let signed = social_signed_text(client, media, exp);
+        url.query_pairs_mut()
+            .append_pair("exp", &exp.to_string())
+            .append_pair("sig", &hmac_sha256_hex(&self.key, signed.as_bytes()));
+        url.into()
+    }
+
+    /// As [`MediaLinks::verify`], for a social media library link.
+    pub fn verify_social(
+        &self,
+        client: ClientId,
+        media: uuid::Uuid,
+        exp: i64,
+        sig: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), LinkRefusal> {
+        let signed = social_signed_text(client, media, exp);
+        if !verify_hmac_sha256_hex(&self.key, signed.as_bytes(), sig) {
+            return Err(LinkRefusal::BadSignature);
+        }
+        if exp <= now.timestamp() {
+            return Err(LinkRefusal::Expired);
+        }
+        Ok(())
+    }
+
     fn signature(&self, client: ClientId, attachment: AttachmentId, exp: i64) -> String {
         hmac_sha256_hex(&self.key, signed_text(client, attachment, exp).as_bytes())
     }
@@ -110,6 +164,10 @@ impl MediaLinks {
 
 fn signed_text(client: ClientId, attachment: AttachmentId, exp: i64) -> String {
     format!("{client}/{attachment}/{exp}")
+}
+
+fn social_signed_text(client: ClientId, media: uuid::Uuid, exp: i64) -> String {
+    format!("social/{client}/{media}/{exp}")
 }
 
 #[cfg(test)]
@@ -163,6 +221,26 @@ mod tests {
         let other = MediaLinks::new("https://hub.example/", &[8u8; 32]).unwrap();
         assert_eq!(other.verify(client, attachment, exp, &sig, now), bad);
         assert!(!format!("{links:?}").contains("07"));
+    }
+
+    #[test]
+    fn social_links_verify_only_as_social_links() {
+        let links = MediaLinks::new("https://hub.example", &[7u8; 32]).unwrap();
+        let (client, media) = (ClientId::new(), uuid::Uuid::new_v4());
+        let now = Utc::now();
+        let url = links.social_url(client, media, "a.jpg", now + Duration::hours(1));
+        assert!(url.starts_with(&format!(
+            "https://hub.example/media/social/{client}/{media}/a.jpg?exp="
+        )));
+        let exp: i64 = query(&url, "exp").parse().unwrap();
+        let sig = query(&url, "sig");
+        assert_eq!(links.verify_social(client, media, exp, &sig, now), Ok(()));
+        // The same ids as an attachment are refused.
+        let attachment: AttachmentId = media.to_string().parse().unwrap();
+        assert_eq!(
+            links.verify(client, attachment, exp, &sig, now),
+            Err(LinkRefusal::BadSignature)
+        );
     }
 
     #[test]

@@ -3,10 +3,14 @@
 //! the difference, and records what it received so a test can look at it. Nothing here depends
 //! on omnihub's store or HTTP layer: the sandbox is something omnihub talks to, not part of it.
 
+pub mod graph;
 pub mod mail_servers;
 
 /// A small photo (a 120×80 PNG) customers send in tests and in the demo.
 pub const SAMPLE_PHOTO: &[u8] = include_bytes!("sample_photo.png");
+
+/// A small JPEG (16×16, grey) for networks that take JPEG only (Instagram).
+pub const SAMPLE_JPEG: &[u8] = include_bytes!("sample_photo.jpg");
 
 pub mod max;
 pub mod ok;

@@ -30,6 +30,9 @@ pub struct SocialService {
     pub media: Arc<dyn MediaStore>,
     /// OAuth connection of profiles; `None` on a server without a secret key.
     pub oauth: Option<oauth::OAuthFlows>,
+    /// Mints the links networks fetch images by (Instagram, Facebook); `None` without a
+    /// secret key.
+    pub media_links: Option<omnihub_connectors::media_link::MediaLinks>,
 }
 
 /// How long before its expiry an access token is refreshed.
@@ -37,6 +40,10 @@ const REFRESH_AHEAD: chrono::Duration = chrono::Duration::minutes(5);
 
 /// Where the parameters a network wants again at refreshes are kept in the credentials.
 const KEPT_PARAMS: &str = "oauth_params";
+
+/// How long a network may take to fetch a post's image by its link (a scheduled retry mints a
+/// new one).
+const IMAGE_LINK_TTL: chrono::TimeDelta = chrono::TimeDelta::hours(6);
 
 /// Why a post cannot go to a profile, or a profile cannot be reached.
 #[derive(Debug)]
@@ -382,10 +389,19 @@ impl SocialService {
             )
             .await
             .map_err(|err| SocialFailure::Config(format!("media file: {err}")))?;
+            let public_url = self.media_links.as_ref().map(|links| {
+                links.social_url(
+                    client,
+                    file.id,
+                    &file.file_name,
+                    chrono::Utc::now() + IMAGE_LINK_TTL,
+                )
+            });
             wire.images.push(PostMedia {
                 file_name: file.file_name,
                 mime_type: file.mime_type,
                 bytes: bytes.into(),
+                public_url,
             });
         }
         Ok(wire)

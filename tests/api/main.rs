@@ -22,6 +22,9 @@
 //!   scheduled publishing, comments into the inbox and their moderation, tenant isolation.
 //! - `social_ok`: an OK group against the sandbox's OK fake — signed calls, publishing once,
 //!   comments brought in by the poller exactly once, replies and likes, OK's refusals.
+//! - `social_meta`: a Facebook Page and an Instagram account against the sandbox's Graph fake
+//!   — connecting by token, a scheduled post with a photo fetched by its signed link, a
+//!   comment webhook into the inbox once, the reply, hiding, and what the networks refuse.
 //! - `widget`: the website widget's public API and visitor WebSocket — origins and CORS,
 //!   visitors kept apart, bad input, dedupe, rate limits, resume after a reconnect.
 
@@ -37,6 +40,7 @@ mod process;
 mod rights_matrix;
 mod scheduler;
 mod social;
+mod social_meta;
 mod social_ok;
 mod support;
 mod telephony;

@@ -10,10 +10,13 @@
 //! words.
 //!
 //! Effects are idempotent by key: a post and a comment carry a `guid` derived from the task
-//! that makes them (VK drops a second `wall.post` with the same `guid`; OK, which has no such
-//! key, is searched for the earlier attempt first), deleting what is gone succeeds, and liking
-//! twice is one like.
+//! that makes them (VK drops a second `wall.post` with the same `guid`; OK and Meta's Graph API
+//! take no key, so their connectors look for the post or comment among the profile's recent
+//! ones before making it again), deleting what is gone succeeds, and liking twice is one like.
 
+pub mod facebook;
+pub mod graph;
+pub mod instagram;
 pub mod oauth;
 pub mod ok;
 pub mod vk;
@@ -208,52 +211,8 @@ pub fn capabilities(network: Network) -> Capabilities {
     match network {
         Network::Vk => vk::CAPABILITIES,
         Network::Ok => ok::CAPABILITIES,
-        Network::Facebook => Capabilities {
-            network,
-            connect: PLANNED_CONNECTOR,
-            comments: CommentDelivery::Webhook,
-            limits: None,
-            actions: &[(
-                Action::Dislike,
-                Support::Unsupported("Facebook has no dislikes"),
-            )],
-        },
-        Network::Instagram => Capabilities {
-            network,
-            connect: PLANNED_CONNECTOR,
-            comments: CommentDelivery::Webhook,
-            limits: None,
-            actions: &[
-                (
-                    Action::PostLink,
-                    Support::Unsupported("Instagram captions carry no clickable links"),
-                ),
-                (
-                    Action::EditPost,
-                    Support::Unsupported("the Graph API cannot edit a published media's caption"),
-                ),
-                (
-                    Action::LikePost,
-                    Support::Unsupported("the Instagram Graph API has no likes"),
-                ),
-                (
-                    Action::UnlikePost,
-                    Support::Unsupported("the Instagram Graph API has no likes"),
-                ),
-                (
-                    Action::LikeComment,
-                    Support::Unsupported("the Instagram Graph API has no likes"),
-                ),
-                (
-                    Action::UnlikeComment,
-                    Support::Unsupported("the Instagram Graph API has no likes"),
-                ),
-                (
-                    Action::Dislike,
-                    Support::Unsupported("Instagram has no dislikes"),
-                ),
-            ],
-        },
+        Network::Facebook => facebook::CAPABILITIES,
+        Network::Instagram => instagram::CAPABILITIES,
         Network::X => Capabilities {
             network,
             connect: PLANNED_CONNECTOR,
@@ -321,6 +280,10 @@ pub struct PostMedia {
     pub file_name: String,
     pub mime_type: String,
     pub bytes: std::sync::Arc<[u8]>,
+    /// A signed, expiring link the network can fetch the file from, for networks that take
+    /// media only by URL (Instagram, Facebook's photos); `None` when the server has no public
+    /// URL.
+    pub public_url: Option<String>,
 }
 
 /// A place a post is tied to.
@@ -516,6 +479,16 @@ pub fn social_network(
             &endpoints.ok,
             &endpoints.apps.ok,
         )?)),
+        Some(Network::Facebook) => Ok(Arc::new(facebook::FacebookPage::from_profile(
+            credentials,
+            &endpoints.graph,
+            &endpoints.apps.meta,
+        )?)),
+        Some(Network::Instagram) => Ok(Arc::new(instagram::InstagramAccount::from_profile(
+            credentials,
+            &endpoints.graph,
+            &endpoints.apps.meta,
+        )?)),
         Some(network) => Err(ConfigError(format!(
             "{} profiles cannot be connected yet",
             network.as_str()
@@ -536,7 +509,8 @@ pub struct Grant<'a> {
     /// Kept beside the access token when the network issues one.
     pub refresh_token: Option<&'a str>,
     /// A fresh random secret (`[A-Za-z0-9]`, 32+ characters) for the profile's webhook, for
-    /// networks whose webhooks carry a per-subscription secret (VK's callback secret).
+    /// networks whose webhooks carry a per-subscription secret (VK's callback secret, Meta's
+    /// `hub.verify_token`).
     pub webhook_secret: &'a str,
 }
 
@@ -567,6 +541,8 @@ pub async fn connect(
     let mut connected = match network {
         Network::Vk => vk::connect(grant, endpoints).await?,
         Network::Ok => ok::connect(grant, endpoints).await?,
+        Network::Facebook => facebook::connect(grant, endpoints).await?,
+        Network::Instagram => instagram::connect(grant, endpoints).await?,
         other => {
             return Err(ConnectFailure::Config(format!(
                 "{} profiles cannot be connected yet",
@@ -585,6 +561,7 @@ pub fn oauth_spec(network: Network) -> Option<oauth::OAuthSpec> {
     match network {
         Network::Vk => Some(vk::OAUTH),
         Network::Ok => Some(ok::OAUTH),
+        Network::Facebook | Network::Instagram => Some(graph::OAUTH),
         _ => None,
     }
 }
@@ -623,6 +600,11 @@ pub async fn manageable_profiles(
     match network {
         Network::Vk => vk::manageable_profiles(access_token, endpoints).await,
         Network::Ok => ok::manageable_profiles(access_token, endpoints).await,
+        // Pages' tokens made from a long-lived user token do not expire.
+        Network::Facebook | Network::Instagram => {
+            let (long_lived, _) = graph::long_lived_token(endpoints, access_token).await?;
+            graph::manageable_profiles(endpoints, &long_lived, network == Network::Instagram).await
+        }
         other => Err(SendError::Permanent {
             reason: format!("{} profiles cannot be listed yet", other.as_str()),
         }),

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod email;
+mod graph;
 mod max;
 mod ok_group;
 mod smtp;

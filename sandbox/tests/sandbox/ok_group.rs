@@ -47,6 +47,7 @@ fn photo(name: &str) -> PostMedia {
         file_name: name.into(),
         mime_type: "image/png".into(),
         bytes: omnihub_sandbox::SAMPLE_PHOTO.into(),
+        public_url: None,
     }
 }
 

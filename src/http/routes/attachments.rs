@@ -294,15 +294,34 @@ pub async fn serve_file(
         (AttachmentState::Ready, Some(key)) => key.clone(),
         _ => return Err(ApiError::Conflict(Msg::AttachmentNotReady)),
     };
-    let opened = match state.media.open(&key).await {
+    serve_stored(
+        state,
+        &key,
+        &stored.attachment.mime_type,
+        &stored.attachment.file_name,
+        inline,
+        cache_control,
+    )
+    .await
+}
+
+/// Streams the media store's file `key` as [`serve_file`] does, with its type and name given.
+pub async fn serve_stored(
+    state: &AppState,
+    key: &str,
+    mime: &str,
+    file_name: &str,
+    inline: bool,
+    cache_control: &'static str,
+) -> ApiResult<HttpResponse> {
+    let opened = match state.media.open(key).await {
         Ok(opened) => opened,
         Err(MediaError::NotFound) => return Err(ApiError::NotFound),
         Err(err) => return Err(ApiError::internal(err)),
     };
-    let mime = &stored.attachment.mime_type;
     let inline = inline && is_inline_image(mime);
     let content_type = if inline || check_upload_type(mime, "").is_ok() {
-        mime.clone()
+        mime.to_string()
     } else {
         "application/octet-stream".to_string()
     };
@@ -324,7 +343,7 @@ pub async fn serve_file(
         .insert_header((header::CONTENT_TYPE, content_type))
         .insert_header((
             header::CONTENT_DISPOSITION,
-            content_disposition(inline, &stored.attachment.file_name),
+            content_disposition(inline, file_name),
         ))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::CONTENT_SECURITY_POLICY, FILE_CSP))

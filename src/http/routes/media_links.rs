@@ -1,5 +1,7 @@
 //! Signed public links to outgoing files (`GET /media/{client_id}/{attachment_id}/{file_name}
-//! ?exp=…&sig=…`), for providers that fetch media by URL (Viber). The link is minted by the
+//! ?exp=…&sig=…`), for providers that fetch media by URL (Viber), and to images of the social
+//! media library (`GET /media/social/{client_id}/{media_id}/{file_name}?exp=…&sig=…`), which
+//! Instagram and Facebook fetch when a post is published. The link is minted by the
 //! channel actor when it sends the file ([`omnihub_connectors::media_link`]); anyone holding it
 //! may fetch that one file until it expires, without signing in.
 //!
@@ -13,7 +15,7 @@ use omnihub_core::{AttachmentId, ClientId};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::attachments::serve_file;
+use super::attachments::{serve_file, serve_stored};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 
@@ -21,11 +23,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(
         "/media/{client_id}/{attachment_id}/{file_name}",
         web::get().to(media_link),
+    )
+    .route(
+        "/media/social/{client_id}/{media_id}/{file_name}",
+        web::get().to(social_media_link),
     );
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(media_link))]
+#[openapi(paths(media_link, social_media_link))]
 pub struct Api;
 
 #[derive(Deserialize, IntoParams)]
@@ -64,4 +70,40 @@ pub async fn media_link(
         .map_err(|_| ApiError::InvalidLink)?;
     let stored = state.store.get_attachment(client, attachment).await?;
     serve_file(&state, &stored, true, "private, no-store").await
+}
+
+/// One image of the social media library by its signed, expiring link (minted when a post is
+/// published to a network that fetches images by URL).
+#[utoipa::path(get, path = "/media/social/{client_id}/{media_id}/{file_name}", tag = "social",
+    params(("client_id" = ClientId, Path, description = "client id"),
+        ("media_id" = uuid::Uuid, Path, description = "the media library file"),
+        ("file_name" = String, Path, description = "the file's name, not checked"),
+        LinkQuery),
+    responses((status = 200, description = "the file", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 400, body = ErrorBody),
+        (status = 403, description = "`invalid_link`: the signature is wrong or missing, or the link expired", body = ErrorBody),
+        (status = 404, description = "the link is valid but the file is gone", body = ErrorBody)))]
+pub async fn social_media_link(
+    state: web::Data<AppState>,
+    path: web::Path<(ClientId, uuid::Uuid, String)>,
+    query: web::Query<LinkQuery>,
+) -> ApiResult<HttpResponse> {
+    let (client, media, _) = path.into_inner();
+    let links = state.media_links.as_ref().ok_or(ApiError::InvalidLink)?;
+    let (Some(exp), Some(sig)) = (query.exp, query.sig.as_deref()) else {
+        return Err(ApiError::InvalidLink);
+    };
+    links
+        .verify_social(client, media, exp, sig, chrono::Utc::now())
+        .map_err(|_| ApiError::InvalidLink)?;
+    let file = state.store.get_social_media(client, media).await?;
+    serve_stored(
+        &state,
+        &file.storage_key,
+        &file.mime_type,
+        &file.file_name,
+        true,
+        "private, no-store",
+    )
+    .await
 }

@@ -1,0 +1,608 @@
+//! An Instagram business or creator account (Instagram Graph API through Facebook Login,
+//! v23.0): publishing photos, and moderating the comments under them, as the account.
+//!
+//! Built by [`InstagramAccount::from_profile`] from the profile's stored credentials:
+//!
+//! | key | required | meaning |
+//! |---|---|---|
+//! | `access_token` | yes | the token of the Page linked to the account (`instagram_basic`, `instagram_content_publish`, `instagram_manage_comments`) |
+//! | `ig_user_id` | yes | the Instagram account's id |
+//! | `page_id` | for webhooks | the linked Page, which subscribes the application |
+//! | `verify_token` | for webhooks | what Meta's subscription handshake must present as `hub.verify_token` |
+//!
+//! Instagram takes no uploads: each image is fetched by Meta from a URL, the server's signed
+//! media link. One image is one container (`POST /{ig-user-id}/media` with `image_url`), several
+//! are carousel items gathered by a `CAROUSEL` container's `children`; the container is then
+//! published with `media_publish`. Hashtags and `@username` mentions go into the caption, and
+//! the people mentioned are also tagged on the (first) photo with `user_tags`. Comments arrive
+//! by webhook (`object: instagram`, field `comments`); replies go to `/{comment-id}/replies`.
+//!
+//! Idempotency: Graph takes no idempotency key. Before publishing, the account's recent media
+//! are read, and one published in the last 24 hours with exactly this caption is taken as the
+//! one an earlier attempt made; replies the same way among the account's own comments.
+
+use async_trait::async_trait;
+use reqwest::Url;
+use serde_json::{Value, json};
+
+use super::facebook::{credential, is_graph_id};
+use super::graph::{self, GraphApi, created_id, data, id_of, text};
+use super::{
+    Action, Capabilities, CommentDelivery, Counters, Delivered, LikeTarget, Limits, Network,
+    PostContent, RemoteComment, RemotePost, SocialEvent, SocialNetwork, Support, compose_text,
+    unsupported,
+};
+use crate::SendError;
+use crate::provider::{ConfigError, WebhookError, WebhookRequest};
+use crate::rest_client::{permanent, transient};
+
+const NO_LIKES: &str = "the Instagram Graph API has no likes";
+
+/// Graph's code for a container that is not ready to publish yet.
+const MEDIA_NOT_READY: &str = "code 9007";
+
+/// What an Instagram business account allows, and what omnihub does of it.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    network: Network::Instagram,
+    connect: Support::Supported,
+    comments: CommentDelivery::Webhook,
+    // Meta's content publishing limits: a caption of 2,200 characters (30 hashtags, 20
+    // mentions), a carousel of 10 items, JPEG images of at most 8 MB.
+    limits: Some(Limits {
+        max_text_chars: 2_200,
+        max_images: 10,
+        image_types: &["image/jpeg"],
+        max_image_bytes: 8 * 1024 * 1024,
+    }),
+    actions: &[
+        (Action::ListPosts, Support::Supported),
+        (Action::CreatePost, Support::Supported),
+        (Action::PostImages, Support::Supported),
+        (
+            Action::PostVideo,
+            Support::Planned("Instagram takes videos as REELS containers; not built yet"),
+        ),
+        (
+            Action::PostLink,
+            Support::Unsupported("Instagram captions carry no clickable links"),
+        ),
+        (Action::PostHashtags, Support::Supported),
+        (Action::PostMentions, Support::Supported),
+        (
+            Action::PostLocation,
+            Support::Planned(
+                "Instagram takes a location as the id of a place Page, and posts carry \
+                 coordinates; looking the place up needs Meta's Pages Search feature",
+            ),
+        ),
+        (
+            Action::EditPost,
+            Support::Unsupported("the Graph API cannot edit a published media's caption"),
+        ),
+        (Action::DeletePost, Support::Supported),
+        (Action::ListComments, Support::Supported),
+        (Action::ReplyComment, Support::Supported),
+        (Action::DeleteComment, Support::Supported),
+        (Action::HideComment, Support::Supported),
+        (Action::LikePost, Support::Unsupported(NO_LIKES)),
+        (Action::UnlikePost, Support::Unsupported(NO_LIKES)),
+        (Action::LikeComment, Support::Unsupported(NO_LIKES)),
+        (Action::UnlikeComment, Support::Unsupported(NO_LIKES)),
+        (
+            Action::Dislike,
+            Support::Unsupported("Instagram has no dislikes"),
+        ),
+    ],
+};
+
+/// One connected Instagram account.
+pub struct InstagramAccount {
+    api: GraphApi,
+    ig_user_id: String,
+    page_id: Option<String>,
+    verify_token: Option<String>,
+    app_secret: String,
+}
+
+// Written by hand so that no secret reaches a log.
+impl std::fmt::Debug for InstagramAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstagramAccount")
+            .field("ig_user_id", &self.ig_user_id)
+            .field("access_token", &"***")
+            .finish()
+    }
+}
+
+impl InstagramAccount {
+    pub fn from_profile(
+        credentials: &Value,
+        graph_base: &Url,
+        app: &crate::registry::SocialApp,
+    ) -> Result<InstagramAccount, ConfigError> {
+        let access_token = credential(credentials, "access_token")
+            .ok_or_else(|| ConfigError("credentials.access_token is required".into()))?;
+        let ig_user_id = credential(credentials, "ig_user_id")
+            .filter(|id| is_graph_id(id))
+            .ok_or_else(|| {
+                ConfigError("credentials.ig_user_id must be the Instagram account's id".into())
+            })?;
+        Ok(InstagramAccount {
+            api: GraphApi::new(graph_base, access_token).map_err(ConfigError)?,
+            ig_user_id,
+            page_id: credential(credentials, "page_id"),
+            verify_token: credential(credentials, "verify_token"),
+            app_secret: app.client_secret.clone(),
+        })
+    }
+
+    fn caption(content: &PostContent) -> String {
+        compose_text(content, |m| format!("@{}", m.trim_start_matches('@')))
+    }
+
+    /// A container of one image: a carousel item, or the post itself with its caption.
+    async fn image_container(
+        &self,
+        image: &super::PostMedia,
+        caption: Option<&str>,
+        user_tags: Option<&Value>,
+    ) -> Result<String, SendError> {
+        let url = image.public_url.clone().ok_or_else(|| {
+            permanent("Instagram fetches images by URL: the server needs a public URL")
+        })?;
+        let mut params = vec![("image_url", url)];
+        match caption {
+            Some(caption) => params.push(("caption", caption.to_string())),
+            None => params.push(("is_carousel_item", "true".into())),
+        }
+        if let Some(tags) = user_tags {
+            params.push(("user_tags", tags.to_string()));
+        }
+        let answer = self.api.post(&[&self.ig_user_id, "media"], &params).await?;
+        created_id(&answer, "/media")
+    }
+
+    /// A recent media of the account with exactly `caption`.
+    async fn find_recent_media(&self, caption: &str) -> Result<Option<String>, SendError> {
+        let answer = self
+            .api
+            .get(
+                &[&self.ig_user_id, "media"],
+                &[
+                    ("fields", "id,caption,timestamp".into()),
+                    ("limit", "25".into()),
+                ],
+            )
+            .await?;
+        let since = chrono::Utc::now() - graph::RECENT;
+        Ok(data(&answer)
+            .find(|media| {
+                text(media, "caption") == caption
+                    && graph::time(media.get("timestamp")).is_some_and(|t| t >= since)
+            })
+            .and_then(|media| id_of(media.get("id"))))
+    }
+}
+
+/// The people mentioned, tagged on a photo in a row across its middle.
+fn user_tags(mentions: &[String]) -> Option<Value> {
+    if mentions.is_empty() {
+        return None;
+    }
+    let step = 1.0 / (mentions.len() as f64 + 1.0);
+    Some(Value::Array(
+        mentions
+            .iter()
+            .enumerate()
+            .map(|(i, who)| {
+                json!({"username": who.trim_start_matches('@'),
+                    "x": step * (i as f64 + 1.0), "y": 0.5})
+            })
+            .collect(),
+    ))
+}
+
+fn media_of(item: &Value) -> Option<RemotePost> {
+    let count = |key: &str| item.get(key).and_then(Value::as_u64).unwrap_or(0);
+    Some(RemotePost {
+        id: id_of(item.get("id"))?,
+        text: text(item, "caption"),
+        published_at: graph::time(item.get("timestamp")),
+        counters: Counters {
+            likes: count("like_count"),
+            comments: count("comments_count"),
+            reposts: 0,
+            views: 0,
+        },
+    })
+}
+
+fn comment_of(
+    item: &Value,
+    media_id: &str,
+    ig_user_id: &str,
+    parent: Option<&str>,
+) -> Option<RemoteComment> {
+    let author = id_of(item.pointer("/from/id")).unwrap_or_default();
+    Some(RemoteComment {
+        id: id_of(item.get("id"))?,
+        post_id: media_id.to_string(),
+        by_profile: author == ig_user_id,
+        author_id: author,
+        text: text(item, "text"),
+        created_at: graph::time(item.get("timestamp")),
+        reply_to: id_of(item.get("parent_id")).or(parent.map(str::to_string)),
+    })
+}
+
+#[async_trait]
+impl SocialNetwork for InstagramAccount {
+    fn capabilities(&self) -> Capabilities {
+        CAPABILITIES
+    }
+
+    async fn list_posts(&self, count: u32) -> Result<Vec<RemotePost>, SendError> {
+        let answer = self
+            .api
+            .get(
+                &[&self.ig_user_id, "media"],
+                &[
+                    (
+                        "fields",
+                        "id,caption,timestamp,like_count,comments_count".into(),
+                    ),
+                    ("limit", count.clamp(1, 100).to_string()),
+                ],
+            )
+            .await?;
+        Ok(data(&answer).filter_map(media_of).collect())
+    }
+
+    async fn create_post(&self, content: &PostContent, _guid: &str) -> Result<String, SendError> {
+        if content.images.is_empty() {
+            return Err(permanent(
+                "an Instagram post is a photo or a video: add an image",
+            ));
+        }
+        if content.link.is_some() {
+            return Err(unsupported(CAPABILITIES, Action::PostLink));
+        }
+        let caption = Self::caption(content);
+        if let Some(id) = self.find_recent_media(&caption).await? {
+            return Ok(id);
+        }
+        let tags = user_tags(&content.mentions);
+        let container = if let [image] = content.images.as_slice() {
+            self.image_container(image, Some(&caption), tags.as_ref())
+                .await?
+        } else {
+            let mut children = Vec::with_capacity(content.images.len());
+            for (i, image) in content.images.iter().enumerate() {
+                let tags = if i == 0 { tags.as_ref() } else { None };
+                children.push(self.image_container(image, None, tags).await?);
+            }
+            let answer = self
+                .api
+                .post(
+                    &[&self.ig_user_id, "media"],
+                    &[
+                        ("media_type", "CAROUSEL".into()),
+                        ("children", children.join(",")),
+                        ("caption", caption),
+                    ],
+                )
+                .await?;
+            created_id(&answer, "/media (carousel)")?
+        };
+        let published = self
+            .api
+            .call(
+                reqwest::Method::POST,
+                &[&self.ig_user_id, "media_publish"],
+                &[("creation_id", container)],
+            )
+            .await;
+        match published {
+            Ok(answer) => created_id(&answer, "/media_publish"),
+            Err(err) => {
+                let failure = err.into_send_error();
+                if failure.reason().contains(MEDIA_NOT_READY) {
+                    // Meta is still fetching the images: a later attempt publishes.
+                    Err(transient(format!(
+                        "Instagram has not finished fetching the images: {}",
+                        failure.reason()
+                    )))
+                } else {
+                    Err(failure)
+                }
+            }
+        }
+    }
+
+    async fn post_exists(&self, post_id: &str) -> Result<bool, SendError> {
+        match self
+            .api
+            .call(reqwest::Method::GET, &[post_id], &[("fields", "id".into())])
+            .await
+        {
+            Ok(answer) => Ok(answer.get("id").is_some()),
+            Err(err) if err.is_gone() => Ok(false),
+            Err(err) => Err(err.into_send_error()),
+        }
+    }
+
+    async fn edit_post(&self, _post_id: &str, _content: &PostContent) -> Result<(), SendError> {
+        Err(unsupported(CAPABILITIES, Action::EditPost))
+    }
+
+    async fn delete_post(&self, post_id: &str) -> Result<(), SendError> {
+        self.api.delete(&[post_id]).await
+    }
+
+    async fn list_comments(&self, post_id: &str) -> Result<Vec<RemoteComment>, SendError> {
+        let answer = self
+            .api
+            .get(
+                &[post_id, "comments"],
+                &[
+                    (
+                        "fields",
+                        "id,text,timestamp,from,replies{id,text,timestamp,from}".into(),
+                    ),
+                    ("limit", "50".into()),
+                ],
+            )
+            .await?;
+        let mut comments = Vec::new();
+        for item in data(&answer) {
+            let Some(comment) = comment_of(item, post_id, &self.ig_user_id, None) else {
+                continue;
+            };
+            let replies: Vec<RemoteComment> = item
+                .get("replies")
+                .map(data)
+                .into_iter()
+                .flatten()
+                .filter_map(|reply| comment_of(reply, post_id, &self.ig_user_id, Some(&comment.id)))
+                .collect();
+            comments.push(comment);
+            comments.extend(replies);
+        }
+        Ok(comments)
+    }
+
+    async fn comment(
+        &self,
+        post_id: &str,
+        reply_to: Option<&str>,
+        text: &str,
+        _guid: &str,
+    ) -> Result<String, SendError> {
+        let since = chrono::Utc::now() - graph::RECENT;
+        let earlier = self.list_comments(post_id).await?.into_iter().find(|c| {
+            c.by_profile
+                && c.text == text
+                && c.reply_to.as_deref() == reply_to
+                && c.created_at.is_none_or(|t| t >= since)
+        });
+        if let Some(comment) = earlier {
+            return Ok(comment.id);
+        }
+        let params = [("message", text.to_string())];
+        let answer = match reply_to {
+            Some(comment) => self.api.post(&[comment, "replies"], &params).await?,
+            None => self.api.post(&[post_id, "comments"], &params).await?,
+        };
+        created_id(&answer, "/comments")
+    }
+
+    async fn delete_comment(&self, _post_id: &str, comment_id: &str) -> Result<(), SendError> {
+        self.api.delete(&[comment_id]).await
+    }
+
+    async fn hide_comment(&self, _post_id: &str, comment_id: &str) -> Result<(), SendError> {
+        self.api
+            .post(&[comment_id], &[("hide", "true".into())])
+            .await
+            .map(drop)
+    }
+
+    async fn like(&self, target: LikeTarget<'_>) -> Result<(), SendError> {
+        let action = match target {
+            LikeTarget::Post(_) => Action::LikePost,
+            LikeTarget::Comment(_) => Action::LikeComment,
+        };
+        Err(unsupported(CAPABILITIES, action))
+    }
+
+    async fn unlike(&self, target: LikeTarget<'_>) -> Result<(), SendError> {
+        let action = match target {
+            LikeTarget::Post(_) => Action::UnlikePost,
+            LikeTarget::Comment(_) => Action::UnlikeComment,
+        };
+        Err(unsupported(CAPABILITIES, action))
+    }
+
+    fn webhook(&self, request: &WebhookRequest<'_>) -> Result<Delivered, WebhookError> {
+        if let Some(handshake) =
+            graph::verify(request, self.verify_token.as_deref(), &self.app_secret)?
+        {
+            return Ok(handshake);
+        }
+        let body: Value = serde_json::from_slice(request.body)
+            .map_err(|err| WebhookError::Malformed(format!("not JSON: {err}")))?;
+        let mut events = Vec::new();
+        for entry in graph::entries(&body, "instagram", &self.ig_user_id)? {
+            // Direct messages (`messaging[]`) are not this connector's.
+            let changes = entry.get("changes").and_then(Value::as_array);
+            for change in changes.into_iter().flatten() {
+                if change.get("field").and_then(Value::as_str) != Some("comments") {
+                    events.push(SocialEvent::Ignored);
+                    continue;
+                }
+                let value = change.get("value").unwrap_or(&Value::Null);
+                let malformed = |what: &str| {
+                    WebhookError::Malformed(format!("a comments change without {what}"))
+                };
+                let author =
+                    id_of(value.pointer("/from/id")).ok_or_else(|| malformed("from.id"))?;
+                events.push(SocialEvent::Comment(RemoteComment {
+                    id: id_of(value.get("id")).ok_or_else(|| malformed("id"))?,
+                    post_id: id_of(value.pointer("/media/id"))
+                        .ok_or_else(|| malformed("media.id"))?,
+                    by_profile: author == self.ig_user_id,
+                    author_id: author,
+                    text: text(value, "text"),
+                    created_at: graph::time(entry.get("time")),
+                    reply_to: id_of(value.get("parent_id")),
+                }));
+            }
+        }
+        Ok(Delivered {
+            event_id: None,
+            events,
+            ack_body: "",
+        })
+    }
+
+    async fn subscribe(&self, _url: &str) -> Result<(), SendError> {
+        // Instagram's events come for accounts whose Page has subscribed the application.
+        let page = self
+            .page_id
+            .as_deref()
+            .ok_or_else(|| permanent("the profile does not know its linked Page"))?;
+        let answer = self
+            .api
+            .post(
+                &[page, "subscribed_apps"],
+                &[("subscribed_fields", "feed".into())],
+            )
+            .await?;
+        if answer.get("success").and_then(Value::as_bool) == Some(false) {
+            return Err(transient("subscribed_apps answered success: false"));
+        }
+        Ok(())
+    }
+}
+
+/// Connects an Instagram account: reads its username (checking the token) and the Page the
+/// token belongs to, which must be the account's.
+pub async fn connect(
+    grant: &super::Grant<'_>,
+    endpoints: &crate::registry::Endpoints,
+) -> Result<super::Connected, super::ConnectFailure> {
+    use super::ConnectFailure;
+    let ig_user_id = grant.external_id.trim();
+    if !is_graph_id(ig_user_id) {
+        return Err(ConnectFailure::BadExternalId);
+    }
+    let mut credentials = json!({
+        "access_token": grant.access_token,
+        "ig_user_id": ig_user_id,
+        "verify_token": grant.webhook_secret,
+    });
+    let account =
+        InstagramAccount::from_profile(&credentials, &endpoints.graph, &endpoints.apps.meta)
+            .map_err(|err| ConnectFailure::Config(err.0))?;
+    let user = account
+        .api
+        .get(&[ig_user_id], &[("fields", "id,username,name".into())])
+        .await
+        .map_err(ConnectFailure::Network)?;
+    let page = account
+        .api
+        .get(
+            &["me"],
+            &[("fields", "id,instagram_business_account".into())],
+        )
+        .await
+        .map_err(ConnectFailure::Network)?;
+    if id_of(page.pointer("/instagram_business_account/id")).as_deref() != Some(ig_user_id) {
+        return Err(ConnectFailure::Network(permanent(
+            "the token is not of the Page linked to this Instagram account",
+        )));
+    }
+    if let Some(page_id) = id_of(page.get("id")) {
+        credentials["page_id"] = page_id.into();
+    }
+    let name = Some(text(&user, "username"))
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| text(&user, "name"));
+    Ok(super::Connected { name, credentials })
+}
+
+/// The Instagram accounts (with their Pages' tokens) a person's grant can connect.
+pub async fn manageable_profiles(
+    endpoints: &crate::registry::Endpoints,
+    user_token: &str,
+) -> Result<Vec<super::oauth::Manageable>, SendError> {
+    graph::manageable_profiles(endpoints, user_token, true).await
+}
+
+pub use graph::OAUTH;
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::signing::hmac_sha256_hex;
+
+    fn account() -> InstagramAccount {
+        InstagramAccount::from_profile(
+            &json!({"access_token": "t", "ig_user_id": "1784", "page_id": "1001",
+                "verify_token": "vt"}),
+            &Url::parse("http://127.0.0.1:9/").unwrap(),
+            &crate::registry::SocialApp {
+                client_id: "app".into(),
+                client_secret: "shh".into(),
+                public_key: String::new(),
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_signed_comments_change_is_read_and_messages_are_ignored() {
+        let body = json!({"object": "instagram", "entry": [
+            {"id": "1784", "time": 1_795_773_600, "changes": [{"field": "comments",
+                "value": {"id": "1790", "text": "Price?", "parent_id": "1789",
+                    "from": {"id": "555", "username": "customer1"},
+                    "media": {"id": "1780", "media_product_type": "FEED"}}}]},
+            {"id": "1784", "time": 1, "messaging": [{"sender": {"id": "555"}}]}]});
+        let bytes = serde_json::to_vec(&body).unwrap();
+        let signature = format!("sha256={}", hmac_sha256_hex(b"shh", &bytes));
+        let delivered = account()
+            .webhook(&WebhookRequest::new(
+                "POST",
+                "",
+                vec![("x-hub-signature-256".into(), signature)],
+                &bytes,
+            ))
+            .unwrap();
+        let [SocialEvent::Comment(comment)] = delivered.events.as_slice() else {
+            panic!("{:?}", delivered.events);
+        };
+        assert_eq!(
+            (
+                comment.id.as_str(),
+                comment.post_id.as_str(),
+                comment.author_id.as_str()
+            ),
+            ("1790", "1780", "555")
+        );
+        assert_eq!(comment.reply_to.as_deref(), Some("1789"));
+        assert!(!comment.by_profile);
+        assert_eq!(
+            account().webhook(&WebhookRequest::new("POST", "", Vec::new(), &bytes)),
+            Err(WebhookError::Unauthorized)
+        );
+    }
+
+    #[test]
+    fn mentions_are_tagged_across_the_photo() {
+        let tags = user_tags(&["@a".into(), "b".into()]).unwrap();
+        assert_eq!(tags[0]["username"], "a");
+        assert!((tags[1]["x"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9);
+        assert_eq!(user_tags(&[]), None);
+    }
+}
