@@ -15,6 +15,8 @@
 
 pub mod oauth;
 pub mod vk;
+pub mod x;
+pub mod youtube;
 
 use std::sync::Arc;
 
@@ -273,57 +275,8 @@ pub fn capabilities(network: Network) -> Capabilities {
                 ),
             ],
         },
-        Network::X => Capabilities {
-            network,
-            connect: PLANNED_CONNECTOR,
-            comments: CommentDelivery::Webhook,
-            limits: None,
-            actions: &[
-                (
-                    Action::EditPost,
-                    Support::Unsupported("X API v2 cannot edit a post"),
-                ),
-                (
-                    Action::PostLocation,
-                    Support::Unsupported("X API v2 no longer takes a location for a post"),
-                ),
-                (
-                    Action::DeleteComment,
-                    Support::Unsupported("only the author of a reply can delete it on X"),
-                ),
-                (Action::Dislike, Support::Unsupported("X has no dislikes")),
-            ],
-        },
-        Network::Youtube => Capabilities {
-            network,
-            connect: PLANNED_CONNECTOR,
-            comments: CommentDelivery::Polling,
-            limits: None,
-            actions: &[
-                (
-                    Action::CreatePost,
-                    Support::Unsupported(
-                        "a YouTube channel's posts are videos; community posts have no API",
-                    ),
-                ),
-                (
-                    Action::PostImages,
-                    Support::Unsupported("YouTube publishes videos only"),
-                ),
-                (
-                    Action::PostLocation,
-                    Support::Unsupported("the Data API has no location for uploads"),
-                ),
-                (
-                    Action::LikeComment,
-                    Support::Unsupported("the Data API cannot rate comments"),
-                ),
-                (
-                    Action::UnlikeComment,
-                    Support::Unsupported("the Data API cannot rate comments"),
-                ),
-            ],
-        },
+        Network::X => x::CAPABILITIES,
+        Network::Youtube => youtube::CAPABILITIES,
         Network::GooglePlus => Capabilities {
             network,
             connect: Support::Unsupported("Google+ was shut down in 2019 and has had no API since"),
@@ -530,6 +483,11 @@ pub fn social_network(
             credentials,
             &endpoints.vk,
         )?)),
+        Some(Network::X) => Ok(Arc::new(x::XAccount::from_profile(credentials, endpoints)?)),
+        Some(Network::Youtube) => Ok(Arc::new(youtube::YoutubeChannel::from_profile(
+            credentials,
+            &endpoints.youtube,
+        )?)),
         Some(network) => Err(ConfigError(format!(
             "{} profiles cannot be connected yet",
             network.as_str()
@@ -580,6 +538,8 @@ pub async fn connect(
 ) -> Result<Connected, ConnectFailure> {
     let mut connected = match network {
         Network::Vk => vk::connect(grant, endpoints).await?,
+        Network::X => x::connect(grant, endpoints).await?,
+        Network::Youtube => youtube::connect(grant, endpoints).await?,
         other => {
             return Err(ConnectFailure::Config(format!(
                 "{} profiles cannot be connected yet",
