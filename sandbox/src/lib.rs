@@ -9,6 +9,7 @@ pub mod mail_servers;
 pub const SAMPLE_PHOTO: &[u8] = include_bytes!("sample_photo.png");
 
 pub mod max;
+pub mod oauth;
 pub mod smtp;
 mod support;
 pub mod telegram;
@@ -17,3 +18,5 @@ pub mod viber;
 pub mod vk;
 pub mod webhook_delivery;
 pub mod whatsapp;
+pub mod x;
+pub mod youtube;

@@ -13,3 +13,5 @@ mod vk;
 mod vk_wall;
 mod webhook_receiver;
 mod whatsapp;
+mod x_social;
+mod youtube;
