@@ -20,6 +20,9 @@
 //! - `scheduler`: the scheduler's REST API (tasks and triggered-task rules) through the app.
 //! - `social`: social profiles against the sandbox's VK fake — connecting, approval,
 //!   scheduled publishing, comments into the inbox and their moderation, tenant isolation.
+//! - `social_x_youtube`: X and YouTube profiles against the sandbox's fakes — connecting
+//!   (X's webhook through a CRC), publishing once, replies by webhook and comments by polling
+//!   into the inbox, answers and moderation, the networks' refusals.
 //! - `widget`: the website widget's public API and visitor WebSocket — origins and CORS,
 //!   visitors kept apart, bad input, dedupe, rate limits, resume after a reconnect.
 
@@ -35,6 +38,7 @@ mod process;
 mod rights_matrix;
 mod scheduler;
 mod social;
+mod social_x_youtube;
 mod support;
 mod telephony;
 mod widget;

@@ -183,6 +183,8 @@ pub struct Options {
     pub providers: omnihub::config::ProvidersConfig,
     /// The captcha of visitors' call-backs.
     pub callback: omnihub::config::CallbackConfig,
+    /// omnihub's applications on the social networks (`[social]`).
+    pub social: omnihub::config::SocialConfig,
     /// `[media] max_upload_bytes`.
     pub max_upload_bytes: usize,
     /// The widget's public API limits (`[hub]`).
@@ -204,6 +206,7 @@ impl Default for Options {
             heartbeat_timeout_ms: hub.heartbeat_timeout_ms,
             providers: omnihub::config::ProvidersConfig::default(),
             callback: omnihub::config::CallbackConfig::default(),
+            social: omnihub::config::SocialConfig::default(),
             max_upload_bytes: omnihub::config::MediaConfig::default().max_upload_bytes,
             widget_messages_per_minute: hub.widget_messages_per_minute,
             widget_requests_per_minute: hub.widget_requests_per_minute,
@@ -263,6 +266,7 @@ impl Harness {
         config.hub.heartbeat_timeout_ms = options.heartbeat_timeout_ms;
         config.providers = options.providers.clone();
         config.callback = options.callback.clone();
+        config.social = options.social.clone();
         config.media.max_upload_bytes = options.max_upload_bytes;
         config.hub.widget_messages_per_minute = options.widget_messages_per_minute;
         config.hub.widget_requests_per_minute = options.widget_requests_per_minute;

@@ -102,7 +102,9 @@ pub const CAPABILITIES: Capabilities = Capabilities {
         (Action::PostImages, Support::Supported),
         (
             Action::PostVideo,
-            Support::Planned("X takes videos through the chunked media upload with processing; not built yet"),
+            Support::Planned(
+                "X takes videos through the chunked media upload with processing; not built yet",
+            ),
         ),
         (Action::PostLink, Support::Supported),
         (Action::PostHashtags, Support::Supported),
@@ -166,7 +168,10 @@ fn id_param(id: &str) -> Result<&str, SendError> {
 impl XAccount {
     /// Builds the account's client; `endpoints.x` is X's API root or a sandbox, and the
     /// application (`endpoints.apps.x`) keys the webhooks' signatures.
-    pub fn from_profile(credentials: &Value, endpoints: &Endpoints) -> Result<XAccount, ConfigError> {
+    pub fn from_profile(
+        credentials: &Value,
+        endpoints: &Endpoints,
+    ) -> Result<XAccount, ConfigError> {
         let text = |key: &str| {
             credentials
                 .get(key)
@@ -229,7 +234,12 @@ impl XAccount {
         let mut query = Self::post_query();
         query.push(("max_results", count.clamp(5, 100).to_string()));
         let answer = self
-            .call(Method::GET, &["2", "users", &self.user_id, "tweets"], &query, None)
+            .call(
+                Method::GET,
+                &["2", "users", &self.user_id, "tweets"],
+                &query,
+                None,
+            )
             .await?;
         Ok(items(&answer))
     }
@@ -240,7 +250,12 @@ impl XAccount {
         query.push(("query", format!("conversation_id:{}", id_param(post_id)?)));
         query.push(("max_results", "100".into()));
         let answer = self
-            .call(Method::GET, &["2", "tweets", "search", "recent"], &query, None)
+            .call(
+                Method::GET,
+                &["2", "tweets", "search", "recent"],
+                &query,
+                None,
+            )
             .await?;
         Ok(items(&answer))
     }
@@ -615,7 +630,12 @@ impl SocialNetwork for XAccount {
 
     async fn delete_post(&self, post_id: &str) -> Result<(), SendError> {
         match self
-            .call(Method::DELETE, &["2", "tweets", id_param(post_id)?], &[], None)
+            .call(
+                Method::DELETE,
+                &["2", "tweets", id_param(post_id)?],
+                &[],
+                None,
+            )
             .await
         {
             Ok(_) => Ok(()),
@@ -636,8 +656,16 @@ impl SocialNetwork for XAccount {
                 Some(RemoteComment {
                     id,
                     post_id: post_id.to_string(),
-                    author_id: if ours { String::new() } else { from.to_string() },
-                    text: p.get("text").and_then(Value::as_str).unwrap_or_default().into(),
+                    author_id: if ours {
+                        String::new()
+                    } else {
+                        from.to_string()
+                    },
+                    text: p
+                        .get("text")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .into(),
                     created_at: date(p),
                     reply_to: replied_to(p).map(str::to_string),
                     by_profile: ours,
@@ -771,7 +799,10 @@ impl SocialNetwork for XAccount {
 
     async fn subscribe(&self, url: &str) -> Result<(), SendError> {
         let app_token = self.app_token().await?;
-        let app_call = |method: Method, segments: &'static [&'static str], id: Option<String>, body: Option<Value>| {
+        let app_call = |method: Method,
+                        segments: &'static [&'static str],
+                        id: Option<String>,
+                        body: Option<Value>| {
             self.app_call(&app_token, method, segments, id, body)
         };
         let existing = app_call(Method::GET, &["2", "webhooks"], None, None).await?;
@@ -780,17 +811,31 @@ impl SocialNetwork for XAccount {
             .find(|w| w.get("url").and_then(Value::as_str) == Some(url));
         let webhook = match found {
             Some(webhook) if webhook.get("valid").and_then(Value::as_bool) == Some(false) => {
-                let id = webhook.get("id").and_then(Value::as_str).unwrap_or_default();
+                let id = webhook
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 // X checks the URL again (a CRC) on PUT.
-                app_call(Method::PUT, &["2", "webhooks"], Some(id_param(id)?.to_string()), None).await?;
+                app_call(
+                    Method::PUT,
+                    &["2", "webhooks"],
+                    Some(id_param(id)?.to_string()),
+                    None,
+                )
+                .await?;
                 webhook
             }
             Some(webhook) => webhook,
-            None => app_call(Method::POST, &["2", "webhooks"], None, Some(json!({ "url": url })))
-                .await?
-                .get("data")
-                .cloned()
-                .unwrap_or(Value::Null),
+            None => app_call(
+                Method::POST,
+                &["2", "webhooks"],
+                None,
+                Some(json!({ "url": url })),
+            )
+            .await?
+            .get("data")
+            .cloned()
+            .unwrap_or(Value::Null),
         };
         let id = webhook
             .get("id")
@@ -800,7 +845,14 @@ impl SocialNetwork for XAccount {
         match self
             .call(
                 Method::POST,
-                &["2", "account_activity", "webhooks", &id, "subscriptions", "all"],
+                &[
+                    "2",
+                    "account_activity",
+                    "webhooks",
+                    &id,
+                    "subscriptions",
+                    "all",
+                ],
                 &[],
                 Some(&json!({})),
             )
@@ -808,7 +860,9 @@ impl SocialNetwork for XAccount {
         {
             Ok(_) => Ok(()),
             // Subscribed before: the subscription stands.
-            Err(SendError::Permanent { reason }) if reason.to_ascii_lowercase().contains("duplicate") => {
+            Err(SendError::Permanent { reason })
+                if reason.to_ascii_lowercase().contains("duplicate") =>
+            {
                 Ok(())
             }
             Err(other) => Err(other),
@@ -873,7 +927,10 @@ pub async fn connect(
         .await
         .map_err(ConnectFailure::Network)?;
     let id = me.get("id").and_then(Value::as_str).unwrap_or_default();
-    let username = me.get("username").and_then(Value::as_str).unwrap_or_default();
+    let username = me
+        .get("username")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if wanted != id && !wanted.eq_ignore_ascii_case(username) {
         return Err(ConnectFailure::BadExternalId);
     }
@@ -901,14 +958,18 @@ mod tests {
             },
             ..Endpoints::default()
         };
-        XAccount::from_profile(&json!({"access_token": "t", "user_id": "42"}), &endpoints)
-            .unwrap()
+        XAccount::from_profile(&json!({"access_token": "t", "user_id": "42"}), &endpoints).unwrap()
     }
 
     #[test]
     fn the_crc_is_answered_with_the_hmac_of_the_token() {
         let delivered = account()
-            .webhook(&WebhookRequest::new("GET", "crc_token=abc", Vec::new(), b""))
+            .webhook(&WebhookRequest::new(
+                "GET",
+                "crc_token=abc",
+                Vec::new(),
+                b"",
+            ))
             .unwrap();
         let [SocialEvent::Handshake { body, content_type }] = delivered.events.as_slice() else {
             panic!("not a handshake");

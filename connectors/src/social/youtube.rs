@@ -82,7 +82,9 @@ pub const CAPABILITIES: Capabilities = Capabilities {
         ),
         (
             Action::PostVideo,
-            Support::Planned("uploads through videos.insert (title, description, privacy) are not built yet"),
+            Support::Planned(
+                "uploads through videos.insert (title, description, privacy) are not built yet",
+            ),
         ),
         (
             Action::PostLink,
@@ -168,7 +170,10 @@ fn thread_of(comment_id: &str) -> &str {
 
 impl YoutubeChannel {
     /// Builds the channel's client; `api_base` is Google's API root or a sandbox.
-    pub fn from_profile(credentials: &Value, api_base: &Url) -> Result<YoutubeChannel, ConfigError> {
+    pub fn from_profile(
+        credentials: &Value,
+        api_base: &Url,
+    ) -> Result<YoutubeChannel, ConfigError> {
         let text = |key: &str| {
             credentials
                 .get(key)
@@ -196,7 +201,16 @@ impl YoutubeChannel {
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<Value, SendError> {
-        call(&self.client, &self.base, &self.access_token, method, resource, query, body).await
+        call(
+            &self.client,
+            &self.base,
+            &self.access_token,
+            method,
+            resource,
+            query,
+            body,
+        )
+        .await
     }
 
     /// The channel's uploads playlist.
@@ -268,7 +282,12 @@ impl YoutubeChannel {
         Ok(comments)
     }
 
-    fn comment_of(&self, comment: &Value, video_id: &str, parent: Option<&str>) -> Option<RemoteComment> {
+    fn comment_of(
+        &self,
+        comment: &Value,
+        video_id: &str,
+        parent: Option<&str>,
+    ) -> Option<RemoteComment> {
         let snippet = comment.get("snippet")?;
         let author = snippet
             .pointer("/authorChannelId/value")
@@ -282,7 +301,11 @@ impl YoutubeChannel {
                 .and_then(Value::as_str)
                 .unwrap_or(video_id)
                 .to_string(),
-            author_id: if ours { String::new() } else { author.to_string() },
+            author_id: if ours {
+                String::new()
+            } else {
+                author.to_string()
+            },
             text: snippet
                 .get("textOriginal")
                 .or_else(|| snippet.get("textDisplay"))
@@ -342,7 +365,12 @@ async fn call(
     if answer.status.is_success() {
         return Ok(body);
     }
-    Err(google_error(answer.status.as_u16(), answer.retry_after, &body, &answer.body))
+    Err(google_error(
+        answer.status.as_u16(),
+        answer.retry_after,
+        &body,
+        &answer.body,
+    ))
 }
 
 /// The failure a Google error answer means.
@@ -459,10 +487,7 @@ impl SocialNetwork for YoutubeChannel {
             .call(
                 Method::GET,
                 &["videos"],
-                &[
-                    ("part", "snippet,statistics".into()),
-                    ("id", ids.join(",")),
-                ],
+                &[("part", "snippet,statistics".into()), ("id", ids.join(","))],
                 None,
             )
             .await?;
@@ -487,7 +512,10 @@ impl SocialNetwork for YoutubeChannel {
             .call(
                 Method::GET,
                 &["videos"],
-                &[("part", "id".into()), ("id", id_param(post_id)?.to_string())],
+                &[
+                    ("part", "id".into()),
+                    ("id", id_param(post_id)?.to_string()),
+                ],
                 None,
             )
             .await?;
@@ -628,9 +656,7 @@ impl SocialNetwork for YoutubeChannel {
     async fn unlike(&self, target: LikeTarget<'_>) -> Result<(), SendError> {
         match target {
             LikeTarget::Post(id) => self.rate(id, "none").await,
-            LikeTarget::Comment(_) => {
-                Err(super::unsupported(CAPABILITIES, Action::UnlikeComment))
-            }
+            LikeTarget::Comment(_) => Err(super::unsupported(CAPABILITIES, Action::UnlikeComment)),
         }
     }
 
@@ -721,9 +747,7 @@ mod tests {
 
     #[test]
     fn quota_is_transient_and_other_refusals_are_not() {
-        let body = |reason: &str| {
-            json!({"error": {"code": 403, "message": "m", "errors": [{"reason": reason}]}})
-        };
+        let body = |reason: &str| json!({"error": {"code": 403, "message": "m", "errors": [{"reason": reason}]}});
         assert!(google_error(403, None, &body("quotaExceeded"), b"").is_transient());
         assert!(google_error(403, None, &body("rateLimitExceeded"), b"").is_transient());
         let refused = google_error(403, None, &body("forbidden"), b"");

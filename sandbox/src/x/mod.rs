@@ -272,7 +272,12 @@ impl XSandbox {
     }
 
     pub fn tweet(&self, id: &str) -> Option<Tweet> {
-        self.state.lock().tweets.iter().find(|t| t.id == id).cloned()
+        self.state
+            .lock()
+            .tweets
+            .iter()
+            .find(|t| t.id == id)
+            .cloned()
     }
 
     /// The bytes uploaded as media `id`.
@@ -296,7 +301,12 @@ impl XSandbox {
 
     /// How many times an operation was called (refused calls included).
     pub fn calls(&self, operation_id: &str) -> usize {
-        self.state.lock().calls.get(operation_id).copied().unwrap_or(0)
+        self.state
+            .lock()
+            .calls
+            .get(operation_id)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The grants the token endpoint made.
@@ -318,7 +328,8 @@ impl XSandbox {
     /// A post of the account made elsewhere (in X's own app).
     pub fn seed_post(&self, text: &str) -> String {
         let user = self.state.config.user_id.clone();
-        self.state.add_tweet(&user, text, None, Vec::new(), Vec::new())
+        self.state
+            .add_tweet(&user, text, None, Vec::new(), Vec::new())
     }
 
     /// Person `user_id` (`screen_name`) replies `text` to post `post_id`: the reply is on X,
@@ -450,9 +461,11 @@ impl State {
         let token = format!("crc{}", self.next_id());
         let (status, body) = self.caller.get(url, &[("crc_token", &token)]).await;
         let expected = signature(self.config.client_secret.as_bytes(), token.as_bytes());
-        let answered = serde_json::from_str::<Value>(&body)
-            .ok()
-            .and_then(|v| v.get("response_token").and_then(Value::as_str).map(str::to_string));
+        let answered = serde_json::from_str::<Value>(&body).ok().and_then(|v| {
+            v.get("response_token")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
         (
             status == Some(200) && answered.as_deref() == Some(expected.as_str()),
             body,
@@ -464,7 +477,12 @@ impl State {
             "id": tweet.id, "text": tweet.text, "edit_history_post_ids": [tweet.id],
         });
         if fields.contains(&"created_at") {
-            item["created_at"] = json!(tweet.created_at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
+            item["created_at"] = json!(
+                tweet
+                    .created_at
+                    .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                    .to_string()
+            );
         }
         if fields.contains(&"conversation_id") {
             item["conversation_id"] = json!(tweet.conversation_id);
@@ -474,7 +492,9 @@ impl State {
                 .lock()
                 .tweets
                 .iter()
-                .filter(|t| !t.deleted && t.in_reply_to.as_ref().is_some_and(|(p, _)| *p == tweet.id))
+                .filter(|t| {
+                    !t.deleted && t.in_reply_to.as_ref().is_some_and(|(p, _)| *p == tweet.id)
+                })
                 .count();
             item["public_metrics"] = json!({
                 "repost_count": 0, "reply_count": replies, "like_count": tweet.likes,
@@ -524,7 +544,11 @@ async fn token(state: web::Data<State>, request: HttpRequest, body: web::Bytes) 
 
 /// `POST /oauth2/token` with `grant_type=client_credentials` and the app's key and secret
 /// by HTTP Basic: the app-only bearer token.
-async fn app_token(state: web::Data<State>, request: HttpRequest, body: web::Bytes) -> HttpResponse {
+async fn app_token(
+    state: web::Data<State>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
     let form: HashMap<String, String> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
         state
@@ -630,7 +654,11 @@ async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) ->
             "id": user, "name": state.config.name, "username": state.config.username } })),
         "getUsersPosts" => {
             if path("id") != user {
-                return problem(403, "Forbidden", "only the account's own timeline is served");
+                return problem(
+                    403,
+                    "Forbidden",
+                    "only the account's own timeline is served",
+                );
             }
             let max = param("max_results").parse::<usize>().unwrap_or(10);
             let tweets: Vec<Tweet> = state
@@ -650,7 +678,11 @@ async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) ->
         }
         "searchPostsRecent" => {
             let Some(conversation) = param("query").strip_prefix("conversation_id:") else {
-                return problem(400, "Invalid Request", "the fake searches by conversation_id only");
+                return problem(
+                    400,
+                    "Invalid Request",
+                    "the fake searches by conversation_id only",
+                );
             };
             let max = param("max_results").parse::<usize>().unwrap_or(10);
             let tweets: Vec<Tweet> = state
@@ -670,7 +702,12 @@ async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) ->
         }
         "getPostsById" => {
             let id = path("id");
-            let found = state.lock().tweets.iter().find(|t| t.id == id && !t.deleted).cloned();
+            let found = state
+                .lock()
+                .tweets
+                .iter()
+                .find(|t| t.id == id && !t.deleted)
+                .cloned();
             match found {
                 Some(tweet) => HttpResponse::Ok().json(json!({ "data": state.post_json(&tweet, &fields, &expansions) })),
                 None => HttpResponse::Ok().json(json!({ "errors": [{
@@ -685,7 +722,9 @@ async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) ->
             let mut inner = state.lock();
             match inner.tweets.iter_mut().find(|t| t.id == id) {
                 None => problem(404, "Not Found Error", "no such post"),
-                Some(t) if t.author_id != user => problem(403, "Forbidden", "You are not allowed to delete this Post."),
+                Some(t) if t.author_id != user => {
+                    problem(403, "Forbidden", "You are not allowed to delete this Post.")
+                }
                 Some(t) => {
                     t.deleted = true;
                     HttpResponse::Ok().json(json!({ "data": { "deleted": true } }))
@@ -694,7 +733,10 @@ async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) ->
         }
         "hidePostsReply" => {
             let id = path("tweet_id");
-            let hidden = body_json.get("hidden").and_then(Value::as_bool).unwrap_or(false);
+            let hidden = body_json
+                .get("hidden")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             let mut inner = state.lock();
             let roots: Vec<String> = inner
                 .tweets
@@ -704,11 +746,13 @@ async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) ->
                 .collect();
             match inner.tweets.iter_mut().find(|t| t.id == id && !t.deleted) {
                 None => problem(404, "Not Found Error", "no such post"),
-                Some(t) if t.in_reply_to.is_none() || !roots.contains(&t.conversation_id) => problem(
-                    403,
-                    "Forbidden",
-                    "You can only hide replies to conversations you started.",
-                ),
+                Some(t) if t.in_reply_to.is_none() || !roots.contains(&t.conversation_id) => {
+                    problem(
+                        403,
+                        "Forbidden",
+                        "You can only hide replies to conversations you started.",
+                    )
+                }
                 Some(t) => {
                     t.hidden = hidden;
                     HttpResponse::Ok().json(json!({ "data": { "hidden": hidden } }))
@@ -717,11 +761,19 @@ async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) ->
         }
         "likePost" | "unlikePost" => {
             if path("id") != user {
-                return problem(403, "Forbidden", "You can only like as the authenticated user.");
+                return problem(
+                    403,
+                    "Forbidden",
+                    "You can only like as the authenticated user.",
+                );
             }
             let on = op == "likePost";
             let id = if on {
-                body_json.get("tweet_id").and_then(Value::as_str).unwrap_or_default().to_string()
+                body_json
+                    .get("tweet_id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
             } else {
                 path("tweet_id")
             };
@@ -746,7 +798,10 @@ async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) ->
             state.lock().uploads.insert(
                 id.clone(),
                 Upload {
-                    media_type: body_json["media_type"].as_str().unwrap_or_default().to_string(),
+                    media_type: body_json["media_type"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
                     total_bytes: body_json["total_bytes"].as_u64().unwrap_or(0) as usize,
                     bytes: Vec::new(),
                     finalized: false,
@@ -787,7 +842,8 @@ async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) ->
                     let mut data = json!({ "id": id, "media_key": format!("3_{id}"),
                         "size": upload.bytes.len(), "expires_after_secs": 86_400 });
                     if image {
-                        data["image"] = json!({ "image_type": upload.media_type, "w": 120, "h": 80 });
+                        data["image"] =
+                            json!({ "image_type": upload.media_type, "w": 120, "h": 80 });
                     }
                     HttpResponse::Ok().json(json!({ "data": data }))
                 }
@@ -798,19 +854,29 @@ async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) ->
                 .lock()
                 .webhooks
                 .iter()
-                .map(|w| json!({ "id": w.id, "url": w.url, "valid": w.valid,
-                    "created_at": "2026-01-01T00:00:00.000Z" }))
+                .map(|w| {
+                    json!({ "id": w.id, "url": w.url, "valid": w.valid,
+                    "created_at": "2026-01-01T00:00:00.000Z" })
+                })
                 .collect();
             HttpResponse::Ok().json(json!({ "data": data, "meta": { "result_count": data.len() } }))
         }
         "createWebhooks" => {
             let url = body_json["url"].as_str().unwrap_or_default().to_string();
             if state.lock().webhooks.iter().any(|w| w.url == url) {
-                return problem(409, "Conflict", "DuplicateUrlFailed: the URL is registered already");
+                return problem(
+                    409,
+                    "Conflict",
+                    "DuplicateUrlFailed: the URL is registered already",
+                );
             }
             let (valid, _) = state.crc(&url).await;
             if !valid {
-                return problem(400, "Bad Request", "CrcValidationFailed: the URL did not answer the CRC");
+                return problem(
+                    400,
+                    "Bad Request",
+                    "CrcValidationFailed: the URL did not answer the CRC",
+                );
             }
             let id = state.next_id();
             state.lock().webhooks.push(Webhook {
@@ -823,7 +889,12 @@ async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) ->
         }
         "validateWebhooks" => {
             let id = path("webhook_id");
-            let Some(url) = state.lock().webhooks.iter().find(|w| w.id == id).map(|w| w.url.clone())
+            let Some(url) = state
+                .lock()
+                .webhooks
+                .iter()
+                .find(|w| w.id == id)
+                .map(|w| w.url.clone())
             else {
                 return problem(404, "Not Found Error", "no such webhook");
             };
@@ -839,7 +910,11 @@ async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) ->
             if !inner.webhooks.iter().any(|w| w.id == webhook) {
                 return problem(404, "Not Found Error", "no such webhook");
             }
-            if inner.subscriptions.iter().any(|(w, u)| *w == webhook && *u == user) {
+            if inner
+                .subscriptions
+                .iter()
+                .any(|(w, u)| *w == webhook && *u == user)
+            {
                 return problem(409, "Conflict", "DuplicateSubscriptionFailed");
             }
             inner.subscriptions.push((webhook, user));
@@ -851,7 +926,11 @@ async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) ->
 
 fn create_post(state: &State, body: &Value) -> HttpResponse {
     let user = state.config.user_id.clone();
-    let text = body.get("text").and_then(Value::as_str).unwrap_or_default().to_string();
+    let text = body
+        .get("text")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let media_ids: Vec<String> = body
         .pointer("/media/media_ids")
         .and_then(Value::as_array)
@@ -876,7 +955,11 @@ fn create_post(state: &State, body: &Value) -> HttpResponse {
         let inner = state.lock();
         for id in &media_ids {
             if !inner.uploads.get(id).is_some_and(|u| u.finalized) {
-                return problem(400, "Invalid Request", &format!("media {id} is not uploaded"));
+                return problem(
+                    400,
+                    "Invalid Request",
+                    &format!("media {id} is not uploaded"),
+                );
             }
         }
         let duplicate = inner
@@ -884,16 +967,29 @@ fn create_post(state: &State, body: &Value) -> HttpResponse {
             .iter()
             .any(|t| t.author_id == user && !t.deleted && !text.is_empty() && t.text == text);
         if duplicate {
-            return problem(403, "Forbidden", "You are not allowed to create a Tweet with duplicate content.");
+            return problem(
+                403,
+                "Forbidden",
+                "You are not allowed to create a Tweet with duplicate content.",
+            );
         }
     }
-    let in_reply_to = match body.pointer("/reply/in_reply_to_tweet_id").and_then(Value::as_str) {
-        Some(parent) => match state.lock().tweets.iter().find(|t| t.id == parent && !t.deleted) {
+    let in_reply_to = match body
+        .pointer("/reply/in_reply_to_tweet_id")
+        .and_then(Value::as_str)
+    {
+        Some(parent) => match state
+            .lock()
+            .tweets
+            .iter()
+            .find(|t| t.id == parent && !t.deleted)
+        {
             Some(t) => Some((t.id.clone(), t.author_id.clone())),
             None => return problem(400, "Invalid Request", "the post replied to does not exist"),
         },
         None => None,
     };
     let id = state.add_tweet(&user, &text, in_reply_to, media_ids, tagged);
-    HttpResponse::Created().json(json!({ "data": { "id": id, "text": text, "edit_history_post_ids": [id] } }))
+    HttpResponse::Created()
+        .json(json!({ "data": { "id": id, "text": text, "edit_history_post_ids": [id] } }))
 }

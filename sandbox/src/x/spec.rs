@@ -191,7 +191,10 @@ impl XSpec {
             };
             match given.as_slice() {
                 [] if param.required => {
-                    problems.push(format!("{}: missing {} parameter {}", op.id, param.location, param.name));
+                    problems.push(format!(
+                        "{}: missing {} parameter {}",
+                        op.id, param.location, param.name
+                    ));
                 }
                 [] => {}
                 [value] => {
@@ -214,9 +217,13 @@ impl XSpec {
                 problems.push(format!("{}: unknown query parameter {name}", op.id));
             }
         }
-        let media = request
-            .content_type
-            .map(|c| c.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+        let media = request.content_type.map(|c| {
+            c.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
         if op.bodies.is_empty() {
             if request.body_len > 0 {
                 problems.push(format!("{}: takes no body", op.id));
@@ -248,7 +255,9 @@ impl XSpec {
                                 .into_iter()
                                 .map(|e| format!("{}: body: {e}", op.id)),
                         ),
-                        None => problems.push(format!("{}: the body does not parse as {kind}", op.id)),
+                        None => {
+                            problems.push(format!("{}: the body does not parse as {kind}", op.id))
+                        }
                     }
                 }
             }
@@ -301,8 +310,12 @@ fn read_as(schema: &Value, text: &str) -> Value {
                 .map(|item| read_as(schema.get("items").unwrap_or(&Value::Null), item))
                 .collect(),
         ),
-        Some("integer") => text.parse::<i64>().map_or_else(|_| json!(text), |n| json!(n)),
-        Some("number") => text.parse::<f64>().map_or_else(|_| json!(text), |n| json!(n)),
+        Some("integer") => text
+            .parse::<i64>()
+            .map_or_else(|_| json!(text), |n| json!(n)),
+        Some("number") => text
+            .parse::<f64>()
+            .map_or_else(|_| json!(text), |n| json!(n)),
         Some("boolean") => match text {
             "true" => json!(true),
             "false" => json!(false),
@@ -321,7 +334,8 @@ fn parts_object(parts: &[Part]) -> Value {
             json!("<binary>")
         } else {
             let text = String::from_utf8_lossy(&part.bytes).into_owned();
-            text.parse::<i64>().map_or_else(|_| json!(text), |n| json!(n))
+            text.parse::<i64>()
+                .map_or_else(|_| json!(text), |n| json!(n))
         };
         object.insert(part.name.clone(), value);
     }
@@ -370,7 +384,11 @@ mod tests {
             })
             .unwrap();
         assert!(matched.problems.len() >= 2, "{:?}", matched.problems);
-        let q = query(&[("post.fields", "public_metrics,nonsense"), ("max_results", "2"), ("colour", "x")]);
+        let q = query(&[
+            ("post.fields", "public_metrics,nonsense"),
+            ("max_results", "2"),
+            ("colour", "x"),
+        ]);
         let matched = spec
             .check(&Request {
                 method: "GET",

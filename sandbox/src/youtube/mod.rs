@@ -162,8 +162,7 @@ impl State {
             },
         });
         if with_replies && !replies.is_empty() {
-            thread["replies"] =
-                json!({ "comments": replies.iter().map(|r| self.comment_json(r)).collect::<Vec<_>>() });
+            thread["replies"] = json!({ "comments": replies.iter().map(|r| self.comment_json(r)).collect::<Vec<_>>() });
         }
         thread
     }
@@ -279,7 +278,12 @@ impl YoutubeSandbox {
     }
 
     pub fn comment(&self, id: &str) -> Option<Comment> {
-        self.state.lock().comments.iter().find(|c| c.id == id).cloned()
+        self.state
+            .lock()
+            .comments
+            .iter()
+            .find(|c| c.id == id)
+            .cloned()
     }
 
     pub fn calls(&self, method_id: &str) -> usize {
@@ -436,7 +440,10 @@ async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) ->
                 item["contentDetails"] =
                     json!({ "relatedPlaylists": { "likes": "", "uploads": state.uploads() } });
             }
-            list("youtube#channelListResponse", if mine { vec![item] } else { Vec::new() })
+            list(
+                "youtube#channelListResponse",
+                if mine { vec![item] } else { Vec::new() },
+            )
         }
         "youtube.playlistItems.list" => {
             if param("playlistId") != state.uploads() {
@@ -466,7 +473,9 @@ async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) ->
                     let comments = inner
                         .comments
                         .iter()
-                        .filter(|c| c.video_id == v.id && !c.deleted && c.moderation_status == "published")
+                        .filter(|c| {
+                            c.video_id == v.id && !c.deleted && c.moderation_status == "published"
+                        })
                         .count();
                     let mut item = json!({ "kind": "youtube#video", "etag": "v", "id": v.id });
                     if has_part("snippet") {
@@ -494,7 +503,11 @@ async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) ->
                     video.deleted = true;
                     HttpResponse::NoContent().finish()
                 }
-                None => google_error(404, "videoNotFound", "The video that you are trying to delete cannot be found."),
+                None => google_error(
+                    404,
+                    "videoNotFound",
+                    "The video that you are trying to delete cannot be found.",
+                ),
             }
         }
         "youtube.videos.rate" => {
@@ -512,7 +525,11 @@ async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) ->
                     video.rating = rating;
                     HttpResponse::NoContent().finish()
                 }
-                None => google_error(404, "videoNotFound", "The video that you are trying to rate cannot be found."),
+                None => google_error(
+                    404,
+                    "videoNotFound",
+                    "The video that you are trying to rate cannot be found.",
+                ),
             }
         }
         "youtube.commentThreads.list" => {
@@ -530,8 +547,17 @@ async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) ->
                 .filter(|c| c.video_id == video && !c.deleted)
                 .cloned()
                 .collect();
-            if !state.lock().videos.iter().any(|v| v.id == video && !v.deleted) {
-                return google_error(404, "videoNotFound", "The video identified by the videoId parameter could not be found.");
+            if !state
+                .lock()
+                .videos
+                .iter()
+                .any(|v| v.id == video && !v.deleted)
+            {
+                return google_error(
+                    404,
+                    "videoNotFound",
+                    "The video identified by the videoId parameter could not be found.",
+                );
             }
             let items: Vec<Value> = comments
                 .iter()
@@ -541,7 +567,10 @@ async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) ->
                 .map(|top| {
                     let replies: Vec<Comment> = comments
                         .iter()
-                        .filter(|r| r.parent_id.as_deref() == Some(top.id.as_str()) && r.moderation_status == "published")
+                        .filter(|r| {
+                            r.parent_id.as_deref() == Some(top.id.as_str())
+                                && r.moderation_status == "published"
+                        })
                         .cloned()
                         .collect();
                     state.thread_json(top, &replies, with_replies)
@@ -550,7 +579,11 @@ async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) ->
             list("youtube#commentThreadListResponse", items)
         }
         "youtube.commentThreads.insert" => {
-            let video = body.pointer("/snippet/videoId").and_then(Value::as_str).unwrap_or_default().to_string();
+            let video = body
+                .pointer("/snippet/videoId")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             let text = body
                 .pointer("/snippet/topLevelComment/snippet/textOriginal")
                 .and_then(Value::as_str)
@@ -559,8 +592,17 @@ async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) ->
             if text.is_empty() {
                 return google_error(400, "commentTextRequired", "The comment must contain text.");
             }
-            if !state.lock().videos.iter().any(|v| v.id == video && !v.deleted) {
-                return google_error(404, "videoNotFound", "The specified video could not be found.");
+            if !state
+                .lock()
+                .videos
+                .iter()
+                .any(|v| v.id == video && !v.deleted)
+            {
+                return google_error(
+                    404,
+                    "videoNotFound",
+                    "The specified video could not be found.",
+                );
             }
             let id = format!("Ugz{:08}", state.next());
             let comment = Comment {
@@ -578,8 +620,16 @@ async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) ->
             HttpResponse::Ok().json(state.thread_json(&comment, &[], false))
         }
         "youtube.comments.insert" => {
-            let parent = body.pointer("/snippet/parentId").and_then(Value::as_str).unwrap_or_default().to_string();
-            let text = body.pointer("/snippet/textOriginal").and_then(Value::as_str).unwrap_or_default().to_string();
+            let parent = body
+                .pointer("/snippet/parentId")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let text = body
+                .pointer("/snippet/textOriginal")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             if text.is_empty() {
                 return google_error(400, "commentTextRequired", "The comment must contain text.");
             }
@@ -590,7 +640,11 @@ async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) ->
                 .find(|c| c.id == parent && c.parent_id.is_none() && !c.deleted)
                 .map(|c| c.video_id.clone());
             let Some(video) = video else {
-                return google_error(404, "parentCommentNotFound", "The parent comment could not be found.");
+                return google_error(
+                    404,
+                    "parentCommentNotFound",
+                    "The parent comment could not be found.",
+                );
             };
             let id = format!("{parent}.r{}", state.next());
             let comment = Comment {
@@ -634,10 +688,24 @@ async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) ->
                 .map(|v| v.id.clone())
                 .collect();
             for id in &ids {
-                match inner.comments.iter_mut().find(|c| &c.id == id && !c.deleted) {
-                    None => return google_error(404, "commentNotFound", "The comment could not be found."),
+                match inner
+                    .comments
+                    .iter_mut()
+                    .find(|c| &c.id == id && !c.deleted)
+                {
+                    None => {
+                        return google_error(
+                            404,
+                            "commentNotFound",
+                            "The comment could not be found.",
+                        );
+                    }
                     Some(c) if !ours.contains(&c.video_id) => {
-                        return google_error(403, "forbidden", "The comment is not on the channel's video.");
+                        return google_error(
+                            403,
+                            "forbidden",
+                            "The comment is not on the channel's video.",
+                        );
                     }
                     Some(c) => c.moderation_status = status.clone(),
                 }

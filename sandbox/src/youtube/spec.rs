@@ -58,16 +58,21 @@ impl YoutubeSpec {
                 continue;
             }
             let body = match method.pointer("/request/$ref").and_then(Value::as_str) {
-                Some(name) => Some(compile(&json!({
-                    "$ref": format!("#/definitions/{name}"),
-                    "definitions": definitions,
-                }))
-                .map_err(|e| format!("{id}: {e}"))?),
+                Some(name) => Some(
+                    compile(&json!({
+                        "$ref": format!("#/definitions/{name}"),
+                        "definitions": definitions,
+                    }))
+                    .map_err(|e| format!("{id}: {e}"))?,
+                ),
                 None => None,
             };
             methods.push(Method {
                 id: id.to_string(),
-                http_method: method["httpMethod"].as_str().unwrap_or_default().to_string(),
+                http_method: method["httpMethod"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
                 segments: method["path"]
                     .as_str()
                     .unwrap_or_default()
@@ -83,7 +88,9 @@ impl YoutubeSpec {
             });
         }
         if methods.len() != served.len() {
-            return Err(format!("not every served method is in the document: {served:?}"));
+            return Err(format!(
+                "not every served method is in the document: {served:?}"
+            ));
         }
         let globals = doc
             .get("parameters")
@@ -116,10 +123,7 @@ impl YoutubeSpec {
         let mut problems = Vec::new();
         for (name, spec) in &method.params {
             let given = query.iter().any(|(k, _)| k == name);
-            if spec["required"].as_bool() == Some(true)
-                && spec["location"] == "query"
-                && !given
-            {
+            if spec["required"].as_bool() == Some(true) && spec["location"] == "query" && !given {
                 problems.push(format!("{id}: missing required parameter {name}"));
             }
         }
@@ -178,7 +182,10 @@ fn check_value(id: &str, name: &str, spec: &Value, value: &str) -> Vec<String> {
             _ => true,
         };
         if !ok {
-            problems.push(format!("{id}: {name}={value:?} is not a valid {}", spec["type"]));
+            problems.push(format!(
+                "{id}: {name}={value:?} is not a valid {}",
+                spec["type"]
+            ));
         }
         if let Some(allowed) = spec["enum"].as_array()
             && !allowed.iter().any(|a| a.as_str() == Some(value))
@@ -202,7 +209,10 @@ fn to_json_schema(schema: &Value) -> Value {
             "$ref" => {
                 out.insert(
                     key.clone(),
-                    json!(format!("#/definitions/{}", value.as_str().unwrap_or_default())),
+                    json!(format!(
+                        "#/definitions/{}",
+                        value.as_str().unwrap_or_default()
+                    )),
                 );
             }
             "type" if value == "any" => {}
@@ -249,7 +259,13 @@ mod tests {
         let spec = YoutubeSpec::load(&["youtube.comments.insert", "youtube.videos.rate"]).unwrap();
         let ok = json!({"snippet": {"parentId": "Ug1", "textOriginal": "hi"}});
         let m = spec
-            .check("POST", "/youtube/v3/comments", &q(&[("part", "snippet")]), Some(&ok), 9)
+            .check(
+                "POST",
+                "/youtube/v3/comments",
+                &q(&[("part", "snippet")]),
+                Some(&ok),
+                9,
+            )
             .unwrap();
         assert_eq!(m.method_id, "youtube.comments.insert");
         assert_eq!(m.problems, Vec::<String>::new());

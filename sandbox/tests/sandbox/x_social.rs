@@ -14,8 +14,8 @@ use omnihub_connectors::provider::{Problem, WebhookError, WebhookRequest};
 use omnihub_connectors::registry::{Endpoints, SocialApp, SocialApps};
 use omnihub_connectors::social::x::{XAccount, manageable_profiles};
 use omnihub_connectors::social::{
-    Delivered, Grant, LikeTarget, PostContent, PostMedia, SocialEvent, SocialNetwork, connect,
-    Network,
+    Delivered, Grant, LikeTarget, Network, PostContent, PostMedia, SocialEvent, SocialNetwork,
+    connect,
 };
 use omnihub_sandbox::x::{XConfig, XSandbox};
 use reqwest::Url;
@@ -68,7 +68,10 @@ async fn a_post_with_images_and_tagged_accounts_is_published_once() {
     .await
     .unwrap();
     assert_eq!(connected.name, "Sandbox Shop (@sandbox_shop)");
-    assert_eq!(connected.credentials["user_id"], sandbox.config().user_id.as_str());
+    assert_eq!(
+        connected.credentials["user_id"],
+        sandbox.config().user_id.as_str()
+    );
     let content = PostContent {
         text: "Spring sale".into(),
         images: vec![PostMedia {
@@ -216,7 +219,11 @@ async fn replies_arrive_signed_and_are_answered_hidden_and_liked() {
         })
         .unwrap();
     assert_eq!(
-        (comment.id.as_str(), comment.post_id.as_str(), comment.author_id.as_str()),
+        (
+            comment.id.as_str(),
+            comment.post_id.as_str(),
+            comment.author_id.as_str()
+        ),
         (reply.as_str(), post.as_str(), PERSON)
     );
     assert_eq!(comment.text, "Size M?");
@@ -247,7 +254,10 @@ async fn replies_arrive_signed_and_are_answered_hidden_and_liked() {
         .unwrap();
     assert_eq!(ours, again);
     let answer = sandbox.tweet(&ours).unwrap();
-    assert_eq!(answer.in_reply_to.as_ref().map(|(id, _)| id.as_str()), Some(reply.as_str()));
+    assert_eq!(
+        answer.in_reply_to.as_ref().map(|(id, _)| id.as_str()),
+        Some(reply.as_str())
+    );
     assert_eq!(answer.author_id, sandbox.config().user_id);
     let listed = x.list_comments(&post).await.unwrap();
     assert_eq!(listed.len(), 2);
@@ -274,12 +284,23 @@ async fn x_errors_are_retried_or_refused_by_their_status() {
     sandbox.fail_next("likePost", 429);
     let limited = x.like(LikeTarget::Post(&post)).await.unwrap_err();
     assert!(
-        matches!(limited, SendError::Transient { retry_after: Some(_), .. }),
+        matches!(
+            limited,
+            SendError::Transient {
+                retry_after: Some(_),
+                ..
+            }
+        ),
         "{limited:?}"
     );
     assert_eq!(limited.problem(), Problem::RateLimited);
     sandbox.fail_next("likePost", 503);
-    assert!(x.like(LikeTarget::Post(&post)).await.unwrap_err().is_transient());
+    assert!(
+        x.like(LikeTarget::Post(&post))
+            .await
+            .unwrap_err()
+            .is_transient()
+    );
     sandbox.fail_next("likePost", 403);
     assert!(matches!(
         x.like(LikeTarget::Post(&post)).await,
@@ -311,7 +332,10 @@ async fn the_oauth_flow_checks_pkce_and_the_client() {
             ("response_type", "code"),
             ("client_id", sandbox.config().client_id.as_str()),
             ("redirect_uri", redirect),
-            ("scope", &omnihub_connectors::social::x::OAUTH.scopes.join(" ")),
+            (
+                "scope",
+                &omnihub_connectors::social::x::OAUTH.scopes.join(" "),
+            ),
             ("state", "st4te"),
             ("code_challenge", &challenge),
             ("code_challenge_method", "S256"),
@@ -330,7 +354,10 @@ async fn the_oauth_flow_checks_pkce_and_the_client() {
     assert_eq!(param("state"), "st4te");
     let exchange = |verifier: &'static str, code: String| {
         http.post(sandbox.token_url())
-            .basic_auth(&sandbox.config().client_id, Some(&sandbox.config().client_secret))
+            .basic_auth(
+                &sandbox.config().client_id,
+                Some(&sandbox.config().client_secret),
+            )
             .form(&[
                 ("grant_type", "authorization_code"),
                 ("code", code.as_str()),
@@ -346,7 +373,9 @@ async fn the_oauth_flow_checks_pkce_and_the_client() {
         .await
         .unwrap();
     let access = tokens["access_token"].as_str().unwrap();
-    let profiles = manageable_profiles(access, &endpoints(&sandbox)).await.unwrap();
+    let profiles = manageable_profiles(access, &endpoints(&sandbox))
+        .await
+        .unwrap();
     assert_eq!(profiles.len(), 1);
     assert_eq!(profiles[0].external_id, sandbox.config().user_id);
     // A code is good once.
@@ -354,7 +383,10 @@ async fn the_oauth_flow_checks_pkce_and_the_client() {
     assert_eq!(reused.status().as_u16(), 400);
     let refreshed: Value = http
         .post(sandbox.token_url())
-        .basic_auth(&sandbox.config().client_id, Some(&sandbox.config().client_secret))
+        .basic_auth(
+            &sandbox.config().client_id,
+            Some(&sandbox.config().client_secret),
+        )
         .form(&[
             ("grant_type", "refresh_token"),
             ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
@@ -366,7 +398,10 @@ async fn the_oauth_flow_checks_pkce_and_the_client() {
         .await
         .unwrap();
     assert!(refreshed["access_token"].as_str().unwrap() != access);
-    assert!(refreshed["refresh_token"].is_string(), "X rotates refresh tokens");
+    assert!(
+        refreshed["refresh_token"].is_string(),
+        "X rotates refresh tokens"
+    );
     assert_no_violations(&sandbox);
 
     // A verifier that is not the challenge's is refused (and recorded).

@@ -47,7 +47,9 @@ fn grant<'a>(external_id: &'a str, token: &'a str) -> Grant<'a> {
 
 #[tokio::test]
 async fn comments_are_listed_answered_moderated_and_videos_rated() {
-    let sandbox = YoutubeSandbox::start(YoutubeConfig::default()).await.unwrap();
+    let sandbox = YoutubeSandbox::start(YoutubeConfig::default())
+        .await
+        .unwrap();
     let config = sandbox.config().clone();
     let connected = connect(
         Network::Youtube,
@@ -118,11 +120,17 @@ async fn comments_are_listed_answered_moderated_and_videos_rated() {
     // Hiding holds the comment for review; deleting the channel's own deletes it, deleting
     // a person's rejects it.
     yt.hide_comment(&video, &follow_up).await.unwrap();
-    assert_eq!(sandbox.comment(&follow_up).unwrap().moderation_status, "heldForReview");
+    assert_eq!(
+        sandbox.comment(&follow_up).unwrap().moderation_status,
+        "heldForReview"
+    );
     yt.delete_comment(&video, &pinned).await.unwrap();
     assert!(sandbox.comment(&pinned).unwrap().deleted);
     yt.delete_comment(&video, &question).await.unwrap();
-    assert_eq!(sandbox.comment(&question).unwrap().moderation_status, "rejected");
+    assert_eq!(
+        sandbox.comment(&question).unwrap().moderation_status,
+        "rejected"
+    );
 
     yt.like(LikeTarget::Post(&video)).await.unwrap();
     yt.like(LikeTarget::Post(&video)).await.unwrap();
@@ -145,7 +153,9 @@ async fn comments_are_listed_answered_moderated_and_videos_rated() {
 
 #[tokio::test]
 async fn google_errors_are_retried_or_refused_by_their_reason() {
-    let sandbox = YoutubeSandbox::start(YoutubeConfig::default()).await.unwrap();
+    let sandbox = YoutubeSandbox::start(YoutubeConfig::default())
+        .await
+        .unwrap();
     let yt = channel(&sandbox);
     let video = sandbox.seed_video("Clip", "");
     for (reason, transient) in [
@@ -176,7 +186,9 @@ async fn google_errors_are_retried_or_refused_by_their_reason() {
 
 #[tokio::test]
 async fn googles_oauth_flow_gives_a_token_for_the_channel() {
-    let sandbox = YoutubeSandbox::start(YoutubeConfig::default()).await.unwrap();
+    let sandbox = YoutubeSandbox::start(YoutubeConfig::default())
+        .await
+        .unwrap();
     let config = sandbox.config().clone();
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -230,7 +242,9 @@ async fn googles_oauth_flow_gives_a_token_for_the_channel() {
         .await
         .unwrap();
     let access = tokens["access_token"].as_str().unwrap();
-    let profiles = manageable_profiles(access, &endpoints(&sandbox)).await.unwrap();
+    let profiles = manageable_profiles(access, &endpoints(&sandbox))
+        .await
+        .unwrap();
     assert_eq!(profiles.len(), 1);
     assert_eq!(profiles[0].external_id, config.channel_id);
     assert_eq!(profiles[0].name, "Sandbox Channel");
@@ -249,6 +263,9 @@ async fn googles_oauth_flow_gives_a_token_for_the_channel() {
         .await
         .unwrap();
     assert!(refreshed["access_token"].is_string());
-    assert!(refreshed.get("refresh_token").is_none(), "Google keeps the refresh token");
+    assert!(
+        refreshed.get("refresh_token").is_none(),
+        "Google keeps the refresh token"
+    );
     assert_eq!(sandbox.violations(), Vec::<String>::new());
 }
