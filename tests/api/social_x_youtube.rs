@@ -17,7 +17,6 @@ use omnihub_connectors::social::{Network, thread_id};
 use omnihub_core::ChannelId;
 use omnihub_sandbox::x::{XConfig, XSandbox};
 use omnihub_sandbox::youtube::{YoutubeConfig, YoutubeSandbox};
-use omnihub_store::WidgetStore;
 use serde_json::{Value, json};
 
 use crate::support::{Options, Who, World};
