@@ -13,6 +13,7 @@ pub const SAMPLE_PHOTO: &[u8] = include_bytes!("sample_photo.png");
 pub const SAMPLE_JPEG: &[u8] = include_bytes!("sample_photo.jpg");
 
 pub mod max;
+pub mod oauth;
 pub mod ok;
 pub mod smtp;
 mod support;
@@ -22,3 +23,5 @@ pub mod viber;
 pub mod vk;
 pub mod webhook_delivery;
 pub mod whatsapp;
+pub mod x;
+pub mod youtube;

@@ -25,6 +25,9 @@
 //! - `social_meta`: a Facebook Page and an Instagram account against the sandbox's Graph fake
 //!   — connecting by token, a scheduled post with a photo fetched by its signed link, a
 //!   comment webhook into the inbox once, the reply, hiding, and what the networks refuse.
+//! - `social_x_youtube`: X and YouTube profiles against the sandbox's fakes — connecting
+//!   (X's webhook through a CRC), publishing once, replies by webhook and comments by polling
+//!   into the inbox, answers and moderation, the networks' refusals.
 //! - `widget`: the website widget's public API and visitor WebSocket — origins and CORS,
 //!   visitors kept apart, bad input, dedupe, rate limits, resume after a reconnect.
 
@@ -42,6 +45,7 @@ mod scheduler;
 mod social;
 mod social_meta;
 mod social_ok;
+mod social_x_youtube;
 mod support;
 mod telephony;
 mod widget;

@@ -20,6 +20,8 @@ pub mod instagram;
 pub mod oauth;
 pub mod ok;
 pub mod vk;
+pub mod x;
+pub mod youtube;
 
 use std::sync::Arc;
 
@@ -203,9 +205,6 @@ impl Capabilities {
     }
 }
 
-const PLANNED_CONNECTOR: Support =
-    Support::Planned("the network's API allows it; its connector is not built yet");
-
 /// The capability matrix row of `network`.
 pub fn capabilities(network: Network) -> Capabilities {
     match network {
@@ -213,57 +212,8 @@ pub fn capabilities(network: Network) -> Capabilities {
         Network::Ok => ok::CAPABILITIES,
         Network::Facebook => facebook::CAPABILITIES,
         Network::Instagram => instagram::CAPABILITIES,
-        Network::X => Capabilities {
-            network,
-            connect: PLANNED_CONNECTOR,
-            comments: CommentDelivery::Webhook,
-            limits: None,
-            actions: &[
-                (
-                    Action::EditPost,
-                    Support::Unsupported("X API v2 cannot edit a post"),
-                ),
-                (
-                    Action::PostLocation,
-                    Support::Unsupported("X API v2 no longer takes a location for a post"),
-                ),
-                (
-                    Action::DeleteComment,
-                    Support::Unsupported("only the author of a reply can delete it on X"),
-                ),
-                (Action::Dislike, Support::Unsupported("X has no dislikes")),
-            ],
-        },
-        Network::Youtube => Capabilities {
-            network,
-            connect: PLANNED_CONNECTOR,
-            comments: CommentDelivery::Polling,
-            limits: None,
-            actions: &[
-                (
-                    Action::CreatePost,
-                    Support::Unsupported(
-                        "a YouTube channel's posts are videos; community posts have no API",
-                    ),
-                ),
-                (
-                    Action::PostImages,
-                    Support::Unsupported("YouTube publishes videos only"),
-                ),
-                (
-                    Action::PostLocation,
-                    Support::Unsupported("the Data API has no location for uploads"),
-                ),
-                (
-                    Action::LikeComment,
-                    Support::Unsupported("the Data API cannot rate comments"),
-                ),
-                (
-                    Action::UnlikeComment,
-                    Support::Unsupported("the Data API cannot rate comments"),
-                ),
-            ],
-        },
+        Network::X => x::CAPABILITIES,
+        Network::Youtube => youtube::CAPABILITIES,
         Network::GooglePlus => Capabilities {
             network,
             connect: Support::Unsupported("Google+ was shut down in 2019 and has had no API since"),
@@ -489,6 +439,11 @@ pub fn social_network(
             &endpoints.graph,
             &endpoints.apps.meta,
         )?)),
+        Some(Network::X) => Ok(Arc::new(x::XAccount::from_profile(credentials, endpoints)?)),
+        Some(Network::Youtube) => Ok(Arc::new(youtube::YoutubeChannel::from_profile(
+            credentials,
+            &endpoints.youtube,
+        )?)),
         Some(network) => Err(ConfigError(format!(
             "{} profiles cannot be connected yet",
             network.as_str()
@@ -543,6 +498,8 @@ pub async fn connect(
         Network::Ok => ok::connect(grant, endpoints).await?,
         Network::Facebook => facebook::connect(grant, endpoints).await?,
         Network::Instagram => instagram::connect(grant, endpoints).await?,
+        Network::X => x::connect(grant, endpoints).await?,
+        Network::Youtube => youtube::connect(grant, endpoints).await?,
         other => {
             return Err(ConnectFailure::Config(format!(
                 "{} profiles cannot be connected yet",
@@ -562,7 +519,9 @@ pub fn oauth_spec(network: Network) -> Option<oauth::OAuthSpec> {
         Network::Vk => Some(vk::OAUTH),
         Network::Ok => Some(ok::OAUTH),
         Network::Facebook | Network::Instagram => Some(graph::OAUTH),
-        _ => None,
+        Network::X => Some(x::OAUTH),
+        Network::Youtube => Some(youtube::OAUTH),
+        Network::GooglePlus => None,
     }
 }
 
@@ -605,8 +564,10 @@ pub async fn manageable_profiles(
             let (long_lived, _) = graph::long_lived_token(endpoints, access_token).await?;
             graph::manageable_profiles(endpoints, &long_lived, network == Network::Instagram).await
         }
-        other => Err(SendError::Permanent {
-            reason: format!("{} profiles cannot be listed yet", other.as_str()),
+        Network::X => x::manageable_profiles(access_token, endpoints).await,
+        Network::Youtube => youtube::manageable_profiles(access_token, endpoints).await,
+        Network::GooglePlus => Err(SendError::Permanent {
+            reason: "Google+ has had no API since 2019".into(),
         }),
     }
 }

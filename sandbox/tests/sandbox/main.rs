@@ -15,3 +15,5 @@ mod vk;
 mod vk_wall;
 mod webhook_receiver;
 mod whatsapp;
+mod x_social;
+mod youtube;

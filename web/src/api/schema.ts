@@ -1882,6 +1882,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/media/social/{client_id}/{media_id}/{file_name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One image of the social media library by its signed, expiring link (minted when a post is
+         *     published to a network that fetches images by URL).
+         */
+        get: operations["social_media_link"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/media/{client_id}/{attachment_id}/{file_name}": {
         parameters: {
             query?: never;
@@ -10751,6 +10771,64 @@ export interface operations {
                 };
             };
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    social_media_link: {
+        parameters: {
+            query?: {
+                /** @description When the link stops working, in Unix seconds. */
+                exp?: number;
+                /** @description The link's signature. */
+                sig?: string;
+            };
+            header?: never;
+            path: {
+                /** @description client id */
+                client_id: components["schemas"]["ClientId"];
+                /** @description the media library file */
+                media_id: string;
+                /** @description the file's name, not checked */
+                file_name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the file */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": number[];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `invalid_link`: the signature is wrong or missing, or the link expired */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the link is valid but the file is gone */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

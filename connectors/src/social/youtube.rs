@@ -1,0 +1,770 @@
+//! A YouTube channel (Data API v3): its videos with their statistics, the comments under
+//! them and their moderation, and ratings, as the channel's owner (OAuth 2.0).
+//!
+//! Built by [`YoutubeChannel::from_profile`] from the profile's stored credentials:
+//!
+//! | key | required | meaning |
+//! |---|---|---|
+//! | `access_token` | yes | the owner's Google token with the `youtube.force-ssl` scope |
+//! | `channel_id` | yes | the channel's id (`UC…`) |
+//!
+//! A channel's posts are its videos: they are listed from the channel's uploads playlist
+//! (`channels.list` → `playlistItems.list` → `videos.list` with `statistics`). Comments are
+//! `commentThreads` (a top-level comment and its replies); the channel answers with
+//! `comments.insert` (`snippet.parentId`, always a top-level comment: YouTube threads are one
+//! level deep) or starts a thread with `commentThreads.insert`; deleting deletes the
+//! channel's own comments and rejects a person's (only an author may delete a comment, the
+//! channel moderates the others off its videos); hiding holds a comment for
+//! review (`comments.setModerationStatus`, `heldForReview`, which the owner can publish
+//! again); likes are `videos.rate`. YouTube has no comment webhooks: comments are polled
+//! through [`SocialNetwork::list_posts`] and [`SocialNetwork::list_comments`].
+//!
+//! Idempotency: the Data API takes no idempotency key, so before commenting the channel's
+//! comments under the video are searched for one of its own with the same text and parent,
+//! which is answered instead of writing it again.
+//!
+//! Errors come as `{"error": {"code", "message", "errors": [{"reason"}]}}`: the quota and
+//! rate reasons (`quotaExceeded`, `rateLimitExceeded`, `userRateLimitExceeded`) and 5xx are
+//! transient, 401 is a refused token, everything else is permanent with Google's words.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use reqwest::{Method, Url};
+use serde_json::{Value, json};
+
+use super::oauth::{ClientAuth, Manageable, OAuthSpec};
+use super::{
+    Action, Capabilities, CommentDelivery, Counters, Delivered, LikeTarget, Network, PostContent,
+    RemoteComment, RemotePost, SocialNetwork, Support,
+};
+use crate::SendError;
+use crate::provider::{ConfigError, WebhookError, WebhookRequest};
+use crate::registry::Endpoints;
+use crate::rest_client::{self, MAX_API_BODY, TIMEOUT, bounded_reason, permanent, transient};
+
+/// What Google's OAuth flow needs for YouTube: the `youtube.force-ssl` scope (comments and
+/// ratings), PKCE, and `access_type=offline` with `prompt=consent` so that Google issues a
+/// refresh token every time.
+pub const OAUTH: OAuthSpec = OAuthSpec {
+    scopes: &["https://www.googleapis.com/auth/youtube.force-ssl"],
+    scope_separator: " ",
+    pkce: true,
+    client_auth: ClientAuth::Form,
+    extra_authorize_params: &[("access_type", "offline"), ("prompt", "consent")],
+    callback_params: &[],
+    needs_secret: true,
+};
+
+/// Google's reasons that mean "later", not "never".
+const TRANSIENT_REASONS: [&str; 4] = [
+    "quotaExceeded",
+    "rateLimitExceeded",
+    "userRateLimitExceeded",
+    "backendError",
+];
+
+/// What the Data API allows, and what omnihub does of it.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    network: Network::Youtube,
+    connect: Support::Supported,
+    comments: CommentDelivery::Polling,
+    // YouTube takes no text-only posts, so there are no post limits to check.
+    limits: None,
+    actions: &[
+        (Action::ListPosts, Support::Supported),
+        (
+            Action::CreatePost,
+            Support::Unsupported(
+                "a YouTube channel's posts are videos; community posts have no API",
+            ),
+        ),
+        (
+            Action::PostImages,
+            Support::Unsupported("YouTube publishes videos only"),
+        ),
+        (
+            Action::PostVideo,
+            Support::Planned(
+                "uploads through videos.insert (title, description, privacy) are not built yet",
+            ),
+        ),
+        (
+            Action::PostLink,
+            Support::Planned("links go in a video's description, with the video upload"),
+        ),
+        (
+            Action::PostHashtags,
+            Support::Planned("hashtags go in a video's description, with the video upload"),
+        ),
+        (
+            Action::PostMentions,
+            Support::Planned("mentions go in a video's description, with the video upload"),
+        ),
+        (
+            Action::PostLocation,
+            Support::Unsupported("the Data API has no location for uploads"),
+        ),
+        (
+            Action::EditPost,
+            Support::Planned("videos.update of the title and description is not built yet"),
+        ),
+        (Action::DeletePost, Support::Supported),
+        (Action::ListComments, Support::Supported),
+        (Action::ReplyComment, Support::Supported),
+        (Action::DeleteComment, Support::Supported),
+        (Action::HideComment, Support::Supported),
+        (Action::LikePost, Support::Supported),
+        (Action::UnlikePost, Support::Supported),
+        (
+            Action::LikeComment,
+            Support::Unsupported("the Data API cannot rate comments"),
+        ),
+        (
+            Action::UnlikeComment,
+            Support::Unsupported("the Data API cannot rate comments"),
+        ),
+        (
+            Action::Dislike,
+            Support::Planned("videos.rate takes a dislike; omnihub has no dislike action yet"),
+        ),
+    ],
+};
+
+/// One connected YouTube channel.
+pub struct YoutubeChannel {
+    client: reqwest::Client,
+    base: Url,
+    access_token: String,
+    channel_id: String,
+}
+
+// Written by hand so that no secret reaches a log.
+impl std::fmt::Debug for YoutubeChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("YoutubeChannel")
+            .field("channel_id", &self.channel_id)
+            .field("access_token", &"***")
+            .finish()
+    }
+}
+
+/// A YouTube id as the API gives them: letters, digits, `-`, `_` and, in a reply's id, `.`.
+fn is_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 200
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+fn id_param(id: &str) -> Result<&str, SendError> {
+    if is_id(id) {
+        Ok(id)
+    } else {
+        Err(permanent(format!("{id:?} is not a YouTube id")))
+    }
+}
+
+/// The thread (top-level comment) a comment belongs to: a reply's id is `<parent>.<reply>`.
+fn thread_of(comment_id: &str) -> &str {
+    comment_id.split('.').next().unwrap_or(comment_id)
+}
+
+impl YoutubeChannel {
+    /// Builds the channel's client; `api_base` is Google's API root or a sandbox.
+    pub fn from_profile(
+        credentials: &Value,
+        api_base: &Url,
+    ) -> Result<YoutubeChannel, ConfigError> {
+        let text = |key: &str| {
+            credentials
+                .get(key)
+                .and_then(Value::as_str)
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        };
+        let access_token = text("access_token")
+            .ok_or_else(|| ConfigError("credentials.access_token is required".into()))?;
+        let channel_id = text("channel_id")
+            .filter(|id| is_id(id))
+            .ok_or_else(|| ConfigError("credentials.channel_id must be the channel's id".into()))?;
+        Ok(YoutubeChannel {
+            client: rest_client::client().map_err(ConfigError)?,
+            base: api_base.clone(),
+            access_token,
+            channel_id,
+        })
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        resource: &[&str],
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Value, SendError> {
+        call(
+            &self.client,
+            &self.base,
+            &self.access_token,
+            method,
+            resource,
+            query,
+            body,
+        )
+        .await
+    }
+
+    /// The channel's uploads playlist.
+    async fn uploads(&self) -> Result<String, SendError> {
+        let answer = self
+            .call(
+                Method::GET,
+                &["channels"],
+                &[
+                    ("part", "contentDetails".into()),
+                    ("id", self.channel_id.clone()),
+                ],
+                None,
+            )
+            .await?;
+        answer
+            .pointer("/items/0/contentDetails/relatedPlaylists/uploads")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| permanent("YouTube knows no uploads playlist of this channel"))
+    }
+
+    /// Every comment under a video: the top-level ones with their replies.
+    async fn threads(&self, video_id: &str) -> Result<Vec<RemoteComment>, SendError> {
+        let mut comments = Vec::new();
+        let mut page: Option<String> = None;
+        // Up to 500 threads; older ones are not what operators answer.
+        for _ in 0..5 {
+            let mut query = vec![
+                ("part", "snippet,replies".to_string()),
+                ("videoId", id_param(video_id)?.to_string()),
+                ("maxResults", "100".into()),
+                ("textFormat", "plainText".into()),
+            ];
+            if let Some(token) = &page {
+                query.push(("pageToken", token.clone()));
+            }
+            let answer = self
+                .call(Method::GET, &["commentThreads"], &query, None)
+                .await?;
+            for thread in answer
+                .get("items")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(top) = thread.pointer("/snippet/topLevelComment") {
+                    comments.extend(self.comment_of(top, video_id, None));
+                    let top_id = top.get("id").and_then(Value::as_str);
+                    for reply in thread
+                        .pointer("/replies/comments")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        comments.extend(self.comment_of(reply, video_id, top_id));
+                    }
+                }
+            }
+            page = answer
+                .get("nextPageToken")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            if page.is_none() {
+                break;
+            }
+        }
+        comments.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        Ok(comments)
+    }
+
+    fn comment_of(
+        &self,
+        comment: &Value,
+        video_id: &str,
+        parent: Option<&str>,
+    ) -> Option<RemoteComment> {
+        let snippet = comment.get("snippet")?;
+        let author = snippet
+            .pointer("/authorChannelId/value")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let ours = author == self.channel_id;
+        Some(RemoteComment {
+            id: comment.get("id")?.as_str()?.to_string(),
+            post_id: snippet
+                .get("videoId")
+                .and_then(Value::as_str)
+                .unwrap_or(video_id)
+                .to_string(),
+            author_id: if ours {
+                String::new()
+            } else {
+                author.to_string()
+            },
+            text: snippet
+                .get("textOriginal")
+                .or_else(|| snippet.get("textDisplay"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            created_at: date(snippet.get("publishedAt")),
+            reply_to: snippet
+                .get("parentId")
+                .and_then(Value::as_str)
+                .or(parent)
+                .map(str::to_string),
+            by_profile: ours,
+        })
+    }
+
+    async fn rate(&self, video_id: &str, rating: &str) -> Result<(), SendError> {
+        self.call(
+            Method::POST,
+            &["videos", "rate"],
+            &[
+                ("id", id_param(video_id)?.to_string()),
+                ("rating", rating.to_string()),
+            ],
+            None,
+        )
+        .await
+        .map(drop)
+    }
+}
+
+/// One Data API call with `access_token`.
+async fn call(
+    client: &reqwest::Client,
+    base: &Url,
+    access_token: &str,
+    method: Method,
+    resource: &[&str],
+    query: &[(&str, String)],
+    body: Option<&Value>,
+) -> Result<Value, SendError> {
+    let mut segments = vec!["youtube", "v3"];
+    segments.extend_from_slice(resource);
+    let url = rest_client::endpoint(base, &segments).map_err(permanent)?;
+    let mut request = client
+        .request(method, url)
+        .bearer_auth(access_token)
+        .timeout(TIMEOUT);
+    if !query.is_empty() {
+        request = request.query(query);
+    }
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let answer = rest_client::fetch(request, MAX_API_BODY).await?;
+    let body: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+    if answer.status.is_success() {
+        return Ok(body);
+    }
+    Err(google_error(
+        answer.status.as_u16(),
+        answer.retry_after,
+        &body,
+        &answer.body,
+    ))
+}
+
+/// The failure a Google error answer means.
+fn google_error(
+    status: u16,
+    retry_after: Option<std::time::Duration>,
+    body: &Value,
+    raw: &[u8],
+) -> SendError {
+    let reason = body
+        .pointer("/error/errors/0/reason")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let message = body
+        .pointer("/error/message")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| String::from_utf8_lossy(raw).into_owned());
+    let words = bounded_reason(&if reason.is_empty() {
+        message
+    } else {
+        format!("{reason}: {message}")
+    });
+    if TRANSIENT_REASONS.contains(&reason) || status == 429 || status >= 500 {
+        SendError::Transient {
+            retry_after,
+            reason: format!("YouTube rate limit or outage ({status}): {words}"),
+        }
+    } else if status == 401 {
+        SendError::invalid_token(&words)
+    } else {
+        permanent(format!("YouTube refused ({status}): {words}"))
+    }
+}
+
+fn is_not_found(err: &SendError) -> bool {
+    matches!(err, SendError::Permanent { reason } if reason.contains("(404)"))
+}
+
+fn date(value: Option<&Value>) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(value?.as_str()?)
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+}
+
+/// Google's statistics are decimal strings.
+fn stat(video: &Value, key: &str) -> u64 {
+    match video.pointer(&format!("/statistics/{key}")) {
+        Some(Value::String(s)) => s.parse().unwrap_or(0),
+        Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn video_of(video: &Value) -> Option<RemotePost> {
+    let snippet = video.get("snippet");
+    let title = snippet
+        .and_then(|s| s.get("title"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let description = snippet
+        .and_then(|s| s.get("description"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let text = if description.is_empty() {
+        title.to_string()
+    } else {
+        format!("{title}\n\n{description}")
+    };
+    Some(RemotePost {
+        id: video.get("id")?.as_str()?.to_string(),
+        text,
+        published_at: date(snippet.and_then(|s| s.get("publishedAt"))),
+        counters: Counters {
+            likes: stat(video, "likeCount"),
+            comments: stat(video, "commentCount"),
+            reposts: 0,
+            views: stat(video, "viewCount"),
+        },
+    })
+}
+
+#[async_trait]
+impl SocialNetwork for YoutubeChannel {
+    fn capabilities(&self) -> Capabilities {
+        CAPABILITIES
+    }
+
+    async fn list_posts(&self, count: u32) -> Result<Vec<RemotePost>, SendError> {
+        let uploads = self.uploads().await?;
+        let items = self
+            .call(
+                Method::GET,
+                &["playlistItems"],
+                &[
+                    ("part", "contentDetails".into()),
+                    ("playlistId", uploads),
+                    ("maxResults", count.clamp(1, 50).to_string()),
+                ],
+                None,
+            )
+            .await?;
+        let ids: Vec<&str> = items
+            .get("items")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i.pointer("/contentDetails/videoId").and_then(Value::as_str))
+            .collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let videos = self
+            .call(
+                Method::GET,
+                &["videos"],
+                &[("part", "snippet,statistics".into()), ("id", ids.join(","))],
+                None,
+            )
+            .await?;
+        let mut posts: Vec<RemotePost> = videos
+            .get("items")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(video_of)
+            .collect();
+        // Newest first, like the uploads playlist.
+        posts.sort_by_key(|p| std::cmp::Reverse(p.published_at));
+        Ok(posts)
+    }
+
+    async fn create_post(&self, _content: &PostContent, _guid: &str) -> Result<String, SendError> {
+        Err(super::unsupported(CAPABILITIES, Action::PostVideo))
+    }
+
+    async fn post_exists(&self, post_id: &str) -> Result<bool, SendError> {
+        let answer = self
+            .call(
+                Method::GET,
+                &["videos"],
+                &[
+                    ("part", "id".into()),
+                    ("id", id_param(post_id)?.to_string()),
+                ],
+                None,
+            )
+            .await?;
+        Ok(answer
+            .get("items")
+            .and_then(Value::as_array)
+            .is_some_and(|items| !items.is_empty()))
+    }
+
+    async fn edit_post(&self, _post_id: &str, _content: &PostContent) -> Result<(), SendError> {
+        Err(super::unsupported(CAPABILITIES, Action::EditPost))
+    }
+
+    async fn delete_post(&self, post_id: &str) -> Result<(), SendError> {
+        match self
+            .call(
+                Method::DELETE,
+                &["videos"],
+                &[("id", id_param(post_id)?.to_string())],
+                None,
+            )
+            .await
+        {
+            Err(err) if is_not_found(&err) => Ok(()),
+            other => other.map(drop),
+        }
+    }
+
+    async fn list_comments(&self, post_id: &str) -> Result<Vec<RemoteComment>, SendError> {
+        self.threads(post_id).await
+    }
+
+    async fn comment(
+        &self,
+        post_id: &str,
+        reply_to: Option<&str>,
+        text: &str,
+        _guid: &str,
+    ) -> Result<String, SendError> {
+        let parent = match reply_to {
+            Some(id) => Some(thread_of(id_param(id)?)),
+            None => None,
+        };
+        let existing = self.threads(post_id).await?;
+        if let Some(same) = existing.iter().find(|c| {
+            c.by_profile && c.text.trim() == text.trim() && c.reply_to.as_deref() == parent
+        }) {
+            return Ok(same.id.clone());
+        }
+        let created = match parent {
+            Some(parent) => {
+                let body = json!({ "snippet": { "parentId": parent, "textOriginal": text } });
+                self.call(
+                    Method::POST,
+                    &["comments"],
+                    &[("part", "snippet".into())],
+                    Some(&body),
+                )
+                .await?
+            }
+            None => {
+                let body = json!({ "snippet": {
+                    "channelId": self.channel_id,
+                    "videoId": id_param(post_id)?,
+                    "topLevelComment": { "snippet": { "textOriginal": text } },
+                } });
+                let thread = self
+                    .call(
+                        Method::POST,
+                        &["commentThreads"],
+                        &[("part", "snippet".into())],
+                        Some(&body),
+                    )
+                    .await?;
+                thread
+                    .pointer("/snippet/topLevelComment")
+                    .cloned()
+                    .unwrap_or(thread)
+            }
+        };
+        created
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| transient("YouTube created the comment without an id"))
+    }
+
+    async fn delete_comment(&self, _post_id: &str, comment_id: &str) -> Result<(), SendError> {
+        match self
+            .call(
+                Method::DELETE,
+                &["comments"],
+                &[("id", id_param(comment_id)?.to_string())],
+                None,
+            )
+            .await
+        {
+            Err(err) if is_not_found(&err) => Ok(()),
+            // Only a comment's author may delete it; the channel removes a person's comment
+            // from view by rejecting it.
+            Err(SendError::Permanent { reason }) if reason.contains("(403)") => self
+                .call(
+                    Method::POST,
+                    &["comments", "setModerationStatus"],
+                    &[
+                        ("id", comment_id.to_string()),
+                        ("moderationStatus", "rejected".into()),
+                    ],
+                    None,
+                )
+                .await
+                .map(drop),
+            other => other.map(drop),
+        }
+    }
+
+    async fn hide_comment(&self, _post_id: &str, comment_id: &str) -> Result<(), SendError> {
+        self.call(
+            Method::POST,
+            &["comments", "setModerationStatus"],
+            &[
+                ("id", id_param(comment_id)?.to_string()),
+                ("moderationStatus", "heldForReview".into()),
+            ],
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn like(&self, target: LikeTarget<'_>) -> Result<(), SendError> {
+        match target {
+            LikeTarget::Post(id) => self.rate(id, "like").await,
+            LikeTarget::Comment(_) => Err(super::unsupported(CAPABILITIES, Action::LikeComment)),
+        }
+    }
+
+    async fn unlike(&self, target: LikeTarget<'_>) -> Result<(), SendError> {
+        match target {
+            LikeTarget::Post(id) => self.rate(id, "none").await,
+            LikeTarget::Comment(_) => Err(super::unsupported(CAPABILITIES, Action::UnlikeComment)),
+        }
+    }
+
+    /// YouTube has no comment webhooks: nothing may claim to be one.
+    fn webhook(&self, _request: &WebhookRequest<'_>) -> Result<Delivered, WebhookError> {
+        Err(WebhookError::Unauthorized)
+    }
+
+    /// Comments are polled: there is nothing to point anywhere.
+    async fn subscribe(&self, _url: &str) -> Result<(), SendError> {
+        Ok(())
+    }
+}
+
+/// The channels a token's owner has: `channels.list?mine=true`.
+async fn my_channels(access_token: &str, endpoints: &Endpoints) -> Result<Vec<Value>, SendError> {
+    let client = rest_client::client().map_err(permanent)?;
+    let answer = call(
+        &client,
+        &endpoints.youtube,
+        access_token,
+        Method::GET,
+        &["channels"],
+        &[("part", "snippet".into()), ("mine", "true".into())],
+        None,
+    )
+    .await?;
+    Ok(answer
+        .get("items")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default())
+}
+
+fn channel_name(channel: &Value) -> String {
+    channel
+        .pointer("/snippet/title")
+        .and_then(Value::as_str)
+        .unwrap_or("YouTube channel")
+        .to_string()
+}
+
+/// The profiles a grant may connect: the owner's channels.
+pub async fn manageable_profiles(
+    access_token: &str,
+    endpoints: &Endpoints,
+) -> Result<Vec<Manageable>, SendError> {
+    Ok(my_channels(access_token, endpoints)
+        .await?
+        .iter()
+        .filter_map(|c| {
+            Some(Manageable {
+                external_id: c.get("id")?.as_str()?.to_string(),
+                name: channel_name(c),
+                access_token: None,
+            })
+        })
+        .collect())
+}
+
+/// Connects a channel: the token's owner must have the channel named by `external_id`.
+pub async fn connect(
+    grant: &super::Grant<'_>,
+    endpoints: &Endpoints,
+) -> Result<super::Connected, super::ConnectFailure> {
+    use super::ConnectFailure;
+    let wanted = grant.external_id.trim();
+    if !is_id(wanted) {
+        return Err(ConnectFailure::BadExternalId);
+    }
+    let channels = my_channels(grant.access_token, endpoints)
+        .await
+        .map_err(ConnectFailure::Network)?;
+    let channel = channels
+        .iter()
+        .find(|c| c.get("id").and_then(Value::as_str) == Some(wanted))
+        .ok_or(ConnectFailure::BadExternalId)?;
+    Ok(super::Connected {
+        name: channel_name(channel),
+        credentials: json!({ "access_token": grant.access_token, "channel_id": wanted }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn quota_is_transient_and_other_refusals_are_not() {
+        let body = |reason: &str| json!({"error": {"code": 403, "message": "m", "errors": [{"reason": reason}]}});
+        assert!(google_error(403, None, &body("quotaExceeded"), b"").is_transient());
+        assert!(google_error(403, None, &body("rateLimitExceeded"), b"").is_transient());
+        let refused = google_error(403, None, &body("forbidden"), b"");
+        assert!(!refused.is_transient());
+        assert!(refused.reason().contains("forbidden"), "{refused:?}");
+        assert_eq!(
+            google_error(401, None, &body("authError"), b"").problem(),
+            crate::provider::Problem::InvalidToken
+        );
+    }
+
+    #[test]
+    fn replies_answer_their_thread() {
+        assert_eq!(thread_of("Ugx1.abc"), "Ugx1");
+        assert_eq!(thread_of("Ugx1"), "Ugx1");
+        assert!(!is_id("a/b"));
+    }
+}

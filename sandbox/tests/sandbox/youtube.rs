@@ -1,0 +1,271 @@
+//! The YouTube connector (`connectors::social::youtube`) against the YouTube sandbox: the
+//! channel connected by its owner's token, its videos with statistics, comment threads listed
+//! (as the poller reads them), answered once, started, held for review, deleted or rejected;
+//! videos rated; Google's errors classified; Google's OAuth 2.0 code flow; and every request
+//! checked against the Data API's discovery document.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use omnihub_connectors::SendError;
+use omnihub_connectors::provider::Problem;
+use omnihub_connectors::registry::Endpoints;
+use omnihub_connectors::social::youtube::{OAUTH, YoutubeChannel, manageable_profiles};
+use omnihub_connectors::social::{
+    ConnectFailure, Grant, LikeTarget, Network, PostContent, SocialNetwork, connect,
+};
+use omnihub_sandbox::youtube::{YoutubeConfig, YoutubeSandbox};
+use reqwest::Url;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+const PERSON: &str = "UCpersonChannel00000001";
+
+fn endpoints(sandbox: &YoutubeSandbox) -> Endpoints {
+    Endpoints {
+        youtube: Url::parse(&sandbox.base_url()).unwrap(),
+        ..Endpoints::default()
+    }
+}
+
+fn channel(sandbox: &YoutubeSandbox) -> YoutubeChannel {
+    YoutubeChannel::from_profile(
+        &json!({"access_token": sandbox.config().access_token,
+            "channel_id": sandbox.config().channel_id}),
+        &endpoints(sandbox).youtube,
+    )
+    .unwrap()
+}
+
+fn grant<'a>(external_id: &'a str, token: &'a str) -> Grant<'a> {
+    Grant {
+        external_id,
+        access_token: token,
+        refresh_token: None,
+        webhook_secret: "unused",
+    }
+}
+
+#[tokio::test]
+async fn comments_are_listed_answered_moderated_and_videos_rated() {
+    let sandbox = YoutubeSandbox::start(YoutubeConfig::default())
+        .await
+        .unwrap();
+    let config = sandbox.config().clone();
+    let connected = connect(
+        Network::Youtube,
+        &grant(&config.channel_id, &config.access_token),
+        &endpoints(&sandbox),
+    )
+    .await
+    .unwrap();
+    assert_eq!(connected.name, "Sandbox Channel");
+    assert!(matches!(
+        connect(
+            Network::Youtube,
+            &grant("UCsomeoneElse", &config.access_token),
+            &endpoints(&sandbox)
+        )
+        .await,
+        Err(ConnectFailure::BadExternalId)
+    ));
+    let yt = channel(&sandbox);
+    let older = sandbox.seed_video("Unboxing", "");
+    let video = sandbox.seed_video("Spring collection", "All the new things");
+    let posts = yt.list_posts(10).await.unwrap();
+    assert_eq!(posts.len(), 2);
+    let ids: Vec<&str> = posts.iter().map(|p| p.id.as_str()).collect();
+    assert!(ids.contains(&older.as_str()) && ids.contains(&video.as_str()));
+    let spring = posts.iter().find(|p| p.id == video).unwrap();
+    assert_eq!(spring.text, "Spring collection\n\nAll the new things");
+
+    // A person's comment and a reply under it, as the poller finds them.
+    let question = sandbox
+        .person_comments(&video, PERSON, "Buyer", "Is there size M?", None)
+        .unwrap();
+    let follow_up = sandbox
+        .person_comments(&video, PERSON, "Buyer", "And L?", Some(&question))
+        .unwrap();
+    let comments = yt.list_comments(&video).await.unwrap();
+    assert_eq!(comments.len(), 2);
+    assert_eq!(
+        (comments[0].id.as_str(), comments[0].author_id.as_str()),
+        (question.as_str(), PERSON)
+    );
+    assert_eq!(comments[1].reply_to.as_deref(), Some(question.as_str()));
+    assert!(!comments[0].by_profile);
+    assert_eq!(yt.list_posts(10).await.unwrap()[0].counters.comments, 2);
+
+    // The answer to the reply goes into the thread (YouTube is one level deep), once.
+    let answer = yt
+        .comment(&video, Some(&follow_up), "Both, yes", "task-1")
+        .await
+        .unwrap();
+    let again = yt
+        .comment(&video, Some(&follow_up), "Both, yes", "task-1")
+        .await
+        .unwrap();
+    assert_eq!(answer, again);
+    let stored = sandbox.comment(&answer).unwrap();
+    assert_eq!(stored.parent_id.as_deref(), Some(question.as_str()));
+    assert_eq!(stored.author_channel_id, config.channel_id);
+    // A top-level comment of the channel's own.
+    let pinned = yt
+        .comment(&video, None, "Shipping is free this week", "task-2")
+        .await
+        .unwrap();
+    assert!(sandbox.comment(&pinned).unwrap().parent_id.is_none());
+    let listed = yt.list_comments(&video).await.unwrap();
+    assert_eq!(listed.iter().filter(|c| c.by_profile).count(), 2);
+
+    // Hiding holds the comment for review; deleting the channel's own deletes it, deleting
+    // a person's rejects it.
+    yt.hide_comment(&video, &follow_up).await.unwrap();
+    assert_eq!(
+        sandbox.comment(&follow_up).unwrap().moderation_status,
+        "heldForReview"
+    );
+    yt.delete_comment(&video, &pinned).await.unwrap();
+    assert!(sandbox.comment(&pinned).unwrap().deleted);
+    yt.delete_comment(&video, &question).await.unwrap();
+    assert_eq!(
+        sandbox.comment(&question).unwrap().moderation_status,
+        "rejected"
+    );
+
+    yt.like(LikeTarget::Post(&video)).await.unwrap();
+    yt.like(LikeTarget::Post(&video)).await.unwrap();
+    assert_eq!(sandbox.videos()[1].likes, 1);
+    assert_eq!(sandbox.videos()[1].rating, "like");
+    yt.unlike(LikeTarget::Post(&video)).await.unwrap();
+    assert_eq!(sandbox.videos()[1].rating, "none");
+    assert!(yt.like(LikeTarget::Comment(&question)).await.is_err());
+    assert!(
+        yt.create_post(&PostContent::default(), "g").await.is_err(),
+        "uploads are not built"
+    );
+
+    assert!(yt.post_exists(&older).await.unwrap());
+    yt.delete_post(&older).await.unwrap();
+    yt.delete_post(&older).await.unwrap();
+    assert!(!yt.post_exists(&older).await.unwrap());
+    assert_eq!(sandbox.violations(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn google_errors_are_retried_or_refused_by_their_reason() {
+    let sandbox = YoutubeSandbox::start(YoutubeConfig::default())
+        .await
+        .unwrap();
+    let yt = channel(&sandbox);
+    let video = sandbox.seed_video("Clip", "");
+    for (reason, transient) in [
+        ("quotaExceeded", true),
+        ("rateLimitExceeded", true),
+        ("backendError", true),
+        ("forbidden", false),
+        ("commentsDisabled", false),
+    ] {
+        sandbox.fail_next("youtube.commentThreads.list", reason);
+        let err = yt.list_comments(&video).await.unwrap_err();
+        assert_eq!(err.is_transient(), transient, "{reason}: {err:?}");
+        assert!(err.reason().contains(reason), "{err:?}");
+    }
+    let stranger = YoutubeChannel::from_profile(
+        &json!({"access_token": "expired", "channel_id": sandbox.config().channel_id}),
+        &endpoints(&sandbox).youtube,
+    )
+    .unwrap();
+    let refused = stranger.list_posts(5).await.unwrap_err();
+    assert_eq!(refused.problem(), Problem::InvalidToken, "{refused:?}");
+    assert!(matches!(
+        yt.hide_comment(&video, "Ugznothing").await,
+        Err(SendError::Permanent { .. })
+    ));
+    assert_eq!(sandbox.violations(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn googles_oauth_flow_gives_a_token_for_the_channel() {
+    let sandbox = YoutubeSandbox::start(YoutubeConfig::default())
+        .await
+        .unwrap();
+    let config = sandbox.config().clone();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let verifier = "google-verifier-0123456789-0123456789-abcdefghijk";
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let redirect = "https://omnihub.test/oauth/youtube/callback";
+    let mut query = vec![
+        ("response_type", "code".to_string()),
+        ("client_id", config.client_id.clone()),
+        ("redirect_uri", redirect.to_string()),
+        ("scope", OAUTH.scopes.join(" ")),
+        ("state", "yt-state".to_string()),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256".to_string()),
+    ];
+    query.extend(
+        OAUTH
+            .extra_authorize_params
+            .iter()
+            .map(|(k, v)| (*k, v.to_string())),
+    );
+    let answer = http
+        .get(sandbox.authorize_url())
+        .query(&query)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 302);
+    let back = Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
+    let code = back
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let tokens: Value = http
+        .post(sandbox.token_url())
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect),
+            ("code_verifier", verifier),
+            ("client_id", config.client_id.as_str()),
+            ("client_secret", config.client_secret.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+    let profiles = manageable_profiles(access, &endpoints(&sandbox))
+        .await
+        .unwrap();
+    assert_eq!(profiles.len(), 1);
+    assert_eq!(profiles[0].external_id, config.channel_id);
+    assert_eq!(profiles[0].name, "Sandbox Channel");
+    let refreshed: Value = http
+        .post(sandbox.token_url())
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ("client_id", config.client_id.as_str()),
+            ("client_secret", config.client_secret.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(refreshed["access_token"].is_string());
+    assert!(
+        refreshed.get("refresh_token").is_none(),
+        "Google keeps the refresh token"
+    );
+    assert_eq!(sandbox.violations(), Vec::<String>::new());
+}
