@@ -1003,7 +1003,7 @@ async function main() {
     await Promise.all([there.waitForURL(/\/social\/connect\?grant=/), vkThere.getByRole('button', { name: 'Sign in with VK' }).click()]);
     await there.getByRole('checkbox', { name: 'Sandbox community (123456)' }).waitFor();
     await shot(there, '17b-social-oauth-return');
-    await there.getByRole('button', { name: 'Connect', exact: true }).click();
+    await there.getByRole('button', { name: 'Connect the chosen profiles' }).click();
     await there.getByTestId('oauth-failed').getByText(/123456: .*already taken/).waitFor();
     await there.close();
   });
