@@ -123,10 +123,16 @@ const OWNER_SEES_204: [u16; 7] = [401, 403, 403, 204, 404, 404, 404];
 /// The matrix's clients connect no telephony: the owner reaches the conversation and is told
 /// so (409), everyone else is refused as for any conversation.
 const OWNER_SEES_409: [u16; 7] = [401, 403, 403, 409, 404, 404, 404];
-/// A network that refuses what was asked (422 `unsupported_by_network`), once the record is
-/// reached.
-const OWNER_SEES_422: [u16; 7] = [401, 403, 403, 422, 404, 404, 404];
+/// A network that refuses what was asked (422 `unsupported_by_network`: Google+).
 const MANAGERS_422: [u16; 7] = [401, 403, 403, 422, 403, 422, 422];
+/// A profile whose stored credentials cannot reach its network (400, in the network's terms),
+/// once the record is reached.
+const OWNER_SEES_400: [u16; 7] = [401, 403, 403, 400, 404, 404, 404];
+/// A grant that is not the caller's (or anyone's): refused as invalid (400) by those who may
+/// connect profiles.
+const MANAGERS_400: [u16; 7] = [401, 403, 403, 400, 403, 400, 400];
+/// Scheduled for the scheduler to carry out.
+const OWNER_SEES_202: [u16; 7] = [401, 403, 403, 202, 404, 404, 404];
 
 const ROWS: &[Row] = &[
     // system
@@ -472,9 +478,10 @@ const ROWS: &[Row] = &[
         Open,
         [204; 7],
     ),
-    // social publishing: the matrix's profiles are OK groups, whose connector is not built, so
-    // whoever reaches one is told so (422) before any request could leave; employees have no
-    // profile delegated, so for them the profiles and their posts do not exist
+    // social publishing: the matrix's profiles are OK groups stored without a group id, and the
+    // server has no OK application, so whatever must reach OK is refused (400) while drafts and
+    // scheduled actions are kept; Google+ cannot be connected (422); employees have no profile
+    // delegated, so for them the profiles and their posts do not exist
     row("GET", "/api/v1/social/networks", Client, MEMBERS_200),
     row("GET", "/api/v1/social/profiles", Client, MEMBERS_200),
     row("POST", "/api/v1/social/profiles", Client, MANAGERS_422),
@@ -488,7 +495,7 @@ const ROWS: &[Row] = &[
         "GET",
         "/api/v1/social/profiles/{channel_id}/posts",
         Client,
-        OWNER_SEES_422,
+        OWNER_SEES_400,
     ),
     row("GET", "/api/v1/social/media", Client, MEMBERS_200),
     row(
@@ -498,9 +505,9 @@ const ROWS: &[Row] = &[
         [401, 403, 403, 201, 403, 403, 403],
     ),
     row("GET", "/api/v1/social/posts", Client, MEMBERS_200),
-    row("POST", "/api/v1/social/posts", Client, OWNER_SEES_422),
+    row("POST", "/api/v1/social/posts", Client, OWNER_SEES_201),
     row("GET", "/api/v1/social/posts/{id}", Client, OWNER_SEES_200),
-    row("PATCH", "/api/v1/social/posts/{id}", Client, OWNER_SEES_422),
+    row("PATCH", "/api/v1/social/posts/{id}", Client, OWNER_SEES_200),
     row(
         "DELETE",
         "/api/v1/social/posts/{id}",
@@ -547,7 +554,7 @@ const ROWS: &[Row] = &[
         "POST",
         "/api/v1/social/posts/{id}/actions",
         Client,
-        OWNER_SEES_422,
+        OWNER_SEES_202,
     ),
     row(
         "GET",
@@ -559,7 +566,7 @@ const ROWS: &[Row] = &[
         "POST",
         "/api/v1/social/comments/{message_id}/actions",
         Client,
-        OWNER_SEES_422,
+        OWNER_SEES_202,
     ),
     row(
         "POST",
@@ -567,6 +574,34 @@ const ROWS: &[Row] = &[
         Open,
         [401; 7],
     ),
+    row(
+        "GET",
+        "/hooks/social/{network}/{profile_id}",
+        Open,
+        [401; 7],
+    ),
+    // connecting by OAuth: the matrix's server has no VK application (422); a made-up grant
+    // opens for nobody (400); the network's redirect back needs no session and, without a
+    // state, sends the browser to the console's page with an error (303)
+    row(
+        "POST",
+        "/api/v1/social/oauth/{network}/start",
+        Client,
+        MANAGERS_422,
+    ),
+    row(
+        "GET",
+        "/api/v1/social/oauth/grants/{grant}",
+        Client,
+        MANAGERS_400,
+    ),
+    row(
+        "POST",
+        "/api/v1/social/oauth/grants/{grant}/connect",
+        Client,
+        MANAGERS_400,
+    ),
+    row("GET", "/oauth/social/{network}/callback", Open, [303; 7]),
     // the API channel's webhook: nobody's session or API token is the channel's inbound token
     row("POST", "/hooks/api/{channel_id}", Open, [401; 7]),
     row("GET", "/hooks/api/{channel_id}", Open, [405; 7]),
@@ -581,12 +616,19 @@ const ROWS: &[Row] = &[
         Open,
         [403; 7],
     ),
+    row(
+        "GET",
+        "/media/social/{client_id}/{media_id}/{file_name}",
+        Open,
+        [403; 7],
+    ),
 ];
 
-/// The request got past authorization to the record itself: it succeeded, or the record's
-/// state refused it (409). For another client's or a missing id it must be a plain 404.
+/// The request got past authorization to the record itself: it succeeded, the record's state
+/// refused it (409), or its network did (400 with the network's words, 422 for what it does not
+/// allow). For another client's or a missing id it must be a plain 404.
 fn reaches_the_record(status: u16) -> bool {
-    (200..300).contains(&status) || status == 409 || status == 422
+    (200..300).contains(&status) || matches!(status, 400 | 409 | 422)
 }
 
 impl Row {
@@ -598,7 +640,10 @@ impl Row {
         match self.kind {
             Kind::Open => false,
             Kind::Platform => self.path.starts_with("/api/v1/platform/clients/{id}"),
-            Kind::Client => self.path.contains('{'),
+            // A network's name and a sealed grant name no record of a client.
+            Kind::Client => {
+                self.path.contains('{') && !self.path.starts_with("/api/v1/social/oauth/")
+            }
         }
     }
 
@@ -873,6 +918,15 @@ async fn path_id(w: &World, row: &Row, scope: Scope) -> Option<String> {
         (_, p) if p.starts_with("/api/v1/public/widgets/{public_key}") => {
             matrix_widget(w, t).await.1
         }
+        // No record of a client: a network's name and a sealed grant, or a signed link to a
+        // library file without its signature, filled in below.
+        (_, p)
+            if p.starts_with("/api/v1/social/oauth/")
+                || p.starts_with("/oauth/social/")
+                || p.starts_with("/media/social/") =>
+        {
+            return None;
+        }
         (_, p) if p.contains('{') => panic!("no id chosen for {} {p}", row.method),
         _ => return None,
     };
@@ -946,7 +1000,11 @@ async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
         uri.push_str("?q=matrix");
     }
     // A file of nobody's: the visitor is refused before any file is looked up.
-    uri = uri.replace("{attachment_id}", &uuid::Uuid::now_v7().to_string());
+    uri = uri
+        .replace("{attachment_id}", &uuid::Uuid::now_v7().to_string())
+        .replace("{media_id}", &uuid::Uuid::now_v7().to_string())
+        .replace("{grant}", "matrix-grant")
+        .replace("{network}", "vk");
     if row.path == "/api/v1/public/widgets/{public_key}/attachments" {
         uri.push_str("?client_message_id=matrix");
     }
@@ -1165,8 +1223,12 @@ async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
         ("POST", "/hooks/social/{network}/{profile_id}") => {
             Some(json!({ "type": "wall_reply_new", "group_id": 1, "secret": "matrix" }))
         }
+        ("POST", "/api/v1/social/oauth/grants/{grant}/connect") => {
+            Some(json!({ "external_ids": ["1"] }))
+        }
+        ("POST", "/api/v1/social/oauth/{network}/start") => Some(json!({})),
         ("POST", "/api/v1/social/profiles") => {
-            Some(json!({ "network": "ok", "external_id": "1", "access_token": "matrix" }))
+            Some(json!({ "network": "google_plus", "external_id": "1", "access_token": "matrix" }))
         }
         ("POST", "/api/v1/social/posts") | ("PATCH", "/api/v1/social/posts/{id}") => {
             let profile = social::profile(w, &w.a, "matrix").await;
