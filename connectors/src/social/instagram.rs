@@ -531,16 +531,6 @@ pub async fn connect(
     Ok(super::Connected { name, credentials })
 }
 
-/// The Instagram accounts (with their Pages' tokens) a person's grant can connect.
-pub async fn manageable_profiles(
-    endpoints: &crate::registry::Endpoints,
-    user_token: &str,
-) -> Result<Vec<super::oauth::Manageable>, SendError> {
-    graph::manageable_profiles(endpoints, user_token, true).await
-}
-
-pub use graph::OAUTH;
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

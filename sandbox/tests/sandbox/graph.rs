@@ -550,7 +550,7 @@ async fn oauth_grants_list_the_pages_and_graph_errors_are_classified() {
         .unwrap();
     assert_eq!(long, config.long_lived_user_token);
     assert!(lifetime.is_some());
-    let pages = facebook::manageable_profiles(&endpoints, &long)
+    let pages = graph::manageable_profiles(&endpoints, &long, false)
         .await
         .unwrap();
     assert_eq!(pages.len(), 1);
@@ -559,7 +559,7 @@ async fn oauth_grants_list_the_pages_and_graph_errors_are_classified() {
         pages[0].access_token.as_deref(),
         Some(config.page_token.as_str())
     );
-    let accounts = instagram::manageable_profiles(&endpoints, &long)
+    let accounts = graph::manageable_profiles(&endpoints, &long, true)
         .await
         .unwrap();
     assert_eq!(accounts[0].external_id, config.ig_user_id);

@@ -172,7 +172,8 @@ pub async fn start_oauth(
 
 /// Where a network sends the browser back. Exchanges the code and sends the browser to the
 /// console's connect page with `grant=<sealed grant>`, or with `error=<code>` (`invalid_state`,
-/// `refused` with the network's words in `detail`, `unreachable`, `unsupported`).
+/// `access_denied`, `refused` with the network's words in `detail`, `unreachable`,
+/// `unsupported`).
 #[utoipa::path(get, path = "/oauth/social/{network}/callback", tag = "social",
     params(("network" = String, Path, description = "the network")),
     responses((status = 303, description = "to the console's connect page")),
@@ -188,6 +189,10 @@ pub async fn oauth_callback(
             .await
             .map_err(|err| match err {
                 OAuthFailure::Invalid => ("invalid_state", None),
+                // The person declined at the network: nothing to quote.
+                OAuthFailure::Refused(_) if query.error.as_deref() == Some("access_denied") => {
+                    ("access_denied", None)
+                }
                 OAuthFailure::Refused(words) => ("refused", Some(words)),
                 OAuthFailure::Network(err) => ("unreachable", Some(err.to_string())),
                 OAuthFailure::Unsupported | OAuthFailure::NotConfigured => ("unsupported", None),
