@@ -1949,7 +1949,8 @@ export interface paths {
         /**
          * Where a network sends the browser back. Exchanges the code and sends the browser to the
          *     console's connect page with `grant=<sealed grant>`, or with `error=<code>` (`invalid_state`,
-         *     `refused` with the network's words in `detail`, `unreachable`, `unsupported`).
+         *     `access_denied`, `refused` with the network's words in `detail`, `unreachable`,
+         *     `unsupported`).
          */
         get: operations["oauth_callback"];
         put?: never;
