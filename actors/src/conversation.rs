@@ -40,6 +40,8 @@ pub(crate) enum ConversationMsg {
         conversation: Box<Conversation>,
         new_request: bool,
         returning_customer: bool,
+        /// Already waiting in the routing queue before this message (it keeps its place).
+        waiting: bool,
     },
     /// A reply or a note from an operator.
     Outbound {
@@ -106,16 +108,21 @@ impl Actor for ConversationActor {
                 conversation,
                 new_request,
                 returning_customer,
+                waiting,
             } => {
                 state.channel = Some(conversation.channel_id);
                 if state.ctx.shared.hooks.take_inbound_panic(state.ctx.id()) {
                     panic!("injected panic in conversation {}", state.id);
                 }
                 // The router reads the conversation again before it decides: another node may
-                // have assigned it in between.
+                // have assigned it in between. One already waiting in the queue keeps its place
+                // there, and the drains hand it out in turn: nothing to decide now.
                 if new_request {
                     state.ctx.entry.route(state.id, Some(returning_customer));
-                } else if conversation.assignee_id.is_none() && routable(conversation.status) {
+                } else if conversation.assignee_id.is_none()
+                    && routable(conversation.status)
+                    && !waiting
+                {
                     state.ctx.entry.route(state.id, None);
                 }
             }

@@ -98,6 +98,7 @@ async fn commit(store: &DynStore, jobs: Vec<Job>) {
             conversation,
             new_request,
             returning_customer,
+            waiting,
             ..
         }) = &outcome
         {
@@ -110,6 +111,7 @@ async fn commit(store: &DynStore, jobs: Vec<Job>) {
                     conversation: Box::new(conversation.clone()),
                     new_request: *new_request,
                     returning_customer: *returning_customer,
+                    waiting: *waiting,
                 },
             ));
         }

@@ -146,6 +146,9 @@ pub enum Ingest {
         /// True when the contact was known before this event (an earlier conversation or
         /// identity, on any channel after a merge); false only for a sender never seen before.
         returning_customer: bool,
+        /// True when the conversation was already waiting in the routing queue: it keeps its
+        /// place there, and this message gives routing nothing new to decide.
+        waiting: bool,
         event: HubEvent,
     },
     /// A provider retry of an event already kept.

@@ -8,7 +8,7 @@
 //! Every method that changes a conversation runs in one write transaction whose last statements
 //! append its event (`append_event`), so a change and its event commit together.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -49,6 +49,12 @@ macro_rules! conversation_cols {
     () => {
         "id, client_id, channel_id, contact_id, external_id, status, snoozed_until, assignee_id, \
          group_id, request_no, last_message_at, created_at, blocked_at, blocked_reason"
+    };
+}
+/// Whether the `conversations` row at hand waits in the routing queue, as column `waiting`.
+macro_rules! waiting_col {
+    () => {
+        "EXISTS (SELECT 1 FROM routing_queue q WHERE q.conversation_id = conversations.id) AS waiting"
     };
 }
 macro_rules! conversation_cols_c {
@@ -433,6 +439,15 @@ pub(super) async fn load_conversation(
     conversation_row(&found(row)?)
 }
 
+/// Whether a conversation waits in the routing queue.
+async fn waits_in_queue(conn: &mut DbConn, id: ConversationId) -> Result<bool> {
+    let row = sqlx::query::<Db>("SELECT 1 FROM routing_queue WHERE conversation_id = $1")
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.is_some())
+}
+
 /// What one inbound event did inside the caller's write transaction.
 // Returned once per event and consumed at once, like `Ingest` itself.
 #[allow(clippy::large_enum_variant)]
@@ -495,6 +510,7 @@ async fn ingest_in(tx: &mut DbConn, ev: &InboundEvent) -> Result<Ingested> {
     let mut message = message;
     message.attachments = insert_inbound_attachments(&mut *tx, &message, &ev.attachments).await?;
 
+    let waiting = !created && waits_in_queue(&mut *tx, conversation.id).await?;
     let (conversation, new_request) = if created {
         (conversation, true)
     } else {
@@ -528,6 +544,7 @@ async fn ingest_in(tx: &mut DbConn, ev: &InboundEvent) -> Result<Ingested> {
         conversation,
         new_request,
         returning_customer,
+        waiting,
         event,
     }))
 }
@@ -546,6 +563,8 @@ struct Fresh {
     /// Whether this message moves an existing conversation (false for the first message of a
     /// conversation it created).
     moves: bool,
+    /// Whether the conversation was waiting in the routing queue before this message.
+    waiting: bool,
 }
 
 /// What a batch decided for one event.
@@ -621,6 +640,7 @@ async fn ingest_round(
     }
     let mut kept: HashMap<(ChannelId, String), MessageId> = HashMap::new();
     let mut chats: HashMap<(ChannelId, String), Conversation> = HashMap::new();
+    let mut waiting: HashSet<ConversationId> = HashSet::new();
     for (channel, (ids, externals)) in &mut per_channel {
         ids.sort_unstable();
         ids.dedup();
@@ -642,6 +662,8 @@ async fn ingest_round(
         let mut q = QueryBuilder::<Db>::new(concat!(
             "SELECT ",
             conversation_cols!(),
+            ", ",
+            waiting_col!(),
             " FROM conversations WHERE channel_id = "
         ));
         q.push_bind(channel.0).push(" AND ");
@@ -649,6 +671,9 @@ async fn ingest_round(
         q.push(for_update!());
         for row in q.build().fetch_all(&mut *tx).await? {
             let c = conversation_row(&row)?;
+            if row.try_get::<bool, _>("waiting")? {
+                waiting.insert(c.id);
+            }
             chats.insert((c.channel_id, c.external_id.clone()), c);
         }
     }
@@ -717,6 +742,7 @@ async fn ingest_round(
         plan.push(Outcome::Fresh(fresh.len()));
         fresh.push(Fresh {
             message,
+            waiting: moves && waiting.contains(&conversation.id),
             conversation,
             new_request,
             returning_customer,
@@ -908,6 +934,7 @@ async fn ingest_round(
                 conversation: f.conversation,
                 new_request: f.new_request,
                 returning_customer: f.returning_customer,
+                waiting: f.waiting,
                 event,
             })
         })

@@ -202,6 +202,7 @@ conformance!(store:
     quick_replies_crud,
     routing_snapshot_settings_and_load,
     routing_queue_is_fifo_and_idempotent,
+    ingest_says_whether_the_conversation_waits,
     events_resume_without_gaps,
     old_events_are_pruned_and_the_head_stays,
     tasks_lease_complete_fail_and_dedupe,
@@ -393,6 +394,7 @@ struct Ingested {
     conversation: Conversation,
     new_request: bool,
     returning_customer: bool,
+    waiting: bool,
     event: HubEvent,
 }
 
@@ -403,12 +405,14 @@ fn expect_new(i: Ingest) -> Ingested {
             conversation,
             new_request,
             returning_customer,
+            waiting,
             event,
         } => Ingested {
             message,
             conversation,
             new_request,
             returning_customer,
+            waiting,
             event,
         },
         Ingest::Duplicate(id) => panic!("expected a new message, got a duplicate of {id}"),
@@ -4534,6 +4538,41 @@ async fn routing_snapshot_settings_and_load(store: DynStore) {
             .collect::<Vec<_>>(),
         vec![a.owner.id, a.employee.id]
     );
+}
+
+/// A message into a conversation waiting in the routing queue says so, one by one and in a
+/// batch, so that routing is not asked again about it.
+async fn ingest_says_whether_the_conversation_waits(store: DynStore) {
+    let a = tenant(&store, "Waiting").await;
+    let c = a.client.id;
+    let ch = channel(&store, c, "bot").await;
+    let first = ingest_new(&store, &inbound(c, ch.id, "chat", "w1")).await;
+    assert!(!first.waiting, "a new conversation waits nowhere yet");
+    let id = first.conversation.id;
+    assert!(!ingest_new(&store, &inbound(c, ch.id, "chat", "w2")).await.waiting);
+
+    store.enqueue(c, id, None).await.unwrap();
+    assert!(ingest_new(&store, &inbound(c, ch.id, "chat", "w3")).await.waiting);
+    let batch = store
+        .ingest_batch(&[
+            inbound(c, ch.id, "chat", "w4"),
+            inbound(c, ch.id, "other", "w5"),
+        ])
+        .await
+        .unwrap();
+    let waits: Vec<bool> = batch
+        .into_iter()
+        .map(|outcome| expect_new(outcome.unwrap()).waiting)
+        .collect();
+    assert_eq!(waits, vec![true, false]);
+
+    store.dequeue(c, id).await.unwrap();
+    assert!(!ingest_new(&store, &inbound(c, ch.id, "chat", "w6")).await.waiting);
+    let batch = store
+        .ingest_batch(&[inbound(c, ch.id, "chat", "w7")])
+        .await
+        .unwrap();
+    assert!(!expect_new(batch.into_iter().next().unwrap().unwrap()).waiting);
 }
 
 async fn routing_queue_is_fifo_and_idempotent(store: DynStore) {
