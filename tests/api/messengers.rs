@@ -1410,6 +1410,136 @@ impl Messengers {
     }
 }
 
+impl Messengers {
+    /// Sets the bot's webhook the way omnihub did before it asked for `my_chat_member`
+    /// updates (only messages, edits and button presses), as an older bot still has it.
+    async fn register_webhook_for_messages_only(
+        &self,
+        bot: &omnihub_sandbox::telegram::FakeBot,
+        channel: ChannelId,
+    ) {
+        let url = format!("{}bot{}/setWebhook", self.telegram.base_url(), bot.token());
+        let body = json!({
+            "url": self.hook_url("telegram", channel),
+            "secret_token": BOT_SECRET,
+            "allowed_updates": ["message", "edited_message", "callback_query"],
+        });
+        let (status, answer) = self.raw_post(&url, &[], &body.to_string()).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+}
+
+#[actix_web::test]
+async fn a_telegram_customer_who_blocks_the_bot_is_marked_blocked_at_once_until_they_unblock_it() {
+    let m = Messengers::start("telegram-kicked").await;
+    let (bot, channel) = m.telegram_channel(BOT_TOKEN).await;
+    let olga = Customer::new(5011, "Ольга");
+    bot.customer_says(5011, &olga, "Привет").await.unwrap();
+    let conversation = m.messages(channel).await[0].conversation_id;
+
+    // Telegram tells the bot at once: `my_chat_member` with the bot `kicked`.
+    let blocked = bot.customer_blocks_bot(5011, &olga).await.unwrap();
+    assert_eq!(blocked.delivery, Delivery::Webhook { status: 200 });
+    let shown = m.conversation_json(conversation).await;
+    assert!(shown["blocked_at"].is_string(), "{shown}");
+    assert_eq!(
+        shown["blocked_reason"],
+        "Forbidden: bot was blocked by the user"
+    );
+    let blocked_at = shown["blocked_at"].clone();
+    // A redelivery changes nothing.
+    assert_eq!(
+        bot.redeliver(blocked.update_id).await.unwrap(),
+        Delivery::Webhook { status: 200 }
+    );
+    assert_eq!(
+        m.conversation_json(conversation).await["blocked_at"],
+        blocked_at
+    );
+    // Replies fail without asking the Bot API, with the reason visible.
+    m.reply(conversation, "Вы здесь?", "k-1").await;
+    let reason = m.failure_of(conversation, "Вы здесь?").await;
+    assert_eq!(
+        reason,
+        "blocked_by_user: Forbidden: bot was blocked by the user"
+    );
+    assert_eq!(bot.blocked_refusals(), 0);
+    assert!(bot.sent_messages().is_empty());
+
+    // Unblocking (the bot back to `member`) clears the mark before the customer writes.
+    let unblocked = bot.customer_unblocks_bot(5011, &olga).await.unwrap();
+    assert_eq!(unblocked.delivery, Delivery::Webhook { status: 200 });
+    assert!(m.conversation_json(conversation).await["blocked_at"].is_null());
+    m.reply(conversation, "С возвращением", "k-2").await;
+    m.wait_status(conversation, "С возвращением", DeliveryStatus::Sent)
+        .await;
+    assert_eq!(m.failure_of(conversation, "Вы здесь?").await, reason);
+    assert_eq!(m.telegram.violations(), []);
+}
+
+#[actix_web::test]
+async fn a_my_chat_member_update_posted_to_the_webhook_blocks_and_unblocks_the_conversation() {
+    let m = Messengers::start("telegram-member-hook").await;
+    let (bot, channel) = m.telegram_channel(BOT_TOKEN).await;
+    let ivan = Customer::new(5012, "Иван");
+    bot.customer_says(5012, &ivan, "Добрый день").await.unwrap();
+    let conversation = m.messages(channel).await[0].conversation_id;
+    let url = m.hook_url("telegram", channel);
+    let change = |update_id: u64, chat_type: &str, old: &str, new: &str| {
+        let member = |status: &str| {
+            let mut member = json!({"status": status, "user":
+                {"id": 7_001_234_567_i64, "is_bot": true, "first_name": "Bot"}});
+            if status == "kicked" {
+                member["until_date"] = json!(0);
+            }
+            member
+        };
+        let update = json!({"update_id": update_id, "my_chat_member": {
+            "chat": {"id": 5012, "type": chat_type, "first_name": "Иван"},
+            "from": {"id": 5012, "is_bot": false, "first_name": "Иван"},
+            "date": 1_767_225_600,
+            "old_chat_member": member(old),
+            "new_chat_member": member(new)}});
+        assert_eq!(
+            omnihub_sandbox::telegram::conforms("Update", &update),
+            Ok(())
+        );
+        update.to_string()
+    };
+    // Without the secret nothing happens.
+    let kicked = change(900_001, "private", "member", "kicked");
+    let (status, _) = m.raw_post(&url, &[], &kicked).await;
+    assert_eq!(status, 401);
+    assert!(m.conversation_json(conversation).await["blocked_at"].is_null());
+
+    let (status, _) = m
+        .raw_post(&url, &[(SECRET_HEADER, BOT_SECRET)], &kicked)
+        .await;
+    assert_eq!(status, 200);
+    let shown = m.conversation_json(conversation).await;
+    assert_eq!(
+        shown["blocked_reason"],
+        "Forbidden: bot was blocked by the user"
+    );
+    // Other statuses and other chats' changes are not the customer blocking the bot.
+    for other in [
+        change(900_002, "private", "kicked", "left"),
+        change(900_003, "group", "kicked", "member"),
+    ] {
+        let (status, _) = m
+            .raw_post(&url, &[(SECRET_HEADER, BOT_SECRET)], &other)
+            .await;
+        assert_eq!(status, 200);
+        assert!(m.conversation_json(conversation).await["blocked_at"].is_string());
+    }
+    let member = change(900_004, "private", "kicked", "member");
+    let (status, _) = m
+        .raw_post(&url, &[(SECRET_HEADER, BOT_SECRET)], &member)
+        .await;
+    assert_eq!(status, 200);
+    assert!(m.conversation_json(conversation).await["blocked_at"].is_null());
+}
+
 #[actix_web::test]
 async fn a_telegram_customer_who_blocks_the_bot_fails_replies_fast_until_they_write_again() {
     let m = Messengers::start("blocked-telegram").await;
@@ -1419,7 +1549,11 @@ async fn a_telegram_customer_who_blocks_the_bot_fails_replies_fast_until_they_wr
     let conversation = m.messages(channel).await[0].conversation_id;
     assert!(m.conversation_json(conversation).await["blocked_at"].is_null());
 
-    bot.customer_blocks_bot(5010).unwrap();
+    // The bot's webhook was registered before omnihub asked for `my_chat_member`, so the block
+    // is heard of only when a send is refused.
+    m.register_webhook_for_messages_only(&bot, channel).await;
+    let blocked = bot.customer_blocks_bot(5010, &olga).await.unwrap();
+    assert_eq!(blocked.delivery, Delivery::Filtered);
     m.reply(conversation, "Ответ после блокировки", "b-1").await;
     let reason = m.failure_of(conversation, "Ответ после блокировки").await;
     assert_eq!(

@@ -523,7 +523,9 @@ async fn statuses_of_sent_messages_are_mapped() {
         .iter()
         .filter_map(|update| match update {
             InboundUpdate::Status(status) => Some(status),
-            InboundUpdate::Message(_) | InboundUpdate::Blocked { .. } => None,
+            InboundUpdate::Message(_)
+            | InboundUpdate::Blocked { .. }
+            | InboundUpdate::Unblocked { .. } => None,
         })
         .collect();
     assert_eq!(
