@@ -36,10 +36,12 @@ struct Messengers {
 
 impl Messengers {
     async fn start(label: &str) -> Messengers {
+        Messengers::start_with(label, WhatsappConfig::default()).await
+    }
+
+    async fn start_with(label: &str, whatsapp: WhatsappConfig) -> Messengers {
         let telegram = TelegramSandbox::start().await.unwrap();
-        let whatsapp = WhatsappSandbox::start(WhatsappConfig::default())
-            .await
-            .unwrap();
+        let whatsapp = WhatsappSandbox::start(whatsapp).await.unwrap();
         let mut options = Options::default();
         options.providers.telegram_api = telegram.base_url().to_string();
         options.providers.whatsapp_api = whatsapp.base_url();
@@ -518,6 +520,78 @@ async fn whatsapp_handshake_signed_deliveries_window_and_statuses() {
     assert_eq!(sent[0].body["text"]["body"], "В 9:00, ждём вас");
     m.wait_status(conversation, "В 9:00, ждём вас", DeliveryStatus::Read)
         .await;
+    assert_eq!(m.whatsapp.violations(), []);
+}
+
+#[actix_web::test]
+async fn a_whatsapp_message_to_a_customer_who_stopped_marketing_fails_once_with_metas_words() {
+    // Statuses only when the test says so, so the failure meets the message still `sent`.
+    let config = WhatsappConfig {
+        auto_statuses: false,
+        ..WhatsappConfig::default()
+    };
+    let m = Messengers::start_with("whatsapp-131050", config).await;
+    let channel = m
+        .connect("whatsapp", json!({}), m.whatsapp.credentials())
+        .await;
+    m.whatsapp
+        .configure_callback(&m.hook_url("whatsapp", channel))
+        .await
+        .unwrap();
+    let anna = whatsapp::Customer::new("79990001133", "Анна");
+    m.whatsapp.customer_stops_marketing(&anna);
+    let delivery = m
+        .whatsapp
+        .customer_sends(&anna, CustomerMessage::Text("Что нового?".into()))
+        .await;
+    assert_eq!(delivery.status, Some(200), "{}", delivery.answer);
+    let conversation = m.messages(channel).await[0].conversation_id;
+
+    let offer = "Весенняя распродажа: −20% на всё";
+    m.reply(conversation, offer, "wa-offer-1").await;
+    m.wait_status(conversation, offer, DeliveryStatus::Sent)
+        .await;
+    let wamid = m.whatsapp.sent()[0].wamid.clone();
+    // Meta accepts a marketing message and reports the opt-out afterwards, in a `failed`
+    // status with error 131050 (the fake does so by itself for a marketing template; omnihub's
+    // replies are free-form, so the status is reported here for the operator's message).
+    let failed = m
+        .whatsapp
+        .report_failure(&wamid, vec![whatsapp::payloads::marketing_opt_out_error()])
+        .await;
+    assert_eq!(failed.status, Some(200), "{}", failed.answer);
+    let reason = m.failure_of(conversation, offer).await;
+    assert_eq!(
+        reason,
+        "Unable to deliver the message. This recipient has chosen to stop receiving marketing \
+         messages on WhatsApp from your business. (code 131050)"
+    );
+    // Meta's retry of the same status changes nothing.
+    assert_eq!(m.whatsapp.redeliver(&failed).await.status, Some(200));
+    assert_eq!(m.failure_of(conversation, offer).await, reason);
+
+    // Only marketing is refused: the conversation is not blocked and the next reply goes out,
+    // while the failed one was sent exactly once and is never retried.
+    assert!(m.conversation_json(conversation).await["blocked_at"].is_null());
+    m.reply(conversation, "Ваш заказ собран", "wa-offer-2")
+        .await;
+    m.wait_status(conversation, "Ваш заказ собран", DeliveryStatus::Sent)
+        .await;
+    let texts: Vec<Value> = m
+        .whatsapp
+        .sent()
+        .iter()
+        .map(|sent| sent.body["text"]["body"].clone())
+        .collect();
+    assert_eq!(texts, [json!(offer), json!("Ваш заказ собран")]);
+    let shown =
+        m.w.get(
+            Who::Session(&m.w.a.owner),
+            &format!("/api/v1/conversations/{conversation}/messages"),
+        )
+        .await;
+    shown.assert_status(200);
+    assert!(shown.text().contains("131050"), "{}", shown.text());
     assert_eq!(m.whatsapp.violations(), []);
 }
 
