@@ -1322,6 +1322,137 @@ impl ViberWorld {
     }
 }
 
+/// A MAX bot connected over the REST API, its webhook registered at a live listener.
+struct MaxWorld {
+    m: Messengers,
+    max: omnihub_sandbox::max::MaxSandbox,
+    channel: ChannelId,
+}
+
+/// The MAX user who writes to the bot.
+const MAX_CUSTOMER: i64 = 7007;
+
+impl MaxWorld {
+    async fn start(label: &str) -> MaxWorld {
+        let max = omnihub_sandbox::max::MaxSandbox::start(Default::default())
+            .await
+            .unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut options = Options::default();
+        options.providers.max_api = max.base_url();
+        options.public_url = Some(format!("http://{}", listener.local_addr().unwrap()));
+        let w = World::with(label, options).await;
+        let live = Live::start_on(w.state.clone(), listener).await;
+        let m = Messengers {
+            w,
+            live,
+            telegram: TelegramSandbox::start().await.unwrap(),
+            whatsapp: WhatsappSandbox::start(WhatsappConfig::default())
+                .await
+                .unwrap(),
+            http: reqwest::Client::new(),
+        };
+        let credentials =
+            json!({"token": max.config().token, "webhook_secret": "omnihub-max_secret"});
+        let channel = m.connect("max", json!({}), credentials).await;
+        m.w.post(
+            Who::Session(&m.w.a.owner),
+            &format!("/api/v1/channels/{channel}/webhook"),
+            json!({}),
+        )
+        .await
+        .assert_status(200);
+        MaxWorld { m, max, channel }
+    }
+
+    /// The customer writes; the conversation it lands in.
+    async fn customer_writes(&self, text: &str) -> ConversationId {
+        let delivery = self.max.customer_writes(MAX_CUSTOMER, text).await;
+        assert!(
+            delivery.answers.iter().all(|a| a.status == 200) && !delivery.answers.is_empty(),
+            "{delivery:?}"
+        );
+        let messages = self.m.messages(self.channel).await;
+        messages
+            .iter()
+            .find(|message| message.text == text)
+            .unwrap_or_else(|| panic!("{text} not in {messages:?}"))
+            .conversation_id
+    }
+}
+
+#[actix_web::test]
+async fn only_a_suspended_max_dialog_blocks_the_conversation_other_denials_fail_in_maxs_words() {
+    let x = MaxWorld::start("max-denials").await;
+    let m = &x.m;
+    let conversation = x.customer_writes("Здравствуйте").await;
+
+    // A 403 `chat.denied` for another reason (the schema's example): that reply fails in MAX's
+    // words, the conversation stays open and the next reply goes out.
+    let forwarding = "Forwarding messages from this chat or channel is prohibited";
+    x.max
+        .fail_next_saying("POST /messages", 403, "chat.denied", forwarding);
+    m.reply(conversation, "Пересылаем вам ответ", "max-1").await;
+    assert_eq!(
+        m.failure_of(conversation, "Пересылаем вам ответ").await,
+        format!("MAX 403 chat.denied: {forwarding}")
+    );
+    assert!(m.conversation_json(conversation).await["blocked_at"].is_null());
+    m.reply(conversation, "Ответ без пересылки", "max-2").await;
+    m.wait_status(conversation, "Ответ без пересылки", DeliveryStatus::Sent)
+        .await;
+
+    // A suspended dialog (the customer stopped the bot, and omnihub had not heard) blocks it.
+    let suspended = format!("Key: error.dialog.suspended, args: [{MAX_CUSTOMER},].");
+    x.max
+        .fail_next_saying("POST /messages", 403, "chat.denied", &suspended);
+    m.reply(conversation, "Вы здесь?", "max-3").await;
+    assert_eq!(
+        m.failure_of(conversation, "Вы здесь?").await,
+        format!("blocked_by_user: MAX 403 chat.denied: {suspended}")
+    );
+    let shown = m.conversation_json(conversation).await;
+    assert_eq!(
+        shown["blocked_reason"],
+        format!("MAX 403 chat.denied: {suspended}")
+    );
+    // Replies now fail at once, without asking MAX.
+    let calls = x.max.calls("POST /messages");
+    m.reply(conversation, "Ещё раз", "max-4").await;
+    assert!(
+        m.failure_of(conversation, "Ещё раз")
+            .await
+            .starts_with("blocked_by_user: ")
+    );
+    assert_eq!(x.max.calls("POST /messages"), calls);
+
+    // Writing again clears the mark.
+    x.customer_writes("Я тут").await;
+    assert!(m.conversation_json(conversation).await["blocked_at"].is_null());
+    m.reply(conversation, "Рады слышать", "max-5").await;
+    m.wait_status(conversation, "Рады слышать", DeliveryStatus::Sent)
+        .await;
+    assert_eq!(x.max.violations(), Vec::<String>::new());
+}
+
+#[actix_web::test]
+async fn a_max_customer_who_stops_the_bot_is_blocked_by_the_bot_stopped_update() {
+    let x = MaxWorld::start("max-stopped").await;
+    let m = &x.m;
+    let conversation = x.customer_writes("Привет").await;
+    let stopped = x.max.customer_stops_bot(MAX_CUSTOMER).await;
+    assert!(!stopped.answers.is_empty() && stopped.answers.iter().all(|a| a.status == 200));
+    let shown = m.conversation_json(conversation).await;
+    assert_eq!(shown["blocked_reason"], "bot_stopped");
+    m.reply(conversation, "Вы здесь?", "max-stop-1").await;
+    assert_eq!(
+        m.failure_of(conversation, "Вы здесь?").await,
+        "blocked_by_user: bot_stopped"
+    );
+    assert_eq!(x.max.calls("POST /messages"), 0);
+    assert_eq!(x.max.violations(), Vec::<String>::new());
+}
+
 #[actix_web::test]
 async fn a_viber_reply_with_files_goes_out_by_signed_links_the_provider_fetches() {
     let v = ViberWorld::start("viber-media").await;
