@@ -616,6 +616,30 @@ impl HubHandle {
         Ok(())
     }
 
+    /// The provider says the customer of this conversation unblocked the bot: the mark goes,
+    /// and replies are sent again. Nothing happens for a conversation omnihub does not have or
+    /// that is not blocked.
+    pub async fn customer_unblocked(
+        &self,
+        client: ClientId,
+        channel: ChannelId,
+        external_conversation: &str,
+    ) -> Result<(), HubError> {
+        let (entry, _) = self.shared.client(client).await?;
+        let store = &self.shared.store;
+        let Some(conversation) = store
+            .conversation_by_external_id(client, channel, external_conversation)
+            .await?
+        else {
+            return Ok(());
+        };
+        let (_, event) = store.set_blocked(client, conversation, None).await?;
+        if event.is_some() {
+            entry.wake();
+        }
+        Ok(())
+    }
+
     /// Provider delivery callbacks (by the provider's message id).
     pub async fn delivery_status(
         &self,

@@ -114,6 +114,12 @@ pub enum InboundUpdate {
         /// What the provider said, in its words.
         reason: String,
     },
+    /// The customer unblocked the bot without writing yet (Telegram's bot back to `member` in
+    /// the private chat): replies may go again. Writing again unblocks as well, without this.
+    Unblocked {
+        /// The conversation on the provider's side, as [`InboundMessage::conversation`].
+        conversation: String,
+    },
 }
 
 /// A customer's message, in the provider's ids.

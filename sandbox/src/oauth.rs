@@ -1,11 +1,15 @@
 //! An OAuth 2.0 authorization server as the social networks' fakes run it (RFC 6749 with
 //! PKCE, RFC 7636): the authorization endpoint approves at once (the person always says yes)
 //! and redirects back with `code` and `state`; the token endpoint exchanges a code (checking
-//! the client, the `redirect_uri` and the S256 `code_verifier`) and refreshes tokens. What a
-//! client gets wrong is recorded as a violation and refused with OAuth's own error codes.
+//! the client, the `redirect_uri` and the S256 `code_verifier`) and refreshes tokens. Access
+//! tokens lapse after [`OAuthConfig::token_ttl_secs`]; a network that rotates refresh tokens
+//! refuses a used one; a refresh token is issued only to an authorization that asked for
+//! offline access (Google's `access_type=offline`, X's `offline.access` scope). What a client gets wrong is recorded as a violation and refused with
+//! OAuth's own error codes; every token request is recorded with its outcome.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use actix_web::{HttpRequest, HttpResponse};
 use base64::Engine as _;
@@ -34,6 +38,26 @@ pub struct OAuthConfig {
     pub pkce_required: bool,
     /// Whether a refresh hands out a new refresh token too (X does, Google does not).
     pub rotate_refresh: bool,
+    /// What an authorization must ask for to get a refresh token.
+    pub offline: OfflineAccess,
+    /// How long an access token lives (`expires_in`).
+    pub token_ttl_secs: u64,
+}
+
+/// How an authorization asks for offline access (a refresh token).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OfflineAccess {
+    /// `access_type=offline` (Google).
+    AccessType,
+    /// A scope among those asked for (X's `offline.access`).
+    Scope(&'static str),
+}
+
+/// One request to the token endpoint: its `grant_type` and whether tokens were issued.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRequest {
+    pub grant_type: String,
+    pub accepted: bool,
 }
 
 /// A code handed out and not yet exchanged.
@@ -41,6 +65,8 @@ struct Pending {
     redirect_uri: String,
     challenge: Option<String>,
     scope: String,
+    /// Whether the authorization asked for `access_type=offline`.
+    offline: bool,
 }
 
 /// A grant the fake made: what the person agreed to.
@@ -56,8 +82,9 @@ pub(crate) struct OAuthServer {
     codes: Mutex<HashMap<String, Pending>>,
     /// Refresh token → its grant.
     grants: Mutex<HashMap<String, Granted>>,
-    /// Every access token ever issued and still valid.
-    tokens: Mutex<Vec<String>>,
+    /// Every access token issued, with when it lapses (`None`: a pasted token that does not).
+    tokens: Mutex<Vec<(String, Option<Instant>)>>,
+    requests: Mutex<Vec<TokenRequest>>,
     counter: std::sync::atomic::AtomicU64,
 }
 
@@ -76,6 +103,7 @@ impl OAuthServer {
             codes: Mutex::default(),
             grants: Mutex::default(),
             tokens: Mutex::default(),
+            requests: Mutex::default(),
             counter: std::sync::atomic::AtomicU64::new(1),
         }
     }
@@ -91,14 +119,22 @@ impl OAuthServer {
         format!("{prefix}{n}x{nanos:x}")
     }
 
-    /// Whether `token` is an access token this server issued.
+    /// Whether `token` is an access token this server issued and that has not lapsed.
     pub(crate) fn knows(&self, token: &str) -> bool {
-        locked(&self.tokens).iter().any(|t| t == token)
+        let now = Instant::now();
+        locked(&self.tokens)
+            .iter()
+            .any(|(t, lapses)| t == token && lapses.is_none_or(|at| now < at))
     }
 
-    /// Adds a token a test hands out directly (a pasted token).
+    /// Adds a token a test hands out directly (a pasted token, which does not lapse).
     pub(crate) fn accept(&self, token: &str) {
-        locked(&self.tokens).push(token.to_string());
+        locked(&self.tokens).push((token.to_string(), None));
+    }
+
+    /// Every request to the token endpoint, in order.
+    pub(crate) fn token_requests(&self) -> Vec<TokenRequest> {
+        locked(&self.requests).clone()
     }
 
     /// Every grant made by the token endpoint.
@@ -154,6 +190,12 @@ impl OAuthServer {
                 redirect_uri: redirect.to_string(),
                 challenge,
                 scope: get("scope").to_string(),
+                offline: match self.config.offline {
+                    OfflineAccess::AccessType => get("access_type") == "offline",
+                    OfflineAccess::Scope(wanted) => {
+                        get("scope").split(' ').any(|scope| scope == wanted)
+                    }
+                },
             },
         );
         let mut back = match reqwest::Url::parse(redirect) {
@@ -189,6 +231,19 @@ impl OAuthServer {
         body: &[u8],
         violations: &Violations,
     ) -> HttpResponse {
+        let answer = self.issue(request, body, violations);
+        let grant_type = serde_urlencoded::from_bytes::<HashMap<String, String>>(body)
+            .ok()
+            .and_then(|form| form.get("grant_type").cloned())
+            .unwrap_or_default();
+        locked(&self.requests).push(TokenRequest {
+            grant_type,
+            accepted: answer.status().is_success(),
+        });
+        answer
+    }
+
+    fn issue(&self, request: &HttpRequest, body: &[u8], violations: &Violations) -> HttpResponse {
         let form: HashMap<String, String> = match serde_urlencoded::from_bytes(body) {
             Ok(form) => form,
             Err(err) => {
@@ -205,7 +260,7 @@ impl OAuthServer {
                 .json(json!({ "error": "invalid_client", "error_description": "client authentication failed" }));
         }
         let get = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
-        let (scope, old_refresh) = match get("grant_type") {
+        let (scope, old_refresh, offline) = match get("grant_type") {
             "authorization_code" => {
                 let Some(pending) = locked(&self.codes).remove(get("code")) else {
                     return oauth_error("invalid_grant", "unknown or used code");
@@ -226,14 +281,14 @@ impl OAuthServer {
                         return oauth_error("invalid_grant", "code_verifier mismatch");
                     }
                 }
-                (pending.scope, None)
+                (pending.scope, None, pending.offline)
             }
             "refresh_token" => {
                 let refresh = get("refresh_token").to_string();
                 let Some(grant) = locked(&self.grants).get(&refresh).cloned() else {
                     return oauth_error("invalid_grant", "unknown refresh token");
                 };
-                (grant.scope, Some(refresh))
+                (grant.scope, Some(refresh), true)
             }
             other => {
                 violations.record(format!("token: grant_type {other:?}"));
@@ -245,7 +300,7 @@ impl OAuthServer {
             Some(old) if !self.config.rotate_refresh => old.clone(),
             _ => self.fresh("refresh-"),
         };
-        {
+        if offline {
             let mut grants = locked(&self.grants);
             if let Some(old) = &old_refresh {
                 grants.remove(old);
@@ -259,14 +314,18 @@ impl OAuthServer {
                 },
             );
         }
-        self.accept(&access_token);
+        let ttl = self.config.token_ttl_secs;
+        locked(&self.tokens).push((
+            access_token.clone(),
+            Some(Instant::now() + Duration::from_secs(ttl)),
+        ));
         let mut answer = json!({
             "token_type": "bearer",
             "access_token": access_token,
-            "expires_in": 7200,
+            "expires_in": ttl,
             "scope": scope,
         });
-        if old_refresh.is_none() || self.config.rotate_refresh {
+        if offline && (old_refresh.is_none() || self.config.rotate_refresh) {
             answer["refresh_token"] = json!(refresh_token);
         }
         HttpResponse::Ok().json(answer)

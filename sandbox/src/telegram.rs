@@ -10,7 +10,8 @@
 //!
 //! Like the real API it answers 401 "Unauthorized" for an unknown token, 404 for an unknown
 //! method, 400 "Bad Request: chat not found" for a chat whose customer never wrote, 403
-//! "Forbidden: bot was blocked by the user" after [`FakeBot::customer_blocks_bot`], and 409
+//! "Forbidden: bot was blocked by the user" after [`FakeBot::customer_blocks_bot`] (which, as in
+//! the real API, also sends the bot a `my_chat_member` update with its new status `kicked`), and 409
 //! for getUpdates while a webhook is set or while another getUpdates is waiting. Unlike it, it
 //! accepts `http://` webhooks on loopback.
 //!
@@ -292,6 +293,8 @@ pub enum SandboxError {
     NoSuchButton { chat_id: i64, data: String },
     #[error("no update {0}")]
     NoSuchUpdate(i64),
+    #[error("the bot's status in chat {0} is already that")]
+    NoChange(i64),
 }
 
 impl TelegramSandbox {
@@ -432,6 +435,12 @@ impl FakeBot {
         customer: &Customer,
         content: CustomerContent,
     ) -> Result<CustomerAction, SandboxError> {
+        let blocked = self.with_bot(|bot| bot.chats.get(&chat_id).is_some_and(|chat| chat.blocked));
+        if blocked == Some(true) {
+            // A customer who blocked the bot must unblock it to write again, which Telegram
+            // reports first.
+            self.customer_unblocks_bot(chat_id, customer).await?;
+        }
         let (update_id, message_id, update) = {
             let mut state = self.shared.lock();
             let fields = message_fields(&mut state, content);
@@ -440,8 +449,6 @@ impl FakeBot {
                 .get_mut(&self.token)
                 .ok_or(SandboxError::UnknownBot)?;
             let chat = bot.chat_with(chat_id, customer);
-            // A customer who blocked the bot must unblock it to write again.
-            chat.blocked = false;
             let message = chat.add_message(customer.user_json(), fields);
             let message_id = message_id_of(&message);
             let (update_id, update) = bot.new_update("message", message);
@@ -558,20 +565,79 @@ impl FakeBot {
         })
     }
 
-    /// The customer blocks the bot: sends to the chat are answered 403 "Forbidden: bot was
-    /// blocked by the user" until the customer writes again (which needs unblocking it).
-    pub fn customer_blocks_bot(&self, chat_id: i64) -> Result<(), SandboxError> {
-        let mut state = self.shared.lock();
-        let bot = state
-            .bots
-            .get_mut(&self.token)
-            .ok_or(SandboxError::UnknownBot)?;
-        let chat = bot
-            .chats
-            .get_mut(&chat_id)
-            .ok_or(SandboxError::UnknownChat(chat_id))?;
-        chat.blocked = true;
-        Ok(())
+    /// The customer blocks the bot: Telegram sends the bot a `my_chat_member` update (its new
+    /// status `kicked`), and sends to the chat are answered 403 "Forbidden: bot was blocked by
+    /// the user" until the customer unblocks it ([`FakeBot::customer_unblocks_bot`], or
+    /// writing again, which needs unblocking it).
+    pub async fn customer_blocks_bot(
+        &self,
+        chat_id: i64,
+        customer: &Customer,
+    ) -> Result<CustomerAction, SandboxError> {
+        self.set_blocked_by_customer(chat_id, customer, true).await
+    }
+
+    /// The customer unblocks (restarts) the bot: a `my_chat_member` update with the bot's new
+    /// status `member`, and sends reach the chat again.
+    pub async fn customer_unblocks_bot(
+        &self,
+        chat_id: i64,
+        customer: &Customer,
+    ) -> Result<CustomerAction, SandboxError> {
+        self.set_blocked_by_customer(chat_id, customer, false).await
+    }
+
+    /// The bot's status in the customer's private chat changes, reported as Telegram does
+    /// (`ChatMemberUpdated`, from the customer); nothing is reported when nothing changes.
+    async fn set_blocked_by_customer(
+        &self,
+        chat_id: i64,
+        customer: &Customer,
+        blocked: bool,
+    ) -> Result<CustomerAction, SandboxError> {
+        let (update_id, update) = {
+            let mut state = self.shared.lock();
+            let bot = state
+                .bots
+                .get_mut(&self.token)
+                .ok_or(SandboxError::UnknownBot)?;
+            // The bot as a chat member: a plain `User`, without getMe's extra fields.
+            let bot_user = json!({"id": bot.id, "is_bot": true, "first_name": "Sandbox bot",
+                "username": format!("sandbox_{}_bot", bot.id)});
+            let chat = bot
+                .chats
+                .get_mut(&chat_id)
+                .ok_or(SandboxError::UnknownChat(chat_id))?;
+            if chat.blocked == blocked {
+                return Err(SandboxError::NoChange(chat_id));
+            }
+            chat.blocked = blocked;
+            let chat_json = chat.chat.clone();
+            let member = json!({"status": "member", "user": bot_user});
+            let kicked = json!({"status": "kicked", "user": bot_user, "until_date": 0});
+            let (old, new) = if blocked {
+                (member, kicked)
+            } else {
+                (kicked, member)
+            };
+            let change = json!({
+                "chat": chat_json,
+                "from": customer.user_json(),
+                "date": state::now(),
+                "old_chat_member": old,
+                "new_chat_member": new,
+            });
+            let (update_id, update) = bot.new_update("my_chat_member", change);
+            state.self_check("Update", &update);
+            (update_id, update)
+        };
+        let delivery = self.deliver("my_chat_member", &update).await?;
+        Ok(CustomerAction {
+            update_id,
+            message_id: None,
+            callback_query_id: None,
+            delivery,
+        })
     }
 
     /// Delivers an earlier update again, exactly as it was (Telegram redelivers an update its

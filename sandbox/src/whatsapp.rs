@@ -16,6 +16,15 @@
 //!   subscribes it (with an `override_callback_uri`, only after the GET handshake against that
 //!   URL succeeded), or unsubscribes it (and forgets the callback: nothing is delivered).
 //!
+//! Templates: a `template` message names an approved template; the category of one can be set
+//! with [`WhatsappSandbox::approve_template`] (names never approved are taken as approved
+//! utility templates). A customer who chose to stop marketing messages
+//! ([`WhatsappSandbox::customer_stops_marketing`]) does not get marketing templates: as Meta
+//! does, the send is accepted (200 with a wamid) and a `failed` status webhook follows with error
+//! 131050 ("This recipient has chosen to stop receiving marketing messages on WhatsApp from your
+//! business"), and no `sent`/`delivered`/`read`. Free-form messages and other templates still
+//! reach that customer.
+//!
 //! Limits and failures: a per-number rate limit ([`WhatsappConfig::rate_limit`]) answers Meta's
 //! error 130429, and [`WhatsappSandbox::fail_next`] makes the next calls fail with any Graph
 //! error.
@@ -28,7 +37,7 @@ mod graph;
 pub mod payloads;
 pub mod schema;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -40,7 +49,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::webhook_delivery::{Caller, Delivery, hmac_sha256_hex};
-pub use payloads::{Business, Customer, CustomerMessage};
+pub use payloads::{Business, Customer, CustomerMessage, MARKETING_OPT_OUT};
 
 /// Uploads larger than this are refused before they are read.
 const MAX_UPLOAD: usize = 32 * 1024 * 1024;
@@ -155,7 +164,19 @@ struct Records {
     failures: VecDeque<GraphFailure>,
     recent_sends: VecDeque<Instant>,
     last_inbound: HashMap<String, DateTime<Utc>>,
+    /// Approved templates by name, when a test set their category.
+    templates: HashMap<String, TemplateCategory>,
+    /// Customers (by `wa_id`) who chose to stop receiving marketing messages.
+    marketing_opt_outs: HashSet<String>,
     next_id: u64,
+}
+
+/// The category Meta approved a template in; only marketing ones can be refused by opt-out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TemplateCategory {
+    Marketing,
+    Utility,
+    Authentication,
 }
 
 struct Shared {
@@ -397,6 +418,43 @@ impl WhatsappSandbox {
             &to,
             status,
             error,
+            Utc::now().timestamp(),
+        );
+        self.shared.deliver(&body).await
+    }
+
+    /// Approves a template under this name in this category.
+    pub fn approve_template(&self, name: &str, category: TemplateCategory) {
+        self.shared
+            .records()
+            .templates
+            .insert(name.into(), category);
+    }
+
+    /// The customer chooses to stop receiving marketing messages from the business (the
+    /// "Stop" button under a marketing message, or the business's profile): marketing templates
+    /// to them fail with error 131050 from now on.
+    pub fn customer_stops_marketing(&self, customer: &Customer) {
+        self.shared
+            .records()
+            .marketing_opt_outs
+            .insert(customer.wa_id.clone());
+    }
+
+    /// A `failed` status webhook for a message the business sent, with these `errors[]`
+    /// entries (e.g. [`payloads::marketing_opt_out_error`]).
+    pub async fn report_failure(&self, wamid: &str, errors: Vec<Value>) -> Delivery {
+        let to = self
+            .sent()
+            .into_iter()
+            .find(|sent| sent.wamid == wamid)
+            .map(|sent| sent.to)
+            .unwrap_or_default();
+        let body = payloads::failed_status_webhook(
+            &self.shared.business(),
+            wamid,
+            &to,
+            errors,
             Utc::now().timestamp(),
         );
         self.shared.deliver(&body).await

@@ -36,10 +36,12 @@ struct Messengers {
 
 impl Messengers {
     async fn start(label: &str) -> Messengers {
+        Messengers::start_with(label, WhatsappConfig::default()).await
+    }
+
+    async fn start_with(label: &str, whatsapp: WhatsappConfig) -> Messengers {
         let telegram = TelegramSandbox::start().await.unwrap();
-        let whatsapp = WhatsappSandbox::start(WhatsappConfig::default())
-            .await
-            .unwrap();
+        let whatsapp = WhatsappSandbox::start(whatsapp).await.unwrap();
         let mut options = Options::default();
         options.providers.telegram_api = telegram.base_url().to_string();
         options.providers.whatsapp_api = whatsapp.base_url();
@@ -518,6 +520,78 @@ async fn whatsapp_handshake_signed_deliveries_window_and_statuses() {
     assert_eq!(sent[0].body["text"]["body"], "В 9:00, ждём вас");
     m.wait_status(conversation, "В 9:00, ждём вас", DeliveryStatus::Read)
         .await;
+    assert_eq!(m.whatsapp.violations(), []);
+}
+
+#[actix_web::test]
+async fn a_whatsapp_message_to_a_customer_who_stopped_marketing_fails_once_with_metas_words() {
+    // Statuses only when the test says so, so the failure meets the message still `sent`.
+    let config = WhatsappConfig {
+        auto_statuses: false,
+        ..WhatsappConfig::default()
+    };
+    let m = Messengers::start_with("whatsapp-131050", config).await;
+    let channel = m
+        .connect("whatsapp", json!({}), m.whatsapp.credentials())
+        .await;
+    m.whatsapp
+        .configure_callback(&m.hook_url("whatsapp", channel))
+        .await
+        .unwrap();
+    let anna = whatsapp::Customer::new("79990001133", "Анна");
+    m.whatsapp.customer_stops_marketing(&anna);
+    let delivery = m
+        .whatsapp
+        .customer_sends(&anna, CustomerMessage::Text("Что нового?".into()))
+        .await;
+    assert_eq!(delivery.status, Some(200), "{}", delivery.answer);
+    let conversation = m.messages(channel).await[0].conversation_id;
+
+    let offer = "Весенняя распродажа: −20% на всё";
+    m.reply(conversation, offer, "wa-offer-1").await;
+    m.wait_status(conversation, offer, DeliveryStatus::Sent)
+        .await;
+    let wamid = m.whatsapp.sent()[0].wamid.clone();
+    // Meta accepts a marketing message and reports the opt-out afterwards, in a `failed`
+    // status with error 131050 (the fake does so by itself for a marketing template; omnihub's
+    // replies are free-form, so the status is reported here for the operator's message).
+    let failed = m
+        .whatsapp
+        .report_failure(&wamid, vec![whatsapp::payloads::marketing_opt_out_error()])
+        .await;
+    assert_eq!(failed.status, Some(200), "{}", failed.answer);
+    let reason = m.failure_of(conversation, offer).await;
+    assert_eq!(
+        reason,
+        "Unable to deliver the message. This recipient has chosen to stop receiving marketing \
+         messages on WhatsApp from your business. (code 131050)"
+    );
+    // Meta's retry of the same status changes nothing.
+    assert_eq!(m.whatsapp.redeliver(&failed).await.status, Some(200));
+    assert_eq!(m.failure_of(conversation, offer).await, reason);
+
+    // Only marketing is refused: the conversation is not blocked and the next reply goes out,
+    // while the failed one was sent exactly once and is never retried.
+    assert!(m.conversation_json(conversation).await["blocked_at"].is_null());
+    m.reply(conversation, "Ваш заказ собран", "wa-offer-2")
+        .await;
+    m.wait_status(conversation, "Ваш заказ собран", DeliveryStatus::Sent)
+        .await;
+    let texts: Vec<Value> = m
+        .whatsapp
+        .sent()
+        .iter()
+        .map(|sent| sent.body["text"]["body"].clone())
+        .collect();
+    assert_eq!(texts, [json!(offer), json!("Ваш заказ собран")]);
+    let shown =
+        m.w.get(
+            Who::Session(&m.w.a.owner),
+            &format!("/api/v1/conversations/{conversation}/messages"),
+        )
+        .await;
+    shown.assert_status(200);
+    assert!(shown.text().contains("131050"), "{}", shown.text());
     assert_eq!(m.whatsapp.violations(), []);
 }
 
@@ -1248,6 +1322,137 @@ impl ViberWorld {
     }
 }
 
+/// A MAX bot connected over the REST API, its webhook registered at a live listener.
+struct MaxWorld {
+    m: Messengers,
+    max: omnihub_sandbox::max::MaxSandbox,
+    channel: ChannelId,
+}
+
+/// The MAX user who writes to the bot.
+const MAX_CUSTOMER: i64 = 7007;
+
+impl MaxWorld {
+    async fn start(label: &str) -> MaxWorld {
+        let max = omnihub_sandbox::max::MaxSandbox::start(Default::default())
+            .await
+            .unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut options = Options::default();
+        options.providers.max_api = max.base_url();
+        options.public_url = Some(format!("http://{}", listener.local_addr().unwrap()));
+        let w = World::with(label, options).await;
+        let live = Live::start_on(w.state.clone(), listener).await;
+        let m = Messengers {
+            w,
+            live,
+            telegram: TelegramSandbox::start().await.unwrap(),
+            whatsapp: WhatsappSandbox::start(WhatsappConfig::default())
+                .await
+                .unwrap(),
+            http: reqwest::Client::new(),
+        };
+        let credentials =
+            json!({"token": max.config().token, "webhook_secret": "omnihub-max_secret"});
+        let channel = m.connect("max", json!({}), credentials).await;
+        m.w.post(
+            Who::Session(&m.w.a.owner),
+            &format!("/api/v1/channels/{channel}/webhook"),
+            json!({}),
+        )
+        .await
+        .assert_status(200);
+        MaxWorld { m, max, channel }
+    }
+
+    /// The customer writes; the conversation it lands in.
+    async fn customer_writes(&self, text: &str) -> ConversationId {
+        let delivery = self.max.customer_writes(MAX_CUSTOMER, text).await;
+        assert!(
+            delivery.answers.iter().all(|a| a.status == 200) && !delivery.answers.is_empty(),
+            "{delivery:?}"
+        );
+        let messages = self.m.messages(self.channel).await;
+        messages
+            .iter()
+            .find(|message| message.text == text)
+            .unwrap_or_else(|| panic!("{text} not in {messages:?}"))
+            .conversation_id
+    }
+}
+
+#[actix_web::test]
+async fn only_a_suspended_max_dialog_blocks_the_conversation_other_denials_fail_in_maxs_words() {
+    let x = MaxWorld::start("max-denials").await;
+    let m = &x.m;
+    let conversation = x.customer_writes("Здравствуйте").await;
+
+    // A 403 `chat.denied` for another reason (the schema's example): that reply fails in MAX's
+    // words, the conversation stays open and the next reply goes out.
+    let forwarding = "Forwarding messages from this chat or channel is prohibited";
+    x.max
+        .fail_next_saying("POST /messages", 403, "chat.denied", forwarding);
+    m.reply(conversation, "Пересылаем вам ответ", "max-1").await;
+    assert_eq!(
+        m.failure_of(conversation, "Пересылаем вам ответ").await,
+        format!("MAX 403 chat.denied: {forwarding}")
+    );
+    assert!(m.conversation_json(conversation).await["blocked_at"].is_null());
+    m.reply(conversation, "Ответ без пересылки", "max-2").await;
+    m.wait_status(conversation, "Ответ без пересылки", DeliveryStatus::Sent)
+        .await;
+
+    // A suspended dialog (the customer stopped the bot, and omnihub had not heard) blocks it.
+    let suspended = format!("Key: error.dialog.suspended, args: [{MAX_CUSTOMER},].");
+    x.max
+        .fail_next_saying("POST /messages", 403, "chat.denied", &suspended);
+    m.reply(conversation, "Вы здесь?", "max-3").await;
+    assert_eq!(
+        m.failure_of(conversation, "Вы здесь?").await,
+        format!("blocked_by_user: MAX 403 chat.denied: {suspended}")
+    );
+    let shown = m.conversation_json(conversation).await;
+    assert_eq!(
+        shown["blocked_reason"],
+        format!("MAX 403 chat.denied: {suspended}")
+    );
+    // Replies now fail at once, without asking MAX.
+    let calls = x.max.calls("POST /messages");
+    m.reply(conversation, "Ещё раз", "max-4").await;
+    assert!(
+        m.failure_of(conversation, "Ещё раз")
+            .await
+            .starts_with("blocked_by_user: ")
+    );
+    assert_eq!(x.max.calls("POST /messages"), calls);
+
+    // Writing again clears the mark.
+    x.customer_writes("Я тут").await;
+    assert!(m.conversation_json(conversation).await["blocked_at"].is_null());
+    m.reply(conversation, "Рады слышать", "max-5").await;
+    m.wait_status(conversation, "Рады слышать", DeliveryStatus::Sent)
+        .await;
+    assert_eq!(x.max.violations(), Vec::<String>::new());
+}
+
+#[actix_web::test]
+async fn a_max_customer_who_stops_the_bot_is_blocked_by_the_bot_stopped_update() {
+    let x = MaxWorld::start("max-stopped").await;
+    let m = &x.m;
+    let conversation = x.customer_writes("Привет").await;
+    let stopped = x.max.customer_stops_bot(MAX_CUSTOMER).await;
+    assert!(!stopped.answers.is_empty() && stopped.answers.iter().all(|a| a.status == 200));
+    let shown = m.conversation_json(conversation).await;
+    assert_eq!(shown["blocked_reason"], "bot_stopped");
+    m.reply(conversation, "Вы здесь?", "max-stop-1").await;
+    assert_eq!(
+        m.failure_of(conversation, "Вы здесь?").await,
+        "blocked_by_user: bot_stopped"
+    );
+    assert_eq!(x.max.calls("POST /messages"), 0);
+    assert_eq!(x.max.violations(), Vec::<String>::new());
+}
+
 #[actix_web::test]
 async fn a_viber_reply_with_files_goes_out_by_signed_links_the_provider_fetches() {
     let v = ViberWorld::start("viber-media").await;
@@ -1410,6 +1615,136 @@ impl Messengers {
     }
 }
 
+impl Messengers {
+    /// Sets the bot's webhook the way omnihub did before it asked for `my_chat_member`
+    /// updates (only messages, edits and button presses), as an older bot still has it.
+    async fn register_webhook_for_messages_only(
+        &self,
+        bot: &omnihub_sandbox::telegram::FakeBot,
+        channel: ChannelId,
+    ) {
+        let url = format!("{}bot{}/setWebhook", self.telegram.base_url(), bot.token());
+        let body = json!({
+            "url": self.hook_url("telegram", channel),
+            "secret_token": BOT_SECRET,
+            "allowed_updates": ["message", "edited_message", "callback_query"],
+        });
+        let (status, answer) = self.raw_post(&url, &[], &body.to_string()).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+}
+
+#[actix_web::test]
+async fn a_telegram_customer_who_blocks_the_bot_is_marked_blocked_at_once_until_they_unblock_it() {
+    let m = Messengers::start("telegram-kicked").await;
+    let (bot, channel) = m.telegram_channel(BOT_TOKEN).await;
+    let olga = Customer::new(5011, "Ольга");
+    bot.customer_says(5011, &olga, "Привет").await.unwrap();
+    let conversation = m.messages(channel).await[0].conversation_id;
+
+    // Telegram tells the bot at once: `my_chat_member` with the bot `kicked`.
+    let blocked = bot.customer_blocks_bot(5011, &olga).await.unwrap();
+    assert_eq!(blocked.delivery, Delivery::Webhook { status: 200 });
+    let shown = m.conversation_json(conversation).await;
+    assert!(shown["blocked_at"].is_string(), "{shown}");
+    assert_eq!(
+        shown["blocked_reason"],
+        "Forbidden: bot was blocked by the user"
+    );
+    let blocked_at = shown["blocked_at"].clone();
+    // A redelivery changes nothing.
+    assert_eq!(
+        bot.redeliver(blocked.update_id).await.unwrap(),
+        Delivery::Webhook { status: 200 }
+    );
+    assert_eq!(
+        m.conversation_json(conversation).await["blocked_at"],
+        blocked_at
+    );
+    // Replies fail without asking the Bot API, with the reason visible.
+    m.reply(conversation, "Вы здесь?", "k-1").await;
+    let reason = m.failure_of(conversation, "Вы здесь?").await;
+    assert_eq!(
+        reason,
+        "blocked_by_user: Forbidden: bot was blocked by the user"
+    );
+    assert_eq!(bot.blocked_refusals(), 0);
+    assert!(bot.sent_messages().is_empty());
+
+    // Unblocking (the bot back to `member`) clears the mark before the customer writes.
+    let unblocked = bot.customer_unblocks_bot(5011, &olga).await.unwrap();
+    assert_eq!(unblocked.delivery, Delivery::Webhook { status: 200 });
+    assert!(m.conversation_json(conversation).await["blocked_at"].is_null());
+    m.reply(conversation, "С возвращением", "k-2").await;
+    m.wait_status(conversation, "С возвращением", DeliveryStatus::Sent)
+        .await;
+    assert_eq!(m.failure_of(conversation, "Вы здесь?").await, reason);
+    assert_eq!(m.telegram.violations(), []);
+}
+
+#[actix_web::test]
+async fn a_my_chat_member_update_posted_to_the_webhook_blocks_and_unblocks_the_conversation() {
+    let m = Messengers::start("telegram-member-hook").await;
+    let (bot, channel) = m.telegram_channel(BOT_TOKEN).await;
+    let ivan = Customer::new(5012, "Иван");
+    bot.customer_says(5012, &ivan, "Добрый день").await.unwrap();
+    let conversation = m.messages(channel).await[0].conversation_id;
+    let url = m.hook_url("telegram", channel);
+    let change = |update_id: u64, chat_type: &str, old: &str, new: &str| {
+        let member = |status: &str| {
+            let mut member = json!({"status": status, "user":
+                {"id": 7_001_234_567_i64, "is_bot": true, "first_name": "Bot"}});
+            if status == "kicked" {
+                member["until_date"] = json!(0);
+            }
+            member
+        };
+        let update = json!({"update_id": update_id, "my_chat_member": {
+            "chat": {"id": 5012, "type": chat_type, "first_name": "Иван"},
+            "from": {"id": 5012, "is_bot": false, "first_name": "Иван"},
+            "date": 1_767_225_600,
+            "old_chat_member": member(old),
+            "new_chat_member": member(new)}});
+        assert_eq!(
+            omnihub_sandbox::telegram::conforms("Update", &update),
+            Ok(())
+        );
+        update.to_string()
+    };
+    // Without the secret nothing happens.
+    let kicked = change(900_001, "private", "member", "kicked");
+    let (status, _) = m.raw_post(&url, &[], &kicked).await;
+    assert_eq!(status, 401);
+    assert!(m.conversation_json(conversation).await["blocked_at"].is_null());
+
+    let (status, _) = m
+        .raw_post(&url, &[(SECRET_HEADER, BOT_SECRET)], &kicked)
+        .await;
+    assert_eq!(status, 200);
+    let shown = m.conversation_json(conversation).await;
+    assert_eq!(
+        shown["blocked_reason"],
+        "Forbidden: bot was blocked by the user"
+    );
+    // Other statuses and other chats' changes are not the customer blocking the bot.
+    for other in [
+        change(900_002, "private", "kicked", "left"),
+        change(900_003, "group", "kicked", "member"),
+    ] {
+        let (status, _) = m
+            .raw_post(&url, &[(SECRET_HEADER, BOT_SECRET)], &other)
+            .await;
+        assert_eq!(status, 200);
+        assert!(m.conversation_json(conversation).await["blocked_at"].is_string());
+    }
+    let member = change(900_004, "private", "kicked", "member");
+    let (status, _) = m
+        .raw_post(&url, &[(SECRET_HEADER, BOT_SECRET)], &member)
+        .await;
+    assert_eq!(status, 200);
+    assert!(m.conversation_json(conversation).await["blocked_at"].is_null());
+}
+
 #[actix_web::test]
 async fn a_telegram_customer_who_blocks_the_bot_fails_replies_fast_until_they_write_again() {
     let m = Messengers::start("blocked-telegram").await;
@@ -1419,7 +1754,11 @@ async fn a_telegram_customer_who_blocks_the_bot_fails_replies_fast_until_they_wr
     let conversation = m.messages(channel).await[0].conversation_id;
     assert!(m.conversation_json(conversation).await["blocked_at"].is_null());
 
-    bot.customer_blocks_bot(5010).unwrap();
+    // The bot's webhook was registered before omnihub asked for `my_chat_member`, so the block
+    // is heard of only when a send is refused.
+    m.register_webhook_for_messages_only(&bot, channel).await;
+    let blocked = bot.customer_blocks_bot(5010, &olga).await.unwrap();
+    assert_eq!(blocked.delivery, Delivery::Filtered);
     m.reply(conversation, "Ответ после блокировки", "b-1").await;
     let reason = m.failure_of(conversation, "Ответ после блокировки").await;
     assert_eq!(

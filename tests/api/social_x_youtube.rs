@@ -49,9 +49,16 @@ impl App {
             options.social.x_client_id = x.config().client_id.clone();
             options.social.x_client_secret =
                 omnihub::config::Secret::new(x.config().client_secret.clone());
+            options.providers.x_oauth_authorize = x.authorize_url();
+            options.providers.x_oauth_token = x.token_url();
         }
         if let Some(youtube) = youtube {
             options.providers.youtube_api = youtube.base_url();
+            options.social.google_client_id = youtube.config().client_id.clone();
+            options.social.google_client_secret =
+                omnihub::config::Secret::new(youtube.config().client_secret.clone());
+            options.providers.google_oauth_authorize = youtube.authorize_url();
+            options.providers.google_oauth_token = youtube.token_url();
         }
         options.public_url = Some(base.clone());
         let w = World::with(label, options).await;
@@ -121,6 +128,267 @@ impl App {
         r.assert_status(200);
         r.json()["items"].as_array().unwrap().clone()
     }
+}
+
+/// A browser that does not follow redirects, so each hop of an OAuth flow can be looked at.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers()["location"].to_str().unwrap().to_string()
+}
+
+fn query_of(url: &str) -> std::collections::HashMap<String, String> {
+    reqwest::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+impl App {
+    /// The owner starts connecting `network`; the network's page approves and the browser comes
+    /// back to omnihub. Checks a forged state is refused first, and answers the authorization
+    /// URL's parameters and the sealed grant of the connect page.
+    async fn authorize(
+        &self,
+        network: &str,
+        authorize_url: &str,
+        token_requests: impl Fn() -> usize,
+    ) -> (std::collections::HashMap<String, String>, String) {
+        let owner = Who::Session(&self.w.a.owner);
+        let r = self
+            .w
+            .post(
+                owner,
+                &format!("/api/v1/social/oauth/{network}/start"),
+                json!({}),
+            )
+            .await;
+        r.assert_status(200);
+        let authorize = r.json()["authorize_url"].as_str().unwrap().to_string();
+        assert!(authorize.starts_with(authorize_url), "{authorize}");
+        let asked = query_of(&authorize);
+        let browser = browser();
+        let answer = browser.get(&authorize).send().await.unwrap();
+        assert_eq!(answer.status(), 302, "{:?}", answer.text().await);
+        let back = location(&answer);
+        assert!(
+            back.starts_with(&format!("{}/oauth/social/{network}/callback?", self.base)),
+            "{back}"
+        );
+
+        // A state altered on the way is refused before any exchange.
+        let forged = back.replace("state=", "state=A");
+        let r = browser.get(&forged).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(location(&r), "/social/connect?error=invalid_state");
+        // So is a state made for another network.
+        let elsewhere = back.replace(&format!("/social/{network}/"), "/social/vk/");
+        let r = browser.get(&elsewhere).send().await.unwrap();
+        assert_eq!(location(&r), "/social/connect?error=invalid_state");
+        assert_eq!(token_requests(), 0);
+
+        let r = browser.get(&back).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        let connect_page = location(&r);
+        let grant = connect_page
+            .strip_prefix("/social/connect?grant=")
+            .unwrap_or_else(|| panic!("{connect_page}"))
+            .to_string();
+        assert!(
+            !grant.contains("access-") && !grant.contains("refresh-"),
+            "the tokens travel sealed"
+        );
+        // The code is good once.
+        let again = location(&browser.get(&back).send().await.unwrap());
+        assert!(
+            again.starts_with("/social/connect?error=refused&detail="),
+            "{again}"
+        );
+        (asked, grant)
+    }
+
+    /// Lists what the grant manages (only for its person), then connects `external_id` with it.
+    async fn connect_granted(&self, grant: &str, external_id: &str, name: &str) -> Value {
+        let owner = Who::Session(&self.w.a.owner);
+        let path = format!("/api/v1/social/oauth/grants/{grant}");
+        for other in [&self.w.a.manager, &self.w.b.owner] {
+            self.w
+                .get(Who::Session(other), &path)
+                .await
+                .assert_status(400);
+        }
+        let r = self.w.get(owner, &path).await;
+        r.assert_status(200);
+        let listed = r.json();
+        assert_eq!(
+            listed["profiles"],
+            json!([{"external_id": external_id, "name": name}]),
+            "{listed}"
+        );
+        let r = self
+            .w
+            .post(
+                owner,
+                &format!("{path}/connect"),
+                json!({"external_ids": [external_id]}),
+            )
+            .await;
+        r.assert_status(201);
+        assert!(
+            !r.text().contains("access-") && !r.text().contains("refresh-"),
+            "tokens never come back: {}",
+            r.text()
+        );
+        let connected = r.json();
+        assert_eq!(connected["failed"], json!([]), "{connected}");
+        let profile = connected["profiles"][0].clone();
+        assert_eq!(profile["status"], "active", "{connected}");
+        profile
+    }
+
+    /// The stored profile as the API lists it, checked to carry no token.
+    async fn listed_profile(&self, id: &str) -> Value {
+        let r = self
+            .w
+            .get(Who::Session(&self.w.a.owner), "/api/v1/social/profiles")
+            .await;
+        r.assert_status(200);
+        assert!(!r.text().contains("access-") && !r.text().contains("refresh-"));
+        r.json()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == id)
+            .cloned()
+            .unwrap()
+    }
+}
+
+#[actix_web::test]
+async fn an_x_account_connected_through_oauth_keeps_its_rotating_refresh_token() {
+    // Tokens that lapse in two minutes: inside the refresh margin at once.
+    let x = XSandbox::start(XConfig {
+        oauth_token_ttl_secs: 120,
+        ..XConfig::default()
+    })
+    .await
+    .unwrap();
+    let s = App::start("social-x-oauth", Some(&x), None).await;
+    let owner = Who::Session(&s.w.a.owner);
+    let token_requests = || x.oauth_requests().len();
+    let (asked, grant) = s.authorize("x", &x.authorize_url(), token_requests).await;
+    // PKCE with S256, and the scopes that let omnihub work and refresh.
+    assert_eq!(asked["code_challenge_method"], "S256");
+    let scopes: Vec<&str> = asked["scope"].split(' ').collect();
+    for needed in ["tweet.write", "like.write", "offline.access"] {
+        assert!(scopes.contains(&needed), "{scopes:?}");
+    }
+    // The exchange authenticated the confidential client (HTTP Basic) and sent the verifier.
+    let requests = x.oauth_requests();
+    assert_eq!(
+        requests.len(),
+        2,
+        "the exchange, then the reused code: {requests:?}"
+    );
+    assert!(requests[0].accepted && !requests[1].accepted);
+
+    let profile = s
+        .connect_granted(&grant, &x.config().user_id, "Sandbox Shop (@sandbox_shop)")
+        .await;
+    let id = profile["id"].as_str().unwrap().to_string();
+    // The account's events were set up with the granted token.
+    assert_eq!(x.webhooks().len(), 1);
+
+    // Each use within five minutes of the expiry refreshes first; X rotates the refresh token
+    // and refuses a used one, so every refresh succeeding shows the new one was kept.
+    let refreshes = || {
+        let all: Vec<_> = x
+            .oauth_requests()
+            .into_iter()
+            .filter(|r| r.grant_type == "refresh_token")
+            .collect();
+        assert!(all.iter().all(|r| r.accepted), "{all:?}");
+        all.len()
+    };
+    let after_connect = refreshes();
+    assert_eq!(after_connect, 1);
+    for round in 1..=2 {
+        s.w.get(owner, &format!("/api/v1/social/profiles/{id}/posts"))
+            .await
+            .assert_status(200);
+        assert_eq!(refreshes(), after_connect + round);
+    }
+    let grants = x.grants();
+    assert_eq!(grants.len(), 1, "only the latest refresh token is alive");
+    let stored = s.listed_profile(&id).await;
+    assert_eq!(stored["status"], "active");
+    let expires: chrono::DateTime<Utc> = stored["token_expires_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(expires > Utc::now() && expires < Utc::now() + chrono::Duration::minutes(3));
+    assert_eq!(x.violations(), Vec::<String>::new());
+}
+
+#[actix_web::test]
+async fn a_youtube_channel_connected_through_google_oauth_refreshes_with_its_offline_token() {
+    let yt = YoutubeSandbox::start(YoutubeConfig {
+        oauth_token_ttl_secs: 120,
+        ..YoutubeConfig::default()
+    })
+    .await
+    .unwrap();
+    let s = App::start("social-youtube-oauth", None, Some(&yt)).await;
+    let owner = Who::Session(&s.w.a.owner);
+    let token_requests = || yt.oauth_requests().len();
+    let (asked, grant) = s
+        .authorize("youtube", &yt.authorize_url(), token_requests)
+        .await;
+    // Offline access, asked with consent, is what makes Google issue a refresh token.
+    assert_eq!(asked["access_type"], "offline");
+    assert_eq!(asked["prompt"], "consent");
+    assert_eq!(
+        asked["scope"],
+        "https://www.googleapis.com/auth/youtube.force-ssl"
+    );
+
+    let profile = s
+        .connect_granted(&grant, &yt.config().channel_id, "Sandbox Channel")
+        .await;
+    let id = profile["id"].as_str().unwrap().to_string();
+
+    // Google keeps the refresh token (a refresh answers none), so the one from the exchange
+    // serves every refresh.
+    let refreshes = || {
+        let all: Vec<_> = yt
+            .oauth_requests()
+            .into_iter()
+            .filter(|r| r.grant_type == "refresh_token")
+            .collect();
+        assert!(all.iter().all(|r| r.accepted), "{all:?}");
+        all.len()
+    };
+    let after_connect = refreshes();
+    assert_eq!(after_connect, 1);
+    for round in 1..=2 {
+        s.w.get(owner, &format!("/api/v1/social/profiles/{id}/posts"))
+            .await
+            .assert_status(200);
+        assert_eq!(refreshes(), after_connect + round);
+    }
+    let grants = yt.grants();
+    assert_eq!(grants.len(), 1, "{grants:?}");
+    let stored = s.listed_profile(&id).await;
+    assert_eq!(stored["status"], "active");
+    assert!(stored["token_expires_at"].is_string(), "{stored}");
+    assert_eq!(yt.violations(), Vec::<String>::new());
 }
 
 /// Now plus `secs` as a Moscow wall-clock time (UTC+3 all year since 2014).

@@ -14,6 +14,13 @@ pub(crate) const TIMEOUT: Duration = Duration::from_secs(15);
 const MAX_ANSWER: usize = 1024 * 1024;
 const MAX_REASON: usize = 500;
 
+/// The schema gives one code, 403 `chat.denied`, for every refusal of a send: the user
+/// suspended (stopped) the bot, the bot has no access to the chat or channel, or forwarding from
+/// it is prohibited. Only the first is the customer blocking the bot, and MAX says so in the
+/// message: `Key: error.dialog.suspended, args: [<user id>,].`; the others are failures in
+/// MAX's words.
+const DIALOG_SUSPENDED: &str = "error.dialog.suspended";
+
 /// How long to wait after a 429 that names no `Retry-After`: the limit is per second.
 const RATE_LIMIT_PAUSE: Duration = Duration::from_secs(1);
 
@@ -61,8 +68,9 @@ impl CallError {
                     401 => {
                         SendError::invalid_token(&format!("the bot token is refused: {message}"))
                     }
-                    // The schema's first reason for a 403 on send: the user stopped the bot.
-                    403 if code == "chat.denied" => SendError::Blocked { reason },
+                    403 if code == "chat.denied" && message.contains(DIALOG_SUSPENDED) => {
+                        SendError::Blocked { reason }
+                    }
                     _ => SendError::Permanent { reason },
                 }
             }
@@ -188,13 +196,40 @@ mod tests {
     use super::*;
 
     fn status(status: u16, code: &str, retry_after: Option<Duration>) -> SendError {
+        saying(status, code, "msg", retry_after)
+    }
+
+    fn saying(status: u16, code: &str, message: &str, retry_after: Option<Duration>) -> SendError {
         CallError::Status {
             status,
             code: code.into(),
-            message: "msg".into(),
+            message: message.into(),
             retry_after,
         }
         .into_send_error()
+    }
+
+    #[test]
+    fn only_a_suspended_dialog_is_the_customer_blocking_the_bot() {
+        let suspended = "Key: error.dialog.suspended, args: [228532008,].";
+        assert_eq!(
+            saying(403, "chat.denied", suspended, None),
+            SendError::Blocked {
+                reason: format!("MAX 403 chat.denied: {suspended}")
+            }
+        );
+        // The schema's example and the bot without access to a chat are no block.
+        for words in [
+            "Forwarding messages from this chat or channel is prohibited",
+            "msg",
+        ] {
+            assert_eq!(
+                saying(403, "chat.denied", words, None),
+                SendError::Permanent {
+                    reason: format!("MAX 403 chat.denied: {words}")
+                }
+            );
+        }
     }
 
     #[test]
@@ -219,12 +254,6 @@ mod tests {
             status(401, "verify.token", None),
             SendError::Permanent {
                 reason: "invalid token: the bot token is refused: msg".into()
-            }
-        );
-        assert_eq!(
-            status(403, "chat.denied", None),
-            SendError::Blocked {
-                reason: "MAX 403 chat.denied: msg".into()
             }
         );
         assert!(matches!(

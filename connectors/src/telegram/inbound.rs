@@ -2,8 +2,11 @@
 //! webhook's secret check.
 //!
 //! Handled kinds: `message` and `edited_message` (text, caption, photo, document, voice, audio,
-//! video, sticker, location, contact) and `callback_query` (a pressed inline button). Every
-//! other kind (channel posts, reactions, chat member changes…) maps to nothing.
+//! video, sticker, location, contact), `callback_query` (a pressed inline button) and
+//! `my_chat_member` in a private chat: the bot's new status `kicked` is the customer blocking
+//! the bot ([`InboundUpdate::Blocked`]), `member` is the customer unblocking (or restarting)
+//! it ([`InboundUpdate::Unblocked`]). Every other kind (channel posts, reactions, the bot's
+//! membership in groups, other members' changes…) maps to nothing.
 //!
 //! Event ids, the hub's dedupe key, are built from ids Telegram never reuses instead of
 //! `update_id`: after a week without updates Telegram restarts `update_id` from a random
@@ -28,7 +31,16 @@ use crate::signing::constant_time_eq;
 pub const SECRET_HEADER: &str = "X-Telegram-Bot-Api-Secret-Token";
 
 /// The update kinds we ask Telegram for (`allowed_updates`) and map.
-pub(crate) const HANDLED_KINDS: [&str; 3] = ["message", "edited_message", "callback_query"];
+pub(crate) const HANDLED_KINDS: [&str; 4] = [
+    "message",
+    "edited_message",
+    "callback_query",
+    "my_chat_member",
+];
+
+/// What Telegram says when the customer blocks the bot (the words of its 403 on a send), kept
+/// as the conversation's reason so both ways of learning it read the same.
+pub(crate) const BLOCKED_BY_USER: &str = "Forbidden: bot was blocked by the user";
 
 /// The fields of a `Message` the mapping reads. Only these are handed to frankenstein's
 /// types, so a field the Bot API adds later (or a new variant of one we never read, such as a
@@ -86,6 +98,9 @@ pub(crate) fn map_update(update: &serde_json::Value) -> Result<Option<InboundUpd
     if !HANDLED_KINDS.iter().any(|kind| object.contains_key(*kind)) {
         return Ok(None);
     }
+    if let Some(change) = object.get("my_chat_member") {
+        return map_my_chat_member(change);
+    }
     let update: Update = serde_json::from_value(only_what_we_read(object))
         .map_err(|error| format!("not a Telegram update: {error}"))?;
     Ok(match update.content {
@@ -97,6 +112,33 @@ pub(crate) fn map_update(update: &serde_json::Value) -> Result<Option<InboundUpd
             Some(update.update_id),
         ))),
         UpdateContent::CallbackQuery(query) => map_callback(&query).map(InboundUpdate::Message),
+        _ => None,
+    })
+}
+
+/// The bot's own membership changed (`ChatMemberUpdated`). Only a private chat is a customer's
+/// conversation; there the customer is the only one who can change the bot's status.
+fn map_my_chat_member(change: &serde_json::Value) -> Result<Option<InboundUpdate>, String> {
+    let malformed = |what: &str| format!("my_chat_member without {what}");
+    let chat = change.get("chat").ok_or_else(|| malformed("chat"))?;
+    let chat_id = chat
+        .get("id")
+        .and_then(serde_json::Value::as_i64)
+        .ok_or_else(|| malformed("chat.id"))?;
+    let status = change
+        .pointer("/new_chat_member/status")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| malformed("new_chat_member.status"))?;
+    if chat.get("type").and_then(serde_json::Value::as_str) != Some("private") {
+        return Ok(None);
+    }
+    let conversation = chat_id.to_string();
+    Ok(match status {
+        "kicked" => Some(InboundUpdate::Blocked {
+            conversation,
+            reason: BLOCKED_BY_USER.into(),
+        }),
+        "member" => Some(InboundUpdate::Unblocked { conversation }),
         _ => None,
     })
 }
@@ -471,9 +513,51 @@ mod tests {
         assert_eq!(mapped.text, "переслано");
     }
 
+    fn bot_status(chat_type: &str, old: &str, new: &str) -> serde_json::Value {
+        let bot = json!({"id": 42, "is_bot": true, "first_name": "Bot"});
+        let mut chat = chat();
+        chat["type"] = json!(chat_type);
+        let mut new_member = json!({"status": new, "user": bot});
+        if new == "kicked" {
+            new_member["until_date"] = json!(0);
+        }
+        json!({"update_id": 11, "my_chat_member": {
+            "chat": chat, "from": from(), "date": 1_700_000_000,
+            "old_chat_member": {"status": old, "user": bot},
+            "new_chat_member": new_member}})
+    }
+
+    #[test]
+    fn a_customer_blocking_and_unblocking_the_bot() {
+        assert_eq!(
+            map_update(&bot_status("private", "member", "kicked")),
+            Ok(Some(InboundUpdate::Blocked {
+                conversation: "5001".into(),
+                reason: "Forbidden: bot was blocked by the user".into()
+            }))
+        );
+        assert_eq!(
+            map_update(&bot_status("private", "kicked", "member")),
+            Ok(Some(InboundUpdate::Unblocked {
+                conversation: "5001".into()
+            }))
+        );
+        // The bot removed from a group is no customer's doing.
+        assert_eq!(
+            map_update(&bot_status("group", "member", "kicked")),
+            Ok(None)
+        );
+        assert_eq!(
+            map_update(&bot_status("private", "member", "left")),
+            Ok(None)
+        );
+        let without_status = json!({"update_id": 11, "my_chat_member": {"chat": chat()}});
+        assert!(map_update(&without_status).is_err());
+    }
+
     #[test]
     fn kinds_we_do_not_handle_map_to_nothing() {
-        let update = json!({"update_id": 11, "my_chat_member": {"whatever": true}});
+        let update = json!({"update_id": 11, "chat_member": {"whatever": true}});
         assert_eq!(map_update(&update), Ok(None));
         let inline = json!({"update_id": 12, "callback_query": {
             "id": "1", "from": from(), "chat_instance": "-1", "inline_message_id": "x", "data": "d"}});

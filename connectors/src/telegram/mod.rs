@@ -511,6 +511,7 @@ fn allowed_updates() -> Vec<AllowedUpdate> {
         AllowedUpdate::Message,
         AllowedUpdate::EditedMessage,
         AllowedUpdate::CallbackQuery,
+        AllowedUpdate::MyChatMember,
     ]
 }
 

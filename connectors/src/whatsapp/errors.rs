@@ -17,8 +17,11 @@ const RATE_LIMIT_CODES: [i64; 7] = [4, 17, 32, 613, 80007, 130429, 131056];
 pub const INVALID_TOKEN: i64 = 190;
 /// Code 131047: more than 24 hours since the customer last wrote; only a template may go.
 pub const REENGAGEMENT_NEEDED: i64 = 131047;
-/// Code 131050: the customer chose to stop receiving messages from this business.
-pub const RECIPIENT_STOPPED: i64 = 131050;
+/// Code 131050: the customer chose to stop receiving *marketing* messages from this business.
+/// Only that message fails: replies and other templates still reach them, so the conversation is
+/// not marked blocked. (Meta normally reports it in a `failed` status webhook; the same code in
+/// a call's answer reads the same.)
+pub const RECIPIENT_STOPPED_MARKETING: i64 = 131050;
 /// Codes 1 and 2 and 131000: Meta's own trouble ("unknown error", "service unavailable").
 const SERVICE_TROUBLE_CODES: [i64; 3] = [1, 2, 131000];
 
@@ -108,9 +111,6 @@ pub fn classify(status: StatusCode, retry_after: Option<Duration>, body: &[u8]) 
     if error.is_invalid_token() {
         return SendError::invalid_token(&reason);
     }
-    if error.code == Some(RECIPIENT_STOPPED) {
-        return SendError::Blocked { reason };
-    }
     if error.code == Some(REENGAGEMENT_NEEDED) {
         return SendError::Permanent {
             reason: format!("outside_24h_window: {reason}"),
@@ -173,10 +173,18 @@ mod tests {
             panic!("expected permanent");
         };
         assert!(reason.starts_with("invalid token: boom"), "{reason}");
-        assert!(matches!(
-            classify(StatusCode::BAD_REQUEST, None, &body(RECIPIENT_STOPPED)),
-            SendError::Blocked { .. }
-        ));
+        // Opted out of marketing messages only: that message fails, the customer is not
+        // blocked, and retrying cannot help.
+        assert_eq!(
+            classify(
+                StatusCode::BAD_REQUEST,
+                None,
+                &body(RECIPIENT_STOPPED_MARKETING)
+            ),
+            SendError::Permanent {
+                reason: "boom (code 131050/2494010, fbtrace_id Az8or2yhqkZfEZ-_4Qn_Bam)".into()
+            }
+        );
         let SendError::Permanent { reason } =
             classify(StatusCode::BAD_REQUEST, None, &body(REENGAGEMENT_NEEDED))
         else {

@@ -125,7 +125,8 @@ struct Inner {
     /// Every update, in order; long poll reads from `committed`.
     updates: Vec<Value>,
     committed: usize,
-    failures: HashMap<String, VecDeque<(u16, String)>>,
+    /// Injected answers by operation: status, code, message.
+    failures: HashMap<String, VecDeque<(u16, String, String)>>,
     calls: HashMap<String, usize>,
     rate_limited: u64,
     /// Callback ids not answered yet.
@@ -285,14 +286,20 @@ impl MaxSandbox {
     }
 
     /// The next request to `METHOD /path` (e.g. `POST /messages`) answers `status` with
-    /// `{"code": code}`.
+    /// `{"code": code, "message": "injected failure"}`.
     pub fn fail_next(&self, operation: &str, status: u16, code: &str) {
+        self.fail_next_saying(operation, status, code, "injected failure");
+    }
+
+    /// The same with MAX's own words in `message` (e.g. the schema's example of a 403
+    /// `chat.denied`: "Forwarding messages from this chat or channel is prohibited").
+    pub fn fail_next_saying(&self, operation: &str, status: u16, code: &str, message: &str) {
         self.state
             .lock()
             .failures
             .entry(operation.to_string())
             .or_default()
-            .push_back((status, code.to_string()));
+            .push_back((status, code.to_string(), message.to_string()));
     }
 
     pub async fn customer_writes(&self, user_id: i64, text: &str) -> Delivery {
@@ -399,7 +406,8 @@ impl MaxSandbox {
     }
 
     /// The customer stops the bot: a `bot_stopped` update, and sends to their dialog answer 403
-    /// `chat.denied` until they write again.
+    /// `chat.denied` ("Key: error.dialog.suspended, args: [<user id>,].") until they write
+    /// again.
     pub async fn customer_stops_bot(&self, user_id: i64) -> Delivery {
         self.state.lock().stopped.insert(user_id);
         self.emit(json!({"update_type": "bot_stopped", "timestamp": now_ms(),
@@ -566,8 +574,8 @@ async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) ->
         .failures
         .get_mut(&operation)
         .and_then(VecDeque::pop_front);
-    if let Some((status, code)) = injected {
-        return error(status, &code, "injected failure");
+    if let Some((status, code, message)) = injected {
+        return error(status, &code, &message);
     }
     let param = |name: &str| {
         query
@@ -633,10 +641,15 @@ fn send(
         return error(400, "proto.payload", "chat_id or user_id is required");
     }
     let mut inner = state.lock();
-    let stopped = |user: i64| inner.stopped.contains(&user);
-    if user_id.is_some_and(stopped) || chat_id.is_some_and(|chat| stopped(chat - dialog_chat_id(0)))
-    {
-        return error(403, "chat.denied", "the user has stopped the bot");
+    let stopped = |user: &i64| inner.stopped.contains(user);
+    let dialog_user = chat_id.map(|chat| chat - dialog_chat_id(0));
+    if let Some(user) = user_id.filter(stopped).or(dialog_user.filter(stopped)) {
+        // The schema's "user suspended bot", in the words MAX answers it with.
+        return error(
+            403,
+            "chat.denied",
+            &format!("Key: error.dialog.suspended, args: [{user},]."),
+        );
     }
     for attachment in body["attachments"].as_array().into_iter().flatten() {
         let tokens: Vec<&str> = match attachment["type"].as_str() {

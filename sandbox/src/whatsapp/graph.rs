@@ -9,7 +9,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{TimeDelta, Utc};
 use serde_json::{Value, json};
 
-use super::{Callback, GraphFailure, SentMessage, Shared, StoredMedia, Violation, payloads};
+use super::{
+    Callback, GraphFailure, SentMessage, Shared, StoredMedia, TemplateCategory, Violation, payloads,
+};
 use crate::support;
 
 pub(super) async fn handshake(
@@ -170,6 +172,15 @@ pub(super) async fn send_message(
             );
         }
     }
+    let opted_out = {
+        let records = shared.records();
+        kind == "template"
+            && records.marketing_opt_outs.contains(&to)
+            && message["template"]["name"]
+                .as_str()
+                .and_then(|name| records.templates.get(name))
+                == Some(&TemplateCategory::Marketing)
+    };
     let wamid = shared.next_id("wamid.OUT");
     shared.records().sent.push(SentMessage {
         wamid: wamid.clone(),
@@ -177,7 +188,23 @@ pub(super) async fn send_message(
         body: message,
     });
     shared.touch();
-    if shared.config.auto_statuses && shared.records().callback.is_some() {
+    if opted_out {
+        // Accepted, then reported failed: Meta learns of the opt-out only on delivery.
+        if shared.records().callback.is_some() {
+            let shared = Arc::clone(&shared);
+            let (wamid, to) = (wamid.clone(), to.clone());
+            tokio::spawn(async move {
+                let body = payloads::failed_status_webhook(
+                    &shared.business(),
+                    &wamid,
+                    &to,
+                    vec![payloads::marketing_opt_out_error()],
+                    Utc::now().timestamp(),
+                );
+                shared.deliver(&body).await;
+            });
+        }
+    } else if shared.config.auto_statuses && shared.records().callback.is_some() {
         let shared = Arc::clone(&shared);
         let (wamid, to) = (wamid.clone(), to.clone());
         tokio::spawn(async move {

@@ -223,9 +223,44 @@ pub fn status_webhook(
             "category": "service", "type": "regular"});
     }
     if let Some((code, title)) = error {
-        entry["errors"] = json!([{"code": code, "title": title, "message": title,
-            "error_data": {"details": title}}]);
+        entry["errors"] = json!([status_error(code, title, title)]);
     }
+    wrap(
+        business,
+        json!({"messaging_product": "whatsapp", "metadata": metadata(business), "statuses": [entry]}),
+    )
+}
+
+/// One `errors[]` entry of a status (Meta's `StatusError`).
+pub fn status_error(code: i64, title: &str, details: &str) -> Value {
+    json!({"code": code, "title": title, "message": title, "error_data": {"details": details},
+        "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/"})
+}
+
+/// The error Meta reports, in a `failed` status, for a marketing template to a customer who
+/// chose to stop receiving marketing messages from the business (code 131050).
+pub fn marketing_opt_out_error() -> Value {
+    status_error(
+        MARKETING_OPT_OUT,
+        "Unable to deliver the message. This recipient has chosen to stop receiving marketing \
+         messages on WhatsApp from your business.",
+        "The recipient has opted out of marketing messages from this business.",
+    )
+}
+
+/// Meta's code for a marketing message to a customer who opted out of them.
+pub const MARKETING_OPT_OUT: i64 = 131050;
+
+/// A `failed` status with these `errors[]` entries.
+pub fn failed_status_webhook(
+    business: &Business,
+    wamid: &str,
+    recipient: &str,
+    errors: Vec<Value>,
+    timestamp: i64,
+) -> Value {
+    let entry = json!({"id": wamid, "status": "failed", "timestamp": timestamp.to_string(),
+        "recipient_id": recipient, "errors": errors});
     wrap(
         business,
         json!({"messaging_product": "whatsapp", "metadata": metadata(business), "statuses": [entry]}),

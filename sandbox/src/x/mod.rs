@@ -35,7 +35,9 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::oauth::{ClientAuth, Granted, OAuthConfig, OAuthServer, basic, bearer};
+use crate::oauth::{
+    ClientAuth, Granted, OAuthConfig, OAuthServer, OfflineAccess, TokenRequest, basic, bearer,
+};
 use crate::support::{Violations, multipart};
 use crate::webhook_delivery::{Caller, Delivery};
 use spec::{Request, XSpec};
@@ -75,6 +77,8 @@ pub struct XConfig {
     /// bearer's, and the consumer secret that keys CRCs and signatures.
     pub client_id: String,
     pub client_secret: String,
+    /// How long the access tokens the OAuth flow issues live.
+    pub oauth_token_ttl_secs: u64,
 }
 
 impl Default for XConfig {
@@ -86,6 +90,7 @@ impl Default for XConfig {
             access_token: "x-user-token".into(),
             client_id: "x-client-id".into(),
             client_secret: "x-consumer-secret".into(),
+            oauth_token_ttl_secs: 7200,
         }
     }
 }
@@ -193,6 +198,8 @@ impl XSandbox {
             client_auth: ClientAuth::Basic,
             pkce_required: true,
             rotate_refresh: true,
+            offline: OfflineAccess::Scope("offline.access"),
+            token_ttl_secs: config.oauth_token_ttl_secs,
         });
         oauth.accept(&config.access_token);
         let state = Arc::new(State {
@@ -312,6 +319,11 @@ impl XSandbox {
     /// The grants the token endpoint made.
     pub fn grants(&self) -> Vec<Granted> {
         self.state.oauth.grants()
+    }
+
+    /// Every request to the OAuth token endpoint, in order, with its outcome.
+    pub fn oauth_requests(&self) -> Vec<TokenRequest> {
+        self.state.oauth.token_requests()
     }
 
     /// The next call of `operation_id` fails with `status` (429 carries

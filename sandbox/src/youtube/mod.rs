@@ -30,7 +30,9 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::oauth::{ClientAuth, Granted, OAuthConfig, OAuthServer, bearer};
+use crate::oauth::{
+    ClientAuth, Granted, OAuthConfig, OAuthServer, OfflineAccess, TokenRequest, bearer,
+};
 use crate::support::Violations;
 use spec::YoutubeSpec;
 
@@ -56,6 +58,8 @@ pub struct YoutubeConfig {
     pub access_token: String,
     pub client_id: String,
     pub client_secret: String,
+    /// How long the access tokens the OAuth flow issues live.
+    pub oauth_token_ttl_secs: u64,
 }
 
 impl Default for YoutubeConfig {
@@ -66,6 +70,7 @@ impl Default for YoutubeConfig {
             access_token: "ya29.sandbox-token".into(),
             client_id: "sandbox.apps.googleusercontent.com".into(),
             client_secret: "google-client-secret".into(),
+            oauth_token_ttl_secs: 3599,
         }
     }
 }
@@ -212,6 +217,8 @@ impl YoutubeSandbox {
             client_auth: ClientAuth::Form,
             pkce_required: false,
             rotate_refresh: false,
+            offline: OfflineAccess::AccessType,
+            token_ttl_secs: config.oauth_token_ttl_secs,
         });
         oauth.accept(&config.access_token);
         let state = Arc::new(State {
@@ -292,6 +299,11 @@ impl YoutubeSandbox {
 
     pub fn grants(&self) -> Vec<Granted> {
         self.state.oauth.grants()
+    }
+
+    /// Every request to the OAuth token endpoint, in order, with its outcome.
+    pub fn oauth_requests(&self) -> Vec<TokenRequest> {
+        self.state.oauth.token_requests()
     }
 
     /// The next call of `method_id` fails with Google's `reason` (`quotaExceeded`,

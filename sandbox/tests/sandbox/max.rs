@@ -160,11 +160,12 @@ async fn statuses_are_classified_and_the_token_checked() {
 
     sandbox.fail_next("POST /messages", 503, "internal");
     assert!(channel.send(&message).await.unwrap_err().is_transient());
-    sandbox.fail_next("POST /messages", 403, "chat.denied");
+    let forwarding = "Forwarding messages from this chat or channel is prohibited";
+    sandbox.fail_next_saying("POST /messages", 403, "chat.denied", forwarding);
     assert_eq!(
         channel.send(&message).await.unwrap_err(),
-        SendError::Blocked {
-            reason: "MAX 403 chat.denied: injected failure".into()
+        SendError::Permanent {
+            reason: format!("MAX 403 chat.denied: {forwarding}")
         }
     );
     sandbox.fail_next("POST /messages", 403, "access.denied");
@@ -489,7 +490,8 @@ async fn a_customer_who_stops_the_bot_is_reported_and_refused_until_they_write()
     let to_dialog = OutboundMessage::text(MessageId::new(), dialog(), "Вы здесь?", "stop-1");
     let err = channel.send(&to_dialog).await.unwrap_err();
     assert!(
-        matches!(&err, SendError::Blocked { reason } if reason.contains("403 chat.denied")),
+        matches!(&err, SendError::Blocked { reason }
+            if reason == &format!("MAX 403 chat.denied: Key: error.dialog.suspended, args: [{CUSTOMER},].")),
         "{err:?}"
     );
 

@@ -190,7 +190,12 @@ async fn a_customer_message_reaches_the_webhook_and_the_reply_reaches_the_custom
     assert_eq!(webhook.secret_token.as_deref(), Some(SECRET));
     assert_eq!(
         webhook.allowed_updates.unwrap(),
-        ["message", "edited_message", "callback_query"]
+        [
+            "message",
+            "edited_message",
+            "callback_query",
+            "my_chat_member"
+        ]
     );
 
     let action = setup
@@ -996,6 +1001,59 @@ async fn a_later_part_waits_out_a_short_flood_limit_in_place() {
 }
 
 #[tokio::test]
+async fn blocking_and_unblocking_the_bot_arrive_as_my_chat_member_updates() {
+    let sandbox = TelegramSandbox::start().await.unwrap();
+    let bot = sandbox.add_bot(TOKEN);
+    let poller = channel(&sandbox, TOKEN, Some(SECRET), "long_poll");
+    bot.customer_says(5001, &ivan(), "привет").await.unwrap();
+    let blocked = bot.customer_blocks_bot(5001, &ivan()).await.unwrap();
+    assert_eq!(blocked.delivery, Delivery::Queued);
+    let update = bot.update(blocked.update_id).unwrap();
+    assert_eq!(
+        update["my_chat_member"]["new_chat_member"]["status"],
+        "kicked"
+    );
+    assert_eq!(
+        update["my_chat_member"]["old_chat_member"]["status"],
+        "member"
+    );
+    assert_eq!(update["my_chat_member"]["from"]["id"], 5001);
+    assert_eq!(
+        bot.customer_blocks_bot(5001, &ivan()).await.unwrap_err(),
+        omnihub_sandbox::telegram::SandboxError::NoChange(5001)
+    );
+    // Writing again needs unblocking the bot, which Telegram reports before the message.
+    bot.customer_says(5001, &ivan(), "я вернулся")
+        .await
+        .unwrap();
+    let polled = poller.poll(None).await.unwrap();
+    let kinds: Vec<_> = polled
+        .updates
+        .iter()
+        .map(|update| match update {
+            InboundUpdate::Message(message) => format!("message {}", message.text),
+            InboundUpdate::Blocked {
+                conversation,
+                reason,
+            } => format!("blocked {conversation}: {reason}"),
+            InboundUpdate::Unblocked { conversation } => format!("unblocked {conversation}"),
+            InboundUpdate::Status(status) => format!("status {status:?}"),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "message привет",
+            "blocked 5001: Forbidden: bot was blocked by the user",
+            "unblocked 5001",
+            "message я вернулся",
+        ]
+    );
+    poller.send(&text(5001, "с возвращением")).await.unwrap();
+    assert_eq!(sandbox.violations(), []);
+}
+
+#[tokio::test]
 async fn refusals_are_permanent_in_telegrams_words() {
     let setup = Setup::new().await;
     setup
@@ -1003,7 +1061,7 @@ async fn refusals_are_permanent_in_telegrams_words() {
         .customer_says(5001, &ivan(), "привет")
         .await
         .unwrap();
-    setup.bot.customer_blocks_bot(5001).unwrap();
+    setup.bot.customer_blocks_bot(5001, &ivan()).await.unwrap();
     let blocked = setup
         .channel
         .send(&text(5001, "вы тут?"))

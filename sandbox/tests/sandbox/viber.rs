@@ -473,7 +473,9 @@ async fn outbound_messages_pass_vibers_rules_and_report_their_delivery() {
             InboundUpdate::Status(status) => {
                 Some((status.provider_message_id.clone(), status.status))
             }
-            InboundUpdate::Message(_) | InboundUpdate::Blocked { .. } => None,
+            InboundUpdate::Message(_)
+            | InboundUpdate::Blocked { .. }
+            | InboundUpdate::Unblocked { .. } => None,
         })
         .collect();
     assert_eq!(statuses.len(), 8, "{statuses:?}");

@@ -68,7 +68,9 @@ impl WebhookReceiver {
             .into_iter()
             .filter_map(|update| match update {
                 InboundUpdate::Message(message) => Some(message),
-                InboundUpdate::Status(_) | InboundUpdate::Blocked { .. } => None,
+                InboundUpdate::Status(_)
+                | InboundUpdate::Blocked { .. }
+                | InboundUpdate::Unblocked { .. } => None,
             })
             .collect()
     }

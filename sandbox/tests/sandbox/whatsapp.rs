@@ -14,7 +14,8 @@ use omnihub_connectors::{Button, OutboundAttachment, OutboundMessage, SendError,
 use omnihub_core::MessageId;
 use omnihub_core::model::DeliveryStatus;
 use omnihub_sandbox::whatsapp::{
-    Customer, CustomerMessage, GraphFailure, WhatsappConfig, WhatsappSandbox, schema,
+    Customer, CustomerMessage, GraphFailure, MARKETING_OPT_OUT, TemplateCategory, WhatsappConfig,
+    WhatsappSandbox, schema,
 };
 use serde_json::{Value, json};
 
@@ -523,7 +524,9 @@ async fn statuses_of_sent_messages_are_mapped() {
         .iter()
         .filter_map(|update| match update {
             InboundUpdate::Status(status) => Some(status),
-            InboundUpdate::Message(_) | InboundUpdate::Blocked { .. } => None,
+            InboundUpdate::Message(_)
+            | InboundUpdate::Blocked { .. }
+            | InboundUpdate::Unblocked { .. } => None,
         })
         .collect();
     assert_eq!(
@@ -550,6 +553,72 @@ async fn statuses_of_sent_messages_are_mapped() {
             reason: Some("Message undeliverable (code 131026)".into()),
         }))
     );
+}
+
+#[tokio::test]
+async fn a_marketing_template_to_a_customer_who_stopped_them_fails_in_a_status() {
+    let setup = setup().await;
+    customer_says_hello(&setup).await;
+    let anna = customer();
+    setup
+        .sandbox
+        .approve_template("spring_sale", TemplateCategory::Marketing);
+    setup
+        .sandbox
+        .approve_template("order_shipped", TemplateCategory::Utility);
+    setup.sandbox.customer_stops_marketing(&anna);
+    let template = |name: &str| {
+        let mut message = reply("шаблон");
+        message.template = Some(Template {
+            name: name.into(),
+            language: "ru".into(),
+            parameters: vec![],
+        });
+        message
+    };
+
+    // Meta accepts the message and then reports it failed: no sent, delivered or read.
+    let receipt = setup.channel.send(&template("spring_sale")).await.unwrap();
+    let wamid = receipt.provider_message_id.unwrap();
+    let updates = setup.callback.wait_for_updates(2).await;
+    assert_eq!(
+        updates.last(),
+        Some(&InboundUpdate::Status(StatusUpdate {
+            provider_message_id: wamid,
+            status: DeliveryStatus::Failed,
+            reason: Some(
+                "Unable to deliver the message. This recipient has chosen to stop receiving \
+                 marketing messages on WhatsApp from your business. (code 131050)"
+                    .into()
+            ),
+        }))
+    );
+    let deliveries = setup
+        .sandbox
+        .wait_for_deliveries(2, std::time::Duration::from_secs(10))
+        .await;
+    let failed: Value = serde_json::from_slice(&deliveries[1].body).unwrap();
+    let status = &failed["entry"][0]["changes"][0]["value"]["statuses"][0];
+    assert_eq!(status["errors"][0]["code"], MARKETING_OPT_OUT);
+    assert!(status["errors"][0]["error_data"]["details"].is_string());
+
+    // Other templates and free-form replies still reach the customer.
+    setup
+        .channel
+        .send(&template("order_shipped"))
+        .await
+        .unwrap();
+    setup.channel.send(&reply("Заказ в пути")).await.unwrap();
+    let updates = setup.callback.wait_for_updates(2 + 6).await;
+    let failures = updates
+        .iter()
+        .filter(|update| {
+            matches!(update, InboundUpdate::Status(status) if status.status == DeliveryStatus::Failed)
+        })
+        .count();
+    assert_eq!(failures, 1, "{updates:?}");
+    assert_eq!(setup.sandbox.sent().len(), 3);
+    assert_eq!(setup.sandbox.violations(), []);
 }
 
 #[tokio::test]

@@ -282,6 +282,12 @@ pub(crate) async fn apply(
                 )
                 .await?;
         }
+        InboundUpdate::Unblocked { conversation } => {
+            state
+                .hub
+                .customer_unblocked(channel.client_id, channel.id, &conversation)
+                .await?;
+        }
     }
     Ok(())
 }
