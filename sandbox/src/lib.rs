@@ -4,6 +4,7 @@
 //! on omnihub's store or HTTP layer: the sandbox is something omnihub talks to, not part of it.
 
 pub mod graph;
+pub mod imap;
 pub mod mail_servers;
 
 /// A small photo (a 120×80 PNG) customers send in tests and in the demo.

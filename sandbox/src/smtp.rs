@@ -146,7 +146,7 @@ enum Flow {
     Close,
 }
 
-enum Line {
+pub(crate) enum Line {
     /// The line's bytes with their terminator (CRLF, or a bare LF).
     Complete(Vec<u8>),
     /// Longer than allowed; it was read and dropped. `crlf` tells how it ended.
@@ -466,7 +466,11 @@ impl Session {
     }
 }
 
-async fn read_line<R: AsyncBufRead + Unpin>(reader: &mut R, max: usize) -> std::io::Result<Line> {
+/// Reads one line of at most `max` bytes (terminator included) from any buffered reader.
+pub(crate) async fn read_line<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    max: usize,
+) -> std::io::Result<Line> {
     let mut line = Vec::new();
     let mut length = 0;
     // Kept across chunks so a CRLF split between two reads is still seen on a dropped line.

@@ -136,13 +136,19 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     let logins = seed(&store, &data_dir).await?;
 
     print_welcome(&config, &data_dir, &logins);
-    let state = AppState::build(config.clone(), store.clone()).await?;
     let client = store
         .credentials_by_email(PEOPLE[2].email)
         .await?
         .user
         .client_id
         .context("the demo client's owner has no client")?;
+    // The mailbox registers no webhook, so it is connected before anything reads the channels:
+    // the server's pollers find it at their first look, with this start's server addresses.
+    providers
+        .connect_mailbox(&store, client)
+        .await
+        .context("connecting the demo's mailbox")?;
+    let state = AppState::build(config.clone(), store.clone()).await?;
     let public_url = config.server.public_url.clone();
     let endpoints = state.endpoints.clone();
     let social_state = state.clone();

@@ -9,16 +9,27 @@
 //! Telephony too: a fake Asterisk (ARI) answers the client's "call me back" requests, so the
 //! widget offers the call-back and each attempt's outcome shows in the conversation. The fake
 //! PBX listens on 127.0.0.1, which the demo allows (`allow_private_pbx_hosts`).
+//!
+//! And e-mail: the client's sales mailbox lives on the sandbox's fake IMAP server, read by the
+//! mailbox connector in IDLE, and its replies go out through the capturing SMTP sandbox. Both
+//! listen on 127.0.0.1, which the demo allows (`allow_private_mail_hosts`). Customers' letters
+//! are delivered straight into the mailbox, as a mail server's local delivery does, some of
+//! them follow-ups in the same thread (`In-Reply-To`, `References`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use chrono::{FixedOffset, Utc};
+use omnihub_connectors::email::cursor_from_first_message;
 use omnihub_connectors::registry::{self, Endpoints};
 use omnihub_core::ClientId;
 use omnihub_core::model::{Channel, ChannelKind, Provider};
+use omnihub_sandbox::imap::letter::Letter;
+use omnihub_sandbox::imap::{ImapSandbox, MailStore};
 use omnihub_sandbox::max::{MaxConfig, MaxSandbox};
 use omnihub_sandbox::ok::{OkConfig, OkSandbox};
+use omnihub_sandbox::smtp::SmtpSandbox;
 use omnihub_sandbox::telegram::{Customer as TelegramCustomer, FakeBot, TelegramSandbox};
 use omnihub_sandbox::telephony::ari::{AriConfig, AriSandbox};
 use omnihub_sandbox::viber::{ViberConfig, ViberCustomer, ViberCustomerMessage, ViberSandbox};
@@ -38,8 +49,13 @@ const TELEGRAM_SECRET: &str = "demo-telegram-secret";
 const VK_SECRET: &str = "demo-vk-secret";
 const MAX_SECRET: &str = "demo-max-secret";
 
-/// The demo's messenger channels (one per fake), written to in turn.
-const CHANNELS: usize = 5;
+/// The demo's mailbox: its address is also its IMAP and SMTP login.
+const MAILBOX_ADDRESS: &str = "sales@romashka.test";
+const MAILBOX_PASSWORD: &str = "demo-mailbox-password";
+const MAILBOX_FOLDER: &str = "INBOX";
+
+/// The demo's messenger channels and its mailbox (one per fake), written to in turn.
+const CHANNELS: usize = 6;
 /// The first round of customers, one per channel, this far apart; then one every few seconds.
 const FIRST_ROUND_GAP: Duration = Duration::from_millis(300);
 const PACE_SECS: std::ops::RangeInclusive<u64> = 3..=8;
@@ -55,12 +71,17 @@ pub struct DemoProviders {
     pbx: AriSandbox,
     /// The OK group of the demo's social profiles.
     ok: OkSandbox,
+    /// The sales mailbox (IMAP) and the mail server that takes its replies (SMTP).
+    mail: ImapSandbox,
+    smtp: SmtpSandbox,
 }
 
 impl DemoProviders {
     pub async fn start() -> anyhow::Result<DemoProviders> {
         let telegram = TelegramSandbox::start().await.context("telegram sandbox")?;
         let bot = telegram.add_bot(TELEGRAM_TOKEN);
+        let mail_store = MailStore::new();
+        mail_store.add_account(MAILBOX_ADDRESS, MAILBOX_PASSWORD);
         Ok(DemoProviders {
             telegram,
             bot,
@@ -82,6 +103,10 @@ impl DemoProviders {
             ok: OkSandbox::start(OkConfig::default())
                 .await
                 .context("ok sandbox")?,
+            mail: ImapSandbox::start(mail_store)
+                .await
+                .context("imap sandbox")?,
+            smtp: SmtpSandbox::start().await.context("smtp sandbox")?,
         })
     }
 
@@ -98,7 +123,8 @@ impl DemoProviders {
             ok_oauth_token: self.ok.token_url(),
             viber_api: self.viber.base_url(),
             max_api: self.max.base_url(),
-            allow_private_mail_hosts: false,
+            // The demo's mail servers are the local fakes.
+            allow_private_mail_hosts: true,
             // The demo's PBX is the local fake.
             allow_private_pbx_hosts: true,
             ..ProvidersConfig::default()
@@ -219,6 +245,71 @@ impl DemoProviders {
                     .await?;
             }
         }
+        Ok(())
+    }
+
+    /// The mailbox channel's settings: the fake servers' addresses (new every start), in plain
+    /// text, which the connector allows on loopback only.
+    fn mailbox_settings(&self) -> Value {
+        json!({
+            "address": MAILBOX_ADDRESS,
+            "display_name": "Ромашка, отдел продаж",
+            "imap_host": "127.0.0.1",
+            "imap_port": self.mail.addr().port(),
+            "imap_security": "plain",
+            "smtp_host": "127.0.0.1",
+            "smtp_port": self.smtp.addr().port(),
+            "smtp_security": "plain",
+            "folder": MAILBOX_FOLDER,
+        })
+    }
+
+    /// Makes sure the client has the sales mailbox (created once; its servers' addresses are
+    /// brought up to date every start). The fake's mailbox is new at every start, so the
+    /// channel reads it from its first message: a letter delivered before the first poll is
+    /// not skipped. Called before the server starts, so its pollers find the mailbox at once.
+    pub async fn connect_mailbox(&self, store: &DynStore, client: ClientId) -> anyhow::Result<()> {
+        let credentials = json!({ "password": MAILBOX_PASSWORD });
+        let existing = store.list_channels(client).await?;
+        let id = match existing
+            .iter()
+            .find(|c| c.provider == Provider::Email && c.kind == ChannelKind::Messaging)
+        {
+            Some(c) => {
+                store
+                    .update_channel(
+                        client,
+                        c.id,
+                        &ChannelPatch {
+                            name: None,
+                            settings: Some(self.mailbox_settings()),
+                            credentials: Some(credentials),
+                        },
+                    )
+                    .await?;
+                c.id
+            }
+            None => {
+                store
+                    .create_channel(&NewChannel {
+                        client_id: client,
+                        kind: ChannelKind::Messaging,
+                        provider: Provider::Email,
+                        name: "Почта отдела продаж".into(),
+                        settings: self.mailbox_settings(),
+                        credentials: Some(credentials),
+                    })
+                    .await?
+                    .id
+            }
+        };
+        let uid_validity = self
+            .mail
+            .store()
+            .uid_validity_of(MAILBOX_ADDRESS, MAILBOX_FOLDER)?;
+        store
+            .set_poll_cursor(client, id, &cursor_from_first_message(uid_validity))
+            .await?;
         Ok(())
     }
 
@@ -356,15 +447,182 @@ impl DemoProviders {
                     .await;
                 delivered(delivery.status, &delivery.answer)
             }
-            _ => {
+            4 => {
                 let delivery = self.max.customer_writes(90_001 + who, text).await;
                 answered(delivery.answers.iter().map(|a| a.status))
             }
+            _ => self.customer_mails(n / CHANNELS),
         };
         if let Err(err) = outcome {
             tracing::warn!(error = %err, "a demo customer's message was not delivered");
         }
     }
+}
+
+impl DemoProviders {
+    /// The `visit`-th letter of the e-mail customers: even visits open a thread of
+    /// [`MAIL_THREADS`] in turn, odd ones follow up in the thread just opened.
+    fn customer_mails(&self, visit: usize) -> Result<(), String> {
+        let thread = &MAIL_THREADS[(visit / 2) % MAIL_THREADS.len()];
+        // Unique per start (the mailbox's UIDVALIDITY is), so a restart never repeats an id.
+        let run = self
+            .mail
+            .store()
+            .uid_validity_of(MAILBOX_ADDRESS, MAILBOX_FOLDER)
+            .map_err(|e| e.to_string())?;
+        let domain = thread.address.rsplit_once('@').map_or("", |(_, d)| d);
+        let id = |visit: usize| format!("demo.{run}.{visit}@{domain}");
+        let (subject, text, parent) = if visit % 2 == 0 {
+            (thread.subject.to_owned(), thread.first, None)
+        } else {
+            (
+                format!("Re: {}", thread.subject),
+                thread.follow_up,
+                Some(id(visit - 1)),
+            )
+        };
+        let letter = Letter {
+            from_name: thread.name.into(),
+            from: thread.address.into(),
+            to: MAILBOX_ADDRESS.into(),
+            subject,
+            text: text.into(),
+            message_id: id(visit),
+            references: parent.iter().cloned().collect(),
+            in_reply_to: parent,
+            date: moscow_now(),
+        };
+        self.deliver(&letter)
+    }
+
+    fn deliver(&self, letter: &Letter) -> Result<(), String> {
+        self.mail
+            .store()
+            .deliver(MAILBOX_ADDRESS, letter.to_bytes())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// A letter from the sandbox page's customer: an answer to the business's latest reply to
+    /// them, else a follow-up to their own latest letter, else a new thread titled with the
+    /// start of the text.
+    fn page_letter(&self, customer: &SandboxCustomer, text: &str) -> Letter {
+        let replies: Vec<Vec<u8>> = self
+            .smtp
+            .messages()
+            .into_iter()
+            .filter(|m| {
+                m.to.iter()
+                    .any(|to| to.eq_ignore_ascii_case(&customer.email))
+            })
+            .map(|m| m.data.into_bytes())
+            .collect();
+        let own: Vec<Vec<u8>> = self
+            .mail
+            .store()
+            .messages(MAILBOX_ADDRESS, MAILBOX_FOLDER)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| m.raw.to_vec())
+            .filter(|raw| sender_of(raw).is_some_and(|from| from == customer.email))
+            .collect();
+        let parent = replies
+            .last()
+            .or(own.last())
+            .and_then(|raw| MailParent::read(raw));
+        let (subject, in_reply_to, references) = match parent {
+            Some(parent) => {
+                let mut references = parent.references;
+                if !references.contains(&parent.message_id) {
+                    references.push(parent.message_id.clone());
+                }
+                (
+                    format!("Re: {}", strip_re(&parent.subject)),
+                    Some(parent.message_id),
+                    references,
+                )
+            }
+            None => {
+                let first_line = text.lines().next().unwrap_or_default();
+                let subject: String = first_line.chars().take(60).collect();
+                (subject, None, Vec::new())
+            }
+        };
+        let domain = customer.email.rsplit_once('@').map_or("", |(_, d)| d);
+        Letter {
+            from_name: customer.name.clone(),
+            from: customer.email.clone(),
+            to: MAILBOX_ADDRESS.into(),
+            subject,
+            text: text.into(),
+            message_id: format!("sandbox.{}@{domain}", uuid::Uuid::new_v4().simple()),
+            in_reply_to,
+            references,
+            date: moscow_now(),
+        }
+    }
+}
+
+/// What a letter answering a message needs of it.
+struct MailParent {
+    message_id: String,
+    /// Its `References`, else its `In-Reply-To`.
+    references: Vec<String>,
+    subject: String,
+}
+
+impl MailParent {
+    fn read(raw: &[u8]) -> Option<MailParent> {
+        let message = mail_parser::MessageParser::default().parse(raw)?;
+        let ids = |value: &mail_parser::HeaderValue<'_>| -> Vec<String> {
+            value
+                .as_text_list()
+                .map(|ids| ids.iter().map(|id| id.to_string()).collect())
+                .unwrap_or_default()
+        };
+        let mut references = ids(message.references());
+        if references.is_empty() {
+            references = ids(message.in_reply_to());
+        }
+        Some(MailParent {
+            message_id: message.message_id()?.to_owned(),
+            references,
+            subject: message.subject().unwrap_or_default().to_owned(),
+        })
+    }
+}
+
+/// The first `From` address of a raw message, lower case.
+fn sender_of(raw: &[u8]) -> Option<String> {
+    let message = mail_parser::MessageParser::default().parse(raw)?;
+    let address = message.from()?.first()?.address()?.to_ascii_lowercase();
+    Some(address)
+}
+
+/// The text a mail client shows of a message: its first `text/plain` body.
+fn mail_text(raw: &[u8]) -> String {
+    mail_parser::MessageParser::default()
+        .parse(raw)
+        .and_then(|message| message.body_text(0).map(|text| text.trim_end().to_owned()))
+        .unwrap_or_default()
+}
+
+fn strip_re(subject: &str) -> &str {
+    let mut subject = subject.trim();
+    while subject
+        .get(..3)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("re:"))
+    {
+        subject = subject[3..].trim_start();
+    }
+    subject
+}
+
+/// Now, on the shop's clock (Moscow, UTC+3).
+fn moscow_now() -> chrono::DateTime<FixedOffset> {
+    let now = Utc::now();
+    FixedOffset::east_opt(3 * 3600)
+        .map_or_else(|| now.fixed_offset(), |moscow| now.with_timezone(&moscow))
 }
 
 /// A customer of the sandbox page: a name, and the ids each provider knows them by (stable
@@ -377,6 +635,8 @@ pub struct SandboxCustomer {
     phone: String,
     /// A Viber user id.
     viber: String,
+    /// An e-mail address.
+    email: String,
 }
 
 impl SandboxCustomer {
@@ -390,22 +650,25 @@ impl SandboxCustomer {
             numeric: 100_000 + i64::try_from(hash % 800_000).unwrap_or_default(),
             phone: format!("7998{:07}", hash % 10_000_000),
             viber: format!("sandbox-{hash:016x}"),
+            email: format!("customer-{:08x}@example.com", hash >> 32),
         }
     }
 }
 
 /// Providers the sandbox page lets the user write on.
-pub const SANDBOX_PROVIDERS: [Provider; 5] = [
+pub const SANDBOX_PROVIDERS: [Provider; 6] = [
     Provider::Telegram,
     Provider::Whatsapp,
     Provider::Vk,
     Provider::Viber,
     Provider::Max,
+    Provider::Email,
 ];
 
 impl DemoProviders {
     /// The customer writes to the business on `provider`, through its fake exactly as a real
-    /// customer's message arrives (the signed webhook the fake delivers).
+    /// customer's message arrives (the signed webhook the fake delivers; for e-mail, a letter
+    /// delivered into the mailbox the channel reads).
     pub async fn customer_writes(
         &self,
         provider: Provider,
@@ -451,6 +714,7 @@ impl DemoProviders {
                 let delivery = self.max.customer_writes(customer.numeric, text).await;
                 answered(delivery.answers.iter().map(|a| a.status))
             }
+            Provider::Email => self.deliver(&self.page_letter(customer, text)),
             other => Err(format!("the demo has no {} channel", other.as_str())),
         }
     }
@@ -504,6 +768,16 @@ impl DemoProviders {
                 })
                 .map(|m| text_of(&m.body, &["text"]))
                 .collect(),
+            Provider::Email => self
+                .smtp
+                .messages()
+                .into_iter()
+                .filter(|m| {
+                    m.to.iter()
+                        .any(|to| to.eq_ignore_ascii_case(&customer.email))
+                })
+                .map(|m| mail_text(m.data.as_bytes()))
+                .collect(),
             _ => Vec::new(),
         }
     }
@@ -525,6 +799,51 @@ fn answered(statuses: impl Iterator<Item = u16>) -> Result<(), String> {
         Err(format!("webhooks answered {statuses:?}"))
     }
 }
+
+/// One e-mail customer of the demo: who, about what, and what they add in the same thread.
+struct MailThread {
+    name: &'static str,
+    address: &'static str,
+    subject: &'static str,
+    first: &'static str,
+    follow_up: &'static str,
+}
+
+/// What demo customers write by e-mail, in both languages, each followed up once.
+const MAIL_THREADS: [MailThread; 4] = [
+    MailThread {
+        name: "Мария Петрова",
+        address: "maria.petrova@example.ru",
+        subject: "Доставка в Казань",
+        first: "Здравствуйте!\n\nПодскажите, пожалуйста, доставляете ли вы в Казань и сколько \
+                это займёт дней?\n\nС уважением,\nМария Петрова",
+        follow_up: "Дополню: удобнее курьером до двери, после 18:00.\n\nМария",
+    },
+    MailThread {
+        name: "John Carter",
+        address: "john.carter@example.com",
+        subject: "Invoice for order #4815",
+        first: "Hello,\n\nCould you send me an invoice for order #4815? Our accounting needs \
+                it by Friday.\n\nBest regards,\nJohn Carter",
+        follow_up: "Sorry, I forgot: the invoice should be made out to Carter & Sons Ltd.\n\nJohn",
+    },
+    MailThread {
+        name: "Ирина Соколова",
+        address: "irina.sokolova@example.ru",
+        subject: "Возврат платья",
+        first: "Добрый день!\n\nКупила у вас платье, не подошёл размер. Как оформить \
+                возврат?\n\nИрина",
+        follow_up: "Чек сохранился, бирки на месте.\n\nИрина",
+    },
+    MailThread {
+        name: "Emma Schmidt",
+        address: "emma.schmidt@example.de",
+        subject: "Wholesale prices",
+        first: "Hi,\n\nWe run a small shop in Berlin. Do you offer wholesale prices for \
+                orders of 50 items or more?\n\nKind regards,\nEmma Schmidt",
+        follow_up: "And do you ship to Germany by DHL?\n\nEmma",
+    },
+];
 
 /// What demo customers say: a name and a line, in both languages.
 const LINES: [(&str, &str); 10] = [

@@ -1,8 +1,9 @@
-//! The demo's sandbox page: the user writes as a customer on any of the demo's messengers and
-//! sees what the business answers, as that customer would. A message goes through the
-//! provider's fake exactly as a real customer's does (the fake delivers its signed webhook to
-//! omnihub), so it lands in the inbox like any other; replies are read back from what the fake
-//! received from omnihub's connector. Served on its own local listener, apart from the
+//! The demo's sandbox page: the user writes as a customer on any of the demo's messengers, or
+//! by e-mail, and sees what the business answers, as that customer would. A message goes
+//! through the provider's fake exactly as a real customer's does (the fake delivers its signed
+//! webhook to omnihub; a letter is delivered into the mailbox omnihub reads over IMAP), so it
+//! lands in the inbox like any other; replies are read back from what the fake received from
+//! omnihub's connector (for e-mail, what reached the SMTP sandbox). Served on its own local listener, apart from the
 //! service's API, and only by `omnihub demo`.
 
 use std::net::SocketAddr;

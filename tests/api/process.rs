@@ -174,7 +174,8 @@ async fn demo_serves_https_with_hsts_redirects_plain_http_and_fills_the_inbox() 
         assert!(cookie.contains(attr), "{attr} missing from {cookie}");
     }
 
-    // The client owner's inbox fills from every messenger within 10 s of the start.
+    // The client owner's inbox fills from every messenger and the mailbox within 10 s of the
+    // start.
     let line = logins
         .lines()
         .find(|l| l.starts_with("client owner"))
@@ -206,7 +207,7 @@ async fn demo_serves_https_with_hsts_redirects_plain_http_and_fills_the_inbox() 
             .await
             .unwrap()
     };
-    let messengers = ["telegram", "whatsapp", "vk", "viber", "max"];
+    let messengers = ["telegram", "whatsapp", "vk", "viber", "max", "email"];
     loop {
         // The demo connects its messenger channels once it is listening: read them each time.
         let channels = get("/api/v1/channels").await;
@@ -236,8 +237,9 @@ async fn demo_serves_https_with_hsts_redirects_plain_http_and_fills_the_inbox() 
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    // The sandbox page: a customer writes on Telegram through the fake, the message lands in
-    // the inbox, and the owner's reply shows on the page as the customer receives it.
+    // The sandbox page: a customer writes on every channel through its fake (by e-mail, a
+    // letter into the mailbox), the message lands in the inbox, and the owner's reply shows on
+    // the page as the customer receives it (by e-mail, the mail omnihub sent through SMTP).
     let page = format!("http://127.0.0.1:{sandbox}");
     let html = plain.get(format!("{page}/")).send().await.unwrap();
     assert_eq!(html.status(), 200);
@@ -266,7 +268,7 @@ async fn demo_serves_https_with_hsts_redirects_plain_http_and_fills_the_inbox() 
         assert_eq!(r.status(), 204, "{provider}: {}", r.text().await.unwrap());
     }
     for bad in [
-        json!({ "provider": "email", "customer": "Sam", "text": "x" }),
+        json!({ "provider": "sms", "customer": "Sam", "text": "x" }),
         json!({ "provider": "telegram", "customer": "", "text": "x" }),
         json!({ "provider": "telegram", "customer": "Sam", "text": "  " }),
         json!({ "provider": "telegram", "customer": "Sam\u{7}", "text": "x" }),

@@ -68,6 +68,18 @@ pub const MAX_MESSAGE_BYTES: u64 = 40 << 20;
 /// How often a server without IDLE is asked again, within one poll.
 const NO_IDLE_INTERVAL: Duration = Duration::from_secs(10);
 
+/// The poll cursor that makes a mailbox channel read the folder with this UIDVALIDITY from
+/// its first message, where a new channel starts at the folder's end: for a mailbox known to
+/// be new and to hold only mail meant for the inbox, such as the demo's, whose first mail
+/// may arrive before the first poll.
+pub fn cursor_from_first_message(uid_validity: u32) -> String {
+    Cursor {
+        uid_validity,
+        last_uid: 0,
+    }
+    .to_string()
+}
+
 /// One connected mailbox. See the module documentation for the protocol choices.
 pub struct MailboxChannel {
     settings: MailboxSettings,

@@ -20,6 +20,7 @@ pub use html::{html_to_text, sanitize_html, sanitize_html_with_remote_images};
 pub use inbound::HTML_BODY_NAME;
 pub use mailbox::{
     BATCH, BATCH_BYTES, DEFAULT_IDLE_TIMEOUT, MAX_MESSAGE_BYTES, MailboxChannel, RESYNC_WINDOW,
+    cursor_from_first_message,
 };
 pub use settings::{Endpoint, MailboxSettings, Security};
 pub use smtp::{EmailError, SmtpMailer, SmtpSecurity, SmtpSettings};

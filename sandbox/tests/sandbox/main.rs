@@ -4,6 +4,7 @@
 
 mod email;
 mod graph;
+mod imap;
 mod max;
 mod ok_group;
 mod smtp;

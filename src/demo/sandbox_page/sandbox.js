@@ -12,7 +12,7 @@ const MESSAGES = {
     send: 'Send',
     sent: 'Sent.',
     failed: 'Not delivered: ',
-    telegram: 'Telegram', whatsapp: 'WhatsApp', vk: 'VK', viber: 'Viber', max: 'MAX',
+    telegram: 'Telegram', whatsapp: 'WhatsApp', vk: 'VK', viber: 'Viber', max: 'MAX', email: 'E-mail',
   },
   ru: {
     title: 'Написать как клиент',
@@ -23,7 +23,7 @@ const MESSAGES = {
     send: 'Отправить',
     sent: 'Отправлено.',
     failed: 'Не доставлено: ',
-    telegram: 'Telegram', whatsapp: 'WhatsApp', vk: 'VK', viber: 'Viber', max: 'MAX',
+    telegram: 'Telegram', whatsapp: 'WhatsApp', vk: 'VK', viber: 'Viber', max: 'MAX', email: 'Почта',
   },
 };
 const lang = (navigator.languages || [navigator.language]).some((l) => l.toLowerCase().startsWith('ru')) ? 'ru' : 'en';
