@@ -48,6 +48,12 @@ pub const CAPABILITIES: Capabilities = Capabilities {
         max_images: 10,
         image_types: &["image/jpeg", "image/png", "image/gif"],
         max_image_bytes: 10 * 1024 * 1024,
+        // A video is a post of its own (`/{page-id}/videos`), without photos; by `file_url`
+        // Meta fetches up to 1 GB. MP4 and MOV are what Meta recommends; WebM is accepted.
+        max_videos: 1,
+        videos_with_images: false,
+        video_types: &["video/mp4", "video/quicktime", "video/webm"],
+        max_video_bytes: 1 << 30,
     }),
     actions: &[
         (Action::ListPosts, Support::Supported),

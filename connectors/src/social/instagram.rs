@@ -53,6 +53,12 @@ pub const CAPABILITIES: Capabilities = Capabilities {
         max_images: 10,
         image_types: &["image/jpeg"],
         max_image_bytes: 8 * 1024 * 1024,
+        // A video goes out as a reel (`media_type=REELS`): one MOV or MP4 of at most 300 MB,
+        // on its own.
+        max_videos: 1,
+        videos_with_images: false,
+        video_types: &["video/mp4", "video/quicktime"],
+        max_video_bytes: 300 * 1024 * 1024,
     }),
     actions: &[
         (Action::ListPosts, Support::Supported),

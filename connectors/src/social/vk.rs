@@ -47,6 +47,12 @@ pub const CAPABILITIES: Capabilities = Capabilities {
         max_images: 10,
         image_types: &["image/jpeg", "image/png", "image/gif"],
         max_image_bytes: 50 * 1024 * 1024,
+        // Videos are attachments like photos (`video{owner}_{id}`), mixed freely; VK's
+        // uploader takes files of up to 256 GB.
+        max_videos: 10,
+        videos_with_images: true,
+        video_types: &["video/mp4", "video/quicktime", "video/webm"],
+        max_video_bytes: 256 << 30,
     }),
     actions: &[
         (Action::ListPosts, Support::Supported),

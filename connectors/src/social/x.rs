@@ -97,6 +97,12 @@ pub const CAPABILITIES: Capabilities = Capabilities {
         max_images: 4,
         image_types: &["image/jpeg", "image/png", "image/gif", "image/webp"],
         max_image_bytes: 5 * 1024 * 1024,
+        // One video a post and no images beside it; MP4 or MOV of at most 512 MB
+        // (`tweet_video`).
+        max_videos: 1,
+        videos_with_images: false,
+        video_types: &["video/mp4", "video/quicktime"],
+        max_video_bytes: 512 * 1024 * 1024,
     }),
     actions: &[
         (Action::ListPosts, Support::Supported),

@@ -34,8 +34,8 @@ use serde_json::{Value, json};
 
 use super::oauth::{ClientAuth, Manageable, OAuthSpec};
 use super::{
-    Action, Capabilities, CommentDelivery, Counters, Delivered, LikeTarget, Network, PostContent,
-    RemoteComment, RemotePost, SocialNetwork, Support,
+    Action, Capabilities, CommentDelivery, Counters, Delivered, LikeTarget, Limits, Network,
+    PostContent, RemoteComment, RemotePost, SocialNetwork, Support,
 };
 use crate::SendError;
 use crate::provider::{ConfigError, WebhookError, WebhookRequest};
@@ -55,6 +55,9 @@ pub const OAUTH: OAuthSpec = OAuthSpec {
     needs_secret: true,
 };
 
+/// YouTube's bound of a video's description: 5,000 bytes.
+const MAX_DESCRIPTION_BYTES: usize = 5_000;
+
 /// Google's reasons that mean "later", not "never".
 const TRANSIENT_REASONS: [&str; 4] = [
     "quotaExceeded",
@@ -68,8 +71,19 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     network: Network::Youtube,
     connect: Support::Supported,
     comments: CommentDelivery::Polling,
-    // YouTube takes no text-only posts, so there are no post limits to check.
-    limits: None,
+    // A post is one video (its title the text's first line, its description the whole text
+    // with the link, mentions and hashtags) and nothing else. A description takes 5,000
+    // bytes; a video up to 256 GB (the discovery document's `maxSize`).
+    limits: Some(Limits {
+        max_text_chars: MAX_DESCRIPTION_BYTES,
+        max_images: 0,
+        image_types: &[],
+        max_image_bytes: 0,
+        max_videos: 1,
+        videos_with_images: false,
+        video_types: &["video/mp4", "video/quicktime", "video/webm"],
+        max_video_bytes: 256 << 30,
+    }),
     actions: &[
         (Action::ListPosts, Support::Supported),
         (
