@@ -631,6 +631,9 @@ config_section! {
         dir: PathBuf = PathBuf::new(),
         /// Largest file an operator may upload, in bytes.
         max_upload_bytes: usize = 20 * 1024 * 1024,
+        /// Largest video that may be added to the social media library, in bytes (images keep
+        /// `max_upload_bytes`). Each network then has its own bound for a post's video.
+        max_video_bytes: u64 = 512 * 1024 * 1024,
         /// Largest file downloaded from a provider or sent to one, in bytes; a customer's file
         /// above it is shown as failed with the reason.
         max_attachment_bytes: usize = 50 * 1024 * 1024,
@@ -992,6 +995,13 @@ impl Config {
             self.media.max_upload_bytes as u64,
             1024,
             1 << 32,
+        );
+        range(
+            &mut p,
+            "media.max_video_bytes",
+            self.media.max_video_bytes,
+            1024,
+            1 << 40,
         );
         range(
             &mut p,

@@ -822,6 +822,26 @@ catalog! {
         ru: "{network}: изображение больше {max} байт",
         en: "{network}: an image is larger than {max} bytes",
     },
+    SocialTooManyVideos { network: String, max: usize } => {
+        ru: "{network}: не больше {max} видео в посте",
+        en: "{network}: at most {max} videos a post",
+    },
+    SocialVideoWithImages { network: String } => {
+        ru: "{network}: видео публикуется без изображений",
+        en: "{network}: a video is posted without images",
+    },
+    SocialVideoType { network: String } => {
+        ru: "{network}: такой формат видео не принимается",
+        en: "{network}: this video format is not taken",
+    },
+    SocialVideoSize { network: String, max: u64 } => {
+        ru: "{network}: видео больше {max} байт",
+        en: "{network}: a video is larger than {max} bytes",
+    },
+    SocialMediaType { mime: String } => {
+        ru: "в медиатеку нельзя добавить файл типа `{mime}`: только изображения (JPEG, PNG, GIF, WebP) и видео (MP4, QuickTime, WebM)",
+        en: "a file of type `{mime}` cannot go in the media library: only images (JPEG, PNG, GIF, WebP) and videos (MP4, QuickTime, WebM)",
+    },
     PostText { max: usize } => {
         ru: "текст поста — не больше {max} символов, без управляющих символов",
         en: "a post's text is at most {max} characters, without control characters",

@@ -5,8 +5,8 @@
 //! secret key: only omnihub can mint one, it names one file of one client, and it stops working
 //! at `exp`. The file name is only there for the provider's eyes and is not signed.
 //!
-//! Files of the social media library (images of posts, which Instagram and Facebook fetch by
-//! URL) have links of their own, `{public_url}/media/social/{client}/{media}/{file name}`,
+//! Files of the social media library (images and videos of posts, which Instagram and Facebook
+//! fetch by URL) have links of their own, `{public_url}/media/social/{client}/{media}/{file name}`,
 //! signed over `social/client/media/exp`, so a link to one kind of file never opens the other.
 
 use chrono::{DateTime, Utc};

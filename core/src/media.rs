@@ -143,6 +143,29 @@ pub fn sniff_image(bytes: &[u8]) -> Option<&'static str> {
     }
 }
 
+/// The type of a video from its first bytes: MP4 and QuickTime (an ISO base media file whose
+/// `ftyp` box names a video brand; `qt  ` is QuickTime, audio-only brands such as `M4A ` are
+/// not videos) and WebM (an EBML header whose document type is `webm`; other Matroska files
+/// are not WebM). The declared type and the file name play no part.
+pub fn sniff_video(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
+        return match &bytes[8..12] {
+            b"qt  " => Some("video/quicktime"),
+            b"M4A " | b"M4B " | b"M4P " | b"F4A " | b"F4B " => None,
+            _ => Some("video/mp4"),
+        };
+    }
+    if bytes.starts_with(&[0x1a, 0x45, 0xdf, 0xa3]) {
+        // The DocType element (0x4282) sits in the EBML header, within the first bytes.
+        let header = &bytes[..bytes.len().min(64)];
+        let webm = header
+            .windows(7)
+            .any(|w| w[..2] == [0x42, 0x82] && w[3..7] == *b"webm");
+        return webm.then_some("video/webm");
+    }
+    None
+}
+
 /// MIME types operators may not upload: what a browser or mail client would run or render as
 /// a page, and executables.
 const REFUSED_UPLOAD_TYPES: &[&str] = &[
@@ -294,12 +317,11 @@ pub fn sniff_type(head: &[u8], file_name: &str) -> &'static str {
             _ => "application/octet-stream",
         };
     }
+    if let Some(video) = sniff_video(head) {
+        return video;
+    }
     if head.len() >= 12 && &head[4..8] == b"ftyp" {
-        return if &head[8..11] == b"qt " {
-            "video/quicktime"
-        } else {
-            "video/mp4"
-        };
+        return "audio/mp4";
     }
     if starts(b"OggS") {
         return "audio/ogg";
@@ -466,6 +488,25 @@ mod tests {
             "application/zip"
         );
         assert_eq!(sniff_type(b"hello, world\n", "notes.txt"), "text/plain");
+        assert_eq!(
+            sniff_type(b"\0\0\0\x18ftypisom\0\0\x02\0", "clip.txt"),
+            "video/mp4"
+        );
+        assert_eq!(
+            sniff_type(b"\0\0\0\x14ftypqt  \0\0\x02\0", "clip.mp4"),
+            "video/quicktime"
+        );
+        assert_eq!(
+            sniff_type(b"\0\0\0\x18ftypM4A \0\0\x02\0", "song.mp4"),
+            "audio/mp4"
+        );
+        let webm = b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\x82\x84webm\x42\x87";
+        assert_eq!(sniff_type(webm, "clip.mkv"), "video/webm");
+        let matroska = b"\x1a\x45\xdf\xa3\x9f\x42\x82\x88matroska";
+        assert_eq!(
+            sniff_type(matroska, "clip.webm"),
+            "application/octet-stream"
+        );
         assert_eq!(sniff_type(b"a,b\n1,2\n", "t.csv"), "text/csv");
         assert_eq!(sniff_type("привет".as_bytes(), "x"), "text/plain");
         // a Cyrillic letter cut in the middle at the end of the head is still text

@@ -22,6 +22,47 @@ pub struct Location {
     pub longitude: f64,
 }
 
+/// Who may watch a video a network publishes with a privacy setting (YouTube's
+/// `status.privacyStatus`); networks without one publish to the profile's audience.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum VideoPrivacy {
+    #[default]
+    Public,
+    /// Only people with the link.
+    Unlisted,
+    /// Only the channel's owner.
+    Private,
+}
+
+impl VideoPrivacy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VideoPrivacy::Public => "public",
+            VideoPrivacy::Unlisted => "unlisted",
+            VideoPrivacy::Private => "private",
+        }
+    }
+}
+
+/// What a file of the media library is, from its (sniffed) type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaKind {
+    Image,
+    Video,
+}
+
+impl MediaKind {
+    pub fn of_mime(mime: &str) -> MediaKind {
+        if mime.starts_with("video/") {
+            MediaKind::Video
+        } else {
+            MediaKind::Image
+        }
+    }
+}
+
 /// What a post says. A profile's variant has the same shape and replaces the fields it sets.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -42,6 +83,10 @@ pub struct PostContent {
     /// Files of the client's media library, in order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media: Option<Vec<uuid::Uuid>>,
+    /// Who may watch the post's video, where the network has the setting (YouTube);
+    /// `public` when not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_privacy: Option<VideoPrivacy>,
 }
 
 impl PostContent {
@@ -57,6 +102,7 @@ impl PostContent {
             mentions: v.mentions.clone().or_else(|| self.mentions.clone()),
             location: v.location.or(self.location),
             media: v.media.clone().or_else(|| self.media.clone()),
+            video_privacy: v.video_privacy.or(self.video_privacy),
         }
     }
 

@@ -17,10 +17,10 @@ use omnihub_connectors::social::{
     self as net, Action, Capabilities, PostMedia, SocialNetwork, capabilities,
 };
 use omnihub_core::model::ChannelKind;
-use omnihub_core::social::PostContent;
+use omnihub_core::social::{MediaKind, PostContent};
 use omnihub_core::{ChannelId, ClientId};
 use omnihub_store::media::{MediaStore, read_all};
-use omnihub_store::{DynStore, SocialPost, StoreError};
+use omnihub_store::{DynStore, SocialMedia, SocialPost, StoreError};
 
 /// Everything social publishing needs, shared by the routes and the scheduler's tasks.
 #[derive(Clone)]
@@ -30,8 +30,8 @@ pub struct SocialService {
     pub media: Arc<dyn MediaStore>,
     /// OAuth connection of profiles; `None` on a server without a secret key.
     pub oauth: Option<oauth::OAuthFlows>,
-    /// Mints the links networks fetch images by (Instagram, Facebook); `None` without a
-    /// secret key.
+    /// Mints the links networks fetch images and videos by (Instagram, Facebook); `None`
+    /// without a secret key.
     pub media_links: Option<omnihub_connectors::media_link::MediaLinks>,
 }
 
@@ -41,8 +41,8 @@ const REFRESH_AHEAD: chrono::Duration = chrono::Duration::minutes(5);
 /// Where the parameters a network wants again at refreshes are kept in the credentials.
 const KEPT_PARAMS: &str = "oauth_params";
 
-/// How long a network may take to fetch a post's image by its link (a scheduled retry mints a
-/// new one).
+/// How long a network may take to fetch a post's image or video by its link (a scheduled
+/// retry mints a new one).
 const IMAGE_LINK_TTL: chrono::TimeDelta = chrono::TimeDelta::hours(6);
 
 /// Why a post cannot go to a profile, or a profile cannot be reached.
@@ -70,10 +70,25 @@ pub enum SocialFailure {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Limit {
     Empty,
-    TextLength { max: usize },
-    ImageCount { max: usize },
+    TextLength {
+        max: usize,
+    },
+    ImageCount {
+        max: usize,
+    },
     ImageType,
-    ImageSize { max: usize },
+    ImageSize {
+        max: usize,
+    },
+    VideoCount {
+        max: usize,
+    },
+    /// Images beside a video where the network takes a video on its own.
+    VideoWithImages,
+    VideoType,
+    VideoSize {
+        max: u64,
+    },
 }
 
 impl From<StoreError> for SocialFailure {
@@ -325,7 +340,25 @@ impl SocialService {
                 .require(action)
                 .map_err(|reason| SocialFailure::Unsupported { action, reason })
         };
-        need(Action::CreatePost)?;
+        let mut images = Vec::new();
+        let mut videos = Vec::new();
+        for id in content.media() {
+            let file = self.store.get_social_media(client, *id).await?;
+            match MediaKind::of_mime(&file.mime_type) {
+                MediaKind::Video => videos.push(file),
+                MediaKind::Image => images.push(file),
+            }
+        }
+        // A network whose posts are videos (YouTube) takes no post without one.
+        if videos.is_empty() || capabilities.require(Action::CreatePost).is_ok() {
+            need(Action::CreatePost)?;
+        }
+        if !videos.is_empty() {
+            need(Action::PostVideo)?;
+        }
+        if !images.is_empty() {
+            need(Action::PostImages)?;
+        }
         if content.is_empty() {
             return Err(SocialFailure::Limit(Limit::Empty));
         }
@@ -350,27 +383,7 @@ impl SocialService {
                 max: limits.max_text_chars,
             }));
         }
-        if content.media().len() > limits.max_images {
-            return Err(SocialFailure::Limit(Limit::ImageCount {
-                max: limits.max_images,
-            }));
-        }
-        for id in content.media() {
-            let file = self.store.get_social_media(client, *id).await?;
-            if file.mime_type.starts_with("video/") {
-                need(Action::PostVideo)?;
-            }
-            need(Action::PostImages)?;
-            if !limits.image_types.contains(&file.mime_type.as_str()) {
-                return Err(SocialFailure::Limit(Limit::ImageType));
-            }
-            if file.size > limits.max_image_bytes as i64 {
-                return Err(SocialFailure::Limit(Limit::ImageSize {
-                    max: limits.max_image_bytes,
-                }));
-            }
-        }
-        Ok(())
+        check_files(&limits, &images, &videos).map_err(SocialFailure::Limit)
     }
 
     /// The content as the network's connector takes it, files read from the media store.
@@ -397,15 +410,67 @@ impl SocialService {
                     chrono::Utc::now() + IMAGE_LINK_TTL,
                 )
             });
-            wire.images.push(PostMedia {
+            let kind = MediaKind::of_mime(&file.mime_type);
+            let media = PostMedia {
                 file_name: file.file_name,
                 mime_type: file.mime_type,
                 bytes: bytes.into(),
                 public_url,
-            });
+            };
+            match kind {
+                MediaKind::Image => wire.images.push(media),
+                MediaKind::Video => wire.videos.push(media),
+            }
         }
         Ok(wire)
     }
+}
+
+/// The library's files of a post against a network's limits: how many images and videos,
+/// whether they mix, and each file's type and size.
+fn check_files(
+    limits: &net::Limits,
+    images: &[SocialMedia],
+    videos: &[SocialMedia],
+) -> Result<(), Limit> {
+    if images.len() > limits.max_images {
+        return Err(Limit::ImageCount {
+            max: limits.max_images,
+        });
+    }
+    if videos.len() > limits.max_videos {
+        return Err(Limit::VideoCount {
+            max: limits.max_videos,
+        });
+    }
+    if !videos.is_empty() && !images.is_empty() && !limits.videos_with_images {
+        return Err(Limit::VideoWithImages);
+    }
+    let max_files = limits.max_images.max(limits.max_videos);
+    if images.len() + videos.len() > max_files {
+        return Err(Limit::ImageCount { max: max_files });
+    }
+    for file in images {
+        if !limits.image_types.contains(&file.mime_type.as_str()) {
+            return Err(Limit::ImageType);
+        }
+        if file.size > limits.max_image_bytes as i64 {
+            return Err(Limit::ImageSize {
+                max: limits.max_image_bytes,
+            });
+        }
+    }
+    for file in videos {
+        if !limits.video_types.contains(&file.mime_type.as_str()) {
+            return Err(Limit::VideoType);
+        }
+        if u64::try_from(file.size).unwrap_or(u64::MAX) > limits.max_video_bytes {
+            return Err(Limit::VideoSize {
+                max: limits.max_video_bytes,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The provider of a network's profiles (the inverse of `net::network_of`).
@@ -428,6 +493,8 @@ fn wire_text(content: &PostContent) -> net::PostContent {
     net::PostContent {
         text: content.text().to_string(),
         images: Vec::new(),
+        videos: Vec::new(),
+        video_privacy: content.video_privacy.unwrap_or_default(),
         link: content.link.clone(),
         hashtags: content.hashtags().to_vec(),
         mentions: content.mentions().to_vec(),
@@ -435,5 +502,95 @@ fn wire_text(content: &PostContent) -> net::PostContent {
             latitude: l.latitude,
             longitude: l.longitude,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use omnihub_connectors::social::Network;
+
+    fn file(mime: &str, size: i64) -> SocialMedia {
+        SocialMedia {
+            id: uuid::Uuid::now_v7(),
+            client_id: ClientId(uuid::Uuid::nil()),
+            file_name: "f".into(),
+            mime_type: mime.into(),
+            kind: MediaKind::of_mime(mime),
+            size,
+            storage_key: "k".into(),
+            uploaded_by: None,
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    fn limits(network: Network) -> net::Limits {
+        capabilities(network).limits.unwrap()
+    }
+
+    #[test]
+    fn each_network_has_its_video_rules() {
+        let mp4 = file("video/mp4", 1_000);
+        let webm = file("video/webm", 1_000);
+        let jpeg = file("image/jpeg", 1_000);
+        // YouTube: one video, nothing beside it.
+        let youtube = limits(Network::Youtube);
+        assert_eq!(
+            check_files(&youtube, &[], std::slice::from_ref(&mp4)),
+            Ok(())
+        );
+        assert_eq!(
+            check_files(&youtube, &[], std::slice::from_ref(&webm)),
+            Ok(())
+        );
+        assert_eq!(
+            check_files(&youtube, &[], &[mp4.clone(), webm.clone()]),
+            Err(Limit::VideoCount { max: 1 })
+        );
+        // X, Facebook and Instagram: a video goes on its own.
+        for network in [Network::X, Network::Facebook, Network::Instagram] {
+            assert_eq!(
+                check_files(
+                    &limits(network),
+                    std::slice::from_ref(&jpeg),
+                    std::slice::from_ref(&mp4)
+                ),
+                Err(Limit::VideoWithImages),
+                "{network:?}"
+            );
+        }
+        // Instagram's reels and X take no WebM.
+        assert_eq!(
+            check_files(
+                &limits(Network::Instagram),
+                &[],
+                std::slice::from_ref(&webm)
+            ),
+            Err(Limit::VideoType)
+        );
+        assert_eq!(
+            check_files(&limits(Network::X), &[], std::slice::from_ref(&webm)),
+            Err(Limit::VideoType)
+        );
+        // Reels are at most 300 MB.
+        let big = file("video/quicktime", 301 * 1024 * 1024);
+        assert_eq!(
+            check_files(&limits(Network::Instagram), &[], std::slice::from_ref(&big)),
+            Err(Limit::VideoSize {
+                max: 300 * 1024 * 1024
+            })
+        );
+        // VK mixes videos and photos within its 10 attachments.
+        let vk = limits(Network::Vk);
+        assert_eq!(
+            check_files(&vk, std::slice::from_ref(&jpeg), std::slice::from_ref(&mp4)),
+            Ok(())
+        );
+        let six_photos = vec![jpeg.clone(); 6];
+        let five_videos = vec![mp4.clone(); 5];
+        assert_eq!(
+            check_files(&vk, &six_photos, &five_videos),
+            Err(Limit::ImageCount { max: 10 })
+        );
     }
 }

@@ -126,7 +126,10 @@ pub struct SocialMedia {
     #[serde(skip)]
     pub client_id: ClientId,
     pub file_name: String,
+    /// Sniffed from the file's first bytes when it was uploaded.
     pub mime_type: String,
+    /// An image or a video (from `mime_type`).
+    pub kind: omnihub_core::social::MediaKind,
     pub size: i64,
     /// Where the bytes are in the media store.
     #[serde(skip)]

@@ -39,11 +39,13 @@ macro_rules! media_cols {
 }
 
 fn media_row(r: &DbRow) -> Result<SocialMedia> {
+    let mime_type: String = r.try_get("mime_type")?;
     Ok(SocialMedia {
         id: r.try_get("id")?,
         client_id: ClientId(r.try_get("client_id")?),
         file_name: r.try_get("file_name")?,
-        mime_type: r.try_get("mime_type")?,
+        kind: omnihub_core::social::MediaKind::of_mime(&mime_type),
+        mime_type,
         size: r.try_get("size")?,
         storage_key: r.try_get("storage_key")?,
         uploaded_by: r.try_get::<Option<Uuid>, _>("uploaded_by")?.map(UserId),
@@ -551,6 +553,7 @@ impl SocialStore for Backend {
             client_id: m.client_id,
             file_name: m.file_name.clone(),
             mime_type: m.mime_type.clone(),
+            kind: omnihub_core::social::MediaKind::of_mime(&m.mime_type),
             size: m.size,
             storage_key: m.storage_key.clone(),
             uploaded_by: m.uploaded_by,

@@ -6595,9 +6595,23 @@ async fn social_profiles_posts_threads_and_media(store: DynStore, url: String) {
         media
     );
     not_found(store.get_social_media(b.client.id, media.id).await);
+    assert_eq!(media.kind, omnihub_core::social::MediaKind::Image);
+    let video = store
+        .create_social_media(&NewSocialMedia {
+            client_id: a.client.id,
+            file_name: "clip.mp4".into(),
+            mime_type: "video/mp4".into(),
+            size: 3 << 30,
+            storage_key: "v".into(),
+            uploaded_by: Some(a.owner.id),
+        })
+        .await
+        .unwrap();
+    assert_eq!(video.kind, omnihub_core::social::MediaKind::Video);
     assert_eq!(
         store.list_social_media(a.client.id).await.unwrap(),
-        vec![media]
+        vec![video, media],
+        "newest first, each with its kind and a size past 32 bits"
     );
 
     // Disconnecting removes the profile with its channel.

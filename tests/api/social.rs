@@ -467,11 +467,18 @@ async fn a_rescheduled_post_goes_out_once_at_its_new_time_and_limits_are_checked
         .await;
     r.assert_status(201);
     let image = r.json()["id"].as_str().unwrap().to_string();
+    // A video goes beside it: VK attaches both.
+    let mut clip = b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2".to_vec();
+    clip.extend((0..10_000u32).map(|i| (i % 241) as u8));
+    let r = s.upload("clip.mp4", "video/mp4", &clip).await;
+    r.assert_status(201);
+    assert_eq!(r.json()["kind"], "video");
+    let video = r.json()["id"].as_str().unwrap().to_string();
     let r =
         s.w.post(
             owner,
             "/api/v1/social/posts",
-            json!({ "content": { "text": "Moved", "media": [image] },
+            json!({ "content": { "text": "Moved", "media": [image, video] },
                 "targets": [{ "profile_id": profile }] }),
         )
         .await;
@@ -518,11 +525,21 @@ async fn a_rescheduled_post_goes_out_once_at_its_new_time_and_limits_are_checked
     .await;
     let posts = s.vk.wall_posts();
     assert_eq!(posts.len(), 1);
-    assert_eq!(posts[0].attachments.len(), 1);
+    assert_eq!(posts[0].attachments.len(), 2);
     assert_eq!(
         s.vk.media(&posts[0].attachments[0]).unwrap(),
         omnihub_sandbox::SAMPLE_PHOTO.to_vec(),
         "the library's image went to VK's wall upload"
+    );
+    let attached = &posts[0].attachments[1];
+    assert!(
+        attached.starts_with(&format!("video-{}_", s.vk.config().group_id)),
+        "{attached}"
+    );
+    assert_eq!(
+        s.vk.media(attached).unwrap(),
+        clip,
+        "the library's video went through video.save's upload"
     );
 
     // Taken down by a scheduled delete.

@@ -6,6 +6,8 @@
 //! link), a person's comment arrives by signed webhook into the inbox once however often it is
 //! delivered, the operator's reply goes out as a reply comment, hiding reaches the network, a
 //! forged webhook is refused, and what a network does not allow answers 422 with its reason.
+//! A video of the library goes to the Page through `/{page-id}/videos` by its signed link, and
+//! to Instagram as a reel whose container is polled until Meta has processed it.
 
 use std::time::{Duration, Instant};
 
@@ -429,5 +431,88 @@ async fn an_instagram_account_publishes_a_scheduled_photo_and_moderates_comments
         )
         .await;
     r.assert_error(422, "unsupported_by_network");
+    assert_eq!(m.graph.violations(), Vec::<String>::new());
+}
+
+#[actix_web::test]
+async fn a_video_goes_to_a_facebook_page_and_as_a_reel_to_instagram() {
+    let m = Meta::start("social-meta-video").await;
+    let owner = Who::Session(&m.w.a.owner);
+    let page = m
+        .connect("facebook", &m.graph.config().page_id.clone())
+        .await;
+    let instagram = m
+        .connect("instagram", &m.graph.config().ig_user_id.clone())
+        .await;
+    let mut clip = b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2".to_vec();
+    clip.extend((0..20_000u32).map(|i| (i % 253) as u8));
+    let video = m.upload("clip.mp4", "video/mp4", &clip).await;
+    let image = m
+        .upload("photo.jpg", "image/jpeg", omnihub_sandbox::SAMPLE_JPEG)
+        .await;
+
+    // Neither network takes a photo beside a video.
+    for profile in [&page, &instagram] {
+        m.w.post(
+            owner,
+            "/api/v1/social/posts",
+            json!({ "content": { "text": "Both", "media": [video, image] },
+                "targets": [{ "profile_id": profile }] }),
+        )
+        .await
+        .assert_error(400, "validation_failed");
+    }
+
+    // The Page: one video post, its words the video's description.
+    let id = m
+        .schedule(
+            &page,
+            json!({ "text": "Spring in motion", "link": "https://shop.example/spring",
+                "media": [video] }),
+        )
+        .await;
+    let videos = m.graph.videos();
+    assert_eq!(videos.len(), 1, "uploaded exactly once");
+    assert_eq!(videos[0].bytes, clip, "Graph fetched the library's video");
+    assert_eq!(videos[0].content_type, "video/mp4");
+    assert!(
+        videos[0]
+            .file_url
+            .starts_with(&format!("{}/media/social/", m.base))
+    );
+    assert_eq!(
+        videos[0].description,
+        "Spring in motion\n\nhttps://shop.example/spring"
+    );
+    let posts = m.graph.posts();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].video.as_deref(), Some(videos[0].id.as_str()));
+    assert_eq!(
+        m.post(&id).await["targets"][0]["remote_id"],
+        posts[0].id.as_str()
+    );
+
+    // Instagram: a reel, published once Meta has finished processing it.
+    let id = m
+        .schedule(
+            &instagram,
+            json!({ "text": "Behind the scenes", "hashtags": ["reels"], "media": [video] }),
+        )
+        .await;
+    let media = m.graph.media();
+    assert_eq!(media.len(), 1, "published exactly once");
+    assert_eq!(media[0].media_type, "VIDEO");
+    assert_eq!(media[0].caption, "Behind the scenes\n\n#reels");
+    let container = m.graph.containers()[0].clone();
+    assert_eq!(container.media_type, "REELS");
+    assert_eq!(container.bytes, clip);
+    assert!(
+        container.status_checks >= 2,
+        "published only after FINISHED: {container:?}"
+    );
+    assert_eq!(
+        m.post(&id).await["targets"][0]["remote_id"],
+        media[0].id.as_str()
+    );
     assert_eq!(m.graph.violations(), Vec::<String>::new());
 }

@@ -6,7 +6,9 @@
 //! its reason. YouTube: the owner connects a channel, its videos come with their statistics,
 //! a comment read by polling (`list_comments`, as the poller does) lands in the inbox, the
 //! operator's answer goes into the comment's thread, a comment is held for review, and
-//! publishing or rating comments is refused with YouTube's reasons.
+//! publishing text or rating comments is refused with YouTube's reasons; a video of the media
+//! library (its type sniffed from its bytes, within its own size limit) is published once
+//! through the resumable upload, its title and description made from the post.
 
 use std::time::{Duration, Instant};
 
@@ -23,6 +25,28 @@ use crate::support::{Options, Who, World};
 
 const PERSON_X: &str = "1600000000000000007";
 const PERSON_YT: &str = "UCpersonChannel00000042";
+/// `[media] max_video_bytes` in these tests.
+const MAX_VIDEO_BYTES: u64 = 64 * 1024;
+
+/// How many files are under `dir`, however deep.
+fn files_under(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| {
+            let path = entry.path();
+            if path.is_dir() { files_under(&path) } else { 1 }
+        })
+        .sum()
+}
+
+/// An MP4 file's first box (`ftyp`, brand `isom`) and some bytes of "movie".
+fn mp4(len: usize) -> Vec<u8> {
+    let mut bytes = b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2".to_vec();
+    bytes.extend((0..len).map(|i| (i % 251) as u8));
+    bytes
+}
 
 struct App {
     w: World,
@@ -60,6 +84,7 @@ impl App {
             options.providers.google_oauth_authorize = youtube.authorize_url();
             options.providers.google_oauth_token = youtube.token_url();
         }
+        options.max_video_bytes = MAX_VIDEO_BYTES;
         options.public_url = Some(base.clone());
         let w = World::with(label, options).await;
         let state = w.state.clone();
@@ -87,6 +112,40 @@ impl App {
         r.assert_status(201);
         assert!(!r.text().contains(token), "tokens never come back");
         r.json()
+    }
+
+    /// Adds a file to the media library as the owner.
+    async fn upload(&self, file_name: &str, mime: &str, bytes: &[u8]) -> crate::support::Resp {
+        let boundary = "omnihub-video-boundary";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; \
+             filename=\"{file_name}\"\r\nContent-Type: {mime}\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let req = self
+            .w
+            .request(
+                Who::Session(&self.w.a.owner),
+                actix_web::http::Method::POST,
+                "/api/v1/social/media",
+            )
+            .insert_header((
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            ))
+            .set_payload(body);
+        self.w.send(req).await
+    }
+
+    async fn library(&self) -> Vec<Value> {
+        let r = self
+            .w
+            .get(Who::Session(&self.w.a.owner), "/api/v1/social/media")
+            .await;
+        r.assert_status(200);
+        r.json()["items"].as_array().unwrap().clone()
     }
 
     async fn until<F, Fut>(&self, what: &str, mut check: F)
@@ -659,4 +718,210 @@ async fn a_youtube_channel_answers_polled_comments_and_refuses_what_youtube_cann
     r.assert_error(422, "unsupported_by_network");
     assert!(r.text().contains("videos"), "{}", r.text());
     assert_eq!(yt.violations(), Vec::<String>::new());
+}
+
+#[actix_web::test]
+async fn a_video_of_the_library_is_uploaded_to_youtube_once() {
+    let yt = YoutubeSandbox::start(YoutubeConfig::default())
+        .await
+        .unwrap();
+    let s = App::start("social-youtube-video", None, Some(&yt)).await;
+    let owner = Who::Session(&s.w.a.owner);
+    let profile = s
+        .connect(
+            "youtube",
+            &yt.config().channel_id,
+            &yt.config().access_token,
+        )
+        .await;
+    let profile_id: ChannelId = profile["id"].as_str().unwrap().parse().unwrap();
+
+    // The bytes decide: an MP4 declared as text is a video; a page declared as MP4 is
+    // refused; a video over `max_video_bytes` is refused and nothing is kept.
+    let clip = mp4(40 * 1024);
+    let r = s.upload("clip.txt", "text/plain", &clip).await;
+    r.assert_status(201);
+    let video = r.json();
+    assert_eq!(video["mime_type"], "video/mp4");
+    assert_eq!(video["kind"], "video");
+    assert_eq!(video["size"], clip.len());
+    let media_dir = s.w.state.config.media_dir();
+    let kept = files_under(&media_dir);
+    assert_eq!(kept, 1, "the video is under {}", media_dir.display());
+    s.upload(
+        "page.mp4",
+        "video/mp4",
+        b"<html><script>alert(1)</script></html>",
+    )
+    .await
+    .assert_error(415, "unsupported_media_type");
+    s.upload("big.mp4", "video/mp4", &mp4(MAX_VIDEO_BYTES as usize))
+        .await
+        .assert_error(413, "payload_too_large");
+    assert_eq!(
+        files_under(&media_dir),
+        kept,
+        "refused files leave nothing behind"
+    );
+    let webm = b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\x82\x84webm\x42\x87\x81\x04";
+    let r = s
+        .upload("clip.webm", "application/octet-stream", webm)
+        .await;
+    r.assert_status(201);
+    assert_eq!(r.json()["mime_type"], "video/webm");
+    let library = s.library().await;
+    assert_eq!(
+        library.len(),
+        2,
+        "the refused files left nothing: {library:?}"
+    );
+    assert!(library.iter().all(|m| m["kind"] == "video"));
+
+    // Two videos are more than a YouTube post takes.
+    let two = json!({ "content": { "text": "Two", "media": [video["id"], library[0]["id"]] },
+        "targets": [{ "profile_id": profile_id }] });
+    s.w.post(owner, "/api/v1/social/posts", two)
+        .await
+        .assert_error(400, "validation_failed");
+
+    // One video with its text, link, hashtags and mentions, unlisted.
+    let r =
+        s.w.post(
+            owner,
+            "/api/v1/social/posts",
+            json!({ "content": {
+                    "text": "Spring collection\nEverything new this week.",
+                    "link": "https://shop.example/spring",
+                    "hashtags": ["spring"],
+                    "mentions": ["friendshop"],
+                    "media": [video["id"]],
+                    "video_privacy": "unlisted" },
+                "targets": [{ "profile_id": profile_id }] }),
+        )
+        .await;
+    r.assert_status(201);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    s.step(&id, "submit", json!({})).await;
+    s.step(&id, "approve", json!({})).await;
+    let r =
+        s.w.post(
+            owner,
+            &format!("/api/v1/social/posts/{id}/publish"),
+            json!({}),
+        )
+        .await;
+    r.assert_status(202);
+    s.until("the video to be published", || async {
+        s.w.get(owner, &format!("/api/v1/social/posts/{id}"))
+            .await
+            .json()["status"]
+            == "published"
+    })
+    .await;
+    let videos = yt.videos();
+    assert_eq!(videos.len(), 1, "uploaded exactly once");
+    let uploaded = &videos[0];
+    assert_eq!(uploaded.title, "Spring collection");
+    assert_eq!(
+        uploaded.description,
+        "Spring collection\nEverything new this week.\n\nhttps://shop.example/spring\n\n@friendshop\n\n#spring"
+    );
+    assert_eq!(uploaded.privacy_status, "unlisted");
+    assert_eq!(uploaded.content_type, "video/mp4");
+    assert_eq!(uploaded.bytes, clip, "the library's bytes, as uploaded");
+    assert_eq!(yt.calls("youtube.videos.insert"), 1);
+    let post =
+        s.w.get(owner, &format!("/api/v1/social/posts/{id}"))
+            .await
+            .json();
+    assert_eq!(post["targets"][0]["remote_id"], uploaded.id.as_str());
+
+    // The video is listed with the channel's posts from then on.
+    let r =
+        s.w.get(
+            owner,
+            &format!("/api/v1/social/profiles/{profile_id}/posts"),
+        )
+        .await;
+    r.assert_status(200);
+    assert_eq!(r.json()[0]["id"], uploaded.id.as_str());
+    assert_eq!(r.json()[0]["post_id"], id.as_str());
+
+    // Publishing again after an answer was lost finds the upload instead of repeating it.
+    let client = s.w.a.client.id;
+    let network = s.w.state.social.network(client, profile_id).await.unwrap();
+    let stored =
+        s.w.state
+            .store
+            .get_social_post(client, id.parse().unwrap())
+            .await
+            .unwrap();
+    let content = omnihub::social::SocialService::content_on(&stored, profile_id);
+    let wire = s.w.state.social.wire(client, &content).await.unwrap();
+    let again = network.create_post(&wire, "retry").await.unwrap();
+    assert_eq!(again, uploaded.id);
+    assert_eq!(yt.calls("youtube.videos.insert"), 1);
+    assert_eq!(yt.videos().len(), 1);
+
+    // A quota refusal is transient: the scheduler tries again later.
+    yt.fail_next("youtube.videos.insert", "quotaExceeded");
+    let other = omnihub_connectors::social::PostContent {
+        text: "Another one".into(),
+        ..wire
+    };
+    let err = network.create_post(&other, "other").await.unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    assert_eq!(yt.videos().len(), 1);
+    assert_eq!(yt.violations(), Vec::<String>::new());
+}
+
+#[actix_web::test]
+async fn an_x_post_carries_a_video_once_x_has_processed_it() {
+    let x = XSandbox::start(XConfig::default()).await.unwrap();
+    let s = App::start("social-x-video", Some(&x), None).await;
+    let owner = Who::Session(&s.w.a.owner);
+    let profile = s
+        .connect("x", &x.config().user_id, &x.config().access_token)
+        .await;
+    let profile = profile["id"].as_str().unwrap().to_string();
+    let clip = mp4(20 * 1024);
+    let r = s.upload("clip.mp4", "video/mp4", &clip).await;
+    r.assert_status(201);
+    let video = r.json()["id"].as_str().unwrap().to_string();
+    let r =
+        s.w.post(
+            owner,
+            "/api/v1/social/posts",
+            json!({ "content": { "text": "Spring in motion", "media": [video] },
+                "targets": [{ "profile_id": profile }] }),
+        )
+        .await;
+    r.assert_status(201);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    s.step(&id, "submit", json!({})).await;
+    s.step(&id, "approve", json!({})).await;
+    s.w.post(
+        owner,
+        &format!("/api/v1/social/posts/{id}/publish"),
+        json!({}),
+    )
+    .await
+    .assert_status(202);
+    s.until("the post to be published", || async {
+        s.w.get(owner, &format!("/api/v1/social/posts/{id}"))
+            .await
+            .json()["status"]
+            == "published"
+    })
+    .await;
+    let posts = x.own_posts();
+    assert_eq!(posts.len(), 1, "published exactly once");
+    assert_eq!(posts[0].text, "Spring in motion");
+    assert_eq!(posts[0].media_ids.len(), 1);
+    assert_eq!(x.media(&posts[0].media_ids[0]).unwrap(), clip);
+    assert!(
+        x.calls("getMediaUploadStatus") >= 2,
+        "attached only once processed"
+    );
+    assert_eq!(x.violations(), Vec::<String>::new());
 }

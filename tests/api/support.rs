@@ -187,6 +187,8 @@ pub struct Options {
     pub callback: omnihub::config::CallbackConfig,
     /// `[media] max_upload_bytes`.
     pub max_upload_bytes: usize,
+    /// `[media] max_video_bytes`.
+    pub max_video_bytes: u64,
     /// The widget's public API limits (`[hub]`).
     pub widget_messages_per_minute: u32,
     pub widget_requests_per_minute: u32,
@@ -208,6 +210,7 @@ impl Default for Options {
             social: omnihub::config::SocialConfig::default(),
             callback: omnihub::config::CallbackConfig::default(),
             max_upload_bytes: omnihub::config::MediaConfig::default().max_upload_bytes,
+            max_video_bytes: omnihub::config::MediaConfig::default().max_video_bytes,
             widget_messages_per_minute: hub.widget_messages_per_minute,
             widget_requests_per_minute: hub.widget_requests_per_minute,
             public_url: None,
@@ -268,6 +271,7 @@ impl Harness {
         config.callback = options.callback.clone();
         config.social = options.social.clone();
         config.media.max_upload_bytes = options.max_upload_bytes;
+        config.media.max_video_bytes = options.max_video_bytes;
         config.hub.widget_messages_per_minute = options.widget_messages_per_minute;
         config.hub.widget_requests_per_minute = options.widget_requests_per_minute;
         config.smtp.host = "127.0.0.1".into();

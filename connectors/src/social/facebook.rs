@@ -10,7 +10,11 @@
 //!
 //! Images go first to `/{page-id}/photos` unpublished, by URL (Graph fetches each from the
 //! server's signed media link), and are attached to the post as `attached_media`; mentions
-//! are written as Graph's `@[id]` tags in the message, hashtags into it. Comments arrive by
+//! are written as Graph's `@[id]` tags in the message, hashtags into it. A video is a post of
+//! its own: `/{page-id}/videos` with `file_url` (the signed media link again, which Graph
+//! fetches) and the message as its `description`; the post it makes is found in the Page's
+//! posts by that message (the video's id stands for it when the post has no words). Comments
+//! arrive by
 //! webhook (`feed` changes of the `page` object, signed with the Meta app's secret); the Page
 //! subscribes the application with `POST /{page-id}/subscribed_apps?subscribed_fields=feed`.
 //!
@@ -48,15 +52,18 @@ pub const CAPABILITIES: Capabilities = Capabilities {
         max_images: 10,
         image_types: &["image/jpeg", "image/png", "image/gif"],
         max_image_bytes: 10 * 1024 * 1024,
+        // A video is a post of its own (`/{page-id}/videos`), without photos; by `file_url`
+        // Meta fetches up to 1 GB. MP4 and MOV are what Meta recommends; WebM is accepted.
+        max_videos: 1,
+        videos_with_images: false,
+        video_types: &["video/mp4", "video/quicktime", "video/webm"],
+        max_video_bytes: 1 << 30,
     }),
     actions: &[
         (Action::ListPosts, Support::Supported),
         (Action::CreatePost, Support::Supported),
         (Action::PostImages, Support::Supported),
-        (
-            Action::PostVideo,
-            Support::Planned("Pages take videos through /{page-id}/videos; not built yet"),
-        ),
+        (Action::PostVideo, Support::Supported),
         (Action::PostLink, Support::Supported),
         (Action::PostHashtags, Support::Supported),
         (Action::PostMentions, Support::Supported),
@@ -164,6 +171,37 @@ impl FacebookPage {
         created_id(&answer, "/photos")
     }
 
+    /// Publishes a post that is one video, by URL: the post's id (the video's id when the post
+    /// has no message to find it by).
+    async fn create_video_post(&self, content: &PostContent) -> Result<String, SendError> {
+        let [video] = content.videos.as_slice() else {
+            return Err(permanent("a Facebook post takes one video"));
+        };
+        if !content.images.is_empty() {
+            return Err(permanent("a Facebook video is posted without images"));
+        }
+        let url = video.public_url.clone().ok_or_else(|| {
+            permanent("Facebook fetches videos by URL: the server needs a public URL")
+        })?;
+        // A video post has no link attachment: the link goes into its words.
+        let message = Self::message(content, true);
+        if !message.is_empty()
+            && let Some(id) = self.find_recent_post(&message).await?
+        {
+            return Ok(id);
+        }
+        let mut params = vec![("file_url", url), ("published", "true".into())];
+        if !message.is_empty() {
+            params.push(("description", message.clone()));
+        }
+        let answer = self.api.post(&[&self.page_id, "videos"], &params).await?;
+        let video_id = created_id(&answer, "/videos")?;
+        if message.is_empty() {
+            return Ok(video_id);
+        }
+        Ok(self.find_recent_post(&message).await?.unwrap_or(video_id))
+    }
+
     /// A recent post of the Page made by our application with exactly `message`.
     async fn find_recent_post(&self, message: &str) -> Result<Option<String>, SendError> {
         let answer = self
@@ -254,6 +292,9 @@ impl SocialNetwork for FacebookPage {
     }
 
     async fn create_post(&self, content: &PostContent, _guid: &str) -> Result<String, SendError> {
+        if !content.videos.is_empty() {
+            return self.create_video_post(content).await;
+        }
         let message = Self::message(content, !content.images.is_empty());
         // A post without words has nothing to be recognised by.
         if !message.is_empty()

@@ -14,7 +14,11 @@
 //! media link. One image is one container (`POST /{ig-user-id}/media` with `image_url`), several
 //! are carousel items gathered by a `CAROUSEL` container's `children`; the container is then
 //! published with `media_publish`. Hashtags and `@username` mentions go into the caption, and
-//! the people mentioned are also tagged on the (first) photo with `user_tags`. Comments arrive
+//! the people mentioned are also tagged on the (first) photo with `user_tags`. A video goes out
+//! as a reel: a `REELS` container with `video_url` (the signed media link) and the caption,
+//! whose `status_code` is polled until Meta has fetched and transcoded it (`FINISHED`) before
+//! `media_publish`; a reel still `IN_PROGRESS` after the polls is left to a later attempt, and
+//! `ERROR` or `EXPIRED` fails with Meta's words. Comments arrive
 //! by webhook (`object: instagram`, field `comments`); replies go to `/{comment-id}/replies`.
 //!
 //! Idempotency: Graph takes no idempotency key. Before publishing, the account's recent media
@@ -41,6 +45,18 @@ const NO_LIKES: &str = "the Instagram Graph API has no likes";
 /// Graph's code for a container that is not ready to publish yet.
 const MEDIA_NOT_READY: &str = "code 9007";
 
+/// The pauses between polls of a reel's container: about a minute and a half in all, within
+/// one publishing attempt (Meta asks for at most one poll a second).
+const REEL_POLLS: [std::time::Duration; 7] = [
+    std::time::Duration::from_secs(1),
+    std::time::Duration::from_secs(2),
+    std::time::Duration::from_secs(4),
+    std::time::Duration::from_secs(8),
+    std::time::Duration::from_secs(15),
+    std::time::Duration::from_secs(30),
+    std::time::Duration::from_secs(30),
+];
+
 /// What an Instagram business account allows, and what omnihub does of it.
 pub const CAPABILITIES: Capabilities = Capabilities {
     network: Network::Instagram,
@@ -53,15 +69,18 @@ pub const CAPABILITIES: Capabilities = Capabilities {
         max_images: 10,
         image_types: &["image/jpeg"],
         max_image_bytes: 8 * 1024 * 1024,
+        // A video goes out as a reel (`media_type=REELS`): one MOV or MP4 of at most 300 MB,
+        // on its own.
+        max_videos: 1,
+        videos_with_images: false,
+        video_types: &["video/mp4", "video/quicktime"],
+        max_video_bytes: 300 * 1024 * 1024,
     }),
     actions: &[
         (Action::ListPosts, Support::Supported),
         (Action::CreatePost, Support::Supported),
         (Action::PostImages, Support::Supported),
-        (
-            Action::PostVideo,
-            Support::Planned("Instagram takes videos as REELS containers; not built yet"),
-        ),
+        (Action::PostVideo, Support::Supported),
         (
             Action::PostLink,
             Support::Unsupported("Instagram captions carry no clickable links"),
@@ -162,6 +181,46 @@ impl InstagramAccount {
         created_id(&answer, "/media")
     }
 
+    /// A reel's container (`media_type=REELS`), fetched by Meta from the video's link.
+    async fn reel_container(
+        &self,
+        video: &super::PostMedia,
+        caption: &str,
+    ) -> Result<String, SendError> {
+        let url = video.public_url.clone().ok_or_else(|| {
+            permanent("Instagram fetches videos by URL: the server needs a public URL")
+        })?;
+        let mut params = vec![("media_type", "REELS".to_string()), ("video_url", url)];
+        if !caption.is_empty() {
+            params.push(("caption", caption.to_string()));
+        }
+        let answer = self.api.post(&[&self.ig_user_id, "media"], &params).await?;
+        created_id(&answer, "/media (reel)")
+    }
+
+    /// Polls a container's `status_code` until it is `FINISHED`.
+    async fn wait_until_finished(&self, container: &str) -> Result<(), SendError> {
+        for pause in REEL_POLLS {
+            let answer = self
+                .api
+                .get(&[container], &[("fields", "status_code,status".into())])
+                .await?;
+            match answer.get("status_code").and_then(Value::as_str) {
+                Some("FINISHED" | "PUBLISHED") => return Ok(()),
+                Some(failed @ ("ERROR" | "EXPIRED")) => {
+                    return Err(permanent(format!(
+                        "Instagram could not process the video ({failed}): {}",
+                        text(&answer, "status")
+                    )));
+                }
+                _ => tokio::time::sleep(pause).await,
+            }
+        }
+        Err(transient(
+            "Instagram is still processing the video; a later attempt publishes it",
+        ))
+    }
+
     /// A recent media of the account with exactly `caption`.
     async fn find_recent_media(&self, caption: &str) -> Result<Option<String>, SendError> {
         let answer = self
@@ -259,20 +318,29 @@ impl SocialNetwork for InstagramAccount {
     }
 
     async fn create_post(&self, content: &PostContent, _guid: &str) -> Result<String, SendError> {
-        if content.images.is_empty() {
+        if content.images.is_empty() && content.videos.is_empty() {
             return Err(permanent(
-                "an Instagram post is a photo or a video: add an image",
+                "an Instagram post is a photo or a video: add an image or a video",
             ));
         }
         if content.link.is_some() {
             return Err(unsupported(CAPABILITIES, Action::PostLink));
+        }
+        if !content.videos.is_empty() && !content.images.is_empty() {
+            return Err(permanent("an Instagram reel is a video without images"));
         }
         let caption = Self::caption(content);
         if let Some(id) = self.find_recent_media(&caption).await? {
             return Ok(id);
         }
         let tags = user_tags(&content.mentions);
-        let container = if let [image] = content.images.as_slice() {
+        let container = if let [video] = content.videos.as_slice() {
+            let container = self.reel_container(video, &caption).await?;
+            self.wait_until_finished(&container).await?;
+            container
+        } else if !content.videos.is_empty() {
+            return Err(permanent("an Instagram reel is one video"));
+        } else if let [image] = content.images.as_slice() {
             self.image_container(image, Some(&caption), tags.as_ref())
                 .await?
         } else {

@@ -166,6 +166,15 @@ pub struct Limits {
     pub image_types: &'static [&'static str],
     /// Bytes of one image.
     pub max_image_bytes: usize,
+    /// Videos in one post; images and videos together are at most the larger of
+    /// `max_images` and `max_videos`.
+    pub max_videos: usize,
+    /// Whether a post with a video may carry images too.
+    pub videos_with_images: bool,
+    /// Video types (as sniffed from the file) the network accepts.
+    pub video_types: &'static [&'static str],
+    /// Bytes of one video.
+    pub max_video_bytes: u64,
 }
 
 /// One network's row of the capability matrix.
@@ -248,6 +257,10 @@ pub struct Location {
 pub struct PostContent {
     pub text: String,
     pub images: Vec<PostMedia>,
+    /// Video files (MP4, QuickTime or WebM), within the network's [`Limits`].
+    pub videos: Vec<PostMedia>,
+    /// Who may watch the video, where the network has the setting (YouTube).
+    pub video_privacy: omnihub_core::social::VideoPrivacy,
     pub link: Option<String>,
     /// Without the `#`.
     pub hashtags: Vec<String>,

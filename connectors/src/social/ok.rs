@@ -112,6 +112,12 @@ pub const CAPABILITIES: Capabilities = Capabilities {
         max_images: 20,
         image_types: &["image/jpeg", "image/png", "image/gif"],
         max_image_bytes: 20 * 1024 * 1024,
+        // A topic's `movie` block names one uploaded video, beside photo blocks; OK's uploader
+        // takes MP4, MOV and WebM among others.
+        max_videos: 1,
+        videos_with_images: true,
+        video_types: &["video/mp4", "video/quicktime", "video/webm"],
+        max_video_bytes: 32 << 30,
     }),
     actions: &[
         (Action::ListPosts, Support::Supported),

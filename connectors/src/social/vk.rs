@@ -4,13 +4,15 @@
 //!
 //! | key | required | meaning |
 //! |---|---|---|
-//! | `access_token` | yes | the administrator's token with the `wall`, `photos`, `groups` scopes |
+//! | `access_token` | yes | the administrator's token with the `wall`, `photos`, `video`, `groups` scopes |
 //! | `group_id` | yes | the community's id |
 //! | `secret` | for webhooks | the Callback API secret key omnihub gave the callback server |
 //! | `confirmation_code` | for webhooks | what the Callback API confirmation request must echo |
 //!
 //! Posts go out with `owner_id=-<group>` and `from_group=1`; images are uploaded to the wall
-//! first (`photos.getWallUploadServer`, the multipart upload, `photos.saveWallPhoto`); a
+//! first (`photos.getWallUploadServer`, the multipart upload, `photos.saveWallPhoto`), videos
+//! to the community's videos (`video.save` with the title and description, then the file to
+//! its `upload_url`) and attached as `video<owner>_<id>`; a
 //! post's and a comment's `guid` is the idempotency key (VK publishes one post per `guid`).
 //! Comments arrive by Callback API (`wall_reply_new`; `wall_post_new` for posts). VK has no
 //! call to hide a wall comment and no dislikes.
@@ -36,6 +38,9 @@ pub const EVENT_TYPES: [&str; 2] = ["wall_reply_new", "wall_post_new"];
 /// The title omnihub's callback server gets in the community settings (VK allows 14 chars).
 const CALLBACK_TITLE: &str = "omnihub-wall";
 
+/// The longest title VK shows for a video.
+const VIDEO_TITLE_CHARS: usize = 128;
+
 /// What VK's wall allows, and what omnihub does of it.
 pub const CAPABILITIES: Capabilities = Capabilities {
     network: Network::Vk,
@@ -47,15 +52,18 @@ pub const CAPABILITIES: Capabilities = Capabilities {
         max_images: 10,
         image_types: &["image/jpeg", "image/png", "image/gif"],
         max_image_bytes: 50 * 1024 * 1024,
+        // Videos are attachments like photos (`video{owner}_{id}`), mixed freely; VK's
+        // uploader takes files of up to 256 GB.
+        max_videos: 10,
+        videos_with_images: true,
+        video_types: &["video/mp4", "video/quicktime", "video/webm"],
+        max_video_bytes: 256 << 30,
     }),
     actions: &[
         (Action::ListPosts, Support::Supported),
         (Action::CreatePost, Support::Supported),
         (Action::PostImages, Support::Supported),
-        (
-            Action::PostVideo,
-            Support::Planned("VK takes videos through video.save; the upload is not built yet"),
-        ),
+        (Action::PostVideo, Support::Supported),
         (Action::PostLink, Support::Supported),
         (Action::PostHashtags, Support::Supported),
         (Action::PostMentions, Support::Supported),
@@ -216,6 +224,72 @@ impl VkWall {
         }
     }
 
+    /// Uploads a video to the community's videos (not to the wall: the post attaches it):
+    /// `video.save`, then the file to its upload URL. Its title is the post's first line (or
+    /// the file's name), its description the post's text.
+    async fn upload_video(
+        &self,
+        video: &super::PostMedia,
+        content: &PostContent,
+    ) -> Result<String, SendError> {
+        let title: String = content
+            .text
+            .lines()
+            .map(str::trim)
+            .find(|line| !line.is_empty())
+            .unwrap_or(&video.file_name)
+            .chars()
+            .take(VIDEO_TITLE_CHARS)
+            .collect();
+        let saved = self
+            .call(
+                "video.save",
+                &[
+                    ("group_id", self.group_id.to_string()),
+                    ("name", title),
+                    ("description", content.text.clone()),
+                    ("wallpost", "0".into()),
+                ],
+            )
+            .await?;
+        let upload_url = saved
+            .get("upload_url")
+            .and_then(Value::as_str)
+            .ok_or_else(|| transient("video.save gave no upload_url"))?;
+        let part = reqwest::multipart::Part::bytes(video.bytes.to_vec())
+            .file_name(video.file_name.clone())
+            .mime_str(&video.mime_type)
+            .map_err(|err| permanent(format!("bad video type: {err}")))?;
+        let form = reqwest::multipart::Form::new().part("video_file", part);
+        let response = self
+            .api
+            .client
+            .post(upload_url)
+            .multipart(form)
+            .timeout(
+                MEDIA_TIMEOUT
+                    + std::time::Duration::from_secs((video.bytes.len() / (256 * 1024)) as u64),
+            )
+            .send()
+            .await
+            .map_err(|err| transient(format!("video upload failed: {}", err.without_url())))?;
+        let uploaded = crate::vk::api::read_json(response).await?;
+        if let Some(error) = uploaded.get("error") {
+            return Err(permanent(format!("VK refused the video: {error}")));
+        }
+        let number_of = |value: &Value, key: &str| match value.get(key) {
+            Some(Value::Number(n)) => n.as_i64(),
+            Some(Value::String(s)) => s.parse().ok(),
+            _ => None,
+        };
+        let owner = number_of(&uploaded, "owner_id").or_else(|| number_of(&saved, "owner_id"));
+        let id = number_of(&uploaded, "video_id").or_else(|| number_of(&saved, "video_id"));
+        match (owner, id) {
+            (Some(owner), Some(id)) => Ok(format!("video{owner}_{id}")),
+            _ => Err(transient("the video upload answered without its id")),
+        }
+    }
+
     /// The parameters shared by `wall.post` and `wall.edit`.
     async fn content_params(
         &self,
@@ -224,6 +298,9 @@ impl VkWall {
         let mut attachments = Vec::with_capacity(content.images.len() + 1);
         for image in &content.images {
             attachments.push(self.upload_image(image).await?);
+        }
+        for video in &content.videos {
+            attachments.push(self.upload_video(video, content).await?);
         }
         if let Some(link) = &content.link {
             attachments.push(link.clone());
@@ -575,7 +652,7 @@ pub async fn community_name(wall: &VkWall) -> Result<String, SendError> {
 /// communities' walls. VK ID sends `device_id` back with the code and wants it again at the
 /// exchange and at every refresh.
 pub const OAUTH: super::oauth::OAuthSpec = super::oauth::OAuthSpec {
-    scopes: &["wall", "groups", "photos"],
+    scopes: &["wall", "groups", "photos", "video"],
     scope_separator: " ",
     pkce: true,
     client_auth: super::oauth::ClientAuth::Form,

@@ -11,7 +11,11 @@
 //! Requests follow X's published OpenAPI (v2.167): fields are asked for with `post.fields`
 //! and `expansions`; images go through the chunked media upload (`initialize`, one
 //! `append`, `finalize`) and are attached by `media.media_ids`, with the mentioned accounts'
-//! ids in `media.tagged_user_ids` when they are numeric ids; a reply is a post with
+//! ids in `media.tagged_user_ids` when they are numeric ids; a video goes through the same
+//! upload as a `tweet_video`, appended in segments of 4 MiB, and X processes it after
+//! `finalize`: its `STATUS` is polled (as often as `check_after_secs` says) until it
+//! `succeeded` before the post attaches it (one still processing is left to a later attempt,
+//! one that `failed` fails with X's words); a reply is a post with
 //! `reply.in_reply_to_tweet_id`; replies under a post are found by searching its
 //! `conversation_id`.
 //!
@@ -86,6 +90,14 @@ const EXPANSIONS: &str = "author_id,in_reply_to_user_id,referenced_posts";
 /// How many of the latest posts are searched for ours before publishing again.
 const RECENT: u32 = 20;
 
+/// The size of one `append` segment of a media upload.
+const UPLOAD_SEGMENT: usize = 4 * 1024 * 1024;
+
+/// How often, and how long at most each time, a video's processing is asked about within one
+/// publishing attempt.
+const MAX_STATUS_POLLS: u32 = 12;
+const MAX_STATUS_WAIT_SECS: u64 = 10;
+
 /// What X allows, and what omnihub does of it.
 pub const CAPABILITIES: Capabilities = Capabilities {
     network: Network::X,
@@ -97,17 +109,18 @@ pub const CAPABILITIES: Capabilities = Capabilities {
         max_images: 4,
         image_types: &["image/jpeg", "image/png", "image/gif", "image/webp"],
         max_image_bytes: 5 * 1024 * 1024,
+        // One video a post and no images beside it; MP4 or MOV of at most 512 MB
+        // (`tweet_video`).
+        max_videos: 1,
+        videos_with_images: false,
+        video_types: &["video/mp4", "video/quicktime"],
+        max_video_bytes: 512 * 1024 * 1024,
     }),
     actions: &[
         (Action::ListPosts, Support::Supported),
         (Action::CreatePost, Support::Supported),
         (Action::PostImages, Support::Supported),
-        (
-            Action::PostVideo,
-            Support::Planned(
-                "X takes videos through the chunked media upload with processing; not built yet",
-            ),
-        ),
+        (Action::PostVideo, Support::Supported),
         (Action::PostLink, Support::Supported),
         (Action::PostHashtags, Support::Supported),
         (Action::PostMentions, Support::Supported),
@@ -262,8 +275,9 @@ impl XAccount {
         Ok(items(&answer))
     }
 
-    /// Uploads one image: the media id to attach.
-    async fn upload(&self, media: &super::PostMedia) -> Result<String, SendError> {
+    /// Uploads one image (`tweet_image`) or video (`tweet_video`, processed before it may be
+    /// attached): the media id to attach.
+    async fn upload(&self, media: &super::PostMedia, category: &str) -> Result<String, SendError> {
         let started = self
             .call(
                 Method::POST,
@@ -272,7 +286,7 @@ impl XAccount {
                 Some(&json!({
                     "media_type": media.mime_type,
                     "total_bytes": media.bytes.len(),
-                    "media_category": "tweet_image",
+                    "media_category": category,
                 })),
             )
             .await?;
@@ -281,20 +295,22 @@ impl XAccount {
             .and_then(Value::as_str)
             .ok_or_else(|| transient("the media upload gave no id"))?
             .to_string();
-        let part = reqwest::multipart::Part::bytes(media.bytes.to_vec())
-            .file_name(media.file_name.clone())
-            .mime_str(&media.mime_type)
-            .map_err(|err| permanent(format!("bad image type: {err}")))?;
-        let form = reqwest::multipart::Form::new()
-            .text("segment_index", "0")
-            .part("media", part);
-        let request = self
-            .client
-            .post(self.url(&["2", "media", "upload", id_param(&id)?, "append"])?)
-            .bearer_auth(&self.access_token)
-            .multipart(form)
-            .timeout(MEDIA_TIMEOUT);
-        send(request).await?;
+        for (index, segment) in media.bytes.chunks(UPLOAD_SEGMENT).enumerate() {
+            let part = reqwest::multipart::Part::bytes(segment.to_vec())
+                .file_name(media.file_name.clone())
+                .mime_str(&media.mime_type)
+                .map_err(|err| permanent(format!("bad media type: {err}")))?;
+            let form = reqwest::multipart::Form::new()
+                .text("segment_index", index.to_string())
+                .part("media", part);
+            let request = self
+                .client
+                .post(self.url(&["2", "media", "upload", id_param(&id)?, "append"])?)
+                .bearer_auth(&self.access_token)
+                .multipart(form)
+                .timeout(MEDIA_TIMEOUT);
+            send(request).await?;
+        }
         let finished = self
             .call(
                 Method::POST,
@@ -303,12 +319,43 @@ impl XAccount {
                 None,
             )
             .await?;
-        if let Some(state) = finished
-            .pointer("/data/processing_info/state")
-            .and_then(Value::as_str)
-            && state == "failed"
-        {
-            return Err(permanent("X could not process the image"));
+        let mut processing = finished.pointer("/data/processing_info").cloned();
+        let mut polls = 0;
+        while let Some(info) = processing.take() {
+            match info.get("state").and_then(Value::as_str) {
+                Some("succeeded") | None => break,
+                Some("failed") => {
+                    return Err(permanent(format!("X could not process the media: {info}")));
+                }
+                Some(_) if polls >= MAX_STATUS_POLLS => {
+                    return Err(transient(
+                        "X is still processing the video; a later attempt posts it",
+                    ));
+                }
+                Some(_) => {
+                    let wait = info
+                        .get("check_after_secs")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(1)
+                        .clamp(1, MAX_STATUS_WAIT_SECS);
+                    tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+                    polls += 1;
+                    let status = self
+                        .call(
+                            Method::GET,
+                            &["2", "media", "upload"],
+                            &[("media_id", id.clone()), ("command", "STATUS".into())],
+                            None,
+                        )
+                        .await?;
+                    processing = Some(
+                        status
+                            .pointer("/data/processing_info")
+                            .cloned()
+                            .unwrap_or_else(|| json!({ "state": "succeeded" })),
+                    );
+                }
+            }
         }
         Ok(id)
     }
@@ -581,10 +628,16 @@ impl SocialNetwork for XAccount {
             return Ok(id);
         }
         let mut body = json!({ "text": text });
-        if !content.images.is_empty() {
-            let mut ids = Vec::with_capacity(content.images.len());
+        if !content.videos.is_empty() && !content.images.is_empty() {
+            return Err(permanent("an X post takes a video without images"));
+        }
+        if !content.images.is_empty() || !content.videos.is_empty() {
+            let mut ids = Vec::with_capacity(content.images.len() + content.videos.len());
             for image in &content.images {
-                ids.push(self.upload(image).await?);
+                ids.push(self.upload(image, "tweet_image").await?);
+            }
+            for video in &content.videos {
+                ids.push(self.upload(video, "tweet_video").await?);
             }
             body["media"] = json!({ "media_ids": ids });
             let tagged: Vec<&str> = content

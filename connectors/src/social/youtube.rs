@@ -19,9 +19,18 @@
 //! again); likes are `videos.rate`. YouTube has no comment webhooks: comments are polled
 //! through [`SocialNetwork::list_posts`] and [`SocialNetwork::list_comments`].
 //!
+//! Publishing a post uploads its one video with `videos.insert` over Google's resumable upload
+//! protocol: `POST /upload/youtube/v3/videos?uploadType=resumable&part=snippet,status` with the
+//! video's metadata as JSON (`snippet.title` is the text's first line, `snippet.description`
+//! the whole text with the link, mentions and hashtags, since a video has no fields for them;
+//! `status.privacyStatus` the post's video privacy) answers with the upload session's URI in
+//! `Location`, and one `PUT` of the bytes to it creates the video.
+//!
 //! Idempotency: the Data API takes no idempotency key, so before commenting the channel's
 //! comments under the video are searched for one of its own with the same text and parent,
-//! which is answered instead of writing it again.
+//! which is answered instead of writing it again; before uploading, the channel's recent
+//! uploads are searched for a video with the same title and description, which is answered
+//! instead of uploading it again.
 //!
 //! Errors come as `{"error": {"code", "message", "errors": [{"reason"}]}}`: the quota and
 //! rate reasons (`quotaExceeded`, `rateLimitExceeded`, `userRateLimitExceeded`) and 5xx are
@@ -34,8 +43,8 @@ use serde_json::{Value, json};
 
 use super::oauth::{ClientAuth, Manageable, OAuthSpec};
 use super::{
-    Action, Capabilities, CommentDelivery, Counters, Delivered, LikeTarget, Network, PostContent,
-    RemoteComment, RemotePost, SocialNetwork, Support,
+    Action, Capabilities, CommentDelivery, Counters, Delivered, LikeTarget, Limits, Network,
+    PostContent, PostMedia, RemoteComment, RemotePost, SocialNetwork, Support,
 };
 use crate::SendError;
 use crate::provider::{ConfigError, WebhookError, WebhookRequest};
@@ -55,6 +64,14 @@ pub const OAUTH: OAuthSpec = OAuthSpec {
     needs_secret: true,
 };
 
+/// YouTube's bounds of a video's metadata: a title of 100 characters, a description of 5,000
+/// bytes.
+const MAX_TITLE_CHARS: usize = 100;
+const MAX_DESCRIPTION_BYTES: usize = 5_000;
+
+/// How many of the channel's latest uploads are searched for a post's video before uploading.
+const RECENT_UPLOADS: u32 = 50;
+
 /// Google's reasons that mean "later", not "never".
 const TRANSIENT_REASONS: [&str; 4] = [
     "quotaExceeded",
@@ -68,8 +85,19 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     network: Network::Youtube,
     connect: Support::Supported,
     comments: CommentDelivery::Polling,
-    // YouTube takes no text-only posts, so there are no post limits to check.
-    limits: None,
+    // A post is one video (its title the text's first line, its description the whole text
+    // with the link, mentions and hashtags) and nothing else. A description takes 5,000
+    // bytes; a video up to 256 GB (the discovery document's `maxSize`).
+    limits: Some(Limits {
+        max_text_chars: MAX_DESCRIPTION_BYTES,
+        max_images: 0,
+        image_types: &[],
+        max_image_bytes: 0,
+        max_videos: 1,
+        videos_with_images: false,
+        video_types: &["video/mp4", "video/quicktime", "video/webm"],
+        max_video_bytes: 256 << 30,
+    }),
     actions: &[
         (Action::ListPosts, Support::Supported),
         (
@@ -82,24 +110,11 @@ pub const CAPABILITIES: Capabilities = Capabilities {
             Action::PostImages,
             Support::Unsupported("YouTube publishes videos only"),
         ),
-        (
-            Action::PostVideo,
-            Support::Planned(
-                "uploads through videos.insert (title, description, privacy) are not built yet",
-            ),
-        ),
-        (
-            Action::PostLink,
-            Support::Planned("links go in a video's description, with the video upload"),
-        ),
-        (
-            Action::PostHashtags,
-            Support::Planned("hashtags go in a video's description, with the video upload"),
-        ),
-        (
-            Action::PostMentions,
-            Support::Planned("mentions go in a video's description, with the video upload"),
-        ),
+        (Action::PostVideo, Support::Supported),
+        // A video has no fields for these: they go in its description.
+        (Action::PostLink, Support::Supported),
+        (Action::PostHashtags, Support::Supported),
+        (Action::PostMentions, Support::Supported),
         (
             Action::PostLocation,
             Support::Unsupported("the Data API has no location for uploads"),
@@ -324,6 +339,65 @@ impl YoutubeChannel {
         })
     }
 
+    /// Opens a resumable upload session for `video` with its metadata: the session's URI.
+    async fn start_upload(&self, metadata: &Value, video: &PostMedia) -> Result<Url, SendError> {
+        let url = rest_client::endpoint(&self.base, &["upload", "youtube", "v3", "videos"])
+            .map_err(permanent)?;
+        let response = self
+            .client
+            .post(url)
+            .bearer_auth(&self.access_token)
+            .timeout(TIMEOUT)
+            .query(&[("uploadType", "resumable"), ("part", "snippet,status")])
+            .header("X-Upload-Content-Length", video.bytes.len().to_string())
+            .header("X-Upload-Content-Type", video.mime_type.as_str())
+            .json(metadata)
+            .send()
+            .await
+            .map_err(rest_client::network_error)?;
+        let status = response.status();
+        let retry_after = crate::api::retry_after(response.headers(), Utc::now());
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let raw = rest_client::read_bounded(response, MAX_API_BODY).await?;
+        if !status.is_success() {
+            let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+            return Err(google_error(status.as_u16(), retry_after, &body, &raw));
+        }
+        let location =
+            location.ok_or_else(|| transient("YouTube opened no upload session (no Location)"))?;
+        // Google gives an absolute URI; a relative one is taken against the API's base.
+        self.base
+            .join(&location)
+            .map_err(|err| permanent(format!("YouTube's upload session {location:?}: {err}")))
+    }
+
+    /// Sends the video's bytes to the upload session in one request: the created video.
+    async fn upload_to(&self, session: &Url, video: &PostMedia) -> Result<Value, SendError> {
+        let response = self
+            .client
+            .put(session.clone())
+            .bearer_auth(&self.access_token)
+            .timeout(upload_timeout(video.bytes.len()))
+            .header(reqwest::header::CONTENT_TYPE, video.mime_type.as_str())
+            .body(video.bytes.to_vec())
+            .send()
+            .await
+            .map_err(rest_client::network_error)?;
+        let status = response.status();
+        let retry_after = crate::api::retry_after(response.headers(), Utc::now());
+        let raw = rest_client::read_bounded(response, MAX_API_BODY).await?;
+        let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+        if status.is_success() {
+            Ok(body)
+        } else {
+            Err(google_error(status.as_u16(), retry_after, &body, &raw))
+        }
+    }
+
     async fn rate(&self, video_id: &str, rating: &str) -> Result<(), SendError> {
         self.call(
             Method::POST,
@@ -408,6 +482,70 @@ fn google_error(
     }
 }
 
+/// How long one upload request may take: two minutes, and a second more per 256 KiB (a slow
+/// uplink of 2 Mbit/s).
+fn upload_timeout(bytes: usize) -> std::time::Duration {
+    rest_client::MEDIA_TIMEOUT + std::time::Duration::from_secs((bytes / (256 * 1024)) as u64)
+}
+
+/// A video's title and description from a post: the title is the text's first line (or the
+/// file's name without its extension), within YouTube's 100 characters; the description is
+/// the whole text with the link, the mentions and the hashtags, within 5,000 bytes. YouTube
+/// refuses `<` and `>` in both, so they become look-alike angle quotes.
+fn video_metadata(content: &PostContent, file_name: &str) -> (String, String) {
+    let clean = |text: &str| text.replace('<', "‹").replace('>', "›");
+    let first_line = content
+        .text
+        .lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            let stem = file_name
+                .rsplit_once('.')
+                .map_or(file_name, |(stem, _)| stem);
+            stem.trim().to_string()
+        });
+    let mut title: String = clean(&first_line);
+    if title.chars().count() > MAX_TITLE_CHARS {
+        title = title.chars().take(MAX_TITLE_CHARS - 1).collect::<String>();
+        title = format!("{}…", title.trim_end());
+    }
+    if title.trim().is_empty() {
+        title = "Video".into();
+    }
+    let mut with_link = content.clone();
+    if let Some(link) = &content.link
+        && !content.text.contains(link.as_str())
+    {
+        with_link.text = if content.text.trim().is_empty() {
+            link.clone()
+        } else {
+            format!("{}\n\n{link}", content.text.trim_end())
+        };
+    }
+    let mut description = clean(&super::compose_text(&with_link, |m| {
+        format!("@{}", m.trim_start_matches('@'))
+    }));
+    if description.len() > MAX_DESCRIPTION_BYTES {
+        let mut end = MAX_DESCRIPTION_BYTES;
+        while !description.is_char_boundary(end) {
+            end -= 1;
+        }
+        description.truncate(end);
+    }
+    (title, description)
+}
+
+/// The text a video is listed with (see `video_of`), for finding an upload again.
+fn remote_text(title: &str, description: &str) -> String {
+    if description.is_empty() {
+        title.to_string()
+    } else {
+        format!("{title}\n\n{description}")
+    }
+}
+
 fn is_not_found(err: &SendError) -> bool {
     matches!(err, SendError::Permanent { reason } if reason.contains("(404)"))
 }
@@ -437,11 +575,7 @@ fn video_of(video: &Value) -> Option<RemotePost> {
         .and_then(|s| s.get("description"))
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let text = if description.is_empty() {
-        title.to_string()
-    } else {
-        format!("{title}\n\n{description}")
-    };
+    let text = remote_text(title, description);
     Some(RemotePost {
         id: video.get("id")?.as_str()?.to_string(),
         text,
@@ -505,8 +639,37 @@ impl SocialNetwork for YoutubeChannel {
         Ok(posts)
     }
 
-    async fn create_post(&self, _content: &PostContent, _guid: &str) -> Result<String, SendError> {
-        Err(super::unsupported(CAPABILITIES, Action::PostVideo))
+    async fn create_post(&self, content: &PostContent, _guid: &str) -> Result<String, SendError> {
+        let [video] = content.videos.as_slice() else {
+            return Err(permanent("a YouTube post is exactly one video"));
+        };
+        if !content.images.is_empty() {
+            return Err(super::unsupported(CAPABILITIES, Action::PostImages));
+        }
+        let (title, description) = video_metadata(content, &video.file_name);
+        let same_text = remote_text(&title, &description);
+        if let Some(done) = self
+            .list_posts(RECENT_UPLOADS)
+            .await?
+            .into_iter()
+            .find(|p| p.text == same_text)
+        {
+            return Ok(done.id);
+        }
+        let metadata = json!({
+            "snippet": { "title": title, "description": description, "categoryId": "22" },
+            "status": {
+                "privacyStatus": content.video_privacy.as_str(),
+                "selfDeclaredMadeForKids": false,
+            },
+        });
+        let session = self.start_upload(&metadata, video).await?;
+        let created = self.upload_to(&session, video).await?;
+        created
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| transient("YouTube took the upload without a video id"))
     }
 
     async fn post_exists(&self, post_id: &str) -> Result<bool, SendError> {
@@ -759,6 +922,33 @@ mod tests {
             google_error(401, None, &body("authError"), b"").problem(),
             crate::provider::Problem::InvalidToken
         );
+    }
+
+    #[test]
+    fn a_post_becomes_a_title_and_a_description() {
+        let content = PostContent {
+            text: "Spring <collection>\nAll new.".into(),
+            link: Some("https://shop.example/spring".into()),
+            hashtags: vec!["spring".into()],
+            mentions: vec!["@friend".into()],
+            ..PostContent::default()
+        };
+        let (title, description) = video_metadata(&content, "clip.mp4");
+        assert_eq!(title, "Spring ‹collection›");
+        assert_eq!(
+            description,
+            "Spring ‹collection›\nAll new.\n\nhttps://shop.example/spring\n\n@friend\n\n#spring"
+        );
+        let (title, description) = video_metadata(&PostContent::default(), "Our day.mov");
+        assert_eq!((title.as_str(), description.as_str()), ("Our day", ""));
+        let long = PostContent {
+            text: "я".repeat(3_000),
+            ..PostContent::default()
+        };
+        let (title, description) = video_metadata(&long, "a.mp4");
+        assert_eq!(title.chars().count(), MAX_TITLE_CHARS);
+        assert!(title.ends_with('…'));
+        assert_eq!(description.len(), MAX_DESCRIPTION_BYTES);
     }
 
     #[test]

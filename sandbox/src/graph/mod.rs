@@ -6,13 +6,18 @@
 //! - Page (Page token): `GET /{page-id}`, `GET /{page-id}/published_posts` (and `/feed`),
 //!   `POST /{page-id}/feed` (`message`, `link`, `attached_media` of unpublished photos),
 //!   `POST /{page-id}/photos` (by `url`, which the fake fetches as Graph does),
+//!   `POST /{page-id}/videos` (by `file_url`, fetched, a video by its first bytes; published,
+//!   it is a post of the Page with its `description` as the message),
 //!   `GET|POST|DELETE /{page-id}/subscribed_apps`; a post: `GET`, `POST` (edit), `DELETE`,
 //!   `GET|POST /{post-id}/comments`, `POST|DELETE /{post-id}/likes`; a comment: `POST`
 //!   (`is_hidden`, `message`), `DELETE`, `GET|POST /{comment-id}/comments` (replies),
 //!   `POST|DELETE /{comment-id}/likes`;
 //! - Instagram (the Page's token): `GET /{ig-user-id}`, `GET|POST /{ig-user-id}/media`
 //!   (image containers by `image_url`, fetched; carousel items; `CAROUSEL` containers with
-//!   `children`; `caption`, `user_tags`), `POST /{ig-user-id}/media_publish`, a media: `GET`,
+//!   `children`; `REELS` containers by `video_url`, fetched, MP4 or MOV; `caption`,
+//!   `user_tags`), `GET /{container-id}?fields=status_code` (a reel's container is
+//!   `IN_PROGRESS` when first asked, then `FINISHED`; publishing it before it is finished is
+//!   error 9007), `POST /{ig-user-id}/media_publish`, a media: `GET`,
 //!   `DELETE`, `GET|POST /{media-id}/comments`; a comment: `POST` (`hide`), `DELETE`,
 //!   `POST /{comment-id}/replies`;
 //! - `GET /me` (the Page for a Page token), `GET /me/accounts` (a user token: the Page with
@@ -87,6 +92,8 @@ pub struct PagePost {
     pub link: Option<String>,
     /// Ids of the photos attached.
     pub photos: Vec<String>,
+    /// The id of the video this post is.
+    pub video: Option<String>,
     pub created_time: i64,
     /// The application that published it (`None`: made on Facebook itself).
     pub application: Option<String>,
@@ -101,6 +108,19 @@ pub struct Photo {
     pub url: String,
     /// What the fake fetched from `url`.
     pub bytes: Vec<u8>,
+    pub published: bool,
+}
+
+/// A video uploaded to the Page.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PageVideo {
+    pub id: String,
+    pub file_url: String,
+    /// What the fake fetched from `file_url`, and its type.
+    pub bytes: Vec<u8>,
+    pub content_type: String,
+    pub title: Option<String>,
+    pub description: String,
     pub published: bool,
 }
 
@@ -123,13 +143,18 @@ pub struct PageComment {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Container {
     pub id: String,
+    /// `IMAGE`, `CAROUSEL` or `REELS`.
+    pub media_type: String,
     pub image_url: Option<String>,
+    pub video_url: Option<String>,
     pub bytes: Vec<u8>,
     pub caption: Option<String>,
     pub is_carousel_item: bool,
     pub children: Vec<String>,
     pub user_tags: Option<Value>,
     pub published_as: Option<String>,
+    /// How many times its `status_code` was asked for.
+    pub status_checks: u32,
 }
 
 /// A published Instagram media.
@@ -137,7 +162,7 @@ pub struct Container {
 pub struct Media {
     pub id: String,
     pub caption: String,
-    /// `IMAGE` or `CAROUSEL_ALBUM`.
+    /// `IMAGE`, `CAROUSEL_ALBUM` or `VIDEO` (a reel).
     pub media_type: String,
     /// The containers of its images (one, or the carousel's children).
     pub images: Vec<String>,
@@ -190,6 +215,7 @@ impl GraphFailure {
 struct Records {
     posts: Vec<PagePost>,
     photos: Vec<Photo>,
+    videos: Vec<PageVideo>,
     comments: Vec<PageComment>,
     containers: Vec<Container>,
     media: Vec<Media>,
@@ -317,6 +343,10 @@ impl GraphSandbox {
         self.state.records().photos.clone()
     }
 
+    pub fn videos(&self) -> Vec<PageVideo> {
+        self.state.records().videos.clone()
+    }
+
     pub fn comments(&self) -> Vec<PageComment> {
         self.state.records().comments.clone()
     }
@@ -356,6 +386,7 @@ impl GraphSandbox {
             message: message.to_string(),
             link: None,
             photos: Vec::new(),
+            video: None,
             created_time: now(),
             application: None,
             deleted: false,
@@ -720,6 +751,7 @@ async fn graph_call(
         (Node::Page, "GET", Some("published_posts" | "feed")) => list_posts(&state, p),
         (Node::Page, "POST", Some("feed")) => create_post(&state, p),
         (Node::Page, "POST", Some("photos")) => upload_photo(&state, p).await,
+        (Node::Page, "POST", Some("videos")) => upload_video(&state, p).await,
         (Node::Page, "POST", Some("subscribed_apps")) => {
             let fields: Vec<String> = param(p, "subscribed_fields")
                 .unwrap_or_default()
@@ -753,9 +785,7 @@ async fn graph_call(
         (Node::IgUser, "POST", Some("media_publish")) => publish(&state, p),
         (Node::IgMedia(id), method, edge) => media_call(&state, &id, method, edge, p),
         (Node::IgComment(id), method, edge) => media_comment_call(&state, &id, method, edge, p),
-        (Node::Container(id), "GET", None) => {
-            HttpResponse::Ok().json(json!({"id": id, "status_code": "FINISHED"}))
-        }
+        (Node::Container(id), "GET", None) => container_status(&state, &id),
         _ => graph_error(400, 100, None, "(#100) Unsupported request"),
     }
 }
@@ -874,6 +904,7 @@ fn create_post(state: &State, params: &[(String, String)]) -> HttpResponse {
         message,
         link,
         photos,
+        video: None,
         created_time: now(),
         application: Some(state.config.app_id.clone()),
         deleted: false,
@@ -926,6 +957,59 @@ async fn upload_photo(state: &State, params: &[(String, String)]) -> HttpRespons
         bytes,
         published,
     });
+    HttpResponse::Ok().json(json!({ "id": id }))
+}
+
+/// Whether the bytes open like a video (an ISO media `ftyp` box or an EBML header).
+fn looks_like_video(bytes: &[u8]) -> bool {
+    (bytes.len() >= 12 && &bytes[4..8] == b"ftyp") || bytes.starts_with(&[0x1a, 0x45, 0xdf, 0xa3])
+}
+
+/// `POST /{page-id}/videos` by `file_url`: Graph fetches the file; a published video is a post
+/// of the Page.
+async fn upload_video(state: &State, params: &[(String, String)]) -> HttpResponse {
+    let Some(url) = param(params, "file_url") else {
+        return invalid_param("a video needs file_url (or a source upload)");
+    };
+    let (bytes, content_type) = match fetch(state, url, 352).await {
+        Ok(fetched) => fetched,
+        Err(answer) => return answer,
+    };
+    if !content_type.starts_with("video/") || !looks_like_video(&bytes) {
+        return graph_error(
+            400,
+            352,
+            None,
+            "(#352) Sorry, the video file you selected is in a format that we don't support.",
+        );
+    }
+    let description = param(params, "description").unwrap_or_default().to_string();
+    let published = !matches!(param(params, "published"), Some("false" | "0"));
+    let n = state.next_number();
+    let id = format!("{}", 300_000_000 + n);
+    let mut records = state.records();
+    records.videos.push(PageVideo {
+        id: id.clone(),
+        file_url: url.to_string(),
+        bytes,
+        content_type,
+        title: param(params, "title").map(str::to_string),
+        description: description.clone(),
+        published,
+    });
+    if published {
+        records.posts.push(PagePost {
+            id: format!("{}_{}", state.config.page_id, 100_000 + n),
+            message: description,
+            link: None,
+            photos: Vec::new(),
+            video: Some(id.clone()),
+            created_time: now(),
+            application: Some(state.config.app_id.clone()),
+            deleted: false,
+            liked_by_page: false,
+        });
+    }
     HttpResponse::Ok().json(json!({ "id": id }))
 }
 
@@ -1106,8 +1190,13 @@ fn media_json(records: &Records, media: &Media) -> Value {
         .iter()
         .filter(|c| c.media_id == media.id && !c.deleted)
         .count();
+    let product = if media.media_type == "VIDEO" {
+        "REELS"
+    } else {
+        "FEED"
+    };
     json!({"id": media.id, "caption": media.caption, "media_type": media.media_type,
-        "media_product_type": "FEED", "timestamp": iso(media.timestamp),
+        "media_product_type": product, "timestamp": iso(media.timestamp),
         "like_count": 0, "comments_count": comments,
         "permalink": format!("https://www.instagram.com/p/{}/", media.id)})
 }
@@ -1159,13 +1248,16 @@ async fn create_container(state: &State, params: &[(String, String)]) -> HttpRes
     let id = format!("{}", 17_900_000_000_000_000u64 + n);
     let mut container = Container {
         id: id.clone(),
+        media_type: param(params, "media_type").unwrap_or("IMAGE").to_string(),
         image_url: None,
+        video_url: None,
         bytes: Vec::new(),
         caption,
         is_carousel_item,
         children: Vec::new(),
         user_tags: tags,
         published_as: None,
+        status_checks: 0,
     };
     match param(params, "media_type") {
         Some("CAROUSEL") => {
@@ -1209,10 +1301,51 @@ async fn create_container(state: &State, params: &[(String, String)]) -> HttpRes
             container.image_url = Some(url.to_string());
             container.bytes = bytes;
         }
+        Some("REELS") => {
+            if is_carousel_item {
+                return invalid_param("A reel is not a carousel item");
+            }
+            let Some(url) = param(params, "video_url") else {
+                return invalid_param("video_url is required for a reel");
+            };
+            let (bytes, content_type) = match fetch(state, url, 9004).await {
+                Ok(fetched) => fetched,
+                Err(answer) => return answer,
+            };
+            let movie = matches!(content_type.as_str(), "video/mp4" | "video/quicktime");
+            if !movie || !looks_like_video(&bytes) {
+                return graph_error(
+                    400,
+                    9004,
+                    Some(2_207_026),
+                    "The video format is not supported. Please check spec for supported formats (MOV or MP4)",
+                );
+            }
+            container.video_url = Some(url.to_string());
+            container.bytes = bytes;
+        }
         Some(other) => return invalid_param(&format!("media_type {other} is not served here")),
     }
     state.records().containers.push(container);
     HttpResponse::Ok().json(json!({ "id": id }))
+}
+
+/// A container's `status_code`: images are `FINISHED` at once; a reel is `IN_PROGRESS` the
+/// first time it is asked about (Meta is transcoding it), `FINISHED` from then on.
+fn container_status(state: &State, id: &str) -> HttpResponse {
+    let mut records = state.records();
+    let Some(container) = records.containers.iter_mut().find(|c| c.id == id) else {
+        return does_not_exist(id);
+    };
+    container.status_checks += 1;
+    let status = if container.published_as.is_some() {
+        "PUBLISHED"
+    } else if container.media_type == "REELS" && container.status_checks < 2 {
+        "IN_PROGRESS"
+    } else {
+        "FINISHED"
+    };
+    HttpResponse::Ok().json(json!({"id": id, "status_code": status}))
 }
 
 fn publish(state: &State, params: &[(String, String)]) -> HttpResponse {
@@ -1232,9 +1365,19 @@ fn publish(state: &State, params: &[(String, String)]) -> HttpResponse {
     if container.published_as.is_some() {
         return invalid_param("The media has already been published");
     }
+    if container.media_type == "REELS" && container.status_checks < 2 {
+        return graph_error(
+            400,
+            9007,
+            Some(2_207_027),
+            "(#9007) The media is not ready for publishing, please wait for a moment",
+        );
+    }
     container.published_as = Some(media_id.clone());
     let container = container.clone();
-    let (media_type, images) = if container.children.is_empty() {
+    let (media_type, images) = if container.media_type == "REELS" {
+        ("VIDEO", vec![container.id.clone()])
+    } else if container.children.is_empty() {
         ("IMAGE", vec![container.id.clone()])
     } else {
         ("CAROUSEL_ALBUM", container.children.clone())

@@ -146,6 +146,7 @@ async fn serve(state: &State, name: &str, params: &Params) -> Result<Value, Refu
         "groups.getCallbackConfirmationCode" => Ok(json!({"code": state.config.confirmation_code})),
         "photos.getWallUploadServer" => Ok(upload_server(state, "photo")),
         "photos.saveWallPhoto" => save_photo(state, params),
+        "video.save" => Ok(save_video(state, params)),
         "wall.get" => wall::get(state, params),
         "wall.getById" => wall::get_by_id(state, params),
         "wall.post" => wall::post(state, params),
@@ -273,7 +274,11 @@ pub(super) async fn upload(
             return HttpResponse::Ok().json(json!({"error": err}));
         }
     };
-    let field = if kind == "photo" { "photo" } else { "file" };
+    let field = match kind.as_str() {
+        "photo" => "photo",
+        "video" => "video_file",
+        _ => "file",
+    };
     let Some(part) = parts.into_iter().find(|p| p.name == field) else {
         state
             .violations
@@ -284,7 +289,22 @@ pub(super) async fn upload(
         .content_type
         .clone()
         .unwrap_or_else(|| "application/octet-stream".into());
+    if kind == "video" && !looks_like_video(&part.bytes) {
+        return HttpResponse::Ok().json(json!({"error": "the file is not a video"}));
+    }
+    let size = part.bytes.len();
     let index = state.store_file(part.bytes, &mime);
+    if kind == "video" {
+        let owner = -state.config.group_id;
+        let mut inner = state.lock();
+        inner.upload_slots.remove(&slot);
+        let Some(id) = inner.video_slots.remove(&slot) else {
+            return HttpResponse::Ok().json(json!({"error": "invalid upload url"}));
+        };
+        inner.media.insert(format!("video{owner}_{id}"), index);
+        return HttpResponse::Ok().json(json!({"size": size, "video_id": id,
+            "owner_id": owner, "video_hash": format!("vh{id}")}));
+    }
     let token = state.new_key();
     let mut inner = state.lock();
     inner.upload_slots.remove(&slot);
@@ -295,6 +315,26 @@ pub(super) async fn upload(
         json!({"file": token})
     };
     HttpResponse::Ok().json(answer)
+}
+
+/// `video.save`: a video of the community to be, and the URL its file goes to.
+fn save_video(state: &State, params: &Params) -> Value {
+    let slot = state.new_key();
+    let mut inner = state.lock();
+    let id = inner.next_id;
+    inner.next_id += 1;
+    inner.upload_slots.insert(slot.clone(), "video");
+    inner.video_slots.insert(slot.clone(), id);
+    json!({"upload_url": format!("{}upload/video/{slot}", state.base), "video_id": id,
+        "owner_id": -state.config.group_id,
+        "title": param(params, "name").unwrap_or(""),
+        "description": param(params, "description").unwrap_or(""),
+        "access_key": format!("k{id}")})
+}
+
+/// Whether the bytes open like a video (an ISO media `ftyp` box or an EBML header).
+fn looks_like_video(bytes: &[u8]) -> bool {
+    (bytes.len() >= 12 && &bytes[4..8] == b"ftyp") || bytes.starts_with(&[0x1a, 0x45, 0xdf, 0xa3])
 }
 
 fn save_photo(state: &State, params: &Params) -> Result<Value, Refusal> {

@@ -6,8 +6,9 @@
 //!   [`VkConfig::requests_per_second`] (VK's 20 per community token), 3 for an unknown method,
 //!   100 for invalid parameters;
 //! - upload endpoints handed out by `photos.getMessagesUploadServer` and
-//!   `docs.getMessagesUploadServer` (multipart fields `photo` and `file`), and the uploaded or
-//!   customer-sent files under `/files/<n>`;
+//!   `docs.getMessagesUploadServer` (multipart fields `photo` and `file`), and by `video.save`
+//!   (multipart field `video_file`, a video by its first bytes, which becomes the attachment
+//!   `video<owner>_<id>`), and the uploaded or customer-sent files under `/files/<n>`;
 //! - the Bots Long Poll server returned by `groups.getLongPollServer`
 //!   (`?act=a_check&key=&ts=&wait=`, with `failed` 1, 2 and 3 as VK documents);
 //! - Callback API delivery: a server added by `groups.addCallbackServer` is sent
@@ -160,8 +161,10 @@ struct Inner {
     sent: Vec<SentMessage>,
     sent_by_random_id: HashMap<(i64, i64), i64>,
     answers: Vec<EventAnswer>,
-    /// Upload slots handed out: slot id → `photo` or `doc`.
+    /// Upload slots handed out: slot id → `photo`, `doc` or `video`.
     upload_slots: HashMap<String, &'static str>,
+    /// The video each `video.save` slot is for: slot id → video id.
+    video_slots: HashMap<String, i64>,
     /// Uploaded, not yet saved: token → file index.
     pending_uploads: HashMap<String, usize>,
     /// Saved media: `photo-1_2` → file index.

@@ -176,6 +176,6 @@ fn exchange<'a>(
         "token_type": "Bearer",
         "expires_in": ttl.as_secs(),
         "user_id": state.config.admin_user_id,
-        "scope": "wall groups photos",
+        "scope": "wall groups photos video",
     }))
 }

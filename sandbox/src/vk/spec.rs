@@ -17,20 +17,22 @@ use serde_json::{Map, Value, json};
 
 use crate::support::{compile, errors};
 
-const METHOD_FILES: [&str; 6] = [
+const METHOD_FILES: [&str; 7] = [
     include_str!("../../specs/vk/messages/methods.json"),
     include_str!("../../specs/vk/groups/methods.json"),
     include_str!("../../specs/vk/photos/methods.json"),
     include_str!("../../specs/vk/docs/methods.json"),
     include_str!("../../specs/vk/wall/methods.json"),
     include_str!("../../specs/vk/likes/methods.json"),
+    include_str!("../../specs/vk/video/methods.json"),
 ];
-const OBJECT_FILES: [&str; 5] = [
+const OBJECT_FILES: [&str; 6] = [
     include_str!("../../specs/vk/messages/objects.json"),
     include_str!("../../specs/vk/groups/objects.json"),
     include_str!("../../specs/vk/wall/objects.json"),
     include_str!("../../specs/vk/likes/objects.json"),
     include_str!("../../specs/vk/base/objects.json"),
+    include_str!("../../specs/vk/video/objects.json"),
 ];
 const ERRORS: &str = include_str!("../../specs/vk/errors.json");
 

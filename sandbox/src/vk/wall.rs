@@ -78,6 +78,9 @@ fn post_json(state: &State, post: &WallPost, comments: usize) -> Value {
             if a.starts_with("photo") {
                 json!({"type": "photo", "photo": {"id": 0, "owner_id": -state.config.group_id,
                     "access_key": a}})
+            } else if a.starts_with("video") {
+                json!({"type": "video", "video": {"id": 0, "owner_id": -state.config.group_id,
+                    "access_key": a}})
             } else {
                 json!({"type": "link", "link": {"url": a, "title": a}})
             }

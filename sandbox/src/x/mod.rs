@@ -2,7 +2,9 @@
 //!
 //! - the operations omnihub uses (`/2/users/me`, the account's posts, recent search by
 //!   `conversation_id`, creating and deleting posts, hiding replies, likes, the chunked media
-//!   upload, the app's webhooks and the Account Activity subscription), each request checked
+//!   upload (segments appended in order; a `tweet_video` is processed after `finalize`:
+//!   `pending`, then `in_progress` at its first `STATUS`, `succeeded` at the next, and a post
+//!   may carry it only then, alone), the app's webhooks and the Account Activity subscription), each request checked
 //!   against X's published OpenAPI document ([`spec`]): what breaks it is recorded in
 //!   [`XSandbox::violations`] and the call is still served, so a test sees both;
 //! - X's errors as problems (`{"title", "detail", "type", "status"}`): 401 for an unknown
@@ -43,7 +45,7 @@ use crate::webhook_delivery::{Caller, Delivery};
 use spec::{Request, XSpec};
 
 /// The operations the fake serves (operation ids of X's document).
-const SERVED: [&str; 16] = [
+const SERVED: [&str; 17] = [
     "getUsersMe",
     "getUsersPosts",
     "searchPostsRecent",
@@ -56,6 +58,7 @@ const SERVED: [&str; 16] = [
     "initializeMediaUpload",
     "appendMediaUpload",
     "finalizeMediaUpload",
+    "getMediaUploadStatus",
     "getWebhooks",
     "createWebhooks",
     "validateWebhooks",
@@ -124,9 +127,37 @@ pub struct Webhook {
 
 struct Upload {
     media_type: String,
+    media_category: String,
     total_bytes: usize,
     bytes: Vec<u8>,
+    /// The next `segment_index` expected.
+    segments: u64,
     finalized: bool,
+    /// `STATUS` checks of a video after `finalize`.
+    status_checks: u32,
+}
+
+impl Upload {
+    fn is_video(&self) -> bool {
+        self.media_category == "tweet_video"
+    }
+
+    /// A video's processing: `pending` when finalized, `in_progress` at the first check,
+    /// `succeeded` (or `failed`, for bytes that are no video) after.
+    fn processing(&self) -> &'static str {
+        let video_bytes = (self.bytes.len() >= 12 && &self.bytes[4..8] == b"ftyp")
+            || self.bytes.starts_with(&[0x1a, 0x45, 0xdf, 0xa3]);
+        match self.status_checks {
+            0 => "pending",
+            1 => "in_progress",
+            _ if video_bytes => "succeeded",
+            _ => "failed",
+        }
+    }
+
+    fn ready(&self) -> bool {
+        self.finalized && (!self.is_video() || self.processing() == "succeeded")
+    }
 }
 
 #[derive(Default)]
@@ -814,9 +845,15 @@ async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) ->
                         .as_str()
                         .unwrap_or_default()
                         .to_string(),
+                    media_category: body_json["media_category"]
+                        .as_str()
+                        .unwrap_or("tweet_image")
+                        .to_string(),
                     total_bytes: body_json["total_bytes"].as_u64().unwrap_or(0) as usize,
                     bytes: Vec::new(),
+                    segments: 0,
                     finalized: false,
+                    status_checks: 0,
                 },
             );
             HttpResponse::Ok().json(json!({ "data": {
@@ -828,9 +865,27 @@ async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) ->
                 .as_deref()
                 .and_then(|p| p.iter().find(|p| p.name == "media"))
                 .map(|p| p.bytes.clone());
+            let segment = parts
+                .as_deref()
+                .and_then(|p| p.iter().find(|p| p.name == "segment_index"))
+                .and_then(|p| {
+                    std::str::from_utf8(&p.bytes)
+                        .ok()?
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                });
             let mut inner = state.lock();
             match (inner.uploads.get_mut(&id), chunk) {
+                (Some(upload), Some(_)) if segment != Some(upload.segments) => {
+                    state.violations.record(format!(
+                        "appendMediaUpload: segment_index {segment:?} where {} comes next",
+                        upload.segments
+                    ));
+                    problem(400, "Invalid Request", "segments must be appended in order")
+                }
                 (Some(upload), Some(chunk)) if !upload.finalized => {
+                    upload.segments += 1;
                     upload.bytes.extend_from_slice(&chunk);
                     HttpResponse::Ok().json(json!({ "data": { "expires_at": 86_400 } }))
                 }
@@ -857,8 +912,35 @@ async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) ->
                         data["image"] =
                             json!({ "image_type": upload.media_type, "w": 120, "h": 80 });
                     }
+                    if upload.is_video() {
+                        data["processing_info"] =
+                            json!({ "state": "pending", "check_after_secs": 1 });
+                    }
                     HttpResponse::Ok().json(json!({ "data": data }))
                 }
+            }
+        }
+        "getMediaUploadStatus" => {
+            let id = param("media_id").to_string();
+            let mut inner = state.lock();
+            match inner.uploads.get_mut(&id) {
+                Some(upload) if upload.finalized => {
+                    if upload.is_video() {
+                        upload.status_checks += 1;
+                    }
+                    let mut data = json!({ "id": id, "media_key": format!("3_{id}"),
+                        "expires_after_secs": 86_400 });
+                    if upload.is_video() {
+                        let progress = upload.processing();
+                        data["processing_info"] = match progress {
+                            "in_progress" => json!({ "state": progress, "check_after_secs": 1,
+                                "progress_percent": 50 }),
+                            _ => json!({ "state": progress, "progress_percent": 100 }),
+                        };
+                    }
+                    HttpResponse::Ok().json(json!({ "data": data }))
+                }
+                _ => problem(404, "Not Found Error", "no such media"),
             }
         }
         "getWebhooks" => {
@@ -966,13 +1048,24 @@ fn create_post(state: &State, body: &Value) -> HttpResponse {
     {
         let inner = state.lock();
         for id in &media_ids {
-            if !inner.uploads.get(id).is_some_and(|u| u.finalized) {
+            if !inner.uploads.get(id).is_some_and(Upload::ready) {
                 return problem(
                     400,
                     "Invalid Request",
-                    &format!("media {id} is not uploaded"),
+                    &format!("media {id} is not uploaded or not processed"),
                 );
             }
+        }
+        let videos = media_ids
+            .iter()
+            .filter(|id| inner.uploads.get(*id).is_some_and(Upload::is_video))
+            .count();
+        if videos > 0 && media_ids.len() > 1 {
+            return problem(
+                400,
+                "Invalid Request",
+                "a video cannot be attached with other media",
+            );
         }
         let duplicate = inner
             .tweets

@@ -15,6 +15,17 @@
 //!   and `state` (an S256 challenge, when sent, is checked at the exchange), `/token`
 //!   exchanges codes and refresh tokens with the client's id and secret in the form.
 //!
+//! - `videos.insert` over Google's resumable upload protocol: `POST
+//!   /upload/youtube/v3/videos?uploadType=resumable` (or the discovery document's
+//!   `/resumable/upload/…` path) with the video's metadata as JSON, checked against the
+//!   document's `Video` schema and YouTube's rules for titles (1–100 characters, no `<` or
+//!   `>`: `invalidTitle`) and descriptions (5,000 bytes, no `<` or `>`:
+//!   `invalidDescription`), and the `X-Upload-Content-Type` (`video/*` or
+//!   `application/octet-stream`, as `mediaUpload.accept` says) and `X-Upload-Content-Length`
+//!   headers, answers 200 with the session's URI in `Location`; a `PUT` of the bytes there
+//!   (as many as announced, and a video by their first bytes) creates the video, which keeps
+//!   its bytes and privacy and is listed from then on.
+//!
 //! There are no comment webhooks at YouTube: a person's comment ([`YoutubeSandbox::person_comments`])
 //! is only there to be listed. Deviations on purpose: ids are short counters with YouTube's
 //! prefixes; `viewCount` is ten per like plus one.
@@ -36,7 +47,8 @@ use crate::oauth::{
 use crate::support::Violations;
 use spec::YoutubeSpec;
 
-const SERVED: [&str; 10] = [
+const SERVED: [&str; 11] = [
+    "youtube.videos.insert",
     "youtube.channels.list",
     "youtube.playlistItems.list",
     "youtube.videos.list",
@@ -86,6 +98,21 @@ pub struct Video {
     /// The channel's own rating: `like`, `dislike` or `none`.
     pub rating: String,
     pub deleted: bool,
+    /// `public`, `unlisted` or `private`.
+    pub privacy_status: String,
+    /// The uploaded file's type and bytes (empty for a seeded video).
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// A resumable upload session waiting for its bytes.
+#[derive(Clone, Debug)]
+struct Upload {
+    title: String,
+    description: String,
+    privacy_status: String,
+    content_type: String,
+    length: usize,
 }
 
 /// A comment under a video.
@@ -108,6 +135,7 @@ pub struct Comment {
 struct Inner {
     next: u64,
     videos: Vec<Video>,
+    uploads: HashMap<String, Upload>,
     comments: Vec<Comment>,
     failures: HashMap<String, VecDeque<String>>,
     calls: HashMap<String, usize>,
@@ -234,6 +262,18 @@ impl YoutubeSandbox {
                 .app_data(data.clone())
                 .route("/o/oauth2/v2/auth", web::get().to(authorize))
                 .route("/token", web::post().to(token))
+                .service(
+                    web::scope("/upload/youtube/v3/videos")
+                        .app_data(web::PayloadConfig::new(MAX_VIDEO_BYTES))
+                        .route("", web::post().to(start_upload))
+                        .route("", web::put().to(finish_upload)),
+                )
+                .service(
+                    web::scope("/resumable/upload/youtube/v3/videos")
+                        .app_data(web::PayloadConfig::new(MAX_VIDEO_BYTES))
+                        .route("", web::post().to(start_upload))
+                        .route("", web::put().to(finish_upload)),
+                )
                 .default_service(web::to(api))
         })
         .workers(1)
@@ -328,6 +368,9 @@ impl YoutubeSandbox {
             likes: 0,
             rating: "none".into(),
             deleted: false,
+            privacy_status: "public".into(),
+            content_type: String::new(),
+            bytes: Vec::new(),
         });
         id
     }
@@ -386,6 +429,239 @@ async fn token(state: web::Data<State>, request: HttpRequest, body: web::Bytes) 
     state.oauth.token(&request, &body, &state.violations)
 }
 
+/// The largest video the fake takes (YouTube takes 256 GB; tests send a few kilobytes).
+const MAX_VIDEO_BYTES: usize = 64 * 1024 * 1024;
+
+/// The query of a request as pairs.
+fn query_of(request: &HttpRequest) -> Vec<(String, String)> {
+    serde_urlencoded::from_str(request.query_string()).unwrap_or_default()
+}
+
+fn header<'a>(request: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    request.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The injected failure of `method`, if one is queued.
+fn injected(state: &State, method: &str) -> Option<HttpResponse> {
+    let reason = state
+        .lock()
+        .failures
+        .get_mut(method)
+        .and_then(VecDeque::pop_front)?;
+    let status = if reason == "backendError" { 500 } else { 403 };
+    Some(google_error(
+        status,
+        &reason,
+        &format!("The request failed: {reason}."),
+    ))
+}
+
+/// YouTube's own rules for a video's title and description beyond the schema's types.
+fn metadata_problem(title: &str, description: &str) -> Option<HttpResponse> {
+    if title.trim().is_empty() || title.chars().count() > 100 || title.contains(['<', '>']) {
+        return Some(google_error(
+            400,
+            "invalidTitle",
+            "The request metadata specifies an invalid or empty video title.",
+        ));
+    }
+    if description.len() > 5_000 || description.contains(['<', '>']) {
+        return Some(google_error(
+            400,
+            "invalidDescription",
+            "The request metadata specifies an invalid video description.",
+        ));
+    }
+    None
+}
+
+/// Whether the bytes open like a video (an ISO media `ftyp` box or an EBML header).
+fn looks_like_video(bytes: &[u8]) -> bool {
+    (bytes.len() >= 12 && &bytes[4..8] == b"ftyp") || bytes.starts_with(&[0x1a, 0x45, 0xdf, 0xa3])
+}
+
+/// `videos.insert`, first request of the resumable protocol: the metadata, checked, opens a
+/// session whose URI is answered in `Location`.
+async fn start_upload(
+    state: web::Data<State>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let query = query_of(&request);
+    let metadata: Option<Value> = serde_json::from_slice(&body).ok();
+    let Some(matched) = state.spec.check(
+        "POST",
+        "/youtube/v3/videos",
+        &query,
+        metadata.as_ref(),
+        body.len(),
+    ) else {
+        state
+            .violations
+            .record("videos.insert is not in the discovery document".to_string());
+        return google_error(404, "notFound", "Not Found");
+    };
+    for problem in &matched.problems {
+        state.violations.record(problem.clone());
+    }
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    };
+    if param("uploadType") != "resumable" {
+        state.violations.record(format!(
+            "youtube.videos.insert: the fake serves uploadType=resumable, not {:?}",
+            param("uploadType")
+        ));
+        return google_error(400, "badRequest", "Unsupported upload type.");
+    }
+    let declared_type = header(&request, "X-Upload-Content-Type").unwrap_or_default();
+    if !(declared_type.starts_with("video/") || declared_type == "application/octet-stream") {
+        state.violations.record(format!(
+            "youtube.videos.insert: X-Upload-Content-Type {declared_type:?} is not video/* or application/octet-stream"
+        ));
+    }
+    let length = header(&request, "X-Upload-Content-Length").and_then(|v| v.parse::<usize>().ok());
+    let Some(length) = length.filter(|n| *n > 0) else {
+        state.violations.record(
+            "youtube.videos.insert: X-Upload-Content-Length must announce the video's size"
+                .to_string(),
+        );
+        return google_error(400, "badRequest", "X-Upload-Content-Length is required.");
+    };
+    *state
+        .lock()
+        .calls
+        .entry("youtube.videos.insert".to_string())
+        .or_default() += 1;
+    if !bearer(&request).is_some_and(|t| state.oauth.knows(&t)) {
+        return google_error(
+            401,
+            "authError",
+            "Request had invalid authentication credentials.",
+        );
+    }
+    if let Some(failure) = injected(&state, "youtube.videos.insert") {
+        return failure;
+    }
+    let metadata = metadata.unwrap_or(Value::Null);
+    let parts = param("part");
+    for (part, present) in [
+        ("snippet", metadata.get("snippet").is_some()),
+        ("status", metadata.get("status").is_some()),
+    ] {
+        if present && !parts.split(',').any(|p| p.trim() == part) {
+            state.violations.record(format!(
+                "youtube.videos.insert: the body sets {part} but part={parts:?} does not name it"
+            ));
+        }
+    }
+    let text = |pointer: &str| {
+        metadata
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (title, description) = (text("/snippet/title"), text("/snippet/description"));
+    if let Some(refused) = metadata_problem(&title, &description) {
+        return refused;
+    }
+    let privacy_status = match text("/status/privacyStatus").as_str() {
+        "" => "public".to_string(),
+        other => other.to_string(),
+    };
+    let upload_id = format!("upl{:08}", state.next());
+    state.lock().uploads.insert(
+        upload_id.clone(),
+        Upload {
+            title,
+            description,
+            privacy_status,
+            content_type: declared_type.to_string(),
+            length,
+        },
+    );
+    let session = format!(
+        "http://{}{}?uploadType=resumable&upload_id={upload_id}",
+        request.connection_info().host(),
+        request.path()
+    );
+    HttpResponse::Ok()
+        .insert_header((actix_web::http::header::LOCATION, session))
+        .finish()
+}
+
+/// `videos.insert`, second request: the bytes of an open session create the video.
+async fn finish_upload(
+    state: web::Data<State>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let query = query_of(&request);
+    let upload_id = query
+        .iter()
+        .find(|(k, _)| k == "upload_id")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    if !bearer(&request).is_some_and(|t| state.oauth.knows(&t)) {
+        return google_error(
+            401,
+            "authError",
+            "Request had invalid authentication credentials.",
+        );
+    }
+    let Some(upload) = state.lock().uploads.get(&upload_id).cloned() else {
+        state
+            .violations
+            .record(format!("youtube upload: no session {upload_id:?}"));
+        return google_error(404, "notFound", "The upload session does not exist.");
+    };
+    if body.len() != upload.length {
+        state.violations.record(format!(
+            "youtube upload: {} bytes sent where {} were announced",
+            body.len(),
+            upload.length
+        ));
+        return google_error(400, "badRequest", "The upload is incomplete.");
+    }
+    if !looks_like_video(&body) {
+        return google_error(
+            400,
+            "invalidVideoFile",
+            "The uploaded file is not a video YouTube can process.",
+        );
+    }
+    let id = format!("vid{:08}", state.next());
+    let video = Video {
+        id: id.clone(),
+        title: upload.title,
+        description: upload.description,
+        published_at: Utc::now(),
+        likes: 0,
+        rating: "none".into(),
+        deleted: false,
+        privacy_status: upload.privacy_status,
+        content_type: header(&request, "Content-Type")
+            .map(str::to_string)
+            .unwrap_or(upload.content_type),
+        bytes: body.to_vec(),
+    };
+    let answer = json!({
+        "kind": "youtube#video", "etag": "v", "id": id,
+        "snippet": { "title": video.title, "description": video.description,
+            "channelId": state.config.channel_id, "publishedAt": stamp(video.published_at) },
+        "status": { "uploadStatus": "uploaded", "privacyStatus": video.privacy_status },
+    });
+    let mut inner = state.lock();
+    inner.uploads.remove(&upload_id);
+    inner.videos.push(video);
+    HttpResponse::Ok().json(answer)
+}
+
 async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) -> HttpResponse {
     let query: Vec<(String, String)> =
         serde_urlencoded::from_str(request.query_string()).unwrap_or_default();
@@ -441,6 +717,17 @@ async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) ->
     let body = json_body.unwrap_or(Value::Null);
     let channel = state.config.channel_id.clone();
     match method {
+        // Metadata alone makes no video.
+        "youtube.videos.insert" => {
+            state
+                .violations
+                .record("youtube.videos.insert without the upload protocol (no media)".to_string());
+            google_error(
+                400,
+                "mediaBodyRequired",
+                "The request does not include the video content.",
+            )
+        }
         "youtube.channels.list" => {
             let mine = param("mine") == "true" || param("id").split(',').any(|i| i == channel);
             let mut item = json!({ "kind": "youtube#channel", "etag": "c", "id": channel });
@@ -493,6 +780,10 @@ async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) ->
                     if has_part("snippet") {
                         item["snippet"] = json!({ "title": v.title, "description": v.description,
                             "channelId": channel, "publishedAt": stamp(v.published_at) });
+                    }
+                    if has_part("status") {
+                        item["status"] = json!({ "uploadStatus": "processed",
+                            "privacyStatus": v.privacy_status });
                     }
                     if has_part("statistics") {
                         item["statistics"] = json!({

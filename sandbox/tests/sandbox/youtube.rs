@@ -1,8 +1,9 @@
 //! The YouTube connector (`connectors::social::youtube`) against the YouTube sandbox: the
 //! channel connected by its owner's token, its videos with statistics, comment threads listed
 //! (as the poller reads them), answered once, started, held for review, deleted or rejected;
-//! videos rated; Google's errors classified; Google's OAuth 2.0 code flow; and every request
-//! checked against the Data API's discovery document.
+//! videos rated; Google's errors classified; Google's OAuth 2.0 code flow; a video uploaded by
+//! the resumable protocol, whose metadata the fake checks; and every request checked against
+//! the Data API's discovery document.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -141,7 +142,7 @@ async fn comments_are_listed_answered_moderated_and_videos_rated() {
     assert!(yt.like(LikeTarget::Comment(&question)).await.is_err());
     assert!(
         yt.create_post(&PostContent::default(), "g").await.is_err(),
-        "uploads are not built"
+        "a post without a video is refused"
     );
 
     assert!(yt.post_exists(&older).await.unwrap());
@@ -268,4 +269,90 @@ async fn googles_oauth_flow_gives_a_token_for_the_channel() {
         "Google keeps the refresh token"
     );
     assert_eq!(sandbox.violations(), Vec::<String>::new());
+}
+
+/// An MP4 file's first box and some bytes.
+fn clip() -> Vec<u8> {
+    let mut bytes = b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2".to_vec();
+    bytes.extend((0..5_000u32).map(|i| (i % 199) as u8));
+    bytes
+}
+
+#[tokio::test]
+async fn a_video_is_uploaded_by_the_resumable_protocol_and_its_metadata_checked() {
+    let sandbox = YoutubeSandbox::start(YoutubeConfig::default())
+        .await
+        .unwrap();
+    let yt = channel(&sandbox);
+    let video = omnihub_connectors::social::PostMedia {
+        file_name: "clip.mp4".into(),
+        mime_type: "video/mp4".into(),
+        bytes: clip().into(),
+        public_url: None,
+    };
+    let content = PostContent {
+        text: "Behind the scenes".into(),
+        hashtags: vec!["studio".into()],
+        videos: vec![video.clone()],
+        video_privacy: omnihub_core::social::VideoPrivacy::Private,
+        ..PostContent::default()
+    };
+    let id = yt.create_post(&content, "g1").await.unwrap();
+    let videos = sandbox.videos();
+    assert_eq!(videos.len(), 1);
+    assert_eq!(videos[0].id, id);
+    assert_eq!(videos[0].title, "Behind the scenes");
+    assert_eq!(videos[0].description, "Behind the scenes\n\n#studio");
+    assert_eq!(videos[0].privacy_status, "private");
+    assert_eq!(videos[0].bytes, clip());
+    // Again (its answer lost): the upload is found, not repeated.
+    assert_eq!(yt.create_post(&content, "g1").await.unwrap(), id);
+    assert_eq!(sandbox.calls("youtube.videos.insert"), 1);
+    // Images are not YouTube's.
+    let with_image = PostContent {
+        images: vec![video.clone()],
+        ..content.clone()
+    };
+    assert!(yt.create_post(&with_image, "g2").await.is_err());
+    assert_eq!(sandbox.violations(), Vec::<String>::new());
+
+    // The fake holds a client to Google's rules: a title with `<` is refused, a property the
+    // document does not know and a short upload are violations.
+    let http = reqwest::Client::new();
+    let start = |metadata: Value| {
+        http.post(format!(
+            "{}upload/youtube/v3/videos?uploadType=resumable&part=snippet",
+            sandbox.base_url()
+        ))
+        .bearer_auth(&sandbox.config().access_token)
+        .header("X-Upload-Content-Length", "100")
+        .header("X-Upload-Content-Type", "video/mp4")
+        .json(&metadata)
+        .send()
+    };
+    let refused = start(json!({"snippet": {"title": "<b>bold</b>"}}))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["errors"][0]["reason"], "invalidTitle");
+    assert!(sandbox.violations().is_empty());
+    let opened = start(json!({"snippet": {"title": "Fine", "colour": "red"}}))
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), 200);
+    let session = opened.headers()["location"].to_str().unwrap().to_string();
+    let short = http
+        .put(&session)
+        .bearer_auth(&sandbox.config().access_token)
+        .body(clip()[..50].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(short.status(), 400);
+    let violations = sandbox.violations();
+    assert_eq!(violations.len(), 2, "{violations:?}");
+    assert!(violations[0].contains("colour"), "{violations:?}");
+    assert!(violations[1].contains("announced"), "{violations:?}");
+    assert_eq!(sandbox.videos().len(), 1);
 }

@@ -144,6 +144,20 @@ pub async fn receive_file(
     limit: u64,
     type_of: impl FnOnce(&str, &str, &[u8]) -> ApiResult<String>,
 ) -> ApiResult<ReceivedFile> {
+    receive_typed_file(req, payload, state, |declared, name, head| {
+        type_of(declared, name, head).map(|mime| (mime, limit))
+    })
+    .await
+}
+
+/// As [`receive_file`], where the limit depends on the type: `type_and_limit` gives both
+/// (videos of the media library have a limit of their own).
+pub async fn receive_typed_file(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    type_and_limit: impl FnOnce(&str, &str, &[u8]) -> ApiResult<(String, u64)>,
+) -> ApiResult<ReceivedFile> {
     let is_multipart = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -188,7 +202,7 @@ pub async fn receive_file(
     if head.is_empty() {
         return Err(ApiError::Validation(Msg::UploadEmpty));
     }
-    let mime = type_of(&declared, &raw_name, &head)?;
+    let (mime, limit) = type_and_limit(&declared, &raw_name, &head)?;
     let kind = AttachmentKind::of_mime(&mime);
     let file_name = safe_file_name(&raw_name, &default_file_name(kind, &mime));
 

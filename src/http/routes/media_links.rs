@@ -1,6 +1,6 @@
 //! Signed public links to outgoing files (`GET /media/{client_id}/{attachment_id}/{file_name}
-//! ?exp=…&sig=…`), for providers that fetch media by URL (Viber), and to images of the social
-//! media library (`GET /media/social/{client_id}/{media_id}/{file_name}?exp=…&sig=…`), which
+//! ?exp=…&sig=…`), for providers that fetch media by URL (Viber), and to images and videos of
+//! the social media library (`GET /media/social/{client_id}/{media_id}/{file_name}?exp=…&sig=…`), which
 //! Instagram and Facebook fetch when a post is published. The link is minted by the
 //! channel actor when it sends the file ([`omnihub_connectors::media_link`]); anyone holding it
 //! may fetch that one file until it expires, without signing in.
@@ -72,8 +72,8 @@ pub async fn media_link(
     serve_file(&state, &stored, true, "private, no-store").await
 }
 
-/// One image of the social media library by its signed, expiring link (minted when a post is
-/// published to a network that fetches images by URL).
+/// One image or video of the social media library by its signed, expiring link (minted when a
+/// post is published to a network that fetches files by URL).
 #[utoipa::path(get, path = "/media/social/{client_id}/{media_id}/{file_name}", tag = "social",
     params(("client_id" = ClientId, Path, description = "client id"),
         ("media_id" = uuid::Uuid, Path, description = "the media library file"),

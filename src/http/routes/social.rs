@@ -264,6 +264,10 @@ pub(crate) fn api_failure(err: SocialFailure, network: &str) -> ApiError {
             Limit::ImageCount { max } => Msg::SocialTooManyImages { network, max },
             Limit::ImageType => Msg::SocialImageType { network },
             Limit::ImageSize { max } => Msg::SocialImageSize { network, max },
+            Limit::VideoCount { max } => Msg::SocialTooManyVideos { network, max },
+            Limit::VideoWithImages => Msg::SocialVideoWithImages { network },
+            Limit::VideoType => Msg::SocialVideoType { network },
+            Limit::VideoSize { max } => Msg::SocialVideoSize { network, max },
         }),
         SocialFailure::Network(err) => match err {
             omnihub_connectors::SendError::Permanent { reason }
@@ -486,6 +490,8 @@ pub struct MediaList {
 
 /// Image types some network takes in a post.
 const POST_IMAGE_TYPES: [&str; 4] = ["image/jpeg", "image/png", "image/gif", "image/webp"];
+/// Video types some network takes in a post.
+const POST_VIDEO_TYPES: [&str; 3] = ["video/mp4", "video/quicktime", "video/webm"];
 
 /// Whether the caller may publish on some profile (the owner always).
 fn publishes_somewhere(who: &Principal) -> bool {
@@ -508,15 +514,17 @@ pub async fn list_media(
     Ok(web::Json(MediaList { items }))
 }
 
-/// Adds an image to the media library (`multipart/form-data`, one part named `file`), for
-/// posts to name in `media`; within `[media] max_upload_bytes`, JPEG, PNG, GIF or WebP. Needs
-/// `publish` on some profile.
+/// Adds an image or a video to the media library (`multipart/form-data`, one part named
+/// `file`), for posts to name in `media`. The type is the file's content, whatever was
+/// declared: an image (JPEG, PNG, GIF or WebP) within `[media] max_upload_bytes`, or a video
+/// (MP4, QuickTime or WebM) within `[media] max_video_bytes`; nothing is kept of a refused
+/// file. Needs `publish` on some profile.
 #[utoipa::path(post, path = "/api/v1/social/media", tag = "social",
     request_body(content = String, description = "`multipart/form-data` with one part named `file`", content_type = "multipart/form-data"),
     responses((status = 201, body = omnihub_store::SocialMedia),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 413, body = ErrorBody),
-        (status = 415, description = "not multipart, or not an image a network takes", body = ErrorBody)),
+        (status = 413, description = "larger than the limit of its kind", body = ErrorBody),
+        (status = 415, description = "not multipart, or not an image or video a network takes", body = ErrorBody)),
     security(("session" = []), ("token" = [])))]
 pub async fn upload_media(
     req: actix_web::HttpRequest,
@@ -528,14 +536,18 @@ pub async fn upload_media(
     if !publishes_somewhere(&caller.principal) {
         return Err(ApiError::Forbidden);
     }
-    // The file's first bytes decide its type, and only images a network takes are kept.
-    let limit = state.config.media.max_upload_bytes as u64;
-    let file = super::attachments::receive_file(&req, payload, &state, limit, |_, name, head| {
+    // The file's first bytes decide its type, and with it its limit; only images and videos
+    // a network takes are kept.
+    let media = &state.config.media;
+    let (image_limit, video_limit) = (media.max_upload_bytes as u64, media.max_video_bytes);
+    let file = super::attachments::receive_typed_file(&req, payload, &state, |_, name, head| {
         let mime = omnihub_core::media::sniff_type(head, name);
         if POST_IMAGE_TYPES.contains(&mime) {
-            Ok(mime.to_string())
+            Ok((mime.to_string(), image_limit))
+        } else if POST_VIDEO_TYPES.contains(&mime) {
+            Ok((mime.to_string(), video_limit))
         } else {
-            Err(ApiError::UnsupportedFile(Msg::UploadForbiddenType {
+            Err(ApiError::UnsupportedFile(Msg::SocialMediaType {
                 mime: mime.to_string(),
             }))
         }
@@ -565,7 +577,7 @@ pub async fn upload_media(
             "social_media.upload",
             "social_media",
             media.id,
-            json!({ "file_name": media.file_name, "size": media.size }),
+            json!({ "file_name": media.file_name, "size": media.size, "kind": media.kind }),
         ))
         .await?;
     Ok(HttpResponse::Created().json(media))

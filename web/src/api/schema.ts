@@ -3029,6 +3029,11 @@ export interface components {
             text?: string | null;
             when?: null | components["schemas"]["When"];
         };
+        /**
+         * @description What a file of the media library is, from its (sniffed) type.
+         * @enum {string}
+         */
+        MediaKind: "image" | "video";
         /** @description What a post says. A profile's variant has the same shape and replaces the fields it sets. */
         PostContent: {
             /** @description Without `#`; letters, digits and `_`. */
@@ -3041,6 +3046,7 @@ export interface components {
             /** @description The network's ids or screen names of the people or pages mentioned. */
             mentions?: string[] | null;
             text?: string | null;
+            video_privacy?: null | components["schemas"]["VideoPrivacy"];
         };
         /** @description A post and the profiles it goes to. */
         PostInput: {
@@ -3268,6 +3274,8 @@ export interface components {
             file_name: string;
             /** Format: uuid */
             id: string;
+            kind: components["schemas"]["MediaKind"];
+            /** @description Sniffed from the file's first bytes when it was uploaded. */
             mime_type: string;
             /** Format: int64 */
             size: number;
@@ -3478,6 +3486,12 @@ export interface components {
         };
         /** Format: uuid */
         UserId: string;
+        /**
+         * @description Who may watch a video a network publishes with a privacy setting (YouTube's
+         *     `status.privacyStatus`); networks without one publish to the profile's audience.
+         * @enum {string}
+         */
+        VideoPrivacy: "public" | "unlisted" | "private";
         WebhookRegistered: {
             /** @description Where the provider now delivers this channel's updates. */
             url: string;

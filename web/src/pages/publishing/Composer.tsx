@@ -13,6 +13,7 @@ import {
   Group,
   Modal,
   Paper,
+  Select,
   Stack,
   Tabs,
   Text,
@@ -20,7 +21,7 @@ import {
   Textarea,
   Title,
 } from '@mantine/core';
-import { IconPhoto, IconUpload } from '@tabler/icons-react';
+import { IconMovie, IconPhoto, IconPlayerPlay, IconUpload } from '@tabler/icons-react';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { useNavigate, useParams } from 'react-router';
 import { ok } from '../../api/client';
@@ -31,12 +32,14 @@ import { useI18n, type MessageKey } from '../../i18n';
 import { addDays, dayOf, instantAtDayTime, timeOf } from './calendarMath';
 import {
   FIELD_ACTION,
+  VIDEO_PRIVACY,
   charCount,
   composeText,
   effective,
   fromWire,
   inherit,
   isOverridden,
+  isVideo,
   limitsOf,
   override,
   postInput,
@@ -49,6 +52,7 @@ import {
   type SocialMedia,
   type SocialPost,
   type SocialProfile,
+  type VideoPrivacy,
 } from './content';
 import {
   NetworkIcon,
@@ -446,7 +450,9 @@ function ContentFields({ value, variant, row, readOnly, media, library, onChange
   const about = (field: Field) => {
     if (variant === null) return { disabled: readOnly, note: undefined as React.ReactNode };
     const action = FIELD_ACTION[field];
-    const s = action ? support(row, action) : { status: 'supported' as const };
+    let s = action ? support(row, action) : { status: 'supported' as const };
+    // Files are images or videos: the field is open where the network takes either.
+    if (field === 'media' && s.status !== 'supported' && support(row, 'post_video').status === 'supported') s = { status: 'supported' };
     const refused = s.status !== 'supported' ? t('pub.disabledBecause', { network, reason: s.reason || t('pub.planned') }) : null;
     const own = isOverridden(variant, field);
     return {
@@ -531,6 +537,22 @@ function ContentFields({ value, variant, row, readOnly, media, library, onChange
         onChange={(v) => onChange('media', v)}
         onUploaded={onUploaded}
       />
+      {(value.media ?? []).some((id) => {
+        const m = media.get(id);
+        return !!m && isVideo(m);
+      }) && (
+        <Select
+          label={t('pub.videoPrivacy')}
+          description={about('video_privacy').note ?? t('pub.videoPrivacyHint')}
+          data={VIDEO_PRIVACY.map((p) => ({ value: p, label: t(`pub.videoPrivacy.${p}` as MessageKey) }))}
+          value={value.video_privacy ?? 'public'}
+          disabled={about('video_privacy').disabled}
+          allowDeselect={false}
+          onChange={(v) => {
+            if (v) onChange('video_privacy', v as VideoPrivacy);
+          }}
+        />
+      )}
     </Stack>
   );
 }
@@ -653,6 +675,9 @@ function MediaField(props: {
         </Text>
       </legend>
       {note}
+      <Text size="xs" c="dimmed">
+        {t('pub.mediaHint')}
+      </Text>
       <ErrorNote error={error} />
       {value.length > 0 && (
         <ul className="media-chosen" aria-label={t('pub.media')}>
@@ -661,7 +686,7 @@ function MediaField(props: {
             const name = m?.file_name ?? id;
             return (
               <li key={id}>
-                <IconPhoto size={16} aria-hidden="true" />
+                {m && isVideo(m) ? <IconMovie size={16} aria-label={t('pub.kind.video')} /> : <IconPhoto size={16} aria-hidden="true" />}
                 <span className="truncate">{name}</span>
                 {m && <Text span size="xs" c="dimmed">{formatBytes(m.size)}</Text>}
                 {!disabled && <CloseButton size="sm" aria-label={t('pub.removeMedia', { name })} onClick={() => onChange(value.filter((x) => x !== id))} />}
@@ -681,7 +706,7 @@ function MediaField(props: {
           <input
             ref={picker}
             type="file"
-            accept="image/jpeg,image/png,image/gif,image/webp"
+            accept="image/jpeg,image/png,image/gif,image/webp,video/mp4,video/quicktime,video/webm"
             multiple
             hidden
             aria-label={t('pub.upload')}
@@ -701,7 +726,7 @@ function MediaField(props: {
             <Checkbox.Group value={picked} onChange={setPicked}>
               <Stack gap={6}>
                 {library.map((m) => (
-                  <Checkbox key={m.id} value={m.id} disabled={value.includes(m.id)} label={`${m.file_name} · ${m.mime_type} · ${formatBytes(m.size)}`} />
+                  <Checkbox key={m.id} value={m.id} disabled={value.includes(m.id)} label={`${m.file_name} · ${t(isVideo(m) ? 'pub.kind.video' : 'pub.kind.image')} · ${m.mime_type} · ${formatBytes(m.size)}`} />
                 ))}
               </Stack>
             </Checkbox.Group>
@@ -726,8 +751,14 @@ function MediaField(props: {
 /** How the post will look on one profile's network, and what that network would refuse. */
 function Preview({ profile, content, row, media, problems: found }: { profile: SocialProfile; content: Content; row: NetworkRow | undefined; media: Map<string, SocialMedia>; problems: ReturnType<typeof problems> }) {
   const { t } = useI18n();
-  const text = composeText(content);
-  const files = (content.media ?? []).map((id) => media.get(id)?.file_name ?? id);
+  const chosen = (content.media ?? []).map((id) => media.get(id));
+  const files = chosen.map((m, i) => ({ name: m?.file_name ?? (content.media ?? [])[i], video: !!m && isVideo(m) }));
+  const video = files.find((f) => f.video);
+  // A YouTube post is a video: its title is the text's first line, the description the rest.
+  const asVideo = profile.network === 'youtube' && !!video;
+  const withLink = asVideo && content.link && !(content.text ?? '').includes(content.link) ? { ...content, text: [(content.text ?? '').trimEnd(), content.link].filter((x) => x !== '').join('\n\n') } : content;
+  const text = composeText(withLink);
+  const title = asVideo ? ((content.text ?? '').split('\n').map((l) => l.trim()).find((l) => l !== '') ?? (video?.name ?? '').replace(/\.[^.]*$/, '')).slice(0, 100) : '';
   return (
     <Paper withBorder p="sm" className={`preview preview-${profile.network}`} component="article" aria-label={t('pub.previewOf', { name: profileLabel(profile) })} data-testid={`preview-${profile.network}`}>
       <Group gap={6} mb={6}>
@@ -742,6 +773,11 @@ function Preview({ profile, content, row, media, problems: found }: { profile: S
         </Text>
       ) : (
         <>
+          {asVideo && (
+            <Text size="sm" fw={600} data-testid="preview-title">
+              {title}
+            </Text>
+          )}
           {text !== '' && (
             <Text size="sm" className="message-text" data-testid="preview-text">
               {text}
@@ -749,15 +785,27 @@ function Preview({ profile, content, row, media, problems: found }: { profile: S
           )}
           {files.length > 0 && (
             <div className="preview-media">
-              {files.slice(0, limitsOf(row)?.max_images ?? files.length).map((f, i) => (
-                <span key={i} className="preview-tile">
-                  <IconPhoto size={18} aria-hidden="true" />
-                  <span className="truncate">{f}</span>
-                </span>
-              ))}
+              {files.slice(0, Math.max(limitsOf(row)?.max_images ?? files.length, limitsOf(row)?.max_videos ?? 0, 1)).map((f, i) =>
+                f.video ? (
+                  <span key={i} className="preview-tile preview-video" aria-label={t('pub.kind.video')}>
+                    <IconPlayerPlay size={18} aria-hidden="true" />
+                    <span className="truncate">{f.name}</span>
+                  </span>
+                ) : (
+                  <span key={i} className="preview-tile">
+                    <IconPhoto size={18} aria-hidden="true" />
+                    <span className="truncate">{f.name}</span>
+                  </span>
+                ),
+              )}
             </div>
           )}
-          {content.link && (
+          {asVideo && (
+            <Text size="xs" c="dimmed" mt={4}>
+              {t(`pub.videoPrivacy.${content.video_privacy ?? 'public'}` as MessageKey)}
+            </Text>
+          )}
+          {content.link && !asVideo && (
             <Text size="xs" c="blue" className="truncate" mt={4}>
               {content.link}
             </Text>

@@ -21,7 +21,16 @@ const vk: NetworkRow = {
   oauth: false,
   comments: 'webhook',
   connect: { action: 'connect', status: 'supported' },
-  limits: { max_text_chars: 20, max_images: 2, image_types: ['image/jpeg', 'image/png'], max_image_bytes: 1000 } as never,
+  limits: {
+    max_text_chars: 20,
+    max_images: 2,
+    image_types: ['image/jpeg', 'image/png'],
+    max_image_bytes: 1000,
+    max_videos: 2,
+    videos_with_images: true,
+    video_types: ['video/mp4'],
+    max_video_bytes: 1000,
+  } as never,
   actions: [
     { action: 'create_post', status: 'supported' },
     { action: 'post_images', status: 'supported' },
@@ -37,10 +46,31 @@ const x: NetworkRow = {
   network: 'x',
   actions: [...vk.actions.filter((a) => a.action !== 'post_location'), { action: 'post_location', status: 'unsupported', reason: 'X takes no place ids from apps' }],
 };
+const youtube: NetworkRow = {
+  ...vk,
+  network: 'youtube',
+  limits: { ...(vk.limits as object), max_images: 0, image_types: [], max_videos: 1, videos_with_images: false, video_types: ['video/mp4', 'video/webm'] } as never,
+  actions: [
+    { action: 'create_post', status: 'unsupported', reason: 'posts are videos' },
+    { action: 'post_images', status: 'unsupported', reason: 'videos only' },
+    { action: 'post_video', status: 'supported' },
+    { action: 'post_link', status: 'supported' },
+    { action: 'post_hashtags', status: 'supported' },
+  ],
+};
 const gplus: NetworkRow = { network: 'google_plus', oauth: false, comments: 'none', connect: { action: 'connect', status: 'unsupported', reason: 'shut down in 2019' }, actions: [] };
 
-const file = (id: string, mime: string, size = 10): SocialMedia => ({ id, mime_type: mime, size, file_name: `${id}.bin`, created_at: '' });
-const media = new Map([file('a', 'image/jpeg'), file('b', 'image/png', 5000), file('c', 'image/gif'), file('v', 'video/mp4')].map((m) => [m.id, m]));
+const file = (id: string, mime: string, size = 10): SocialMedia => ({
+  id,
+  mime_type: mime,
+  kind: mime.startsWith('video/') ? 'video' : 'image',
+  size,
+  file_name: `${id}.bin`,
+  created_at: '',
+});
+const media = new Map(
+  [file('a', 'image/jpeg'), file('b', 'image/png', 5000), file('c', 'image/gif'), file('v', 'video/mp4'), file('w', 'video/webm'), file('big', 'video/mp4', 5000)].map((m) => [m.id, m]),
+);
 
 describe('variants', () => {
   it('inherit every field the variant does not set', () => {
@@ -102,9 +132,25 @@ describe('limits', () => {
       { kind: 'image_size', file: 'b.bin', max: 1000 },
       { kind: 'image_type', file: 'c.bin' },
     ]);
-    expect(problems({ media: ['v'] }, vk, media)).toEqual([
-      { kind: 'unsupported', action: 'post_video', reason: 'not built yet' },
-      { kind: 'image_type', file: 'v.bin' },
+    expect(problems({ media: ['v'] }, x, media)).toEqual([{ kind: 'unsupported', action: 'post_video', reason: 'not built yet' }]);
+  });
+
+  it('know each network\'s video rules: count, mixing, type and size', () => {
+    const vkVideos: NetworkRow = { ...vk, actions: vk.actions.map((a) => (a.action === 'post_video' ? { action: 'post_video', status: 'supported' } : a)) };
+    expect(problems({ media: ['a', 'v'] }, vkVideos, media)).toEqual([]);
+    expect(problems({ media: ['w', 'big'] }, vkVideos, media)).toEqual([
+      { kind: 'video_type', file: 'w.bin' },
+      { kind: 'video_size', file: 'big.bin', max: 1000 },
+    ]);
+    // YouTube: a video alone makes a post; text alone does not; two videos or an image do not.
+    expect(problems({ text: 'Title', media: ['w'], video_privacy: 'unlisted' }, youtube, media)).toEqual([]);
+    expect(problems({ text: 'Title' }, youtube, media)).toEqual([{ kind: 'unsupported', action: 'create_post', reason: 'posts are videos' }]);
+    expect(problems({ media: ['v', 'w'] }, youtube, media)).toEqual([{ kind: 'video_count', count: 2, max: 1 }]);
+    expect(problems({ media: ['v', 'a'] }, youtube, media)).toEqual([
+      { kind: 'unsupported', action: 'post_images', reason: 'videos only' },
+      { kind: 'image_count', count: 1, max: 0 },
+      { kind: 'video_with_images' },
+      { kind: 'image_type', file: 'a.bin' },
     ]);
   });
 

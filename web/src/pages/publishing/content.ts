@@ -25,10 +25,15 @@ export interface Content {
   mentions?: string[];
   location?: Location;
   media?: string[];
+  /** Who may watch the video where the network has the setting (YouTube). */
+  video_privacy?: VideoPrivacy;
 }
 
+export type VideoPrivacy = 'public' | 'unlisted' | 'private';
+export const VIDEO_PRIVACY: VideoPrivacy[] = ['public', 'unlisted', 'private'];
+
 export type Field = keyof Content;
-export const FIELDS: Field[] = ['text', 'link', 'hashtags', 'mentions', 'location', 'media'];
+export const FIELDS: Field[] = ['text', 'link', 'hashtags', 'mentions', 'location', 'media', 'video_privacy'];
 
 /** The network's limits, as the capability matrix gives them. */
 export interface Limits {
@@ -36,6 +41,16 @@ export interface Limits {
   max_images: number;
   image_types: string[];
   max_image_bytes: number;
+  max_videos: number;
+  /** Whether a post with a video may carry images too. */
+  videos_with_images: boolean;
+  video_types: string[];
+  max_video_bytes: number;
+}
+
+/** Whether a library file is a video (the server's `kind`, or its sniffed type). */
+export function isVideo(m: Pick<SocialMedia, 'mime_type'> & { kind?: string }): boolean {
+  return m.kind === 'video' || m.mime_type.startsWith('video/');
 }
 
 export function limitsOf(row: NetworkRow | undefined): Limits | null {
@@ -46,6 +61,10 @@ export function limitsOf(row: NetworkRow | undefined): Limits | null {
     max_images: raw.max_images ?? 0,
     image_types: raw.image_types ?? [],
     max_image_bytes: raw.max_image_bytes ?? 0,
+    max_videos: raw.max_videos ?? 0,
+    videos_with_images: raw.videos_with_images ?? false,
+    video_types: raw.video_types ?? [],
+    max_video_bytes: raw.max_video_bytes ?? 0,
   };
 }
 
@@ -93,6 +112,7 @@ export function toWire(c: Content): S['PostContent'] {
   if (c.mentions !== undefined) out.mentions = c.mentions;
   if (c.location !== undefined) out.location = c.location;
   if (c.media !== undefined) out.media = c.media;
+  if (c.video_privacy !== undefined) out.video_privacy = c.video_privacy;
   return out;
 }
 
@@ -105,6 +125,7 @@ export function fromWire(raw: unknown): Content {
   if (c.mentions != null) out.mentions = c.mentions;
   if (c.location != null) out.location = c.location;
   if (c.media != null) out.media = c.media;
+  if (c.video_privacy != null) out.video_privacy = c.video_privacy;
   return out;
 }
 
@@ -170,12 +191,16 @@ export type Problem =
   | { kind: 'image_count'; count: number; max: number }
   | { kind: 'image_type'; file: string }
   | { kind: 'image_size'; file: string; max: number }
+  | { kind: 'video_count'; count: number; max: number }
+  | { kind: 'video_with_images' }
+  | { kind: 'video_type'; file: string }
+  | { kind: 'video_size'; file: string; max: number }
   | { kind: 'unsupported'; action: string; reason: string };
 
 /**
  * What the network would refuse in this content, in the order the server checks: the
  * actions the content needs, something to publish, the text's length with mentions and
- * hashtags, the number of images, each file's type and size.
+ * hashtags, the number of images and videos and whether they mix, each file's type and size.
  */
 export function problems(c: Content, row: NetworkRow | undefined, media: Map<string, SocialMedia>): Problem[] {
   const out: Problem[] = [];
@@ -183,26 +208,39 @@ export function problems(c: Content, row: NetworkRow | undefined, media: Map<str
     const s = support(row, action);
     if (s.status !== 'supported') out.push({ kind: 'unsupported', action, reason: s.reason });
   };
-  need('create_post');
   const text = (c.text ?? '').trim();
   const files = c.media ?? [];
+  const chosen = files.map((id) => media.get(id)).filter((m): m is SocialMedia => !!m);
+  const videos = chosen.filter(isVideo);
+  const images = chosen.filter((m) => !isVideo(m));
+  // A network whose posts are videos (YouTube) takes no post without one.
+  if (videos.length === 0 || support(row, 'create_post').status === 'supported') need('create_post');
+  if (videos.length > 0) need('post_video');
+  if (images.length > 0) need('post_images');
   const link = c.link?.trim() ?? '';
   if (text === '' && files.length === 0 && link === '') out.push({ kind: 'empty' });
   if (link !== '') need('post_link');
   if ((c.hashtags ?? []).length > 0) need('post_hashtags');
   if ((c.mentions ?? []).length > 0) need('post_mentions');
   if (c.location) need('post_location');
-  const chosen = files.map((id) => media.get(id)).filter((m): m is SocialMedia => !!m);
-  if (chosen.some((m) => m.mime_type.startsWith('video/'))) need('post_video');
-  if (chosen.some((m) => m.mime_type.startsWith('image/'))) need('post_images');
   const limits = limitsOf(row);
   if (!limits) return out;
   const length = charCount(composeText({ ...c, text }));
   if (length > limits.max_text_chars) out.push({ kind: 'text_length', length, max: limits.max_text_chars });
-  if (files.length > limits.max_images) out.push({ kind: 'image_count', count: files.length, max: limits.max_images });
-  for (const m of chosen) {
+  if (images.length > limits.max_images) out.push({ kind: 'image_count', count: images.length, max: limits.max_images });
+  if (videos.length > limits.max_videos) out.push({ kind: 'video_count', count: videos.length, max: limits.max_videos });
+  if (videos.length > 0 && images.length > 0 && !limits.videos_with_images) out.push({ kind: 'video_with_images' });
+  const maxFiles = Math.max(limits.max_images, limits.max_videos);
+  if (images.length <= limits.max_images && videos.length <= limits.max_videos && chosen.length > maxFiles) {
+    out.push({ kind: 'image_count', count: chosen.length, max: maxFiles });
+  }
+  for (const m of images) {
     if (!limits.image_types.includes(m.mime_type)) out.push({ kind: 'image_type', file: m.file_name });
     else if (m.size > limits.max_image_bytes) out.push({ kind: 'image_size', file: m.file_name, max: limits.max_image_bytes });
+  }
+  for (const m of videos) {
+    if (!limits.video_types.includes(m.mime_type)) out.push({ kind: 'video_type', file: m.file_name });
+    else if (m.size > limits.max_video_bytes) out.push({ kind: 'video_size', file: m.file_name, max: limits.max_video_bytes });
   }
   return out;
 }

@@ -148,6 +148,7 @@ export function formatWhen(at: string | number, lang: string, timeZone: string):
 }
 
 export function formatBytes(n: number): string {
+  if (n >= 1024 * 1024 * 1024) return `${Math.round(n / 1024 / 1024 / 1024)} GB`;
   if (n >= 1024 * 1024) return `${Math.round(n / 1024 / 1024)} MB`;
   if (n >= 1024) return `${Math.round(n / 1024)} KB`;
   return `${n} B`;
@@ -167,6 +168,14 @@ export function problemText(t: Translate, p: import('./content').Problem, networ
       return t('pub.problem.image_type', { file: p.file, network: name });
     case 'image_size':
       return t('pub.problem.image_size', { file: p.file, max: formatBytes(p.max), network: name });
+    case 'video_count':
+      return t('pub.problem.video_count', { count: p.count, max: p.max, network: name });
+    case 'video_with_images':
+      return t('pub.problem.video_with_images', { network: name });
+    case 'video_type':
+      return t('pub.problem.video_type', { file: p.file, network: name });
+    case 'video_size':
+      return t('pub.problem.video_size', { file: p.file, max: formatBytes(p.max), network: name });
     case 'unsupported':
       return t('pub.problem.unsupported', {
         network: name,
