@@ -10,7 +10,8 @@
 //!
 //! Images go first to `/{page-id}/photos` unpublished, by URL (Graph fetches each from the
 //! server's signed media link), and are attached to the post as `attached_media`; mentions
-//! are written as Graph's `@[id]` tags in the message, hashtags into it. Comments arrive by
+//! are written as Graph's `@[id]` tags in the message, hashtags into it, and a location as
+//! the post's `place` (the id of a place Page). Comments arrive by
 //! webhook (`feed` changes of the `page` object, signed with the Meta app's secret); the Page
 //! subscribes the application with `POST /{page-id}/subscribed_apps?subscribed_fields=feed`.
 //!
@@ -32,9 +33,6 @@ use super::{
 use crate::SendError;
 use crate::provider::{ConfigError, WebhookError, WebhookRequest};
 use crate::rest_client::{permanent, transient};
-
-const NO_PLACE_ID: &str = "Graph takes a post's place as the id of a place Page, and \
-    posts carry coordinates; looking the place up needs Meta's Pages Search feature";
 
 /// What a Facebook Page allows, and what omnihub does of it.
 pub const CAPABILITIES: Capabilities = Capabilities {
@@ -60,7 +58,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
         (Action::PostLink, Support::Supported),
         (Action::PostHashtags, Support::Supported),
         (Action::PostMentions, Support::Supported),
-        (Action::PostLocation, Support::Planned(NO_PLACE_ID)),
+        (Action::PostLocation, Support::Supported),
         (Action::EditPost, Support::Supported),
         (Action::DeletePost, Support::Supported),
         (Action::ListComments, Support::Supported),
@@ -276,6 +274,9 @@ impl SocialNetwork for FacebookPage {
         }
         if !photos.is_empty() {
             params.push(("attached_media", Value::Array(photos).to_string()));
+        }
+        if let Some(place) = content.place_id() {
+            params.push(("place", place.to_string()));
         }
         let answer = self.api.post(&[&self.page_id, "feed"], &params).await?;
         created_id(&answer, "/feed")

@@ -12,7 +12,8 @@
 //! and `expansions`; images go through the chunked media upload (`initialize`, one
 //! `append`, `finalize`) and are attached by `media.media_ids`, with the mentioned accounts'
 //! ids in `media.tagged_user_ids` when they are numeric ids; a reply is a post with
-//! `reply.in_reply_to_tweet_id`; replies under a post are found by searching its
+//! `reply.in_reply_to_tweet_id`; a location is the post's `geo.place_id` (X takes a place of
+//! its catalogue, not coordinates); replies under a post are found by searching its
 //! `conversation_id`.
 //!
 //! Idempotency: X takes no idempotency key, so exactly-once is approached honestly rather
@@ -111,10 +112,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
         (Action::PostLink, Support::Supported),
         (Action::PostHashtags, Support::Supported),
         (Action::PostMentions, Support::Supported),
-        (
-            Action::PostLocation,
-            Support::Unsupported("X API v2 takes only a place id, not coordinates, for a post"),
-        ),
+        (Action::PostLocation, Support::Supported),
         (
             Action::EditPost,
             Support::Unsupported("X API v2 cannot edit a post"),
@@ -597,6 +595,9 @@ impl SocialNetwork for XAccount {
             if !tagged.is_empty() {
                 body["media"]["tagged_user_ids"] = json!(tagged);
             }
+        }
+        if let Some(place) = content.place_id() {
+            body["geo"] = json!({ "place_id": place });
         }
         match self
             .call(Method::POST, &["2", "tweets"], &[], Some(&body))

@@ -4,7 +4,8 @@
 //! Served, each call with a token (`Authorization: Bearer` or `access_token`; a wrong one
 //! answers Graph's error 190):
 //! - Page (Page token): `GET /{page-id}`, `GET /{page-id}/published_posts` (and `/feed`),
-//!   `POST /{page-id}/feed` (`message`, `link`, `attached_media` of unpublished photos),
+//!   `POST /{page-id}/feed` (`message`, `link`, `attached_media` of unpublished photos,
+//!   `place`: a place Page of [`GraphConfig::place_ids`]),
 //!   `POST /{page-id}/photos` (by `url`, which the fake fetches as Graph does),
 //!   `GET|POST|DELETE /{page-id}/subscribed_apps`; a post: `GET`, `POST` (edit), `DELETE`,
 //!   `GET|POST /{post-id}/comments`, `POST|DELETE /{post-id}/likes`; a comment: `POST`
@@ -12,9 +13,9 @@
 //!   `POST|DELETE /{comment-id}/likes`;
 //! - Instagram (the Page's token): `GET /{ig-user-id}`, `GET|POST /{ig-user-id}/media`
 //!   (image containers by `image_url`, fetched; carousel items; `CAROUSEL` containers with
-//!   `children`; `caption`, `user_tags`), `POST /{ig-user-id}/media_publish`, a media: `GET`,
-//!   `DELETE`, `GET|POST /{media-id}/comments`; a comment: `POST` (`hide`), `DELETE`,
-//!   `POST /{comment-id}/replies`;
+//!   `children`; `caption`, `user_tags`, `location_id`), `POST /{ig-user-id}/media_publish`,
+//!   a media: `GET`, `DELETE`, `GET|POST /{media-id}/comments`; a comment: `POST` (`hide`),
+//!   `DELETE`, `POST /{comment-id}/replies`;
 //! - `GET /me` (the Page for a Page token), `GET /me/accounts` (a user token: the Page with
 //!   its token and Instagram account);
 //! - OAuth: `GET /{version}/dialog/oauth` approves at once and redirects back with `code` and
@@ -61,6 +62,9 @@ pub struct GraphConfig {
     pub page_token: String,
     pub ig_user_id: String,
     pub ig_username: String,
+    /// The place Pages Graph knows: a post's `place` and a container's `location_id` must be
+    /// one of them.
+    pub place_ids: Vec<String>,
 }
 
 impl Default for GraphConfig {
@@ -75,6 +79,7 @@ impl Default for GraphConfig {
             page_token: "EAAPage-token".into(),
             ig_user_id: "17841400000000001".into(),
             ig_username: "sandbox.shop".into(),
+            place_ids: vec!["110843418940484".into()],
         }
     }
 }
@@ -87,6 +92,8 @@ pub struct PagePost {
     pub link: Option<String>,
     /// Ids of the photos attached.
     pub photos: Vec<String>,
+    /// The place Page the post is at.
+    pub place: Option<String>,
     pub created_time: i64,
     /// The application that published it (`None`: made on Facebook itself).
     pub application: Option<String>,
@@ -129,6 +136,8 @@ pub struct Container {
     pub is_carousel_item: bool,
     pub children: Vec<String>,
     pub user_tags: Option<Value>,
+    /// The place Page the media is at.
+    pub location_id: Option<String>,
     pub published_as: Option<String>,
 }
 
@@ -142,6 +151,7 @@ pub struct Media {
     /// The containers of its images (one, or the carousel's children).
     pub images: Vec<String>,
     pub user_tags: Option<Value>,
+    pub location_id: Option<String>,
     pub timestamp: i64,
     pub deleted: bool,
 }
@@ -356,6 +366,7 @@ impl GraphSandbox {
             message: message.to_string(),
             link: None,
             photos: Vec::new(),
+            place: None,
             created_time: now(),
             application: None,
             deleted: false,
@@ -566,6 +577,27 @@ fn does_not_exist(id: &str) -> HttpResponse {
 
 fn invalid_param(message: &str) -> HttpResponse {
     graph_error(400, 100, None, &format!("(#100) {message}"))
+}
+
+/// The place Page named by the parameter `name`, which must be one Graph knows.
+fn place_param(
+    state: &State,
+    params: &[(String, String)],
+    name: &str,
+) -> Result<Option<String>, HttpResponse> {
+    let Some(place) = param(params, name) else {
+        return Ok(None);
+    };
+    // `place` is typed Object: a place Page's id, bare or as a JSON string.
+    let id = match serde_json::from_str::<Value>(place) {
+        Ok(Value::String(id)) => id,
+        _ => place.to_string(),
+    };
+    if state.config.place_ids.contains(&id) {
+        Ok(Some(id))
+    } else {
+        Err(invalid_param(&format!("Param {name} must be a valid place ID")))
+    }
 }
 
 fn success() -> HttpResponse {
@@ -867,6 +899,10 @@ fn create_post(state: &State, params: &[(String, String)]) -> HttpResponse {
     if link.is_some() && !photos.is_empty() {
         return invalid_param("A post cannot have both a link and attached_media");
     }
+    let place = match place_param(state, params, "place") {
+        Ok(place) => place,
+        Err(answer) => return answer,
+    };
     let n = state.next_number();
     let id = format!("{}_{}", state.config.page_id, 100_000 + n);
     state.records().posts.push(PagePost {
@@ -874,6 +910,7 @@ fn create_post(state: &State, params: &[(String, String)]) -> HttpResponse {
         message,
         link,
         photos,
+        place,
         created_time: now(),
         application: Some(state.config.app_id.clone()),
         deleted: false,
@@ -1155,6 +1192,10 @@ async fn create_container(state: &State, params: &[(String, String)]) -> HttpRes
         }
     };
     let is_carousel_item = matches!(param(params, "is_carousel_item"), Some("true" | "1"));
+    let location_id = match place_param(state, params, "location_id") {
+        Ok(place) => place,
+        Err(answer) => return answer,
+    };
     let n = state.next_number();
     let id = format!("{}", 17_900_000_000_000_000u64 + n);
     let mut container = Container {
@@ -1165,6 +1206,7 @@ async fn create_container(state: &State, params: &[(String, String)]) -> HttpRes
         is_carousel_item,
         children: Vec::new(),
         user_tags: tags,
+        location_id,
         published_as: None,
     };
     match param(params, "media_type") {
@@ -1252,6 +1294,7 @@ fn publish(state: &State, params: &[(String, String)]) -> HttpResponse {
         media_type: media_type.into(),
         images,
         user_tags,
+        location_id: container.location_id.clone(),
         timestamp: now(),
         deleted: false,
     });
