@@ -227,8 +227,8 @@ export function placeId(network: string, pasted: string): string | null {
     const parts = url.pathname.split('/').filter((p) => p !== '');
     let id: string | null = null;
     if (parts.length === 1 && parts[0] === 'profile.php') id = url.searchParams.get('id');
-    else if (parts.length === 1) id = parts[0];
-    else if (parts.length >= 3 && parts[0] === 'pages') id = parts[parts.length - 1];
+    else if (parts.length === 1) id = parts[0] ?? null;
+    else if (parts.length >= 3 && parts[0] === 'pages') id = parts[parts.length - 1] ?? null;
     return id !== null && isNumber(id) ? id : null;
   }
   if (network === 'x') {
@@ -236,7 +236,8 @@ export function placeId(network: string, pasted: string): string | null {
     const url = pastedUrl(raw);
     if (!url || !X_HOSTS.includes(hostOf(url))) return null;
     const parts = url.pathname.split('/').filter((p) => p !== '');
-    return parts.length === 2 && parts[0] === 'places' && isXPlace(parts[1]) ? parts[1].toLowerCase() : null;
+    const [kind, id] = parts;
+    return parts.length === 2 && kind === 'places' && id !== undefined && isXPlace(id) ? id.toLowerCase() : null;
   }
   return null;
 }
@@ -248,7 +249,7 @@ export function locationProblem(network: string, location: Location): Problem | 
   if (network === 'vk') return hasCoordinates ? null : { kind: 'coordinates_needed' };
   if (network in PLACE_EXAMPLE) {
     if (place === '') return { kind: 'place_needed' };
-    return placeId(network, place) === null ? { kind: 'bad_place', example: PLACE_EXAMPLE[network] } : null;
+    return placeId(network, place) === null ? { kind: 'bad_place', example: PLACE_EXAMPLE[network] ?? '' } : null;
   }
   return null;
 }
