@@ -341,7 +341,10 @@ mod tests {
             located(Some(55.7), None, None).checked(),
             Err(InvalidPost::Location)
         );
-        assert_eq!(located(None, None, None).checked(), Err(InvalidPost::Location));
+        assert_eq!(
+            located(None, None, None).checked(),
+            Err(InvalidPost::Location)
+        );
         for bad in ["", "  ", "two words", "a\u{0}b"] {
             assert_eq!(
                 located(None, None, Some(bad)).checked(),
@@ -365,8 +368,7 @@ mod tests {
     #[test]
     fn stored_coordinates_still_read() {
         let content: PostContent =
-            serde_json::from_str(r#"{"location":{"latitude":55.75,"longitude":37.62}}"#)
-                .unwrap();
+            serde_json::from_str(r#"{"location":{"latitude":55.75,"longitude":37.62}}"#).unwrap();
         assert_eq!(
             content.location.unwrap().coordinates(),
             Some((55.75, 37.62))

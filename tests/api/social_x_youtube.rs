@@ -416,8 +416,8 @@ async fn an_x_post_is_tied_to_a_place_of_x() {
     write(json!({ "location": { "latitude": 55.75, "longitude": 37.62 } }))
         .await
         .assert_error(422, "unsupported_by_network");
-    let r = write(json!({ "location": { "place": "https://www.facebook.com/110843418940484" } }))
-        .await;
+    let r =
+        write(json!({ "location": { "place": "https://www.facebook.com/110843418940484" } })).await;
     r.assert_error(400, "validation_failed");
     assert!(r.text().contains("x.com/places/"), "{}", r.text());
 

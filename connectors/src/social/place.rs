@@ -31,7 +31,9 @@ pub enum BadPlace {
 /// What a place's address looks like on `network`, to show people.
 pub fn example(network: Network) -> &'static str {
     match network {
-        Network::Facebook | Network::Instagram => "https://www.facebook.com/pages/Name/110843418940484",
+        Network::Facebook | Network::Instagram => {
+            "https://www.facebook.com/pages/Name/110843418940484"
+        }
         Network::X => "https://x.com/places/5a110d312052166f",
         _ => "",
     }

@@ -596,7 +596,9 @@ fn place_param(
     if state.config.place_ids.contains(&id) {
         Ok(Some(id))
     } else {
-        Err(invalid_param(&format!("Param {name} must be a valid place ID")))
+        Err(invalid_param(&format!(
+            "Param {name} must be a valid place ID"
+        )))
     }
 }
 
