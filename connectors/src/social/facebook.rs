@@ -275,8 +275,9 @@ impl SocialNetwork for FacebookPage {
         if !photos.is_empty() {
             params.push(("attached_media", Value::Array(photos).to_string()));
         }
+        // Meta's spec types `place` as an Object: the place Page, by its id.
         if let Some(place) = content.place_id() {
-            params.push(("place", place.to_string()));
+            params.push(("place", json!({ "id": place }).to_string()));
         }
         let answer = self.api.post(&[&self.page_id, "feed"], &params).await?;
         created_id(&answer, "/feed")

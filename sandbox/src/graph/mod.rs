@@ -588,9 +588,13 @@ fn place_param(
     let Some(place) = param(params, name) else {
         return Ok(None);
     };
-    // `place` is typed Object: a place Page's id, bare or as a JSON string.
+    // `place` is typed Object (`{"id": …}`, the place Page); `location_id` a bare id.
     let id = match serde_json::from_str::<Value>(place) {
-        Ok(Value::String(id)) => id,
+        Ok(Value::Object(object)) => object
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
         _ => place.to_string(),
     };
     if state.config.place_ids.contains(&id) {
