@@ -859,8 +859,25 @@ catalog! {
         en: "mentions are ids or screen names, at most 50 of them",
     },
     PostLocation => {
-        ru: "широта от -90 до 90, долгота от -180 до 180",
-        en: "latitude is -90 to 90 and longitude -180 to 180",
+        ru: "место — это место из каталога сети или широта (от -90 до 90) вместе с долготой (от -180 до 180)",
+        en: "a location is a place, or a latitude (-90 to 90) with a longitude (-180 to 180)",
+    },
+    PostPlace => {
+        ru: "место — его идентификатор в сети или адрес его страницы, без пробелов",
+        en: "a place is its id on the network or the address of its page, without spaces",
+    },
+    SocialPlaceNeeded { network: String } => {
+        ru: "{network}: место указывается как место из каталога сети (его идентификатор или адрес его страницы), а не координатами",
+        en: "{network}: a location here is a place of the network's catalogue (its id or the address of its page), not coordinates",
+    },
+    SocialCoordinatesNeeded { network: String } => {
+        ru: "{network}: место указывается координатами (широта и долгота), а не местом из каталога",
+        en: "{network}: a location here is coordinates (latitude and longitude), not a place of a catalogue",
+    },
+    /// `example` is an address of a place's page on that network.
+    SocialBadPlace { network: String, example: String } => {
+        ru: "{network}: это не идентификатор места и не адрес его страницы в этой сети (например, {example})",
+        en: "{network}: this is neither the id of a place on the network nor the address of its page (like {example})",
     },
     PostMedia { max: usize } => {
         ru: "не больше {max} файлов в посте",
@@ -906,6 +923,7 @@ impl From<omnihub_core::social::InvalidPost> for Msg {
             InvalidPost::Hashtag => Msg::PostHashtag,
             InvalidPost::Mention => Msg::PostMention,
             InvalidPost::Location => Msg::PostLocation,
+            InvalidPost::Place => Msg::PostPlace,
             InvalidPost::Media { max } => Msg::PostMedia { max },
             InvalidPost::TimeZone { zone } => Msg::UnknownTimezone { zone },
             InvalidPost::NoSuchLocalTime => Msg::NoSuchLocalTime,

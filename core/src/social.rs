@@ -13,13 +13,64 @@ pub const MAX_MENTIONS: usize = 50;
 pub const MAX_MEDIA: usize = 20;
 pub const MAX_LINK_CHARS: usize = 2_000;
 const MAX_TAG_CHARS: usize = 100;
+pub const MAX_PLACE_CHARS: usize = 500;
 
-/// A place on the map.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+/// Where a post is: a point on the map, a place of a network's catalogue, or both (each
+/// network takes what it can: VK the coordinates, Facebook, Instagram and X the place).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Location {
-    pub latitude: f64,
-    pub longitude: f64,
+    /// Degrees, -90 to 90; given with `longitude`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latitude: Option<f64>,
+    /// Degrees, -180 to 180; given with `latitude`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub longitude: Option<f64>,
+    /// The place's id on the network, or the address of its page there as copied from the
+    /// browser (the network's connector reads the id out of it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<String>,
+}
+
+impl Location {
+    /// Latitude and longitude, when both are given.
+    pub fn coordinates(&self) -> Option<(f64, f64)> {
+        self.latitude.zip(self.longitude)
+    }
+
+    /// Checks the coordinates' ranges and the place's form; returns the place trimmed.
+    fn checked(&self) -> Result<Location, InvalidPost> {
+        let coordinates_ok = match (self.latitude, self.longitude) {
+            (None, None) => true,
+            (Some(latitude), Some(longitude)) => {
+                (-90.0..=90.0).contains(&latitude) && (-180.0..=180.0).contains(&longitude)
+            }
+            _ => false,
+        };
+        if !coordinates_ok {
+            return Err(InvalidPost::Location);
+        }
+        let place = match &self.place {
+            None => None,
+            Some(place) => {
+                let place = place.trim();
+                if place.is_empty()
+                    || place.chars().count() > MAX_PLACE_CHARS
+                    || place.chars().any(|c| c.is_whitespace() || c.is_control())
+                {
+                    return Err(InvalidPost::Place);
+                }
+                Some(place.to_string())
+            }
+        };
+        if place.is_none() && self.latitude.is_none() {
+            return Err(InvalidPost::Location);
+        }
+        Ok(Location {
+            place,
+            ..self.clone()
+        })
+    }
 }
 
 /// Who may watch a video a network publishes with a privacy setting (YouTube's
@@ -100,7 +151,7 @@ impl PostContent {
             link: v.link.clone().or_else(|| self.link.clone()),
             hashtags: v.hashtags.clone().or_else(|| self.hashtags.clone()),
             mentions: v.mentions.clone().or_else(|| self.mentions.clone()),
-            location: v.location.or(self.location),
+            location: v.location.clone().or_else(|| self.location.clone()),
             media: v.media.clone().or_else(|| self.media.clone()),
             video_privacy: v.video_privacy.or(self.video_privacy),
         }
@@ -188,12 +239,8 @@ impl PostContent {
             }
             out.mentions = Some(clean);
         }
-        if let Some(place) = self.location {
-            let ok = (-90.0..=90.0).contains(&place.latitude)
-                && (-180.0..=180.0).contains(&place.longitude);
-            if !ok {
-                return Err(InvalidPost::Location);
-            }
+        if let Some(location) = &self.location {
+            out.location = Some(location.checked()?);
         }
         if self.media().len() > MAX_MEDIA {
             return Err(InvalidPost::Media { max: MAX_MEDIA });
@@ -213,8 +260,10 @@ pub enum InvalidPost {
     Hashtag,
     #[error("mentions are ids or screen names, at most 50 of them")]
     Mention,
-    #[error("latitude is -90 to 90 and longitude -180 to 180")]
+    #[error("a location is a place, or a latitude (-90 to 90) with a longitude (-180 to 180)")]
     Location,
+    #[error("a place is its id on the network or the address of its page there")]
+    Place,
     #[error("at most {max} files")]
     Media { max: usize },
     #[error("`{zone}` is not a time zone")]
@@ -322,13 +371,53 @@ mod tests {
             ..PostContent::default()
         };
         assert_eq!(bad_link.checked(), Err(InvalidPost::Link));
-        let bad_place = PostContent {
+        let located = |latitude, longitude, place: Option<&str>| PostContent {
             location: Some(Location {
-                latitude: 91.0,
-                longitude: 0.0,
+                latitude,
+                longitude,
+                place: place.map(str::to_string),
             }),
             ..PostContent::default()
         };
-        assert_eq!(bad_place.checked(), Err(InvalidPost::Location));
+        assert_eq!(
+            located(Some(91.0), Some(0.0), None).checked(),
+            Err(InvalidPost::Location)
+        );
+        assert_eq!(
+            located(Some(55.7), None, None).checked(),
+            Err(InvalidPost::Location)
+        );
+        assert_eq!(
+            located(None, None, None).checked(),
+            Err(InvalidPost::Location)
+        );
+        for bad in ["", "  ", "two words", "a\u{0}b"] {
+            assert_eq!(
+                located(None, None, Some(bad)).checked(),
+                Err(InvalidPost::Place),
+                "{bad:?}"
+            );
+        }
+        let place = located(None, None, Some(" https://x.com/places/5a110d312052166f "))
+            .checked()
+            .unwrap();
+        assert_eq!(
+            place.location.unwrap().place.as_deref(),
+            Some("https://x.com/places/5a110d312052166f")
+        );
+        let both = located(Some(55.75), Some(37.62), Some("110843418940484"))
+            .checked()
+            .unwrap();
+        assert_eq!(both.location.unwrap().coordinates(), Some((55.75, 37.62)));
+    }
+
+    #[test]
+    fn stored_coordinates_still_read() {
+        let content: PostContent =
+            serde_json::from_str(r#"{"location":{"latitude":55.75,"longitude":37.62}}"#).unwrap();
+        assert_eq!(
+            content.location.unwrap().coordinates(),
+            Some((55.75, 37.62))
+        );
     }
 }

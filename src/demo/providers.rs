@@ -472,7 +472,7 @@ impl DemoProviders {
             .map_err(|e| e.to_string())?;
         let domain = thread.address.rsplit_once('@').map_or("", |(_, d)| d);
         let id = |visit: usize| format!("demo.{run}.{visit}@{domain}");
-        let (subject, text, parent) = if visit % 2 == 0 {
+        let (subject, text, parent) = if visit.is_multiple_of(2) {
             (thread.subject.to_owned(), thread.first, None)
         } else {
             (

@@ -59,6 +59,8 @@ pub enum SocialFailure {
     },
     /// The content breaks the network's limits.
     Limit(Limit),
+    /// The network cannot take the post's location as given.
+    Place(net::place::BadPlace),
     /// The network refused, or could not be reached.
     Network(SendError),
     /// The profile's stored credentials cannot make a connector.
@@ -107,6 +109,7 @@ impl std::fmt::Display for SocialFailure {
             SocialFailure::BadExternalId => f.write_str("not an id on that network"),
             SocialFailure::Unsupported { reason, .. } => f.write_str(reason),
             SocialFailure::Limit(limit) => write!(f, "the content breaks a limit: {limit:?}"),
+            SocialFailure::Place(bad) => write!(f, "{bad}"),
             SocialFailure::Network(err) => write!(f, "{err}"),
             SocialFailure::Config(reason) => f.write_str(reason),
             SocialFailure::Store(err) => write!(f, "{err}"),
@@ -373,6 +376,7 @@ impl SocialService {
         }
         if content.location.is_some() {
             need(Action::PostLocation)?;
+            location_on(capabilities.network, content)?;
         }
         let Some(limits) = capabilities.limits else {
             return Ok(());
@@ -386,13 +390,15 @@ impl SocialService {
         check_files(&limits, &images, &videos).map_err(SocialFailure::Limit)
     }
 
-    /// The content as the network's connector takes it, files read from the media store.
+    /// The content as `network`'s connector takes it, files read from the media store.
     pub async fn wire(
         &self,
         client: ClientId,
+        network: net::Network,
         content: &PostContent,
     ) -> Result<net::PostContent, SocialFailure> {
         let mut wire = wire_text(content);
+        wire.location = location_on(network, content)?;
         for id in content.media() {
             let file = self.store.get_social_media(client, *id).await?;
             let bytes = read_all(
@@ -488,7 +494,26 @@ fn provider_of(network: net::Network) -> Option<omnihub_core::model::Provider> {
     .find(|p| net::network_of(*p) == Some(network))
 }
 
-/// Everything of the content but its files.
+/// The post's location as `network` takes it (its coordinates, or the id of its place read
+/// out of what was pasted), or why it cannot.
+fn location_on(
+    network: net::Network,
+    content: &PostContent,
+) -> Result<Option<net::Location>, SocialFailure> {
+    let Some(location) = &content.location else {
+        return Ok(None);
+    };
+    let coordinates = location
+        .coordinates()
+        .map(|(latitude, longitude)| net::Coordinates {
+            latitude,
+            longitude,
+        });
+    net::place::resolve(network, coordinates, location.place.as_deref())
+        .map_err(SocialFailure::Place)
+}
+
+/// Everything of the content but its files and its location.
 fn wire_text(content: &PostContent) -> net::PostContent {
     net::PostContent {
         text: content.text().to_string(),
@@ -498,10 +523,7 @@ fn wire_text(content: &PostContent) -> net::PostContent {
         link: content.link.clone(),
         hashtags: content.hashtags().to_vec(),
         mentions: content.mentions().to_vec(),
-        location: content.location.map(|l| net::Location {
-            latitude: l.latitude,
-            longitude: l.longitude,
-        }),
+        location: None,
     }
 }
 

@@ -280,7 +280,9 @@ async fn publish_one(
     service
         .check(post.client_id, &capabilities, &content)
         .await?;
-    let wire = service.wire(post.client_id, &content).await?;
+    let wire = service
+        .wire(post.client_id, capabilities.network, &content)
+        .await?;
     let guid = format!("{}:{}", post.id, profile);
     network
         .create_post(&wire, &guid)

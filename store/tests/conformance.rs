@@ -4549,10 +4549,18 @@ async fn ingest_says_whether_the_conversation_waits(store: DynStore) {
     let first = ingest_new(&store, &inbound(c, ch.id, "chat", "w1")).await;
     assert!(!first.waiting, "a new conversation waits nowhere yet");
     let id = first.conversation.id;
-    assert!(!ingest_new(&store, &inbound(c, ch.id, "chat", "w2")).await.waiting);
+    assert!(
+        !ingest_new(&store, &inbound(c, ch.id, "chat", "w2"))
+            .await
+            .waiting
+    );
 
     store.enqueue(c, id, None).await.unwrap();
-    assert!(ingest_new(&store, &inbound(c, ch.id, "chat", "w3")).await.waiting);
+    assert!(
+        ingest_new(&store, &inbound(c, ch.id, "chat", "w3"))
+            .await
+            .waiting
+    );
     let batch = store
         .ingest_batch(&[
             inbound(c, ch.id, "chat", "w4"),
@@ -4567,7 +4575,11 @@ async fn ingest_says_whether_the_conversation_waits(store: DynStore) {
     assert_eq!(waits, vec![true, false]);
 
     store.dequeue(c, id).await.unwrap();
-    assert!(!ingest_new(&store, &inbound(c, ch.id, "chat", "w6")).await.waiting);
+    assert!(
+        !ingest_new(&store, &inbound(c, ch.id, "chat", "w6"))
+            .await
+            .waiting
+    );
     let batch = store
         .ingest_batch(&[inbound(c, ch.id, "chat", "w7")])
         .await

@@ -182,7 +182,18 @@ async fn a_scheduled_post_is_published_once_and_its_comments_are_moderated_from_
         format!("{}/hooks/social/vk/{profile}", s.base)
     );
 
-    // Draft → approval → scheduled in Moscow time.
+    // VK takes a location as coordinates: a place alone is refused when written.
+    s.w.post(
+        owner,
+        "/api/v1/social/posts",
+        json!({ "content": { "text": "Here", "location": { "place": "110843418940484" } },
+            "targets": [{ "profile_id": profile }] }),
+    )
+    .await
+    .assert_error(422, "unsupported_by_network");
+
+    // Draft → approval → scheduled in Moscow time; VK takes the coordinates and leaves the
+    // place, which is for other networks.
     let r =
         s.w.post(
             owner,
@@ -190,7 +201,8 @@ async fn a_scheduled_post_is_published_once_and_its_comments_are_moderated_from_
             json!({
                 "content": { "text": "Новая коллекция", "hashtags": ["новинки"] },
                 "targets": [{ "profile_id": profile,
-                    "content": { "location": { "latitude": 55.75, "longitude": 37.62 } } }],
+                    "content": { "location": { "latitude": 55.75, "longitude": 37.62,
+                        "place": "110843418940484" } } }],
             }),
         )
         .await;

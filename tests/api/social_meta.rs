@@ -516,3 +516,70 @@ async fn a_video_goes_to_a_facebook_page_and_as_a_reel_to_instagram() {
     );
     assert_eq!(m.graph.violations(), Vec::<String>::new());
 }
+
+#[actix_web::test]
+async fn facebook_and_instagram_posts_are_tied_to_a_place_page() {
+    let m = Meta::start("social-meta-place").await;
+    let owner = Who::Session(&m.w.a.owner);
+    let place = m.graph.config().place_ids[0].clone();
+    let page_id = m.graph.config().page_id.clone();
+    let ig_user = m.graph.config().ig_user_id.clone();
+    let facebook = m.connect("facebook", &page_id).await;
+    let instagram = m.connect("instagram", &ig_user).await;
+
+    // Coordinates alone are not a place on Meta's networks: refused when written, with why.
+    for profile in [&facebook, &instagram] {
+        let r =
+            m.w.post(
+                owner,
+                "/api/v1/social/posts",
+                json!({ "content": { "text": "Here",
+                    "location": { "latitude": 55.75, "longitude": 37.62 } },
+                    "targets": [{ "profile_id": profile }] }),
+            )
+            .await;
+        r.assert_error(422, "unsupported_by_network");
+    }
+    // An address that is not a Facebook place Page's is refused, not guessed at.
+    let r =
+        m.w.post(
+            owner,
+            "/api/v1/social/posts",
+            json!({ "content": { "text": "Here",
+                "location": { "place": "https://x.com/places/5a110d312052166f" } },
+                "targets": [{ "profile_id": facebook }] }),
+        )
+        .await;
+    r.assert_error(400, "validation_failed");
+    assert!(r.text().contains("facebook.com"), "{}", r.text());
+
+    // The Page's post: the place read out of its page's address, beside the photo.
+    let png = m
+        .upload("cafe.png", "image/png", omnihub_sandbox::SAMPLE_PHOTO)
+        .await;
+    m.schedule(
+        &facebook,
+        json!({ "text": "At the cafe", "media": [png], "location": {
+            "latitude": 55.75, "longitude": 37.62,
+            "place": format!("https://www.facebook.com/pages/Cafe-Pushkin/{place}/") } }),
+    )
+    .await;
+    let posts = m.graph.posts();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].place.as_deref(), Some(place.as_str()));
+    assert_eq!(posts[0].photos.len(), 1);
+
+    // The Instagram media: the bare id as the container's location_id.
+    let jpeg = m
+        .upload("cafe.jpg", "image/jpeg", omnihub_sandbox::SAMPLE_JPEG)
+        .await;
+    m.schedule(
+        &instagram,
+        json!({ "text": "At the cafe", "media": [jpeg], "location": { "place": place } }),
+    )
+    .await;
+    let media = m.graph.media();
+    assert_eq!(media.len(), 1);
+    assert_eq!(media[0].location_id.as_deref(), Some(place.as_str()));
+    assert_eq!(m.graph.violations(), Vec::<String>::new());
+}

@@ -857,7 +857,16 @@ async fn a_video_of_the_library_is_uploaded_to_youtube_once() {
             .await
             .unwrap();
     let content = omnihub::social::SocialService::content_on(&stored, profile_id);
-    let wire = s.w.state.social.wire(client, &content).await.unwrap();
+    let wire =
+        s.w.state
+            .social
+            .wire(
+                client,
+                omnihub_connectors::social::Network::Youtube,
+                &content,
+            )
+            .await
+            .unwrap();
     let again = network.create_post(&wire, "retry").await.unwrap();
     assert_eq!(again, uploaded.id);
     assert_eq!(yt.calls("youtube.videos.insert"), 1);
@@ -923,5 +932,55 @@ async fn an_x_post_carries_a_video_once_x_has_processed_it() {
         x.calls("getMediaUploadStatus") >= 2,
         "attached only once processed"
     );
+    assert_eq!(x.violations(), Vec::<String>::new());
+}
+
+#[actix_web::test]
+async fn an_x_post_is_tied_to_a_place_of_x() {
+    let x = XSandbox::start(XConfig::default()).await.unwrap();
+    let s = App::start("social-x-place", Some(&x), None).await;
+    let owner = Who::Session(&s.w.a.owner);
+    let profile = s
+        .connect("x", &x.config().user_id, &x.config().access_token)
+        .await;
+    let profile = profile["id"].as_str().unwrap().to_string();
+    let place = x.config().place_ids[0].clone();
+    let write = |content: Value| {
+        s.w.post(
+            owner,
+            "/api/v1/social/posts",
+            json!({ "content": { "text": "Meet us here" },
+                "targets": [{ "profile_id": profile, "content": content }] }),
+        )
+    };
+
+    // X takes a place of its own, not coordinates nor another network's place.
+    write(json!({ "location": { "latitude": 55.75, "longitude": 37.62 } }))
+        .await
+        .assert_error(422, "unsupported_by_network");
+    let r =
+        write(json!({ "location": { "place": "https://www.facebook.com/110843418940484" } })).await;
+    r.assert_error(400, "validation_failed");
+    assert!(r.text().contains("x.com/places/"), "{}", r.text());
+
+    // The place's address, pasted in the post's variant for X, becomes geo.place_id.
+    let r = write(json!({ "location": { "latitude": 55.75, "longitude": 37.62,
+        "place": format!("https://x.com/places/{place}") } }))
+    .await;
+    r.assert_status(201);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    s.step(&id, "submit", json!({})).await;
+    s.step(&id, "approve", json!({})).await;
+    s.step(&id, "publish", json!({})).await;
+    s.until("the post to be published", || async {
+        s.w.get(owner, &format!("/api/v1/social/posts/{id}"))
+            .await
+            .json()["status"]
+            == "published"
+    })
+    .await;
+    let posts = x.own_posts();
+    assert_eq!(posts.len(), 1, "published exactly once");
+    assert_eq!(posts[0].place_id.as_deref(), Some(place.as_str()));
     assert_eq!(x.violations(), Vec::<String>::new());
 }

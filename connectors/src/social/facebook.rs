@@ -10,11 +10,11 @@
 //!
 //! Images go first to `/{page-id}/photos` unpublished, by URL (Graph fetches each from the
 //! server's signed media link), and are attached to the post as `attached_media`; mentions
-//! are written as Graph's `@[id]` tags in the message, hashtags into it. A video is a post of
-//! its own: `/{page-id}/videos` with `file_url` (the signed media link again, which Graph
-//! fetches) and the message as its `description`; the post it makes is found in the Page's
-//! posts by that message (the video's id stands for it when the post has no words). Comments
-//! arrive by
+//! are written as Graph's `@[id]` tags in the message, hashtags into it, and a location as
+//! the post's `place` (the id of a place Page). A video is a post of its own:
+//! `/{page-id}/videos` with `file_url` (the signed media link again, which Graph fetches) and
+//! the message as its `description`; the post it makes is found in the Page's posts by that
+//! message (the video's id stands for it when the post has no words). Comments arrive by
 //! webhook (`feed` changes of the `page` object, signed with the Meta app's secret); the Page
 //! subscribes the application with `POST /{page-id}/subscribed_apps?subscribed_fields=feed`.
 //!
@@ -36,9 +36,6 @@ use super::{
 use crate::SendError;
 use crate::provider::{ConfigError, WebhookError, WebhookRequest};
 use crate::rest_client::{permanent, transient};
-
-const NO_PLACE_ID: &str = "Graph takes a post's place as the id of a place Page, and \
-    posts carry coordinates; looking the place up needs Meta's Pages Search feature";
 
 /// What a Facebook Page allows, and what omnihub does of it.
 pub const CAPABILITIES: Capabilities = Capabilities {
@@ -67,7 +64,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
         (Action::PostLink, Support::Supported),
         (Action::PostHashtags, Support::Supported),
         (Action::PostMentions, Support::Supported),
-        (Action::PostLocation, Support::Planned(NO_PLACE_ID)),
+        (Action::PostLocation, Support::Supported),
         (Action::EditPost, Support::Supported),
         (Action::DeletePost, Support::Supported),
         (Action::ListComments, Support::Supported),
@@ -293,6 +290,11 @@ impl SocialNetwork for FacebookPage {
 
     async fn create_post(&self, content: &PostContent, _guid: &str) -> Result<String, SendError> {
         if !content.videos.is_empty() {
+            if content.place_id().is_some() {
+                return Err(permanent(
+                    "omnihub ties a place to a Page's text or photo post, not to a video",
+                ));
+            }
             return self.create_video_post(content).await;
         }
         let message = Self::message(content, !content.images.is_empty());
@@ -317,6 +319,10 @@ impl SocialNetwork for FacebookPage {
         }
         if !photos.is_empty() {
             params.push(("attached_media", Value::Array(photos).to_string()));
+        }
+        // Meta's spec types `place` as an Object: the place Page, by its id.
+        if let Some(place) = content.place_id() {
+            params.push(("place", json!({ "id": place }).to_string()));
         }
         let answer = self.api.post(&[&self.page_id, "feed"], &params).await?;
         created_id(&answer, "/feed")

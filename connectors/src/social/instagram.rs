@@ -14,7 +14,8 @@
 //! media link. One image is one container (`POST /{ig-user-id}/media` with `image_url`), several
 //! are carousel items gathered by a `CAROUSEL` container's `children`; the container is then
 //! published with `media_publish`. Hashtags and `@username` mentions go into the caption, and
-//! the people mentioned are also tagged on the (first) photo with `user_tags`. A video goes out
+//! the people mentioned are also tagged on the (first) photo with `user_tags`; a location is the
+//! published container's `location_id` (the id of a Facebook place Page). A video goes out
 //! as a reel: a `REELS` container with `video_url` (the signed media link) and the caption,
 //! whose `status_code` is polled until Meta has fetched and transcoded it (`FINISHED`) before
 //! `media_publish`; a reel still `IN_PROGRESS` after the polls is left to a later attempt, and
@@ -87,13 +88,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
         ),
         (Action::PostHashtags, Support::Supported),
         (Action::PostMentions, Support::Supported),
-        (
-            Action::PostLocation,
-            Support::Planned(
-                "Instagram takes a location as the id of a place Page, and posts carry \
-                 coordinates; looking the place up needs Meta's Pages Search feature",
-            ),
-        ),
+        (Action::PostLocation, Support::Supported),
         (
             Action::EditPost,
             Support::Unsupported("the Graph API cannot edit a published media's caption"),
@@ -165,6 +160,7 @@ impl InstagramAccount {
         image: &super::PostMedia,
         caption: Option<&str>,
         user_tags: Option<&Value>,
+        place_id: Option<&str>,
     ) -> Result<String, SendError> {
         let url = image.public_url.clone().ok_or_else(|| {
             permanent("Instagram fetches images by URL: the server needs a public URL")
@@ -177,6 +173,9 @@ impl InstagramAccount {
         if let Some(tags) = user_tags {
             params.push(("user_tags", tags.to_string()));
         }
+        if let Some(place) = place_id {
+            params.push(("location_id", place.to_string()));
+        }
         let answer = self.api.post(&[&self.ig_user_id, "media"], &params).await?;
         created_id(&answer, "/media")
     }
@@ -186,6 +185,7 @@ impl InstagramAccount {
         &self,
         video: &super::PostMedia,
         caption: &str,
+        place: Option<&str>,
     ) -> Result<String, SendError> {
         let url = video.public_url.clone().ok_or_else(|| {
             permanent("Instagram fetches videos by URL: the server needs a public URL")
@@ -193,6 +193,9 @@ impl InstagramAccount {
         let mut params = vec![("media_type", "REELS".to_string()), ("video_url", url)];
         if !caption.is_empty() {
             params.push(("caption", caption.to_string()));
+        }
+        if let Some(place) = place {
+            params.push(("location_id", place.to_string()));
         }
         let answer = self.api.post(&[&self.ig_user_id, "media"], &params).await?;
         created_id(&answer, "/media (reel)")
@@ -335,31 +338,31 @@ impl SocialNetwork for InstagramAccount {
         }
         let tags = user_tags(&content.mentions);
         let container = if let [video] = content.videos.as_slice() {
-            let container = self.reel_container(video, &caption).await?;
+            let container = self
+                .reel_container(video, &caption, content.place_id())
+                .await?;
             self.wait_until_finished(&container).await?;
             container
         } else if !content.videos.is_empty() {
             return Err(permanent("an Instagram reel is one video"));
         } else if let [image] = content.images.as_slice() {
-            self.image_container(image, Some(&caption), tags.as_ref())
+            self.image_container(image, Some(&caption), tags.as_ref(), content.place_id())
                 .await?
         } else {
             let mut children = Vec::with_capacity(content.images.len());
             for (i, image) in content.images.iter().enumerate() {
                 let tags = if i == 0 { tags.as_ref() } else { None };
-                children.push(self.image_container(image, None, tags).await?);
+                children.push(self.image_container(image, None, tags, None).await?);
             }
-            let answer = self
-                .api
-                .post(
-                    &[&self.ig_user_id, "media"],
-                    &[
-                        ("media_type", "CAROUSEL".into()),
-                        ("children", children.join(",")),
-                        ("caption", caption),
-                    ],
-                )
-                .await?;
+            let mut params = vec![
+                ("media_type", "CAROUSEL".into()),
+                ("children", children.join(",")),
+                ("caption", caption),
+            ];
+            if let Some(place) = content.place_id() {
+                params.push(("location_id", place.to_string()));
+            }
+            let answer = self.api.post(&[&self.ig_user_id, "media"], &params).await?;
             created_id(&answer, "/media (carousel)")?
         };
         let published = self

@@ -19,6 +19,7 @@ pub mod graph;
 pub mod instagram;
 pub mod oauth;
 pub mod ok;
+pub mod place;
 pub mod vk;
 pub mod x;
 pub mod youtube;
@@ -245,11 +246,26 @@ pub struct PostMedia {
     pub public_url: Option<String>,
 }
 
-/// A place a post is tied to.
+/// A point on the map, in degrees.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Location {
+pub struct Coordinates {
     pub latitude: f64,
     pub longitude: f64,
+}
+
+/// A place a post is tied to, as its network takes it ([`place::resolve`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Location {
+    pub coordinates: Option<Coordinates>,
+    /// The id of a place in the network's own catalogue.
+    pub place_id: Option<String>,
+}
+
+impl PostContent {
+    /// The id of the post's place in the network's catalogue, if it has one.
+    pub fn place_id(&self) -> Option<&str> {
+        self.location.as_ref()?.place_id.as_deref()
+    }
 }
 
 /// A post as one network receives it.

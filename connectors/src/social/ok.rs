@@ -140,7 +140,8 @@ pub const CAPABILITIES: Capabilities = Capabilities {
         (
             Action::PostLocation,
             Support::Planned(
-                "OK ties a topic to a place of its own catalogue by id, not to coordinates; looking the place up is not built yet",
+                "OK ties a topic to a place of its own catalogue, but its method docs do not say how \
+                 a topic's attachment carries one; not built until they do",
             ),
         ),
         (

@@ -312,7 +312,7 @@ impl VkWall {
         if !attachments.is_empty() {
             params.push(("attachments", attachments.join(",")));
         }
-        if let Some(place) = content.location {
+        if let Some(place) = content.location.as_ref().and_then(|l| l.coordinates) {
             params.push(("lat", place.latitude.to_string()));
             params.push(("long", place.longitude.to_string()));
         }

@@ -15,7 +15,8 @@
 //! upload as a `tweet_video`, appended in segments of 4 MiB, and X processes it after
 //! `finalize`: its `STATUS` is polled (as often as `check_after_secs` says) until it
 //! `succeeded` before the post attaches it (one still processing is left to a later attempt,
-//! one that `failed` fails with X's words); a reply is a post with
+//! one that `failed` fails with X's words); a location is the post's `geo.place_id` (X takes a
+//! place of its catalogue, not coordinates); a reply is a post with
 //! `reply.in_reply_to_tweet_id`; replies under a post are found by searching its
 //! `conversation_id`.
 //!
@@ -124,10 +125,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
         (Action::PostLink, Support::Supported),
         (Action::PostHashtags, Support::Supported),
         (Action::PostMentions, Support::Supported),
-        (
-            Action::PostLocation,
-            Support::Unsupported("X API v2 takes only a place id, not coordinates, for a post"),
-        ),
+        (Action::PostLocation, Support::Supported),
         (
             Action::EditPost,
             Support::Unsupported("X API v2 cannot edit a post"),
@@ -650,6 +648,9 @@ impl SocialNetwork for XAccount {
             if !tagged.is_empty() {
                 body["media"]["tagged_user_ids"] = json!(tagged);
             }
+        }
+        if let Some(place) = content.place_id() {
+            body["geo"] = json!({ "place_id": place });
         }
         match self
             .call(Method::POST, &["2", "tweets"], &[], Some(&body))

@@ -4,7 +4,8 @@
 //! Served, each call with a token (`Authorization: Bearer` or `access_token`; a wrong one
 //! answers Graph's error 190):
 //! - Page (Page token): `GET /{page-id}`, `GET /{page-id}/published_posts` (and `/feed`),
-//!   `POST /{page-id}/feed` (`message`, `link`, `attached_media` of unpublished photos),
+//!   `POST /{page-id}/feed` (`message`, `link`, `attached_media` of unpublished photos,
+//!   `place`: a place Page of [`GraphConfig::place_ids`]),
 //!   `POST /{page-id}/photos` (by `url`, which the fake fetches as Graph does),
 //!   `POST /{page-id}/videos` (by `file_url`, fetched, a video by its first bytes; published,
 //!   it is a post of the Page with its `description` as the message),
@@ -15,7 +16,7 @@
 //! - Instagram (the Page's token): `GET /{ig-user-id}`, `GET|POST /{ig-user-id}/media`
 //!   (image containers by `image_url`, fetched; carousel items; `CAROUSEL` containers with
 //!   `children`; `REELS` containers by `video_url`, fetched, MP4 or MOV; `caption`,
-//!   `user_tags`), `GET /{container-id}?fields=status_code` (a reel's container is
+//!   `user_tags`, `location_id`), `GET /{container-id}?fields=status_code` (a reel's container is
 //!   `IN_PROGRESS` when first asked, then `FINISHED`; publishing it before it is finished is
 //!   error 9007), `POST /{ig-user-id}/media_publish`, a media: `GET`,
 //!   `DELETE`, `GET|POST /{media-id}/comments`; a comment: `POST` (`hide`), `DELETE`,
@@ -66,6 +67,9 @@ pub struct GraphConfig {
     pub page_token: String,
     pub ig_user_id: String,
     pub ig_username: String,
+    /// The place Pages Graph knows: a post's `place` and a container's `location_id` must be
+    /// one of them.
+    pub place_ids: Vec<String>,
 }
 
 impl Default for GraphConfig {
@@ -80,6 +84,7 @@ impl Default for GraphConfig {
             page_token: "EAAPage-token".into(),
             ig_user_id: "17841400000000001".into(),
             ig_username: "sandbox.shop".into(),
+            place_ids: vec!["110843418940484".into()],
         }
     }
 }
@@ -94,6 +99,8 @@ pub struct PagePost {
     pub photos: Vec<String>,
     /// The id of the video this post is.
     pub video: Option<String>,
+    /// The place Page the post is at.
+    pub place: Option<String>,
     pub created_time: i64,
     /// The application that published it (`None`: made on Facebook itself).
     pub application: Option<String>,
@@ -152,6 +159,8 @@ pub struct Container {
     pub is_carousel_item: bool,
     pub children: Vec<String>,
     pub user_tags: Option<Value>,
+    /// The place Page the media is at.
+    pub location_id: Option<String>,
     pub published_as: Option<String>,
     /// How many times its `status_code` was asked for.
     pub status_checks: u32,
@@ -167,6 +176,7 @@ pub struct Media {
     /// The containers of its images (one, or the carousel's children).
     pub images: Vec<String>,
     pub user_tags: Option<Value>,
+    pub location_id: Option<String>,
     pub timestamp: i64,
     pub deleted: bool,
 }
@@ -387,6 +397,7 @@ impl GraphSandbox {
             link: None,
             photos: Vec::new(),
             video: None,
+            place: None,
             created_time: now(),
             application: None,
             deleted: false,
@@ -597,6 +608,33 @@ fn does_not_exist(id: &str) -> HttpResponse {
 
 fn invalid_param(message: &str) -> HttpResponse {
     graph_error(400, 100, None, &format!("(#100) {message}"))
+}
+
+/// The place Page named by the parameter `name`, which must be one Graph knows.
+fn place_param(
+    state: &State,
+    params: &[(String, String)],
+    name: &str,
+) -> Result<Option<String>, Box<HttpResponse>> {
+    let Some(place) = param(params, name) else {
+        return Ok(None);
+    };
+    // `place` is typed Object (`{"id": …}`, the place Page); `location_id` a bare id.
+    let id = match serde_json::from_str::<Value>(place) {
+        Ok(Value::Object(object)) => object
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        _ => place.to_string(),
+    };
+    if state.config.place_ids.contains(&id) {
+        Ok(Some(id))
+    } else {
+        Err(Box::new(invalid_param(&format!(
+            "Param {name} must be a valid place ID"
+        ))))
+    }
 }
 
 fn success() -> HttpResponse {
@@ -897,6 +935,10 @@ fn create_post(state: &State, params: &[(String, String)]) -> HttpResponse {
     if link.is_some() && !photos.is_empty() {
         return invalid_param("A post cannot have both a link and attached_media");
     }
+    let place = match place_param(state, params, "place") {
+        Ok(place) => place,
+        Err(answer) => return *answer,
+    };
     let n = state.next_number();
     let id = format!("{}_{}", state.config.page_id, 100_000 + n);
     state.records().posts.push(PagePost {
@@ -905,6 +947,7 @@ fn create_post(state: &State, params: &[(String, String)]) -> HttpResponse {
         link,
         photos,
         video: None,
+        place,
         created_time: now(),
         application: Some(state.config.app_id.clone()),
         deleted: false,
@@ -1004,6 +1047,7 @@ async fn upload_video(state: &State, params: &[(String, String)]) -> HttpRespons
             link: None,
             photos: Vec::new(),
             video: Some(id.clone()),
+            place: None,
             created_time: now(),
             application: Some(state.config.app_id.clone()),
             deleted: false,
@@ -1244,6 +1288,10 @@ async fn create_container(state: &State, params: &[(String, String)]) -> HttpRes
         }
     };
     let is_carousel_item = matches!(param(params, "is_carousel_item"), Some("true" | "1"));
+    let location_id = match place_param(state, params, "location_id") {
+        Ok(place) => place,
+        Err(answer) => return *answer,
+    };
     let n = state.next_number();
     let id = format!("{}", 17_900_000_000_000_000u64 + n);
     let mut container = Container {
@@ -1256,6 +1304,7 @@ async fn create_container(state: &State, params: &[(String, String)]) -> HttpRes
         is_carousel_item,
         children: Vec::new(),
         user_tags: tags,
+        location_id,
         published_as: None,
         status_checks: 0,
     };
@@ -1395,6 +1444,7 @@ fn publish(state: &State, params: &[(String, String)]) -> HttpResponse {
         media_type: media_type.into(),
         images,
         user_tags,
+        location_id: container.location_id.clone(),
         timestamp: now(),
         deleted: false,
     });

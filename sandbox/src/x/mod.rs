@@ -1,7 +1,8 @@
 //! A fake X API v2 for one account, speaking X's wire contract:
 //!
 //! - the operations omnihub uses (`/2/users/me`, the account's posts, recent search by
-//!   `conversation_id`, creating and deleting posts, hiding replies, likes, the chunked media
+//!   `conversation_id`, creating posts (with `geo.place_id` one of [`XConfig::place_ids`])
+//!   and deleting them, hiding replies, likes, the chunked media
 //!   upload (segments appended in order; a `tweet_video` is processed after `finalize`:
 //!   `pending`, then `in_progress` at its first `STATUS`, `succeeded` at the next, and a post
 //!   may carry it only then, alone), the app's webhooks and the Account Activity subscription), each request checked
@@ -82,6 +83,8 @@ pub struct XConfig {
     pub client_secret: String,
     /// How long the access tokens the OAuth flow issues live.
     pub oauth_token_ttl_secs: u64,
+    /// The places X knows: a post's `geo.place_id` must be one of them.
+    pub place_ids: Vec<String>,
 }
 
 impl Default for XConfig {
@@ -94,6 +97,7 @@ impl Default for XConfig {
             client_id: "x-client-id".into(),
             client_secret: "x-consumer-secret".into(),
             oauth_token_ttl_secs: 7200,
+            place_ids: vec!["5a110d312052166f".into()],
         }
     }
 }
@@ -110,6 +114,8 @@ pub struct Tweet {
     pub in_reply_to: Option<(String, String)>,
     pub media_ids: Vec<String>,
     pub tagged_user_ids: Vec<String>,
+    /// The post's `geo.place_id`.
+    pub place_id: Option<String>,
     pub deleted: bool,
     pub hidden: bool,
     pub likes: u64,
@@ -492,6 +498,7 @@ impl State {
             in_reply_to,
             media_ids,
             tagged_user_ids,
+            place_id: None,
             deleted: false,
             hidden: false,
             likes: 0,
@@ -1045,6 +1052,19 @@ fn create_post(state: &State, body: &Value) -> HttpResponse {
     if text.chars().count() > 280 {
         return problem(403, "Forbidden", "Your Post text is too long.");
     }
+    let place_id = body
+        .pointer("/geo/place_id")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if let Some(place) = &place_id
+        && !state.config.place_ids.contains(place)
+    {
+        return problem(
+            400,
+            "Invalid Request",
+            &format!("geo.place_id {place} is not a known place"),
+        );
+    }
     {
         let inner = state.lock();
         for id in &media_ids {
@@ -1095,6 +1115,9 @@ fn create_post(state: &State, body: &Value) -> HttpResponse {
         None => None,
     };
     let id = state.add_tweet(&user, &text, in_reply_to, media_ids, tagged);
+    if let Some(tweet) = state.lock().tweets.iter_mut().find(|t| t.id == id) {
+        tweet.place_id = place_id;
+    }
     HttpResponse::Created()
         .json(json!({ "data": { "id": id, "text": text, "edit_history_post_ids": [id] } }))
 }

@@ -227,6 +227,7 @@ async fn a_page_publishes_once_and_moderates_its_comments() {
         hashtags: vec!["sale".into()],
         mentions: vec!["20531316728".into()],
         location: None,
+        ..PostContent::default()
     };
     let id = page.create_post(&content, "post-1:profile").await.unwrap();
     // A retry whose first answer was lost finds the post instead of publishing it again.

@@ -8,7 +8,7 @@ use omnihub_connectors::SendError;
 use omnihub_connectors::registry::{Endpoints, SocialApp};
 use omnihub_connectors::social::ok::{OkGroup, credentials, manageable_profiles, signature};
 use omnihub_connectors::social::{
-    self as net, Action, Grant, LikeTarget, Location, Network, PostContent, PostMedia,
+    self as net, Action, Coordinates, Grant, LikeTarget, Location, Network, PostContent, PostMedia,
     SocialNetwork, Support,
 };
 use omnihub_sandbox::ok::{OkConfig, OkSandbox, codes};
@@ -169,8 +169,11 @@ async fn a_group_is_connected_by_token_and_a_topic_is_published_once() {
     let placed = PostContent {
         text: "Here".into(),
         location: Some(Location {
-            latitude: 55.75,
-            longitude: 37.62,
+            coordinates: Some(Coordinates {
+                latitude: 55.75,
+                longitude: 37.62,
+            }),
+            place_id: None,
         }),
         ..PostContent::default()
     };

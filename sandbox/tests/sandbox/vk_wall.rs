@@ -10,8 +10,8 @@ use omnihub_connectors::SendError;
 use omnihub_connectors::provider::{WebhookError, WebhookRequest};
 use omnihub_connectors::social::vk::{VkWall, community_name, credentials};
 use omnihub_connectors::social::{
-    Action, Delivered, LikeTarget, Location, PostContent, PostMedia, SocialEvent, SocialNetwork,
-    Support,
+    Action, Coordinates, Delivered, LikeTarget, Location, PostContent, PostMedia, SocialEvent,
+    SocialNetwork, Support,
 };
 use omnihub_sandbox::vk::{VkConfig, VkSandbox};
 use reqwest::Url;
@@ -55,9 +55,13 @@ async fn a_post_with_photos_link_tags_mentions_and_place_is_published_once() {
         hashtags: vec!["sale".into(), "весна".into()],
         mentions: vec!["club1".into()],
         location: Some(Location {
-            latitude: 55.75,
-            longitude: 37.62,
+            coordinates: Some(Coordinates {
+                latitude: 55.75,
+                longitude: 37.62,
+            }),
+            place_id: None,
         }),
+        ..PostContent::default()
     };
     let id = wall.create_post(&content, "post-1:profile").await.unwrap();
     // A rerun of the same task (same guid) does not post again.

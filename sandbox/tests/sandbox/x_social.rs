@@ -84,6 +84,7 @@ async fn a_post_with_images_and_tagged_accounts_is_published_once() {
         hashtags: vec!["sale".into()],
         mentions: vec!["friend".into(), "1700000000000000001".into()],
         location: None,
+        ..PostContent::default()
     };
     let id = x.create_post(&content, "post-1:profile").await.unwrap();
     let posts = sandbox.own_posts();

@@ -9,6 +9,7 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, NaiveDateTime, Utc};
+use omnihub_connectors::social::place::BadPlace;
 use omnihub_connectors::social::{self as net, Action as NetAction, Network, Support};
 use omnihub_core::access::{Action, Decision, channel_rights};
 use omnihub_core::social::{PostContent, local_instant, status};
@@ -269,6 +270,7 @@ pub(crate) fn api_failure(err: SocialFailure, network: &str) -> ApiError {
             Limit::VideoType => Msg::SocialVideoType { network },
             Limit::VideoSize { max } => Msg::SocialVideoSize { network, max },
         }),
+        SocialFailure::Place(bad) => place_failure(bad, network),
         SocialFailure::Network(err) => match err {
             omnihub_connectors::SendError::Permanent { reason }
             | omnihub_connectors::SendError::Blocked { reason } => {
@@ -280,6 +282,26 @@ pub(crate) fn api_failure(err: SocialFailure, network: &str) -> ApiError {
         },
         SocialFailure::Config(reason) => ApiError::Validation(Msg::ProviderRefused { reason }),
         SocialFailure::Store(err) => err.into(),
+    }
+}
+
+/// Why a network cannot take a post's location: 422 when it takes locations of another kind,
+/// 400 when what was pasted is no place of that network.
+fn place_failure(bad: BadPlace, network: String) -> ApiError {
+    match bad {
+        BadPlace::NeedsPlace(_) => ApiError::Unsupported(Msg::SocialPlaceNeeded { network }),
+        BadPlace::NeedsCoordinates(_) => {
+            ApiError::Unsupported(Msg::SocialCoordinatesNeeded { network })
+        }
+        BadPlace::NotAPlace(on) => ApiError::Validation(Msg::SocialBadPlace {
+            network,
+            example: omnihub_connectors::social::place::example(on).to_string(),
+        }),
+        BadPlace::NotTaken(_) => ApiError::Unsupported(Msg::SocialUnsupported {
+            network,
+            action: action_name(NetAction::PostLocation),
+            reason: bad.to_string(),
+        }),
     }
 }
 

@@ -2723,12 +2723,26 @@ export interface components {
             en: string;
             ru: string;
         };
-        /** @description A place on the map. */
+        /**
+         * @description Where a post is: a point on the map, a place of a network's catalogue, or both (each
+         *     network takes what it can: VK the coordinates, Facebook, Instagram and X the place).
+         */
         Location: {
-            /** Format: double */
-            latitude: number;
-            /** Format: double */
-            longitude: number;
+            /**
+             * Format: double
+             * @description Degrees, -90 to 90; given with `longitude`.
+             */
+            latitude?: number | null;
+            /**
+             * Format: double
+             * @description Degrees, -180 to 180; given with `latitude`.
+             */
+            longitude?: number | null;
+            /**
+             * @description The place's id on the network, or the address of its page there as copied from the
+             *     browser (the network's connector reads the id out of it).
+             */
+            place?: string | null;
         };
         LoginRequest: {
             email: string;

@@ -589,26 +589,43 @@ function TagsField(props: {
   );
 }
 
+/** What the location's three inputs say: a location, nothing, or `null` while half-typed. */
+function typedLocation(lat: string, lon: string, place: string): Content['location'] | null {
+  const la = Number(lat.replace(',', '.'));
+  const lo = Number(lon.replace(',', '.'));
+  const noCoordinates = lat.trim() === '' && lon.trim() === '';
+  const coordinates = lat.trim() !== '' && lon.trim() !== '' && Number.isFinite(la) && Number.isFinite(lo) && Math.abs(la) <= 90 && Math.abs(lo) <= 180;
+  const pasted = place.trim();
+  if (!noCoordinates && !coordinates) return null;
+  if (noCoordinates && pasted === '') return undefined;
+  return { ...(coordinates ? { latitude: la, longitude: lo } : {}), ...(pasted !== '' ? { place: pasted } : {}) };
+}
+
+function locationKey(l: Content['location']): string {
+  return l ? `${l.latitude ?? ''},${l.longitude ?? ''},${l.place ?? ''}` : '';
+}
+
 function LocationField({ value, disabled, note, onChange }: { value: Content['location']; disabled: boolean; note: React.ReactNode; onChange(v: Content['location']): void }) {
   const { t } = useI18n();
-  const [lat, setLat] = useState(value ? String(value.latitude) : '');
-  const [lon, setLon] = useState(value ? String(value.longitude) : '');
+  const shown = (n: number | undefined) => (n === undefined ? '' : String(n));
+  const [lat, setLat] = useState(shown(value?.latitude));
+  const [lon, setLon] = useState(shown(value?.longitude));
+  const [place, setPlace] = useState(value?.place ?? '');
   // An outside change ("use the post's") rewrites what is typed; typing itself does not.
-  const outside = value ? `${value.latitude},${value.longitude}` : '';
+  const outside = locationKey(value);
   useEffect(() => {
-    const typed = lat.trim() === '' && lon.trim() === '' ? '' : `${Number(lat.replace(',', '.'))},${Number(lon.replace(',', '.'))}`;
-    if (typed === outside) return;
-    setLat(value ? String(value.latitude) : '');
-    setLon(value ? String(value.longitude) : '');
+    const typed = typedLocation(lat, lon, place);
+    if (typed !== null && locationKey(typed) === outside) return;
+    setLat(shown(value?.latitude));
+    setLon(shown(value?.longitude));
+    setPlace(value?.place ?? '');
   }, [outside]); // eslint-disable-line react-hooks/exhaustive-deps
-  const update = (a: string, b: string) => {
+  const update = (a: string, b: string, p: string) => {
     setLat(a);
     setLon(b);
-    const la = Number(a.replace(',', '.'));
-    const lo = Number(b.replace(',', '.'));
-    if (a.trim() === '' && b.trim() === '') onChange(undefined);
-    else if (a.trim() !== '' && b.trim() !== '' && Number.isFinite(la) && Number.isFinite(lo) && Math.abs(la) <= 90 && Math.abs(lo) <= 180)
-      onChange({ latitude: la, longitude: lo });
+    setPlace(p);
+    const typed = typedLocation(a, b, p);
+    if (typed !== null) onChange(typed);
   };
   const invalid = (s: string, max: number) => s.trim() !== '' && !(Math.abs(Number(s.replace(',', '.'))) <= max);
   return (
@@ -620,9 +637,17 @@ function LocationField({ value, disabled, note, onChange }: { value: Content['lo
       </legend>
       {note}
       <Group gap="xs" grow>
-        <TextInput label={t('pub.latitude')} inputMode="decimal" value={lat} disabled={disabled} error={invalid(lat, 90) ? '−90…90' : undefined} onChange={(e) => update(e.currentTarget.value, lon)} />
-        <TextInput label={t('pub.longitude')} inputMode="decimal" value={lon} disabled={disabled} error={invalid(lon, 180) ? '−180…180' : undefined} onChange={(e) => update(lat, e.currentTarget.value)} />
+        <TextInput label={t('pub.latitude')} inputMode="decimal" value={lat} disabled={disabled} error={invalid(lat, 90) ? '−90…90' : undefined} onChange={(e) => update(e.currentTarget.value, lon, place)} />
+        <TextInput label={t('pub.longitude')} inputMode="decimal" value={lon} disabled={disabled} error={invalid(lon, 180) ? '−180…180' : undefined} onChange={(e) => update(lat, e.currentTarget.value, place)} />
       </Group>
+      <TextInput
+        label={t('pub.place')}
+        description={t('pub.placeHint')}
+        placeholder="https://www.facebook.com/pages/…"
+        value={place}
+        disabled={disabled}
+        onChange={(e) => update(lat, lon, e.currentTarget.value)}
+      />
     </fieldset>
   );
 }
@@ -811,8 +836,8 @@ function Preview({ profile, content, row, media, problems: found }: { profile: S
             </Text>
           )}
           {content.location && (
-            <Text size="xs" c="dimmed" mt={4}>
-              📍 {content.location.latitude}, {content.location.longitude}
+            <Text size="xs" c="dimmed" mt={4} className="truncate">
+              📍 {[content.location.latitude !== undefined ? `${content.location.latitude}, ${content.location.longitude}` : '', content.location.place ?? ''].filter((x) => x !== '').join(' · ')}
             </Text>
           )}
         </>

@@ -6,7 +6,9 @@ import {
   groupOf,
   inherit,
   isOverridden,
+  locationProblem,
   override,
+  placeId,
   postActions,
   postInput,
   problems,
@@ -41,7 +43,9 @@ const vk: NetworkRow = {
     { action: 'post_video', status: 'planned', reason: 'not built yet' },
   ],
 };
-const x: NetworkRow = {
+const x: NetworkRow = { ...vk, network: 'x' };
+const facebook: NetworkRow = { ...vk, network: 'facebook' };
+const xWithoutPlaces: NetworkRow = {
   ...vk,
   network: 'x',
   actions: [...vk.actions.filter((a) => a.action !== 'post_location'), { action: 'post_location', status: 'unsupported', reason: 'X takes no place ids from apps' }],
@@ -156,11 +160,42 @@ describe('limits', () => {
 
   it('refuse an empty post and what the network does not allow, with its reason', () => {
     expect(problems({ text: '  ' }, vk, media)).toEqual([{ kind: 'empty' }]);
-    expect(problems({ text: 'x', location: { latitude: 55.75, longitude: 37.61 } }, x, media)).toEqual([
+    expect(problems({ text: 'x', location: { latitude: 55.75, longitude: 37.61 } }, xWithoutPlaces, media)).toEqual([
       { kind: 'unsupported', action: 'post_location', reason: 'X takes no place ids from apps' },
     ]);
     expect(support(gplus, 'create_post')).toEqual({ status: 'unsupported', reason: 'shut down in 2019' });
     expect(support(vk, 'edit_post')).toEqual({ status: 'planned', reason: '' });
+  });
+});
+
+describe('places', () => {
+  it('are read out of the addresses of their pages', () => {
+    for (const pasted of [
+      '110843418940484',
+      'https://www.facebook.com/110843418940484/',
+      'facebook.com/pages/Cafe-Pushkin/110843418940484',
+      'https://m.facebook.com/pages/Restaurant/Cafe-Pushkin/110843418940484?ref=br',
+      'https://www.facebook.com/profile.php?id=110843418940484',
+    ])
+      expect(placeId('facebook', pasted)).toBe('110843418940484');
+    for (const pasted of ['https://www.facebook.com/cafe.pushkin', 'https://evil.example/110843418940484', 'https://www.instagram.com/explore/locations/213131048/berlin/'])
+      expect(placeId('instagram', pasted)).toBeNull();
+    expect(placeId('x', 'https://x.com/places/5A110D312052166F')).toBe('5a110d312052166f');
+    expect(placeId('x', 'https://twitter.com/places/5a110d312052166f/')).toBe('5a110d312052166f');
+    expect(placeId('x', '110843418940484')).toBeNull();
+    expect(placeId('vk', '110843418940484')).toBeNull();
+  });
+
+  it('go to each network as it takes them, checked before saving', () => {
+    const moscow = { latitude: 55.75, longitude: 37.61 };
+    expect(locationProblem('vk', moscow)).toBeNull();
+    expect(locationProblem('vk', { place: '110843418940484' })).toEqual({ kind: 'coordinates_needed' });
+    expect(locationProblem('facebook', { ...moscow, place: 'https://www.facebook.com/110843418940484' })).toBeNull();
+    expect(problems({ text: 'x', location: moscow }, facebook, media)).toEqual([{ kind: 'place_needed' }]);
+    expect(problems({ text: 'x', location: { place: 'https://www.facebook.com/110843418940484' } }, x, media)).toEqual([
+      { kind: 'bad_place', example: 'https://x.com/places/5a110d312052166f' },
+    ]);
+    expect(problems({ text: 'x', location: { place: 'x.com/places/5a110d312052166f' } }, x, media)).toEqual([]);
   });
 });
 

@@ -12,9 +12,14 @@ export type SocialPost = S['SocialPost'];
 export type SocialMedia = S['SocialMedia'];
 export type PostInput = S['PostInput'];
 
+/**
+ * Where a post is: coordinates (VK takes them), a place of the network's own catalogue (its id
+ * or the address of its page: Facebook, Instagram and X take only that), or both.
+ */
 export interface Location {
-  latitude: number;
-  longitude: number;
+  latitude?: number;
+  longitude?: number;
+  place?: string;
 }
 
 /** A post's content, or a variant of it: a field left undefined is not set. */
@@ -123,9 +128,17 @@ export function fromWire(raw: unknown): Content {
   if (c.link != null) out.link = c.link;
   if (c.hashtags != null) out.hashtags = c.hashtags;
   if (c.mentions != null) out.mentions = c.mentions;
-  if (c.location != null) out.location = c.location;
+  if (c.location != null) out.location = locationFromWire(c.location);
   if (c.media != null) out.media = c.media;
   if (c.video_privacy != null) out.video_privacy = c.video_privacy;
+  return out;
+}
+
+function locationFromWire(l: S['Location']): Location {
+  const out: Location = {};
+  if (l.latitude != null) out.latitude = l.latitude;
+  if (l.longitude != null) out.longitude = l.longitude;
+  if (l.place != null) out.place = l.place;
   return out;
 }
 
@@ -195,7 +208,76 @@ export type Problem =
   | { kind: 'video_with_images' }
   | { kind: 'video_type'; file: string }
   | { kind: 'video_size'; file: string; max: number }
-  | { kind: 'unsupported'; action: string; reason: string };
+  | { kind: 'unsupported'; action: string; reason: string }
+  | { kind: 'place_needed' }
+  | { kind: 'coordinates_needed' }
+  | { kind: 'bad_place'; example: string };
+
+/** What a place's address looks like on the networks that take places (the server's `place::example`). */
+export const PLACE_EXAMPLE: Record<string, string> = {
+  facebook: 'https://www.facebook.com/pages/Name/110843418940484',
+  instagram: 'https://www.facebook.com/pages/Name/110843418940484',
+  x: 'https://x.com/places/5a110d312052166f',
+};
+
+const FACEBOOK_HOSTS = ['facebook.com', 'm.facebook.com', 'web.facebook.com', 'business.facebook.com', 'fb.com'];
+const X_HOSTS = ['x.com', 'twitter.com', 'mobile.x.com', 'mobile.twitter.com'];
+
+function pastedUrl(pasted: string): URL | null {
+  try {
+    const url = new URL(pasted.includes('://') ? pasted : `https://${pasted}`);
+    return url.protocol === 'https:' || url.protocol === 'http:' ? url : null;
+  } catch {
+    return null;
+  }
+}
+
+function hostOf(url: URL): string {
+  const host = url.hostname.toLowerCase();
+  return host.startsWith('www.') ? host.slice(4) : host;
+}
+
+/**
+ * The id of a place on `network` out of what was pasted: the bare id or the address of the
+ * place's page (the server's `place::place_id`); `null` when it is neither.
+ */
+export function placeId(network: string, pasted: string): string | null {
+  const raw = pasted.trim();
+  const isNumber = (s: string) => /^[0-9]{1,20}$/.test(s);
+  const isXPlace = (s: string) => /^[0-9a-fA-F]{16}$/.test(s);
+  if (network === 'facebook' || network === 'instagram') {
+    if (isNumber(raw)) return raw;
+    const url = pastedUrl(raw);
+    if (!url || !FACEBOOK_HOSTS.includes(hostOf(url))) return null;
+    const parts = url.pathname.split('/').filter((p) => p !== '');
+    let id: string | null = null;
+    if (parts.length === 1 && parts[0] === 'profile.php') id = url.searchParams.get('id');
+    else if (parts.length === 1) id = parts[0] ?? null;
+    else if (parts.length >= 3 && parts[0] === 'pages') id = parts[parts.length - 1] ?? null;
+    return id !== null && isNumber(id) ? id : null;
+  }
+  if (network === 'x') {
+    if (isXPlace(raw)) return raw.toLowerCase();
+    const url = pastedUrl(raw);
+    if (!url || !X_HOSTS.includes(hostOf(url))) return null;
+    const parts = url.pathname.split('/').filter((p) => p !== '');
+    const [kind, id] = parts;
+    return parts.length === 2 && kind === 'places' && id !== undefined && isXPlace(id) ? id.toLowerCase() : null;
+  }
+  return null;
+}
+
+/** Why `network` cannot take the location (the server's `place::resolve`); `null` when it can. */
+export function locationProblem(network: string, location: Location): Problem | null {
+  const hasCoordinates = location.latitude !== undefined && location.longitude !== undefined;
+  const place = location.place?.trim() ?? '';
+  if (network === 'vk') return hasCoordinates ? null : { kind: 'coordinates_needed' };
+  if (network in PLACE_EXAMPLE) {
+    if (place === '') return { kind: 'place_needed' };
+    return placeId(network, place) === null ? { kind: 'bad_place', example: PLACE_EXAMPLE[network] ?? '' } : null;
+  }
+  return null;
+}
 
 /**
  * What the network would refuse in this content, in the order the server checks: the
@@ -222,7 +304,13 @@ export function problems(c: Content, row: NetworkRow | undefined, media: Map<str
   if (link !== '') need('post_link');
   if ((c.hashtags ?? []).length > 0) need('post_hashtags');
   if ((c.mentions ?? []).length > 0) need('post_mentions');
-  if (c.location) need('post_location');
+  if (c.location) {
+    need('post_location');
+    if (row && support(row, 'post_location').status === 'supported') {
+      const bad = locationProblem(row.network, c.location);
+      if (bad) out.push(bad);
+    }
+  }
   const limits = limitsOf(row);
   if (!limits) return out;
   const length = charCount(composeText({ ...c, text }));

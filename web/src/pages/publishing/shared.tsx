@@ -182,6 +182,12 @@ export function problemText(t: Translate, p: import('./content').Problem, networ
         action: t(`pub.action.${p.action}` as MessageKey),
         reason: p.reason || t('pub.planned'),
       });
+    case 'place_needed':
+      return t('pub.problem.place_needed', { network: name });
+    case 'coordinates_needed':
+      return t('pub.problem.coordinates_needed', { network: name });
+    case 'bad_place':
+      return t('pub.problem.bad_place', { network: name, example: p.example });
   }
 }
 
