@@ -726,8 +726,15 @@ async fn sample_payloads_in_the_shape_of_the_contract() {
     assert_eq!(one(2).event_id, "edit:5001:1365:1764000100:10002");
     assert_eq!(one(3).callback_id.as_deref(), Some("4382bfdwdsb323b2d9"));
     assert_eq!(one(4).attachments[0].kind, AttachmentKind::Voice);
-    // The bot being blocked is not a message: accepted, nothing to ingest.
-    assert!(mapped[5].is_empty());
+    // The bot being blocked in a private chat marks the customer's conversation blocked.
+    assert!(
+        matches!(
+            mapped[5].as_slice(),
+            [InboundUpdate::Blocked { conversation, .. }] if conversation == "5001"
+        ),
+        "{:?}",
+        mapped[5]
+    );
 
     // A correctly signed body that is not an update is refused as malformed.
     let request = WebhookRequest::new(
