@@ -1254,9 +1254,11 @@ export interface paths {
         get: operations["list_media"];
         put?: never;
         /**
-         * Adds an image to the media library (`multipart/form-data`, one part named `file`), for
-         *     posts to name in `media`; within `[media] max_upload_bytes`, JPEG, PNG, GIF or WebP. Needs
-         *     `publish` on some profile.
+         * Adds an image or a video to the media library (`multipart/form-data`, one part named
+         *     `file`), for posts to name in `media`. The type is the file's content, whatever was
+         *     declared: an image (JPEG, PNG, GIF or WebP) within `[media] max_upload_bytes`, or a video
+         *     (MP4, QuickTime or WebM) within `[media] max_video_bytes`; nothing is kept of a refused
+         *     file. Needs `publish` on some profile.
          */
         post: operations["upload_media"];
         delete?: never;
@@ -1890,8 +1892,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * One image of the social media library by its signed, expiring link (minted when a post is
-         *     published to a network that fetches images by URL).
+         * One image or video of the social media library by its signed, expiring link (minted when a
+         *     post is published to a network that fetches files by URL).
          */
         get: operations["social_media_link"];
         put?: never;
@@ -2769,6 +2771,11 @@ export interface components {
             role: components["schemas"]["Role"];
             user_id: components["schemas"]["UserId"];
         };
+        /**
+         * @description What a file of the media library is, from its (sniffed) type.
+         * @enum {string}
+         */
+        MediaKind: "image" | "video";
         MediaList: {
             items: components["schemas"]["SocialMedia"][];
         };
@@ -3043,11 +3050,6 @@ export interface components {
             text?: string | null;
             when?: null | components["schemas"]["When"];
         };
-        /**
-         * @description What a file of the media library is, from its (sniffed) type.
-         * @enum {string}
-         */
-        MediaKind: "image" | "video";
         /** @description What a post says. A profile's variant has the same shape and replaces the fields it sets. */
         PostContent: {
             /** @description Without `#`; letters, digits and `_`. */
@@ -3288,6 +3290,7 @@ export interface components {
             file_name: string;
             /** Format: uuid */
             id: string;
+            /** @description An image or a video (from `mime_type`). */
             kind: components["schemas"]["MediaKind"];
             /** @description Sniffed from the file's first bytes when it was uploaded. */
             mime_type: string;
@@ -8351,6 +8354,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description larger than the limit of its kind */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -8359,7 +8363,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description not multipart, or not an image a network takes */
+            /** @description not multipart, or not an image or video a network takes */
             415: {
                 headers: {
                     [name: string]: unknown;
