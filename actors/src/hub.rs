@@ -40,6 +40,14 @@ use crate::session::{self, Audience, SessionControl, SessionLink, SessionStart};
 use crate::shared::{CALL_TIMEOUT, ClientCtx, Shared};
 use crate::supervisor::{ChildSpec, Root, RootArgs, RootMsg, supervised};
 
+/// How long a delivery status for a provider id not recorded yet waits for it, in steps.
+const STATUS_BEFORE_SEND_WAITS: [Duration; 5] = [
+    Duration::from_millis(50),
+    Duration::from_millis(100),
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_millis(1000),
+];
 #[derive(Clone, Debug)]
 pub struct HubConfig {
     /// How often the janitor deletes expired sessions, invites and reset tokens, and prunes
@@ -651,9 +659,22 @@ impl HubHandle {
     ) -> Result<(), HubError> {
         let (entry, _) = self.shared.client(client).await?;
         let store = &self.shared.store;
-        let message = store
-            .message_by_provider_id(client, channel, &provider_message_id)
-            .await?;
+        // A provider may report a status before the channel actor has recorded the id its
+        // send was answered with: that id is moments away, so it is looked for a little longer
+        // before the status is refused as unknown.
+        let mut waits = STATUS_BEFORE_SEND_WAITS.iter();
+        let message = loop {
+            match store
+                .message_by_provider_id(client, channel, &provider_message_id)
+                .await
+            {
+                Err(StoreError::NotFound) => match waits.next() {
+                    Some(wait) => tokio::time::sleep(*wait).await,
+                    None => return Err(StoreError::NotFound.into()),
+                },
+                found => break found?,
+            }
+        };
         let (_, event) = store
             .set_delivery(client, message.id, status, reason.as_deref(), None)
             .await?;
