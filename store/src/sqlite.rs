@@ -7,7 +7,11 @@ use std::time::Duration;
 use futures_util::stream::BoxStream;
 use omnihub_core::ClientId;
 use sqlx::migrate::Migrator;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{ConnectOptions as _, Connection as _};
+use tokio::sync::oneshot;
 
 use crate::{Announcement, Result, SecretBox, StoreError, codec};
 
@@ -35,6 +39,12 @@ macro_rules! skip_locked {
         ""
     };
 }
+
+/// How often the write-ahead log is copied back into the database file. SQLite would otherwise
+/// do it inside whichever commit finds the log past 1000 pages: that commit then copies the
+/// pages and syncs both files (milliseconds here, once every few hundred inbound events) while
+/// every writer queued behind it waits. Off the writers' path, the copy runs beside them.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
 /// Full-text search: the FTS5 index joined to its content table.
 const SEARCH_FROM: &str = "messages_fts JOIN messages m ON m.rowid = messages_fts.rowid";
@@ -96,6 +106,8 @@ pub struct SqliteStore {
     secrets: SecretBox,
     /// SQLite has one writer: writers of this process take turns here (see `WriteTx`).
     write_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Dropped with the last clone of the store, which stops the checkpointer.
+    _checkpointer: std::sync::Arc<oneshot::Sender<()>>,
 }
 
 impl SqliteStore {
@@ -107,7 +119,9 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(Duration::from_secs(5))
+            // The checkpointer below does it instead of the commits.
+            .pragma("wal_autocheckpoint", "0");
         if let Some(dir) = options.get_filename().parent()
             && !dir.as_os_str().is_empty()
         {
@@ -122,16 +136,43 @@ impl SqliteStore {
             // file does not drop connections; a connection that failed is still tested (and
             // closed) when it comes back.
             .test_before_acquire(false)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
+        let (stop, stopped) = oneshot::channel();
+        tokio::spawn(checkpoint_until(options.connect().await?, stopped));
         Ok(Self {
             pool,
             secrets,
             write_turn: Default::default(),
+            _checkpointer: std::sync::Arc::new(stop),
         })
     }
 
     fn write_turn(&self) -> Option<&tokio::sync::Mutex<()>> {
         Some(&self.write_turn)
+    }
+}
+
+/// Every [`CHECKPOINT_EVERY`], a passive checkpoint on a connection of its own: it copies what
+/// no reader still needs from the log into the database file without taking the write lock, and
+/// once all is copied the next writer starts the log over. Ends when the store is dropped.
+async fn checkpoint_until(mut conn: SqliteConnection, mut stopped: oneshot::Receiver<()>) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut stopped => break,
+            _ = tick.tick() => {
+                if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .execute(&mut conn)
+                    .await
+                {
+                    tracing::warn!(error = %err, "SQLite checkpoint failed; the next one retries");
+                }
+            }
+        }
+    }
+    if let Err(err) = conn.close().await {
+        tracing::debug!(error = %err, "closing the checkpoint connection");
     }
 }

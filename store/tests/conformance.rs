@@ -6630,3 +6630,35 @@ async fn social_profiles_posts_threads_and_media(store: DynStore, url: String) {
     store.delete_channel(a.client.id, profile.id).await.unwrap();
     not_found(store.get_social_profile(a.client.id, profile.id).await);
 }
+
+/// SQLite's write-ahead log is copied back into the database file by the store's checkpointer,
+/// not by whichever commit finds the log long: a commit reaches the main file within moments
+/// with no further write. (`immutable` reads the main file alone, ignoring the log.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_log_is_checkpointed_off_the_writers_path() {
+    run(TestDb::sqlite().await, |store, url| async move {
+        let client = store.create_client("Checkpointed", None).await.unwrap();
+        let main_file_only = format!("{url}?immutable=true");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let mut conn = sqlx::SqliteConnection::connect(&main_file_only)
+                .await
+                .unwrap();
+            // Until the first checkpoint the main file has not even the tables.
+            let found = sqlx::query("SELECT 1 FROM clients WHERE id = $1")
+                .bind(client.id.0)
+                .fetch_optional(&mut conn)
+                .await;
+            conn.close().await.unwrap();
+            if matches!(found, Ok(Some(_))) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the commit never reached the database file"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+}
