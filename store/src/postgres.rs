@@ -168,6 +168,11 @@ impl PgStore {
     fn write_turn(&self) -> Option<&tokio::sync::Mutex<()>> {
         None
     }
+
+    /// Any connection writes.
+    fn write_pool(&self) -> &sqlx::PgPool {
+        &self.pool
+    }
 }
 
 impl PgStore {

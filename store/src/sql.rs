@@ -66,7 +66,7 @@ impl Backend {
             Some(turn) => Some(turn.lock().await),
             None => None,
         };
-        let tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let tx = self.write_pool().begin_with(BEGIN_WRITE).await?;
         Ok(WriteTx { tx, _turn: turn })
     }
 }

@@ -103,6 +103,10 @@ mod social_sql;
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
+    /// The one connection write transactions use. SQLite drops a connection's page cache
+    /// whenever another connection has written since its last transaction; written through one
+    /// connection only, the writer's cache stays warm from one transaction to the next.
+    writer: sqlx::SqlitePool,
     secrets: SecretBox,
     /// SQLite has one writer: writers of this process take turns here (see `WriteTx`).
     write_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
@@ -138,10 +142,20 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .test_before_acquire(false)
+            // Writers queue on `write_turn` first, so the wait here is never long.
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options.clone())
+            .await?;
         let (stop, stopped) = oneshot::channel();
         tokio::spawn(checkpoint_until(options.connect().await?, stopped));
         Ok(Self {
             pool,
+            writer,
             secrets,
             write_turn: Default::default(),
             _checkpointer: std::sync::Arc::new(stop),
@@ -150,6 +164,10 @@ impl SqliteStore {
 
     fn write_turn(&self) -> Option<&tokio::sync::Mutex<()>> {
         Some(&self.write_turn)
+    }
+
+    fn write_pool(&self) -> &sqlx::SqlitePool {
+        &self.writer
     }
 }
 
