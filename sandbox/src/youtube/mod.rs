@@ -743,7 +743,7 @@ async fn finish_upload(
                 Some(format!(
                     "a chunk ends at byte {last} of a {total}-byte file"
                 ))
-            } else if last + 1 < total && body.len() % CHUNK_GRANULARITY != 0 {
+            } else if last + 1 < total && !body.len().is_multiple_of(CHUNK_GRANULARITY) {
                 Some(format!(
                     "a chunk of {} bytes that is not the last is not a multiple of 256 KiB",
                     body.len()
