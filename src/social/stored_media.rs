@@ -57,3 +57,46 @@ impl OpenMedia for StoredFile {
         Ok(opened.reader)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use omnihub_store::media::FsMediaStore;
+    use tokio::io::AsyncReadExt;
+
+    use super::*;
+
+    async fn read(source: &MediaSource) -> io::Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        source.open().await?.read_to_end(&mut bytes).await?;
+        Ok(bytes)
+    }
+
+    #[tokio::test]
+    async fn a_stored_file_is_read_afresh_each_time_and_checked_against_the_library() {
+        let dir = std::env::temp_dir().join(format!("omnihub-media-{}", uuid::Uuid::new_v4()));
+        let media: Arc<dyn MediaStore> = Arc::new(FsMediaStore::open_dir(&dir).await.unwrap());
+        let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let chunks = futures_util::stream::iter([Ok(bytes::Bytes::from(bytes.clone()))]);
+        let put = media.put(Box::pin(chunks), 1 << 20).await.unwrap();
+
+        let source = source_of(&media, &put.key, put.size).await.unwrap();
+        assert_eq!(source.size(), bytes.len() as u64);
+        assert_eq!(read(&source).await.unwrap(), bytes);
+        assert_eq!(
+            read(&source).await.unwrap(),
+            bytes,
+            "opened again from the start"
+        );
+        // Larger than the library recorded: refused as `read_all` refused it.
+        assert!(matches!(
+            source_of(&media, &put.key, put.size - 1).await,
+            Err(MediaError::TooLarge { .. })
+        ));
+        // Gone from the store by the time it is uploaded: an error, not an empty upload.
+        media.delete(&put.key).await.unwrap();
+        let err = read(&source).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        let _ = tokio::fs::remove_dir_all(&dir).await;
+    }
+}
