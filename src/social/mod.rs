@@ -7,6 +7,7 @@
 pub mod inbound;
 pub mod oauth;
 pub mod poller;
+pub mod stored_media;
 pub mod tasks;
 
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use omnihub_connectors::social::{
 use omnihub_core::model::ChannelKind;
 use omnihub_core::social::{MediaKind, PostContent};
 use omnihub_core::{ChannelId, ClientId};
-use omnihub_store::media::{MediaStore, read_all};
+use omnihub_store::media::MediaStore;
 use omnihub_store::{DynStore, SocialMedia, SocialPost, StoreError};
 
 /// Everything social publishing needs, shared by the routes and the scheduler's tasks.
@@ -390,7 +391,8 @@ impl SocialService {
         check_files(&limits, &images, &videos).map_err(SocialFailure::Limit)
     }
 
-    /// The content as `network`'s connector takes it, files read from the media store.
+    /// The content as `network`'s connector takes it, its files opened from the media store
+    /// (read by the connector as it uploads them).
     pub async fn wire(
         &self,
         client: ClientId,
@@ -401,13 +403,10 @@ impl SocialService {
         wire.location = location_on(network, content)?;
         for id in content.media() {
             let file = self.store.get_social_media(client, *id).await?;
-            let bytes = read_all(
-                self.media.as_ref(),
-                &file.storage_key,
-                file.size.max(0) as u64,
-            )
-            .await
-            .map_err(|err| SocialFailure::Config(format!("media file: {err}")))?;
+            let source =
+                stored_media::source_of(&self.media, &file.storage_key, file.size.max(0) as u64)
+                    .await
+                    .map_err(|err| SocialFailure::Config(format!("media file: {err}")))?;
             let public_url = self.media_links.as_ref().map(|links| {
                 links.social_url(
                     client,
@@ -420,7 +419,7 @@ impl SocialService {
             let media = PostMedia {
                 file_name: file.file_name,
                 mime_type: file.mime_type,
-                bytes: bytes.into(),
+                source,
                 public_url,
             };
             match kind {

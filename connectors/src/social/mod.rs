@@ -20,6 +20,7 @@ pub mod instagram;
 pub mod oauth;
 pub mod ok;
 pub mod place;
+pub mod source;
 pub mod vk;
 pub mod x;
 pub mod youtube;
@@ -33,6 +34,7 @@ use serde::Serialize;
 use crate::provider::{ConfigError, WebhookError, WebhookRequest};
 use crate::registry::Endpoints;
 use crate::{OutboundChannel, OutboundMessage, SendError, SendReceipt};
+pub use source::MediaSource;
 
 /// The social networks omnihub knows of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -239,7 +241,9 @@ pub fn capabilities(network: Network) -> Capabilities {
 pub struct PostMedia {
     pub file_name: String,
     pub mime_type: String,
-    pub bytes: std::sync::Arc<[u8]>,
+    /// Its bytes, opened afresh for each upload: a video is sent in pieces as it is read, only
+    /// an image may be held whole ([`MediaSource::read_whole`]).
+    pub source: MediaSource,
     /// A signed, expiring link the network can fetch the file from, for networks that take
     /// media only by URL (Instagram, Facebook's photos); `None` when the server has no public
     /// URL.

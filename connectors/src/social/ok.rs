@@ -100,6 +100,9 @@ pub mod codes {
     pub const SYSTEM: i64 = 9999;
 }
 
+/// The largest photo taken for a topic; read whole into the upload's multipart body.
+const MAX_IMAGE_BYTES: usize = 20 * 1024 * 1024;
+
 /// What OK's group API allows, and what omnihub does of it.
 pub const CAPABILITIES: Capabilities = Capabilities {
     network: Network::Ok,
@@ -111,7 +114,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
         max_text_chars: 10_000,
         max_images: 20,
         image_types: &["image/jpeg", "image/png", "image/gif"],
-        max_image_bytes: 20 * 1024 * 1024,
+        max_image_bytes: MAX_IMAGE_BYTES,
         // A topic's `movie` block names one uploaded video, beside photo blocks; OK's uploader
         // takes MP4, MOV and WebM among others.
         max_videos: 1,
@@ -471,7 +474,12 @@ impl OkGroup {
             .and_then(|ids| ids.get(0))
             .and_then(Value::as_str)
             .ok_or_else(|| transient("photosV2.getUploadUrl gave no photo id"))?;
-        let part = reqwest::multipart::Part::bytes(image.bytes.to_vec())
+        let bytes = image
+            .source
+            .read_whole(MAX_IMAGE_BYTES as u64)
+            .await
+            .map_err(super::source::read_failed)?;
+        let part = reqwest::multipart::Part::bytes(bytes)
             .file_name(image.file_name.clone())
             .mime_str(&image.mime_type)
             .map_err(|err| permanent(format!("bad image type: {err}")))?;

@@ -12,7 +12,8 @@
 //! Posts go out with `owner_id=-<group>` and `from_group=1`; images are uploaded to the wall
 //! first (`photos.getWallUploadServer`, the multipart upload, `photos.saveWallPhoto`), videos
 //! to the community's videos (`video.save` with the title and description, then the file to
-//! its `upload_url`) and attached as `video<owner>_<id>`; a
+//! its `upload_url`, streamed from storage as one multipart part of known length) and attached
+//! as `video<owner>_<id>`; a
 //! post's and a comment's `guid` is the idempotency key (VK publishes one post per `guid`).
 //! Comments arrive by Callback API (`wall_reply_new`; `wall_post_new` for posts). VK has no
 //! call to hide a wall comment and no dislikes.
@@ -41,6 +42,9 @@ const CALLBACK_TITLE: &str = "omnihub-wall";
 /// The longest title VK shows for a video.
 const VIDEO_TITLE_CHARS: usize = 128;
 
+/// The largest photo VK's wall takes; read whole into the upload's multipart body.
+const MAX_IMAGE_BYTES: usize = 50 * 1024 * 1024;
+
 /// What VK's wall allows, and what omnihub does of it.
 pub const CAPABILITIES: Capabilities = Capabilities {
     network: Network::Vk,
@@ -51,7 +55,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
         max_text_chars: 16_384,
         max_images: 10,
         image_types: &["image/jpeg", "image/png", "image/gif"],
-        max_image_bytes: 50 * 1024 * 1024,
+        max_image_bytes: MAX_IMAGE_BYTES,
         // Videos are attachments like photos (`video{owner}_{id}`), mixed freely; VK's
         // uploader takes files of up to 256 GB.
         max_videos: 10,
@@ -172,7 +176,12 @@ impl VkWall {
             .get("upload_url")
             .and_then(Value::as_str)
             .ok_or_else(|| transient("photos.getWallUploadServer gave no upload_url"))?;
-        let part = reqwest::multipart::Part::bytes(image.bytes.to_vec())
+        let bytes = image
+            .source
+            .read_whole(MAX_IMAGE_BYTES as u64)
+            .await
+            .map_err(super::source::read_failed)?;
+        let part = reqwest::multipart::Part::bytes(bytes)
             .file_name(image.file_name.clone())
             .mime_str(&image.mime_type)
             .map_err(|err| permanent(format!("bad image type: {err}")))?;
@@ -256,7 +265,15 @@ impl VkWall {
             .get("upload_url")
             .and_then(Value::as_str)
             .ok_or_else(|| transient("video.save gave no upload_url"))?;
-        let part = reqwest::multipart::Part::bytes(video.bytes.to_vec())
+        // The file goes as it is read from storage, its length announced up front.
+        let size = video.source.size();
+        let reader = video
+            .source
+            .open()
+            .await
+            .map_err(super::source::read_failed)?;
+        let body = reqwest::Body::wrap_stream(reader.into_stream());
+        let part = reqwest::multipart::Part::stream_with_length(body, size)
             .file_name(video.file_name.clone())
             .mime_str(&video.mime_type)
             .map_err(|err| permanent(format!("bad video type: {err}")))?;
@@ -266,10 +283,7 @@ impl VkWall {
             .client
             .post(upload_url)
             .multipart(form)
-            .timeout(
-                MEDIA_TIMEOUT
-                    + std::time::Duration::from_secs((video.bytes.len() / (256 * 1024)) as u64),
-            )
+            .timeout(MEDIA_TIMEOUT + std::time::Duration::from_secs(size / (256 * 1024)))
             .send()
             .await
             .map_err(|err| transient(format!("video upload failed: {}", err.without_url())))?;

@@ -12,8 +12,9 @@
 //! and `expansions`; images go through the chunked media upload (`initialize`, one
 //! `append`, `finalize`) and are attached by `media.media_ids`, with the mentioned accounts'
 //! ids in `media.tagged_user_ids` when they are numeric ids; a video goes through the same
-//! upload as a `tweet_video`, appended in segments of 4 MiB, and X processes it after
-//! `finalize`: its `STATUS` is polled (as often as `check_after_secs` says) until it
+//! upload as a `tweet_video`, appended in segments of 4 MiB read from the file one at a time
+//! (never the whole video in memory), and X processes it after `finalize`: its `STATUS` is
+//! polled (as often as `check_after_secs` says) until it
 //! `succeeded` before the post attaches it (one still processing is left to a later attempt,
 //! one that `failed` fails with X's words); a location is the post's `geo.place_id` (X takes a
 //! place of its catalogue, not coordinates); a reply is a post with
@@ -283,7 +284,7 @@ impl XAccount {
                 &[],
                 Some(&json!({
                     "media_type": media.mime_type,
-                    "total_bytes": media.bytes.len(),
+                    "total_bytes": media.source.size(),
                     "media_category": category,
                 })),
             )
@@ -293,8 +294,21 @@ impl XAccount {
             .and_then(Value::as_str)
             .ok_or_else(|| transient("the media upload gave no id"))?
             .to_string();
-        for (index, segment) in media.bytes.chunks(UPLOAD_SEGMENT).enumerate() {
-            let part = reqwest::multipart::Part::bytes(segment.to_vec())
+        // Each segment is read from the file as it goes: one segment in memory at a time.
+        let mut reader = media
+            .source
+            .open()
+            .await
+            .map_err(super::source::read_failed)?;
+        for index in 0.. {
+            let segment = reader
+                .read_chunk(UPLOAD_SEGMENT)
+                .await
+                .map_err(super::source::read_failed)?;
+            if segment.is_empty() {
+                break;
+            }
+            let part = reqwest::multipart::Part::bytes(segment)
                 .file_name(media.file_name.clone())
                 .mime_str(&media.mime_type)
                 .map_err(|err| permanent(format!("bad media type: {err}")))?;

@@ -24,7 +24,9 @@
 //! video's metadata as JSON (`snippet.title` is the text's first line, `snippet.description`
 //! the whole text with the link, mentions and hashtags, since a video has no fields for them;
 //! `status.privacyStatus` the post's video privacy) answers with the upload session's URI in
-//! `Location`, and one `PUT` of the bytes to it creates the video.
+//! `Location`; the file is then `PUT` there in chunks of 8 MiB read from storage as they go,
+//! each with its `Content-Range`, Google answering 308 with the bytes it has kept in `Range`
+//! until the last chunk creates the video.
 //!
 //! Idempotency: the Data API takes no idempotency key, so before commenting the channel's
 //! comments under the video are searched for one of its own with the same text and parent,
@@ -42,6 +44,7 @@ use reqwest::{Method, Url};
 use serde_json::{Value, json};
 
 use super::oauth::{ClientAuth, Manageable, OAuthSpec};
+use super::source::read_failed;
 use super::{
     Action, Capabilities, CommentDelivery, Counters, Delivered, LikeTarget, Limits, Network,
     PostContent, PostMedia, RemoteComment, RemotePost, SocialNetwork, Support,
@@ -68,6 +71,17 @@ pub const OAUTH: OAuthSpec = OAuthSpec {
 /// bytes.
 const MAX_TITLE_CHARS: usize = 100;
 const MAX_DESCRIPTION_BYTES: usize = 5_000;
+
+/// The size of one chunk of a resumable upload: 8 MiB, a multiple of the 256 KiB Google
+/// requires of every chunk but the last.
+const UPLOAD_CHUNK: usize = 32 * 256 * 1024;
+
+/// Google's "Resume Incomplete" answer to a chunk that is not the last.
+const RESUME_INCOMPLETE: u16 = 308;
+
+/// How many chunks in a row Google may keep nothing of before the upload is left to a later
+/// attempt.
+const MAX_STALLED_CHUNKS: u32 = 3;
 
 /// How many of the channel's latest uploads are searched for a post's video before uploading.
 const RECENT_UPLOADS: u32 = 50;
@@ -349,7 +363,7 @@ impl YoutubeChannel {
             .bearer_auth(&self.access_token)
             .timeout(TIMEOUT)
             .query(&[("uploadType", "resumable"), ("part", "snippet,status")])
-            .header("X-Upload-Content-Length", video.bytes.len().to_string())
+            .header("X-Upload-Content-Length", video.source.size().to_string())
             .header("X-Upload-Content-Type", video.mime_type.as_str())
             .json(metadata)
             .send()
@@ -375,26 +389,86 @@ impl YoutubeChannel {
             .map_err(|err| permanent(format!("YouTube's upload session {location:?}: {err}")))
     }
 
-    /// Sends the video's bytes to the upload session in one request: the created video.
+    /// Sends the video to the upload session in chunks of [`UPLOAD_CHUNK`] read from the file
+    /// (one chunk in memory at a time), each with its `Content-Range`: Google answers 308
+    /// "Resume Incomplete" with the bytes it has kept in `Range` until the last chunk, whose
+    /// answer is the created video. Bytes Google did not keep of a chunk are sent again.
     async fn upload_to(&self, session: &Url, video: &PostMedia) -> Result<Value, SendError> {
-        let response = self
-            .client
-            .put(session.clone())
-            .bearer_auth(&self.access_token)
-            .timeout(upload_timeout(video.bytes.len()))
-            .header(reqwest::header::CONTENT_TYPE, video.mime_type.as_str())
-            .body(video.bytes.to_vec())
-            .send()
-            .await
-            .map_err(rest_client::network_error)?;
-        let status = response.status();
-        let retry_after = crate::api::retry_after(response.headers(), Utc::now());
-        let raw = rest_client::read_bounded(response, MAX_API_BODY).await?;
-        let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
-        if status.is_success() {
-            Ok(body)
-        } else {
-            Err(google_error(status.as_u16(), retry_after, &body, &raw))
+        let total = video.source.size();
+        if total == 0 {
+            return Err(permanent("the video file is empty"));
+        }
+        let mut reader = video.source.open().await.map_err(read_failed)?;
+        // Google has kept the bytes before `start`; `pending` are the next ones, read but not
+        // kept yet.
+        let mut start: u64 = 0;
+        let mut pending: Vec<u8> = Vec::new();
+        // Chunks in a row of which Google kept nothing: a few, then a later attempt.
+        let mut stalled = 0;
+        loop {
+            if pending.len() < UPLOAD_CHUNK {
+                let more = reader
+                    .read_chunk(UPLOAD_CHUNK - pending.len())
+                    .await
+                    .map_err(read_failed)?;
+                pending.extend_from_slice(&more);
+            }
+            if pending.is_empty() {
+                return Err(transient(
+                    "YouTube kept the whole video but did not create it",
+                ));
+            }
+            let chunk = bytes::Bytes::from(std::mem::take(&mut pending));
+            let end = start + chunk.len() as u64 - 1;
+            let response = self
+                .client
+                .put(session.clone())
+                .bearer_auth(&self.access_token)
+                .timeout(upload_timeout(chunk.len()))
+                .header(reqwest::header::CONTENT_TYPE, video.mime_type.as_str())
+                .header(
+                    reqwest::header::CONTENT_RANGE,
+                    format!("bytes {start}-{end}/{total}"),
+                )
+                .body(chunk.clone())
+                .send()
+                .await
+                .map_err(rest_client::network_error)?;
+            let status = response.status();
+            let retry_after = crate::api::retry_after(response.headers(), Utc::now());
+            let kept = response
+                .headers()
+                .get(reqwest::header::RANGE)
+                .and_then(|v| v.to_str().ok())
+                .map(kept_of_range);
+            let raw = rest_client::read_bounded(response, MAX_API_BODY).await?;
+            if status.as_u16() == RESUME_INCOMPLETE {
+                // No `Range` at all: Google has kept nothing yet.
+                let kept = kept.unwrap_or(Some(0)).ok_or_else(|| {
+                    transient("YouTube answered the upload with an unreadable Range")
+                })?;
+                if kept < start || kept > end + 1 {
+                    // Bytes already dropped from memory are lost to this session: a later
+                    // attempt uploads the file again.
+                    return Err(transient(format!(
+                        "YouTube kept {kept} bytes of the upload where {start} to {} were expected",
+                        end + 1
+                    )));
+                }
+                stalled = if kept == start { stalled + 1 } else { 0 };
+                if stalled >= MAX_STALLED_CHUNKS {
+                    return Err(transient("YouTube keeps none of the upload's chunks"));
+                }
+                pending = chunk.slice((kept - start) as usize..).to_vec();
+                start = kept;
+                continue;
+            }
+            let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+            return if status.is_success() {
+                Ok(body)
+            } else {
+                Err(google_error(status.as_u16(), retry_after, &body, &raw))
+            };
         }
     }
 
@@ -480,6 +554,13 @@ fn google_error(
     } else {
         permanent(format!("YouTube refused ({status}): {words}"))
     }
+}
+
+/// How many bytes Google has kept by its `Range: bytes=0-<last>` answer (`None` when it is
+/// not of that shape).
+fn kept_of_range(range: &str) -> Option<u64> {
+    let last = range.trim().strip_prefix("bytes=0-")?;
+    last.parse::<u64>().ok()?.checked_add(1)
 }
 
 /// How long one upload request may take: two minutes, and a second more per 256 KiB (a slow

@@ -329,6 +329,11 @@ impl XSandbox {
         self.state.lock().uploads.get(id).map(|u| u.bytes.clone())
     }
 
+    /// How many `append` segments media `id` was uploaded in.
+    pub fn media_segments(&self, id: &str) -> Option<u64> {
+        self.state.lock().uploads.get(id).map(|u| u.segments)
+    }
+
     pub fn webhooks(&self) -> Vec<Webhook> {
         self.state.lock().webhooks.clone()
     }

@@ -22,9 +22,13 @@
 //!   `>`: `invalidTitle`) and descriptions (5,000 bytes, no `<` or `>`:
 //!   `invalidDescription`), and the `X-Upload-Content-Type` (`video/*` or
 //!   `application/octet-stream`, as `mediaUpload.accept` says) and `X-Upload-Content-Length`
-//!   headers, answers 200 with the session's URI in `Location`; a `PUT` of the bytes there
-//!   (as many as announced, and a video by their first bytes) creates the video, which keeps
-//!   its bytes and privacy and is listed from then on.
+//!   headers, answers 200 with the session's URI in `Location`; the bytes are `PUT` there
+//!   whole, or in chunks with `Content-Range` (every chunk but the last a multiple of
+//!   256 KiB, each answered 308 "Resume Incomplete" with the bytes kept in `Range`; a test can
+//!   make the fake keep less of a chunk, as Google may, with
+//!   [`YoutubeSandbox::keep_of_next_chunk`]); the complete file (as many bytes as announced,
+//!   and a video by its first bytes) creates the video, which keeps its bytes and privacy and
+//!   is listed from then on.
 //!
 //! There are no comment webhooks at YouTube: a person's comment ([`YoutubeSandbox::person_comments`])
 //! is only there to be listed. Deviations on purpose: ids are short counters with YouTube's
@@ -113,6 +117,8 @@ struct Upload {
     privacy_status: String,
     content_type: String,
     length: usize,
+    /// The bytes kept so far from `Content-Range` chunks.
+    received: Vec<u8>,
 }
 
 /// A comment under a video.
@@ -139,6 +145,10 @@ struct Inner {
     comments: Vec<Comment>,
     failures: HashMap<String, VecDeque<String>>,
     calls: HashMap<String, usize>,
+    /// How many bytes of the next upload chunk to keep ([`YoutubeSandbox::keep_of_next_chunk`]).
+    keep_of_next_chunk: Option<usize>,
+    /// How many upload chunks were received.
+    chunks: usize,
 }
 
 struct State {
@@ -355,6 +365,17 @@ impl YoutubeSandbox {
             .entry(method_id.to_string())
             .or_default()
             .push_back(reason.to_string());
+    }
+
+    /// Keeps only the first `bytes` of the next upload chunk, as Google may (the 308 answer's
+    /// `Range` says so and the client sends the rest again).
+    pub fn keep_of_next_chunk(&self, bytes: usize) {
+        self.state.lock().keep_of_next_chunk = Some(bytes);
+    }
+
+    /// How many `Content-Range` chunks of uploads were received.
+    pub fn upload_chunks(&self) -> usize {
+        self.state.lock().chunks
     }
 
     /// A video the channel uploaded (in YouTube Studio): its id.
@@ -583,6 +604,7 @@ async fn start_upload(
             privacy_status,
             content_type: declared_type.to_string(),
             length,
+            received: Vec::new(),
         },
     );
     let session = format!(
@@ -595,7 +617,46 @@ async fn start_upload(
         .finish()
 }
 
-/// `videos.insert`, second request: the bytes of an open session create the video.
+/// Google's granularity of upload chunks: every chunk but the last is a multiple of it.
+const CHUNK_GRANULARITY: usize = 256 * 1024;
+
+/// What a `Content-Range` of an upload request says.
+enum ContentRange {
+    /// `bytes */<total>`: how far is the upload?
+    Status { total: usize },
+    /// `bytes <first>-<last>/<total>`: these bytes.
+    Chunk {
+        first: usize,
+        last: usize,
+        total: usize,
+    },
+}
+
+fn content_range(value: &str) -> Option<ContentRange> {
+    let (range, total) = value.trim().strip_prefix("bytes ")?.split_once('/')?;
+    let total = total.parse().ok()?;
+    if range == "*" {
+        return Some(ContentRange::Status { total });
+    }
+    let (first, last) = range.split_once('-')?;
+    let (first, last) = (first.parse().ok()?, last.parse().ok()?);
+    (first <= last).then_some(ContentRange::Chunk { first, last, total })
+}
+
+/// Google's 308 "Resume Incomplete": the bytes kept so far in `Range` (none: no `Range`).
+fn resume_incomplete(kept: usize) -> HttpResponse {
+    let mut answer = HttpResponse::build(actix_web::http::StatusCode::PERMANENT_REDIRECT);
+    if kept > 0 {
+        answer.insert_header(("Range", format!("bytes=0-{}", kept - 1)));
+    }
+    answer.finish()
+}
+
+/// `videos.insert`, the bytes of an open session, per Google's resumable protocol: the whole
+/// file in one `PUT`, or chunks with `Content-Range: bytes <first>-<last>/<total>` (each but
+/// the last a multiple of 256 KiB, each starting where the kept bytes end) answered 308 with
+/// the kept bytes in `Range` until the last one; `Content-Range: bytes */<total>` with no body
+/// asks how far the upload is. The complete file creates the video.
 async fn finish_upload(
     state: web::Data<State>,
     request: HttpRequest,
@@ -614,21 +675,106 @@ async fn finish_upload(
             "Request had invalid authentication credentials.",
         );
     }
-    let Some(upload) = state.lock().uploads.get(&upload_id).cloned() else {
+    let Some(mut upload) = state.lock().uploads.get(&upload_id).cloned() else {
         state
             .violations
             .record(format!("youtube upload: no session {upload_id:?}"));
         return google_error(404, "notFound", "The upload session does not exist.");
     };
-    if body.len() != upload.length {
-        state.violations.record(format!(
-            "youtube upload: {} bytes sent where {} were announced",
-            body.len(),
-            upload.length
-        ));
-        return google_error(400, "badRequest", "The upload is incomplete.");
-    }
-    if !looks_like_video(&body) {
+    let range = header(&request, "Content-Range");
+    let range = match range.map(|value| (value, content_range(value))) {
+        None => None,
+        Some((_, Some(range))) => Some(range),
+        Some((value, None)) => {
+            state.violations.record(format!(
+                "youtube upload: Content-Range {value:?} is not bytes <first>-<last>/<total> or bytes */<total>"
+            ));
+            return google_error(400, "badRequest", "Invalid Content-Range.");
+        }
+    };
+    let complete = match range {
+        None => {
+            if !upload.received.is_empty() {
+                state.violations.record(format!(
+                    "youtube upload: a whole-file PUT after {} bytes were sent in chunks",
+                    upload.received.len()
+                ));
+                return google_error(400, "badRequest", "Content-Range is required.");
+            }
+            if body.len() != upload.length {
+                state.violations.record(format!(
+                    "youtube upload: {} bytes sent where {} were announced",
+                    body.len(),
+                    upload.length
+                ));
+                return google_error(400, "badRequest", "The upload is incomplete.");
+            }
+            body.to_vec()
+        }
+        Some(ContentRange::Status { total }) | Some(ContentRange::Chunk { total, .. })
+            if total != upload.length =>
+        {
+            state.violations.record(format!(
+                "youtube upload: Content-Range total {total} where {} were announced",
+                upload.length
+            ));
+            return google_error(400, "badRequest", "Invalid Content-Range.");
+        }
+        Some(ContentRange::Status { .. }) => {
+            if !body.is_empty() {
+                state.violations.record(
+                    "youtube upload: a status query (bytes */<total>) carries a body".to_string(),
+                );
+            }
+            return resume_incomplete(upload.received.len());
+        }
+        Some(ContentRange::Chunk { first, last, total }) => {
+            let problem = if first != upload.received.len() {
+                Some(format!(
+                    "a chunk starts at byte {first} where {} bytes are kept",
+                    upload.received.len()
+                ))
+            } else if body.len() != last - first + 1 {
+                Some(format!(
+                    "a chunk of {} bytes says it holds bytes {first}-{last}",
+                    body.len()
+                ))
+            } else if last >= total {
+                Some(format!(
+                    "a chunk ends at byte {last} of a {total}-byte file"
+                ))
+            } else if last + 1 < total && !body.len().is_multiple_of(CHUNK_GRANULARITY) {
+                Some(format!(
+                    "a chunk of {} bytes that is not the last is not a multiple of 256 KiB",
+                    body.len()
+                ))
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                state
+                    .violations
+                    .record(format!("youtube upload: {problem}"));
+                return google_error(400, "badRequest", "Invalid Content-Range.");
+            }
+            let kept = {
+                let mut inner = state.lock();
+                inner.chunks += 1;
+                inner
+                    .keep_of_next_chunk
+                    .take()
+                    .map_or(body.len(), |keep| keep.min(body.len()))
+            };
+            upload.received.extend_from_slice(&body[..kept]);
+            if upload.received.len() < total {
+                let kept = upload.received.len();
+                state.lock().uploads.insert(upload_id, upload);
+                return resume_incomplete(kept);
+            }
+            std::mem::take(&mut upload.received)
+        }
+    };
+    if !looks_like_video(&complete) {
         return google_error(
             400,
             "invalidVideoFile",
@@ -648,7 +794,7 @@ async fn finish_upload(
         content_type: header(&request, "Content-Type")
             .map(str::to_string)
             .unwrap_or(upload.content_type),
-        bytes: body.to_vec(),
+        bytes: complete,
     };
     let answer = json!({
         "kind": "youtube#video", "etag": "v", "id": id,

@@ -13,7 +13,8 @@ use omnihub_connectors::registry::{Endpoints, SocialApp};
 use omnihub_connectors::social::facebook::{self, FacebookPage};
 use omnihub_connectors::social::instagram::{self, InstagramAccount};
 use omnihub_connectors::social::{
-    Connected, Grant, LikeTarget, PostContent, PostMedia, SocialEvent, SocialNetwork, graph,
+    Connected, Grant, LikeTarget, MediaSource, PostContent, PostMedia, SocialEvent, SocialNetwork,
+    graph,
 };
 use omnihub_sandbox::graph::{GraphConfig, GraphFailure, GraphSandbox, Person};
 use reqwest::Url;
@@ -88,7 +89,7 @@ impl Images {
         PostMedia {
             file_name: name.into(),
             mime_type: mime.into(),
-            bytes: bytes.into(),
+            source: MediaSource::from_bytes(bytes),
             public_url: Some(format!("{}/{name}", self.base)),
         }
     }

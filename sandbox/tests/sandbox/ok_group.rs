@@ -8,8 +8,8 @@ use omnihub_connectors::SendError;
 use omnihub_connectors::registry::{Endpoints, SocialApp};
 use omnihub_connectors::social::ok::{OkGroup, credentials, manageable_profiles, signature};
 use omnihub_connectors::social::{
-    self as net, Action, Coordinates, Grant, LikeTarget, Location, Network, PostContent, PostMedia,
-    SocialNetwork, Support,
+    self as net, Action, Coordinates, Grant, LikeTarget, Location, MediaSource, Network,
+    PostContent, PostMedia, SocialNetwork, Support,
 };
 use omnihub_sandbox::ok::{OkConfig, OkSandbox, codes};
 use reqwest::Url;
@@ -46,7 +46,7 @@ fn photo(name: &str) -> PostMedia {
     PostMedia {
         file_name: name.into(),
         mime_type: "image/png".into(),
-        bytes: omnihub_sandbox::SAMPLE_PHOTO.into(),
+        source: MediaSource::from_bytes(omnihub_sandbox::SAMPLE_PHOTO),
         public_url: None,
     }
 }

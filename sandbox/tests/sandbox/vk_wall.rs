@@ -10,8 +10,8 @@ use omnihub_connectors::SendError;
 use omnihub_connectors::provider::{WebhookError, WebhookRequest};
 use omnihub_connectors::social::vk::{VkWall, community_name, credentials};
 use omnihub_connectors::social::{
-    Action, Coordinates, Delivered, LikeTarget, Location, PostContent, PostMedia, SocialEvent,
-    SocialNetwork, Support,
+    Action, Coordinates, Delivered, LikeTarget, Location, MediaSource, PostContent, PostMedia,
+    SocialEvent, SocialNetwork, Support,
 };
 use omnihub_sandbox::vk::{VkConfig, VkSandbox};
 use reqwest::Url;
@@ -38,7 +38,7 @@ fn photo(name: &str) -> PostMedia {
     PostMedia {
         file_name: name.into(),
         mime_type: "image/png".into(),
-        bytes: omnihub_sandbox::SAMPLE_PHOTO.into(),
+        source: MediaSource::from_bytes(omnihub_sandbox::SAMPLE_PHOTO),
         public_url: None,
     }
 }
@@ -361,5 +361,44 @@ async fn vk_errors_are_retried_or_refused_by_their_code() {
         wall.edit_post("999", &content).await,
         Err(SendError::Permanent { .. })
     ));
+    assert_no_violations(&sandbox);
+}
+
+#[tokio::test]
+async fn a_video_is_streamed_to_its_upload_url_and_arrives_whole() {
+    let sandbox = VkSandbox::start(VkConfig::default()).await.unwrap();
+    let wall = wall(&sandbox);
+    // An MP4's first box, then a pattern that shows a byte out of place: many pieces of the
+    // streamed multipart part.
+    let mut bytes = b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2".to_vec();
+    bytes.extend((0..3 * 1024 * 1024 + 77).map(|i: u32| (i % 251) as u8));
+    let content = PostContent {
+        text: "Backstage".into(),
+        videos: vec![PostMedia {
+            file_name: "backstage.mp4".into(),
+            mime_type: "video/mp4".into(),
+            source: MediaSource::from_bytes(bytes.clone()),
+            public_url: None,
+        }],
+        ..PostContent::default()
+    };
+    let id = wall
+        .create_post(&content, "post-video:profile")
+        .await
+        .unwrap();
+    let post = sandbox
+        .wall_posts()
+        .into_iter()
+        .find(|p| p.id.to_string() == id)
+        .unwrap();
+    let video = &post.attachments[0];
+    assert!(
+        video.starts_with(&format!("video-{}_", sandbox.config().group_id)),
+        "{video}"
+    );
+    assert!(
+        sandbox.media(video).unwrap() == bytes,
+        "the video arrived altered"
+    );
     assert_no_violations(&sandbox);
 }

@@ -14,8 +14,8 @@ use omnihub_connectors::provider::{Problem, WebhookError, WebhookRequest};
 use omnihub_connectors::registry::{Endpoints, SocialApp, SocialApps};
 use omnihub_connectors::social::x::{XAccount, manageable_profiles};
 use omnihub_connectors::social::{
-    Delivered, Grant, LikeTarget, Network, PostContent, PostMedia, SocialEvent, SocialNetwork,
-    connect,
+    Delivered, Grant, LikeTarget, MediaSource, Network, PostContent, PostMedia, SocialEvent,
+    SocialNetwork, connect,
 };
 use omnihub_sandbox::x::{XConfig, XSandbox};
 use reqwest::Url;
@@ -77,7 +77,7 @@ async fn a_post_with_images_and_tagged_accounts_is_published_once() {
         images: vec![PostMedia {
             file_name: "a.png".into(),
             mime_type: "image/png".into(),
-            bytes: omnihub_sandbox::SAMPLE_PHOTO.into(),
+            source: MediaSource::from_bytes(omnihub_sandbox::SAMPLE_PHOTO),
             public_url: None,
         }],
         link: Some("https://shop.example/sale".into()),
@@ -432,4 +432,33 @@ async fn the_oauth_flow_checks_pkce_and_the_client() {
         .unwrap();
     assert_eq!(wrong.status().as_u16(), 400);
     assert_eq!(sandbox.violations().len(), 1);
+}
+
+#[tokio::test]
+async fn a_video_larger_than_a_segment_is_appended_in_segments_and_arrives_whole() {
+    let sandbox = XSandbox::start(XConfig::default()).await.unwrap();
+    let x = account(&sandbox);
+    // An MP4's first box, then a pattern that shows a byte out of place: over two segments
+    // of 4 MiB.
+    let mut bytes = b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2".to_vec();
+    bytes.extend((0..8 * 1024 * 1024 + 1234).map(|i: u32| (i % 251) as u8));
+    let content = PostContent {
+        text: "Long take".into(),
+        videos: vec![PostMedia {
+            file_name: "long.mp4".into(),
+            mime_type: "video/mp4".into(),
+            source: MediaSource::from_bytes(bytes.clone()),
+            public_url: None,
+        }],
+        ..PostContent::default()
+    };
+    let id = x.create_post(&content, "post-video:profile").await.unwrap();
+    let post = sandbox.tweet(&id).unwrap();
+    let media_id = &post.media_ids[0];
+    assert_eq!(sandbox.media_segments(media_id), Some(3));
+    assert!(
+        sandbox.media(media_id).unwrap() == bytes,
+        "the video arrived altered"
+    );
+    assert_no_violations(&sandbox);
 }

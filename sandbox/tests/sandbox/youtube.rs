@@ -2,8 +2,8 @@
 //! channel connected by its owner's token, its videos with statistics, comment threads listed
 //! (as the poller reads them), answered once, started, held for review, deleted or rejected;
 //! videos rated; Google's errors classified; Google's OAuth 2.0 code flow; a video uploaded by
-//! the resumable protocol, whose metadata the fake checks; and every request checked against
-//! the Data API's discovery document.
+//! the resumable protocol (whole, and in chunks of which Google may keep part), whose metadata
+//! the fake checks; and every request checked against the Data API's discovery document.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -287,7 +287,7 @@ async fn a_video_is_uploaded_by_the_resumable_protocol_and_its_metadata_checked(
     let video = omnihub_connectors::social::PostMedia {
         file_name: "clip.mp4".into(),
         mime_type: "video/mp4".into(),
-        bytes: clip().into(),
+        source: omnihub_connectors::social::MediaSource::from_bytes(clip()),
         public_url: None,
     };
     let content = PostContent {
@@ -355,4 +355,128 @@ async fn a_video_is_uploaded_by_the_resumable_protocol_and_its_metadata_checked(
     assert!(violations[0].contains("colour"), "{violations:?}");
     assert!(violations[1].contains("announced"), "{violations:?}");
     assert_eq!(sandbox.videos().len(), 1);
+}
+
+/// An MP4 of `len` bytes: its first box, then a pattern that shows a byte out of place.
+fn long_clip(len: usize) -> Vec<u8> {
+    let mut bytes = clip();
+    bytes.extend((0..len - bytes.len()).map(|i| (i % 251) as u8));
+    bytes
+}
+
+#[tokio::test]
+async fn a_video_larger_than_a_chunk_goes_in_chunks_and_arrives_whole() {
+    let sandbox = YoutubeSandbox::start(YoutubeConfig::default())
+        .await
+        .unwrap();
+    let yt = channel(&sandbox);
+    // Over one 8 MiB chunk: two chunks, each with its Content-Range, the first answered 308.
+    let bytes = long_clip(8 * 1024 * 1024 + 300 * 1024 + 7);
+    let post = |title: &str| PostContent {
+        text: title.into(),
+        videos: vec![omnihub_connectors::social::PostMedia {
+            file_name: "long.mp4".into(),
+            mime_type: "video/mp4".into(),
+            source: omnihub_connectors::social::MediaSource::from_bytes(bytes.clone()),
+            public_url: None,
+        }],
+        ..PostContent::default()
+    };
+    let id = yt.create_post(&post("Long take"), "g1").await.unwrap();
+    assert_eq!(sandbox.upload_chunks(), 2);
+    let videos = sandbox.videos();
+    assert_eq!(videos[0].id, id);
+    assert!(videos[0].bytes == bytes, "the video arrived altered");
+    assert_eq!(sandbox.violations(), Vec::<String>::new());
+
+    // Google keeps only part of a chunk: its 308 says how much, and the rest is sent again.
+    sandbox.keep_of_next_chunk(1024 * 1024 + 17);
+    let again = yt.create_post(&post("Another take"), "g2").await.unwrap();
+    assert_eq!(sandbox.upload_chunks(), 4);
+    let video = sandbox
+        .videos()
+        .into_iter()
+        .find(|v| v.id == again)
+        .unwrap();
+    assert!(video.bytes == bytes, "the resumed video arrived altered");
+    assert_eq!(sandbox.violations(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn the_fake_upload_session_follows_the_resumable_protocol() {
+    let sandbox = YoutubeSandbox::start(YoutubeConfig::default())
+        .await
+        .unwrap();
+    let bytes = long_clip(300 * 1024);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let opened = http
+        .post(format!(
+            "{}upload/youtube/v3/videos?uploadType=resumable&part=snippet",
+            sandbox.base_url()
+        ))
+        .bearer_auth(&sandbox.config().access_token)
+        .header("X-Upload-Content-Length", bytes.len().to_string())
+        .header("X-Upload-Content-Type", "video/mp4")
+        .json(&json!({"snippet": {"title": "Chunks"}}))
+        .send()
+        .await
+        .unwrap();
+    let session = opened.headers()["location"].to_str().unwrap().to_string();
+    let put = |range: String, body: Vec<u8>| {
+        http.put(&session)
+            .bearer_auth(&sandbox.config().access_token)
+            .header("Content-Range", range)
+            .body(body)
+            .send()
+    };
+    let total = bytes.len();
+    // Nothing kept yet: 308 without Range.
+    let status = put(format!("bytes */{total}"), Vec::new()).await.unwrap();
+    assert_eq!(status.status(), 308);
+    assert!(status.headers().get("range").is_none());
+    // A first chunk of 256 KiB: 308 with the kept bytes.
+    let first = put(format!("bytes 0-262143/{total}"), bytes[..262_144].to_vec())
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 308);
+    assert_eq!(first.headers()["range"], "bytes=0-262143");
+    assert!(sandbox.violations().is_empty());
+    // A chunk that is not the last must be a multiple of 256 KiB, and start where the kept
+    // bytes end.
+    let odd = put(
+        format!("bytes 262144-262243/{total}"),
+        bytes[262_144..262_244].to_vec(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(odd.status(), 400);
+    let gap = put(
+        format!("bytes 262145-{}/{total}", total - 1),
+        bytes[262_145..].to_vec(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(gap.status(), 400);
+    let violations = sandbox.violations();
+    assert_eq!(violations.len(), 2, "{violations:?}");
+    assert!(violations[0].contains("256 KiB"), "{violations:?}");
+    assert!(
+        violations[1].contains("starts at byte 262145"),
+        "{violations:?}"
+    );
+    // The last chunk creates the video from all the kept bytes.
+    let last = put(
+        format!("bytes 262144-{}/{total}", total - 1),
+        bytes[262_144..].to_vec(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(last.status(), 200);
+    let created: Value = last.json().await.unwrap();
+    let video = sandbox.videos().into_iter().next().unwrap();
+    assert_eq!(created["id"], video.id.as_str());
+    assert!(video.bytes == bytes);
 }
