@@ -79,6 +79,10 @@ pub const CAPABILITIES: Capabilities = Capabilities {
             Action::Dislike,
             Support::Unsupported("Facebook has no dislikes"),
         ),
+        (
+            Action::DislikeComment,
+            Support::Unsupported("Facebook has no dislikes"),
+        ),
     ],
 };
 

@@ -106,6 +106,10 @@ pub const CAPABILITIES: Capabilities = Capabilities {
             Action::Dislike,
             Support::Unsupported("Instagram has no dislikes"),
         ),
+        (
+            Action::DislikeComment,
+            Support::Unsupported("Instagram has no dislikes"),
+        ),
     ],
 };
 
