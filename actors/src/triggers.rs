@@ -4,11 +4,15 @@
 //! rule, due now. The task's idempotency key — and so its id — is made of the rule's id and the
 //! item's, so an item delivered twice fires each rule once.
 //!
-//! Likes, replies and hiding are task kinds the social side handles; the notification to an
-//! employee (`trigger.notify`) is run here: stored, and pushed to the employee's consoles as a
-//! `notification` event committed with it.
+//! A dislike rule fires only on items of networks with dislikes (a rule for any profile
+//! would otherwise fail on every other network's posts).
+//!
+//! Likes, dislikes, replies and hiding are task kinds the social side handles; the
+//! notification to an employee (`trigger.notify`) is run here: stored, and pushed to the
+//! employee's consoles as a `notification` event committed with it.
 
-use omnihub_core::triggers::{SocialItem, action_task, hashtags};
+use omnihub_connectors::social::{Action, Network, capabilities};
+use omnihub_core::triggers::{SocialItem, Trigger, TriggerAction, action_task, hashtags};
 use omnihub_core::{ClientId, NotificationId, UserId};
 use omnihub_store::{NewTask, StoreError, Task, TaskOptions};
 
@@ -21,7 +25,10 @@ pub(crate) async fn evaluate(shared: &Shared, item: &SocialItem) -> Result<Vec<T
     let rules = shared.store.list_triggers(item.client_id).await?;
     let tags = hashtags(&item.text);
     let mut tasks = Vec::new();
-    for rule in rules.iter().filter(|rule| rule.matches(item, &tags)) {
+    for rule in rules
+        .iter()
+        .filter(|rule| rule.matches(item, &tags) && possible(rule, item))
+    {
         let (kind, payload) = match action_task(rule, item) {
             Ok(task) => task,
             Err(err) => {
@@ -48,6 +55,16 @@ pub(crate) async fn evaluate(shared: &Shared, item: &SocialItem) -> Result<Vec<T
         shared.poke_scheduler();
     }
     Ok(tasks)
+}
+
+/// Whether the item's network can do what the rule does: only networks with dislikes are
+/// asked for one.
+fn possible(rule: &Trigger, item: &SocialItem) -> bool {
+    match rule.action {
+        TriggerAction::Dislike => Network::parse(&item.network)
+            .is_some_and(|network| capabilities(network).require(Action::Dislike).is_ok()),
+        _ => true,
+    }
 }
 
 /// `trigger.notify`: the notification, once per task, and its push to the employee's consoles.
@@ -85,5 +102,48 @@ pub(crate) async fn notify(shared: &Shared, task: &Task) -> Result<(), TaskFailu
             "the employee to notify is no longer in the client".into(),
         )),
         Err(err) => Err(TaskFailure::Retry(err.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use omnihub_core::triggers::{ItemKind, TriggerCondition};
+    use omnihub_core::{ClientId, TriggerId};
+    use uuid::Uuid;
+
+    use super::*;
+
+    #[test]
+    fn dislikes_are_asked_only_of_networks_with_dislikes() {
+        let rule = |action| Trigger {
+            id: TriggerId(Uuid::from_u128(1)),
+            client_id: ClientId(Uuid::nil()),
+            name: "r".into(),
+            profile_id: None,
+            condition: TriggerCondition::Hashtag {
+                hashtag: "#ads".into(),
+            },
+            action,
+            enabled: true,
+            created_at: chrono::DateTime::from_timestamp(0, 0).unwrap(),
+        };
+        let post = |network: &str| SocialItem {
+            client_id: ClientId(Uuid::nil()),
+            profile_id: Uuid::from_u128(7),
+            network: network.into(),
+            kind: ItemKind::Post,
+            remote_id: "v1".into(),
+            parent_remote_id: None,
+            author_id: String::new(),
+            author_name: String::new(),
+            text: "#ads".into(),
+            created_at: chrono::DateTime::from_timestamp(0, 0).unwrap(),
+        };
+        assert!(possible(&rule(TriggerAction::Dislike), &post("youtube")));
+        for network in ["vk", "ok", "facebook", "instagram", "x", "myspace"] {
+            assert!(!possible(&rule(TriggerAction::Dislike), &post(network)));
+            assert!(possible(&rule(TriggerAction::Like), &post(network)));
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Triggered tasks: a client's rules of the form "when a post or comment with hashtag #X
 //! appears" or "when user Y writes" (on one profile or any of the client's profiles) → an
-//! action (like it, reply from a template, hide it, notify an employee). Matching is pure and
-//! lives here; the scheduler runs the actions as tasks.
+//! action (like or dislike it, reply from a template, hide it, notify an employee). Matching is
+//! pure and lives here; the scheduler runs the actions as tasks.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -29,6 +29,9 @@ pub enum TriggerCondition {
 pub enum TriggerAction {
     /// Like the post or comment.
     Like,
+    /// Dislike the post (comments are left alone: no network lets them be disliked; and
+    /// only on networks with dislikes: YouTube's videos).
+    Dislike,
     /// Comment on the post, or answer the comment, with the template filled in (see
     /// [`TEMPLATE_VARIABLES`]).
     Reply { template: String },
@@ -111,6 +114,7 @@ impl Trigger {
             && self.client_id == item.client_id
             && self.profile_id.is_none_or(|p| p == item.profile_id)
             && !(item.kind == ItemKind::Post && self.action == TriggerAction::Hide)
+            && !(item.kind == ItemKind::Comment && self.action == TriggerAction::Dislike)
             && match &self.condition {
                 TriggerCondition::Hashtag { hashtag } => {
                     normalize_hashtag(hashtag).is_some_and(|h| tags.contains(&h))
@@ -176,8 +180,10 @@ pub fn render_reply(template: &str, item: &SocialItem) -> Result<String, Templat
     render_template(template, &vars)
 }
 
-/// Task kinds the actions become. The social side runs the first three; the hub runs the last.
+/// Task kinds the actions become. The social side runs the `social.*` ones; the hub runs the
+/// last.
 pub const SOCIAL_LIKE: &str = "social.like";
+pub const SOCIAL_DISLIKE: &str = "social.dislike";
 pub const SOCIAL_COMMENT: &str = "social.comment";
 pub const SOCIAL_HIDE_COMMENT: &str = "social.hide_comment";
 pub const TRIGGER_NOTIFY: &str = "trigger.notify";
@@ -187,7 +193,8 @@ pub const TRIGGER_NOTIFY: &str = "trigger.notify";
 /// like names its `target` (`post` or `comment`) and `remote_id`; a reply names the post
 /// (`remote_post_id`), the comment it answers (`reply_to`, for a comment) and its `text` (the
 /// filled template); hiding names the post and the `comment_id`; a notification names the
-/// employee (`user_id`) and carries the item as it came (`item`).
+/// employee (`user_id`) and carries the item as it came (`item`). A dislike is shaped as a
+/// like.
 pub fn action_task(
     rule: &Trigger,
     item: &SocialItem,
@@ -202,10 +209,14 @@ pub fn action_task(
     let post = item.parent_remote_id.as_deref().unwrap_or(&item.remote_id);
     let comment = (item.kind == ItemKind::Comment).then_some(item.remote_id.as_str());
     let kind = match &rule.action {
-        TriggerAction::Like => {
+        TriggerAction::Like | TriggerAction::Dislike => {
             payload["target"] = item.kind.as_str().into();
             payload["remote_id"] = item.remote_id.clone().into();
-            SOCIAL_LIKE
+            if rule.action == TriggerAction::Like {
+                SOCIAL_LIKE
+            } else {
+                SOCIAL_DISLIKE
+            }
         }
         TriggerAction::Hide => {
             payload["remote_post_id"] = post.into();
@@ -316,6 +327,15 @@ mod tests {
         assert!(by_author.matches(&hit, &BTreeSet::new()));
         by_author.enabled = false;
         assert!(!by_author.matches(&hit, &BTreeSet::new()));
+        // Dislikes are for posts: a comment is left alone.
+        let dislike = rule(
+            TriggerCondition::Author {
+                author_id: "42".into(),
+            },
+            TriggerAction::Dislike,
+        );
+        assert!(dislike.matches(&post, &BTreeSet::new()));
+        assert!(!dislike.matches(&hit, &BTreeSet::new()));
     }
 
     #[test]
@@ -367,6 +387,15 @@ mod tests {
         assert_eq!(
             (&payload["remote_post_id"], &payload["reply_to"]),
             (&"100".into(), &"101".into())
+        );
+        let mut dislike = like.clone();
+        dislike.action = TriggerAction::Dislike;
+        let post = item(ItemKind::Post, "42", "a video");
+        let (kind, payload) = action_task(&dislike, &post).unwrap();
+        assert_eq!(kind, SOCIAL_DISLIKE);
+        assert_eq!(
+            (&payload["target"], &payload["remote_id"]),
+            (&"post".into(), &"101".into())
         );
         let mut notify = like;
         notify.action = TriggerAction::Notify {

@@ -2,8 +2,9 @@
 //! task: a post goes out with `guid = <post>:<profile>` and its remote id is kept the moment the
 //! network gives it (a rerun skips published targets, and the network answers a repeated `guid`
 //! with the first post); comments carry the task's id as their `guid`; deleting what is gone
-//! succeeds and liking twice is one like. Transient failures (rate limits, outages) retry with
-//! the scheduler's back-off; refusals fail the task with the network's reason.
+//! succeeds and liking (or disliking) twice is one like. Transient failures (rate limits,
+//! outages) retry with the scheduler's back-off; refusals fail the task with the network's
+//! reason.
 
 use std::sync::Arc;
 
@@ -25,6 +26,8 @@ pub const DELETE_COMMENT: &str = "social.delete_comment";
 pub const HIDE_COMMENT: &str = "social.hide_comment";
 pub const LIKE: &str = "social.like";
 pub const UNLIKE: &str = "social.unlike";
+pub const DISLIKE: &str = "social.dislike";
+pub const UNDISLIKE: &str = "social.undislike";
 
 /// Publishes a post on its pending targets. `due_at` (Unix ms) is set for a scheduled
 /// publication: a task whose post was rescheduled or taken back since does nothing.
@@ -62,7 +65,8 @@ pub struct DeleteCommentPayload {
     pub comment_id: String,
 }
 
-/// Likes (or takes back the like of) a post or a comment as the profile.
+/// Likes or dislikes (or takes back the like or dislike of) a post or a comment as the
+/// profile.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LikePayload {
     pub client_id: ClientId,
@@ -83,6 +87,8 @@ pub fn handlers(service: SocialService, handlers: TaskHandlers) -> TaskHandlers 
         HIDE_COMMENT,
         LIKE,
         UNLIKE,
+        DISLIKE,
+        UNDISLIKE,
     ]
     .into_iter()
     .fold(handlers, |all, kind| all.with(kind, runner.clone()))
@@ -119,7 +125,7 @@ impl TaskHandler for Runner {
                 };
                 done.map_err(failure)
             }
-            LIKE | UNLIKE => {
+            LIKE | UNLIKE | DISLIKE | UNDISLIKE => {
                 let p: LikePayload = payload(task)?;
                 let network = connector(service, p.client_id, p.profile_id).await?;
                 let target = match p.target.as_str() {
@@ -129,10 +135,11 @@ impl TaskHandler for Runner {
                         return Err(TaskFailure::Permanent(format!("cannot like a {other:?}")));
                     }
                 };
-                let done = if task.kind == LIKE {
-                    network.like(target).await
-                } else {
-                    network.unlike(target).await
+                let done = match task.kind.as_str() {
+                    LIKE => network.like(target).await,
+                    UNLIKE => network.unlike(target).await,
+                    DISLIKE => network.dislike(target).await,
+                    _ => network.undislike(target).await,
                 };
                 done.map_err(failure)
             }

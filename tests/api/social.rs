@@ -2,8 +2,9 @@
 //! VK fake: the owner connects a community (token checked, callback server confirmed), a post
 //! goes through approval, is scheduled at a wall-clock time in a time zone and published once;
 //! a customer's comment arrives by the Callback API as an inbox conversation tied to its post,
-//! the operator's reply goes out as a comment answering it, moderation actions reach VK, and
-//! forged callbacks and another client's ids are refused.
+//! the operator's reply goes out as a comment answering it, moderation actions reach VK (and
+//! dislikes, which VK has not, are refused with its reason), and forged callbacks and another
+//! client's ids are refused.
 
 use std::time::{Duration, Instant};
 
@@ -337,6 +338,30 @@ async fn a_scheduled_post_is_published_once_and_its_comments_are_moderated_from_
     assert_eq!(listed[0]["likes"], 1);
     assert_eq!(s.post(&id).await["targets"][0]["likes"], 1);
 
+    // VK has no dislikes: refused with VK's reason, and nothing is scheduled.
+    for (uri, action) in [
+        (format!("/api/v1/social/posts/{id}/actions"), "dislike"),
+        (format!("/api/v1/social/posts/{id}/actions"), "undislike"),
+        (actions.clone(), "dislike"),
+    ] {
+        let refused = s.w.post(owner, &uri, json!({ "action": action })).await;
+        refused.assert_error(422, "unsupported_by_network");
+        assert!(refused.text().contains("no dislikes"), "{}", refused.text());
+    }
+    let rule =
+        s.w.post(
+            owner,
+            "/api/v1/triggers",
+            json!({ "name": "Спам", "profile_id": profile,
+                "condition": { "kind": "hashtag", "hashtag": "#спам" },
+                "action": { "kind": "dislike" } }),
+        )
+        .await;
+    rule.assert_error(422, "unsupported_by_network");
+    assert!(rule.text().contains("no dislikes"), "{}", rule.text());
+    let tasks = s.w.get(owner, "/api/v1/tasks?kind=social.dislike").await;
+    assert_eq!(tasks.json()["items"], json!([]));
+
     // A forged callback (wrong secret) is refused and adds nothing.
     let mut forged = delivery.event.clone();
     forged["secret"] = json!("not-the-secret");
@@ -605,6 +630,24 @@ async fn the_capability_matrix_names_every_network_and_google_plus_is_dead() {
         .find(|a| a["action"] == "hide_comment")
         .unwrap();
     assert_eq!(hide["status"], "unsupported");
+    // Dislikes: YouTube's videos only, and no network's comments.
+    let support = |row: &Value, action: &str| {
+        row["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["action"] == action)
+            .unwrap()
+            .clone()
+    };
+    for row in &rows.as_array().unwrap()[..6] {
+        let dislike = support(row, "dislike")["status"].clone();
+        let supported = row["network"] == "youtube";
+        assert_eq!(dislike == "supported", supported, "{row}");
+        let comment = support(row, "dislike_comment");
+        assert_eq!(comment["status"], "unsupported", "{row}");
+        assert!(comment["reason"].is_string(), "{row}");
+    }
     let google = &rows[6];
     assert_eq!(google["connect"]["status"], "unsupported");
     assert!(

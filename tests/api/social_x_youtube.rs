@@ -6,9 +6,11 @@
 //! its reason. YouTube: the owner connects a channel, its videos come with their statistics,
 //! a comment read by polling (`list_comments`, as the poller does) lands in the inbox, the
 //! operator's answer goes into the comment's thread, a comment is held for review, and
-//! publishing text or rating comments is refused with YouTube's reasons; a video of the media
-//! library (its type sniffed from its bytes, within its own size limit) is published once
-//! through the resumable upload, its title and description made from the post.
+//! publishing text or rating comments (likes and dislikes) is refused with YouTube's reasons;
+//! a video of the media library (its type sniffed from its bytes, within its own size limit)
+//! is published once through the resumable upload, its title and description made from the
+//! post; a published video is disliked and the dislike taken back, now, at a time (once) and
+//! by a rule, by those who may moderate the channel.
 
 use std::time::{Duration, Instant};
 
@@ -699,13 +701,15 @@ async fn a_youtube_channel_answers_polled_comments_and_refuses_what_youtube_cann
         yt.comment(&question).unwrap().moderation_status == "heldForReview"
     })
     .await;
-    let refused = s.w.post(owner, &actions, json!({ "action": "like" })).await;
-    refused.assert_error(422, "unsupported_by_network");
-    assert!(
-        refused.text().contains("rate comments"),
-        "{}",
-        refused.text()
-    );
+    for action in ["like", "dislike", "undislike"] {
+        let refused = s.w.post(owner, &actions, json!({ "action": action })).await;
+        refused.assert_error(422, "unsupported_by_network");
+        assert!(
+            refused.text().contains("rate comments"),
+            "{action}: {}",
+            refused.text()
+        );
+    }
 
     // A channel's posts are videos: a text post is refused with the reason.
     let r =
@@ -881,6 +885,180 @@ async fn a_video_of_the_library_is_uploaded_to_youtube_once() {
     let err = network.create_post(&other, "other").await.unwrap_err();
     assert!(err.is_transient(), "{err:?}");
     assert_eq!(yt.videos().len(), 1);
+    assert_eq!(yt.violations(), Vec::<String>::new());
+}
+
+#[actix_web::test]
+async fn a_published_video_is_disliked_and_the_dislike_taken_back() {
+    let yt = YoutubeSandbox::start(YoutubeConfig::default())
+        .await
+        .unwrap();
+    let s = App::start("social-youtube-dislike", None, Some(&yt)).await;
+    let owner = Who::Session(&s.w.a.owner);
+    let profile = s
+        .connect(
+            "youtube",
+            &yt.config().channel_id,
+            &yt.config().access_token,
+        )
+        .await;
+    let profile_id: ChannelId = profile["id"].as_str().unwrap().parse().unwrap();
+
+    // A video of the library, published.
+    let r = s.upload("clip.mp4", "video/mp4", &mp4(1024)).await;
+    r.assert_status(201);
+    let media = r.json()["id"].clone();
+    let r =
+        s.w.post(
+            owner,
+            "/api/v1/social/posts",
+            json!({ "content": { "text": "Spring collection", "media": [media] },
+                "targets": [{ "profile_id": profile_id }] }),
+        )
+        .await;
+    r.assert_status(201);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    s.step(&id, "submit", json!({})).await;
+    s.step(&id, "approve", json!({})).await;
+    s.step(&id, "publish", json!({})).await;
+    s.until("the video to be published", || async {
+        s.w.get(owner, &format!("/api/v1/social/posts/{id}"))
+            .await
+            .json()["status"]
+            == "published"
+    })
+    .await;
+    let rating = || yt.videos()[0].rating.clone();
+    assert_eq!(rating(), "none");
+    let actions = format!("/api/v1/social/posts/{id}/actions");
+
+    // Disliking needs `moderate` on the profile, as liking does.
+    let plain = &s.w.a.plain;
+    let grant = async |rights: omnihub_core::ChannelRights| {
+        s.w.store
+            .set_channel_grants(
+                s.w.a.client.id,
+                plain.user.id,
+                &[omnihub_core::model::ChannelGrant {
+                    channel_id: profile_id,
+                    rights,
+                }],
+            )
+            .await
+            .unwrap();
+        s.w.state.auth_cache.invalidate_user(plain.user.id);
+    };
+    grant(omnihub_core::ChannelRights::READ | omnihub_core::ChannelRights::PUBLISH).await;
+    for action in ["like", "dislike", "undislike"] {
+        s.w.post(Who::Session(plain), &actions, json!({ "action": action }))
+            .await
+            .assert_error(403, "forbidden");
+    }
+    grant(omnihub_core::ChannelRights::READ | omnihub_core::ChannelRights::MODERATE).await;
+
+    // Disliked now: the channel's rating of the video is a dislike, counted once.
+    let r =
+        s.w.post(
+            Who::Session(plain),
+            &actions,
+            json!({ "action": "dislike" }),
+        )
+        .await;
+    r.assert_status(202);
+    assert_eq!(r.json()[0]["kind"], "social.dislike");
+    s.until("the dislike", || async { rating() == "dislike" })
+        .await;
+    assert_eq!((yt.videos()[0].dislikes, yt.videos()[0].likes), (1, 0));
+    // Taken back: no rating at all.
+    s.w.post(owner, &actions, json!({ "action": "undislike" }))
+        .await
+        .assert_status(202);
+    s.until("the dislike taken back", || async { rating() == "none" })
+        .await;
+    assert_eq!(yt.videos()[0].dislikes, 0);
+
+    // A dislike at a wall-clock time fires once, at its time.
+    let rates = yt.calls("youtube.videos.rate");
+    let r =
+        s.w.post(
+            owner,
+            &actions,
+            json!({ "action": "dislike",
+                "when": { "at": moscow_in(2), "time_zone": "Europe/Moscow" } }),
+        )
+        .await;
+    r.assert_status(202);
+    let task = r.json()[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(rating(), "none", "not before its time");
+    s.until("the scheduled dislike", || async { rating() == "dislike" })
+        .await;
+    s.until("its task to be done", || async {
+        s.w.get(owner, &format!("/api/v1/tasks/{task}"))
+            .await
+            .json()["status"]
+            == "done"
+    })
+    .await;
+    let done =
+        s.w.get(owner, "/api/v1/tasks?kind=social.dislike")
+            .await
+            .json();
+    assert_eq!(done["items"].as_array().unwrap().len(), 2, "{done}");
+    assert_eq!(yt.calls("youtube.videos.rate"), rates + 1, "fired once");
+    assert_eq!(yt.videos()[0].dislikes, 1);
+
+    // Taking back a like leaves the dislike alone.
+    s.w.post(owner, &actions, json!({ "action": "unlike" }))
+        .await
+        .assert_status(202);
+    s.until("the unlike to be done", || async {
+        let tasks =
+            s.w.get(owner, "/api/v1/tasks?kind=social.unlike")
+                .await
+                .json();
+        tasks["items"][0]["status"] == "done"
+    })
+    .await;
+    assert_eq!(rating(), "dislike");
+
+    // A rule for any profile: videos tagged #ads are disliked when they appear.
+    s.w.post(
+        owner,
+        "/api/v1/triggers",
+        json!({ "name": "Ads", "condition": { "kind": "hashtag", "hashtag": "#ads" },
+            "action": { "kind": "dislike" } }),
+    )
+    .await
+    .assert_status(201);
+    let tagged = yt.seed_video("Buy now", "#ads everywhere");
+    let video =
+        s.w.state
+            .social
+            .network(s.w.a.client.id, profile_id)
+            .await
+            .unwrap()
+            .list_posts(10)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|p| p.id == tagged)
+            .unwrap();
+    let seen = Profile {
+        client: s.w.a.client.id,
+        id: profile_id,
+        network: Network::Youtube,
+    };
+    for _ in 0..2 {
+        inbound::post_arrived(&s.w.state.hub, seen, video.clone())
+            .await
+            .unwrap();
+    }
+    s.until("the triggered dislike", || async {
+        yt.videos()
+            .iter()
+            .any(|v| v.id == tagged && v.rating == "dislike")
+    })
+    .await;
     assert_eq!(yt.violations(), Vec::<String>::new());
 }
 

@@ -79,6 +79,10 @@ pub const CAPABILITIES: Capabilities = Capabilities {
             Action::Dislike,
             Support::Unsupported("Facebook has no dislikes"),
         ),
+        (
+            Action::DislikeComment,
+            Support::Unsupported("Facebook has no dislikes"),
+        ),
     ],
 };
 
@@ -382,15 +386,11 @@ impl SocialNetwork for FacebookPage {
         text: &str,
         _guid: &str,
     ) -> Result<String, SendError> {
-        let since = chrono::Utc::now() - graph::RECENT;
-        let earlier = self.list_comments(post_id).await?.into_iter().find(|c| {
-            c.by_profile
-                && c.text == text
-                && c.reply_to.as_deref() == reply_to
-                && c.created_at.is_some_and(|t| t >= since)
-        });
-        if let Some(comment) = earlier {
-            return Ok(comment.id);
+        let listed = self.list_comments(post_id).await?;
+        if let Some(earlier) =
+            graph::earlier_comment(listed, reply_to, text, graph::Untimed::NotRecent)
+        {
+            return Ok(earlier);
         }
         // A reply is a comment on the comment.
         let target = reply_to.unwrap_or(post_id);

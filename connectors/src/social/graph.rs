@@ -12,8 +12,8 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode, Url};
 use serde_json::Value;
 
-use super::Delivered;
 use super::oauth::{ClientAuth, Manageable, OAuthSpec};
+use super::{Delivered, RemoteComment};
 use crate::SendError;
 use crate::provider::{WebhookError, WebhookReply, WebhookRequest};
 use crate::registry::Endpoints;
@@ -284,6 +284,37 @@ pub fn id_of(value: Option<&Value>) -> Option<String> {
 /// answer hid from us (see the connectors' idempotency notes).
 pub const RECENT: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 
+/// What a comment listed without a time is, when looking for an earlier attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Untimed {
+    /// Not one: Facebook gives every comment its time, so one without is not recent.
+    NotRecent,
+    /// Perhaps one: Instagram's comments may come without a time.
+    Recent,
+}
+
+/// The profile's own comment among `comments` with the same text and parent, made within
+/// [`RECENT`]: an earlier attempt whose answer was lost (Graph takes no idempotency key), whose
+/// id answers the comment instead of writing it again.
+pub fn earlier_comment(
+    comments: impl IntoIterator<Item = RemoteComment>,
+    reply_to: Option<&str>,
+    text: &str,
+    untimed: Untimed,
+) -> Option<String> {
+    let since = chrono::Utc::now() - RECENT;
+    comments
+        .into_iter()
+        .find(|c| {
+            c.by_profile
+                && c.text == text
+                && c.reply_to.as_deref() == reply_to
+                && c.created_at
+                    .map_or(untimed == Untimed::Recent, |t| t >= since)
+        })
+        .map(|c| c.id)
+}
+
 /// Checks a Meta webhook request: a GET is the subscription handshake, answered with
 /// `hub.challenge` only when `hub.verify_token` is the profile's; a POST must carry
 /// `X-Hub-Signature-256` over the raw body keyed by the app secret. `Ok(Some)` is the
@@ -424,6 +455,42 @@ pub async fn long_lived_token(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn an_earlier_comment_is_the_profiles_own_recent_one_with_the_same_text_and_parent() {
+        let now = chrono::Utc::now();
+        let comment =
+            |id: &str, by_profile: bool, text: &str, reply_to: Option<&str>, hours: Option<i64>| {
+                RemoteComment {
+                    id: id.into(),
+                    post_id: "p".into(),
+                    author_id: String::new(),
+                    text: text.into(),
+                    created_at: hours.map(|h| now - chrono::TimeDelta::hours(h)),
+                    reply_to: reply_to.map(str::to_string),
+                    by_profile,
+                }
+            };
+        let listed = vec![
+            comment("someone", false, "Thanks!", Some("c1"), Some(1)),
+            comment("old", true, "Thanks!", Some("c1"), Some(25)),
+            comment("top", true, "Thanks!", None, Some(1)),
+            comment("untimed", true, "Thanks!", Some("c1"), None),
+            comment("ours", true, "Thanks!", Some("c1"), Some(1)),
+        ];
+        let find = |untimed| earlier_comment(listed.clone(), Some("c1"), "Thanks!", untimed);
+        // A comment without a time is taken only where comments may come without one.
+        assert_eq!(find(Untimed::NotRecent).as_deref(), Some("ours"));
+        assert_eq!(find(Untimed::Recent).as_deref(), Some("untimed"));
+        assert_eq!(
+            earlier_comment(listed.clone(), None, "Thanks!", Untimed::NotRecent).as_deref(),
+            Some("top")
+        );
+        assert_eq!(
+            earlier_comment(listed, Some("c1"), "Thank you", Untimed::Recent),
+            None
+        );
+    }
 
     fn failure(status: u16, body: &str) -> SendError {
         classify(StatusCode::from_u16(status).unwrap(), None, body.as_bytes()).into_send_error()

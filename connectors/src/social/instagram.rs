@@ -106,6 +106,10 @@ pub const CAPABILITIES: Capabilities = Capabilities {
             Action::Dislike,
             Support::Unsupported("Instagram has no dislikes"),
         ),
+        (
+            Action::DislikeComment,
+            Support::Unsupported("Instagram has no dislikes"),
+        ),
     ],
 };
 
@@ -449,15 +453,11 @@ impl SocialNetwork for InstagramAccount {
         text: &str,
         _guid: &str,
     ) -> Result<String, SendError> {
-        let since = chrono::Utc::now() - graph::RECENT;
-        let earlier = self.list_comments(post_id).await?.into_iter().find(|c| {
-            c.by_profile
-                && c.text == text
-                && c.reply_to.as_deref() == reply_to
-                && c.created_at.is_none_or(|t| t >= since)
-        });
-        if let Some(comment) = earlier {
-            return Ok(comment.id);
+        let listed = self.list_comments(post_id).await?;
+        if let Some(earlier) =
+            graph::earlier_comment(listed, reply_to, text, graph::Untimed::Recent)
+        {
+            return Ok(earlier);
         }
         let params = [("message", text.to_string())];
         let answer = match reply_to {

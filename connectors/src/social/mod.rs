@@ -12,7 +12,8 @@
 //! Effects are idempotent by key: a post and a comment carry a `guid` derived from the task
 //! that makes them (VK drops a second `wall.post` with the same `guid`; OK and Meta's Graph API
 //! take no key, so their connectors look for the post or comment among the profile's recent
-//! ones before making it again), deleting what is gone succeeds, and liking twice is one like.
+//! ones before making it again), deleting what is gone succeeds, and liking (or disliking)
+//! twice is one like.
 
 pub mod facebook;
 pub mod graph;
@@ -108,11 +109,14 @@ pub enum Action {
     UnlikePost,
     LikeComment,
     UnlikeComment,
+    /// Dislike a post (a video), and take the dislike back.
     Dislike,
+    /// Dislike a comment, and take the dislike back.
+    DislikeComment,
 }
 
 impl Action {
-    pub const ALL: [Action; 19] = [
+    pub const ALL: [Action; 20] = [
         Action::ListPosts,
         Action::CreatePost,
         Action::PostImages,
@@ -132,6 +136,7 @@ impl Action {
         Action::LikeComment,
         Action::UnlikeComment,
         Action::Dislike,
+        Action::DislikeComment,
     ];
 }
 
@@ -322,11 +327,22 @@ pub struct RemoteComment {
     pub by_profile: bool,
 }
 
-/// What a like is given to.
+/// What a like (or a dislike) is given to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LikeTarget<'a> {
     Post(&'a str),
     Comment(&'a str),
+}
+
+impl LikeTarget<'_> {
+    /// The action of the capability matrix that disliking this target (or taking the
+    /// dislike back) is.
+    pub fn dislike_action(self) -> Action {
+        match self {
+            LikeTarget::Post(_) => Action::Dislike,
+            LikeTarget::Comment(_) => Action::DislikeComment,
+        }
+    }
 }
 
 /// What a network's webhook delivered about a profile.
@@ -409,6 +425,18 @@ pub trait SocialNetwork: Send + Sync {
     async fn like(&self, target: LikeTarget<'_>) -> Result<(), SendError>;
 
     async fn unlike(&self, target: LikeTarget<'_>) -> Result<(), SendError>;
+
+    /// Dislikes a post or a comment as the profile; disliking twice is one dislike. Only
+    /// networks with dislikes implement it: the others refuse with their reason.
+    async fn dislike(&self, target: LikeTarget<'_>) -> Result<(), SendError> {
+        Err(unsupported(self.capabilities(), target.dislike_action()))
+    }
+
+    /// Takes back the profile's dislike of a post or a comment; there being none is not an
+    /// error.
+    async fn undislike(&self, target: LikeTarget<'_>) -> Result<(), SendError> {
+        Err(unsupported(self.capabilities(), target.dislike_action()))
+    }
 
     /// Checks a webhook request is the network's (secret or signature on the raw bytes) and
     /// reads the event it carries.
@@ -699,6 +727,22 @@ mod tests {
             assert!(
                 matches!(support, Support::Unsupported(reason) if reason.contains("2019")),
                 "{action:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_youtube_videos_take_dislikes() {
+        for network in Network::ALL {
+            let row = capabilities(network);
+            assert!(
+                matches!(row.support(Action::DislikeComment), Support::Unsupported(_)),
+                "{network:?}"
+            );
+            assert_eq!(
+                row.support(Action::Dislike) == Support::Supported,
+                network == Network::Youtube,
+                "{network:?}"
             );
         }
     }

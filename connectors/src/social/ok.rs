@@ -170,6 +170,10 @@ pub const CAPABILITIES: Capabilities = Capabilities {
             Support::Unsupported("OK's API has no call to take a like back"),
         ),
         (Action::Dislike, Support::Unsupported("OK has no dislikes")),
+        (
+            Action::DislikeComment,
+            Support::Unsupported("OK has no dislikes"),
+        ),
     ],
 };
 

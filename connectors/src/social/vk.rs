@@ -86,6 +86,10 @@ pub const CAPABILITIES: Capabilities = Capabilities {
         (Action::LikeComment, Support::Supported),
         (Action::UnlikeComment, Support::Supported),
         (Action::Dislike, Support::Unsupported("VK has no dislikes")),
+        (
+            Action::DislikeComment,
+            Support::Unsupported("VK has no dislikes"),
+        ),
     ],
 };
 

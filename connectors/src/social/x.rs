@@ -144,6 +144,10 @@ pub const CAPABILITIES: Capabilities = Capabilities {
         (Action::LikeComment, Support::Supported),
         (Action::UnlikeComment, Support::Supported),
         (Action::Dislike, Support::Unsupported("X has no dislikes")),
+        (
+            Action::DislikeComment,
+            Support::Unsupported("X has no dislikes"),
+        ),
     ],
 };
 

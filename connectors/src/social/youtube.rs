@@ -16,8 +16,14 @@
 //! channel's own comments and rejects a person's (only an author may delete a comment, the
 //! channel moderates the others off its videos); hiding holds a comment for
 //! review (`comments.setModerationStatus`, `heldForReview`, which the owner can publish
-//! again); likes are `videos.rate`. YouTube has no comment webhooks: comments are polled
-//! through [`SocialNetwork::list_posts`] and [`SocialNetwork::list_comments`].
+//! again). Likes and dislikes are the channel's rating of a video (`videos.rate` with
+//! `rating=like` or `dislike`; the Data API cannot rate comments). A video has one rating, so
+//! a dislike replaces a like and the other way round, and taking either back is
+//! `rating=none`, which would clear the other one just the same: unliking or undisliking asks
+//! `videos.getRating` first and clears only the rating it takes back (a rating changed on
+//! YouTube in the moment between the two calls would be cleared too). YouTube has no comment
+//! webhooks: comments are polled through [`SocialNetwork::list_posts`] and
+//! [`SocialNetwork::list_comments`].
 //!
 //! Publishing a post uploads its one video with `videos.insert` over Google's resumable upload
 //! protocol: `POST /upload/youtube/v3/videos?uploadType=resumable&part=snippet,status` with the
@@ -152,9 +158,11 @@ pub const CAPABILITIES: Capabilities = Capabilities {
             Action::UnlikeComment,
             Support::Unsupported("the Data API cannot rate comments"),
         ),
+        // Videos only: `videos.rate` takes a dislike, nothing rates a comment.
+        (Action::Dislike, Support::Supported),
         (
-            Action::Dislike,
-            Support::Planned("videos.rate takes a dislike; omnihub has no dislike action yet"),
+            Action::DislikeComment,
+            Support::Unsupported("the Data API cannot rate comments"),
         ),
     ],
 };
@@ -192,6 +200,52 @@ fn id_param(id: &str) -> Result<&str, SendError> {
     } else {
         Err(permanent(format!("{id:?} is not a YouTube id")))
     }
+}
+
+/// The channel's own rating of a video, as `videos.rate` takes it and `videos.getRating`
+/// gives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Rating {
+    None,
+    Like,
+    Dislike,
+}
+
+impl Rating {
+    fn as_str(self) -> &'static str {
+        match self {
+            Rating::None => "none",
+            Rating::Like => "like",
+            Rating::Dislike => "dislike",
+        }
+    }
+
+    fn parse(value: &str) -> Option<Rating> {
+        [Rating::None, Rating::Like, Rating::Dislike]
+            .into_iter()
+            .find(|r| r.as_str() == value)
+    }
+}
+
+/// The query of `videos.rate` giving a video the channel's `rating`.
+fn rate_query(video_id: &str, rating: Rating) -> Result<[(&'static str, String); 2], SendError> {
+    Ok([
+        ("id", id_param(video_id)?.to_string()),
+        ("rating", rating.as_str().to_string()),
+    ])
+}
+
+/// The channel's rating of `video_id` in a `videos.getRating` answer; a video the answer does
+/// not list (gone) has none.
+fn rating_in(answer: &Value, video_id: &str) -> Option<Rating> {
+    answer
+        .get("items")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|item| item.get("videoId").and_then(Value::as_str) == Some(video_id))
+        .and_then(|item| item.get("rating").and_then(Value::as_str))
+        .and_then(Rating::parse)
 }
 
 /// The thread (top-level comment) a comment belongs to: a reply's id is `<parent>.<reply>`.
@@ -472,18 +526,34 @@ impl YoutubeChannel {
         }
     }
 
-    async fn rate(&self, video_id: &str, rating: &str) -> Result<(), SendError> {
+    async fn rate(&self, video_id: &str, rating: Rating) -> Result<(), SendError> {
         self.call(
             Method::POST,
             &["videos", "rate"],
-            &[
-                ("id", id_param(video_id)?.to_string()),
-                ("rating", rating.to_string()),
-            ],
+            &rate_query(video_id, rating)?,
             None,
         )
         .await
         .map(drop)
+    }
+
+    /// Takes back the channel's `rating` of a video: `rating=none` when the video has that
+    /// rating, nothing otherwise, so that taking back a like leaves a dislike alone and the
+    /// other way round.
+    async fn take_back(&self, video_id: &str, rating: Rating) -> Result<(), SendError> {
+        let answer = self
+            .call(
+                Method::GET,
+                &["videos", "getRating"],
+                &[("id", id_param(video_id)?.to_string())],
+                None,
+            )
+            .await?;
+        if rating_in(&answer, video_id) == Some(rating) {
+            self.rate(video_id, Rating::None).await
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -894,15 +964,29 @@ impl SocialNetwork for YoutubeChannel {
 
     async fn like(&self, target: LikeTarget<'_>) -> Result<(), SendError> {
         match target {
-            LikeTarget::Post(id) => self.rate(id, "like").await,
+            LikeTarget::Post(id) => self.rate(id, Rating::Like).await,
             LikeTarget::Comment(_) => Err(super::unsupported(CAPABILITIES, Action::LikeComment)),
         }
     }
 
     async fn unlike(&self, target: LikeTarget<'_>) -> Result<(), SendError> {
         match target {
-            LikeTarget::Post(id) => self.rate(id, "none").await,
+            LikeTarget::Post(id) => self.take_back(id, Rating::Like).await,
             LikeTarget::Comment(_) => Err(super::unsupported(CAPABILITIES, Action::UnlikeComment)),
+        }
+    }
+
+    async fn dislike(&self, target: LikeTarget<'_>) -> Result<(), SendError> {
+        match target {
+            LikeTarget::Post(id) => self.rate(id, Rating::Dislike).await,
+            LikeTarget::Comment(_) => Err(super::unsupported(CAPABILITIES, Action::DislikeComment)),
+        }
+    }
+
+    async fn undislike(&self, target: LikeTarget<'_>) -> Result<(), SendError> {
+        match target {
+            LikeTarget::Post(id) => self.take_back(id, Rating::Dislike).await,
+            LikeTarget::Comment(_) => Err(super::unsupported(CAPABILITIES, Action::DislikeComment)),
         }
     }
 
@@ -1030,6 +1114,54 @@ mod tests {
         assert_eq!(title.chars().count(), MAX_TITLE_CHARS);
         assert!(title.ends_with('…'));
         assert_eq!(description.len(), MAX_DESCRIPTION_BYTES);
+    }
+
+    #[test]
+    fn ratings_are_sent_as_the_data_api_takes_them() {
+        let query = |rating| {
+            rate_query("dQw4w9WgXcQ", rating)
+                .unwrap()
+                .map(|(k, v)| format!("{k}={v}"))
+        };
+        assert_eq!(query(Rating::Dislike), ["id=dQw4w9WgXcQ", "rating=dislike"]);
+        assert_eq!(query(Rating::Like), ["id=dQw4w9WgXcQ", "rating=like"]);
+        assert_eq!(query(Rating::None), ["id=dQw4w9WgXcQ", "rating=none"]);
+        assert!(rate_query("v1&rating=like", Rating::Dislike).is_err());
+        // The discovery document's enum, both ways.
+        for value in ["none", "like", "dislike"] {
+            assert_eq!(Rating::parse(value).map(Rating::as_str), Some(value));
+        }
+        assert_eq!(Rating::parse("unspecified"), None);
+    }
+
+    #[test]
+    fn the_rating_is_read_from_get_rating() {
+        let answer = json!({"kind": "youtube#videoGetRatingResponse", "items": [
+            {"videoId": "other", "rating": "like"},
+            {"videoId": "v1", "rating": "dislike"},
+        ]});
+        assert_eq!(rating_in(&answer, "v1"), Some(Rating::Dislike));
+        assert_eq!(rating_in(&answer, "other"), Some(Rating::Like));
+        assert_eq!(rating_in(&answer, "gone"), None);
+    }
+
+    #[tokio::test]
+    async fn comments_cannot_be_disliked_and_nothing_is_asked_of_youtube() {
+        // Nothing listens on the discard port: a request would fail as transient.
+        let channel = YoutubeChannel::from_profile(
+            &json!({"access_token": "t", "channel_id": "UCx"}),
+            &Url::parse("http://127.0.0.1:9/").unwrap(),
+        )
+        .unwrap();
+        for refused in [
+            channel.dislike(LikeTarget::Comment("Ugx1")).await,
+            channel.undislike(LikeTarget::Comment("Ugx1.r2")).await,
+        ] {
+            let err = refused.unwrap_err();
+            assert!(!err.is_transient(), "{err:?}");
+            assert!(err.reason().contains("cannot rate comments"), "{err:?}");
+        }
+        assert_eq!(CAPABILITIES.support(Action::Dislike), Support::Supported);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! A fake YouTube Data API v3 for one channel, speaking Google's wire contract:
 //!
 //! - the methods omnihub uses (`channels.list`, `playlistItems.list`, `videos.list`,
-//!   `videos.delete`, `videos.rate`, `commentThreads.list`, `commentThreads.insert`,
+//!   `videos.delete`, `videos.rate`, `videos.getRating`, `commentThreads.list`,
+//!   `commentThreads.insert`,
 //!   `comments.insert`, `comments.delete`, `comments.setModerationStatus`) under
 //!   `/youtube/v3/`, each request checked against Google's discovery document ([`spec`]);
 //!   what breaks it is recorded in [`YoutubeSandbox::violations`] and the call is still
@@ -9,7 +10,8 @@
 //! - Google's errors (`{"error": {"code", "message", "errors": [{"message", "domain",
 //!   "reason"}]}}`): 401 `authError` for an unknown token, 404 `videoNotFound` and
 //!   `commentNotFound`, 403 `forbidden` for deleting someone else's comment (the API lets
-//!   only the author delete; the channel moderates instead), and whatever reason a test
+//!   only the author delete; the channel moderates instead), 400 `invalidRating` for a
+//!   rating that is not `like`, `dislike` or `none`, and whatever reason a test
 //!   injects with [`YoutubeSandbox::fail_next`] (`quotaExceeded` is 403 as at Google);
 //! - Google's OAuth 2.0: `/o/oauth2/v2/auth` approves at once and redirects back with `code`
 //!   and `state` (an S256 challenge, when sent, is checked at the exchange), `/token`
@@ -31,8 +33,10 @@
 //!   is listed from then on.
 //!
 //! There are no comment webhooks at YouTube: a person's comment ([`YoutubeSandbox::person_comments`])
-//! is only there to be listed. Deviations on purpose: ids are short counters with YouTube's
-//! prefixes; `viewCount` is ten per like plus one.
+//! is only there to be listed. A video's rating is the channel's own (one rating per video:
+//! a dislike replaces a like), counted in its `likeCount` and `dislikeCount` (which YouTube
+//! shows the video's owner only; every video here is the channel's). Deviations on purpose:
+//! ids are short counters with YouTube's prefixes; `viewCount` is ten per like plus one.
 
 mod spec;
 
@@ -51,13 +55,14 @@ use crate::oauth::{
 use crate::support::Violations;
 use spec::YoutubeSpec;
 
-const SERVED: [&str; 11] = [
+const SERVED: [&str; 12] = [
     "youtube.videos.insert",
     "youtube.channels.list",
     "youtube.playlistItems.list",
     "youtube.videos.list",
     "youtube.videos.delete",
     "youtube.videos.rate",
+    "youtube.videos.getRating",
     "youtube.commentThreads.list",
     "youtube.commentThreads.insert",
     "youtube.comments.insert",
@@ -99,6 +104,7 @@ pub struct Video {
     pub description: String,
     pub published_at: DateTime<Utc>,
     pub likes: u64,
+    pub dislikes: u64,
     /// The channel's own rating: `like`, `dislike` or `none`.
     pub rating: String,
     pub deleted: bool,
@@ -387,6 +393,7 @@ impl YoutubeSandbox {
             description: description.to_string(),
             published_at: Utc::now(),
             likes: 0,
+            dislikes: 0,
             rating: "none".into(),
             deleted: false,
             privacy_status: "public".into(),
@@ -788,6 +795,7 @@ async fn finish_upload(
         description: upload.description,
         published_at: Utc::now(),
         likes: 0,
+        dislikes: 0,
         rating: "none".into(),
         deleted: false,
         privacy_status: upload.privacy_status,
@@ -935,6 +943,7 @@ async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) ->
                         item["statistics"] = json!({
                             "viewCount": (v.likes * 10 + 1).to_string(),
                             "likeCount": v.likes.to_string(),
+                            "dislikeCount": v.dislikes.to_string(),
                             "favoriteCount": "0",
                             "commentCount": comments.to_string(),
                         });
@@ -962,14 +971,26 @@ async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) ->
         "youtube.videos.rate" => {
             let id = param("id");
             let rating = param("rating");
+            if !matches!(rating.as_str(), "like" | "dislike" | "none") {
+                return google_error(
+                    400,
+                    "invalidRating",
+                    "The request contained an unexpected value for the rating parameter.",
+                );
+            }
             let mut inner = state.lock();
             match inner.videos.iter_mut().find(|v| v.id == id && !v.deleted) {
                 Some(video) => {
-                    if video.rating == "like" {
-                        video.likes = video.likes.saturating_sub(1);
+                    // One rating per video: the new one replaces the old one in the counters.
+                    match video.rating.as_str() {
+                        "like" => video.likes = video.likes.saturating_sub(1),
+                        "dislike" => video.dislikes = video.dislikes.saturating_sub(1),
+                        _ => {}
                     }
-                    if rating == "like" {
-                        video.likes += 1;
+                    match rating.as_str() {
+                        "like" => video.likes += 1,
+                        "dislike" => video.dislikes += 1,
+                        _ => {}
                     }
                     video.rating = rating;
                     HttpResponse::NoContent().finish()
@@ -980,6 +1001,24 @@ async fn api(state: web::Data<State>, request: HttpRequest, body: web::Bytes) ->
                     "The video that you are trying to rate cannot be found.",
                 ),
             }
+        }
+        // The channel's ratings of the videos asked about; ids of no video are left out.
+        "youtube.videos.getRating" => {
+            let ids: Vec<&str> = query
+                .iter()
+                .filter(|(k, _)| k == "id")
+                .flat_map(|(_, v)| v.split(','))
+                .collect();
+            let items: Vec<Value> = state
+                .lock()
+                .videos
+                .iter()
+                .filter(|v| !v.deleted && ids.contains(&v.id.as_str()))
+                .map(|v| json!({ "videoId": v.id, "rating": v.rating }))
+                .collect();
+            HttpResponse::Ok().json(json!({
+                "kind": "youtube#videoGetRatingResponse", "etag": "r", "items": items,
+            }))
         }
         "youtube.commentThreads.list" => {
             let video = param("videoId");

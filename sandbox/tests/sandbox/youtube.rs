@@ -1,9 +1,10 @@
-//! The YouTube connector (`connectors::social::youtube`) against the YouTube sandbox: the
-//! channel connected by its owner's token, its videos with statistics, comment threads listed
-//! (as the poller reads them), answered once, started, held for review, deleted or rejected;
-//! videos rated; Google's errors classified; Google's OAuth 2.0 code flow; a video uploaded by
-//! the resumable protocol (whole, and in chunks of which Google may keep part), whose metadata
-//! the fake checks; and every request checked against the Data API's discovery document.
+//! The YouTube connector (`connectors::social::youtube`) against the YouTube sandbox: the channel
+//! connected by its owner's token, its videos with statistics, comment threads listed (as the
+//! poller reads them), answered once, started, held for review, deleted or rejected; videos liked
+//! and disliked, each taken back without touching the other; Google's errors classified; Google's
+//! OAuth 2.0 code flow; a video uploaded by the resumable protocol (whole, and in chunks of which
+//! Google may keep part), whose metadata the fake checks; and every request checked against the
+//! Data API's discovery document.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -140,6 +141,56 @@ async fn comments_are_listed_answered_moderated_and_videos_rated() {
     yt.unlike(LikeTarget::Post(&video)).await.unwrap();
     assert_eq!(sandbox.videos()[1].rating, "none");
     assert!(yt.like(LikeTarget::Comment(&question)).await.is_err());
+
+    // A video has one rating: a dislike replaces the like, twice is one dislike.
+    yt.like(LikeTarget::Post(&video)).await.unwrap();
+    yt.dislike(LikeTarget::Post(&video)).await.unwrap();
+    yt.dislike(LikeTarget::Post(&video)).await.unwrap();
+    let rated = &sandbox.videos()[1];
+    assert_eq!(
+        (rated.rating.as_str(), rated.likes, rated.dislikes),
+        ("dislike", 0, 1)
+    );
+    // Taking a like back leaves the dislike alone, and the other way round.
+    let rates = sandbox.calls("youtube.videos.rate");
+    yt.unlike(LikeTarget::Post(&video)).await.unwrap();
+    assert_eq!(sandbox.videos()[1].rating, "dislike");
+    assert_eq!(
+        sandbox.calls("youtube.videos.rate"),
+        rates,
+        "nothing to take back"
+    );
+    yt.undislike(LikeTarget::Post(&video)).await.unwrap();
+    let rated = &sandbox.videos()[1];
+    assert_eq!((rated.rating.as_str(), rated.dislikes), ("none", 0));
+    yt.undislike(LikeTarget::Post(&video)).await.unwrap();
+    yt.like(LikeTarget::Post(&video)).await.unwrap();
+    yt.undislike(LikeTarget::Post(&video)).await.unwrap();
+    assert_eq!(
+        sandbox.videos()[1].rating,
+        "like",
+        "undisliking keeps a like"
+    );
+    yt.unlike(LikeTarget::Post(&video)).await.unwrap();
+    assert_eq!(sandbox.videos()[1].rating, "none");
+    assert_eq!(
+        sandbox.calls("youtube.videos.getRating"),
+        6,
+        "one look before each taking back"
+    );
+    // The Data API rates videos only.
+    for refused in [
+        yt.dislike(LikeTarget::Comment(&question)).await,
+        yt.undislike(LikeTarget::Comment(&question)).await,
+    ] {
+        assert!(
+            refused
+                .unwrap_err()
+                .reason()
+                .contains("cannot rate comments")
+        );
+    }
+    assert!(yt.dislike(LikeTarget::Post("vidGone")).await.is_err());
     assert!(
         yt.create_post(&PostContent::default(), "g").await.is_err(),
         "a post without a video is refused"

@@ -1168,10 +1168,12 @@ pub async fn publish_post(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostActionInput {
-    /// `delete` (from every profile; needs `delete`), `like` or `unlike` (as the profile;
-    /// needs `moderate`), `comment` (as the profile, with `text`; needs `reply`).
+    /// `delete` (from every profile; needs `delete`), `like`, `unlike`, `dislike` or
+    /// `undislike` (as the profile; needs `moderate`; dislikes only where the network has
+    /// them: YouTube's videos), `comment` (as the profile, with `text`; needs `reply`).
     pub action: String,
-    /// For `like`, `unlike` and `comment`: the profile acting; every profile when left out.
+    /// For `like`, `unlike`, `dislike`, `undislike` and `comment`: the profile acting; every
+    /// profile when left out.
     pub profile_id: Option<ChannelId>,
     pub text: Option<String>,
     /// When; now if left out.
@@ -1179,14 +1181,16 @@ pub struct PostActionInput {
 }
 
 /// Schedules an action on a published post (`social.delete_post`, `social.like`,
-/// `social.unlike`, `social.comment`), now or at a time in a time zone; answers the tasks.
+/// `social.unlike`, `social.dislike`, `social.undislike`, `social.comment`), now or at a time
+/// in a time zone; answers the tasks. An action a profile's network does not allow (a dislike
+/// on VK) is refused with the network's reason and nothing is scheduled.
 #[utoipa::path(post, path = "/api/v1/social/posts/{id}/actions", tag = "social",
     params(("id" = uuid::Uuid, Path, description = "post id")),
     request_body = PostActionInput,
     responses((status = 202, body = [Task]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "the post is not published on that profile", body = ErrorBody),
-        (status = 422, description = "`unsupported_by_network`", body = ErrorBody)),
+        (status = 422, description = "`unsupported_by_network`: e.g. a dislike on VK", body = ErrorBody)),
     security(("session" = []), ("token" = [])))]
 pub async fn post_action(
     state: web::Data<AppState>,
@@ -1212,6 +1216,13 @@ pub async fn post_action(
         "unlike" => (
             tasks::UNLIKE,
             NetAction::UnlikePost,
+            ChannelRights::MODERATE,
+        ),
+        // Disliking and taking the dislike back are one action of the matrix.
+        "dislike" => (tasks::DISLIKE, NetAction::Dislike, ChannelRights::MODERATE),
+        "undislike" => (
+            tasks::UNDISLIKE,
+            NetAction::Dislike,
             ChannelRights::MODERATE,
         ),
         "comment" => (
@@ -1339,22 +1350,24 @@ pub async fn post_comments(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommentActionInput {
-    /// `delete`, `hide`, `like` or `unlike`. Needs `moderate` on the profile.
+    /// `delete`, `hide`, `like`, `unlike`, `dislike` or `undislike` (no network lets a
+    /// comment be disliked through its API: refused with the reason). Needs `moderate` on the
+    /// profile.
     pub action: String,
     /// When; now if left out.
     pub when: Option<When>,
 }
 
 /// Schedules a moderation action on a comment, named by its message in the comment
-/// conversation (`social.delete_comment`, `social.like`, `social.unlike`); `hide` where the
-/// network allows it. Replies are written in the conversation like any reply.
+/// conversation (`social.delete_comment`, `social.like`, `social.unlike`); `hide`, `dislike`
+/// and `undislike` where the network allows it. Replies are written in the conversation like any reply.
 #[utoipa::path(post, path = "/api/v1/social/comments/{message_id}/actions", tag = "social",
     params(("message_id" = MessageId, Path, description = "the comment's message")),
     request_body = CommentActionInput,
     responses((status = 202, body = Task), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, description = "not a comment the caller may see", body = ErrorBody),
         (status = 409, description = "a reply not sent yet", body = ErrorBody),
-        (status = 422, description = "`unsupported_by_network`: e.g. hiding on VK", body = ErrorBody)),
+        (status = 422, description = "`unsupported_by_network`: e.g. hiding on VK, a dislike of a comment", body = ErrorBody)),
     security(("session" = []), ("token" = [])))]
 pub async fn comment_action(
     state: web::Data<AppState>,
@@ -1383,6 +1396,8 @@ pub async fn comment_action(
         "hide" => (tasks::HIDE_COMMENT, NetAction::HideComment),
         "like" => (tasks::LIKE, NetAction::LikeComment),
         "unlike" => (tasks::UNLIKE, NetAction::UnlikeComment),
+        "dislike" => (tasks::DISLIKE, NetAction::DislikeComment),
+        "undislike" => (tasks::UNDISLIKE, NetAction::DislikeComment),
         _ => {
             return Err(ApiError::Validation(Msg::SocialBadValue {
                 field: "action",

@@ -1,13 +1,16 @@
-//! Triggered-task rules ("when a post or comment with #X appears / by author Y → like, reply
-//! from a template, hide, notify an employee"), kept by the owner and employees with the
-//! `scheduling` right; and each user's own notifications.
+//! Triggered-task rules ("when a post or comment with #X appears / by author Y → like,
+//! dislike, reply from a template, hide, notify an employee"), kept by the owner and employees
+//! with the `scheduling` right; and each user's own notifications. A dislike rule bound to a
+//! profile whose network has no dislikes is refused with the network's reason; one for any
+//! profile fires only on networks with dislikes.
 
 use actix_web::{HttpResponse, web};
+use omnihub_connectors::social::{self as net, Action as NetAction};
 use omnihub_core::conversation::TemplateError;
 use omnihub_core::triggers::{
     Trigger, TriggerAction, TriggerCondition, check_reply_template, normalize_hashtag,
 };
-use omnihub_core::{TriggerId, validate};
+use omnihub_core::{ChannelId, TriggerId, validate};
 use omnihub_store::{NewTrigger, Notification, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -18,6 +21,7 @@ use super::conversations::message_text;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{Auth, Caller, Scheduling, ViewOwnClient};
 use crate::i18n::Msg;
+use crate::social::SocialFailure;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -95,6 +99,12 @@ async fn checked(state: &AppState, caller: &Caller, input: TriggerInput) -> ApiR
             }
             TriggerAction::Notify { user_id }
         }
+        TriggerAction::Dislike => {
+            if let Some(profile) = input.profile_id {
+                dislikes_on(state, client, ChannelId(profile)).await?;
+            }
+            TriggerAction::Dislike
+        }
         other => other,
     };
     Ok(NewTrigger {
@@ -104,6 +114,39 @@ async fn checked(state: &AppState, caller: &Caller, input: TriggerInput) -> ApiR
         action,
         enabled: input.enabled.unwrap_or(true),
     })
+}
+
+/// Refuses a dislike rule bound to a profile whose network has no dislikes, with its reason.
+async fn dislikes_on(
+    state: &AppState,
+    client: omnihub_core::ClientId,
+    profile: ChannelId,
+) -> ApiResult<()> {
+    let profile = match state.store.get_social_profile(client, profile).await {
+        Ok(profile) => profile,
+        Err(StoreError::NotFound) => {
+            return Err(ApiError::Validation(Msg::SocialBadValue {
+                field: "profile_id",
+            }));
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let Some(network) = net::Network::parse(&profile.network) else {
+        return Err(ApiError::Validation(Msg::SocialBadValue {
+            field: "profile_id",
+        }));
+    };
+    net::capabilities(network)
+        .require(NetAction::Dislike)
+        .map_err(|reason| {
+            super::social::api_failure(
+                SocialFailure::Unsupported {
+                    action: NetAction::Dislike,
+                    reason,
+                },
+                &profile.network,
+            )
+        })
 }
 
 #[derive(Serialize, ToSchema)]
@@ -125,7 +168,8 @@ pub async fn list_triggers(
 #[utoipa::path(post, path = "/api/v1/triggers", tag = "scheduler", request_body = TriggerInput,
     responses((status = 201, body = Trigger),
         (status = 400, description = "bad fields, a hashtag that is not one, an unknown template variable, or an employee not of the client", body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, description = "`unsupported_by_network`: a dislike on a profile whose network has none", body = ErrorBody)),
     security(("session" = []), ("token" = [])))]
 pub async fn create_trigger(
     state: web::Data<AppState>,
@@ -168,7 +212,8 @@ pub async fn get_trigger(
 #[utoipa::path(put, path = "/api/v1/triggers/{id}", tag = "scheduler", request_body = TriggerInput,
     params(("id" = TriggerId, Path, description = "trigger id")),
     responses((status = 200, body = Trigger), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, description = "`unsupported_by_network`: a dislike on a profile whose network has none", body = ErrorBody)),
     security(("session" = []), ("token" = [])))]
 pub async fn update_trigger(
     state: web::Data<AppState>,

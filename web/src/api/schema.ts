@@ -1233,8 +1233,8 @@ export interface paths {
         put?: never;
         /**
          * Schedules a moderation action on a comment, named by its message in the comment
-         *     conversation (`social.delete_comment`, `social.like`, `social.unlike`); `hide` where the
-         *     network allows it. Replies are written in the conversation like any reply.
+         *     conversation (`social.delete_comment`, `social.like`, `social.unlike`); `hide`, `dislike`
+         *     and `undislike` where the network allows it. Replies are written in the conversation like any reply.
          */
         post: operations["comment_action"];
         delete?: never;
@@ -1396,7 +1396,9 @@ export interface paths {
         put?: never;
         /**
          * Schedules an action on a published post (`social.delete_post`, `social.like`,
-         *     `social.unlike`, `social.comment`), now or at a time in a time zone; answers the tasks.
+         *     `social.unlike`, `social.dislike`, `social.undislike`, `social.comment`), now or at a time
+         *     in a time zone; answers the tasks. An action a profile's network does not allow (a dislike
+         *     on VK) is refused with the network's reason and nothing is scheduled.
          */
         post: operations["post_action"];
         delete?: never;
@@ -2354,7 +2356,11 @@ export interface components {
         ClientStatus: "active" | "blocked";
         /** @description Something to do with a comment, now or at a time. */
         CommentActionInput: {
-            /** @description `delete`, `hide`, `like` or `unlike`. Needs `moderate` on the profile. */
+            /**
+             * @description `delete`, `hide`, `like`, `unlike`, `dislike` or `undislike` (no network lets a
+             *     comment be disliked through its API: refused with the reason). Needs `moderate` on the
+             *     profile.
+             */
             action: string;
             when?: null | components["schemas"]["When"];
         };
@@ -3042,8 +3048,9 @@ export interface components {
         /** @description Something to do with a published post, now or at a time. */
         PostActionInput: {
             /**
-             * @description `delete` (from every profile; needs `delete`), `like` or `unlike` (as the profile;
-             *     needs `moderate`), `comment` (as the profile, with `text`; needs `reply`).
+             * @description `delete` (from every profile; needs `delete`), `like`, `unlike`, `dislike` or
+             *     `undislike` (as the profile; needs `moderate`; dislikes only where the network has
+             *     them: YouTube's videos), `comment` (as the profile, with `text`; needs `reply`).
              */
             action: string;
             profile_id?: null | components["schemas"]["ChannelId"];
@@ -3444,6 +3451,9 @@ export interface components {
         TriggerAction: {
             /** @enum {string} */
             kind: "like";
+        } | {
+            /** @enum {string} */
+            kind: "dislike";
         } | {
             /** @enum {string} */
             kind: "reply";
@@ -8262,7 +8272,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `unsupported_by_network`: e.g. hiding on VK */
+            /** @description `unsupported_by_network`: e.g. hiding on VK, a dislike of a comment */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -8930,7 +8940,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `unsupported_by_network` */
+            /** @description `unsupported_by_network`: e.g. a dislike on VK */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -10065,6 +10075,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `unsupported_by_network`: a dislike on a profile whose network has none */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     get_trigger: {
@@ -10170,6 +10189,15 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `unsupported_by_network`: a dislike on a profile whose network has none */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,7 +1,9 @@
 // The posts, by where they are in the approval flow: drafts, waiting for approval, approved,
-// scheduled, published (with their counters), and failed (with each network's reason and a
-// retry). Each row offers the next step its viewer's rights allow.
-import { Badge, Button, Group, Stack, Table, Tabs, Text } from '@mantine/core';
+// scheduled, published (with their counters, and likes and dislikes as each profile, for those
+// who may moderate it), and failed (with each network's reason and a retry). Each row offers
+// the next step its viewer's rights allow; a rating the profile's network forbids is shown
+// disabled with the network's reason.
+import { Alert, Badge, Button, Group, Stack, Table, Tabs, Text } from '@mantine/core';
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { Link, useSearchParams } from 'react-router';
 import { ok } from '../../api/client';
@@ -9,8 +11,8 @@ import { useApi } from '../../auth/session';
 import { ErrorNote } from '../../components/ErrorNote';
 import { PageTitle } from '../../components/Page';
 import { useI18n, type MessageKey } from '../../i18n';
-import { POST_GROUPS, composeText, fromWire, groupOf, postActions, type PostGroup, type SocialPost } from './content';
-import { NetworkIcon, StatusBadge, formatWhen, holdsOnAll, networkName, profileLabel, useMe, usePublishingData, useTimeZone } from './shared';
+import { POST_GROUPS, composeText, fromWire, groupOf, postActions, ratingOffers, ratingReasons, type PostGroup, type Rating, type SocialPost } from './content';
+import { NetworkIcon, StatusBadge, formatWhen, holdsOnAll, networkName, profileLabel, rightsOn, useMe, usePublishingData, useTimeZone } from './shared';
 
 export function Posts() {
   const { t, lang } = useI18n();
@@ -23,6 +25,7 @@ export function Posts() {
   const [posts, setPosts] = useState<SocialPost[]>([]);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
 
   const load = useCallback(() => {
     ok(api.GET('/api/v1/social/posts')).then((r) => setPosts(r.items), setError);
@@ -65,6 +68,21 @@ export function Posts() {
     }
   };
 
+  // A like or dislike as one profile: a task the scheduler runs now.
+  const rate = async (post: SocialPost, profileId: string, network: string, rating: Rating) => {
+    setBusy(post.id + profileId + rating);
+    setError(null);
+    setNotice(null);
+    try {
+      await ok(api.POST('/api/v1/social/posts/{id}/actions', { params: { path: { id: post.id } }, body: { action: rating, profile_id: profileId } }));
+      setNotice(t('pub.rate.sent', { action: t(`pub.rate.${rating}` as MessageKey), network: networkName(network) }));
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(null);
+    }
+  };
+
   return (
     <Stack>
       <PageTitle
@@ -77,6 +95,11 @@ export function Posts() {
         {t('pub.posts')}
       </PageTitle>
       <ErrorNote error={error ?? data.error} />
+      {notice && (
+        <Alert color="green" role="status" withCloseButton onClose={() => setNotice(null)}>
+          {notice}
+        </Alert>
+      )}
       <Tabs value={group} onChange={(v) => v && setParams({ status: v }, { replace: true })}>
         <Tabs.List>
           {POST_GROUPS.map((g) => (
@@ -144,6 +167,15 @@ export function Posts() {
                                 {t('pub.counters', { likes: x.likes, comments: x.comments, reposts: x.reposts, views: x.views })}
                               </Text>
                             )}
+                            {x.status === 'published' && p && rightsOn(me, x.profile_id).has('moderate') && (
+                              <Ratings
+                                id={`rate-${post.id}-${x.profile_id}`}
+                                profile={profileLabel(p)}
+                                offers={ratingOffers(data.networks.get(network))}
+                                busy={(r) => busy === post.id + x.profile_id + r}
+                                onRate={(r) => void rate(post, x.profile_id, network, r)}
+                              />
+                            )}
                             {x.failure_reason && (
                               <Text size="xs" c="red" data-testid="failure-reason">
                                 {t('pub.networkSaid', { network: networkName(network), reason: x.failure_reason })}
@@ -175,5 +207,52 @@ export function Posts() {
         </Table>
       )}
     </Stack>
+  );
+}
+
+/** Like, take the like back, dislike, take the dislike back, as one profile; what its network
+ * forbids is disabled, and since a disabled button takes no focus and shows no tooltip, the
+ * reasons are written below it. */
+function Ratings({
+  id,
+  profile,
+  offers,
+  busy,
+  onRate,
+}: {
+  id: string;
+  profile: string;
+  offers: ReturnType<typeof ratingOffers>;
+  busy: (r: Rating) => boolean;
+  onRate: (r: Rating) => void;
+}) {
+  const { t } = useI18n();
+  const reasons = ratingReasons(offers);
+  const label = (r: Rating) => t(`pub.rate.${r}` as MessageKey);
+  return (
+    <>
+      <Group gap={4} mt={4} data-testid="ratings">
+        {offers.map((o) => (
+          <Button
+            key={o.rating}
+            size="compact-xs"
+            variant="default"
+            disabled={!o.allowed}
+            loading={busy(o.rating)}
+            aria-label={t('pub.rate.of', { action: label(o.rating), profile })}
+            aria-describedby={o.allowed ? undefined : `${id}-why`}
+            data-rating={o.rating}
+            onClick={() => onRate(o.rating)}
+          >
+            {label(o.rating)}
+          </Button>
+        ))}
+      </Group>
+      {reasons.length > 0 && (
+        <Text size="xs" c="dimmed" id={`${id}-why`} data-testid="rating-reasons">
+          {reasons.map((r) => t('pub.rate.why', { actions: r.ratings.map(label).join(', '), reason: r.reason })).join(' ')}
+        </Text>
+      )}
+    </>
   );
 }

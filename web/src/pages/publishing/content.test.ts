@@ -12,6 +12,8 @@ import {
   postActions,
   postInput,
   problems,
+  ratingOffers,
+  ratingReasons,
   splitTags,
   support,
   type NetworkRow,
@@ -211,5 +213,46 @@ describe('the approval flow', () => {
     expect(postActions('failed', writer)).toMatchObject({ retry: true });
     expect(groupOf('publishing')).toBe('scheduled');
     expect(groupOf('deleted')).toBeNull();
+  });
+});
+
+describe('rating a published post', () => {
+  const rated = (row: NetworkRow, ratings: { action: string; status: 'supported' | 'planned' | 'unsupported'; reason?: string }[]): NetworkRow => ({
+    ...row,
+    actions: [...row.actions, ...ratings],
+  });
+  const tube = rated(youtube, [
+    { action: 'like_post', status: 'supported' },
+    { action: 'unlike_post', status: 'supported' },
+    { action: 'dislike', status: 'supported' },
+  ]);
+  const ok = rated({ ...vk, network: 'ok' }, [
+    { action: 'like_post', status: 'supported' },
+    { action: 'unlike_post', status: 'unsupported', reason: "OK's API has no call to take a like back" },
+    { action: 'dislike', status: 'unsupported', reason: 'OK has no dislikes' },
+  ]);
+
+  it('offers a dislike and taking it back where the network has dislikes', () => {
+    expect(ratingOffers(tube).map((o) => [o.rating, o.allowed])).toEqual([
+      ['like', true],
+      ['unlike', true],
+      ['dislike', true],
+      ['undislike', true],
+    ]);
+    expect(ratingReasons(ratingOffers(tube))).toEqual([]);
+  });
+
+  it('disables what the network forbids, with its reason once per reason', () => {
+    const offers = ratingOffers(ok);
+    expect(offers.filter((o) => o.allowed).map((o) => o.rating)).toEqual(['like']);
+    expect(ratingReasons(offers)).toEqual([
+      { ratings: ['unlike'], reason: "OK's API has no call to take a like back" },
+      { ratings: ['dislike', 'undislike'], reason: 'OK has no dislikes' },
+    ]);
+  });
+
+  it('offers nothing while the matrix is unknown', () => {
+    expect(ratingOffers(undefined).every((o) => !o.allowed && o.reason === null)).toBe(true);
+    expect(ratingReasons(ratingOffers(undefined))).toEqual([]);
   });
 });

@@ -351,6 +351,47 @@ export function groupOf(status: string): PostGroup | null {
   return (POST_GROUPS as readonly string[]).includes(status) ? (status as PostGroup) : null;
 }
 
+/** What may be done to a published post as one of its profiles. */
+export const RATINGS = ['like', 'unlike', 'dislike', 'undislike'] as const;
+export type Rating = (typeof RATINGS)[number];
+
+/** The capability matrix's action each rating is: disliking and taking it back are one. */
+const RATING_ACTIONS: Record<Rating, string> = {
+  like: 'like_post',
+  unlike: 'unlike_post',
+  dislike: 'dislike',
+  undislike: 'dislike',
+};
+
+export interface RatingOffer {
+  rating: Rating;
+  /** Whether the profile's network allows it. */
+  allowed: boolean;
+  /** Why not, in the network's words (null while the matrix is unknown). */
+  reason: string | null;
+}
+
+/** Each rating of a post on a profile of the network whose matrix row is `row`. */
+export function ratingOffers(row: NetworkRow | undefined): RatingOffer[] {
+  return RATINGS.map((rating) => {
+    const support = row?.actions.find((a) => a.action === RATING_ACTIONS[rating]);
+    const allowed = support?.status === 'supported';
+    return { rating, allowed, reason: allowed ? null : (support?.reason ?? null) };
+  });
+}
+
+/** The reasons of the ratings a network forbids, each once, with the ratings it covers. */
+export function ratingReasons(offers: RatingOffer[]): { ratings: Rating[]; reason: string }[] {
+  const reasons: { ratings: Rating[]; reason: string }[] = [];
+  for (const o of offers) {
+    if (o.allowed || !o.reason) continue;
+    const same = reasons.find((r) => r.reason === o.reason);
+    if (same) same.ratings.push(o.rating);
+    else reasons.push({ ratings: [o.rating], reason: o.reason });
+  }
+  return reasons;
+}
+
 /** What the caller may do with a post in its status, given their rights on its profiles. */
 export function postActions(status: string, can: { publish: boolean; approve: boolean; delete: boolean }) {
   return {

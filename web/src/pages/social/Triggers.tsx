@@ -1,6 +1,7 @@
 // Triggered tasks: rules "when a post or comment with #X (or by author Y) appears, on one
-// profile or any → like, reply from a template, hide, or notify an employee"; listed, created,
-// edited, switched on and off, deleted.
+// profile or any → like, dislike, reply from a template, hide, or notify an employee"; listed,
+// created, edited, switched on and off, deleted. A dislike is offered disabled, with the
+// network's reason, for a profile whose network has none.
 import { Alert, Button, Group, Modal, NativeSelect, Stack, Switch, Table, Text, TextInput, Textarea } from '@mantine/core';
 import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 import { ok } from '../../api/client';
@@ -9,7 +10,20 @@ import { useApi } from '../../auth/session';
 import { ErrorNote } from '../../components/ErrorNote';
 import { PageTitle } from '../../components/Page';
 import { useI18n, type MessageKey } from '../../i18n';
-import { draftOf, EMPTY_DRAFT, networkName, REPLY_VARIABLES, triggerInput, type DraftErrors, type SocialProfile, type Trigger, type TriggerDraft } from './logic';
+import { useNetworks } from './CapabilityMatrix';
+import {
+  draftOf,
+  EMPTY_DRAFT,
+  networkName,
+  REPLY_VARIABLES,
+  TRIGGER_ACTIONS,
+  triggerActionBlocked,
+  triggerInput,
+  type DraftErrors,
+  type SocialProfile,
+  type Trigger,
+  type TriggerDraft,
+} from './logic';
 
 export function Triggers() {
   const { t } = useI18n();
@@ -186,12 +200,24 @@ function TriggerForm({ trigger, profiles, people, onClose, onSaved }: FormProps)
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const template = useRef<HTMLTextAreaElement>(null);
+  const { networks } = useNetworks();
   const set = (patch: Partial<TriggerDraft>) => setDraft((d) => ({ ...d, ...patch }));
+  const chosen = profiles.find((p) => p.id === draft.profileId);
+  const rowOf = chosen ? networks?.find((n) => n.network === chosen.network) : undefined;
+  const blocked = (a: TriggerDraft['action']) => triggerActionBlocked(a, rowOf);
+  const dislikeWhy = blocked('dislike');
+  const actionNote =
+    dislikeWhy !== null && chosen
+      ? t('triggers.dislikeNot', { network: networkName(chosen.network, t), reason: dislikeWhy })
+      : draft.action === 'dislike' && !chosen
+        ? t('triggers.dislikeAny')
+        : null;
   const fieldError = (k: keyof DraftErrors) => (errors[k] ? t(errors[k]!) : null);
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     const made = triggerInput(draft);
+    if (blocked(draft.action) !== null) return;
     if ('errors' in made) {
       setErrors(made.errors);
       return;
@@ -250,7 +276,10 @@ function TriggerForm({ trigger, profiles, people, onClose, onSaved }: FormProps)
             label={t('triggers.action')}
             value={draft.action}
             onChange={(e) => set({ action: e.currentTarget.value as TriggerDraft['action'] })}
-            data={(['like', 'reply', 'hide', 'notify'] as const).map((a) => ({ value: a, label: t(`triggers.action.${a}` as MessageKey) }))}
+            data={TRIGGER_ACTIONS.map((a) => ({ value: a, label: t(`triggers.action.${a}` as MessageKey), disabled: blocked(a) !== null }))}
+            description={blocked(draft.action) === null ? actionNote : null}
+            error={blocked(draft.action) !== null ? actionNote : null}
+            data-testid="trigger-action"
           />
           {draft.action === 'reply' && (
             <>

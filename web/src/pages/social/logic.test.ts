@@ -18,6 +18,7 @@ import {
   oauthMissing,
   offersOAuth,
   taskKindText,
+  triggerActionBlocked,
   triggerInput,
   unreadCount,
   validExternalId,
@@ -120,6 +121,25 @@ describe('a trigger’s form', () => {
     ).toEqual({
       input: { name: 'VIP', condition: { kind: 'author', author_id: '42' }, action: { kind: 'reply', template: 'Hi {{author.name}}' }, enabled: false, profile_id: 'p1' },
     });
+  });
+
+  it('dislikes where the chosen profile’s network has dislikes, and says why not elsewhere', () => {
+    expect(triggerInput({ ...EMPTY_DRAFT, name: 'Ads', value: 'ads', action: 'dislike' })).toEqual({
+      input: { name: 'Ads', condition: { kind: 'hashtag', hashtag: '#ads' }, action: { kind: 'dislike' }, enabled: true, profile_id: null },
+    });
+    const row = (network: string, status: 'supported' | 'unsupported', reason?: string): NetworkRow => ({
+      network,
+      oauth: false,
+      comments: 'webhook',
+      connect: { action: 'connect', status: 'supported' },
+      actions: [{ action: 'dislike', status, reason }],
+    });
+    expect(triggerActionBlocked('dislike', row('youtube', 'supported'))).toBeNull();
+    expect(triggerActionBlocked('dislike', row('vk', 'unsupported', 'VK has no dislikes'))).toBe('VK has no dislikes');
+    expect(triggerActionBlocked('like', row('vk', 'unsupported', 'VK has no dislikes'))).toBeNull();
+    // Any profile, or the matrix not loaded yet: the server decides.
+    expect(triggerActionBlocked('dislike', undefined)).toBeNull();
+    expect(taskKindText('social.undislike', tEn)).toBe('Take back a dislike');
   });
 
   it('turns a stored trigger back into the same input', () => {

@@ -1,6 +1,7 @@
 // The social pages' pure rules: how a network row of the capability matrix is offered for
 // connecting (by token, by OAuth, or not at all and why), the OAuth return page's query, file
-// sizes and kinds of the media library, a trigger form's draft to and from the API's shape,
+// sizes and kinds of the media library, a trigger form's draft to and from the API's shape
+// (and whether its action suits the chosen profile's network),
 // what may be done with a task, and the notification bell's unread count.
 import type { components } from '../../api/schema';
 import type { MessageKey, Translate } from '../../i18n';
@@ -116,7 +117,7 @@ export function mediaLabel(mime: string): string {
 // --- triggers --------------------------------------------------------------------------------
 
 export type ConditionKind = 'hashtag' | 'author';
-export type TriggerActionKind = 'like' | 'reply' | 'hide' | 'notify';
+export type TriggerActionKind = 'like' | 'dislike' | 'reply' | 'hide' | 'notify';
 
 export interface TriggerDraft {
   name: string;
@@ -142,6 +143,20 @@ export const EMPTY_DRAFT: TriggerDraft = {
 };
 
 export const REPLY_VARIABLES = ['author.name', 'item.text', 'network'];
+
+/** The actions a trigger may take, in the order the form offers them. */
+export const TRIGGER_ACTIONS: readonly TriggerActionKind[] = ['like', 'dislike', 'reply', 'hide', 'notify'];
+
+/**
+ * Why a trigger's action cannot be taken on the chosen profile's network, from its matrix row
+ * (null when it can, or while the row is unknown). Only a dislike is refused by the server for
+ * a network without it; for any profile it simply fires where the network has dislikes.
+ */
+export function triggerActionBlocked(action: TriggerActionKind, row: NetworkRow | undefined): string | null {
+  if (action !== 'dislike' || !row) return null;
+  const support = row.actions.find((a) => a.action === 'dislike');
+  return support?.status === 'supported' ? null : (support?.reason ?? '');
+}
 
 /** `#Sale`, `sale` → `#Sale`; null when it is not a hashtag. */
 export function hashtagOf(value: string): string | null {
@@ -214,6 +229,8 @@ const TASK_KINDS = [
   'social.hide_comment',
   'social.like',
   'social.unlike',
+  'social.dislike',
+  'social.undislike',
   'trigger.notify',
 ];
 
