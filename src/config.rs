@@ -574,6 +574,10 @@ config_section! {
         meta_app_id: String = String::new(),
         /// Meta app secret (OAuth and `X-Hub-Signature-256` of webhooks).
         meta_app_secret: Secret = Secret::default(),
+        /// The verify token set beside the Meta app's callback URL in its dashboard
+        /// (`/hooks/social/facebook`, `/hooks/social/instagram`): Meta's subscription
+        /// handshake there must present it. Empty refuses every handshake.
+        meta_verify_token: Secret = Secret::default(),
         /// X app's OAuth 2.0 client id.
         x_client_id: String = String::new(),
         /// X app's client secret (OAuth and the webhooks' CRC and signatures).

@@ -25,6 +25,7 @@ use omnihub_connectors::email::cursor_from_first_message;
 use omnihub_connectors::registry::{self, Endpoints};
 use omnihub_core::ClientId;
 use omnihub_core::model::{Channel, ChannelKind, Provider};
+use omnihub_sandbox::graph::{GraphConfig, GraphSandbox};
 use omnihub_sandbox::imap::letter::Letter;
 use omnihub_sandbox::imap::{ImapSandbox, MailStore};
 use omnihub_sandbox::max::{MaxConfig, MaxSandbox};
@@ -37,6 +38,8 @@ use omnihub_sandbox::vk::{VkConfig, VkSandbox};
 use omnihub_sandbox::whatsapp::{
     Customer as WhatsappCustomer, CustomerMessage, WhatsappConfig, WhatsappSandbox,
 };
+use omnihub_sandbox::x::{XConfig, XSandbox};
+use omnihub_sandbox::youtube::{YoutubeConfig, YoutubeSandbox};
 use omnihub_store::{ChannelPatch, DynStore, NewChannel};
 use rand::Rng as _;
 use serde_json::{Value, json};
@@ -48,6 +51,8 @@ const TELEGRAM_TOKEN: &str = "7000000001:AAH-omnihub_demo_bot";
 const TELEGRAM_SECRET: &str = "demo-telegram-secret";
 const VK_SECRET: &str = "demo-vk-secret";
 const MAX_SECRET: &str = "demo-max-secret";
+/// The verify token set beside the Meta application's callback (in Meta's dashboard).
+pub(super) const META_VERIFY_TOKEN: &str = "demo-meta-verify-token";
 
 /// The demo's mailbox: its address is also its IMAP and SMTP login.
 const MAILBOX_ADDRESS: &str = "sales@romashka.test";
@@ -71,6 +76,12 @@ pub struct DemoProviders {
     pbx: AriSandbox,
     /// The OK group of the demo's social profiles.
     ok: OkSandbox,
+    /// The Facebook Page and its Instagram business account (Meta's Graph API).
+    graph: GraphSandbox,
+    /// The X account.
+    x: XSandbox,
+    /// The YouTube channel.
+    youtube: YoutubeSandbox,
     /// The sales mailbox (IMAP) and the mail server that takes its replies (SMTP).
     mail: ImapSandbox,
     smtp: SmtpSandbox,
@@ -103,6 +114,15 @@ impl DemoProviders {
             ok: OkSandbox::start(OkConfig::default())
                 .await
                 .context("ok sandbox")?,
+            graph: GraphSandbox::start(GraphConfig::default())
+                .await
+                .context("graph sandbox")?,
+            x: XSandbox::start(XConfig::default())
+                .await
+                .context("x sandbox")?,
+            youtube: YoutubeSandbox::start(YoutubeConfig::default())
+                .await
+                .context("youtube sandbox")?,
             mail: ImapSandbox::start(mail_store)
                 .await
                 .context("imap sandbox")?,
@@ -123,6 +143,15 @@ impl DemoProviders {
             ok_oauth_token: self.ok.token_url(),
             viber_api: self.viber.base_url(),
             max_api: self.max.base_url(),
+            graph_api: self.graph.base_url(),
+            meta_oauth_authorize: self.graph.authorize_url(),
+            meta_oauth_token: self.graph.token_url(),
+            x_api: self.x.base_url(),
+            x_oauth_authorize: self.x.authorize_url(),
+            x_oauth_token: self.x.token_url(),
+            youtube_api: self.youtube.base_url(),
+            google_oauth_authorize: self.youtube.authorize_url(),
+            google_oauth_token: self.youtube.token_url(),
             // The demo's mail servers are the local fakes.
             allow_private_mail_hosts: true,
             // The demo's PBX is the local fake.
@@ -141,6 +170,21 @@ impl DemoProviders {
         &self.ok
     }
 
+    /// The Graph fake: the demo's Facebook Page and Instagram account.
+    pub fn graph_sandbox(&self) -> &GraphSandbox {
+        &self.graph
+    }
+
+    /// The X fake: the demo's X account.
+    pub fn x_sandbox(&self) -> &XSandbox {
+        &self.x
+    }
+
+    /// The YouTube fake: the demo's channel.
+    pub fn youtube_sandbox(&self) -> &YoutubeSandbox {
+        &self.youtube
+    }
+
     /// `[social]`: the server's applications registered with the fakes, so "Connect with …"
     /// goes through each fake's authorization page.
     pub fn social_config(&self) -> SocialConfig {
@@ -150,7 +194,15 @@ impl DemoProviders {
             ok_client_id: ok.application_id.clone(),
             ok_client_secret: Secret::new(ok.secret_key.clone()),
             ok_public_key: ok.application_key.clone(),
-            // New comments on OK (which has no webhooks) show within seconds.
+            meta_app_id: self.graph.config().app_id.clone(),
+            meta_app_secret: Secret::new(self.graph.config().app_secret.clone()),
+            meta_verify_token: Secret::new(META_VERIFY_TOKEN),
+            x_client_id: self.x.config().client_id.clone(),
+            x_client_secret: Secret::new(self.x.config().client_secret.clone()),
+            google_client_id: self.youtube.config().client_id.clone(),
+            google_client_secret: Secret::new(self.youtube.config().client_secret.clone()),
+            // New comments on OK and YouTube (which have no comment webhooks) show within
+            // seconds.
             comments_poll_secs: 10,
             ..SocialConfig::default()
         }

@@ -158,6 +158,13 @@ pub trait SocialStore: Send + Sync {
     async fn get_social_profile(&self, client: ClientId, id: ChannelId) -> Result<SocialProfile>;
     /// Any client's profile, for webhooks (which name the channel, not the client).
     async fn social_profile_for_hook(&self, id: ChannelId) -> Result<SocialProfile>;
+    /// Every client's profiles of one account on `network` (a Page may be connected by several
+    /// clients), for a network's application-wide webhook, which names the account only.
+    async fn social_profiles_for_account(
+        &self,
+        network: &str,
+        external_id: &str,
+    ) -> Result<Vec<SocialProfile>>;
     async fn set_social_profile_status(
         &self,
         client: ClientId,

@@ -204,6 +204,22 @@ impl SocialStore for Backend {
         profile_row(&found(row)?)
     }
 
+    async fn social_profiles_for_account(
+        &self,
+        network: &str,
+        external_id: &str,
+    ) -> Result<Vec<SocialProfile>> {
+        let rows = sqlx::query::<Db>(concat!(
+            profile_select!(),
+            "WHERE p.network = $1 AND p.external_id = $2 ORDER BY p.created_at, p.channel_id"
+        ))
+        .bind(network)
+        .bind(external_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(profile_row).collect()
+    }
+
     async fn set_social_profile_status(
         &self,
         client: ClientId,

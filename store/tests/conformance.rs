@@ -6272,6 +6272,21 @@ async fn social_profiles_posts_threads_and_media(store: DynStore, url: String) {
         store.social_profile_for_hook(profile.id).await.unwrap(),
         profile
     );
+    // An application-wide webhook names the account: both clients' profiles of it, no other.
+    assert_eq!(
+        store
+            .social_profiles_for_account("vk", "123")
+            .await
+            .unwrap(),
+        vec![profile.clone(), theirs.clone()]
+    );
+    assert!(
+        store
+            .social_profiles_for_account("ok", "123")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let mut raw = Raw::connect(&url).await;
     let sealed = raw
         .bytes(

@@ -1,5 +1,6 @@
 //! The real binary: `omnihub demo` serving HTTPS with its self-signed certificate and HSTS, the
-//! plain-HTTP listener that only redirects, and the configuration commands.
+//! plain-HTTP listener that only redirects, its inbox filling from every messenger, the
+//! mailbox and the social profiles of every network, and the configuration commands.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -344,6 +345,45 @@ async fn demo_serves_https_with_hsts_redirects_plain_http_and_fills_the_inbox() 
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    // The client's social profiles on every network are connected and active, and comments
+    // under their posts reach the inbox, from the networks beyond VK and OK too (Meta's
+    // application callback, X's webhook, YouTube's polling).
+    let networks = ["vk", "ok", "facebook", "instagram", "x", "youtube"];
+    let newer = ["facebook", "instagram", "x", "youtube"];
+    loop {
+        let profiles = get("/api/v1/social/profiles").await;
+        let profiles = profiles["items"].as_array().unwrap();
+        let network_of = |id: &serde_json::Value| {
+            profiles
+                .iter()
+                .find(|p| p["id"] == *id)
+                .map(|p| p["network"].as_str().unwrap().to_string())
+        };
+        let active: std::collections::BTreeSet<&str> = profiles
+            .iter()
+            .filter(|p| p["status"] == "active")
+            .map(|p| p["network"].as_str().unwrap())
+            .collect();
+        let page = get("/api/v1/conversations?limit=200").await;
+        let commented: std::collections::BTreeSet<String> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| network_of(&s["conversation"]["channel_id"]))
+            .collect();
+        if networks.iter().all(|n| active.contains(n))
+            && newer.iter().any(|n| commented.contains(*n))
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "profiles active on {active:?}, comments in the inbox from {commented:?} only:\n{}",
+            output()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
     drop(child);
 }

@@ -580,6 +580,9 @@ const ROWS: &[Row] = &[
         Open,
         [401; 7],
     ),
+    // the Meta application's callback: unsigned, or without the app's verify token
+    row("POST", "/hooks/social/{network}", Open, [401; 7]),
+    row("GET", "/hooks/social/{network}", Open, [401; 7]),
     // connecting by OAuth: the matrix's server has no VK application (422); a made-up grant
     // opens for nobody (400); the network's redirect back needs no session and, without a
     // state, sends the browser to the console's page with an error (303)
@@ -918,10 +921,12 @@ async fn path_id(w: &World, row: &Row, scope: Scope) -> Option<String> {
         (_, p) if p.starts_with("/api/v1/public/widgets/{public_key}") => {
             matrix_widget(w, t).await.1
         }
-        // No record of a client: a network's name and a sealed grant, or a signed link to a
-        // library file without its signature, filled in below.
+        // No record of a client: a network's name and a sealed grant, a signed link to a
+        // library file without its signature, or the Meta application's callback, filled in
+        // below.
         (_, p)
             if p.starts_with("/api/v1/social/oauth/")
+                || p == "/hooks/social/{network}"
                 || p.starts_with("/oauth/social/")
                 || p.starts_with("/media/social/") =>
         {
@@ -1007,6 +1012,10 @@ async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
         .replace("{network}", "vk");
     if row.path == "/api/v1/public/widgets/{public_key}/attachments" {
         uri.push_str("?client_message_id=matrix");
+    }
+    if row.path == "/hooks/social/{network}" {
+        // Only Meta's networks have an application-wide callback.
+        uri = "/hooks/social/facebook".to_string();
     }
     let mut headers = Vec::new();
     let mut raw = None;
@@ -1223,6 +1232,7 @@ async fn prepare(w: &World, row: &Row, role: Role, scope: Scope) -> Prepared {
         ("POST", "/hooks/social/{network}/{profile_id}") => {
             Some(json!({ "type": "wall_reply_new", "group_id": 1, "secret": "matrix" }))
         }
+        ("POST", "/hooks/social/{network}") => Some(json!({ "object": "page", "entry": [] })),
         ("POST", "/api/v1/social/oauth/grants/{grant}/connect") => {
             Some(json!({ "external_ids": ["1"] }))
         }

@@ -8,6 +8,9 @@
 //! forged webhook is refused, and what a network does not allow answers 422 with its reason.
 //! A video of the library goes to the Page through `/{page-id}/videos` by its signed link, and
 //! to Instagram as a reel whose container is polled until Meta has processed it.
+//! The Meta application's one callback (`/hooks/social/facebook`, `/hooks/social/instagram`)
+//! answers the handshake with the server's verify token, checks each delivery's signature once,
+//! and gives each entry to every client's profile of its account, ignoring unknown accounts.
 
 use std::time::{Duration, Instant};
 
@@ -16,7 +19,7 @@ use chrono::Utc;
 use omnihub_sandbox::graph::{GraphConfig, GraphSandbox, Person};
 use serde_json::{Value, json};
 
-use crate::support::{Options, Who, World};
+use crate::support::{Options, Tenant, Who, World};
 
 struct Meta {
     w: World,
@@ -31,6 +34,9 @@ impl Drop for Meta {
         actix_web::rt::spawn(async move { handle.stop(false).await });
     }
 }
+
+/// The verify token set beside the application's callback in Meta's dashboard.
+const APP_VERIFY_TOKEN: &str = "meta-app-verify-token";
 
 fn jane() -> Person {
     Person {
@@ -57,6 +63,7 @@ impl Meta {
         options.social.meta_app_id = graph.config().app_id.clone();
         options.social.meta_app_secret =
             omnihub::config::Secret::new(graph.config().app_secret.clone());
+        options.social.meta_verify_token = omnihub::config::Secret::new(APP_VERIFY_TOKEN);
         options.public_url = Some(base.clone());
         options.max_body_bytes = 256 * 1024;
         let w = World::with(label, options).await;
@@ -80,10 +87,15 @@ impl Meta {
 
     /// Connects the network's profile with the Page token; answers its id.
     async fn connect(&self, network: &str, external_id: &str) -> String {
+        self.connect_for(&self.w.a, network, external_id).await
+    }
+
+    /// Connects the network's profile for `tenant`'s client.
+    async fn connect_for(&self, tenant: &Tenant, network: &str, external_id: &str) -> String {
         let r = self
             .w
             .post(
-                Who::Session(&self.w.a.owner),
+                Who::Session(&tenant.owner),
                 "/api/v1/social/profiles",
                 json!({
                     "network": network,
@@ -126,6 +138,30 @@ impl Meta {
             .await
             .unwrap();
         url
+    }
+
+    /// The texts of the messages in `tenant`'s conversations of `profile`, sorted.
+    async fn texts_of(&self, tenant: &Tenant, profile: &str) -> Vec<String> {
+        let who = Who::Session(&tenant.owner);
+        let r = self.w.get(who, "/api/v1/conversations?limit=100").await;
+        r.assert_status(200);
+        let mut texts = Vec::new();
+        for item in r.json()["items"].as_array().unwrap() {
+            if item["conversation"]["channel_id"] != profile {
+                continue;
+            }
+            let id = item["conversation"]["id"].as_str().unwrap();
+            let r = self
+                .w
+                .get(who, &format!("/api/v1/conversations/{id}/messages"))
+                .await;
+            r.assert_status(200);
+            for message in r.json()["items"].as_array().unwrap() {
+                texts.push(message["text"].as_str().unwrap().to_string());
+            }
+        }
+        texts.sort();
+        texts
     }
 
     async fn until<F, Fut>(&self, what: &str, mut check: F)
@@ -581,5 +617,106 @@ async fn facebook_and_instagram_posts_are_tied_to_a_place_page() {
     let media = m.graph.media();
     assert_eq!(media.len(), 1);
     assert_eq!(media[0].location_id.as_deref(), Some(place.as_str()));
+    assert_eq!(m.graph.violations(), Vec::<String>::new());
+}
+
+#[actix_web::test]
+async fn the_meta_apps_callback_gives_each_account_its_entries_in_every_client() {
+    let m = Meta::start("social-meta-app").await;
+    let page_id = m.graph.config().page_id.clone();
+    let ig_user = m.graph.config().ig_user_id.clone();
+    // Client A connects the Page; client B the same Page and its Instagram account.
+    let a_page = m.connect_for(&m.w.a, "facebook", &page_id).await;
+    let b_page = m.connect_for(&m.w.b, "facebook", &page_id).await;
+    let b_instagram = m.connect_for(&m.w.b, "instagram", &ig_user).await;
+
+    // The dashboard's handshake: only the application's verify token, and only on Meta's
+    // networks' callbacks.
+    let page_hook = format!("{}/hooks/social/facebook", m.base);
+    let instagram_hook = format!("{}/hooks/social/instagram", m.base);
+    assert_eq!(
+        m.graph.handshake(&page_hook, "not-the-token", "7").await.0,
+        Some(401)
+    );
+    assert_eq!(
+        m.graph
+            .handshake(
+                &format!("{}/hooks/social/vk", m.base),
+                APP_VERIFY_TOKEN,
+                "7"
+            )
+            .await
+            .0,
+        Some(404)
+    );
+    m.graph
+        .configure_callback("page", &page_hook, APP_VERIFY_TOKEN)
+        .await
+        .unwrap();
+    m.graph
+        .configure_callback("instagram", &instagram_hook, APP_VERIFY_TOKEN)
+        .await
+        .unwrap();
+
+    // One delivery about the Page and a Page nobody connected: the Page's entry reaches both
+    // clients' profiles of it, the other is dropped.
+    let post = m.graph.seed_post("Spring collection");
+    let first = m
+        .graph
+        .person_comments(&post, &jane(), "Is M in stock?", None)
+        .await
+        .unwrap();
+    assert!(first.accepted(), "{first:?}");
+    assert_eq!(first.url, page_hook);
+    let mut body = first.json();
+    let mut theirs = body["entry"][0].clone();
+    theirs["id"] = json!("109999999999999");
+    theirs["changes"][0]["value"]["comment_id"] = json!("109999999999999_7");
+    theirs["changes"][0]["value"]["message"] = json!("Not yours");
+    let mut ours = body["entry"][0].clone();
+    ours["changes"][0]["value"]["comment_id"] = json!(format!("{post}_8"));
+    ours["changes"][0]["value"]["message"] = json!("And L?");
+    body["entry"] = json!([theirs, ours]);
+    let both = m.graph.deliver("page", &body).await.unwrap();
+    assert!(both.accepted(), "{both:?}");
+    let expected = ["And L?", "Is M in stock?"];
+    assert_eq!(m.texts_of(&m.w.a, &a_page).await, expected);
+    assert_eq!(m.texts_of(&m.w.b, &b_page).await, expected);
+
+    // Instagram's delivery goes to the account's profile only.
+    let on_media = m
+        .graph
+        .person_comments_on_media("17900000000000042", &jane(), "Price?", None)
+        .await
+        .unwrap();
+    assert!(on_media.accepted(), "{on_media:?}");
+    assert_eq!(on_media.url, instagram_hook);
+    assert_eq!(m.texts_of(&m.w.b, &b_instagram).await, ["Price?"]);
+
+    // Replays add nothing; a forged delivery is refused and adds nothing.
+    for delivery in [&first, &both, &on_media] {
+        assert!(m.graph.redeliver(delivery).await.accepted());
+    }
+    let mut forged = first.json();
+    forged["entry"][0]["changes"][0]["value"]["comment_id"] = json!(format!("{post}_9"));
+    forged["entry"][0]["changes"][0]["value"]["message"] = json!("Forged");
+    assert_eq!(
+        m.graph.forge("page", &forged).await.unwrap().status,
+        Some(401)
+    );
+    assert_eq!(m.texts_of(&m.w.a, &a_page).await, expected);
+    assert_eq!(m.texts_of(&m.w.b, &b_page).await, expected);
+    assert_eq!(m.texts_of(&m.w.b, &b_instagram).await, ["Price?"]);
+    // Nothing of the unknown Page reached either client, in any conversation.
+    for tenant in [&m.w.a, &m.w.b] {
+        let r =
+            m.w.get(
+                Who::Session(&tenant.owner),
+                "/api/v1/conversations?limit=100",
+            )
+            .await;
+        assert!(!r.text().contains("Not yours"), "{}", r.text());
+        assert!(!r.text().contains("Forged"), "{}", r.text());
+    }
     assert_eq!(m.graph.violations(), Vec::<String>::new());
 }

@@ -432,17 +432,7 @@ impl SocialNetwork for FacebookPage {
             .map_err(|err| WebhookError::Malformed(format!("not JSON: {err}")))?;
         let mut events = Vec::new();
         for entry in graph::entries(&body, "page", &self.page_id)? {
-            let changes = entry.get("changes").and_then(Value::as_array);
-            for change in changes.into_iter().flatten() {
-                let value = change.get("value").unwrap_or(&Value::Null);
-                if change.get("field").and_then(Value::as_str) != Some("feed")
-                    || value.get("verb").and_then(Value::as_str) != Some("add")
-                {
-                    events.push(SocialEvent::Ignored);
-                    continue;
-                }
-                events.push(feed_event(value, &self.page_id)?);
-            }
+            events.extend(entry_events(entry, &self.page_id)?);
         }
         Ok(Delivered {
             event_id: None,
@@ -466,6 +456,24 @@ impl SocialNetwork for FacebookPage {
         }
         Ok(())
     }
+}
+
+/// The events of one verified `page` webhook entry about the Page `page_id`: its `feed`
+/// changes that add something (the rest are acknowledged and ignored).
+pub(crate) fn entry_events(entry: &Value, page_id: &str) -> Result<Vec<SocialEvent>, WebhookError> {
+    let mut events = Vec::new();
+    let changes = entry.get("changes").and_then(Value::as_array);
+    for change in changes.into_iter().flatten() {
+        let value = change.get("value").unwrap_or(&Value::Null);
+        if change.get("field").and_then(Value::as_str) != Some("feed")
+            || value.get("verb").and_then(Value::as_str) != Some("add")
+        {
+            events.push(SocialEvent::Ignored);
+            continue;
+        }
+        events.push(feed_event(value, page_id)?);
+    }
+    Ok(events)
 }
 
 /// One `feed` change that adds something: a comment (or reply), or a post.

@@ -504,30 +504,7 @@ impl SocialNetwork for InstagramAccount {
             .map_err(|err| WebhookError::Malformed(format!("not JSON: {err}")))?;
         let mut events = Vec::new();
         for entry in graph::entries(&body, "instagram", &self.ig_user_id)? {
-            // Direct messages (`messaging[]`) are not this connector's.
-            let changes = entry.get("changes").and_then(Value::as_array);
-            for change in changes.into_iter().flatten() {
-                if change.get("field").and_then(Value::as_str) != Some("comments") {
-                    events.push(SocialEvent::Ignored);
-                    continue;
-                }
-                let value = change.get("value").unwrap_or(&Value::Null);
-                let malformed = |what: &str| {
-                    WebhookError::Malformed(format!("a comments change without {what}"))
-                };
-                let author =
-                    id_of(value.pointer("/from/id")).ok_or_else(|| malformed("from.id"))?;
-                events.push(SocialEvent::Comment(RemoteComment {
-                    id: id_of(value.get("id")).ok_or_else(|| malformed("id"))?,
-                    post_id: id_of(value.pointer("/media/id"))
-                        .ok_or_else(|| malformed("media.id"))?,
-                    by_profile: author == self.ig_user_id,
-                    author_id: author,
-                    text: text(value, "text"),
-                    created_at: graph::time(entry.get("time")),
-                    reply_to: id_of(value.get("parent_id")),
-                }));
-            }
+            events.extend(entry_events(entry, &self.ig_user_id)?);
         }
         Ok(Delivered {
             event_id: None,
@@ -554,6 +531,36 @@ impl SocialNetwork for InstagramAccount {
         }
         Ok(())
     }
+}
+
+/// The events of one verified `instagram` webhook entry about the account `ig_user_id`: its
+/// `comments` changes. Direct messages (`messaging[]`) are not this connector's.
+pub(crate) fn entry_events(
+    entry: &Value,
+    ig_user_id: &str,
+) -> Result<Vec<SocialEvent>, WebhookError> {
+    let mut events = Vec::new();
+    let changes = entry.get("changes").and_then(Value::as_array);
+    for change in changes.into_iter().flatten() {
+        if change.get("field").and_then(Value::as_str) != Some("comments") {
+            events.push(SocialEvent::Ignored);
+            continue;
+        }
+        let value = change.get("value").unwrap_or(&Value::Null);
+        let malformed =
+            |what: &str| WebhookError::Malformed(format!("a comments change without {what}"));
+        let author = id_of(value.pointer("/from/id")).ok_or_else(|| malformed("from.id"))?;
+        events.push(SocialEvent::Comment(RemoteComment {
+            id: id_of(value.get("id")).ok_or_else(|| malformed("id"))?,
+            post_id: id_of(value.pointer("/media/id")).ok_or_else(|| malformed("media.id"))?,
+            by_profile: author == ig_user_id,
+            author_id: author,
+            text: text(value, "text"),
+            created_at: graph::time(entry.get("time")),
+            reply_to: id_of(value.get("parent_id")),
+        }));
+    }
+    Ok(events)
 }
 
 /// Connects an Instagram account: reads its username (checking the token) and the Page the

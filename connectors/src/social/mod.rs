@@ -18,6 +18,7 @@
 pub mod facebook;
 pub mod graph;
 pub mod instagram;
+pub mod meta_app;
 pub mod oauth;
 pub mod ok;
 pub mod place;

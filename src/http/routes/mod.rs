@@ -32,6 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     system::configure(cfg);
     // Provider webhooks live outside /api/v1: their addresses are part of the external contract.
     hooks::configure(cfg);
+    social_hooks::configure_app_callbacks(cfg);
     provider_hooks::configure(cfg);
     social_hooks::configure(cfg);
     social_oauth::configure_callback(cfg);

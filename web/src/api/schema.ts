@@ -1836,6 +1836,33 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/hooks/social/{network}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Meta's subscription handshake for the application's callback: `hub.challenge` is echoed
+         *     when `hub.verify_token` is the server's `[social] meta_verify_token`.
+         */
+        get: operations["meta_app_hook_handshake"];
+        put?: never;
+        /**
+         * Receives the Meta application's webhook for Facebook Pages (`object: page`, at
+         *     `/hooks/social/facebook`) or Instagram accounts (`object: instagram`, at
+         *     `/hooks/social/instagram`): `X-Hub-Signature-256` is checked once with the app secret,
+         *     and each entry's events go to every profile connected for its account (`entry[].id`), in
+         *     its own client; entries of accounts no profile is connected for are ignored.
+         */
+        post: operations["meta_app_hook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/hooks/social/{network}/{profile_id}": {
         parameters: {
             query?: never;
@@ -10599,6 +10626,124 @@ export interface operations {
                 };
             };
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    meta_app_hook_handshake: {
+        parameters: {
+            query: {
+                /** @description `subscribe` */
+                "hub.mode": string;
+                /** @description the server's `[social] meta_verify_token` */
+                "hub.verify_token": string;
+                /** @description echoed back */
+                "hub.challenge": string;
+            };
+            header?: never;
+            path: {
+                /** @description `facebook` or `instagram` */
+                network: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `hub.challenge` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description no `hub.challenge` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `invalid_signature`: a wrong verify token, or none configured */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not a network with an application-wide callback */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    meta_app_hook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `facebook` or `instagram` */
+                network: string;
+            };
+            cookie?: never;
+        };
+        /** @description Meta's payload: `{"object", "entry": [{"id", "time", "changes"}]}` */
+        requestBody: {
+            content: {
+                "application/json": string;
+            };
+        };
+        responses: {
+            /** @description every entry committed for every profile of its account (or a redelivery, or entries of no connected account) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description signed, but not a body of the network's object */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `invalid_signature`: no signature, a wrong one, or no Meta app secret configured */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not a network with an application-wide callback */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
