@@ -192,6 +192,22 @@ impl App {
 }
 
 /// A browser that does not follow redirects, so each hop of an OAuth flow can be looked at.
+/// A YouTube fake, an app on it, and the fake's channel connected by its owner's token.
+async fn youtube_app(name: &str) -> (YoutubeSandbox, App, Value) {
+    let yt = YoutubeSandbox::start(YoutubeConfig::default())
+        .await
+        .unwrap();
+    let s = App::start(name, None, Some(&yt)).await;
+    let profile = s
+        .connect(
+            "youtube",
+            &yt.config().channel_id,
+            &yt.config().access_token,
+        )
+        .await;
+    (yt, s, profile)
+}
+
 fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -607,18 +623,8 @@ async fn an_x_account_publishes_once_and_its_replies_are_answered_from_the_inbox
 
 #[actix_web::test]
 async fn a_youtube_channel_answers_polled_comments_and_refuses_what_youtube_cannot_do() {
-    let yt = YoutubeSandbox::start(YoutubeConfig::default())
-        .await
-        .unwrap();
-    let s = App::start("social-youtube", None, Some(&yt)).await;
+    let (yt, s, profile) = youtube_app("social-youtube").await;
     let owner = Who::Session(&s.w.a.owner);
-    let profile = s
-        .connect(
-            "youtube",
-            &yt.config().channel_id,
-            &yt.config().access_token,
-        )
-        .await;
     assert_eq!(profile["status"], "active", "{profile}");
     assert_eq!(profile["name"], "Sandbox Channel");
     let profile_id: ChannelId = profile["id"].as_str().unwrap().parse().unwrap();
@@ -726,18 +732,8 @@ async fn a_youtube_channel_answers_polled_comments_and_refuses_what_youtube_cann
 
 #[actix_web::test]
 async fn a_video_of_the_library_is_uploaded_to_youtube_once() {
-    let yt = YoutubeSandbox::start(YoutubeConfig::default())
-        .await
-        .unwrap();
-    let s = App::start("social-youtube-video", None, Some(&yt)).await;
+    let (yt, s, profile) = youtube_app("social-youtube-video").await;
     let owner = Who::Session(&s.w.a.owner);
-    let profile = s
-        .connect(
-            "youtube",
-            &yt.config().channel_id,
-            &yt.config().access_token,
-        )
-        .await;
     let profile_id: ChannelId = profile["id"].as_str().unwrap().parse().unwrap();
 
     // The bytes decide: an MP4 declared as text is a video; a page declared as MP4 is
@@ -890,18 +886,8 @@ async fn a_video_of_the_library_is_uploaded_to_youtube_once() {
 
 #[actix_web::test]
 async fn a_published_video_is_disliked_and_the_dislike_taken_back() {
-    let yt = YoutubeSandbox::start(YoutubeConfig::default())
-        .await
-        .unwrap();
-    let s = App::start("social-youtube-dislike", None, Some(&yt)).await;
+    let (yt, s, profile) = youtube_app("social-youtube-dislike").await;
     let owner = Who::Session(&s.w.a.owner);
-    let profile = s
-        .connect(
-            "youtube",
-            &yt.config().channel_id,
-            &yt.config().access_token,
-        )
-        .await;
     let profile_id: ChannelId = profile["id"].as_str().unwrap().parse().unwrap();
 
     // A video of the library, published.

@@ -190,6 +190,18 @@ pub fn read_failed(err: io::Error) -> SendError {
     }
 }
 
+/// An image of a post as a multipart part, read whole (refused past `max` bytes).
+pub async fn image_part(
+    image: &super::PostMedia,
+    max: u64,
+) -> Result<reqwest::multipart::Part, SendError> {
+    let bytes = image.source.read_whole(max).await.map_err(read_failed)?;
+    reqwest::multipart::Part::bytes(bytes)
+        .file_name(image.file_name.clone())
+        .mime_str(&image.mime_type)
+        .map_err(|err| crate::rest_client::permanent(format!("bad image type: {err}")))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

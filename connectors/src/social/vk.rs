@@ -180,15 +180,7 @@ impl VkWall {
             .get("upload_url")
             .and_then(Value::as_str)
             .ok_or_else(|| transient("photos.getWallUploadServer gave no upload_url"))?;
-        let bytes = image
-            .source
-            .read_whole(MAX_IMAGE_BYTES as u64)
-            .await
-            .map_err(super::source::read_failed)?;
-        let part = reqwest::multipart::Part::bytes(bytes)
-            .file_name(image.file_name.clone())
-            .mime_str(&image.mime_type)
-            .map_err(|err| permanent(format!("bad image type: {err}")))?;
+        let part = super::source::image_part(image, MAX_IMAGE_BYTES as u64).await?;
         let form = reqwest::multipart::Form::new().part("photo", part);
         let response = self
             .api
