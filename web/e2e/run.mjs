@@ -1101,7 +1101,9 @@ async function main() {
   step('the media library takes an image by drag and drop and refuses a document', async () => {
     const page = state.owner;
     await page.goto(`${base}/social/media`);
-    await page.getByText('The library is empty.').waitFor();
+    // The demo's own photo and video (its Instagram and YouTube posts) are there already.
+    await page.getByTestId('media-item').filter({ hasText: 'demo-shop.jpg' }).waitFor();
+    await page.getByTestId('media-item').filter({ hasText: 'demo-shop.mp4' }).waitFor();
     const drop = async (name, mimeType, base64) => {
       const transfer = await page.evaluateHandle(
         ({ name, mimeType, base64 }) => {
