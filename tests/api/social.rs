@@ -127,27 +127,15 @@ impl Social {
 
     /// Adds a file to the media library as the owner.
     async fn upload(&self, file_name: &str, mime: &str, bytes: &[u8]) -> crate::support::Resp {
-        let boundary = "omnihub-social-boundary";
-        let mut body = format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; \
-             filename=\"{file_name}\"\r\nContent-Type: {mime}\r\n\r\n"
-        )
-        .into_bytes();
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let req = self
-            .w
-            .request(
+        self.w
+            .upload_file(
                 Who::Session(&self.w.a.owner),
-                actix_web::http::Method::POST,
                 "/api/v1/social/media",
+                file_name,
+                mime,
+                bytes,
             )
-            .insert_header((
-                "content-type",
-                format!("multipart/form-data; boundary={boundary}"),
-            ))
-            .set_payload(body);
-        self.w.send(req).await
+            .await
     }
 
     async fn step(&self, id: &str, step: &str, body: Value) -> Value {

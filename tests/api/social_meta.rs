@@ -193,27 +193,16 @@ impl Meta {
 
     /// Adds a file to the media library as the owner; answers its id.
     async fn upload(&self, file_name: &str, mime: &str, bytes: &[u8]) -> String {
-        let boundary = "omnihub-social-boundary";
-        let mut body = format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; \
-             filename=\"{file_name}\"\r\nContent-Type: {mime}\r\n\r\n"
-        )
-        .into_bytes();
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let req = self
+        let r = self
             .w
-            .request(
+            .upload_file(
                 Who::Session(&self.w.a.owner),
-                actix_web::http::Method::POST,
                 "/api/v1/social/media",
+                file_name,
+                mime,
+                bytes,
             )
-            .insert_header((
-                "content-type",
-                format!("multipart/form-data; boundary={boundary}"),
-            ))
-            .set_payload(body);
-        let r = self.w.send(req).await;
+            .await;
         r.assert_status(201);
         r.json()["id"].as_str().unwrap().to_string()
     }

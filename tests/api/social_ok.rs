@@ -80,27 +80,16 @@ impl Social {
     }
 
     async fn upload_photo(&self) -> String {
-        let boundary = "omnihub-ok-boundary";
-        let mut body = format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; \
-             filename=\"photo.png\"\r\nContent-Type: image/png\r\n\r\n"
-        )
-        .into_bytes();
-        body.extend_from_slice(omnihub_sandbox::SAMPLE_PHOTO);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let req = self
+        let r = self
             .w
-            .request(
+            .upload_file(
                 Who::Session(&self.w.a.owner),
-                actix_web::http::Method::POST,
                 "/api/v1/social/media",
+                "photo.png",
+                "image/png",
+                omnihub_sandbox::SAMPLE_PHOTO,
             )
-            .insert_header((
-                "content-type",
-                format!("multipart/form-data; boundary={boundary}"),
-            ))
-            .set_payload(body);
-        let r = self.w.send(req).await;
+            .await;
         r.assert_status(201);
         r.json()["id"].as_str().unwrap().to_string()
     }

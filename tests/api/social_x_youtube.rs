@@ -118,27 +118,15 @@ impl App {
 
     /// Adds a file to the media library as the owner.
     async fn upload(&self, file_name: &str, mime: &str, bytes: &[u8]) -> crate::support::Resp {
-        let boundary = "omnihub-video-boundary";
-        let mut body = format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; \
-             filename=\"{file_name}\"\r\nContent-Type: {mime}\r\n\r\n"
-        )
-        .into_bytes();
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let req = self
-            .w
-            .request(
+        self.w
+            .upload_file(
                 Who::Session(&self.w.a.owner),
-                actix_web::http::Method::POST,
                 "/api/v1/social/media",
+                file_name,
+                mime,
+                bytes,
             )
-            .insert_header((
-                "content-type",
-                format!("multipart/form-data; boundary={boundary}"),
-            ))
-            .set_payload(body);
-        self.w.send(req).await
+            .await
     }
 
     async fn library(&self) -> Vec<Value> {
@@ -329,6 +317,22 @@ impl App {
         profile
     }
 
+    /// The profile's token, granted expiring within minutes, is refreshed once when it is
+    /// connected and once more before each use (two reads of its posts): `refreshes` counts
+    /// the fake's accepted refresh requests.
+    async fn each_use_refreshes_once(&self, id: &str, refreshes: impl Fn() -> usize) {
+        let owner = Who::Session(&self.w.a.owner);
+        let after_connect = refreshes();
+        assert_eq!(after_connect, 1);
+        for round in 1..=2 {
+            self.w
+                .get(owner, &format!("/api/v1/social/profiles/{id}/posts"))
+                .await
+                .assert_status(200);
+            assert_eq!(refreshes(), after_connect + round);
+        }
+    }
+
     /// The stored profile as the API lists it, checked to carry no token.
     async fn listed_profile(&self, id: &str) -> Value {
         let r = self
@@ -357,7 +361,6 @@ async fn an_x_account_connected_through_oauth_keeps_its_rotating_refresh_token()
     .await
     .unwrap();
     let s = App::start("social-x-oauth", Some(&x), None).await;
-    let owner = Who::Session(&s.w.a.owner);
     let token_requests = || x.oauth_requests().len();
     let (asked, grant) = s.authorize("x", &x.authorize_url(), token_requests).await;
     // PKCE with S256, and the scopes that let omnihub work and refresh.
@@ -393,14 +396,7 @@ async fn an_x_account_connected_through_oauth_keeps_its_rotating_refresh_token()
         assert!(all.iter().all(|r| r.accepted), "{all:?}");
         all.len()
     };
-    let after_connect = refreshes();
-    assert_eq!(after_connect, 1);
-    for round in 1..=2 {
-        s.w.get(owner, &format!("/api/v1/social/profiles/{id}/posts"))
-            .await
-            .assert_status(200);
-        assert_eq!(refreshes(), after_connect + round);
-    }
+    s.each_use_refreshes_once(&id, refreshes).await;
     let grants = x.grants();
     assert_eq!(grants.len(), 1, "only the latest refresh token is alive");
     let stored = s.listed_profile(&id).await;
@@ -423,7 +419,6 @@ async fn a_youtube_channel_connected_through_google_oauth_refreshes_with_its_off
     .await
     .unwrap();
     let s = App::start("social-youtube-oauth", None, Some(&yt)).await;
-    let owner = Who::Session(&s.w.a.owner);
     let token_requests = || yt.oauth_requests().len();
     let (asked, grant) = s
         .authorize("youtube", &yt.authorize_url(), token_requests)
@@ -452,14 +447,7 @@ async fn a_youtube_channel_connected_through_google_oauth_refreshes_with_its_off
         assert!(all.iter().all(|r| r.accepted), "{all:?}");
         all.len()
     };
-    let after_connect = refreshes();
-    assert_eq!(after_connect, 1);
-    for round in 1..=2 {
-        s.w.get(owner, &format!("/api/v1/social/profiles/{id}/posts"))
-            .await
-            .assert_status(200);
-        assert_eq!(refreshes(), after_connect + round);
-    }
+    s.each_use_refreshes_once(&id, refreshes).await;
     let grants = yt.grants();
     assert_eq!(grants.len(), 1, "{grants:?}");
     let stored = s.listed_profile(&id).await;

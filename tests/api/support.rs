@@ -369,6 +369,33 @@ impl Harness {
         (self.call)(req).await
     }
 
+    /// Posts one file as `multipart/form-data`, in the part named `file`, to `uri` as `who`.
+    pub async fn upload_file(
+        &self,
+        who: Who<'_>,
+        uri: &str,
+        file_name: &str,
+        mime: &str,
+        bytes: &[u8],
+    ) -> Resp {
+        let boundary = "omnihub-test-boundary";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; \
+             filename=\"{file_name}\"\r\nContent-Type: {mime}\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let req = self
+            .request(who, Method::POST, uri)
+            .insert_header((
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            ))
+            .set_payload(body);
+        self.send(req).await
+    }
+
     /// Sends `body` as JSON when given.
     pub async fn call(&self, who: Who<'_>, method: Method, uri: &str, body: Option<Value>) -> Resp {
         let req = self.request(who, method, uri);
