@@ -163,15 +163,44 @@ pub struct PgStore {
     secrets: SecretBox,
 }
 
-impl PgStore {
-    /// PostgreSQL has row locks and many writers: no turn-taking.
-    fn write_turn(&self) -> Option<&tokio::sync::Mutex<()>> {
-        None
+/// A write transaction on any pooled connection: PostgreSQL has row locks and many writers, so
+/// there is no turn-taking.
+pub(crate) struct WriteTx<'a> {
+    tx: sqlx::Transaction<'static, Db>,
+    _store: std::marker::PhantomData<&'a PgStore>,
+}
+
+impl std::ops::Deref for WriteTx<'_> {
+    type Target = sqlx::PgConnection;
+    fn deref(&self) -> &sqlx::PgConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx<'_> {
+    fn deref_mut(&mut self) -> &mut sqlx::PgConnection {
+        &mut self.tx
+    }
+}
+
+impl WriteTx<'_> {
+    pub(crate) async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
     }
 
-    /// Any connection writes.
-    fn write_pool(&self) -> &sqlx::PgPool {
-        &self.pool
+    pub(crate) async fn rollback(self) -> Result<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+}
+
+impl PgStore {
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx<'_>> {
+        Ok(WriteTx {
+            tx: self.pool.begin_with(BEGIN_WRITE).await?,
+            _store: std::marker::PhantomData,
+        })
     }
 }
 

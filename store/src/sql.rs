@@ -16,7 +16,7 @@ use sqlx::Row;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::{BEGIN_WRITE, Backend, Db, ENGINE, MIGRATOR};
+use super::{Backend, Db, ENGINE, MIGRATOR};
 use crate::codec::{self, ms, now, opt_ts, ts};
 use crate::{
     AuditFilter, CallsBy, ChannelPatch, ClientFilter, Credentials, LoginFailure, NewApiToken,
@@ -26,50 +26,10 @@ use crate::{
 type DbRow = <Db as sqlx::Database>::Row;
 type DbConn = <Db as sqlx::Database>::Connection;
 
-/// A write transaction. Where the engine has a single writer (SQLite) it also holds this
-/// process's turn to write, so concurrent writers queue here instead of sleeping in the
-/// engine's busy handler, which backs off in steps of up to 100 ms.
-pub(super) struct WriteTx<'a> {
-    tx: sqlx::Transaction<'static, Db>,
-    // Declared after `tx`, so an uncommitted transaction rolls back before the turn passes on.
-    _turn: Option<tokio::sync::MutexGuard<'a, ()>>,
-}
-
-impl std::ops::Deref for WriteTx<'_> {
-    type Target = DbConn;
-    fn deref(&self) -> &DbConn {
-        &self.tx
-    }
-}
-
-impl std::ops::DerefMut for WriteTx<'_> {
-    fn deref_mut(&mut self) -> &mut DbConn {
-        &mut self.tx
-    }
-}
-
-impl WriteTx<'_> {
-    pub(super) async fn commit(self) -> Result<()> {
-        self.tx.commit().await?;
-        Ok(())
-    }
-
-    pub(super) async fn rollback(self) -> Result<()> {
-        self.tx.rollback().await?;
-        Ok(())
-    }
-}
-
-impl Backend {
-    pub(super) async fn begin_write(&self) -> Result<WriteTx<'_>> {
-        let turn = match self.write_turn() {
-            Some(turn) => Some(turn.lock().await),
-            None => None,
-        };
-        let tx = self.write_pool().begin_with(BEGIN_WRITE).await?;
-        Ok(WriteTx { tx, _turn: turn })
-    }
-}
+// `WriteTx` (a write transaction, dereferencing to the connection, with `commit` and
+// `rollback`) and `Backend::begin_write` come from the backend module: SQLite writes on one
+// connection of its own, PostgreSQL on any pooled one.
+pub(super) use super::WriteTx;
 
 // Column lists, shared by every query returning the same record.
 macro_rules! client_cols {

@@ -46,6 +46,12 @@ macro_rules! skip_locked {
 /// every writer queued behind it waits. Off the writers' path, the copy runs beside them.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
+/// The writer's page cache, in KiB (SQLite's default is 2 MiB). Every inbound message lands on
+/// its conversation's page of the messages index, so with many conversations a batch touches
+/// pages all over that index; evicted, each is read again from the file. It grows only as
+/// pages are used, and only the one writer has it.
+const WRITER_CACHE_KIB: u32 = 64 * 1024;
+
 /// Full-text search: the FTS5 index joined to its content table.
 const SEARCH_FROM: &str = "messages_fts JOIN messages m ON m.rowid = messages_fts.rowid";
 /// The match condition around the bound query.
@@ -103,13 +109,15 @@ mod social_sql;
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
-    /// The one connection write transactions use. SQLite drops a connection's page cache
-    /// whenever another connection has written since its last transaction; written through one
-    /// connection only, the writer's cache stays warm from one transaction to the next.
-    writer: sqlx::SqlitePool,
+    /// The one connection write transactions use; SQLite has one writer, and writers of this
+    /// process take turns here instead of sleeping in SQLite's busy handler (which backs off in
+    /// steps of up to 100 ms). SQLite drops a connection's page cache whenever another one has
+    /// written since its last transaction; written through one connection only, the writer's
+    /// cache stays warm. Outside any pool: a pool would test the connection with a round trip
+    /// to its thread each time it came back, and hand it to the next writer from a task of its
+    /// own.
+    writer: std::sync::Arc<tokio::sync::Mutex<Writer>>,
     secrets: SecretBox,
-    /// SQLite has one writer: writers of this process take turns here (see `WriteTx`).
-    write_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Dropped with the last clone of the store, which stops the checkpointer.
     _checkpointer: std::sync::Arc<oneshot::Sender<()>>,
 }
@@ -142,32 +150,111 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .test_before_acquire(false)
-            // Writers queue on `write_turn` first, so the wait here is never long.
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options.clone())
-            .await?;
+        let writer = Writer {
+            conn: options
+                .clone()
+                .pragma("cache_size", format!("-{WRITER_CACHE_KIB}"))
+                .connect()
+                .await?,
+            in_transaction: false,
+        };
         let (stop, stopped) = oneshot::channel();
         tokio::spawn(checkpoint_until(options.connect().await?, stopped));
         Ok(Self {
             pool,
-            writer,
+            writer: std::sync::Arc::new(tokio::sync::Mutex::new(writer)),
             secrets,
-            write_turn: Default::default(),
             _checkpointer: std::sync::Arc::new(stop),
         })
     }
 
-    fn write_turn(&self) -> Option<&tokio::sync::Mutex<()>> {
-        Some(&self.write_turn)
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx<'_>> {
+        let mut writer = self.writer.clone().lock_owned().await;
+        if writer.in_transaction {
+            // A transaction dropped unfinished (see `WriteTx`'s drop) ends here, before this
+            // one starts.
+            writer.rollback().await;
+        }
+        // Set first: should this call be cut short, whatever began is rolled back.
+        writer.in_transaction = true;
+        sqlx::query(BEGIN_WRITE).execute(&mut writer.conn).await?;
+        Ok(WriteTx {
+            writer,
+            _store: std::marker::PhantomData,
+        })
+    }
+}
+
+/// The writer's connection, and whether a transaction may be open on it.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    conn: SqliteConnection,
+    in_transaction: bool,
+}
+
+impl Writer {
+    /// Ends whatever transaction may be open. A `COMMIT` cut short may have run all the same,
+    /// so SQLite's "no transaction is active" is no error here.
+    async fn rollback(&mut self) {
+        if let Err(err) = sqlx::query("ROLLBACK").execute(&mut self.conn).await {
+            tracing::debug!(error = %err, "rolling back an unfinished write transaction");
+        }
+        self.in_transaction = false;
+    }
+}
+
+/// A write transaction, holding this process's turn to write until it ends.
+pub(crate) struct WriteTx<'a> {
+    writer: tokio::sync::OwnedMutexGuard<Writer>,
+    _store: std::marker::PhantomData<&'a SqliteStore>,
+}
+
+impl WriteTx<'_> {
+    pub(crate) async fn commit(mut self) -> Result<()> {
+        sqlx::query("COMMIT").execute(&mut self.writer.conn).await?;
+        self.writer.in_transaction = false;
+        Ok(())
     }
 
-    fn write_pool(&self) -> &sqlx::SqlitePool {
-        &self.writer
+    pub(crate) async fn rollback(mut self) -> Result<()> {
+        sqlx::query("ROLLBACK")
+            .execute(&mut self.writer.conn)
+            .await?;
+        self.writer.in_transaction = false;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for WriteTx<'_> {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.writer.conn
+    }
+}
+
+impl std::ops::DerefMut for WriteTx<'_> {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.writer.conn
+    }
+}
+
+/// Dropped unfinished (its caller failed or gave up), the transaction is rolled back at once
+/// by a task that takes the next turn, so SQLite's write lock is not left held; should another
+/// writer get the turn first, its `begin_write` rolls back instead.
+impl Drop for WriteTx<'_> {
+    fn drop(&mut self) {
+        if !self.writer.in_transaction {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let writer = tokio::sync::OwnedMutexGuard::mutex(&self.writer).clone();
+            runtime.spawn(async move {
+                let mut writer = writer.lock_owned().await;
+                if writer.in_transaction {
+                    writer.rollback().await;
+                }
+            });
+        }
     }
 }
 
