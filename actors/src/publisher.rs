@@ -136,6 +136,25 @@ async fn publish(myself: &ActorRef<PublisherMsg>, state: &mut PublisherState) {
     entry.take_wake();
     loop {
         let after = entry.last_published.load(Ordering::Acquire);
+        state.sessions.retain(|s| !s.0.is_over());
+        if state.sessions.is_empty() {
+            // Nobody on this node listens, so there is nothing to read: skipping to the head
+            // is publishing to nobody. A session that subscribes later gets every event after
+            // that point, and older ones from the store by its resume cursor, as before.
+            match state
+                .ctx
+                .store()
+                .last_client_event_seq(state.ctx.id())
+                .await
+            {
+                Ok(Some(head)) if head > after => {
+                    entry.last_published.store(head, Ordering::Release);
+                }
+                Ok(_) => {}
+                Err(err) => retry_later(myself, state, &err),
+            }
+            return;
+        }
         let events = match state
             .ctx
             .store()
@@ -144,12 +163,7 @@ async fn publish(myself: &ActorRef<PublisherMsg>, state: &mut PublisherState) {
         {
             Ok(events) => events,
             Err(err) => {
-                // Not a failure of the actor: a database hiccup must not burn the client's
-                // restart budget. Try again shortly.
-                tracing::warn!(client = %state.ctx.id(), error = %err, "reading events failed");
-                if state.retry.as_ref().is_none_or(|t| t.is_finished()) {
-                    state.retry = Some(myself.send_after(RETRY, || PublisherMsg::Wake));
-                }
+                retry_later(myself, state, &err);
                 return;
             }
         };
@@ -163,6 +177,19 @@ async fn publish(myself: &ActorRef<PublisherMsg>, state: &mut PublisherState) {
         if !full {
             return;
         }
+    }
+}
+
+/// Reading the store failed. Not a failure of the actor: a database hiccup must not burn the
+/// client's restart budget. Try again shortly.
+fn retry_later(
+    myself: &ActorRef<PublisherMsg>,
+    state: &mut PublisherState,
+    err: &omnihub_store::StoreError,
+) {
+    tracing::warn!(client = %state.ctx.id(), error = %err, "reading events failed");
+    if state.retry.as_ref().is_none_or(|t| t.is_finished()) {
+        state.retry = Some(myself.send_after(RETRY, || PublisherMsg::Wake));
     }
 }
 

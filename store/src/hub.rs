@@ -521,6 +521,10 @@ pub trait HubStore: Send + Sync {
     async fn events_after(&self, client: ClientId, seq: i64, limit: u32) -> Result<Vec<HubEvent>>;
     /// The highest seq ever given (pruning never lowers it).
     async fn last_event_seq(&self) -> Result<i64>;
+    /// The highest seq of a client's committed events, `None` when it has none (left). An
+    /// event of the client committed later has a higher seq: each client's events take their
+    /// seq and commit in one order.
+    async fn last_client_event_seq(&self, client: ClientId) -> Result<Option<i64>>;
     /// Deletes the oldest events created before `older_than`, at most about `limit` of them
     /// (call again while it returns `limit` or more), and remembers how far the log was pruned.
     async fn prune_events(&self, older_than: DateTime<Utc>, limit: u32) -> Result<u64>;

@@ -4738,8 +4738,14 @@ async fn events_resume_without_gaps(store: DynStore) {
 
 async fn old_events_are_pruned_and_the_head_stays(store: DynStore) {
     let a = tenant(&store, "Prune").await;
+    let b = tenant(&store, "Prune's neighbour").await;
     let ch = channel(&store, a.client.id, "bot").await;
+    let other = channel(&store, b.client.id, "bot").await;
     assert_eq!(store.events_pruned_through().await.unwrap(), 0);
+    assert_eq!(
+        store.last_client_event_seq(a.client.id).await.unwrap(),
+        None
+    );
     let mut seqs = Vec::new();
     for i in 0..5 {
         let chat = format!("chat-{i}");
@@ -4750,6 +4756,16 @@ async fn old_events_are_pruned_and_the_head_stays(store: DynStore) {
         .await;
         seqs.push(new.event.seq);
     }
+    // Each client's head is its own newest event, whatever other clients commit after it.
+    let theirs = ingest_new(&store, &inbound(b.client.id, other.id, "chat", "b0")).await;
+    assert_eq!(
+        store.last_client_event_seq(a.client.id).await.unwrap(),
+        Some(seqs[4])
+    );
+    assert_eq!(
+        store.last_client_event_seq(b.client.id).await.unwrap(),
+        Some(theirs.event.seq)
+    );
     let head = store.last_event_seq().await.unwrap();
     // Nothing is older than a while ago.
     let past = now() - Duration::hours(1);
@@ -4779,6 +4795,10 @@ async fn old_events_are_pruned_and_the_head_stays(store: DynStore) {
     );
     assert_eq!(store.last_event_seq().await.unwrap(), head);
     assert_eq!(store.events_pruned_through().await.unwrap(), head);
+    assert_eq!(
+        store.last_client_event_seq(a.client.id).await.unwrap(),
+        None
+    );
     let later = ingest_new(&store, &inbound(a.client.id, ch.id, "chat-9", "e9")).await;
     assert!(later.event.seq > head);
 }
@@ -6644,6 +6664,50 @@ async fn social_profiles_posts_threads_and_media(store: DynStore, url: String) {
     // Disconnecting removes the profile with its channel.
     store.delete_channel(a.client.id, profile.id).await.unwrap();
     not_found(store.get_social_profile(a.client.id, profile.id).await);
+}
+
+/// A write transaction that fails part-way does not keep SQLite's write lock until the store's
+/// next write: another connection (here, as another process would) may write at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_failed_write_lets_go_of_the_write_lock() {
+    run(TestDb::sqlite().await, |store, url| async move {
+        let a = tenant(&store, "Writer").await;
+        let b = tenant(&store, "Other").await;
+        let theirs = channel(&store, b.client.id, "bot").await;
+        // Refused inside its write transaction: the channel is another client's.
+        let refused = store
+            .ingest(&inbound(a.client.id, theirs.id, "chat", "e1"))
+            .await;
+        assert!(matches!(refused, Err(StoreError::NotFound)), "{refused:?}");
+        let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("PRAGMA busy_timeout = 5000")
+            .execute(&mut other)
+            .await
+            .unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut other)
+            .await
+            .unwrap();
+        sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+        other.close().await.unwrap();
+        // And the store writes on, with nothing of the refused event kept.
+        let new = ingest_new(
+            &store,
+            &inbound(
+                a.client.id,
+                channel(&store, a.client.id, "own").await.id,
+                "chat",
+                "e1",
+            ),
+        )
+        .await;
+        assert_eq!(
+            store.events_after(a.client.id, 0, 10).await.unwrap().len(),
+            1
+        );
+        assert!(new.event.seq > 0);
+    })
+    .await;
 }
 
 /// SQLite's write-ahead log is copied back into the database file by the store's checkpointer,
