@@ -153,6 +153,19 @@ impl App {
         }
     }
 
+    /// Writes a post as the owner (201), submits and approves it; its id.
+    async fn approved_post(&self, body: Value) -> String {
+        let r = self
+            .w
+            .post(Who::Session(&self.w.a.owner), "/api/v1/social/posts", body)
+            .await;
+        r.assert_status(201);
+        let id = r.json()["id"].as_str().unwrap().to_string();
+        self.step(&id, "submit", json!({})).await;
+        self.step(&id, "approve", json!({})).await;
+        id
+    }
+
     async fn step(&self, id: &str, step: &str, body: Value) -> Value {
         let r = self
             .w
@@ -487,18 +500,12 @@ async fn an_x_account_publishes_once_and_its_replies_are_answered_from_the_inbox
     )
     .await
     .assert_error(400, "validation_failed");
-    let r =
-        s.w.post(
-            owner,
-            "/api/v1/social/posts",
+    let id = s
+        .approved_post(
             json!({ "content": { "text": "Spring drop", "hashtags": ["sale"] },
                 "targets": [{ "profile_id": profile }] }),
         )
         .await;
-    r.assert_status(201);
-    let id = r.json()["id"].as_str().unwrap().to_string();
-    s.step(&id, "submit", json!({})).await;
-    s.step(&id, "approve", json!({})).await;
     s.step(
         &id,
         "schedule",
@@ -773,24 +780,16 @@ async fn a_video_of_the_library_is_uploaded_to_youtube_once() {
         .assert_error(400, "validation_failed");
 
     // One video with its text, link, hashtags and mentions, unlisted.
-    let r =
-        s.w.post(
-            owner,
-            "/api/v1/social/posts",
-            json!({ "content": {
+    let id = s
+        .approved_post(json!({ "content": {
                     "text": "Spring collection\nEverything new this week.",
                     "link": "https://shop.example/spring",
                     "hashtags": ["spring"],
                     "mentions": ["friendshop"],
                     "media": [video["id"]],
                     "video_privacy": "unlisted" },
-                "targets": [{ "profile_id": profile_id }] }),
-        )
+                "targets": [{ "profile_id": profile_id }] }))
         .await;
-    r.assert_status(201);
-    let id = r.json()["id"].as_str().unwrap().to_string();
-    s.step(&id, "submit", json!({})).await;
-    s.step(&id, "approve", json!({})).await;
     let r =
         s.w.post(
             owner,
@@ -882,18 +881,12 @@ async fn a_published_video_is_disliked_and_the_dislike_taken_back() {
     let r = s.upload("clip.mp4", "video/mp4", &mp4(1024)).await;
     r.assert_status(201);
     let media = r.json()["id"].clone();
-    let r =
-        s.w.post(
-            owner,
-            "/api/v1/social/posts",
+    let id = s
+        .approved_post(
             json!({ "content": { "text": "Spring collection", "media": [media] },
                 "targets": [{ "profile_id": profile_id }] }),
         )
         .await;
-    r.assert_status(201);
-    let id = r.json()["id"].as_str().unwrap().to_string();
-    s.step(&id, "submit", json!({})).await;
-    s.step(&id, "approve", json!({})).await;
     s.step(&id, "publish", json!({})).await;
     s.until("the video to be published", || async {
         s.w.get(owner, &format!("/api/v1/social/posts/{id}"))
@@ -1049,18 +1042,12 @@ async fn an_x_post_carries_a_video_once_x_has_processed_it() {
     let r = s.upload("clip.mp4", "video/mp4", &clip).await;
     r.assert_status(201);
     let video = r.json()["id"].as_str().unwrap().to_string();
-    let r =
-        s.w.post(
-            owner,
-            "/api/v1/social/posts",
+    let id = s
+        .approved_post(
             json!({ "content": { "text": "Spring in motion", "media": [video] },
                 "targets": [{ "profile_id": profile }] }),
         )
         .await;
-    r.assert_status(201);
-    let id = r.json()["id"].as_str().unwrap().to_string();
-    s.step(&id, "submit", json!({})).await;
-    s.step(&id, "approve", json!({})).await;
     s.w.post(
         owner,
         &format!("/api/v1/social/posts/{id}/publish"),
