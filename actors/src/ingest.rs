@@ -19,8 +19,11 @@ use crate::conversation::ConversationMsg;
 use crate::hub::HubError;
 use crate::shared::{ClientEntry, ClientRefs};
 
-/// Events committed in one transaction at most.
-pub(crate) const MAX_BATCH: usize = 128;
+/// Events committed in one transaction at most. Under load a batch is what queued during the
+/// previous commit, so a cap below what busy senders keep in flight only makes the rest wait a
+/// whole commit more; and the transaction's fixed cost is shared by more events. A batch of
+/// this size still takes a few tens of milliseconds.
+pub(crate) const MAX_BATCH: usize = 512;
 
 /// Events waiting for the committing task at most; a caller beyond it waits for room.
 const QUEUE: usize = 4 * MAX_BATCH;

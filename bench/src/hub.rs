@@ -316,12 +316,13 @@ async fn measure(o: &Options, data_dir: &Path) -> anyhow::Result<Vec<Figure>> {
             }
         }
     }
-    let rate = |i: usize| {
+    let level_rates = |i: usize| -> Vec<f64> {
         max[i]
             .iter()
             .map(|runs| median(runs.iter().map(Outcome::requests_per_sec).collect()))
-            .fold(0.0, f64::max)
+            .collect()
     };
+    let rate = |i: usize| level_rates(i).into_iter().fold(0.0, f64::max);
     let errors = |runs: &[Outcome]| runs.iter().map(|r| r.errors).sum::<u64>();
     let sound = max.iter().flatten().map(|runs| errors(runs)).sum::<u64>() == 0;
     figures.push(Figure::new(
@@ -334,11 +335,25 @@ async fn measure(o: &Options, data_dir: &Path) -> anyhow::Result<Vec<Figure>> {
         sound,
     ));
     let half = rate(1) / 2.0;
-    eprintln!("hub: half of omnihub's ingest rate: {half:.0} req/s, offered to both servers");
+    // The paced runs open as many connections as carried omnihub's maximum: fewer would queue
+    // requests in the generator (each connection carries one at a time) and time its own
+    // backlog instead of the servers.
+    let paced_connections = levels
+        .iter()
+        .zip(level_rates(1))
+        .fold((o.connections, 0.0), |best, (n, r)| {
+            if r > best.1 { (*n, r) } else { best }
+        })
+        .0
+        .max(o.connections * 2);
+    eprintln!(
+        "hub: half of omnihub's ingest rate: {half:.0} req/s, offered to both servers over \
+         {paced_connections} connections"
+    );
     let mut paced: [Vec<Outcome>; 2] = [Vec::new(), Vec::new()];
     for round in 0..o.rounds {
         for i in order(round) {
-            let outcome = http_load(o, &targets[i], o.connections * 2, Some(half), None).await?;
+            let outcome = http_load(o, &targets[i], paced_connections, Some(half), None).await?;
             describe("ingest half", round, targets[i].label, &outcome);
             paced[i].push(outcome);
         }
@@ -361,7 +376,7 @@ async fn measure(o: &Options, data_dir: &Path) -> anyhow::Result<Vec<Figure>> {
     let mut e2e: [Vec<EndToEnd>; 2] = [Vec::new(), Vec::new()];
     for round in 0..o.rounds {
         for i in order(round) {
-            let run = end_to_end(o, &targets[i], half).await?;
+            let run = end_to_end(o, &targets[i], half, paced_connections).await?;
             eprintln!(
                 "hub: e2e round {} {:<8} {:>6.0} req/s sent {} received {} lost {} duplicated \
                  {}, p50 {:.2} ms, p99 {:.2} ms{}",
@@ -530,8 +545,6 @@ fn concurrency_levels(connections: usize) -> Vec<usize> {
     levels
 }
 
-/// Paced runs get twice the given connections, so that a slow answer does not hold up the
-/// schedule.
 async fn http_load(
     o: &Options,
     target: &Target,
@@ -593,7 +606,12 @@ struct EndToEnd {
 }
 
 /// Paced POSTs with one operator socket open; every POST's message must reach it exactly once.
-async fn end_to_end(o: &Options, target: &Target, rate: f64) -> anyhow::Result<EndToEnd> {
+async fn end_to_end(
+    o: &Options,
+    target: &Target,
+    rate: f64,
+    connections: usize,
+) -> anyhow::Result<EndToEnd> {
     let t = target.clone();
     let o = o.clone();
     off_thread(move || async move {
@@ -605,7 +623,7 @@ async fn end_to_end(o: &Options, target: &Target, rate: f64) -> anyhow::Result<E
         let load = Load {
             addr: t.addr,
             request: Arc::from(&b""[..]),
-            connections: o.connections * 2,
+            connections,
             warmup: o.warmup,
             measure: o.measure,
             make: Some(maker(&t, Some(sent.clone()))),
