@@ -393,7 +393,7 @@ impl HubHandle {
     /// Commits the event (grouped with whatever else arrives meanwhile, see `ingest.rs`) and
     /// returns right after the commit (the caller answers the provider 2xx then); a `New` is
     /// then handed to the client's conversation actor (routing, auto-reply) and published.
-    /// A `New`'s event has its seq but no payload: consoles get events from the publisher.
+    /// Consoles get the `New`'s event from the publisher, never from here.
     pub async fn ingest(&self, event: InboundEvent) -> Result<Ingest, HubError> {
         // The subtree first: its publisher must know where it starts before this commit.
         let (entry, refs) = self.shared.client(event.client_id).await?;

@@ -95,13 +95,7 @@ async fn commit(store: &DynStore, jobs: Vec<Job>) {
             outcomes
         }
     };
-    for (job, mut outcome) in jobs.into_iter().zip(outcomes) {
-        if let Ok(Ingest::New { event, .. }) = &mut outcome {
-            // Consoles get the event from the publisher, never from here; its payload (the
-            // whole message and conversation as a JSON tree) is freed on this thread, which
-            // built it, rather than on the caller's.
-            event.payload = serde_json::Value::Null;
-        }
+    for (job, outcome) in jobs.into_iter().zip(outcomes) {
         let outcome = outcome.map_err(HubError::from);
         if let Ok(Ingest::New {
             conversation,

@@ -3,9 +3,11 @@
 //! event log consoles resume from, durable scheduled tasks, and cross-node notifications.
 //!
 //! Every method that changes a conversation appends exactly one `HubEvent` in the same
-//! transaction and returns it: a change and its event are committed together or not at all.
-//! Payloads: `message_created` / `message_status` carry the message, `conversation_updated` the
-//! conversation with one more key, `tags` (its tags, sorted), `read_mark` `{user_id, message_id}`.
+//! transaction and returns it (an inbound message, its seq only): a change and its event are
+//! committed together or not at all. Payloads: `message_created` / `message_status` carry the
+//! message (`message_created` also its conversation after it, as `conversation`),
+//! `conversation_updated` the conversation with one more key, `tags` (its tags, sorted),
+//! `read_mark` `{user_id, message_id}`.
 //! Per client, events commit in `seq` order (PostgreSQL: an advisory lock per client taken as
 //! the transaction's last step), so a reader of [`HubStore::events_after`] never skips one.
 //! Merging and splitting contacts move conversations between contacts without events: they
@@ -137,7 +139,9 @@ pub struct StoredFile {
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Ingest {
-    /// Committed: the message, the conversation after it, and the event to push.
+    /// Committed: the message, the conversation after it, and the seq of the
+    /// `message_created` event committed with them (its payload, the message with its
+    /// conversation, is read back with [`HubStore::events_after`], as consoles get it).
     New {
         message: Message,
         conversation: Conversation,
@@ -149,7 +153,7 @@ pub enum Ingest {
         /// True when the conversation was already waiting in the routing queue: it keeps its
         /// place there, and this message gives routing nothing new to decide.
         waiting: bool,
-        event: HubEvent,
+        event_seq: i64,
     },
     /// A provider retry of an event already kept.
     Duplicate(MessageId),

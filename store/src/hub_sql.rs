@@ -545,7 +545,7 @@ async fn ingest_in(tx: &mut DbConn, ev: &InboundEvent) -> Result<Ingested> {
         new_request,
         returning_customer,
         waiting,
-        event,
+        event_seq: event.seq,
     }))
 }
 
@@ -850,19 +850,12 @@ async fn ingest_round(
     for client in &clients {
         lock_events(&mut *tx, *client).await?;
     }
-    let mut pending = Vec::with_capacity(fresh.len());
-    for f in &fresh {
-        let mut payload = to_json(&f.message)?;
-        if let serde_json::Value::Object(map) = &mut payload {
-            map.insert("conversation".into(), to_json(&f.conversation)?);
-        }
-        pending.push((payload, now()));
-    }
+    // Each payload is written straight to its text as it is bound, never built as a tree.
     let mut q = QueryBuilder::<Db>::new(
         "INSERT INTO events (client_id, conversation_id, channel_id, assignee_id, group_id, \
          kind, payload, created_at) ",
     );
-    q.push_values(fresh.iter().zip(&pending), |mut row, (f, (payload, at))| {
+    q.push_values(&fresh, |mut row, f| {
         let c = &f.conversation;
         row.push_bind(c.client_id.0)
             .push_bind(c.id.0)
@@ -870,8 +863,11 @@ async fn ingest_round(
             .push_bind(c.assignee_id.map(|u| u.0))
             .push_bind(c.group_id.map(|g| g.0))
             .push_bind(EventKind::MessageCreated.as_str())
-            .push_bind(Json(payload))
-            .push_bind(ms(*at));
+            .push_bind(Json(MessageCreated {
+                message: &f.message,
+                conversation: c,
+            }))
+            .push_bind(ms(now()));
     });
     q.push(" RETURNING seq, conversation_id");
     let mut rows = Vec::with_capacity(fresh.len());
@@ -908,28 +904,15 @@ async fn ingest_round(
 
     let mut made: Vec<Option<Ingest>> = fresh
         .into_iter()
-        .zip(pending)
         .zip(rows)
-        .map(|((f, (payload, created_at)), (seq, _))| {
-            let c = &f.conversation;
-            let event = HubEvent {
-                seq,
-                client_id: c.client_id,
-                conversation_id: Some(c.id),
-                channel_id: Some(c.channel_id),
-                assignee_id: c.assignee_id,
-                group_id: c.group_id,
-                kind: EventKind::MessageCreated,
-                payload,
-                created_at,
-            };
+        .map(|(f, (event_seq, _))| {
             Some(Ingest::New {
                 message: f.message,
                 conversation: f.conversation,
                 new_request: f.new_request,
                 returning_customer: f.returning_customer,
                 waiting: f.waiting,
-                event,
+                event_seq,
             })
         })
         .collect();
@@ -1172,20 +1155,29 @@ async fn conversation_event(
     .await
 }
 
+/// The payload of `message_created`: the message, and its conversation as the message left
+/// it, since a new message can also move it (a new request, a snoozed one waking up).
+#[derive(serde::Serialize)]
+struct MessageCreated<'a> {
+    #[serde(flatten)]
+    message: &'a Message,
+    conversation: &'a Conversation,
+}
+
 async fn message_event(
     conn: &mut DbConn,
     c: &Conversation,
     m: &Message,
     kind: EventKind,
 ) -> Result<HubEvent> {
-    let mut payload = to_json(m)?;
-    // A new message can also move its conversation (a new request, a snoozed one waking up):
-    // consoles get the conversation as it is now in the same event.
-    if kind == EventKind::MessageCreated
-        && let serde_json::Value::Object(map) = &mut payload
-    {
-        map.insert("conversation".into(), to_json(c)?);
-    }
+    let payload = if kind == EventKind::MessageCreated {
+        to_json(&MessageCreated {
+            message: m,
+            conversation: c,
+        })?
+    } else {
+        to_json(m)?
+    };
     append_event(conn, c.client_id, Some(c), kind, payload).await
 }
 
