@@ -44,7 +44,10 @@ macro_rules! skip_locked {
 /// do it inside whichever commit finds the log past 1000 pages: that commit then copies the
 /// pages and syncs both files (milliseconds here, once every few hundred inbound events) while
 /// every writer queued behind it waits. Off the writers' path, the copy runs beside them.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+/// A checkpoint copies each page once however many commits rewrote it since the last one, and
+/// busy index pages are rewritten by nearly every commit: once a second copies and syncs far
+/// less than every 200 ms did, which took CPU and disk from the writer (BENCHMARKS.md).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// The writer's page cache, in KiB (SQLite's default is 2 MiB). Every inbound message lands on
 /// its conversation's page of the messages index, so with many conversations a batch touches
