@@ -46,7 +46,7 @@ macro_rules! skip_locked {
 /// every writer queued behind it waits. Off the writers' path, the copy runs beside them.
 /// A checkpoint copies each page once however many commits rewrote it since the last one, and
 /// busy index pages are rewritten by nearly every commit: once a second copies and syncs far
-/// less than every 200 ms did, which took CPU and disk from the writer (BENCHMARKS.md).
+/// less than every 200 ms did, beside a writer that shares the same cores.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// The writer's page cache, in KiB (SQLite's default is 2 MiB). Every inbound message lands on
