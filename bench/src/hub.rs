@@ -341,10 +341,8 @@ async fn measure(o: &Options, data_dir: &Path) -> anyhow::Result<Vec<Figure>> {
     let paced_connections = levels
         .iter()
         .zip(level_rates(1))
-        .fold((o.connections, 0.0), |best, (n, r)| {
-            if r > best.1 { (*n, r) } else { best }
-        })
-        .0
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map_or(o.connections, |(n, _)| *n)
         .max(o.connections * 2);
     eprintln!(
         "hub: half of omnihub's ingest rate: {half:.0} req/s, offered to both servers over \

@@ -538,14 +538,25 @@ async fn ingest_in(tx: &mut DbConn, ev: &InboundEvent) -> Result<Ingested> {
         }
         (after, new_request)
     };
-    let event = message_event(&mut *tx, &conversation, &message, EventKind::MessageCreated).await?;
+    let payload = MessageCreated {
+        message: &message,
+        conversation: &conversation,
+    };
+    let (event_seq, _) = insert_event(
+        &mut *tx,
+        conversation.client_id,
+        Some(&conversation),
+        EventKind::MessageCreated,
+        &payload,
+    )
+    .await?;
     Ok(Ingested::Done(Ingest::New {
         message,
         conversation,
         new_request,
         returning_customer,
         waiting,
-        event_seq: event.seq,
+        event_seq,
     }))
 }
 
@@ -1094,6 +1105,29 @@ async fn append_event(
     kind: EventKind,
     payload: serde_json::Value,
 ) -> Result<HubEvent> {
+    let (seq, created_at) = insert_event(conn, client, conversation, kind, &payload).await?;
+    Ok(HubEvent {
+        seq,
+        client_id: client,
+        conversation_id: conversation.map(|c| c.id),
+        channel_id: conversation.map(|c| c.channel_id),
+        assignee_id: conversation.and_then(|c| c.assignee_id),
+        group_id: conversation.and_then(|c| c.group_id),
+        kind,
+        payload,
+        created_at,
+    })
+}
+
+/// [`append_event`] without building the event: its seq and time. The payload is written
+/// straight to its text.
+async fn insert_event(
+    conn: &mut DbConn,
+    client: ClientId,
+    conversation: Option<&Conversation>,
+    kind: EventKind,
+    payload: &(impl serde::Serialize + Sync),
+) -> Result<(i64, DateTime<Utc>)> {
     lock_events(&mut *conn, client).await?;
     let created_at = now();
     let seq = sqlx::query_scalar::<Db, i64>(
@@ -1106,22 +1140,12 @@ async fn append_event(
     .bind(conversation.and_then(|c| c.assignee_id).map(|u| u.0))
     .bind(conversation.and_then(|c| c.group_id).map(|g| g.0))
     .bind(kind.as_str())
-    .bind(Json(&payload))
+    .bind(Json(payload))
     .bind(ms(created_at))
     .fetch_one(&mut *conn)
     .await?;
     notify_event(&mut *conn, client, seq).await?;
-    Ok(HubEvent {
-        seq,
-        client_id: client,
-        conversation_id: conversation.map(|c| c.id),
-        channel_id: conversation.map(|c| c.channel_id),
-        assignee_id: conversation.and_then(|c| c.assignee_id),
-        group_id: conversation.and_then(|c| c.group_id),
-        kind,
-        payload,
-        created_at,
-    })
+    Ok((seq, created_at))
 }
 
 /// `conversation_updated`: the conversation as JSON, plus its `tags`, plus, when the change

@@ -197,10 +197,18 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
+    /// Ends the transaction with `COMMIT` or `ROLLBACK`. On an error it may still be open, and
+    /// is rolled back before the next one begins.
+    async fn end(&mut self, statement: &'static str) -> Result<()> {
+        sqlx::query(statement).execute(&mut self.conn).await?;
+        self.in_transaction = false;
+        Ok(())
+    }
+
     /// Ends whatever transaction may be open. A `COMMIT` cut short may have run all the same,
     /// so SQLite's "no transaction is active" is no error here.
     async fn rollback(&mut self) {
-        if let Err(err) = sqlx::query("ROLLBACK").execute(&mut self.conn).await {
+        if let Err(err) = self.end("ROLLBACK").await {
             tracing::debug!(error = %err, "rolling back an unfinished write transaction");
         }
         self.in_transaction = false;
@@ -215,17 +223,11 @@ pub(crate) struct WriteTx<'a> {
 
 impl WriteTx<'_> {
     pub(crate) async fn commit(mut self) -> Result<()> {
-        sqlx::query("COMMIT").execute(&mut self.writer.conn).await?;
-        self.writer.in_transaction = false;
-        Ok(())
+        self.writer.end("COMMIT").await
     }
 
     pub(crate) async fn rollback(mut self) -> Result<()> {
-        sqlx::query("ROLLBACK")
-            .execute(&mut self.writer.conn)
-            .await?;
-        self.writer.in_transaction = false;
-        Ok(())
+        self.writer.end("ROLLBACK").await
     }
 }
 
