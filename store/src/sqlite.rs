@@ -162,11 +162,16 @@ impl SqliteStore {
                 .await?,
             in_transaction: false,
         };
+        let writer = std::sync::Arc::new(tokio::sync::Mutex::new(writer));
         let (stop, stopped) = oneshot::channel();
-        tokio::spawn(checkpoint_until(options.connect().await?, stopped));
+        tokio::spawn(checkpoint_until(
+            options.connect().await?,
+            writer.clone(),
+            stopped,
+        ));
         Ok(Self {
             pool,
-            writer: std::sync::Arc::new(tokio::sync::Mutex::new(writer)),
+            writer,
             secrets,
             _checkpointer: std::sync::Arc::new(stop),
         })
@@ -265,25 +270,56 @@ impl Drop for WriteTx<'_> {
 }
 
 /// Every [`CHECKPOINT_EVERY`], a passive checkpoint on a connection of its own: it copies what
-/// no reader still needs from the log into the database file without taking the write lock, and
-/// once all is copied the next writer starts the log over. Ends when the store is dropped.
-async fn checkpoint_until(mut conn: SqliteConnection, mut stopped: oneshot::Receiver<()>) {
+/// no reader still needs from the log into the database file without taking the write lock.
+///
+/// Under steady writes that alone never lets the log start over: a writer rewinds the log only
+/// if it finds every frame copied, and the commits made while a checkpoint ran are always left
+/// for the next one. The log then grows by every commit (hundreds of megabytes a minute under
+/// full load), and a write that extends a file waits for the file system's journal, which the
+/// checkpoint's sync is committing. So a second pass follows at once and copies the few frames
+/// written during the first while this process's writers wait their turn; the next writer
+/// then rewinds the log and rewrites its first pages instead of extending it. When the first
+/// pass was slow, the disk is, and the writers are not made to wait for it: the log grows one
+/// more interval instead. Ends when the store is dropped.
+async fn checkpoint_until(
+    mut conn: SqliteConnection,
+    writer: std::sync::Arc<tokio::sync::Mutex<Writer>>,
+    mut stopped: oneshot::Receiver<()>,
+) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = &mut stopped => break,
             _ = tick.tick() => {
-                if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                    .execute(&mut conn)
-                    .await
-                {
-                    tracing::warn!(error = %err, "SQLite checkpoint failed; the next one retries");
+                let started = std::time::Instant::now();
+                let frames = checkpoint(&mut conn).await;
+                if frames.is_some_and(|n| n > 0) && started.elapsed() < SLOW_CHECKPOINT {
+                    let _turn = writer.lock().await;
+                    checkpoint(&mut conn).await;
                 }
             }
         }
     }
     if let Err(err) = conn.close().await {
         tracing::debug!(error = %err, "closing the checkpoint connection");
+    }
+}
+
+/// A first checkpoint pass slower than this means a busy disk (it normally takes a few
+/// milliseconds per 100 ms of full-load writes), and the second pass is skipped.
+const SLOW_CHECKPOINT: Duration = Duration::from_millis(50);
+
+/// One passive checkpoint: how many frames the log held when it began, `None` if it failed.
+async fn checkpoint(conn: &mut SqliteConnection) -> Option<i64> {
+    match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(conn)
+        .await
+    {
+        Ok((_busy, log_frames, _copied_frames)) => Some(log_frames),
+        Err(err) => {
+            tracing::warn!(error = %err, "SQLite checkpoint failed; the next one retries");
+            None
+        }
     }
 }
