@@ -6757,3 +6757,45 @@ async fn sqlite_log_is_checkpointed_off_the_writers_path() {
     })
     .await;
 }
+
+/// Under writes that never pause, each checkpoint still lets the log start over, so it is
+/// rewritten from its first page instead of growing until the load stops. A log that starts
+/// over gets a new checkpoint sequence number in its header (bytes 12..16).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_log_starts_over_under_steady_writes() {
+    run(TestDb::sqlite().await, |store, url| async move {
+        let t = tenant(&store, "Steady").await;
+        let ch = channel(&store, t.client.id, "steady").await;
+        let log = format!("{}-wal", url.trim_start_matches("sqlite://"));
+        let restarts = || async {
+            let header = tokio::fs::read(&log).await.unwrap();
+            u32::from_be_bytes(header[12..16].try_into().unwrap())
+        };
+        let before = restarts().await;
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let mut n = 0;
+        while std::time::Instant::now() < until {
+            let batch: Vec<InboundEvent> = (0..20)
+                .map(|_| {
+                    n += 1;
+                    inbound(
+                        t.client.id,
+                        ch.id,
+                        &format!("chat-{}", n % 64),
+                        &format!("e{n}"),
+                    )
+                })
+                .collect();
+            for outcome in store.ingest_batch(&batch).await.unwrap() {
+                expect_new(outcome.unwrap());
+            }
+        }
+        let after = restarts().await;
+        assert!(
+            after >= before + 3,
+            "the log started over {} times in 2 s of steady writes ({n} messages)",
+            after - before
+        );
+    })
+    .await;
+}
