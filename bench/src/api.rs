@@ -7,6 +7,7 @@
 //! first and each figure is the median over the rounds, so drift and noise on a shared machine
 //! hit both sides alike.
 
+use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -123,9 +124,9 @@ pub fn run(options: &Options) -> anyhow::Result<Vec<Figure>> {
     result
 }
 
-/// omnihub's default logging (level `info` to stderr; `OMNIHUB_LOG` overrides it), so the
-/// request span the middleware opens costs what it costs in production. Only actix-server's
-/// start and stop chatter is quietened.
+/// omnihub's default logging (level `info` to stderr, styled only on a terminal; `OMNIHUB_LOG`
+/// overrides it), so the request span the middleware opens costs what it costs in production.
+/// Only actix-server's start and stop chatter is quietened.
 pub(crate) fn init_logging() -> anyhow::Result<()> {
     let filter = std::env::var("OMNIHUB_LOG")
         .ok()
@@ -136,6 +137,7 @@ pub(crate) fn init_logging() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init()
         .map_err(|e| anyhow::anyhow!("cannot start logging: {e}"))
 }
