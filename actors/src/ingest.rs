@@ -28,10 +28,15 @@ pub(crate) const MAX_BATCH: usize = 512;
 /// Events waiting for the committing task at most; a caller beyond it waits for room.
 const QUEUE: usize = 4 * MAX_BATCH;
 
-/// One caller's event, with the client subtree it was resolved to before queueing (so the
-/// subtree's publisher knows where it starts before this commit) and where to answer.
+/// One caller's event and who waits for it.
 struct Job {
     event: InboundEvent,
+    waiter: Waiter,
+}
+
+/// The client subtree an event was resolved to before queueing (so the subtree's publisher
+/// knows where it starts before this commit), and where to answer.
+struct Waiter {
     entry: Arc<ClientEntry>,
     refs: ClientRefs,
     reply: oneshot::Sender<Result<Ingest, HubError>>,
@@ -63,9 +68,7 @@ impl IngestQueue {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             event,
-            entry,
-            refs,
-            reply,
+            waiter: Waiter { entry, refs, reply },
         };
         self.jobs
             .send(job)
@@ -78,12 +81,13 @@ impl IngestQueue {
 async fn commit_loop(store: DynStore, mut queue: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        commit(&store, std::mem::take(&mut batch)).await;
+        // The events go to the store as they are, not copied.
+        let (events, waiters) = batch.drain(..).map(|j| (j.event, j.waiter)).unzip();
+        commit(&store, events, waiters).await;
     }
 }
 
-async fn commit(store: &DynStore, jobs: Vec<Job>) {
-    let events: Vec<InboundEvent> = jobs.iter().map(|j| j.event.clone()).collect();
+async fn commit(store: &DynStore, events: Vec<InboundEvent>, waiters: Vec<Waiter>) {
     let outcomes = match store.ingest_batch(&events).await {
         Ok(outcomes) => outcomes,
         Err(err) => {
@@ -95,7 +99,7 @@ async fn commit(store: &DynStore, jobs: Vec<Job>) {
             outcomes
         }
     };
-    for (job, outcome) in jobs.into_iter().zip(outcomes) {
+    for (job, outcome) in waiters.into_iter().zip(outcomes) {
         let outcome = outcome.map_err(HubError::from);
         if let Ok(Ingest::New {
             conversation,
