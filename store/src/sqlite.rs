@@ -274,8 +274,8 @@ impl Drop for WriteTx<'_> {
 ///
 /// Under steady writes that alone never lets the log start over: a writer rewinds the log only
 /// if it finds every frame copied, and the commits made while a checkpoint ran are always left
-/// for the next one. The log then grows by every commit (hundreds of megabytes a minute under
-/// full load), and a write that extends a file waits for the file system's journal, which the
+/// for the next one. The log then grows by every commit (about 100 MB a second under full
+/// load on a small machine), and a write that extends a file waits for the file system's journal, which the
 /// checkpoint's sync is committing. So a second pass follows at once and copies the few frames
 /// written during the first while this process's writers wait their turn; the next writer
 /// then rewinds the log and rewrites its first pages instead of extending it. When the first

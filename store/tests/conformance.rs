@@ -6768,7 +6768,11 @@ async fn sqlite_log_starts_over_under_steady_writes() {
         let ch = channel(&store, t.client.id, "steady").await;
         let log = format!("{}-wal", url.trim_start_matches("sqlite://"));
         let restarts = || async {
-            let header = tokio::fs::read(&log).await.unwrap();
+            let mut header = [0u8; 16];
+            let mut file = tokio::fs::File::open(&log).await.unwrap();
+            tokio::io::AsyncReadExt::read_exact(&mut file, &mut header)
+                .await
+                .unwrap();
             u32::from_be_bytes(header[12..16].try_into().unwrap())
         };
         let before = restarts().await;
