@@ -506,18 +506,22 @@ fn first_error(outcome: &Outcome) -> String {
     }
 }
 
+/// Prints a run, with its CPU use and the server's CPU time per answered request (its HTTP
+/// worker plus, for omnihub, the hub's and SQLite's threads): a figure that noise on a shared
+/// machine moves far less than the rate.
 fn describe(what: &str, round: usize, label: &str, outcome: &Outcome) {
     let cpu = outcome
         .cpu
         .map(|c| {
             format!(
-                "; CPU server {:.0}%, generator {:.0}%, other {:.0}%, outside {}",
+                "; CPU server {:.0}%, generator {:.0}%, other {:.0}%, outside {}; {:.1} µs a request",
                 c.server * 100.0,
                 c.generator * 100.0,
                 c.other * 100.0,
                 c.outside
                     .map(|o| format!("{:.0}%", o * 100.0))
-                    .unwrap_or_else(|| "?".into())
+                    .unwrap_or_else(|| "?".into()),
+                (c.server + c.other) / outcome.requests_per_sec().max(1.0) * 1e6
             )
         })
         .unwrap_or_default();
