@@ -2,6 +2,7 @@
 //! PostgreSQL; this module owns only the connection setup and the few engine differences.
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::stream::BoxStream;
@@ -43,11 +44,10 @@ macro_rules! skip_locked {
 /// How often the write-ahead log is copied back into the database file. SQLite would otherwise
 /// do it inside whichever commit finds the log past 1000 pages: that commit then copies the
 /// pages and syncs both files (milliseconds here, once every few hundred inbound events) while
-/// every writer queued behind it waits. Off the writers' path, the copy runs beside them. Its
-/// sync still holds up the writer's appends to the log, the longer the more there is to copy:
-/// under full load a batch was seen held up about 27 ms with a checkpoint every 200 ms and
-/// 50 ms with one a second, and the shorter stall keeps the acknowledgement tail lower
-/// (BENCHMARKS.md).
+/// every writer queued behind it waits. Off the writers' path, the copy runs beside them. The
+/// interval also bounds the log (one interval's writes) and the second pass's hold on the
+/// writers; a checkpoint once a second held a batch up about 50 ms against 27 ms every 200 ms,
+/// and the shorter stall keeps the acknowledgement tail lower (BENCHMARKS.md).
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
 /// The writer's page cache, in KiB (SQLite's default is 2 MiB). Every inbound message lands on
@@ -161,12 +161,15 @@ impl SqliteStore {
                 .connect()
                 .await?,
             in_transaction: false,
+            commits: std::sync::Arc::default(),
         };
+        let commits = writer.commits.clone();
         let writer = std::sync::Arc::new(tokio::sync::Mutex::new(writer));
         let (stop, stopped) = oneshot::channel();
         tokio::spawn(checkpoint_until(
             options.connect().await?,
             writer.clone(),
+            commits,
             stopped,
         ));
         Ok(Self {
@@ -199,6 +202,8 @@ impl SqliteStore {
 pub(crate) struct Writer {
     conn: SqliteConnection,
     in_transaction: bool,
+    /// Transactions committed so far; the checkpointer reads it without taking the turn.
+    commits: std::sync::Arc<AtomicU64>,
 }
 
 impl Writer {
@@ -228,7 +233,9 @@ pub(crate) struct WriteTx<'a> {
 
 impl WriteTx<'_> {
     pub(crate) async fn commit(mut self) -> Result<()> {
-        self.writer.end("COMMIT").await
+        self.writer.end("COMMIT").await?;
+        self.writer.commits.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     pub(crate) async fn rollback(mut self) -> Result<()> {
@@ -274,16 +281,17 @@ impl Drop for WriteTx<'_> {
 ///
 /// Under steady writes that alone never lets the log start over: a writer rewinds the log only
 /// if it finds every frame copied, and the commits made while a checkpoint ran are always left
-/// for the next one. The log then grows by every commit (about 100 MB a second under full
-/// load on a small machine), and a write that extends a file waits for the file system's journal, which the
-/// checkpoint's sync is committing. So a second pass follows at once and copies the few frames
-/// written during the first while this process's writers wait their turn; the next writer
-/// then rewinds the log and rewrites its first pages instead of extending it. When the first
-/// pass was slow, the disk is, and the writers are not made to wait for it: the log grows one
-/// more interval instead. Ends when the store is dropped.
+/// for the next one. The log then grows by every commit (about 100 MB a second under full load
+/// on a small machine), and a write that extends a file waits for the file system's journal,
+/// which the checkpoint's sync is committing. So when something was committed during the
+/// first pass, a second one follows at once and copies it while this process's writers wait
+/// their turn; the next writer then rewinds the log and rewrites its first pages instead of
+/// extending it. When the first pass was slow, the disk is, and the writers are not made to
+/// wait for it: the log grows one more interval instead. Ends when the store is dropped.
 async fn checkpoint_until(
     mut conn: SqliteConnection,
     writer: std::sync::Arc<tokio::sync::Mutex<Writer>>,
+    commits: std::sync::Arc<AtomicU64>,
     mut stopped: oneshot::Receiver<()>,
 ) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
@@ -293,8 +301,12 @@ async fn checkpoint_until(
             _ = &mut stopped => break,
             _ = tick.tick() => {
                 let started = std::time::Instant::now();
-                let frames = checkpoint(&mut conn).await;
-                if frames.is_some_and(|n| n > 0) && started.elapsed() < SLOW_CHECKPOINT {
+                let committed = commits.load(Ordering::Relaxed);
+                let copied = checkpoint(&mut conn).await;
+                if copied
+                    && commits.load(Ordering::Relaxed) != committed
+                    && started.elapsed() < SLOW_CHECKPOINT
+                {
                     let _turn = writer.lock().await;
                     checkpoint(&mut conn).await;
                 }
@@ -310,16 +322,16 @@ async fn checkpoint_until(
 /// milliseconds per 100 ms of full-load writes), and the second pass is skipped.
 const SLOW_CHECKPOINT: Duration = Duration::from_millis(50);
 
-/// One passive checkpoint: how many frames the log held when it began, `None` if it failed.
-async fn checkpoint(conn: &mut SqliteConnection) -> Option<i64> {
-    match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
-        .fetch_one(conn)
+/// One passive checkpoint; false if it failed.
+async fn checkpoint(conn: &mut SqliteConnection) -> bool {
+    match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+        .execute(conn)
         .await
     {
-        Ok((_busy, log_frames, _copied_frames)) => Some(log_frames),
+        Ok(_) => true,
         Err(err) => {
             tracing::warn!(error = %err, "SQLite checkpoint failed; the next one retries");
-            None
+            false
         }
     }
 }
