@@ -28,7 +28,7 @@ use super::sql::{
 };
 use super::{
     BEGIN_SNAPSHOT, Backend, Db, SEARCH_FROM, SEARCH_MATCH, announce, listen_events, lock_events,
-    notify_event, search_query,
+    notify_event, payload_arg, search_query,
 };
 use crate::codec::{self, ms, now, opt_ts, ts};
 use crate::hub::*;
@@ -861,12 +861,21 @@ async fn ingest_round(
     for client in &clients {
         lock_events(&mut *tx, *client).await?;
     }
-    // Each payload is written straight to its text as it is bound, never built as a tree.
+    // Each payload is written straight to its text, never built as a tree.
     let mut q = QueryBuilder::<Db>::new(
         "INSERT INTO events (client_id, conversation_id, channel_id, assignee_id, group_id, \
          kind, payload, created_at) ",
     );
-    q.push_values(&fresh, |mut row, f| {
+    let payloads = fresh
+        .iter()
+        .map(|f| {
+            payload_arg(MessageCreated {
+                message: &f.message,
+                conversation: &f.conversation,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    q.push_values(fresh.iter().zip(payloads), |mut row, (f, payload)| {
         let c = &f.conversation;
         row.push_bind(c.client_id.0)
             .push_bind(c.id.0)
@@ -874,10 +883,7 @@ async fn ingest_round(
             .push_bind(c.assignee_id.map(|u| u.0))
             .push_bind(c.group_id.map(|g| g.0))
             .push_bind(EventKind::MessageCreated.as_str())
-            .push_bind(Json(MessageCreated {
-                message: &f.message,
-                conversation: c,
-            }))
+            .push_bind(payload)
             .push_bind(ms(now()));
     });
     q.push(" RETURNING seq, conversation_id");
@@ -1140,7 +1146,7 @@ async fn insert_event(
     .bind(conversation.and_then(|c| c.assignee_id).map(|u| u.0))
     .bind(conversation.and_then(|c| c.group_id).map(|g| g.0))
     .bind(kind.as_str())
-    .bind(Json(payload))
+    .bind(payload_arg(payload)?)
     .bind(ms(created_at))
     .fetch_one(&mut *conn)
     .await?;

@@ -55,6 +55,12 @@ fn search_query(query: &str) -> Option<String> {
     codec::search_words(query).map(|words| words.join(" "))
 }
 
+/// An event's payload as bound: `jsonb`, which sqlx writes straight into the statement's
+/// arguments.
+fn payload_arg<T: serde::Serialize>(payload: T) -> Result<sqlx::types::Json<T>> {
+    Ok(sqlx::types::Json(payload))
+}
+
 /// Taken right before an event is inserted, as the transaction's last statements: events of one
 /// client then get their seq and commit in the same order, so a reader of `events_after` never
 /// sees seq N+1 committed while N is still to come and skips it.

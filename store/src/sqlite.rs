@@ -66,6 +66,19 @@ fn search_query(query: &str) -> Option<String> {
     codec::fts5_query(query)
 }
 
+/// An event's payload as bound: SQLite keeps JSON as text. Written into a buffer sized for a
+/// whole event, since serde_json's own starts at 128 bytes and doubles its way up to a message
+/// event's kilobyte, copying it each time.
+fn payload_arg(payload: impl serde::Serialize) -> Result<String> {
+    let mut text = Vec::with_capacity(PAYLOAD_BYTES);
+    serde_json::to_writer(&mut text, &payload)
+        .map_err(|e| StoreError::Corrupt(format!("event payload: {e}")))?;
+    String::from_utf8(text).map_err(|e| StoreError::Corrupt(format!("event payload: {e}")))
+}
+
+/// Room for a typical event payload: a message and its conversation take about a kilobyte.
+const PAYLOAD_BYTES: usize = 2048;
+
 /// Nothing to do: with one writer, event seq order is commit order.
 async fn lock_events(_: &mut sqlx::SqliteConnection, _: ClientId) -> Result<()> {
     Ok(())
@@ -136,6 +149,10 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5))
+            // A multi-row statement keeps a journal of the pages it changes, to undo itself
+            // alone; past 64 KiB SQLite moves it to a temporary file, opened and deleted each
+            // time. Temporary tables and indexes (an `IN` list's) likewise stay in memory.
+            .pragma("temp_store", "memory")
             // The checkpointer below does it instead of the commits.
             .pragma("wal_autocheckpoint", "0");
         if let Some(dir) = options.get_filename().parent()
