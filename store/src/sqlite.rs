@@ -149,10 +149,6 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5))
-            // A multi-row statement keeps a journal of the pages it changes, to undo itself
-            // alone; past 64 KiB SQLite moves it to a temporary file, opened and deleted each
-            // time. Temporary tables and indexes (an `IN` list's) likewise stay in memory.
-            .pragma("temp_store", "memory")
             // The checkpointer below does it instead of the commits.
             .pragma("wal_autocheckpoint", "0");
         if let Some(dir) = options.get_filename().parent()
@@ -175,6 +171,12 @@ impl SqliteStore {
             conn: options
                 .clone()
                 .pragma("cache_size", format!("-{WRITER_CACHE_KIB}"))
+                // A multi-row write keeps a journal of the pages it changes, to undo itself
+                // alone; past 64 KiB SQLite moves it to a temporary file, opened and deleted
+                // each time. The writer's are small enough to stay in memory, and so do the
+                // temporary indexes of its `IN` lists. Readers keep the default: a large
+                // sort may still spill to a file instead of taking memory.
+                .pragma("temp_store", "memory")
                 .connect()
                 .await?,
             in_transaction: false,
