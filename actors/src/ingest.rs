@@ -99,7 +99,7 @@ async fn commit(store: &DynStore, events: Vec<InboundEvent>, waiters: Vec<Waiter
             outcomes
         }
     };
-    for (job, outcome) in waiters.into_iter().zip(outcomes) {
+    for (waiter, outcome) in waiters.into_iter().zip(outcomes) {
         let outcome = outcome.map_err(HubError::from);
         if let Ok(Ingest::New {
             conversation,
@@ -109,10 +109,10 @@ async fn commit(store: &DynStore, events: Vec<InboundEvent>, waiters: Vec<Waiter
             ..
         }) = &outcome
         {
-            job.entry.wake();
+            waiter.entry.wake();
             // If this is lost (the subtree is restarting), the router's reconciliation at its
             // start routes every unassigned conversation from the store.
-            let _ = job.refs.sup.cast(ClientMsg::Conversation(
+            let _ = waiter.refs.sup.cast(ClientMsg::Conversation(
                 conversation.id,
                 ConversationMsg::Inbound {
                     conversation: Box::new(conversation.clone()),
@@ -123,6 +123,6 @@ async fn commit(store: &DynStore, events: Vec<InboundEvent>, waiters: Vec<Waiter
             ));
         }
         // The caller may have given up (its request was cancelled): the commit stands.
-        let _ = job.reply.send(outcome);
+        let _ = waiter.reply.send(outcome);
     }
 }

@@ -70,6 +70,11 @@ pub(crate) fn contains_pattern(needle: &str) -> String {
     p
 }
 
+/// An event payload that could not be written as JSON.
+pub(crate) fn bad_payload(err: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("event payload: {err}"))
+}
+
 fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("unknown {what} `{value}`"))
 }

@@ -412,7 +412,7 @@ fn operator_row(r: &DbRow) -> Result<OperatorState> {
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value> {
-    serde_json::to_value(value).map_err(|e| StoreError::Corrupt(format!("event payload: {e}")))
+    serde_json::to_value(value).map_err(codec::bad_payload)
 }
 
 fn latest(a: DateTime<Utc>, b: DateTime<Utc>) -> DateTime<Utc> {

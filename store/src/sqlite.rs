@@ -71,9 +71,8 @@ fn search_query(query: &str) -> Option<String> {
 /// event's kilobyte, copying it each time.
 fn payload_arg(payload: impl serde::Serialize) -> Result<String> {
     let mut text = Vec::with_capacity(PAYLOAD_BYTES);
-    serde_json::to_writer(&mut text, &payload)
-        .map_err(|e| StoreError::Corrupt(format!("event payload: {e}")))?;
-    String::from_utf8(text).map_err(|e| StoreError::Corrupt(format!("event payload: {e}")))
+    serde_json::to_writer(&mut text, &payload).map_err(codec::bad_payload)?;
+    String::from_utf8(text).map_err(codec::bad_payload)
 }
 
 /// Room for a typical event payload: a message and its conversation take about a kilobyte.
