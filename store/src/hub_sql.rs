@@ -588,20 +588,6 @@ enum Outcome {
     Fresh(usize),
 }
 
-/// Appends `column IN (…)` with one bound text per element.
-fn push_in_text<'a>(
-    q: &mut QueryBuilder<Db>,
-    column: &str,
-    values: impl IntoIterator<Item = &'a str>,
-) {
-    q.push(column).push(" IN (");
-    let mut list = q.separated(", ");
-    for value in values {
-        list.push_bind(value.to_string());
-    }
-    q.push(")");
-}
-
 /// Several inbound events (see [`HubStore::ingest_batch`]) inside the caller's write
 /// transaction, with the same outcome as [`ingest_in`] for each in order, but a few statements
 /// per round instead of several per event: the channel check per channel, one lookup of the
@@ -662,7 +648,7 @@ async fn ingest_round(
             "SELECT provider_event_id, id FROM messages WHERE channel_id = ",
         );
         q.push_bind(channel.0).push(" AND ");
-        push_in_text(&mut q, "provider_event_id", ids.iter().copied());
+        push_in(&mut q, "provider_event_id", ids.iter().copied());
         for row in q.build().fetch_all(&mut *tx).await? {
             kept.insert(
                 (*channel, row.try_get("provider_event_id")?),
@@ -679,7 +665,7 @@ async fn ingest_round(
             " FROM conversations WHERE channel_id = "
         ));
         q.push_bind(channel.0).push(" AND ");
-        push_in_text(&mut q, "external_id", externals.iter().copied());
+        push_in(&mut q, "external_id", externals.iter().copied());
         q.push(for_update!());
         for row in q.build().fetch_all(&mut *tx).await? {
             let c = conversation_row(&row)?;
@@ -772,21 +758,21 @@ async fn ingest_round(
         message_cols!(),
         ", channel_id) "
     ));
-    q.push_values(&fresh, |mut row, f| {
-        let m = &f.message;
-        row.push_bind(m.id.0)
-            .push_bind(m.client_id.0)
-            .push_bind(m.conversation_id.0)
-            .push_bind(codec::direction_str(m.direction))
-            .push_bind(codec::message_kind_str(m.kind))
-            .push_bind(m.provider_event_id.clone())
-            .push_bind(m.author_id.map(|a| a.0))
-            .push_bind(m.text.clone())
-            .push_bind(codec::delivery_str(m.status))
-            .push_bind(m.failure_reason.clone())
-            .push_bind(m.idempotency_key.clone())
-            .push_bind(ms(m.created_at))
-            .push_bind(f.conversation.channel_id.0);
+    push_rows(&mut q, fresh.iter(), |mut row, f| {
+        let m = f.map(|f| &f.message);
+        row.push_bind(m.map(|m| m.id.0))
+            .push_bind(m.map(|m| m.client_id.0))
+            .push_bind(m.map(|m| m.conversation_id.0))
+            .push_bind(m.map(|m| codec::direction_str(m.direction)))
+            .push_bind(m.map(|m| codec::message_kind_str(m.kind)))
+            .push_bind(m.and_then(|m| m.provider_event_id.as_deref()))
+            .push_bind(m.and_then(|m| m.author_id.map(|a| a.0)))
+            .push_bind(m.map(|m| m.text.as_str()))
+            .push_bind(m.map(|m| codec::delivery_str(m.status)))
+            .push_bind(m.and_then(|m| m.failure_reason.as_deref()))
+            .push_bind(m.and_then(|m| m.idempotency_key.as_deref()))
+            .push_bind(m.map(|m| ms(m.created_at)))
+            .push_bind(f.map(|f| f.conversation.channel_id.0));
     });
     q.push(" ON CONFLICT DO NOTHING");
     let inserted = q
@@ -822,6 +808,11 @@ async fn ingest_round(
         let mut moved: Vec<&Conversation> =
             last.values().map(|n| &fresh[*n].conversation).collect();
         moved.sort_unstable_by_key(|c| c.id);
+        let count = moved.len() as u64;
+        // A conversation named twice takes its first `WHEN`, and the same values again.
+        if let Some(&tail) = moved.last() {
+            moved.resize(padded_rows(moved.len()), tail);
+        }
         let mut q = QueryBuilder::<Db>::new("UPDATE conversations SET status = CASE id");
         for c in &moved {
             q.push(" WHEN ")
@@ -849,7 +840,7 @@ async fn ingest_round(
         // The rows were read in this transaction (locked on PostgreSQL), so they are now what
         // the steps above worked out; a row gone meanwhile is the one thing left to notice.
         let updated = q.build().execute(&mut *tx).await?.rows_affected();
-        if updated != moved.len() as u64 {
+        if updated != count {
             return Ok(None);
         }
     }
@@ -875,16 +866,16 @@ async fn ingest_round(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    q.push_values(fresh.iter().zip(payloads), |mut row, (f, payload)| {
-        let c = &f.conversation;
-        row.push_bind(c.client_id.0)
-            .push_bind(c.id.0)
-            .push_bind(c.channel_id.0)
-            .push_bind(c.assignee_id.map(|u| u.0))
-            .push_bind(c.group_id.map(|g| g.0))
-            .push_bind(EventKind::MessageCreated.as_str())
+    push_rows(&mut q, fresh.iter().zip(payloads), |mut row, event| {
+        let (c, payload) = event.map(|(f, payload)| (&f.conversation, payload)).unzip();
+        row.push_bind(c.map(|c| c.client_id.0))
+            .push_bind(c.map(|c| c.id.0))
+            .push_bind(c.map(|c| c.channel_id.0))
+            .push_bind(c.and_then(|c| c.assignee_id.map(|u| u.0)))
+            .push_bind(c.and_then(|c| c.group_id.map(|g| g.0)))
+            .push_bind(c.map(|_| EventKind::MessageCreated.as_str()))
             .push_bind(payload)
-            .push_bind(ms(now()));
+            .push_bind(c.map(|_| ms(now())));
     });
     q.push(" RETURNING seq, conversation_id");
     let mut rows = Vec::with_capacity(fresh.len());
@@ -1391,14 +1382,55 @@ async fn operator_state(
 /// Ids bound in one statement at most (well under either engine's limit on parameters).
 const TASKS_PER_STATEMENT: usize = 500;
 
-/// Pushes `column IN (…)` with one bound id per element.
-fn push_in(q: &mut QueryBuilder<Db>, column: &str, ids: impl IntoIterator<Item = Uuid>) {
+/// Pushes `column IN (…)` with one bound value per element, padded to a power of two of
+/// values by repeating the last (see [`padded_rows`]).
+fn push_in<'t, T>(q: &mut QueryBuilder<Db>, column: &str, values: impl IntoIterator<Item = T>)
+where
+    T: sqlx::Encode<'t, Db> + sqlx::Type<Db> + Copy,
+{
     q.push(column).push(" IN (");
     let mut list = q.separated(", ");
-    for id in ids {
-        list.push_bind(id);
+    let mut count = 0;
+    let mut last = None;
+    for value in values {
+        list.push_bind(value);
+        last = Some(value);
+        count += 1;
+    }
+    if let Some(value) = last {
+        for _ in count..padded_rows(count) {
+            list.push_bind(value);
+        }
     }
     q.push(")");
+}
+
+/// Appends the rows of a multi-row insert as `SELECT * FROM (VALUES …) AS v WHERE column1 IS
+/// NOT NULL`, padded to a power of two of rows (see [`padded_rows`]). `bind` writes a row's
+/// values from `Some` row, and the same number of NULLs from `None`, rows the condition leaves
+/// out. Both engines name the columns of `VALUES` `column1`, `column2`, …
+fn push_rows<R, F>(q: &mut QueryBuilder<Db>, rows: R, bind: F)
+where
+    R: ExactSizeIterator,
+    F: FnMut(sqlx::query_builder::Separated<'_, Db, &'static str>, Option<R::Item>),
+{
+    let padding = padded_rows(rows.len()) - rows.len();
+    q.push("SELECT * FROM (");
+    q.push_values(
+        rows.map(Some)
+            .chain(std::iter::repeat_with(|| None).take(padding)),
+        bind,
+    );
+    q.push(") AS v WHERE column1 IS NOT NULL");
+}
+
+/// How many rows or values a multi-row statement is given for `n`: the next power of two. A
+/// statement's text depends on its number of rows, so a batch of any size from 1 to
+/// [`INGEST_ROWS`] would otherwise prepare its statements anew, and push the connection's other
+/// statements out of its cache of prepared ones. Rounded up, a statement has about ten texts,
+/// which stay prepared.
+fn padded_rows(n: usize) -> usize {
+    n.next_power_of_two()
 }
 
 #[async_trait]
