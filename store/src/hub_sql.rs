@@ -345,7 +345,7 @@ fn contact_row(r: &DbRow) -> Result<Contact> {
 }
 
 fn event_row(r: &DbRow) -> Result<HubEvent> {
-    Ok(HubEvent {
+    let mut event = HubEvent {
         seq: r.try_get("seq")?,
         client_id: ClientId(r.try_get("client_id")?),
         conversation_id: r
@@ -357,7 +357,9 @@ fn event_row(r: &DbRow) -> Result<HubEvent> {
         kind: codec::event_kind(r.try_get::<&str, _>("kind")?)?,
         payload: r.try_get::<Json<serde_json::Value>, _>("payload")?.0,
         created_at: ts(r.try_get("created_at")?)?,
-    })
+    };
+    restore_payload(&mut event)?;
+    Ok(event)
 }
 
 pub(super) fn task_row(r: &DbRow) -> Result<Task> {
@@ -1103,7 +1105,7 @@ async fn append_event(
     payload: serde_json::Value,
 ) -> Result<HubEvent> {
     let (seq, created_at) = insert_event(conn, client, conversation, kind, &payload).await?;
-    Ok(HubEvent {
+    let mut event = HubEvent {
         seq,
         client_id: client,
         conversation_id: conversation.map(|c| c.id),
@@ -1113,7 +1115,9 @@ async fn append_event(
         kind,
         payload,
         created_at,
-    })
+    };
+    restore_payload(&mut event)?;
+    Ok(event)
 }
 
 /// [`append_event`] without building the event: its seq and time. The payload is written
@@ -1178,11 +1182,107 @@ async fn conversation_event(
 
 /// The payload of `message_created`: the message, and its conversation as the message left
 /// it, since a new message can also move it (a new request, a snoozed one waking up).
-#[derive(serde::Serialize)]
+///
+/// Stored without the ids the event's own columns hold (the client, the conversation, its
+/// channel, assignee and group), which [`restore_payload`] puts back: they were about a third
+/// of each payload, and payloads are most of what a group commit writes.
 struct MessageCreated<'a> {
-    #[serde(flatten)]
     message: &'a Message,
     conversation: &'a Conversation,
+}
+
+impl serde::Serialize for MessageCreated<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        // Every field is named, so a field added to `Message` fails to compile until it is
+        // written here (or left to `restore_payload`).
+        let Message {
+            id,
+            client_id: _,
+            conversation_id: _,
+            direction,
+            kind,
+            provider_event_id,
+            author_id,
+            text,
+            status,
+            failure_reason,
+            idempotency_key,
+            created_at,
+            attachments,
+        } = self.message;
+        let mut map = s.serialize_map(Some(12))?;
+        map.serialize_entry("id", id)?;
+        map.serialize_entry("direction", direction)?;
+        map.serialize_entry("kind", kind)?;
+        map.serialize_entry("provider_event_id", provider_event_id)?;
+        map.serialize_entry("author_id", author_id)?;
+        map.serialize_entry("text", text)?;
+        map.serialize_entry("status", status)?;
+        map.serialize_entry("failure_reason", failure_reason)?;
+        map.serialize_entry("idempotency_key", idempotency_key)?;
+        map.serialize_entry("created_at", created_at)?;
+        map.serialize_entry("attachments", attachments)?;
+        map.serialize_entry("conversation", &StoredConversation(self.conversation))?;
+        map.end()
+    }
+}
+
+/// A conversation in a stored `message_created` payload (see [`MessageCreated`]).
+struct StoredConversation<'a>(&'a Conversation);
+
+impl serde::Serialize for StoredConversation<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let Conversation {
+            id: _,
+            client_id: _,
+            channel_id: _,
+            contact_id,
+            external_id,
+            status,
+            snoozed_until,
+            assignee_id: _,
+            group_id: _,
+            request_no,
+            last_message_at,
+            created_at,
+            blocked_at,
+            blocked_reason,
+        } = self.0;
+        let mut map = s.serialize_map(Some(9))?;
+        map.serialize_entry("contact_id", contact_id)?;
+        map.serialize_entry("external_id", external_id)?;
+        map.serialize_entry("status", status)?;
+        map.serialize_entry("snoozed_until", snoozed_until)?;
+        map.serialize_entry("request_no", request_no)?;
+        map.serialize_entry("last_message_at", last_message_at)?;
+        map.serialize_entry("created_at", created_at)?;
+        map.serialize_entry("blocked_at", blocked_at)?;
+        map.serialize_entry("blocked_reason", blocked_reason)?;
+        map.end()
+    }
+}
+
+/// Puts back into an event's payload what [`MessageCreated`] leaves to the event's columns.
+/// A payload stored whole (before it was stored so) gets the same values again.
+fn restore_payload(event: &mut HubEvent) -> Result<()> {
+    if event.kind != EventKind::MessageCreated {
+        return Ok(());
+    }
+    let serde_json::Value::Object(message) = &mut event.payload else {
+        return Ok(());
+    };
+    message.insert("client_id".into(), to_json(&event.client_id)?);
+    message.insert("conversation_id".into(), to_json(&event.conversation_id)?);
+    if let Some(serde_json::Value::Object(conversation)) = message.get_mut("conversation") {
+        conversation.insert("id".into(), to_json(&event.conversation_id)?);
+        conversation.insert("client_id".into(), to_json(&event.client_id)?);
+        conversation.insert("channel_id".into(), to_json(&event.channel_id)?);
+        conversation.insert("assignee_id".into(), to_json(&event.assignee_id)?);
+        conversation.insert("group_id".into(), to_json(&event.group_id)?);
+    }
+    Ok(())
 }
 
 async fn message_event(
