@@ -2853,3 +2853,90 @@ impl HubStore for Backend {
         opt_ts(at)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn message_and_conversation() -> (Message, Conversation) {
+        let at = now();
+        let conversation = Conversation {
+            id: ConversationId::new(),
+            client_id: ClientId::new(),
+            channel_id: ChannelId::new(),
+            contact_id: ContactId::new(),
+            external_id: "chat-1".into(),
+            status: ConversationStatus::Open,
+            snoozed_until: None,
+            assignee_id: Some(UserId::new()),
+            group_id: None,
+            request_no: 2,
+            last_message_at: at,
+            created_at: at,
+            blocked_at: None,
+            blocked_reason: None,
+        };
+        let message = Message {
+            id: MessageId::new(),
+            client_id: conversation.client_id,
+            conversation_id: conversation.id,
+            direction: Direction::Inbound,
+            kind: MessageKind::Message,
+            provider_event_id: Some("ev-1".into()),
+            author_id: None,
+            text: "Привет".into(),
+            status: DeliveryStatus::Received,
+            failure_reason: None,
+            idempotency_key: None,
+            created_at: at,
+            attachments: Vec::new(),
+        };
+        (message, conversation)
+    }
+
+    /// The event as read back, with `payload` in its columns' company.
+    fn event(c: &Conversation, payload: serde_json::Value) -> HubEvent {
+        HubEvent {
+            seq: 7,
+            client_id: c.client_id,
+            conversation_id: Some(c.id),
+            channel_id: Some(c.channel_id),
+            assignee_id: c.assignee_id,
+            group_id: c.group_id,
+            kind: EventKind::MessageCreated,
+            payload,
+            created_at: now(),
+        }
+    }
+
+    #[test]
+    fn message_created_is_stored_without_the_columns_ids_and_read_back_whole() {
+        let (m, c) = message_and_conversation();
+        let mut whole = serde_json::to_value(&m).unwrap();
+        whole["conversation"] = serde_json::to_value(&c).unwrap();
+
+        let stored = to_json(&MessageCreated {
+            message: &m,
+            conversation: &c,
+        })
+        .unwrap();
+        for key in ["client_id", "conversation_id"] {
+            assert!(stored.get(key).is_none(), "{key} stored");
+        }
+        for key in ["id", "client_id", "channel_id", "assignee_id", "group_id"] {
+            assert!(stored["conversation"].get(key).is_none(), "{key} stored");
+        }
+        assert_eq!(stored["text"], "Привет");
+        assert_eq!(stored["conversation"]["external_id"], "chat-1");
+
+        let mut read = event(&c, stored);
+        restore_payload(&mut read).unwrap();
+        assert_eq!(read.payload, whole);
+
+        // A payload stored whole gets the same values again.
+        let mut old = event(&c, whole.clone());
+        restore_payload(&mut old).unwrap();
+        assert_eq!(old.payload, whole);
+    }
+}
