@@ -1211,7 +1211,8 @@ impl serde::Serialize for MessageCreated<'_> {
             created_at,
             attachments,
         } = self.message;
-        let mut map = s.serialize_map(Some(12))?;
+        // No length: a count written here would go stale with the fields above.
+        let mut map = s.serialize_map(None)?;
         map.serialize_entry("id", id)?;
         map.serialize_entry("direction", direction)?;
         map.serialize_entry("kind", kind)?;
@@ -1250,7 +1251,7 @@ impl serde::Serialize for StoredConversation<'_> {
             blocked_at,
             blocked_reason,
         } = self.0;
-        let mut map = s.serialize_map(Some(9))?;
+        let mut map = s.serialize_map(None)?;
         map.serialize_entry("contact_id", contact_id)?;
         map.serialize_entry("external_id", external_id)?;
         map.serialize_entry("status", status)?;
@@ -1273,11 +1274,13 @@ fn restore_payload(event: &mut HubEvent) -> Result<()> {
     let serde_json::Value::Object(message) = &mut event.payload else {
         return Ok(());
     };
-    message.insert("client_id".into(), to_json(&event.client_id)?);
-    message.insert("conversation_id".into(), to_json(&event.conversation_id)?);
+    let client = to_json(&event.client_id)?;
+    let conversation_id = to_json(&event.conversation_id)?;
+    message.insert("client_id".into(), client.clone());
+    message.insert("conversation_id".into(), conversation_id.clone());
     if let Some(serde_json::Value::Object(conversation)) = message.get_mut("conversation") {
-        conversation.insert("id".into(), to_json(&event.conversation_id)?);
-        conversation.insert("client_id".into(), to_json(&event.client_id)?);
+        conversation.insert("id".into(), conversation_id);
+        conversation.insert("client_id".into(), client);
         conversation.insert("channel_id".into(), to_json(&event.channel_id)?);
         conversation.insert("assignee_id".into(), to_json(&event.assignee_id)?);
         conversation.insert("group_id".into(), to_json(&event.group_id)?);
