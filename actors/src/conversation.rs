@@ -115,15 +115,12 @@ impl Actor for ConversationActor {
                     panic!("injected panic in conversation {}", state.id);
                 }
                 // The router reads the conversation again before it decides: another node may
-                // have assigned it in between. One already waiting in the queue keeps its place
-                // there, and the drains hand it out in turn: nothing to decide now.
-                if new_request {
-                    state.ctx.entry.route(state.id, Some(returning_customer));
-                } else if conversation.assignee_id.is_none()
-                    && routable(conversation.status)
-                    && !waiting
-                {
-                    state.ctx.entry.route(state.id, None);
+                // have assigned it in between.
+                if wants_routing(&conversation, new_request, waiting) {
+                    state
+                        .ctx
+                        .entry
+                        .route(state.id, new_request.then_some(returning_customer));
                 }
             }
             ConversationMsg::Outbound {
@@ -177,6 +174,13 @@ impl Actor for ConversationActor {
 }
 
 /// Statuses in which a conversation wants an operator.
+/// Whether a committed customer message leaves the router something to decide: a new request,
+/// or a conversation nobody has that may be routed. One already waiting in the queue keeps its
+/// place there, and the drains hand it out in turn.
+pub(crate) fn wants_routing(conversation: &Conversation, new_request: bool, waiting: bool) -> bool {
+    new_request || (conversation.assignee_id.is_none() && routable(conversation.status) && !waiting)
+}
+
 pub(crate) fn routable(status: ConversationStatus) -> bool {
     matches!(status, ConversationStatus::New | ConversationStatus::Open)
 }

@@ -15,7 +15,7 @@ use omnihub_store::{DynStore, InboundEvent, Ingest};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::client::ClientMsg;
-use crate::conversation::ConversationMsg;
+use crate::conversation::{ConversationMsg, wants_routing};
 use crate::hub::HubError;
 use crate::shared::{ClientEntry, ClientRefs};
 
@@ -110,17 +110,21 @@ async fn commit(store: &DynStore, events: Vec<InboundEvent>, waiters: Vec<Waiter
         }) = &outcome
         {
             waiter.entry.wake();
-            // If this is lost (the subtree is restarting), the router's reconciliation at its
-            // start routes every unassigned conversation from the store.
-            let _ = waiter.refs.sup.cast(ClientMsg::Conversation(
-                conversation.id,
-                ConversationMsg::Inbound {
-                    conversation: Box::new(conversation.clone()),
-                    new_request: *new_request,
-                    returning_customer: *returning_customer,
-                    waiting: *waiting,
-                },
-            ));
+            // Only a message that leaves something to route wakes its conversation's actor:
+            // under load that is few of them, and each wake-up is two hops on the hub's
+            // thread. If this is lost (the subtree is restarting), the router's
+            // reconciliation at its start routes every unassigned conversation from the store.
+            if wants_routing(conversation, *new_request, *waiting) {
+                let _ = waiter.refs.sup.cast(ClientMsg::Conversation(
+                    conversation.id,
+                    ConversationMsg::Inbound {
+                        conversation: Box::new(conversation.clone()),
+                        new_request: *new_request,
+                        returning_customer: *returning_customer,
+                        waiting: *waiting,
+                    },
+                ));
+            }
         }
         // The caller may have given up (its request was cancelled): the commit stands.
         let _ = waiter.reply.send(outcome);
