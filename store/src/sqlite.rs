@@ -45,10 +45,17 @@ macro_rules! skip_locked {
 /// do it inside whichever commit finds the log past 1000 pages: that commit then copies the
 /// pages and syncs both files (milliseconds here, once every few hundred inbound events) while
 /// every writer queued behind it waits. Off the writers' path, the copy runs beside them. The
-/// interval also bounds the log (one interval's writes) and the second pass's hold on the
-/// writers; a checkpoint once a second held a batch up about 50 ms against 27 ms every 200 ms,
-/// and the shorter stall keeps the acknowledgement tail lower (BENCHMARKS.md).
+/// interval also bounds what a second pass, holding the writers up, has left to copy; a
+/// checkpoint once a second held a batch up about 50 ms against 27 ms every 200 ms
+/// (BENCHMARKS.md).
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// Frames the write-ahead log may hold before a checkpoint makes the writers wait so that it
+/// can start over (see [`checkpoint_until`]): 64 MiB of 4 KiB pages. The wait is mostly the
+/// database file's sync, about the same for any size, so a larger log means fewer of them:
+/// under full load they came every 200 ms, 11–15 ms each, and held up about 6 % of the time
+/// and every acknowledgement in it (BENCHMARKS.md).
+const REWIND_FRAMES: i64 = 16_384;
 
 /// The writer's page cache, in KiB (SQLite's default is 2 MiB). Every inbound message lands on
 /// its conversation's page of the messages index, so with many conversations a batch touches
@@ -301,11 +308,12 @@ impl Drop for WriteTx<'_> {
 /// if it finds every frame copied, and the commits made while a checkpoint ran are always left
 /// for the next one. The log then grows by every commit (about 100 MB a second under full load
 /// on a small machine), and a write that extends a file waits for the file system's journal,
-/// which the checkpoint's sync is committing. So when something was committed during the
-/// first pass, a second one follows at once and copies it while this process's writers wait
-/// their turn; the next writer then rewinds the log and rewrites its first pages instead of
-/// extending it. When the first pass was slow, the disk is, and the writers are not made to
-/// wait for it: the log grows one more interval instead. Ends when the store is dropped.
+/// which the checkpoint's sync is committing. So once the log holds [`REWIND_FRAMES`] and
+/// something was committed during the first pass, a second one follows at once and copies it
+/// while this process's writers wait their turn; the next writer then rewinds the log and
+/// rewrites its first pages instead of extending it. When the first pass was slow, the disk
+/// is, and the writers are not made to wait for it: the log grows one more interval instead.
+/// Ends when the store is dropped.
 async fn checkpoint_until(
     mut conn: SqliteConnection,
     writer: std::sync::Arc<tokio::sync::Mutex<Writer>>,
@@ -320,8 +328,8 @@ async fn checkpoint_until(
             _ = tick.tick() => {
                 let started = std::time::Instant::now();
                 let committed = commits.load(Ordering::Relaxed);
-                let copied = checkpoint(&mut conn).await;
-                if copied
+                let frames = checkpoint(&mut conn).await;
+                if frames.is_some_and(|n| n > REWIND_FRAMES)
                     && commits.load(Ordering::Relaxed) != committed
                     && started.elapsed() < SLOW_CHECKPOINT
                 {
@@ -340,16 +348,17 @@ async fn checkpoint_until(
 /// milliseconds per 100 ms of full-load writes), and the second pass is skipped.
 const SLOW_CHECKPOINT: Duration = Duration::from_millis(50);
 
-/// One passive checkpoint; false if it failed.
-async fn checkpoint(conn: &mut SqliteConnection) -> bool {
-    match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-        .execute(conn)
+/// One passive checkpoint: the frames in the log, or `None` if it failed.
+async fn checkpoint(conn: &mut SqliteConnection) -> Option<i64> {
+    // Its row: whether it was blocked, the frames in the log, the frames copied.
+    match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(conn)
         .await
     {
-        Ok(_) => true,
+        Ok((_, frames, _)) => Some(frames),
         Err(err) => {
             tracing::warn!(error = %err, "SQLite checkpoint failed; the next one retries");
-            false
+            None
         }
     }
 }
