@@ -173,7 +173,6 @@ impl Actor for ConversationActor {
     }
 }
 
-/// Statuses in which a conversation wants an operator.
 /// Whether a committed customer message leaves the router something to decide: a new request,
 /// or a conversation nobody has that may be routed. One already waiting in the queue keeps its
 /// place there, and the drains hand it out in turn.
@@ -181,6 +180,7 @@ pub(crate) fn wants_routing(conversation: &Conversation, new_request: bool, wait
     new_request || (conversation.assignee_id.is_none() && routable(conversation.status) && !waiting)
 }
 
+/// Statuses in which a conversation wants an operator.
 pub(crate) fn routable(status: ConversationStatus) -> bool {
     matches!(status, ConversationStatus::New | ConversationStatus::Open)
 }

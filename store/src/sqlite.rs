@@ -51,10 +51,11 @@ macro_rules! skip_locked {
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
 /// Frames the write-ahead log may hold before a checkpoint makes the writers wait so that it
-/// can start over (see [`checkpoint_until`]): 64 MiB of 4 KiB pages. The wait is mostly the
-/// database file's sync, about the same for any size, so a larger log means fewer of them:
-/// under full load they came every 200 ms, 11–15 ms each, and held up about 6 % of the time
-/// and every acknowledgement in it (BENCHMARKS.md).
+/// can start over (see [`checkpoint_until`]): 64 MiB of 4 KiB pages. Each such wait copies
+/// only what was committed during the pass before it and syncs the database file, so it takes
+/// about as long whatever the log's size; the bound sets how often it comes. After every pass,
+/// under full load, the waits took 11–15 ms every 200 ms: about 6 % of the time, and every
+/// acknowledgement due then (BENCHMARKS.md).
 const REWIND_FRAMES: i64 = 16_384;
 
 /// The writer's page cache, in KiB (SQLite's default is 2 MiB). Every inbound message lands on
