@@ -471,4 +471,23 @@ mod tests {
         assert!(holds_slot(New) && holds_slot(Open) && holds_slot(Pending));
         assert!(!holds_slot(Snoozed) && !holds_slot(Resolved));
     }
+
+    #[test]
+    fn only_a_message_that_leaves_something_to_route_wants_routing() {
+        use ConversationStatus::*;
+        let unassigned = conversation(Open);
+        let mut assigned = conversation(Open);
+        assigned.assignee_id = Some(UserId::new());
+        // A new request is routed whoever has the conversation, even one waiting.
+        assert!(wants_routing(&assigned, true, false));
+        assert!(wants_routing(&unassigned, true, true));
+        // Otherwise only a routable conversation nobody has that is not waiting yet.
+        assert!(wants_routing(&unassigned, false, false));
+        assert!(wants_routing(&conversation(New), false, false));
+        assert!(!wants_routing(&assigned, false, false));
+        assert!(!wants_routing(&unassigned, false, true));
+        for status in [Pending, Snoozed, Resolved] {
+            assert!(!wants_routing(&conversation(status), false, false));
+        }
+    }
 }
