@@ -34,14 +34,12 @@ pub(crate) struct ConversationArgs {
 }
 
 pub(crate) enum ConversationMsg {
-    /// A customer message was committed (by `HubHandle::ingest`); the conversation as it is
-    /// after it.
+    /// A customer message was committed (by `HubHandle::ingest`) that leaves the router
+    /// something to decide (see [`wants_routing`]).
     Inbound {
-        conversation: Box<Conversation>,
-        new_request: bool,
-        returning_customer: bool,
-        /// Already waiting in the routing queue before this message (it keeps its place).
-        waiting: bool,
+        channel: ChannelId,
+        /// `Some(returning customer)` when the message opened a new request.
+        new_request: Option<bool>,
     },
     /// A reply or a note from an operator.
     Outbound {
@@ -105,23 +103,16 @@ impl Actor for ConversationActor {
         }
         match msg {
             ConversationMsg::Inbound {
-                conversation,
+                channel,
                 new_request,
-                returning_customer,
-                waiting,
             } => {
-                state.channel = Some(conversation.channel_id);
+                state.channel = Some(channel);
                 if state.ctx.shared.hooks.take_inbound_panic(state.ctx.id()) {
                     panic!("injected panic in conversation {}", state.id);
                 }
                 // The router reads the conversation again before it decides: another node may
                 // have assigned it in between.
-                if wants_routing(&conversation, new_request, waiting) {
-                    state
-                        .ctx
-                        .entry
-                        .route(state.id, new_request.then_some(returning_customer));
-                }
+                state.ctx.entry.route(state.id, new_request);
             }
             ConversationMsg::Outbound {
                 author,

@@ -118,10 +118,8 @@ async fn commit(store: &DynStore, events: Vec<InboundEvent>, waiters: Vec<Waiter
                 let _ = waiter.refs.sup.cast(ClientMsg::Conversation(
                     conversation.id,
                     ConversationMsg::Inbound {
-                        conversation: Box::new(conversation.clone()),
-                        new_request: *new_request,
-                        returning_customer: *returning_customer,
-                        waiting: *waiting,
+                        channel: conversation.channel_id,
+                        new_request: new_request.then_some(*returning_customer),
                     },
                 ));
             }

@@ -6784,14 +6784,15 @@ async fn sqlite_log_starts_over_under_steady_writes() {
             let batch: Vec<InboundEvent> = (0..20)
                 .map(|_| {
                     n += 1;
-                    let mut event = inbound(
-                        t.client.id,
-                        ch.id,
-                        &format!("chat-{}", n % 64),
-                        &format!("e{n}"),
-                    );
-                    event.text = text.clone();
-                    event
+                    saying(
+                        &text,
+                        inbound(
+                            t.client.id,
+                            ch.id,
+                            &format!("chat-{}", n % 64),
+                            &format!("e{n}"),
+                        ),
+                    )
                 })
                 .collect();
             for outcome in store.ingest_batch(&batch).await.unwrap() {
