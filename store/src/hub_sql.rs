@@ -27,8 +27,8 @@ use super::sql::{
     affected, channel_in_client, constraint, found, group_in_client, group_row, user_in_client,
 };
 use super::{
-    BEGIN_SNAPSHOT, Backend, Db, SEARCH_FROM, SEARCH_MATCH, announce, listen_events, lock_events,
-    notify_event, payload_arg, search_query,
+    BEGIN_SNAPSHOT, Backend, Db, SEARCH_FROM, SEARCH_MATCH, announce, insert_events, listen_events,
+    lock_events, notify_event, payload_arg, search_query,
 };
 use crate::codec::{self, ms, now, opt_ts, ts};
 use crate::hub::*;
@@ -879,33 +879,18 @@ async fn ingest_round(
             .push_bind(payload)
             .push_bind(c.map(|_| ms(now())));
     });
-    q.push(" RETURNING seq, conversation_id");
-    let mut rows = Vec::with_capacity(fresh.len());
-    for row in q.build().fetch_all(&mut *tx).await? {
-        rows.push((
-            row.try_get::<i64, _>("seq")?,
-            ConversationId(row.try_get("conversation_id")?),
-        ));
-    }
-    // The rows of one insert take their seq in the order of its values; the answer may come
-    // in any order.
-    rows.sort_unstable_by_key(|(seq, _)| *seq);
-    if rows.len() != fresh.len()
-        || rows
-            .iter()
-            .zip(&fresh)
-            .any(|((_, c), f)| *c != f.conversation.id)
-    {
+    let conversations: Vec<ConversationId> = fresh.iter().map(|f| f.conversation.id).collect();
+    let Some(seqs) = insert_events(&mut *tx, q, &conversations).await? else {
         // Never seen; should an engine number the rows otherwise, the events are taken one
         // by one rather than paired with the wrong seq.
         return Ok(None);
-    }
+    };
     for client in &clients {
-        let head = rows
+        let head = seqs
             .iter()
             .zip(&fresh)
             .filter(|(_, f)| f.message.client_id == *client)
-            .map(|((seq, _), _)| *seq)
+            .map(|(seq, _)| *seq)
             .max();
         if let Some(seq) = head {
             notify_event(&mut *tx, *client, seq).await?;
@@ -914,8 +899,8 @@ async fn ingest_round(
 
     let mut made: Vec<Option<Ingest>> = fresh
         .into_iter()
-        .zip(rows)
-        .map(|(f, (event_seq, _))| {
+        .zip(seqs)
+        .map(|(f, event_seq)| {
             Some(Ingest::New {
                 message: f.message,
                 conversation: f.conversation,

@@ -72,6 +72,23 @@ async fn lock_events(conn: &mut sqlx::PgConnection, client: ClientId) -> Result<
     Ok(())
 }
 
+/// Runs the multi-row insert `q` into `events` and answers each row's seq, in the order of its
+/// `rows` (the conversation of each), or `None` when the answer does not pair with them.
+async fn insert_events(
+    conn: &mut sqlx::PgConnection,
+    mut q: sqlx::QueryBuilder<Db>,
+    rows: &[omnihub_core::ConversationId],
+) -> Result<Option<Vec<i64>>> {
+    q.push(" RETURNING seq, conversation_id");
+    let mut answer: Vec<(i64, uuid::Uuid)> = q.build_query_as().fetch_all(conn).await?;
+    // The rows of one insert take their seq in the order of its values; the answer may come
+    // in any order.
+    answer.sort_unstable_by_key(|(seq, _)| *seq);
+    let paired = answer.len() == rows.len()
+        && answer.iter().zip(rows).all(|((_, c), row)| *c == row.0);
+    Ok(paired.then(|| answer.into_iter().map(|(seq, _)| seq).collect()))
+}
+
 /// Announces an event to every node; PostgreSQL delivers it at commit, and not at all on
 /// rollback.
 async fn notify_event(conn: &mut sqlx::PgConnection, client: ClientId, seq: i64) -> Result<()> {

@@ -91,6 +91,24 @@ async fn lock_events(_: &mut sqlx::SqliteConnection, _: ClientId) -> Result<()> 
     Ok(())
 }
 
+/// Runs the multi-row insert `q` into `events` and answers each row's seq, in the order of its
+/// `rows`. SQLite's one writer numbers a statement's rows one after another up to its last
+/// rowid, so nothing comes back row by row: each row of an answer would be a hop between the
+/// connection's thread and the caller's, and under load each hop a context switch.
+async fn insert_events(
+    conn: &mut sqlx::SqliteConnection,
+    mut q: sqlx::QueryBuilder<Db>,
+    rows: &[omnihub_core::ConversationId],
+) -> Result<Option<Vec<i64>>> {
+    let done = q.build().execute(conn).await?;
+    let count = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+    if done.rows_affected() != rows.len() as u64 {
+        return Ok(None);
+    }
+    let last = done.last_insert_rowid();
+    Ok(Some((last - count + 1..=last).collect()))
+}
+
 /// Nothing to do: one process owns the file, and it knows what it committed.
 async fn notify_event(_: &mut sqlx::SqliteConnection, _: ClientId, _: i64) -> Result<()> {
     Ok(())
