@@ -84,8 +84,8 @@ async fn insert_events(
     // The rows of one insert take their seq in the order of its values; the answer may come
     // in any order.
     answer.sort_unstable_by_key(|(seq, _)| *seq);
-    let paired = answer.len() == rows.len()
-        && answer.iter().zip(rows).all(|((_, c), row)| *c == row.0);
+    let paired =
+        answer.len() == rows.len() && answer.iter().zip(rows).all(|((_, c), row)| *c == row.0);
     Ok(paired.then(|| answer.into_iter().map(|(seq, _)| seq).collect()))
 }
 
