@@ -252,6 +252,71 @@ pub(crate) fn fts5_query(query: &str) -> Option<String> {
     Some(quoted.join(" "))
 }
 
+/// A UTC time serialized as chrono serializes it (RFC 3339, `Z`, 0, 3, 6 or 9 fractional
+/// digits), without going through `fmt`: an event payload carries several, and chrono's
+/// formatter was about half of what building one cost. Years outside 0–9999 and leap seconds,
+/// which this shortcut does not spell, are left to chrono.
+pub(crate) struct Rfc3339(pub DateTime<Utc>);
+
+impl serde::Serialize for Rfc3339 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use chrono::{Datelike as _, Timelike as _};
+        let t = self.0;
+        let (year, nanos) = (t.year(), t.nanosecond());
+        let Ok(year @ 0..=9999) = u32::try_from(year) else {
+            return t.serialize(s);
+        };
+        if nanos >= 1_000_000_000 {
+            return t.serialize(s);
+        }
+        let (fraction, fraction_digits) = match nanos {
+            0 => (0, 0),
+            n if n % 1_000_000 == 0 => (n / 1_000_000, 3),
+            n if n % 1_000 == 0 => (n / 1_000, 6),
+            n => (n, 9),
+        };
+        let mut text = Ascii::default();
+        text.digits(year, 4);
+        let fields = [t.month(), t.day(), t.hour(), t.minute(), t.second()];
+        for (field, separator) in fields.into_iter().zip(*b"--T::") {
+            text.byte(separator);
+            text.digits(field, 2);
+        }
+        if fraction_digits > 0 {
+            text.byte(b'.');
+            text.digits(fraction, fraction_digits);
+        }
+        text.byte(b'Z');
+        s.serialize_str(text.as_str())
+    }
+}
+
+/// A short ASCII text built in place.
+#[derive(Default)]
+struct Ascii {
+    bytes: [u8; 32],
+    len: usize,
+}
+
+impl Ascii {
+    fn byte(&mut self, byte: u8) {
+        self.bytes[self.len] = byte;
+        self.len += 1;
+    }
+
+    /// `value`'s last `count` decimal digits, zero-padded.
+    fn digits(&mut self, value: u32, count: u32) {
+        for place in (0..count).rev() {
+            self.byte(b'0' + (value / 10u32.pow(place) % 10) as u8);
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII is ever written.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+}
+
 /// A 64-bit key for PostgreSQL advisory locks from a UUID, the same on every node.
 pub(crate) fn lock_key(id: uuid::Uuid) -> i64 {
     let b = id.as_bytes();
@@ -311,6 +376,46 @@ mod tests {
         );
         assert_eq!(fts5_query(" * - \" "), None);
         assert_eq!(fts5_query(""), None);
+    }
+
+    #[test]
+    fn timestamps_serialize_as_chrono_does() {
+        let chrono_text = |t: DateTime<Utc>| serde_json::to_string(&t).unwrap();
+        let ours = |t: DateTime<Utc>| serde_json::to_string(&Rfc3339(t)).unwrap();
+        let mut samples: Vec<DateTime<Utc>> = [
+            0,
+            1,
+            999,
+            1_000,
+            1_764_403_200_000,
+            1_764_403_200_123,
+            -1,
+            -62_167_219_200_000, // 0000-01-01
+            -62_167_219_200_001, // a year before it, chrono's own spelling
+            253_402_300_799_999, // 9999-12-31T23:59:59.999
+            253_402_300_800_000, // 10000-01-01
+        ]
+        .into_iter()
+        .map(|ms| DateTime::from_timestamp_millis(ms).unwrap())
+        .collect();
+        for nanos in [1, 10, 1_000, 120_000, 123_456_789, 999_999_999] {
+            samples.push(DateTime::from_timestamp(1_764_403_200, nanos).unwrap());
+        }
+        // A leap second, which only a :59 can carry.
+        samples.push(DateTime::from_timestamp(1_764_403_199, 1_500_000_000).unwrap());
+        let mut x: i64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let secs = x.rem_euclid(300_000_000_000) - 100_000_000_000;
+            let nanos = (x >> 20).rem_euclid(1_000_000_000) as u32;
+            samples.push(DateTime::from_timestamp(secs, nanos).unwrap());
+            samples.push(DateTime::from_timestamp(secs, nanos / 1_000_000 * 1_000_000).unwrap());
+        }
+        for t in samples {
+            assert_eq!(ours(t), chrono_text(t), "{t:?}");
+        }
     }
 
     #[test]

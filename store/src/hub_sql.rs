@@ -30,7 +30,7 @@ use super::{
     BEGIN_SNAPSHOT, Backend, Db, SEARCH_FROM, SEARCH_MATCH, announce, insert_events, listen_events,
     lock_events, notify_event, payload_arg, search_query,
 };
-use crate::codec::{self, ms, now, opt_ts, ts};
+use crate::codec::{self, Rfc3339, ms, now, opt_ts, ts};
 use crate::hub::*;
 use crate::{Result, StoreError};
 
@@ -1207,7 +1207,7 @@ impl serde::Serialize for MessageCreated<'_> {
         map.serialize_entry("status", status)?;
         map.serialize_entry("failure_reason", failure_reason)?;
         map.serialize_entry("idempotency_key", idempotency_key)?;
-        map.serialize_entry("created_at", created_at)?;
+        map.serialize_entry("created_at", &Rfc3339(*created_at))?;
         map.serialize_entry("attachments", attachments)?;
         map.serialize_entry("conversation", &StoredConversation(self.conversation))?;
         map.end()
@@ -1240,11 +1240,11 @@ impl serde::Serialize for StoredConversation<'_> {
         map.serialize_entry("contact_id", contact_id)?;
         map.serialize_entry("external_id", external_id)?;
         map.serialize_entry("status", status)?;
-        map.serialize_entry("snoozed_until", snoozed_until)?;
+        map.serialize_entry("snoozed_until", &snoozed_until.map(Rfc3339))?;
         map.serialize_entry("request_no", request_no)?;
-        map.serialize_entry("last_message_at", last_message_at)?;
-        map.serialize_entry("created_at", created_at)?;
-        map.serialize_entry("blocked_at", blocked_at)?;
+        map.serialize_entry("last_message_at", &Rfc3339(*last_message_at))?;
+        map.serialize_entry("created_at", &Rfc3339(*created_at))?;
+        map.serialize_entry("blocked_at", &blocked_at.map(Rfc3339))?;
         map.serialize_entry("blocked_reason", blocked_reason)?;
         map.end()
     }
