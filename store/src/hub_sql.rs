@@ -722,6 +722,7 @@ async fn ingest_round(
             }
         };
         chats.insert(chat, conversation.clone());
+        // The messages insert below writes the fields every one shares as literals.
         let message = Message {
             id: MessageId::new(),
             client_id: ev.client_id,
@@ -753,26 +754,26 @@ async fn ingest_round(
         return Ok(Some(plan.into_iter().map(settled).collect()));
     }
 
-    // The messages, in one statement. A message missing from the answer lost its key to a
+    // The messages, in one statement, with what every one of them shares written once into it
+    // (as the plan above made them). A message missing from the answer lost its key to a
     // concurrent twin (PostgreSQL waited for it).
-    let mut q = QueryBuilder::<Db>::new(concat!(
-        "INSERT INTO messages (",
-        message_cols!(),
-        ", channel_id) "
-    ));
-    push_rows(&mut q, fresh.iter(), |mut row, f| {
+    let mut q = QueryBuilder::<Db>::new(
+        "INSERT INTO messages (id, client_id, conversation_id, provider_event_id, text, \
+         created_at, channel_id, direction, kind, status) ",
+    );
+    let shared = format!(
+        "column1, column2, column3, column4, column5, column6, column7, '{}', '{}', '{}'",
+        codec::direction_str(Direction::Inbound),
+        codec::message_kind_str(MessageKind::Message),
+        codec::delivery_str(DeliveryStatus::Received),
+    );
+    push_rows(&mut q, &shared, fresh.iter(), |mut row, f| {
         let m = f.map(|f| &f.message);
         row.push_bind(m.map(|m| m.id.0))
             .push_bind(m.map(|m| m.client_id.0))
             .push_bind(m.map(|m| m.conversation_id.0))
-            .push_bind(m.map(|m| codec::direction_str(m.direction)))
-            .push_bind(m.map(|m| codec::message_kind_str(m.kind)))
             .push_bind(m.and_then(|m| m.provider_event_id.as_deref()))
-            .push_bind(m.and_then(|m| m.author_id.map(|a| a.0)))
             .push_bind(m.map(|m| m.text.as_str()))
-            .push_bind(m.map(|m| codec::delivery_str(m.status)))
-            .push_bind(m.and_then(|m| m.failure_reason.as_deref()))
-            .push_bind(m.and_then(|m| m.idempotency_key.as_deref()))
             .push_bind(m.map(|m| ms(m.created_at)))
             .push_bind(f.map(|f| f.conversation.channel_id.0));
     });
@@ -857,7 +858,7 @@ async fn ingest_round(
     // Each payload is written straight to its text, never built as a tree.
     let mut q = QueryBuilder::<Db>::new(
         "INSERT INTO events (client_id, conversation_id, channel_id, assignee_id, group_id, \
-         kind, payload, created_at) ",
+         payload, created_at, kind) ",
     );
     let payloads = fresh
         .iter()
@@ -868,17 +869,25 @@ async fn ingest_round(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    push_rows(&mut q, fresh.iter().zip(payloads), |mut row, event| {
-        let (c, payload) = event.map(|(f, payload)| (&f.conversation, payload)).unzip();
-        row.push_bind(c.map(|c| c.client_id.0))
-            .push_bind(c.map(|c| c.id.0))
-            .push_bind(c.map(|c| c.channel_id.0))
-            .push_bind(c.and_then(|c| c.assignee_id.map(|u| u.0)))
-            .push_bind(c.and_then(|c| c.group_id.map(|g| g.0)))
-            .push_bind(c.map(|_| EventKind::MessageCreated.as_str()))
-            .push_bind(payload)
-            .push_bind(c.map(|_| ms(now())));
-    });
+    let shared = format!(
+        "column1, column2, column3, column4, column5, column6, column7, '{}'",
+        EventKind::MessageCreated.as_str()
+    );
+    push_rows(
+        &mut q,
+        &shared,
+        fresh.iter().zip(payloads),
+        |mut row, event| {
+            let (c, payload) = event.map(|(f, payload)| (&f.conversation, payload)).unzip();
+            row.push_bind(c.map(|c| c.client_id.0))
+                .push_bind(c.map(|c| c.id.0))
+                .push_bind(c.map(|c| c.channel_id.0))
+                .push_bind(c.and_then(|c| c.assignee_id.map(|u| u.0)))
+                .push_bind(c.and_then(|c| c.group_id.map(|g| g.0)))
+                .push_bind(payload)
+                .push_bind(c.map(|_| ms(now())));
+        },
+    );
     let conversations: Vec<ConversationId> = fresh.iter().map(|f| f.conversation.id).collect();
     let Some(seqs) = insert_events(&mut *tx, q, &conversations).await? else {
         // Never seen; should an engine number the rows otherwise, the events are taken one
@@ -1493,17 +1502,18 @@ where
     q.push(")");
 }
 
-/// Appends the rows of a multi-row insert as `SELECT * FROM (VALUES …) AS v WHERE column1 IS
-/// NOT NULL`, padded to a power of two of rows (see [`padded_rows`]). `bind` writes a row's
+/// Appends the rows of a multi-row insert as `SELECT columns FROM (VALUES …) AS v WHERE column1
+/// IS NOT NULL`, padded to a power of two of rows (see [`padded_rows`]). `bind` writes a row's
 /// values from `Some` row, and the same number of NULLs from `None`, rows the condition leaves
-/// out. Both engines name the columns of `VALUES` `column1`, `column2`, …
-fn push_rows<R, F>(q: &mut QueryBuilder<Db>, rows: R, bind: F)
+/// out. Both engines name the columns of `VALUES` `column1`, `column2`, …; `columns` may put
+/// literals among them, values every row shares, which are then not bound once per row.
+fn push_rows<R, F>(q: &mut QueryBuilder<Db>, columns: &str, rows: R, bind: F)
 where
     R: ExactSizeIterator,
     F: FnMut(sqlx::query_builder::Separated<'_, Db, &'static str>, Option<R::Item>),
 {
     let padding = padded_rows(rows.len()) - rows.len();
-    q.push("SELECT * FROM (");
+    q.push("SELECT ").push(columns).push(" FROM (");
     q.push_values(
         rows.map(Some)
             .chain(std::iter::repeat_with(|| None).take(padding)),
