@@ -761,13 +761,12 @@ async fn ingest_round(
         "INSERT INTO messages (id, client_id, conversation_id, provider_event_id, text, \
          created_at, channel_id, direction, kind, status) ",
     );
-    let shared = format!(
-        "column1, column2, column3, column4, column5, column6, column7, '{}', '{}', '{}'",
+    let shared = [
         codec::direction_str(Direction::Inbound),
         codec::message_kind_str(MessageKind::Message),
         codec::delivery_str(DeliveryStatus::Received),
-    );
-    push_rows(&mut q, &shared, fresh.iter(), |mut row, f| {
+    ];
+    push_rows(&mut q, 7, &shared, fresh.iter(), |mut row, f| {
         let m = f.map(|f| &f.message);
         row.push_bind(m.map(|m| m.id.0))
             .push_bind(m.map(|m| m.client_id.0))
@@ -869,13 +868,10 @@ async fn ingest_round(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let shared = format!(
-        "column1, column2, column3, column4, column5, column6, column7, '{}'",
-        EventKind::MessageCreated.as_str()
-    );
     push_rows(
         &mut q,
-        &shared,
+        7,
+        &[EventKind::MessageCreated.as_str()],
         fresh.iter().zip(payloads),
         |mut row, event| {
             let (c, payload) = event.map(|(f, payload)| (&f.conversation, payload)).unzip();
@@ -1502,18 +1498,33 @@ where
     q.push(")");
 }
 
-/// Appends the rows of a multi-row insert as `SELECT columns FROM (VALUES …) AS v WHERE column1
-/// IS NOT NULL`, padded to a power of two of rows (see [`padded_rows`]). `bind` writes a row's
-/// values from `Some` row, and the same number of NULLs from `None`, rows the condition leaves
-/// out. Both engines name the columns of `VALUES` `column1`, `column2`, …; `columns` may put
-/// literals among them, values every row shares, which are then not bound once per row.
-fn push_rows<R, F>(q: &mut QueryBuilder<Db>, columns: &str, rows: R, bind: F)
-where
+/// Appends the rows of a multi-row insert as `SELECT column1, …, columnN, 'shared', … FROM
+/// (VALUES …) AS v WHERE column1 IS NOT NULL`, padded to a power of two of rows (see
+/// [`padded_rows`]). `bind` writes a row's `bound` values from `Some` row, and as many NULLs
+/// from `None`, rows the condition leaves out. Both engines name the columns of `VALUES`
+/// `column1`, `column2`, … The `shared` values, the same for every row, follow them as
+/// literals in the statement's text instead of being bound once per row; they are the code's
+/// own constants, never input.
+fn push_rows<R, F>(
+    q: &mut QueryBuilder<Db>,
+    bound: usize,
+    shared: &[&'static str],
+    rows: R,
+    bind: F,
+) where
     R: ExactSizeIterator,
     F: FnMut(sqlx::query_builder::Separated<'_, Db, &'static str>, Option<R::Item>),
 {
     let padding = padded_rows(rows.len()) - rows.len();
-    q.push("SELECT ").push(columns).push(" FROM (");
+    let mut columns = q.push("SELECT ").separated(", ");
+    for n in 1..=bound {
+        columns.push(format_args!("column{n}"));
+    }
+    for value in shared {
+        debug_assert!(!value.contains('\''), "a shared value is a plain constant");
+        columns.push(format_args!("'{value}'"));
+    }
+    q.push(" FROM (");
     q.push_values(
         rows.map(Some)
             .chain(std::iter::repeat_with(|| None).take(padding)),
