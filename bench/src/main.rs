@@ -92,11 +92,11 @@ fn main() -> ExitCode {
             Ok(options) => finish(hub::run(&options)),
             Err(problem) => usage_error(&problem),
         },
-        // The `hub` suite's child process holding idle sockets; not for use by hand.
         Some("scheduler") => match scheduler::Options::parse(&args[1..]) {
             Ok(options) => finish(scheduler::run(&options)),
             Err(problem) => usage_error(&problem),
         },
+        // The `hub` suite's child process holding idle sockets; not for use by hand.
         Some("hub-sockets") => match sockets::child_main(&args[1..]) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
