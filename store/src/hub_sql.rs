@@ -563,8 +563,9 @@ async fn ingest_in(tx: &mut DbConn, ev: &InboundEvent) -> Result<Ingested> {
 }
 
 /// Events of a batch handled per round of multi-row statements at most: a whole group commit
-/// of the hub (512 events) in one round. Its largest statement, the messages insert, then binds
-/// 13 × 512 = 6,656 parameters, well under SQLite's 32,766 and PostgreSQL's 65,535.
+/// of the hub (512 events) in one round. Each of its statements then binds at most
+/// 7 × 512 = 3,584 parameters (the inserts 7 a row, the update of the conversations 7 a
+/// conversation), well under SQLite's 32,766 and PostgreSQL's 65,535.
 const INGEST_ROWS: usize = 512;
 
 /// One event of a batch that will be committed as a new message.
