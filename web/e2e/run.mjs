@@ -88,9 +88,9 @@ function request(base, method, path, { body, headers = {} } = {}) {
 
 async function startServer() {
   const bin = pinnedBinary();
-  const port = await freePort();
-  const dataDir = mkdtempSync(join(tmpdir(), 'omnihub-e2e-'));
-  const base = `https://127.0.0.1:${port}`;
+  let port = await freePort();
+  let dataDir = mkdtempSync(join(tmpdir(), 'omnihub-e2e-'));
+  let base = `https://127.0.0.1:${port}`;
   let output = '';
   let child;
 
@@ -122,7 +122,21 @@ async function startServer() {
     });
   }
 
-  await launch();
+  // The free port is let go before omnihub binds it, and the demo's own listeners on any free
+  // port can be handed it first; the first start then takes another port and fresh data.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await launch();
+      break;
+    } catch (err) {
+      if (attempt === 3 || !output.includes('Address already in use')) throw err;
+      rmSync(dataDir, { recursive: true, force: true });
+      port = await freePort();
+      dataDir = mkdtempSync(join(tmpdir(), 'omnihub-e2e-'));
+      base = `https://127.0.0.1:${port}`;
+      output = '';
+    }
+  }
   const logins = Object.fromEntries(
     readFileSync(join(dataDir, 'logins.txt'), 'utf8')
       .split('\n')
