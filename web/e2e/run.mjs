@@ -130,6 +130,7 @@ async function startServer() {
       break;
     } catch (err) {
       if (attempt === 3 || !output.includes('Address already in use')) throw err;
+      await halt();
       rmSync(dataDir, { recursive: true, force: true });
       port = await freePort();
       dataDir = mkdtempSync(join(tmpdir(), 'omnihub-e2e-'));
