@@ -2,8 +2,9 @@
 //! that backend's `Db`, exactly like `sql.rs` (whose helpers it shares).
 //!
 //! Engine differences are items of the backend module: `for_update!()` / `skip_locked!()` (row
-//! locks on PostgreSQL, nothing on SQLite's single writer), the full-text search fragments, and
-//! `lock_events` / `notify_event` around the event insert.
+//! locks on PostgreSQL, nothing on SQLite's single writer), the full-text search fragments,
+//! `lock_events` / `notify_event` around the event insert, and how an ingest round's lookup of
+//! its conversations is written and read (`conversations_waiting!()` and its function).
 //!
 //! Every method that changes a conversation runs in one write transaction whose last statements
 //! append its event (`append_event`), so a change and its event commit together.
@@ -27,8 +28,8 @@ use super::sql::{
     affected, channel_in_client, constraint, found, group_in_client, group_row, user_in_client,
 };
 use super::{
-    BEGIN_SNAPSHOT, Backend, Db, SEARCH_FROM, SEARCH_MATCH, announce, insert_events, listen_events,
-    lock_events, notify_event, payload_arg, search_query,
+    BEGIN_SNAPSHOT, Backend, Db, SEARCH_FROM, SEARCH_MATCH, announce, conversations_waiting,
+    insert_events, listen_events, lock_events, notify_event, payload_arg, search_query,
 };
 use crate::codec::{self, Rfc3339, ms, now, opt_ts, ts};
 use crate::hub::*;
@@ -45,16 +46,17 @@ const DEFAULT_PRESENCE: Presence = Presence::Offline;
 pub(super) const DEFAULT_COMPETENCY: u8 = 50;
 
 // Column lists, shared by every query returning the same record.
+/// SQLite's `conversations_waiting!()` writes them in this order too.
 macro_rules! conversation_cols {
     () => {
         "id, client_id, channel_id, contact_id, external_id, status, snoozed_until, assignee_id, \
          group_id, request_no, last_message_at, created_at, blocked_at, blocked_reason"
     };
 }
-/// Whether the `conversations` row at hand waits in the routing queue, as column `waiting`.
-macro_rules! waiting_col {
+/// Whether the `conversations` row at hand waits in the routing queue.
+macro_rules! in_routing_queue {
     () => {
-        "EXISTS (SELECT 1 FROM routing_queue q WHERE q.conversation_id = conversations.id) AS waiting"
+        "EXISTS (SELECT 1 FROM routing_queue q WHERE q.conversation_id = conversations.id)"
     };
 }
 macro_rules! conversation_cols_c {
@@ -121,7 +123,7 @@ macro_rules! active_statuses {
 
 // --- rows to records ----------------------------------------------------------------------
 
-fn conversation_row(r: &DbRow) -> Result<Conversation> {
+pub(super) fn conversation_row(r: &DbRow) -> Result<Conversation> {
     Ok(Conversation {
         id: ConversationId(r.try_get("id")?),
         client_id: ClientId(r.try_get("client_id")?),
@@ -660,19 +662,12 @@ async fn ingest_round(
         }
         // Locked until commit (PostgreSQL), like `lock_conversation`: what is decided from
         // them still holds then.
-        let mut q = QueryBuilder::<Db>::new(concat!(
-            "SELECT ",
-            conversation_cols!(),
-            ", ",
-            waiting_col!(),
-            " FROM conversations WHERE channel_id = "
-        ));
+        let mut q = QueryBuilder::<Db>::new(conversations_waiting!());
         q.push_bind(channel.0).push(" AND ");
         push_in(&mut q, "external_id", externals.iter().copied());
         q.push(for_update!());
-        for row in q.build().fetch_all(&mut *tx).await? {
-            let c = conversation_row(&row)?;
-            if row.try_get::<bool, _>("waiting")? {
+        for (c, waits) in conversations_waiting(&mut *tx, q).await? {
+            if waits {
                 waiting.insert(c.id);
             }
             chats.insert((c.channel_id, c.external_id.clone()), c);

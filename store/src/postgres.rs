@@ -4,6 +4,7 @@
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use omnihub_core::ClientId;
+use omnihub_core::model::Conversation;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgListener, PgPoolOptions};
 
@@ -41,6 +42,20 @@ macro_rules! skip_locked {
     };
 }
 
+/// An ingest round's lookup of its conversations, with whether each waits in the routing queue
+/// as column `waiting`: a row each, which the driver reads on the caller's task.
+macro_rules! conversations_waiting {
+    () => {
+        concat!(
+            "SELECT ",
+            conversation_cols!(),
+            ", ",
+            in_routing_queue!(),
+            " AS waiting FROM conversations WHERE channel_id = "
+        )
+    };
+}
+
 /// Full-text search: the messages table, matched through its GIN expression index.
 const SEARCH_FROM: &str = "messages m";
 /// The match condition around the bound query; the expression is the index's.
@@ -70,6 +85,18 @@ async fn lock_events(conn: &mut sqlx::PgConnection, client: ClientId) -> Result<
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Runs the lookup `q` (`conversations_waiting!()`) and reads its rows.
+async fn conversations_waiting(
+    conn: &mut sqlx::PgConnection,
+    mut q: sqlx::QueryBuilder<Db>,
+) -> Result<Vec<(Conversation, bool)>> {
+    use sqlx::Row as _;
+    let rows = q.build().fetch_all(conn).await?;
+    rows.iter()
+        .map(|r| Ok((hub_sql::conversation_row(r)?, r.try_get("waiting")?)))
+        .collect()
 }
 
 /// Runs the multi-row insert `q` into `events` and answers each row's seq, in the order of its

@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::stream::BoxStream;
-use omnihub_core::ClientId;
+use omnihub_core::model::Conversation;
+use omnihub_core::{ChannelId, ClientId, ContactId, ConversationId, GroupId, UserId};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
@@ -38,6 +39,24 @@ macro_rules! for_update {
 macro_rules! skip_locked {
     () => {
         ""
+    };
+}
+
+/// An ingest round's lookup of its conversations, with whether each waits in the routing queue,
+/// answered as one row: a JSON array of arrays, each a conversation's columns in the order of
+/// `conversation_cols!()` and then that flag. sqlx hands every row of an answer from the
+/// connection's thread to the caller's on its own, and under load each row is a wake-up of the
+/// hub's thread; a round reads a conversation per sender. JSON holds no blobs, so ids are hex.
+macro_rules! conversations_waiting {
+    () => {
+        concat!(
+            "SELECT json_group_array(json_array(hex(id), hex(client_id), hex(channel_id), \
+             hex(contact_id), external_id, status, snoozed_until, hex(assignee_id), \
+             hex(group_id), request_no, last_message_at, created_at, blocked_at, \
+             blocked_reason, ",
+            in_routing_queue!(),
+            ")) FROM conversations WHERE channel_id = "
+        )
     };
 }
 
@@ -107,6 +126,86 @@ async fn insert_events(
     }
     let last = done.last_insert_rowid();
     Ok(Some((last - count + 1..=last).collect()))
+}
+
+/// Runs the lookup `q` (`conversations_waiting!()`) and reads its one row.
+async fn conversations_waiting(
+    conn: &mut SqliteConnection,
+    mut q: sqlx::QueryBuilder<Db>,
+) -> Result<Vec<(Conversation, bool)>> {
+    let found: String = q.build_query_scalar().fetch_one(conn).await?;
+    let cells: Vec<ConversationCells> = serde_json::from_str(&found)
+        .map_err(|e| StoreError::Corrupt(format!("conversations lookup: {e}")))?;
+    cells.into_iter().map(ConversationCells::read).collect()
+}
+
+/// One conversation of [`conversations_waiting`]'s answer, as SQLite wrote it.
+#[derive(serde::Deserialize)]
+struct ConversationCells(
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<i64>,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    Option<i64>,
+    Option<String>,
+    u8,
+);
+
+impl ConversationCells {
+    fn read(self) -> Result<(Conversation, bool)> {
+        let Self(
+            id,
+            client_id,
+            channel_id,
+            contact_id,
+            external_id,
+            status,
+            snoozed_until,
+            assignee_id,
+            group_id,
+            request_no,
+            last_message_at,
+            created_at,
+            blocked_at,
+            blocked_reason,
+            waiting,
+        ) = self;
+        let conversation = Conversation {
+            id: ConversationId(hex_id(&id)?),
+            client_id: ClientId(hex_id(&client_id)?),
+            channel_id: ChannelId(hex_id(&channel_id)?),
+            contact_id: ContactId(hex_id(&contact_id)?),
+            external_id,
+            status: codec::conversation_status(&status)?,
+            snoozed_until: codec::opt_ts(snoozed_until)?,
+            assignee_id: opt_hex_id(&assignee_id)?.map(UserId),
+            group_id: opt_hex_id(&group_id)?.map(GroupId),
+            request_no,
+            last_message_at: codec::ts(last_message_at)?,
+            created_at: codec::ts(created_at)?,
+            blocked_at: codec::opt_ts(blocked_at)?,
+            blocked_reason,
+        };
+        Ok((conversation, waiting != 0))
+    }
+}
+
+/// An id SQLite's `hex()` wrote.
+fn hex_id(hex: &str) -> Result<uuid::Uuid> {
+    uuid::Uuid::try_parse(hex).map_err(|e| StoreError::Corrupt(format!("id `{hex}`: {e}")))
+}
+
+/// `hex(NULL)` is the empty string.
+fn opt_hex_id(hex: &str) -> Result<Option<uuid::Uuid>> {
+    (!hex.is_empty()).then(|| hex_id(hex)).transpose()
 }
 
 /// Nothing to do: one process owns the file, and it knows what it committed.

@@ -2392,6 +2392,23 @@ async fn ingest_batch_moves_conversations_as_one_by_one(store: DynStore) {
         .set_blocked(c, pending.conversation.id, Some("bot blocked"))
         .await
         .unwrap();
+    // Every column of a conversation set, and an id JSON must escape.
+    let odd_chat = "чат \"d\" \\ \u{1F600}";
+    let held = ingest_new(&store, &inbound(c, tg.id, odd_chat, "ev-d1")).await;
+    let sales = store.create_group(c, "Sales").await.unwrap();
+    store
+        .update_conversation(
+            c,
+            held.conversation.id,
+            &ConversationPatch {
+                status: Some(ConversationStatus::Open),
+                assignee_id: Some(Some(a.employee.id)),
+                group_id: Some(Some(sales.id)),
+                ..ConversationPatch::default()
+            },
+        )
+        .await
+        .unwrap();
     let head = store.last_event_seq().await.unwrap();
     tick().await;
 
@@ -2402,6 +2419,7 @@ async fn ingest_batch_moves_conversations_as_one_by_one(store: DynStore) {
         inbound(c, tg.id, "chat-c", "ev-c1"),
         inbound(c, tg.id, "chat-a", "ev-a2"),
         inbound(c, tg.id, "chat-c", "ev-c2"),
+        inbound(c, tg.id, odd_chat, "ev-d2"),
     ];
     let mut outcomes = store.ingest_batch(&batch).await.unwrap().into_iter();
     let a2 = expect_new(outcomes.next().unwrap().unwrap());
@@ -2413,6 +2431,7 @@ async fn ingest_batch_moves_conversations_as_one_by_one(store: DynStore) {
         Ingest::Duplicate(a2.message.id)
     );
     let c2 = expect_new(outcomes.next().unwrap().unwrap());
+    let d2 = expect_new(outcomes.next().unwrap().unwrap());
     assert!(outcomes.next().is_none());
 
     // After resolve: a new request, once.
@@ -2437,17 +2456,25 @@ async fn ingest_batch_moves_conversations_as_one_by_one(store: DynStore) {
     assert_eq!(c1.conversation.request_no, 1);
     assert!(!c2.new_request && c2.returning_customer);
     assert_eq!(c2.conversation.id, c1.conversation.id);
+    // Held by an employee of a group: it stays theirs.
+    assert_eq!(d2.conversation.id, held.conversation.id);
+    assert_eq!(d2.conversation.external_id, odd_chat);
+    assert_eq!(d2.conversation.assignee_id, Some(a.employee.id));
+    assert_eq!(d2.conversation.group_id, Some(sales.id));
+    assert_eq!(d2.conversation.contact_id, held.conversation.contact_id);
+    assert_eq!(d2.conversation.created_at, held.conversation.created_at);
 
     for (id, last) in [
         (a2.conversation.id, &a3.conversation),
         (b2.conversation.id, &b2.conversation),
         (c1.conversation.id, &c2.conversation),
+        (d2.conversation.id, &d2.conversation),
     ] {
         assert_eq!(&store.get_conversation(c, id).await.unwrap(), last);
     }
     let events = store.events_after(c, head, 0).await.unwrap();
-    assert_eq!(events.len(), 5);
-    for (event, new) in events.iter().zip([&a2, &b2, &a3, &c1, &c2]) {
+    assert_eq!(events.len(), 6);
+    for (event, new) in events.iter().zip([&a2, &b2, &a3, &c1, &c2, &d2]) {
         assert_message_created(event, new);
     }
     // Each event carries its conversation as its own message left it.
