@@ -139,62 +139,46 @@ async fn conversations_waiting(
     cells.into_iter().map(ConversationCells::read).collect()
 }
 
-/// One conversation of [`conversations_waiting`]'s answer, as SQLite wrote it.
+/// One conversation of [`conversations_waiting`]'s answer, as SQLite wrote it: serde reads a
+/// struct's fields from an array in the order they are declared here.
 #[derive(serde::Deserialize)]
-struct ConversationCells(
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<i64>,
-    String,
-    String,
-    i64,
-    i64,
-    i64,
-    Option<i64>,
-    Option<String>,
-    u8,
-);
+struct ConversationCells {
+    id: String,
+    client_id: String,
+    channel_id: String,
+    contact_id: String,
+    external_id: String,
+    status: String,
+    snoozed_until: Option<i64>,
+    assignee_id: String,
+    group_id: String,
+    request_no: i64,
+    last_message_at: i64,
+    created_at: i64,
+    blocked_at: Option<i64>,
+    blocked_reason: Option<String>,
+    waiting: u8,
+}
 
 impl ConversationCells {
     fn read(self) -> Result<(Conversation, bool)> {
-        let Self(
-            id,
-            client_id,
-            channel_id,
-            contact_id,
-            external_id,
-            status,
-            snoozed_until,
-            assignee_id,
-            group_id,
-            request_no,
-            last_message_at,
-            created_at,
-            blocked_at,
-            blocked_reason,
-            waiting,
-        ) = self;
         let conversation = Conversation {
-            id: ConversationId(hex_id(&id)?),
-            client_id: ClientId(hex_id(&client_id)?),
-            channel_id: ChannelId(hex_id(&channel_id)?),
-            contact_id: ContactId(hex_id(&contact_id)?),
-            external_id,
-            status: codec::conversation_status(&status)?,
-            snoozed_until: codec::opt_ts(snoozed_until)?,
-            assignee_id: opt_hex_id(&assignee_id)?.map(UserId),
-            group_id: opt_hex_id(&group_id)?.map(GroupId),
-            request_no,
-            last_message_at: codec::ts(last_message_at)?,
-            created_at: codec::ts(created_at)?,
-            blocked_at: codec::opt_ts(blocked_at)?,
-            blocked_reason,
+            id: ConversationId(hex_id(&self.id)?),
+            client_id: ClientId(hex_id(&self.client_id)?),
+            channel_id: ChannelId(hex_id(&self.channel_id)?),
+            contact_id: ContactId(hex_id(&self.contact_id)?),
+            external_id: self.external_id,
+            status: codec::conversation_status(&self.status)?,
+            snoozed_until: codec::opt_ts(self.snoozed_until)?,
+            assignee_id: opt_hex_id(&self.assignee_id)?.map(UserId),
+            group_id: opt_hex_id(&self.group_id)?.map(GroupId),
+            request_no: self.request_no,
+            last_message_at: codec::ts(self.last_message_at)?,
+            created_at: codec::ts(self.created_at)?,
+            blocked_at: codec::opt_ts(self.blocked_at)?,
+            blocked_reason: self.blocked_reason,
         };
-        Ok((conversation, waiting != 0))
+        Ok((conversation, self.waiting != 0))
     }
 }
 
