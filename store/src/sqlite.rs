@@ -46,13 +46,14 @@ macro_rules! skip_locked {
 /// answered as one row: a JSON array of arrays, each a conversation's columns in the order of
 /// `conversation_cols!()` and then that flag. sqlx hands every row of an answer from the
 /// connection's thread to the caller's on its own, and under load each row is a wake-up of the
-/// hub's thread; a round reads a conversation per sender. JSON holds no blobs, so ids are hex.
+/// hub's thread; a round reads a conversation per sender. JSON holds no blobs, so ids are hex
+/// (and `hex(NULL)`, the empty string, is turned back into null).
 macro_rules! conversations_waiting {
     () => {
         concat!(
             "SELECT json_group_array(json_array(hex(id), hex(client_id), hex(channel_id), \
-             hex(contact_id), external_id, status, snoozed_until, hex(assignee_id), \
-             hex(group_id), request_no, last_message_at, created_at, blocked_at, \
+             hex(contact_id), external_id, status, snoozed_until, nullif(hex(assignee_id), ''), \
+             nullif(hex(group_id), ''), request_no, last_message_at, created_at, blocked_at, \
              blocked_reason, ",
             in_routing_queue!(),
             ")) FROM conversations WHERE channel_id = "
@@ -143,15 +144,15 @@ async fn conversations_waiting(
 /// struct's fields from an array in the order they are declared here.
 #[derive(serde::Deserialize)]
 struct ConversationCells {
-    id: String,
-    client_id: String,
-    channel_id: String,
-    contact_id: String,
+    id: ConversationId,
+    client_id: ClientId,
+    channel_id: ChannelId,
+    contact_id: ContactId,
     external_id: String,
     status: String,
     snoozed_until: Option<i64>,
-    assignee_id: String,
-    group_id: String,
+    assignee_id: Option<UserId>,
+    group_id: Option<GroupId>,
     request_no: i64,
     last_message_at: i64,
     created_at: i64,
@@ -163,15 +164,15 @@ struct ConversationCells {
 impl ConversationCells {
     fn read(self) -> Result<(Conversation, bool)> {
         let conversation = Conversation {
-            id: ConversationId(hex_id(&self.id)?),
-            client_id: ClientId(hex_id(&self.client_id)?),
-            channel_id: ChannelId(hex_id(&self.channel_id)?),
-            contact_id: ContactId(hex_id(&self.contact_id)?),
+            id: self.id,
+            client_id: self.client_id,
+            channel_id: self.channel_id,
+            contact_id: self.contact_id,
             external_id: self.external_id,
             status: codec::conversation_status(&self.status)?,
             snoozed_until: codec::opt_ts(self.snoozed_until)?,
-            assignee_id: opt_hex_id(&self.assignee_id)?.map(UserId),
-            group_id: opt_hex_id(&self.group_id)?.map(GroupId),
+            assignee_id: self.assignee_id,
+            group_id: self.group_id,
             request_no: self.request_no,
             last_message_at: codec::ts(self.last_message_at)?,
             created_at: codec::ts(self.created_at)?,
@@ -180,16 +181,6 @@ impl ConversationCells {
         };
         Ok((conversation, self.waiting != 0))
     }
-}
-
-/// An id SQLite's `hex()` wrote.
-fn hex_id(hex: &str) -> Result<uuid::Uuid> {
-    uuid::Uuid::try_parse(hex).map_err(|e| StoreError::Corrupt(format!("id `{hex}`: {e}")))
-}
-
-/// `hex(NULL)` is the empty string.
-fn opt_hex_id(hex: &str) -> Result<Option<uuid::Uuid>> {
-    (!hex.is_empty()).then(|| hex_id(hex)).transpose()
 }
 
 /// Nothing to do: one process owns the file, and it knows what it committed.

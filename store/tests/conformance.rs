@@ -2401,12 +2401,17 @@ async fn ingest_batch_moves_conversations_as_one_by_one(store: DynStore) {
             c,
             held.conversation.id,
             &ConversationPatch {
-                status: Some(ConversationStatus::Open),
+                status: Some(ConversationStatus::Snoozed),
+                snoozed_until: Some(Some(now() + Duration::hours(1))),
                 assignee_id: Some(Some(a.employee.id)),
                 group_id: Some(Some(sales.id)),
                 ..ConversationPatch::default()
             },
         )
+        .await
+        .unwrap();
+    store
+        .set_blocked(c, held.conversation.id, Some("blocked \"again\""))
         .await
         .unwrap();
     let head = store.last_event_seq().await.unwrap();
@@ -2456,8 +2461,11 @@ async fn ingest_batch_moves_conversations_as_one_by_one(store: DynStore) {
     assert_eq!(c1.conversation.request_no, 1);
     assert!(!c2.new_request && c2.returning_customer);
     assert_eq!(c2.conversation.id, c1.conversation.id);
-    // Held by an employee of a group: it stays theirs.
+    // Held by an employee of a group: it stays theirs, woken and unblocked.
     assert_eq!(d2.conversation.id, held.conversation.id);
+    assert_eq!(d2.conversation.status, ConversationStatus::Open);
+    assert_eq!(d2.conversation.snoozed_until, None);
+    assert_eq!(d2.conversation.blocked_reason, None);
     assert_eq!(d2.conversation.external_id, odd_chat);
     assert_eq!(d2.conversation.assignee_id, Some(a.employee.id));
     assert_eq!(d2.conversation.group_id, Some(sales.id));
